@@ -1,0 +1,1 @@
+"""Test support: real hub, real agent processes, clients, sshd, PostgreSQL (a pytest plugin)."""

@@ -1,0 +1,5 @@
+"""The pytest plugin, registered by entry point: each module below adds its fixtures."""
+
+pytest_plugins = [
+    "socs_like.testing.hub",
+]
