@@ -2,4 +2,5 @@
 
 pytest_plugins = [
     "socs_like.testing.hub",
+    "socs_like.testing.sshd",
 ]
