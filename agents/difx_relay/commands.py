@@ -1,0 +1,282 @@
+"""Builders for every client → server packet and command document, and their parsers.
+
+The builders are what the agent sends; the parsers are what the simulator reads, so both sides
+of a test speak the same bytes. Command documents are parsed with defusedxml (they are rare,
+so its pure-Python parser costs nothing here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final
+from xml.sax.saxutils import escape, quoteattr
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
+from .errors import LocalProtocolError, RemoteProtocolError
+from .framing import Packet, PacketId, pack_int, unpack_int
+from .messages import ALL_KEYWORDS, XML_DECLARATION
+
+COMMAND_TYPES: Final = (
+    "DifxStart", "DifxStop", "DifxFileTransfer", "DifxFileOperation", "DifxVex2DifxRun",
+    "DifxMachinesDefinition", "DifxGetDirectory", "DifxMk5Control", "DifxMark5Copy",
+    "DifxCommand",
+)
+FILE_OPERATIONS: Final = ("ls", "mkdir", "rmdir", "rm", "mv")
+START_FUNCTIONS: Final = ("RUN_MONITOR", "CONFIG_ONLY", "BAIL_ON_CONFIG_FAIL", "USNO")
+
+
+# --------------------------------------------------------------------------- plain packets
+
+
+def _text(packet_id: PacketId, text: str) -> Packet:
+    return Packet(packet_id, text.encode("utf-8"))
+
+
+def relay(on: bool) -> Packet:
+    return Packet(PacketId.RELAY, pack_int(1 if on else 0))
+
+
+def relay_command(xml: bytes) -> Packet:
+    return Packet(PacketId.RELAY_COMMAND, xml)
+
+
+def command(document: bytes) -> Packet:
+    return Packet(PacketId.COMMAND, document)
+
+
+def multicast_settings(group: str, port: int) -> Packet:
+    return _text(PacketId.MULTICAST_SETTINGS, f"{group}\n{port}")
+
+
+def version_request() -> Packet:
+    return Packet(PacketId.GUISERVER_VERSION)
+
+
+def difx_setup_path(path: str) -> Packet:
+    return _text(PacketId.DIFX_SETUP_PATH, path)
+
+
+def start_difx_monitor(port: int) -> Packet:
+    return Packet(PacketId.START_DIFX_MONITOR, pack_int(port))
+
+
+def difx_run_label(label: str) -> Packet:
+    return _text(PacketId.DIFX_RUN_LABEL, label)
+
+
+def message_selection(keywords: Iterable[str] | None) -> Packet:
+    """ALL_MESSAGES for None; otherwise SELECTED_MESSAGES and one keyword per line."""
+    if keywords is None:
+        return _text(PacketId.MESSAGE_SELECTION, "ALL_MESSAGES")
+    chosen = list(keywords)
+    unknown = sorted(set(chosen) - set(ALL_KEYWORDS))
+    if unknown:
+        raise LocalProtocolError(
+            f"unknown message selection {', '.join(unknown)}; known: {', '.join(ALL_KEYWORDS)}"
+        )
+    return _text(PacketId.MESSAGE_SELECTION, "\n".join(["SELECTED_MESSAGES", *chosen]))
+
+
+def channel_all_data(on: bool) -> Packet:
+    return Packet(PacketId.CHANNEL_ALL_DATA_ON if on else PacketId.CHANNEL_ALL_DATA_OFF)
+
+
+def _lp_string(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    return pack_int(len(raw)) + raw
+
+
+def get_job_status(pattern: str, channel: int, *, short: bool = True, address: str = "") -> Packet:
+    payload = pack_int(1 if short else 0) + _lp_string(pattern) + _lp_string(address)
+    return Packet(PacketId.GET_JOB_STATUS, payload + pack_int(channel))
+
+
+def generate_filelist(channel: int, experiment_path: str, vex_file: str) -> Packet:
+    """GENERATE_FILELIST: int32 channel, then length-prefixed experiment path and vex file."""
+    return Packet(PacketId.GENERATE_FILELIST,
+                  pack_int(channel) + _lp_string(experiment_path) + _lp_string(vex_file))
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatusRequest:
+    pattern: str
+    short: bool
+    address: str
+    channel: int
+
+
+def parse_get_job_status(payload: bytes) -> JobStatusRequest:
+    short = unpack_int(payload, "GET_JOB_STATUS short flag")
+    pattern, rest = _read_lp(payload[4:], "GET_JOB_STATUS pattern")
+    address, rest = _read_lp(rest, "GET_JOB_STATUS address")
+    if len(rest) != 4:
+        raise RemoteProtocolError(f"GET_JOB_STATUS: {len(rest)} trailing bytes, expected 4")
+    return JobStatusRequest(pattern, bool(short), address, unpack_int(rest, "channel"))
+
+
+def _read_lp(data: bytes, what: str) -> tuple[str, bytes]:
+    n = unpack_int(data, f"{what} length")
+    if n < 0 or len(data) < 4 + n:
+        raise RemoteProtocolError(f"{what}: length {n} does not fit the packet")
+    try:
+        return data[4:4 + n].decode("utf-8"), data[4 + n:]
+    except UnicodeDecodeError:
+        raise RemoteProtocolError(f"{what} is not UTF-8") from None
+
+
+# --------------------------------------------------------------------------- command documents
+
+
+def _el(tag: str, value: object) -> str:
+    return f"<{tag}>{escape(str(value))}</{tag}>"
+
+
+def command_document(command_type: str, body: str) -> bytes:
+    """The COMMAND payload: a `<difxMessage>` whose body is `body` (already XML)."""
+    if command_type not in COMMAND_TYPES:
+        raise LocalProtocolError(f"unknown command type {command_type!r}")
+    return (f"{XML_DECLARATION}<difxMessage><header><type>{command_type}</type></header>"
+            f"<body>{body}</body></difxMessage>").encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    node: str
+    threads: int
+
+
+def difx_start(
+    *, input_file: str, channel: int, manager: str, datastreams: Sequence[str],
+    processes: Sequence[Process], difx_version: str = "", force: bool = True,
+    restart_seconds: float = 0.0, function: str = "RUN_MONITOR",
+) -> bytes:
+    if function not in START_FUNCTIONS:
+        raise LocalProtocolError(f"function {function!r} is not one of {', '.join(START_FUNCTIONS)}")
+    procs = "".join(f"<process nodes={quoteattr(p.node)} threads=\"{int(p.threads)}\"/>"
+                    for p in processes)
+    body = (
+        _el("input", input_file) + f"<manager node={quoteattr(manager)}/>"
+        + f"<datastream nodes={quoteattr(' '.join(datastreams))}/>" + procs
+        + _el("difxVersion", difx_version) + _el("force", 1 if force else 0)
+        + _el("restartSeconds", float(restart_seconds)) + _el("function", function)
+        + _el("port", channel)
+    )
+    return command_document("DifxStart", body)
+
+
+def difx_stop(*, input_file: str) -> bytes:
+    return command_document("DifxStop", _el("input", input_file))
+
+
+def file_operation(*, operation: str, path: str, channel: int, arg: str = "") -> bytes:
+    if operation not in FILE_OPERATIONS:
+        raise LocalProtocolError(f"file operation {operation!r} is not one of {FILE_OPERATIONS}")
+    body = _el("port", channel) + _el("operation", operation) + _el("arg", arg) + _el("path", path)
+    return command_document("DifxFileOperation", body)
+
+
+def file_transfer(*, direction: str, origin: str, destination: str, channel: int) -> bytes:
+    """direction: "from DiFX host" (get) or "to DiFX host" (send)."""
+    if direction not in ("from DiFX host", "to DiFX host"):
+        raise LocalProtocolError(f"file transfer direction {direction!r} is not understood")
+    body = (_el("origin", origin) + _el("destination", destination)
+            + _el("direction", direction) + _el("port", channel))
+    return command_document("DifxFileTransfer", body)
+
+
+def vex2difx_run(
+    *, pass_path: str, v2d_file: str, channel: int, calc_command: str = "calcif2",
+    calc_only: bool = False, difx_version: str = "", user: str = "", node: str = "",
+) -> bytes:
+    body = (
+        _el("user", user) + _el("node", node) + _el("difxVersion", difx_version)
+        + _el("passPath", pass_path) + _el("v2dFile", v2d_file)
+        + _el("calcCommand", calc_command) + _el("calcOnly", 1 if calc_only else 0)
+        + _el("port", channel)
+    )
+    return command_document("DifxVex2DifxRun", body)
+
+
+def machines_definition(
+    *, input_file: str, machines_file: str, threads_file: str, manager: str,
+    datastreams: Sequence[str], processes: Sequence[Process], channel: int,
+    difx_version: str = "",
+) -> bytes:
+    procs = "".join(f"<process nodes={quoteattr(p.node)} threads=\"{int(p.threads)}\"/>"
+                    for p in processes)
+    body = (
+        _el("input", input_file) + _el("machinesFile", machines_file)
+        + _el("threadsFile", threads_file) + f"<manager node={quoteattr(manager)}/>"
+        + f"<datastream nodes={quoteattr(' '.join(datastreams))}/>" + procs
+        + _el("difxVersion", difx_version) + _el("port", channel)
+    )
+    return command_document("DifxMachinesDefinition", body)
+
+
+def get_directory(*, mark5: str, vsn: str, channel: int, generate_new: bool = False) -> bytes:
+    body = (_el("mark5", mark5) + _el("vsn", vsn) + _el("generateNew", int(generate_new))
+            + _el("port", channel))
+    return command_document("DifxGetDirectory", body)
+
+
+def mk5_control(*, operation: str, target_node: str, channel: int) -> bytes:
+    body = _el("operation", operation) + _el("targetNode", target_node) + _el("port", channel)
+    return command_document("DifxMk5Control", body)
+
+
+def mark5_copy(*, mark5: str, vsn: str, scans: str, destination: str, channel: int) -> bytes:
+    body = (_el("mark5", mark5) + _el("vsn", vsn) + _el("scans", scans)
+            + _el("destination", destination) + _el("port", channel))
+    return command_document("DifxMark5Copy", body)
+
+
+def difx_command(*, text: str) -> bytes:
+    return command_document("DifxCommand", _el("command", text))
+
+
+# --------------------------------------------------------------------------- parsing (server)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandDoc:
+    """A parsed command: its type, leaf texts by tag, and attribute-only elements in order."""
+
+    command_type: str
+    values: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    elements: tuple[tuple[str, Mapping[str, str]], ...] = ()
+
+    def get_int(self, tag: str, default: int | None = None) -> int:
+        text = self.values.get(tag)
+        if text is None or text == "":
+            if default is None:
+                raise RemoteProtocolError(f"{self.command_type}: missing <{tag}>")
+            return default
+        try:
+            return int(float(text))
+        except ValueError:
+            raise RemoteProtocolError(f"{self.command_type}: <{tag}> {text!r} is not a number") from None
+
+    def attrs(self, tag: str) -> list[Mapping[str, str]]:
+        return [a for t, a in self.elements if t == tag]
+
+
+def parse_command(data: bytes) -> CommandDoc:
+    try:
+        root = SafeET.fromstring(data.strip(b" \t\r\n\x00"))
+    except (SafeET.ParseError, DefusedXmlException) as e:
+        raise RemoteProtocolError(f"malformed command document: {e}") from None
+    type_el = root.find("header/type")
+    if root.tag != "difxMessage" or type_el is None or not (type_el.text or "").strip():
+        raise RemoteProtocolError("command document without <difxMessage><header><type>")
+    body = root.find("body")
+    values: dict[str, str] = {}
+    elements: list[tuple[str, Mapping[str, str]]] = []
+    for el in (body if body is not None else []):
+        values[el.tag] = (el.text or "").strip()
+        if el.attrib:
+            elements.append((el.tag, MappingProxyType(dict(el.attrib))))
+    return CommandDoc((type_el.text or "").strip(), MappingProxyType(values), tuple(elements))

@@ -1,0 +1,119 @@
+"""The client side of one guiServer connection, sans-I/O: bytes in → events out.
+
+`receive_data(bytes)` then `next_events()` yields, in order:
+- `Relayed(document)`: a relayed multicast datagram (RELAY), to be parsed by the caller so a
+  bad document costs only that document;
+- `Diagnostic(level, text)`: INFORMATION / WARNING / ERROR packets;
+- `VersionReply(...)`: the version burst (8, 11, 16, 10*, 12*), completed by CHANNEL_ALL_DATA;
+- `ChannelOpened` / `InnerPacket`: operation channels (see `channels`);
+- `Other(packet)`: anything else, unknown ids included (guiServer skips them too).
+A framing error raises `RemoteProtocolError` and leaves the connection unusable; an error
+inside one channel raises it too, but the framing stays intact and the caller may go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from .channels import ChannelDemux, ChannelOpened, InnerPacket
+from .framing import DEFAULT_MAX_PAYLOAD, FrameDecoder, Packet, PacketId, encode_packet
+
+
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    document: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    level: str  # information | warning | error
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionReply:
+    version: str
+    user: str
+    difx_base: str
+    available: tuple[str, ...]
+    environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def as_dict(self) -> dict[str, object]:
+        return {"version": self.version, "user": self.user, "difx_base": self.difx_base,
+                "available_versions": list(self.available), "environment": dict(self.environment)}
+
+
+@dataclass(frozen=True, slots=True)
+class Other:
+    packet: Packet
+
+
+Event = Relayed | Diagnostic | VersionReply | ChannelOpened | InnerPacket | Other
+
+_DIAGNOSTICS = {PacketId.INFORMATION: "information", PacketId.WARNING: "warning",
+                PacketId.ERROR: "error"}
+
+
+def _text(payload: bytes) -> str:
+    return payload.decode("utf-8", errors="replace").rstrip("\x00")
+
+
+class ClientConnection:
+    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
+        self._decoder = FrameDecoder(max_payload)
+        self._demux = ChannelDemux(max_payload)
+        self._version: dict[str, object] = {}
+
+    @staticmethod
+    def send(packet: Packet) -> bytes:
+        return encode_packet(packet)
+
+    def receive_data(self, data: bytes) -> None:
+        self._decoder.receive_data(data)
+
+    def close_channel(self, channel: int) -> None:
+        self._demux.close(channel)
+
+    def next_event(self) -> Event | None:
+        """The next complete event, or None when more bytes are needed."""
+        while isinstance(packet := self._decoder.next_packet(), Packet):
+            event = self._handle(packet)
+            if event is not None:
+                return event
+        return None
+
+    def _handle(self, p: Packet) -> Event | None:
+        pid = p.packet_id
+        if pid == PacketId.RELAY:
+            return Relayed(p.payload)
+        if pid in _DIAGNOSTICS:
+            return Diagnostic(_DIAGNOSTICS[PacketId(pid)], _text(p.payload))
+        if pid in (PacketId.CHANNEL_CONNECTION, PacketId.CHANNEL_DATA):
+            return self._demux.handle(p)
+        if pid == PacketId.GUISERVER_VERSION:
+            self._version = {"version": _text(p.payload), "available": [], "environment": {}}
+            return None
+        if pid == PacketId.DIFX_BASE:
+            self._version["difx_base"] = _text(p.payload)
+            return None
+        if pid == PacketId.GUISERVER_USER:
+            self._version["user"] = _text(p.payload)
+            return None
+        if pid == PacketId.AVAILABLE_DIFX_VERSION:
+            self._version.setdefault("available", []).append(_text(p.payload))  # type: ignore[union-attr]
+            return None
+        if pid == PacketId.GUISERVER_ENVIRONMENT:
+            name, _, value = _text(p.payload).partition("=")
+            self._version.setdefault("environment", {})[name] = value  # type: ignore[index]
+            return None
+        if pid == PacketId.CHANNEL_ALL_DATA:
+            v, self._version = self._version, {}
+            return VersionReply(
+                version=str(v.get("version", "")), user=str(v.get("user", "")),
+                difx_base=str(v.get("difx_base", "")),
+                available=tuple(v.get("available", ())),  # type: ignore[arg-type]
+                environment=MappingProxyType(dict(v.get("environment", {}))),  # type: ignore[call-overload]
+            )
+        return Other(p)
