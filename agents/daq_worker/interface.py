@@ -1,0 +1,447 @@
+"""``WorkerInterface``: what the DAQ needs from one worker, over SSH and SFTP.
+
+Usage::
+
+    async with WorkerInterface("cobo1", config_path="~/.ssh/config") as worker:
+        if await worker.check_data_router_status():
+            report = await worker.organize_files("e22508", 7)
+
+Compared with the paramiko original: the SSH config's ``Port`` is honoured (``port=None``
+means "from the config, else 22"; an explicit port wins), host keys are verified, every call
+has a timeout, the connection is kept and shared (pass one ``SshPool`` to many interfaces),
+``~`` works in paths, experiment names and run numbers are checked, and ``organize_files``
+is resumable and reports exactly what it moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import posixpath
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import asyncssh
+
+from .errors import ConnectError, ProgramNotRunning, RemoteError, RequestError, WorkerError
+from .organize import TransferReport, is_graw, plan_organize
+from .paths import check_within, expand_home
+from .processes import (
+    PS_COMMAND,
+    ProcessCwd,
+    ProcessEntry,
+    lsof_cwd_command,
+    parse_lsof,
+    parse_ps,
+    pids_of,
+    single_cwd,
+)
+from .runs import RunId
+from .ssh import HostTarget, SshPool, SshSettings
+from .status import WorkerStatus
+from .tail import TailReader
+
+log = logging.getLogger(__name__)
+
+CWD_METHODS = ("auto", "lsof", "proc")
+COMMAND_NOT_FOUND = 127
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerPrograms:
+    """Names of the worker's programs, and how to find the data router's directory.
+
+    ``cwd_method``: ``lsof`` (macOS workers), ``proc`` (Linux: ``/proc/<pid>/cwd``), or
+    ``auto``: lsof when the worker has it, else ``/proc``.
+    """
+
+    data_router: str = "dataRouter"
+    ecc_server: str = "getEccSoapServer"
+    cwd_method: str = "auto"
+    rename_concurrency: int = 64
+
+    def __post_init__(self) -> None:
+        if self.cwd_method not in CWD_METHODS:
+            raise ValueError(f"cwd_method must be one of {CWD_METHODS}, not {self.cwd_method!r}")
+        for name in (self.data_router, self.ecc_server):
+            if not name or "/" in name or "\0" in name:
+                raise ValueError(f"invalid program name {name!r}")
+        if self.rename_concurrency < 1:
+            raise ValueError("rename_concurrency must be >= 1")
+
+
+class WorkerInterface:
+    def __init__(
+        self,
+        hostname: str,
+        port: int | None = None,
+        username: str | None = None,
+        config_path: str | None = None,
+        *,
+        settings: SshSettings | None = None,
+        programs: WorkerPrograms | None = None,
+        pool: SshPool | None = None,
+        allowed_roots: Sequence[str] | None = None,
+    ) -> None:
+        """``allowed_roots`` confines ``tail_file`` and ``backup_config_files`` to these
+        directories (``~`` allowed); ``None`` allows any path the login user can reach."""
+        self.target = HostTarget(hostname, port, username)
+        if pool is None:
+            settings = settings or SshSettings()
+            if config_path is not None:
+                settings = dataclasses.replace(settings, config_path=config_path)
+            pool = SshPool(settings)
+            self._owns_pool = True
+        else:
+            self._owns_pool = False
+        self.pool = pool
+        self.programs = programs or WorkerPrograms()
+        self.allowed_roots = None if allowed_roots is None else tuple(allowed_roots)
+        self._home: str | None = None
+        self._has_lsof: bool | None = None
+
+    @property
+    def hostname(self) -> str:
+        return self.target.host
+
+    async def __aenter__(self) -> WorkerInterface:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def connect(self, timeout: float | None = None) -> None:
+        await self.pool.connection(self.target, timeout=timeout)
+
+    async def close(self) -> None:
+        if self._owns_pool:
+            await self.pool.close()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _sftp(self) -> asyncssh.SFTPClient:
+        return await self.pool.sftp(self.target)
+
+    async def _timed(self, what: str, call):  # type: ignore[no-untyped-def]
+        return await self.pool.timed(self.target, what, call)
+
+    async def _home_dir(self) -> str:
+        if self._home is None:
+            sftp = await self._sftp()
+            self._home = await self._timed("find home directory", sftp.realpath("."))
+        return self._home
+
+    async def _user_path(self, path: str, what: str, *, create: bool = False) -> str:
+        """``path`` with ``~`` expanded and checked against the roots (``create``: as a
+        directory, made if missing). Symlinks are resolved before the check, so a link inside
+        a root cannot lead outside it."""
+        home = await self._home_dir()
+        expanded = expand_home(path, home)
+        if self.allowed_roots is not None:
+            check_within(expanded, self._roots(home), what)
+        sftp = await self._sftp()
+        if create:
+            await self._timed(f"create {expanded}", sftp.makedirs(expanded, exist_ok=True))
+        if self.allowed_roots is None:
+            return expanded
+        real = await self._timed(f"resolve {expanded}", sftp.realpath(expanded))
+        roots = [await self._timed(f"resolve {r}", sftp.realpath(r)) for r in self._roots(home)]
+        return check_within(real, roots, what)
+
+    def _roots(self, home: str) -> list[str]:
+        return [expand_home(r, home) for r in self.allowed_roots or ()]
+
+    async def _processes(self) -> list[ProcessEntry]:
+        result = await self.pool.run(self.target, PS_COMMAND)
+        if result.exit_status != 0:
+            raise RemoteError(
+                f"{self.hostname}: {PS_COMMAND!r} exited {result.exit_status}: "
+                f"{result.stderr.strip()}"
+            )
+        return parse_ps(result.stdout)
+
+    async def _cwd_by_lsof(self) -> str | None:
+        """The router's directory by lsof, or ``None`` when the worker has no lsof."""
+        program = self.programs.data_router
+        result = await self.pool.run(self.target, lsof_cwd_command(program))
+        if result.exit_status == COMMAND_NOT_FOUND:
+            self._has_lsof = False
+            return None
+        self._has_lsof = True
+        # lsof exits 1 with no output when nothing matched
+        if result.exit_status != 0 and result.stdout.strip():
+            raise RemoteError(f"{self.hostname}: lsof failed: {result.stderr.strip()}")
+        return single_cwd(parse_lsof(result.stdout), program)
+
+    async def _cwd_by_proc(self, processes: list[ProcessEntry] | None = None) -> str:
+        program = self.programs.data_router
+        if processes is None:
+            processes = await self._processes()
+        sftp = await self._sftp()
+        found = []
+        for pid in pids_of(processes, program):
+            try:
+                cwd = await self._timed(f"read /proc/{pid}/cwd", sftp.readlink(f"/proc/{pid}/cwd"))
+            except RemoteError as exc:
+                # the process may have exited since ps ran; a router we cannot read is an error
+                raise ProgramNotRunning(
+                    f"{self.hostname}: cannot read the working directory of {program} "
+                    f"(pid {pid}): {exc}"
+                ) from None
+            found.append(ProcessCwd(pid=pid, command=program, cwd=cwd))
+        return single_cwd(found, program)
+
+    async def _router_cwd(self, processes: list[ProcessEntry] | None = None) -> str:
+        method = self.programs.cwd_method
+        try:
+            if method == "lsof" or (method == "auto" and self._has_lsof is not False):
+                cwd = await self._cwd_by_lsof()
+                if cwd is not None:
+                    return cwd
+                if method == "lsof":
+                    raise RemoteError(f"{self.hostname}: lsof is not installed")
+            return await self._cwd_by_proc(processes)
+        except ProgramNotRunning as exc:
+            raise ProgramNotRunning(f"{self.hostname}: {exc}") from None
+
+    async def _graw_sizes(self, directory: str) -> dict[str, int]:
+        sftp = await self._sftp()
+        sizes: dict[str, int] = {}
+
+        async def scan() -> None:
+            async for entry in sftp.scandir(directory):
+                name = str(entry.filename)
+                if is_graw(name) and entry.attrs.type == asyncssh.FILEXFER_TYPE_REGULAR:
+                    sizes[name] = entry.attrs.size or 0
+
+        await self._timed(f"list {directory}", scan())
+        return sizes
+
+    async def _names(self, directory: str) -> set[str]:
+        sftp = await self._sftp()
+        return set(await self._timed(f"list {directory}", sftp.listdir(directory)))
+
+    # -- the spec's methods ------------------------------------------------------------------
+
+    async def find_data_router(self) -> str:
+        """The data router's working directory (where it writes ``.graw`` files)."""
+        return await self._router_cwd()
+
+    async def get_graw_list(self) -> list[str]:
+        """Full paths of the ``.graw`` files in the data router's directory, sorted."""
+        cwd = await self._router_cwd()
+        return [posixpath.join(cwd, n) for n in sorted(await self._graw_sizes(cwd))]
+
+    async def working_dir_is_clean(self) -> bool:
+        return not await self.get_graw_list()
+
+    async def check_ecc_server_status(self) -> bool:
+        return bool(pids_of(await self._processes(), self.programs.ecc_server))
+
+    async def check_data_router_status(self) -> bool:
+        return bool(pids_of(await self._processes(), self.programs.data_router))
+
+    async def organize_files(self, experiment_name: str, run_number: int) -> TransferReport:
+        """Move every ``.graw`` file into ``<router cwd>/<experiment>/run_<NNNN>/``.
+
+        Never replaces a file; safe to call again after any failure (it finishes the move).
+        When the connection drops, the report so far is returned with ``interrupted`` set.
+        """
+        run = RunId(experiment_name, run_number)
+        cwd = await self._router_cwd()
+        destination = posixpath.join(cwd, run.folder)
+        sftp = await self._sftp()
+        await self._timed(f"create {destination}", sftp.makedirs(destination, exist_ok=True))
+        source, existing = await asyncio.gather(self._graw_sizes(cwd), self._names(destination))
+        plan = plan_organize(
+            source_dir=cwd, destination=destination, source_names=source, dest_names=existing
+        )
+        report = TransferReport.from_plan(plan)
+        await self._rename_all(sftp, plan.to_move, cwd, destination, report)
+        log.info("%s: organize %s: %s", self.hostname, run.folder, report.summary())
+        return report
+
+    async def _rename_all(
+        self,
+        sftp: asyncssh.SFTPClient,
+        names: Iterable[str],
+        source_dir: str,
+        destination: str,
+        report: TransferReport,
+    ) -> None:
+        # a few dozen renames in flight hide the round trip; the server applies them in order
+        todo = iter(names)
+        in_flight: set[str] = set()
+        lost: list[ConnectError] = []
+
+        async def mover() -> None:
+            for name in todo:
+                if lost:
+                    return
+                src, dst = posixpath.join(source_dir, name), posixpath.join(destination, name)
+                in_flight.add(name)
+                try:
+                    await self._timed(f"move {name}", sftp.rename(src, dst))
+                except ConnectError as exc:
+                    lost.append(exc)
+                    return
+                except RemoteError as exc:
+                    in_flight.discard(name)
+                    await self._classify_failure(sftp, name, src, dst, str(exc), report)
+                    continue
+                in_flight.discard(name)
+                report.done.append(name)
+
+        workers = [mover() for _ in range(self.programs.rename_concurrency)]
+        await asyncio.gather(*workers)
+        if lost:
+            report.unconfirmed = sorted(in_flight)
+            report.interrupted = lost[0].reason
+        report.done.sort()
+
+    async def _classify_failure(
+        self,
+        sftp: asyncssh.SFTPClient,
+        name: str,
+        src: str,
+        dst: str,
+        error: str,
+        report: TransferReport,
+    ) -> None:
+        # the no-clobber rename fails when the name was taken after we listed the folder
+        try:
+            src_there = await self._timed(f"check {src}", sftp.exists(src))
+            dst_there = await self._timed(f"check {dst}", sftp.exists(dst))
+        except WorkerError:
+            report.failed[name] = error
+            return
+        if dst_there and src_there:
+            report.clashes.append(name)
+        elif dst_there:
+            report.already_there.append(name)  # someone else moved it meanwhile
+        else:
+            report.failed[name] = error
+
+    async def backup_config_files(
+        self, experiment_name: str, run_number: int, paths: Sequence[str], backup_root: str
+    ) -> TransferReport:
+        """Copy ``paths`` (on the worker) into ``<backup_root>/<experiment>/run_<NNNN>/``.
+
+        A file already backed up with the same content counts as ``already_there``; a different
+        file under the same name is a clash and stays untouched.
+        """
+        run = RunId(experiment_name, run_number)
+        if isinstance(paths, str):
+            raise RequestError("paths must be a list of paths, not one string")
+        root = await self._user_path(backup_root, "backup root", create=True)
+        destination = posixpath.join(root, run.folder)
+        sftp = await self._sftp()
+        report = TransferReport(action="copied", source_dir="", destination=destination)
+        sources: dict[str, str] = {}
+        for path in paths:
+            try:
+                source = await self._user_path(path, "config file")
+            except RequestError as exc:
+                report.failed[path] = str(exc)
+                continue
+            name = posixpath.basename(source)
+            if name in sources:
+                report.failed[path] = f"same file name as {sources[name]}"
+                continue
+            sources[name] = source
+        await self._timed(f"create {destination}", sftp.makedirs(destination, exist_ok=True))
+        for name, source in sources.items():
+            await self._copy_one(sftp, name, source, destination, report)
+        return report
+
+    async def _copy_one(
+        self,
+        sftp: asyncssh.SFTPClient,
+        name: str,
+        source: str,
+        destination: str,
+        report: TransferReport,
+    ) -> None:
+        dst = posixpath.join(destination, name)
+        try:
+            data = await self._timed(f"read {source}", _read_all(sftp, source))
+            if await self._timed(f"check {dst}", sftp.exists(dst)):
+                old = await self._timed(f"read {dst}", _read_all(sftp, dst))
+                (report.already_there if old == data else report.clashes).append(name)
+                return
+            # write aside, then a no-clobber rename: a crash never leaves half a backup
+            partial = posixpath.join(destination, f".{name}.{secrets.token_hex(4)}.partial")
+            await self._timed(f"write {partial}", _write_all(sftp, partial, data))
+            try:
+                await self._timed(f"move {partial}", sftp.rename(partial, dst))
+            except RemoteError:
+                await self._timed(f"remove {partial}", sftp.remove(partial))
+                raise
+            report.done.append(name)
+        except RemoteError as exc:
+            report.failed[source] = str(exc)
+
+    async def tail_file(self, path: str, num_lines: int = 50) -> list[str]:
+        """The last ``num_lines`` lines of a text file on the worker."""
+        if isinstance(num_lines, bool) or not isinstance(num_lines, int) or num_lines < 0:
+            raise RequestError(f"num_lines must be a non-negative integer, not {num_lines!r}")
+        real = await self._user_path(path, "file")
+        sftp = await self._sftp()
+        async with self.pool.guard(self.target, f"read {real}"):
+            async with sftp.open(real, "rb") as f:
+                size = (await f.stat()).size or 0
+                reader = TailReader(size, num_lines)
+                while (want := reader.next_read()) is not None:
+                    offset, length = want
+                    await f.seek(offset)
+                    reader.feed(await f.read(length))
+        return reader.lines()
+
+    # -- the monitor's sweep -----------------------------------------------------------------
+
+    async def status(self, *, connect_timeout: float | None = None) -> WorkerStatus:
+        """Everything the monitor shows for this worker; never raises for a worker problem."""
+        checked_at = time.time()
+        try:
+            await self.connect(timeout=connect_timeout)
+            processes = await self._processes()
+            ecc_up = bool(pids_of(processes, self.programs.ecc_server))
+            router_up = bool(pids_of(processes, self.programs.data_router))
+            cwd = files = size = None
+            if router_up:
+                cwd = await self._router_cwd(processes)
+                sizes = await self._graw_sizes(cwd)
+                files, size = len(sizes), sum(sizes.values())
+        except ConnectError as exc:
+            return WorkerStatus(
+                host=self.hostname, checked_at=checked_at, state=exc.state, error=str(exc)
+            )
+        except WorkerError as exc:
+            return WorkerStatus(
+                host=self.hostname, checked_at=checked_at, state="error", error=str(exc)
+            )
+        return WorkerStatus(
+            host=self.hostname,
+            checked_at=checked_at,
+            state="ok",
+            ecc_server_up=ecc_up,
+            data_router_up=router_up,
+            working_dir=cwd,
+            graw_files=files,
+            graw_bytes=size,
+        )
+
+
+async def _read_all(sftp: asyncssh.SFTPClient, path: str) -> bytes:
+    async with sftp.open(path, "rb") as f:
+        return await f.read()
+
+
+async def _write_all(sftp: asyncssh.SFTPClient, path: str, data: bytes) -> None:
+    # "x": fail rather than replace if the name exists
+    async with sftp.open(path, "xb") as f:
+        await f.write(data)
