@@ -3,4 +3,5 @@
 pytest_plugins = [
     "socs_like.testing.hub",
     "socs_like.testing.sshd",
+    "socs_like.testing.postgres",
 ]

@@ -1,0 +1,70 @@
+"""``socs-like db``: look at and upgrade an agent database.
+
+    socs-like db upgrade --db PATH_OR_URL    create or migrate the schema; import an old socs db
+    socs-like db current --db PATH_OR_URL    print the schema revision (and the newest known)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sqlalchemy import inspect
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from socs_like.db.engine import Database
+from socs_like.db.legacy import LEGACY_FILES_TABLE, LEGACY_TIMECODE_TABLE, count_rows
+from socs_like.db.migrate import current_revision, head_revision, upgrade
+from socs_like.db.models import FILES_TABLE, TIMECODE_TABLE
+
+DEFAULT_DB = "/data/so/databases/suprsync.db"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="socs-like db", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("upgrade", "create or migrate the schema, importing an old socs database in place"),
+        ("current", "print the schema revision of the database"),
+    ):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument(
+            "--db",
+            default=DEFAULT_DB,
+            help=f"SQLite file path or SQLAlchemy URL (default {DEFAULT_DB})",
+        )
+        p.add_argument("--echo-sql", action="store_true", help="print every SQL statement")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    db = Database(args.db, echo=args.echo_sql)
+    try:
+        if args.command == "upgrade":
+            before, after = upgrade(db)
+            print(f"{db.url}: schema {before or 'none'} -> {after}")
+            for table in (FILES_TABLE, TIMECODE_TABLE, LEGACY_FILES_TABLE, LEGACY_TIMECODE_TABLE):
+                rows = _rows(db, table)
+                if rows is not None:
+                    print(f"  {table}: {rows} rows")
+        else:
+            print(f"{db.url}: schema {current_revision(db) or 'none'} (newest {head_revision()})")
+    except SQLAlchemyError as exc:
+        print(f"socs-like db {args.command}: {db.url}: {exc.__class__.__name__}: "
+              f"{getattr(exc, 'orig', None) or exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    return 0
+
+
+def _rows(db: Database, table: str) -> int | None:
+    def work(session: Session) -> int | None:
+        conn = session.connection()
+        if table not in inspect(conn).get_table_names():
+            return None
+        return count_rows(conn, table)
+
+    return db.read(work)
