@@ -30,14 +30,6 @@ def check_remote_path(path: str) -> str:
     return path
 
 
-def timecode_of(remote_path: str) -> int | None:
-    """The 5-digit timecode a remote path starts with (`17227/...` -> 17227), if any."""
-    head, sep, _ = remote_path.partition("/")
-    if sep and len(head) == 5 and head.isascii() and head.isdigit() and head[0] != "0":
-        return int(head)
-    return None
-
-
 @dataclass(frozen=True)
 class Placed:
     """Files linked into the tree, and those refused with a reason (by file id)."""

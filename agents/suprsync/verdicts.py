@@ -9,6 +9,9 @@ The rules (failure 3 and 4 of the old agent are what they prevent):
 - When md5sum could not run (connection refused, timed out, host down) nothing is known about
   the sent files: the batch error is recorded by the caller, and no file is charged an
   attempt, so a weekend outage does not push the whole backlog over the attempt limit.
+- Likewise a file missing on the remote after an rsync that broke off (connection lost,
+  timeout) is unchecked, not failed; after an rsync that finished (even with per-file errors)
+  it is a failed attempt.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ class FileResult:
 
 
 def judge_batch(
-    batch: list[BatchFile], placed: Placed, listing: Md5Listing | None
+    batch: list[BatchFile], placed: Placed, listing: Md5Listing | None, *, rsync_finished: bool
 ) -> list[FileResult]:
     """One result per file of `batch`; `listing` is None when md5sum could not run."""
     results = []
@@ -69,7 +72,9 @@ def judge_batch(
             results.append(FileResult(id=f.id, verdict=Verdict.UNCHECKED, remote_md5sum=None))
         else:
             digest = listing.digests.get(f.remote_path)
-            if digest is None:
+            if digest is None and not rsync_finished:
+                results.append(FileResult(id=f.id, verdict=Verdict.UNCHECKED, remote_md5sum=None))
+            elif digest is None:
                 results.append(
                     FileResult(
                         id=f.id, verdict=Verdict.NOT_ARRIVED, remote_md5sum=None,

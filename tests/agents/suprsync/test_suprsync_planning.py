@@ -25,7 +25,6 @@ from agents.suprsync.tree import (
     RemotePathError,
     build_symlink_tree,
     check_remote_path,
-    timecode_of,
 )
 from agents.suprsync.verdicts import BatchFile, Verdict, judge_batch
 
@@ -117,14 +116,6 @@ def test_accepted_remote_paths_stay_inside(parts):
     assert os.path.normpath(os.path.join(base, path)).startswith(base + "/")
 
 
-def test_timecode_of():
-    assert timecode_of("17227/ufm_mv19/x.png") == 17227
-    assert timecode_of("1722/x") is None
-    assert timecode_of("172270/x") is None
-    assert timecode_of("17227") is None
-    assert timecode_of("0a227/x") is None
-
-
 def test_symlink_tree_refuses_files_alone(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
@@ -160,7 +151,8 @@ def test_each_file_is_judged_alone():
         BatchFile(id=4, local_path="/l/4", local_md5sum=A, remote_path="r/4"),
     ]
     placed = Placed({1: "r/1", 2: "r/2", 3: "r/3"}, {4: "local file /l/4 is missing"})
-    results = judge_batch(batch, placed, Md5Listing({"r/1": A, "r/2": B, "r/3": A}))
+    results = judge_batch(batch, placed, Md5Listing({"r/1": A, "r/2": B, "r/3": A}),
+                          rsync_finished=True)
     by_id = {r.id: r for r in results}
     assert by_id[1].verdict is Verdict.VERIFIED and not by_id[1].failed_attempt
     assert by_id[2].verdict is Verdict.MISMATCH and by_id[2].remote_md5sum == B
@@ -168,8 +160,11 @@ def test_each_file_is_judged_alone():
     assert by_id[4].verdict is Verdict.NOT_SENT and not by_id[4].sent
     assert [r.failed_attempt for r in results] == [False, True, False, True]
 
-    missing = judge_batch(batch[:1], Placed({1: "r/1"}, {}), Md5Listing({}))
+    missing = judge_batch(batch[:1], Placed({1: "r/1"}, {}), Md5Listing({}), rsync_finished=True)
     assert missing[0].verdict is Verdict.NOT_ARRIVED and missing[0].failed_attempt
+    # after an rsync that broke off, a file not there yet is not the file's fault
+    broken = judge_batch(batch[:1], Placed({1: "r/1"}, {}), Md5Listing({}), rsync_finished=False)
+    assert broken[0].verdict is Verdict.UNCHECKED and not broken[0].failed_attempt
 
 
 def test_unreachable_remote_charges_no_attempt_but_missing_local_does():
@@ -177,7 +172,7 @@ def test_unreachable_remote_charges_no_attempt_but_missing_local_does():
         BatchFile(id=1, local_path="/l/1", local_md5sum=A, remote_path="r/1"),
         BatchFile(id=2, local_path="/l/2", local_md5sum=A, remote_path="r/2"),
     ]
-    results = judge_batch(batch, Placed({1: "r/1"}, {2: "gone"}), None)
+    results = judge_batch(batch, Placed({1: "r/1"}, {2: "gone"}), None, rsync_finished=True)
     assert [(r.verdict, r.failed_attempt) for r in results] == [
         (Verdict.UNCHECKED, False), (Verdict.NOT_SENT, True)]  # fmt: skip
 

@@ -1,0 +1,188 @@
+"""SupRsync: copy one archive's registered files to the archive host, verify, then clean up.
+
+The WAMP-facing shell around `sync.Syncer`: it runs the loop as a process, the operator
+actions as tasks, and publishes the two feeds. Every step runs in the agent's worker pool
+(database, rsync, ssh, hashing); the event loop only schedules them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from typing import Any
+
+from socs_like import Agent, OpSession, param
+from socs_like.db import Database, upgrade
+
+from . import options, store
+from .sync import Syncer
+
+log = logging.getLogger(__name__)
+
+TRANSFER_STATS_EVERY = 60.0
+RECHECK_CHUNK = 1000
+
+
+class SupRsync:
+    """Copies the files of one archive with rsync over SSH, verifies them with md5sum,
+    deletes verified local copies when their time is up, and finalizes timecode dirs.
+
+    One instance per archive; several may share one database.
+    """
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        options.add_arguments(parser)
+
+    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
+        self.agent = agent
+        self.settings = options.sync_settings(args, agent.instance_id)
+        self.db_url = args.db_path
+        self.echo_sql = args.echo_sql
+        self.sleep_time = args.sleep_time
+        self.syncer: Syncer | None = None
+        self.transfer_feed = agent.register_feed(
+            "transfer_stats", record=True, agg_params={"exclude_aggregator": True}
+        )
+        self.archive_feed = agent.register_feed("archive_stats", record=True)
+        agent.register_process("run", self.run, startup=True)
+        agent.register_task("reset_failed", self.reset_failed)
+        agent.register_task("list_mismatched", self.list_mismatched)
+        agent.register_task("set_ignore", self.set_ignore)
+        agent.register_task("recheck_local", self.recheck_local, aborter=self._abort)
+
+    async def _syncer(self) -> Syncer:
+        if self.syncer is None:
+            db = Database(self.db_url, echo=self.echo_sql)
+            await self.agent.to_thread(upgrade, db)
+            self.syncer = Syncer(db, self.settings)
+        return self.syncer
+
+    async def run(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        """run()
+
+        **Process** - The sync loop, every ``--sleep-time``: copy a batch, verify it, delete
+        local copies that are due, re-check a slice of local files, update timecode dirs,
+        publish ``archive_stats`` (and ``transfer_stats`` every minute).
+
+        session.data: ``activity``, ``timestamp``, ``last_copy`` (counts, errors and up to 20
+        failures with their reason), ``last_delete``, ``last_recheck``, ``finalized``
+        (remote paths of finalization files written), ``archive_stats``, ``counters`` and
+        ``db`` (transactions and lock retries).
+        """
+        syncer = await self._syncer()
+        counters = syncer.counters
+        session.data.update(activity="idle", last_copy={}, counters={}, finalized=[])
+        next_transfer_stats = 0.0
+        while True:
+            counters.iterations += 1
+            for activity, step, key in (
+                ("copying", syncer.copy_batch, "last_copy"),
+                ("deleting", syncer.delete_due, "last_delete"),
+                ("rechecking", syncer.recheck_slice, "last_recheck"),
+                ("finalizing", syncer.update_timecodes, None),
+                ("counting", syncer.archive_stats, "archive_stats"),
+            ):
+                session.data["activity"] = activity
+                try:
+                    result = await self.agent.to_thread(step)
+                except Exception as e:  # noqa: BLE001 - one failed step must not end the loop
+                    counters.errors_db += 1
+                    log.exception("%s failed", activity)
+                    session.add_message(f"{activity} failed: {type(e).__name__}: {e}")
+                    continue
+                if key is not None:
+                    session.data[key] = result
+                elif result:
+                    session.data["finalized"] = (session.data["finalized"] + result)[-20:]
+            now = time.time()
+            if "archive_stats" in session.data:
+                self.archive_feed.publish({"block_name": self.settings.archive_name,
+                                           "timestamp": now,
+                                           "data": session.data["archive_stats"]})  # fmt: skip
+            session.data["counters"] = syncer.transfer_stats()
+            session.data["db"] = vars(syncer.db.stats).copy()
+            session.data["timestamp"] = now
+            if now >= next_transfer_stats:
+                self.transfer_feed.publish({"block_name": "transfer_stats", "timestamp": now,
+                                            "data": syncer.transfer_stats()})  # fmt: skip
+                next_transfer_stats = now + TRANSFER_STATS_EVERY
+            session.data["activity"] = "idle"
+            if await session.sleep(self.sleep_time):
+                return True, "stopped"
+
+    @param("max_attempts", type=int, default=None)
+    async def reset_failed(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        """reset_failed(max_attempts=None)
+
+        **Task** - Give files that reached the attempt limit (or ``max_attempts``) a fresh
+        count of zero, so the loop tries them again. ``session.data['reset']`` is how many.
+        """
+        syncer = await self._syncer()
+        limit = params["max_attempts"] or self.settings.max_copy_attempts
+        n = await self.agent.to_thread(syncer.db.write, lambda s: store.reset_failed(
+            s, self.settings.archive_name, limit))  # fmt: skip
+        session.data["reset"] = n
+        return True, f"{n} files of {self.settings.archive_name} will be tried again"
+
+    @param("limit", type=int, default=100, check=lambda n: 0 < n <= 10_000)
+    async def list_mismatched(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        """list_mismatched(limit=100)
+
+        **Task** - Files not yet verified that failed at least once: ``session.data['files']``
+        lists id, local and remote path, both md5s, failed attempts, last copy and ignore.
+        """
+        syncer = await self._syncer()
+        rows: list[dict[str, Any]] = await self.agent.to_thread(
+            syncer.db.read, lambda s: store.mismatched(s, self.settings.archive_name,
+                                                       params["limit"]))  # fmt: skip
+        session.data["files"] = rows
+        return True, f"{len(rows)} mismatched files"
+
+    @param("ids", type=list, default=[])
+    @param("paths", type=list, default=[])
+    @param("ignore", type=bool, default=True)
+    async def set_ignore(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        """set_ignore(ids=[], paths=[], ignore=True)
+
+        **Task** - Mark files of this archive (by id or local path) as ignored: never copied,
+        not counted as uncopied, not holding back ``finalized_until``. ``ignore=False`` undoes.
+        """
+        ids, paths = params["ids"], params["paths"]
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            return False, "ids must be a list of whole numbers"
+        if not all(isinstance(p, str) for p in paths):
+            return False, "paths must be a list of strings"
+        syncer = await self._syncer()
+        n = await self.agent.to_thread(syncer.db.write, lambda s: store.set_ignore(
+            s, self.settings.archive_name, ids, paths, params["ignore"]))  # fmt: skip
+        session.data["changed"] = n
+        return True, f"{n} files {'ignored' if params['ignore'] else 'no longer ignored'}"
+
+    @param("only_failed", type=bool, default=False)
+    async def recheck_local(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        """recheck_local(only_failed=False)
+
+        **Task** - Compare every local file of this archive not yet deleted with what was
+        registered; a file that changed is re-hashed, gets a fresh attempt count and is sent
+        again. ``only_failed`` limits this to files that failed to copy. Progress and result
+        in ``session.data``: checked, changed, missing. Abortable.
+        """
+        syncer = await self._syncer()
+        totals = {"checked": 0, "changed": 0, "missing": 0}
+        after = 0
+        while True:
+            report, after = await self.agent.to_thread(
+                syncer.recheck, after, RECHECK_CHUNK, params["only_failed"])
+            for k in totals:
+                totals[k] += report[k]
+            session.data.update(totals)
+            if after == 0:
+                break
+            if session.stop_requested:
+                return False, f"aborted after {totals['checked']} files"
+        return True, f"{totals['changed']} of {totals['checked']} local files changed"
+
+    async def _abort(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        return True, "abort requested"

@@ -1,0 +1,96 @@
+"""Helpers for the SupRsync tests: a real database, real files, a Syncer over real SSH."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from agents.suprsync.commands import SshOptions
+from agents.suprsync.sync import Syncer, SyncSettings
+from socs_like.db import Database, RegisteredFile, files, upgrade
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+class Archive:
+    """One archive's world: local files, the database rows, the remote folder."""
+
+    def __init__(self, tmp: Path, db: Database, name: str, ssh: SshOptions | None) -> None:
+        self.name = name
+        self.db = db
+        self.local = tmp / f"local-{name}"
+        self.remote = tmp / f"remote {name}"  # a space: paths must be quoted
+        self.file_root = tmp / f"suprsync-{name}"
+        self.settings = SyncSettings(
+            archive_name=name,
+            instance_id=f"sync-{name}",
+            remote_basedir=str(self.remote),
+            file_root=str(self.file_root),
+            ssh=ssh,
+            copy_timeout=60,
+            cmd_timeout=30,
+        )
+
+    def syncer(self, **changes) -> Syncer:
+        return Syncer(self.db, replace(self.settings, **changes))
+
+    def add(self, remote_path: str, data: bytes, *, deletable: bool = True,
+            timestamp: float = 1.7e9) -> int:  # fmt: skip
+        """Write a local file and register it with its checksum, as the monitor would."""
+        path = self.local / remote_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        st = path.stat()
+        new = files.NewFile(
+            local_path=str(path), archive_name=self.name, remote_path=remote_path,
+            timestamp=timestamp, deletable=deletable, local_md5sum=md5(data),
+            local_size=st.st_size, local_mtime=st.st_mtime,
+        )  # fmt: skip
+        (row,) = self.db.write(lambda s: files.register(s, [new]))
+        return row.id
+
+    def row(self, file_id: int) -> RegisteredFile:
+        return self.db.read(lambda s: s.get(RegisteredFile, file_id))
+
+    def states(self) -> dict[str, int]:
+        rows = self.db.read(lambda s: s.query(RegisteredFile.state).filter(
+            RegisteredFile.archive_name == self.name).all())  # fmt: skip
+        out: dict[str, int] = {}
+        for (state,) in rows:
+            out[state] = out.get(state, 0) + 1
+        return out
+
+    def remote_bytes(self, remote_path: str) -> bytes:
+        return (self.remote / remote_path).read_bytes()
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = Database(tmp_path / "files.db")
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def ssh_to(sshd):
+    """SshOptions reaching the test sshd through our own flags (not its ssh_config)."""
+    return SshOptions(
+        host=f"{sshd.user}@127.0.0.1", port=sshd.port, key=str(sshd.client_key),
+        known_hosts=str(sshd.known_hosts), connect_timeout=5, server_alive_interval=2,
+        server_alive_count=2,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def make_archive(tmp_path, db, ssh_to):
+    def make(name: str = "smurf", over_ssh: bool = True) -> Archive:
+        return Archive(tmp_path, db, name, ssh_to if over_ssh else None)
+
+    return make
+

@@ -1,0 +1,182 @@
+"""The sync steps against a real database, real rsync and a real sshd on loopback."""
+
+import hashlib
+import os
+import threading
+import time
+
+import yaml
+
+from socs_like.db import FileState, TimecodeDir
+
+# timecodes near now: OLD is complete because NEW exists; NEW is still being filled
+NEW = int(time.time() // 100_000)
+OLD = NEW - 1
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def test_copy_verify_delete_finalize(make_archive):
+    arch = make_archive("timestreams")
+    old = [arch.add(f"{OLD}/ufm_mv{i % 2}/f {i}'s.g3", os.urandom(2000 + i)) for i in range(6)]
+    new = arch.add(f"{NEW}/ufm_mv0/new.g3", b"new data")
+    syncer = arch.syncer(retention=arch.settings.retention.__class__(default=0.0))
+
+    report = syncer.copy_batch()
+    assert (report["num_files"], report["verified"], report["failed"]) == (7, 7, 0)
+    assert "error" not in report
+    for file_id in [*old, new]:
+        row = arch.row(file_id)
+        assert row.state == FileState.SYNCED and row.remote_md5sum == row.local_md5sum
+        assert md5(arch.remote_bytes(row.remote_path)) == row.local_md5sum
+        assert row.verified is not None and row.failed_copy_attempts == 0
+
+    # due at once (retention 0): re-verified remotely, deleted, emptied folders removed
+    assert syncer.delete_due() == {"deleted": 7, "already_gone": 0, "requeued": 0}
+    assert arch.states() == {FileState.REMOVED: 7}
+    assert all(arch.row(i).removed > 0 for i in old)
+    assert list(arch.local.iterdir()) == []  # 17000/ufm_mv0 ... all gone, the root stays
+    assert (arch.remote / f"{OLD}/ufm_mv1/f 5's.g3").exists()
+
+    # OLD has a newer timecode and all its files verified: finalized once
+    finals = syncer.update_timecodes()
+    assert len(finals) == 1
+    assert syncer.update_timecodes() == []
+    tcdirs = arch.db.read(lambda s: {t.timecode: t for t in s.query(TimecodeDir).all()})
+    assert tcdirs[OLD].finalized and tcdirs[OLD].finalize_file_id is not None
+    assert not tcdirs[NEW].completed
+    # the finalization file is itself registered and goes to <tc_now>/suprsync/<instance>/
+    assert syncer.copy_batch()["verified"] == 1
+    doc = yaml.safe_load(arch.remote_bytes(finals[0]))
+    assert finals[0].split("/")[1:3] == ["suprsync", "sync-timestreams"]
+    assert doc["timecode"] == OLD and doc["num_files"] == 6
+    assert doc["subdirs"] == ["ufm_mv0", "ufm_mv1"]
+    assert doc["archive_name"] == "timestreams" and doc["instance_id"] == "sync-timestreams"
+
+    stats = syncer.archive_stats()
+    assert stats["num_files"] == 8 and stats["uncopied_files"] == 0
+    assert stats["last_file_copied"].endswith("_finalized.yaml")
+
+
+def test_bad_files_fail_alone(make_archive):
+    arch = make_archive("smurf")
+    good = [arch.add(f"17000/crate1/a/outputs/good{i}.npy", os.urandom(500)) for i in range(4)]
+    gone = arch.add("17000/crate1/a/outputs/gone.npy", b"soon deleted")
+    changed = arch.add("17000/crate1/a/outputs/changed.npy", b"original")
+    os.remove(arch.row(gone).local_path)
+    path = arch.row(changed).local_path
+    with open(path, "wb") as f:
+        f.write(b"rewritten after registration")
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    syncer = arch.syncer()
+
+    report = syncer.copy_batch()
+    assert (report["verified"], report["failed"]) == (4, 2)
+    reasons = {f["path"]: f["reason"] for f in report["failures"]}
+    assert reasons[arch.row(gone).local_path] == f"local file {arch.row(gone).local_path} is missing"
+    assert reasons[path].startswith("remote md5 " + md5(b"rewritten after registration"))
+    assert all(arch.row(i).state == FileState.SYNCED for i in good)
+    assert arch.row(gone).failed_copy_attempts == 1 and arch.row(gone).copied is None
+    assert arch.row(changed).failed_copy_attempts == 1
+
+    # the changed file is re-hashed by the recheck and goes again; the missing one does not
+    report, _ = syncer.recheck(0, 100)
+    assert report == {"checked": 6, "changed": 1, "missing": 1}
+    row = arch.row(changed)
+    assert (row.state, row.local_md5sum, row.failed_copy_attempts) == (
+        FileState.QUEUED, md5(b"rewritten after registration"), 0)  # fmt: skip
+    report = syncer.copy_batch()
+    assert (report["verified"], report["failed"]) == (1, 1)  # the missing one tries again
+    assert arch.remote_bytes(row.remote_path) == b"rewritten after registration"
+
+    # the missing file stops being tried at the limit; reset_failed gives it another go
+    for attempt in range(3, 6):
+        assert syncer.copy_batch()["failed"] == 1
+        assert arch.row(gone).failed_copy_attempts == attempt
+    assert syncer.copy_batch()["num_files"] == 0
+    from agents.suprsync import store
+
+    assert arch.db.write(lambda s: store.reset_failed(s, "smurf", 5)) == 1
+    assert syncer.copy_batch()["num_files"] == 1
+    mism = arch.db.read(lambda s: store.mismatched(s, "smurf", 10))
+    assert [m["id"] for m in mism] == [gone]
+    assert arch.db.write(lambda s: store.set_ignore(s, "smurf", [gone], [], True)) == 1
+    assert syncer.copy_batch()["num_files"] == 0
+    assert syncer.archive_stats()["uncopied_files"] == 0
+
+
+def test_corrupt_remote_copy_is_sent_again_not_deleted(make_archive):
+    arch = make_archive("timestreams")
+    data = os.urandom(4096)
+    fid = arch.add("17000/s1/x.g3", data)
+    syncer = arch.syncer(retention=arch.settings.retention.__class__(default=0.0))
+    assert syncer.copy_batch()["verified"] == 1
+    remote = arch.remote / "17000/s1/x.g3"
+    st = remote.stat()
+    remote.write_bytes(bytes(b ^ 0xFF for b in data))  # same size ...
+    os.utime(remote, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... and same mtime
+
+    assert syncer.delete_due() == {"deleted": 0, "already_gone": 0, "requeued": 1}
+    row = arch.row(fid)
+    assert row.state == FileState.QUEUED and os.path.exists(row.local_path)
+    assert row.remote_md5sum == md5(bytes(b ^ 0xFF for b in data))
+    # rsync's size+mtime shortcut would skip it; the batch is sent whole
+    assert syncer.copy_batch()["verified"] == 1
+    assert remote.read_bytes() == data
+    assert syncer.delete_due()["deleted"] == 1
+
+
+def test_sshd_stopped_mid_copy_costs_no_attempt(make_archive, sshd):
+    arch = make_archive("timestreams")
+    payloads = {arch.add(f"17000/s/{i}.g3", os.urandom(150_000)): i for i in range(6)}
+    slow = arch.syncer(rsync=arch.settings.rsync.__class__(bwlimit="150"))
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(slow.copy_batch()))
+    worker.start()
+    # wait until rsync is writing on the remote side, then take the host down
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(arch.remote.rglob("*")):
+        time.sleep(0.05)
+    sshd.stop()
+    worker.join(60)
+    assert "error" in result and result["failed"] == 0
+    assert slow.counters.errors_nonzero >= 1
+    for fid in payloads:
+        row = arch.row(fid)
+        assert row.failed_copy_attempts == 0 and row.state == FileState.QUEUED
+
+    sshd.start()
+    report = arch.syncer().copy_batch()
+    assert report["verified"] == 6 and "error" not in report
+    for fid in payloads:
+        row = arch.row(fid)
+        assert md5(arch.remote_bytes(row.remote_path)) == row.local_md5sum
+
+
+def test_two_archives_do_not_interfere(make_archive):
+    smurf, ts = make_archive("smurf"), make_archive("timestreams", over_ssh=False)
+    smurf.add(f"{OLD}/crate/a/outputs/s.npy", b"smurf 1")
+    smurf.add(f"{NEW}/crate/a/outputs/s2.npy", b"smurf 2")
+    ts.add(f"{OLD}/ufm/t.g3", b"ts 1")
+    bad = ts.add(f"{OLD}/ufm/missing.g3", b"ts 2")
+    os.remove(ts.row(bad).local_path)
+    ts.add(f"{NEW}/ufm/t2.g3", b"ts 3")
+    s_sync, t_sync = smurf.syncer(), ts.syncer()
+
+    assert s_sync.copy_batch()["verified"] == 2
+    assert ts.states() == {FileState.QUEUED: 3}  # smurf's copy touched none of these
+    assert (t_sync.copy_batch()["verified"], ts.row(bad).failed_copy_attempts) == (2, 1)
+    assert sorted(p.name for p in smurf.remote.rglob("*") if p.is_file()) == ["s.npy", "s2.npy"]
+    assert sorted(p.name for p in ts.remote.rglob("*") if p.is_file()) == ["t.g3", "t2.g3"]
+
+    # timecode OLD is done for smurf, not for timestreams (one file never arrived)
+    assert len(s_sync.update_timecodes()) == 1
+    assert t_sync.update_timecodes() == []
+    dirs = smurf.db.read(lambda s: {(d.archive_name, d.timecode): (d.synced, d.finalized)
+                                    for d in s.query(TimecodeDir).all()})  # fmt: skip
+    assert dirs[("smurf", OLD)] == (True, True)
+    assert dirs[("timestreams", OLD)] == (False, False)
+    assert s_sync.archive_stats()["num_files"] == 3  # its two and its finalization file
+    assert t_sync.archive_stats()["uncopied_files"] == 1
