@@ -1,0 +1,228 @@
+"""Fixtures: a real crossbar hub, real agent processes, clients and feed listeners."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from socs_like.client import AsyncClient, Client, ClientError, wait_for_agent, _Loop
+from socs_like.hub import Hub
+from socs_like.site_config import HubConfig
+
+from . import wait_until
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class HubInfo:
+    """A running hub and a site config file that points at it."""
+
+    hub: Hub
+    site_file: Path
+    realm: str = "test_realm"
+    address_root: str = "observatory"
+
+    @property
+    def url(self) -> str:
+        return self.hub.url
+
+    @property
+    def http_url(self) -> str:
+        return self.hub.http_url
+
+    @property
+    def port(self) -> int:
+        return self.hub.port
+
+
+def start_hub(folder: Path, port: int | None = None) -> HubInfo:
+    port = port or free_port()
+    config = HubConfig(wamp_server=f"ws://127.0.0.1:{port}/ws",
+                       wamp_http=f"http://127.0.0.1:{port}/call")
+    folder.mkdir(parents=True, exist_ok=True)
+    site_file = folder / "site-config.yaml"
+    site_file.write_text(yaml.safe_dump({
+        "hub": config.model_dump(exclude_none=True),
+        "hosts": {"localhost": {"agent-instances": []}},
+    }))
+    hub = Hub(config, folder / "crossbar", port=port)
+    hub.start(log_file=folder / "crossbar.log")
+    return HubInfo(hub=hub, site_file=site_file)
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubInfo]:
+    """A crossbar hub shared by the whole test session."""
+    info = start_hub(tmp_path_factory.mktemp("hub"))
+    yield info
+    info.hub.stop()
+
+
+@pytest.fixture
+def private_hub(tmp_path: Path) -> Iterator[HubInfo]:
+    """A hub of this test's own, to kill and restart."""
+    info = start_hub(tmp_path / "private-hub")
+    yield info
+    info.hub.stop()
+
+
+class AgentProcess:
+    """A real agent process started with `socs-like agent`."""
+
+    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str], client: AsyncClient,
+                 instance_id: str) -> None:
+        self.argv = argv
+        self.log_path = log_path
+        self.instance_id = instance_id
+        self._client = client
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.poll()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_callable(self, timeout: float = 20.0) -> dict[str, Any]:
+        """Wait until the agent answers get_api; fail with its output if it died."""
+        loop = _Loop.get()
+        deadline_error: Exception | None = None
+        try:
+            return loop.run(wait_for_agent(self._client, timeout), timeout + 5)
+        except ClientError as exc:
+            deadline_error = exc
+        raise AssertionError(
+            f"agent {self.instance_id} not callable ({deadline_error}); "
+            f"exit code {self.returncode}; output:\n{self.output()}"
+        )
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, then wait; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def agent_command(agent_class: str, instance_id: str, site_file: Path, args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "socs_like", "agent", agent_class,
+            "--instance-id", instance_id, "--site-file", str(site_file), *args]
+
+
+@pytest.fixture
+def run_agent(hub: HubInfo, tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
+    """Start real agent processes; all are stopped at the end of the test.
+
+    ``run_agent(agent_class, instance_id, args=[...], env=None, wait=True, on=hub)``
+    """
+    started: list[AgentProcess] = []
+
+    def start(agent_class: str, instance_id: str, args: list[str] | tuple[str, ...] = (),
+              env: dict[str, str] | None = None, wait: bool = True,
+              on: HubInfo | None = None) -> AgentProcess:
+        target = on or hub
+        client = AsyncClient(instance_id, hub_url=target.url, timeout=2.0)
+        proc = AgentProcess(
+            agent_command(agent_class, instance_id, target.site_file, list(args)),
+            tmp_path / f"{instance_id}.{len(started)}.log",
+            os.environ | {"PYTHONUNBUFFERED": "1"} | (env or {}),
+            client, instance_id,
+        )
+        started.append(proc)
+        if wait:
+            proc.wait_callable()
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def make_client(hub: HubInfo) -> Iterator[Callable[..., Client]]:
+    """``make_client(instance_id, transport="wamp", on=hub)`` -> an OCS-shaped `Client`."""
+    clients: list[Client] = []
+
+    def make(instance_id: str, on: HubInfo | None = None, **kwargs: Any) -> Client:
+        client = Client(instance_id, site_config=str((on or hub).site_file), **kwargs)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        try:
+            client.close()
+        except ClientError:
+            pass
+
+
+class FeedListener:
+    """Collects a feed's events ``(payload, feed_info)`` as they arrive."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, dict[str, Any]]] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, payload: Any, feed_info: dict[str, Any] | None = None) -> None:
+        with self._cond:
+            self.events.append((payload, feed_info or {}))
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Callable[[list[tuple[Any, dict[str, Any]]]], Any],
+                 timeout: float = 10.0) -> Any:
+        """Wait until `predicate(events)` is true; return its value."""
+        return wait_until(lambda: predicate(list(self.events)), timeout,
+                          message="feed condition")
+
+
+@pytest.fixture
+def feed_listener(hub: HubInfo) -> Iterator[Callable[..., FeedListener]]:
+    """``feed_listener(instance_id, feed_name, on=hub)`` -> a subscribed `FeedListener`."""
+    clients: list[AsyncClient] = []
+
+    def listen(instance_id: str, feed_name: str, on: HubInfo | None = None) -> FeedListener:
+        target = on or hub
+        client = AsyncClient(instance_id, hub_url=target.url)
+        clients.append(client)
+        listener = FeedListener()
+        _Loop.get().run(client.subscribe(feed_name, listener), 15)
+        return listener
+
+    yield listen
+    for client in clients:
+        try:
+            _Loop.get().run(client.close(), 5)
+        except ClientError:
+            pass

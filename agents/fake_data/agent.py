@@ -1,0 +1,106 @@
+"""FakeData: a stand-in for a data acquisition agent, for demos, tests and benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import time
+from typing import Any
+
+from socs_like import Agent, OpSession, param
+
+
+class FakeData:
+    """Fake data: a recorded feed of random-walk channels, and tasks to exercise the framework.
+
+    Operations: process ``acq`` (publishes ``false_temperatures``), task ``delay_task``
+    (waits, abortable), task ``set_heartbeat`` (pauses the heartbeat, as OCS's does), task
+    ``fill_session`` (puts N bytes in session data, to try size limits).
+    """
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group("FakeData options")
+        group.add_argument("--num-channels", type=int, default=2,
+                           help="channels in the feed (default 2)")
+        group.add_argument("--sample-rate", type=float, default=10.0,
+                           help="samples per second per channel (default 10)")
+        group.add_argument("--frame-length", type=float, default=0.1,
+                           help="seconds of samples per published block (default 0.1)")
+        group.add_argument("--mode", choices=["idle", "acq"], default="idle",
+                           help="'acq' starts acquisition at start-up (default idle)")
+
+    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
+        self.agent = agent
+        self.channels = [f"channel_{i:02d}" for i in range(args.num_channels)]
+        self.sample_rate = args.sample_rate
+        self.frame_length = args.frame_length
+        self.feed = agent.register_feed(
+            "false_temperatures", record=True, buffer_time=0.1,
+            agg_params={"frame_length": 60}, max_buffer=1_000_000,
+        )
+        agent.register_process("acq", self.acq, startup=args.mode == "acq")
+        agent.register_task("delay_task", self.delay_task, aborter=self._abort_delay)
+        agent.register_task("set_heartbeat", self.set_heartbeat)
+        agent.register_task("fill_session", self.fill_session)
+
+    @param("sample_rate", type=float, default=None, check=lambda r: r is None or 0 < r <= 1e7)
+    async def acq(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
+        """acq(sample_rate=None): publish random-walk samples until stopped."""
+        rate = params["sample_rate"] or self.sample_rate
+        session.set_status("running")
+        values = {c: 0.0 for c in self.channels}
+        sent = 0
+        start = time.time()
+        next_t = start
+        while True:
+            now = time.time()
+            n = int((now - next_t) * rate)
+            if n > 0:
+                stamps = [next_t + i / rate for i in range(n)]
+                next_t += n / rate
+                data: dict[str, list[float]] = {}
+                for c in self.channels:
+                    v = values[c]
+                    column = []
+                    for _ in range(n):
+                        v += random.gauss(0, 0.1)
+                        column.append(v)
+                    values[c] = v
+                    data[c] = column
+                self.feed.publish({"block_name": "temps", "timestamps": stamps, "data": data})
+                sent += n
+                session.data = {
+                    "fields": {c: {"T": values[c]} for c in self.channels},
+                    "timestamp": now,
+                    "samples_sent": sent,
+                }
+            if await session.sleep(max(self.frame_length, 1.0 / rate)):
+                break
+        return True, f"Acquisition stopped after {sent} samples."
+
+    @param("delay", type=float, default=5.0, check=lambda d: 0 <= d <= 3600)
+    @param("succeed", type=bool, default=True)
+    async def delay_task(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
+        """delay_task(delay=5, succeed=True): wait `delay` seconds (abortable)."""
+        session.set_status("running")
+        session.data = {"requested_delay": params["delay"]}
+        if await session.sleep(params["delay"]):
+            return False, "Aborted after a partial delay."
+        return params["succeed"], f"Exited after {params['delay']} seconds."
+
+    async def _abort_delay(self, session: OpSession, params: dict[str, Any]) -> None:
+        session.add_message("Abort requested.")
+
+    @param("enabled", type=bool, default=True)
+    async def set_heartbeat(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
+        """set_heartbeat(enabled=True): pause or resume the heartbeat (to try a registry)."""
+        self.agent.heartbeat_enabled = params["enabled"]
+        return True, f"Heartbeat {'on' if params['enabled'] else 'off'}."
+
+    @param("size", type=int, check=lambda n: 0 <= n <= 100_000_000)
+    async def fill_session(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
+        """fill_session(size): put `size` bytes of text in session data."""
+        session.data = {"blob": "x" * params["size"], "pi": math.pi}
+        return True, f"Session data holds {params['size']} bytes."

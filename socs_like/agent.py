@@ -1,0 +1,545 @@
+"""Agent: one WAMP session serving the OCS wire contract for an agent's operations and feeds.
+
+The agent's own code registers operations and feeds in its constructor; `Agent.run` then
+connects to the hub and serves until it is told to stop. Nothing here schedules work before
+`run`, so an `Agent` can be built and inspected in a test without a reactor.
+
+On the wire (see docs and specs/ocs-wire.md):
+
+- ``<address>``: management RPC (``get_api``), with op *summaries* instead of whole sessions;
+- ``<address>.ops``: ``(action, op_name, params=None, timeout=None, password=None)``
+  returning ``[code, message, session]``;
+- ``<address>.feeds.<feed>``: feeds, each event ``(payload, feed_info)``;
+- ``<address>.feeds.heartbeat``: ``{op_name: op_code}`` once a second;
+- ``<address>.feeds.sessions``: every session change, pushed (status and messages at once,
+  data changes at most once a second), so nobody needs to poll.
+
+The hub may come and go: the agent starts without it, keeps its operations running while it
+is away (feeds buffer, bounded), and re-registers when it returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from autobahn.twisted.component import Component
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import SubscribeOptions
+from twisted.internet.defer import Deferred
+
+from .feed import Feed
+from .ops import OpSession, ParamError, ResponseCode, check_params
+from .site_config import AgentSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+OpFunc = Callable[[OpSession, dict[str, Any]], Any]
+
+# Crossbar's default limit for one WebSocket message; our events and replies stay below it.
+MAX_MESSAGE_BYTES = 1024 * 1024
+EXIT_OK, EXIT_HUB_TIMEOUT, EXIT_ALREADY_RUNNING = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class _Op:
+    name: str
+    kind: str  # "task" or "process"
+    func: OpFunc
+    stopper: OpFunc | None
+    blocking: bool
+    startup: bool | dict[str, Any]
+
+    def info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "blocking": self.blocking,
+            "docstring": inspect.getdoc(self.func),
+            "op_type": self.kind,
+        }
+        if self.kind == "task":
+            info["abortable"] = self.stopper is not None
+        return info
+
+
+class Agent:
+    """The framework side of one agent instance."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        *,
+        agent_class: str,
+        args: argparse.Namespace | None = None,
+        workers: int = 8,
+        stop_grace: float = 0.3,
+    ) -> None:
+        self.settings = settings
+        self.agent_class = agent_class
+        self.args = args if args is not None else argparse.Namespace()
+        self.instance_id = settings.instance_id
+        self.address_root = settings.address_root
+        self.address = settings.address
+        self.stop_grace = stop_grace
+        self.heartbeat_enabled = True
+        self.feeds: dict[str, Feed] = {}
+        self._ops: dict[str, _Op] = {}
+        self._sessions: dict[str, OpSession] = {}
+        self._runners: dict[str, asyncio.Task[None]] = {}
+        self._subscriptions: list[tuple[str, Callable[..., Any], str]] = []
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="op")
+        self._next_session_id = 0
+        self._wamp: Any = None  # the joined autobahn session, or None while the hub is away
+        self._away_since: float | None = time.monotonic()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake_flusher: asyncio.Event | None = None
+        self._flush_requested = False
+        self._dirty_sessions: set[OpSession] = set()
+        self._pushed_data: dict[str, str] = {}
+        self._stopped: asyncio.Future[int] | None = None
+        self._started_ops = False
+        self._heartbeat = self.register_feed("heartbeat", max_buffer=1)
+        self._sessions_feed = self.register_feed("sessions", max_buffer=1000)
+
+    # --- registration (the agent's constructor calls these) --------------------------------
+
+    def register_task(
+        self,
+        name: str,
+        func: OpFunc,
+        aborter: OpFunc | None = None,
+        blocking: bool = False,
+        startup: bool | dict[str, Any] = False,
+    ) -> None:
+        self._register(_Op(name, "task", func, aborter, blocking, startup))
+
+    def register_process(
+        self,
+        name: str,
+        start: OpFunc,
+        stop: OpFunc | None = None,
+        blocking: bool = False,
+        startup: bool | dict[str, Any] = False,
+    ) -> None:
+        self._register(_Op(name, "process", start, stop, blocking, startup))
+
+    def _register(self, op: _Op) -> None:
+        if op.name in self._ops:
+            raise ValueError(f"operation {op.name!r} is registered twice")
+        if not op.blocking and not inspect.iscoroutinefunction(op.func):
+            raise TypeError(
+                f"operation {op.name!r}: give an async function, or register it with blocking=True"
+            )
+        self._ops[op.name] = op
+
+    def register_feed(
+        self,
+        name: str,
+        record: bool = False,
+        buffer_time: float = 0.0,
+        agg_params: Mapping[str, Any] | None = None,
+        max_buffer: int = 100_000,
+    ) -> Feed:
+        if name in self.feeds:
+            raise ValueError(f"feed {name!r} is registered twice")
+        feed = Feed(
+            self.address,
+            name,
+            agent_class=self.agent_class,
+            record=record,
+            buffer_time=buffer_time,
+            agg_params=agg_params,
+            max_buffer=max_buffer,
+            max_event_bytes=MAX_MESSAGE_BYTES // 4,
+            on_publish=self._request_flush,
+        )
+        self.feeds[name] = feed
+        return feed
+
+    def subscribe(self, topic: str, handler: Callable[..., Any], match: str = "exact") -> None:
+        """Subscribe `handler(*args)` to `topic`; renewed after every reconnect."""
+        self._subscriptions.append((topic, handler, match))
+
+    async def to_thread(self, func: Callable[..., T], *args: Any) -> T:
+        """Run `func(*args)` in the agent's bounded worker pool."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+
+    # --- the ops RPC -------------------------------------------------------------------------
+
+    async def ops_handler(
+        self,
+        action: str,
+        op_name: str,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        password: str | None = None,
+    ) -> list[Any]:
+        """Serve one request of the OCS ops RPC: ``[code, message, session]``."""
+        op = self._ops.get(op_name)
+        if op is None:
+            return [int(ResponseCode.ERROR), f'No task or process called "{op_name}".', {}]
+        session = self._sessions.get(op_name)
+        if action == "start":
+            return self._start(op, params)
+        if action == "status":
+            if session is None:
+                return [int(ResponseCode.OK), "No session active.", {}]
+            return self._reply(ResponseCode.OK, "Session active.", session)
+        if action == "wait":
+            if session is None:
+                return [int(ResponseCode.OK), "Idle.", {}]
+            if await session.wait_done(timeout):
+                return self._reply(ResponseCode.OK, f'Operation "{op_name}" is done.', session)
+            return self._reply(
+                ResponseCode.TIMEOUT, f'Operation "{op_name}" still running; wait timed out.', session
+            )
+        if action in ("stop", "abort"):
+            wanted = "stop" if op.kind == "process" else "abort"
+            if action != wanted:
+                return [int(ResponseCode.ERROR),
+                        f'"{op_name}" is a {op.kind}: use {wanted}, not {action}.', {}]
+            if op.kind == "task" and op.stopper is None:
+                return [int(ResponseCode.ERROR), f'Task "{op_name}" cannot be aborted.', {}]
+            if session is None or session.status == "done":
+                return [int(ResponseCode.ERROR), f'Operation "{op_name}" is not running.',
+                        session.summary() if session else {}]
+            self._request_stop(op, session, params or {})
+            return self._reply(ResponseCode.OK, f'Requested {action} on {op.kind} "{op_name}".',
+                               session)
+        return [int(ResponseCode.ERROR), f'Unknown action "{action}".', {}]
+
+    def _reply(self, code: ResponseCode, message: str, session: OpSession) -> list[Any]:
+        encoded = session.encoded()
+        size = len(json.dumps(encoded))
+        if size > MAX_MESSAGE_BYTES - 4096:
+            return [
+                int(ResponseCode.ERROR),
+                f'Session data of "{session.op_name}" is {size} bytes, over the '
+                f"{MAX_MESSAGE_BYTES}-byte message limit; the agent must keep less in "
+                "session.data (this reply leaves the data out).",
+                session.summary(),
+            ]
+        return [int(code), message, encoded]
+
+    def _start(self, op: _Op, params: dict[str, Any] | None) -> list[Any]:
+        current = self._sessions.get(op.name)
+        if current is not None and current.status != "done":
+            return self._reply(ResponseCode.ERROR, f'Operation "{op.name}" already in progress.',
+                               current)
+        if params is not None and not isinstance(params, dict):
+            return [int(ResponseCode.ERROR), "params must be a dict of parameter names.", {}]
+        try:
+            checked = check_params(op.func, params)
+        except ParamError as exc:
+            return [int(ResponseCode.ERROR), f'Bad parameters for "{op.name}": {exc}', {}]
+        self._next_session_id += 1
+        session = OpSession(self._next_session_id, op.name, on_change=self._session_changed)
+        self._sessions[op.name] = session
+        self._runners[op.name] = asyncio.ensure_future(self._run_op(op, session, checked))
+        return self._reply(ResponseCode.OK, f'Started {op.kind} "{op.name}".', session)
+
+    async def _run_op(self, op: _Op, session: OpSession, params: dict[str, Any]) -> None:
+        try:
+            if op.blocking:
+                result = await self.to_thread(op.func, session, params)
+            else:
+                result = await op.func(session, params)
+            ok, message = _outcome(op.name, result)
+        except asyncio.CancelledError:
+            ok, message = False, "Cancelled: the agent is shutting down."
+        except Exception as exc:  # an op's failure must never take the agent down
+            log.exception("operation %s failed", op.name)
+            ok, message = False, f"Crashed: {type(exc).__name__}: {exc}"
+        session.finish(ok, message)
+
+    def _request_stop(self, op: _Op, session: OpSession, params: dict[str, Any]) -> None:
+        session.request_stop()
+        if op.stopper is not None:
+            asyncio.ensure_future(self._call_stopper(op, session, params))
+
+    async def _call_stopper(self, op: _Op, session: OpSession, params: dict[str, Any]) -> None:
+        stopper = op.stopper
+        assert stopper is not None  # checked by the caller
+        try:
+            if inspect.iscoroutinefunction(stopper):
+                await stopper(session, params)
+            else:
+                await self.to_thread(stopper, session, params)
+        except Exception as exc:
+            log.exception("stopper of %s failed", op.name)
+            session.add_message(f"Stop request failed: {type(exc).__name__}: {exc}")
+
+    # --- management --------------------------------------------------------------------------
+
+    def management_handler(self, q: str, **kwargs: Any) -> Any:
+        if q == "get_api":
+            return self.api()
+        if q == "get_tasks":
+            return self.api()["tasks"]
+        if q == "get_processes":
+            return self.api()["processes"]
+        if q == "get_feeds":
+            return self.api()["feeds"]
+        if q == "get_agent_class":
+            return self.agent_class
+        raise ApplicationError("ocs.error.unknown_query", f"unknown management query {q!r}")
+
+    def api(self) -> dict[str, Any]:
+        def ops(kind: str) -> list[list[Any]]:
+            out = []
+            for name, op in sorted(self._ops.items()):
+                if op.kind != kind:
+                    continue
+                session = self._sessions.get(name)
+                summary = session.summary() if session else {"op_name": name, "status": "no_history"}
+                out.append([name, summary, op.info()])
+            return out
+
+        return {
+            "agent_class": self.agent_class,
+            "instance_hostname": socket.gethostname(),
+            "instance_pid": os.getpid(),
+            "feeds": [[name, feed.encoded()] for name, feed in self.feeds.items()],
+            "tasks": ops("task"),
+            "processes": ops("process"),
+        }
+
+    # --- pushing sessions and feeds ----------------------------------------------------------
+
+    def _session_changed(self, session: OpSession, urgent: bool) -> None:
+        # Called from the loop or from an op's worker thread: hand over to the loop.
+        loop = self._loop
+        if loop is None:
+            return
+        if loop_is_current(loop):
+            self._mark_dirty(session)
+        else:
+            loop.call_soon_threadsafe(self._mark_dirty, session)
+
+    def _mark_dirty(self, session: OpSession) -> None:
+        self._dirty_sessions.add(session)
+        self._request_flush()
+
+    def _push_sessions(self, include_data_changes: bool) -> None:
+        sessions = set(self._dirty_sessions)
+        self._dirty_sessions.clear()
+        if include_data_changes:
+            for session in self._sessions.values():
+                if session.status != "done":
+                    sessions.add(session)
+        for session in sorted(sessions, key=lambda s: s.session_id):
+            encoded = session.encoded()
+            text = json.dumps(encoded, sort_keys=True)
+            key = f"{session.op_name}:{session.session_id}"
+            if self._pushed_data.get(key) == text:
+                continue
+            self._pushed_data[key] = text
+            if len(text) > self._sessions_feed.max_event_bytes:
+                encoded = session.summary() | {"data_too_large": len(text)}
+            self._sessions_feed.publish(encoded)
+
+    def _request_flush(self) -> None:
+        # Feeds call this from any thread on every publish; wake the flusher once.
+        if self._flush_requested or self._loop is None:
+            return
+        self._flush_requested = True
+        if loop_is_current(self._loop):
+            self._wake()
+        else:
+            self._loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        if self._wake_flusher is not None:
+            self._wake_flusher.set()
+
+    async def _flusher(self) -> None:
+        """Publish feeds when due; heartbeat and session-data pushes once a second."""
+        assert self._wake_flusher is not None
+        last_flush = {name: 0.0 for name in self.feeds}
+        next_beat = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now >= next_beat:
+                if self.heartbeat_enabled:
+                    self._heartbeat.publish(
+                        {name: int(self._sessions[name].op_code) if name in self._sessions else 1
+                         for name in self._ops}
+                    )
+                self._push_sessions(include_data_changes=True)
+                next_beat = now + 1.0
+                self._check_hub_timeout(now)
+            elif self._dirty_sessions:
+                self._push_sessions(include_data_changes=False)
+            self._flush_requested = False
+            wait = next_beat - now
+            if self._wamp is not None:
+                for name, feed in list(self.feeds.items()):
+                    if not feed.pending:
+                        continue
+                    due = last_flush.get(name, 0.0) + feed.buffer_time
+                    if now >= due:
+                        last_flush[name] = now
+                        for payload, info in feed.take_events():
+                            self._wamp.publish(feed.address, payload, info)
+                    else:
+                        wait = min(wait, due - now)
+            self._wake_flusher.clear()
+            try:
+                await asyncio.wait_for(self._wake_flusher.wait(), max(wait, 0.001))
+            except TimeoutError:
+                pass
+
+    def _check_hub_timeout(self, now: float) -> None:
+        timeout = self.settings.crossbar_timeout
+        if timeout > 0 and self._away_since is not None and now - self._away_since > timeout:
+            log.error("the hub has been away for more than %.0f s: giving up", timeout)
+            self.shutdown(EXIT_HUB_TIMEOUT)
+
+    # --- connection ----------------------------------------------------------------------------
+
+    async def _on_join(self, wamp: Any, details: Any) -> None:
+        try:
+            await as_future(wamp.register(self.management_handler, self.address))
+            await as_future(wamp.register(
+                lambda *a, **kw: Deferred.fromFuture(asyncio.ensure_future(self.ops_handler(*a, **kw))),
+                f"{self.address}.ops",
+            ))
+            for topic, handler, match in self._subscriptions:
+                await as_future(wamp.subscribe(handler, topic, SubscribeOptions(match=match)))
+        except ApplicationError as exc:
+            if exc.error == "wamp.error.procedure_already_exists":
+                log.error('an agent at "%s" is already running: not starting a second one',
+                          self.address)
+                self.shutdown(EXIT_ALREADY_RUNNING)
+            else:
+                log.error("the hub refused our registration: %s", exc.error_message())
+                self.shutdown(EXIT_ALREADY_RUNNING)
+            return
+        was_away = self._away_since
+        self._wamp = wamp
+        self._away_since = None
+        log.info("joined the hub at %s as %s", self.settings.hub_url, self.address)
+        if was_away is not None:
+            self._request_flush()
+        if not self._started_ops:
+            self._started_ops = True
+            for op in self._ops.values():
+                if op.startup is not False:
+                    params = op.startup if isinstance(op.startup, dict) else None
+                    _, message, _ = self._start(op, params)
+                    log.info("startup: %s", message)
+
+    def _on_leave(self, *args: Any) -> None:
+        if self._wamp is not None:
+            log.warning("lost the hub; operations go on, feeds buffer until it is back")
+        self._wamp = None
+        if self._away_since is None:
+            self._away_since = time.monotonic()
+
+    async def run(self) -> int:
+        """Serve until `shutdown`; returns the process exit code."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._wake_flusher = asyncio.Event()
+        self._stopped = loop.create_future()
+        component = Component(
+            transports=[{
+                "type": "websocket",
+                "url": self.settings.hub_url,
+                "max_retries": -1,
+                "initial_retry_delay": 0.1,
+                "max_retry_delay": 1.0,
+                "retry_delay_growth": 1.5,
+                "retry_delay_jitter": 0.1,
+                "options": {
+                    "autoPingInterval": 5.0,
+                    "autoPingTimeout": 5.0,
+                    "openHandshakeTimeout": 5.0,
+                    "maxMessagePayloadSize": 0,
+                    "maxFramePayloadSize": 0,
+                },
+            }],
+            realm=self.settings.realm,
+        )
+        component.on("join", lambda session, details: Deferred.fromFuture(
+            asyncio.ensure_future(self._on_join(session, details))))
+        component.on("leave", self._on_leave)
+        component.on("disconnect", self._on_leave)
+        from twisted.internet import reactor
+
+        running = component.start(reactor)
+        # The component's own Deferred fails when we stop it mid-retry; that is expected.
+        running.addErrback(lambda failure: None)
+        flusher = asyncio.ensure_future(self._flusher())
+        code = await self._stopped
+        await self._stop_ops()
+        flusher.cancel()
+        self._wamp = None
+        stopping = component.stop()
+        if isinstance(stopping, Deferred):
+            stopping.addErrback(lambda failure: None)
+            try:
+                await asyncio.wait_for(as_future(stopping), 1.0)
+            except TimeoutError:
+                log.warning("the hub did not answer our goodbye in time; leaving anyway")
+        return code
+
+    def shutdown(self, code: int = EXIT_OK) -> None:
+        """Ask `run` to stop all operations and return `code`."""
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(code)
+
+    async def _stop_ops(self) -> None:
+        running = [(self._ops[n], s) for n, s in self._sessions.items() if s.status != "done"]
+        for op, session in running:
+            if op.kind == "process" or op.stopper is not None:
+                self._request_stop(op, session, {})
+        tasks = [self._runners[op.name] for op, _ in running]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self.stop_grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=self.stop_grace)
+        # Threads of blocking ops cannot be interrupted; don't wait for them at exit.
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def blocked_threads(self) -> bool:
+        """True when a blocking op is still running in a worker thread."""
+        return any(not t.done() for t in self._runners.values())
+
+
+def _outcome(op_name: str, result: Any) -> tuple[bool, str]:
+    """Read an op's ``(ok, message)``; anything else is a clear failure, not a crash."""
+    if (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], bool)):
+        return result[0], str(result[1])
+    return False, (f"operation {op_name!r} returned {result!r}; an operation must return "
+                   "(ok: bool, message: str)")
+
+
+def loop_is_current(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def as_future(value: Any) -> Awaitable[Any]:
+    """Make a Twisted Deferred (or a plain value) awaitable from asyncio code."""
+    loop = asyncio.get_running_loop()
+    if isinstance(value, Deferred):
+        return value.asFuture(loop)
+    future: asyncio.Future[Any] = loop.create_future()
+    future.set_result(value)
+    return future

@@ -1,0 +1,301 @@
+"""The `socs-like` command. Every user error is one clear line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .site_config import SiteConfigError, find_site_config, load_site_config
+
+USAGE = """\
+usage: socs-like COMMAND ...
+
+  up [--site-config F]           run this host: the hub (if it owns it) and its agents
+  hub [--site-config F]          run only the hub
+  agent (CLASS | --instance-id ID) [agent args]   run one agent (--help lists its args)
+  call ID OP [start|stop|abort|wait|status] [key=value ...] [--timeout S] [--http]
+  status [ID]                    table of agents, operations and sessions
+  feed ID FEED                   print a feed's events as they arrive
+  config check [--site-config F] validate the site config
+  simulate NAME [args]           run a simulator ({simulators})
+{extra}"""
+
+
+def _entry_points(group: str) -> dict[str, importlib.metadata.EntryPoint]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=group)}
+
+
+def _usage() -> str:
+    extra = "".join(f"  {name} ...{' ' * (29 - len(name))}see socs-like {name} --help\n"
+                    for name in sorted(_entry_points("socs_like.commands")))
+    return USAGE.format(simulators=", ".join(sorted(_entry_points("socs_like.simulators"))),
+                        extra=extra)
+
+
+class UserError(Exception):
+    """Printed as one line; exit code 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    command, rest = argv[0], argv[1:]
+    handlers: dict[str, Callable[[list[str]], int]] = {
+        "up": cmd_up, "hub": cmd_hub, "agent": cmd_agent, "call": cmd_call,
+        "status": cmd_status, "feed": cmd_feed, "config": cmd_config, "simulate": cmd_simulate,
+    }
+    try:
+        if command in handlers:
+            return handlers[command](rest)
+        plugins = _entry_points("socs_like.commands")
+        if command in plugins:
+            return int(plugins[command].load()(rest))
+        raise UserError(f"unknown command {command!r}; run socs-like --help")
+    except (UserError, SiteConfigError) as exc:
+        print(f"socs-like {command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _site_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"socs-like {prog}", description=description)
+    parser.add_argument("--site-config", "--site-file", dest="site_config", metavar="PATH",
+                        help="site config (default: $OCS_CONFIG_DIR/default.yaml, "
+                        "else ./site-config.yaml)")
+    return parser
+
+
+def _site_path(explicit: str | None) -> Path:
+    path = find_site_config(explicit)
+    if path is None:
+        raise UserError("no site config: give --site-config, set OCS_CONFIG_DIR, "
+                        "or run where site-config.yaml is")
+    return path
+
+
+# --- running things ---------------------------------------------------------------------------
+
+
+def cmd_agent(argv: list[str]) -> int:
+    from .runner import run_agent_process
+
+    class_name = argv[0] if argv and not argv[0].startswith("-") else None
+    return run_agent_process(argv[1:] if class_name else argv, class_name)
+
+
+def cmd_up(argv: list[str]) -> int:
+    parser = _site_parser("up", "Run this host's hub and agents; restart what dies; Ctrl-C stops.")
+    parser.add_argument("--site-host", help="host block to run (default: hostname, then localhost)")
+    parser.add_argument("--no-table", action="store_true", help="log lines instead of a live table")
+    args = parser.parse_args(argv)
+    from .supervisor import Supervisor
+
+    path = _site_path(args.site_config)
+    return Supervisor(path, load_site_config(path), host=args.site_host,
+                      live_table=not args.no_table and sys.stdout.isatty()).run()
+
+
+def cmd_hub(argv: list[str]) -> int:
+    parser = _site_parser("hub", "Run the hub (crossbar) for the site config's realm.")
+    parser.add_argument("--dir", default="var/hub", help="folder for crossbar's files (var/hub)")
+    args = parser.parse_args(argv)
+    import signal
+
+    from .hub import Hub
+
+    path = _site_path(args.site_config)
+    hub = Hub(load_site_config(path).hub, Path(args.dir), log_level="info")
+    hub.start()
+    print(f"hub running at {hub.url} (HTTP bridge {hub.http_url}); Ctrl-C stops it")
+    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        assert hub.process is not None
+        return hub.process.wait()
+    except KeyboardInterrupt:
+        hub.stop()
+        return 0
+
+
+def cmd_simulate(argv: list[str]) -> int:
+    simulators = _entry_points("socs_like.simulators")
+    if not argv or argv[0] not in simulators:
+        raise UserError(f"simulate what? one of {sorted(simulators)}")
+    return int(simulators[argv[0]].load()(argv[1:]))
+
+
+def cmd_config(argv: list[str]) -> int:
+    parser = _site_parser("config", "Check the site config.")
+    parser.add_argument("action", choices=["check"])
+    args = parser.parse_args(argv)
+    from .runner import agent_classes
+
+    path = _site_path(args.site_config)
+    site = load_site_config(path)
+    known = agent_classes()
+    for host_name, host in site.hosts.items():
+        for inst in host.agent_instances:
+            if inst.agent_class not in known:
+                raise UserError(
+                    f"{path}: host {host_name!r}, instance {inst.instance_id!r}: unknown "
+                    f"agent-class {inst.agent_class!r}; installed: {sorted(known)}"
+                )
+    count = sum(len(h.agent_instances) for h in site.hosts.values())
+    print(f"{path}: OK ({len(site.hosts)} hosts, {count} agent instances, "
+          f"hub {site.hub.wamp_server}, realm {site.hub.wamp_realm})")
+    return 0
+
+
+# --- talking to agents ------------------------------------------------------------------------
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def cmd_call(argv: list[str]) -> int:
+    parser = _site_parser("call", "Call an operation. A task starts and waits by default.")
+    parser.add_argument("instance_id")
+    parser.add_argument("op")
+    parser.add_argument("words", nargs="*", metavar="[ACTION] [key=value ...]",
+                        help="action (start, stop, abort, wait, status) and parameters; "
+                        "values are JSON where they parse (5, true, \"x\"), else text")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call (10)")
+    parser.add_argument("--http", action="store_true", help="use the HTTP bridge, not WAMP")
+    args = parser.parse_args(argv)
+    from .client import Client, ClientError
+    from .ops import ResponseCode
+
+    words = list(args.words)
+    action = words.pop(0) if words and "=" not in words[0] else None
+    params: dict[str, Any] = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep:
+            raise UserError(f"parameters are key=value, not {word!r}")
+        params[key] = _parse_value(value)
+    try:
+        client = Client(args.instance_id, args.site_config, timeout=args.timeout,
+                        transport="http" if args.http else "wamp")
+        api = client.get_api()
+        kinds = {name: "task" for name, _, _ in api["tasks"]}
+        kinds |= {name: "process" for name, _, _ in api["processes"]}
+        if args.op not in kinds:
+            raise UserError(f"{args.instance_id} has no operation {args.op!r}; "
+                            f"it has {sorted(kinds)}")
+        action = action or ("run" if kinds[args.op] == "task" else "status")
+        if action == "run":
+            def progress(reply: Any) -> None:
+                last = reply.session.get("messages", [[0, ""]])[-1][1]
+                print(f"  ... {args.op} {reply.session.get('status')}: {last}", file=sys.stderr)
+
+            reply = client.run(client.aclient.run_task(args.op, params, progress, poll=2.0))
+        elif action in ("start", "stop", "abort", "wait", "status"):
+            reply = client.request(action, args.op, params or None,
+                                   timeout=args.timeout if action == "wait" else None)
+        else:
+            raise UserError(f"unknown action {action!r}: start, stop, abort, wait or status")
+    except ClientError as exc:
+        raise UserError(str(exc)) from None
+    _print_reply(reply)
+    if reply.status != ResponseCode.OK:
+        return 1
+    return 0 if reply.session.get("success") is not False else 1
+
+
+def _print_reply(reply: Any) -> None:
+    from .ops import ResponseCode
+
+    print(f"{ResponseCode(reply.status).name}: {reply.msg}")
+    s = reply.session
+    if s:
+        outcome = "" if s.get("success") is None else (" succeeded" if s["success"] else " FAILED")
+        print(f"  {s.get('op_name')}[session {s.get('session_id')}] {s.get('status')}{outcome}")
+        for t, text in s.get("messages", [])[-5:]:
+            print(f"  {time.strftime('%H:%M:%S', time.localtime(t))} {text}")
+        if s.get("data"):
+            text = json.dumps(s["data"])
+            print(f"  data: {text[:300]}{' ...' if len(text) > 300 else ''}")
+
+
+def cmd_status(argv: list[str]) -> int:
+    parser = _site_parser("status", "Show agents, their operations and sessions.")
+    parser.add_argument("instance_id", nargs="?", help="one agent (default: every configured one)")
+    parser.add_argument("--timeout", type=float, default=3.0)
+    args = parser.parse_args(argv)
+    from rich.console import Console
+    from rich.table import Table
+
+    from .client import Client, ClientError
+
+    path = _site_path(args.site_config)
+    site = load_site_config(path)
+    ids = [args.instance_id] if args.instance_id else [
+        i.instance_id for h in site.hosts.values() for i in h.agent_instances]
+    table = Table(title=f"{site.hub.address_root} @ {site.hub.wamp_server}")
+    for column in ("agent", "class", "operation", "kind", "status", "last message"):
+        table.add_column(column)
+    down = 0
+    for instance_id in ids:
+        try:
+            api = Client(instance_id, str(path), timeout=args.timeout).get_api()
+        except ClientError as exc:
+            down += 1
+            table.add_row(instance_id, "", "", "", "[red]not answering", str(exc))
+            continue
+        first = True
+        for kind in ("tasks", "processes"):
+            for name, session, _info in api[kind]:
+                status = session.get("status", "")
+                if session.get("success") is False:
+                    status = "[red]failed"
+                elif status == "running":
+                    status = "[green]running"
+                msgs = session.get("messages") or [[0, ""]]
+                table.add_row(instance_id if first else "", api["agent_class"] if first else "",
+                              name, kind[:-1] if kind == "tasks" else "process", status,
+                              msgs[-1][1])
+                first = False
+    Console().print(table)
+    return 1 if down else 0
+
+
+def cmd_feed(argv: list[str]) -> int:
+    parser = _site_parser("feed", "Print a feed's events as they arrive (Ctrl-C stops).")
+    parser.add_argument("instance_id")
+    parser.add_argument("feed")
+    parser.add_argument("--count", type=int, default=0, help="stop after N events (0: never)")
+    args = parser.parse_args(argv)
+    import threading
+
+    from .client import AsyncClient, ClientError, _Loop
+
+    done = threading.Event()
+    seen = 0
+
+    def show(payload: Any, feed_info: dict[str, Any] | None = None) -> None:
+        nonlocal seen
+        seen += 1
+        seq = (feed_info or {}).get("seq_no")
+        print(f"{time.strftime('%H:%M:%S')} #{seq} {json.dumps(payload)[:500]}", flush=True)
+        if args.count and seen >= args.count:
+            done.set()
+
+    try:
+        client = AsyncClient.from_site(args.instance_id, args.site_config)
+        _Loop.get().run(client.subscribe(args.feed, show), 15)
+    except ClientError as exc:
+        raise UserError(str(exc)) from None
+    done.wait()
+    return 0

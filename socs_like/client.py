@@ -1,0 +1,377 @@
+"""Clients for agents: `AsyncClient` for asyncio code, `Client` (OCS-shaped) for everything else.
+
+Both speak the OCS wire contract, so they drive socs_like agents and real OCS agents alike.
+WAMP over WebSocket is the default transport; crossbar's HTTP bridge (``/call``) is the other.
+Every call has a timeout, and a connection that goes away fails the calls waiting on it with
+`ClientError` instead of leaving them hanging.
+
+`Client` runs an `AsyncClient` on an event loop in a thread of its own, so it works from
+plain scripts, from a REPL, and from tests. (Agents are Twisted processes and do not use
+these clients: they use `Agent.subscribe` and the hub directly.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Coroutine
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import urlparse
+
+import txaio
+
+txaio.use_asyncio()
+
+from autobahn.asyncio.wamp import ApplicationSession  # noqa: E402
+from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: E402
+from autobahn.wamp.exception import ApplicationError, TransportLost  # noqa: E402
+from autobahn.wamp.types import ComponentConfig, SubscribeOptions  # noqa: E402
+
+from .ops import ResponseCode  # noqa: E402
+from .site_config import find_site_config, load_site_config  # noqa: E402
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT = 10.0
+
+
+class ClientError(Exception):
+    """A call that could not be made or answered; the text says why."""
+
+
+class Reply(NamedTuple):
+    """What every ops call returns, as OCS's OCSReply does."""
+
+    status: int
+    msg: str
+    session: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == ResponseCode.OK
+
+
+# --- transports -------------------------------------------------------------------------------
+
+
+class _WampTransport:
+    def __init__(self, url: str, realm: str, timeout: float) -> None:
+        self.url = url
+        self.realm = realm
+        self.timeout = timeout
+        self._session: ApplicationSession | None = None
+
+    async def connect(self) -> ApplicationSession:
+        if self._session is not None and self._session.is_attached():
+            return self._session
+        loop = asyncio.get_running_loop()
+        joined: asyncio.Future[ApplicationSession] = loop.create_future()
+
+        class _Session(ApplicationSession):  # type: ignore[misc]
+            def onJoin(self, details: Any) -> None:
+                if not joined.done():
+                    joined.set_result(self)
+
+            def onDisconnect(self) -> None:
+                if not joined.done():
+                    joined.set_exception(ClientError("the hub closed the connection"))
+
+        parsed = urlparse(self.url)
+        factory = WampWebSocketClientFactory(
+            lambda: _Session(ComponentConfig(self.realm)), url=self.url
+        )
+        factory.setProtocolOptions(
+            maxMessagePayloadSize=0, maxFramePayloadSize=0,
+            autoPingInterval=5.0, autoPingTimeout=5.0,
+        )
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(factory, parsed.hostname, parsed.port or 80), self.timeout
+            )
+            self._session = await asyncio.wait_for(joined, self.timeout)
+        except (OSError, TimeoutError) as exc:
+            raise ClientError(f"cannot reach the hub at {self.url}: {exc or 'timed out'}") from None
+        return self._session
+
+    async def call(self, uri: str, *args: Any, call_timeout: float | None = None,
+                   **kwargs: Any) -> Any:
+        session = await self.connect()
+        try:
+            return await asyncio.wait_for(session.call(uri, *args, **kwargs),
+                                          call_timeout or self.timeout)
+        except TimeoutError:
+            raise ClientError(
+                f"no answer from {uri} in {call_timeout or self.timeout:.1f} s") from None
+        except TransportLost:
+            raise ClientError(f"lost the connection to the hub while calling {uri}") from None
+        except ApplicationError as exc:
+            if exc.error == "wamp.error.no_such_procedure":
+                raise ClientError(f"no agent answers at {uri.removesuffix('.ops')}: "
+                                  "is it running?") from None
+            if "transport_lost" in exc.error or "goodbye" in exc.error:
+                raise ClientError(f"lost the connection to the hub while calling {uri}") from None
+            raise ClientError(f"{uri}: {exc.error}: {exc.error_message()}") from None
+
+    async def subscribe(self, topic: str, handler: Callable[..., Any], match: str) -> None:
+        session = await self.connect()
+        await asyncio.wait_for(
+            session.subscribe(handler, topic, SubscribeOptions(match=match)), self.timeout
+        )
+
+    async def close(self) -> None:
+        if self._session is not None and self._session.is_attached():
+            self._session.leave()
+            await asyncio.sleep(0)
+        self._session = None
+
+
+class _HttpTransport:
+    """crossbar's HTTP caller bridge: one POST per call."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url
+        self.timeout = timeout
+
+    def _post(self, uri: str, args: list[Any], kwargs: dict[str, Any], timeout: float) -> Any:
+        body = json.dumps({"procedure": uri, "args": args, "kwargs": kwargs}).encode()
+        request = urllib.request.Request(
+            self.url, body, {"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                answer = json.load(response)
+        except urllib.error.HTTPError as exc:
+            try:
+                detail = json.load(exc)
+            except ValueError:
+                detail = {}
+            error = detail.get("error", f"HTTP {exc.code}")
+            if error == "wamp.error.no_such_procedure":
+                raise ClientError(f"no agent answers at {uri.removesuffix('.ops')}: "
+                                  "is it running?") from None
+            raise ClientError(f"{uri}: {error}: {detail.get('args', '')}") from None
+        except (OSError, ValueError) as exc:
+            raise ClientError(f"HTTP call to {self.url} failed: {exc}") from None
+        if "error" in answer:
+            raise ClientError(f"{uri}: {answer['error']}: {answer.get('args', '')}")
+        return answer["args"][0] if answer.get("args") else None
+
+    async def call(self, uri: str, *args: Any, call_timeout: float | None = None,
+                   **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(
+            None, self._post, uri, list(args), kwargs, call_timeout or self.timeout
+        )
+
+    async def subscribe(self, topic: str, handler: Callable[..., Any], match: str) -> None:
+        raise ClientError("the HTTP bridge cannot subscribe: use the WAMP transport")
+
+    async def close(self) -> None:
+        return None
+
+
+# --- the asyncio client -----------------------------------------------------------------------
+
+
+class AsyncClient:
+    """Talk to one agent (or, with `call`, to any procedure) from asyncio code."""
+
+    def __init__(
+        self,
+        instance_id: str,
+        *,
+        hub_url: str = "ws://localhost:8001/ws",
+        http_url: str | None = None,
+        realm: str = "test_realm",
+        address_root: str = "observatory",
+        transport: str = "wamp",
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.instance_id = instance_id
+        self.address_root = address_root
+        self.address = f"{address_root}.{instance_id}"
+        self.timeout = timeout
+        if transport == "wamp":
+            self._transport: _WampTransport | _HttpTransport = _WampTransport(hub_url, realm, timeout)
+        elif transport == "http":
+            if not http_url:
+                http_url = f"http://{urlparse(hub_url).netloc}/call"
+            self._transport = _HttpTransport(http_url, timeout)
+        else:
+            raise ValueError(f"transport must be 'wamp' or 'http', not {transport!r}")
+
+    @classmethod
+    def from_site(cls, instance_id: str, site_config: str | None = None, **kwargs: Any) -> AsyncClient:
+        """A client for `instance_id` on the hub named in the site config."""
+        path = find_site_config(site_config)
+        if path is not None:
+            hub = load_site_config(path).hub
+            kwargs = {"hub_url": hub.wamp_server, "http_url": hub.http_url,
+                      "realm": hub.wamp_realm, "address_root": hub.address_root} | kwargs
+        return cls(instance_id, **kwargs)
+
+    async def call(self, uri: str, *args: Any, call_timeout: float | None = None,
+                   **kwargs: Any) -> Any:
+        return await self._transport.call(uri, *args, call_timeout=call_timeout, **kwargs)
+
+    async def get_api(self) -> dict[str, Any]:
+        return await self.call(self.address, "get_api")  # type: ignore[no-any-return]
+
+    async def request(
+        self, action: str, op_name: str, params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Reply:
+        """One ops call; for ``wait``, `timeout` is the agent's wait and the call gets a
+        little longer."""
+        kwargs: dict[str, Any] = {}
+        call_timeout = None
+        if action == "wait":
+            kwargs["timeout"] = timeout
+            call_timeout = (timeout or 0) + self.timeout
+        answer = await self.call(f"{self.address}.ops", action, op_name, params,
+                                 call_timeout=call_timeout, **kwargs)
+        code, message, session = answer
+        return Reply(code, message, session or {})
+
+    async def run_task(self, op_name: str, params: dict[str, Any] | None = None,
+                       on_progress: Callable[[Reply], None] | None = None,
+                       poll: float = 10.0) -> Reply:
+        """Start a task and wait until it is done, reporting progress every `poll` s."""
+        reply = await self.request("start", op_name, params)
+        if not reply.ok:
+            return reply
+        while True:
+            reply = await self.request("wait", op_name, timeout=poll)
+            if reply.status != ResponseCode.TIMEOUT:
+                return reply
+            if on_progress is not None:
+                on_progress(reply)
+
+    async def subscribe(self, feed_or_topic: str, handler: Callable[..., Any],
+                        match: str = "exact") -> None:
+        """Subscribe to a feed of this agent by name, or to any full topic URI."""
+        topic = (feed_or_topic if "." in feed_or_topic
+                 else f"{self.address}.feeds.{feed_or_topic}")
+        await self._transport.subscribe(topic, handler, match)
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+
+# --- the thread-backed, OCS-shaped client ------------------------------------------------------
+
+
+class _Loop:
+    """An event loop in a daemon thread, shared by every `Client` of the process."""
+
+    _instance: _Loop | None = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="socs-client",
+                                       daemon=True)
+        self.thread.start()
+
+    @classmethod
+    def get(cls) -> _Loop:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = _Loop()
+            return cls._instance
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise ClientError(f"no answer in {timeout:.1f} s") from None
+
+
+class _Op:
+    def __init__(self, client: Client, name: str) -> None:
+        self._client = client
+        self.name = name
+
+    def start(self, **params: Any) -> Reply:
+        return self._client.request("start", self.name, params)
+
+    def wait(self, timeout: float | None = None) -> Reply:
+        return self._client.request("wait", self.name, timeout=timeout)
+
+    def status(self) -> Reply:
+        return self._client.request("status", self.name)
+
+
+class _Task(_Op):
+    def abort(self) -> Reply:
+        return self._client.request("abort", self.name)
+
+    def __call__(self, **params: Any) -> Reply:
+        """Start the task and wait until it is done."""
+        return self._client.run(self._client.aclient.run_task(self.name, params), None)
+
+
+class _Process(_Op):
+    def stop(self) -> Reply:
+        return self._client.request("stop", self.name)
+
+    def __call__(self) -> Reply:
+        return self.status()
+
+
+class Client:
+    """An OCS-style client: ``c.delay_task(delay=1)``, ``c.acq.start()``, ``c.acq.stop()``.
+
+    Operations become attributes (dashes turn into underscores) from the agent's get_api.
+    """
+
+    def __init__(self, instance_id: str, site_config: str | None = None, **kwargs: Any) -> None:
+        self.instance_id = instance_id
+        self._loop = _Loop.get()
+        self.aclient = AsyncClient.from_site(instance_id, site_config, **kwargs)
+        api = self.get_api()
+        for name, _, _info in api["tasks"]:
+            setattr(self, name.replace("-", "_"), _Task(self, name))
+        for name, _, _info in api["processes"]:
+            setattr(self, name.replace("-", "_"), _Process(self, name))
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        return self._loop.run(coro, timeout)
+
+    def get_api(self) -> dict[str, Any]:
+        return self.run(self.aclient.get_api())
+
+    def request(self, action: str, op_name: str, params: dict[str, Any] | None = None,
+                timeout: float | None = None) -> Reply:
+        return self.run(self.aclient.request(action, op_name, params, timeout))
+
+    def subscribe(self, feed_or_topic: str, handler: Callable[..., Any],
+                  match: str = "exact") -> None:
+        """Subscribe; `handler` runs in the client's thread."""
+        self.run(self.aclient.subscribe(feed_or_topic, handler, match))
+
+    def close(self) -> None:
+        self.run(self.aclient.close())
+
+    def __repr__(self) -> str:
+        return f"Client({self.instance_id!r})"
+
+
+def wait_for_agent(client: AsyncClient, timeout: float) -> Coroutine[Any, Any, dict[str, Any]]:
+    """get_api, retried until the agent answers or `timeout` passes."""
+
+    async def attempt() -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return await client.get_api()
+            except ClientError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.02)
+
+    return attempt()

@@ -1,0 +1,297 @@
+"""Operation sessions, their codes, and parameter checking — no I/O, no WAMP.
+
+An operation (a task that finishes, or a process that runs until stopped) is run as a
+sequence of sessions. A session's status only moves forward:
+``starting -> running -> stopping -> done``; every change adds a message. The numbers of
+`OpCode` and `ResponseCode` are those of OCS, so OCS clients read our sessions unchanged.
+
+Sessions are touched from the event loop and, for ``blocking=True`` operations, from a
+worker thread; a lock guards them, and `on_change` is how the owning agent learns about a
+change (it decides on which thread to act on it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+STATUSES = ("starting", "running", "stopping", "done")
+
+
+class OpCode(enum.IntEnum):
+    NONE = 1
+    STARTING = 2
+    RUNNING = 3
+    STOPPING = 4
+    SUCCEEDED = 5
+    FAILED = 6
+    EXPIRED = 7
+    DEGRADED = 8
+
+
+class ResponseCode(enum.IntEnum):
+    OK = 0
+    ERROR = -1
+    TIMEOUT = 1
+
+
+def json_safe(value: Any) -> Any:
+    """A copy of `value` that any JSON encoder accepts: NaN and infinities become None,
+    tuples become lists, and keys become strings."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+class OpSession:
+    """One run of an operation: its status, outcome, data and messages."""
+
+    def __init__(
+        self,
+        session_id: int,
+        op_name: str,
+        *,
+        on_change: Callable[[OpSession, bool], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.session_id = session_id
+        self.op_name = op_name
+        self.status = "starting"
+        self.success: bool | None = None
+        self.degraded = False
+        self.data: dict[str, Any] = {}
+        self.messages: list[list[Any]] = []
+        self._clock = clock
+        self.start_time = clock()
+        self.end_time: float | None = None
+        self._lock = threading.RLock()
+        self._on_change = on_change or (lambda session, urgent: None)
+        self._stop = threading.Event()
+        self._stop_waiters: set[asyncio.Future[None]] = set()
+        self._done_waiters: set[asyncio.Future[None]] = set()
+        self.add_message("Status is now \"starting\".")
+
+    # --- what the operation's code calls -------------------------------------------------
+
+    def add_message(self, text: str) -> None:
+        with self._lock:
+            self.messages.append([self._clock(), str(text)])
+        self._on_change(self, True)
+
+    def set_status(self, status: str) -> None:
+        """Move the status forward; moving it back is a programming error."""
+        if status not in STATUSES or status == "done":
+            raise ValueError(f"status must be one of {STATUSES[:3]}, not {status!r}")
+        with self._lock:
+            if STATUSES.index(status) < STATUSES.index(self.status):
+                raise ValueError(f"status cannot go back from {self.status!r} to {status!r}")
+            if status == self.status:
+                return
+            self.status = status
+        self.add_message(f"Status is now \"{status}\".")
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep, waking early when a stop or abort is asked for; True if one was."""
+        if self._stop.is_set():
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._stop_waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter, seconds)
+            return True
+        except TimeoutError:
+            return self._stop.is_set()
+        finally:
+            self._stop_waiters.discard(waiter)
+
+    def wait_stop(self, seconds: float) -> bool:
+        """`sleep` for operations running in a worker thread."""
+        return self._stop.wait(seconds)
+
+    # --- what the agent calls -------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask the operation to wind down (called on the event loop)."""
+        self._stop.set()
+        for waiter in self._stop_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        with self._lock:
+            pending = self.status in ("starting", "running")
+        if pending:
+            self.set_status("stopping")
+
+    def finish(self, success: bool, message: str) -> None:
+        """Close the session (called on the event loop)."""
+        with self._lock:
+            if self.status == "done":
+                return
+            self.add_message(message)
+            self.success = bool(success)
+            self.status = "done"
+            self.end_time = self._clock()
+        self.add_message("Status is now \"done\".")
+        for waiter in self._done_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait_done(self, timeout: float | None) -> bool:
+        """Wait until the session is done; False if `timeout` passed first."""
+        if self.status == "done":
+            return True
+        if timeout is not None and timeout <= 0:
+            return False
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._done_waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._done_waiters.discard(waiter)
+
+    @property
+    def op_code(self) -> OpCode:
+        if self.status == "done":
+            return OpCode.SUCCEEDED if self.success else OpCode.FAILED
+        if self.degraded and self.status == "running":
+            return OpCode.DEGRADED
+        return {"starting": OpCode.STARTING, "running": OpCode.RUNNING}.get(
+            self.status, OpCode.STOPPING
+        )
+
+    def encoded(self) -> dict[str, Any]:
+        """The OCS session dict (JSON-safe)."""
+        with self._lock:
+            return {
+                "session_id": self.session_id,
+                "op_name": self.op_name,
+                "op_code": int(self.op_code),
+                "status": self.status,
+                "success": self.success,
+                "degraded": self.degraded,
+                "start_time": self.start_time,
+                "end_time": self.end_time,
+                "data": json_safe(self.data),
+                "messages": [list(m) for m in self.messages],
+                "cred_level": 0,
+            }
+
+    def summary(self) -> dict[str, Any]:
+        """The session without its data and with only the last message, for listings."""
+        with self._lock:
+            return {
+                "session_id": self.session_id,
+                "op_name": self.op_name,
+                "op_code": int(self.op_code),
+                "status": self.status,
+                "success": self.success,
+                "degraded": self.degraded,
+                "start_time": self.start_time,
+                "end_time": self.end_time,
+                "messages": [list(m) for m in self.messages[-1:]],
+            }
+
+
+# --- parameters ---------------------------------------------------------------------------
+
+REQUIRED: Any = object()
+
+
+class ParamError(ValueError):
+    """The parameters of a start request were refused; the text says which and why."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParamSpec:
+    key: str
+    type: type | None = None
+    default: Any = REQUIRED
+    check: Callable[[Any], bool] | None = None
+    choices: tuple[Any, ...] | None = None
+
+
+def param(
+    key: str,
+    *,
+    type: type | None = None,  # noqa: A002 - OCS's spelling
+    default: Any = REQUIRED,
+    check: Callable[[Any], bool] | None = None,
+    choices: Iterable[Any] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a parameter of an operation, checked before any session exists.
+
+    An operation with at least one ``@param`` refuses keys it did not declare.
+    """
+    spec = ParamSpec(
+        key=key,
+        type=type,
+        default=default,
+        check=check,
+        choices=tuple(choices) if choices is not None else None,
+    )
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        specs = dict(getattr(func, "_socs_params", {}))
+        specs[key] = spec
+        func._socs_params = specs  # type: ignore[attr-defined]
+        return func
+
+    return decorate
+
+
+def _type_ok(value: Any, wanted: type) -> bool:
+    if wanted is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if wanted is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, wanted)
+
+
+def check_params(func: Callable[..., Any], params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Apply the ``@param`` declarations of `func` to `params`, or raise `ParamError`."""
+    given = dict(params or {})
+    specs: dict[str, ParamSpec] = getattr(func, "_socs_params", {})
+    if not specs:
+        return given
+    unknown = sorted(set(given) - set(specs))
+    if unknown:
+        raise ParamError(
+            f"unknown parameter {unknown[0]!r}; this operation takes {sorted(specs)}"
+        )
+    out: dict[str, Any] = {}
+    for key, spec in specs.items():
+        if key not in given:
+            if spec.default is REQUIRED:
+                raise ParamError(f"parameter {key!r} is required")
+            out[key] = spec.default
+            continue
+        value = given[key]
+        if spec.type is not None and value is not None and not _type_ok(value, spec.type):
+            raise ParamError(
+                f"parameter {key!r} must be {spec.type.__name__}, "
+                f"not {value!r} ({type(value).__name__})"
+            )
+        if spec.type is float and isinstance(value, int):
+            value = float(value)
+        if spec.choices is not None and value not in spec.choices:
+            raise ParamError(f"parameter {key!r} must be one of {list(spec.choices)}, not {value!r}")
+        if spec.check is not None and not spec.check(value):
+            raise ParamError(f"parameter {key!r} failed its check: {value!r}")
+        out[key] = value
+    return out

@@ -1,0 +1,134 @@
+"""Start one agent process: find its class, merge its arguments, run it on the asyncio reactor."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.metadata
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from .site_config import SiteConfigError, add_site_arguments, agent_settings
+
+log = logging.getLogger("socs_like.runner")
+
+
+class AgentClassError(Exception):
+    """The agent class cannot be found or loaded; one line for a person."""
+
+
+def agent_classes() -> dict[str, importlib.metadata.EntryPoint]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group="socs_like.agents")}
+
+
+def load_agent_class(name: str) -> Any:
+    entry = agent_classes().get(name)
+    if entry is None:
+        raise AgentClassError(
+            f"no agent class {name!r}; installed classes: {sorted(agent_classes())}"
+        )
+    return entry.load()
+
+
+def install_asyncio_reactor() -> asyncio.AbstractEventLoop:
+    """Make Twisted run on a new asyncio loop; must happen before anything imports the reactor."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    from twisted.internet import asyncioreactor
+
+    asyncioreactor.install(loop)
+    return loop
+
+
+def configure_logging(instance_id: str, log_dir: str | None, verbose: bool = False) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_dir:
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(Path(log_dir) / f"{instance_id}.log"))
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format=f"%(asctime)s {instance_id} %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    import txaio
+
+    txaio.start_logging(level="debug" if verbose else "warn")
+
+
+def parse_agent_args(argv: list[str], class_name: str | None) -> tuple[Any, argparse.Namespace, Any]:
+    """(agent class, parsed arguments, settings) for an agent command line."""
+    site_parser = argparse.ArgumentParser(add_help=False)
+    add_site_arguments(site_parser)
+    site_args, _ = site_parser.parse_known_args(argv)
+    if not site_args.instance_id and not os.environ.get("INSTANCE_ID"):
+        # `socs-like agent CLASS` alone: the class name is a fine instance id.
+        if class_name and "-h" not in argv and "--help" not in argv:
+            site_args.instance_id = class_name.lower()
+            argv = [*argv, "--instance-id", site_args.instance_id]
+    settings = agent_settings(site_args) if (
+        site_args.instance_id or os.environ.get("INSTANCE_ID")
+    ) else None
+    name = class_name or (settings.agent_class if settings else None)
+    if not name:
+        raise AgentClassError(
+            "which agent? give a class (socs-like agent FakeData) or an --instance-id "
+            "that the site config lists"
+        )
+    cls = load_agent_class(name)
+    parser = argparse.ArgumentParser(
+        prog=f"socs-like agent {name}",
+        description=(cls.__doc__ or "").strip().split("\n\n")[0],
+    )
+    add_site_arguments(parser)
+    parser.add_argument("--verbose", action="store_true", help="log debug messages")
+    if hasattr(cls, "add_arguments"):
+        cls.add_arguments(parser)
+    args = parser.parse_args([*(settings.arguments if settings else []), *argv])
+    if settings is None:
+        settings = agent_settings(args)
+    return cls, args, settings
+
+
+def run_agent_process(argv: list[str], class_name: str | None = None) -> int:
+    """Run an agent until SIGINT/SIGTERM; returns the exit code."""
+    try:
+        cls, args, settings = parse_agent_args(argv, class_name)
+    except (SiteConfigError, AgentClassError) as exc:
+        print(f"socs-like agent: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.instance_id, settings.log_dir, args.verbose)
+    loop = install_asyncio_reactor()
+    from twisted.internet import reactor
+
+    from .agent import EXIT_ALREADY_RUNNING, Agent
+
+    outcome: dict[str, Any] = {"code": 0, "stuck": False}
+
+    async def main() -> None:
+        try:
+            agent = Agent(settings, agent_class=cls.__name__, args=args)
+            cls(agent, args)
+        except Exception as exc:
+            log.error("cannot set up %s: %s: %s", cls.__name__, type(exc).__name__, exc)
+            outcome["code"] = EXIT_ALREADY_RUNNING
+            reactor.stop()
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, agent.shutdown)
+        outcome["code"] = await agent.run()
+        outcome["stuck"] = agent.blocked_threads
+        reactor.stop()
+
+    reactor.callWhenRunning(lambda: asyncio.ensure_future(main()))
+    reactor.run(installSignalHandlers=False)
+    if outcome["stuck"]:
+        # A blocking op is still in its thread and cannot be interrupted; the interpreter
+        # would wait for it at exit, so leave without waiting.
+        logging.shutdown()
+        os._exit(outcome["code"])
+    return int(outcome["code"])

@@ -1,0 +1,297 @@
+"""The site config: OCS's schema, validated with messages that name the file, line and fix.
+
+Where the file is found, first match wins: ``--site-config``/``--site-file``, then
+``$OCS_CONFIG_DIR/default.yaml``, then ``./site-config.yaml``. The host block is chosen by
+``--site-host`` (or ``$SITE_HOST``), else this machine's hostname, else ``localhost``.
+
+An agent's arguments are the instance's ``arguments`` from the file followed by the command
+line, so for each flag the command line wins. The OCS environment variables ``INSTANCE_ID``,
+``SITE_HUB``, ``SITE_HTTP``, ``SITE_HOST`` and ``CROSSBAR_TIMEOUT`` stand in for the flags
+of the same meaning when those are not given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class SiteConfigError(Exception):
+    """A site config that cannot be used; the message is one line meant for a person."""
+
+
+class HubConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    wamp_server: str = "ws://localhost:8001/ws"
+    wamp_http: str | None = None
+    wamp_realm: str = "test_realm"
+    address_root: str = "observatory"
+    registry_address: str | None = None
+
+    @field_validator("wamp_server")
+    @classmethod
+    def _websocket_url(cls, value: str) -> str:
+        url = urlparse(value)
+        if url.scheme not in ("ws", "wss") or not url.hostname:
+            raise ValueError(f"{value!r} is not a WebSocket URL such as ws://localhost:8001/ws")
+        return value
+
+    @property
+    def http_url(self) -> str:
+        if self.wamp_http:
+            return self.wamp_http
+        url = urlparse(self.wamp_server)
+        scheme = "https" if url.scheme == "wss" else "http"
+        return f"{scheme}://{url.netloc}/call"
+
+
+class InstanceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    agent_class: str = Field(alias="agent-class")
+    instance_id: str = Field(alias="instance-id")
+    arguments: list[Any] = Field(default_factory=list)
+    manage: str | None = None
+
+    @property
+    def argv(self) -> list[str]:
+        """The arguments as command-line words; OCS allows nested lists and scalars."""
+        words: list[str] = []
+        for item in self.arguments:
+            for word in item if isinstance(item, list) else [item]:
+                words.append(str(word))
+        return words
+
+
+class HostConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    log_dir: str | None = Field(default=None, alias="log-dir")
+    crossbar_timeout: float | None = None
+    agent_paths: list[str] = Field(default_factory=list, alias="agent-paths")
+    crossbar: dict[str, Any] | None = None
+    agent_instances: list[InstanceConfig] = Field(default_factory=list, alias="agent-instances")
+
+    @property
+    def runs_hub(self) -> bool:
+        """A host with a ``crossbar:`` block runs the hub (as with OCS's ocsbow)."""
+        return self.crossbar is not None
+
+
+class SiteConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hub: HubConfig = Field(default_factory=HubConfig)
+    hosts: dict[str, HostConfig] = Field(default_factory=dict)
+
+    def host(self, name: str | None = None) -> tuple[str, HostConfig]:
+        """The host block for `name`, else this machine's hostname, else ``localhost``."""
+        candidates = [name] if name else [socket.gethostname(), "localhost"]
+        for candidate in candidates:
+            if candidate in self.hosts:
+                return candidate, self.hosts[candidate]
+        raise SiteConfigError(
+            f"no host block for {' or '.join(repr(c) for c in candidates)}; "
+            f"the site config has {sorted(self.hosts)} (pick one with --site-host)"
+        )
+
+    def instance(self, instance_id: str) -> tuple[str, InstanceConfig]:
+        """Find an agent instance on any host: (host name, instance)."""
+        for host_name, host in self.hosts.items():
+            for inst in host.agent_instances:
+                if inst.instance_id == instance_id:
+                    return host_name, inst
+        known = [i.instance_id for h in self.hosts.values() for i in h.agent_instances]
+        hint = difflib.get_close_matches(instance_id, known, n=1)
+        raise SiteConfigError(
+            f"no agent instance {instance_id!r} in the site config"
+            + (f" (did you mean {hint[0]!r}?)" if hint else f"; it has {known}")
+        )
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def _node_line(root: yaml.Node | None, loc: Sequence[Any]) -> int | None:
+    """The 1-based line of the YAML node at a pydantic error location."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == key:
+                    line = k.start_mark.line + 1
+                    node = v
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+_KNOWN_KEYS = {
+    "root": ["hub", "hosts"],
+    "hub": list(HubConfig.model_fields),
+    "host": [f.alias or n for n, f in HostConfig.model_fields.items()],
+    "instance": [f.alias or n for n, f in InstanceConfig.model_fields.items()],
+}
+
+
+def _fix_for(error: Mapping[str, Any]) -> str:
+    loc = error["loc"]
+    if error["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        level = (
+            "root" if len(loc) == 1 else "hub" if loc[0] == "hub" else
+            "instance" if "agent-instances" in loc else "host"
+        )
+        hint = difflib.get_close_matches(key, _KNOWN_KEYS[level], n=1)
+        if hint:
+            return f"unknown key {key!r}: did you mean {hint[0]!r}?"
+        return f"unknown key {key!r}: allowed here are {_KNOWN_KEYS[level]}"
+    if error["type"] == "missing":
+        return f"missing {loc[-1]!r}: add it"
+    return str(error["msg"])
+
+
+def parse_site_config(text: str, path: str = "<site config>") -> SiteConfig:
+    """Validate a site config's text; errors name the file and the line."""
+    try:
+        root = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else path
+        raise SiteConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SiteConfigError(f"{path}:1: the site config must be a mapping with 'hub' and 'hosts'")
+    try:
+        return SiteConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        line = _node_line(root, first["loc"])
+        where = ".".join(str(p) for p in first["loc"])
+        raise SiteConfigError(f"{path}:{line}: {where}: {_fix_for(first)}") from None
+
+
+def load_site_config(path: str | os.PathLike[str]) -> SiteConfig:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise SiteConfigError(f"cannot read site config {path}: {exc.strerror}") from None
+    return parse_site_config(text, str(path))
+
+
+def find_site_config(explicit: str | None, env: Mapping[str, str] = os.environ) -> Path | None:
+    """The site config file to use, by the rule in this module's doc; None if there is none."""
+    if explicit:
+        return Path(explicit)
+    if env.get("OCS_CONFIG_DIR"):
+        candidate = Path(env["OCS_CONFIG_DIR"]) / "default.yaml"
+        if candidate.exists():
+            return candidate
+    candidate = Path("site-config.yaml")
+    return candidate if candidate.exists() else None
+
+
+# --- an agent's settings --------------------------------------------------------------------
+
+
+def add_site_arguments(parser: argparse.ArgumentParser) -> None:
+    """The site options every agent accepts (OCS's names; defaults None = not given)."""
+    group = parser.add_argument_group("site options")
+    group.add_argument("--site-config", "--site-file", dest="site_file", metavar="PATH",
+                       help="site config file (default: $OCS_CONFIG_DIR/default.yaml, "
+                       "else ./site-config.yaml)")
+    group.add_argument("--site-host", help="host block to use (default: hostname, then localhost)")
+    group.add_argument("--site-hub", help="hub WebSocket URL, e.g. ws://localhost:8001/ws")
+    group.add_argument("--site-http", help="hub HTTP bridge URL, e.g. http://localhost:8001/call")
+    group.add_argument("--site-realm", help="WAMP realm (default test_realm)")
+    group.add_argument("--address-root", help="address root (default observatory)")
+    group.add_argument("--instance-id", help="this agent's instance id")
+    group.add_argument("--log-dir", help="folder for this agent's log file")
+    group.add_argument("--crossbar-timeout", type=float,
+                       help="give up after the hub has been away this many seconds; "
+                       "0 (the default) waits for ever")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentSettings:
+    """Where and as what an agent runs, after the config, environment and flags are merged."""
+
+    instance_id: str
+    agent_class: str | None
+    hub_url: str
+    http_url: str
+    realm: str
+    address_root: str
+    log_dir: str | None
+    crossbar_timeout: float
+    arguments: list[str]  # the instance's arguments from the site config
+
+    @property
+    def address(self) -> str:
+        return f"{self.address_root}.{self.instance_id}"
+
+
+def agent_settings(
+    args: argparse.Namespace, env: Mapping[str, str] = os.environ
+) -> AgentSettings:
+    """Merge the site config, the OCS environment variables and the site flags in `args`."""
+    instance_id = args.instance_id or env.get("INSTANCE_ID")
+    if not instance_id:
+        raise SiteConfigError("no instance id: give --instance-id (or set INSTANCE_ID)")
+    path = find_site_config(args.site_file, env)
+    site = load_site_config(path) if path else SiteConfig()
+    instance: InstanceConfig | None = None
+    host: HostConfig = HostConfig()
+    if site.hosts:
+        host_name = args.site_host or env.get("SITE_HOST")
+        try:
+            _, host = site.host(host_name)
+        except SiteConfigError:
+            if host_name:
+                raise
+        instance = next((i for i in host.agent_instances if i.instance_id == instance_id), None)
+        if instance is None:
+            instance = next((i for h in site.hosts.values() for i in h.agent_instances
+                             if i.instance_id == instance_id), None)
+    timeout = args.crossbar_timeout
+    if timeout is None and env.get("CROSSBAR_TIMEOUT"):
+        timeout = float(env["CROSSBAR_TIMEOUT"])
+    if timeout is None:
+        timeout = host.crossbar_timeout if host.crossbar_timeout is not None else 0.0
+    hub_url = args.site_hub or env.get("SITE_HUB") or site.hub.wamp_server
+    http_url = args.site_http or env.get("SITE_HTTP")
+    if not http_url:
+        http_url = site.hub.http_url if not (args.site_hub or env.get("SITE_HUB")) else (
+            HubConfig(wamp_server=hub_url).http_url
+        )
+    return AgentSettings(
+        instance_id=instance_id,
+        agent_class=instance.agent_class if instance else None,
+        hub_url=hub_url,
+        http_url=http_url,
+        realm=args.site_realm or site.hub.wamp_realm,
+        address_root=args.address_root or site.hub.address_root,
+        log_dir=args.log_dir or host.log_dir,
+        crossbar_timeout=timeout,
+        arguments=instance.argv if instance else [],
+    )
