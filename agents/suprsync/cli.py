@@ -1,0 +1,181 @@
+"""``socs-like suprsync``: look into and feed the SupRsync file database.
+
+    socs-like suprsync check FILE                 the rows registered for a local file
+    socs-like suprsync list ARCHIVE               files waiting to be copied, oldest first
+    socs-like suprsync next ARCHIVE               the next file the agent will copy
+    socs-like suprsync add-local-files ROOT ARCHIVE   register files found under ROOT
+
+The database is ``--db`` (a SQLite path or a SQLAlchemy URL), or ``$SUPRSYNC_DB``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Iterator
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from socs_like.db import Database, RegisteredFile, files, upgrade
+
+from . import store
+from .sync import md5_of_file
+from .tree import RemotePathError, check_remote_path
+
+REGISTER_CHUNK = 500
+COLUMNS = ("id", "archive_name", "state", "local_path", "remote_path", "timestamp",
+           "local_md5sum", "remote_md5sum", "copied", "verified", "removed",
+           "failed_copy_attempts", "deletable", "ignore", "checksum_error")  # fmt: skip
+
+
+class CliError(Exception):
+    """One line for the person at the terminal."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="socs-like suprsync", description=__doc__.split("\n")[0])
+    parser.add_argument("--db", default=os.environ.get("SUPRSYNC_DB"),
+                        help="SQLite path or SQLAlchemy URL (default: $SUPRSYNC_DB)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check", help="print the rows registered for a local file")
+    p.add_argument("file", help="local path of the file")
+
+    for name, text in (("list", "list files waiting to be copied, oldest first"),
+                       ("next", "print the next file the agent will copy")):  # fmt: skip
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("archive_name", help="archive, e.g. smurf or timestreams")
+        p.add_argument("--max-copy-attempts", type=int, default=5,
+                       help="the agent's --max-copy-attempts (default 5)")
+        if name == "list":
+            p.add_argument("--limit", type=int, default=1000, help="list at most this many")
+
+    p = sub.add_parser("add-local-files", help="register every file found under a folder")
+    p.add_argument("local_root", help="folder to walk; remote paths are relative to it")
+    p.add_argument("archive_name", help="archive the files belong to")
+    p.add_argument("--last-edit", type=float, default=60.0,
+                   help="skip files modified less than this many seconds ago (default 60)")
+    p.add_argument("--not-deletable", action="store_true",
+                   help="never delete these files locally after copying")
+    p.add_argument("--create-db", action="store_true",
+                   help="create (or upgrade) the database first")
+    p.add_argument("--dry", action="store_true", help="only print what would be added")
+    return parser
+
+
+def _print_row(row: RegisteredFile) -> None:
+    print("-" * 72)
+    for col in COLUMNS:
+        print(f"  {col:22} {getattr(row, col)}")
+
+
+def _check(db: Database, args: argparse.Namespace) -> int:
+    path = os.path.abspath(args.file)
+    rows = db.read(lambda s: list(s.scalars(
+        select(RegisteredFile).where(RegisteredFile.local_path == path)
+        .order_by(RegisteredFile.id))))  # fmt: skip
+    if not rows:
+        print(f"{path} is not registered")
+        return 1
+    for row in rows:
+        _print_row(row)
+    return 0
+
+
+def _list(db: Database, args: argparse.Namespace, limit: int) -> int:
+    batch = db.read(lambda s: store.next_batch(s, args.archive_name, args.max_copy_attempts,
+                                               limit))  # fmt: skip
+    if not batch:
+        print(f"no files of {args.archive_name} left to copy")
+        return 0
+    if args.command == "next":
+        row = db.read(lambda s: s.get(RegisteredFile, batch[0].id))
+        _print_row(row)
+        return 0
+    for f in batch:
+        print(f"{f.id}\t{f.local_path}\t{f.remote_path}")
+    return 0
+
+
+def _walk(root: str, older_than: float) -> Iterator[tuple[str, str]]:
+    for folder, dirs, names in os.walk(root):
+        dirs.sort()
+        for name in sorted(names):
+            path = os.path.join(folder, name)
+            try:
+                if not os.path.isfile(path) or os.stat(path).st_mtime > older_than:
+                    continue
+            except OSError:
+                continue
+            yield path, os.path.relpath(path, root)
+
+
+def _add_local_files(db: Database, args: argparse.Namespace) -> int:
+    root = os.path.abspath(args.local_root)
+    if not os.path.isdir(root):
+        raise CliError(f"{root} is not a folder")
+    found = list(_walk(root, time.time() - args.last_edit))
+    paths = [p for p, _ in found]
+    known: set[str] = set()
+    for i in range(0, len(paths), REGISTER_CHUNK):
+        chunk = paths[i : i + REGISTER_CHUNK]
+        known.update(db.read(lambda s, chunk=chunk: s.scalars(
+            select(RegisteredFile.local_path).where(
+                RegisteredFile.archive_name == args.archive_name,
+                RegisteredFile.local_path.in_(chunk))).all()))  # fmt: skip
+    todo = [(p, r) for p, r in found if p not in known]
+    if args.dry:
+        print(f"dry run: would add {len(todo)} files of {root} to {args.archive_name}")
+        for p, r in todo[:10]:
+            print(f"  {p} -> {r}")
+        return 0
+    added = skipped = 0
+    batch: list[files.NewFile] = []
+    for path, remote in todo:
+        try:
+            check_remote_path(remote)
+            md5, size, mtime = md5_of_file(path)
+        except (RemotePathError, OSError) as e:
+            print(f"skipped {path}: {getattr(e, 'strerror', None) or e}", file=sys.stderr)
+            skipped += 1
+            continue
+        batch.append(files.NewFile(
+            local_path=path, archive_name=args.archive_name, remote_path=remote,
+            timestamp=time.time(), deletable=not args.not_deletable, local_md5sum=md5,
+            local_size=size, local_mtime=mtime))  # fmt: skip
+        if len(batch) >= REGISTER_CHUNK:
+            added += len(db.write(lambda s, b=batch: files.register(s, b)))
+            batch = []
+    if batch:
+        added += len(db.write(lambda s, b=batch: files.register(s, b)))
+    print(f"added {added} files of {root} to {args.archive_name}"
+          + (f" ({skipped} skipped)" if skipped else ""))  # fmt: skip
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if not args.db:
+        print("socs-like suprsync: give the database with --db or $SUPRSYNC_DB", file=sys.stderr)
+        return 2
+    db = Database(args.db)
+    try:
+        if args.command == "add-local-files" and args.create_db:
+            upgrade(db)
+        if args.command == "check":
+            return _check(db, args)
+        if args.command in ("list", "next"):
+            return _list(db, args, args.limit if args.command == "list" else 1)
+        return _add_local_files(db, args)
+    except CliError as e:
+        print(f"socs-like suprsync {args.command}: {e}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as e:
+        print(f"socs-like suprsync {args.command}: {db.url}: "
+              f"{getattr(e, 'orig', None) or e}", file=sys.stderr)  # fmt: skip
+        return 1
+    finally:
+        db.dispose()
