@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import RemoteProtocolError
+from .errors import ChannelProtocolError, RemoteProtocolError
 from .framing import DEFAULT_MAX_PAYLOAD, Packet, PacketId, pack_int, unpack_int
 
 
@@ -64,9 +64,9 @@ class ChannelDemux:
         state = self._partial.setdefault(channel, _Partial())
         try:
             return self._advance(channel, state, body)
-        except RemoteProtocolError:
+        except RemoteProtocolError as e:
             self._partial[channel] = _Partial()
-            raise
+            raise ChannelProtocolError(channel, str(e)) from None
 
     def close(self, channel: int) -> None:
         self._partial.pop(channel, None)

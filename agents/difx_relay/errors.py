@@ -17,3 +17,11 @@ class RemoteProtocolError(DiFXProtocolError):
 
 class LocalProtocolError(DiFXProtocolError):
     """We were asked to send something the protocol (or our confinement rules) forbids."""
+
+
+class ChannelProtocolError(RemoteProtocolError):
+    """Garbage inside one operation channel: that operation fails, the connection lives on."""
+
+    def __init__(self, channel: int, message: str) -> None:
+        super().__init__(message)
+        self.channel = channel

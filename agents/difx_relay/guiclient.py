@@ -1,0 +1,169 @@
+"""An asyncio guiServer client: a thin transport around `ClientConnection`.
+
+It owns one TCP connection: it sends packets, hands relayed documents and diagnostics to
+callbacks, routes channel replies to per-operation queues, and resolves `closed` with the
+reason when the connection ends. guiServer sends no heartbeat, so `probe()` sends a version
+request and waits for the reply: the caller uses it to find a connection that died silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+
+from . import commands
+from .channels import ChannelOpened, InnerPacket
+from .connection import ClientConnection, Diagnostic, Relayed, VersionReply
+from .errors import ChannelProtocolError, RemoteProtocolError
+from .framing import Packet
+
+
+class ChannelClosed(Exception):
+    """The connection ended while an operation was waiting on its channel."""
+
+
+class Channel:
+    """Replies of one operation, in order."""
+
+    def __init__(self, client: GuiClient, number: int) -> None:
+        self.client, self.number = client, number
+        self.queue: asyncio.Queue[InnerPacket | BaseException] = asyncio.Queue()
+
+    async def next(self, timeout: float) -> InnerPacket:
+        """The next reply; `TimeoutError` after `timeout` s, `ChannelClosed` if the link drops."""
+        item = await asyncio.wait_for(self.queue.get(), timeout)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self.client._channels.pop(self.number, None)
+        self.client._conn.close_channel(self.number)
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class GuiClient(asyncio.Protocol):
+    def __init__(
+        self,
+        on_relayed: Callable[[bytes], None] | None = None,
+        on_diagnostic: Callable[[Diagnostic], None] | None = None,
+    ) -> None:
+        self._conn = ClientConnection()
+        self._on_relayed = on_relayed
+        self._on_diagnostic = on_diagnostic
+        self._channels: dict[int, Channel] = {}
+        self._numbers = itertools.count(1000)
+        self._versions: list[asyncio.Future[VersionReply]] = []
+        self._transport: asyncio.Transport | None = None
+        self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.last_received = time.monotonic()
+        self.channel_errors = 0
+
+    @classmethod
+    async def connect(cls, host: str, port: int, timeout: float = 5.0, **callbacks: object) -> GuiClient:
+        loop = asyncio.get_running_loop()
+        _, proto = await asyncio.wait_for(
+            loop.create_connection(lambda: cls(**callbacks), host, port), timeout)  # type: ignore[arg-type]
+        return proto
+
+    # -- asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish(f"connection lost: {exc}" if exc else "server closed the connection")
+
+    def data_received(self, data: bytes) -> None:
+        self.last_received = time.monotonic()
+        self._conn.receive_data(data)
+        while True:
+            try:
+                event = self._conn.next_event()
+            except ChannelProtocolError as e:
+                # The framing is intact: only that operation fails.
+                self.channel_errors += 1
+                if (channel := self._channels.get(e.channel)) is not None:
+                    channel.queue.put_nowait(e)
+                continue
+            except RemoteProtocolError as e:
+                self.close(f"protocol error: {e}")
+                return
+            if event is None:
+                return
+            self._dispatch(event)
+
+    def _dispatch(self, event: object) -> None:
+        if isinstance(event, Relayed):
+            if self._on_relayed is not None:
+                self._on_relayed(event.document)
+        elif isinstance(event, Diagnostic):
+            if self._on_diagnostic is not None:
+                self._on_diagnostic(event)
+        elif isinstance(event, VersionReply):
+            while self._versions:
+                fut = self._versions.pop(0)
+                if not fut.done():
+                    fut.set_result(event)
+                    break
+        elif isinstance(event, InnerPacket):
+            channel = self._channels.get(event.channel)
+            if channel is not None:
+                channel.queue.put_nowait(event)
+        elif isinstance(event, ChannelOpened):
+            pass  # replies are routed by number; the announcement needs no action
+
+    # -- use
+    @property
+    def is_open(self) -> bool:
+        return not self.closed.done()
+
+    def send(self, packet: Packet) -> None:
+        if self._transport is None or self.closed.done():
+            raise ChannelClosed(self.closed.result() if self.closed.done() else "not connected")
+        self._transport.write(self._conn.send(packet))
+
+    def open_channel(self) -> Channel:
+        channel = Channel(self, next(self._numbers))
+        self._channels[channel.number] = channel
+        return channel
+
+    async def version(self, timeout: float) -> VersionReply:
+        fut: asyncio.Future[VersionReply] = asyncio.get_running_loop().create_future()
+        self._versions.append(fut)
+        self.send(commands.version_request())
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+        finally:
+            if fut in self._versions:
+                self._versions.remove(fut)
+
+    async def probe(self, timeout: float) -> bool:
+        """True if the server answers a version request within `timeout` s."""
+        try:
+            await self.version(timeout)
+            return True
+        except (TimeoutError, ChannelClosed):
+            return False
+
+    def close(self, reason: str = "closed by client") -> None:
+        self._finish(reason)
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _finish(self, reason: str) -> None:
+        if self.closed.done():
+            return
+        self.closed.set_result(reason)
+        for channel in self._channels.values():
+            channel.queue.put_nowait(ChannelClosed(reason))
+        for fut in self._versions:
+            if not fut.done():
+                fut.set_exception(ChannelClosed(reason))
+        self._versions.clear()
