@@ -64,6 +64,10 @@ class _WampTransport:
         self.timeout = timeout
         self._session: ApplicationSession | None = None
 
+    @property
+    def connected(self) -> bool:
+        return self._session is not None and self._session.is_attached()
+
     async def connect(self) -> ApplicationSession:
         if self._session is not None and self._session.is_attached():
             return self._session
@@ -134,6 +138,8 @@ class _HttpTransport:
     def __init__(self, url: str, timeout: float) -> None:
         self.url = url
         self.timeout = timeout
+
+    connected = True  # every call is a connection of its own
 
     def _post(self, uri: str, args: list[Any], kwargs: dict[str, Any], timeout: float) -> Any:
         body = json.dumps({"procedure": uri, "args": args, "kwargs": kwargs}).encode()
@@ -211,6 +217,10 @@ class AsyncClient:
             kwargs = {"hub_url": hub.wamp_server, "http_url": hub.http_url,
                       "realm": hub.wamp_realm, "address_root": hub.address_root} | kwargs
         return cls(instance_id, **kwargs)
+
+    @property
+    def connected(self) -> bool:
+        return self._transport.connected
 
     async def call(self, uri: str, *args: Any, call_timeout: float | None = None,
                    **kwargs: Any) -> Any:

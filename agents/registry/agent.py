@@ -1,0 +1,70 @@
+"""Registry: follows every agent's heartbeat and says which are alive."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from socs_like import Agent, OpSession
+
+from .tracker import Tracker, field_name
+
+
+class Registry:
+    """Registry: tracks the heartbeats of all agents under the address root.
+
+    Process ``main`` (started at start-up) keeps, in its session data, one entry per agent
+    address with ``expired``, ``last_updated`` and ``op_codes``, and publishes the op codes on
+    the recorded feed ``agent_operations`` once a second.
+    """
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--wait-time", type=float, default=5.0,
+                            help="seconds without a heartbeat before an agent is expired (5)")
+
+    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
+        self.agent = agent
+        self.tracker = Tracker(args.wait_time)
+        self.bad_heartbeats = 0
+        self.feed = agent.register_feed("agent_operations", record=True,
+                                        agg_params={"frame_length": 60})
+        agent.subscribe(f"{agent.address_root}..feeds.heartbeat", self._on_heartbeat,
+                        match="wildcard")
+        agent.register_process("main", self.main, startup=True)
+
+    def _on_heartbeat(self, payload: Any, feed_info: Any = None, *rest: Any) -> None:
+        info = feed_info if isinstance(feed_info, dict) else {}
+        address = info.get("agent_address")
+        if not isinstance(address, str) or not isinstance(payload, dict):
+            self.bad_heartbeats += 1
+            return
+        self.tracker.beat(address, payload, time.time(), str(info.get("agent_class", "")))
+
+    async def main(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
+        """main(): expire silent agents and publish their states until stopped."""
+        session.set_status("running")
+        while True:
+            now = time.time()
+            for address in self.tracker.update(now):
+                session.add_message(f"{address} expired: no heartbeat for "
+                                    f"{self.tracker.wait_time:.0f} s")
+            session.data = {a: s.encoded() for a, s in self.tracker.agents.items()}
+            # Addresses always hold a dot, so this key cannot clash with one.
+            session.data["bad_heartbeats"] = self.bad_heartbeats
+            for address, state in self.tracker.agents.items():
+                if not state.op_codes:
+                    continue
+                try:
+                    self.feed.publish({
+                        "block_name": field_name(address),
+                        "timestamp": now,
+                        "data": {field_name(f"{address}_{op}"): code
+                                 for op, code in state.op_codes.items()},
+                    })
+                except ValueError as exc:  # an agent whose set of operations changed
+                    self.bad_heartbeats += 1
+                    session.add_message(f"{address}: not published: {exc}")
+            if await session.sleep(1.0):
+                return True, "Registry stopped."

@@ -1,0 +1,187 @@
+"""`socs-like up`: run one host of a site — its hub (when it owns it) and its agents.
+
+Each agent instance runs as its own process (`socs-like agent --instance-id ID`); one that
+dies is restarted after a delay that doubles up to a minute and resets once it has run for a
+minute. The status table shows each process and the last heartbeat the hub carried from it.
+SIGINT or SIGTERM stops the agents (SIGTERM, then SIGKILL after a grace period), then the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from .site_config import HostConfig, InstanceConfig, SiteConfig
+
+MAX_BACKOFF = 60.0
+STOP_GRACE = 5.0
+
+
+@dataclass
+class Child:
+    """One supervised agent instance."""
+
+    instance: InstanceConfig
+    process: asyncio.subprocess.Process | None = None
+    state: str = "starting"
+    restarts: int = 0
+    started: float = 0.0
+    last_exit: int | None = None
+    backoff: float = 1.0
+    heartbeat: float | None = None
+    op_codes: dict[str, int] = field(default_factory=dict)
+
+
+class Supervisor:
+    def __init__(self, site_file: Path, site: SiteConfig, *, host: str | None = None,
+                 live_table: bool = True, var_dir: Path = Path("var")) -> None:
+        self.site_file = site_file
+        self.site = site
+        self.host_name, self.host = site.host(host)
+        self.live_table = live_table
+        self.var_dir = var_dir
+        self.log_dir = Path(self.host.log_dir or var_dir / "log")
+        self.children = [Child(i) for i in self.host.agent_instances if i.manage != "no"]
+        self.console = Console()
+        self._stopping = False
+
+    def run(self) -> int:
+        return asyncio.run(self._main())
+
+    async def _main(self) -> int:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        hub = self._start_hub(self.host) if self.host.runs_hub else None
+        watchers = [asyncio.ensure_future(self._keep_alive(c)) for c in self.children]
+        heartbeats = asyncio.ensure_future(self._watch_heartbeats())
+        try:
+            if self.live_table:
+                with Live(self.table(), console=self.console, refresh_per_second=2) as live:
+                    while not stop.is_set():
+                        live.update(self.table())
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), 0.5)
+            else:
+                await stop.wait()
+        finally:
+            self._stopping = True
+            self._say("stopping agents")
+            heartbeats.cancel()
+            await asyncio.gather(*(self._stop_child(c) for c in self.children))
+            for w in watchers:
+                w.cancel()
+            if hub is not None:
+                self._say("stopping the hub")
+                await asyncio.to_thread(hub.stop)
+        return 0
+
+    def _say(self, text: str) -> None:
+        if not self.live_table:
+            print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
+
+    def _start_hub(self, host: HostConfig) -> Any:
+        from .hub import Hub
+
+        cbdir = Path((host.crossbar or {}).get("config-dir") or self.var_dir / "hub")
+        hub = Hub(self.site.hub, cbdir)
+        self._say(f"starting the hub at {hub.url}")
+        hub.start(log_file=self.log_dir / "crossbar.log")
+        self._say("hub is up")
+        return hub
+
+    async def _keep_alive(self, child: Child) -> None:
+        inst = child.instance
+        log_path = self.log_dir / f"{inst.instance_id}.out"
+        while not self._stopping:
+            child.state = "starting"
+            child.started = time.monotonic()
+            with open(log_path, "ab") as out:
+                child.process = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "socs_like", "agent",
+                    "--instance-id", inst.instance_id, "--site-file", str(self.site_file),
+                    "--site-host", self.host_name,
+                    stdout=out, stderr=asyncio.subprocess.STDOUT,
+                )
+            child.state = "running"
+            self._say(f"{inst.instance_id}: started (pid {child.process.pid})")
+            child.last_exit = await child.process.wait()
+            if self._stopping:
+                child.state = "stopped"
+                return
+            ran = time.monotonic() - child.started
+            child.backoff = 1.0 if ran > MAX_BACKOFF else min(child.backoff * 2, MAX_BACKOFF)
+            child.state = f"restarting in {child.backoff:.0f} s"
+            self._say(f"{inst.instance_id}: exited with {child.last_exit} after {ran:.1f} s; "
+                      f"restarting in {child.backoff:.0f} s (log: {log_path})")
+            await asyncio.sleep(child.backoff)
+            child.restarts += 1
+
+    async def _stop_child(self, child: Child) -> None:
+        proc = child.process
+        if proc is None or proc.returncode is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_GRACE)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+        child.state = "stopped"
+
+    async def _watch_heartbeats(self) -> None:
+        """Follow every agent's heartbeat through the hub, reconnecting while it is away."""
+        from .client import AsyncClient, ClientError
+
+        by_address = {f"{self.site.hub.address_root}.{c.instance.instance_id}": c
+                      for c in self.children}
+        client = AsyncClient(
+            "supervisor", hub_url=self.site.hub.wamp_server, realm=self.site.hub.wamp_realm,
+            address_root=self.site.hub.address_root, timeout=3.0,
+        )
+
+        def beat(payload: Any, feed_info: dict[str, Any] | None = None) -> None:
+            child = by_address.get((feed_info or {}).get("agent_address", ""))
+            if child is not None and isinstance(payload, dict):
+                child.heartbeat = time.monotonic()
+                child.op_codes = payload
+
+        while True:
+            try:
+                await client.subscribe(f"{self.site.hub.address_root}..feeds.heartbeat", beat,
+                                       match="wildcard")
+                while client.connected:
+                    await asyncio.sleep(1.0)
+            except ClientError:
+                await asyncio.sleep(1.0)
+
+    def table(self) -> Table:
+        from .ops import OpCode
+
+        table = Table(title=f"socs-like up: host {self.host_name} — hub "
+                      f"{self.site.hub.wamp_server} — Ctrl-C stops")
+        for column in ("agent", "class", "pid", "process", "restarts", "heartbeat", "operations"):
+            table.add_column(column)
+        now = time.monotonic()
+        for c in self.children:
+            beat = "—" if c.heartbeat is None else f"{now - c.heartbeat:.1f} s ago"
+            if c.heartbeat is not None and now - c.heartbeat > 5:
+                beat = f"[red]{beat}"
+            ops = ", ".join(f"{name}:{OpCode(code).name.lower()}"
+                            for name, code in c.op_codes.items() if code != OpCode.NONE)
+            table.add_row(c.instance.instance_id, c.instance.agent_class,
+                          str(c.process.pid if c.process else ""), c.state, str(c.restarts),
+                          beat, ops or "idle")
+        return table
