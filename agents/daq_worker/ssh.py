@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -216,8 +217,15 @@ class SshPool:
         conn = await self.connection(target)
         limit = timeout or self.settings.command_timeout
         async with self.guard(target, f"command {command!r}", timeout=limit):
-            async with conn.create_process(command, stdin=asyncssh.DEVNULL) as proc:
+            proc = await conn.create_process(command, stdin=asyncssh.DEVNULL)
+            try:
                 done = await proc.wait(check=False)
+            finally:
+                if proc.exit_status is None:
+                    # timed out or cancelled: stop the remote command, and do not wait for
+                    # its channel to close (that is what would hang)
+                    proc.kill()
+                    proc.close()
         return CommandResult(
             command=command,
             exit_status=done.exit_status if done.exit_status is not None else -1,
@@ -267,5 +275,8 @@ class SshPool:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno:
+        # asyncio words a refused connect as "Connect call failed": say what the OS said
+        return os.strerror(exc.errno)
     reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
     return str(reason)

@@ -1,0 +1,95 @@
+"""Fixtures for the DAQ worker tests: a simulated worker (real dataRouter and getEccSoapServer
+processes) reached through the real sshd fixture, and a way to run asyncio code in a test."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from agents.daq_worker.processes import parse_ps, pids_of
+
+
+def run_async(coro, timeout: float = 60):
+    """Run a coroutine to completion on a fresh event loop in its own thread.
+
+    Whatever loop or reactor the test process runs, this one is ours alone."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout)
+
+
+def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def running(program: str) -> list[int]:
+    ps = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "comm="], capture_output=True, text=True)
+    return pids_of(parse_ps(ps.stdout), program)
+
+
+class SimulatedWorker:
+    """``socs-like simulate daq-worker`` in a subprocess, plus what a test needs to check."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, files: int = 0, size: int = 100) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agents.daq_worker.simulator", "--workdir", str(self.workdir),
+             "--files", str(files), "--interval", "0", "--size", str(size)],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for(lambda: running("dataRouter") and running("getEccSoapServer"),
+                 what="the simulated programs")
+        wait_for(lambda: len(self.graw_names()) >= files, what=f"{files} GRAW files")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+        wait_for(lambda: not running("dataRouter"), what="the data router to exit")
+
+    def graw_names(self, directory: Path | None = None) -> list[str]:
+        directory = directory or self.workdir
+        return sorted(p.name for p in directory.glob("*.graw")) if directory.exists() else []
+
+    def write_graw(self, count: int, prefix: str = "run") -> dict[str, bytes]:
+        """Files as the router would leave them, each with its own content."""
+        contents = {f"{prefix}_{i:05d}.graw": f"{prefix}-{i}".encode() for i in range(count)}
+        for name, data in contents.items():
+            (self.workdir / name).write_bytes(data)
+        return contents
+
+
+@pytest.fixture
+def worker(tmp_path):
+    if running("dataRouter"):
+        pytest.fail(f"a dataRouter is already running (pids {running('dataRouter')})")
+    sim = SimulatedWorker(tmp_path / "stage")
+    sim.workdir.mkdir()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def home_tmp():
+    """A directory under the login user's home, to test ``~`` paths."""
+    path = Path(tempfile.mkdtemp(prefix=".socs-like-test-", dir=os.path.expanduser("~")))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

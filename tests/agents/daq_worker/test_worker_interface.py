@@ -1,0 +1,257 @@
+"""WorkerInterface against a real OpenSSH server and a simulated worker: files on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+
+import pytest
+from conftest import run_async, wait_for
+
+from agents.daq_worker.errors import (
+    AuthenticationFailed,
+    CommandTimeout,
+    ConnectError,
+    HostKeyRejected,
+    ProgramNotRunning,
+    RequestError,
+)
+from agents.daq_worker.interface import WorkerInterface, WorkerPrograms
+from agents.daq_worker.ssh import SshSettings
+
+
+def interface(server, **kwargs) -> WorkerInterface:
+    return WorkerInterface(server.alias, config_path=str(server.ssh_config), **kwargs)
+
+
+@pytest.mark.parametrize("cwd_method", ["lsof", "proc"])
+def test_every_method_on_a_simulated_worker(sshd, worker, home_tmp, cwd_method):
+    worker.start(files=5, size=100)
+    written = {n: (worker.workdir / n).read_bytes() for n in worker.graw_names()}
+    log_lines = (worker.workdir / "dataRouter.log").read_text().splitlines()
+    config = home_tmp / "cobo.xcfg"
+    config.write_text("<cobo/>")
+    home_rel = "~/" + home_tmp.name
+
+    async def scenario():
+        async with interface(sshd, programs=WorkerPrograms(cwd_method=cwd_method)) as w:
+            assert await w.find_data_router() == str(worker.workdir)
+            assert await w.get_graw_list() == [str(worker.workdir / n) for n in sorted(written)]
+            assert await w.working_dir_is_clean() is False
+            assert await w.check_ecc_server_status() is True
+            assert await w.check_data_router_status() is True
+            assert await w.tail_file(str(worker.workdir / "dataRouter.log"), 2) == log_lines[-2:]
+            status = await w.status()
+            assert (status.state, status.graw_files, status.graw_bytes) == ("ok", 5, 500)
+
+            report = await w.organize_files("e22508", 7)
+            again = await w.organize_files("e22508", 7)
+            clean = await w.working_dir_is_clean()
+            backup = await w.backup_config_files("e22508", 7, [f"{home_rel}/cobo.xcfg"],
+                                                 f"{home_rel}/backup")
+            return report, again, clean, backup
+
+    report, again, clean, backup = run_async(scenario())
+    run_dir = worker.workdir / "e22508" / "run_0007"
+    assert report.complete and report.done == sorted(written)
+    assert report.destination == str(run_dir)
+    assert {n: (run_dir / n).read_bytes() for n in worker.graw_names(run_dir)} == written
+    assert worker.graw_names() == []
+    assert clean is True
+    assert again.done == [] and again.already_there == sorted(written) and again.complete
+    assert backup.done == ["cobo.xcfg"]
+    assert (home_tmp / "backup" / "e22508" / "run_0007" / "cobo.xcfg").read_text() == "<cobo/>"
+
+
+def test_no_data_router_is_a_clear_error_and_a_status(sshd, worker):
+    async def scenario():
+        async with interface(sshd) as w:
+            with pytest.raises(ProgramNotRunning, match="worker: dataRouter is not running"):
+                await w.find_data_router()
+            with pytest.raises(ProgramNotRunning):
+                await w.organize_files("e1", 1)
+            return await w.status(), await w.check_ecc_server_status()
+
+    status, ecc = run_async(scenario())
+    assert (status.state, status.data_router_up, status.graw_files) == ("ok", False, None)
+    assert ecc is False
+
+
+def test_host_key_mismatch_is_refused_and_the_opt_out_is_logged(make_sshd, worker, caplog):
+    worker.start()
+    real, impostor = make_sshd("real"), make_sshd("impostor")
+    # the client trusts the real server's key for the impostor's address
+    impostor.known_hosts.write_text(
+        real.known_hosts.read_text().replace(real.known_hosts_pattern, impostor.known_hosts_pattern)
+    )
+
+    async def refused():
+        async with interface(impostor):
+            pass
+
+    with pytest.raises(HostKeyRejected, match="impostor: host key not trusted"):
+        run_async(refused())
+
+    async def opted_out():
+        async with interface(impostor, settings=SshSettings(verify_host_keys=False)) as w:
+            return await w.find_data_router()
+
+    with caplog.at_level(logging.WARNING, logger="agents.daq_worker.ssh"):
+        assert run_async(opted_out()) == str(worker.workdir)
+    assert "impostor: host key checking is OFF" in caplog.text
+
+
+def test_wrong_client_key_is_refused(sshd, tmp_path):
+    stranger = tmp_path / "stranger_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)],
+                   check=True)
+    config = tmp_path / "ssh_config"
+    config.write_text(sshd.ssh_config_entry().replace(str(sshd.client_key), str(stranger)))
+
+    async def scenario():
+        async with WorkerInterface(sshd.alias, config_path=str(config)):
+            pass
+
+    with pytest.raises(AuthenticationFailed, match="worker: public key refused"):
+        run_async(scenario())
+
+
+def test_connection_dropped_mid_organize_then_resumed(sshd, worker):
+    worker.start()
+    written = worker.write_graw(4000)
+    run_dir = worker.workdir / "e1" / "run_0042"
+
+    def moved_so_far() -> int:
+        return len(list(run_dir.glob("*.graw"))) if run_dir.exists() else 0
+
+    async def scenario():
+        # one rename at a time, so the drop lands mid-run
+        async with interface(sshd, programs=WorkerPrograms(rename_concurrency=1)) as w:
+            organize = asyncio.create_task(w.organize_files("e1", 42))
+            await asyncio.to_thread(wait_for, lambda: moved_so_far() >= 200, 30, "moves")
+            await asyncio.to_thread(sshd.stop)
+            first = await organize
+            on_disk = set(worker.graw_names()), set(worker.graw_names(run_dir))
+            await asyncio.to_thread(sshd.start)
+            second = await w.organize_files("e1", 42)
+            return first, on_disk, second
+
+    first, (left, moved), second = run_async(scenario())
+    assert first.interrupted and "connection lost" in first.interrupted
+    assert 200 <= len(first.done) < len(written)
+    # nothing lost or doubled at the drop; every confirmed move is in the run folder
+    assert left | moved == set(written) and not left & moved
+    assert set(first.done) <= moved and set(first.unconfirmed) <= left | moved
+    assert second.complete
+    assert set(second.done) == left and set(second.already_there) == moved
+    assert {n: (run_dir / n).read_bytes() for n in worker.graw_names(run_dir)} == written
+    assert worker.graw_names() == []
+
+
+def test_a_name_clash_in_the_run_folder_is_never_overwritten(sshd, worker):
+    worker.start()
+    written = worker.write_graw(3)
+    run_dir = worker.workdir / "e1" / "run_0001"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run_00001.graw").write_bytes(b"an older, different file")
+
+    async def scenario():
+        async with interface(sshd) as w:
+            return await w.organize_files("e1", 1)
+
+    report = run_async(scenario())
+    assert report.clashes == ["run_00001.graw"] and not report.complete
+    assert report.done == ["run_00000.graw", "run_00002.graw"]
+    assert (run_dir / "run_00001.graw").read_bytes() == b"an older, different file"
+    assert (worker.workdir / "run_00001.graw").read_bytes() == written["run_00001.graw"]
+    assert "1 left in place (name taken: run_00001.graw...)" in report.summary()
+
+
+def test_traversal_attempts_are_rejected(sshd, worker, home_tmp):
+    worker.start()
+    worker.write_graw(1)
+    outside = home_tmp.parent / (home_tmp.name + "-outside")
+    (home_tmp / "escape").symlink_to("/etc")
+
+    async def scenario():
+        roots = [str(home_tmp)]
+        async with interface(sshd, allowed_roots=roots) as w:
+            for name, number in [("../x", 1), ("a/b", 1), ("..", 1), ("e1", -1), ("e1", "1")]:
+                with pytest.raises(RequestError, match="invalid"):
+                    await w.organize_files(name, number)
+            with pytest.raises(RequestError, match="outside the allowed roots"):
+                await w.tail_file(f"{home_tmp}/../../etc/passwd")
+            with pytest.raises(RequestError, match="outside the allowed roots"):
+                await w.tail_file(f"{home_tmp}/escape/passwd")  # via a symlink
+            with pytest.raises(RequestError, match="outside the allowed roots"):
+                await w.backup_config_files("e1", 1, [f"{home_tmp}/a"], str(outside))
+            report = await w.backup_config_files("e1", 1, ["/etc/hostname"], str(home_tmp))
+            return report
+
+    report = run_async(scenario())
+    assert list(report.failed) == ["/etc/hostname"]
+    assert "outside the allowed roots" in report.failed["/etc/hostname"]
+    assert not outside.exists()
+    # no folder was made for a refused run, and the data file is untouched
+    assert sorted(p.name for p in worker.workdir.iterdir()) == ["run_00000.graw"]
+
+
+def test_proxy_jump_reaches_a_worker_through_a_gateway(make_sshd, worker, tmp_path):
+    worker.start()
+    gateway, inner = make_sshd("gateway"), make_sshd("inner")
+    config = tmp_path / "ssh_config"
+    known = tmp_path / "known_hosts"
+    known.write_text(gateway.known_hosts.read_text() + inner.known_hosts.read_text())
+    config.write_text(
+        gateway.ssh_config_entry().replace(str(gateway.known_hosts), str(known))
+        + inner.ssh_config_entry().replace(str(inner.known_hosts), str(known))
+        + "    ProxyJump gateway\n"
+    )
+
+    async def scenario():
+        async with WorkerInterface("inner", config_path=str(config)) as w:
+            return await w.find_data_router()
+
+    assert run_async(scenario()) == str(worker.workdir)
+    assert "Accepted publickey for" in gateway.output()
+
+
+def test_commands_time_out_and_the_connection_survives(sshd):
+    async def scenario():
+        async with interface(sshd) as w:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(CommandTimeout, match="took more than 0.3 s"):
+                await w.pool.run(w.target, "sleep 3", timeout=0.3)
+            elapsed = loop.time() - started
+            result = await w.pool.run(w.target, "echo still here")
+            return elapsed, result.stdout
+
+    elapsed, out = run_async(scenario())
+    assert elapsed < 3
+    assert out == "still here\n"
+
+
+def test_an_unreachable_worker_is_a_status_with_backoff(sshd):
+    sshd.stop()
+
+    async def scenario():
+        w = interface(sshd, settings=SshSettings(backoff_initial=5.0, connect_timeout=2.0))
+        try:
+            first = await w.status()
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            second = await w.status()  # inside the back-off: answers at once
+            return first, second, loop.time() - started
+        finally:
+            await w.close()
+
+    first, second, elapsed = run_async(scenario())
+    assert first.state == "unreachable" and not first.reachable
+    assert "worker:" in first.error and "refused" in first.error.lower()
+    assert second.state == "unreachable" and "next attempt in" in second.error
+    assert elapsed < 1.0
+    with pytest.raises(ConnectError):
+        run_async(interface(sshd).connect())
