@@ -73,6 +73,7 @@ class SupRsync:
         """
         syncer = await self._syncer()
         counters = syncer.counters
+        session.set_status("running")
         session.data.update(activity="idle", last_copy={}, counters={}, finalized=[])
         next_transfer_stats = 0.0
         while True:

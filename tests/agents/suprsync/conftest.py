@@ -70,8 +70,13 @@ class Archive:
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = Database(tmp_path / "files.db")
+def db(request, tmp_path):
+    """SQLite by default; `parametrize("db", ["sqlite", "postgresql"], indirect=True)` for both."""
+    kind = getattr(request, "param", "sqlite")
+    if kind == "postgresql":
+        database = Database(request.getfixturevalue("postgres_url"))
+    else:
+        database = Database(tmp_path / "files.db")
     upgrade(database)
     yield database
     database.dispose()

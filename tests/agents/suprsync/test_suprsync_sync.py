@@ -5,6 +5,7 @@ import os
 import threading
 import time
 
+import pytest
 import yaml
 
 from socs_like.db import FileState, TimecodeDir
@@ -155,6 +156,7 @@ def test_sshd_stopped_mid_copy_costs_no_attempt(make_archive, sshd):
         assert md5(arch.remote_bytes(row.remote_path)) == row.local_md5sum
 
 
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
 def test_two_archives_do_not_interfere(make_archive):
     smurf, ts = make_archive("smurf"), make_archive("timestreams", over_ssh=False)
     smurf.add(f"{OLD}/crate/a/outputs/s.npy", b"smurf 1")

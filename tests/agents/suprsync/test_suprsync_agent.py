@@ -1,0 +1,89 @@
+"""The SupRsync agent as a real process on a real hub, copying over a real sshd."""
+
+import hashlib
+import os
+import time
+
+import yaml
+from ocs.ocs_client import OCSClient
+
+from socs_like.db import Database, FileState, RegisteredFile, files, upgrade
+from socs_like.ops import OpCode
+from socs_like.testing import wait_until
+
+NEW = int(time.time() // 100_000)
+OLD = NEW - 1
+
+
+def test_agent_copies_verifies_deletes_finalizes(tmp_path, hub, sshd, run_agent, feed_listener):
+    db_path = tmp_path / "suprsync.db"
+    db = Database(db_path)
+    upgrade(db)
+    local, remote = tmp_path / "readout", tmp_path / "archive side"
+    payloads = {}
+    new = []
+    for i in range(12):
+        rel = f"{OLD if i < 10 else NEW}/ufm_mv{i % 3}/{1700000000 + i}_000.g3"
+        data = os.urandom(3000 + i)
+        (local / rel).parent.mkdir(parents=True, exist_ok=True)
+        (local / rel).write_bytes(data)
+        payloads[rel] = data
+        new.append(files.NewFile(local_path=str(local / rel), archive_name="timestreams",
+                                 remote_path=rel, timestamp=time.time(),
+                                 local_md5sum=hashlib.md5(data).hexdigest()))  # fmt: skip
+    # announced, then lost before it could be copied
+    new.append(files.NewFile(local_path=str(local / "lost.g3"), archive_name="timestreams",
+                             remote_path=f"{OLD}/ufm_mv0/lost.g3", timestamp=time.time(),
+                             local_md5sum="0" * 32))  # fmt: skip
+    db.write(lambda s: files.register(s, new))
+
+    archive_stats = feed_listener("sync-ts", "archive_stats")
+    run_agent("SupRsync", "sync-ts", args=[
+        "--archive-name", "timestreams", "--remote-basedir", str(remote),
+        "--db-path", str(db_path), "--ssh-host", f"{sshd.user}@127.0.0.1",
+        "--ssh-port", str(sshd.port), "--ssh-key", str(sshd.client_key),
+        "--ssh-known-hosts", str(sshd.known_hosts), "--suprsync-file-root", str(tmp_path / "fin"),
+        "--delete-local-after", "0", "--sleep-time", "0.3", "--max-copy-attempts", "2",
+    ])  # fmt: skip
+
+    def rows():
+        return db.read(lambda s: {r.remote_path: r for r in s.query(RegisteredFile).all()})
+
+    # every file verified on the archive side, byte for byte, and deleted locally after
+    wait_until(lambda: sum(r.state == FileState.REMOVED for r in rows().values()) == 12, 30)
+    for rel, data in payloads.items():
+        assert (remote / rel).read_bytes() == data
+        assert not (local / rel).exists()
+    assert sorted(os.listdir(local)) == []  # emptied folders went too
+    lost = rows()[f"{OLD}/ufm_mv0/lost.g3"]
+    assert lost.state == FileState.QUEUED
+    wait_until(lambda: rows()[f"{OLD}/ufm_mv0/lost.g3"].failed_copy_attempts == 2, 20)
+
+    # the lost file holds back the OLD timecode until an operator ignores it; the operator
+    # uses the real OCS client, as existing scripts do
+    c = OCSClient("sync-ts", args=["--site-file", str(hub.site_file), "--site-host", "localhost"])
+    reply = c.list_mismatched()
+    assert reply.session["success"] is True
+    assert [f["remote_path"] for f in reply.session["data"]["files"]] == [lost.remote_path]
+    assert c.set_ignore(ids=[lost.id]).session["data"]["changed"] == 1
+    finals = wait_until(lambda: [r for p, r in rows().items() if "/suprsync/sync-ts/" in p
+                                 and r.state == FileState.REMOVED], 30)  # fmt: skip
+    doc = yaml.safe_load((remote / finals[0].remote_path).read_text())
+    assert doc["timecode"] == OLD and doc["num_files"] == 11
+    assert doc["subdirs"] == ["ufm_mv0", "ufm_mv1", "ufm_mv2"]
+
+    # the feed and the session data say the same, from SQL
+    event = archive_stats.wait_for(
+        lambda evs: [p for p, _ in evs if p["timestreams"]["data"]["uncopied_files"][-1] == 0], 20)
+    data = event[-1]["timestreams"]["data"]
+    assert data["num_files"][-1] == 14 and data["last_file_copied"][-1].endswith(".yaml")
+    status = c.run.status()
+    assert status.session["op_code"] == OpCode.RUNNING
+    counters = status.session["data"]["counters"]
+    assert counters["copies"] == 13 and counters["failed_copies"] == 2
+    assert counters["deleted"] == 13 and counters["finalized"] == 1
+
+    # the bad file comes back when the operator resets it
+    assert c.set_ignore(ids=[lost.id], ignore=False).session["success"] is True
+    assert c.reset_failed().session["data"]["reset"] == 1
+    db.dispose()
