@@ -10,12 +10,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from agents.daq_worker.processes import parse_ps, pids_of
+from socs_like.testing import wait_until
 
 
 def run_async(coro, timeout: float = 60):
@@ -27,13 +27,7 @@ def run_async(coro, timeout: float = 60):
 
 
 def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    return wait_until(predicate, timeout, message=what)
 
 
 def running(program: str) -> list[int]:

@@ -1,0 +1,311 @@
+"""DaqWorker: the AT-TPC DAQ workers, watched and organized over SSH, as an agent.
+
+A thin shell around ``WorkerInterface``: each operation runs one interface method on the
+named hosts (all configured hosts by default) in parallel, and puts each host's answer or
+error in session data under ``hosts.<host>``. A worker that cannot be reached is an answer
+(``state: unreachable``), never a crash. All hosts share one SSH connection pool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from socs_like import Agent, OpSession, param
+
+from .errors import ConnectError, RequestError, WorkerError
+from .interface import CWD_METHODS, WorkerInterface, WorkerPrograms
+from .runs import RunId
+from .ssh import SshPool, SshSettings
+from .status import WorkerStatus
+
+log = logging.getLogger(__name__)
+
+# session data must stay well below the hub's 1 MB message: name lists are cut to share this
+NAME_BUDGET = 5000
+
+HostCall = Callable[[WorkerInterface], Awaitable[dict[str, Any]]]
+
+
+class DaqWorker:
+    """Watches and organizes AT-TPC DAQ workers (data router, ECC server) over SSH.
+
+    Tasks, each taking ``hosts`` (a list; default: every configured host):
+    ``find_data_router``, ``get_graw_list``, ``working_dir_is_clean``,
+    ``check_ecc_server_status``, ``check_data_router_status``,
+    ``organize_files(experiment, run)``, ``backup_config_files(experiment, run, paths,
+    backup_root)``, ``tail_file(path, num_lines=50)``. Process ``monitor(interval)`` checks
+    every worker each interval and publishes the recorded feed ``worker_status``.
+    """
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group("DaqWorker options")
+        group.add_argument("--hosts", nargs="+", required=True, metavar="HOST",
+                           help="worker host names or ssh_config aliases")
+        group.add_argument("--ssh-config",
+                           help="OpenSSH client config (default ~/.ssh/config)")
+        group.add_argument("--known-hosts",
+                           help="known_hosts file (default: the config's UserKnownHostsFile, "
+                                "else ~/.ssh/known_hosts)")
+        group.add_argument("--no-host-key-check", action="store_true",
+                           help="accept any host key (isolated lab networks only; logged)")
+        group.add_argument("--data-router-name", default="dataRouter",
+                           help="data router program name (default dataRouter)")
+        group.add_argument("--ecc-server-name", default="getEccSoapServer",
+                           help="ECC server program name (default getEccSoapServer)")
+        group.add_argument("--cwd-method", choices=CWD_METHODS, default="auto",
+                           help="how to find the router's directory: lsof (macOS), proc "
+                                "(Linux /proc), auto (lsof if installed; default)")
+        group.add_argument("--file-root", action="append", dest="file_roots", metavar="DIR",
+                           help="worker directory that tail_file and backup_config_files may "
+                                "read or write (repeatable; default ~)")
+        group.add_argument("--monitor-interval", type=float, default=10.0,
+                           help="seconds between monitor sweeps (default 10)")
+        group.add_argument("--connect-timeout", type=float, default=10.0,
+                           help="seconds allowed to connect to a worker (default 10)")
+        group.add_argument("--command-timeout", type=float, default=30.0,
+                           help="seconds allowed for each remote command (default 30)")
+
+    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
+        if args.monitor_interval < 0.1:
+            raise ValueError(f"--monitor-interval must be >= 0.1 s, not {args.monitor_interval}")
+        self.agent = agent
+        self.hosts = list(dict.fromkeys(args.hosts))
+        self.interval = args.monitor_interval
+        self.connect_timeout = args.connect_timeout
+        if not getattr(args, "verbose", False):
+            # asyncssh logs every channel at INFO; ours say what matters
+            logging.getLogger("asyncssh").setLevel(logging.WARNING)
+        if args.no_host_key_check:
+            log.warning("host key checking is OFF for %s (--no-host-key-check)",
+                        ", ".join(self.hosts))
+        self.pool = SshPool(SshSettings(
+            config_path=args.ssh_config,
+            known_hosts=args.known_hosts,
+            verify_host_keys=not args.no_host_key_check,
+            connect_timeout=args.connect_timeout,
+            command_timeout=args.command_timeout,
+        ))
+        programs = WorkerPrograms(
+            data_router=args.data_router_name,
+            ecc_server=args.ecc_server_name,
+            cwd_method=args.cwd_method,
+        )
+        roots = args.file_roots or ["~"]
+        self.workers = {
+            host: WorkerInterface(host, pool=self.pool, programs=programs, allowed_roots=roots)
+            for host in self.hosts
+        }
+        # organize and backup on one host run one at a time
+        self.busy = {host: asyncio.Lock() for host in self.hosts}
+        self.feed = agent.register_feed(
+            "worker_status", record=True, buffer_time=1.0, agg_params={"frame_length": 60}
+        )
+        agent.register_process("monitor", self.monitor, startup=True)
+        for name in ("find_data_router", "get_graw_list", "working_dir_is_clean",
+                     "check_ecc_server_status", "check_data_router_status",
+                     "organize_files", "backup_config_files", "tail_file"):
+            agent.register_task(name, getattr(self, name))
+
+    # -- running one call on many hosts --------------------------------------------------------
+
+    def _select(self, hosts: list[str] | None) -> list[str]:
+        if hosts is None:
+            return self.hosts
+        unknown = [h for h in hosts if h not in self.workers]
+        if unknown or not hosts:
+            raise RequestError(
+                f"unknown host(s) {unknown or hosts}; this agent serves {self.hosts}"
+            )
+        return list(dict.fromkeys(hosts))
+
+    async def _on_hosts(
+        self, session: OpSession, hosts: list[str] | None, what: str, call: HostCall,
+        ok: Callable[[dict[str, Any]], bool] = lambda result: True,
+    ) -> tuple[bool, str]:
+        try:
+            targets = self._select(hosts)
+        except RequestError as exc:
+            session.data = {"error": str(exc)}
+            return False, str(exc)
+        session.set_status("running")
+
+        async def one(host: str) -> tuple[str, dict[str, Any]]:
+            try:
+                return host, {"ok": True, **await call(self.workers[host])}
+            except ConnectError as exc:
+                return host, {"ok": False, "state": exc.state, "error": str(exc)}
+            except WorkerError as exc:
+                return host, {"ok": False, "state": "error", "error": str(exc)}
+
+        results = dict(await asyncio.gather(*(one(h) for h in targets)))
+        for result in results.values():
+            result["ok"] = result["ok"] and ok(result)
+        failed = {h: r for h, r in results.items() if not r["ok"]}
+        session.data = {"hosts": results, "failed": sorted(failed), "timestamp": time.time()}
+        for host, result in failed.items():
+            session.add_message(f"{host}: {result.get('error') or result.get('summary')}")
+        message = f"{what}: {len(targets) - len(failed)} of {len(targets)} hosts ok"
+        if failed:
+            host, result = next(iter(failed.items()))
+            message += f"; {host}: {result.get('error') or result.get('summary')}"
+        return not failed, message
+
+    def _name_budget(self, hosts: list[str] | None) -> int:
+        return max(20, NAME_BUDGET // len(hosts or self.hosts))
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    @param("hosts", type=list, default=None)
+    async def find_data_router(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        """find_data_router(hosts=None): each worker's data router working directory."""
+
+        async def call(w: WorkerInterface) -> dict[str, Any]:
+            return {"working_dir": await w.find_data_router()}
+
+        return await self._on_hosts(session, params["hosts"], "find_data_router", call)
+
+    @param("hosts", type=list, default=None)
+    async def get_graw_list(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        """get_graw_list(hosts=None): the .graw files waiting in each working directory."""
+        budget = self._name_budget(params["hosts"])
+
+        async def call(w: WorkerInterface) -> dict[str, Any]:
+            files = await w.get_graw_list()
+            return {"count": len(files), "files": files[:budget],
+                    "truncated": len(files) > budget}
+
+        return await self._on_hosts(session, params["hosts"], "get_graw_list", call)
+
+    @param("hosts", type=list, default=None)
+    async def working_dir_is_clean(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        """working_dir_is_clean(hosts=None): whether no .graw file waits; fails if one does."""
+
+        async def call(w: WorkerInterface) -> dict[str, Any]:
+            return {"clean": await w.working_dir_is_clean()}
+
+        return await self._on_hosts(session, params["hosts"], "working_dir_is_clean", call,
+                                    ok=lambda r: r["clean"])
+
+    @param("hosts", type=list, default=None)
+    async def check_ecc_server_status(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        """check_ecc_server_status(hosts=None): whether the ECC server runs; fails if not."""
+
+        async def call(w: WorkerInterface) -> dict[str, Any]:
+            return {"running": await w.check_ecc_server_status()}
+
+        return await self._on_hosts(session, params["hosts"], "check_ecc_server_status", call,
+                                    ok=lambda r: r["running"])
+
+    @param("hosts", type=list, default=None)
+    async def check_data_router_status(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        """check_data_router_status(hosts=None): whether the data router runs; fails if not."""
+
+        async def call(w: WorkerInterface) -> dict[str, Any]:
+            return {"running": await w.check_data_router_status()}
+
+        return await self._on_hosts(session, params["hosts"], "check_data_router_status", call,
+                                    ok=lambda r: r["running"])
+
+    @param("experiment", type=str)
+    @param("run", type=int)
+    @param("hosts", type=list, default=None)
+    async def organize_files(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        """organize_files(experiment, run, hosts=None): move each worker's .graw files into
+        <working dir>/<experiment>/run_<NNNN>/. Never overwrites; run again to finish an
+        interrupted move. Session data lists what moved (cut to a budget, with counts)."""
+        try:
+            run = RunId(params["experiment"], params["run"])
+        except RequestError as exc:
+            return False, str(exc)
+        budget = self._name_budget(params["hosts"])
+
+        async def call(w: WorkerInterface) -> dict[str, Any]:
+            async with self.busy[w.hostname]:
+                report = await w.organize_files(run.experiment, run.number)
+            return {**report.to_dict(max_names=budget), "summary": report.summary()}
+
+        return await self._on_hosts(session, params["hosts"], f"organize {run.folder}", call,
+                                    ok=lambda r: r["complete"])
+
+    @param("experiment", type=str)
+    @param("run", type=int)
+    @param("paths", type=list)
+    @param("backup_root", type=str)
+    @param("hosts", type=list, default=None)
+    async def backup_config_files(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        """backup_config_files(experiment, run, paths, backup_root, hosts=None): copy config
+        files on each worker into <backup_root>/<experiment>/run_<NNNN>/ (no overwrite)."""
+        try:
+            run = RunId(params["experiment"], params["run"])
+        except RequestError as exc:
+            return False, str(exc)
+        if not all(isinstance(p, str) for p in params["paths"]):
+            return False, "paths must be a list of strings"
+
+        async def call(w: WorkerInterface) -> dict[str, Any]:
+            async with self.busy[w.hostname]:
+                report = await w.backup_config_files(
+                    run.experiment, run.number, params["paths"], params["backup_root"]
+                )
+            return {**report.to_dict(), "summary": report.summary()}
+
+        return await self._on_hosts(session, params["hosts"], f"backup {run.folder}", call,
+                                    ok=lambda r: r["complete"])
+
+    @param("path", type=str)
+    @param("num_lines", type=int, default=50, check=lambda n: 0 <= n <= 10_000)
+    @param("hosts", type=list, default=None)
+    async def tail_file(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        """tail_file(path, num_lines=50, hosts=None): last lines of a text file on each
+        worker (within the agent's --file-root directories; ~ allowed)."""
+
+        async def call(w: WorkerInterface) -> dict[str, Any]:
+            return {"lines": await w.tail_file(params["path"], params["num_lines"])}
+
+        return await self._on_hosts(session, params["hosts"], "tail_file", call)
+
+    # -- monitor ---------------------------------------------------------------------------
+
+    @param("interval", type=float, default=None, check=lambda v: v is None or v >= 0.1)
+    async def monitor(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        """monitor(interval=None): every interval, check each worker (reachable, ECC server
+        and data router up, .graw files waiting) into session data and the recorded feed
+        worker_status. An unreachable worker is a state; the monitor carries on."""
+        interval = params["interval"] or self.interval
+        loop = asyncio.get_running_loop()
+        session.set_status("running")
+        sweeps = 0
+        previous: dict[str, str] = {}
+        problems = {h: 0 for h in self.hosts}
+        while True:
+            started = loop.time()
+            statuses: list[WorkerStatus] = await asyncio.gather(*(
+                w.status(connect_timeout=min(interval, self.connect_timeout))
+                for w in self.workers.values()
+            ))
+            sweeps += 1
+            for status in statuses:
+                for sample in status.feed_samples():
+                    self.feed.publish(sample)
+                if status.state != "ok":
+                    problems[status.host] += 1
+                if previous.get(status.host) != status.state:
+                    detail = f": {status.error}" if status.error else ""
+                    session.add_message(f"{status.host} is {status.state}{detail}")
+                previous[status.host] = status.state
+            session.data = {
+                "hosts": {s.host: s.to_dict() for s in statuses},
+                "problems": problems,
+                "sweeps": sweeps,
+                "sweep_seconds": round(loop.time() - started, 4),
+                "timestamp": time.time(),
+            }
+            if await session.sleep(max(0.0, interval - (loop.time() - started))):
+                break
+        return True, f"monitor stopped after {sweeps} sweeps"
