@@ -126,10 +126,15 @@ class _WampTransport:
         )
 
     async def close(self) -> None:
-        if self._session is not None and self._session.is_attached():
-            self._session.leave()
-            await asyncio.sleep(0)
-        self._session = None
+        session, self._session = self._session, None
+        if session is not None and session.is_attached():
+            closed = asyncio.get_running_loop().create_future()
+            session.on("disconnect", lambda *a, **kw: closed.done() or closed.set_result(None))
+            session.leave()
+            try:
+                await asyncio.wait_for(closed, 1.0)
+            except TimeoutError:
+                pass  # the hub did not answer our goodbye; the socket goes anyway
 
 
 class _HttpTransport:

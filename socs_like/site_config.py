@@ -57,7 +57,7 @@ class HubConfig(BaseModel):
 
 
 class InstanceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
 
     agent_class: str = Field(alias="agent-class")
     instance_id: str = Field(alias="instance-id")
@@ -75,7 +75,7 @@ class InstanceConfig(BaseModel):
 
 
 class HostConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
 
     log_dir: str | None = Field(default=None, alias="log-dir")
     crossbar_timeout: float | None = None
@@ -185,7 +185,8 @@ def parse_site_config(text: str, path: str = "<site config>") -> SiteConfig:
     try:
         return SiteConfig.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        # A misspelt key also shows as a missing one: report the misspelling, it is the fix.
+        first = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         line = _node_line(root, first["loc"])
         where = ".".join(str(p) for p in first["loc"])
         raise SiteConfigError(f"{path}:{line}: {where}: {_fix_for(first)}") from None

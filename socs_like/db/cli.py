@@ -44,15 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "upgrade":
             before, after = upgrade(db)
-            print(f"{db.url}: schema {before or 'none'} -> {after}")
+            print(f"{db.display_url}: schema {before or 'none'} -> {after}")
             for table in (FILES_TABLE, TIMECODE_TABLE, LEGACY_FILES_TABLE, LEGACY_TIMECODE_TABLE):
                 rows = _rows(db, table)
                 if rows is not None:
                     print(f"  {table}: {rows} rows")
         else:
-            print(f"{db.url}: schema {current_revision(db) or 'none'} (newest {head_revision()})")
+            print(f"{db.display_url}: schema {current_revision(db) or 'none'} (newest {head_revision()})")
     except SQLAlchemyError as exc:
-        print(f"socs-like db {args.command}: {db.url}: {exc.__class__.__name__}: "
+        print(f"socs-like db {args.command}: {db.display_url}: {exc.__class__.__name__}: "
               f"{getattr(exc, 'orig', None) or exc}", file=sys.stderr)
         return 1
     finally:

@@ -95,6 +95,7 @@ class Database:
         self.stats = DatabaseStats()
         self._stats_lock = threading.Lock()
         parsed = make_url(self.url)
+        self.display_url = parsed.render_as_string(hide_password=True)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":

@@ -123,6 +123,13 @@ def pending_checksums(session: Session, limit: int, after_id: int = 0) -> list[R
     return [Registered(id=i, local_path=p) for i, p in rows]
 
 
+def max_pending_id(session: Session) -> int:
+    """The newest row still waiting for a checksum (0 if none): where recovery stops."""
+    return session.scalar(
+        select(func.max(RegisteredFile.id)).where(RegisteredFile.state == FileState.PENDING.value)
+    ) or 0
+
+
 def record_checksums(session: Session, results: Sequence[Checksum]) -> int:
     """Store checksums (or why they failed) for pending rows; returns rows updated.
 

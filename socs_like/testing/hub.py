@@ -141,6 +141,26 @@ def agent_command(agent_class: str, instance_id: str, site_file: Path, args: lis
             "--instance-id", instance_id, "--site-file", str(site_file), *args]
 
 
+def spawn_agent(hub: HubInfo, agent_class: str, instance_id: str, log_path: Path,
+                args: list[str] | tuple[str, ...] = (), env: dict[str, str] | None = None,
+                wait: bool = True) -> AgentProcess:
+    """Start one agent process on `hub`; with `wait`, return once it answers get_api."""
+    client = AsyncClient(instance_id, hub_url=hub.url, timeout=2.0)
+    proc = AgentProcess(
+        agent_command(agent_class, instance_id, hub.site_file, list(args)),
+        log_path,
+        os.environ | {"PYTHONUNBUFFERED": "1"} | (env or {}),
+        client, instance_id,
+    )
+    if wait:
+        try:
+            proc.wait_callable()
+        except AssertionError:
+            proc.kill()
+            raise
+    return proc
+
+
 @pytest.fixture
 def run_agent(hub: HubInfo, tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
     """Start real agent processes; all are stopped at the end of the test.
@@ -152,14 +172,8 @@ def run_agent(hub: HubInfo, tmp_path: Path) -> Iterator[Callable[..., AgentProce
     def start(agent_class: str, instance_id: str, args: list[str] | tuple[str, ...] = (),
               env: dict[str, str] | None = None, wait: bool = True,
               on: HubInfo | None = None) -> AgentProcess:
-        target = on or hub
-        client = AsyncClient(instance_id, hub_url=target.url, timeout=2.0)
-        proc = AgentProcess(
-            agent_command(agent_class, instance_id, target.site_file, list(args)),
-            tmp_path / f"{instance_id}.{len(started)}.log",
-            os.environ | {"PYTHONUNBUFFERED": "1"} | (env or {}),
-            client, instance_id,
-        )
+        log_path = tmp_path / f"{instance_id}.{len(started)}.log"
+        proc = spawn_agent(on or hub, agent_class, instance_id, log_path, args, env, wait=False)
         started.append(proc)
         if wait:
             proc.wait_callable()

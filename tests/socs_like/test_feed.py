@@ -1,0 +1,113 @@
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from socs_like.feed import Feed
+
+
+def recorded(**kw):
+    return Feed("observatory.x", "temps", agent_class="X", record=True, **kw)
+
+
+def test_plain_feed_events_carry_feed_info_and_sequence():
+    f = Feed("observatory.x", "status", agent_class="X")
+    f.publish({"a": 1})
+    f.publish({"a": math.nan})
+    events = f.take_events()
+    assert [p for p, _ in events] == [{"a": 1}, {"a": None}]
+    info = events[1][1]
+    assert info["seq_no"] == 1 and info["seq_count"] == 1
+    assert info["address"] == "observatory.x.feeds.status"
+    assert info["agent_address"] == "observatory.x" and info["record"] is False
+    assert f.take_events() == []
+
+
+def test_recorded_samples_merge_into_blocks():
+    f = recorded()
+    f.publish({"block_name": "b", "timestamp": 1.0, "data": {"t": 1.5}})
+    f.publish({"block_name": "b", "timestamps": [2.0, 3.0], "data": {"t": [2.5, 3.5]}})
+    f.publish({"block_name": "c", "timestamp": 4.0, "data": {"v": "on"}})
+    [(payload, info)] = f.take_events()
+    assert payload == {
+        "b": {"block_name": "b", "timestamps": [1.0, 2.0, 3.0], "data": {"t": [1.5, 2.5, 3.5]}},
+        "c": {"block_name": "c", "timestamps": [4.0], "data": {"v": ["on"]}},
+    }
+    assert (info["seq_no"], info["seq_count"]) == (0, 3)
+
+
+@pytest.mark.parametrize(
+    "message, error",
+    [({"block_name": "b", "timestamp": 1, "data": {"1bad": 1}}, "invalid field name '1bad'"),
+     ({"block_name": "b", "timestamp": 1, "data": {"x-y": 1}}, "invalid field name 'x-y'"),
+     ({"block_name": "b", "timestamp": 1, "data": {"x": [1]}}, "is not a number, string or bool"),
+     ({"block_name": "b", "data": {"x": 1}}, "needs 'timestamp' or 'timestamps'"),
+     ({"timestamp": 1, "data": {"x": 1}}, "non-empty string 'block_name'"),
+     ({"block_name": "b", "timestamps": [1, 2], "data": {"x": [1]}}, "has 1 values for 2")],
+)
+def test_bad_recorded_messages_are_refused_with_the_reason(message, error):
+    with pytest.raises(ValueError, match=error.replace("[", r"\[").replace("(", r"\(")):
+        recorded().publish(message)
+
+
+def test_block_fields_are_fixed_at_first_sample():
+    f = recorded()
+    f.publish({"block_name": "b", "timestamp": 1, "data": {"x": 1}})
+    with pytest.raises(ValueError, match="fixed at its first sample"):
+        f.publish({"block_name": "b", "timestamp": 2, "data": {"y": 1}})
+
+
+def test_full_buffer_drops_oldest_and_the_gap_shows():
+    f = recorded(max_buffer=3)
+    for i in range(5):
+        f.publish({"block_name": "b", "timestamp": i, "data": {"x": i}})
+    assert f.dropped == 2
+    [(payload, info)] = f.take_events()
+    assert payload["b"]["data"]["x"] == [2, 3, 4]
+    assert (info["seq_no"], info["seq_count"]) == (2, 3)
+    assert f.encoded()["dropped"] == 2
+
+
+def test_large_blocks_are_split_under_the_event_limit():
+    f = recorded(max_event_bytes=64 * 1024)
+    n = 20_000
+    f.publish({"block_name": "b", "timestamps": [float(i) for i in range(n)],
+               "data": {"x": [i * 0.5 for i in range(n)], "y": [1.0] * n}})
+    events = f.take_events()
+    assert len(events) > 1
+    got = []
+    next_seq = None
+    for payload, info in events:
+        assert len(json.dumps(payload)) < 64 * 1024
+        if next_seq is not None:
+            assert info["seq_no"] == next_seq
+        next_seq = info["seq_no"] + info["seq_count"]
+        got.extend(payload["b"]["timestamps"])
+    assert got == [float(i) for i in range(n)]
+
+
+def test_oversized_plain_message_is_refused():
+    f = Feed("observatory.x", "blob", max_event_bytes=1000)
+    with pytest.raises(ValueError, match="over the 1000-byte limit"):
+        f.publish({"text": "x" * 2000})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=30),
+       st.integers(min_value=2_000, max_value=50_000))
+def test_every_sample_arrives_once_in_order_within_the_limit(sizes, limit):
+    f = recorded(max_event_bytes=limit)
+    t = 0
+    for n in sizes:
+        f.publish({"block_name": "b", "timestamps": list(range(t, t + n)),
+                   "data": {"v": list(range(t, t + n))}})
+        t += n
+    seen, seq = [], 0
+    for payload, info in f.take_events():
+        assert info["seq_no"] == seq
+        seq += info["seq_count"]
+        assert len(json.dumps(payload)) <= limit
+        seen.extend(payload["b"]["data"]["v"])
+    assert seen == list(range(t))

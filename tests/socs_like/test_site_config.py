@@ -1,0 +1,106 @@
+import argparse
+import socket
+from pathlib import Path
+
+import pytest
+
+from socs_like.site_config import (
+    SiteConfigError, add_site_arguments, agent_settings, find_site_config, parse_site_config,
+)
+
+GOOD = """\
+hub:
+  wamp_server: ws://hubhost:8001/ws
+  wamp_realm: my_realm
+  address_root: obs
+hosts:
+  localhost:
+    crossbar_timeout: 20
+    agent-instances:
+      - agent-class: FakeData
+        instance-id: fd1
+        arguments: [--num-channels, 3, [--mode, acq]]
+  otherhost:
+    agent-instances:
+      - agent-class: Registry
+        instance-id: registry
+"""
+
+
+def site_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_site_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_good_config_parses_with_ocs_names():
+    site = parse_site_config(GOOD)
+    assert site.hub.http_url == "http://hubhost:8001/call"
+    _, inst = site.instance("fd1")
+    assert inst.agent_class == "FakeData"
+    assert inst.argv == ["--num-channels", "3", "--mode", "acq"]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [(GOOD.replace("agent-class: Registry", "agent_class: Registry"),
+      "site.yaml:14: hosts.otherhost.agent-instances.0.agent_class: unknown key 'agent_class': "
+      "did you mean 'agent-class'?"),
+     (GOOD.replace("wamp_realm", "wamp_relm"),
+      "site.yaml:3: hub.wamp_relm: unknown key 'wamp_relm': did you mean 'wamp_realm'?"),
+     (GOOD.replace("ws://hubhost:8001/ws", "hubhost:8001"),
+      "site.yaml:2: hub.wamp_server: Value error, 'hubhost:8001' is not a WebSocket URL"),
+     (GOOD.replace("        instance-id: fd1\n", ""),
+      "site.yaml:9: hosts.localhost.agent-instances.0.instance-id: missing 'instance-id': add it"),
+     ("hub: [1, 2\n", "site.yaml:2: not valid YAML")],
+)
+def test_errors_name_file_line_and_fix(text, message):
+    with pytest.raises(SiteConfigError) as info:
+        parse_site_config(text, "site.yaml")
+    assert str(info.value).startswith(message)
+
+
+def test_discovery_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert find_site_config(None, {}) is None
+    (tmp_path / "site-config.yaml").write_text(GOOD)
+    assert find_site_config(None, {}) == Path("site-config.yaml")
+    ocs_dir = tmp_path / "ocs"
+    ocs_dir.mkdir()
+    (ocs_dir / "default.yaml").write_text(GOOD)
+    assert find_site_config(None, {"OCS_CONFIG_DIR": str(ocs_dir)}) == ocs_dir / "default.yaml"
+    assert find_site_config("x.yaml", {"OCS_CONFIG_DIR": str(ocs_dir)}) == Path("x.yaml")
+
+
+def test_settings_merge_file_env_and_flags(tmp_path):
+    path = tmp_path / "site.yaml"
+    path.write_text(GOOD)
+    s = agent_settings(site_args("--site-file", str(path), "--instance-id", "fd1",
+                                 "--site-host", "localhost"), {})
+    assert (s.hub_url, s.realm, s.address_root, s.crossbar_timeout) == (
+        "ws://hubhost:8001/ws", "my_realm", "obs", 20)
+    assert s.address == "obs.fd1" and s.agent_class == "FakeData"
+    assert s.arguments == ["--num-channels", "3", "--mode", "acq"]
+
+    env = {"SITE_HUB": "ws://other:9000/ws", "CROSSBAR_TIMEOUT": "5", "INSTANCE_ID": "registry"}
+    s = agent_settings(site_args("--site-file", str(path), "--site-host", "localhost"), env)
+    assert (s.instance_id, s.agent_class) == ("registry", "Registry")
+    assert (s.hub_url, s.http_url, s.crossbar_timeout) == (
+        "ws://other:9000/ws", "http://other:9000/call", 5.0)
+
+    s = agent_settings(site_args("--site-file", str(path), "--site-host", "localhost",
+                                 "--site-hub", "ws://flag:1/ws", "--crossbar-timeout", "0"), env)
+    assert (s.hub_url, s.crossbar_timeout) == ("ws://flag:1/ws", 0.0)
+
+
+def test_host_matches_hostname_before_localhost():
+    text = GOOD.replace("otherhost:", f"{socket.gethostname()}:")
+    site = parse_site_config(text)
+    assert site.host()[0] == socket.gethostname()
+    with pytest.raises(SiteConfigError, match="no host block for 'nowhere'"):
+        site.host("nowhere")
+
+
+def test_missing_instance_id_is_one_clear_line():
+    with pytest.raises(SiteConfigError, match="no instance id: give --instance-id"):
+        agent_settings(site_args(), {})
