@@ -1,0 +1,199 @@
+"""The monitor as a real process on a real hub: datagrams in, rows, checksums and feeds out."""
+
+import json
+import random
+import threading
+import time
+from pathlib import Path
+
+from socs_like.db import Database, FileState, RegisteredFile, files, upgrade
+from socs_like.db.files import NewFile
+from socs_like.testing import wait_until
+
+from agents.pysmurf_monitor.datagrams import encode
+from agents.pysmurf_monitor.simulator import Publisher, flood
+
+from pysmurf_helpers import free_udp_port, md5, monitor_client
+
+
+def monitor_args(tmp_path: Path, port: int, db: str, *extra: str) -> list[str]:
+    return ["--udp-port", str(port), "--udp-host", "127.0.0.1", "--db-path", db,
+            "--local-root", str(tmp_path / "data"), "--deletable-dir",
+            f"^{tmp_path}/data/smurf_data/\\d{{8}}/", "--stats-interval", "0.5", *extra]
+
+
+def all_rows(db: Database) -> list[RegisteredFile]:
+    return db.read(lambda s: list(s.query(RegisteredFile).order_by(RegisteredFile.id)))
+
+
+def test_datagrams_become_rows_checksums_and_feeds(
+        tmp_path, run_agent, make_client, feed_listener, udp_sock) -> None:
+    port = free_udp_port()
+    db_path = str(tmp_path / "suprsync.db")
+    run_agent("PysmurfMonitor", "pysmurf-monitor",
+              monitor_args(tmp_path, port, db_path, "--meta-buffer-time", "0.2"))
+    client = monitor_client(make_client, "pysmurf-monitor")
+    sessions = feed_listener("pysmurf-monitor", "pysmurf_session_data")
+    meta = feed_listener("pysmurf-monitor", "ufm_mv27_meta")
+    stats = feed_listener("pysmurf-monitor", "udp_stats")
+    wait_until(lambda: client.request("status", "run").session.get("status") == "running")
+
+    data = tmp_path / "data"
+    day = data / "smurf_data/20240803/ufm_mv19/1722715985"
+    (day / "plots").mkdir(parents=True)
+    (day / "outputs").mkdir(parents=True)
+    (day / "plots/1722716193_asd_summary.png").write_bytes(b"png" * 1000)
+    (day / "outputs/1722716190_tune.npy").write_bytes(b"tune" * 1000)
+    (day / "outputs/1722716191_noise.txt").write_bytes(b"noise")
+    g3 = data / "timestreams/17320/ufm_mv27/1732022318_000.g3"
+    g3.parent.mkdir(parents=True)
+    g3.write_bytes(b"g3" * 50_000)
+    target = ("127.0.0.1", port)
+    pub = Publisher("ufm_mv19", udp_sock, target)
+    streamer = Publisher("STREAMER:ufm_mv27", udp_sock, target)
+    pub.send("data_file", {"path": str(day / "plots/1722716193_asd_summary.png"), "format": "png",
+                           "timestamp": 1722716193.0, "action": "uxm_relock",
+                           "action_ts": "1722715985", "plot": True})
+    pub.send("data_file", {"path": str(day / "outputs/1722716190_tune"), "format": "npy",
+                           "timestamp": 1722716190.0, "action": "uxm_relock",
+                           "action_ts": "1722715985", "plot": False})
+    pub.seq_no += 2  # two datagrams "lost" on the way
+    pub.send("data_file", {"path": str(day / "outputs/1722716191_noise.txt"), "format": "txt",
+                           "timestamp": 1722716191.0, "plot": False})  # no action: kept
+    pub.send("session_data", {"tunefile": "x.npy"})
+    pub.send("session_log", "relock done\n")
+    pub.send("log", "ignored")
+    streamer.send("g3_file", {"path": str(g3), "archive_name": "timestreams"})
+    streamer.send("g3_file", {"path": str(g3), "archive_name": "timestreams"})  # repeated
+    streamer.seq_no -= 1
+    streamer.send("metadata", {"path": "AMCc.SmurfProcessor.FileWriter.DataDropCnt",
+                               "value": 3, "type": "int"})  # a duplicate seq_no
+    streamer.send("metadata", {"path": "AMCc.FpgaTopLevel.Enable", "value": True, "type": "bool"})
+    for bad in (b"{oops", b"\xff", json.dumps([1]).encode(), b"x" * 64_001,
+                encode(id="ufm_mv19", type="telemetry", payload={}, seq_no=None, time=1.0),
+                encode(id="ufm_mv19", type="g3_file", payload={"path": "/etc/passwd"},
+                       seq_no=None, time=1.0),
+                encode(id="ufm_mv19", type="g3_file",
+                       payload={"path": f"{data}/../../etc/x/y/z"}, seq_no=None, time=1.0)):
+        udp_sock.sendto(bad, target)
+
+    db = Database(db_path)
+    wait_until(lambda: len(all_rows(db)) == 4 and all(
+        r.state == FileState.QUEUED for r in all_rows(db)), timeout=20)
+    rows = {Path(r.local_path).name: r for r in all_rows(db)}
+    assert rows["1722716193_asd_summary.png"].remote_path == \
+        "17227/ufm_mv19/1722715985_uxm_relock/plots/1722716193_asd_summary.png"
+    assert rows["1722716190_tune.npy"].remote_path == \
+        "17227/ufm_mv19/1722715985_uxm_relock/outputs/1722716190_tune.npy"
+    assert rows["1722716191_noise.txt"].remote_path == \
+        "17227/ufm_mv19/unknown_no_action/outputs/1722716191_noise.txt"
+    assert rows["1732022318_000.g3"].remote_path == "17320/ufm_mv27/1732022318_000.g3"
+    assert {n: r.deletable for n, r in rows.items()} == {
+        "1722716193_asd_summary.png": True, "1722716190_tune.npy": False,
+        "1722716191_noise.txt": True, "1732022318_000.g3": True}
+    for r in rows.values():
+        assert r.local_md5sum == md5(r.local_path)
+        assert r.local_size == Path(r.local_path).stat().st_size
+    assert {r.archive_name for r in rows.values()} == {"smurf", "timestreams"}
+
+    def settled():
+        s = client.request("status", "run").session
+        return s if s["data"].get("udp", {}).get("datagrams") == 17 and \
+            s["data"]["files"]["checksummed"] == 4 else None
+
+    data_ = wait_until(settled, timeout=10)["data"]
+    assert data_["udp"]["rejected"] == {"bad_json": 1, "not_utf8": 1, "not_an_object": 1,
+                                        "oversize": 1, "unknown_type": 1, "outside_roots": 1,
+                                        "unsafe_path": 1}
+    assert data_["udp"]["ignored"] == {"log": 1}
+    assert data_["files"]["registered"] == 4 and data_["files"]["already_registered"] == 1
+    assert data_["publishers"]["ufm_mv19"]["lost"] == 2
+    assert data_["publishers"]["STREAMER:ufm_mv27"]["duplicates"] == 1
+    assert data_["sequence"]["lost"] == 2
+
+    events = sessions.wait_for(lambda ev: len(ev) >= 2 and ev)
+    payloads = [p for p, _ in events]
+    assert [(p["type"], p["id"]) for p in payloads] == [("session_data", "ufm_mv19"),
+                                                      ("session_log", "ufm_mv19")]
+    assert payloads[0]["payload"] == {"tunefile": "x.npy"}
+    def meta_values(events):
+        # a recorded feed event is {block_name: {"block_name", "timestamps", "data"}}
+        out = {}
+        for payload, _info in events:
+            for block in payload.values():
+                for field, values in block["data"].items():
+                    out.setdefault(field, []).extend(values)
+        return out
+
+    values = meta.wait_for(lambda ev: len(meta_values(ev)) == 2 and meta_values(ev))
+    assert values == {"AMCc_SmurfProcessor_FileWriter_DataDropCnt": [3],
+                      "AMCc_FpgaTopLevel_Enable": [1]}
+    stat = stats.wait_for(lambda ev: [p for p, _ in ev if p["sequence"]["lost"] == 2])
+    assert stat[-1]["publishers"]["ufm_mv19"]["lost"] == 2
+    db.dispose()
+
+
+def test_sigkill_with_1000_announcements_in_flight_loses_none(
+        tmp_path, run_agent, make_client, udp_sock) -> None:
+    """Killed mid-burst: rows already written are finished after the restart, and what was
+    sent while it was down is found by the rescan; each file registered once."""
+    port = free_udp_port()
+    db_path = str(tmp_path / "suprsync.db")
+    data = tmp_path / "data"
+    args = monitor_args(tmp_path, port, db_path, "--checksum-workers", "1", "--rescan",
+                        "--g3-dir", str(data / "timestreams"), "--rescan-min-age", "0")
+    first = run_agent("PysmurfMonitor", "pm-kill", args)
+    client = monitor_client(make_client, "pm-kill")
+    wait_until(lambda: client.request("status", "run").session.get("status") == "running")
+    db = Database(db_path)
+    sender = threading.Thread(target=flood, args=(
+        data, Publisher("STREAMER:flood", udp_sock, ("127.0.0.1", port)), 1000, 2000.0,
+        64 * 1024, random.Random(1)))
+    sender.start()
+    try:
+        wait_until(lambda: db.read(lambda s: s.query(RegisteredFile).count()) >= 100, timeout=60)
+        first.kill()
+    finally:
+        sender.join()
+    at_kill = all_rows(db)
+    assert len(at_kill) < 1000 or any(r.state == FileState.PENDING for r in at_kill)
+
+    run_agent("PysmurfMonitor", "pm-kill", args)
+    wait_until(lambda: db.read(lambda s: s.query(RegisteredFile).filter(
+        RegisteredFile.state == FileState.QUEUED).count()) == 1000, timeout=60)
+    rows = all_rows(db)
+    on_disk = sorted(str(p) for p in (data / "timestreams").rglob("*.g3"))
+    assert len(on_disk) == 1000
+    assert sorted(r.local_path for r in rows) == on_disk  # each once, none missing
+    assert all(r.local_md5sum == md5(r.local_path) for r in rows)
+    db.dispose()
+
+
+def test_rows_left_pending_are_finished_on_start_with_postgresql(
+        tmp_path, run_agent, postgres_url) -> None:
+    data = tmp_path / "data" / "timestreams" / "17320" / "s1"
+    data.mkdir(parents=True)
+    paths = []
+    for i in range(20):
+        p = data / f"1732022318_{i:03d}.g3"
+        p.write_bytes(bytes([i]) * (1000 + i))
+        paths.append(p)
+    db = Database(postgres_url)
+    upgrade(db)
+    db.write(lambda s: files.register(s, [NewFile(
+        local_path=str(p), archive_name="timestreams", remote_path=f"17320/s1/{p.name}",
+        timestamp=time.time()) for p in paths] + [NewFile(
+        local_path=str(data / "gone.g3"), archive_name="timestreams",
+        remote_path="17320/s1/gone.g3", timestamp=time.time())]))
+
+    run_agent("PysmurfMonitor", "pm-pg",
+              monitor_args(tmp_path, free_udp_port(), postgres_url.replace("+psycopg", "")))
+    wait_until(lambda: not db.read(lambda s: files.pending_checksums(s, 10)), timeout=20)
+    rows = {r.local_path: r for r in all_rows(db)}
+    for p in paths:
+        assert rows[str(p)].state == FileState.QUEUED
+        assert rows[str(p)].local_md5sum == md5(p)
+    gone = rows[str(data / "gone.g3")]
+    assert gone.state == FileState.UNREADABLE
+    assert gone.checksum_error == f"No such file or directory: {data / 'gone.g3'}"
+    db.dispose()
