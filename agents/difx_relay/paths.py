@@ -23,7 +23,8 @@ _FLAGS = re.compile(r"(-{1,2}[A-Za-z0-9][A-Za-z0-9-]*)( -{1,2}[A-Za-z0-9][A-Za-z
 class PathPolicy:
     """The allowed roots, and the check every outgoing path goes through."""
 
-    def __init__(self, roots: Iterable[str]) -> None:
+    def __init__(self, roots: Iterable[str], option: str = "--allowed-root") -> None:
+        self.option = option
         cleaned = []
         for root in roots:
             if not root.startswith("/"):
@@ -50,7 +51,7 @@ class PathPolicy:
         if pattern and any(c in posixpath.dirname(normal) for c in "*?["):
             raise LocalProtocolError(f"path {path!r}: wildcards only in the last component")
         if not self.roots:
-            raise LocalProtocolError("no --allowed-root is configured: every path is refused")
+            raise LocalProtocolError(f"no {self.option} is configured: every path is refused")
         for root in self.roots:
             if normal == root or normal.startswith(root.rstrip("/") + "/"):
                 return normal

@@ -1,0 +1,203 @@
+"""DiFXRelay end to end: simulator ↔ real agent process ↔ real hub ↔ client and feed listeners."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+
+from socs_like.testing import wait_until
+
+FAST = ("--step-seconds", "0.1", "--job-steps", "8", "--load-interval", "0.5")
+
+
+def _agent_args(sim, *extra):
+    return ["--host", "127.0.0.1", "--port", str(sim.port),
+            "--allowed-root", str(sim.sandbox / "corr"), *extra]
+
+
+def _msg(reply):
+    """The operation's own closing message (the reply's msg is the framework's)."""
+    return [m for _, m in reply.session["messages"] if not m.startswith("Status is now")][-1]
+
+
+def _relay_data(client):
+    return client.relay.status().session["data"]
+
+
+def _input(sim, name, behaviour=None):
+    path = sim.sandbox / "corr" / "exp" / f"{name}.input"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("DATASTREAM ENTRIES: 1\n" + (f"SIM BEHAVIOUR: {behaviour}\n" if behaviour else ""))
+    return str(path)
+
+
+MACHINES = {"head": "difxhead", "datastreams": ["ds1"], "processors": ["cn01:7", "cn02:5"]}
+
+
+def test_job_progress_files_and_confinement(guiserver, run_agent, make_client, feed_listener, tmp_path):
+    sim = guiserver(*FAST)
+    (sim.sandbox / "corr").mkdir()
+    local = tmp_path / "local"
+    run_agent("DiFXRelay", "difx1", args=_agent_args(sim, "--local-root", str(local)))
+    c = make_client("difx1")
+    status = feed_listener("difx1", "difx_status")
+    load = feed_listener("difx1", "difx_load")
+    wait_until(lambda: _relay_data(c).get("connected"), 10, message="relay connected")
+
+    v = c.version()
+    assert v.session["success"] and v.session["data"]["version"] == "guiServer-sim 1.0"
+    assert not c.set_version(version="DIFX-9").session["success"]
+    assert c.set_version(version="DIFX_DEVEL").session["success"]
+
+    # files: mkdir with parents, send, list, fetch, vex2difx with new files reported
+    box = sim.sandbox / "corr"
+    assert c.mkdir(path=f"{box}/exp/a/b").session["success"]
+    assert (box / "exp/a/b").is_dir()
+    r = c.send_file(path=f"{box}/exp/exp.v2d", content="# sim-jobs: 2\nvex = exp.vex\n")
+    assert r.session["success"], r.session["messages"]
+    r = c.vex2difx(path=f"{box}/exp", v2d="exp.v2d")
+    assert r.session["success"], r.session["messages"]
+    assert r.session["data"]["input_files"] == [f"{box}/exp/exp_1.input", f"{box}/exp/exp_2.input"]
+    assert any(m[1] == f"new .im file: {box}/exp/exp_2.im" for m in r.session["messages"])
+    assert c.ls(path=f"{box}/exp/*.im").session["data"]["entries"] == [
+        f"{box}/exp/exp_1.im", f"{box}/exp/exp_2.im"]
+    two = MACHINES | {"datastreams": ["ds1", "ds2"]}  # vex2difx wrote 2 datastreams
+    assert c.define_machines(input=f"{box}/exp/exp_1.input", **two).session["success"]
+    r = c.get_machines(input=f"{box}/exp/exp_1.input")
+    assert r.session["success"], _msg(r)
+    assert r.session["data"]["processors"] == [{"node": "cn01", "threads": 7},
+                                               {"node": "cn02", "threads": 5}]
+    r = c.get_file(path=f"{box}/exp/exp_1.machines", local_path=str(local / "m.txt"))
+    assert r.session["success"] and (local / "m.txt").read_text() == "difxhead\nds1\nds2\ncn01\ncn02\n"
+
+    # a whole job, machines read from its files, progress on the feed
+    r = c.start_job(input=f"{box}/exp/exp_1.input")
+    assert r.session["success"], r.session["messages"]
+    assert _msg(r).endswith("ended gracefully")
+    assert r.session["data"]["phase"] == "done"
+    events = status.wait_for(lambda ev: [p for p, _ in ev if p["job"] == "exp_1"]
+                             if any(p["state"] == "MpiDone" for p, _ in ev) else None)
+    running = [p["progress"] for p in events if p["state"] == "Running"]
+    assert running == sorted(running) and len(running) == 8 and running[-1] == 100.0
+    assert 0 < running[0] < 20
+    assert [p["state"] for p in events][-3:] == ["Ending", "Done", "MpiDone"]
+    assert events[-1]["progress"] == 100.0 and events[0]["host"] == "difxhead"
+    assert [p["seq"] for p in events if p["mpi_id"] == 0] == sorted({p["seq"] for p in events if p["mpi_id"] == 0})
+    load.wait_for(lambda ev: any("cn01" in p for p, _ in ev), 10)
+    data = wait_until(lambda: (d := _relay_data(c))["jobs"]["exp_1"]["state"] == "MpiDone" and d,
+                      5, message="job table updated")
+    assert data["jobs"]["exp_1"]["progress"] == 100.0
+    assert data["jobs"]["exp_1"]["last_alert"] == "Processing started"
+    assert data["seq_gaps"] == 0 and data["bad_documents"] == 0
+    r = c.job_status(pattern=f"{box}/exp/exp_*.input")
+    assert {k: v["state"] for k, v in r.session["data"]["jobs"].items()} == {
+        f"{box}/exp/exp_1.input": "MpiDone", f"{box}/exp/exp_2.input": "no .difxlog"}
+
+    # confinement: refused before the wire, nothing changes on disk
+    (sim.sandbox / "keep").mkdir()
+    for call, error in [
+        (lambda: c.rmdir(path=str(sim.sandbox / "keep")), "outside the allowed roots"),
+        (lambda: c.rm(path=f"{box}/../keep", args="-r"), "contains '..'"),
+        (lambda: c.rm(path=f"{box}/exp/x;rm -rf ~"), "contains characters"),
+        (lambda: c.mv(path=f"{box}/exp/exp_1.input", destination="/tmp/stolen"), "outside the allowed roots"),
+        (lambda: c.ls(path=f"{box}", args="-l; reboot"), "only plain flags"),
+        (lambda: c.get_file(path=f"{box}/exp/exp_1.input", local_path="/etc/x"), "outside the allowed roots"),
+    ]:
+        r = call()
+        assert not r.session["success"] and error in _msg(r), _msg(r)
+    assert (sim.sandbox / "keep").is_dir() and (box / "exp/exp_1.input").exists()
+    assert c.rm(path=f"{box}/exp/*.im").session["success"]
+    assert not list((box / "exp").glob("*.im"))
+
+
+def test_failing_job_stop_and_wedged_stop(guiserver, run_agent, make_client, feed_listener):
+    sim = guiserver("--step-seconds", "0.2", "--job-steps", "30", "--load-interval", "30")
+    run_agent("DiFXRelay", "difx2", args=_agent_args(sim))
+    c = make_client("difx2")
+    alerts = feed_listener("difx2", "difx_alerts")
+    wait_until(lambda: _relay_data(c).get("connected"), 10, message="relay connected")
+
+    r = c.start_job(input=_input(sim, "bad_1", "fail"), **MACHINES)
+    assert not r.session["success"]
+    assert _msg(r).endswith("bad_1.input: job failed (mpirun exited with 1); "
+                          "last difx error: Datastream 1: cannot open /data/missing.vdif")
+    sev = alerts.wait_for(lambda ev: [p for p, _ in ev if p["job"] == "bad_1" and p["severity"] == 1])
+    assert sev[0]["severity_name"] == "SEVERE" and sev[0]["message"].startswith("Datastream 1")
+
+    path = _input(sim, "good_1")
+    r = c.start_job(input=path, wait=False, **MACHINES)
+    assert r.session["success"] and _msg(r).endswith("started")
+    r = c.stop_job(input=path, timeout=10.0)
+    assert r.session["success"] and _msg(r) == "good_1: Terminated", _msg(r)
+    assert r.session["data"]["states_seen"] == ["Terminating", "Terminated"]
+
+    path = _input(sim, "stuck_1", "wedge")
+    assert c.start_job(input=path, wait=False, **MACHINES).session["success"]
+    r = c.stop_job(input=path, timeout=1.5)
+    assert not r.session["success"]
+    assert _msg(r).startswith("stuck_1: saw Terminating")
+    assert "no terminal state within 1.5 s; the job may still be running" in _msg(r)
+
+
+def test_reconnect_after_restart_and_dead_connection(guiserver, run_agent, make_client):
+    sim = guiserver("--load-interval", "30")
+    run_agent("DiFXRelay", "difx3", args=_agent_args(
+        sim, "--idle-probe", "0.5", "--probe-timeout", "0.5"))
+    c = make_client("difx3")
+    wait_until(lambda: _relay_data(c).get("connected"), 10, message="relay connected")
+
+    # A server that stops answering (process frozen, socket still open) is found by probing.
+    os.kill(sim.proc.pid, signal.SIGSTOP)
+    try:
+        data = wait_until(lambda: (d := _relay_data(c)) and not d["connected"] and d, 10,
+                          message="dead connection detected")
+        assert data["last_disconnect"].startswith("silent for ")
+        assert data["last_disconnect"].endswith("no answer to a probe within 0.5 s")
+    finally:
+        os.kill(sim.proc.pid, signal.SIGCONT)
+    wait_until(lambda: _relay_data(c)["connected"], 10, message="reconnected after thaw")
+
+    # Killed and restarted on the same port: back within the backoff cap.
+    port = sim.port
+    sim.kill()
+    wait_until(lambda: not _relay_data(c)["connected"], 10, message="loss noticed")
+    assert _msg(c.mkdir(path=str(sim.sandbox / "corr" / "x"))).startswith("not connected to guiServer")
+    before = _relay_data(c)["reconnects"]
+    restarted = guiserver("--load-interval", "30", "--port", str(port))
+    assert restarted.port == port
+    wait_until(lambda: (d := _relay_data(c))["connected"] and d["reconnects"] > before, 5,
+               message="reconnected after restart")
+    assert c.mkdir(path=str(sim.sandbox / "corr" / "x")).session["success"]
+    assert (sim.sandbox / "corr" / "x").is_dir()
+
+
+def test_direct_mode_and_bad_datagrams(guiserver, run_agent, make_client, feed_listener):
+    sim = guiserver(*FAST)
+    run_agent("DiFXRelay", "difx4", args=[
+        "--mode", "direct", "--multicast-group", "239.255.77.1",
+        "--multicast-port", str(sim.multicast_port), "--multicast-interface", "127.0.0.1"])
+    c = make_client("difx4")
+    status = feed_listener("difx4", "difx_status")
+    wait_until(lambda: _relay_data(c).get("last_error") == "listening", 10, message="joined")
+
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+    for junk in (b"<difxMessage><header>", b"\x00\x01garbage", b"<a/>" * 3000):
+        tx.sendto(junk, ("239.255.77.1", sim.multicast_port))
+    tx.close()
+    data = wait_until(lambda: (d := _relay_data(c))["bad_documents"] == 3 and d, 10,
+                      message="bad datagrams counted")
+    assert "over 10240" in data["last_bad_document"] or "malformed" in data["last_bad_document"]
+
+    # drive a job through the simulator with a second agent in relay mode; the direct one sees it
+    run_agent("DiFXRelay", "difx5", args=_agent_args(sim))
+    c5 = make_client("difx5")
+    wait_until(lambda: _relay_data(c5).get("connected"), 10, message="relay connected")
+    assert c5.start_job(input=_input(sim, "mc_1"), **MACHINES).session["success"]
+    events = status.wait_for(lambda ev: [p for p, _ in ev]
+                             if any(p["state"] == "MpiDone" for p, _ in ev) else None)
+    assert [p["state"] for p in events][0] == "Spawning"
+    assert max(p["progress"] for p in events) == 100.0
+    r = c.mkdir(path="/x")
+    assert not r.session["success"] and "direct (multicast) mode" in _msg(r)
