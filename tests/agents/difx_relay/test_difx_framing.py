@@ -26,7 +26,7 @@ def _decode_all(data: bytes, chunks: list[int]) -> list[Packet]:
     return out
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(packets, max_size=8), st.lists(st.integers(0, 40), max_size=30))
 def test_any_chunking_gives_the_same_packets(ps, chunks):
     data = b"".join(encode_packet(p) for p in ps)
@@ -56,7 +56,7 @@ def test_bad_length_is_a_protocol_error_and_sticks(length):
         dec.next_packet()
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=200), st.integers(1, 17))
 def test_garbage_gives_packets_or_protocol_error(data, step):
     conn = ClientConnection(max_payload=4096)

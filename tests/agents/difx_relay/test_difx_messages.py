@@ -98,7 +98,7 @@ def test_bad_documents(doc, error):
         parse_message(doc)
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=300))
 def test_garbage_is_a_record_or_a_protocol_error(data):
     try:
@@ -107,7 +107,7 @@ def test_garbage_is_a_record_or_a_protocol_error(data):
         pass
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(st.integers(0, len(SPEC_EXAMPLE)), st.binary(max_size=8))
 def test_truncated_or_mangled_spec_example(cut, junk):
     try:
@@ -116,7 +116,7 @@ def test_truncated_or_mangled_spec_example(cut, junk):
         pass
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40),
        st.integers(-1, 200), st.integers(0, 6))
 def test_any_text_round_trips_in_alerts(text, mpi, severity):
