@@ -231,19 +231,37 @@ def set_timecode_state(s: Session, tcdir_id: int, **values: Any) -> None:
 
 def finalized_until(s: Session, archive: str, now: float) -> float:
     """Every file registered before this time is verified or ignored."""
-    oldest = s.scalar(
-        select(func.min(F.timestamp)).where(
-            F.state.in_(UNSYNCED), F.archive_name == archive, F.ignore.is_(False))  # fmt: skip
-    )
-    return now if oldest is None else oldest - 1
+    # One equality query per state, and min(timestamp + 0) rather than min(timestamp): both
+    # keep SQLite's planner on the (archive, state) index, i.e. on the few unsynced rows. A
+    # bare min() would walk the timestamp index from the oldest row through every synced
+    # file, and `state IN (...)` may make it give up the index altogether.
+    oldest = [
+        s.scalar(select(func.min(F.timestamp + 0)).where(
+            F.archive_name == archive, F.state == state, F.ignore.is_(False)))  # fmt: skip
+        for state in UNSYNCED
+    ]
+    known = [t for t in oldest if t is not None]
+    return min(known) - 1 if known else now
 
 
-def archive_stats(s: Session, archive: str, now: float) -> dict[str, Any]:
+def count_files(s: Session, archive: str, after_id: int) -> tuple[int, int]:
+    """(files of the archive registered after id `after_id`, the last id counted).
+
+    Rows are never deleted, so a running total plus this count of new rows (a range scan on
+    the primary key) is the archive's size, without counting it all again each minute.
+    """
+    last_id = s.scalar(select(func.max(F.id))) or after_id
+    n = s.scalar(select(func.count()).select_from(F).where(
+        F.id > after_id, F.id <= last_id, F.archive_name == archive))  # fmt: skip
+    return n or 0, last_id
+
+
+def archive_stats(s: Session, archive: str, now: float, num_files: int) -> dict[str, Any]:
     """The `archive_stats` feed: a few indexed aggregates, never a scan in Python."""
-    num_files = s.scalar(select(func.count()).select_from(F).where(F.archive_name == archive))
-    uncopied = s.scalar(
-        select(func.count()).select_from(F).where(
-            F.state.in_(UNSYNCED), F.archive_name == archive, F.ignore.is_(False))  # fmt: skip
+    uncopied = sum(
+        s.scalar(select(func.count()).select_from(F).where(
+            F.archive_name == archive, F.state == state, F.ignore.is_(False))) or 0  # fmt: skip
+        for state in UNSYNCED
     )
     last_added = s.scalar(
         select(F.local_path).where(F.archive_name == archive)

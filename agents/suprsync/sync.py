@@ -97,6 +97,8 @@ class Syncer:
         self._tc_seen_id = 0
         self._delete_cursor: tuple[float, int] = (float("-inf"), 0)
         self._recheck_cursor = 0
+        self._num_files = 0
+        self._counted_id = 0
 
     # -- running commands ------------------------------------------------------------------
 
@@ -389,8 +391,16 @@ class Syncer:
     # -- statistics ------------------------------------------------------------------------
 
     def archive_stats(self) -> dict[str, Any]:
+        archive = self.settings.archive_name
         now = self.clock()
-        return self.db.read(lambda ses: store.archive_stats(ses, self.settings.archive_name, now))
+
+        def work(ses):  # type: ignore[no-untyped-def]
+            new, last_id = store.count_files(ses, archive, self._counted_id)
+            total = self._num_files + new
+            return store.archive_stats(ses, archive, now, total), total, last_id
+
+        stats, self._num_files, self._counted_id = self.db.read(work)
+        return stats
 
     def transfer_stats(self) -> dict[str, int]:
         return asdict(self.counters)
