@@ -30,13 +30,11 @@ from .errors import ConnectError, ProgramNotRunning, RemoteError, RequestError, 
 from .organize import TransferReport, is_graw, plan_organize
 from .paths import check_within, expand_home
 from .processes import (
-    PS_COMMAND,
     ProcessCwd,
-    ProcessEntry,
-    lsof_cwd_command,
-    parse_lsof,
-    parse_ps,
+    Probe,
+    parse_probe,
     pids_of,
+    probe_command,
     single_cwd,
 )
 from .runs import RunId
@@ -47,15 +45,14 @@ from .tail import TailReader
 log = logging.getLogger(__name__)
 
 CWD_METHODS = ("auto", "lsof", "proc")
-COMMAND_NOT_FOUND = 127
 
 
 @dataclass(frozen=True, kw_only=True)
 class WorkerPrograms:
     """Names of the worker's programs, and how to find the data router's directory.
 
-    ``cwd_method``: ``lsof`` (macOS workers), ``proc`` (Linux: ``/proc/<pid>/cwd``), or
-    ``auto``: lsof when the worker has it, else ``/proc``.
+    ``cwd_method``: ``lsof`` (macOS workers), ``proc`` (Linux: ``/proc/<pid>/cwd``, read
+    over SFTP), or ``auto``: lsof when the worker has it, else ``/proc``.
     """
 
     data_router: str = "dataRouter"
@@ -101,7 +98,6 @@ class WorkerInterface:
         self.programs = programs or WorkerPrograms()
         self.allowed_roots = None if allowed_roots is None else tuple(allowed_roots)
         self._home: str | None = None
-        self._has_lsof: bool | None = None
 
     @property
     def hostname(self) -> str:
@@ -114,8 +110,8 @@ class WorkerInterface:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def connect(self, timeout: float | None = None) -> None:
-        await self.pool.connection(self.target, timeout=timeout)
+    async def connect(self, timeout: float | None = None, retry: bool = True) -> None:
+        await self.pool.connection(self.target, timeout=timeout, retry=retry)
 
     async def close(self) -> None:
         if self._owns_pool:
@@ -155,58 +151,54 @@ class WorkerInterface:
     def _roots(self, home: str) -> list[str]:
         return [expand_home(r, home) for r in self.allowed_roots or ()]
 
-    async def _processes(self) -> list[ProcessEntry]:
-        result = await self.pool.run(self.target, PS_COMMAND)
+    async def _probe(self, with_lsof: bool) -> Probe:
+        """The worker's processes, and (``with_lsof``) lsof's answer: one remote command."""
+        command = probe_command(self.programs.data_router, with_lsof)
+        result = await self.pool.run(self.target, command)
         if result.exit_status != 0:
             raise RemoteError(
-                f"{self.hostname}: {PS_COMMAND!r} exited {result.exit_status}: "
+                f"{self.hostname}: process listing exited {result.exit_status}: "
                 f"{result.stderr.strip()}"
             )
-        return parse_ps(result.stdout)
+        try:
+            return parse_probe(result.stdout)
+        except RemoteError as exc:
+            raise RemoteError(f"{self.hostname}: {exc}") from None
 
-    async def _cwd_by_lsof(self) -> str | None:
-        """The router's directory by lsof, or ``None`` when the worker has no lsof."""
-        program = self.programs.data_router
-        result = await self.pool.run(self.target, lsof_cwd_command(program))
-        if result.exit_status == COMMAND_NOT_FOUND:
-            self._has_lsof = False
-            return None
-        self._has_lsof = True
-        # lsof exits 1 with no output when nothing matched
-        if result.exit_status != 0 and result.stdout.strip():
-            raise RemoteError(f"{self.hostname}: lsof failed: {result.stderr.strip()}")
-        return single_cwd(parse_lsof(result.stdout), program)
+    async def _probe_for_cwd(self) -> Probe:
+        return await self._probe(with_lsof=self.programs.cwd_method != "proc")
 
-    async def _cwd_by_proc(self, processes: list[ProcessEntry] | None = None) -> str:
-        program = self.programs.data_router
-        if processes is None:
-            processes = await self._processes()
+    async def _cwd_by_proc(self, pids: list[int]) -> str:
         sftp = await self._sftp()
         found = []
-        for pid in pids_of(processes, program):
+        for pid in pids:
             try:
                 cwd = await self._timed(f"read /proc/{pid}/cwd", sftp.readlink(f"/proc/{pid}/cwd"))
             except RemoteError as exc:
-                # the process may have exited since ps ran; a router we cannot read is an error
-                raise ProgramNotRunning(
-                    f"{self.hostname}: cannot read the working directory of {program} "
+                # it may have exited since ps ran; a router we cannot read is an error either way
+                raise RemoteError(
+                    f"cannot read the working directory of {self.programs.data_router} "
                     f"(pid {pid}): {exc}"
                 ) from None
-            found.append(ProcessCwd(pid=pid, command=program, cwd=cwd))
-        return single_cwd(found, program)
+            found.append(ProcessCwd(pid=pid, command=self.programs.data_router, cwd=cwd))
+        return single_cwd(found, self.programs.data_router)
 
-    async def _router_cwd(self, processes: list[ProcessEntry] | None = None) -> str:
-        method = self.programs.cwd_method
+    async def _router_cwd(self, probe: Probe) -> str:
+        """The router's directory from a probe: lsof's answer, else ``/proc/<pid>/cwd``."""
+        program = self.programs.data_router
         try:
-            if method == "lsof" or (method == "auto" and self._has_lsof is not False):
-                cwd = await self._cwd_by_lsof()
-                if cwd is not None:
-                    return cwd
-                if method == "lsof":
-                    raise RemoteError(f"{self.hostname}: lsof is not installed")
-            return await self._cwd_by_proc(processes)
-        except ProgramNotRunning as exc:
-            raise ProgramNotRunning(f"{self.hostname}: {exc}") from None
+            pids = pids_of(probe.processes, program)
+            if not pids:
+                raise ProgramNotRunning(f"{program} is not running (no process found)")
+            if probe.lsof:
+                return single_cwd(probe.lsof, program)
+            if self.programs.cwd_method == "lsof":
+                raise RemoteError(
+                    "lsof is not installed" if probe.lsof is None else f"lsof did not find {program}"
+                )
+            return await self._cwd_by_proc(pids)
+        except RemoteError as exc:
+            raise type(exc)(f"{self.hostname}: {exc}") from None
 
     async def _graw_sizes(self, directory: str) -> dict[str, int]:
         sftp = await self._sftp()
@@ -229,21 +221,23 @@ class WorkerInterface:
 
     async def find_data_router(self) -> str:
         """The data router's working directory (where it writes ``.graw`` files)."""
-        return await self._router_cwd()
+        return await self._router_cwd(await self._probe_for_cwd())
 
     async def get_graw_list(self) -> list[str]:
         """Full paths of the ``.graw`` files in the data router's directory, sorted."""
-        cwd = await self._router_cwd()
+        cwd = await self.find_data_router()
         return [posixpath.join(cwd, n) for n in sorted(await self._graw_sizes(cwd))]
 
     async def working_dir_is_clean(self) -> bool:
         return not await self.get_graw_list()
 
     async def check_ecc_server_status(self) -> bool:
-        return bool(pids_of(await self._processes(), self.programs.ecc_server))
+        probe = await self._probe(with_lsof=False)
+        return bool(pids_of(probe.processes, self.programs.ecc_server))
 
     async def check_data_router_status(self) -> bool:
-        return bool(pids_of(await self._processes(), self.programs.data_router))
+        probe = await self._probe(with_lsof=False)
+        return bool(pids_of(probe.processes, self.programs.data_router))
 
     async def organize_files(self, experiment_name: str, run_number: int) -> TransferReport:
         """Move every ``.graw`` file into ``<router cwd>/<experiment>/run_<NNNN>/``.
@@ -252,7 +246,7 @@ class WorkerInterface:
         When the connection drops, the report so far is returned with ``interrupted`` set.
         """
         run = RunId(experiment_name, run_number)
-        cwd = await self._router_cwd()
+        cwd = await self.find_data_router()
         destination = posixpath.join(cwd, run.folder)
         sftp = await self._sftp()
         await self._timed(f"create {destination}", sftp.makedirs(destination, exist_ok=True))
@@ -404,16 +398,19 @@ class WorkerInterface:
     # -- the monitor's sweep -----------------------------------------------------------------
 
     async def status(self, *, connect_timeout: float | None = None) -> WorkerStatus:
-        """Everything the monitor shows for this worker; never raises for a worker problem."""
+        """Everything the monitor shows for this worker; never raises for a worker problem.
+
+        Makes at most one connection attempt (none while the host backs off), so a dead
+        worker costs a sweep at most ``connect_timeout``."""
         checked_at = time.time()
         try:
-            await self.connect(timeout=connect_timeout)
-            processes = await self._processes()
-            ecc_up = bool(pids_of(processes, self.programs.ecc_server))
-            router_up = bool(pids_of(processes, self.programs.data_router))
+            await self.connect(timeout=connect_timeout, retry=False)
+            probe = await self._probe_for_cwd()
+            ecc_up = bool(pids_of(probe.processes, self.programs.ecc_server))
+            router_up = bool(pids_of(probe.processes, self.programs.data_router))
             cwd = files = size = None
             if router_up:
-                cwd = await self._router_cwd(processes)
+                cwd = await self._router_cwd(probe)
                 sizes = await self._graw_sizes(cwd)
                 files, size = len(sizes), sum(sizes.values())
         except ConnectError as exc:

@@ -4,6 +4,10 @@
 15 characters (the kernel's ``TASK_COMM_LEN``), so ``getEccSoapServer`` appears as
 ``getEccSoapServe``; macOS prints the executable's full path. ``program_matches`` accepts both.
 
+One remote command (``probe_command``) asks for both, so each check costs one shell start on
+the worker (which, with a heavy shell rc file, is most of a check's time); ``parse_probe``
+splits its output again.
+
 ``lsof -a -d cwd -c NAME -Fpcn`` prints one record per process: ``p<pid>``, ``c<command>``,
 then a file set (``f<fd>``, ``n<name>``). ``lsof -c`` matches name *prefixes*, so a ``c``
 line naming another program (``dataRouterOld``) is an answer to refuse, not to use.
@@ -56,8 +60,37 @@ def pids_of(entries: list[ProcessEntry], program: str) -> list[int]:
     return [e.pid for e in entries if program_matches(e.command, program)]
 
 
+LSOF_MARK = "@@lsof"
+LSOF_MISSING = "@@lsof-missing"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Probe:
+    processes: list[ProcessEntry]
+    lsof: list[ProcessCwd] | None  # None: not asked for, or the worker has no lsof
+
+
 def lsof_cwd_command(program: str) -> str:
     return f"lsof -a -d cwd -c {shlex.quote(program)} -Fpcn"
+
+
+def probe_command(data_router: str, with_lsof: bool) -> str:
+    """``ps``, then (``with_lsof``) the router's working directory by lsof, when installed."""
+    if not with_lsof:
+        return PS_COMMAND
+    return (
+        f"{PS_COMMAND}; echo {LSOF_MARK}; "
+        f"if command -v lsof >/dev/null 2>&1; then {lsof_cwd_command(data_router)} 2>/dev/null; "
+        f"else echo {LSOF_MISSING}; fi; true"
+    )
+
+
+def parse_probe(text: str) -> Probe:
+    """Split ``probe_command`` output; ``RemoteError`` when lsof's part is not lsof output."""
+    ps_part, mark, lsof_part = text.partition(f"{LSOF_MARK}\n")
+    if not mark or lsof_part.strip() == LSOF_MISSING:
+        return Probe(processes=parse_ps(ps_part), lsof=None)
+    return Probe(processes=parse_ps(ps_part), lsof=parse_lsof(lsof_part))
 
 
 def parse_lsof(text: str) -> list[ProcessCwd]:

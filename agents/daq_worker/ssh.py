@@ -101,12 +101,11 @@ class SshPool:
         return self._host(target).alive()
 
     async def connection(
-        self, target: HostTarget, *, timeout: float | None = None
+        self, target: HostTarget, *, timeout: float | None = None, retry: bool = True
     ) -> asyncssh.SSHClientConnection:
-        """The host's open connection, connecting (and retrying) for at most ``timeout`` s.
-
-        ``timeout`` defaults to the connect timeout: one attempt, unless back-off forbids it.
-        """
+        """The host's open connection, connecting for at most ``timeout`` s (default: the
+        connect timeout), retrying with back-off within that time unless ``retry`` is false
+        (then: one attempt, or none while the host is backing off)."""
         entry = self._host(target)
         if entry.alive():
             return entry.conn  # type: ignore[return-value]
@@ -117,7 +116,7 @@ class SshPool:
             async with asyncio.timeout_at(deadline):
                 async with entry.lock:
                     while not entry.alive():
-                        await self._attempt(target, entry, deadline)
+                        await self._attempt(target, entry, deadline, retry)
         except TimeoutError:
             last = entry.last_error
             reason = f"no connection within {budget:g} s"
@@ -126,11 +125,13 @@ class SshPool:
             raise ConnectError(target.host, reason) from None
         return entry.conn  # type: ignore[return-value]
 
-    async def _attempt(self, target: HostTarget, entry: _Host, deadline: float) -> None:
+    async def _attempt(
+        self, target: HostTarget, entry: _Host, deadline: float, retry: bool
+    ) -> None:
         loop = asyncio.get_running_loop()
         wait = entry.next_try - loop.time()
         if wait > 0:
-            if entry.last_error is not None and loop.time() + wait >= deadline:
+            if entry.last_error is not None and (not retry or loop.time() + wait >= deadline):
                 last = entry.last_error
                 raise type(last)(
                     target.host, f"{last.reason} (next attempt in {wait:.1f} s)"
@@ -149,7 +150,7 @@ class SshPool:
             # a refused key or host key will not fix itself within this call
             if isinstance(exc, (HostKeyRejected, AuthenticationFailed)):
                 raise
-            if loop.time() + delay >= deadline:
+            if not retry or loop.time() + delay >= deadline:
                 raise
             log.info("%s; retrying in %.1f s", exc, delay)
         else:

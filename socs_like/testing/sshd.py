@@ -86,9 +86,17 @@ class SshServer:
     """One sshd on ``host``:``port`` configured from files in ``directory``."""
 
     def __init__(
-        self, directory: Path, alias: str = "worker", host: str = "127.0.0.1", port: int = 0
+        self,
+        directory: Path,
+        alias: str = "worker",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        source_shell_rc: bool = True,
     ) -> None:
+        """``source_shell_rc=False`` keeps bash from reading ``~/.bashrc`` for SSH commands
+        (it does so when run by sshd); benchmarks use it to time our code, not the rc file."""
         self.directory = Path(directory)
+        self.source_shell_rc = source_shell_rc
         self.alias = alias
         self.host = host
         self.port = port or _free_port(host)
@@ -114,6 +122,13 @@ class SshServer:
         shutil.copyfile(self.client_key.with_suffix(".pub"), self.authorized_keys)
         host_pub = self.host_key.with_suffix(".pub").read_text().split()
         self.known_hosts.write_text(f"{self.known_hosts_pattern} {host_pub[0]} {host_pub[1]}\n")
+        self.write_sshd_config()
+        self.ssh_config.write_text(self.ssh_config_entry())
+
+    def write_sshd_config(self) -> None:
+        """(Re)write sshd_config from the attributes; a running server reads it on restart."""
+        # bash reads ~/.bashrc for SSH commands only when SHLVL says it is the first shell
+        env = [] if self.source_shell_rc else ["SetEnv SHLVL=1"]
         self.sshd_config.write_text(
             "\n".join(
                 [
@@ -134,11 +149,11 @@ class SshServer:
                     "MaxStartups 200",
                     "MaxSessions 100",
                     "LogLevel VERBOSE",
+                    *env,
                     "",
                 ]
             )
         )
-        self.ssh_config.write_text(self.ssh_config_entry())
 
     @property
     def known_hosts_pattern(self) -> str:

@@ -36,7 +36,7 @@ def running(program: str) -> list[int]:
 
 
 class SimulatedWorker:
-    """``socs-like simulate daq-worker`` in a subprocess, plus what a test needs to check."""
+    """``socs-like simulate daq-worker`` in a subprocess, and what a test needs to check."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -44,7 +44,8 @@ class SimulatedWorker:
 
     def start(self, files: int = 0, size: int = 100) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agents.daq_worker.simulator", "--workdir", str(self.workdir),
+            [sys.executable, "-m", "socs_like", "simulate", "daq-worker",
+             "--workdir", str(self.workdir),
              "--files", str(files), "--interval", "0", "--size", str(size)],
             stdout=subprocess.DEVNULL,
         )

@@ -33,7 +33,7 @@ def test_agent_monitors_workers_and_organizes_a_run(
     config.write_text(sshd.ssh_config_entry() + ghost)
     run_agent("DaqWorker", "daq-workers", args=[
         "--hosts", "worker", "ghost", "--ssh-config", str(config),
-        "--monitor-interval", "0.5", "--connect-timeout", "2",
+        "--monitor-interval", "0.5", "--connect-timeout", "2", "--file-root", str(tmp_path),
     ])
     feed = feed_listener("daq-workers", "worker_status")
     client = make_client("daq-workers")
@@ -54,6 +54,20 @@ def test_agent_monitors_workers_and_organizes_a_run(
     assert reply.session["success"] is False
     assert reply.session["data"]["hosts"]["worker"] == {"ok": True, "running": True}
     assert reply.session["data"]["failed"] == ["ghost"]
+
+    reply = client.get_graw_list(hosts=["worker"])
+    assert reply.session["data"]["hosts"]["worker"]["files"] == [
+        str(worker.workdir / n) for n in sorted(written)]
+    log_lines = (worker.workdir / "dataRouter.log").read_text().splitlines()
+    reply = client.tail_file(path=str(worker.workdir / "dataRouter.log"), num_lines=2,
+                             hosts=["worker"])
+    assert reply.session["data"]["hosts"]["worker"]["lines"] == log_lines[-2:]
+    (tmp_path / "cobo.xcfg").write_text("<cobo/>")
+    reply = client.backup_config_files(experiment="e22508", run=12, hosts=["worker"],
+                                       paths=[str(tmp_path / "cobo.xcfg")],
+                                       backup_root=str(tmp_path / "configs"))
+    assert reply.session["success"] is True, reply.session["messages"]
+    assert (tmp_path / "configs" / "e22508" / "run_0012" / "cobo.xcfg").read_text() == "<cobo/>"
 
     # organize on the reachable worker: the files are on disk in the run folder
     reply = client.organize_files(experiment="e22508", run=12, hosts=["worker"])

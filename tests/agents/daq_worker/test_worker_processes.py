@@ -6,6 +6,8 @@ from hypothesis import strategies as st
 
 from agents.daq_worker.errors import ProgramNotRunning, RemoteError
 from agents.daq_worker.processes import (
+    parse_probe,
+    probe_command,
     ProcessCwd,
     lsof_cwd_command,
     parse_lsof,
@@ -125,3 +127,28 @@ def test_lsof_parser_returns_records_or_a_remote_error(text):
 def test_lsof_round_trip(records):
     text = "".join(f"p{pid}\nc{cmd}\nfcwd\nn{cwd}\n" for pid, cmd, cwd in records)
     assert parse_lsof(text) == [ProcessCwd(pid=p, command=c, cwd=n) for p, c, n in records]
+
+
+def test_probe_output_splits_into_ps_and_lsof():
+    probe = parse_probe(LINUX_PS + "@@lsof\np4242\ncdataRouter\nfcwd\nn/data/stage\n")
+    assert pids_of(probe.processes, "dataRouter") == [4242]
+    assert probe.lsof == [ProcessCwd(pid=4242, command="dataRouter", cwd="/data/stage")]
+    assert parse_probe(LINUX_PS + "@@lsof\n@@lsof-missing\n").lsof is None
+    assert parse_probe(LINUX_PS).lsof is None  # ps only
+    assert parse_probe(LINUX_PS + "@@lsof\n").lsof == []  # lsof found nothing
+
+
+def test_probe_command_asks_for_lsof_only_when_wanted():
+    assert probe_command("dataRouter", with_lsof=False) == "ps -A -o pid= -o comm="
+    command = probe_command("dataRouter", with_lsof=True)
+    assert "lsof -a -d cwd -c dataRouter -Fpcn" in command and "@@lsof-missing" in command
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(), st.text())
+def test_probe_parser_returns_a_probe_or_a_remote_error(ps_text, lsof_text):
+    try:
+        probe = parse_probe(f"{ps_text}@@lsof\n{lsof_text}")
+    except RemoteError:
+        return
+    assert all(entry.pid >= 0 for entry in probe.processes)
