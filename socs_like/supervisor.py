@@ -54,6 +54,13 @@ class Supervisor:
         self.children = [Child(i) for i in self.host.agent_instances if i.manage != "no"]
         self.console = Console()
         self._stopping = False
+        from .client import AsyncClient
+
+        # Follows heartbeats; closed before the hub stops so that nothing reports a lost hub.
+        self._watcher = AsyncClient(
+            "supervisor", hub_url=site.hub.wamp_server, realm=site.hub.wamp_realm,
+            address_root=site.hub.address_root, timeout=3.0,
+        )
 
     def run(self) -> int:
         return asyncio.run(self._main())
@@ -80,6 +87,7 @@ class Supervisor:
             self._stopping = True
             self._say("stopping agents")
             heartbeats.cancel()
+            await self._watcher.close()
             await asyncio.gather(*(self._stop_child(c) for c in self.children))
             for w in watchers:
                 w.cancel()
@@ -143,14 +151,11 @@ class Supervisor:
 
     async def _watch_heartbeats(self) -> None:
         """Follow every agent's heartbeat through the hub, reconnecting while it is away."""
-        from .client import AsyncClient, ClientError
+        from .client import ClientError
 
         by_address = {f"{self.site.hub.address_root}.{c.instance.instance_id}": c
                       for c in self.children}
-        client = AsyncClient(
-            "supervisor", hub_url=self.site.hub.wamp_server, realm=self.site.hub.wamp_realm,
-            address_root=self.site.hub.address_root, timeout=3.0,
-        )
+        client = self._watcher
 
         def beat(payload: Any, feed_info: dict[str, Any] | None = None) -> None:
             child = by_address.get((feed_info or {}).get("agent_address", ""))

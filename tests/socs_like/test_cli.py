@@ -1,0 +1,116 @@
+"""The `socs-like` command as an operator uses it: output, exit codes, one-line errors."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import yaml
+
+from socs_like.client import Client, ClientError
+from socs_like.testing import wait_until
+from socs_like.testing.hub import free_port
+
+
+def socs_like(*args, cwd=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "socs_like", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd)
+
+
+def test_call_runs_a_task_and_prints_the_session(hub, run_agent):
+    run_agent("FakeData", "fd-cli")
+    out = socs_like("call", "fd-cli", "delay_task", "delay=0.1", "--site-config",
+                    str(hub.site_file))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == 'OK: Operation "delay_task" is done.'
+    assert "delay_task[session 1] done succeeded" in lines[1]
+    assert "Exited after 0.1 seconds." in out.stdout
+
+    failed = socs_like("call", "fd-cli", "delay_task", "delay=0", "succeed=false",
+                       "--site-config", str(hub.site_file))
+    assert failed.returncode == 1 and "done FAILED" in failed.stdout
+
+
+def test_call_errors_are_one_line(hub, run_agent):
+    run_agent("FakeData", "fd-cli2")
+    site = ["--site-config", str(hub.site_file)]
+    out = socs_like("call", "fd-cli2", "no_op", *site)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "socs-like call: fd-cli2 has no operation 'no_op'; it has "
+        "['acq', 'delay_task', 'fill_session', 'set_heartbeat']"]
+    out = socs_like("call", "nobody", "x", *site, "--timeout", "2")
+    assert out.returncode == 2
+    assert out.stderr.strip() == ("socs-like call: no agent answers at observatory.nobody: "
+                                  "is it running?")
+    out = socs_like("call", "fd-cli2", "delay_task", "delay=oops", *site)
+    assert out.returncode == 1
+    assert "parameter 'delay' must be float, not 'oops' (str)" in out.stdout
+
+
+def test_agent_and_config_errors_are_one_line(tmp_path):
+    out = socs_like("agent", "NoSuchClass", "--instance-id", "x")
+    assert out.returncode == 2
+    assert out.stderr.startswith("socs-like agent: no agent class 'NoSuchClass'; installed classes:")
+    bad = tmp_path / "site.yaml"
+    bad.write_text("hub:\n  wamp_sever: ws://localhost:1/ws\n")
+    out = socs_like("config", "check", "--site-config", str(bad))
+    assert out.returncode == 2
+    assert out.stderr.strip() == (f"socs-like config: {bad}:2: hub.wamp_sever: unknown key "
+                                  "'wamp_sever': did you mean 'wamp_server'?")
+
+
+def test_config_check_accepts_the_shipped_site_config():
+    out = socs_like("config", "check", "--site-config", "site-config.yaml")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("site-config.yaml: OK (")
+
+
+def test_agent_help_documents_every_argument():
+    out = socs_like("agent", "FakeData", "--help")
+    assert out.returncode == 0
+    for flag in ("--num-channels", "--sample-rate", "--mode", "--site-hub", "--crossbar-timeout"):
+        assert flag in out.stdout
+
+
+def test_up_runs_hub_and_agents_and_restarts_the_dead(tmp_path):
+    port = free_port()
+    site = {
+        "hub": {"wamp_server": f"ws://127.0.0.1:{port}/ws",
+                "wamp_http": f"http://127.0.0.1:{port}/call"},
+        "hosts": {"localhost": {"crossbar": {}, "agent-instances": [
+            {"agent-class": "FakeData", "instance-id": "fd-up", "arguments": []},
+            {"agent-class": "Registry", "instance-id": "reg-up", "arguments": []},
+        ]}},
+    }
+    path = tmp_path / "site-config.yaml"
+    path.write_text(yaml.safe_dump(site))
+    up = subprocess.Popen([sys.executable, "-m", "socs_like", "up", "--no-table"], cwd=tmp_path,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def api():
+            try:
+                client = Client("fd-up", site_config=str(path), timeout=2)
+            except ClientError:
+                return None
+            try:
+                return client.get_api()
+            finally:
+                client.close()
+
+        first = wait_until(api, 60, interval=0.2, message="fd-up callable")
+        os.kill(first["instance_pid"], signal.SIGKILL)
+        second = wait_until(lambda: (a := api()) and a["instance_pid"] != first["instance_pid"]
+                            and a, 30, interval=0.2, message="fd-up restarted")
+        assert second["agent_class"] == "FakeData"
+        registry = Client("reg-up", site_config=str(path))
+        assert registry.get_api()["agent_class"] == "Registry"
+        registry.close()
+    finally:
+        up.send_signal(signal.SIGTERM)
+        output, _ = up.communicate(timeout=30)
+    assert up.returncode == 0
+    assert "fd-up: exited with -9" in output and "restarting in 2 s" in output
+    assert output.rstrip().splitlines()[-1].endswith("stopping the hub")
+    assert (tmp_path / "var" / "log" / "fd-up.out").exists()
