@@ -439,7 +439,7 @@ class Agent:
                     _, message, _ = self._start(op, params)
                     log.info("startup: %s", message)
 
-    def _on_leave(self, *args: Any) -> None:
+    def _on_leave(self, *args: Any, **kwargs: Any) -> None:
         if self._wamp is not None:
             log.warning("lost the hub; operations go on, feeds buffer until it is back")
         self._wamp = None

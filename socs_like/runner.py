@@ -56,8 +56,17 @@ def configure_logging(instance_id: str, log_dir: str | None, verbose: bool = Fal
         force=True,
     )
     import txaio
+    from twisted.logger import globalLogPublisher
 
     txaio.start_logging(level="debug" if verbose else "warn")
+
+    def failures_with_tracebacks(event: dict[str, Any]) -> None:
+        # txaio prints only "Unhandled error in Deferred"; the traceback is what helps.
+        failure = event.get("log_failure")
+        if failure is not None:
+            logging.getLogger("twisted").error("%s", failure.getTraceback())
+
+    globalLogPublisher.addObserver(failures_with_tracebacks)
 
 
 def parse_agent_args(argv: list[str], class_name: str | None) -> tuple[Any, argparse.Namespace, Any]:
