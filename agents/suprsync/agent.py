@@ -54,7 +54,7 @@ class SupRsync:
 
     async def _syncer(self) -> Syncer:
         if self.syncer is None:
-            db = Database(self.db_url, echo=self.echo_sql)
+            db = await self.agent.to_thread(lambda: Database(self.db_url, echo=self.echo_sql))
             await self.agent.to_thread(upgrade, db)
             self.syncer = Syncer(db, self.settings)
         return self.syncer

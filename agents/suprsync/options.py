@@ -71,8 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="Kill an rsync running longer than this (default: no limit).")
     g.add_argument("--cmd-timeout", type=_duration, default=None,
                    help="Kill a remote md5sum running longer than this (default: no limit).")
-    g.add_argument("--files-per-batch", type=_positive_int, default=None,
-                   help="Files copied per rsync (default: all that are waiting).")
+    g.add_argument("--files-per-batch", type=_positive_int, default=5000,
+                   help="Files per batch: one rsync and one remote md5sum each (default 5000; "
+                        "a weekend's backlog fits in one).")
     g.add_argument("--sleep-time", type=_duration, default=60.0,
                    help="Pause between loop iterations (default 60 s).")
     g.add_argument("--compression", action="store_true",

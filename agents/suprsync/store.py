@@ -170,8 +170,8 @@ def set_local_stat(s: Session, stats: dict[int, dict[str, Any]]) -> None:
 # -- timecode dirs -------------------------------------------------------------------------
 
 
-def add_timecode_dirs(s: Session, archive: str, after_id: int) -> int:
-    """Create the timecode dirs of files registered after `after_id`; return the last id seen.
+def new_timecodes(s: Session, archive: str, after_id: int) -> tuple[list[int], int]:
+    """Timecodes of the archive's files registered after id `after_id`, and the last id seen.
 
     A range scan on the primary key, so it costs what was registered since the last pass.
     """
@@ -182,6 +182,11 @@ def add_timecode_dirs(s: Session, archive: str, after_id: int) -> int:
                F.timecode.is_not(None))  # fmt: skip
         .distinct()
     ).all()
+    return list(timecodes), last_id
+
+
+def add_timecode_dirs(s: Session, archive: str, timecodes: list[int]) -> None:
+    """Create the archive's timecode dirs that do not exist yet."""
     if timecodes:
         dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
         s.execute(
@@ -190,7 +195,6 @@ def add_timecode_dirs(s: Session, archive: str, after_id: int) -> int:
                       "synced": False, "finalized": False} for tc in timecodes])  # fmt: skip
             .on_conflict_do_nothing(index_elements=["archive_name", "timecode"])
         )
-    return last_id
 
 
 def open_timecode_dirs(s: Session, archive: str) -> tuple[list[TimecodeDir], int | None]:

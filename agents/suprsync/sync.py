@@ -27,7 +27,7 @@ from .retention import RetentionPolicy
 from .subprocesses import CommandResult, run_command
 from .timecodes import finalization, is_completed, subdir_of
 from .tree import build_symlink_tree
-from .verdicts import BatchFile, Verdict, judge_batch
+from .verdicts import Verdict, judge_batch
 
 log = logging.getLogger(__name__)
 
@@ -338,9 +338,11 @@ class Syncer:
         """Mark this archive's timecode dirs completed and synced; finalize synced ones.
         Returns the remote paths of the finalization files registered."""
         s = self.settings
-        self._tc_seen_id = self.db.write(
-            lambda ses: store.add_timecode_dirs(ses, s.archive_name, self._tc_seen_id)
-        )
+        timecodes, seen = self.db.read(
+            lambda ses: store.new_timecodes(ses, s.archive_name, self._tc_seen_id))
+        if timecodes:
+            self.db.write(lambda ses: store.add_timecode_dirs(ses, s.archive_name, timecodes))
+        self._tc_seen_id = seen
         now = self.clock()
         dirs, newest = self.db.read(lambda ses: store.open_timecode_dirs(ses, s.archive_name))
         done = []
