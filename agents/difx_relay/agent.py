@@ -252,18 +252,20 @@ class DiFXRelay:
                     return
                 backoff = min(backoff * 2, self.args.reconnect_max)
                 continue
-            backoff = 0.25
-            client.send(commands.channel_all_data(True))
-            client.send(commands.relay(True))
-            client.send(commands.message_selection(self.args.selection))
             try:
+                client.send(commands.channel_all_data(True))
+                client.send(commands.relay(True))
+                client.send(commands.message_selection(self.args.selection))
                 self.server = await client.version(self.args.probe_timeout)
             except (TimeoutError, ChannelClosed) as e:
-                client.close(f"no version reply: {e or 'timeout'}")
-                self.last_error = f"{self.args.host}:{self.args.port} did not answer a version request"
+                client.close(f"handshake failed: {e or 'timeout'}")
+                self.last_error = (f"{self.args.host}:{self.args.port} accepted the connection "
+                                   f"but the handshake failed: {e or 'no version reply'}")
                 if await session.sleep(backoff):
                     return
+                backoff = min(backoff * 2, self.args.reconnect_max)
                 continue
+            backoff = 0.25
             if self.client is not None:
                 self.reconnects += 1
             self.client = client

@@ -7,20 +7,19 @@ and was not confirmed when it runs out.
 
 from __future__ import annotations
 
-import asyncio
 import posixpath
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from . import commands
+from .channels import channel_packets
 from .codes import OpCode
 from .errors import DiFXProtocolError
+from .framing import pack_int, unpack_int
 from .guiclient import ChannelClosed, GuiClient
 from .jobcontrol import JobStatusCollector, StartTracker
 from .machines import Machines, datastream_count, parse_machines
-from .framing import pack_int, unpack_int
-from .channels import channel_packets
 from .paths import PathPolicy
 
 Result = tuple[bool, str, dict[str, Any]]
@@ -223,15 +222,6 @@ class Ops:
         input_file = self.policy.check(input_file)
         self.client.send(commands.command(commands.difx_stop(input_file=input_file)))
         return input_file
-
-
-async def wait_any(*aws: Awaitable[Any]) -> None:
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()
 
 
 def processors_from(items: Sequence[Any]) -> tuple[tuple[str, int], ...]:

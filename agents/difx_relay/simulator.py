@@ -122,8 +122,14 @@ class Job:
         with open(self.input_file.with_suffix(".difxlog"), "a") as f:
             f.write(f"{time.ctime()} {state}\n")
 
-    async def run(self, conn: Connection, channel: int) -> None:
+    async def run(self, conn: Connection | None, channel: int) -> None:
+        """Run to the end; channel replies go to `conn`, or nowhere for a demo job."""
         bus, host, path = self.sim.bus, self.sim.head, str(self.input_file)
+
+        def reply(code: int, payload: bytes = b"") -> None:
+            if conn is not None:
+                conn.channel_reply(channel, code, payload)
+
         steps = self.sim.job_steps
         start, stop = 57028.0, 57028.0 + steps / 1440.0
 
@@ -132,9 +138,9 @@ class Job:
             self.log_state(state)
 
         try:
-            conn.channel_reply(channel, StartCode.STARTING_DIFX)
+            reply(StartCode.STARTING_DIFX)
             status("Spawning", mpi=-1)
-            conn.channel_reply(channel, StartCode.STARTED)
+            reply(StartCode.STARTED)
             await asyncio.sleep(self.sim.step_seconds)
             status("Starting")
             for i in range(1, steps + 1):
@@ -143,9 +149,9 @@ class Job:
                     bus.alert("Datastream 1: cannot open /data/missing.vdif", 1, host="ds1",
                               job=self.name, mpi=1, input_file=path)
                     status("Crashed", mpi=-1)
-                    conn.channel_reply(channel, StartCode.DIFX_ERROR,
+                    reply(StartCode.DIFX_ERROR,
                                        b"Datastream 1: cannot open /data/missing.vdif")
-                    conn.channel_reply(channel, StartCode.JOB_FAILED, b"mpirun exited with 1")
+                    reply(StartCode.JOB_FAILED, b"mpirun exited with 1")
                     return
                 weights = tuple((a, 0.9 + 0.01 * a) for a in range(3))
                 status("Running", vis=start + i / 1440.0, start=start, stop=stop, weights=weights)
@@ -162,8 +168,8 @@ class Job:
             status("Done")
             (self.input_file.parent / f"{self.name}.difx").mkdir(exist_ok=True)
             status("MpiDone", mpi=-1)
-            conn.channel_reply(channel, StartCode.DIFX_COMPLETE)
-            conn.channel_reply(channel, StartCode.ENDED_GRACEFULLY)
+            reply(StartCode.DIFX_COMPLETE)
+            reply(StartCode.ENDED_GRACEFULLY)
         finally:
             self.sim.jobs.pop(path, None)
 
@@ -192,10 +198,13 @@ class Connection(asyncio.Protocol):
         self.channels = False
         self.uploads: dict[int, tuple[Path, int, bytearray]] = {}
         self.transport: asyncio.Transport | None = None
+        self.peer = "?"
 
     # -- transport
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        host, port = transport.get_extra_info("peername")[:2]
+        self.peer = f"{host}:{port}"
         self.sim.bus.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -232,6 +241,7 @@ class Connection(asyncio.Protocol):
         pid = p.packet_id
         if pid == PacketId.RELAY:
             self.relay = unpack_int(p.payload, "RELAY") != 0
+            print(f"relay {'on' if self.relay else 'off'} for {self.peer}", flush=True)
         elif pid == PacketId.MESSAGE_SELECTION:
             lines = p.payload.decode("utf-8", "replace").split("\n")
             self.selection = None if lines[0].strip() == "ALL_MESSAGES" else frozenset(
@@ -501,6 +511,20 @@ class Simulator:
                                           used_memory=2_000_000, net_rx_rate=0, net_tx_rate=0,
                                           n_core=16))
 
+    async def demo_jobs(self) -> None:
+        """Start a job on the correlator's own every `demo_every` s, so a relay has something
+        to show (`make run`)."""
+        folder = self.sandbox / "demo"
+        folder.mkdir(exist_ok=True)
+        for n in itertools.count(1):
+            path = folder / f"demo_{n}.input"
+            path.write_text("DATASTREAM ENTRIES: 1\n")
+            job = Job(self, path, ["cn01", "cn02"])
+            self.jobs[str(path)] = job
+            job.task = asyncio.get_running_loop().create_task(job.run(None, 0))
+            await job.task
+            await asyncio.sleep(self.args.demo_every)
+
     async def flood(self) -> None:
         """Benchmark traffic: `flood_rate` status documents a second carrying their send time."""
         while not any(c.relay for c in self.bus.connections):
@@ -525,6 +549,8 @@ class Simulator:
         port = server.sockets[0].getsockname()[1]
         print(f"guiserver simulator listening on {self.args.host}:{port}", flush=True)
         tasks = [loop.create_task(self.load_ticker())]
+        if self.args.demo_every:
+            tasks.append(loop.create_task(self.demo_jobs()))
         if self.args.flood_rate:
             tasks.append(loop.create_task(self.flood()))
         async with server:
@@ -544,6 +570,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--job-steps", type=int, default=10, help="Running status messages per job.")
     p.add_argument("--step-seconds", type=float, default=0.3)
     p.add_argument("--load-interval", type=float, default=2.0)
+    p.add_argument("--demo-every", type=float, default=0.0,
+                   help="Run a demo job by itself, pausing this many seconds between jobs.")
     p.add_argument("--flood-rate", type=float, default=0.0, help="Benchmark: status docs/s.")
     p.add_argument("--flood-seconds", type=float, default=10.0)
     p.add_argument("--flood-delay", type=float, default=1.0)

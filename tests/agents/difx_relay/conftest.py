@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,8 @@ class GuiServerSim:
             self.proc.kill()
             raise RuntimeError(f"simulator did not start: {line!r}")
         self.port = int(line.rsplit(":", 1)[1])
+        # Keep reading its log so a chatty simulator never blocks on a full pipe.
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
         return self
 
     def kill(self) -> None:
