@@ -8,7 +8,9 @@ import time
 import pytest
 import yaml
 
-from socs_like.db import FileState, TimecodeDir
+from sqlalchemy import update
+
+from socs_like.db import FileState, RegisteredFile, TimecodeDir
 
 # timecodes near now: OLD is complete because NEW exists; NEW is still being filled
 NEW = int(time.time() // 100_000)
@@ -182,3 +184,27 @@ def test_two_archives_do_not_interfere(make_archive):
     assert dirs[("timestreams", OLD)] == (False, False)
     assert s_sync.archive_stats()["num_files"] == 3  # its two and its finalization file
     assert t_sync.archive_stats()["uncopied_files"] == 1
+
+
+def test_rule_based_retention_for_smurf_on_a_local_archive(make_archive):
+    from agents.suprsync.retention import RetentionPolicy, Rule
+
+    arch = make_archive("smurf", over_ssh=False)
+    plot = arch.add(f"{OLD}/crate1/1_uxm_relock/plots/asd.png", b"png")
+    tune = arch.add(f"{OLD}/crate1/1_uxm_relock/outputs/x.tune", b"tune")
+    out = arch.add(f"{OLD}/crate1/1_uxm_relock/outputs/x.npy", b"npy")
+    later = arch.add(f"{OLD}/crate1/1_uxm_relock/plots/later.png", b"png2")
+    assert arch.syncer().copy_batch()["verified"] == 4
+    # the others were verified two hours ago, `later` just now: plots are kept one hour
+    arch.db.write(lambda s: s.execute(
+        update(RegisteredFile).where(RegisteredFile.id != later)
+        .values(verified=RegisteredFile.verified - 7200)))  # fmt: skip
+    syncer = arch.syncer(retention=RetentionPolicy((Rule.parse("*/plots/*=1h"),
+                                                    Rule.parse("*.tune=never"))))  # fmt: skip
+    assert syncer.delete_due() == {"deleted": 1, "already_gone": 0, "requeued": 0}
+    assert arch.row(plot).state == FileState.REMOVED
+    assert not os.path.exists(arch.row(plot).local_path)
+    for kept in (tune, out, later):
+        assert arch.row(kept).state == FileState.SYNCED
+        assert os.path.exists(arch.row(kept).local_path)
+    assert (arch.remote / f"{OLD}/crate1/1_uxm_relock/plots/asd.png").read_bytes() == b"png"
