@@ -114,3 +114,23 @@ def test_up_runs_hub_and_agents_and_restarts_the_dead(tmp_path):
     assert "fd-up: exited with -9" in output and "restarting in 2 s" in output
     assert output.rstrip().splitlines()[-1].endswith("stopping the hub")
     assert (tmp_path / "var" / "log" / "fd-up.out").exists()
+
+
+def test_status_table_and_feed_printing(hub, run_agent):
+    run_agent("FakeData", "fd-cli3")
+    site = ["--site-config", str(hub.site_file)]
+    out = socs_like("status", "fd-cli3", *site)
+    assert out.returncode == 0, out.stderr
+    assert "fd-cli3" in out.stdout and "FakeData" in out.stdout
+    for op in ("delay_task", "fill_session", "set_heartbeat", "acq"):
+        assert op in out.stdout
+    out = socs_like("status", "nobody", *site)
+    assert out.returncode == 1 and "not answering" in out.stdout
+
+    out = socs_like("feed", "fd-cli3", "heartbeat", "--count", "2", *site, timeout=30)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2
+    assert all('"delay_task": 1' in line for line in lines)
+    seqs = [int(line.split("#")[1].split()[0]) for line in lines]
+    assert seqs[1] == seqs[0] + 1
