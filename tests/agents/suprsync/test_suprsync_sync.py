@@ -11,6 +11,7 @@ import yaml
 from sqlalchemy import update
 
 from socs_like.db import FileState, RegisteredFile, TimecodeDir
+from socs_like.testing import wait_until
 
 # timecodes near now: OLD is complete because NEW exists; NEW is still being filled
 NEW = int(time.time() // 100_000)
@@ -208,3 +209,59 @@ def test_rule_based_retention_for_smurf_on_a_local_archive(make_archive):
         assert arch.row(kept).state == FileState.SYNCED
         assert os.path.exists(arch.row(kept).local_path)
     assert (arch.remote / f"{OLD}/crate1/1_uxm_relock/plots/asd.png").read_bytes() == b"png"
+
+
+def test_two_syncers_and_a_busy_writer_share_one_sqlite_file(tmp_path, db, make_archive):
+    """200 registrations/s while two archives copy, delete and count: no lock failures."""
+    from agents.suprsync.retention import RetentionPolicy
+    from socs_like.db import files
+
+    archives = [make_archive("smurf", over_ssh=False), make_archive("timestreams", over_ssh=False)]
+    stop = threading.Event()
+    errors = []
+    registered = []
+
+    def writer():
+        n = 0
+        while not stop.is_set():
+            batch = []
+            for _ in range(20):  # 20 every 0.1 s
+                arch = archives[n % 2]
+                rel = f"{NEW}/s{n % 4}/{n}.g3"
+                path = arch.local / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(b"%d" % n)
+                batch.append(files.NewFile(local_path=str(path), archive_name=arch.name,
+                                           remote_path=rel, timestamp=time.time(),
+                                           local_md5sum=md5(b"%d" % n)))  # fmt: skip
+                n += 1
+            registered.extend(db.write(lambda s, b=batch: files.register(s, b)))
+            time.sleep(0.1)
+
+    def sync(arch):
+        syncer = arch.syncer(retention=RetentionPolicy(default=0.0))
+        try:
+            while not stop.is_set():
+                syncer.copy_batch()
+                syncer.delete_due()
+                syncer.update_timecodes()
+                syncer.archive_stats()
+        except Exception as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer)] + [
+        threading.Thread(target=sync, args=(a,)) for a in archives]  # fmt: skip
+    for t in threads:
+        t.start()
+    wait_until(lambda: len(registered) >= 1000 or errors, 60)
+    stop.set()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert db.stats.lock_failures == 0
+    # whatever was registered gets copied once the writer stops
+    for arch in archives:
+        syncer = arch.syncer()
+        while syncer.copy_batch()["num_files"]:
+            pass
+        assert syncer.archive_stats()["uncopied_files"] == 0
