@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import struct
+import threading
 
 from socs_like.testing import wait_until
 
@@ -201,3 +203,48 @@ def test_direct_mode_and_bad_datagrams(guiserver, run_agent, make_client, feed_l
     assert max(p["progress"] for p in events) == 100.0
     r = c.mkdir(path="/x")
     assert not r.session["success"] and "direct (multicast) mode" in _msg(r)
+
+
+def test_garbage_from_the_server_costs_a_document_or_a_reconnect(run_agent, make_client):
+    """A hand-written server: one bad document, one good, then a corrupt frame length."""
+    from agents.difx_relay.framing import Packet, PacketId, encode_packet
+    from agents.difx_relay.messages import Header, StatusMessage, encode_message
+
+    burst = b"".join(encode_packet(p) for p in (
+        Packet(PacketId.GUISERVER_VERSION, b"bad-server 0.1"), Packet(PacketId.CHANNEL_ALL_DATA)))
+    good = encode_message(StatusMessage(
+        header=Header(from_host="h", message_type="DifxStatusMessage", identifier="j", seq_number=0),
+        state="Running"))
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    conns = []
+
+    def serve():
+        for n in range(2):
+            conn, _ = listener.accept()
+            conns.append(conn)
+            received = b""
+            while struct.pack(">ii", PacketId.GUISERVER_VERSION, 0) not in received:
+                received += conn.recv(4096)
+            conn.sendall(burst)
+            if n == 0:
+                conn.sendall(encode_packet(Packet(PacketId.RELAY, b"<difxMessage><hea"))
+                             + encode_packet(Packet(PacketId.RELAY, good))
+                             + struct.pack(">ii", 1, -7))
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        run_agent("DiFXRelay", "difx6", args=["--host", "127.0.0.1", "--port", str(port),
+                                              "--allowed-root", "/nonexistent"])
+        c = make_client("difx6")
+        data = wait_until(lambda: (d := _relay_data(c))["reconnects"] >= 1 and d["connected"] and d,
+                          15, message="reconnected after a corrupt frame")
+        assert data["last_disconnect"] == ("protocol error: packet id 1 announces -7 bytes of "
+                                           "payload (allowed 0..16777216): the stream is corrupt")
+        assert data["bad_documents"] == 1 and data["documents"] == {"DifxStatusMessage": 1}
+        assert data["last_bad_document"].startswith("malformed DiFX message")
+        assert data["guiserver"]["version"] == "bad-server 0.1"
+    finally:
+        for conn in conns:
+            conn.close()
+        listener.close()
