@@ -54,6 +54,7 @@ class Supervisor:
         self.children = [Child(i) for i in self.host.agent_instances if i.manage != "no"]
         self.console = Console()
         self._stopping = False
+        self._live = False
         from .client import AsyncClient
 
         # Follows heartbeats; closed before the hub stops so that nothing reports a lost hub.
@@ -77,6 +78,7 @@ class Supervisor:
         try:
             if self.live_table:
                 with Live(self.table(), console=self.console, refresh_per_second=2) as live:
+                    self._live = True
                     while not stop.is_set():
                         live.update(self.table())
                         with contextlib.suppress(TimeoutError):
@@ -84,6 +86,7 @@ class Supervisor:
             else:
                 await stop.wait()
         finally:
+            self._live = False
             self._stopping = True
             self._say("stopping agents")
             heartbeats.cancel()
@@ -97,7 +100,8 @@ class Supervisor:
         return 0
 
     def _say(self, text: str) -> None:
-        if not self.live_table:
+        # While the live table is up it says it all; before and after, lines do.
+        if not self._live:
             print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
 
     def _start_hub(self, host: HostConfig) -> Any:
