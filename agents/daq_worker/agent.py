@@ -18,10 +18,9 @@ from typing import Any
 from socs_like import Agent, OpSession, param
 
 from .errors import ConnectError, RequestError, WorkerError
-from .interface import CWD_METHODS, WorkerInterface, WorkerPrograms
+from .interface import CWD_METHODS, WorkerInterface, WorkerPrograms, sweep_status
 from .runs import RunId
 from .ssh import SshPool, SshSettings
-from .status import WorkerStatus
 
 log = logging.getLogger(__name__)
 
@@ -285,10 +284,9 @@ class DaqWorker:
         problems = {h: 0 for h in self.hosts}
         while True:
             started = loop.time()
-            statuses: list[WorkerStatus] = await asyncio.gather(*(
-                w.status(connect_timeout=min(interval, self.connect_timeout))
-                for w in self.workers.values()
-            ))
+            statuses = await sweep_status(
+                self.workers.values(), connect_timeout=min(interval, self.connect_timeout)
+            )
             sweeps += 1
             for status in statuses:
                 for sample in status.feed_samples():

@@ -21,8 +21,9 @@ import logging
 import posixpath
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncssh
 
@@ -43,6 +44,7 @@ from .status import WorkerStatus
 from .tail import TailReader
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CWD_METHODS = ("auto", "lsof", "proc")
 
@@ -71,6 +73,9 @@ class WorkerPrograms:
 
 
 class WorkerInterface:
+    """One worker over SSH. ``async with`` connects on enter and, when the interface made
+    its own connection pool, closes it on exit."""
+
     def __init__(
         self,
         hostname: str,
@@ -83,9 +88,14 @@ class WorkerInterface:
         pool: SshPool | None = None,
         allowed_roots: Sequence[str] | None = None,
     ) -> None:
-        """``allowed_roots`` confines ``tail_file`` and ``backup_config_files`` to these
+        """``port`` and ``username`` override the SSH config (else its ``Port``/``User``,
+        else 22 and the local user). ``pool`` shares connections between interfaces; it
+        carries its own settings, so it excludes ``settings`` and ``config_path``.
+        ``allowed_roots`` confines ``tail_file`` and ``backup_config_files`` to these
         directories (``~`` allowed); ``None`` allows any path the login user can reach."""
         self.target = HostTarget(hostname, port, username)
+        if pool is not None and (settings is not None or config_path is not None):
+            raise ValueError("give either a pool or settings/config_path, not both")
         if pool is None:
             settings = settings or SshSettings()
             if config_path is not None:
@@ -122,7 +132,7 @@ class WorkerInterface:
     async def _sftp(self) -> asyncssh.SFTPClient:
         return await self.pool.sftp(self.target)
 
-    async def _timed(self, what: str, call):  # type: ignore[no-untyped-def]
+    async def _timed(self, what: str, call: Awaitable[T]) -> T:
         return await self.pool.timed(self.target, what, call)
 
     async def _home_dir(self) -> str:
@@ -431,6 +441,27 @@ class WorkerInterface:
             graw_files=files,
             graw_bytes=size,
         )
+
+
+async def sweep_status(
+    workers: Iterable[WorkerInterface],
+    *,
+    connect_timeout: float | None = None,
+    concurrency: int = 16,
+) -> list[WorkerStatus]:
+    """``status()`` of every worker, ``concurrency`` at a time, in the order given.
+
+    The bound keeps the loop responsive: each check costs a few ms of our CPU (SSH packets,
+    parsing), and checks answered in the same instant run back to back."""
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, not {concurrency}")
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(worker: WorkerInterface) -> WorkerStatus:
+        async with gate:
+            return await worker.status(connect_timeout=connect_timeout)
+
+    return list(await asyncio.gather(*(one(w) for w in workers)))
 
 
 async def _read_all(sftp: asyncssh.SFTPClient, path: str) -> bytes:
