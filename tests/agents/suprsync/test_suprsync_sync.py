@@ -22,6 +22,7 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
 def test_copy_verify_delete_finalize(make_archive):
     arch = make_archive("timestreams")
     old = [arch.add(f"{OLD}/ufm_mv{i % 2}/f {i}'s.g3", os.urandom(2000 + i)) for i in range(6)]
