@@ -106,7 +106,7 @@ class DiFXRelay:
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
         if args.mode == "relay" and (not args.host or not args.port):
-            raise SystemExit("DiFXRelay: --host and --port are required in relay mode")
+            raise ValueError("--host and --port are required in relay mode")
         self.agent = agent
         self.args = args
         self.policy = PathPolicy(args.allowed_root)

@@ -54,11 +54,14 @@ class Ops:
         path = self.policy.check(path, pattern=True)
         args = self.policy.check_flags(args)
         entries: list[str] = []
+
+        def collect(reply: Any) -> None:
+            if reply.inner_id == OpCode.LS_ENTRY:
+                entries.append(reply.payload.decode("utf-8", "replace").strip())
+
         ok, msg, _ = await self._simple(
             lambda ch: commands.file_operation(operation="ls", path=path, arg=args, channel=ch),
-            f"ls {path}",
-            lambda r: entries.append(r.payload.decode("utf-8", "replace").strip())
-            if r.inner_id == OpCode.LS_ENTRY else None)
+            f"ls {path}", collect)
         return ok, (f"{len(entries)} entries" if ok else msg), {"entries": entries}
 
     async def file_op(self, operation: str, path: str, arg: str = "") -> Result:

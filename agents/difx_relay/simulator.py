@@ -580,8 +580,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not Path(args.sandbox).is_dir():
-        print(f"sandbox {args.sandbox} is not a directory", file=sys.stderr)
+    try:
+        Path(args.sandbox).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"cannot use sandbox {args.sandbox}: {e}", file=sys.stderr)
         return 2
     try:
         asyncio.run(Simulator(args).serve())

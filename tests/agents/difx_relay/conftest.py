@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +49,7 @@ class GuiServerSim:
 
 
 @pytest.fixture
-def guiserver(tmp_path: Path) -> Iterator[callable]:
+def guiserver(tmp_path: Path) -> Iterator[Callable[..., GuiServerSim]]:
     sims: list[GuiServerSim] = []
 
     def start(*args: str, sandbox: Path | None = None) -> GuiServerSim:
