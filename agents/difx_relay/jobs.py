@@ -60,7 +60,7 @@ class JobTable:
     def apply_status(self, msg: StatusMessage, now: float) -> JobRow:
         name = job_name(msg)
         row = self._rows.pop(name, None) or JobRow(job=name)
-        # A wrapper message (mpiProcessId −1) carries a state but no position: keep progress.
+        # Wrapper messages (mpiProcessId −1) carry no MJDs: the spec's fallback rules apply.
         row = replace(
             row, state=msg.state, progress=progress_percent(msg, row.progress),
             host=msg.header.from_host, input_file=msg.input_file or row.input_file, updated=now,
