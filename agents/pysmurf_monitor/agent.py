@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import socket
 import time
@@ -160,6 +161,7 @@ class PysmurfMonitor:
         self._hash_ready = asyncio.Event()
         self._last_file: str | None = None
         self._last_db_error: str | None = None
+        self.loop_lag_max = 0.0
         agent.register_process("run", self.run, startup=not args.test_mode)
         agent.register_task("rescan", self.rescan_task)
 
@@ -240,9 +242,14 @@ class PysmurfMonitor:
 
         args = self.args
         self.db = await self.agent.to_thread(self._open_db)
+        # what exists now (framework, libraries, schema) lives as long as the process; taking
+        # it out of the collector's sight keeps full collections from stalling the loop
+        gc.freeze()
         recover_until = await self.agent.to_thread(self._max_pending_id)
         hash_pool = ThreadPoolExecutor(args.checksum_workers, thread_name_prefix="md5")
-        hashers = [asyncio.ensure_future(self._hasher(hash_pool)) for _ in range(args.checksum_workers)]
+        helpers = [asyncio.ensure_future(self._hasher(hash_pool))
+                   for _ in range(args.checksum_workers)]
+        helpers.append(asyncio.ensure_future(self._watch_loop()))
         port = reactor.listenUDP(args.udp_port, _Listener(self.on_datagram),
                                  interface=args.udp_host, maxPacketSize=65535)
         self._enlarge_receive_buffer(port.socket)
@@ -274,9 +281,10 @@ class PysmurfMonitor:
                 await self._nap(session, args.batch_interval)
         finally:
             port.stopListening()
-            for task in hashers:
+            for task in helpers:
                 task.cancel()
             hash_pool.shutdown(wait=False, cancel_futures=True)
+            self.db.dispose()
         left = len(self._announced)
         return True, (f"Stopped: {self.counts['registered']} files registered, "
                       f"{self.counts['checksummed']} checksummed"
@@ -364,15 +372,32 @@ class PysmurfMonitor:
                 self._hash_ready.clear()
                 await self._hash_ready.wait()
                 continue
-            chunk = [self._to_hash.popleft() for _ in range(min(CHECKSUM_CHUNK, len(self._to_hash)))]
+            chunk = [self._to_hash.popleft()
+                     for _ in range(min(CHECKSUM_CHUNK, len(self._to_hash)))]
             self.counts["hashing"] += len(chunk)
             try:
                 results = await loop.run_in_executor(
                     pool, checksum.checksum_rows, chunk, self.args.read_size)
+            except Exception:
+                # the rows stay pending in the database and are retried at the next start
+                log.exception("checksum worker failed on %d files", len(chunk))
+                self.counts["checksum_failures"] += len(chunk)
+                continue
             finally:
                 self.counts["hashing"] -= len(chunk)
             self._hashed.extend(results)
             self._wake.set()
+
+    async def _watch_loop(self, interval: float = 0.02) -> None:
+        """Measure how late the event loop wakes us: the cost of anything blocking it."""
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + interval
+            await asyncio.sleep(interval)
+            lag = loop.time() - due
+            self.loop_lag_max = max(self.loop_lag_max, lag)
+            if lag > 0.05:
+                self.counts["loop_stalls"] += 1
 
     @param("min_age", type=float, default=None, check=lambda v: v is None or v >= 0)
     async def rescan_task(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
@@ -448,10 +473,13 @@ class PysmurfMonitor:
                 "recovered": c["recovered"],
                 "checksummed": c["checksummed"],
                 "unreadable": c["unreadable"],
+                "checksum_failures": c["checksum_failures"],
                 "waiting_for_db": len(self._announced),
                 "waiting_for_checksum": len(self._to_hash) + c["hashing"] + len(self._hashed),
                 "last_file": self._last_file,
             },
+            "loop": {"max_lag_ms": round(self.loop_lag_max * 1000, 1),
+                     "stalls_over_50ms": c["loop_stalls"]},
             "metadata": {"samples": c["metadata_samples"], "feeds": sorted(self.meta_feeds)},
             "db": {
                 "url": self.db.display_url if self.db is not None else None,

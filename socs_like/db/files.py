@@ -84,14 +84,16 @@ def register(session: Session, files: Sequence[NewFile]) -> list[Registered]:
         }
         for f in fresh
     ]
-    # RETURNING keeps this one round trip per batch on both SQLite (>= 3.35) and PostgreSQL
-    ids = session.scalars(
-        RegisteredFile.__table__.insert().returning(
-            RegisteredFile.id, sort_by_parameter_order=True
-        ),
-        rows,
-    ).all()
-    return [Registered(id=i, local_path=f.local_path) for i, f in zip(ids, fresh, strict=True)]
+    # RETURNING the key (not relying on row order) lets SQLAlchemy send one multi-row INSERT
+    # per batch on SQLite and PostgreSQL alike
+    table = RegisteredFile.__table__
+    made = session.execute(
+        table.insert().returning(table.c.id, table.c.archive_name, table.c.local_path), rows
+    ).tuples()
+    ids = {(archive, path): i for i, archive, path in made}
+    return [
+        Registered(id=ids[(f.archive_name, f.local_path)], local_path=f.local_path) for f in fresh
+    ]
 
 
 def _registered_keys(

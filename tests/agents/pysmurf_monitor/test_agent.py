@@ -197,3 +197,24 @@ def test_rows_left_pending_are_finished_on_start_with_postgresql(
     assert gone.state == FileState.UNREADABLE
     assert gone.checksum_error == f"No such file or directory: {data / 'gone.g3'}"
     db.dispose()
+
+
+def test_test_mode_waits_to_be_started_then_ends_after_its_first_files(
+        tmp_path, run_agent, make_client, udp_sock) -> None:
+    port = free_udp_port()
+    g3 = tmp_path / "data" / "timestreams" / "17320" / "s1" / "1732022318_000.g3"
+    g3.parent.mkdir(parents=True)
+    g3.write_bytes(b"first file")
+    run_agent("PysmurfMonitor", "pm-test-mode",
+              monitor_args(tmp_path, port, str(tmp_path / "db.sqlite"), "--test-mode"))
+    client = monitor_client(make_client, "pm-test-mode")
+    assert client.request("status", "run").msg == "No session active."
+
+    assert client.request("start", "run").ok
+    wait_until(lambda: client.request("status", "run").session.get("status") == "running")
+    Publisher("STREAMER:s1", udp_sock, ("127.0.0.1", port)).send(
+        "g3_file", {"path": str(g3), "archive_name": "timestreams"})
+    done = client.request("wait", "run", timeout=20).session
+    assert (done["status"], done["success"]) == ("done", True)
+    assert done["data"]["files"]["checksummed"] == 1
+    assert any("Stopped: 1 files registered, 1 checksummed." in m for _, m in done["messages"])

@@ -10,6 +10,11 @@ from agents.pysmurf_monitor.paths import (
     DeletabilityRules, PathRejected, check_local_path, smurf_remote_path, timestream_remote_path)
 from agents.pysmurf_monitor.registration import RegistrationRules, new_file
 
+# WAMP clients left connected by earlier tests in this process mask their WebSocket frames
+# with the global `random` module from another thread; Hypothesis takes that for a strategy
+# using `random` and warns. Our strategies don't.
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
+
 ENV = Envelope(host="h", id="ufm_mv19", script="s", time=1722716193.5, seq_no=1, type="data_file")
 RULES = RegistrationRules(local_roots=["/data"])
 
