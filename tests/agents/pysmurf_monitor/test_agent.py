@@ -2,6 +2,8 @@
 
 import json
 import random
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -218,3 +220,38 @@ def test_test_mode_waits_to_be_started_then_ends_after_its_first_files(
     assert (done["status"], done["success"]) == ("done", True)
     assert done["data"]["files"]["checksummed"] == 1
     assert any("Stopped: 1 files registered, 1 checksummed." in m for _, m in done["messages"])
+
+
+def test_the_simulator_speaks_what_the_monitor_accepts(
+        tmp_path, run_agent, make_client, feed_listener) -> None:
+    """`socs-like simulate pysmurf`: every file it writes is registered with its md5, nothing
+    it sends is rejected or lost, session data and metadata reach their feeds."""
+    port = free_udp_port()
+    db_path = str(tmp_path / "db.sqlite")
+    run_agent("PysmurfMonitor", "pm-sim", monitor_args(tmp_path, port, db_path))
+    client = monitor_client(make_client, "pm-sim")
+    sessions = feed_listener("pm-sim", "pysmurf_session_data")
+    wait_until(lambda: client.request("status", "run").session.get("status") == "running")
+
+    sim = subprocess.run(
+        [sys.executable, "-m", "socs_like", "simulate", "pysmurf", "--port", str(port),
+         "--data-dir", str(tmp_path / "data"), "--duration", "4", "--streams", "2",
+         "--g3-interval", "1", "--g3-size", "4096", "--burst-interval", "1.5",
+         "--session-interval", "1", "--metadata-rate", "50", "--seed", "3"],
+        capture_output=True, text=True, timeout=60)
+    assert sim.returncode == 0, sim.stderr
+    on_disk = sorted(str(p) for p in (tmp_path / "data").rglob("*") if p.is_file())
+    assert any(p.endswith(".g3") for p in on_disk) and any(p.endswith(".npy") for p in on_disk)
+
+    db = Database(db_path)
+    wait_until(lambda: sorted(r.local_path for r in all_rows(db)
+                              if r.state == FileState.QUEUED) == on_disk, timeout=20)
+    assert all(r.local_md5sum == md5(r.local_path) for r in all_rows(db))
+    data_ = client.request("status", "run").session["data"]
+    assert data_["udp"]["rejected"] == {}
+    assert data_["sequence"]["lost"] == 0 and data_["sequence"]["duplicates"] == 0
+    assert data_["metadata"]["samples"] > 50
+    assert len(data_["metadata"]["feeds"]) == 2
+    assert sessions.wait_for(lambda ev: {p["type"] for p, _ in ev} == {"session_data",
+                                                                       "session_log"})
+    db.dispose()
