@@ -189,7 +189,7 @@ def _refuse_unsafe(data: bytes) -> None:
         raise RemoteProtocolError(
             f"DiFX message declares encoding {m.group(1).decode()!r}; only UTF-8 is accepted"
         )
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+    if b"<!" in data and (b"<!DOCTYPE" in data or b"<!ENTITY" in data):
         raise RemoteProtocolError("DTDs and entity declarations are not allowed in DiFX messages")
 
 

@@ -39,7 +39,7 @@ from .framing import FrameDecoder, Packet, PacketId, encode_packet, pack_int, un
 from .machines import Machines, render_machines, render_threads
 from .messages import (
     SELECTION_KEYWORDS, WRAPPER_DECLARATION, AlertMessage, DifxMessage, Header, InfoMessage,
-    LoadMessage, StatusMessage, encode_message,
+    LoadMessage, Mark5StatusMessage, StatusMessage, encode_message,
 )
 
 VERSION = "guiServer-sim 1.0"
@@ -502,9 +502,15 @@ class Simulator:
         self.args = args
 
     async def load_ticker(self) -> None:
-        """Idle correlator nodes still report their load, as mk5daemon does."""
+        """Idle correlator nodes still report their load, and the Mark5 unit its state, as
+        mk5daemon does."""
         while True:
             await asyncio.sleep(self.args.load_interval)
+            self.bus.emit(Mark5StatusMessage(
+                header=self.bus.header("Mark5StatusMessage", "mark5fx01", "mk5daemon", -1),
+                bank_a_vsn="NRAO+123", bank_b_vsn="none", status_word=0x00F02001,
+                active_bank="A", state="Idle", scan_number=0, scan_name="", position=0,
+                play_rate=0.0, data_mjd=0.0))
             for host in ("difxhead", "cn01"):
                 self.bus.emit(LoadMessage(header=self.bus.header("DifxLoadMessage", host, "mk5daemon", -1),
                                           cpu_load=0.25, total_memory=64_000_000,

@@ -45,6 +45,7 @@ def test_job_progress_files_and_confinement(guiserver, run_agent, make_client, f
     c = make_client("difx1")
     status = feed_listener("difx1", "difx_status")
     load = feed_listener("difx1", "difx_load")
+    mark5 = feed_listener("difx1", "mark5_status")
     wait_until(lambda: _relay_data(c).get("connected"), 10, message="relay connected")
 
     v = c.version()
@@ -87,6 +88,9 @@ def test_job_progress_files_and_confinement(guiserver, run_agent, make_client, f
     assert events[-1]["progress"] == 100.0 and events[0]["host"] == "difxhead"
     assert [p["seq"] for p in events if p["mpi_id"] == 0] == sorted({p["seq"] for p in events if p["mpi_id"] == 0})
     load.wait_for(lambda ev: any("cn01" in p for p, _ in ev), 10)
+    unit = mark5.wait_for(lambda ev: ev and ev[0][0], 10)
+    assert (unit["host"], unit["bank_a_vsn"], unit["status_word"], unit["state"]) == (
+        "mark5fx01", "NRAO+123", 0x00F02001, "Idle")
     data = wait_until(lambda: (d := _relay_data(c))["jobs"]["exp_1"]["state"] == "MpiDone" and d,
                       5, message="job table updated")
     assert data["jobs"]["exp_1"]["progress"] == 100.0
@@ -228,7 +232,8 @@ def test_garbage_from_the_server_costs_a_document_or_a_reconnect(run_agent, make
                 received += conn.recv(4096)
             conn.sendall(burst)
             if n == 0:
-                conn.sendall(encode_packet(Packet(PacketId.RELAY, b"<difxMessage><hea"))
+                conn.sendall(encode_packet(Packet(PacketId.WARNING, b"disk nearly full"))
+                             + encode_packet(Packet(PacketId.RELAY, b"<difxMessage><hea"))
                              + encode_packet(Packet(PacketId.RELAY, good))
                              + struct.pack(">ii", 1, -7))
 
@@ -244,6 +249,7 @@ def test_garbage_from_the_server_costs_a_document_or_a_reconnect(run_agent, make
         assert data["bad_documents"] == 1 and data["documents"] == {"DifxStatusMessage": 1}
         assert data["last_bad_document"].startswith("malformed DiFX message")
         assert data["guiserver"]["version"] == "bad-server 0.1"
+        assert data["server_messages"] == {"warning": 1}
     finally:
         for conn in conns:
             conn.close()
