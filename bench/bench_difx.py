@@ -25,28 +25,66 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agents.difx_relay.messages import (  # noqa: E402
-    AlertMessage, Header, LoadMessage, StatusMessage, encode_message, parse_message,
+    AlertMessage,
+    Header,
+    LoadMessage,
+    StatusMessage,
+    encode_message,
+    parse_message,
 )
 from socs_like.client import AsyncClient  # noqa: E402
 from socs_like.testing.hub import free_port, start_hub  # noqa: E402
 
 
 def bench_parse(seconds: float) -> float:
-    h = Header(from_host="difxhead", message_type="DifxStatusMessage", identifier="bm452a_1",
-               mpi_process_id=0, seq_number=142)
+    h = Header(
+        from_host="difxhead",
+        message_type="DifxStatusMessage",
+        identifier="bm452a_1",
+        mpi_process_id=0,
+        seq_number=142,
+    )
     docs = [
-        encode_message(StatusMessage(header=h, state="Running", input_file="/data/corr/bm452a/bm452a_1.input",
-                                     visibility_mjd=57028.3456019, job_start_mjd=57028.3333333,
-                                     job_stop_mjd=57028.4166667, weights=((0, 0.998), (1, 0.972)))),
-        encode_message(LoadMessage(header=Header(from_host="cn01", message_type="DifxLoadMessage",
-                                                 seq_number=7), cpu_load=3.5, total_memory=64_000_000,
-                                   used_memory=9_000_000, net_rx_rate=123456, net_tx_rate=789, n_core=16)),
-        encode_message(AlertMessage(header=Header(from_host="cn01", message_type="DifxAlertMessage",
-                                                  identifier="bm452a_1", mpi_process_id=3, seq_number=9),
-                                    message="Weight low on antenna 3", severity=3)),
+        encode_message(
+            StatusMessage(
+                header=h,
+                state="Running",
+                input_file="/data/corr/bm452a/bm452a_1.input",
+                visibility_mjd=57028.3456019,
+                job_start_mjd=57028.3333333,
+                job_stop_mjd=57028.4166667,
+                weights=((0, 0.998), (1, 0.972)),
+            )
+        ),
+        encode_message(
+            LoadMessage(
+                header=Header(from_host="cn01", message_type="DifxLoadMessage", seq_number=7),
+                cpu_load=3.5,
+                total_memory=64_000_000,
+                used_memory=9_000_000,
+                net_rx_rate=123456,
+                net_tx_rate=789,
+                n_core=16,
+            )
+        ),
+        encode_message(
+            AlertMessage(
+                header=Header(
+                    from_host="cn01",
+                    message_type="DifxAlertMessage",
+                    identifier="bm452a_1",
+                    mpi_process_id=3,
+                    seq_number=9,
+                ),
+                message="Weight low on antenna 3",
+                severity=3,
+            )
+        ),
     ]
-    n, t0 = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - t0) < seconds:
+    # CPU time, not wall time: "on one core" is what the parser costs, whatever else the
+    # machine is running.
+    n, t0 = 0, time.process_time()
+    while (elapsed := time.process_time() - t0) < seconds:
         for _ in range(1000):
             for d in docs:
                 parse_message(d)
@@ -60,9 +98,23 @@ class Sim:
     def __init__(self, sandbox: Path, port: int, *extra: str) -> None:
         self.lines: list[tuple[float, str]] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agents.difx_relay.simulator", "--sandbox", str(sandbox),
-             "--port", str(port), "--no-multicast", "--load-interval", "3600", *extra],
-            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+            [
+                sys.executable,
+                "-m",
+                "agents.difx_relay.simulator",
+                "--sandbox",
+                str(sandbox),
+                "--port",
+                str(port),
+                "--no-multicast",
+                "--load-interval",
+                "3600",
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -89,15 +141,40 @@ async def flood_and_reconnect(rate: float, seconds: float, trials: int) -> dict[
     (work / "sandbox").mkdir()
     hub = start_hub(work / "hub")
     port = free_port()
-    sim = Sim(work / "sandbox", port, "--flood-rate", str(rate), "--flood-seconds", str(seconds),
-              "--flood-delay", "4")
+    sim = Sim(
+        work / "sandbox",
+        port,
+        "--flood-rate",
+        str(rate),
+        "--flood-seconds",
+        str(seconds),
+        "--flood-delay",
+        "4",
+    )
     sim.wait_line("listening")
     agent = subprocess.Popen(
-        [sys.executable, "-m", "socs_like", "agent", "DiFXRelay", "--instance-id", "difxbench",
-         "--site-file", str(hub.site_file), "--host", "127.0.0.1", "--port", str(port),
-         "--allowed-root", str(work / "sandbox")],
-        stdout=open(work / "agent.log", "wb"), stderr=subprocess.STDOUT, cwd=ROOT,
-        env=os.environ | {"PYTHONUNBUFFERED": "1"})
+        [
+            sys.executable,
+            "-m",
+            "socs_like",
+            "agent",
+            "DiFXRelay",
+            "--instance-id",
+            "difxbench",
+            "--site-file",
+            str(hub.site_file),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--allowed-root",
+            str(work / "sandbox"),
+        ],
+        stdout=open(work / "agent.log", "wb"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
     client = AsyncClient("difxbench", hub_url=hub.url)
     latencies: list[float] = []
     to_agent: list[float] = []
@@ -134,10 +211,16 @@ async def flood_and_reconnect(rate: float, seconds: float, trials: int) -> dict[
         latencies.sort()
         results["flood_sent"] = expected
         results["flood_received"] = received
-        results["latency_p50_ms"] = 1000 * latencies[len(latencies) // 2] if latencies else float("nan")
-        results["latency_p99_ms"] = 1000 * latencies[int(len(latencies) * 0.99)] if latencies else float("nan")
+        results["latency_p50_ms"] = (
+            1000 * latencies[len(latencies) // 2] if latencies else float("nan")
+        )
+        results["latency_p99_ms"] = (
+            1000 * latencies[int(len(latencies) * 0.99)] if latencies else float("nan")
+        )
         to_agent.sort()
-        results["to_agent_p99_ms"] = 1000 * to_agent[int(len(to_agent) * 0.99)] if to_agent else float("nan")
+        results["to_agent_p99_ms"] = (
+            1000 * to_agent[int(len(to_agent) * 0.99)] if to_agent else float("nan")
+        )
         results["latency_max_ms"] = 1000 * latencies[-1] if latencies else float("nan")
 
         worst = 0.0
@@ -166,15 +249,28 @@ def main() -> int:
     parse_rate = bench_parse(1.0 if args.quick else 3.0)
     r = asyncio.run(flood_and_reconnect(1000.0, seconds, trials))
     rows = [
-        ("parse rate (docs/s, one core)", f"{parse_rate:,.0f}", "≥ 50,000", parse_rate >= 50_000),
-        (f"flood {seconds:.0f} s @ 1000/s: received/sent", f"{r['flood_received']:.0f}/{r['flood_sent']:.0f}",
-         "none lost", r["flood_received"] == r["flood_sent"]),
+        (
+            "parse rate (docs per CPU-second)",
+            f"{parse_rate:,.0f}",
+            "≥ 50,000",
+            parse_rate >= 50_000,
+        ),
+        (
+            f"flood {seconds:.0f} s @ 1000/s: received/sent",
+            f"{r['flood_received']:.0f}/{r['flood_sent']:.0f}",
+            "none lost",
+            r["flood_received"] == r["flood_sent"],
+        ),
         ("latency p50 (ms)", f"{r['latency_p50_ms']:.2f}", "", True),
         ("latency p99 (ms)", f"{r['latency_p99_ms']:.2f}", "≤ 10", r["latency_p99_ms"] <= 10),
         ("  of which simulator → agent, p99 (ms)", f"{r['to_agent_p99_ms']:.2f}", "", True),
         ("latency max (ms)", f"{r['latency_max_ms']:.2f}", "", True),
-        (f"reconnect after server returns (worst of {trials}, s)", f"{r['reconnect_worst_s']:.2f}", "≤ 2",
-         r["reconnect_worst_s"] <= 2),
+        (
+            f"reconnect after server returns (worst of {trials}, s)",
+            f"{r['reconnect_worst_s']:.2f}",
+            "≤ 2",
+            r["reconnect_worst_s"] <= 2,
+        ),
     ]
     width = max(len(name) for name, *_ in rows)
     load = os.getloadavg()[0]

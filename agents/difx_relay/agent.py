@@ -41,8 +41,16 @@ from .jobcontrol import StartTracker
 from .jobs import JobTable, SeqTracker, job_name
 from .machines import Machines
 from .messages import (
-    ALL_KEYWORDS, TERMINAL_STATES, AlertMessage, GenericMessage, InfoMessage, LoadMessage,
-    Mark5StatusMessage, StatusMessage, parse_message,
+    ALL_KEYWORDS,
+    TERMINAL_STATES,
+    AlertMessage,
+    DifxMessage,
+    GenericMessage,
+    InfoMessage,
+    LoadMessage,
+    Mark5StatusMessage,
+    StatusMessage,
+    parse_message,
 )
 from .operations import Ops, processors_from
 from .paths import PathPolicy
@@ -58,7 +66,9 @@ def _selection(text: str) -> list[str] | None:
         return None
     unknown = sorted(set(words) - set(ALL_KEYWORDS))
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown selection {unknown}; known: {list(ALL_KEYWORDS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown selection {unknown}; known: {list(ALL_KEYWORDS)}"
+        )
     return words
 
 
@@ -77,31 +87,71 @@ class DiFXRelay:
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         g = parser.add_argument_group("DiFXRelay options")
         g.add_argument("--host", help="guiServer host (required in relay mode)")
-        g.add_argument("--port", type=int,
-                       help="guiServer TCP port (guiServer listens on 50200 unless told "
-                            "otherwise; there is no default here)")
-        g.add_argument("--mode", choices=["relay", "direct"], default="relay",
-                       help="relay: through guiServer; direct: join the DiFX multicast group")
+        g.add_argument(
+            "--port",
+            type=int,
+            help="guiServer TCP port (guiServer listens on 50200 unless told "
+            "otherwise; there is no default here)",
+        )
+        g.add_argument(
+            "--mode",
+            choices=["relay", "direct"],
+            default="relay",
+            help="relay: through guiServer; direct: join the DiFX multicast group",
+        )
         g.add_argument("--multicast-group", default="224.2.2.1")
         g.add_argument("--multicast-port", type=int, default=50200)
-        g.add_argument("--multicast-interface", default="0.0.0.0",
-                       help="local address whose interface joins the group")
-        g.add_argument("--allowed-root", action="append", default=[], metavar="PATH",
-                       help="folder on the DiFX host that operations may touch (repeatable); "
-                            "every other path is refused before it is sent")
-        g.add_argument("--local-root", action="append", default=[], metavar="PATH",
-                       help="local folder get_file/send_file may write/read (repeatable)")
-        g.add_argument("--selection", type=_selection, default=None,
-                       help="comma-separated guiServer message keywords, or ALL (default)")
+        g.add_argument(
+            "--multicast-interface",
+            default="0.0.0.0",
+            help="local address whose interface joins the group",
+        )
+        g.add_argument(
+            "--allowed-root",
+            action="append",
+            default=[],
+            metavar="PATH",
+            help="folder on the DiFX host that operations may touch (repeatable); "
+            "every other path is refused before it is sent",
+        )
+        g.add_argument(
+            "--local-root",
+            action="append",
+            default=[],
+            metavar="PATH",
+            help="local folder get_file/send_file may write/read (repeatable)",
+        )
+        g.add_argument(
+            "--selection",
+            type=_selection,
+            default=None,
+            help="comma-separated guiServer message keywords, or ALL (default)",
+        )
         g.add_argument("--difx-version", default="", help="DiFX version for jobs (set_version)")
-        g.add_argument("--op-timeout", type=float, default=10.0,
-                       help="seconds an operation waits for each guiServer reply")
-        g.add_argument("--idle-probe", type=float, default=5.0,
-                       help="seconds of silence before the connection is probed")
-        g.add_argument("--probe-timeout", type=float, default=3.0,
-                       help="seconds a probe may take before the connection counts as dead")
-        g.add_argument("--reconnect-max", type=float, default=1.0,
-                       help="longest wait between connection attempts, seconds")
+        g.add_argument(
+            "--op-timeout",
+            type=float,
+            default=10.0,
+            help="seconds an operation waits for each guiServer reply",
+        )
+        g.add_argument(
+            "--idle-probe",
+            type=float,
+            default=5.0,
+            help="seconds of silence before the connection is probed",
+        )
+        g.add_argument(
+            "--probe-timeout",
+            type=float,
+            default=3.0,
+            help="seconds a probe may take before the connection counts as dead",
+        )
+        g.add_argument(
+            "--reconnect-max",
+            type=float,
+            default=1.0,
+            help="longest wait between connection attempts, seconds",
+        )
         g.add_argument("--max-file-bytes", type=int, default=64 * 1024 * 1024)
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
@@ -128,8 +178,9 @@ class DiFXRelay:
 
         self.status_feed = agent.register_feed("difx_status", max_buffer=100_000)
         self.alert_feed = agent.register_feed("difx_alerts", max_buffer=100_000)
-        self.load_feed = agent.register_feed("difx_load", record=True, buffer_time=1.0,
-                                             agg_params={"frame_length": 60})
+        self.load_feed = agent.register_feed(
+            "difx_load", record=True, buffer_time=1.0, agg_params={"frame_length": 60}
+        )
         self.mark5_feed = agent.register_feed("mark5_status")
         self.info_feed = agent.register_feed("difx_info")
         self.other_feed = agent.register_feed("difx_other")
@@ -137,11 +188,19 @@ class DiFXRelay:
 
         agent.register_process("relay", self.relay, startup=True)
         for name, func in [
-            ("version", self.version), ("set_version", self.set_version), ("ls", self.ls),
-            ("mkdir", self.mkdir), ("rmdir", self.rmdir), ("rm", self.rm), ("mv", self.mv),
-            ("get_file", self.get_file), ("send_file", self.send_file),
-            ("vex2difx", self.vex2difx), ("get_machines", self.get_machines),
-            ("define_machines", self.define_machines), ("stop_job", self.stop_job),
+            ("version", self.version),
+            ("set_version", self.set_version),
+            ("ls", self.ls),
+            ("mkdir", self.mkdir),
+            ("rmdir", self.rmdir),
+            ("rm", self.rm),
+            ("mv", self.mv),
+            ("get_file", self.get_file),
+            ("send_file", self.send_file),
+            ("vex2difx", self.vex2difx),
+            ("get_machines", self.get_machines),
+            ("define_machines", self.define_machines),
+            ("stop_job", self.stop_job),
             ("job_status", self.job_status),
         ]:
             agent.register_task(name, func)
@@ -150,51 +209,99 @@ class DiFXRelay:
     # ----------------------------------------------------------------- documents → feeds
 
     def _on_document(self, document: bytes) -> None:
+        if len(document) > MAX_DATAGRAM:
+            self._bad(
+                f"document of {len(document)} bytes is over the {MAX_DATAGRAM} a DiFX "
+                "datagram can carry"
+            )
+            return
         try:
             msg = parse_message(document)
         except RemoteProtocolError as e:
-            self.bad_documents += 1
-            self.last_bad_document = str(e)[:300]
+            self._bad(str(e))
             return
+        try:
+            self._publish(msg)
+        except ValueError as e:  # a feed refused it: count it, keep relaying
+            self._bad(f"{msg.header.message_type} from {msg.header.from_host!r}: {e}")
+
+    def _bad(self, reason: str) -> None:
+        self.bad_documents += 1
+        self.last_bad_document = reason[:300]
+
+    def _publish(self, msg: DifxMessage) -> None:
         h = msg.header
         now = time.time()
         self.counts[h.message_type] += 1
         gap = self.seq.observe(h.from_host, h.mpi_process_id, h.identifier, h.seq_number)
-        base = {"host": h.from_host, "mpi_id": h.mpi_process_id, "identifier": h.identifier,
-                "seq": h.seq_number, "seq_gap": gap, "timestamp": now}
+        base = {
+            "host": h.from_host,
+            "mpi_id": h.mpi_process_id,
+            "identifier": h.identifier,
+            "seq": h.seq_number,
+            "seq_gap": gap,
+            "timestamp": now,
+        }
         if isinstance(msg, StatusMessage):
             row = self.jobs.apply_status(msg, now)
-            self.status_feed.publish(base | {
-                "job": row.job, "state": msg.state, "progress": row.progress,
-                "input": msg.input_file, "message": msg.message,
-                "visibility_mjd": msg.visibility_mjd,
-                "weights": {str(a): w for a, w in msg.weights},
-            })
+            self.status_feed.publish(
+                base
+                | {
+                    "job": row.job,
+                    "state": msg.state,
+                    "progress": row.progress,
+                    "input": msg.input_file,
+                    "message": msg.message,
+                    "visibility_mjd": msg.visibility_mjd,
+                    "weights": {str(a): w for a, w in msg.weights},
+                }
+            )
             for q in self._job_listeners.get(row.job, ()):
                 q.put_nowait(msg.state)
         elif isinstance(msg, AlertMessage):
             self.jobs.apply_alert(msg, now)
-            self.alert_feed.publish(base | {
-                "job": job_name(msg), "severity": msg.severity,
-                "severity_name": msg.severity_name, "message": msg.message,
-                "input": msg.input_file,
-            })
+            self.alert_feed.publish(
+                base
+                | {
+                    "job": job_name(msg),
+                    "severity": msg.severity,
+                    "severity_name": msg.severity_name,
+                    "message": msg.message,
+                    "input": msg.input_file,
+                }
+            )
         elif isinstance(msg, LoadMessage):
-            self.load_feed.publish({"block_name": h.from_host or "unknown", "timestamp": now,
-                                    "data": {"cpu_load": msg.cpu_load,
-                                             "total_memory": msg.total_memory,
-                                             "used_memory": msg.used_memory,
-                                             "net_rx_rate": msg.net_rx_rate,
-                                             "net_tx_rate": msg.net_tx_rate,
-                                             "n_core": msg.n_core}})
+            self.load_feed.publish(
+                {
+                    "block_name": h.from_host or "unknown",
+                    "timestamp": now,
+                    "data": {
+                        "cpu_load": msg.cpu_load,
+                        "total_memory": msg.total_memory,
+                        "used_memory": msg.used_memory,
+                        "net_rx_rate": msg.net_rx_rate,
+                        "net_tx_rate": msg.net_tx_rate,
+                        "n_core": msg.n_core,
+                    },
+                }
+            )
         elif isinstance(msg, Mark5StatusMessage):
-            self.mark5_feed.publish(base | {
-                "bank_a_vsn": msg.bank_a_vsn, "bank_b_vsn": msg.bank_b_vsn,
-                "status_word": msg.status_word, "active_bank": msg.active_bank,
-                "state": msg.state, "scan_number": msg.scan_number, "scan_name": msg.scan_name,
-                "position": msg.position, "play_rate": msg.play_rate, "data_mjd": msg.data_mjd,
-                "input": msg.input_file,
-            })
+            self.mark5_feed.publish(
+                base
+                | {
+                    "bank_a_vsn": msg.bank_a_vsn,
+                    "bank_b_vsn": msg.bank_b_vsn,
+                    "status_word": msg.status_word,
+                    "active_bank": msg.active_bank,
+                    "state": msg.state,
+                    "scan_number": msg.scan_number,
+                    "scan_name": msg.scan_name,
+                    "position": msg.position,
+                    "play_rate": msg.play_rate,
+                    "data_mjd": msg.data_mjd,
+                    "input": msg.input_file,
+                }
+            )
         elif isinstance(msg, InfoMessage):
             self.info_feed.publish(base | {"message": msg.message})
         elif isinstance(msg, GenericMessage):
@@ -207,7 +314,8 @@ class DiFXRelay:
     def _summary(self) -> dict[str, Any]:
         return {
             "mode": self.args.mode,
-            "server": f"{self.args.host}:{self.args.port}" if self.args.mode == "relay"
+            "server": f"{self.args.host}:{self.args.port}"
+            if self.args.mode == "relay"
             else f"{self.args.multicast_group}:{self.args.multicast_port}",
             "connected": self.client is not None and self.client.is_open,
             "last_error": self.last_error,
@@ -243,8 +351,12 @@ class DiFXRelay:
             session.data = self._summary()
             try:
                 client = await GuiClient.connect(
-                    self.args.host, self.args.port, timeout=3.0,
-                    on_relayed=self._on_document, on_diagnostic=self._on_diagnostic)
+                    self.args.host,
+                    self.args.port,
+                    timeout=3.0,
+                    on_relayed=self._on_document,
+                    on_diagnostic=self._on_diagnostic,
+                )
             except (OSError, TimeoutError) as e:
                 self.last_error = f"connect to {self.args.host}:{self.args.port}: {e or 'timeout'}"
                 session.data = self._summary()
@@ -259,8 +371,10 @@ class DiFXRelay:
                 self.server = await client.version(self.args.probe_timeout)
             except (TimeoutError, ChannelClosed) as e:
                 client.close(f"handshake failed: {e or 'timeout'}")
-                self.last_error = (f"{self.args.host}:{self.args.port} accepted the connection "
-                                   f"but the handshake failed: {e or 'no version reply'}")
+                self.last_error = (
+                    f"{self.args.host}:{self.args.port} accepted the connection "
+                    f"but the handshake failed: {e or 'no version reply'}"
+                )
                 if await session.sleep(backoff):
                     return
                 backoff = min(backoff * 2, self.args.reconnect_max)
@@ -269,8 +383,9 @@ class DiFXRelay:
             if self.client is not None:
                 self.reconnects += 1
             self.client = client
-            session.add_message(f"connected to guiServer {self.server.version} at "
-                                f"{self.args.host}:{self.args.port}")
+            session.add_message(
+                f"connected to guiServer {self.server.version} at {self.args.host}:{self.args.port}"
+            )
             await self._watch(session, client)
             self.last_error = client.closed.result() if client.closed.done() else "stopped"
             self.last_disconnect = self.last_error
@@ -289,27 +404,29 @@ class DiFXRelay:
             idle = time.monotonic() - client.last_received
             if client.is_open and idle > self.args.idle_probe:
                 if not await client.probe(self.args.probe_timeout):
-                    client.close(f"silent for {idle:.1f} s and no answer to a probe within "
-                                 f"{self.args.probe_timeout:g} s")
+                    client.close(
+                        f"silent for {idle:.1f} s and no answer to a probe within "
+                        f"{self.args.probe_timeout:g} s"
+                    )
 
     async def _direct(self, session: OpSession) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.args.multicast_group, self.args.multicast_port))
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack(
-            "4s4s", socket.inet_aton(self.args.multicast_group),
-            socket.inet_aton(self.args.multicast_interface)))
+        sock.setsockopt(
+            socket.IPPROTO_IP,
+            socket.IP_ADD_MEMBERSHIP,
+            struct.pack(
+                "4s4s",
+                socket.inet_aton(self.args.multicast_group),
+                socket.inet_aton(self.args.multicast_interface),
+            ),
+        )
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
 
-        def datagram(data: bytes) -> None:
-            if len(data) > MAX_DATAGRAM:
-                self.bad_documents += 1
-                self.last_bad_document = f"datagram of {len(data)} bytes is over {MAX_DATAGRAM}"
-                return
-            self._on_document(data)
-
         transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-            lambda: _Multicast(datagram), sock=sock)
+            lambda: _Multicast(self._on_document), sock=sock
+        )
         self.last_error = "listening"
         session.add_message(f"joined {self.args.multicast_group}:{self.args.multicast_port}")
         try:
@@ -322,14 +439,19 @@ class DiFXRelay:
 
     def _ops(self) -> Ops:
         if self.args.mode == "direct":
-            raise DiFXProtocolError("the agent runs in direct (multicast) mode: no guiServer "
-                                    "connection for operations")
+            raise DiFXProtocolError(
+                "the agent runs in direct (multicast) mode: no guiServer connection for operations"
+            )
         if self.client is None or not self.client.is_open:
-            raise DiFXProtocolError(f"not connected to guiServer at {self.args.host}:"
-                                    f"{self.args.port} ({self.last_error})")
+            raise DiFXProtocolError(
+                f"not connected to guiServer at {self.args.host}:"
+                f"{self.args.port} ({self.last_error})"
+            )
         return Ops(self.client, self.policy, self.args.op_timeout)
 
-    async def _run(self, session: OpSession, work: Awaitable[tuple[bool, str, dict[str, Any]]]) -> Result:
+    async def _run(
+        self, session: OpSession, work: Awaitable[tuple[bool, str, dict[str, Any]]]
+    ) -> Result:
         try:
             ok, message, data = await work
         except (DiFXProtocolError, ChannelClosed, ValueError) as e:
@@ -339,10 +461,12 @@ class DiFXRelay:
 
     async def version(self, session: OpSession, params: dict[str, Any]) -> Result:
         """version(): guiServer version, user, DiFX base, available versions, environment."""
+
         async def work() -> tuple[bool, str, dict[str, Any]]:
             ops = self._ops()
             self.server = await ops.client.version(self.args.op_timeout)
             return True, f"guiServer {self.server.version}", self.server.as_dict()
+
         return await self._run(session, _guard_timeout(work(), "version request"))
 
     @param("version", type=str)
@@ -350,7 +474,11 @@ class DiFXRelay:
         """set_version(version): the DiFX version used for vex2difx, machines and jobs."""
         available = self.server.available if self.server else ()
         if params["version"] not in available:
-            return False, f"DiFX version {params['version']!r} is not available; server offers {list(available)}"
+            return (
+                False,
+                f"DiFX version {params['version']!r} is not available; "
+                f"server offers {list(available)}",
+            )
         self.difx_version = params["version"]
         session.data["difx_version"] = self.difx_version
         return True, f"DiFX version set to {self.difx_version}"
@@ -359,7 +487,9 @@ class DiFXRelay:
     @param("args", type=str, default="")
     async def ls(self, session: OpSession, params: dict[str, Any]) -> Result:
         """ls(path, args=""): list a path (wildcards allowed); entries in session data."""
-        return await self._run(session, _call(lambda: self._ops().ls(params["path"], params["args"])))
+        return await self._run(
+            session, _call(lambda: self._ops().ls(params["path"], params["args"]))
+        )
 
     @param("path", type=str)
     async def mkdir(self, session: OpSession, params: dict[str, Any]) -> Result:
@@ -375,14 +505,17 @@ class DiFXRelay:
     @param("args", type=str, default="")
     async def rm(self, session: OpSession, params: dict[str, Any]) -> Result:
         """rm(path, args=""): remove files (wildcards allowed), with rm flags such as "-r"."""
-        return await self._run(session, _call(lambda: self._ops().file_op("rm", params["path"], params["args"])))
+        return await self._run(
+            session, _call(lambda: self._ops().file_op("rm", params["path"], params["args"]))
+        )
 
     @param("path", type=str)
     @param("destination", type=str)
     async def mv(self, session: OpSession, params: dict[str, Any]) -> Result:
         """mv(path, destination): move a file; both inside the allowed roots."""
-        return await self._run(session, _call(
-            lambda: self._ops().file_op("mv", params["path"], params["destination"])))
+        return await self._run(
+            session, _call(lambda: self._ops().file_op("mv", params["path"], params["destination"]))
+        )
 
     @param("path", type=str)
     @param("local_path", type=str, default=None)
@@ -436,16 +569,27 @@ class DiFXRelay:
             session.data[f"{kind}_files"].append(path)
             session.add_message(f"new .{kind} file: {path}")
 
-        return await self._run(session, _call(lambda: self._ops().vex2difx(
-            params["path"], params["v2d"], params["calc_command"], params["calc_only"],
-            self.difx_version, on_file)))
+        return await self._run(
+            session,
+            _call(
+                lambda: self._ops().vex2difx(
+                    params["path"],
+                    params["v2d"],
+                    params["calc_command"],
+                    params["calc_only"],
+                    self.difx_version,
+                    on_file,
+                )
+            ),
+        )
 
     @param("input", type=str)
     async def get_machines(self, session: OpSession, params: dict[str, Any]) -> Result:
         """get_machines(input): head node, data sources and processors of a job's
         .machines/.threads."""
-        return await self._run(session, _call(
-            lambda: self._ops().get_machines(params["input"], INLINE_FILE_LIMIT)))
+        return await self._run(
+            session, _call(lambda: self._ops().get_machines(params["input"], INLINE_FILE_LIMIT))
+        )
 
     @param("input", type=str)
     @param("head", type=str)
@@ -455,12 +599,19 @@ class DiFXRelay:
         """define_machines(input, head, datastreams, processors): write the job's .machines and
         .threads; processors as ["node:threads", ...] or [{"node", "threads"}, ...]."""
         try:
-            machines = Machines(params["head"], tuple(map(str, params["datastreams"])),
-                                processors_from(params["processors"]))
+            machines = Machines(
+                params["head"],
+                tuple(map(str, params["datastreams"])),
+                processors_from(params["processors"]),
+            )
         except ValueError as e:
             return False, str(e)
-        return await self._run(session, _call(
-            lambda: self._ops().define_machines(params["input"], machines, self.difx_version)))
+        return await self._run(
+            session,
+            _call(
+                lambda: self._ops().define_machines(params["input"], machines, self.difx_version)
+            ),
+        )
 
     @param("input", type=str)
     @param("head", type=str, default=None)
@@ -481,11 +632,17 @@ class DiFXRelay:
                 ok, message, m = await ops.get_machines(params["input"], INLINE_FILE_LIMIT)
                 if not ok:
                     return False, f"no machines given and reading them failed: {message}"
-                machines = Machines(m["head"], tuple(m["datastreams"]),
-                                    tuple((p["node"], p["threads"]) for p in m["processors"]))
+                machines = Machines(
+                    m["head"],
+                    tuple(m["datastreams"]),
+                    tuple((p["node"], p["threads"]) for p in m["processors"]),
+                )
             else:
-                machines = Machines(params["head"], tuple(map(str, params["datastreams"] or ())),
-                                    processors_from(params["processors"] or ()))
+                machines = Machines(
+                    params["head"],
+                    tuple(map(str, params["datastreams"] or ())),
+                    processors_from(params["processors"] or ()),
+                )
         except (DiFXProtocolError, ValueError) as e:
             return False, str(e)
         name = posixpath.basename(params["input"]).removesuffix(".input")
@@ -494,9 +651,13 @@ class DiFXRelay:
         def on_reply(tracker: StartTracker, line: str) -> None:
             session.add_message(line)
             row = self.jobs.get(name)
-            session.data.update({"phase": tracker.phase,
-                                 "state": row.state if row else None,
-                                 "progress": row.progress if row else 0.0})
+            session.data.update(
+                {
+                    "phase": tracker.phase,
+                    "state": row.state if row else None,
+                    "progress": row.progress if row else 0.0,
+                }
+            )
 
         async def stop_requested() -> bool:
             row = self.jobs.get(name)
@@ -504,10 +665,21 @@ class DiFXRelay:
                 session.data.update({"state": row.state, "progress": row.progress})
             return session.stop_requested
 
-        ok, message = await self._run(session, _call(lambda: ops.start_job(
-            params["input"], machines, difx_version=self.difx_version, force=params["force"],
-            function=params["function"], wait=params["wait"], on_reply=on_reply,
-            stop_requested=stop_requested)))
+        ok, message = await self._run(
+            session,
+            _call(
+                lambda: ops.start_job(
+                    params["input"],
+                    machines,
+                    difx_version=self.difx_version,
+                    force=params["force"],
+                    function=params["function"],
+                    wait=params["wait"],
+                    on_reply=on_reply,
+                    stop_requested=stop_requested,
+                )
+            ),
+        )
         row = self.jobs.get(name)
         if row is not None:
             session.data.update({"state": row.state, "progress": row.progress})
@@ -543,15 +715,19 @@ class DiFXRelay:
         finally:
             self._job_listeners[name].remove(queue)
         if seen:
-            return False, (f"{name}: saw {', '.join(seen)} but no terminal state within "
-                           f"{params['timeout']:g} s; the job may still be running")
+            return False, (
+                f"{name}: saw {', '.join(seen)} but no terminal state within "
+                f"{params['timeout']:g} s; the job may still be running"
+            )
         return False, f"{name}: no state change within {params['timeout']:g} s after DifxStop"
 
     @param("pattern", type=str)
     @param("short", type=bool, default=True)
     async def job_status(self, session: OpSession, params: dict[str, Any]) -> Result:
         """job_status(pattern, short=True): latest state of each job whose .input matches."""
-        return await self._run(session, _call(lambda: self._ops().job_status(params["pattern"], params["short"])))
+        return await self._run(
+            session, _call(lambda: self._ops().job_status(params["pattern"], params["short"]))
+        )
 
 
 async def _call(make: Callable[[], Awaitable[Any]]) -> Any:

@@ -47,16 +47,24 @@ class StartCode(enum.IntEnum):
 
 
 # Codes after which a DifxStart has failed; the session ends with the reason.
-START_FAILURES = frozenset({
-    StartCode.TERMINATED, StartCode.FAILURE_NO_HEADNODE, StartCode.FAILURE_NO_DATASOURCES,
-    StartCode.FAILURE_NO_PROCESSORS, StartCode.FAILURE_NO_INPUTFILE_SPECIFIED,
-    StartCode.FAILURE_INPUTFILE_NOT_FOUND, StartCode.FAILURE_INPUTFILE_NAME_TOO_LONG,
-    StartCode.FAILURE_OUTPUT_EXISTS, StartCode.JOB_FAILED,
-    StartCode.JOB_ENDED_WITH_ERRORS, StartCode.FAILURE_BAD_CONFIG_FILE,
-    StartCode.CONFIG_COMMAND_NOT_FOUND, StartCode.NOT_RESPONDING,
-})
-START_SUCCESSES = frozenset({StartCode.ENDED_GRACEFULLY,
-                             StartCode.STOPPED_AFTER_CONFIG})
+START_FAILURES = frozenset(
+    {
+        StartCode.TERMINATED,
+        StartCode.FAILURE_NO_HEADNODE,
+        StartCode.FAILURE_NO_DATASOURCES,
+        StartCode.FAILURE_NO_PROCESSORS,
+        StartCode.FAILURE_NO_INPUTFILE_SPECIFIED,
+        StartCode.FAILURE_INPUTFILE_NOT_FOUND,
+        StartCode.FAILURE_INPUTFILE_NAME_TOO_LONG,
+        StartCode.FAILURE_OUTPUT_EXISTS,
+        StartCode.JOB_FAILED,
+        StartCode.JOB_ENDED_WITH_ERRORS,
+        StartCode.FAILURE_BAD_CONFIG_FILE,
+        StartCode.CONFIG_COMMAND_NOT_FOUND,
+        StartCode.NOT_RESPONDING,
+    }
+)
+START_SUCCESSES = frozenset({StartCode.ENDED_GRACEFULLY, StartCode.STOPPED_AFTER_CONFIG})
 
 
 class JobStatusCode(enum.IntEnum):
@@ -77,13 +85,13 @@ class JobStatusCode(enum.IntEnum):
 class OpCode(enum.IntEnum):
     """Replies of file operations, transfers, vex2difx and machine definitions (ours)."""
 
-    LS_ENTRY = 200          # one path per packet
-    DONE = 201              # optional text: what was done
-    FAILED = 202            # text: why
-    OUTPUT = 203            # a line of the command's output
-    FILE_SIZE = 300         # int32 byte count of the file that follows
-    FILE_DATA = 301         # a chunk of file content (either direction)
-    NEW_INPUT_FILE = 400    # vex2difx wrote this .input
-    NEW_IM_FILE = 401       # calc wrote this .im
-    MACHINES_FILE = 500     # path of a .machines written
-    THREADS_FILE = 501      # path of a .threads written
+    LS_ENTRY = 200  # one path per packet
+    DONE = 201  # optional text: what was done
+    FAILED = 202  # text: why
+    OUTPUT = 203  # a line of the command's output
+    FILE_SIZE = 300  # int32 byte count of the file that follows
+    FILE_DATA = 301  # a chunk of file content (either direction)
+    NEW_INPUT_FILE = 400  # vex2difx wrote this .input
+    NEW_IM_FILE = 401  # calc wrote this .im
+    MACHINES_FILE = 500  # path of a .machines written
+    THREADS_FILE = 501  # path of a .threads written

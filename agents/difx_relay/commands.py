@@ -21,8 +21,15 @@ from .framing import Packet, PacketId, pack_int, unpack_int
 from .messages import ALL_KEYWORDS, XML_DECLARATION
 
 COMMAND_TYPES: Final = (
-    "DifxStart", "DifxStop", "DifxFileTransfer", "DifxFileOperation", "DifxVex2DifxRun",
-    "DifxMachinesDefinition", "DifxGetDirectory", "DifxMk5Control", "DifxMark5Copy",
+    "DifxStart",
+    "DifxStop",
+    "DifxFileTransfer",
+    "DifxFileOperation",
+    "DifxVex2DifxRun",
+    "DifxMachinesDefinition",
+    "DifxGetDirectory",
+    "DifxMk5Control",
+    "DifxMark5Copy",
     "DifxCommand",
 )
 FILE_OPERATIONS: Final = ("ls", "mkdir", "rmdir", "rm", "mv")
@@ -97,8 +104,10 @@ def get_job_status(pattern: str, channel: int, *, short: bool = True, address: s
 
 def generate_filelist(channel: int, experiment_path: str, vex_file: str) -> Packet:
     """GENERATE_FILELIST: int32 channel, then length-prefixed experiment path and vex file."""
-    return Packet(PacketId.GENERATE_FILELIST,
-                  pack_int(channel) + _lp_string(experiment_path) + _lp_string(vex_file))
+    return Packet(
+        PacketId.GENERATE_FILELIST,
+        pack_int(channel) + _lp_string(experiment_path) + _lp_string(vex_file),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +132,7 @@ def _read_lp(data: bytes, what: str) -> tuple[str, bytes]:
     if n < 0 or len(data) < 4 + n:
         raise RemoteProtocolError(f"{what}: length {n} does not fit the packet")
     try:
-        return data[4:4 + n].decode("utf-8"), data[4 + n:]
+        return data[4 : 4 + n].decode("utf-8"), data[4 + n :]
     except UnicodeDecodeError:
         raise RemoteProtocolError(f"{what} is not UTF-8") from None
 
@@ -139,8 +148,10 @@ def command_document(command_type: str, body: str) -> bytes:
     """The COMMAND payload: a `<difxMessage>` whose body is `body` (already XML)."""
     if command_type not in COMMAND_TYPES:
         raise LocalProtocolError(f"unknown command type {command_type!r}")
-    return (f"{XML_DECLARATION}<difxMessage><header><type>{command_type}</type></header>"
-            f"<body>{body}</body></difxMessage>").encode("utf-8")
+    return (
+        f"{XML_DECLARATION}<difxMessage><header><type>{command_type}</type></header>"
+        f"<body>{body}</body></difxMessage>"
+    ).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,19 +161,33 @@ class Process:
 
 
 def difx_start(
-    *, input_file: str, channel: int, manager: str, datastreams: Sequence[str],
-    processes: Sequence[Process], difx_version: str = "", force: bool = True,
-    restart_seconds: float = 0.0, function: str = "RUN_MONITOR",
+    *,
+    input_file: str,
+    channel: int,
+    manager: str,
+    datastreams: Sequence[str],
+    processes: Sequence[Process],
+    difx_version: str = "",
+    force: bool = True,
+    restart_seconds: float = 0.0,
+    function: str = "RUN_MONITOR",
 ) -> bytes:
     if function not in START_FUNCTIONS:
-        raise LocalProtocolError(f"function {function!r} is not one of {', '.join(START_FUNCTIONS)}")
-    procs = "".join(f"<process nodes={quoteattr(p.node)} threads=\"{int(p.threads)}\"/>"
-                    for p in processes)
+        raise LocalProtocolError(
+            f"function {function!r} is not one of {', '.join(START_FUNCTIONS)}"
+        )
+    procs = "".join(
+        f'<process nodes={quoteattr(p.node)} threads="{int(p.threads)}"/>' for p in processes
+    )
     body = (
-        _el("input", input_file) + f"<manager node={quoteattr(manager)}/>"
-        + f"<datastream nodes={quoteattr(' '.join(datastreams))}/>" + procs
-        + _el("difxVersion", difx_version) + _el("force", 1 if force else 0)
-        + _el("restartSeconds", float(restart_seconds)) + _el("function", function)
+        _el("input", input_file)
+        + f"<manager node={quoteattr(manager)}/>"
+        + f"<datastream nodes={quoteattr(' '.join(datastreams))}/>"
+        + procs
+        + _el("difxVersion", difx_version)
+        + _el("force", 1 if force else 0)
+        + _el("restartSeconds", float(restart_seconds))
+        + _el("function", function)
         + _el("port", channel)
     )
     return command_document("DifxStart", body)
@@ -183,43 +208,73 @@ def file_transfer(*, direction: str, origin: str, destination: str, channel: int
     """direction: "from DiFX host" (get) or "to DiFX host" (send)."""
     if direction not in ("from DiFX host", "to DiFX host"):
         raise LocalProtocolError(f"file transfer direction {direction!r} is not understood")
-    body = (_el("origin", origin) + _el("destination", destination)
-            + _el("direction", direction) + _el("port", channel))
+    body = (
+        _el("origin", origin)
+        + _el("destination", destination)
+        + _el("direction", direction)
+        + _el("port", channel)
+    )
     return command_document("DifxFileTransfer", body)
 
 
 def vex2difx_run(
-    *, pass_path: str, v2d_file: str, channel: int, calc_command: str = "calcif2",
-    calc_only: bool = False, difx_version: str = "", user: str = "", node: str = "",
+    *,
+    pass_path: str,
+    v2d_file: str,
+    channel: int,
+    calc_command: str = "calcif2",
+    calc_only: bool = False,
+    difx_version: str = "",
+    user: str = "",
+    node: str = "",
 ) -> bytes:
     body = (
-        _el("user", user) + _el("node", node) + _el("difxVersion", difx_version)
-        + _el("passPath", pass_path) + _el("v2dFile", v2d_file)
-        + _el("calcCommand", calc_command) + _el("calcOnly", 1 if calc_only else 0)
+        _el("user", user)
+        + _el("node", node)
+        + _el("difxVersion", difx_version)
+        + _el("passPath", pass_path)
+        + _el("v2dFile", v2d_file)
+        + _el("calcCommand", calc_command)
+        + _el("calcOnly", 1 if calc_only else 0)
         + _el("port", channel)
     )
     return command_document("DifxVex2DifxRun", body)
 
 
 def machines_definition(
-    *, input_file: str, machines_file: str, threads_file: str, manager: str,
-    datastreams: Sequence[str], processes: Sequence[Process], channel: int,
+    *,
+    input_file: str,
+    machines_file: str,
+    threads_file: str,
+    manager: str,
+    datastreams: Sequence[str],
+    processes: Sequence[Process],
+    channel: int,
     difx_version: str = "",
 ) -> bytes:
-    procs = "".join(f"<process nodes={quoteattr(p.node)} threads=\"{int(p.threads)}\"/>"
-                    for p in processes)
+    procs = "".join(
+        f'<process nodes={quoteattr(p.node)} threads="{int(p.threads)}"/>' for p in processes
+    )
     body = (
-        _el("input", input_file) + _el("machinesFile", machines_file)
-        + _el("threadsFile", threads_file) + f"<manager node={quoteattr(manager)}/>"
-        + f"<datastream nodes={quoteattr(' '.join(datastreams))}/>" + procs
-        + _el("difxVersion", difx_version) + _el("port", channel)
+        _el("input", input_file)
+        + _el("machinesFile", machines_file)
+        + _el("threadsFile", threads_file)
+        + f"<manager node={quoteattr(manager)}/>"
+        + f"<datastream nodes={quoteattr(' '.join(datastreams))}/>"
+        + procs
+        + _el("difxVersion", difx_version)
+        + _el("port", channel)
     )
     return command_document("DifxMachinesDefinition", body)
 
 
 def get_directory(*, mark5: str, vsn: str, channel: int, generate_new: bool = False) -> bytes:
-    body = (_el("mark5", mark5) + _el("vsn", vsn) + _el("generateNew", int(generate_new))
-            + _el("port", channel))
+    body = (
+        _el("mark5", mark5)
+        + _el("vsn", vsn)
+        + _el("generateNew", int(generate_new))
+        + _el("port", channel)
+    )
     return command_document("DifxGetDirectory", body)
 
 
@@ -229,8 +284,13 @@ def mk5_control(*, operation: str, target_node: str, channel: int) -> bytes:
 
 
 def mark5_copy(*, mark5: str, vsn: str, scans: str, destination: str, channel: int) -> bytes:
-    body = (_el("mark5", mark5) + _el("vsn", vsn) + _el("scans", scans)
-            + _el("destination", destination) + _el("port", channel))
+    body = (
+        _el("mark5", mark5)
+        + _el("vsn", vsn)
+        + _el("scans", scans)
+        + _el("destination", destination)
+        + _el("port", channel)
+    )
     return command_document("DifxMark5Copy", body)
 
 
@@ -258,7 +318,9 @@ class CommandDoc:
         try:
             return int(float(text))
         except ValueError:
-            raise RemoteProtocolError(f"{self.command_type}: <{tag}> {text!r} is not a number") from None
+            raise RemoteProtocolError(
+                f"{self.command_type}: <{tag}> {text!r} is not a number"
+            ) from None
 
     def attrs(self, tag: str) -> list[Mapping[str, str]]:
         return [a for t, a in self.elements if t == tag]
@@ -275,7 +337,7 @@ def parse_command(data: bytes) -> CommandDoc:
     body = root.find("body")
     values: dict[str, str] = {}
     elements: list[tuple[str, Mapping[str, str]]] = []
-    for el in (body if body is not None else []):
+    for el in body if body is not None else []:
         values[el.tag] = (el.text or "").strip()
         if el.attrib:
             elements.append((el.tag, MappingProxyType(dict(el.attrib))))

@@ -41,8 +41,13 @@ class VersionReply:
     environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def as_dict(self) -> dict[str, object]:
-        return {"version": self.version, "user": self.user, "difx_base": self.difx_base,
-                "available_versions": list(self.available), "environment": dict(self.environment)}
+        return {
+            "version": self.version,
+            "user": self.user,
+            "difx_base": self.difx_base,
+            "available_versions": list(self.available),
+            "environment": dict(self.environment),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +57,11 @@ class Other:
 
 Event = Relayed | Diagnostic | VersionReply | ChannelOpened | InnerPacket | Other
 
-_DIAGNOSTICS = {PacketId.INFORMATION: "information", PacketId.WARNING: "warning",
-                PacketId.ERROR: "error"}
+_DIAGNOSTICS = {
+    PacketId.INFORMATION: "information",
+    PacketId.WARNING: "warning",
+    PacketId.ERROR: "error",
+}
 
 
 def _text(payload: bytes) -> str:
@@ -111,7 +119,8 @@ class ClientConnection:
         if pid == PacketId.CHANNEL_ALL_DATA:
             v, self._version = self._version, {}
             return VersionReply(
-                version=str(v.get("version", "")), user=str(v.get("user", "")),
+                version=str(v.get("version", "")),
+                user=str(v.get("user", "")),
                 difx_base=str(v.get("difx_base", "")),
                 available=tuple(v.get("available", ())),  # type: ignore[arg-type]
                 environment=MappingProxyType(dict(v.get("environment", {}))),  # type: ignore[call-overload]

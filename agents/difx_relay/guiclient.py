@@ -67,10 +67,13 @@ class GuiClient(asyncio.Protocol):
         self.channel_errors = 0
 
     @classmethod
-    async def connect(cls, host: str, port: int, timeout: float = 5.0, **callbacks: object) -> GuiClient:
+    async def connect(
+        cls, host: str, port: int, timeout: float = 5.0, **callbacks: object
+    ) -> GuiClient:
         loop = asyncio.get_running_loop()
         _, proto = await asyncio.wait_for(
-            loop.create_connection(lambda: cls(**callbacks), host, port), timeout)  # type: ignore[arg-type]
+            loop.create_connection(lambda: cls(**callbacks), host, port), timeout
+        )  # type: ignore[arg-type]
         return proto
 
     # -- asyncio.Protocol

@@ -73,8 +73,9 @@ class JobStatusCollector:
             # guiServer: the first 24 characters are a ctime() stamp, the rest the state.
             self.jobs[self._current] = {"time": text[:24].strip(), "state": text[24:].strip()}
         elif code in (JobStatusCode.NO_DIFXLOG, JobStatusCode.NO_STATUS) and self._current:
-            self.jobs[self._current]["state"] = ("no .difxlog" if code == JobStatusCode.NO_DIFXLOG
-                                                 else "no status")
+            self.jobs[self._current]["state"] = (
+                "no .difxlog" if code == JobStatusCode.NO_DIFXLOG else "no status"
+            )
         elif code in (JobStatusCode.OPEN_ERROR, JobStatusCode.FORK_FAILED):
             self.errors.append(f"{JobStatusCode(code).name.lower()}: {text}")
         elif code in (JobStatusCode.ENDED_GRACEFULLY, JobStatusCode.TERMINATED):

@@ -44,9 +44,13 @@ class JobRow:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "state": self.state, "progress": round(self.progress, 3), "host": self.host,
-            "input": self.input_file, "last_alert": self.last_alert,
-            "last_alert_severity": self.last_alert_severity, "updated": self.updated,
+            "state": self.state,
+            "progress": round(self.progress, 3),
+            "host": self.host,
+            "input": self.input_file,
+            "last_alert": self.last_alert,
+            "last_alert_severity": self.last_alert_severity,
+            "updated": self.updated,
         }
 
 
@@ -62,8 +66,12 @@ class JobTable:
         row = self._rows.pop(name, None) or JobRow(job=name)
         # Wrapper messages (mpiProcessId −1) carry no MJDs: the spec's fallback rules apply.
         row = replace(
-            row, state=msg.state, progress=progress_percent(msg, row.progress),
-            host=msg.header.from_host, input_file=msg.input_file or row.input_file, updated=now,
+            row,
+            state=msg.state,
+            progress=progress_percent(msg, row.progress),
+            host=msg.header.from_host,
+            input_file=msg.input_file or row.input_file,
+            updated=now,
         )
         self._store(name, row)
         return row
@@ -73,8 +81,9 @@ class JobTable:
         if not name:
             return None
         row = self._rows.pop(name, None) or JobRow(job=name)
-        row = replace(row, last_alert=msg.message, last_alert_severity=msg.severity_name,
-                      updated=now)
+        row = replace(
+            row, last_alert=msg.message, last_alert_severity=msg.severity_name, updated=now
+        )
         self._store(name, row)
         return row
 

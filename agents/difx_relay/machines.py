@@ -18,8 +18,11 @@ class Machines:
     processors: tuple[tuple[str, int], ...]
 
     def as_dict(self) -> dict[str, object]:
-        return {"head": self.head, "datastreams": list(self.datastreams),
-                "processors": [{"node": n, "threads": t} for n, t in self.processors]}
+        return {
+            "head": self.head,
+            "datastreams": list(self.datastreams),
+            "processors": [{"node": n, "threads": t} for n, t in self.processors],
+        }
 
 
 def render_machines(m: Machines) -> str:
@@ -43,16 +46,18 @@ def parse_machines(machines: str, threads: str, n_datastreams: int) -> Machines:
         raise RemoteProtocolError(".threads does not start with 'NUMBER OF CORES:'")
     try:
         n_cores = int(lines[0].split(":", 1)[1])
-        counts = [int(x) for x in lines[1:1 + n_cores]]
+        counts = [int(x) for x in lines[1 : 1 + n_cores]]
     except ValueError:
         raise RemoteProtocolError(".threads holds a count that is not an integer") from None
-    procs = hosts[1 + n_datastreams:]
+    procs = hosts[1 + n_datastreams :]
     if len(counts) != n_cores or len(procs) != n_cores:
         raise RemoteProtocolError(
             f".threads declares {n_cores} cores with {len(counts)} counts; "
             f".machines lists {len(procs)} processors"
         )
-    return Machines(hosts[0], tuple(hosts[1:1 + n_datastreams]), tuple(zip(procs, counts)))
+    return Machines(
+        hosts[0], tuple(hosts[1 : 1 + n_datastreams]), tuple(zip(procs, counts, strict=True))
+    )
 
 
 def datastream_count(input_text: str) -> int:

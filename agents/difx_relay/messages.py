@@ -26,8 +26,16 @@ from xml.sax.saxutils import escape, quoteattr
 from .errors import RemoteProtocolError
 
 STATES: Final = (
-    "Spawning", "Starting", "Running", "Ending", "Done", "Aborting",
-    "Terminating", "Terminated", "MpiDone", "Crashed",
+    "Spawning",
+    "Starting",
+    "Running",
+    "Ending",
+    "Done",
+    "Aborting",
+    "Terminating",
+    "Terminated",
+    "MpiDone",
+    "Crashed",
 )
 TERMINAL_STATES: Final = frozenset({"Done", "MpiDone", "Terminated", "Crashed"})
 
@@ -43,23 +51,25 @@ class Severity(enum.IntEnum):
 
 
 # Keyword of guiServer's MESSAGE_SELECTION that lets each message type through.
-SELECTION_KEYWORDS: Final[Mapping[str, str]] = MappingProxyType({
-    "DifxLoadMessage": "LOAD_MESSAGES",
-    "DifxAlertMessage": "ALERT_MESSAGES",
-    "Mark5StatusMessage": "MARK5STATUS_MESSAGES",
-    "DifxStatusMessage": "STATUS_MESSAGES",
-    "DifxInfoMessage": "INFO_MESSAGES",
-    "DifxCommand": "COMMAND_MESSAGES",
-    "DifxStop": "STOP_MESSAGES",
-    "DifxSmartMessage": "SMART_MESSAGES",
-    "DifxFileTransfer": "FILETRANSFER_MESSAGES",
-    "DifxFileOperation": "FILEOPERATION_MESSAGES",
-    "DifxVex2DifxRun": "VEX2DIFXRUN_MESSAGES",
-    "DifxMachinesDefinition": "MACHINESDEFINITION_MESSAGES",
-    "DifxGetDirectory": "GETDIRECTORY_MESSAGES",
-    "DifxMk5Control": "MK5CONTROL_MESSAGES",
-    "DifxMark5Copy": "MARK5COPY_MESSAGES",
-})
+SELECTION_KEYWORDS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "DifxLoadMessage": "LOAD_MESSAGES",
+        "DifxAlertMessage": "ALERT_MESSAGES",
+        "Mark5StatusMessage": "MARK5STATUS_MESSAGES",
+        "DifxStatusMessage": "STATUS_MESSAGES",
+        "DifxInfoMessage": "INFO_MESSAGES",
+        "DifxCommand": "COMMAND_MESSAGES",
+        "DifxStop": "STOP_MESSAGES",
+        "DifxSmartMessage": "SMART_MESSAGES",
+        "DifxFileTransfer": "FILETRANSFER_MESSAGES",
+        "DifxFileOperation": "FILEOPERATION_MESSAGES",
+        "DifxVex2DifxRun": "VEX2DIFXRUN_MESSAGES",
+        "DifxMachinesDefinition": "MACHINESDEFINITION_MESSAGES",
+        "DifxGetDirectory": "GETDIRECTORY_MESSAGES",
+        "DifxMk5Control": "MK5CONTROL_MESSAGES",
+        "DifxMark5Copy": "MARK5COPY_MESSAGES",
+    }
+)
 ALL_KEYWORDS: Final = (*sorted(set(SELECTION_KEYWORDS.values())), "UNKNOWN_MESSAGES")
 
 
@@ -252,9 +262,14 @@ def _build(root: ElementTree.Element) -> DifxMessage:
     )
     builder = _BUILDERS.get((mtype, body_tag))
     if builder is None or body_el is None:
-        fields = () if body_el is None else tuple(
-            BodyField(tag=el.tag, text=_text(el), attrs=tuple(el.attrib.items()))
-            for el in body_el.iter() if el is not body_el
+        fields = (
+            ()
+            if body_el is None
+            else tuple(
+                BodyField(tag=el.tag, text=_text(el), attrs=tuple(el.attrib.items()))
+                for el in body_el.iter()
+                if el is not body_el
+            )
         )
         return GenericMessage(header=header, body_tag=body_tag, body=fields)
     values: dict[str, str] = {}
@@ -262,8 +277,9 @@ def _build(root: ElementTree.Element) -> DifxMessage:
     for el in body_el:
         if el.tag == "weight":
             a = el.attrib
-            weights.append((_int(a.get("ant"), where, "weight ant"),
-                            _float(a.get("wt"), where, "weight wt")))
+            weights.append(
+                (_int(a.get("ant"), where, "weight ant"), _float(a.get("wt"), where, "weight wt"))
+            )
         else:
             t = el.text
             values[el.tag] = "" if t is None else t.strip()
@@ -296,18 +312,26 @@ def _req(v: dict[str, str], key: str, where: str) -> str:
         raise RemoteProtocolError(f"{where}: missing <{key}>") from None
 
 
-def _status(h: Header, v: dict[str, str], w: tuple[tuple[int, float], ...], where: str) -> StatusMessage:
+def _status(
+    h: Header, v: dict[str, str], w: tuple[tuple[int, float], ...], where: str
+) -> StatusMessage:
     return StatusMessage(
-        header=h, state=_req(v, "state", where), input_file=v.get("input"),
-        message=v.get("message", ""), visibility_mjd=_opt_float(v, "visibilityMJD", where),
+        header=h,
+        state=_req(v, "state", where),
+        input_file=v.get("input"),
+        message=v.get("message", ""),
+        visibility_mjd=_opt_float(v, "visibilityMJD", where),
         job_start_mjd=_opt_float(v, "jobstartMJD", where),
-        job_stop_mjd=_opt_float(v, "jobstopMJD", where), weights=w,
+        job_stop_mjd=_opt_float(v, "jobstopMJD", where),
+        weights=w,
     )
 
 
 def _alert(h: Header, v: dict[str, str], _w: Any, where: str) -> AlertMessage:
     return AlertMessage(
-        header=h, message=v.get("alertMessage", ""), input_file=v.get("input"),
+        header=h,
+        message=v.get("alertMessage", ""),
+        input_file=v.get("input"),
         severity=_int(_req(v, "severity", where), where, "severity"),
     )
 
@@ -315,10 +339,15 @@ def _alert(h: Header, v: dict[str, str], _w: Any, where: str) -> AlertMessage:
 def _load(h: Header, v: dict[str, str], _w: Any, where: str) -> LoadMessage:
     def i(k: str) -> int:
         return _int(_req(v, k, where), where, k)
+
     return LoadMessage(
-        header=h, cpu_load=_float(_req(v, "cpuLoad", where), where, "cpuLoad"),
-        total_memory=i("totalMemory"), used_memory=i("usedMemory"), net_rx_rate=i("netRXRate"),
-        net_tx_rate=i("netTXRate"), n_core=i("nCore"),
+        header=h,
+        cpu_load=_float(_req(v, "cpuLoad", where), where, "cpuLoad"),
+        total_memory=i("totalMemory"),
+        used_memory=i("usedMemory"),
+        net_rx_rate=i("netRXRate"),
+        net_tx_rate=i("netTXRate"),
+        n_core=i("nCore"),
     )
 
 
@@ -333,9 +362,13 @@ def _mark5(h: Header, v: dict[str, str], _w: Any, where: str) -> Mark5StatusMess
     except ValueError:
         raise RemoteProtocolError(f"{where}: statusWord {word!r} is not hexadecimal") from None
     return Mark5StatusMessage(
-        header=h, input_file=v.get("input"), bank_a_vsn=v.get("bankAVSN", "none"),
-        bank_b_vsn=v.get("bankBVSN", "none"), status_word=status_word,
-        active_bank=v.get("activeBank", ""), state=_req(v, "state", where),
+        header=h,
+        input_file=v.get("input"),
+        bank_a_vsn=v.get("bankAVSN", "none"),
+        bank_b_vsn=v.get("bankBVSN", "none"),
+        status_word=status_word,
+        active_bank=v.get("activeBank", ""),
+        state=_req(v, "state", where),
         scan_number=_int(v.get("scanNumber", "0"), where, "scanNumber"),
         scan_name=v.get("scanName", ""),
         position=_int(v.get("position", "0"), where, "position"),
@@ -375,16 +408,22 @@ def encode_message(msg: DifxMessage, *, declaration: str = XML_DECLARATION) -> b
     head += _el("type", h.message_type)
     seq = "" if h.seq_number is None else _el("seqNumber", h.seq_number)
     body = f"<{_body_tag(msg)}>{_body(msg)}</{_body_tag(msg)}>" if _body_tag(msg) else ""
-    text = (f"{declaration}\n<difxMessage><header>{head}</header>"
-            f"<body>{seq}{body}</body></difxMessage>")
+    text = (
+        f"{declaration}\n<difxMessage><header>{head}</header><body>{seq}{body}</body></difxMessage>"
+    )
     return text.encode("utf-8")
 
 
 def _body_tag(msg: DifxMessage) -> str | None:
     if isinstance(msg, GenericMessage):
         return msg.body_tag
-    return {StatusMessage: "difxStatus", AlertMessage: "difxAlert", LoadMessage: "difxLoad",
-            InfoMessage: "difxInfo", Mark5StatusMessage: "mark5Status"}[type(msg)]
+    return {
+        StatusMessage: "difxStatus",
+        AlertMessage: "difxAlert",
+        LoadMessage: "difxLoad",
+        InfoMessage: "difxInfo",
+        Mark5StatusMessage: "mark5Status",
+    }[type(msg)]
 
 
 def _opt(tag: str, value: object | None) -> str:
@@ -394,28 +433,45 @@ def _opt(tag: str, value: object | None) -> str:
 def _body(msg: DifxMessage) -> str:
     if isinstance(msg, StatusMessage):
         return (
-            _opt("input", msg.input_file) + _el("state", msg.state) + _el("message", msg.message)
-            + _opt("visibilityMJD", None if msg.visibility_mjd is None else _num(msg.visibility_mjd))
+            _opt("input", msg.input_file)
+            + _el("state", msg.state)
+            + _el("message", msg.message)
+            + _opt(
+                "visibilityMJD", None if msg.visibility_mjd is None else _num(msg.visibility_mjd)
+            )
             + _opt("jobstartMJD", None if msg.job_start_mjd is None else _num(msg.job_start_mjd))
             + _opt("jobstopMJD", None if msg.job_stop_mjd is None else _num(msg.job_stop_mjd))
             + "".join(f'<weight ant="{a}" wt="{_num(w)}"/>' for a, w in msg.weights)
         )
     if isinstance(msg, AlertMessage):
-        return (_opt("input", msg.input_file) + _el("alertMessage", msg.message)
-                + _el("severity", msg.severity))
+        return (
+            _opt("input", msg.input_file)
+            + _el("alertMessage", msg.message)
+            + _el("severity", msg.severity)
+        )
     if isinstance(msg, LoadMessage):
-        return (_el("cpuLoad", _num(msg.cpu_load)) + _el("totalMemory", msg.total_memory)
-                + _el("usedMemory", msg.used_memory) + _el("netRXRate", msg.net_rx_rate)
-                + _el("netTXRate", msg.net_tx_rate) + _el("nCore", msg.n_core))
+        return (
+            _el("cpuLoad", _num(msg.cpu_load))
+            + _el("totalMemory", msg.total_memory)
+            + _el("usedMemory", msg.used_memory)
+            + _el("netRXRate", msg.net_rx_rate)
+            + _el("netTXRate", msg.net_tx_rate)
+            + _el("nCore", msg.n_core)
+        )
     if isinstance(msg, InfoMessage):
         return _el("message", msg.message)
     if isinstance(msg, Mark5StatusMessage):
         return (
-            _opt("input", msg.input_file) + _el("bankAVSN", msg.bank_a_vsn)
-            + _el("bankBVSN", msg.bank_b_vsn) + _el("statusWord", f"0x{msg.status_word:08X}")
-            + _el("activeBank", msg.active_bank) + _el("state", msg.state)
-            + _el("scanNumber", msg.scan_number) + _el("scanName", msg.scan_name)
-            + _el("position", msg.position) + _el("playRate", _num(msg.play_rate))
+            _opt("input", msg.input_file)
+            + _el("bankAVSN", msg.bank_a_vsn)
+            + _el("bankBVSN", msg.bank_b_vsn)
+            + _el("statusWord", f"0x{msg.status_word:08X}")
+            + _el("activeBank", msg.active_bank)
+            + _el("state", msg.state)
+            + _el("scanNumber", msg.scan_number)
+            + _el("scanName", msg.scan_name)
+            + _el("position", msg.position)
+            + _el("playRate", _num(msg.play_rate))
             + _el("dataMJD", _num(msg.data_mjd))
         )
     return "".join(_raw_field(f) for f in msg.body)
@@ -427,7 +483,19 @@ def _raw_field(f: BodyField) -> str:
 
 
 __all__ = [
-    "AlertMessage", "BodyField", "DifxMessage", "GenericMessage", "Header", "InfoMessage",
-    "LoadMessage", "Mark5StatusMessage", "STATES", "SELECTION_KEYWORDS", "Severity",
-    "StatusMessage", "TERMINAL_STATES", "encode_message", "parse_message",
+    "AlertMessage",
+    "BodyField",
+    "DifxMessage",
+    "GenericMessage",
+    "Header",
+    "InfoMessage",
+    "LoadMessage",
+    "Mark5StatusMessage",
+    "STATES",
+    "SELECTION_KEYWORDS",
+    "Severity",
+    "StatusMessage",
+    "TERMINAL_STATES",
+    "encode_message",
+    "parse_message",
 ]

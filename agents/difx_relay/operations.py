@@ -32,21 +32,33 @@ class Ops:
     policy: PathPolicy
     timeout: float = 10.0
 
-    async def _simple(self, doc_for: Callable[[int], bytes], what: str,
-                      collect: Callable[[Any], None] | None = None) -> Result:
+    async def _simple(
+        self,
+        doc_for: Callable[[int], bytes],
+        what: str,
+        collect: Callable[[Any], None] | None = None,
+    ) -> Result:
         with self.client.open_channel() as ch:
             self.client.send(commands.command(doc_for(ch.number)))
             try:
                 while True:
                     reply = await ch.next(self.timeout)
                     if reply.inner_id == OpCode.FAILED:
-                        return False, f"{what} failed: {reply.payload.decode('utf-8', 'replace')}", {}
+                        return (
+                            False,
+                            f"{what} failed: {reply.payload.decode('utf-8', 'replace')}",
+                            {},
+                        )
                     if reply.inner_id == OpCode.DONE:
                         return True, f"{what}: done", {}
                     if collect is not None:
                         collect(reply)
             except TimeoutError:
-                return False, f"{what}: sent, but guiServer confirmed nothing within {self.timeout:g} s", {}
+                return (
+                    False,
+                    f"{what}: sent, but guiServer confirmed nothing within {self.timeout:g} s",
+                    {},
+                )
             except (ChannelClosed, DiFXProtocolError) as e:
                 return False, f"{what}: {e}", {}
 
@@ -61,7 +73,9 @@ class Ops:
 
         ok, msg, _ = await self._simple(
             lambda ch: commands.file_operation(operation="ls", path=path, arg=args, channel=ch),
-            f"ls {path}", collect)
+            f"ls {path}",
+            collect,
+        )
         return ok, (f"{len(entries)} entries" if ok else msg), {"entries": entries}
 
     async def file_op(self, operation: str, path: str, arg: str = "") -> Result:
@@ -72,14 +86,20 @@ class Ops:
             arg = self.policy.check_flags(arg)
         ok, msg, data = await self._simple(
             lambda ch: commands.file_operation(operation=operation, path=path, arg=arg, channel=ch),
-            f"{operation} {path}" + (f" {arg}" if arg else ""))
+            f"{operation} {path}" + (f" {arg}" if arg else ""),
+        )
         return ok, msg, data
 
     async def get_file(self, remote: str, max_bytes: int) -> tuple[bool, str, bytes]:
         remote = self.policy.check(remote)
         with self.client.open_channel() as ch:
-            self.client.send(commands.command(commands.file_transfer(
-                direction="from DiFX host", origin=remote, destination="", channel=ch.number)))
+            self.client.send(
+                commands.command(
+                    commands.file_transfer(
+                        direction="from DiFX host", origin=remote, destination="", channel=ch.number
+                    )
+                )
+            )
             size, data = -1, bytearray()
             try:
                 while True:
@@ -87,13 +107,21 @@ class Ops:
                     if reply.inner_id == OpCode.FILE_SIZE:
                         size = unpack_int(reply.payload, "file size")
                         if size > max_bytes:
-                            return False, f"{remote} is {size} bytes, more than the {max_bytes} allowed", b""
+                            return (
+                                False,
+                                f"{remote} is {size} bytes, more than the {max_bytes} allowed",
+                                b"",
+                            )
                     elif reply.inner_id == OpCode.FILE_DATA:
                         data += reply.payload
                         if len(data) > max_bytes:
                             return False, f"{remote}: more than {max_bytes} bytes sent", b""
                     elif reply.inner_id == OpCode.FAILED:
-                        return False, f"get {remote} failed: {reply.payload.decode('utf-8', 'replace')}", b""
+                        return (
+                            False,
+                            f"get {remote} failed: {reply.payload.decode('utf-8', 'replace')}",
+                            b"",
+                        )
                     elif reply.inner_id == OpCode.DONE:
                         if size >= 0 and len(data) != size:
                             return False, f"{remote}: got {len(data)} of {size} bytes", b""
@@ -106,27 +134,51 @@ class Ops:
     async def send_file(self, remote: str, content: bytes) -> Result:
         remote = self.policy.check(remote)
         with self.client.open_channel() as ch:
-            self.client.send(commands.command(commands.file_transfer(
-                direction="to DiFX host", origin="", destination=remote, channel=ch.number)))
+            self.client.send(
+                commands.command(
+                    commands.file_transfer(
+                        direction="to DiFX host", origin="", destination=remote, channel=ch.number
+                    )
+                )
+            )
             for p in channel_packets(ch.number, OpCode.FILE_SIZE, pack_int(len(content))):
                 self.client.send(p)
             for i in range(0, len(content), CHUNK):
-                for p in channel_packets(ch.number, OpCode.FILE_DATA, content[i:i + CHUNK]):
+                for p in channel_packets(ch.number, OpCode.FILE_DATA, content[i : i + CHUNK]):
                     self.client.send(p)
             try:
                 while True:
                     reply = await ch.next(self.timeout)
                     if reply.inner_id == OpCode.FAILED:
-                        return False, f"send {remote} failed: {reply.payload.decode('utf-8', 'replace')}", {}
+                        return (
+                            False,
+                            f"send {remote} failed: {reply.payload.decode('utf-8', 'replace')}",
+                            {},
+                        )
                     if reply.inner_id == OpCode.DONE:
-                        return True, f"{remote}: {len(content)} bytes written", {"bytes": len(content)}
+                        return (
+                            True,
+                            f"{remote}: {len(content)} bytes written",
+                            {"bytes": len(content)},
+                        )
             except TimeoutError:
-                return False, f"send {remote}: sent, but no confirmation within {self.timeout:g} s", {}
+                return (
+                    False,
+                    f"send {remote}: sent, but no confirmation within {self.timeout:g} s",
+                    {},
+                )
             except (ChannelClosed, DiFXProtocolError) as e:
                 return False, f"send {remote}: {e}", {}
 
-    async def vex2difx(self, pass_path: str, v2d: str, calc_command: str, calc_only: bool,
-                       difx_version: str, on_file: Callable[[str, str], None]) -> Result:
+    async def vex2difx(
+        self,
+        pass_path: str,
+        v2d: str,
+        calc_command: str,
+        calc_only: bool,
+        difx_version: str,
+        on_file: Callable[[str, str], None],
+    ) -> Result:
         pass_path = self.policy.check(pass_path)
         if "/" in v2d or not v2d:
             raise DiFXProtocolError(f"v2d name {v2d!r} must be a file name inside the pass path")
@@ -143,25 +195,40 @@ class Ops:
                 on_file("im", path)
 
         ok, msg, _ = await self._simple(
-            lambda ch: commands.vex2difx_run(pass_path=pass_path, v2d_file=v2d, channel=ch,
-                                             calc_command=calc_command, calc_only=calc_only,
-                                             difx_version=difx_version),
-            f"vex2difx {posixpath.join(pass_path, v2d)}", collect)
+            lambda ch: commands.vex2difx_run(
+                pass_path=pass_path,
+                v2d_file=v2d,
+                channel=ch,
+                calc_command=calc_command,
+                calc_only=calc_only,
+                difx_version=difx_version,
+            ),
+            f"vex2difx {posixpath.join(pass_path, v2d)}",
+            collect,
+        )
         if ok:
             msg = f"{len(files['input'])} .input, {len(files['im'])} .im files"
         return ok, msg, files
 
-    async def define_machines(self, input_file: str, machines: Machines, difx_version: str) -> Result:
+    async def define_machines(
+        self, input_file: str, machines: Machines, difx_version: str
+    ) -> Result:
         input_file = self.policy.check(input_file)
         base = input_file.removesuffix(".input")
         mfile, tfile = self.policy.check(base + ".machines"), self.policy.check(base + ".threads")
         ok, msg, _ = await self._simple(
             lambda ch: commands.machines_definition(
-                input_file=input_file, machines_file=mfile, threads_file=tfile,
-                manager=machines.head, datastreams=machines.datastreams,
+                input_file=input_file,
+                machines_file=mfile,
+                threads_file=tfile,
+                manager=machines.head,
+                datastreams=machines.datastreams,
                 processes=[commands.Process(n, t) for n, t in machines.processors],
-                channel=ch, difx_version=difx_version),
-            f"define machines for {input_file}")
+                channel=ch,
+                difx_version=difx_version,
+            ),
+            f"define machines for {input_file}",
+        )
         return ok, msg, {"machines_file": mfile, "threads_file": tfile} if ok else {}
 
     async def get_machines(self, input_file: str, max_bytes: int) -> Result:
@@ -189,30 +256,58 @@ class Ops:
                     reply = await ch.next(self.timeout)
                     collector.apply(reply.inner_id, reply.payload)
             except TimeoutError:
-                return False, f"job status {pattern}: incomplete after {self.timeout:g} s", {"jobs": collector.jobs}
+                return (
+                    False,
+                    f"job status {pattern}: incomplete after {self.timeout:g} s",
+                    {"jobs": collector.jobs},
+                )
             except (ChannelClosed, DiFXProtocolError) as e:
                 return False, f"job status {pattern}: {e}", {"jobs": collector.jobs}
-        return True, f"{len(collector.jobs)} jobs", {"jobs": collector.jobs, "errors": collector.errors}
+        return (
+            True,
+            f"{len(collector.jobs)} jobs",
+            {"jobs": collector.jobs, "errors": collector.errors},
+        )
 
     async def start_job(
-        self, input_file: str, machines: Machines, *, difx_version: str, force: bool,
-        function: str, wait: bool, on_reply: Callable[[StartTracker, str], None],
+        self,
+        input_file: str,
+        machines: Machines,
+        *,
+        difx_version: str,
+        force: bool,
+        function: str,
+        wait: bool,
+        on_reply: Callable[[StartTracker, str], None],
         stop_requested: Callable[[], Awaitable[bool]],
     ) -> Result:
         input_file = self.policy.check(input_file)
         tracker = StartTracker(input_file)
         with self.client.open_channel() as ch:
-            self.client.send(commands.command(commands.difx_start(
-                input_file=input_file, channel=ch.number, manager=machines.head,
-                datastreams=machines.datastreams,
-                processes=[commands.Process(n, t) for n, t in machines.processors],
-                difx_version=difx_version, force=force, function=function)))
+            self.client.send(
+                commands.command(
+                    commands.difx_start(
+                        input_file=input_file,
+                        channel=ch.number,
+                        manager=machines.head,
+                        datastreams=machines.datastreams,
+                        processes=[commands.Process(n, t) for n, t in machines.processors],
+                        difx_version=difx_version,
+                        force=force,
+                        function=function,
+                    )
+                )
+            )
             while tracker.outcome is None:
                 try:
                     reply = await ch.next(0.5)
                 except TimeoutError:
                     if await stop_requested():
-                        return False, f"{input_file}: stopped waiting (job phase {tracker.phase})", {}
+                        return (
+                            False,
+                            f"{input_file}: stopped waiting (job phase {tracker.phase})",
+                            {},
+                        )
                     continue
                 except (ChannelClosed, DiFXProtocolError) as e:
                     return False, f"{input_file}: {e} (job phase {tracker.phase})", {}

@@ -44,8 +44,7 @@ class PathPolicy:
         if not allowed.fullmatch(path):
             what = "wildcards * ? [ ] and " if pattern else ""
             raise LocalProtocolError(
-                f"path {path!r} contains characters other than letters, digits, {what}"
-                "._/+=,@%~:-"
+                f"path {path!r} contains characters other than letters, digits, {what}._/+=,@%~:-"
             )
         normal = posixpath.normpath(path)
         if pattern and any(c in posixpath.dirname(normal) for c in "*?["):

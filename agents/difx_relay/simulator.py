@@ -38,8 +38,16 @@ from .errors import DiFXProtocolError
 from .framing import FrameDecoder, Packet, PacketId, encode_packet, pack_int, unpack_int
 from .machines import Machines, render_machines, render_threads
 from .messages import (
-    SELECTION_KEYWORDS, WRAPPER_DECLARATION, AlertMessage, DifxMessage, Header, InfoMessage,
-    LoadMessage, Mark5StatusMessage, StatusMessage, encode_message,
+    SELECTION_KEYWORDS,
+    WRAPPER_DECLARATION,
+    AlertMessage,
+    DifxMessage,
+    Header,
+    InfoMessage,
+    LoadMessage,
+    Mark5StatusMessage,
+    StatusMessage,
+    encode_message,
 )
 
 VERSION = "guiServer-sim 1.0"
@@ -70,11 +78,18 @@ class Bus:
 
     def header(self, mtype: str, host: str, identifier: str, mpi: int) -> Header:
         seq = next(self._seq.setdefault((host, mpi, identifier), itertools.count()))
-        return Header(from_host=host, message_type=mtype, identifier=identifier,
-                      mpi_process_id=mpi, seq_number=seq)
+        return Header(
+            from_host=host,
+            message_type=mtype,
+            identifier=identifier,
+            mpi_process_id=mpi,
+            seq_number=seq,
+        )
 
     def emit(self, msg: DifxMessage, *, wrapper: bool = False) -> None:
-        doc = encode_message(msg, declaration=WRAPPER_DECLARATION) if wrapper else encode_message(msg)
+        doc = (
+            encode_message(msg, declaration=WRAPPER_DECLARATION) if wrapper else encode_message(msg)
+        )
         self.emit_raw(doc, msg.header.message_type)
 
     def emit_raw(self, doc: bytes, mtype: str) -> None:
@@ -88,20 +103,53 @@ class Bus:
             if conn.relay and (conn.selection is None or keyword in conn.selection):
                 conn.send(Packet(PacketId.RELAY, doc))
 
-    def status(self, job: str, input_file: str, state: str, *, host: str, mpi: int = 0,
-               vis: float | None = None, start: float | None = None, stop: float | None = None,
-               weights: tuple[tuple[int, float], ...] = (), message: str = "") -> None:
+    def status(
+        self,
+        job: str,
+        input_file: str,
+        state: str,
+        *,
+        host: str,
+        mpi: int = 0,
+        vis: float | None = None,
+        start: float | None = None,
+        stop: float | None = None,
+        weights: tuple[tuple[int, float], ...] = (),
+        message: str = "",
+    ) -> None:
         wrapper = mpi == -1
-        self.emit(StatusMessage(
-            header=self.header("DifxStatusMessage", host, job, mpi), state=state,
-            input_file=input_file, message=message, visibility_mjd=0.0 if wrapper else vis,
-            job_start_mjd=start, job_stop_mjd=stop, weights=weights,
-        ), wrapper=wrapper)
+        self.emit(
+            StatusMessage(
+                header=self.header("DifxStatusMessage", host, job, mpi),
+                state=state,
+                input_file=input_file,
+                message=message,
+                visibility_mjd=0.0 if wrapper else vis,
+                job_start_mjd=start,
+                job_stop_mjd=stop,
+                weights=weights,
+            ),
+            wrapper=wrapper,
+        )
 
-    def alert(self, text: str, severity: int, *, host: str, job: str = "", mpi: int = -1,
-              input_file: str | None = None) -> None:
-        self.emit(AlertMessage(header=self.header("DifxAlertMessage", host, job, mpi),
-                               message=text, severity=severity, input_file=input_file))
+    def alert(
+        self,
+        text: str,
+        severity: int,
+        *,
+        host: str,
+        job: str = "",
+        mpi: int = -1,
+        input_file: str | None = None,
+    ) -> None:
+        self.emit(
+            AlertMessage(
+                header=self.header("DifxAlertMessage", host, job, mpi),
+                message=text,
+                severity=severity,
+                input_file=input_file,
+            )
+        )
 
 
 class Job:
@@ -146,23 +194,36 @@ class Job:
             for i in range(1, steps + 1):
                 await asyncio.sleep(self.sim.step_seconds)
                 if self.behaviour == "fail" and i == steps // 2:
-                    bus.alert("Datastream 1: cannot open /data/missing.vdif", 1, host="ds1",
-                              job=self.name, mpi=1, input_file=path)
+                    bus.alert(
+                        "Datastream 1: cannot open /data/missing.vdif",
+                        1,
+                        host="ds1",
+                        job=self.name,
+                        mpi=1,
+                        input_file=path,
+                    )
                     status("Crashed", mpi=-1)
-                    reply(StartCode.DIFX_ERROR,
-                                       b"Datastream 1: cannot open /data/missing.vdif")
+                    reply(StartCode.DIFX_ERROR, b"Datastream 1: cannot open /data/missing.vdif")
                     reply(StartCode.JOB_FAILED, b"mpirun exited with 1")
                     return
                 weights = tuple((a, 0.9 + 0.01 * a) for a in range(3))
                 status("Running", vis=start + i / 1440.0, start=start, stop=stop, weights=weights)
                 for n, proc in enumerate(self.processors):
-                    bus.emit(LoadMessage(header=bus.header("DifxLoadMessage", proc, "", -1),
-                                         cpu_load=2.0 + n, total_memory=64_000_000,
-                                         used_memory=8_000_000 + i, net_rx_rate=1000 * i,
-                                         net_tx_rate=10 * i, n_core=16))
+                    bus.emit(
+                        LoadMessage(
+                            header=bus.header("DifxLoadMessage", proc, "", -1),
+                            cpu_load=2.0 + n,
+                            total_memory=64_000_000,
+                            used_memory=8_000_000 + i,
+                            net_rx_rate=1000 * i,
+                            net_tx_rate=10 * i,
+                            n_core=16,
+                        )
+                    )
                 if i == 1:
-                    bus.alert("Processing started", 4, host=host, job=self.name, mpi=0,
-                              input_file=path)
+                    bus.alert(
+                        "Processing started", 4, host=host, job=self.name, mpi=0, input_file=path
+                    )
             await asyncio.sleep(self.sim.step_seconds)
             status("Ending")
             status("Done")
@@ -178,8 +239,12 @@ class Job:
         bus.status(self.name, path, "Terminating", host=self.sim.head, mpi=-1)
         self.log_state("Terminating")
         if self.behaviour == "wedge":
-            bus.alert(f"Processes of {self.name} did not respond to kill", 2,
-                      host=self.sim.head, job=self.name)
+            bus.alert(
+                f"Processes of {self.name} did not respond to kill",
+                2,
+                host=self.sim.head,
+                job=self.name,
+            )
             return
         if self.task is not None:
             self.task.cancel()
@@ -244,8 +309,11 @@ class Connection(asyncio.Protocol):
             print(f"relay {'on' if self.relay else 'off'} for {self.peer}", flush=True)
         elif pid == PacketId.MESSAGE_SELECTION:
             lines = p.payload.decode("utf-8", "replace").split("\n")
-            self.selection = None if lines[0].strip() == "ALL_MESSAGES" else frozenset(
-                line.strip() for line in lines[1:] if line.strip())
+            self.selection = (
+                None
+                if lines[0].strip() == "ALL_MESSAGES"
+                else frozenset(line.strip() for line in lines[1:] if line.strip())
+            )
         elif pid == PacketId.GUISERVER_VERSION:
             self.version_burst()
         elif pid in (PacketId.CHANNEL_ALL_DATA_ON, PacketId.CHANNEL_ALL_DATA_OFF):
@@ -268,8 +336,11 @@ class Connection(asyncio.Protocol):
         self.send(Packet(PacketId.GUISERVER_USER, b"difx"))
         for v in AVAILABLE:
             self.send(Packet(PacketId.AVAILABLE_DIFX_VERSION, v.encode()))
-        for item in (f"DIFX_VERSION={AVAILABLE[0]}", f"DIFX_BASE={self.sim.sandbox / 'difx'}",
-                     "DIFX_MESSAGE_GROUP=224.2.2.1"):
+        for item in (
+            f"DIFX_VERSION={AVAILABLE[0]}",
+            f"DIFX_BASE={self.sim.sandbox / 'difx'}",
+            "DIFX_MESSAGE_GROUP=224.2.2.1",
+        ):
             self.send(Packet(PacketId.GUISERVER_ENVIRONMENT, item.encode()))
         self.send(Packet(PacketId.CHANNEL_ALL_DATA))
 
@@ -278,8 +349,9 @@ class Connection(asyncio.Protocol):
             doc = commands.parse_command(payload)
             handler = getattr(self, "cmd_" + doc.command_type, None)
             if handler is None:
-                self.sim.bus.alert(f"{doc.command_type} is not supported by the simulator", 3,
-                                   host=self.sim.head)
+                self.sim.bus.alert(
+                    f"{doc.command_type} is not supported by the simulator", 3, host=self.sim.head
+                )
                 return
             handler(doc)
         except DiFXProtocolError as e:
@@ -299,7 +371,11 @@ class Connection(asyncio.Protocol):
         channel = doc.get_int("port")
         if not self.open_channel(channel):
             return
-        op, path, arg = doc.values.get("operation", ""), doc.values.get("path", ""), doc.values.get("arg", "")
+        op, path, arg = (
+            doc.values.get("operation", ""),
+            doc.values.get("path", ""),
+            doc.values.get("arg", ""),
+        )
         matches = [p for p in (glob.glob(path) if any(c in path for c in "*?[") else [path])]
         real = [self.inside(m) for m in matches] or [self.inside(path)]
         if any(r is None for r in real) or not matches:
@@ -307,12 +383,19 @@ class Connection(asyncio.Protocol):
         try:
             if op == "ls":
                 if not any(Path(m).exists() for m in matches):
-                    return self.refuse(channel, f"ls: cannot access '{path}': No such file or directory")
+                    return self.refuse(
+                        channel, f"ls: cannot access '{path}': No such file or directory"
+                    )
                 for m in sorted(matches):
-                    entries = sorted(os.listdir(m)) if os.path.isdir(m) and "-d" not in arg else None
-                    for e in (entries if entries is not None else [m]):
-                        self.channel_reply(channel, OpCode.LS_ENTRY,
-                                           (e if entries is None else os.path.join(m, e)).encode())
+                    entries = (
+                        sorted(os.listdir(m)) if os.path.isdir(m) and "-d" not in arg else None
+                    )
+                    for e in entries if entries is not None else [m]:
+                        self.channel_reply(
+                            channel,
+                            OpCode.LS_ENTRY,
+                            (e if entries is None else os.path.join(m, e)).encode(),
+                        )
             elif op == "mkdir":
                 os.makedirs(path, exist_ok=True)
             elif op == "rmdir":
@@ -325,7 +408,9 @@ class Connection(asyncio.Protocol):
                         os.remove(m)
             elif op == "mv":
                 if not arg.startswith("/") or self.inside(arg) is None:
-                    return self.refuse(channel, f"Destination of mv ({arg}) must be a complete path in the sandbox")
+                    return self.refuse(
+                        channel, f"Destination of mv ({arg}) must be a complete path in the sandbox"
+                    )
                 shutil.move(path, arg)
             else:
                 return self.refuse(channel, f'operation "{op}" is not permitted')
@@ -342,11 +427,13 @@ class Connection(asyncio.Protocol):
             src = self.inside(doc.values.get("origin", ""))
             if src is None or not src.is_file():
                 self.channel_reply(channel, OpCode.FILE_SIZE, pack_int(-1))
-                return self.refuse(channel, f"{doc.values.get('origin')}: no such file in the sandbox")
+                return self.refuse(
+                    channel, f"{doc.values.get('origin')}: no such file in the sandbox"
+                )
             data = src.read_bytes()
             self.channel_reply(channel, OpCode.FILE_SIZE, pack_int(len(data)))
             for i in range(0, len(data), CHUNK):
-                self.channel_reply(channel, OpCode.FILE_DATA, data[i:i + CHUNK])
+                self.channel_reply(channel, OpCode.FILE_DATA, data[i : i + CHUNK])
             self.channel_reply(channel, OpCode.DONE, str(len(data)).encode())
         elif direction == "to DiFX host":
             dest = self.inside(doc.values.get("destination", ""))
@@ -383,8 +470,11 @@ class Connection(asyncio.Protocol):
             return self.refuse(channel, f"vex2difx: bad pass path {doc.values.get('passPath')!r}")
         calc = doc.values.get("calcCommand", "calcif2")
         if doc.get_int("calcOnly", 0):
-            inputs = sorted(p for p in pass_path.iterdir() if fnmatch.fnmatch(p.name, v2d)
-                            and p.suffix == ".input")
+            inputs = sorted(
+                p
+                for p in pass_path.iterdir()
+                if fnmatch.fnmatch(p.name, v2d) and p.suffix == ".input"
+            )
         else:
             v2d_path = pass_path / v2d
             if not v2d_path.is_file():
@@ -411,12 +501,17 @@ class Connection(asyncio.Protocol):
         channel = doc.get_int("port")
         if not self.open_channel(channel):
             return
-        mfile, tfile = self.inside(doc.values.get("machinesFile", "")), self.inside(doc.values.get("threadsFile", ""))
+        mfile, tfile = (
+            self.inside(doc.values.get("machinesFile", "")),
+            self.inside(doc.values.get("threadsFile", "")),
+        )
         if mfile is None or tfile is None:
             return self.refuse(channel, "machines definition: files outside the sandbox")
         manager = doc.attrs("manager")[0].get("node", "") if doc.attrs("manager") else ""
         ds = doc.attrs("datastream")[0].get("nodes", "").split() if doc.attrs("datastream") else []
-        procs = tuple((a.get("nodes", ""), int(a.get("threads", "1"))) for a in doc.attrs("process"))
+        procs = tuple(
+            (a.get("nodes", ""), int(a.get("threads", "1"))) for a in doc.attrs("process")
+        )
         m = Machines(manager, tuple(ds), procs)
         mfile.write_text(render_machines(m))
         tfile.write_text(render_threads(m))
@@ -465,8 +560,9 @@ class Connection(asyncio.Protocol):
     def cmd_DifxStop(self, doc: commands.CommandDoc) -> None:
         job = self.sim.jobs.get(os.path.normpath(doc.values.get("input", "")))
         if job is None:
-            self.sim.bus.alert(f"DifxStop: no running job {doc.values.get('input')}", 3,
-                               host=self.sim.head)
+            self.sim.bus.alert(
+                f"DifxStop: no running job {doc.values.get('input')}", 3, host=self.sim.head
+            )
             return
         job.stop()
 
@@ -493,8 +589,11 @@ class Connection(asyncio.Protocol):
 class Simulator:
     def __init__(self, args: argparse.Namespace) -> None:
         self.sandbox = Path(args.sandbox).resolve()
-        self.bus = Bus(None if args.no_multicast else args.multicast_group,
-                       args.multicast_port, args.multicast_interface)
+        self.bus = Bus(
+            None if args.no_multicast else args.multicast_group,
+            args.multicast_port,
+            args.multicast_interface,
+        )
         self.head = args.head
         self.job_steps = args.job_steps
         self.step_seconds = args.step_seconds
@@ -506,16 +605,33 @@ class Simulator:
         mk5daemon does."""
         while True:
             await asyncio.sleep(self.args.load_interval)
-            self.bus.emit(Mark5StatusMessage(
-                header=self.bus.header("Mark5StatusMessage", "mark5fx01", "mk5daemon", -1),
-                bank_a_vsn="NRAO+123", bank_b_vsn="none", status_word=0x00F02001,
-                active_bank="A", state="Idle", scan_number=0, scan_name="", position=0,
-                play_rate=0.0, data_mjd=0.0))
+            self.bus.emit(
+                Mark5StatusMessage(
+                    header=self.bus.header("Mark5StatusMessage", "mark5fx01", "mk5daemon", -1),
+                    bank_a_vsn="NRAO+123",
+                    bank_b_vsn="none",
+                    status_word=0x00F02001,
+                    active_bank="A",
+                    state="Idle",
+                    scan_number=0,
+                    scan_name="",
+                    position=0,
+                    play_rate=0.0,
+                    data_mjd=0.0,
+                )
+            )
             for host in ("difxhead", "cn01"):
-                self.bus.emit(LoadMessage(header=self.bus.header("DifxLoadMessage", host, "mk5daemon", -1),
-                                          cpu_load=0.25, total_memory=64_000_000,
-                                          used_memory=2_000_000, net_rx_rate=0, net_tx_rate=0,
-                                          n_core=16))
+                self.bus.emit(
+                    LoadMessage(
+                        header=self.bus.header("DifxLoadMessage", host, "mk5daemon", -1),
+                        cpu_load=0.25,
+                        total_memory=64_000_000,
+                        used_memory=2_000_000,
+                        net_rx_rate=0,
+                        net_tx_rate=0,
+                        n_core=16,
+                    )
+                )
 
     async def demo_jobs(self) -> None:
         """Start a job on the correlator's own every `demo_every` s, so a relay has something
@@ -541,17 +657,27 @@ class Simulator:
         while sent < total:
             due = min(total, int((time.perf_counter() - t0) * rate) + 1)
             while sent < due:
-                self.bus.status("bench", "/bench/bench.input", "Running", host="benchhost",
-                                message=f"t={time.time():.6f}")
+                self.bus.status(
+                    "bench",
+                    "/bench/bench.input",
+                    "Running",
+                    host="benchhost",
+                    message=f"t={time.time():.6f}",
+                )
                 sent += 1
             await asyncio.sleep(0.001)
-        self.bus.emit(InfoMessage(header=self.bus.header("DifxInfoMessage", "benchhost", "bench", -1),
-                                  message=f"flood done: {sent}"))
+        self.bus.emit(
+            InfoMessage(
+                header=self.bus.header("DifxInfoMessage", "benchhost", "bench", -1),
+                message=f"flood done: {sent}",
+            )
+        )
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: Connection(self), self.args.host, self.args.port,
-                                          reuse_address=True)
+        server = await loop.create_server(
+            lambda: Connection(self), self.args.host, self.args.port, reuse_address=True
+        )
         port = server.sockets[0].getsockname()[1]
         print(f"guiserver simulator listening on {self.args.host}:{port}", flush=True)
         tasks = [loop.create_task(self.load_ticker())]
@@ -564,7 +690,9 @@ class Simulator:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="socs-like simulate guiserver", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="socs-like simulate guiserver", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=50200, help="TCP port; 0 picks a free one.")
     p.add_argument("--sandbox", required=True, help="Folder all file operations stay inside.")
@@ -576,8 +704,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--job-steps", type=int, default=10, help="Running status messages per job.")
     p.add_argument("--step-seconds", type=float, default=0.3)
     p.add_argument("--load-interval", type=float, default=2.0)
-    p.add_argument("--demo-every", type=float, default=0.0,
-                   help="Run a demo job by itself, pausing this many seconds between jobs.")
+    p.add_argument(
+        "--demo-every",
+        type=float,
+        default=0.0,
+        help="Run a demo job by itself, pausing this many seconds between jobs.",
+    )
     p.add_argument("--flood-rate", type=float, default=0.0, help="Benchmark: status docs/s.")
     p.add_argument("--flood-seconds", type=float, default=10.0)
     p.add_argument("--flood-delay", type=float, default=1.0)

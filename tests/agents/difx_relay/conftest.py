@@ -28,11 +28,23 @@ class GuiServerSim:
     proc: subprocess.Popen[str] | None = None
 
     def start(self) -> GuiServerSim:
-        cmd = [sys.executable, "-m", "agents.difx_relay.simulator", "--sandbox", str(self.sandbox),
-               "--port", str(self.port), "--multicast-group", "239.255.77.1",
-               "--multicast-port", str(self.multicast_port), *self.args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
-                                     cwd=Path(__file__).resolve().parents[3])
+        cmd = [
+            sys.executable,
+            "-m",
+            "agents.difx_relay.simulator",
+            "--sandbox",
+            str(self.sandbox),
+            "--port",
+            str(self.port),
+            "--multicast-group",
+            "239.255.77.1",
+            "--multicast-port",
+            str(self.multicast_port),
+            *self.args,
+        ]
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[3]
+        )
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if "listening on" not in line:
             self.proc.kill()
@@ -62,5 +74,3 @@ def guiserver(tmp_path: Path) -> Iterator[Callable[..., GuiServerSim]]:
     yield start
     for sim in sims:
         sim.kill()
-
-

@@ -14,8 +14,15 @@ FAST = ("--step-seconds", "0.1", "--job-steps", "8", "--load-interval", "0.5")
 
 
 def _agent_args(sim, *extra):
-    return ["--host", "127.0.0.1", "--port", str(sim.port),
-            "--allowed-root", str(sim.sandbox / "corr"), *extra]
+    return [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(sim.port),
+        "--allowed-root",
+        str(sim.sandbox / "corr"),
+        *extra,
+    ]
 
 
 def _msg(reply):
@@ -30,14 +37,18 @@ def _relay_data(client):
 def _input(sim, name, behaviour=None):
     path = sim.sandbox / "corr" / "exp" / f"{name}.input"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("DATASTREAM ENTRIES: 1\n" + (f"SIM BEHAVIOUR: {behaviour}\n" if behaviour else ""))
+    path.write_text(
+        "DATASTREAM ENTRIES: 1\n" + (f"SIM BEHAVIOUR: {behaviour}\n" if behaviour else "")
+    )
     return str(path)
 
 
 MACHINES = {"head": "difxhead", "datastreams": ["ds1"], "processors": ["cn01:7", "cn02:5"]}
 
 
-def test_job_progress_files_and_confinement(guiserver, run_agent, make_client, feed_listener, tmp_path):
+def test_job_progress_files_and_confinement(
+    guiserver, run_agent, make_client, feed_listener, tmp_path
+):
     sim = guiserver(*FAST)
     (sim.sandbox / "corr").mkdir()
     local = tmp_path / "local"
@@ -64,41 +75,63 @@ def test_job_progress_files_and_confinement(guiserver, run_agent, make_client, f
     assert r.session["data"]["input_files"] == [f"{box}/exp/exp_1.input", f"{box}/exp/exp_2.input"]
     assert any(m[1] == f"new .im file: {box}/exp/exp_2.im" for m in r.session["messages"])
     assert c.ls(path=f"{box}/exp/*.im").session["data"]["entries"] == [
-        f"{box}/exp/exp_1.im", f"{box}/exp/exp_2.im"]
+        f"{box}/exp/exp_1.im",
+        f"{box}/exp/exp_2.im",
+    ]
     two = MACHINES | {"datastreams": ["ds1", "ds2"]}  # vex2difx wrote 2 datastreams
     assert c.define_machines(input=f"{box}/exp/exp_1.input", **two).session["success"]
     r = c.get_machines(input=f"{box}/exp/exp_1.input")
     assert r.session["success"], _msg(r)
-    assert r.session["data"]["processors"] == [{"node": "cn01", "threads": 7},
-                                               {"node": "cn02", "threads": 5}]
+    assert r.session["data"]["processors"] == [
+        {"node": "cn01", "threads": 7},
+        {"node": "cn02", "threads": 5},
+    ]
     r = c.get_file(path=f"{box}/exp/exp_1.machines", local_path=str(local / "m.txt"))
-    assert r.session["success"] and (local / "m.txt").read_text() == "difxhead\nds1\nds2\ncn01\ncn02\n"
+    assert (
+        r.session["success"] and (local / "m.txt").read_text() == "difxhead\nds1\nds2\ncn01\ncn02\n"
+    )
 
     # a whole job, machines read from its files, progress on the feed
     r = c.start_job(input=f"{box}/exp/exp_1.input")
     assert r.session["success"], r.session["messages"]
     assert _msg(r).endswith("ended gracefully")
     assert r.session["data"]["phase"] == "done"
-    events = status.wait_for(lambda ev: [p for p, _ in ev if p["job"] == "exp_1"]
-                             if any(p["state"] == "MpiDone" for p, _ in ev) else None)
+    events = status.wait_for(
+        lambda ev: (
+            [p for p, _ in ev if p["job"] == "exp_1"]
+            if any(p["state"] == "MpiDone" for p, _ in ev)
+            else None
+        )
+    )
     running = [p["progress"] for p in events if p["state"] == "Running"]
     assert running == sorted(running) and len(running) == 8 and running[-1] == 100.0
     assert 0 < running[0] < 20
     assert [p["state"] for p in events][-3:] == ["Ending", "Done", "MpiDone"]
     assert events[-1]["progress"] == 100.0 and events[0]["host"] == "difxhead"
-    assert [p["seq"] for p in events if p["mpi_id"] == 0] == sorted({p["seq"] for p in events if p["mpi_id"] == 0})
+    assert [p["seq"] for p in events if p["mpi_id"] == 0] == sorted(
+        {p["seq"] for p in events if p["mpi_id"] == 0}
+    )
     load.wait_for(lambda ev: any("cn01" in p for p, _ in ev), 10)
     unit = mark5.wait_for(lambda ev: ev and ev[0][0], 10)
     assert (unit["host"], unit["bank_a_vsn"], unit["status_word"], unit["state"]) == (
-        "mark5fx01", "NRAO+123", 0x00F02001, "Idle")
-    data = wait_until(lambda: (d := _relay_data(c))["jobs"]["exp_1"]["state"] == "MpiDone" and d,
-                      5, message="job table updated")
+        "mark5fx01",
+        "NRAO+123",
+        0x00F02001,
+        "Idle",
+    )
+    data = wait_until(
+        lambda: (d := _relay_data(c))["jobs"]["exp_1"]["state"] == "MpiDone" and d,
+        5,
+        message="job table updated",
+    )
     assert data["jobs"]["exp_1"]["progress"] == 100.0
     assert data["jobs"]["exp_1"]["last_alert"] == "Processing started"
     assert data["seq_gaps"] == 0 and data["bad_documents"] == 0
     r = c.job_status(pattern=f"{box}/exp/exp_*.input")
     assert {k: v["state"] for k, v in r.session["data"]["jobs"].items()} == {
-        f"{box}/exp/exp_1.input": "MpiDone", f"{box}/exp/exp_2.input": "no .difxlog"}
+        f"{box}/exp/exp_1.input": "MpiDone",
+        f"{box}/exp/exp_2.input": "no .difxlog",
+    }
 
     # confinement: refused before the wire, nothing changes on disk
     (sim.sandbox / "keep").mkdir()
@@ -106,9 +139,15 @@ def test_job_progress_files_and_confinement(guiserver, run_agent, make_client, f
         (lambda: c.rmdir(path=str(sim.sandbox / "keep")), "outside the allowed roots"),
         (lambda: c.rm(path=f"{box}/../keep", args="-r"), "contains '..'"),
         (lambda: c.rm(path=f"{box}/exp/x;rm -rf ~"), "contains characters"),
-        (lambda: c.mv(path=f"{box}/exp/exp_1.input", destination="/tmp/stolen"), "outside the allowed roots"),
+        (
+            lambda: c.mv(path=f"{box}/exp/exp_1.input", destination="/tmp/stolen"),
+            "outside the allowed roots",
+        ),
         (lambda: c.ls(path=f"{box}", args="-l; reboot"), "only plain flags"),
-        (lambda: c.get_file(path=f"{box}/exp/exp_1.input", local_path="/etc/x"), "outside the allowed roots"),
+        (
+            lambda: c.get_file(path=f"{box}/exp/exp_1.input", local_path="/etc/x"),
+            "outside the allowed roots",
+        ),
     ]:
         r = call()
         assert not r.session["success"] and error in _msg(r), _msg(r)
@@ -126,9 +165,13 @@ def test_failing_job_stop_and_wedged_stop(guiserver, run_agent, make_client, fee
 
     r = c.start_job(input=_input(sim, "bad_1", "fail"), **MACHINES)
     assert not r.session["success"]
-    assert _msg(r).endswith("bad_1.input: job failed (mpirun exited with 1); "
-                          "last difx error: Datastream 1: cannot open /data/missing.vdif")
-    sev = alerts.wait_for(lambda ev: [p for p, _ in ev if p["job"] == "bad_1" and p["severity"] == 1])
+    assert _msg(r).endswith(
+        "bad_1.input: job failed (mpirun exited with 1); "
+        "last difx error: Datastream 1: cannot open /data/missing.vdif"
+    )
+    sev = alerts.wait_for(
+        lambda ev: [p for p, _ in ev if p["job"] == "bad_1" and p["severity"] == 1]
+    )
     assert sev[0]["severity_name"] == "SEVERE" and sev[0]["message"].startswith("Datastream 1")
 
     path = _input(sim, "good_1")
@@ -148,16 +191,20 @@ def test_failing_job_stop_and_wedged_stop(guiserver, run_agent, make_client, fee
 
 def test_reconnect_after_restart_and_dead_connection(guiserver, run_agent, make_client):
     sim = guiserver("--load-interval", "30")
-    run_agent("DiFXRelay", "difx3", args=_agent_args(
-        sim, "--idle-probe", "0.5", "--probe-timeout", "0.5"))
+    run_agent(
+        "DiFXRelay", "difx3", args=_agent_args(sim, "--idle-probe", "0.5", "--probe-timeout", "0.5")
+    )
     c = make_client("difx3")
     wait_until(lambda: _relay_data(c).get("connected"), 10, message="relay connected")
 
     # A server that stops answering (process frozen, socket still open) is found by probing.
     os.kill(sim.proc.pid, signal.SIGSTOP)
     try:
-        data = wait_until(lambda: (d := _relay_data(c)) and not d["connected"] and d, 10,
-                          message="dead connection detected")
+        data = wait_until(
+            lambda: (d := _relay_data(c)) and not d["connected"] and d,
+            10,
+            message="dead connection detected",
+        )
         assert data["last_disconnect"].startswith("silent for ")
         assert data["last_disconnect"].endswith("no answer to a probe within 0.5 s")
     finally:
@@ -168,21 +215,37 @@ def test_reconnect_after_restart_and_dead_connection(guiserver, run_agent, make_
     port = sim.port
     sim.kill()
     wait_until(lambda: not _relay_data(c)["connected"], 10, message="loss noticed")
-    assert _msg(c.mkdir(path=str(sim.sandbox / "corr" / "x"))).startswith("not connected to guiServer")
+    assert _msg(c.mkdir(path=str(sim.sandbox / "corr" / "x"))).startswith(
+        "not connected to guiServer"
+    )
     before = _relay_data(c)["reconnects"]
     restarted = guiserver("--load-interval", "30", "--port", str(port))
     assert restarted.port == port
-    wait_until(lambda: (d := _relay_data(c))["connected"] and d["reconnects"] > before, 5,
-               message="reconnected after restart")
+    wait_until(
+        lambda: (d := _relay_data(c))["connected"] and d["reconnects"] > before,
+        5,
+        message="reconnected after restart",
+    )
     assert c.mkdir(path=str(sim.sandbox / "corr" / "x")).session["success"]
     assert (sim.sandbox / "corr" / "x").is_dir()
 
 
 def test_direct_mode_and_bad_datagrams(guiserver, run_agent, make_client, feed_listener):
     sim = guiserver(*FAST)
-    run_agent("DiFXRelay", "difx4", args=[
-        "--mode", "direct", "--multicast-group", "239.255.77.1",
-        "--multicast-port", str(sim.multicast_port), "--multicast-interface", "127.0.0.1"])
+    run_agent(
+        "DiFXRelay",
+        "difx4",
+        args=[
+            "--mode",
+            "direct",
+            "--multicast-group",
+            "239.255.77.1",
+            "--multicast-port",
+            str(sim.multicast_port),
+            "--multicast-interface",
+            "127.0.0.1",
+        ],
+    )
     c = make_client("difx4")
     status = feed_listener("difx4", "difx_status")
     wait_until(lambda: _relay_data(c).get("last_error") == "listening", 10, message="joined")
@@ -192,17 +255,23 @@ def test_direct_mode_and_bad_datagrams(guiserver, run_agent, make_client, feed_l
     for junk in (b"<difxMessage><header>", b"\x00\x01garbage", b"<a/>" * 3000):
         tx.sendto(junk, ("239.255.77.1", sim.multicast_port))
     tx.close()
-    data = wait_until(lambda: (d := _relay_data(c))["bad_documents"] == 3 and d, 10,
-                      message="bad datagrams counted")
-    assert "over 10240" in data["last_bad_document"] or "malformed" in data["last_bad_document"]
+    data = wait_until(
+        lambda: (d := _relay_data(c))["bad_documents"] == 3 and d,
+        10,
+        message="bad datagrams counted",
+    )
+    assert data["last_bad_document"] == (
+        "document of 12000 bytes is over the 10240 a DiFX datagram can carry"
+    )
 
     # drive a job through the simulator with a second agent in relay mode; the direct one sees it
     run_agent("DiFXRelay", "difx5", args=_agent_args(sim))
     c5 = make_client("difx5")
     wait_until(lambda: _relay_data(c5).get("connected"), 10, message="relay connected")
     assert c5.start_job(input=_input(sim, "mc_1"), **MACHINES).session["success"]
-    events = status.wait_for(lambda ev: [p for p, _ in ev]
-                             if any(p["state"] == "MpiDone" for p, _ in ev) else None)
+    events = status.wait_for(
+        lambda ev: [p for p, _ in ev] if any(p["state"] == "MpiDone" for p, _ in ev) else None
+    )
     assert [p["state"] for p in events][0] == "Spawning"
     assert max(p["progress"] for p in events) == 100.0
     r = c.mkdir(path="/x")
@@ -214,11 +283,21 @@ def test_garbage_from_the_server_costs_a_document_or_a_reconnect(run_agent, make
     from agents.difx_relay.framing import Packet, PacketId, encode_packet
     from agents.difx_relay.messages import Header, StatusMessage, encode_message
 
-    burst = b"".join(encode_packet(p) for p in (
-        Packet(PacketId.GUISERVER_VERSION, b"bad-server 0.1"), Packet(PacketId.CHANNEL_ALL_DATA)))
-    good = encode_message(StatusMessage(
-        header=Header(from_host="h", message_type="DifxStatusMessage", identifier="j", seq_number=0),
-        state="Running"))
+    burst = b"".join(
+        encode_packet(p)
+        for p in (
+            Packet(PacketId.GUISERVER_VERSION, b"bad-server 0.1"),
+            Packet(PacketId.CHANNEL_ALL_DATA),
+        )
+    )
+    good = encode_message(
+        StatusMessage(
+            header=Header(
+                from_host="h", message_type="DifxStatusMessage", identifier="j", seq_number=0
+            ),
+            state="Running",
+        )
+    )
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     conns = []
@@ -232,20 +311,30 @@ def test_garbage_from_the_server_costs_a_document_or_a_reconnect(run_agent, make
                 received += conn.recv(4096)
             conn.sendall(burst)
             if n == 0:
-                conn.sendall(encode_packet(Packet(PacketId.WARNING, b"disk nearly full"))
-                             + encode_packet(Packet(PacketId.RELAY, b"<difxMessage><hea"))
-                             + encode_packet(Packet(PacketId.RELAY, good))
-                             + struct.pack(">ii", 1, -7))
+                conn.sendall(
+                    encode_packet(Packet(PacketId.WARNING, b"disk nearly full"))
+                    + encode_packet(Packet(PacketId.RELAY, b"<difxMessage><hea"))
+                    + encode_packet(Packet(PacketId.RELAY, good))
+                    + struct.pack(">ii", 1, -7)
+                )
 
     threading.Thread(target=serve, daemon=True).start()
     try:
-        run_agent("DiFXRelay", "difx6", args=["--host", "127.0.0.1", "--port", str(port),
-                                              "--allowed-root", "/nonexistent"])
+        run_agent(
+            "DiFXRelay",
+            "difx6",
+            args=["--host", "127.0.0.1", "--port", str(port), "--allowed-root", "/nonexistent"],
+        )
         c = make_client("difx6")
-        data = wait_until(lambda: (d := _relay_data(c))["reconnects"] >= 1 and d["connected"] and d,
-                          15, message="reconnected after a corrupt frame")
-        assert data["last_disconnect"] == ("protocol error: packet id 1 announces -7 bytes of "
-                                           "payload (allowed 0..16777216): the stream is corrupt")
+        data = wait_until(
+            lambda: (d := _relay_data(c))["reconnects"] >= 1 and d["connected"] and d,
+            15,
+            message="reconnected after a corrupt frame",
+        )
+        assert data["last_disconnect"] == (
+            "protocol error: packet id 1 announces -7 bytes of "
+            "payload (allowed 0..16777216): the stream is corrupt"
+        )
         assert data["bad_documents"] == 1 and data["documents"] == {"DifxStatusMessage": 1}
         assert data["last_bad_document"].startswith("malformed DiFX message")
         assert data["guiserver"]["version"] == "bad-server 0.1"

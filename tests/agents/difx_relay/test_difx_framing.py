@@ -8,7 +8,11 @@ from hypothesis import strategies as st
 
 from agents.difx_relay import commands
 from agents.difx_relay.channels import (
-    ChannelDemux, ChannelOpened, InnerPacket, channel_connection, channel_packets,
+    ChannelDemux,
+    ChannelOpened,
+    InnerPacket,
+    channel_connection,
+    channel_packets,
 )
 from agents.difx_relay.connection import ClientConnection, Diagnostic, Other, Relayed, VersionReply
 from agents.difx_relay.errors import DiFXProtocolError, LocalProtocolError, RemoteProtocolError
@@ -20,7 +24,7 @@ packets = st.builds(Packet, st.integers(-(2**31), 2**31 - 1), st.binary(max_size
 def _decode_all(data: bytes, chunks: list[int]) -> list[Packet]:
     dec, out, pos = FrameDecoder(), [], 0
     for n in chunks + [len(data)]:
-        dec.receive_data(data[pos:pos + n])
+        dec.receive_data(data[pos : pos + n])
         pos += n
         out.extend(dec.packets())
     return out
@@ -38,7 +42,7 @@ def test_byte_by_byte_and_trailing_partial():
     data = b"".join(encode_packet(p) for p in ps) + encode_packet(Packet(4, b"abc"))[:-1]
     dec, out = FrameDecoder(), []
     for i in range(len(data)):
-        dec.receive_data(data[i:i + 1])
+        dec.receive_data(data[i : i + 1])
         out.extend(dec.packets())
     assert out == ps
     assert dec.next_packet() is NEED_DATA
@@ -62,7 +66,7 @@ def test_garbage_gives_packets_or_protocol_error(data, step):
     conn = ClientConnection(max_payload=4096)
     try:
         for i in range(0, len(data), step):
-            conn.receive_data(data[i:i + step])
+            conn.receive_data(data[i : i + step])
             while conn.next_event() is not None:
                 pass
     except RemoteProtocolError:
@@ -73,12 +77,16 @@ def test_channel_round_trip_with_empty_payload_and_interleaving():
     wire = [channel_connection(7), channel_connection(8)]
     a, b = channel_packets(7, 102, b""), channel_packets(8, 200, b"/data/x.input")
     # Two operations interleaved packet by packet, as two server threads would.
-    for x, y in zip(a + [None], b):
+    for x, y in zip(a + [None], b, strict=True):
         wire += [p for p in (x, y) if p is not None]
     demux = ChannelDemux()
     events = [e for p in wire if (e := demux.handle(p)) is not None]
-    assert events == [ChannelOpened(7), ChannelOpened(8), InnerPacket(7, 102, b""),
-                      InnerPacket(8, 200, b"/data/x.input")]
+    assert events == [
+        ChannelOpened(7),
+        ChannelOpened(8),
+        InnerPacket(7, 102, b""),
+        InnerPacket(8, 200, b"/data/x.input"),
+    ]
     assert len(a) == 2 and len(b) == 3
 
 
@@ -99,12 +107,16 @@ def test_channel_data_split_across_packets_and_overflow():
 
 def test_version_burst_and_diagnostics():
     burst = [
-        Packet(PacketId.GUISERVER_VERSION, b"2.8.1"), Packet(PacketId.DIFX_BASE, b"/opt/difx"),
-        Packet(PacketId.GUISERVER_USER, b"difx"), Packet(PacketId.AVAILABLE_DIFX_VERSION, b"DIFX-2.8"),
+        Packet(PacketId.GUISERVER_VERSION, b"2.8.1"),
+        Packet(PacketId.DIFX_BASE, b"/opt/difx"),
+        Packet(PacketId.GUISERVER_USER, b"difx"),
+        Packet(PacketId.AVAILABLE_DIFX_VERSION, b"DIFX-2.8"),
         Packet(PacketId.AVAILABLE_DIFX_VERSION, b"DIFX_DEVEL"),
         Packet(PacketId.GUISERVER_ENVIRONMENT, b"DIFX_GROUP_ID=difx=x"),
-        Packet(PacketId.CHANNEL_ALL_DATA), Packet(PacketId.WARNING, b"disk low"),
-        Packet(PacketId.RELAY, b"<doc/>"), Packet(77, b"?"),
+        Packet(PacketId.CHANNEL_ALL_DATA),
+        Packet(PacketId.WARNING, b"disk low"),
+        Packet(PacketId.RELAY, b"<doc/>"),
+        Packet(77, b"?"),
     ]
     conn = ClientConnection()
     conn.receive_data(b"".join(encode_packet(p) for p in burst))
@@ -113,10 +125,18 @@ def test_version_burst_and_diagnostics():
         events.append(e)
     v = events[0]
     assert isinstance(v, VersionReply)
-    assert (v.version, v.difx_base, v.user, v.available) == ("2.8.1", "/opt/difx", "difx",
-                                                             ("DIFX-2.8", "DIFX_DEVEL"))
+    assert (v.version, v.difx_base, v.user, v.available) == (
+        "2.8.1",
+        "/opt/difx",
+        "difx",
+        ("DIFX-2.8", "DIFX_DEVEL"),
+    )
     assert dict(v.environment) == {"DIFX_GROUP_ID": "difx=x"}
-    assert events[1:] == [Diagnostic("warning", "disk low"), Relayed(b"<doc/>"), Other(Packet(77, b"?"))]
+    assert events[1:] == [
+        Diagnostic("warning", "disk low"),
+        Relayed(b"<doc/>"),
+        Other(Packet(77, b"?")),
+    ]
 
 
 def test_client_packets_have_the_documented_payloads():
@@ -126,17 +146,25 @@ def test_client_packets_have_the_documented_payloads():
     assert commands.version_request() == Packet(8, b"")
     assert commands.message_selection(None).payload == b"ALL_MESSAGES"
     assert commands.message_selection(["STATUS_MESSAGES", "ALERT_MESSAGES"]).payload == (
-        b"SELECTED_MESSAGES\nSTATUS_MESSAGES\nALERT_MESSAGES")
-    assert commands.channel_all_data(True) == Packet(19) and commands.channel_all_data(False) == Packet(20)
+        b"SELECTED_MESSAGES\nSTATUS_MESSAGES\nALERT_MESSAGES"
+    )
+    assert commands.channel_all_data(True) == Packet(19) and commands.channel_all_data(
+        False
+    ) == Packet(20)
     assert commands.start_difx_monitor(5) == Packet(14, b"\x00\x00\x00\x05")
     assert commands.difx_setup_path("/x").payload == b"/x"
     assert commands.difx_run_label("r").packet_id == 15
     assert commands.relay_command(b"<a/>") == Packet(2, b"<a/>")
     req = commands.get_job_status("/data/*.input", 12, short=False, address="me")
-    assert req.payload == (b"\x00\x00\x00\x00" + b"\x00\x00\x00\x0d/data/*.input"
-                           + b"\x00\x00\x00\x02me" + b"\x00\x00\x00\x0c")
+    assert req.payload == (
+        b"\x00\x00\x00\x00"
+        + b"\x00\x00\x00\x0d/data/*.input"
+        + b"\x00\x00\x00\x02me"
+        + b"\x00\x00\x00\x0c"
+    )
     assert commands.parse_get_job_status(req.payload) == commands.JobStatusRequest(
-        "/data/*.input", False, "me", 12)
+        "/data/*.input", False, "me", 12
+    )
     assert commands.generate_filelist(3, "/d", "a.vex").payload.startswith(b"\x00\x00\x00\x03")
     with pytest.raises(LocalProtocolError, match="unknown message selection BOGUS"):
         commands.message_selection(["BOGUS"])

@@ -6,8 +6,17 @@ from hypothesis import strategies as st
 
 from agents.difx_relay.errors import RemoteProtocolError
 from agents.difx_relay.messages import (
-    WRAPPER_DECLARATION, AlertMessage, BodyField, GenericMessage, Header, InfoMessage, LoadMessage,
-    Mark5StatusMessage, StatusMessage, encode_message, parse_message,
+    WRAPPER_DECLARATION,
+    AlertMessage,
+    BodyField,
+    GenericMessage,
+    Header,
+    InfoMessage,
+    LoadMessage,
+    Mark5StatusMessage,
+    StatusMessage,
+    encode_message,
+    parse_message,
 )
 
 SPEC_EXAMPLE = (
@@ -16,7 +25,8 @@ SPEC_EXAMPLE = (
     b"</identifier><type>DifxStatusMessage</type></header><body><seqNumber>142</seqNumber>"
     b"<difxStatus><input>/data/corr/bm452a/bm452a_1.input</input><state>Running</state><message>"
     b"</message><visibilityMJD>57028.3456019</visibilityMJD><jobstartMJD>57028.3333333</jobstartMJD>"
-    b'<jobstopMJD>57028.4166667</jobstopMJD><weight ant="0" wt="0.998"/><weight ant="1" wt="0.972"/>'
+    b'<jobstopMJD>57028.4166667</jobstopMJD><weight ant="0" wt="0.998"/>'
+    b'<weight ant="1" wt="0.972"/>'
     b"</difxStatus></body></difxMessage>"
 )
 
@@ -26,28 +36,62 @@ def _h(mtype, **kw):
 
 
 RECORDS = [
-    StatusMessage(header=_h("DifxStatusMessage", identifier="j_1", mpi_process_id=0, seq_number=3),
-                  state="Running", input_file="/d/j_1.input", message="ok",
-                  visibility_mjd=57028.5, job_start_mjd=57028.0, job_stop_mjd=57029.0,
-                  weights=((0, 0.998), (1, 0.5))),
-    StatusMessage(header=_h("DifxStatusMessage", identifier="j_1"), state="MpiDone",
-                  visibility_mjd=0.0),
-    AlertMessage(header=_h("DifxAlertMessage", identifier="j_1", mpi_process_id=4, seq_number=0),
-                 message="disk <full> & slow", severity=2, input_file="/d/j_1.input"),
-    LoadMessage(header=_h("DifxLoadMessage", host="cn01", seq_number=77), cpu_load=3.25,
-                total_memory=65_000_000, used_memory=1_000_000, net_rx_rate=12_345,
-                net_tx_rate=0, n_core=16),
+    StatusMessage(
+        header=_h("DifxStatusMessage", identifier="j_1", mpi_process_id=0, seq_number=3),
+        state="Running",
+        input_file="/d/j_1.input",
+        message="ok",
+        visibility_mjd=57028.5,
+        job_start_mjd=57028.0,
+        job_stop_mjd=57029.0,
+        weights=((0, 0.998), (1, 0.5)),
+    ),
+    StatusMessage(
+        header=_h("DifxStatusMessage", identifier="j_1"), state="MpiDone", visibility_mjd=0.0
+    ),
+    AlertMessage(
+        header=_h("DifxAlertMessage", identifier="j_1", mpi_process_id=4, seq_number=0),
+        message="disk <full> & slow",
+        severity=2,
+        input_file="/d/j_1.input",
+    ),
+    LoadMessage(
+        header=_h("DifxLoadMessage", host="cn01", seq_number=77),
+        cpu_load=3.25,
+        total_memory=65_000_000,
+        used_memory=1_000_000,
+        net_rx_rate=12_345,
+        net_tx_rate=0,
+        n_core=16,
+    ),
     InfoMessage(header=_h("DifxInfoMessage", seq_number=1), message="hello"),
-    Mark5StatusMessage(header=_h("Mark5StatusMessage", host="mark5fx01", identifier="mk5daemon"),
-                       bank_a_vsn="NRAO+123", bank_b_vsn="none", status_word=0x00F02001,
-                       active_bank="A", state="Play", scan_number=4, scan_name="No0004",
-                       position=123456789012, play_rate=1024.0, data_mjd=57028.25,
-                       input_file="/d/j.input"),
-    GenericMessage(header=_h("DifxCommand", to=("mark5fx01", "mark5fx02")), body_tag="difxCommand",
-                   body=(BodyField(tag="command", text="getvsn"),)),
-    GenericMessage(header=_h("DifxSmartMessage", seq_number=9), body_tag="difxSmart",
-                   body=(BodyField(tag="vsn", text="NRAO+1"),
-                         BodyField(tag="smart", attrs=(("slot", "0"), ("id", "5"), ("value", "7"))))),
+    Mark5StatusMessage(
+        header=_h("Mark5StatusMessage", host="mark5fx01", identifier="mk5daemon"),
+        bank_a_vsn="NRAO+123",
+        bank_b_vsn="none",
+        status_word=0x00F02001,
+        active_bank="A",
+        state="Play",
+        scan_number=4,
+        scan_name="No0004",
+        position=123456789012,
+        play_rate=1024.0,
+        data_mjd=57028.25,
+        input_file="/d/j.input",
+    ),
+    GenericMessage(
+        header=_h("DifxCommand", to=("mark5fx01", "mark5fx02")),
+        body_tag="difxCommand",
+        body=(BodyField(tag="command", text="getvsn"),),
+    ),
+    GenericMessage(
+        header=_h("DifxSmartMessage", seq_number=9),
+        body_tag="difxSmart",
+        body=(
+            BodyField(tag="vsn", text="NRAO+1"),
+            BodyField(tag="smart", attrs=(("slot", "0"), ("id", "5"), ("value", "7"))),
+        ),
+    ),
 ]
 
 
@@ -59,14 +103,24 @@ def test_round_trip(record):
 def test_spec_example():
     m = parse_message(SPEC_EXAMPLE)
     assert isinstance(m, StatusMessage)
-    assert m.header == Header(from_host="difxhead", message_type="DifxStatusMessage",
-                              identifier="bm452a_1", mpi_process_id=0, seq_number=142)
-    assert (m.state, m.visibility_mjd, m.weights) == ("Running", 57028.3456019,
-                                                      ((0, 0.998), (1, 0.972)))
+    assert m.header == Header(
+        from_host="difxhead",
+        message_type="DifxStatusMessage",
+        identifier="bm452a_1",
+        mpi_process_id=0,
+        seq_number=142,
+    )
+    assert (m.state, m.visibility_mjd, m.weights) == (
+        "Running",
+        57028.3456019,
+        ((0, 0.998), (1, 0.972)),
+    )
 
 
 def test_whitespace_wrapper_declaration_trailing_nul_and_str():
-    pretty = SPEC_EXAMPLE.replace(b"><", b">\n\t  <").replace(b"<state>Running", b"<state>  Running ")
+    pretty = SPEC_EXAMPLE.replace(b"><", b">\n\t  <").replace(
+        b"<state>Running", b"<state>  Running "
+    )
     assert parse_message(pretty) == parse_message(SPEC_EXAMPLE)
     wrapper = encode_message(RECORDS[1], declaration=WRAPPER_DECLARATION) + b"\x00"
     assert parse_message(wrapper.decode("utf-8")) == RECORDS[1]
@@ -74,25 +128,44 @@ def test_whitespace_wrapper_declaration_trailing_nul_and_str():
 
 
 def test_generic_fields_as_dict():
-    assert RECORDS[7].fields == {"vsn": "NRAO+1", "smart@slot": "0", "smart@id": "5",
-                                 "smart@value": "7"}
+    assert RECORDS[7].fields == {
+        "vsn": "NRAO+1",
+        "smart@slot": "0",
+        "smart@id": "5",
+        "smart@value": "7",
+    }
     assert RECORDS[2].severity_name == "ERROR"
 
 
-@pytest.mark.parametrize(("doc", "error"), [
-    (b"", "empty DiFX message"),
-    (b"<difxMessage><header>", "malformed DiFX message"),
-    (b"<other/>", "root element <other>"),
-    (b"<difxMessage><header><from>h</from></header></difxMessage>", "without <header><type>"),
-    (SPEC_EXAMPLE.replace(b"<state>Running</state>", b""), "DifxStatusMessage from 'difxhead': missing <state>"),
-    (SPEC_EXAMPLE.replace(b"57028.3456019", b"soon"), "visibilityMJD 'soon' is not a number"),
-    (SPEC_EXAMPLE.replace(b"<seqNumber>142", b"<seqNumber>x"), "seqNumber 'x' is not an integer"),
-    (SPEC_EXAMPLE.replace(b'ant="1"', b'ant="b"'), "weight ant 'b' is not an integer"),
-    (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "x">]><difxMessage/>', "DTDs and entity"),
-    (b'<?xml version="1.0" encoding="ISO-8859-1"?><difxMessage/>', "declares encoding 'ISO-8859-1'"),
-    ("<difxMessage/>".encode("utf-16"), "must be UTF-8 XML"),
-    (encode_message(RECORDS[5]).replace(b"0x00F02001", b"zz"), "statusWord 'zz' is not hexadecimal"),
-])
+@pytest.mark.parametrize(
+    ("doc", "error"),
+    [
+        (b"", "empty DiFX message"),
+        (b"<difxMessage><header>", "malformed DiFX message"),
+        (b"<other/>", "root element <other>"),
+        (b"<difxMessage><header><from>h</from></header></difxMessage>", "without <header><type>"),
+        (
+            SPEC_EXAMPLE.replace(b"<state>Running</state>", b""),
+            "DifxStatusMessage from 'difxhead': missing <state>",
+        ),
+        (SPEC_EXAMPLE.replace(b"57028.3456019", b"soon"), "visibilityMJD 'soon' is not a number"),
+        (
+            SPEC_EXAMPLE.replace(b"<seqNumber>142", b"<seqNumber>x"),
+            "seqNumber 'x' is not an integer",
+        ),
+        (SPEC_EXAMPLE.replace(b'ant="1"', b'ant="b"'), "weight ant 'b' is not an integer"),
+        (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "x">]><difxMessage/>', "DTDs and entity"),
+        (
+            b'<?xml version="1.0" encoding="ISO-8859-1"?><difxMessage/>',
+            "declares encoding 'ISO-8859-1'",
+        ),
+        ("<difxMessage/>".encode("utf-16"), "must be UTF-8 XML"),
+        (
+            encode_message(RECORDS[5]).replace(b"0x00F02001", b"zz"),
+            "statusWord 'zz' is not hexadecimal",
+        ),
+    ],
+)
 def test_bad_documents(doc, error):
     with pytest.raises(RemoteProtocolError, match=error.replace("(", r"\(").replace("<", "<")):
         parse_message(doc)
@@ -111,19 +184,23 @@ def test_garbage_is_a_record_or_a_protocol_error(data):
 @given(st.integers(0, len(SPEC_EXAMPLE)), st.binary(max_size=8))
 def test_truncated_or_mangled_spec_example(cut, junk):
     try:
-        parse_message(SPEC_EXAMPLE[:cut] + junk + SPEC_EXAMPLE[cut + len(junk):])
+        parse_message(SPEC_EXAMPLE[:cut] + junk + SPEC_EXAMPLE[cut + len(junk) :])
     except RemoteProtocolError:
         pass
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40),
-       st.integers(-1, 200), st.integers(0, 6))
+@given(
+    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40),
+    st.integers(-1, 200),
+    st.integers(0, 6),
+)
 def test_any_text_round_trips_in_alerts(text, mpi, severity):
     # XML 1.0 cannot carry most control characters; DiFX writes them as [[ nn]] itself.
     clean = "".join(c if c >= " " or c in "\t\n" else "?" for c in text).strip()
-    rec = AlertMessage(header=_h("DifxAlertMessage", mpi_process_id=mpi), message=clean,
-                       severity=severity)
+    rec = AlertMessage(
+        header=_h("DifxAlertMessage", mpi_process_id=mpi), message=clean, severity=severity
+    )
     try:
         assert parse_message(encode_message(rec)) == rec
     except RemoteProtocolError as e:

@@ -48,16 +48,26 @@ def test_relay_selection_version_and_a_job(guiserver, tmp_path):
         ops = Ops(client, PathPolicy([str(sim.sandbox)]))
         lines = []
         ok, msg, data = await ops.start_job(
-            str(job), Machines("difxhead", ("ds1",), (("cn01", 7),)), difx_version="", force=True,
-            function="RUN_MONITOR", wait=True, on_reply=lambda t, line: lines.append(line),
-            stop_requested=_never)
+            str(job),
+            Machines("difxhead", ("ds1",), (("cn01", 7),)),
+            difx_version="",
+            force=True,
+            function="RUN_MONITOR",
+            wait=True,
+            on_reply=lambda t, line: lines.append(line),
+            stop_requested=_never,
+        )
         assert ok, msg
         assert lines[-2:] == ["difx complete", "ended gracefully"]
         await _until(lambda: any(b"MpiDone" in d for d in docs))
         parsed = [parse_message(d) for d in docs]
         assert {type(m) for m in parsed} == {StatusMessage}
         states = [m.state for m in parsed]
-        assert states[:2] == ["Spawning", "Starting"] and states[-3:] == ["Ending", "Done", "MpiDone"]
+        assert states[:2] == ["Spawning", "Starting"] and states[-3:] == [
+            "Ending",
+            "Done",
+            "MpiDone",
+        ]
         assert states.count("Running") == 6
         seqs = [m.header.seq_number for m in parsed if m.header.mpi_process_id == 0]
         # One counter per sending process across all types: the alert the selection
@@ -87,7 +97,9 @@ def test_file_operations_transfers_vex2difx_machines_and_job_status(guiserver):
         ops = Ops(client, PathPolicy([str(box)]))
         assert (await ops.file_op("mkdir", f"{box}/a/b/c"))[0]
         assert (box / "a/b/c").is_dir()
-        ok, msg, data = await ops.send_file(f"{box}/a/x.v2d", b"# sim-jobs: 3\nvex = x.vex\n" * 5000)
+        ok, msg, data = await ops.send_file(
+            f"{box}/a/x.v2d", b"# sim-jobs: 3\nvex = x.vex\n" * 5000
+        )
         assert ok, msg
         assert (box / "a/x.v2d").read_bytes() == b"# sim-jobs: 3\nvex = x.vex\n" * 5000
         ok, msg, content = await ops.get_file(f"{box}/a/x.v2d", 1 << 20)
@@ -95,12 +107,15 @@ def test_file_operations_transfers_vex2difx_machines_and_job_status(guiserver):
         ok, msg, _ = await ops.get_file(f"{box}/a/x.v2d", 100)
         assert not ok and "more than the 100 allowed" in msg
         seen = []
-        ok, msg, files = await ops.vex2difx(f"{box}/a", "x.v2d", "difxcalc", False, "",
-                                            lambda kind, p: seen.append((kind, p)))
+        ok, msg, files = await ops.vex2difx(
+            f"{box}/a", "x.v2d", "difxcalc", False, "", lambda kind, p: seen.append((kind, p))
+        )
         assert ok and msg == "3 .input, 3 .im files"
         assert seen[0] == ("input", f"{box}/a/x_1.input") and seen[-1] == ("im", f"{box}/a/x_3.im")
         (box / "a/x_2.im").unlink()
-        ok, msg, files = await ops.vex2difx(f"{box}/a", "x_2*", "difxcalc", True, "", lambda *a: None)
+        ok, msg, files = await ops.vex2difx(
+            f"{box}/a", "x_2*", "difxcalc", True, "", lambda *a: None
+        )
         assert ok and files == {"input": [], "im": [f"{box}/a/x_2.im"]}
         m = Machines("difxhead", ("ds1", "ds2"), (("cn01", 7), ("cn02", 5)))
         assert (await ops.define_machines(f"{box}/a/x_1.input", m, ""))[0]
@@ -117,14 +132,27 @@ def test_file_operations_transfers_vex2difx_machines_and_job_status(guiserver):
         assert ok and data["jobs"][f"{box}/a/x_1.input"]["state"] == "no .difxlog"
         # a CONFIG_ONLY start and a start with no processors, both on the channel
         lines = []
-        ok, msg, _ = await ops.start_job(f"{box}/a/x_1.input", m, difx_version="", force=True,
-                                         function="CONFIG_ONLY", wait=True,
-                                         on_reply=lambda t, line: lines.append(line),
-                                         stop_requested=_never)
+        ok, msg, _ = await ops.start_job(
+            f"{box}/a/x_1.input",
+            m,
+            difx_version="",
+            force=True,
+            function="CONFIG_ONLY",
+            wait=True,
+            on_reply=lambda t, line: lines.append(line),
+            stop_requested=_never,
+        )
         assert ok and msg.endswith("stopped after config")
-        ok, msg, _ = await ops.start_job(f"{box}/a/x_1.input", Machines("h", ("d",), ()),
-                                         difx_version="", force=True, function="RUN_MONITOR",
-                                         wait=True, on_reply=lambda *a: None, stop_requested=_never)
+        ok, msg, _ = await ops.start_job(
+            f"{box}/a/x_1.input",
+            Machines("h", ("d",), ()),
+            difx_version="",
+            force=True,
+            function="RUN_MONITOR",
+            wait=True,
+            on_reply=lambda *a: None,
+            stop_requested=_never,
+        )
         assert not ok and msg == f"{box}/a/x_1.input: failure no processors"
         client.close()
 
@@ -138,19 +166,31 @@ def test_failing_job_and_multicast(guiserver):
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     rx.bind(("239.255.77.1", sim.multicast_port))
-    rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                  struct.pack("4s4s", socket.inet_aton("239.255.77.1"), socket.inet_aton("127.0.0.1")))
+    rx.setsockopt(
+        socket.IPPROTO_IP,
+        socket.IP_ADD_MEMBERSHIP,
+        struct.pack("4s4s", socket.inet_aton("239.255.77.1"), socket.inet_aton("127.0.0.1")),
+    )
     rx.settimeout(5)
 
     async def scenario():
         client = await _connect(sim, [])
         ops = Ops(client, PathPolicy([str(sim.sandbox)]))
         ok, msg, data = await ops.start_job(
-            str(job), Machines("difxhead", ("ds1",), (("cn01", 7),)), difx_version="", force=True,
-            function="RUN_MONITOR", wait=True, on_reply=lambda *a: None, stop_requested=_never)
+            str(job),
+            Machines("difxhead", ("ds1",), (("cn01", 7),)),
+            difx_version="",
+            force=True,
+            function="RUN_MONITOR",
+            wait=True,
+            on_reply=lambda *a: None,
+            stop_requested=_never,
+        )
         assert not ok
-        assert msg == (f"{job}: job failed (mpirun exited with 1); "
-                       "last difx error: Datastream 1: cannot open /data/missing.vdif")
+        assert msg == (
+            f"{job}: job failed (mpirun exited with 1); "
+            "last difx error: Datastream 1: cannot open /data/missing.vdif"
+        )
         assert data == {"phase": "failed"}
         client.close()
 
