@@ -127,9 +127,9 @@ class SupRsync:
         session.data["reset"] = n
         return True, f"{n} files of {self.settings.archive_name} will be tried again"
 
-    @param("limit", type=int, default=100, check=lambda n: 0 < n <= 10_000)
+    @param("limit", type=int, default=100, check=lambda n: 0 < n <= 1000)
     async def list_mismatched(self, session: OpSession, params: dict) -> tuple[bool, str]:
-        """list_mismatched(limit=100)
+        """list_mismatched(limit=100)  (at most 1000)
 
         **Task** - Files not yet verified that failed at least once: ``session.data['files']``
         lists id, local and remote path, both md5s, failed attempts, last copy and ignore.
