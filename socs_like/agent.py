@@ -408,6 +408,7 @@ class Agent:
     # --- connection ----------------------------------------------------------------------------
 
     async def _on_join(self, wamp: Any, details: Any) -> None:
+        _set_tcp_nodelay(wamp)
         try:
             await as_future(wamp.register(self.management_handler, self.address))
             await as_future(wamp.register(
@@ -526,6 +527,21 @@ def _outcome(op_name: str, result: Any) -> tuple[bool, str]:
         return result[0], str(result[1])
     return False, (f"operation {op_name!r} returned {result!r}; an operation must return "
                    "(ok: bool, message: str)")
+
+
+def _set_tcp_nodelay(wamp: Any) -> None:
+    """Turn Nagle's algorithm off on the hub connection.
+
+    autobahn's Twisted WebSocket protocol means to (option ``tcpNoDelay``, default on) but
+    reads the option before it is copied onto the protocol and swallows the AttributeError,
+    so the socket keeps Nagle on. A reply written right after another small message (a start
+    reply followed by its session push) then waits for the hub's delayed ACK: ~40 ms on Linux.
+    """
+    transport = getattr(getattr(wamp, "_transport", None), "transport", None)
+    try:
+        transport.setTcpNoDelay(True)  # type: ignore[union-attr]
+    except Exception:  # not TCP (a Unix socket), or already closed: nothing to do
+        pass
 
 
 def loop_is_current(loop: asyncio.AbstractEventLoop) -> bool:
