@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DB = "/data/so/databases/suprsync.db"
 RECOVERY_PAGE = 5000
 CHECKSUM_CHUNK = 32
+READ_PER_WAKEUP = 16 * 1024
 
 
 class _Listener(DatagramProtocol):
@@ -253,6 +254,10 @@ class PysmurfMonitor:
         port = reactor.listenUDP(args.udp_port, _Listener(self.on_datagram),
                                  interface=args.udp_host, maxPacketSize=65535)
         self._enlarge_receive_buffer(port.socket)
+        # Twisted reads up to 256 KiB (about a thousand datagrams) per wake-up before
+        # yielding; parsing that many in one go holds the loop for tens of ms. Smaller
+        # helpings keep it responsive; the kernel buffer holds the rest meanwhile.
+        port.maxThroughput = READ_PER_WAKEUP
         session.add_message(f"Listening on udp {args.udp_host}:{args.udp_port}; "
                             f"database {self.db.display_url}")
         session.set_status("running")
