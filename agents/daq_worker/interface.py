@@ -54,7 +54,7 @@ class WorkerPrograms:
     """Names of the worker's programs, and how to find the data router's directory.
 
     ``cwd_method``: ``lsof`` (macOS workers), ``proc`` (Linux: ``/proc/<pid>/cwd``, read
-    over SFTP), or ``auto``: lsof when the worker has it, else ``/proc``.
+    over SFTP), or ``auto``: ``/proc`` where it exists, else lsof.
     """
 
     data_router: str = "dataRouter"
@@ -161,9 +161,9 @@ class WorkerInterface:
     def _roots(self, home: str) -> list[str]:
         return [expand_home(r, home) for r in self.allowed_roots or ()]
 
-    async def _probe(self, with_lsof: bool) -> Probe:
-        """The worker's processes, and (``with_lsof``) lsof's answer: one remote command."""
-        command = probe_command(self.programs.data_router, with_lsof)
+    async def _probe(self, cwd_method: str) -> Probe:
+        """The worker's processes, and (as ``cwd_method`` asks) lsof's answer: one command."""
+        command = probe_command(self.programs.data_router, cwd_method)
         result = await self.pool.run(self.target, command)
         if result.exit_status != 0:
             raise RemoteError(
@@ -176,7 +176,7 @@ class WorkerInterface:
             raise RemoteError(f"{self.hostname}: {exc}") from None
 
     async def _probe_for_cwd(self) -> Probe:
-        return await self._probe(with_lsof=self.programs.cwd_method != "proc")
+        return await self._probe(self.programs.cwd_method)
 
     async def _cwd_by_proc(self, pids: list[int]) -> str:
         sftp = await self._sftp()
@@ -202,10 +202,13 @@ class WorkerInterface:
                 raise ProgramNotRunning(f"{program} is not running (no process found)")
             if probe.lsof:
                 return single_cwd(probe.lsof, program)
-            if self.programs.cwd_method == "lsof":
+            if probe.lsof is not None:
                 raise RemoteError(
-                    "lsof is not installed" if probe.lsof is None else f"lsof did not find {program}"
+                    f"ps shows {program} (pid {pids[0]}) but lsof does not see its working "
+                    "directory (does it run as another user?)"
                 )
+            if probe.lsof_missing and self.programs.cwd_method == "lsof":
+                raise RemoteError("lsof is not installed")
             return await self._cwd_by_proc(pids)
         except RemoteError as exc:
             raise type(exc)(f"{self.hostname}: {exc}") from None
@@ -242,11 +245,11 @@ class WorkerInterface:
         return not await self.get_graw_list()
 
     async def check_ecc_server_status(self) -> bool:
-        probe = await self._probe(with_lsof=False)
+        probe = await self._probe("proc")
         return bool(pids_of(probe.processes, self.programs.ecc_server))
 
     async def check_data_router_status(self) -> bool:
-        probe = await self._probe(with_lsof=False)
+        probe = await self._probe("proc")
         return bool(pids_of(probe.processes, self.programs.data_router))
 
     async def organize_files(self, experiment_name: str, run_number: int) -> TransferReport:

@@ -62,35 +62,46 @@ def pids_of(entries: list[ProcessEntry], program: str) -> list[int]:
 
 LSOF_MARK = "@@lsof"
 LSOF_MISSING = "@@lsof-missing"
+LSOF_SKIPPED = "@@lsof-skipped"  # auto on a host with /proc: read /proc/<pid>/cwd instead
 
 
 @dataclass(frozen=True, kw_only=True)
 class Probe:
     processes: list[ProcessEntry]
-    lsof: list[ProcessCwd] | None  # None: not asked for, or the worker has no lsof
+    lsof: list[ProcessCwd] | None  # None: lsof did not run
+    lsof_missing: bool = False
 
 
 def lsof_cwd_command(program: str) -> str:
-    return f"lsof -a -d cwd -c {shlex.quote(program)} -Fpcn"
+    # -b: never call stat/readlink, which hang on a dead network mount; -w: no warnings
+    return f"lsof -b -w -a -d cwd -c {shlex.quote(program)} -Fpcn"
 
 
-def probe_command(data_router: str, with_lsof: bool) -> str:
-    """``ps``, then (``with_lsof``) the router's working directory by lsof, when installed."""
-    if not with_lsof:
+def probe_command(data_router: str, cwd_method: str) -> str:
+    """``ps``, and for ``lsof``/``auto`` the router's working directory by lsof.
+
+    ``auto`` runs lsof only on hosts without ``/proc`` (macOS): ``/proc/<pid>/cwd`` is
+    cheaper and cannot hang."""
+    if cwd_method == "proc":
         return PS_COMMAND
-    return (
-        f"{PS_COMMAND}; echo {LSOF_MARK}; "
-        f"if command -v lsof >/dev/null 2>&1; then {lsof_cwd_command(data_router)} 2>/dev/null; "
-        f"else echo {LSOF_MISSING}; fi; true"
+    lsof = (
+        f"if command -v lsof >/dev/null 2>&1; then {lsof_cwd_command(data_router)}; "
+        f"else echo {LSOF_MISSING}; fi"
     )
+    if cwd_method == "auto":
+        lsof = f"if [ -e /proc/self/cwd ]; then echo {LSOF_SKIPPED}; else {lsof}; fi"
+    return f"{PS_COMMAND}; echo {LSOF_MARK}; {lsof}; true"
 
 
 def parse_probe(text: str) -> Probe:
     """Split ``probe_command`` output; ``RemoteError`` when lsof's part is not lsof output."""
     ps_part, mark, lsof_part = text.partition(f"{LSOF_MARK}\n")
-    if not mark or lsof_part.strip() == LSOF_MISSING:
-        return Probe(processes=parse_ps(ps_part), lsof=None)
-    return Probe(processes=parse_ps(ps_part), lsof=parse_lsof(lsof_part))
+    processes = parse_ps(ps_part)
+    if not mark or lsof_part.strip() == LSOF_SKIPPED:
+        return Probe(processes=processes, lsof=None)
+    if lsof_part.strip() == LSOF_MISSING:
+        return Probe(processes=processes, lsof=None, lsof_missing=True)
+    return Probe(processes=processes, lsof=parse_lsof(lsof_part))
 
 
 def parse_lsof(text: str) -> list[ProcessCwd]:

@@ -26,7 +26,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -91,12 +91,18 @@ class SshServer:
         alias: str = "worker",
         host: str = "127.0.0.1",
         port: int = 0,
-        source_shell_rc: bool = True,
+        source_shell_rc: bool = False,
+        session_env: Mapping[str, str] | None = None,
     ) -> None:
-        """``source_shell_rc=False`` keeps bash from reading ``~/.bashrc`` for SSH commands
-        (it does so when run by sshd); benchmarks use it to time our code, not the rc file."""
+        """``source_shell_rc``: let bash read the user's ``~/.bashrc`` for SSH commands (it
+        does when run by sshd). Off by default: tests should neither depend on a developer's
+        rc file nor pay for it, and ``stop()`` killing a session mid-rc can leave that rc's
+        state behind (a killed ``pyenv init`` leaves a lock that stalls every later shell).
+        ``session_env`` sets variables for every session (e.g. a ``PATH`` without a tool, to
+        play a host that lacks it)."""
         self.directory = Path(directory)
         self.source_shell_rc = source_shell_rc
+        self.session_env = dict(session_env or {})
         self.alias = alias
         self.host = host
         self.port = port or _free_port(host)
@@ -127,8 +133,11 @@ class SshServer:
 
     def write_sshd_config(self) -> None:
         """(Re)write sshd_config from the attributes; a running server reads it on restart."""
-        # bash reads ~/.bashrc for SSH commands only when SHLVL says it is the first shell
-        env = [] if self.source_shell_rc else ["SetEnv SHLVL=1"]
+        env = dict(self.session_env)
+        if not self.source_shell_rc:
+            # bash reads ~/.bashrc for SSH commands only when SHLVL says it is the first shell
+            env["SHLVL"] = "1"
+        set_env = ["SetEnv " + " ".join(f'"{k}={v}"' for k, v in env.items())] if env else []
         self.sshd_config.write_text(
             "\n".join(
                 [
@@ -149,7 +158,7 @@ class SshServer:
                     "MaxStartups 200",
                     "MaxSessions 100",
                     "LogLevel VERBOSE",
-                    *env,
+                    *set_env,
                     "",
                 ]
             )
@@ -253,11 +262,12 @@ class SshServer:
 
 @pytest.fixture
 def make_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    """Factory: ``make_sshd(alias="worker", start=True) -> SshServer``; all stopped afterwards."""
+    """Factory: ``make_sshd(alias="worker", start=True, **options) -> SshServer`` (options as
+    ``SshServer`` takes them); all stopped afterwards."""
     servers: list[SshServer] = []
 
-    def make(alias: str = "worker", start: bool = True) -> SshServer:
-        server = SshServer(tmp_path_factory.mktemp(f"sshd-{alias}"), alias=alias)
+    def make(alias: str = "worker", start: bool = True, **options: object) -> SshServer:
+        server = SshServer(tmp_path_factory.mktemp(f"sshd-{alias}"), alias=alias, **options)
         servers.append(server)
         if start:
             server.start()

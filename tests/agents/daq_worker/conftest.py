@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.daq_worker.interface import WorkerPrograms
 from agents.daq_worker.processes import parse_ps, pids_of
 from socs_like.testing import wait_until
 
@@ -36,20 +38,34 @@ def running(program: str) -> list[int]:
 
 
 class SimulatedWorker:
-    """``socs-like simulate daq-worker`` in a subprocess, and what a test needs to check."""
+    """``socs-like simulate daq-worker`` in a subprocess, and what a test needs to check.
+
+    Its programs get names of their own (``dataRouter`` plus 5 hex digits, 15 characters;
+    ``getEccSoap`` plus 6, 16 characters, which Linux cuts to 15 as it does
+    ``getEccSoapServer``), so test runs sharing a machine never see each other's."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
+        self.router_name = f"dataRouter{secrets.token_hex(3)[:5]}"
+        self.ecc_name = f"getEccSoap{secrets.token_hex(3)}"
         self.proc: subprocess.Popen | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.router_name}.log"
+
+    def programs(self, **options) -> WorkerPrograms:
+        return WorkerPrograms(data_router=self.router_name, ecc_server=self.ecc_name, **options)
 
     def start(self, files: int = 0, size: int = 100) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "socs_like", "simulate", "daq-worker",
              "--workdir", str(self.workdir),
-             "--files", str(files), "--interval", "0", "--size", str(size)],
+             "--files", str(files), "--interval", "0", "--size", str(size),
+             "--data-router-name", self.router_name, "--ecc-server-name", self.ecc_name],
             stdout=subprocess.DEVNULL,
         )
-        wait_for(lambda: running("dataRouter") and running("getEccSoapServer"),
+        wait_for(lambda: running(self.router_name) and running(self.ecc_name),
                  what="the simulated programs")
         wait_for(lambda: len(self.graw_names()) >= files, what=f"{files} GRAW files")
 
@@ -58,7 +74,7 @@ class SimulatedWorker:
             self.proc.terminate()
             self.proc.wait(10)
             self.proc = None
-        wait_for(lambda: not running("dataRouter"), what="the data router to exit")
+        wait_for(lambda: not running(self.router_name), what="the data router to exit")
 
     def graw_names(self, directory: Path | None = None) -> list[str]:
         directory = directory or self.workdir
@@ -74,8 +90,6 @@ class SimulatedWorker:
 
 @pytest.fixture
 def worker(tmp_path):
-    if running("dataRouter"):
-        pytest.fail(f"a dataRouter is already running (pids {running('dataRouter')})")
     sim = SimulatedWorker(tmp_path / "stage")
     sim.workdir.mkdir()
     yield sim

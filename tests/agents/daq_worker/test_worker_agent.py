@@ -33,6 +33,7 @@ def test_agent_monitors_workers_and_organizes_a_run(
     config.write_text(sshd.ssh_config_entry() + ghost)
     run_agent("DaqWorker", "daq-workers", args=[
         "--hosts", "worker", "ghost", "--ssh-config", str(config),
+        "--data-router-name", worker.router_name, "--ecc-server-name", worker.ecc_name,
         "--monitor-interval", "0.5", "--connect-timeout", "2", "--file-root", str(tmp_path),
     ])
     feed = feed_listener("daq-workers", "worker_status")
@@ -58,8 +59,8 @@ def test_agent_monitors_workers_and_organizes_a_run(
     reply = client.get_graw_list(hosts=["worker"])
     assert reply.session["data"]["hosts"]["worker"]["files"] == [
         str(worker.workdir / n) for n in sorted(written)]
-    log_lines = (worker.workdir / "dataRouter.log").read_text().splitlines()
-    reply = client.tail_file(path=str(worker.workdir / "dataRouter.log"), num_lines=2,
+    log_lines = worker.log_path.read_text().splitlines()
+    reply = client.tail_file(path=str(worker.log_path), num_lines=2,
                              hosts=["worker"])
     assert reply.session["data"]["hosts"]["worker"]["lines"] == log_lines[-2:]
     (tmp_path / "cobo.xcfg").write_text("<cobo/>")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import shutil
 import subprocess
 
 import pytest
@@ -15,33 +17,39 @@ from agents.daq_worker.errors import (
     ConnectError,
     HostKeyRejected,
     ProgramNotRunning,
+    RemoteError,
     RequestError,
 )
 from agents.daq_worker.interface import WorkerInterface, WorkerPrograms
 from agents.daq_worker.ssh import SshSettings
 
 
-def interface(server, **kwargs) -> WorkerInterface:
-    return WorkerInterface(server.alias, config_path=str(server.ssh_config), **kwargs)
+def interface(server, worker=None, *, settings=None, allowed_roots=None, **program_options):
+    """An interface to ``server``, looking for ``worker``'s programs."""
+    programs = (worker.programs(**program_options) if worker
+                else WorkerPrograms(**program_options))
+    settings = dataclasses.replace(settings or SshSettings(), config_path=str(server.ssh_config))
+    return WorkerInterface(server.alias, settings=settings, programs=programs,
+                           allowed_roots=allowed_roots)
 
 
 @pytest.mark.parametrize("cwd_method", ["lsof", "proc"])
 def test_every_method_on_a_simulated_worker(sshd, worker, home_tmp, cwd_method):
     worker.start(files=5, size=100)
     written = {n: (worker.workdir / n).read_bytes() for n in worker.graw_names()}
-    log_lines = (worker.workdir / "dataRouter.log").read_text().splitlines()
+    log_lines = worker.log_path.read_text().splitlines()
     config = home_tmp / "cobo.xcfg"
     config.write_text("<cobo/>")
     home_rel = "~/" + home_tmp.name
 
     async def scenario():
-        async with interface(sshd, programs=WorkerPrograms(cwd_method=cwd_method)) as w:
+        async with interface(sshd, worker, cwd_method=cwd_method) as w:
             assert await w.find_data_router() == str(worker.workdir)
             assert await w.get_graw_list() == [str(worker.workdir / n) for n in sorted(written)]
             assert await w.working_dir_is_clean() is False
             assert await w.check_ecc_server_status() is True
             assert await w.check_data_router_status() is True
-            assert await w.tail_file(str(worker.workdir / "dataRouter.log"), 2) == log_lines[-2:]
+            assert await w.tail_file(str(worker.log_path), 2) == log_lines[-2:]
             status = await w.status()
             assert (status.state, status.graw_files, status.graw_bytes) == ("ok", 5, 500)
 
@@ -64,10 +72,32 @@ def test_every_method_on_a_simulated_worker(sshd, worker, home_tmp, cwd_method):
     assert (home_tmp / "backup" / "e22508" / "run_0007" / "cobo.xcfg").read_text() == "<cobo/>"
 
 
+def test_a_linux_worker_without_lsof_is_read_through_proc(make_sshd, worker, tmp_path):
+    worker.start(files=2)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ps").symlink_to(shutil.which("ps"))
+    # this worker's PATH has ps and no lsof
+    server = make_sshd("nolsof", session_env={"PATH": str(bin_dir)})
+
+    async def scenario():
+        async with interface(server, worker) as w:
+            found = await w.find_data_router(), await w.status()
+        async with interface(server, worker, cwd_method="lsof") as w:
+            with pytest.raises(RemoteError, match="nolsof: lsof is not installed"):
+                await w.find_data_router()
+        return found
+
+    cwd, status = run_async(scenario())
+    assert cwd == str(worker.workdir)
+    assert (status.state, status.working_dir, status.graw_files) == ("ok", cwd, 2)
+
+
 def test_no_data_router_is_a_clear_error_and_a_status(sshd, worker):
     async def scenario():
-        async with interface(sshd) as w:
-            with pytest.raises(ProgramNotRunning, match="worker: dataRouter is not running"):
+        async with interface(sshd, worker) as w:
+            with pytest.raises(ProgramNotRunning,
+                               match=f"worker: {worker.router_name} is not running"):
                 await w.find_data_router()
             with pytest.raises(ProgramNotRunning):
                 await w.organize_files("e1", 1)
@@ -94,7 +124,7 @@ def test_host_key_mismatch_is_refused_and_the_opt_out_is_logged(make_sshd, worke
         run_async(refused())
 
     async def opted_out():
-        async with interface(impostor, settings=SshSettings(verify_host_keys=False)) as w:
+        async with interface(impostor, worker, settings=SshSettings(verify_host_keys=False)) as w:
             return await w.find_data_router()
 
     with caplog.at_level(logging.WARNING, logger="agents.daq_worker.ssh"):
@@ -127,7 +157,7 @@ def test_connection_dropped_mid_organize_then_resumed(sshd, worker):
 
     async def scenario():
         # one rename at a time, so the drop lands mid-run
-        async with interface(sshd, programs=WorkerPrograms(rename_concurrency=1)) as w:
+        async with interface(sshd, worker, rename_concurrency=1) as w:
             organize = asyncio.create_task(w.organize_files("e1", 42))
             await asyncio.to_thread(wait_for, lambda: moved_so_far() >= 200, 30, "moves")
             await asyncio.to_thread(sshd.stop)
@@ -157,7 +187,7 @@ def test_a_name_clash_in_the_run_folder_is_never_overwritten(sshd, worker):
     (run_dir / "run_00001.graw").write_bytes(b"an older, different file")
 
     async def scenario():
-        async with interface(sshd) as w:
+        async with interface(sshd, worker) as w:
             return await w.organize_files("e1", 1)
 
     report = run_async(scenario())
@@ -176,7 +206,7 @@ def test_traversal_attempts_are_rejected(sshd, worker, home_tmp):
 
     async def scenario():
         roots = [str(home_tmp)]
-        async with interface(sshd, allowed_roots=roots) as w:
+        async with interface(sshd, worker, allowed_roots=roots) as w:
             for name, number in [("../x", 1), ("a/b", 1), ("..", 1), ("e1", -1), ("e1", "1")]:
                 with pytest.raises(RequestError, match="invalid"):
                     await w.organize_files(name, number)
@@ -210,7 +240,8 @@ def test_proxy_jump_reaches_a_worker_through_a_gateway(make_sshd, worker, tmp_pa
     )
 
     async def scenario():
-        async with WorkerInterface("inner", config_path=str(config)) as w:
+        async with WorkerInterface("inner", config_path=str(config),
+                                   programs=worker.programs()) as w:
             return await w.find_data_router()
 
     assert run_async(scenario()) == str(worker.workdir)

@@ -95,7 +95,7 @@ def test_lsof_garbage_is_a_remote_error():
 
 
 def test_lsof_command_quotes_the_program_name():
-    assert lsof_cwd_command("data Router;rm") == "lsof -a -d cwd -c 'data Router;rm' -Fpcn"
+    assert lsof_cwd_command("data Router;rm") == "lsof -b -w -a -d cwd -c 'data Router;rm' -Fpcn"
 
 
 @settings(max_examples=200, deadline=None)
@@ -133,15 +133,21 @@ def test_probe_output_splits_into_ps_and_lsof():
     probe = parse_probe(LINUX_PS + "@@lsof\np4242\ncdataRouter\nfcwd\nn/data/stage\n")
     assert pids_of(probe.processes, "dataRouter") == [4242]
     assert probe.lsof == [ProcessCwd(pid=4242, command="dataRouter", cwd="/data/stage")]
-    assert parse_probe(LINUX_PS + "@@lsof\n@@lsof-missing\n").lsof is None
+    missing = parse_probe(LINUX_PS + "@@lsof\n@@lsof-missing\n")
+    assert missing.lsof is None and missing.lsof_missing
+    skipped = parse_probe(LINUX_PS + "@@lsof\n@@lsof-skipped\n")
+    assert skipped.lsof is None and not skipped.lsof_missing
     assert parse_probe(LINUX_PS).lsof is None  # ps only
     assert parse_probe(LINUX_PS + "@@lsof\n").lsof == []  # lsof found nothing
 
 
-def test_probe_command_asks_for_lsof_only_when_wanted():
-    assert probe_command("dataRouter", with_lsof=False) == "ps -A -o pid= -o comm="
-    command = probe_command("dataRouter", with_lsof=True)
-    assert "lsof -a -d cwd -c dataRouter -Fpcn" in command and "@@lsof-missing" in command
+def test_probe_command_runs_lsof_as_the_method_asks():
+    assert probe_command("dataRouter", "proc") == "ps -A -o pid= -o comm="
+    lsof = probe_command("dataRouter", "lsof")
+    assert "lsof -b -w -a -d cwd -c dataRouter -Fpcn" in lsof and "@@lsof-missing" in lsof
+    assert "/proc/self/cwd" not in lsof
+    auto = probe_command("dataRouter", "auto")
+    assert "if [ -e /proc/self/cwd ]; then echo @@lsof-skipped" in auto
 
 
 @settings(max_examples=200, deadline=None)

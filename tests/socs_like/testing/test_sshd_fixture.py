@@ -37,3 +37,9 @@ def test_unknown_host_key_is_refused(make_sshd):
     result = ssh(second, "true")
     assert result.returncode == 255
     assert "HOST IDENTIFICATION HAS CHANGED" in result.stderr
+
+
+def test_session_environment_and_shell_rc_switch(make_sshd):
+    server = make_sshd("plain", session_env={"PATH": "/bin:/usr/bin", "GREETING": "a b"})
+    result = ssh(server, 'echo "$PATH|$GREETING|$SHLVL"')
+    assert result.stdout == "/bin:/usr/bin|a b|2\n", result.stderr + server.output()
