@@ -713,7 +713,10 @@ class DiFXRelay:
                 if state in TERMINAL_STATES:
                     return True, f"{name}: {state}"
         finally:
-            self._job_listeners[name].remove(queue)
+            listeners = self._job_listeners[name]
+            listeners.remove(queue)
+            if not listeners:
+                del self._job_listeners[name]
         if seen:
             return False, (
                 f"{name}: saw {', '.join(seen)} but no terminal state within "
