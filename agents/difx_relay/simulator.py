@@ -638,9 +638,11 @@ class Simulator:
         to show (`make run`)."""
         folder = self.sandbox / "demo"
         folder.mkdir(exist_ok=True)
-        for n in itertools.count(1):
+        # Five names in turn, each run starting afresh, so a long `make run` stays small.
+        for n in itertools.cycle(range(1, 6)):
             path = folder / f"demo_{n}.input"
             path.write_text("DATASTREAM ENTRIES: 1\n")
+            path.with_suffix(".difxlog").unlink(missing_ok=True)
             job = Job(self, path, ["cn01", "cn02"])
             self.jobs[str(path)] = job
             job.task = asyncio.get_running_loop().create_task(job.run(None, 0))
