@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agents.daq_worker.interface import WorkerInterface, sweep_status  # noqa: E402
 from agents.daq_worker.ssh import SshPool, SshSettings  # noqa: E402
 from socs_like.testing import wait_until  # noqa: E402
-from socs_like.testing.sshd import SshServer  # noqa: E402
+from socs_like.testing.sshd_server import SshServer  # noqa: E402
 
 
 class LagProbe:

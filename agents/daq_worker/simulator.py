@@ -5,11 +5,17 @@ files into ``--workdir``, its working directory) and ``getEccSoapServer``, so th
 ``lsof`` and ``/proc/<pid>/cwd`` see exactly what they would on a worker. The names come from
 running the Python interpreter through symlinks called after the programs. Runs until
 interrupted (SIGINT/SIGTERM), then stops both.
+
+With ``--sshd DIR`` it also runs a private OpenSSH server on loopback for the current user
+(keys, known_hosts and an ``ssh_config`` with the host alias ``--alias`` kept in DIR), so a
+DaqWorker agent can reach this "worker" with ``--hosts ALIAS --ssh-config DIR/ssh_config``
+and nothing in ``~/.ssh`` changes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,6 +23,8 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+
+from socs_like.testing.sshd_server import SshServer, SshServerError
 
 
 def _program(bin_dir: Path, name: str) -> Path:
@@ -41,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-router-name", default="dataRouter")
     parser.add_argument("--ecc-server-name", default="getEccSoapServer")
     parser.add_argument("--log-dir", type=Path, help="where program logs go (default: workdir)")
+    parser.add_argument("--sshd", type=Path, metavar="DIR",
+                        help="also run a private sshd whose keys and ssh_config live in DIR")
+    parser.add_argument("--sshd-port", type=int, default=0,
+                        help="its port (default: any free one, written into DIR/ssh_config)")
+    parser.add_argument("--alias", default="daq-worker-sim",
+                        help="its host alias in DIR/ssh_config (default daq-worker-sim)")
     args = parser.parse_args(argv)
 
     workdir = args.workdir.expanduser().resolve()
@@ -51,7 +65,19 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
-    with tempfile.TemporaryDirectory(prefix="daq-worker-sim-") as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.sshd is not None:
+            server = SshServer(args.sshd.expanduser().resolve(), alias=args.alias,
+                               port=args.sshd_port)
+            try:
+                server.start()
+            except (SshServerError, OSError) as exc:
+                print(f"cannot start sshd: {exc}", file=sys.stderr)
+                return 1
+            stack.callback(server.stop)
+            print(f"sshd on {server.host}:{server.port}: ssh -F {server.ssh_config} "
+                  f"{server.alias}", flush=True)
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="daq-worker-sim-"))
         bin_dir = Path(tmp)
         module = ["-m", "agents.daq_worker.fake_programs"]
         router_log = log_dir / f"{args.data_router_name}.log"
