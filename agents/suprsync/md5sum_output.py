@@ -3,9 +3,8 @@
 A name holding a backslash, newline or carriage return is printed escaped (`\\\\`, `\\n`,
 `\\r`) and its line starts with a backslash. A `*` instead of the second space marks binary
 mode. Every line ends in a newline, so an unterminated last line was cut short (a dropped
-connection) and is not trusted. Anything else (a warning, a truncated line, garbage from a broken connection) is
-returned as a bad line, never raised: the caller judges each file by whether a digest came
-back for it.
+connection) and is not trusted. Anything else (a warning, garbage) is returned as a bad line,
+never raised: the caller judges each file by whether a digest came back for it.
 """
 
 from __future__ import annotations

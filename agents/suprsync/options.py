@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "touches files or timecode dirs of another archive.")
     g.add_argument("--remote-basedir", required=True,
                    help="Base dir on the archive host (or locally, without --ssh-host) that "
-                        "remote paths are relative to.")
+                        "remote paths are relative to. Over SSH it must exist; a local one is "
+                        "created.")
     g.add_argument("--db-path", required=True,
                    help="The file database: a SQLite path or a SQLAlchemy URL "
                         "(postgresql://...). It is created or upgraded at start.")

@@ -148,6 +148,9 @@ class Syncer:
             listing: Md5Listing | None = Md5Listing()
             rsync_finished = True
             if placed.linked:
+                if s.ssh is None:
+                    # rsync creates only the last folder of its destination
+                    os.makedirs(s.remote_basedir, exist_ok=True)
                 rsync = self._command(
                     rsync_argv(tmp, s.remote_basedir, s.ssh, s.rsync),
                     timeout=s.copy_timeout, ok=(0,),

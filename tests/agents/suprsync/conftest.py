@@ -24,7 +24,10 @@ class Archive:
         self.name = name
         self.db = db
         self.local = tmp / f"local-{name}"
-        self.remote = tmp / f"remote {name}"  # a space: paths must be quoted
+        # a space: paths must be quoted; two levels: a local base dir is created whole
+        self.remote = tmp / f"remote {name}" / "base"
+        if ssh is not None:
+            self.remote.mkdir(parents=True)  # the archive host's base dir exists
         self.file_root = tmp / f"suprsync-{name}"
         self.settings = SyncSettings(
             archive_name=name,

@@ -56,9 +56,10 @@ def test_errors_are_one_line(tmp_path, capsys, monkeypatch):
     assert main(["list", "ts"]) == 2
     assert capsys.readouterr().err == (
         "socs-like suprsync: give the database with --db or $SUPRSYNC_DB\n")
-    assert main(["--db", str(tmp_path / "x.db"), "add-local-files", str(tmp_path / "no"), "ts"]) == 1
+    db = str(tmp_path / "x.db")
+    assert main(["--db", db, "add-local-files", str(tmp_path / "no"), "ts"]) == 1
     assert capsys.readouterr().err == (
         f"socs-like suprsync add-local-files: {tmp_path / 'no'} is not a folder\n")
-    assert main(["--db", str(tmp_path / "x.db"), "list", "ts"]) == 1
+    assert main(["--db", db, "list", "ts"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such table" in err

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.suprsync.md5sum_output import parse_md5sum
@@ -51,7 +51,7 @@ def test_bad_lines_are_returned_not_raised():
     assert len(listing.bad_lines) == 4
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(names, digests, max_size=8))
 def test_round_trip(files):
     out = "".join(md5sum_line(n, d) for n, d in files.items()).encode("utf-8", "surrogateescape")
@@ -60,7 +60,7 @@ def test_round_trip(files):
     assert listing.bad_lines == ()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=300))
 def test_garbage_never_raises(data):
     listing = parse_md5sum(data)
@@ -68,7 +68,7 @@ def test_garbage_never_raises(data):
         assert len(digest) == 32 and name
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(names, digests, min_size=1, max_size=5), st.data())
 def test_truncated_output_keeps_whole_lines(files, data):
     out = "".join(md5sum_line(n, d) for n, d in files.items()).encode()

@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.suprsync.commands import (
@@ -77,7 +77,7 @@ def test_rsync_argv_local_path_with_colon_stays_local():
     assert argv[-1] == "./odd:dir/"
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(alphabet=st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)),
                min_size=1))  # fmt: skip
 def test_md5sum_script_quotes_the_base_dir(basedir):
@@ -103,7 +103,7 @@ def test_escaping_remote_paths_are_refused(bad):
         check_remote_path(bad)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(["a", "..", ".", "", "b c", "-x", "17227"]), min_size=1,
                 max_size=5))  # fmt: skip
 def test_accepted_remote_paths_stay_inside(parts):
@@ -195,7 +195,8 @@ def test_finalization_document(tmp_path):
     fin = finalization(timecode=17228, archive_name="smurf", instance_id="sync-smurf",
                        num_files=3, subdirs=["b", "a"], finalized_until=1722999000.0,
                        now=now, file_root=str(tmp_path))  # fmt: skip
-    assert fin.local_path == str(tmp_path / "17230/sync-smurf/1723000012_smurf_17228_finalized.yaml")
+    name = "1723000012_smurf_17228_finalized.yaml"
+    assert fin.local_path == str(tmp_path / "17230/sync-smurf" / name)
     assert fin.remote_path == "17230/suprsync/sync-smurf/1723000012_smurf_17228_finalized.yaml"
     assert yaml.safe_load(fin.text) == {
         "timecode": 17228, "num_files": 3, "subdirs": ["a", "b"], "finalized_at": now,

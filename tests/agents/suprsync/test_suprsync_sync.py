@@ -80,7 +80,8 @@ def test_bad_files_fail_alone(make_archive):
     report = syncer.copy_batch()
     assert (report["verified"], report["failed"]) == (4, 2)
     reasons = {f["path"]: f["reason"] for f in report["failures"]}
-    assert reasons[arch.row(gone).local_path] == f"local file {arch.row(gone).local_path} is missing"
+    gone_path = arch.row(gone).local_path
+    assert reasons[gone_path] == f"local file {gone_path} is missing"
     assert reasons[path].startswith("remote md5 " + md5(b"rewritten after registration"))
     assert all(arch.row(i).state == FileState.SYNCED for i in good)
     assert arch.row(gone).failed_copy_attempts == 1 and arch.row(gone).copied is None
