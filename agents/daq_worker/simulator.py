@@ -34,9 +34,11 @@ def _program(bin_dir: Path, name: str) -> Path:
 
 
 def _child_env() -> dict[str, str]:
-    # through the symlink the interpreter does not know our venv: hand it our import path
+    # through the symlink the interpreter knows neither our venv nor an editable install's
+    # import hook: hand it our import path, led by the directory this package lives in
+    package_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env["PYTHONPATH"] = os.pathsep.join([package_root, *(p for p in sys.path if p)])
     return env
 
 
