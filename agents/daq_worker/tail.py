@@ -2,22 +2,31 @@
 
 The I/O side asks ``next_read()`` for an ``(offset, length)``, reads it, and hands the bytes to
 ``feed()``, until ``next_read()`` returns ``None``; then ``lines()`` gives the answer. Only as
-much of the file as the lines need is read, however large the log.
+much of the file as the lines need is read, however large the log, and never more than
+``max_bytes`` (a file without newlines would otherwise be read whole).
 """
 
 from __future__ import annotations
 
 DEFAULT_BLOCK = 16 * 1024
+DEFAULT_MAX_BYTES = 1024 * 1024
 
 
 class TailReader:
-    def __init__(self, size: int, num_lines: int, block: int = DEFAULT_BLOCK) -> None:
+    def __init__(
+        self,
+        size: int,
+        num_lines: int,
+        block: int = DEFAULT_BLOCK,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
         if num_lines < 0:
             raise ValueError(f"num_lines must be >= 0, not {num_lines}")
         if block <= 0:
             raise ValueError(f"block must be > 0, not {block}")
         self.num_lines = num_lines
         self.block = block
+        self.max_bytes = max_bytes
         self._start = size  # offset of the first byte held in _data
         self._data = b""
         self._pending: tuple[int, int] | None = None
@@ -28,9 +37,10 @@ class TailReader:
         return body.count(b"\n") >= self.num_lines
 
     def next_read(self) -> tuple[int, int] | None:
-        if self.num_lines == 0 or self._start == 0 or self._enough():
+        room = self.max_bytes - len(self._data)
+        if self.num_lines == 0 or self._start == 0 or room <= 0 or self._enough():
             return None
-        length = min(self.block, self._start)
+        length = min(self.block, self._start, room)
         self._pending = (self._start - length, length)
         return self._pending
 

@@ -93,3 +93,5 @@ def test_agent_monitors_workers_and_organizes_a_run(
     assert said(reply, "unknown host(s) ['elsewhere']; this agent serves ['worker', 'ghost']")
     assert client.find_data_router(hosts=["worker"]).session["data"]["hosts"]["worker"] == {
         "ok": True, "working_dir": str(worker.workdir)}
+    # the monitor and every task shared one kept-alive connection to the worker
+    assert sshd.output().count("Accepted publickey") == 1

@@ -61,6 +61,8 @@ def test_every_method_on_a_simulated_worker(sshd, worker, home_tmp, cwd_method):
             return report, again, clean, backup
 
     report, again, clean, backup = run_async(scenario())
+    # every call went over the one connection
+    assert sshd.output().count("Accepted publickey") == 1
     run_dir = worker.workdir / "e22508" / "run_0007"
     assert report.complete and report.done == sorted(written)
     assert report.destination == str(run_dir)

@@ -97,6 +97,18 @@ def test_tail_reads_only_the_end_of_a_big_file():
     assert reader.lines() == ["line 99997", "line 99998", "line 99999"]
 
 
+def test_tail_never_reads_more_than_max_bytes():
+    data = b"x" * 100_000 + b"\nlast\n"  # one huge line
+    reader = TailReader(len(data), 2, block=1000, max_bytes=5000)
+    read = 0
+    while (want := reader.next_read()) is not None:
+        offset, length = want
+        reader.feed(data[offset : offset + length])
+        read += length
+    assert read == 5000
+    assert reader.lines() == ["last"]  # the cut line is not shown as if whole
+
+
 def test_tail_of_a_file_that_shrank_keeps_what_it_read():
     reader = TailReader(100, 5, block=10)
     reader.next_read()
