@@ -232,3 +232,31 @@ def test_bad_rules_are_refused(text):
 def test_durations():
     assert [parse_duration(t) for t in ("90", "90s", "1.5m", "2h", "7d")] == [
         90, 90, 90, 7200, 7 * 86400]  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["sent", "refused"]),
+                          st.sampled_from(["same", "other", "none"])), min_size=1, max_size=8),
+       st.integers(0, 7), st.sampled_from(["same", "other", "none"]), st.booleans())  # fmt: skip
+def test_a_files_verdict_depends_on_that_file_only(files, pick, new_digest, finished):
+    def judge(kinds):
+        batch, linked, refused, digests = [], {}, {}, {}
+        for i, (placed, digest) in enumerate(kinds):
+            batch.append(BatchFile(id=i, local_path=f"/l/{i}", local_md5sum=A,
+                                   remote_path=f"r/{i}"))  # fmt: skip
+            if placed == "refused":
+                refused[i] = "missing"
+                continue
+            linked[i] = f"r/{i}"
+            if digest != "none":
+                digests[f"r/{i}"] = A if digest == "same" else B
+        return judge_batch(batch, Placed(linked, refused), Md5Listing(digests),
+                           rsync_finished=finished)  # fmt: skip
+
+    pick %= len(files)
+    before = judge(files)
+    changed = list(files)
+    changed[pick] = (changed[pick][0], new_digest)
+    after = judge(changed)
+    assert [r for i, r in enumerate(before) if i != pick] == [
+        r for i, r in enumerate(after) if i != pick]  # fmt: skip

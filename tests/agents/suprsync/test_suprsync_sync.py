@@ -267,3 +267,21 @@ def test_two_syncers_and_a_busy_writer_share_one_sqlite_file(tmp_path, db, make_
         while syncer.copy_batch()["num_files"]:
             pass
         assert syncer.archive_stats()["uncopied_files"] == 0
+
+
+def test_unknown_host_key_is_refused_and_costs_no_attempt(make_archive, sshd, make_sshd):
+    from dataclasses import replace
+
+    impostor = make_sshd("impostor", start=False)
+    # a known_hosts that pins another server's key for this server's address
+    wrong = impostor.known_hosts.read_text().replace(impostor.known_hosts_pattern,
+                                                     sshd.known_hosts_pattern)  # fmt: skip
+    impostor.known_hosts.write_text(wrong)
+    arch = make_archive("timestreams")
+    fid = arch.add(f"{OLD}/s/x.g3", b"data")
+    syncer = arch.syncer(ssh=replace(arch.settings.ssh, known_hosts=str(impostor.known_hosts)))
+    report = syncer.copy_batch()
+    assert "Host key verification failed" in report["error"]
+    assert (report["verified"], report["failed"], report["unchecked"]) == (0, 0, 1)
+    assert arch.row(fid).failed_copy_attempts == 0
+    assert not (arch.remote / f"{OLD}/s/x.g3").exists()
