@@ -10,6 +10,10 @@ from this process, and reads the results from the monitor's SQLite database and 
 - checksum throughput of the monitor's hashing code vs ``md5sum`` on the same warm files
   (target >= 80 %).
 
+With ``--socs-python`` (a venv where ``pip install socs`` was run; /tmp/socs-venv is picked up
+when present) the real socs PysmurfMonitor gets the same workload on the same hub, and its
+figures are printed beside ours.
+
     .venv/bin/python bench/bench_pysmurf_ingest.py [--quick]
 """
 
@@ -19,6 +23,7 @@ import argparse
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -26,13 +31,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SOCS_PYTHON = "/tmp/socs-venv/bin/python"
 sys.path.insert(0, str(ROOT))
 
 from agents.pysmurf_monitor.checksum import DEFAULT_READ_SIZE, checksum_rows  # noqa: E402
 from agents.pysmurf_monitor.simulator import Publisher  # noqa: E402
 from socs_like.client import Client  # noqa: E402
-from socs_like.db import Database, RegisteredFile  # noqa: E402
 from socs_like.db.files import Registered  # noqa: E402
 from socs_like.testing.hub import agent_command, start_hub  # noqa: E402
 
@@ -43,21 +50,14 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
-def rows(db: Database) -> int:
-    return db.read(lambda s: s.query(RegisteredFile).count())
-
-
-def wait_rows(db: Database, target: int, idle_timeout: float = 5.0) -> tuple[int, float]:
-    """Poll until ``target`` rows exist or the count stops moving; (count, time reached)."""
-    last, last_change = -1, time.monotonic()
-    while True:
-        n = rows(db)
-        now = time.monotonic()
-        if n != last:
-            last, last_change = n, now
-        if n >= target or now - last_change > idle_timeout:
-            return n, last_change
-        time.sleep(0.01)
+def make_files(folder: Path, n: int) -> list[str]:
+    folder.mkdir(parents=True)
+    paths = []
+    for i in range(n):
+        p = folder / f"1732022318_{i:07d}.g3"
+        p.write_bytes(os.urandom(256))
+        paths.append(str(p))
+    return paths
 
 
 def send_paced(pub: Publisher, paths: list[str], rate: float) -> float:
@@ -71,75 +71,133 @@ def send_paced(pub: Publisher, paths: list[str], rate: float) -> float:
     return start
 
 
-def session_data(client: Client) -> dict:
-    return client.request("status", "run").session.get("data", {})
+class Monitor:
+    """A monitor process under test: ours, or the real socs one (``socs_python``)."""
 
+    def __init__(self, work: Path, hub_info, name: str, socs_python: str | None) -> None:
+        self.name = name
+        self.port = free_udp_port()
+        self.db_path = work / f"{name}.db"
+        self.data = work / f"{name}-data"
+        self.log = open(work / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.client: Client | None = None
+        if socs_python is None:
+            argv = agent_command("PysmurfMonitor", name, hub_info.site_file, [
+                "--udp-port", str(self.port), "--udp-host", "127.0.0.1",
+                "--db-path", str(self.db_path), "--local-root", str(self.data),
+                "--stats-interval", "5"])
+        else:
+            site = yaml.safe_load(hub_info.site_file.read_text())
+            site["hosts"]["localhost"]["agent-instances"] = [
+                {"agent-class": "PysmurfMonitor", "instance-id": name, "arguments": []}]
+            ocs_site = work / "ocs-site.yaml"
+            ocs_site.write_text(yaml.safe_dump(site))
+            argv = [socs_python, "-m", "socs.agents.pysmurf_monitor.agent", "--site-file",
+                    str(ocs_site), "--site-host", "localhost", "--instance-id", name,
+                    "--udp-port", str(self.port), "--db-path", str(self.db_path)]
+        self.socs = socs_python is not None
+        self.table = "supersync_v0" if self.socs else "registered_files"
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+        if not self.socs:
+            self.client = wait_for_client(name, hub_info.site_file)
+        deadline = time.monotonic() + 60
+        while self.rows() is None:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"{name} did not start; see {work / (name + '.log')}")
+            time.sleep(0.1)
 
-def bench_ingest(work: Path, quick: bool, ingest_rate: float, steady_seconds: float) -> list:
-    hub_info = start_hub(work / "hub")
-    port = free_udp_port()
-    db_path = work / "suprsync.db"
-    data = work / "data"
-    args = ["--udp-port", str(port), "--udp-host", "127.0.0.1", "--db-path", str(db_path),
-            "--local-root", str(data), "--stats-interval", "5"]
-    log = open(work / "monitor.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        agent_command("PysmurfMonitor", "bench-monitor", hub_info.site_file, args),
-        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    results = []
-    try:
-        client = wait_for_client("bench-monitor", hub_info.site_file)
-        while session_data(client).get("udp") is None:
-            time.sleep(0.05)
-        db = Database(db_path)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
-        target = ("127.0.0.1", port)
-
-        n = 5_000 if quick else 30_000
-        folder = data / "timestreams" / "17320" / "ingest"
-        folder.mkdir(parents=True)
-        paths = []
-        for i in range(n):
-            p = folder / f"1732022318_{i:06d}.g3"
-            p.write_bytes(os.urandom(256))
-            paths.append(str(p))
-        before = rows(db)
-        start = send_paced(Publisher("STREAMER:ingest", sock, target), paths, ingest_rate)
-        sent_for = time.monotonic() - start
-        got, reached = wait_rows(db, before + n)
-        got -= before
-        rate = got / (reached - start)
-        results.append(("ingest: rows/s into the database", f"{rate:,.0f}", ">= 5,000"))
-        results.append((f"ingest: datagrams lost of {n:,} at {n / sent_for:,.0f}/s",
-                        f"{n - got:,}", "0"))
-
-        steady_n = int(2000 * steady_seconds)
-        missing = [str(data / "timestreams" / "17320" / "steady" / f"s_{i:07d}.g3")
-                   for i in range(steady_n)]
-        before = rows(db)
-        send_paced(Publisher("STREAMER:steady", sock, target), missing, 2000.0)
-        got, _ = wait_rows(db, before + steady_n)
-        results.append((f"steady: lost at 2,000/s for {steady_seconds:.0f} s",
-                        f"{steady_n - (got - before):,}", "0"))
-
-        loop = session_data(client).get("loop", {})
-        results.append(("event loop: worst wake-up delay (ms)", f"{loop.get('max_lag_ms')}",
-                        "< 50"))
-        results.append(("event loop: stalls over 50 ms", f"{loop.get('stalls_over_50ms')}", "0"))
-        sock.close()
-        db.dispose()
-        client.close()
-    finally:
-        proc.terminate()
+    def rows(self) -> int | None:
         try:
-            proc.wait(10)
+            with sqlite3.connect(self.db_path, timeout=30) as conn:
+                return conn.execute(f"SELECT count(*) FROM {self.table}").fetchone()[0]
+        except sqlite3.OperationalError:
+            return None
+
+    def wait_rows(self, target: int, idle_timeout: float = 5.0) -> tuple[int, float]:
+        """Poll until ``target`` rows exist or the count stops moving; (count, time reached)."""
+        last, last_change = -1, time.monotonic()
+        while True:
+            n = self.rows() or 0
+            now = time.monotonic()
+            if n != last:
+                last, last_change = n, now
+            if n >= target or now - last_change > idle_timeout:
+                return n, last_change
+            time.sleep(0.01)
+
+    def loop(self) -> dict:
+        if self.client is None:
+            return {}
+        return self.client.request("status", "run").session.get("data", {}).get("loop", {})
+
+    def stop(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def bench_monitor(mon: Monitor, quick: bool, ingest_rate: float, steady_seconds: float) -> dict:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
+    target = ("127.0.0.1", mon.port)
+    out: dict = {}
+    n = 5_000 if quick else 30_000
+    paths = make_files(mon.data / "timestreams" / "17320" / "ingest", n)
+    before = mon.rows()
+    start = send_paced(Publisher("STREAMER:ingest", sock, target), paths, ingest_rate)
+    out["sent_rate"] = n / (time.monotonic() - start)
+    got, reached = mon.wait_rows(before + n, idle_timeout=10)
+    out["ingest_rate"] = (got - before) / (reached - start)
+    out["ingest_lost"] = n - (got - before)
+    out["ingest_n"] = n
+
+    steady_n = int(2000 * steady_seconds)
+    paths = make_files(mon.data / "timestreams" / "17320" / "steady", steady_n)
+    before = mon.rows()
+    send_paced(Publisher("STREAMER:steady", sock, target), paths, 2000.0)
+    got, _ = mon.wait_rows(before + steady_n, idle_timeout=10)
+    out["steady_lost"] = steady_n - (got - before)
+    out["loop"] = mon.loop()
+    sock.close()
+    return out
+
+
+def bench_ingest(work: Path, quick: bool, ingest_rate: float, steady_seconds: float,
+                 socs_python: str | None) -> list:
+    hub_info = start_hub(work / "hub")
+    figures = {}
+    try:
+        for name, python in (("ours", None), ("socs", socs_python)):
+            if name == "socs" and python is None:
+                continue
+            mon = Monitor(work, hub_info, f"{name}-monitor", python)
+            try:
+                figures[name] = bench_monitor(mon, quick, ingest_rate, steady_seconds)
+            finally:
+                mon.stop()
+    finally:
         hub_info.hub.stop()
-    return results
+    ours, socs = figures["ours"], figures.get("socs")
+
+    def both(key: str, fmt: str) -> tuple[str, str]:
+        return fmt.format(ours[key]), (fmt.format(socs[key]) if socs else "not run")
+
+    loop = ours["loop"]
+    return [
+        ("ingest: rows/s into the database", *both("ingest_rate", "{:,.0f}"), ">= 5,000"),
+        (f"ingest: lost of {ours['ingest_n']:,} sent at {ours['sent_rate']:,.0f}/s",
+         *both("ingest_lost", "{:,}"), "0"),
+        (f"steady: lost at 2,000/s for {steady_seconds:.0f} s", *both("steady_lost", "{:,}"),
+         "0"),
+        ("event loop: worst wake-up delay (ms)", f"{loop.get('max_lag_ms')}", "n/a", "< 50"),
+        ("event loop: stalls over 50 ms", f"{loop.get('stalls_over_50ms')}", "n/a", "0"),
+    ]
 
 
 def wait_for_client(instance_id: str, site_file: Path, timeout: float = 30.0) -> Client:
@@ -147,16 +205,17 @@ def wait_for_client(instance_id: str, site_file: Path, timeout: float = 30.0) ->
     while True:
         try:
             client = Client(instance_id, site_config=str(site_file))
-            # the monitor's process "run" shadows Client.run (reported to the core's owner)
-            del client.run
-            return client
         except Exception:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+            continue
+        # the monitor's process "run" shadows Client.run (reported to the core's owner)
+        del client.run
+        return client
 
 
-def bench_checksum(work: Path, quick: bool) -> list:
+def bench_checksum(work: Path, quick: bool, socs_python: str | None) -> list:
     size = (16 if quick else 64) * 1024 * 1024
     files = []
     for i in range(4):
@@ -185,33 +244,49 @@ def bench_checksum(work: Path, quick: bool) -> list:
             list(pool.map(lambda r: checksum_rows([r], DEFAULT_READ_SIZE), rows_))
 
     two = best_of(pooled)
+    socs = "not run"
+    if socs_python is not None:
+        # socs.util.get_md5sum, timed in its own interpreter on the same warm files
+        script = ("import sys, time; from socs.util import get_md5sum; t = time.perf_counter(); "
+                  "[get_md5sum(f) for f in sys.argv[1:]]; print(time.perf_counter() - t)")
+        socs_s = min(float(subprocess.run([socs_python, "-c", script, *files], check=True,
+                                          capture_output=True, text=True).stdout)
+                     for _ in range(3))
+        socs = f"{total_mb / socs_s:,.0f}"
     return [
-        ("checksum: md5sum MB/s (one process)", f"{total_mb / md5sum:,.0f}", ""),
-        ("checksum: ours MB/s, 1 thread", f"{total_mb / one:,.0f}",
-         f"{md5sum / one:.0%} of md5sum (>= 80 %)"),
-        ("checksum: ours MB/s, 2 threads (agent default)", f"{total_mb / two:,.0f}",
-         f"{md5sum / two:.0%} of md5sum"),
+        ("checksum: md5sum MB/s (one process)", f"{total_mb / md5sum:,.0f}", "", ""),
+        ("checksum: MB/s, 1 thread", f"{total_mb / one:,.0f}", socs,
+         f">= 80 % of md5sum (ours {md5sum / one:.0%})"),
+        ("checksum: MB/s, 2 threads (agent default)", f"{total_mb / two:,.0f}", "",
+         f"ours {md5sum / two:.0%} of md5sum"),
     ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a short run (about 30 s)")
+    parser.add_argument("--quick", action="store_true", help="a short run (about a minute)")
     parser.add_argument("--ingest-rate", type=float, default=8000.0,
                         help="announcements per second in the ingest phase (default 8000)")
+    parser.add_argument("--socs-python", default=None,
+                        help="python of a venv with `pip install socs`, to run the real socs "
+                             "PysmurfMonitor on the same workload (default: /tmp/socs-venv if "
+                             "it has socs)")
     args = parser.parse_args()
+    socs_python = args.socs_python
+    if socs_python is None and Path(DEFAULT_SOCS_PYTHON).exists():
+        probe = subprocess.run([DEFAULT_SOCS_PYTHON, "-c", "import socs"], capture_output=True)
+        socs_python = DEFAULT_SOCS_PYTHON if probe.returncode == 0 else None
     steady = 10.0 if args.quick else 60.0
     work = Path(tempfile.mkdtemp(prefix="bench-pysmurf-"))
     try:
-        results = bench_ingest(work, args.quick, args.ingest_rate, steady)
-        results += bench_checksum(work, args.quick)
+        results = bench_ingest(work, args.quick, args.ingest_rate, steady, socs_python)
+        results += bench_checksum(work, args.quick, socs_python)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     width = max(len(r[0]) for r in results)
-    print(f"{'measure':<{width}}  {'ours':>10}  target")
-    for name, value, target in results:
-        print(f"{name:<{width}}  {value:>10}  {target}")
-    print("(real socs agents not run side by side: see the report)")
+    print(f"{'measure':<{width}}  {'ours':>10}  {'socs':>10}  target")
+    for name, ours, socs, target in results:
+        print(f"{name:<{width}}  {ours:>10}  {socs:>10}  {target}")
     return 0
 
 
