@@ -164,6 +164,13 @@ def test_generic_fields_as_dict():
             encode_message(RECORDS[5]).replace(b"0x00F02001", b"zz"),
             "statusWord 'zz' is not hexadecimal",
         ),
+        (encode_message(RECORDS[3]).replace(b"<nCore>16</nCore>", b""), "missing <nCore>"),
+        (
+            encode_message(RECORDS[3]).replace(b"65000000", b"lots"),
+            "totalMemory 'lots' is not an integer",
+        ),
+        (encode_message(RECORDS[2]).replace(b"<severity>2", b"<severity>x"), "severity 'x' is not"),
+        (b'<?xml version="1.0" encoding="UTF-8"', "unterminated XML declaration"),
     ],
 )
 def test_bad_documents(doc, error):
