@@ -175,18 +175,22 @@ class OpSession:
             self.status, OpCode.STOPPING
         )
 
+    def _header(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "op_name": self.op_name,
+            "op_code": int(self.op_code),
+            "status": self.status,
+            "success": self.success,
+            "degraded": self.degraded,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+        }
+
     def encoded(self) -> dict[str, Any]:
         """The OCS session dict (JSON-safe)."""
         with self._lock:
-            return {
-                "session_id": self.session_id,
-                "op_name": self.op_name,
-                "op_code": int(self.op_code),
-                "status": self.status,
-                "success": self.success,
-                "degraded": self.degraded,
-                "start_time": self.start_time,
-                "end_time": self.end_time,
+            return self._header() | {
                 "data": json_safe(self.data),
                 "messages": [list(m) for m in self.messages],
                 "cred_level": 0,
@@ -195,17 +199,7 @@ class OpSession:
     def summary(self) -> dict[str, Any]:
         """The session without its data and with only the last message, for listings."""
         with self._lock:
-            return {
-                "session_id": self.session_id,
-                "op_name": self.op_name,
-                "op_code": int(self.op_code),
-                "status": self.status,
-                "success": self.success,
-                "degraded": self.degraded,
-                "start_time": self.start_time,
-                "end_time": self.end_time,
-                "messages": [list(m) for m in self.messages[-1:]],
-            }
+            return self._header() | {"messages": [list(m) for m in self.messages[-1:]]}
 
 
 # --- parameters ---------------------------------------------------------------------------
