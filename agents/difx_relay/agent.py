@@ -396,7 +396,8 @@ class DiFXRelay:
         while client.is_open:
             session.data = self._summary()
             stop = asyncio.ensure_future(session.sleep(0.5))
-            await asyncio.wait([stop, client.closed], return_when=asyncio.FIRST_COMPLETED)
+            either: list[asyncio.Future[Any]] = [stop, client.closed]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if stop.done() and stop.result():
                 client.close("relay stopped")
                 return

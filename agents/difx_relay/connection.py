@@ -57,6 +57,18 @@ class Other:
 
 Event = Relayed | Diagnostic | VersionReply | ChannelOpened | InnerPacket | Other
 
+
+@dataclass(slots=True)
+class _VersionBurst:
+    """The version reply as its packets arrive (8 starts it, 18 ends it)."""
+
+    version: str = ""
+    user: str = ""
+    difx_base: str = ""
+    available: list[str] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
+
+
 _DIAGNOSTICS = {
     PacketId.INFORMATION: "information",
     PacketId.WARNING: "warning",
@@ -72,7 +84,7 @@ class ClientConnection:
     def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
         self._decoder = FrameDecoder(max_payload)
         self._demux = ChannelDemux(max_payload)
-        self._version: dict[str, object] = {}
+        self._version = _VersionBurst()
 
     @staticmethod
     def send(packet: Packet) -> bytes:
@@ -100,29 +112,27 @@ class ClientConnection:
             return Diagnostic(_DIAGNOSTICS[PacketId(pid)], _text(p.payload))
         if pid in (PacketId.CHANNEL_CONNECTION, PacketId.CHANNEL_DATA):
             return self._demux.handle(p)
+        v = self._version
         if pid == PacketId.GUISERVER_VERSION:
-            self._version = {"version": _text(p.payload), "available": [], "environment": {}}
-            return None
-        if pid == PacketId.DIFX_BASE:
-            self._version["difx_base"] = _text(p.payload)
-            return None
-        if pid == PacketId.GUISERVER_USER:
-            self._version["user"] = _text(p.payload)
-            return None
-        if pid == PacketId.AVAILABLE_DIFX_VERSION:
-            self._version.setdefault("available", []).append(_text(p.payload))  # type: ignore[union-attr]
-            return None
-        if pid == PacketId.GUISERVER_ENVIRONMENT:
+            self._version = _VersionBurst(version=_text(p.payload))
+        elif pid == PacketId.DIFX_BASE:
+            v.difx_base = _text(p.payload)
+        elif pid == PacketId.GUISERVER_USER:
+            v.user = _text(p.payload)
+        elif pid == PacketId.AVAILABLE_DIFX_VERSION:
+            v.available.append(_text(p.payload))
+        elif pid == PacketId.GUISERVER_ENVIRONMENT:
             name, _, value = _text(p.payload).partition("=")
-            self._version.setdefault("environment", {})[name] = value  # type: ignore[index]
-            return None
-        if pid == PacketId.CHANNEL_ALL_DATA:
-            v, self._version = self._version, {}
+            v.environment[name] = value
+        elif pid == PacketId.CHANNEL_ALL_DATA:
+            self._version = _VersionBurst()
             return VersionReply(
-                version=str(v.get("version", "")),
-                user=str(v.get("user", "")),
-                difx_base=str(v.get("difx_base", "")),
-                available=tuple(v.get("available", ())),  # type: ignore[arg-type]
-                environment=MappingProxyType(dict(v.get("environment", {}))),  # type: ignore[call-overload]
+                version=v.version,
+                user=v.user,
+                difx_base=v.difx_base,
+                available=tuple(v.available),
+                environment=MappingProxyType(dict(v.environment)),
             )
-        return Other(p)
+        else:
+            return Other(p)
+        return None

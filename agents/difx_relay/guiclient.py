@@ -68,12 +68,17 @@ class GuiClient(asyncio.Protocol):
 
     @classmethod
     async def connect(
-        cls, host: str, port: int, timeout: float = 5.0, **callbacks: object
+        cls,
+        host: str,
+        port: int,
+        timeout: float = 5.0,
+        on_relayed: Callable[[bytes], None] | None = None,
+        on_diagnostic: Callable[[Diagnostic], None] | None = None,
     ) -> GuiClient:
         loop = asyncio.get_running_loop()
         _, proto = await asyncio.wait_for(
-            loop.create_connection(lambda: cls(**callbacks), host, port), timeout
-        )  # type: ignore[arg-type]
+            loop.create_connection(lambda: cls(on_relayed, on_diagnostic), host, port), timeout
+        )
         return proto
 
     # -- asyncio.Protocol

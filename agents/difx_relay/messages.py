@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
@@ -274,7 +274,7 @@ def _build(root: ElementTree.Element) -> DifxMessage:
         seq_number=_int(seq, where, "seqNumber") if seq and not seq.isspace() else None,
     )
     builder = None if body_el is None else _BUILDERS.get((mtype, body_el.tag))
-    if builder is None:
+    if builder is None or body_el is None:
         fields = (
             ()
             if body_el is None
@@ -438,7 +438,9 @@ def _mark5(h: Header, b: ElementTree.Element, where: str) -> Mark5StatusMessage:
     )
 
 
-_BUILDERS: Final = {
+_BUILDERS: Final[
+    dict[tuple[str, str], Callable[[Header, ElementTree.Element, str], DifxMessage]]
+] = {
     ("DifxStatusMessage", "difxStatus"): _status,
     ("DifxAlertMessage", "difxAlert"): _alert,
     ("DifxLoadMessage", "difxLoad"): _load,

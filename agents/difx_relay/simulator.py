@@ -354,7 +354,7 @@ class Connection(asyncio.Protocol):
                 )
                 return
             handler(doc)
-        except DiFXProtocolError as e:
+        except (DiFXProtocolError, ValueError) as e:
             self.sim.bus.alert(f"Malformed command received: {e}", 2, host=self.sim.head)
 
     def inside(self, path: str) -> Path | None:
