@@ -74,6 +74,19 @@ class InstanceConfig(BaseModel):
         return words
 
 
+class SimulatorConfig(BaseModel):
+    """A simulator `socs-like up` runs beside the agents (our addition to OCS's schema)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    arguments: list[Any] = Field(default_factory=list)
+
+    @property
+    def argv(self) -> list[str]:
+        return [str(a) for a in self.arguments]
+
+
 class HostConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -82,6 +95,7 @@ class HostConfig(BaseModel):
     agent_paths: list[str] = Field(default_factory=list, alias="agent-paths")
     crossbar: dict[str, Any] | None = None
     agent_instances: list[InstanceConfig] = Field(default_factory=list, alias="agent-instances")
+    simulators: list[SimulatorConfig] = Field(default_factory=list)
 
     @property
     def runs_hub(self) -> bool:

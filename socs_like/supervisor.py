@@ -1,6 +1,7 @@
-"""`socs-like up`: run one host of a site — its hub (when it owns it) and its agents.
+"""`socs-like up`: run one host of a site — its hub (when it owns it), agents and simulators.
 
-Each agent instance runs as its own process (`socs-like agent --instance-id ID`); one that
+Each agent instance runs as its own process (`socs-like agent --instance-id ID`), and so does
+each simulator of the host's ``simulators:`` list (`socs-like simulate NAME ...`); one that
 dies is restarted after a delay that doubles up to a minute and resets once it has run for a
 minute. The status table shows each process and the last heartbeat the hub carried from it.
 SIGINT or SIGTERM stops the agents (SIGTERM, then SIGKILL after a grace period), then the hub.
@@ -21,7 +22,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from .site_config import HostConfig, InstanceConfig, SiteConfig
+from .site_config import HostConfig, SiteConfig
 
 MAX_BACKOFF = 60.0
 STOP_GRACE = 5.0
@@ -29,9 +30,11 @@ STOP_GRACE = 5.0
 
 @dataclass
 class Child:
-    """One supervised agent instance."""
+    """One supervised process: an agent instance or a simulator."""
 
-    instance: InstanceConfig
+    name: str
+    kind: str  # an agent class, or "simulator"
+    argv: list[str]
     process: asyncio.subprocess.Process | None = None
     state: str = "starting"
     restarts: int = 0
@@ -51,7 +54,15 @@ class Supervisor:
         self.live_table = live_table
         self.var_dir = var_dir
         self.log_dir = Path(self.host.log_dir or var_dir / "log")
-        self.children = [Child(i) for i in self.host.agent_instances if i.manage != "no"]
+        self.children = [
+            Child(i.instance_id, i.agent_class,
+                  ["agent", "--instance-id", i.instance_id, "--site-file", str(site_file),
+                   "--site-host", self.host_name])
+            for i in self.host.agent_instances if i.manage != "no"
+        ] + [
+            Child(f"sim-{s.name}", "simulator", ["simulate", s.name, *s.argv])
+            for s in self.host.simulators
+        ]
         self.console = Console()
         self._stopping = False
         self._live = False
@@ -115,20 +126,17 @@ class Supervisor:
         return hub
 
     async def _keep_alive(self, child: Child) -> None:
-        inst = child.instance
-        log_path = self.log_dir / f"{inst.instance_id}.out"
+        log_path = self.log_dir / f"{child.name}.out"
         while not self._stopping:
             child.state = "starting"
             child.started = time.monotonic()
             with open(log_path, "ab") as out:
                 child.process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "socs_like", "agent",
-                    "--instance-id", inst.instance_id, "--site-file", str(self.site_file),
-                    "--site-host", self.host_name,
+                    sys.executable, "-m", "socs_like", *child.argv,
                     stdout=out, stderr=asyncio.subprocess.STDOUT,
                 )
             child.state = "running"
-            self._say(f"{inst.instance_id}: started (pid {child.process.pid})")
+            self._say(f"{child.name}: started (pid {child.process.pid})")
             child.last_exit = await child.process.wait()
             if self._stopping:
                 child.state = "stopped"
@@ -136,7 +144,7 @@ class Supervisor:
             ran = time.monotonic() - child.started
             child.backoff = 1.0 if ran > MAX_BACKOFF else min(child.backoff * 2, MAX_BACKOFF)
             child.state = f"restarting in {child.backoff:.0f} s"
-            self._say(f"{inst.instance_id}: exited with {child.last_exit} after {ran:.1f} s; "
+            self._say(f"{child.name}: exited with {child.last_exit} after {ran:.1f} s; "
                       f"restarting in {child.backoff:.0f} s (log: {log_path})")
             await asyncio.sleep(child.backoff)
             child.restarts += 1
@@ -157,8 +165,8 @@ class Supervisor:
         """Follow every agent's heartbeat through the hub, reconnecting while it is away."""
         from .client import ClientError
 
-        by_address = {f"{self.site.hub.address_root}.{c.instance.instance_id}": c
-                      for c in self.children}
+        by_address = {f"{self.site.hub.address_root}.{c.name}": c
+                      for c in self.children if c.kind != "simulator"}
         client = self._watcher
 
         def beat(payload: Any, feed_info: dict[str, Any] | None = None) -> None:
@@ -190,7 +198,9 @@ class Supervisor:
                 beat = f"[red]{beat}"
             ops = ", ".join(f"{name}:{OpCode(code).name.lower()}"
                             for name, code in c.op_codes.items() if code != OpCode.NONE)
-            table.add_row(c.instance.instance_id, c.instance.agent_class,
+            if c.kind == "simulator":
+                beat, ops = "", "—"
+            table.add_row(c.name, c.kind,
                           str(c.process.pid if c.process else ""), c.state, str(c.restarts),
                           beat, ops or "idle")
         return table
