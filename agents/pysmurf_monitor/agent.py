@@ -163,6 +163,8 @@ class PysmurfMonitor:
         self._last_file: str | None = None
         self._last_db_error: str | None = None
         self.loop_lag_max = 0.0
+        self._db_backoff = 0.0
+        self._db_retry_at = 0.0
         agent.register_process("run", self.run, startup=not args.test_mode)
         agent.register_task("rescan", self.rescan_task)
 
@@ -267,9 +269,11 @@ class PysmurfMonitor:
         try:
             while True:
                 stopping = session.stop_requested
+                if stopping:
+                    self._db_retry_at = 0.0  # one last try, whatever the backoff says
                 await self._flush_announced(session)
                 if recover_after < recover_until and len(self._to_hash) < RECOVERY_PAGE:
-                    recover_after = await self._recover(recover_after, recover_until)
+                    recover_after = await self._recover(session, recover_after, recover_until)
                 await self._flush_checksums(session)
                 now = time.monotonic()
                 if next_rescan is not None and now >= next_rescan and not stopping:
@@ -321,9 +325,18 @@ class PysmurfMonitor:
     def _max_pending_id(self) -> int:
         return self.db.read(files.max_pending_id)
 
+    def _db_waiting(self) -> bool:
+        return time.monotonic() < self._db_retry_at
+
+    def _db_ok(self, session: OpSession) -> None:
+        if session.degraded:
+            session.add_message("Database writes work again.")
+        session.degraded = False
+        self._db_backoff = 0.0
+
     async def _flush_announced(self, session: OpSession) -> None:
         db = self.db
-        while self._announced:
+        while self._announced and not self._db_waiting():
             batch = self._announced[: self.args.batch_size]
             try:
                 made = await self.agent.to_thread(db.write, lambda s: files.register(s, batch))
@@ -334,10 +347,10 @@ class PysmurfMonitor:
             self.counts["registered"] += len(made)
             self.counts["already_registered"] += len(batch) - len(made)
             self._queue_for_hashing(made)
-            session.degraded = False
+            self._db_ok(session)
 
     async def _flush_checksums(self, session: OpSession) -> None:
-        if not self._hashed:
+        if not self._hashed or self._db_waiting():
             return
         results, self._hashed = self._hashed, []
         try:
@@ -346,20 +359,32 @@ class PysmurfMonitor:
             self._hashed[:0] = results
             self._db_failed(session, exc)
             return
+        self._db_ok(session)
         for r in results:
             self.counts["checksummed" if r.md5 is not None else "unreadable"] += 1
 
     def _db_failed(self, session: OpSession, exc: Exception) -> None:
+        """Keep everything in memory and try again later, backing off up to 30 s."""
         self.counts["db_errors"] += 1
         self._last_db_error = f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"
+        self._db_backoff = min(max(0.5, self._db_backoff * 2), 30.0)
+        self._db_retry_at = time.monotonic() + self._db_backoff
         if not session.degraded:
-            session.add_message(f"Database write failed, will retry: {self._last_db_error}")
+            session.add_message(f"Database unavailable, will retry: {self._last_db_error}")
         session.degraded = True
-        log.error("database write failed (kept in memory, will retry): %s", self._last_db_error)
+        if self.once_a_minute.should_log("database", time.monotonic())[0]:
+            log.error("database unavailable (work kept in memory, retrying): %s",
+                      self._last_db_error)
 
-    async def _recover(self, after: int, until: int) -> int:
-        rows = await self.agent.to_thread(
-            self.db.read, lambda s: files.pending_checksums(s, RECOVERY_PAGE, after_id=after))
+    async def _recover(self, session: OpSession, after: int, until: int) -> int:
+        if self._db_waiting():
+            return after
+        try:
+            rows = await self.agent.to_thread(
+                self.db.read, lambda s: files.pending_checksums(s, RECOVERY_PAGE, after_id=after))
+        except Exception as exc:
+            self._db_failed(session, exc)
+            return after
         rows = [r for r in rows if r.id <= until]
         self.counts["recovered"] += len(rows)
         self._queue_for_hashing(rows)

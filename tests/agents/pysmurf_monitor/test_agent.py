@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 from socs_like.db import Database, FileState, RegisteredFile, files, upgrade
 from socs_like.db.files import NewFile
 from socs_like.testing import wait_until
@@ -254,4 +255,48 @@ def test_the_simulator_speaks_what_the_monitor_accepts(
     assert len(data_["metadata"]["feeds"]) == 2
     assert sessions.wait_for(lambda ev: {p["type"] for p, _ in ev} == {"session_data",
                                                                        "session_log"})
+    db.dispose()
+
+
+def test_announcements_wait_in_memory_while_the_database_is_away(
+        tmp_path, run_agent, make_client, postgres_server, postgres_url, udp_sock) -> None:
+    port = free_udp_port()
+    folder = tmp_path / "data" / "timestreams" / "17320" / "s1"
+    folder.mkdir(parents=True)
+    paths = []
+    for i in range(10):
+        p = folder / f"1732022318_{i:03d}.g3"
+        p.write_bytes(b"x" * (i + 1))
+        paths.append(p)
+    run_agent("PysmurfMonitor", "pm-db-away", monitor_args(tmp_path, port, postgres_url))
+    client = monitor_client(make_client, "pm-db-away")
+    wait_until(lambda: client.request("status", "run").session.get("status") == "running")
+
+    name = postgres_url.rsplit("/", 1)[1]
+    admin = psycopg.connect(host=postgres_server.host, port=postgres_server.port,
+                            user=postgres_server.user, dbname="postgres", autocommit=True)
+    admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    pub = Publisher("STREAMER:s1", udp_sock, ("127.0.0.1", port))
+    for p in paths:
+        pub.send("g3_file", {"path": str(p), "archive_name": "timestreams"})
+
+    def degraded():
+        s = client.request("status", "run").session
+        return s if s["degraded"] and s["data"]["files"]["waiting_for_db"] == 10 else None
+
+    away = wait_until(degraded, timeout=20)
+    assert away["data"]["db"]["errors"] >= 1
+    assert any("Database unavailable, will retry" in m for _, m in away["messages"])
+
+    admin.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    db = Database(postgres_url)
+    upgrade(db)
+    wait_until(lambda: db.read(lambda s: s.query(RegisteredFile).filter(
+        RegisteredFile.state == FileState.QUEUED).count()) == 10, timeout=60)
+    assert sorted((r.local_path, r.local_md5sum) for r in all_rows(db)) == sorted(
+        (str(p), md5(p)) for p in paths)
+    back = client.request("status", "run").session
+    assert back["degraded"] is False
+    assert any("Database writes work again." in m for _, m in back["messages"])
     db.dispose()
