@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import socket
 import time
 from collections import Counter, deque
@@ -139,7 +140,8 @@ class PysmurfMonitor:
         self.agent = agent
         self.args = args
         self.rules = RegistrationRules(
-            local_roots=tuple(args.local_root or ["/data"]),
+            # relative folders (handy in a site config) are taken from the working directory
+            local_roots=tuple(os.path.abspath(r) for r in args.local_root or ["/data"]),
             deletability=DeletabilityRules(
                 dated_dir=args.deletable_dir,
                 keep=tuple(args.keep_pattern if args.keep_pattern is not None else DEFAULT_KEEP),
@@ -444,7 +446,8 @@ class PysmurfMonitor:
     async def _rescan(self, min_age: float | None) -> tuple[int, int]:
         args = self.args
         result = await self.agent.to_thread(
-            lambda: rescan.scan(args.g3_dir, args.smurf_dir, now=time.time(),
+            lambda: rescan.scan([os.path.abspath(d) for d in args.g3_dir],
+                                [os.path.abspath(d) for d in args.smurf_dir], now=time.time(),
                                 min_age=args.rescan_min_age if min_age is None else min_age))
         now = time.time()
         queued = 0
