@@ -34,6 +34,7 @@ from .errors import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+CONNECT_GRACE = 0.5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,7 +114,9 @@ class SshPool:
         budget = self.settings.connect_timeout if timeout is None else timeout
         deadline = loop.time() + budget
         try:
-            async with asyncio.timeout_at(deadline):
+            # the attempts keep to the deadline themselves and say why they failed; this
+            # bound, a little later, covers the wait for another caller's attempt
+            async with asyncio.timeout_at(deadline + CONNECT_GRACE):
                 async with entry.lock:
                     while not entry.alive():
                         await self._attempt(target, entry, deadline, retry)
@@ -197,10 +200,12 @@ class SshPool:
             ) from None
         except asyncssh.DisconnectError as exc:
             raise ConnectError(target.host, f"disconnected: {exc.reason}") from None
+        except TimeoutError:  # before OSError, of which it is a subclass
+            raise ConnectError(
+                target.host, f"no SSH answer within {options['connect_timeout']:.2g} s"
+            ) from None
         except (OSError, asyncssh.Error) as exc:
             raise ConnectError(target.host, _describe(exc)) from None
-        except TimeoutError:
-            raise ConnectError(target.host, f"connect timed out after {s.connect_timeout:g} s")
 
     async def sftp(self, target: HostTarget, *, timeout: float | None = None) -> asyncssh.SFTPClient:
         """The SFTP session on the host's connection (one per connection, shared)."""

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -248,6 +249,28 @@ def test_proxy_jump_reaches_a_worker_through_a_gateway(make_sshd, worker, tmp_pa
 
     assert run_async(scenario()) == str(worker.workdir)
     assert "Accepted publickey for" in gateway.output()
+
+
+def test_a_host_that_accepts_but_never_speaks_ssh_times_out(sshd, tmp_path):
+    with socket.socket() as silent:
+        # the kernel completes the TCP handshake from the backlog; nobody ever answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        config = tmp_path / "ssh_config"
+        config.write_text(sshd.ssh_config_entry("hung").replace(
+            f"Port {sshd.port}", f"Port {silent.getsockname()[1]}"))
+
+        async def scenario():
+            w = WorkerInterface("hung", settings=SshSettings(config_path=str(config),
+                                                             connect_timeout=0.5))
+            try:
+                return await w.status()
+            finally:
+                await w.close()
+
+        status = run_async(scenario())
+    assert status.state == "unreachable"
+    assert status.error == "hung: no SSH answer within 0.5 s"
 
 
 def test_commands_time_out_and_the_connection_survives(sshd):
