@@ -29,6 +29,7 @@ FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 # A JSON number or short string rarely takes more than this once encoded.
 _BYTES_PER_VALUE = 24
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+_FLOAT_ONLY = frozenset({float})
 
 
 @dataclass
@@ -71,6 +72,10 @@ def _block_from_message(message: Mapping[str, Any]) -> tuple[str, list[float], d
     else:
         raise ValueError("a recorded feed message needs 'timestamp' or 'timestamps'")
     for name, column in columns.items():
+        # Fast path (most columns): all plain floats whose sum is finite, so none is NaN or
+        # infinite; checked in C, about 4x cheaper than the loop below.
+        if set(map(type, column)) <= _FLOAT_ONLY and math.isfinite(sum(column)):
+            continue
         for i, value in enumerate(column):
             if isinstance(value, float):
                 if not math.isfinite(value):
