@@ -6,9 +6,12 @@ import argparse
 import math
 import random
 import time
+from itertools import accumulate
 from typing import Any
 
 from socs_like import Agent, OpSession, param
+
+_STEP = 0.1 * 12**0.5  # uniform steps in [-0.5, 0.5) times this have a standard deviation of 0.1
 
 
 class FakeData:
@@ -51,6 +54,7 @@ class FakeData:
         rate = params["sample_rate"] or self.sample_rate
         session.set_status("running")
         values = {c: 0.0 for c in self.channels}
+        rnd = random.random
         sent = 0
         start = time.time()
         next_t = start
@@ -62,12 +66,11 @@ class FakeData:
                 next_t += n / rate
                 data: dict[str, list[float]] = {}
                 for c in self.channels:
-                    v = values[c]
-                    column = []
-                    for _ in range(n):
-                        v += random.gauss(0, 0.1)
-                        column.append(v)
-                    values[c] = v
+                    # A random walk, built in C (accumulate) from uniform steps of
+                    # standard deviation 0.1: cheap enough for 10^5 samples/s per channel.
+                    steps = [(rnd() - 0.5) * _STEP for _ in range(n)]
+                    column = list(accumulate(steps, initial=values[c]))[1:]
+                    values[c] = column[-1]
                     data[c] = column
                 self.feed.publish({"block_name": "temps", "timestamps": stamps, "data": data})
                 sent += n
