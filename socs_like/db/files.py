@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from socs_like.db.legacy import timecode_of
-from socs_like.db.models import FileState, RegisteredFile
+from socs_like.db.models import FileState, RegisteredFile, timecode_of
 
 _IN_CHUNK = 500  # bound the size of IN (...) lists
 

@@ -14,19 +14,11 @@ from typing import Any
 
 from sqlalchemy import Connection, MetaData, Table, func, insert, inspect, select, text
 
-from socs_like.db.models import FILES_TABLE, TIMECODE_TABLE, FileState
+from socs_like.db.models import FILES_TABLE, TIMECODE_TABLE, FileState, timecode_of
 
 LEGACY_FILES_TABLE = "supersync_v0"
 LEGACY_TIMECODE_TABLE = "timecode_dirs_v0"
 _CHUNK = 5000
-
-
-def timecode_of(remote_path: str) -> int | None:
-    """The 5-digit timecode a remote path lives under, or None."""
-    head = remote_path.split("/", 1)[0]
-    if len(head) == 5 and head.isascii() and head.isdigit():
-        return int(head)
-    return None
 
 
 def convert_file_row(row: Mapping[str, Any]) -> dict[str, Any]:

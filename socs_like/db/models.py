@@ -52,6 +52,14 @@ class FileState(enum.StrEnum):
 FILE_STATES = tuple(s.value for s in FileState)
 
 
+def timecode_of(remote_path: str) -> int | None:
+    """The 5-digit timecode directory a remote path lives under, or None."""
+    head = remote_path.split("/", 1)[0]
+    if len(head) == 5 and head.isascii() and head.isdigit():
+        return int(head)
+    return None
+
+
 class Base(DeclarativeBase):
     pass
 

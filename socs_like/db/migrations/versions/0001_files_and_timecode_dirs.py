@@ -12,6 +12,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+# a frozen copy: a migration must keep doing what it did when models.py changes
 STATES = ("pending", "unreadable", "queued", "synced", "removed")
 
 
