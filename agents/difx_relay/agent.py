@@ -36,19 +36,16 @@ from socs_like import Agent, OpSession, param
 from . import commands
 from .connection import Diagnostic, VersionReply
 from .errors import DiFXProtocolError, RemoteProtocolError
+from .feeds import feed_event
 from .guiclient import ChannelClosed, GuiClient
 from .jobcontrol import StartTracker
-from .jobs import JobTable, SeqTracker, job_name
+from .jobs import JobTable, SeqTracker
 from .machines import Machines
 from .messages import (
     ALL_KEYWORDS,
     TERMINAL_STATES,
     AlertMessage,
     DifxMessage,
-    GenericMessage,
-    InfoMessage,
-    LoadMessage,
-    Mark5StatusMessage,
     StatusMessage,
     parse_message,
 )
@@ -176,14 +173,18 @@ class DiFXRelay:
         self._job_listeners: dict[str, list[asyncio.Queue[str]]] = {}
         self._relay_session: OpSession | None = None
 
-        self.status_feed = agent.register_feed("difx_status", max_buffer=100_000)
-        self.alert_feed = agent.register_feed("difx_alerts", max_buffer=100_000)
-        self.load_feed = agent.register_feed(
-            "difx_load", record=True, buffer_time=1.0, agg_params={"frame_length": 60}
-        )
-        self.mark5_feed = agent.register_feed("mark5_status")
-        self.info_feed = agent.register_feed("difx_info")
-        self.other_feed = agent.register_feed("difx_other")
+        # Document feeds, by the name `feeds.feed_event` gives; status and alerts go out at
+        # once (buffer_time 0), load is recorded and batched each second.
+        self.feeds = {
+            "difx_status": agent.register_feed("difx_status", max_buffer=100_000),
+            "difx_alerts": agent.register_feed("difx_alerts", max_buffer=100_000),
+            "difx_load": agent.register_feed(
+                "difx_load", record=True, buffer_time=1.0, agg_params={"frame_length": 60}
+            ),
+            "mark5_status": agent.register_feed("mark5_status"),
+            "difx_info": agent.register_feed("difx_info"),
+            "difx_other": agent.register_feed("difx_other"),
+        }
         self.server_feed = agent.register_feed("guiserver_messages")
 
         agent.register_process("relay", self.relay, startup=True)
@@ -234,78 +235,16 @@ class DiFXRelay:
         now = time.time()
         self.counts[h.message_type] += 1
         gap = self.seq.observe(h.from_host, h.mpi_process_id, h.identifier, h.seq_number)
-        base = {
-            "host": h.from_host,
-            "mpi_id": h.mpi_process_id,
-            "identifier": h.identifier,
-            "seq": h.seq_number,
-            "seq_gap": gap,
-            "timestamp": now,
-        }
+        progress = 0.0
         if isinstance(msg, StatusMessage):
             row = self.jobs.apply_status(msg, now)
-            self.status_feed.publish(
-                base
-                | {
-                    "job": row.job,
-                    "state": msg.state,
-                    "progress": row.progress,
-                    "input": msg.input_file,
-                    "message": msg.message,
-                    "visibility_mjd": msg.visibility_mjd,
-                    "weights": {str(a): w for a, w in msg.weights},
-                }
-            )
+            progress = row.progress
             for q in self._job_listeners.get(row.job, ()):
                 q.put_nowait(msg.state)
         elif isinstance(msg, AlertMessage):
             self.jobs.apply_alert(msg, now)
-            self.alert_feed.publish(
-                base
-                | {
-                    "job": job_name(msg),
-                    "severity": msg.severity,
-                    "severity_name": msg.severity_name,
-                    "message": msg.message,
-                    "input": msg.input_file,
-                }
-            )
-        elif isinstance(msg, LoadMessage):
-            self.load_feed.publish(
-                {
-                    "block_name": h.from_host or "unknown",
-                    "timestamp": now,
-                    "data": {
-                        "cpu_load": msg.cpu_load,
-                        "total_memory": msg.total_memory,
-                        "used_memory": msg.used_memory,
-                        "net_rx_rate": msg.net_rx_rate,
-                        "net_tx_rate": msg.net_tx_rate,
-                        "n_core": msg.n_core,
-                    },
-                }
-            )
-        elif isinstance(msg, Mark5StatusMessage):
-            self.mark5_feed.publish(
-                base
-                | {
-                    "bank_a_vsn": msg.bank_a_vsn,
-                    "bank_b_vsn": msg.bank_b_vsn,
-                    "status_word": msg.status_word,
-                    "active_bank": msg.active_bank,
-                    "state": msg.state,
-                    "scan_number": msg.scan_number,
-                    "scan_name": msg.scan_name,
-                    "position": msg.position,
-                    "play_rate": msg.play_rate,
-                    "data_mjd": msg.data_mjd,
-                    "input": msg.input_file,
-                }
-            )
-        elif isinstance(msg, InfoMessage):
-            self.info_feed.publish(base | {"message": msg.message})
-        elif isinstance(msg, GenericMessage):
-            self.other_feed.publish(base | {"type": h.message_type, "fields": dict(msg.fields)})
+        feed, payload = feed_event(msg, now=now, seq_gap=gap, progress=progress)
+        self.feeds[feed].publish(payload)
 
     def _on_diagnostic(self, d: Diagnostic) -> None:
         self.diagnostics[d.level] += 1
