@@ -1,5 +1,8 @@
 """An existing socs database (supersync_v0 / timecode_dirs_v0) is upgraded in place, losing no row."""
 
+import subprocess
+import sys
+
 import pytest
 from sqlalchemy import (Boolean, Column, Float, ForeignKey, Integer, MetaData, String, Table,
                         create_engine, insert, select)
@@ -149,3 +152,18 @@ def test_upgrade_reports_a_bad_database_in_one_line(tmp_path, capsys) -> None:
     assert db_cli(["upgrade", "--db", str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "file is not a database" in err
+
+
+def test_socs_like_db_upgrade_command(tmp_path) -> None:
+    db = str(tmp_path / "new.db")
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "socs_like", "db", *argv, "--db", db],
+                              capture_output=True, text=True, timeout=60)
+
+    up = run("upgrade")
+    assert up.returncode == 0, up.stderr
+    assert f"sqlite:///{db}: schema none -> 0002" in up.stdout
+    assert "registered_files: 0 rows" in up.stdout
+    current = run("current")
+    assert current.stdout.strip() == f"sqlite:///{db}: schema 0002 (newest 0002)"
