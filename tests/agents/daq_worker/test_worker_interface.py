@@ -309,8 +309,8 @@ def test_an_unreachable_worker_is_a_status_with_backoff(sshd, caplog):
     assert "worker:" in first.error and "refused" in first.error.lower()
     assert second.state == "unreachable" and "next attempt in" in second.error
     assert elapsed < 1.0
-    # an operation retries with back-off until its connect timeout: 0.2 + 0.4 + 0.8 s here
-    retrying = interface(sshd, settings=SshSettings(backoff_initial=0.2, connect_timeout=1.0))
+    # an operation retries with back-off until its connect timeout: after 0.2, 0.4, 0.8 s
+    retrying = interface(sshd, settings=SshSettings(backoff_initial=0.2, connect_timeout=3.0))
     with pytest.raises(ConnectError, match="worker: Connection refused"):
         run_async(retrying.connect())
     assert "retrying in 0.2 s" in caplog.text and "retrying in 0.4 s" in caplog.text
