@@ -171,7 +171,6 @@ class DiFXRelay:
         self.reconnects = 0
         self.last_disconnect: str | None = None
         self._job_listeners: dict[str, list[asyncio.Queue[str]]] = {}
-        self._relay_session: OpSession | None = None
 
         # Document feeds, by the name `feeds.feed_event` gives; status and alerts go out at
         # once (buffer_time 0), load is recorded and batched each second.
@@ -276,7 +275,6 @@ class DiFXRelay:
     async def relay(self, session: OpSession, params: dict[str, Any]) -> Result:
         """relay(): keep the guiServer connection (or multicast membership) and publish."""
         session.set_status("running")
-        self._relay_session = session
         if self.args.mode == "direct":
             await self._direct(session)
         else:
