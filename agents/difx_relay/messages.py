@@ -202,14 +202,16 @@ def _checked_body(data: bytes) -> bytes:
         raise RemoteProtocolError("DTDs and entity declarations are not allowed in DiFX messages")
     if not data.startswith(b"<?xml"):
         return data
-    m = _ENCODING.match(data)
-    if m is not None and m.group(1).lower() not in _ACCEPTED_ENCODINGS:
-        raise RemoteProtocolError(
-            f"DiFX message declares encoding {m.group(1).decode()!r}; only UTF-8 is accepted"
-        )
     end = data.find(b"?>")
     if end < 0:
         raise RemoteProtocolError("malformed DiFX message: unterminated XML declaration")
+    declaration = data[:end]
+    if b'encoding="UTF-8"' not in declaration:  # what every DiFX sender writes
+        m = _ENCODING.match(declaration)
+        if m is not None and m.group(1).lower() not in _ACCEPTED_ENCODINGS:
+            raise RemoteProtocolError(
+                f"DiFX message declares encoding {m.group(1).decode()!r}; only UTF-8 is accepted"
+            )
     return data[end + 2 :]
 
 
