@@ -1,6 +1,8 @@
 """Every command document round-trips through the parser the simulator uses."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agents.difx_relay import commands as C
 from agents.difx_relay.errors import LocalProtocolError, RemoteProtocolError
@@ -115,3 +117,24 @@ def test_refusals():
         C.parse_command(bomb)
     with pytest.raises(RemoteProtocolError, match="missing <port>"):
         C.parse_command(C.difx_stop(input_file="/x")).get_int("port")
+
+
+@settings(max_examples=150)
+@given(st.binary(max_size=300))
+def test_garbage_commands_are_a_command_or_a_protocol_error(data):
+    for parse in (C.parse_command, C.parse_get_job_status):
+        try:
+            parse(data)
+        except RemoteProtocolError:
+            pass
+
+
+@settings(max_examples=100)
+@given(st.integers(0, len(CASES[0][0])), st.binary(max_size=6))
+def test_mangled_start_document(cut, junk):
+    doc = CASES[0][0]
+    try:
+        parsed = C.parse_command(doc[:cut] + junk + doc[cut + len(junk) :])
+        parsed.get_int("port", 0)
+    except RemoteProtocolError:
+        pass
