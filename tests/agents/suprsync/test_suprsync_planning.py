@@ -28,6 +28,11 @@ from agents.suprsync.tree import (
 )
 from agents.suprsync.verdicts import BatchFile, Verdict, judge_batch
 
+# Hypothesis warns when the global `random` moves while it draws examples. Here that is the
+# hub client's background thread left by the agent tests of this session, not our strategies.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning")
+
 A = "0cc175b9c0f1b6a831c399e269772661"
 B = "92eb5ffee6ae2fec3ad71c777531578f"
 
