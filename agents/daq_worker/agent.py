@@ -116,6 +116,8 @@ class DaqWorker:
     def _select(self, hosts: list[str] | None) -> list[str]:
         if hosts is None:
             return self.hosts
+        if not all(isinstance(h, str) for h in hosts):
+            raise RequestError(f"hosts must be a list of host names, not {hosts!r}")
         unknown = [h for h in hosts if h not in self.workers]
         if unknown or not hosts:
             raise RequestError(
@@ -186,7 +188,8 @@ class DaqWorker:
         """working_dir_is_clean(hosts=None): whether no .graw file waits; fails if one does."""
 
         async def call(w: WorkerInterface) -> dict[str, Any]:
-            return {"clean": await w.working_dir_is_clean()}
+            clean = await w.working_dir_is_clean()
+            return {"clean": clean, "summary": "clean" if clean else ".graw files are waiting"}
 
         return await self._on_hosts(session, params["hosts"], "working_dir_is_clean", call,
                                     ok=lambda r: r["clean"])
@@ -196,7 +199,7 @@ class DaqWorker:
         """check_ecc_server_status(hosts=None): whether the ECC server runs; fails if not."""
 
         async def call(w: WorkerInterface) -> dict[str, Any]:
-            return {"running": await w.check_ecc_server_status()}
+            return _running(w.programs.ecc_server, await w.check_ecc_server_status())
 
         return await self._on_hosts(session, params["hosts"], "check_ecc_server_status", call,
                                     ok=lambda r: r["running"])
@@ -206,7 +209,7 @@ class DaqWorker:
         """check_data_router_status(hosts=None): whether the data router runs; fails if not."""
 
         async def call(w: WorkerInterface) -> dict[str, Any]:
-            return {"running": await w.check_data_router_status()}
+            return _running(w.programs.data_router, await w.check_data_router_status())
 
         return await self._on_hosts(session, params["hosts"], "check_data_router_status", call,
                                     ok=lambda r: r["running"])
@@ -307,3 +310,7 @@ class DaqWorker:
             if await session.sleep(max(0.0, interval - (loop.time() - started))):
                 break
         return True, f"monitor stopped after {sweeps} sweeps"
+
+
+def _running(program: str, running: bool) -> dict[str, Any]:
+    return {"running": running, "summary": f"{program} {'runs' if running else 'is not running'}"}

@@ -53,7 +53,8 @@ def test_agent_monitors_workers_and_organizes_a_run(
     # a task on every host: the ghost fails, the worker answers
     reply = client.check_data_router_status()
     assert reply.session["success"] is False
-    assert reply.session["data"]["hosts"]["worker"] == {"ok": True, "running": True}
+    assert reply.session["data"]["hosts"]["worker"] == {
+        "ok": True, "running": True, "summary": f"{worker.router_name} runs"}
     assert reply.session["data"]["failed"] == ["ghost"]
 
     reply = client.get_graw_list(hosts=["worker"])
@@ -88,6 +89,11 @@ def test_agent_monitors_workers_and_organizes_a_run(
     reply = client.tail_file(path="/etc/passwd", hosts=["worker"])
     assert reply.session["success"] is False
     assert "outside the allowed roots" in reply.session["data"]["hosts"]["worker"]["error"]
+    reply = client.working_dir_is_clean(hosts=["worker"])
+    assert reply.session["success"] is True
+    assert reply.session["data"]["hosts"]["worker"]["clean"] is True
+    reply = client.find_data_router(hosts=[["worker"]])
+    assert said(reply, "hosts must be a list of host names, not [['worker']]")
     reply = client.find_data_router(hosts=["elsewhere"])
     assert reply.session["success"] is False
     assert said(reply, "unknown host(s) ['elsewhere']; this agent serves ['worker', 'ghost']")
