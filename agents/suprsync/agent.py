@@ -8,12 +8,15 @@ actions as tasks, and publishes the two feeds. Every step runs in the agent's wo
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import time
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from socs_like import Agent, OpSession, param
-from socs_like.db import Database, upgrade
+from socs_like.db import Database, database_url, upgrade
 
 from . import options, store
 from .sync import Syncer
@@ -39,9 +42,12 @@ class SupRsync:
         self.agent = agent
         self.settings = options.sync_settings(args, agent.instance_id)
         self.db_url = args.db_path
+        # what logs and messages show: the URL without its password
+        self.db_shown = make_url(database_url(args.db_path)).render_as_string(hide_password=True)
         self.echo_sql = args.echo_sql
         self.sleep_time = args.sleep_time
         self.syncer: Syncer | None = None
+        self._opening = asyncio.Lock()
         self.transfer_feed = agent.register_feed(
             "transfer_stats", record=True, agg_params={"exclude_aggregator": True}
         )
@@ -53,10 +59,11 @@ class SupRsync:
         agent.register_task("recheck_local", self.recheck_local, aborter=self._abort)
 
     async def _syncer(self) -> Syncer:
-        if self.syncer is None:
-            db = await self.agent.to_thread(lambda: Database(self.db_url, echo=self.echo_sql))
-            await self.agent.to_thread(upgrade, db)
-            self.syncer = Syncer(db, self.settings)
+        async with self._opening:
+            if self.syncer is None:
+                db = await self.agent.to_thread(lambda: Database(self.db_url, echo=self.echo_sql))
+                await self.agent.to_thread(upgrade, db)
+                self.syncer = Syncer(db, self.settings)
         return self.syncer
 
     async def run(self, session: OpSession, params: dict) -> tuple[bool, str]:
@@ -71,9 +78,18 @@ class SupRsync:
         (remote paths of finalization files written), ``archive_stats``, ``counters`` and
         ``db`` (transactions and lock retries).
         """
-        syncer = await self._syncer()
-        counters = syncer.counters
         session.set_status("running")
+        while True:
+            try:
+                syncer = await self._syncer()
+                break
+            except Exception as e:  # noqa: BLE001 - a database down at start is waited for
+                log.exception("cannot open the database")
+                session.add_message(f"cannot open {self.db_shown}: {type(e).__name__}: {e}; "
+                                    f"retrying in {self.sleep_time:g} s")  # fmt: skip
+                if await session.sleep(self.sleep_time):
+                    return True, "stopped before the database could be opened"
+        counters = syncer.counters
         session.data.update(activity="idle", last_copy={}, counters={}, finalized=[])
         next_transfer_stats = 0.0
         while True:

@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"socs-like suprsync {args.command}: {e}", file=sys.stderr)
         return 1
     except SQLAlchemyError as e:
-        print(f"socs-like suprsync {args.command}: {db.url}: "
+        print(f"socs-like suprsync {args.command}: {db.display_url}: "
               f"{getattr(e, 'orig', None) or e}", file=sys.stderr)  # fmt: skip
         return 1
     finally:
