@@ -1,8 +1,9 @@
 """DiFXRelay: relays DiFX correlator status onto feeds and runs DiFX operations via guiServer.
 
 A thin shell: the protocol lives in `framing`, `channels`, `messages`, `commands`,
-`connection` (sans-I/O); `guiclient` and `operations` carry it over asyncio; this module wires
-them to the agent's feeds, sessions and tasks.
+`connection` (sans-I/O); `guiclient` and `operations` carry it over asyncio; `relay` keeps
+the connection and feeds the documents to the feeds; this module registers the feeds, the
+`relay` process and the tasks.
 
 Process `relay` (started at start-up) keeps one guiServer connection: channels on, relay on,
 the message selection, a version request; it reconnects with backoff (0.25 s doubling up to
@@ -23,10 +24,7 @@ import argparse
 import asyncio
 import os
 import posixpath
-import socket
-import struct
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -34,26 +32,19 @@ from typing import Any
 from socs_like import Agent, OpSession, param
 
 from . import commands
-from .connection import Diagnostic, VersionReply
-from .errors import DiFXProtocolError, RemoteProtocolError
-from .feeds import feed_event
-from .guiclient import ChannelClosed, GuiClient
+from .errors import DiFXProtocolError
+from .guiclient import ChannelClosed
 from .jobcontrol import StartTracker
-from .jobs import JobTable, SeqTracker
 from .machines import Machines
 from .messages import (
     ALL_KEYWORDS,
     TERMINAL_STATES,
-    AlertMessage,
-    DifxMessage,
-    StatusMessage,
-    parse_message,
 )
 from .operations import Ops, processors_from
 from .paths import PathPolicy
+from .relay import Relay
 
 Result = tuple[bool, str]
-MAX_DATAGRAM = 10 * 1024  # guiServer reads at most this much of one multicast datagram
 INLINE_FILE_LIMIT = 256 * 1024
 
 
@@ -67,14 +58,6 @@ def _selection(text: str) -> list[str] | None:
             f"unknown selection {unknown}; known: {list(ALL_KEYWORDS)}"
         )
     return words
-
-
-class _Multicast(asyncio.DatagramProtocol):
-    def __init__(self, on_datagram: Callable[[bytes], None]) -> None:
-        self.on_datagram = on_datagram
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.on_datagram(data)
 
 
 class DiFXRelay:
@@ -159,22 +142,9 @@ class DiFXRelay:
         self.policy = PathPolicy(args.allowed_root)
         self.local_policy = PathPolicy(args.local_root, "--local-root")
         self.difx_version: str = args.difx_version
-        self.client: GuiClient | None = None
-        self.server: VersionReply | None = None
-        self.last_error = "never connected"
-        self.jobs = JobTable()
-        self.seq = SeqTracker()
-        self.counts: Counter[str] = Counter()
-        self.diagnostics: Counter[str] = Counter()
-        self.bad_documents = 0
-        self.last_bad_document: str | None = None
-        self.reconnects = 0
-        self.last_disconnect: str | None = None
-        self._job_listeners: dict[str, list[asyncio.Queue[str]]] = {}
-
         # Document feeds, by the name `feeds.feed_event` gives; status and alerts go out at
         # once (buffer_time 0), load is recorded and batched each second.
-        self.feeds = {
+        feeds = {
             "difx_status": agent.register_feed("difx_status", max_buffer=100_000),
             "difx_alerts": agent.register_feed("difx_alerts", max_buffer=100_000),
             "difx_load": agent.register_feed(
@@ -184,7 +154,7 @@ class DiFXRelay:
             "difx_info": agent.register_feed("difx_info"),
             "difx_other": agent.register_feed("difx_other"),
         }
-        self.server_feed = agent.register_feed("guiserver_messages")
+        self.relay_state = Relay(args, feeds, agent.register_feed("guiserver_messages"))
 
         agent.register_process("relay", self.relay, startup=True)
         for name, func in [
@@ -206,172 +176,17 @@ class DiFXRelay:
             agent.register_task(name, func)
         agent.register_task("start_job", self.start_job, aborter=self._abort_wait)
 
-    # ----------------------------------------------------------------- documents → feeds
-
-    def _on_document(self, document: bytes) -> None:
-        if len(document) > MAX_DATAGRAM:
-            self._bad(
-                f"document of {len(document)} bytes is over the {MAX_DATAGRAM} a DiFX "
-                "datagram can carry"
-            )
-            return
-        try:
-            msg = parse_message(document)
-        except RemoteProtocolError as e:
-            self._bad(str(e))
-            return
-        try:
-            self._publish(msg)
-        except ValueError as e:  # a feed refused it: count it, keep relaying
-            self._bad(f"{msg.header.message_type} from {msg.header.from_host!r}: {e}")
-
-    def _bad(self, reason: str) -> None:
-        self.bad_documents += 1
-        self.last_bad_document = reason[:300]
-
-    def _publish(self, msg: DifxMessage) -> None:
-        h = msg.header
-        now = time.time()
-        self.counts[h.message_type] += 1
-        gap = self.seq.observe(h.from_host, h.mpi_process_id, h.identifier, h.seq_number)
-        progress = 0.0
-        if isinstance(msg, StatusMessage):
-            row = self.jobs.apply_status(msg, now)
-            progress = row.progress
-            for q in self._job_listeners.get(row.job, ()):
-                q.put_nowait(msg.state)
-        elif isinstance(msg, AlertMessage):
-            self.jobs.apply_alert(msg, now)
-        feed, payload = feed_event(msg, now=now, seq_gap=gap, progress=progress)
-        self.feeds[feed].publish(payload)
-
-    def _on_diagnostic(self, d: Diagnostic) -> None:
-        self.diagnostics[d.level] += 1
-        self.server_feed.publish({"level": d.level, "text": d.text, "timestamp": time.time()})
-
-    def _summary(self) -> dict[str, Any]:
-        return {
-            "mode": self.args.mode,
-            "server": f"{self.args.host}:{self.args.port}"
-            if self.args.mode == "relay"
-            else f"{self.args.multicast_group}:{self.args.multicast_port}",
-            "connected": self.client is not None and self.client.is_open,
-            "last_error": self.last_error,
-            "reconnects": self.reconnects,
-            "last_disconnect": self.last_disconnect,
-            "documents": dict(self.counts),
-            "bad_documents": self.bad_documents,
-            "last_bad_document": self.last_bad_document,
-            "seq_gaps": self.seq.lost,
-            "sender_restarts": self.seq.restarts,
-            "channel_errors": self.client.channel_errors if self.client else 0,
-            "server_messages": dict(self.diagnostics),
-            "guiserver": self.server.as_dict() if self.server else None,
-            "jobs": self.jobs.as_dict(),
-        }
-
     # ----------------------------------------------------------------- the relay process
 
     async def relay(self, session: OpSession, params: dict[str, Any]) -> Result:
         """relay(): keep the guiServer connection (or multicast membership) and publish."""
         session.set_status("running")
         if self.args.mode == "direct":
-            await self._direct(session)
+            await self.relay_state.direct(session)
         else:
-            await self._connect_loop(session)
-        session.data = self._summary()
+            await self.relay_state.connect_loop(session)
+        session.data = self.relay_state.summary()
         return True, "relay stopped"
-
-    async def _connect_loop(self, session: OpSession) -> None:
-        backoff = 0.25
-        while not session.stop_requested:
-            session.data = self._summary()
-            try:
-                client = await GuiClient.connect(
-                    self.args.host,
-                    self.args.port,
-                    timeout=3.0,
-                    on_relayed=self._on_document,
-                    on_diagnostic=self._on_diagnostic,
-                )
-            except (OSError, TimeoutError) as e:
-                self.last_error = f"connect to {self.args.host}:{self.args.port}: {e or 'timeout'}"
-                session.data = self._summary()
-                if await session.sleep(backoff):
-                    return
-                backoff = min(backoff * 2, self.args.reconnect_max)
-                continue
-            try:
-                client.send(commands.channel_all_data(True))
-                client.send(commands.relay(True))
-                client.send(commands.message_selection(self.args.selection))
-                self.server = await client.version(self.args.probe_timeout)
-            except (TimeoutError, ChannelClosed) as e:
-                client.close(f"handshake failed: {e or 'timeout'}")
-                self.last_error = (
-                    f"{self.args.host}:{self.args.port} accepted the connection "
-                    f"but the handshake failed: {e or 'no version reply'}"
-                )
-                if await session.sleep(backoff):
-                    return
-                backoff = min(backoff * 2, self.args.reconnect_max)
-                continue
-            backoff = 0.25
-            if self.client is not None:
-                self.reconnects += 1
-            self.client = client
-            session.add_message(
-                f"connected to guiServer {self.server.version} at {self.args.host}:{self.args.port}"
-            )
-            await self._watch(session, client)
-            self.last_error = client.closed.result() if client.closed.done() else "stopped"
-            self.last_disconnect = self.last_error
-            if not session.stop_requested:
-                session.add_message(f"disconnected: {self.last_error}; reconnecting")
-
-    async def _watch(self, session: OpSession, client: GuiClient) -> None:
-        while client.is_open:
-            session.data = self._summary()
-            stop = asyncio.ensure_future(session.sleep(0.5))
-            either: list[asyncio.Future[Any]] = [stop, client.closed]
-            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-            if stop.done() and stop.result():
-                client.close("relay stopped")
-                return
-            stop.cancel()
-            idle = time.monotonic() - client.last_received
-            if client.is_open and idle > self.args.idle_probe:
-                if not await client.probe(self.args.probe_timeout):
-                    client.close(
-                        f"silent for {idle:.1f} s and no answer to a probe within "
-                        f"{self.args.probe_timeout:g} s"
-                    )
-
-    async def _direct(self, session: OpSession) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.args.multicast_group, self.args.multicast_port))
-        sock.setsockopt(
-            socket.IPPROTO_IP,
-            socket.IP_ADD_MEMBERSHIP,
-            struct.pack(
-                "4s4s",
-                socket.inet_aton(self.args.multicast_group),
-                socket.inet_aton(self.args.multicast_interface),
-            ),
-        )
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-
-        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-            lambda: _Multicast(self._on_document), sock=sock
-        )
-        self.last_error = "listening"
-        session.add_message(f"joined {self.args.multicast_group}:{self.args.multicast_port}")
-        try:
-            while not await session.sleep(0.5):
-                session.data = self._summary()
-        finally:
-            transport.close()
 
     # ----------------------------------------------------------------- tasks
 
@@ -380,12 +195,13 @@ class DiFXRelay:
             raise DiFXProtocolError(
                 "the agent runs in direct (multicast) mode: no guiServer connection for operations"
             )
-        if self.client is None or not self.client.is_open:
+        client = self.relay_state.client
+        if client is None or not client.is_open:
             raise DiFXProtocolError(
                 f"not connected to guiServer at {self.args.host}:"
-                f"{self.args.port} ({self.last_error})"
+                f"{self.args.port} ({self.relay_state.last_error})"
             )
-        return Ops(self.client, self.policy, self.args.op_timeout)
+        return Ops(client, self.policy, self.args.op_timeout)
 
     async def _run(
         self, session: OpSession, work: Awaitable[tuple[bool, str, dict[str, Any]]]
@@ -402,15 +218,17 @@ class DiFXRelay:
 
         async def work() -> tuple[bool, str, dict[str, Any]]:
             ops = self._ops()
-            self.server = await ops.client.version(self.args.op_timeout)
-            return True, f"guiServer {self.server.version}", self.server.as_dict()
+            server = await ops.client.version(self.args.op_timeout)
+            self.relay_state.server = server
+            return True, f"guiServer {server.version}", server.as_dict()
 
         return await self._run(session, _guard_timeout(work(), "version request"))
 
     @param("version", type=str)
     async def set_version(self, session: OpSession, params: dict[str, Any]) -> Result:
         """set_version(version): the DiFX version used for vex2difx, machines and jobs."""
-        available = self.server.available if self.server else ()
+        server = self.relay_state.server
+        available = server.available if server else ()
         if params["version"] not in available:
             return (
                 False,
@@ -588,7 +406,7 @@ class DiFXRelay:
 
         def on_reply(tracker: StartTracker, line: str) -> None:
             session.add_message(line)
-            row = self.jobs.get(name)
+            row = self.relay_state.jobs.get(name)
             session.data.update(
                 {
                     "phase": tracker.phase,
@@ -598,7 +416,7 @@ class DiFXRelay:
             )
 
         async def stop_requested() -> bool:
-            row = self.jobs.get(name)
+            row = self.relay_state.jobs.get(name)
             if row is not None:
                 session.data.update({"state": row.state, "progress": row.progress})
             return session.stop_requested
@@ -618,7 +436,7 @@ class DiFXRelay:
                 )
             ),
         )
-        row = self.jobs.get(name)
+        row = self.relay_state.jobs.get(name)
         if row is not None:
             session.data.update({"state": row.state, "progress": row.progress})
         return ok, message
@@ -632,10 +450,8 @@ class DiFXRelay:
         """stop_job(input, timeout=30): ask guiServer to stop a job; succeeds only when a
         terminal state (Terminated, Done, MpiDone, Crashed) is seen within timeout."""
         name = posixpath.basename(params["input"]).removesuffix(".input")
-        queue: asyncio.Queue[str] = asyncio.Queue()
-        self._job_listeners.setdefault(name, []).append(queue)
         seen: list[str] = []
-        try:
+        with self.relay_state.job_states(name) as states:
             try:
                 await self._ops().stop_job(params["input"])
             except DiFXProtocolError as e:
@@ -643,18 +459,13 @@ class DiFXRelay:
             deadline = time.monotonic() + params["timeout"]
             while (left := deadline - time.monotonic()) > 0:
                 try:
-                    state = await asyncio.wait_for(queue.get(), left)
+                    state = await asyncio.wait_for(states.get(), left)
                 except TimeoutError:
                     break
                 seen.append(state)
                 session.data["states_seen"] = seen
                 if state in TERMINAL_STATES:
                     return True, f"{name}: {state}"
-        finally:
-            listeners = self._job_listeners[name]
-            listeners.remove(queue)
-            if not listeners:
-                del self._job_listeners[name]
         if seen:
             return False, (
                 f"{name}: saw {', '.join(seen)} but no terminal state within "
