@@ -287,7 +287,10 @@ class DiFXRelay:
         if not ok:
             return False, message
         if local is not None:
-            await self.agent.to_thread(_write_file, local, content)
+            try:
+                await self.agent.to_thread(_write_file, local, content)
+            except OSError as e:
+                return False, f"fetched {len(content)} bytes but cannot write {local}: {e}"
             session.data.update({"local_path": local, "bytes": len(content)})
             return True, f"{message} written to {local}"
         session.data.update({"bytes": len(content), "text": content.decode("utf-8", "replace")})
