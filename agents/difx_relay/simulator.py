@@ -14,7 +14,8 @@ What it does, as guiServer does:
   `SIM BEHAVIOUR: wedge` (ignores DifxStop after Terminating, as the real one sometimes does).
 
 Replies go on channels only (CHANNEL_ALL_DATA_ON); with channels off an operation is answered
-by an ERROR packet. `--flood-rate` emits timestamped status documents for the benchmark.
+by an ERROR packet. `--demo-every` runs jobs by itself (for `make run`); `--flood-rate` emits
+timestamped status documents for the benchmark.
 """
 
 from __future__ import annotations
@@ -259,7 +260,7 @@ class Connection(asyncio.Protocol):
         self.decoder = FrameDecoder()
         self.inbound = ChannelDemux()
         self.relay = False
-        self.selection: frozenset[str] | None = None
+        self.selection: str | None = None
         self.channels = False
         self.uploads: dict[int, tuple[Path, int, bytearray]] = {}
         self.transport: asyncio.Transport | None = None
@@ -308,12 +309,10 @@ class Connection(asyncio.Protocol):
             self.relay = unpack_int(p.payload, "RELAY") != 0
             print(f"relay {'on' if self.relay else 'off'} for {self.peer}", flush=True)
         elif pid == PacketId.MESSAGE_SELECTION:
-            lines = p.payload.decode("utf-8", "replace").split("\n")
-            self.selection = (
-                None
-                if lines[0].strip() == "ALL_MESSAGES"
-                else frozenset(line.strip() for line in lines[1:] if line.strip())
-            )
+            # guiServer keeps the text and looks keywords up as substrings, so choosing
+            # MARK5STATUS_MESSAGES lets STATUS_MESSAGES through too; so do we.
+            text = p.payload.decode("utf-8", "replace")
+            self.selection = None if text.startswith("ALL_MESSAGES") else text
         elif pid == PacketId.GUISERVER_VERSION:
             self.version_burst()
         elif pid in (PacketId.CHANNEL_ALL_DATA_ON, PacketId.CHANNEL_ALL_DATA_OFF):

@@ -223,3 +223,24 @@ def test_garbage_length_closes_only_that_connection(guiserver):
 
 def test_start_codes_cover_the_spec():
     assert [c.value for c in StartCode] == list(range(100, 130))
+
+
+def test_selection_is_a_substring_match_as_in_guiserver(guiserver):
+    sim = guiserver("--load-interval", "0.05")
+
+    async def scenario():
+        docs = []
+        client = await _connect(sim, docs)
+        client.send(commands.message_selection(["MARK5STATUS_MESSAGES"]))
+        client.send(commands.relay(True))
+        await _until(lambda: len(docs) >= 3)
+        types = {parse_message(d).header.message_type for d in docs}
+        # MARK5STATUS_MESSAGES contains STATUS_MESSAGES, but not LOAD_MESSAGES
+        assert types == {"Mark5StatusMessage"}
+        client.send(commands.message_selection(["LOAD_MESSAGES"]))
+        n = len(docs)
+        await _until(lambda: len(docs) >= n + 6)
+        assert parse_message(docs[-1]).header.message_type == "DifxLoadMessage"
+        client.close()
+
+    asyncio.run(scenario())
