@@ -158,7 +158,7 @@ def test_job_progress_files_and_confinement(
 
 def test_failing_job_stop_and_wedged_stop(guiserver, run_agent, make_client, feed_listener):
     sim = guiserver("--step-seconds", "0.2", "--job-steps", "30", "--load-interval", "30")
-    run_agent("DiFXRelay", "difx2", args=_agent_args(sim))
+    agent = run_agent("DiFXRelay", "difx2", args=_agent_args(sim))
     c = make_client("difx2")
     alerts = feed_listener("difx2", "difx_alerts")
     wait_until(lambda: _relay_data(c).get("connected"), 10, message="relay connected")
@@ -187,6 +187,9 @@ def test_failing_job_stop_and_wedged_stop(guiserver, run_agent, make_client, fee
     assert not r.session["success"]
     assert _msg(r).startswith("stuck_1: saw Terminating")
     assert "no terminal state within 1.5 s; the job may still be running" in _msg(r)
+    # a clean stop: SIGTERM ends the relay process and the agent, nothing left unhandled
+    assert agent.stop() == 0
+    assert "Traceback" not in agent.output()
 
 
 def test_reconnect_after_restart_and_dead_connection(guiserver, run_agent, make_client):
