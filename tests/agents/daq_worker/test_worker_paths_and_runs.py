@@ -3,12 +3,15 @@
 import posixpath
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.daq_worker.errors import RequestError
 from agents.daq_worker.paths import check_within, expand_home, is_within
 from agents.daq_worker.runs import RunId
+
+# a loaded machine (CI, shared dev boxes) makes generation slow, never wrong
+SLOW_MACHINE = HealthCheck.too_slow
 
 
 def test_run_folder_is_zero_padded():
@@ -30,7 +33,7 @@ def test_bad_run_numbers_are_refused(number):
         RunId("e1", number)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[SLOW_MACHINE])
 @given(st.text(max_size=80), st.integers(-5, 2_000_000))
 def test_any_accepted_run_stays_two_levels_below_its_parent(name, number):
     try:
@@ -67,7 +70,7 @@ def test_paths_outside_roots_are_refused():
     assert is_within("/anything", "/")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[SLOW_MACHINE])
 @given(st.text(alphabet="ab./~\\", max_size=30))
 def test_expanded_paths_under_a_root_really_are(path):
     try:

@@ -1,21 +1,24 @@
 """ps and lsof output parsing, and telling our programs from their look-alikes."""
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.daq_worker.errors import ProgramNotRunning, RemoteError
 from agents.daq_worker.processes import (
-    parse_probe,
-    probe_command,
     ProcessCwd,
     lsof_cwd_command,
     parse_lsof,
+    parse_probe,
     parse_ps,
     pids_of,
+    probe_command,
     program_matches,
     single_cwd,
 )
+
+# a loaded machine (CI, shared dev boxes) makes generation slow, never wrong
+SLOW_MACHINE = HealthCheck.too_slow
 
 LINUX_PS = """\
     1 systemd
@@ -98,14 +101,14 @@ def test_lsof_command_quotes_the_program_name():
     assert lsof_cwd_command("data Router;rm") == "lsof -b -w -a -d cwd -c 'data Router;rm' -Fpcn"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[SLOW_MACHINE])
 @given(st.text())
 def test_ps_parser_never_fails(text):
     for entry in parse_ps(text):
         assert entry.pid >= 0 and entry.command
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[SLOW_MACHINE])
 @given(st.text())
 def test_lsof_parser_returns_records_or_a_remote_error(text):
     try:
@@ -116,7 +119,7 @@ def test_lsof_parser_returns_records_or_a_remote_error(text):
         assert record.pid >= 0
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[SLOW_MACHINE])
 @given(
     st.lists(
         st.tuples(st.integers(1, 99999), st.sampled_from(["dataRouter", "ls", "bash"]),
@@ -150,7 +153,7 @@ def test_probe_command_runs_lsof_as_the_method_asks():
     assert "if [ -e /proc/self/cwd ]; then echo @@lsof-skipped" in auto
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[SLOW_MACHINE])
 @given(st.text(), st.text())
 def test_probe_parser_returns_a_probe_or_a_remote_error(ps_text, lsof_text):
     try:
