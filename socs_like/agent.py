@@ -11,8 +11,8 @@ On the wire (see docs and specs/ocs-wire.md):
   returning ``[code, message, session]``;
 - ``<address>.feeds.<feed>``: feeds, each event ``(payload, feed_info)``;
 - ``<address>.feeds.heartbeat``: ``{op_name: op_code}`` once a second;
-- ``<address>.feeds.sessions``: every session change, pushed (status and messages at once,
-  data changes at most once a second), so nobody needs to poll.
+- ``<address>.feeds.sessions``: every session change, pushed (status and messages within
+  `SESSION_PUSH_DELAY`, data changes at most once a second), so nobody needs to poll.
 
 The hub may come and go: the agent starts without it, keeps its operations running while it
 is away (feeds buffer, bounded), and re-registers when it returns.
@@ -50,6 +50,10 @@ OpFunc = Callable[[OpSession, dict[str, Any]], Any]
 # Crossbar's default limit for one WebSocket message; our events and replies stay below it.
 MAX_MESSAGE_BYTES = 1024 * 1024
 EXIT_OK, EXIT_HUB_TIMEOUT, EXIT_ALREADY_RUNNING = 0, 1, 2
+# Session changes are pushed this long after the first unpushed one, so that the changes of a
+# short op (starting, running, done) go out as one event after its replies, not as several
+# events that the hub must route ahead of the reply a waiting client wants.
+SESSION_PUSH_DELAY = 0.01
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class Agent:
         self._wake_flusher: asyncio.Event | None = None
         self._flush_requested = False
         self._dirty_sessions: set[OpSession] = set()
+        self._push_timer: asyncio.TimerHandle | None = None
         self._pushed_data: dict[str, str] = {}
         self._stopped: asyncio.Future[int] | None = None
         self._started_ops = False
@@ -328,6 +333,11 @@ class Agent:
 
     def _mark_dirty(self, session: OpSession) -> None:
         self._dirty_sessions.add(session)
+        if self._push_timer is None and self._loop is not None:
+            self._push_timer = self._loop.call_later(SESSION_PUSH_DELAY, self._push_due)
+
+    def _push_due(self) -> None:
+        self._push_timer = None
         self._request_flush()
 
     def _push_sessions(self, include_data_changes: bool) -> None:
