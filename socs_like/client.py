@@ -183,6 +183,12 @@ class _HttpTransport:
         return None
 
 
+def _discard(task: asyncio.Task[Any]) -> None:
+    """Done-callback for a call whose answer nobody wants: retrieve its outcome, quietly."""
+    if not task.cancelled():
+        task.exception()
+
+
 # --- the asyncio client -----------------------------------------------------------------------
 
 
@@ -253,10 +259,37 @@ class AsyncClient:
     async def run_task(self, op_name: str, params: dict[str, Any] | None = None,
                        on_progress: Callable[[Reply], None] | None = None,
                        poll: float = 10.0) -> Reply:
-        """Start a task and wait until it is done, reporting progress every `poll` s."""
-        reply = await self.request("start", op_name, params)
-        if not reply.ok:
-            return reply
+        """Start a task and wait until it is done, reporting progress every `poll` s.
+
+        Over WAMP the ``wait`` goes out right behind the ``start``, without waiting for the
+        start's answer: the hub hands both to the agent in order, so the wait applies to the
+        session the start made, and the pair costs one round trip instead of two. If the
+        start is refused, its reply is returned and the wait is left to end by itself (at the
+        latest after `poll` s): cancelling it would make the agent's WAMP library log a
+        traceback for the interrupted call.
+        """
+        if isinstance(self._transport, _WampTransport):
+            await self._transport.connect()  # both calls must use the one session
+            loop = asyncio.get_running_loop()
+            start = loop.create_task(self.request("start", op_name, params))
+            wait = loop.create_task(self.request("wait", op_name, timeout=poll))
+            try:
+                reply = await start
+            except BaseException:
+                wait.add_done_callback(_discard)
+                raise
+            if not reply.ok:
+                wait.add_done_callback(_discard)
+                return reply
+            reply = await wait
+            if reply.status != ResponseCode.TIMEOUT:
+                return reply
+            if on_progress is not None:
+                on_progress(reply)
+        else:
+            reply = await self.request("start", op_name, params)
+            if not reply.ok:
+                return reply
         while True:
             reply = await self.request("wait", op_name, timeout=poll)
             if reply.status != ResponseCode.TIMEOUT:
