@@ -215,12 +215,17 @@ def _checked_body(data: bytes) -> bytes:
     return data[end + 2 :]
 
 
+_EDGE: Final = (b" ", b"\t", b"\r", b"\n", b"\x00", b"")
+
+
 def parse_message(data: bytes | str) -> DifxMessage:
     """One DiFX message document → its record; `RemoteProtocolError` if it is not one."""
     if isinstance(data, str):
         data = data.encode("utf-8")
-    # C senders sometimes count the terminating NUL in the datagram.
-    data = data.strip(b" \t\r\n\x00")
+    # C senders sometimes count the terminating NUL in the datagram; whitespace around the
+    # document is layout. (Checked first: stripping copies, and most documents need none.)
+    if data[:1] in _EDGE or data[-1:] in _EDGE:
+        data = data.strip(b" \t\r\n\x00")
     if not data:
         raise RemoteProtocolError("empty DiFX message")
     body = _checked_body(data)
@@ -255,7 +260,6 @@ def _build(root: ElementTree.Element) -> DifxMessage:
     if head is None or not mtype:
         raise RemoteProtocolError("DiFX message without <header><type>")
     host = (head.findtext("from") or "").strip()
-    where = f"{mtype} from {host!r}"
     mpi = head.findtext("mpiProcessId")
     tos = head.findall("to")
     seq: str | None = None
@@ -267,13 +271,20 @@ def _build(root: ElementTree.Element) -> DifxMessage:
                 seq = item.text
             elif body_el is None:
                 body_el = item
+    try:
+        mpi_id = int(mpi) if mpi and not mpi.isspace() else -1
+        seq_number = int(seq) if seq and not seq.isspace() else None
+    except ValueError:
+        where = f"{mtype} from {host!r}"
+        _int(mpi or "-1", where, "mpiProcessId")
+        raise _int_error(where, "seqNumber", seq) from None
     header = Header(
         from_host=host,
         message_type=mtype,
         identifier=(head.findtext("identifier") or "").strip(),
-        mpi_process_id=_int(mpi, where, "mpiProcessId") if mpi and not mpi.isspace() else -1,
+        mpi_process_id=mpi_id,
         to=tuple(_text(t) for t in tos) if tos else (),
-        seq_number=_int(seq, where, "seqNumber") if seq and not seq.isspace() else None,
+        seq_number=seq_number,
     )
     builder = None if body_el is None else _BUILDERS.get((mtype, body_el.tag))
     if builder is None or body_el is None:
@@ -289,14 +300,18 @@ def _build(root: ElementTree.Element) -> DifxMessage:
         return GenericMessage(
             header=header, body_tag=None if body_el is None else body_el.tag, body=fields
         )
-    return builder(header, body_el, where)
+    return builder(header, body_el, f"{mtype} from {host!r}")
+
+
+def _int_error(where: str, name: str, text: str | None) -> RemoteProtocolError:
+    return RemoteProtocolError(f"{where}: {name} {text!r} is not an integer")
 
 
 def _int(text: str | None, where: str, name: str) -> int:
     try:
         return int(text)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise RemoteProtocolError(f"{where}: {name} {text!r} is not an integer") from None
+        raise _int_error(where, name, text) from None
 
 
 def _float(text: str | None, where: str, name: str) -> float:
