@@ -360,7 +360,7 @@ class _Task(_Op):
 
     def __call__(self, **params: Any) -> Reply:
         """Start the task and wait until it is done."""
-        return self._client.run(self._client.aclient.run_task(self.name, params), None)
+        return self._client._loop.run(self._client.aclient.run_task(self.name, params), None)
 
 
 class _Process(_Op):
@@ -388,22 +388,24 @@ class Client:
             setattr(self, name.replace("-", "_"), _Process(self, name))
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        # An op called "run" (socs' PysmurfMonitor and SupRsync have one) replaces this
+        # attribute, so the methods below call self._loop.run, never self.run.
         return self._loop.run(coro, timeout)
 
     def get_api(self) -> dict[str, Any]:
-        return self.run(self.aclient.get_api())
+        return self._loop.run(self.aclient.get_api(), None)
 
     def request(self, action: str, op_name: str, params: dict[str, Any] | None = None,
                 timeout: float | None = None) -> Reply:
-        return self.run(self.aclient.request(action, op_name, params, timeout))
+        return self._loop.run(self.aclient.request(action, op_name, params, timeout), None)
 
     def subscribe(self, feed_or_topic: str, handler: Callable[..., Any],
                   match: str = "exact") -> None:
         """Subscribe; `handler` runs in the client's thread."""
-        self.run(self.aclient.subscribe(feed_or_topic, handler, match))
+        self._loop.run(self.aclient.subscribe(feed_or_topic, handler, match), None)
 
     def close(self) -> None:
-        self.run(self.aclient.close())
+        self._loop.run(self.aclient.close(), None)
 
     def __repr__(self) -> str:
         return f"Client({self.instance_id!r})"

@@ -16,7 +16,7 @@ from socs_like.testing import wait_until
 from agents.pysmurf_monitor.datagrams import encode
 from agents.pysmurf_monitor.simulator import Publisher, flood
 
-from pysmurf_helpers import free_udp_port, md5, monitor_client
+from pysmurf_helpers import free_udp_port, md5
 
 
 def monitor_args(tmp_path: Path, port: int, db: str, *extra: str) -> list[str]:
@@ -35,11 +35,11 @@ def test_datagrams_become_rows_checksums_and_feeds(
     db_path = str(tmp_path / "suprsync.db")
     run_agent("PysmurfMonitor", "pysmurf-monitor",
               monitor_args(tmp_path, port, db_path, "--meta-buffer-time", "0.2"))
-    client = monitor_client(make_client, "pysmurf-monitor")
+    client = make_client("pysmurf-monitor")
     sessions = feed_listener("pysmurf-monitor", "pysmurf_session_data")
     meta = feed_listener("pysmurf-monitor", "ufm_mv27_meta")
     stats = feed_listener("pysmurf-monitor", "udp_stats")
-    wait_until(lambda: client.request("status", "run").session.get("status") == "running")
+    wait_until(lambda: client.run.status().session.get("status") == "running")
 
     data = tmp_path / "data"
     day = data / "smurf_data/20240803/ufm_mv19/1722715985"
@@ -100,7 +100,7 @@ def test_datagrams_become_rows_checksums_and_feeds(
     assert {r.archive_name for r in rows.values()} == {"smurf", "timestreams"}
 
     def settled():
-        s = client.request("status", "run").session
+        s = client.run.status().session
         return s if s["data"].get("udp", {}).get("datagrams") == 17 and \
             s["data"]["files"]["checksummed"] == 4 else None
 
@@ -146,8 +146,8 @@ def test_sigkill_with_1000_announcements_in_flight_loses_none(
     args = monitor_args(tmp_path, port, db_path, "--checksum-workers", "1", "--rescan",
                         "--g3-dir", str(data / "timestreams"), "--rescan-min-age", "0")
     first = run_agent("PysmurfMonitor", "pm-kill", args)
-    client = monitor_client(make_client, "pm-kill")
-    wait_until(lambda: client.request("status", "run").session.get("status") == "running")
+    client = make_client("pm-kill")
+    wait_until(lambda: client.run.status().session.get("status") == "running")
     db = Database(db_path)
     sender = threading.Thread(target=flood, args=(
         data, Publisher("STREAMER:flood", udp_sock, ("127.0.0.1", port)), 1000, 2000.0,
@@ -210,14 +210,14 @@ def test_test_mode_waits_to_be_started_then_ends_after_its_first_files(
     g3.write_bytes(b"first file")
     run_agent("PysmurfMonitor", "pm-test-mode",
               monitor_args(tmp_path, port, str(tmp_path / "db.sqlite"), "--test-mode"))
-    client = monitor_client(make_client, "pm-test-mode")
-    assert client.request("status", "run").msg == "No session active."
+    client = make_client("pm-test-mode")
+    assert client.run.status().msg == "No session active."
 
-    assert client.request("start", "run").ok
-    wait_until(lambda: client.request("status", "run").session.get("status") == "running")
+    assert client.run.start().ok
+    wait_until(lambda: client.run.status().session.get("status") == "running")
     Publisher("STREAMER:s1", udp_sock, ("127.0.0.1", port)).send(
         "g3_file", {"path": str(g3), "archive_name": "timestreams"})
-    done = client.request("wait", "run", timeout=20).session
+    done = client.run.wait(timeout=20).session
     assert (done["status"], done["success"]) == ("done", True)
     assert done["data"]["files"]["checksummed"] == 1
     assert any("Stopped: 1 files registered, 1 checksummed." in m for _, m in done["messages"])
@@ -230,9 +230,9 @@ def test_the_simulator_speaks_what_the_monitor_accepts(
     port = free_udp_port()
     db_path = str(tmp_path / "db.sqlite")
     run_agent("PysmurfMonitor", "pm-sim", monitor_args(tmp_path, port, db_path))
-    client = monitor_client(make_client, "pm-sim")
+    client = make_client("pm-sim")
     sessions = feed_listener("pm-sim", "pysmurf_session_data")
-    wait_until(lambda: client.request("status", "run").session.get("status") == "running")
+    wait_until(lambda: client.run.status().session.get("status") == "running")
 
     sim = subprocess.run(
         [sys.executable, "-m", "socs_like", "simulate", "pysmurf", "--port", str(port),
@@ -248,7 +248,7 @@ def test_the_simulator_speaks_what_the_monitor_accepts(
     wait_until(lambda: sorted(r.local_path for r in all_rows(db)
                               if r.state == FileState.QUEUED) == on_disk, timeout=20)
     assert all(r.local_md5sum == md5(r.local_path) for r in all_rows(db))
-    data_ = client.request("status", "run").session["data"]
+    data_ = client.run.status().session["data"]
     assert data_["udp"]["rejected"] == {}
     assert data_["sequence"]["lost"] == 0 and data_["sequence"]["duplicates"] == 0
     assert data_["metadata"]["samples"] > 50
@@ -269,8 +269,8 @@ def test_announcements_wait_in_memory_while_the_database_is_away(
         p.write_bytes(b"x" * (i + 1))
         paths.append(p)
     run_agent("PysmurfMonitor", "pm-db-away", monitor_args(tmp_path, port, postgres_url))
-    client = monitor_client(make_client, "pm-db-away")
-    wait_until(lambda: client.request("status", "run").session.get("status") == "running")
+    client = make_client("pm-db-away")
+    wait_until(lambda: client.run.status().session.get("status") == "running")
 
     name = postgres_url.rsplit("/", 1)[1]
     admin = psycopg.connect(host=postgres_server.host, port=postgres_server.port,
@@ -281,7 +281,7 @@ def test_announcements_wait_in_memory_while_the_database_is_away(
         pub.send("g3_file", {"path": str(p), "archive_name": "timestreams"})
 
     def degraded():
-        s = client.request("status", "run").session
+        s = client.run.status().session
         return s if s["degraded"] and s["data"]["files"]["waiting_for_db"] == 10 else None
 
     away = wait_until(degraded, timeout=20)
@@ -296,7 +296,7 @@ def test_announcements_wait_in_memory_while_the_database_is_away(
         RegisteredFile.state == FileState.QUEUED).count()) == 10, timeout=60)
     assert sorted((r.local_path, r.local_md5sum) for r in all_rows(db)) == sorted(
         (str(p), md5(p)) for p in paths)
-    back = client.request("status", "run").session
+    back = client.run.status().session
     assert back["degraded"] is False
     assert any("Database writes work again." in m for _, m in back["messages"])
     db.dispose()
