@@ -491,6 +491,25 @@ def seq_report(events: list[tuple[Any, ...]]) -> tuple[int, int, int, list[tuple
     return ranges[0][0], expect, missing, gaps
 
 
+def samples_stamped_in(events: list[tuple[Any, ...]], t_from: float, t_to: float) -> int:
+    """How many received samples carry a timestamp in [t_from, t_to] (evenly spaced per event)."""
+    total = 0
+    for _, _, _, count, newest, oldest in events:
+        if count <= 0 or newest < t_from or oldest > t_to:
+            continue
+        if count == 1:
+            total += 1
+            continue
+        step = (newest - oldest) / (count - 1)
+        if step <= 0:
+            total += count
+            continue
+        first = max(0, math.ceil((t_from - oldest) / step - 1e-9))
+        last = min(count - 1, math.floor((t_to - oldest) / step + 1e-9))
+        total += max(0, last - first + 1)
+    return total
+
+
 def feed_stats(events: list[tuple[Any, ...]], t_from: float, t_to: float) -> dict[str, Any]:
     window = [e for e in events if t_from <= e[0] <= t_to and e[3] > 0]
     samples = sum(e[3] for e in window)
@@ -509,7 +528,13 @@ def feed_stats(events: list[tuple[Any, ...]], t_from: float, t_to: float) -> dic
     return {
         "events": len(window),
         "samples": samples,
-        "rate": samples / (t_to - t_from) if t_to > t_from else math.nan,
+        # samples made in the window (by their timestamps) and received, per second: with no
+        # loss and bounded latency, the rate the pipeline sustained
+        "rate": samples_stamped_in(events, t_from, t_to) / (t_to - t_from)
+        if t_to > t_from
+        else math.nan,
+        # samples that arrived in the window, per second (moves with the latency at its edges)
+        "arrival_rate": samples / (t_to - t_from) if t_to > t_from else math.nan,
         "span": span,
         "lat_p50": pct(lat_newest, 0.5),
         "lat_p90": pct(lat_newest, 0.9),
@@ -550,6 +575,9 @@ def run_feed(
     events = probe.snapshot()
     run_async(client.close(), 10)
     stats = feed_stats(events, t0 + warm, t1)
+    # The rate counts samples by timestamp; the agents never make the samples of their last
+    # frame before the stop, so that count ends 1 s before it.
+    stats["rate"] = samples_stamped_in(events, t0 + warm, t1 - 1.0) / (t1 - 1.0 - t0 - warm)
     stats["stop_ok"] = bool(stop and stop.ok)
     stats["dead_at"] = dead_at
     total = sum(e[3] for e in events)
@@ -616,9 +644,9 @@ def bench_feed(
         "duration": duration,
     }
 
-    ours_ok_rate = o["rate"] >= 100_000 * 0.98
+    ours_ok_rate = o["rate"] >= 100_000 * 0.999  # the window's edges: a sample or two
     res.add(
-        f"feed sustained samples/s ({channels} ch, {duration:.0f} s)",
+        f"feed samples/s made and received ({channels} ch, {duration:.0f} s)",
         ">=100000",
         f"{o['rate']:,.0f}",
         f"{c['rate']:,.0f} (asked {ocs_rate:,.0f})",
