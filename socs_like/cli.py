@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .hub import HubError
 from .site_config import SiteConfigError, find_site_config, load_site_config
 
 USAGE = """\
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         if command in plugins:
             return int(plugins[command].load()(rest))
         raise UserError(f"unknown command {command!r}; run socs-like --help")
-    except (UserError, SiteConfigError) as exc:
+    except (UserError, SiteConfigError, HubError) as exc:
         print(f"socs-like {command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

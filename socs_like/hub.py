@@ -32,6 +32,10 @@ from .site_config import HubConfig
 HUB_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
+class HubError(Exception):
+    """The hub could not be started; one line for a person."""
+
+
 def _permission(prefix: str, *, call: bool, register: bool, publish: bool,
                 subscribe: bool) -> dict[str, Any]:
     return {
@@ -101,7 +105,7 @@ def crossbar_executable() -> str:
     beside = Path(sys.executable).parent / "crossbar"
     found = str(beside) if beside.exists() else shutil.which("crossbar")
     if not found:
-        raise FileNotFoundError("crossbar is not installed: pip install 'socs_like[hub]'")
+        raise HubError("crossbar is not installed: pip install 'socs_like[hub]'")
     return found
 
 
@@ -142,7 +146,7 @@ class Hub:
 
     def start(self, timeout: float = 30.0, log_file: Path | None = None) -> None:
         if port_open(self.host, self.port):
-            raise RuntimeError(f"port {self.port} is already in use: is another hub running?")
+            raise HubError(f"port {self.port} is already in use: is another hub running?")
         self.write_config()
         out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
@@ -155,13 +159,13 @@ class Hub:
         deadline = time.monotonic() + timeout
         while not port_open(self.host, self.port):
             if self.process.poll() is not None:
-                raise RuntimeError(
+                raise HubError(
                     f"crossbar exited with code {self.process.returncode} while starting"
                     + (f"; see {log_file}" if log_file else "")
                 )
             if time.monotonic() > deadline:
                 self.stop()
-                raise TimeoutError(f"crossbar did not open port {self.port} in {timeout:.0f} s")
+                raise HubError(f"crossbar did not open port {self.port} in {timeout:.0f} s")
             time.sleep(0.05)
 
     def stop(self, timeout: float = 10.0) -> None:
