@@ -38,7 +38,7 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import SubscribeOptions
 from twisted.internet.defer import Deferred
 
-from .feed import Feed
+from .feed import Feed, feed_event
 from .ops import OpSession, ParamError, ResponseCode, check_params
 from .site_config import AgentSettings
 
@@ -171,9 +171,10 @@ class Agent:
         self.feeds[name] = feed
         return feed
 
-    def subscribe(self, topic: str, handler: Callable[..., Any], match: str = "exact") -> None:
-        """Subscribe `handler(*args)` to `topic`; renewed after every reconnect."""
-        self._subscriptions.append((topic, handler, match))
+    def subscribe(self, topic: str, handler: Callable[[Any, dict[str, Any]], Any],
+                  match: str = "exact") -> None:
+        """Subscribe `handler(payload, feed_info)` to a feed topic; renewed after reconnects."""
+        self._subscriptions.append((topic, lambda *args, **kw: handler(*feed_event(args)), match))
 
     async def to_thread(self, func: Callable[..., T], *args: Any) -> T:
         """Run `func(*args)` in the agent's bounded worker pool."""
@@ -400,7 +401,7 @@ class Agent:
                     if now >= due:
                         last_flush[name] = now
                         for payload, info in feed.take_events():
-                            self._wamp.publish(feed.address, payload, info)
+                            self._wamp.publish(feed.address, [payload, info])
                     else:
                         wait = min(wait, due - now)
             self._wake_flusher.clear()

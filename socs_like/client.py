@@ -31,6 +31,7 @@ from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: E402
 from autobahn.wamp.exception import ApplicationError, TransportLost  # noqa: E402
 from autobahn.wamp.types import ComponentConfig, SubscribeOptions  # noqa: E402
 
+from .feed import feed_event  # noqa: E402
 from .ops import ResponseCode  # noqa: E402
 from .site_config import find_site_config, load_site_config  # noqa: E402
 
@@ -297,12 +298,15 @@ class AsyncClient:
             if on_progress is not None:
                 on_progress(reply)
 
-    async def subscribe(self, feed_or_topic: str, handler: Callable[..., Any],
+    async def subscribe(self, feed_or_topic: str,
+                        handler: Callable[[Any, dict[str, Any]], Any],
                         match: str = "exact") -> None:
-        """Subscribe to a feed of this agent by name, or to any full topic URI."""
+        """Call `handler(payload, feed_info)` for each event of a feed of this agent (by
+        name) or of any feed topic (a full URI, wildcards with ``match="wildcard"``)."""
         topic = (feed_or_topic if "." in feed_or_topic
                  else f"{self.address}.feeds.{feed_or_topic}")
-        await self._transport.subscribe(topic, handler, match)
+        await self._transport.subscribe(
+            topic, lambda *args, **kw: handler(*feed_event(args)), match)
 
     async def close(self) -> None:
         await self._transport.close()

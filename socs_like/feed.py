@@ -1,7 +1,10 @@
 """Feeds: what an agent publishes, buffered, numbered and cut to the transport's size.
 
-A feed turns `publish` calls into WAMP events ``(payload, feed_info)`` in the OCS shape. It
-owns no socket: the agent asks it for ready events (`take_events`) when it can send them.
+A feed turns `publish` calls into WAMP events in the OCS shape: like ocs 0.12, an event is
+published with *one* positional argument, the pair ``[payload, feed_info]`` (OCS's aggregator,
+registry and InfluxDB publisher unpack it so). `feed_event` reads both that and the two-argument
+form, so a subscriber gets ``(payload, feed_info)`` from any agent. A feed owns no socket: the
+agent asks it for ready events (`take_events`) when it can send them.
 
 - Every `publish` call is a *record* with its own number. An event carries the contiguous
   range of records it holds in ``feed_info["seq_no"]`` (first) and ``feed_info["seq_count"]``,
@@ -30,6 +33,16 @@ FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 _BYTES_PER_VALUE = 24
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 _FLOAT_ONLY = frozenset({float})
+
+
+def feed_event(args: tuple[Any, ...]) -> tuple[Any, dict[str, Any]]:
+    """``(payload, feed_info)`` from the positional arguments of a feed event."""
+    if len(args) == 1 and isinstance(args[0], (list, tuple)) and len(args[0]) == 2 \
+            and isinstance(args[0][1], dict) and "agent_address" in args[0][1]:
+        return args[0][0], args[0][1]
+    if len(args) >= 2 and isinstance(args[1], dict):
+        return args[0], args[1]
+    return (args[0] if args else None), {}
 
 
 @dataclass

@@ -34,13 +34,12 @@ class Registry:
                         match="wildcard")
         agent.register_process("main", self.main, startup=True)
 
-    def _on_heartbeat(self, payload: Any, feed_info: Any = None, *rest: Any) -> None:
-        info = feed_info if isinstance(feed_info, dict) else {}
-        address = info.get("agent_address")
+    def _on_heartbeat(self, payload: Any, feed_info: dict[str, Any]) -> None:
+        address = feed_info.get("agent_address")
         if not isinstance(address, str) or not isinstance(payload, dict):
             self.bad_heartbeats += 1
             return
-        self.tracker.beat(address, payload, time.time(), str(info.get("agent_class", "")))
+        self.tracker.beat(address, payload, time.time(), str(feed_info.get("agent_class", "")))
 
     async def main(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """main(): expire silent agents and publish their states until stopped."""

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socs_like.feed import Feed
+from socs_like.feed import Feed, feed_event
 
 
 def recorded(**kw):
@@ -111,3 +111,11 @@ def test_every_sample_arrives_once_in_order_within_the_limit(sizes, limit):
         assert len(json.dumps(payload)) <= limit
         seen.extend(payload["b"]["data"]["v"])
     assert seen == list(range(t))
+
+
+def test_feed_event_reads_the_ocs_shape_and_the_two_argument_form():
+    info = {"agent_address": "observatory.x", "feed_name": "f"}
+    assert feed_event(([{"a": 1}, info],)) == ({"a": 1}, info)
+    assert feed_event(({"a": 1}, info)) == ({"a": 1}, info)
+    assert feed_event(([1, {"not": "info"}],)) == ([1, {"not": "info"}], {})
+    assert feed_event(()) == (None, {})

@@ -17,6 +17,7 @@ def ocs_site(hub, tmp_path):
     site = yaml.safe_load(hub.site_file.read_text())
     site["hosts"]["localhost"]["agent-instances"] = [
         {"agent-class": "FakeDataAgent", "instance-id": "ocs-fd", "arguments": []},
+        {"agent-class": "RegistryAgent", "instance-id": "ocs-registry", "arguments": []},
     ]
     path = tmp_path / "default.yaml"
     path.write_text(yaml.safe_dump(site))
@@ -69,3 +70,29 @@ def _try_client(make_client, instance_id):
         return make_client(instance_id)
     except ClientError:
         return None
+
+
+def test_ocs_registry_follows_our_heartbeat(hub, run_agent, make_client, ocs_site, tmp_path):
+    """OCS's registry unpacks feed events as one [payload, feed_info] argument; ours match."""
+    run_agent("FakeData", "fd-ocsreg")
+    log = open(tmp_path / "ocs-registry.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ocs.agents.registry.agent", "--site-file", str(ocs_site),
+         "--site-host", "localhost", "--instance-id", "ocs-registry"],
+        stdout=log, stderr=subprocess.STDOUT, env=os.environ | {"LOGLEVEL": "warn"},
+    )
+    try:
+        registry = wait_until(lambda: _try_client(make_client, "ocs-registry"), 30,
+                              interval=0.2, message="OCS registry callable")
+
+        def ours():
+            data = registry.main.status().session.get("data") or {}
+            return data.get("observatory.fd-ocsreg")
+
+        entry = wait_until(ours, 15, message="OCS registry saw our heartbeat")
+        assert entry["expired"] is False
+        assert entry["op_codes"]["delay_task"] == 1
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        log.close()
