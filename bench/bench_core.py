@@ -50,7 +50,7 @@ from typing import Any
 
 import yaml
 
-from socs_like.client import AsyncClient, Client, ClientError, _Loop
+from socs_like.client import AsyncClient, Client, ClientError, run_sync
 from socs_like.testing.hub import HubInfo, free_port, start_hub
 
 HERE = Path(__file__).resolve().parent
@@ -81,7 +81,7 @@ def secs(seconds: float | None) -> str:
 
 def run_async(coro: Any, timeout: float | None = None) -> Any:
     """Run a coroutine on the client loop (the thread that every `Client` shares)."""
-    return _Loop.get().run(coro, timeout)
+    return run_sync(coro, timeout)
 
 
 def say(text: str) -> None:

@@ -175,7 +175,7 @@ def cmd_call(argv: list[str]) -> int:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call (10)")
     parser.add_argument("--http", action="store_true", help="use the HTTP bridge, not WAMP")
     args = parser.parse_args(argv)
-    from .client import Client, ClientError
+    from .client import Client, ClientError, run_sync
     from .ops import ResponseCode
 
     words = list(args.words)
@@ -201,7 +201,7 @@ def cmd_call(argv: list[str]) -> int:
                 last = reply.session.get("messages", [[0, ""]])[-1][1]
                 print(f"  ... {args.op} {reply.session.get('status')}: {last}", file=sys.stderr)
 
-            reply = client.run(client.aclient.run_task(args.op, params, progress, poll=2.0))
+            reply = run_sync(client.aclient.run_task(args.op, params, progress, poll=2.0))
         elif action in ("start", "stop", "abort", "wait", "status"):
             reply = client.request(action, args.op, params or None,
                                    timeout=args.timeout if action == "wait" else None)
@@ -280,7 +280,7 @@ def cmd_feed(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     import threading
 
-    from .client import AsyncClient, ClientError, _Loop
+    from .client import AsyncClient, ClientError, run_sync
 
     done = threading.Event()
     seen = 0
@@ -295,7 +295,7 @@ def cmd_feed(argv: list[str]) -> int:
 
     try:
         client = AsyncClient.from_site(args.instance_id, args.site_config)
-        _Loop.get().run(client.subscribe(args.feed, show), 15)
+        run_sync(client.subscribe(args.feed, show), 15)
     except ClientError as exc:
         raise UserError(str(exc)) from None
     done.wait()

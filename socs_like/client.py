@@ -343,33 +343,43 @@ class _Loop:
             raise ClientError(f"no answer in {timeout:.1f} s") from None
 
 
+def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+    """Run a coroutine of the asyncio clients on the shared client thread and return its
+    result, from code that is not itself asyncio."""
+    return _Loop.get().run(coro, timeout)
+
+
 class _Op:
     def __init__(self, client: Client, name: str) -> None:
         self._client = client
         self.name = name
 
+    def _request(self, action: str, params: dict[str, Any] | None = None,
+                 timeout: float | None = None) -> Reply:
+        return run_sync(self._client.aclient.request(action, self.name, params, timeout))
+
     def start(self, **params: Any) -> Reply:
-        return self._client.request("start", self.name, params)
+        return self._request("start", params)
 
     def wait(self, timeout: float | None = None) -> Reply:
-        return self._client.request("wait", self.name, timeout=timeout)
+        return self._request("wait", timeout=timeout)
 
     def status(self) -> Reply:
-        return self._client.request("status", self.name)
+        return self._request("status")
 
 
 class _Task(_Op):
     def abort(self) -> Reply:
-        return self._client.request("abort", self.name)
+        return self._request("abort")
 
     def __call__(self, **params: Any) -> Reply:
         """Start the task and wait until it is done."""
-        return self._client._loop.run(self._client.aclient.run_task(self.name, params), None)
+        return run_sync(self._client.aclient.run_task(self.name, params))
 
 
 class _Process(_Op):
     def stop(self) -> Reply:
-        return self._client.request("stop", self.name)
+        return self._request("stop")
 
     def __call__(self) -> Reply:
         return self.status()
@@ -379,37 +389,34 @@ class Client:
     """An OCS-style client: ``c.delay_task(delay=1)``, ``c.acq.start()``, ``c.acq.stop()``.
 
     Operations become attributes (dashes turn into underscores) from the agent's get_api.
+    An operation named like a method of the client (``run`` is common; ``request``, ``close``
+    are not) hides that method on this instance; the client itself never calls its methods
+    through the instance, so it keeps working.
     """
 
     def __init__(self, instance_id: str, site_config: str | None = None, **kwargs: Any) -> None:
         self.instance_id = instance_id
-        self._loop = _Loop.get()
         self.aclient = AsyncClient.from_site(instance_id, site_config, **kwargs)
-        api = self.get_api()
+        api = run_sync(self.aclient.get_api())
         for name, _, _info in api["tasks"]:
             setattr(self, name.replace("-", "_"), _Task(self, name))
         for name, _, _info in api["processes"]:
             setattr(self, name.replace("-", "_"), _Process(self, name))
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        # An op called "run" (socs' PysmurfMonitor and SupRsync have one) replaces this
-        # attribute, so the methods below call self._loop.run, never self.run.
-        return self._loop.run(coro, timeout)
-
     def get_api(self) -> dict[str, Any]:
-        return self._loop.run(self.aclient.get_api(), None)
+        return run_sync(self.aclient.get_api())
 
     def request(self, action: str, op_name: str, params: dict[str, Any] | None = None,
                 timeout: float | None = None) -> Reply:
-        return self._loop.run(self.aclient.request(action, op_name, params, timeout), None)
+        return run_sync(self.aclient.request(action, op_name, params, timeout))
 
     def subscribe(self, feed_or_topic: str, handler: Callable[..., Any],
                   match: str = "exact") -> None:
         """Subscribe; `handler` runs in the client's thread."""
-        self._loop.run(self.aclient.subscribe(feed_or_topic, handler, match), None)
+        run_sync(self.aclient.subscribe(feed_or_topic, handler, match))
 
     def close(self) -> None:
-        self._loop.run(self.aclient.close(), None)
+        run_sync(self.aclient.close())
 
     def __repr__(self) -> str:
         return f"Client({self.instance_id!r})"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from socs_like.client import AsyncClient, Client, ClientError, wait_for_agent, _Loop
+from socs_like.client import AsyncClient, Client, ClientError, run_sync, wait_for_agent
 from socs_like.hub import Hub
 from socs_like.site_config import HubConfig
 
@@ -107,10 +107,9 @@ class AgentProcess:
 
     def wait_callable(self, timeout: float = 20.0) -> dict[str, Any]:
         """Wait until the agent answers get_api; fail with its output if it died."""
-        loop = _Loop.get()
         deadline_error: Exception | None = None
         try:
-            return loop.run(wait_for_agent(self._client, timeout), timeout + 5)
+            return run_sync(wait_for_agent(self._client, timeout), timeout + 5)
         except ClientError as exc:
             deadline_error = exc
         raise AssertionError(
@@ -231,12 +230,12 @@ def feed_listener(hub: HubInfo) -> Iterator[Callable[..., FeedListener]]:
         client = AsyncClient(instance_id, hub_url=target.url)
         clients.append(client)
         listener = FeedListener()
-        _Loop.get().run(client.subscribe(feed_name, listener), 15)
+        run_sync(client.subscribe(feed_name, listener), 15)
         return listener
 
     yield listen
     for client in clients:
         try:
-            _Loop.get().run(client.close(), 5)
+            run_sync(client.close(), 5)
         except ClientError:
             pass

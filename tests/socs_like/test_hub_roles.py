@@ -5,7 +5,7 @@ import json
 import pytest
 from autobahn.wamp.exception import ApplicationError
 
-from socs_like.client import AsyncClient, ClientError, _Loop
+from socs_like.client import AsyncClient, ClientError, run_sync
 from socs_like.hub import crossbar_config
 from socs_like.site_config import HubConfig
 
@@ -29,9 +29,8 @@ def test_generated_config_has_confined_roles():
 
 def test_nothing_outside_the_address_root(hub):
     client = AsyncClient("x", hub_url=hub.url, timeout=5)
-    loop = _Loop.get()
     with pytest.raises(ClientError, match="not_authorized"):
-        loop.run(client.call("elsewhere.proc"), 10)
+        run_sync(client.call("elsewhere.proc"), 10)
 
     async def register_outside():
         # No public way to register from a client; the hub's refusal is what we test.
@@ -39,5 +38,5 @@ def test_nothing_outside_the_address_root(hub):
         await session.register(lambda: None, "elsewhere.proc")
 
     with pytest.raises(ApplicationError, match="not_authorized|not authorized"):
-        loop.run(register_outside(), 10)
-    loop.run(client.close(), 5)
+        run_sync(register_outside(), 10)
+    run_sync(client.close(), 5)
