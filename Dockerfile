@@ -1,5 +1,5 @@
 FROM python:3.11-slim
-RUN apt-get update && apt-get install -y --no-install-recommends openssh-client rsync \
+RUN apt-get update && apt-get install -y --no-install-recommends openssh-client openssh-server rsync procps \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
