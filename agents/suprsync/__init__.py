@@ -11,7 +11,8 @@ instances and the Pysmurf monitor share one database. Every ``--sleep-time`` the
    an rsync or ssh failure is counted (``transfer_stats``) and costs no file an attempt;
 2. **deletes** local copies whose retention ran out (``--delete-local-after`` and
    ``--retention-rule``, counted from the verified copy), after checking the remote copy once
-   more; a bad remote copy sends the file again instead. Emptied folders are removed;
+   more; a bad remote copy sends the file again instead. Emptied folders of finished
+   timecodes are removed (never the current one's, which writers may be filling);
 3. **re-checks** a slice of local files (``--recheck-files-per-iteration``): one that changed
    since registration is re-hashed and sent again;
 4. **finalizes** the archive's timecode dirs that are complete and fully verified, writing a

@@ -19,13 +19,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from socs_like.db import Database, files
+from socs_like.db.models import timecode_of
 
 from . import store
 from .commands import RsyncOptions, SshOptions, md5sum_argv, nul_list, rsync_argv
 from .md5sum_output import Md5Listing, parse_md5sum
 from .retention import RetentionPolicy
 from .subprocesses import CommandResult, run_command
-from .timecodes import finalization, is_completed, subdir_of
+from .timecodes import finalization, is_completed, subdir_of, timecode_at
 from .tree import build_symlink_tree
 from .verdicts import Verdict, judge_batch
 
@@ -189,7 +190,8 @@ class Syncer:
 
     def delete_due(self) -> dict[str, int]:
         """Delete local copies whose retention ran out, counted from the verified copy, after
-        checking once more that the remote copy is intact; then remove emptied folders."""
+        checking once more that the remote copy is intact; then remove emptied folders of
+        finished timecodes."""
         s = self.settings
         shortest = s.retention.shortest
         if shortest is None:
@@ -240,7 +242,11 @@ class Syncer:
                 log.error("cannot delete %s: %s", c.local_path, e.strerror)
                 continue
             removed[c.id] = self.clock()
-            self._remove_empty_parents(c.local_path, c.remote_path)
+            tc = timecode_of(c.remote_path)
+            # Writers may still be filling folders of the current timecode: one removed between
+            # their mkdir and their open would lose a file. Older ones are finished.
+            if tc is not None and tc < timecode_at(now):
+                self._remove_empty_parents(c.local_path, c.remote_path)
 
         def write(ses):  # type: ignore[no-untyped-def]
             store.mark_removed(ses, removed)

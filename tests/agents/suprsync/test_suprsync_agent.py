@@ -54,7 +54,8 @@ def test_agent_copies_verifies_deletes_finalizes(tmp_path, hub, sshd, run_agent,
     for rel, data in payloads.items():
         assert (remote / rel).read_bytes() == data
         assert not (local / rel).exists()
-    assert sorted(os.listdir(local)) == []  # emptied folders went too
+    # emptied folders of the finished timecode went too; the current one's stay for writers
+    assert sorted(os.listdir(local)) == [str(NEW)]
     lost = rows()[f"{OLD}/ufm_mv0/lost.g3"]
     assert lost.state == FileState.QUEUED
     wait_until(lambda: rows()[f"{OLD}/ufm_mv0/lost.g3"].failed_copy_attempts == 2, 20)

@@ -42,7 +42,8 @@ def test_copy_verify_delete_finalize(make_archive):
     assert syncer.delete_due() == {"deleted": 7, "already_gone": 0, "requeued": 0}
     assert arch.states() == {FileState.REMOVED: 7}
     assert all(arch.row(i).removed > 0 for i in old)
-    assert list(arch.local.iterdir()) == []  # 17000/ufm_mv0 ... all gone, the root stays
+    # the finished timecode's emptied folders are gone; the current one's stay for writers
+    assert [p.name for p in arch.local.iterdir()] == [str(NEW)]
     assert (arch.remote / f"{OLD}/ufm_mv1/f 5's.g3").exists()
 
     # OLD has a newer timecode and all its files verified: finalized once
