@@ -149,6 +149,12 @@ def cmd_config(argv: list[str]) -> int:
                     f"{path}: host {host_name!r}, instance {inst.instance_id!r}: unknown "
                     f"agent-class {inst.agent_class!r}; installed: {sorted(known)}"
                 )
+    simulators = _entry_points("socs_like.simulators")
+    for host_name, host in site.hosts.items():
+        for sim in host.simulators:
+            if sim.name not in simulators:
+                raise UserError(f"{path}: host {host_name!r}: unknown simulator {sim.name!r}; "
+                                f"installed: {sorted(simulators)}")
     count = sum(len(h.agent_instances) for h in site.hosts.values())
     print(f"{path}: OK ({len(site.hosts)} hosts, {count} agent instances, "
           f"hub {site.hub.wamp_server}, realm {site.hub.wamp_realm})")

@@ -61,6 +61,21 @@ def test_agent_and_config_errors_are_one_line(tmp_path):
                                   "'wamp_sever': did you mean 'wamp_server'?")
 
 
+def test_config_check_names_unknown_classes_and_simulators(tmp_path):
+    site = tmp_path / "site.yaml"
+    site.write_text("hosts:\n  localhost:\n    agent-instances:\n"
+                    "      - {agent-class: FakeDta, instance-id: x}\n")
+    out = socs_like("config", "check", "--site-config", str(site))
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"socs-like config: {site}: host 'localhost', instance 'x': "
+                                 "unknown agent-class 'FakeDta'; installed: [")
+    site.write_text("hosts:\n  localhost:\n    simulators:\n      - {name: pysmruf}\n")
+    out = socs_like("config", "check", "--site-config", str(site))
+    assert out.returncode == 2
+    assert "unknown simulator 'pysmruf'; installed: ['daq-worker', 'guiserver', 'pysmurf']" \
+        in out.stderr
+
+
 def test_config_check_accepts_the_shipped_site_config():
     out = socs_like("config", "check", "--site-config", "site-config.yaml")
     assert out.returncode == 0, out.stderr
