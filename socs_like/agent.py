@@ -182,15 +182,19 @@ class Agent:
 
     # --- the ops RPC -------------------------------------------------------------------------
 
-    async def ops_handler(
+    def ops_handler(
         self,
         action: str,
         op_name: str,
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
         password: str | None = None,
-    ) -> list[Any]:
-        """Serve one request of the OCS ops RPC: ``[code, message, session]``."""
+    ) -> list[Any] | Awaitable[list[Any]]:
+        """Serve one request of the OCS ops RPC: ``[code, message, session]``.
+
+        Only a ``wait`` on a running op answers later (an awaitable); every other request is
+        answered at once, without a round through the event loop's task machinery.
+        """
         op = self._ops.get(op_name)
         if op is None:
             return [int(ResponseCode.ERROR), f'No task or process called "{op_name}".', {}]
@@ -204,11 +208,9 @@ class Agent:
         if action == "wait":
             if session is None:
                 return [int(ResponseCode.OK), "Idle.", {}]
-            if await session.wait_done(timeout):
+            if session.status == "done":
                 return self._reply(ResponseCode.OK, f'Operation "{op_name}" is done.', session)
-            return self._reply(
-                ResponseCode.TIMEOUT, f'Operation "{op_name}" still running; wait timed out.', session
-            )
+            return self._wait(session, timeout)
         if action in ("stop", "abort"):
             wanted = "stop" if op.kind == "process" else "abort"
             if action != wanted:
@@ -223,6 +225,18 @@ class Agent:
             return self._reply(ResponseCode.OK, f'Requested {action} on {op.kind} "{op_name}".',
                                session)
         return [int(ResponseCode.ERROR), f'Unknown action "{action}".', {}]
+
+    async def _wait(self, session: OpSession, timeout: float | None) -> list[Any]:
+        if await session.wait_done(timeout):
+            return self._reply(ResponseCode.OK, f'Operation "{session.op_name}" is done.', session)
+        return self._reply(ResponseCode.TIMEOUT,
+                           f'Operation "{session.op_name}" still running; wait timed out.', session)
+
+    def _ops_rpc(self, *args: Any, **kwargs: Any) -> Any:
+        answer = self.ops_handler(*args, **kwargs)
+        if inspect.isawaitable(answer):
+            return Deferred.fromFuture(asyncio.ensure_future(answer))
+        return answer
 
     def _reply(self, code: ResponseCode, message: str, session: OpSession) -> list[Any]:
         encoded = session.encoded()
@@ -422,10 +436,7 @@ class Agent:
         _set_tcp_nodelay(wamp)
         try:
             await as_future(wamp.register(self.management_handler, self.address))
-            await as_future(wamp.register(
-                lambda *a, **kw: Deferred.fromFuture(asyncio.ensure_future(self.ops_handler(*a, **kw))),
-                f"{self.address}.ops",
-            ))
+            await as_future(wamp.register(self._ops_rpc, f"{self.address}.ops"))
             for topic, handler, match in self._subscriptions:
                 await as_future(wamp.subscribe(handler, topic, SubscribeOptions(match=match)))
         except ApplicationError as exc:
