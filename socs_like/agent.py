@@ -285,18 +285,17 @@ class Agent:
     def _request_stop(self, op: _Op, session: OpSession, params: dict[str, Any]) -> None:
         session.request_stop()
         if op.stopper is not None:
-            asyncio.ensure_future(self._call_stopper(op, session, params))
+            asyncio.ensure_future(self._call_stopper(op.name, op.stopper, session, params))
 
-    async def _call_stopper(self, op: _Op, session: OpSession, params: dict[str, Any]) -> None:
-        stopper = op.stopper
-        assert stopper is not None  # checked by the caller
+    async def _call_stopper(self, op_name: str, stopper: OpFunc, session: OpSession,
+                            params: dict[str, Any]) -> None:
         try:
             if inspect.iscoroutinefunction(stopper):
                 await stopper(session, params)
             else:
                 await self.to_thread(stopper, session, params)
         except Exception as exc:
-            log.exception("stopper of %s failed", op.name)
+            log.exception("stopper of %s failed", op_name)
             session.add_message(f"Stop request failed: {type(exc).__name__}: {exc}")
 
     # --- management --------------------------------------------------------------------------
