@@ -40,27 +40,26 @@ class Ops:
     ) -> Result:
         with self.client.open_channel() as ch:
             self.client.send(commands.command(doc_for(ch.number)))
-            try:
-                while True:
-                    reply = await ch.next(self.timeout)
-                    if reply.inner_id == OpCode.FAILED:
-                        return (
-                            False,
-                            f"{what} failed: {reply.payload.decode('utf-8', 'replace')}",
-                            {},
-                        )
-                    if reply.inner_id == OpCode.DONE:
-                        return True, f"{what}: done", {}
-                    if collect is not None:
-                        collect(reply)
-            except TimeoutError:
-                return (
-                    False,
-                    f"{what}: sent, but guiServer confirmed nothing within {self.timeout:g} s",
-                    {},
-                )
-            except (ChannelClosed, DiFXProtocolError) as e:
-                return False, f"{what}: {e}", {}
+            return await self._until_done(ch, what, collect)
+
+    async def _until_done(
+        self, ch: Any, what: str, collect: Callable[[Any], None] | None = None
+    ) -> Result:
+        """Read an operation's channel until guiServer says done or failed."""
+        try:
+            while True:
+                reply = await ch.next(self.timeout)
+                if reply.inner_id == OpCode.FAILED:
+                    return False, f"{what} failed: {reply.payload.decode('utf-8', 'replace')}", {}
+                if reply.inner_id == OpCode.DONE:
+                    return True, f"{what}: done", {}
+                if collect is not None:
+                    collect(reply)
+        except TimeoutError:
+            return (False,
+                    f"{what}: sent, but guiServer confirmed nothing within {self.timeout:g} s", {})
+        except (ChannelClosed, DiFXProtocolError) as e:
+            return False, f"{what}: {e}", {}
 
     async def ls(self, path: str, args: str = "") -> Result:
         path = self.policy.check(path, pattern=True)
@@ -146,29 +145,10 @@ class Ops:
             for i in range(0, len(content), CHUNK):
                 for p in channel_packets(ch.number, OpCode.FILE_DATA, content[i : i + CHUNK]):
                     self.client.send(p)
-            try:
-                while True:
-                    reply = await ch.next(self.timeout)
-                    if reply.inner_id == OpCode.FAILED:
-                        return (
-                            False,
-                            f"send {remote} failed: {reply.payload.decode('utf-8', 'replace')}",
-                            {},
-                        )
-                    if reply.inner_id == OpCode.DONE:
-                        return (
-                            True,
-                            f"{remote}: {len(content)} bytes written",
-                            {"bytes": len(content)},
-                        )
-            except TimeoutError:
-                return (
-                    False,
-                    f"send {remote}: sent, but no confirmation within {self.timeout:g} s",
-                    {},
-                )
-            except (ChannelClosed, DiFXProtocolError) as e:
-                return False, f"send {remote}: {e}", {}
+            result = await self._until_done(ch, f"send {remote}")
+        if not result[0]:
+            return result
+        return True, f"{remote}: {len(content)} bytes written", {"bytes": len(content)}
 
     async def vex2difx(
         self,

@@ -143,9 +143,7 @@ def test_sshd_stopped_mid_copy_costs_no_attempt(make_archive, sshd):
     worker = threading.Thread(target=lambda: result.update(slow.copy_batch()))
     worker.start()
     # wait until rsync is writing on the remote side, then take the host down
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not any(arch.remote.rglob("*")):
-        time.sleep(0.05)
+    wait_until(lambda: any(arch.remote.rglob("*")), 30, interval=0.05)
     sshd.stop()
     worker.join(60)
     assert "error" in result and result["failed"] == 0
