@@ -37,7 +37,6 @@ import json
 import math
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,7 +50,7 @@ from typing import Any
 import yaml
 
 from socs_like.client import AsyncClient, Client, ClientError, run_sync
-from socs_like.testing.hub import HubInfo, free_port, start_hub
+from socs_like.testing.hub import HubInfo, agent_command, free_port, start_hub
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
@@ -203,41 +202,16 @@ class Site:
         return f"http://127.0.0.1:{self.port}/call"
 
     def ours(self, instance_id: str, *args: str) -> Proc:
-        proc = Proc(
-            instance_id,
-            [
-                PY,
-                "-m",
-                "socs_like",
-                "agent",
-                "FakeData",
-                "--instance-id",
-                instance_id,
-                "--site-file",
-                str(self.site_file),
-                *args,
-            ],
-            self.workdir,
-        )
-        self.procs.append(proc)
-        return proc
+        return self._start(instance_id, agent_command("FakeData", instance_id, self.site_file,
+                                                      list(args)))
 
     def ocs(self, instance_id: str, *args: str) -> Proc:
         assert instance_id in self.ocs_ids, instance_id
-        proc = Proc(
-            instance_id,
-            [
-                PY,
-                "-m",
-                "ocs.agents.fake_data.agent",
-                "--instance-id",
-                instance_id,
-                "--site-file",
-                str(self.site_file),
-                *args,
-            ],
-            self.workdir,
-        )
+        return self._start(instance_id, [PY, "-m", "ocs.agents.fake_data.agent", "--instance-id",
+                                         instance_id, "--site-file", str(self.site_file), *args])
+
+    def _start(self, instance_id: str, argv: list[str]) -> Proc:
+        proc = Proc(instance_id, argv, self.workdir)
         self.procs.append(proc)
         return proc
 
