@@ -126,7 +126,6 @@ def bench_bookkeeping(tmp: Path, n: int, repeat: int, with_socs: bool) -> list[t
     db = build_ours(tmp / "ours.db", n)
     print(f"  built {n} rows in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     arch = ARCHIVES[0]
-    now = time.time()
     batch = db.read(lambda s: store.next_batch(s, arch, 5, BATCH))
     assert len(batch) == BACKLOG - STUCK if BATCH > BACKLOG else BATCH, len(batch)
     ours_next = timed(lambda: db.read(lambda s: store.next_batch(s, arch, 5, BATCH)), repeat)
