@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -202,13 +203,25 @@ class Site:
         return f"http://127.0.0.1:{self.port}/call"
 
     def ours(self, instance_id: str, *args: str) -> Proc:
-        return self._start(instance_id, agent_command("FakeData", instance_id, self.site_file,
-                                                      list(args)))
+        return self._start(
+            instance_id, agent_command("FakeData", instance_id, self.site_file, list(args))
+        )
 
     def ocs(self, instance_id: str, *args: str) -> Proc:
         assert instance_id in self.ocs_ids, instance_id
-        return self._start(instance_id, [PY, "-m", "ocs.agents.fake_data.agent", "--instance-id",
-                                         instance_id, "--site-file", str(self.site_file), *args])
+        return self._start(
+            instance_id,
+            [
+                PY,
+                "-m",
+                "ocs.agents.fake_data.agent",
+                "--instance-id",
+                instance_id,
+                "--site-file",
+                str(self.site_file),
+                *args,
+            ],
+        )
 
     def _start(self, instance_id: str, argv: list[str]) -> Proc:
         proc = Proc(instance_id, argv, self.workdir)
@@ -583,7 +596,7 @@ def run_feed(
             if with_samples:
                 first_ts = min(e[5] for e in with_samples)
                 last_ts = max(e[4] for e in with_samples)
-                expected = int(round((last_ts - first_ts) * rate)) + 1
+                expected = round((last_ts - first_ts) * rate) + 1
         stats.update(
             timestamp_gaps=stamps_gaps,
             samples_expected=expected,
@@ -767,10 +780,8 @@ def _bench_hub(site: Site, res: Results, outage: float) -> None:
         t = await poll_api(client, timeout, 0.01, alive=proc.alive)
         status = None
         if t is not None:
-            try:
+            with contextlib.suppress(ClientError):
                 status = await client.request("status", "acq")
-            except ClientError:
-                pass
         return t, status
 
     async def watch() -> tuple[tuple[float | None, Any], tuple[float | None, Any]]:

@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agents.daq_worker.interface import WorkerInterface, sweep_status  # noqa: E402
-from agents.daq_worker.ssh import SshPool, SshSettings  # noqa: E402
-from socs_like.testing import wait_until  # noqa: E402
-from socs_like.testing.sshd_server import SshServer  # noqa: E402
+from socs_like.testing import wait_until
+from socs_like.testing.sshd_server import SshServer
+from socs_like_agents.daq_worker.interface import WorkerInterface, sweep_status
+from socs_like_agents.daq_worker.ssh import SshPool, SshSettings
 
 
 class LagProbe:
@@ -80,8 +80,13 @@ async def sweep(workers: list[WorkerInterface], sweeps: int, concurrency: int) -
             warm.append(loop.time() - started)
             if any(s.state != "ok" for s in statuses):
                 raise RuntimeError(f"sweep failed: {statuses}")
-    return {"cold": cold, "warm": max(warm), "cold_cpu": cold_cpu, "warm_cpu": probe.worst_cpu,
-            "warm_wall": probe.worst}
+    return {
+        "cold": cold,
+        "warm": max(warm),
+        "cold_cpu": cold_cpu,
+        "warm_cpu": probe.worst_cpu,
+        "warm_wall": probe.worst,
+    }
 
 
 async def bench(
@@ -95,14 +100,28 @@ async def bench(
     stage = root / "stage"
     stage.mkdir()
     sim = subprocess.Popen(
-        [sys.executable, "-m", "socs_like", "simulate", "daq-worker", "--workdir", str(stage),
-         "--files", "0"], stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "socs_like",
+            "simulate",
+            "daq-worker",
+            "--workdir",
+            str(stage),
+            "--files",
+            "0",
+        ],
+        stdout=subprocess.DEVNULL,
     )
     rows = []
     try:
         await asyncio.to_thread(
-            wait_until, lambda: subprocess.run(["pgrep", "-x", "dataRouter"],
-                                               capture_output=True).returncode == 0, 20)
+            wait_until,
+            lambda: (
+                subprocess.run(["pgrep", "-x", "dataRouter"], capture_output=True).returncode == 0
+            ),
+            20,
+        )
         pool = SshPool(SshSettings(config_path=str(config)))
         workers = [WorkerInterface(s.alias, pool=pool) for s in servers]
         plain = await sweep(workers, sweeps, concurrency)
@@ -142,8 +161,12 @@ def main() -> int:
     parser.add_argument("--files", type=int, help="GRAW files to organize (default 10 000)")
     parser.add_argument("--hosts", type=int, help="sshd instances to sweep (default 20)")
     parser.add_argument("--sweeps", type=int, help="warm sweeps (default 10)")
-    parser.add_argument("--concurrency", type=int, default=16,
-                        help="hosts checked at once, as the monitor does (default 16)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        help="hosts checked at once, as the monitor does (default 16)",
+    )
     args = parser.parse_args()
     files, hosts, sweeps = (2000, 5, 3) if args.quick else (10_000, 20, 10)
     files, hosts, sweeps = args.files or files, args.hosts or hosts, args.sweeps or sweeps

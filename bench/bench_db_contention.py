@@ -35,9 +35,15 @@ def main() -> int:
         url = str(work / "suprsync.db")
         db = Database(url)
         upgrade(db)
-        procs = [subprocess.Popen([sys.executable, str(WRITER), role, url, str(seconds)],
-                                  stdout=subprocess.PIPE, text=True, cwd=ROOT)
-                 for role in ("monitor", "sync:timestreams", "sync:smurf")]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(WRITER), role, url, str(seconds)],
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+            )
+            for role in ("monitor", "sync:timestreams", "sync:smurf")
+        ]
         out = [json.loads(p.communicate()[0]) for p in procs]
         rows = db.read(lambda s: s.query(RegisteredFile).count())
         db.dispose()

@@ -24,7 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.difx_relay.messages import (  # noqa: E402
+import contextlib
+
+from socs_like.client import AsyncClient  # noqa: E402
+from socs_like.testing.hub import free_port, start_hub  # noqa: E402
+from socs_like_agents.difx_relay.messages import (  # noqa: E402
     AlertMessage,
     Header,
     LoadMessage,
@@ -32,8 +36,6 @@ from agents.difx_relay.messages import (  # noqa: E402
     encode_message,
     parse_message,
 )
-from socs_like.client import AsyncClient  # noqa: E402
-from socs_like.testing.hub import free_port, start_hub  # noqa: E402
 
 
 def bench_parse(seconds: float) -> float:
@@ -105,7 +107,7 @@ class Sim:
             [
                 sys.executable,
                 "-m",
-                "agents.difx_relay.simulator",
+                "socs_like_agents.difx_relay.simulator",
                 "--sandbox",
                 str(sandbox),
                 "--port",
@@ -203,14 +205,12 @@ async def flood_and_reconnect(rate: float, seconds: float, trials: int) -> dict[
             try:
                 await client.get_api()
                 break
-            except Exception:  # noqa: BLE001 - the agent is still starting
+            except Exception:
                 await asyncio.sleep(0.1)
         await client.subscribe("difx_status", on_status)
         sim.wait_line("relay on")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), seconds + 30)
-        except TimeoutError:
-            pass
         await asyncio.sleep(1.0)
         latencies.sort()
         results["flood_sent"] = expected

@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agents.suprsync import store  # noqa: E402
-from agents.suprsync.commands import SshOptions  # noqa: E402
-from agents.suprsync.sync import Syncer, SyncSettings  # noqa: E402
-from socs_like.db import Database, files, upgrade  # noqa: E402
-from socs_like.testing.sshd import SshServer  # noqa: E402
+from socs_like.db import Database, files, upgrade
+from socs_like.testing.sshd import SshServer
+from socs_like_agents.suprsync import store
+from socs_like_agents.suprsync.commands import SshOptions
+from socs_like_agents.suprsync.sync import Syncer, SyncSettings
 
 ARCHIVES = ("timestreams", "smurf")
 BACKLOG = 2000  # queued files per archive, as after a weekend outage
@@ -85,10 +85,21 @@ def build_ours(path: Path, n: int) -> Database:
             " failed_copy_attempts, deletable, ignore) VALUES"
             " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0)",
             (
-                (i, f"/data/{arch}/{remote}", arch, remote, t, state, int(remote[:5]), md5,
-                 md5 if state != "queued" else None, t + 30 if state != "queued" else None,
-                 t + 30 if state != "queued" else None, t + 90 if state == "removed" else None,
-                 attempts)
+                (
+                    i,
+                    f"/data/{arch}/{remote}",
+                    arch,
+                    remote,
+                    t,
+                    state,
+                    int(remote[:5]),
+                    md5,
+                    md5 if state != "queued" else None,
+                    t + 30 if state != "queued" else None,
+                    t + 30 if state != "queued" else None,
+                    t + 90 if state == "removed" else None,
+                    attempts,
+                )
                 for arch, i, t, remote, state, attempts, md5 in rows_for(n)
             ),
         )
@@ -109,9 +120,18 @@ def build_socs(path: Path, n: int):
             " timestamp, remote_md5sum, copied, removed, failed_copy_attempts, deletable,"
             " ignore) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0)",
             (
-                (i, f"/data/{arch}/{remote}", md5, arch, remote, t,
-                 md5 if state != "queued" else None, t + 30 if state != "queued" else None,
-                 t + 90 if state == "removed" else None, attempts)
+                (
+                    i,
+                    f"/data/{arch}/{remote}",
+                    md5,
+                    arch,
+                    remote,
+                    t,
+                    md5 if state != "queued" else None,
+                    t + 30 if state != "queued" else None,
+                    t + 90 if state == "removed" else None,
+                    attempts,
+                )
                 for arch, i, t, remote, state, attempts, md5 in rows_for(n)
             ),
         )
@@ -130,8 +150,12 @@ def bench_bookkeeping(tmp: Path, n: int, repeat: int, with_socs: bool) -> list[t
     assert len(batch) == BACKLOG - STUCK if BATCH > BACKLOG else BATCH, len(batch)
     ours_next = timed(lambda: db.read(lambda s: store.next_batch(s, arch, 5, BATCH)), repeat)
     # what the loop does each minute: a running file count plus the indexed aggregates
-    syncer = Syncer(db, SyncSettings(archive_name=arch, instance_id="bench", remote_basedir="/x",
-                                     file_root=str(tmp / "fin")))
+    syncer = Syncer(
+        db,
+        SyncSettings(
+            archive_name=arch, instance_id="bench", remote_basedir="/x", file_root=str(tmp / "fin")
+        ),
+    )
     start = time.perf_counter()
     stats = syncer.archive_stats()
     first = (time.perf_counter() - start) * 1000
@@ -143,8 +167,10 @@ def bench_bookkeeping(tmp: Path, n: int, repeat: int, with_socs: bool) -> list[t
         start = time.perf_counter()
         srfm = build_socs(tmp / "socs.db", n)
         print(f"  built {n} socs rows in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-        socs_next = timed(lambda: srfm.get_copyable_files(arch, max_copy_attempts=5,
-                                                          num_files=BATCH), max(1, repeat // 4))
+        socs_next = timed(
+            lambda: srfm.get_copyable_files(arch, max_copy_attempts=5, num_files=BATCH),
+            max(1, repeat // 4),
+        )
         socs_stats = timed(lambda: srfm.get_archive_stats(arch), max(1, repeat // 10))
     return [
         (f"next batch of {BATCH}, {n} rows (ms)", ours_next, socs_next, 50.0),
@@ -174,12 +200,29 @@ def bench_copy(tmp: Path, count: int, with_socs: bool) -> list[tuple]:
         made = make_files(tmp / "local", count)
         db = Database(tmp / "copy.db")
         upgrade(db)
-        db.write(lambda s: files.register(s, [
-            files.NewFile(local_path=p, archive_name="timestreams", remote_path=r,
-                          timestamp=time.time(), local_md5sum=m) for p, r, m in made]))
+        db.write(
+            lambda s: files.register(
+                s,
+                [
+                    files.NewFile(
+                        local_path=p,
+                        archive_name="timestreams",
+                        remote_path=r,
+                        timestamp=time.time(),
+                        local_md5sum=m,
+                    )
+                    for p, r, m in made
+                ],
+            )
+        )
         settings = SyncSettings(
-            archive_name="timestreams", instance_id="bench", remote_basedir=str(tmp / "remote"),
-            file_root=str(tmp / "fin"), copy_timeout=600, cmd_timeout=600, files_per_batch=5000,
+            archive_name="timestreams",
+            instance_id="bench",
+            remote_basedir=str(tmp / "remote"),
+            file_root=str(tmp / "fin"),
+            copy_timeout=600,
+            cmd_timeout=600,
+            files_per_batch=5000,
             ssh=SshOptions(host="archive", config=str(server.ssh_config)),
         )
         syncer = Syncer(db, settings)
@@ -195,15 +238,24 @@ def bench_copy(tmp: Path, count: int, with_socs: bool) -> list[tuple]:
         if with_socs:
             try:
                 socs_time = bench_socs_copy(tmp, server, made)
-            except Exception as e:  # noqa: BLE001 - a failure of socs is a result to print
-                NOTES.append(f"socs copy of {count} files failed: {type(e).__name__}: "
-                             f"{str(e)[:200]}")
+            except Exception as e:
+                NOTES.append(
+                    f"socs copy of {count} files failed: {type(e).__name__}: {str(e)[:200]}"
+                )
         if socs_time is not None:
-            NOTES.append(f"socs copied in batches of {SOCS_BATCH} (one batch of {count} fails: "
-                         "its md5sum command line is over the kernel's limit); ours in "
-                         f"batches of {settings.files_per_batch or count}")
-        return [(f"copy + verify {count} files over SSH (s)", (ours, ours),
-                 None if socs_time is None else (socs_time, socs_time), 60.0)]
+            NOTES.append(
+                f"socs copied in batches of {SOCS_BATCH} (one batch of {count} fails: "
+                "its md5sum command line is over the kernel's limit); ours in "
+                f"batches of {settings.files_per_batch or count}"
+            )
+        return [
+            (
+                f"copy + verify {count} files over SSH (s)",
+                (ours, ours),
+                None if socs_time is None else (socs_time, socs_time),
+                60.0,
+            )
+        ]
     finally:
         server.stop()
 
@@ -220,8 +272,14 @@ def bench_socs_copy(tmp: Path, server: SshServer, made) -> float:
     with srfm.Session.begin() as session:
         for p, r, m in made:
             srfm.add_file(p, r, "timestreams", local_md5sum=m, session=session)
-    handler = SupRsyncFileHandler(srfm, "timestreams", str(tmp / "remote-socs"),
-                                  ssh_host="archive", cmd_timeout=600, copy_timeout=600)
+    handler = SupRsyncFileHandler(
+        srfm,
+        "timestreams",
+        str(tmp / "remote-socs"),
+        ssh_host="archive",
+        cmd_timeout=600,
+        copy_timeout=600,
+    )
     # socs passes every remote path of a batch on the ssh command line; beyond ~1500 files
     # that passes the kernel's 128 kB limit for one argument and the batch fails, so it
     # runs in batches of 1000 here
@@ -251,8 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    print(f"{'measure':44} {'ours med':>9} {'ours max':>9} {'socs med':>9} {'socs/ours':>9}"
-          f" {'target':>7}  ok")
+    print(
+        f"{'measure':44} {'ours med':>9} {'ours max':>9} {'socs med':>9} {'socs/ours':>9}"
+        f" {'target':>7}  ok"
+    )
     for name, ours, theirs, target in results:
         ratio = f"{theirs[0] / ours[0]:9.1f}" if theirs else f"{'n/a':>9}"
         socs_med = f"{theirs[0]:9.1f}" if theirs else f"{'n/a':>9}"

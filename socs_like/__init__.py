@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .ops import OpCode, OpSession, ParamError, ResponseCode, param
+from .ops import OpCode, OpFailed, OpSession, ParamError, ResponseCode, param
 
 if TYPE_CHECKING:
     from .agent import Agent
     from .feed import Feed
 
-__all__ = ["Agent", "Feed", "OpCode", "OpSession", "ParamError", "ResponseCode", "param"]
+__all__ = [
+    "Agent",
+    "Feed",
+    "OpCode",
+    "OpFailed",
+    "OpSession",
+    "ParamError",
+    "ResponseCode",
+    "param",
+]
 
 
 def __getattr__(name: str) -> Any:

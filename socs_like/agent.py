@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -39,7 +40,7 @@ from autobahn.wamp.types import SubscribeOptions
 from twisted.internet.defer import Deferred
 
 from .feed import Feed, feed_event
-from .ops import OpSession, ParamError, ResponseCode, check_params
+from .ops import OpFailed, OpSession, ParamError, ResponseCode, check_params
 from .site_config import AgentSettings
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,8 @@ class _Op:
     name: str
     kind: str  # "task" or "process"
     func: OpFunc
-    stopper: OpFunc | None
+    stopper: OpFunc | None  # a process's stop function
+    abortable: bool  # a task that watches session.stop_requested
     blocking: bool
     startup: bool | dict[str, Any]
 
@@ -72,7 +74,7 @@ class _Op:
             "op_type": self.kind,
         }
         if self.kind == "task":
-            info["abortable"] = self.stopper is not None
+            info["abortable"] = self.abortable
         return info
 
 
@@ -122,11 +124,13 @@ class Agent:
         self,
         name: str,
         func: OpFunc,
-        aborter: OpFunc | None = None,
+        abortable: bool = False,
         blocking: bool = False,
         startup: bool | dict[str, Any] = False,
     ) -> None:
-        self._register(_Op(name, "task", func, aborter, blocking, startup))
+        """Register a task. An abortable task watches ``session.stop_requested`` (or awaits
+        ``session.sleep``) and returns when an abort sets it."""
+        self._register(_Op(name, "task", func, None, abortable, blocking, startup))
 
     def register_process(
         self,
@@ -136,7 +140,7 @@ class Agent:
         blocking: bool = False,
         startup: bool | dict[str, Any] = False,
     ) -> None:
-        self._register(_Op(name, "process", start, stop, blocking, startup))
+        self._register(_Op(name, "process", start, stop, True, blocking, startup))
 
     def _register(self, op: _Op) -> None:
         if op.name in self._ops:
@@ -171,8 +175,9 @@ class Agent:
         self.feeds[name] = feed
         return feed
 
-    def subscribe(self, topic: str, handler: Callable[[Any, dict[str, Any]], Any],
-                  match: str = "exact") -> None:
+    def subscribe(
+        self, topic: str, handler: Callable[[Any, dict[str, Any]], Any], match: str = "exact"
+    ) -> None:
         """Subscribe `handler(payload, feed_info)` to a feed topic; renewed after reconnects."""
         self._subscriptions.append((topic, lambda *args, **kw: handler(*feed_event(args)), match))
 
@@ -214,23 +219,33 @@ class Agent:
         if action in ("stop", "abort"):
             wanted = "stop" if op.kind == "process" else "abort"
             if action != wanted:
-                return [int(ResponseCode.ERROR),
-                        f'"{op_name}" is a {op.kind}: use {wanted}, not {action}.', {}]
-            if op.kind == "task" and op.stopper is None:
+                return [
+                    int(ResponseCode.ERROR),
+                    f'"{op_name}" is a {op.kind}: use {wanted}, not {action}.',
+                    {},
+                ]
+            if not op.abortable:
                 return [int(ResponseCode.ERROR), f'Task "{op_name}" cannot be aborted.', {}]
             if session is None or session.status == "done":
-                return [int(ResponseCode.ERROR), f'Operation "{op_name}" is not running.',
-                        session.summary() if session else {}]
+                return [
+                    int(ResponseCode.ERROR),
+                    f'Operation "{op_name}" is not running.',
+                    session.summary() if session else {},
+                ]
             self._request_stop(op, session, params or {})
-            return self._reply(ResponseCode.OK, f'Requested {action} on {op.kind} "{op_name}".',
-                               session)
+            return self._reply(
+                ResponseCode.OK, f'Requested {action} on {op.kind} "{op_name}".', session
+            )
         return [int(ResponseCode.ERROR), f'Unknown action "{action}".', {}]
 
     async def _wait(self, session: OpSession, timeout: float | None) -> list[Any]:
         if await session.wait_done(timeout):
             return self._reply(ResponseCode.OK, f'Operation "{session.op_name}" is done.', session)
-        return self._reply(ResponseCode.TIMEOUT,
-                           f'Operation "{session.op_name}" still running; wait timed out.', session)
+        return self._reply(
+            ResponseCode.TIMEOUT,
+            f'Operation "{session.op_name}" still running; wait timed out.',
+            session,
+        )
 
     def _ops_rpc(self, *args: Any, **kwargs: Any) -> Any:
         answer = self.ops_handler(*args, **kwargs)
@@ -254,8 +269,9 @@ class Agent:
     def _start(self, op: _Op, params: dict[str, Any] | None) -> list[Any]:
         current = self._sessions.get(op.name)
         if current is not None and current.status != "done":
-            return self._reply(ResponseCode.ERROR, f'Operation "{op.name}" already in progress.',
-                               current)
+            return self._reply(
+                ResponseCode.ERROR, f'Operation "{op.name}" already in progress.', current
+            )
         if params is not None and not isinstance(params, dict):
             return [int(ResponseCode.ERROR), "params must be a dict of parameter names.", {}]
         try:
@@ -277,6 +293,8 @@ class Agent:
             ok, message = _outcome(op.name, result)
         except asyncio.CancelledError:
             ok, message = False, "Cancelled: the agent is shutting down."
+        except OpFailed as exc:  # an expected failure: its message says it all
+            ok, message = False, str(exc)
         except Exception as exc:  # an op's failure must never take the agent down
             log.exception("operation %s failed", op.name)
             ok, message = False, f"Crashed: {type(exc).__name__}: {exc}"
@@ -284,11 +302,14 @@ class Agent:
 
     def _request_stop(self, op: _Op, session: OpSession, params: dict[str, Any]) -> None:
         session.request_stop()
-        if op.stopper is not None:
+        if op.kind == "task":
+            session.add_message("Abort requested.")
+        elif op.stopper is not None:
             asyncio.ensure_future(self._call_stopper(op.name, op.stopper, session, params))
 
-    async def _call_stopper(self, op_name: str, stopper: OpFunc, session: OpSession,
-                            params: dict[str, Any]) -> None:
+    async def _call_stopper(
+        self, op_name: str, stopper: OpFunc, session: OpSession, params: dict[str, Any]
+    ) -> None:
         try:
             if inspect.iscoroutinefunction(stopper):
                 await stopper(session, params)
@@ -320,7 +341,9 @@ class Agent:
                 if op.kind != kind:
                     continue
                 session = self._sessions.get(name)
-                summary = session.summary() if session else {"op_name": name, "status": "no_history"}
+                summary = (
+                    session.summary() if session else {"op_name": name, "status": "no_history"}
+                )
                 out.append([name, summary, op.info()])
             return out
 
@@ -389,15 +412,17 @@ class Agent:
     async def _flusher(self) -> None:
         """Publish feeds when due; heartbeat and session-data pushes once a second."""
         assert self._wake_flusher is not None
-        last_flush = {name: 0.0 for name in self.feeds}
+        last_flush = dict.fromkeys(self.feeds, 0.0)
         next_beat = time.monotonic()
         while True:
             now = time.monotonic()
             if now >= next_beat:
                 if self.heartbeat_enabled:
                     self._heartbeat.publish(
-                        {name: int(self._sessions[name].op_code) if name in self._sessions else 1
-                         for name in self._ops}
+                        {
+                            name: int(self._sessions[name].op_code) if name in self._sessions else 1
+                            for name in self._ops
+                        }
                     )
                 self._push_sessions(include_data_changes=True)
                 next_beat = now + 1.0
@@ -418,10 +443,8 @@ class Agent:
                     else:
                         wait = min(wait, due - now)
             self._wake_flusher.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_flusher.wait(), max(wait, 0.001))
-            except TimeoutError:
-                pass
 
     def _check_hub_timeout(self, now: float) -> None:
         timeout = self.settings.crossbar_timeout
@@ -440,8 +463,9 @@ class Agent:
                 await as_future(wamp.subscribe(handler, topic, SubscribeOptions(match=match)))
         except ApplicationError as exc:
             if exc.error == "wamp.error.procedure_already_exists":
-                log.error('an agent at "%s" is already running: not starting a second one',
-                          self.address)
+                log.error(
+                    'an agent at "%s" is already running: not starting a second one', self.address
+                )
                 self.shutdown(EXIT_ALREADY_RUNNING)
             else:
                 log.error("the hub refused our registration: %s", exc.error_message())
@@ -475,26 +499,32 @@ class Agent:
         self._wake_flusher = asyncio.Event()
         self._stopped = loop.create_future()
         component = Component(
-            transports=[{
-                "type": "websocket",
-                "url": self.settings.hub_url,
-                "max_retries": -1,
-                "initial_retry_delay": 0.1,
-                "max_retry_delay": 1.0,
-                "retry_delay_growth": 1.5,
-                "retry_delay_jitter": 0.1,
-                "options": {
-                    "autoPingInterval": 5.0,
-                    "autoPingTimeout": 5.0,
-                    "openHandshakeTimeout": 5.0,
-                    "maxMessagePayloadSize": 0,
-                    "maxFramePayloadSize": 0,
-                },
-            }],
+            transports=[
+                {
+                    "type": "websocket",
+                    "url": self.settings.hub_url,
+                    "max_retries": -1,
+                    "initial_retry_delay": 0.1,
+                    "max_retry_delay": 1.0,
+                    "retry_delay_growth": 1.5,
+                    "retry_delay_jitter": 0.1,
+                    "options": {
+                        "autoPingInterval": 5.0,
+                        "autoPingTimeout": 5.0,
+                        "openHandshakeTimeout": 5.0,
+                        "maxMessagePayloadSize": 0,
+                        "maxFramePayloadSize": 0,
+                    },
+                }
+            ],
             realm=self.settings.realm,
         )
-        component.on("join", lambda session, details: Deferred.fromFuture(
-            asyncio.ensure_future(self._on_join(session, details))))
+        component.on(
+            "join",
+            lambda session, details: Deferred.fromFuture(
+                asyncio.ensure_future(self._on_join(session, details))
+            ),
+        )
         component.on("leave", self._on_leave)
         component.on("disconnect", self._on_leave)
         from twisted.internet import reactor
@@ -544,10 +574,12 @@ class Agent:
 
 def _outcome(op_name: str, result: Any) -> tuple[bool, str]:
     """Read an op's ``(ok, message)``; anything else is a clear failure, not a crash."""
-    if (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], bool)):
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], bool):
         return result[0], str(result[1])
-    return False, (f"operation {op_name!r} returned {result!r}; an operation must return "
-                   "(ok: bool, message: str)")
+    return False, (
+        f"operation {op_name!r} returned {result!r}; an operation must return "
+        "(ok: bool, message: str)"
+    )
 
 
 def _set_tcp_nodelay(wamp: Any) -> None:

@@ -33,10 +33,13 @@ def _entry_points(group: str) -> dict[str, importlib.metadata.EntryPoint]:
 
 
 def _usage() -> str:
-    extra = "".join(f"  {name} ...{' ' * (29 - len(name))}see socs-like {name} --help\n"
-                    for name in sorted(_entry_points("socs_like.commands")))
-    return USAGE.format(simulators=", ".join(sorted(_entry_points("socs_like.simulators"))),
-                        extra=extra)
+    extra = "".join(
+        f"  {name} ...{' ' * (29 - len(name))}see socs-like {name} --help\n"
+        for name in sorted(_entry_points("socs_like.commands"))
+    )
+    return USAGE.format(
+        simulators=", ".join(sorted(_entry_points("socs_like.simulators"))), extra=extra
+    )
 
 
 class UserError(Exception):
@@ -50,8 +53,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     handlers: dict[str, Callable[[list[str]], int]] = {
-        "up": cmd_up, "hub": cmd_hub, "agent": cmd_agent, "call": cmd_call,
-        "status": cmd_status, "feed": cmd_feed, "config": cmd_config, "simulate": cmd_simulate,
+        "up": cmd_up,
+        "hub": cmd_hub,
+        "agent": cmd_agent,
+        "call": cmd_call,
+        "status": cmd_status,
+        "feed": cmd_feed,
+        "config": cmd_config,
+        "simulate": cmd_simulate,
     }
     try:
         if command in handlers:
@@ -69,17 +78,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def _site_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"socs-like {prog}", description=description)
-    parser.add_argument("--site-config", "--site-file", dest="site_config", metavar="PATH",
-                        help="site config (default: $OCS_CONFIG_DIR/default.yaml, "
-                        "else ./site-config.yaml)")
+    parser.add_argument(
+        "--site-config",
+        "--site-file",
+        dest="site_config",
+        metavar="PATH",
+        help="site config (default: $OCS_CONFIG_DIR/default.yaml, else ./site-config.yaml)",
+    )
     return parser
 
 
 def _site_path(explicit: str | None) -> Path:
     path = find_site_config(explicit)
     if path is None:
-        raise UserError("no site config: give --site-config, set OCS_CONFIG_DIR, "
-                        "or run where site-config.yaml is")
+        raise UserError(
+            "no site config: give --site-config, set OCS_CONFIG_DIR, "
+            "or run where site-config.yaml is"
+        )
     return path
 
 
@@ -101,8 +116,12 @@ def cmd_up(argv: list[str]) -> int:
     from .supervisor import Supervisor
 
     path = _site_path(args.site_config)
-    return Supervisor(path, load_site_config(path), host=args.site_host,
-                      live_table=not args.no_table and sys.stdout.isatty()).run()
+    return Supervisor(
+        path,
+        load_site_config(path),
+        host=args.site_host,
+        live_table=not args.no_table and sys.stdout.isatty(),
+    ).run()
 
 
 def cmd_hub(argv: list[str]) -> int:
@@ -153,11 +172,15 @@ def cmd_config(argv: list[str]) -> int:
     for host_name, host in site.hosts.items():
         for sim in host.simulators:
             if sim.name not in simulators:
-                raise UserError(f"{path}: host {host_name!r}: unknown simulator {sim.name!r}; "
-                                f"installed: {sorted(simulators)}")
+                raise UserError(
+                    f"{path}: host {host_name!r}: unknown simulator {sim.name!r}; "
+                    f"installed: {sorted(simulators)}"
+                )
     count = sum(len(h.agent_instances) for h in site.hosts.values())
-    print(f"{path}: OK ({len(site.hosts)} hosts, {count} agent instances, "
-          f"hub {site.hub.wamp_server}, realm {site.hub.wamp_realm})")
+    print(
+        f"{path}: OK ({len(site.hosts)} hosts, {count} agent instances, "
+        f"hub {site.hub.wamp_server}, realm {site.hub.wamp_realm})"
+    )
     return 0
 
 
@@ -175,9 +198,13 @@ def cmd_call(argv: list[str]) -> int:
     parser = _site_parser("call", "Call an operation. A task starts and waits by default.")
     parser.add_argument("instance_id")
     parser.add_argument("op")
-    parser.add_argument("words", nargs="*", metavar="[ACTION] [key=value ...]",
-                        help="action (start, stop, abort, wait, status) and parameters; "
-                        "values are JSON where they parse (5, true, \"x\"), else text")
+    parser.add_argument(
+        "words",
+        nargs="*",
+        metavar="[ACTION] [key=value ...]",
+        help="action (start, stop, abort, wait, status) and parameters; "
+        'values are JSON where they parse (5, true, "x"), else text',
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call (10)")
     parser.add_argument("--http", action="store_true", help="use the HTTP bridge, not WAMP")
     args = parser.parse_args(argv)
@@ -193,24 +220,31 @@ def cmd_call(argv: list[str]) -> int:
             raise UserError(f"parameters are key=value, not {word!r}")
         params[key] = _parse_value(value)
     try:
-        client = Client(args.instance_id, args.site_config, timeout=args.timeout,
-                        transport="http" if args.http else "wamp")
+        client = Client(
+            args.instance_id,
+            args.site_config,
+            timeout=args.timeout,
+            transport="http" if args.http else "wamp",
+        )
         api = client.get_api()
         kinds = {name: "task" for name, _, _ in api["tasks"]}
         kinds |= {name: "process" for name, _, _ in api["processes"]}
         if args.op not in kinds:
-            raise UserError(f"{args.instance_id} has no operation {args.op!r}; "
-                            f"it has {sorted(kinds)}")
+            raise UserError(
+                f"{args.instance_id} has no operation {args.op!r}; it has {sorted(kinds)}"
+            )
         action = action or ("run" if kinds[args.op] == "task" else "status")
         if action == "run":
+
             def progress(reply: Any) -> None:
                 last = reply.session.get("messages", [[0, ""]])[-1][1]
                 print(f"  ... {args.op} {reply.session.get('status')}: {last}", file=sys.stderr)
 
             reply = run_sync(client.aclient.run_task(args.op, params, progress, poll=2.0))
         elif action in ("start", "stop", "abort", "wait", "status"):
-            reply = client.request(action, args.op, params or None,
-                                   timeout=args.timeout if action == "wait" else None)
+            reply = client.request(
+                action, args.op, params or None, timeout=args.timeout if action == "wait" else None
+            )
         else:
             raise UserError(f"unknown action {action!r}: start, stop, abort, wait or status")
     except ClientError as exc:
@@ -248,8 +282,11 @@ def cmd_status(argv: list[str]) -> int:
 
     path = _site_path(args.site_config)
     site = load_site_config(path)
-    ids = [args.instance_id] if args.instance_id else [
-        i.instance_id for h in site.hosts.values() for i in h.agent_instances]
+    ids = (
+        [args.instance_id]
+        if args.instance_id
+        else [i.instance_id for h in site.hosts.values() for i in h.agent_instances]
+    )
     table = Table(title=f"{site.hub.address_root} @ {site.hub.wamp_server}")
     for column in ("agent", "class", "operation", "kind", "status", "last message"):
         table.add_column(column)
@@ -270,9 +307,14 @@ def cmd_status(argv: list[str]) -> int:
                 elif status == "running":
                     status = "[green]running"
                 msgs = session.get("messages") or [[0, ""]]
-                table.add_row(instance_id if first else "", api["agent_class"] if first else "",
-                              name, kind[:-1] if kind == "tasks" else "process", status,
-                              msgs[-1][1])
+                table.add_row(
+                    instance_id if first else "",
+                    api["agent_class"] if first else "",
+                    name,
+                    kind[:-1] if kind == "tasks" else "process",
+                    status,
+                    msgs[-1][1],
+                )
                 first = False
     Console().print(table)
     return 1 if down else 0

@@ -89,8 +89,10 @@ class _WampTransport:
             lambda: _Session(ComponentConfig(self.realm)), url=self.url
         )
         factory.setProtocolOptions(
-            maxMessagePayloadSize=0, maxFramePayloadSize=0,
-            autoPingInterval=5.0, autoPingTimeout=5.0,
+            maxMessagePayloadSize=0,
+            maxFramePayloadSize=0,
+            autoPingInterval=5.0,
+            autoPingTimeout=5.0,
         )
         try:
             await asyncio.wait_for(
@@ -101,21 +103,25 @@ class _WampTransport:
             raise ClientError(f"cannot reach the hub at {self.url}: {exc or 'timed out'}") from None
         return self._session
 
-    async def call(self, uri: str, *args: Any, call_timeout: float | None = None,
-                   **kwargs: Any) -> Any:
+    async def call(
+        self, uri: str, *args: Any, call_timeout: float | None = None, **kwargs: Any
+    ) -> Any:
         session = await self.connect()
         try:
-            return await asyncio.wait_for(session.call(uri, *args, **kwargs),
-                                          call_timeout or self.timeout)
+            return await asyncio.wait_for(
+                session.call(uri, *args, **kwargs), call_timeout or self.timeout
+            )
         except TimeoutError:
             raise ClientError(
-                f"no answer from {uri} in {call_timeout or self.timeout:.1f} s") from None
+                f"no answer from {uri} in {call_timeout or self.timeout:.1f} s"
+            ) from None
         except TransportLost:
             raise ClientError(f"lost the connection to the hub while calling {uri}") from None
         except ApplicationError as exc:
             if exc.error == "wamp.error.no_such_procedure":
-                raise ClientError(f"no agent answers at {uri.removesuffix('.ops')}: "
-                                  "is it running?") from None
+                raise ClientError(
+                    f"no agent answers at {uri.removesuffix('.ops')}: is it running?"
+                ) from None
             if "transport_lost" in exc.error or "goodbye" in exc.error:
                 raise ClientError(f"lost the connection to the hub while calling {uri}") from None
             raise ClientError(f"{uri}: {exc.error}: {exc.error_message()}") from None
@@ -162,8 +168,9 @@ class _HttpTransport:
                 detail = {}
             error = detail.get("error", f"HTTP {exc.code}")
             if error == "wamp.error.no_such_procedure":
-                raise ClientError(f"no agent answers at {uri.removesuffix('.ops')}: "
-                                  "is it running?") from None
+                raise ClientError(
+                    f"no agent answers at {uri.removesuffix('.ops')}: is it running?"
+                ) from None
             raise ClientError(f"{uri}: {error}: {detail.get('args', '')}") from None
         except (OSError, ValueError) as exc:
             raise ClientError(f"HTTP call to {self.url} failed: {exc}") from None
@@ -171,8 +178,9 @@ class _HttpTransport:
             raise ClientError(f"{uri}: {answer['error']}: {answer.get('args', '')}")
         return answer["args"][0] if answer.get("args") else None
 
-    async def call(self, uri: str, *args: Any, call_timeout: float | None = None,
-                   **kwargs: Any) -> Any:
+    async def call(
+        self, uri: str, *args: Any, call_timeout: float | None = None, **kwargs: Any
+    ) -> Any:
         return await asyncio.get_running_loop().run_in_executor(
             None, self._post, uri, list(args), kwargs, call_timeout or self.timeout
         )
@@ -212,7 +220,9 @@ class AsyncClient:
         self.address = f"{address_root}.{instance_id}"
         self.timeout = timeout
         if transport == "wamp":
-            self._transport: _WampTransport | _HttpTransport = _WampTransport(hub_url, realm, timeout)
+            self._transport: _WampTransport | _HttpTransport = _WampTransport(
+                hub_url, realm, timeout
+            )
         elif transport == "http":
             if not http_url:
                 http_url = f"http://{urlparse(hub_url).netloc}/call"
@@ -221,28 +231,38 @@ class AsyncClient:
             raise ValueError(f"transport must be 'wamp' or 'http', not {transport!r}")
 
     @classmethod
-    def from_site(cls, instance_id: str, site_config: str | None = None, **kwargs: Any) -> AsyncClient:
+    def from_site(
+        cls, instance_id: str, site_config: str | None = None, **kwargs: Any
+    ) -> AsyncClient:
         """A client for `instance_id` on the hub named in the site config."""
         path = find_site_config(site_config)
         if path is not None:
             hub = load_site_config(path).hub
-            kwargs = {"hub_url": hub.wamp_server, "http_url": hub.http_url,
-                      "realm": hub.wamp_realm, "address_root": hub.address_root} | kwargs
+            kwargs = {
+                "hub_url": hub.wamp_server,
+                "http_url": hub.http_url,
+                "realm": hub.wamp_realm,
+                "address_root": hub.address_root,
+            } | kwargs
         return cls(instance_id, **kwargs)
 
     @property
     def connected(self) -> bool:
         return self._transport.connected
 
-    async def call(self, uri: str, *args: Any, call_timeout: float | None = None,
-                   **kwargs: Any) -> Any:
+    async def call(
+        self, uri: str, *args: Any, call_timeout: float | None = None, **kwargs: Any
+    ) -> Any:
         return await self._transport.call(uri, *args, call_timeout=call_timeout, **kwargs)
 
     async def get_api(self) -> dict[str, Any]:
         return await self.call(self.address, "get_api")  # type: ignore[no-any-return]
 
     async def request(
-        self, action: str, op_name: str, params: dict[str, Any] | None = None,
+        self,
+        action: str,
+        op_name: str,
+        params: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> Reply:
         """One ops call; for ``wait``, `timeout` is the agent's wait and the call gets a
@@ -252,14 +272,19 @@ class AsyncClient:
         if action == "wait":
             kwargs["timeout"] = timeout
             call_timeout = (timeout or 0) + self.timeout
-        answer = await self.call(f"{self.address}.ops", action, op_name, params,
-                                 call_timeout=call_timeout, **kwargs)
+        answer = await self.call(
+            f"{self.address}.ops", action, op_name, params, call_timeout=call_timeout, **kwargs
+        )
         code, message, session = answer
         return Reply(code, message, session or {})
 
-    async def run_task(self, op_name: str, params: dict[str, Any] | None = None,
-                       on_progress: Callable[[Reply], None] | None = None,
-                       poll: float = 10.0) -> Reply:
+    async def run_task(
+        self,
+        op_name: str,
+        params: dict[str, Any] | None = None,
+        on_progress: Callable[[Reply], None] | None = None,
+        poll: float = 10.0,
+    ) -> Reply:
         """Start a task and wait until it is done, reporting progress every `poll` s.
 
         Over WAMP the ``wait`` goes out right behind the ``start``, without waiting for the
@@ -298,15 +323,18 @@ class AsyncClient:
             if on_progress is not None:
                 on_progress(reply)
 
-    async def subscribe(self, feed_or_topic: str,
-                        handler: Callable[[Any, dict[str, Any]], Any],
-                        match: str = "exact") -> None:
+    async def subscribe(
+        self,
+        feed_or_topic: str,
+        handler: Callable[[Any, dict[str, Any]], Any],
+        match: str = "exact",
+    ) -> None:
         """Call `handler(payload, feed_info)` for each event of a feed of this agent (by
         name) or of any feed topic (a full URI, wildcards with ``match="wildcard"``)."""
-        topic = (feed_or_topic if "." in feed_or_topic
-                 else f"{self.address}.feeds.{feed_or_topic}")
+        topic = feed_or_topic if "." in feed_or_topic else f"{self.address}.feeds.{feed_or_topic}"
         await self._transport.subscribe(
-            topic, lambda *args, **kw: handler(*feed_event(args)), match)
+            topic, lambda *args, **kw: handler(*feed_event(args)), match
+        )
 
     async def close(self) -> None:
         await self._transport.close()
@@ -323,8 +351,9 @@ class _Loop:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="socs-client",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="socs-client", daemon=True
+        )
         self.thread.start()
 
     @classmethod
@@ -354,8 +383,9 @@ class _Op:
         self._client = client
         self.name = name
 
-    def _request(self, action: str, params: dict[str, Any] | None = None,
-                 timeout: float | None = None) -> Reply:
+    def _request(
+        self, action: str, params: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> Reply:
         return run_sync(self._client.aclient.request(action, self.name, params, timeout))
 
     def start(self, **params: Any) -> Reply:
@@ -406,12 +436,18 @@ class Client:
     def get_api(self) -> dict[str, Any]:
         return run_sync(self.aclient.get_api())
 
-    def request(self, action: str, op_name: str, params: dict[str, Any] | None = None,
-                timeout: float | None = None) -> Reply:
+    def request(
+        self,
+        action: str,
+        op_name: str,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Reply:
         return run_sync(self.aclient.request(action, op_name, params, timeout))
 
-    def subscribe(self, feed_or_topic: str, handler: Callable[..., Any],
-                  match: str = "exact") -> None:
+    def subscribe(
+        self, feed_or_topic: str, handler: Callable[..., Any], match: str = "exact"
+    ) -> None:
         """Subscribe; `handler` runs in the client's thread."""
         run_sync(self.aclient.subscribe(feed_or_topic, handler, match))
 

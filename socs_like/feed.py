@@ -37,8 +37,13 @@ _FLOAT_ONLY = frozenset({float})
 
 def feed_event(args: tuple[Any, ...]) -> tuple[Any, dict[str, Any]]:
     """``(payload, feed_info)`` from the positional arguments of a feed event."""
-    if len(args) == 1 and isinstance(args[0], (list, tuple)) and len(args[0]) == 2 \
-            and isinstance(args[0][1], dict) and "agent_address" in args[0][1]:
+    if (
+        len(args) == 1
+        and isinstance(args[0], (list, tuple))
+        and len(args[0]) == 2
+        and isinstance(args[0][1], dict)
+        and "agent_address" in args[0][1]
+    ):
         return args[0][0], args[0][1]
     if len(args) >= 2 and isinstance(args[1], dict):
         return args[0], args[1]
@@ -55,7 +60,9 @@ class _Record:
     data: dict[str, list[Any]] = field(default_factory=dict)
 
 
-def _block_from_message(message: Mapping[str, Any]) -> tuple[str, list[float], dict[str, list[Any]]]:
+def _block_from_message(
+    message: Mapping[str, Any],
+) -> tuple[str, list[float], dict[str, list[Any]]]:
     """Validate one recorded-feed message; return (block name, timestamps, columns)."""
     if not isinstance(message, Mapping):
         raise ValueError("a recorded feed takes a dict with block_name, timestamp(s) and data")
@@ -155,13 +162,15 @@ class Feed:
                 for start in range(0, max(len(timestamps), 1), step):
                     part = slice(start, start + step)
                     n = len(timestamps[part])
-                    self._append(_Record(
-                        seq=self._next_seq,
-                        size=n * per_sample + len(block_name) + 64,
-                        block_name=block_name,
-                        timestamps=timestamps[part],
-                        data={k: v[part] for k, v in columns.items()},
-                    ))
+                    self._append(
+                        _Record(
+                            seq=self._next_seq,
+                            size=n * per_sample + len(block_name) + 64,
+                            block_name=block_name,
+                            timestamps=timestamps[part],
+                            data={k: v[part] for k, v in columns.items()},
+                        )
+                    )
             self._on_publish()
         else:
             payload = json_safe(message)

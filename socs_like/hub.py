@@ -36,19 +36,21 @@ class HubError(Exception):
     """The hub could not be started; one line for a person."""
 
 
-def _permission(prefix: str, *, call: bool, register: bool, publish: bool,
-                subscribe: bool) -> dict[str, Any]:
+def _permission(
+    prefix: str, *, call: bool, register: bool, publish: bool, subscribe: bool
+) -> dict[str, Any]:
     return {
         "uri": prefix,
         "match": "prefix",
-        "allow": {"call": call, "register": register, "publish": publish,
-                  "subscribe": subscribe},
+        "allow": {"call": call, "register": register, "publish": publish, "subscribe": subscribe},
         "disclose": {"caller": False, "publisher": False},
         "cache": True,
     }
 
 
-def crossbar_config(hub: HubConfig, *, host: str | None = None, port: int | None = None) -> dict[str, Any]:
+def crossbar_config(
+    hub: HubConfig, *, host: str | None = None, port: int | None = None
+) -> dict[str, Any]:
     """A crossbar config (version 2) serving `hub`'s realm at ``/ws`` and ``/call``."""
     url = urlparse(hub.wamp_server)
     listen_port = port or url.port or 8001
@@ -61,43 +63,49 @@ def crossbar_config(hub: HubConfig, *, host: str | None = None, port: int | None
     return {
         "version": 2,
         "controller": {},
-        "workers": [{
-            "type": "router",
-            "realms": [{
-                "name": hub.wamp_realm,
-                "roles": [
-                    {"name": "agent", "permissions": [agent]},
-                    {"name": "controller", "permissions": [controller]},
-                    {"name": "anonymous", "permissions": [agent]},
+        "workers": [
+            {
+                "type": "router",
+                "realms": [
+                    {
+                        "name": hub.wamp_realm,
+                        "roles": [
+                            {"name": "agent", "permissions": [agent]},
+                            {"name": "controller", "permissions": [controller]},
+                            {"name": "anonymous", "permissions": [agent]},
+                        ],
+                    }
                 ],
-            }],
-            "transports": [{
-                "type": "web",
-                "endpoint": endpoint,
-                "paths": {
-                    "ws": {
-                        "type": "websocket",
-                        "serializers": ["msgpack", "cbor", "json"],
-                        "options": {
-                            "max_message_size": HUB_MAX_MESSAGE_BYTES,
-                            "max_frame_size": HUB_MAX_MESSAGE_BYTES,
-                            "auto_ping_interval": 5000,
-                            "auto_ping_timeout": 5000,
-                            "fail_by_drop": True,
-                            "open_handshake_timeout": 5000,
-                            "close_handshake_timeout": 1000,
+                "transports": [
+                    {
+                        "type": "web",
+                        "endpoint": endpoint,
+                        "paths": {
+                            "ws": {
+                                "type": "websocket",
+                                "serializers": ["msgpack", "cbor", "json"],
+                                "options": {
+                                    "max_message_size": HUB_MAX_MESSAGE_BYTES,
+                                    "max_frame_size": HUB_MAX_MESSAGE_BYTES,
+                                    "auto_ping_interval": 5000,
+                                    "auto_ping_timeout": 5000,
+                                    "fail_by_drop": True,
+                                    "open_handshake_timeout": 5000,
+                                    "close_handshake_timeout": 1000,
+                                },
+                            },
+                            "call": {
+                                "type": "caller",
+                                "realm": hub.wamp_realm,
+                                "role": "controller",
+                                "options": {"post_body_limit": 2**20},
+                            },
+                            "info": {"type": "nodeinfo"},
                         },
-                    },
-                    "call": {
-                        "type": "caller",
-                        "realm": hub.wamp_realm,
-                        "role": "controller",
-                        "options": {"post_body_limit": 2**20},
-                    },
-                    "info": {"type": "nodeinfo"},
-                },
-            }],
-        }],
+                    }
+                ],
+            }
+        ],
     }
 
 
@@ -120,8 +128,9 @@ def port_open(host: str, port: int) -> bool:
 class Hub:
     """A crossbar process serving one site's realm; `start` returns once it accepts calls."""
 
-    def __init__(self, hub: HubConfig, cbdir: Path, *, port: int | None = None,
-                 log_level: str = "warn") -> None:
+    def __init__(
+        self, hub: HubConfig, cbdir: Path, *, port: int | None = None, log_level: str = "warn"
+    ) -> None:
         self.config = hub
         self.cbdir = Path(cbdir)
         url = urlparse(hub.wamp_server)
@@ -150,9 +159,16 @@ class Hub:
         self.write_config()
         out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [crossbar_executable(), "start", "--cbdir", str(self.cbdir),
-             "--loglevel", self.log_level],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                crossbar_executable(),
+                "start",
+                "--cbdir",
+                str(self.cbdir),
+                "--loglevel",
+                self.log_level,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
             env=os.environ | {"PYTHONUNBUFFERED": "1"},
             start_new_session=True,
         )

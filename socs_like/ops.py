@@ -79,7 +79,7 @@ class OpSession:
         self._stop = threading.Event()
         self._stop_waiters: set[asyncio.Future[None]] = set()
         self._done_waiters: set[asyncio.Future[None]] = set()
-        self.add_message("Status is now \"starting\".")
+        self.add_message('Status is now "starting".')
 
     # --- what the operation's code calls -------------------------------------------------
 
@@ -98,7 +98,7 @@ class OpSession:
             if status == self.status:
                 return
             self.status = status
-        self.add_message(f"Status is now \"{status}\".")
+        self.add_message(f'Status is now "{status}".')
 
     @property
     def stop_requested(self) -> bool:
@@ -144,7 +144,7 @@ class OpSession:
             self.success = bool(success)
             self.status = "done"
             self.end_time = self._clock()
-        self.add_message("Status is now \"done\".")
+        self.add_message('Status is now "done".')
         for waiter in self._done_waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -202,6 +202,12 @@ class OpSession:
             return self._header() | {"messages": [list(m) for m in self.messages[-1:]]}
 
 
+class OpFailed(Exception):
+    """Raised by an operation for a failure it foresaw (a refused path, a peer that said no):
+    the session ends failed with this message, and no traceback is logged. Agents derive
+    their error roots from it so one ``raise`` both explains and ends the operation."""
+
+
 # --- parameters ---------------------------------------------------------------------------
 
 REQUIRED: Any = object()
@@ -223,7 +229,7 @@ class ParamSpec:
 def param(
     key: str,
     *,
-    type: type | None = None,  # noqa: A002 - OCS's spelling
+    type: type | None = None,
     default: Any = REQUIRED,
     check: Callable[[Any], bool] | None = None,
     choices: Iterable[Any] | None = None,
@@ -265,9 +271,7 @@ def check_params(func: Callable[..., Any], params: Mapping[str, Any] | None) -> 
         return given
     unknown = sorted(set(given) - set(specs))
     if unknown:
-        raise ParamError(
-            f"unknown parameter {unknown[0]!r}; this operation takes {sorted(specs)}"
-        )
+        raise ParamError(f"unknown parameter {unknown[0]!r}; this operation takes {sorted(specs)}")
     out: dict[str, Any] = {}
     for key, spec in specs.items():
         if key not in given:
@@ -284,7 +288,9 @@ def check_params(func: Callable[..., Any], params: Mapping[str, Any] | None) -> 
         if spec.type is float and isinstance(value, int):
             value = float(value)
         if spec.choices is not None and value not in spec.choices:
-            raise ParamError(f"parameter {key!r} must be one of {list(spec.choices)}, not {value!r}")
+            raise ParamError(
+                f"parameter {key!r} must be one of {list(spec.choices)}, not {value!r}"
+            )
         if spec.check is not None and not spec.check(value):
             raise ParamError(f"parameter {key!r} failed its check: {value!r}")
         out[key] = value

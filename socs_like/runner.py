@@ -69,7 +69,9 @@ def configure_logging(instance_id: str, log_dir: str | None, verbose: bool = Fal
     globalLogPublisher.addObserver(failures_with_tracebacks)
 
 
-def parse_agent_args(argv: list[str], class_name: str | None) -> tuple[Any, argparse.Namespace, Any]:
+def parse_agent_args(
+    argv: list[str], class_name: str | None
+) -> tuple[Any, argparse.Namespace, Any]:
     """(agent class, parsed arguments, settings) for an agent command line."""
     site_parser = argparse.ArgumentParser(add_help=False)
     add_site_arguments(site_parser)
@@ -79,9 +81,11 @@ def parse_agent_args(argv: list[str], class_name: str | None) -> tuple[Any, argp
         if class_name and "-h" not in argv and "--help" not in argv:
             site_args.instance_id = class_name.lower()
             argv = [*argv, "--instance-id", site_args.instance_id]
-    settings = agent_settings(site_args) if (
-        site_args.instance_id or os.environ.get("INSTANCE_ID")
-    ) else None
+    settings = (
+        agent_settings(site_args)
+        if (site_args.instance_id or os.environ.get("INSTANCE_ID"))
+        else None
+    )
     name = class_name or (settings.agent_class if settings else None)
     if not name:
         raise AgentClassError(

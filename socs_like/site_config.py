@@ -171,8 +171,13 @@ def _fix_for(error: Mapping[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         key = str(loc[-1])
         level = (
-            "root" if len(loc) == 1 else "hub" if loc[0] == "hub" else
-            "instance" if "agent-instances" in loc else "host"
+            "root"
+            if len(loc) == 1
+            else "hub"
+            if loc[0] == "hub"
+            else "instance"
+            if "agent-instances" in loc
+            else "host"
         )
         hint = difflib.get_close_matches(key, _KNOWN_KEYS[level], n=1)
         if hint:
@@ -232,9 +237,13 @@ def find_site_config(explicit: str | None, env: Mapping[str, str] = os.environ) 
 def add_site_arguments(parser: argparse.ArgumentParser) -> None:
     """The site options every agent accepts (OCS's names; defaults None = not given)."""
     group = parser.add_argument_group("site options")
-    group.add_argument("--site-config", "--site-file", dest="site_file", metavar="PATH",
-                       help="site config file (default: $OCS_CONFIG_DIR/default.yaml, "
-                       "else ./site-config.yaml)")
+    group.add_argument(
+        "--site-config",
+        "--site-file",
+        dest="site_file",
+        metavar="PATH",
+        help="site config file (default: $OCS_CONFIG_DIR/default.yaml, else ./site-config.yaml)",
+    )
     group.add_argument("--site-host", help="host block to use (default: hostname, then localhost)")
     group.add_argument("--site-hub", help="hub WebSocket URL, e.g. ws://localhost:8001/ws")
     group.add_argument("--site-http", help="hub HTTP bridge URL, e.g. http://localhost:8001/call")
@@ -242,9 +251,12 @@ def add_site_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--address-root", help="address root (default observatory)")
     group.add_argument("--instance-id", help="this agent's instance id")
     group.add_argument("--log-dir", help="folder for this agent's log file")
-    group.add_argument("--crossbar-timeout", type=float,
-                       help="give up after the hub has been away this many seconds; "
-                       "0 (the default) waits for ever")
+    group.add_argument(
+        "--crossbar-timeout",
+        type=float,
+        help="give up after the hub has been away this many seconds; "
+        "0 (the default) waits for ever",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -266,9 +278,7 @@ class AgentSettings:
         return f"{self.address_root}.{self.instance_id}"
 
 
-def agent_settings(
-    args: argparse.Namespace, env: Mapping[str, str] = os.environ
-) -> AgentSettings:
+def agent_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> AgentSettings:
     """Merge the site config, the OCS environment variables and the site flags in `args`."""
     instance_id = args.instance_id or env.get("INSTANCE_ID")
     if not instance_id:
@@ -286,8 +296,15 @@ def agent_settings(
                 raise
         instance = next((i for i in host.agent_instances if i.instance_id == instance_id), None)
         if instance is None:
-            instance = next((i for h in site.hosts.values() for i in h.agent_instances
-                             if i.instance_id == instance_id), None)
+            instance = next(
+                (
+                    i
+                    for h in site.hosts.values()
+                    for i in h.agent_instances
+                    if i.instance_id == instance_id
+                ),
+                None,
+            )
     timeout = args.crossbar_timeout
     if timeout is None and env.get("CROSSBAR_TIMEOUT"):
         timeout = float(env["CROSSBAR_TIMEOUT"])
@@ -296,8 +313,10 @@ def agent_settings(
     hub_url = args.site_hub or env.get("SITE_HUB") or site.hub.wamp_server
     http_url = args.site_http or env.get("SITE_HTTP")
     if not http_url:
-        http_url = site.hub.http_url if not (args.site_hub or env.get("SITE_HUB")) else (
-            HubConfig(wamp_server=hub_url).http_url
+        http_url = (
+            site.hub.http_url
+            if not (args.site_hub or env.get("SITE_HUB"))
+            else (HubConfig(wamp_server=hub_url).http_url)
         )
     return AgentSettings(
         instance_id=instance_id,

@@ -46,8 +46,15 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, site_file: Path, site: SiteConfig, *, host: str | None = None,
-                 live_table: bool = True, var_dir: Path = Path("var")) -> None:
+    def __init__(
+        self,
+        site_file: Path,
+        site: SiteConfig,
+        *,
+        host: str | None = None,
+        live_table: bool = True,
+        var_dir: Path = Path("var"),
+    ) -> None:
         self.site_file = site_file
         self.site = site
         self.host_name, self.host = site.host(host)
@@ -55,10 +62,21 @@ class Supervisor:
         self.var_dir = var_dir
         self.log_dir = Path(self.host.log_dir or var_dir / "log")
         self.children = [
-            Child(i.instance_id, i.agent_class,
-                  ["agent", "--instance-id", i.instance_id, "--site-file", str(site_file),
-                   "--site-host", self.host_name])
-            for i in self.host.agent_instances if i.manage != "no"
+            Child(
+                i.instance_id,
+                i.agent_class,
+                [
+                    "agent",
+                    "--instance-id",
+                    i.instance_id,
+                    "--site-file",
+                    str(site_file),
+                    "--site-host",
+                    self.host_name,
+                ],
+            )
+            for i in self.host.agent_instances
+            if i.manage != "no"
         ] + [
             Child(f"sim-{s.name}", "simulator", ["simulate", s.name, *s.argv])
             for s in self.host.simulators
@@ -70,8 +88,11 @@ class Supervisor:
 
         # Follows heartbeats; closed before the hub stops so that nothing reports a lost hub.
         self._watcher = AsyncClient(
-            "supervisor", hub_url=site.hub.wamp_server, realm=site.hub.wamp_realm,
-            address_root=site.hub.address_root, timeout=3.0,
+            "supervisor",
+            hub_url=site.hub.wamp_server,
+            realm=site.hub.wamp_realm,
+            address_root=site.hub.address_root,
+            timeout=3.0,
         )
 
     def run(self) -> int:
@@ -132,8 +153,12 @@ class Supervisor:
             child.started = time.monotonic()
             with open(log_path, "ab") as out:
                 child.process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "socs_like", *child.argv,
-                    stdout=out, stderr=asyncio.subprocess.STDOUT,
+                    sys.executable,
+                    "-m",
+                    "socs_like",
+                    *child.argv,
+                    stdout=out,
+                    stderr=asyncio.subprocess.STDOUT,
                 )
             child.state = "running"
             self._say(f"{child.name}: started (pid {child.process.pid})")
@@ -144,8 +169,10 @@ class Supervisor:
             ran = time.monotonic() - child.started
             child.backoff = 1.0 if ran > MAX_BACKOFF else min(child.backoff * 2, MAX_BACKOFF)
             child.state = f"restarting in {child.backoff:.0f} s"
-            self._say(f"{child.name}: exited with {child.last_exit} after {ran:.1f} s; "
-                      f"restarting in {child.backoff:.0f} s (log: {log_path})")
+            self._say(
+                f"{child.name}: exited with {child.last_exit} after {ran:.1f} s; "
+                f"restarting in {child.backoff:.0f} s (log: {log_path})"
+            )
             await asyncio.sleep(child.backoff)
             child.restarts += 1
 
@@ -165,8 +192,11 @@ class Supervisor:
         """Follow every agent's heartbeat through the hub, reconnecting while it is away."""
         from .client import ClientError
 
-        by_address = {f"{self.site.hub.address_root}.{c.name}": c
-                      for c in self.children if c.kind != "simulator"}
+        by_address = {
+            f"{self.site.hub.address_root}.{c.name}": c
+            for c in self.children
+            if c.kind != "simulator"
+        }
         client = self._watcher
 
         def beat(payload: Any, feed_info: dict[str, Any] | None = None) -> None:
@@ -177,8 +207,9 @@ class Supervisor:
 
         while True:
             try:
-                await client.subscribe(f"{self.site.hub.address_root}..feeds.heartbeat", beat,
-                                       match="wildcard")
+                await client.subscribe(
+                    f"{self.site.hub.address_root}..feeds.heartbeat", beat, match="wildcard"
+                )
                 while client.connected:
                     await asyncio.sleep(1.0)
             except ClientError:
@@ -187,8 +218,10 @@ class Supervisor:
     def table(self) -> Table:
         from .ops import OpCode
 
-        table = Table(title=f"socs-like up: host {self.host_name} — hub "
-                      f"{self.site.hub.wamp_server} — Ctrl-C stops")
+        table = Table(
+            title=f"socs-like up: host {self.host_name} — hub "
+            f"{self.site.hub.wamp_server} — Ctrl-C stops"
+        )
         for column in ("agent", "class", "pid", "process", "restarts", "heartbeat", "operations"):
             table.add_column(column)
         now = time.monotonic()
@@ -196,11 +229,20 @@ class Supervisor:
             beat = "—" if c.heartbeat is None else f"{now - c.heartbeat:.1f} s ago"
             if c.heartbeat is not None and now - c.heartbeat > 5:
                 beat = f"[red]{beat}"
-            ops = ", ".join(f"{name}:{OpCode(code).name.lower()}"
-                            for name, code in c.op_codes.items() if code != OpCode.NONE)
+            ops = ", ".join(
+                f"{name}:{OpCode(code).name.lower()}"
+                for name, code in c.op_codes.items()
+                if code != OpCode.NONE
+            )
             if c.kind == "simulator":
                 beat, ops = "", "—"
-            table.add_row(c.name, c.kind,
-                          str(c.process.pid if c.process else ""), c.state, str(c.restarts),
-                          beat, ops or "idle")
+            table.add_row(
+                c.name,
+                c.kind,
+                str(c.process.pid if c.process else ""),
+                c.state,
+                str(c.restarts),
+                beat,
+                ops or "idle",
+            )
         return table

@@ -44,31 +44,67 @@ class DaqWorker:
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group("DaqWorker options")
-        group.add_argument("--hosts", nargs="+", required=True, metavar="HOST",
-                           help="worker host names or ssh_config aliases")
-        group.add_argument("--ssh-config",
-                           help="OpenSSH client config (default ~/.ssh/config)")
-        group.add_argument("--known-hosts",
-                           help="known_hosts file (default: the config's UserKnownHostsFile, "
-                                "else ~/.ssh/known_hosts)")
-        group.add_argument("--no-host-key-check", action="store_true",
-                           help="accept any host key (isolated lab networks only; logged)")
-        group.add_argument("--data-router-name", default="dataRouter",
-                           help="data router program name (default dataRouter)")
-        group.add_argument("--ecc-server-name", default="getEccSoapServer",
-                           help="ECC server program name (default getEccSoapServer)")
-        group.add_argument("--cwd-method", choices=CWD_METHODS, default="auto",
-                           help="how to find the router's directory: lsof (macOS), proc "
-                                "(Linux /proc), auto (lsof if installed; default)")
-        group.add_argument("--file-root", action="append", dest="file_roots", metavar="DIR",
-                           help="worker directory that tail_file and backup_config_files may "
-                                "read or write (repeatable; default ~)")
-        group.add_argument("--monitor-interval", type=float, default=10.0,
-                           help="seconds between monitor sweeps (default 10)")
-        group.add_argument("--connect-timeout", type=float, default=10.0,
-                           help="seconds allowed to connect to a worker (default 10)")
-        group.add_argument("--command-timeout", type=float, default=30.0,
-                           help="seconds allowed for each remote command (default 30)")
+        group.add_argument(
+            "--hosts",
+            nargs="+",
+            required=True,
+            metavar="HOST",
+            help="worker host names or ssh_config aliases",
+        )
+        group.add_argument("--ssh-config", help="OpenSSH client config (default ~/.ssh/config)")
+        group.add_argument(
+            "--known-hosts",
+            help="known_hosts file (default: the config's UserKnownHostsFile, "
+            "else ~/.ssh/known_hosts)",
+        )
+        group.add_argument(
+            "--no-host-key-check",
+            action="store_true",
+            help="accept any host key (isolated lab networks only; logged)",
+        )
+        group.add_argument(
+            "--data-router-name",
+            default="dataRouter",
+            help="data router program name (default dataRouter)",
+        )
+        group.add_argument(
+            "--ecc-server-name",
+            default="getEccSoapServer",
+            help="ECC server program name (default getEccSoapServer)",
+        )
+        group.add_argument(
+            "--cwd-method",
+            choices=CWD_METHODS,
+            default="auto",
+            help="how to find the router's directory: lsof (macOS), proc "
+            "(Linux /proc), auto (lsof if installed; default)",
+        )
+        group.add_argument(
+            "--file-root",
+            action="append",
+            dest="file_roots",
+            metavar="DIR",
+            help="worker directory that tail_file and backup_config_files may "
+            "read or write (repeatable; default ~)",
+        )
+        group.add_argument(
+            "--monitor-interval",
+            type=float,
+            default=10.0,
+            help="seconds between monitor sweeps (default 10)",
+        )
+        group.add_argument(
+            "--connect-timeout",
+            type=float,
+            default=10.0,
+            help="seconds allowed to connect to a worker (default 10)",
+        )
+        group.add_argument(
+            "--command-timeout",
+            type=float,
+            default=30.0,
+            help="seconds allowed for each remote command (default 30)",
+        )
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
         if args.monitor_interval < 0.1:
@@ -81,15 +117,18 @@ class DaqWorker:
             # asyncssh logs every channel at INFO; ours say what matters
             logging.getLogger("asyncssh").setLevel(logging.WARNING)
         if args.no_host_key_check:
-            log.warning("host key checking is OFF for %s (--no-host-key-check)",
-                        ", ".join(self.hosts))
-        self.pool = SshPool(SshSettings(
-            config_path=args.ssh_config,
-            known_hosts=args.known_hosts,
-            verify_host_keys=not args.no_host_key_check,
-            connect_timeout=args.connect_timeout,
-            command_timeout=args.command_timeout,
-        ))
+            log.warning(
+                "host key checking is OFF for %s (--no-host-key-check)", ", ".join(self.hosts)
+            )
+        self.pool = SshPool(
+            SshSettings(
+                config_path=args.ssh_config,
+                known_hosts=args.known_hosts,
+                verify_host_keys=not args.no_host_key_check,
+                connect_timeout=args.connect_timeout,
+                command_timeout=args.command_timeout,
+            )
+        )
         programs = WorkerPrograms(
             data_router=args.data_router_name,
             ecc_server=args.ecc_server_name,
@@ -106,9 +145,16 @@ class DaqWorker:
             "worker_status", record=True, buffer_time=1.0, agg_params={"frame_length": 60}
         )
         agent.register_process("monitor", self.monitor, startup=True)
-        for name in ("find_data_router", "get_graw_list", "working_dir_is_clean",
-                     "check_ecc_server_status", "check_data_router_status",
-                     "organize_files", "backup_config_files", "tail_file"):
+        for name in (
+            "find_data_router",
+            "get_graw_list",
+            "working_dir_is_clean",
+            "check_ecc_server_status",
+            "check_data_router_status",
+            "organize_files",
+            "backup_config_files",
+            "tail_file",
+        ):
             agent.register_task(name, getattr(self, name))
 
     # -- running one call on many hosts --------------------------------------------------------
@@ -126,7 +172,11 @@ class DaqWorker:
         return list(dict.fromkeys(hosts))
 
     async def _on_hosts(
-        self, session: OpSession, hosts: list[str] | None, what: str, call: HostCall,
+        self,
+        session: OpSession,
+        hosts: list[str] | None,
+        what: str,
+        call: HostCall,
         ok: Callable[[dict[str, Any]], bool] = lambda result: True,
     ) -> tuple[bool, str]:
         try:
@@ -178,8 +228,7 @@ class DaqWorker:
 
         async def call(w: WorkerInterface) -> dict[str, Any]:
             files = await w.get_graw_list()
-            return {"count": len(files), "files": files[:budget],
-                    "truncated": len(files) > budget}
+            return {"count": len(files), "files": files[:budget], "truncated": len(files) > budget}
 
         return await self._on_hosts(session, params["hosts"], "get_graw_list", call)
 
@@ -191,8 +240,9 @@ class DaqWorker:
             clean = await w.working_dir_is_clean()
             return {"clean": clean, "summary": "clean" if clean else ".graw files are waiting"}
 
-        return await self._on_hosts(session, params["hosts"], "working_dir_is_clean", call,
-                                    ok=lambda r: r["clean"])
+        return await self._on_hosts(
+            session, params["hosts"], "working_dir_is_clean", call, ok=lambda r: r["clean"]
+        )
 
     @param("hosts", type=list, default=None)
     async def check_ecc_server_status(self, session: OpSession, params: dict) -> tuple[bool, str]:
@@ -201,8 +251,9 @@ class DaqWorker:
         async def call(w: WorkerInterface) -> dict[str, Any]:
             return _running(w.programs.ecc_server, await w.check_ecc_server_status())
 
-        return await self._on_hosts(session, params["hosts"], "check_ecc_server_status", call,
-                                    ok=lambda r: r["running"])
+        return await self._on_hosts(
+            session, params["hosts"], "check_ecc_server_status", call, ok=lambda r: r["running"]
+        )
 
     @param("hosts", type=list, default=None)
     async def check_data_router_status(self, session: OpSession, params: dict) -> tuple[bool, str]:
@@ -211,8 +262,9 @@ class DaqWorker:
         async def call(w: WorkerInterface) -> dict[str, Any]:
             return _running(w.programs.data_router, await w.check_data_router_status())
 
-        return await self._on_hosts(session, params["hosts"], "check_data_router_status", call,
-                                    ok=lambda r: r["running"])
+        return await self._on_hosts(
+            session, params["hosts"], "check_data_router_status", call, ok=lambda r: r["running"]
+        )
 
     @param("experiment", type=str)
     @param("run", type=int)
@@ -232,8 +284,9 @@ class DaqWorker:
                 report = await w.organize_files(run.experiment, run.number)
             return {**report.to_dict(max_names=budget), "summary": report.summary()}
 
-        return await self._on_hosts(session, params["hosts"], f"organize {run.folder}", call,
-                                    ok=lambda r: r["complete"])
+        return await self._on_hosts(
+            session, params["hosts"], f"organize {run.folder}", call, ok=lambda r: r["complete"]
+        )
 
     @param("experiment", type=str)
     @param("run", type=int)
@@ -257,8 +310,9 @@ class DaqWorker:
                 )
             return {**report.to_dict(), "summary": report.summary()}
 
-        return await self._on_hosts(session, params["hosts"], f"backup {run.folder}", call,
-                                    ok=lambda r: r["complete"])
+        return await self._on_hosts(
+            session, params["hosts"], f"backup {run.folder}", call, ok=lambda r: r["complete"]
+        )
 
     @param("path", type=str)
     @param("num_lines", type=int, default=50, check=lambda n: 0 <= n <= 10_000)
@@ -284,7 +338,7 @@ class DaqWorker:
         session.set_status("running")
         sweeps = 0
         previous: dict[str, str] = {}
-        problems = {h: 0 for h in self.hosts}
+        problems = dict.fromkeys(self.hosts, 0)
         while True:
             started = loop.time()
             statuses = await sweep_status(

@@ -31,8 +31,8 @@ from .errors import ConnectError, ProgramNotRunning, RemoteError, RequestError, 
 from .organize import TransferReport, is_graw, plan_organize
 from .paths import check_within, expand_home
 from .processes import (
-    ProcessCwd,
     Probe,
+    ProcessCwd,
     parse_probe,
     pids_of,
     probe_command,
@@ -398,14 +398,13 @@ class WorkerInterface:
             raise RequestError(f"num_lines must be a non-negative integer, not {num_lines!r}")
         real = await self._user_path(path, "file")
         sftp = await self._sftp()
-        async with self.pool.guard(self.target, f"read {real}"):
-            async with sftp.open(real, "rb") as f:
-                size = (await f.stat()).size or 0
-                reader = TailReader(size, num_lines)
-                while (want := reader.next_read()) is not None:
-                    offset, length = want
-                    await f.seek(offset)
-                    reader.feed(await f.read(length))
+        async with self.pool.guard(self.target, f"read {real}"), sftp.open(real, "rb") as f:
+            size = (await f.stat()).size or 0
+            reader = TailReader(size, num_lines)
+            while (want := reader.next_read()) is not None:
+                offset, length = want
+                await f.seek(offset)
+                reader.feed(await f.read(length))
         return reader.lines()
 
     # -- the monitor's sweep -----------------------------------------------------------------

@@ -42,7 +42,9 @@ def program_matches(command: str, program: str) -> bool:
     base = command.rsplit("/", 1)[-1]
     if base == program:
         return True
-    return len(base) == LINUX_COMM_LEN and len(program) > LINUX_COMM_LEN and program.startswith(base)
+    return (
+        len(base) == LINUX_COMM_LEN and len(program) > LINUX_COMM_LEN and program.startswith(base)
+    )
 
 
 def parse_ps(text: str) -> list[ProcessEntry]:

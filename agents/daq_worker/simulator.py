@@ -35,10 +35,9 @@ def _program(bin_dir: Path, name: str) -> Path:
 
 def _child_env() -> dict[str, str]:
     # through the symlink the interpreter knows neither our venv nor an editable install's
-    # import hook: hand it our import path, led by the directory this package lives in
-    package_root = str(Path(__file__).resolve().parents[2])
+    # import hook: hand it our import path (fake_programs itself needs only the stdlib)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([package_root, *(p for p in sys.path if p)])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     return env
 
 
@@ -51,12 +50,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-router-name", default="dataRouter")
     parser.add_argument("--ecc-server-name", default="getEccSoapServer")
     parser.add_argument("--log-dir", type=Path, help="where program logs go (default: workdir)")
-    parser.add_argument("--sshd", type=Path, metavar="DIR",
-                        help="also run a private sshd whose keys and ssh_config live in DIR")
-    parser.add_argument("--sshd-port", type=int, default=0,
-                        help="its port (default: any free one, written into DIR/ssh_config)")
-    parser.add_argument("--alias", default="daq-worker-sim",
-                        help="its host alias in DIR/ssh_config (default daq-worker-sim)")
+    parser.add_argument(
+        "--sshd",
+        type=Path,
+        metavar="DIR",
+        help="also run a private sshd whose keys and ssh_config live in DIR",
+    )
+    parser.add_argument(
+        "--sshd-port",
+        type=int,
+        default=0,
+        help="its port (default: any free one, written into DIR/ssh_config)",
+    )
+    parser.add_argument(
+        "--alias",
+        default="daq-worker-sim",
+        help="its host alias in DIR/ssh_config (default daq-worker-sim)",
+    )
     args = parser.parse_args(argv)
 
     workdir = args.workdir.expanduser().resolve()
@@ -69,30 +79,47 @@ def main(argv: list[str] | None = None) -> int:
 
     with contextlib.ExitStack() as stack:
         if args.sshd is not None:
-            server = SshServer(args.sshd.expanduser().resolve(), alias=args.alias,
-                               port=args.sshd_port)
+            server = SshServer(
+                args.sshd.expanduser().resolve(), alias=args.alias, port=args.sshd_port
+            )
             try:
                 server.start()
             except (SshServerError, OSError) as exc:
                 print(f"cannot start sshd: {exc}", file=sys.stderr)
                 return 1
             stack.callback(server.stop)
-            print(f"sshd on {server.host}:{server.port}: ssh -F {server.ssh_config} "
-                  f"{server.alias}", flush=True)
+            print(
+                f"sshd on {server.host}:{server.port}: ssh -F {server.ssh_config} {server.alias}",
+                flush=True,
+            )
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="daq-worker-sim-"))
         bin_dir = Path(tmp)
-        module = ["-m", "agents.daq_worker.fake_programs"]
+        module = [str(Path(__file__).with_name("fake_programs.py"))]
         router_log = log_dir / f"{args.data_router_name}.log"
         children = [
             subprocess.Popen(
-                [str(_program(bin_dir, args.data_router_name)), *module, "router",
-                 "--count", str(args.files), "--interval", str(args.interval),
-                 "--size", str(args.size), "--log", str(router_log)],
-                cwd=workdir, env=_child_env(), stdin=subprocess.DEVNULL,
+                [
+                    str(_program(bin_dir, args.data_router_name)),
+                    *module,
+                    "router",
+                    "--count",
+                    str(args.files),
+                    "--interval",
+                    str(args.interval),
+                    "--size",
+                    str(args.size),
+                    "--log",
+                    str(router_log),
+                ],
+                cwd=workdir,
+                env=_child_env(),
+                stdin=subprocess.DEVNULL,
             ),
             subprocess.Popen(
                 [str(_program(bin_dir, args.ecc_server_name)), *module, "ecc"],
-                cwd=bin_dir, env=_child_env(), stdin=subprocess.DEVNULL,
+                cwd=bin_dir,
+                env=_child_env(),
+                stdin=subprocess.DEVNULL,
             ),
         ]
         print(

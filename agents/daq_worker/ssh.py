@@ -162,9 +162,7 @@ class SshPool:
             entry.next_try = 0.0
             entry.last_error = None
 
-    async def _connect(
-        self, target: HostTarget, time_left: float
-    ) -> asyncssh.SSHClientConnection:
+    async def _connect(self, target: HostTarget, time_left: float) -> asyncssh.SSHClientConnection:
         s = self.settings
         options: dict = {
             "connect_timeout": max(0.1, min(s.connect_timeout, time_left)),
@@ -207,7 +205,9 @@ class SshPool:
         except (OSError, asyncssh.Error) as exc:
             raise ConnectError(target.host, _describe(exc)) from None
 
-    async def sftp(self, target: HostTarget, *, timeout: float | None = None) -> asyncssh.SFTPClient:
+    async def sftp(
+        self, target: HostTarget, *, timeout: float | None = None
+    ) -> asyncssh.SFTPClient:
         """The SFTP session on the host's connection (one per connection, shared)."""
         conn = await self.connection(target, timeout=timeout)
         entry = self._host(target)

@@ -174,7 +174,7 @@ class DiFXRelay:
             ("job_status", self.job_status),
         ]:
             agent.register_task(name, func)
-        agent.register_task("start_job", self.start_job, aborter=self._abort_wait)
+        agent.register_task("start_job", self.start_job, abortable=True)
 
     # ----------------------------------------------------------------- the relay process
 
@@ -443,9 +443,6 @@ class DiFXRelay:
         if row is not None:
             session.data.update({"state": row.state, "progress": row.progress})
         return ok, message
-
-    async def _abort_wait(self, session: OpSession, params: dict[str, Any]) -> None:
-        session.add_message("abort: no longer waiting; the job itself keeps running")
 
     @param("input", type=str)
     @param("timeout", type=float, default=30.0, check=lambda t: 0 < t <= 3600)

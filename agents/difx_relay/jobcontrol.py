@@ -38,7 +38,7 @@ class StartTracker:
         name = _code_name(code)
         line = f"{name}: {text}" if text else name
         if code in (StartCode.DIFX_MESSAGE, StartCode.DIFX_WARNING, StartCode.DIFX_ERROR):
-            self.notes = (self.notes + [line])[-20:]
+            self.notes = ([*self.notes, line])[-20:]
         if code == StartCode.STARTED:
             self.started = True
             self.phase = "running"

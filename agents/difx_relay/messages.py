@@ -563,6 +563,9 @@ def _raw_field(f: BodyField) -> str:
 
 
 __all__ = [
+    "SELECTION_KEYWORDS",
+    "STATES",
+    "TERMINAL_STATES",
     "AlertMessage",
     "BodyField",
     "DifxMessage",
@@ -571,11 +574,8 @@ __all__ = [
     "InfoMessage",
     "LoadMessage",
     "Mark5StatusMessage",
-    "STATES",
-    "SELECTION_KEYWORDS",
     "Severity",
     "StatusMessage",
-    "TERMINAL_STATES",
     "encode_message",
     "parse_message",
 ]

@@ -56,8 +56,11 @@ class Ops:
                 if collect is not None:
                     collect(reply)
         except TimeoutError:
-            return (False,
-                    f"{what}: sent, but guiServer confirmed nothing within {self.timeout:g} s", {})
+            return (
+                False,
+                f"{what}: sent, but guiServer confirmed nothing within {self.timeout:g} s",
+                {},
+            )
         except (ChannelClosed, DiFXProtocolError) as e:
             return False, f"{what}: {e}", {}
 
@@ -79,10 +82,7 @@ class Ops:
 
     async def file_op(self, operation: str, path: str, arg: str = "") -> Result:
         path = self.policy.check(path, pattern=operation == "rm")
-        if operation == "mv":
-            arg = self.policy.check(arg)
-        else:
-            arg = self.policy.check_flags(arg)
+        arg = self.policy.check(arg) if operation == "mv" else self.policy.check_flags(arg)
         ok, msg, data = await self._simple(
             lambda ch: commands.file_operation(operation=operation, path=path, arg=arg, channel=ch),
             f"{operation} {path}" + (f" {arg}" if arg else ""),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import fnmatch
 import glob
 import itertools
@@ -375,7 +376,7 @@ class Connection(asyncio.Protocol):
             doc.values.get("path", ""),
             doc.values.get("arg", ""),
         )
-        matches = [p for p in (glob.glob(path) if any(c in path for c in "*?[") else [path])]
+        matches = list(glob.glob(path) if any(c in path for c in "*?[") else [path])
         real = [self.inside(m) for m in matches] or [self.inside(path)]
         if any(r is None for r in real) or not matches:
             return self.refuse(channel, f"{op} {path}: outside the simulator sandbox")
@@ -724,10 +725,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"cannot use sandbox {args.sandbox}: {e}", file=sys.stderr)
         return 2
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(Simulator(args).serve())
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -25,14 +25,27 @@ class FakeData:
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group("FakeData options")
-        group.add_argument("--num-channels", type=int, default=2,
-                           help="channels in the feed (default 2)")
-        group.add_argument("--sample-rate", type=float, default=10.0,
-                           help="samples per second per channel (default 10)")
-        group.add_argument("--frame-length", type=float, default=0.1,
-                           help="seconds of samples per published block (default 0.1)")
-        group.add_argument("--mode", choices=["idle", "acq"], default="idle",
-                           help="'acq' starts acquisition at start-up (default idle)")
+        group.add_argument(
+            "--num-channels", type=int, default=2, help="channels in the feed (default 2)"
+        )
+        group.add_argument(
+            "--sample-rate",
+            type=float,
+            default=10.0,
+            help="samples per second per channel (default 10)",
+        )
+        group.add_argument(
+            "--frame-length",
+            type=float,
+            default=0.1,
+            help="seconds of samples per published block (default 0.1)",
+        )
+        group.add_argument(
+            "--mode",
+            choices=["idle", "acq"],
+            default="idle",
+            help="'acq' starts acquisition at start-up (default idle)",
+        )
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
         self.agent = agent
@@ -40,11 +53,14 @@ class FakeData:
         self.sample_rate = args.sample_rate
         self.frame_length = args.frame_length
         self.feed = agent.register_feed(
-            "false_temperatures", record=True, buffer_time=0.1,
-            agg_params={"frame_length": 60}, max_buffer=1_000_000,
+            "false_temperatures",
+            record=True,
+            buffer_time=0.1,
+            agg_params={"frame_length": 60},
+            max_buffer=1_000_000,
         )
         agent.register_process("acq", self.acq, startup=args.mode == "acq")
-        agent.register_task("delay_task", self.delay_task, aborter=self._abort_delay)
+        agent.register_task("delay_task", self.delay_task, abortable=True)
         agent.register_task("set_heartbeat", self.set_heartbeat)
         agent.register_task("fill_session", self.fill_session)
 
@@ -53,7 +69,7 @@ class FakeData:
         """acq(sample_rate=None): publish random-walk samples until stopped."""
         rate = params["sample_rate"] or self.sample_rate
         session.set_status("running")
-        values = {c: 0.0 for c in self.channels}
+        values = dict.fromkeys(self.channels, 0.0)
         rnd = random.random
         sent = 0
         start = time.time()
@@ -92,9 +108,6 @@ class FakeData:
         if await session.sleep(params["delay"]):
             return False, "Aborted after a partial delay."
         return params["succeed"], f"Exited after {params['delay']} seconds."
-
-    async def _abort_delay(self, session: OpSession, params: dict[str, Any]) -> None:
-        session.add_message("Abort requested.")
 
     @param("enabled", type=bool, default=True)
     async def set_heartbeat(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:

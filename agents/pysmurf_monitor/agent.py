@@ -34,13 +34,13 @@ from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from twisted.internet.protocol import DatagramProtocol
+
 from socs_like import Agent, OpSession, param
 from socs_like.db import Database, files, upgrade
 from socs_like.db.files import Checksum, NewFile, Registered
-from twisted.internet.protocol import DatagramProtocol
-
-from agents.pysmurf_monitor import checksum, rescan
-from agents.pysmurf_monitor.datagrams import (
+from socs_like_agents.pysmurf_monitor import checksum, rescan
+from socs_like_agents.pysmurf_monitor.datagrams import (
     DataFile,
     G3File,
     Ignored,
@@ -49,11 +49,16 @@ from agents.pysmurf_monitor.datagrams import (
     SessionMessage,
     parse,
 )
-from agents.pysmurf_monitor.metadata import feed_sample
-from agents.pysmurf_monitor.paths import DEFAULT_DATED_DIR, DEFAULT_KEEP, DeletabilityRules, PathRejected
-from agents.pysmurf_monitor.ratelimit import OncePer
-from agents.pysmurf_monitor.registration import RegistrationRules, new_file
-from agents.pysmurf_monitor.sequence import SequenceTracker
+from socs_like_agents.pysmurf_monitor.metadata import feed_sample
+from socs_like_agents.pysmurf_monitor.paths import (
+    DEFAULT_DATED_DIR,
+    DEFAULT_KEEP,
+    DeletabilityRules,
+    PathRejected,
+)
+from socs_like_agents.pysmurf_monitor.ratelimit import OncePer
+from socs_like_agents.pysmurf_monitor.registration import RegistrationRules, new_file
+from socs_like_agents.pysmurf_monitor.sequence import SequenceTracker
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +72,7 @@ class _Listener(DatagramProtocol):
     def __init__(self, on_datagram: Any) -> None:
         self.on_datagram = on_datagram
 
-    def datagramReceived(self, data: bytes, addr: Any) -> None:  # noqa: N802 - Twisted's name
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
         self.on_datagram(data)
 
 
@@ -82,59 +87,142 @@ class PysmurfMonitor:
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         g = parser.add_argument_group("PysmurfMonitor options")
-        g.add_argument("--udp-port", type=int, default=8200,
-                       help="UDP port the pysmurf publishers send to (default 8200)")
-        g.add_argument("--udp-host", default="0.0.0.0",
-                       help="address to listen on (default 0.0.0.0, all interfaces)")
-        g.add_argument("--udp-rcvbuf", type=int, default=8 * 1024 * 1024,
-                       help="socket receive buffer in bytes, to ride out bursts (default 8 MiB)")
-        g.add_argument("--db-path", default=DEFAULT_DB,
-                       help="SQLite file, or a database URL such as postgresql://user@host/db "
-                            f"(default {DEFAULT_DB})")
-        g.add_argument("--create-table", action=argparse.BooleanOptionalAction, default=True,
-                       help="create or upgrade the tables at start (an old socs database is "
-                            "imported in place); --no-create-table expects them ready "
-                            "(default: create)")
+        g.add_argument(
+            "--udp-port",
+            type=int,
+            default=8200,
+            help="UDP port the pysmurf publishers send to (default 8200)",
+        )
+        g.add_argument(
+            "--udp-host",
+            default="0.0.0.0",
+            help="address to listen on (default 0.0.0.0, all interfaces)",
+        )
+        g.add_argument(
+            "--udp-rcvbuf",
+            type=int,
+            default=8 * 1024 * 1024,
+            help="socket receive buffer in bytes, to ride out bursts (default 8 MiB)",
+        )
+        g.add_argument(
+            "--db-path",
+            default=DEFAULT_DB,
+            help="SQLite file, or a database URL such as postgresql://user@host/db "
+            f"(default {DEFAULT_DB})",
+        )
+        g.add_argument(
+            "--create-table",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="create or upgrade the tables at start (an old socs database is "
+            "imported in place); --no-create-table expects them ready "
+            "(default: create)",
+        )
         g.add_argument("--echo-sql", action="store_true", help="log every SQL statement")
-        g.add_argument("--test-mode", action="store_true",
-                       help="do not start 'run' at start-up; when started, 'run' ends once it "
-                            "has registered and checksummed at least one file")
-        g.add_argument("--local-root", action="append", default=None, metavar="DIR",
-                       help="announced files must live under one of these folders; repeat for "
-                            "several (default /data)")
-        g.add_argument("--deletable-dir", default=DEFAULT_DATED_DIR, metavar="REGEX",
-                       help="a smurf-archive file may be deleted after copying only if its "
-                            f"path matches this (default {DEFAULT_DATED_DIR!r})")
-        g.add_argument("--keep-pattern", action="append", default=None, metavar="REGEX",
-                       help="smurf-archive files whose name matches are never deleted; repeat "
-                            f"for several (default {' '.join(DEFAULT_KEEP)})")
-        g.add_argument("--batch-size", type=int, default=2000,
-                       help="most announcements inserted in one transaction (default 2000)")
-        g.add_argument("--batch-interval", type=float, default=0.1,
-                       help="seconds between inserts of the announcements received (default 0.1)")
-        g.add_argument("--max-queued", type=int, default=200_000,
-                       help="announcements held in memory while the database is unavailable; "
-                            "more are dropped and counted (default 200000)")
-        g.add_argument("--checksum-workers", type=int, default=2,
-                       help="threads computing md5 checksums (default 2)")
-        g.add_argument("--read-size", type=int, default=checksum.DEFAULT_READ_SIZE,
-                       help="bytes per read when checksumming (default 4 MiB)")
-        g.add_argument("--meta-buffer-time", type=float, default=1.0,
-                       help="seconds of metadata batched into one feed message (default 1)")
-        g.add_argument("--stats-interval", type=float, default=10.0,
-                       help="seconds between udp_stats feed messages (default 10)")
-        g.add_argument("--rescan", action="store_true",
-                       help="at start, register files in --g3-dir/--smurf-dir never announced")
-        g.add_argument("--g3-dir", action="append", default=[], metavar="DIR",
-                       help="streamer output folder to rescan (archive timestreams); repeatable")
-        g.add_argument("--smurf-dir", action="append", default=[], metavar="DIR",
-                       help="pysmurf output folder to rescan (archive smurf); repeatable")
-        g.add_argument("--rescan-min-age", type=float, default=660.0,
-                       help="rescans skip files modified less than this many seconds ago, as "
-                            "they may still be written (default 660)")
-        g.add_argument("--rescan-interval", type=float, default=0.0,
-                       help="with --rescan, rescan again every this many seconds (default 0: "
-                            "only at start)")
+        g.add_argument(
+            "--test-mode",
+            action="store_true",
+            help="do not start 'run' at start-up; when started, 'run' ends once it "
+            "has registered and checksummed at least one file",
+        )
+        g.add_argument(
+            "--local-root",
+            action="append",
+            default=None,
+            metavar="DIR",
+            help="announced files must live under one of these folders; repeat for "
+            "several (default /data)",
+        )
+        g.add_argument(
+            "--deletable-dir",
+            default=DEFAULT_DATED_DIR,
+            metavar="REGEX",
+            help="a smurf-archive file may be deleted after copying only if its "
+            f"path matches this (default {DEFAULT_DATED_DIR!r})",
+        )
+        g.add_argument(
+            "--keep-pattern",
+            action="append",
+            default=None,
+            metavar="REGEX",
+            help="smurf-archive files whose name matches are never deleted; repeat "
+            f"for several (default {' '.join(DEFAULT_KEEP)})",
+        )
+        g.add_argument(
+            "--batch-size",
+            type=int,
+            default=2000,
+            help="most announcements inserted in one transaction (default 2000)",
+        )
+        g.add_argument(
+            "--batch-interval",
+            type=float,
+            default=0.1,
+            help="seconds between inserts of the announcements received (default 0.1)",
+        )
+        g.add_argument(
+            "--max-queued",
+            type=int,
+            default=200_000,
+            help="announcements held in memory while the database is unavailable; "
+            "more are dropped and counted (default 200000)",
+        )
+        g.add_argument(
+            "--checksum-workers",
+            type=int,
+            default=2,
+            help="threads computing md5 checksums (default 2)",
+        )
+        g.add_argument(
+            "--read-size",
+            type=int,
+            default=checksum.DEFAULT_READ_SIZE,
+            help="bytes per read when checksumming (default 4 MiB)",
+        )
+        g.add_argument(
+            "--meta-buffer-time",
+            type=float,
+            default=1.0,
+            help="seconds of metadata batched into one feed message (default 1)",
+        )
+        g.add_argument(
+            "--stats-interval",
+            type=float,
+            default=10.0,
+            help="seconds between udp_stats feed messages (default 10)",
+        )
+        g.add_argument(
+            "--rescan",
+            action="store_true",
+            help="at start, register files in --g3-dir/--smurf-dir never announced",
+        )
+        g.add_argument(
+            "--g3-dir",
+            action="append",
+            default=[],
+            metavar="DIR",
+            help="streamer output folder to rescan (archive timestreams); repeatable",
+        )
+        g.add_argument(
+            "--smurf-dir",
+            action="append",
+            default=[],
+            metavar="DIR",
+            help="pysmurf output folder to rescan (archive smurf); repeatable",
+        )
+        g.add_argument(
+            "--rescan-min-age",
+            type=float,
+            default=660.0,
+            help="rescans skip files modified less than this many seconds ago, as "
+            "they may still be written (default 660)",
+        )
+        g.add_argument(
+            "--rescan-interval",
+            type=float,
+            default=0.0,
+            help="with --rescan, rescan again every this many seconds (default 0: only at start)",
+        )
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
         self.agent = agent
@@ -228,7 +316,8 @@ class PysmurfMonitor:
         feed = self.meta_feeds.get(name)
         if feed is None:
             feed = self.agent.register_feed(
-                name, record=True, buffer_time=self.args.meta_buffer_time, max_buffer=100_000)
+                name, record=True, buffer_time=self.args.meta_buffer_time, max_buffer=100_000
+            )
             self.meta_feeds[name] = feed
         return feed
 
@@ -252,18 +341,21 @@ class PysmurfMonitor:
         gc.freeze()
         recover_until = await self.agent.to_thread(self._max_pending_id)
         hash_pool = ThreadPoolExecutor(args.checksum_workers, thread_name_prefix="md5")
-        helpers = [asyncio.ensure_future(self._hasher(hash_pool))
-                   for _ in range(args.checksum_workers)]
+        helpers = [
+            asyncio.ensure_future(self._hasher(hash_pool)) for _ in range(args.checksum_workers)
+        ]
         helpers.append(asyncio.ensure_future(self._watch_loop()))
-        port = reactor.listenUDP(args.udp_port, _Listener(self.on_datagram),
-                                 interface=args.udp_host, maxPacketSize=65535)
+        port = reactor.listenUDP(
+            args.udp_port, _Listener(self.on_datagram), interface=args.udp_host, maxPacketSize=65535
+        )
         self._enlarge_receive_buffer(port.socket)
         # Twisted reads up to 256 KiB (about a thousand datagrams) per wake-up before
         # yielding; parsing that many in one go holds the loop for tens of ms. Smaller
         # helpings keep it responsive; the kernel buffer holds the rest meanwhile.
         port.maxThroughput = READ_PER_WAKEUP
-        session.add_message(f"Listening on udp {args.udp_host}:{args.udp_port}; "
-                            f"database {self.db.display_url}")
+        session.add_message(
+            f"Listening on udp {args.udp_host}:{args.udp_port}; database {self.db.display_url}"
+        )
         session.set_status("running")
         recover_after = 0
         next_rescan = time.monotonic() if args.rescan else None
@@ -297,14 +389,22 @@ class PysmurfMonitor:
             hash_pool.shutdown(wait=False, cancel_futures=True)
             self.db.dispose()
         left = len(self._announced)
-        return True, (f"Stopped: {self.counts['registered']} files registered, "
-                      f"{self.counts['checksummed']} checksummed"
-                      + (f", {left} announcements not yet written" if left else "") + ".")
+        return True, (
+            f"Stopped: {self.counts['registered']} files registered, "
+            f"{self.counts['checksummed']} checksummed"
+            + (f", {left} announcements not yet written" if left else "")
+            + "."
+        )
 
     def _test_mode_done(self, recover_after: int, recover_until: int) -> bool:
-        return (self.counts["registered"] > 0 and not self._announced and not self._to_hash
-                and not self._hashed and self.counts["hashing"] == 0
-                and recover_after >= recover_until)
+        return (
+            self.counts["registered"] > 0
+            and not self._announced
+            and not self._to_hash
+            and not self._hashed
+            and self.counts["hashing"] == 0
+            and recover_after >= recover_until
+        )
 
     async def _nap(self, session: OpSession, seconds: float) -> None:
         self._wake.clear()
@@ -375,15 +475,17 @@ class PysmurfMonitor:
             session.add_message(f"Database unavailable, will retry: {self._last_db_error}")
         session.degraded = True
         if self.once_a_minute.should_log("database", time.monotonic())[0]:
-            log.error("database unavailable (work kept in memory, retrying): %s",
-                      self._last_db_error)
+            log.error(
+                "database unavailable (work kept in memory, retrying): %s", self._last_db_error
+            )
 
     async def _recover(self, session: OpSession, after: int, until: int) -> int:
         if self._db_waiting():
             return after
         try:
             rows = await self.agent.to_thread(
-                self.db.read, lambda s: files.pending_checksums(s, RECOVERY_PAGE, after_id=after))
+                self.db.read, lambda s: files.pending_checksums(s, RECOVERY_PAGE, after_id=after)
+            )
         except Exception as exc:
             self._db_failed(session, exc)
             return after
@@ -404,12 +506,14 @@ class PysmurfMonitor:
                 self._hash_ready.clear()
                 await self._hash_ready.wait()
                 continue
-            chunk = [self._to_hash.popleft()
-                     for _ in range(min(CHECKSUM_CHUNK, len(self._to_hash)))]
+            chunk = [
+                self._to_hash.popleft() for _ in range(min(CHECKSUM_CHUNK, len(self._to_hash)))
+            ]
             self.counts["hashing"] += len(chunk)
             try:
                 results = await loop.run_in_executor(
-                    pool, checksum.checksum_rows, chunk, self.args.read_size)
+                    pool, checksum.checksum_rows, chunk, self.args.read_size
+                )
             except Exception:
                 # the rows stay pending in the database and are retried at the next start
                 log.exception("checksum worker failed on %d files", len(chunk))
@@ -446,9 +550,13 @@ class PysmurfMonitor:
     async def _rescan(self, min_age: float | None) -> tuple[int, int]:
         args = self.args
         result = await self.agent.to_thread(
-            lambda: rescan.scan([os.path.abspath(d) for d in args.g3_dir],
-                                [os.path.abspath(d) for d in args.smurf_dir], now=time.time(),
-                                min_age=args.rescan_min_age if min_age is None else min_age))
+            lambda: rescan.scan(
+                [os.path.abspath(d) for d in args.g3_dir],
+                [os.path.abspath(d) for d in args.smurf_dir],
+                now=time.time(),
+                min_age=args.rescan_min_age if min_age is None else min_age,
+            )
+        )
         now = time.time()
         queued = 0
         for announcement in result.found:
@@ -511,8 +619,10 @@ class PysmurfMonitor:
                 "waiting_for_checksum": len(self._to_hash) + c["hashing"] + len(self._hashed),
                 "last_file": self._last_file,
             },
-            "loop": {"max_lag_ms": round(self.loop_lag_max * 1000, 1),
-                     "stalls_over_50ms": c["loop_stalls"]},
+            "loop": {
+                "max_lag_ms": round(self.loop_lag_max * 1000, 1),
+                "stalls_over_50ms": c["loop_stalls"],
+            },
             "metadata": {"samples": c["metadata_samples"], "feeds": sorted(self.meta_feeds)},
             "db": {
                 "url": self.db.display_url if self.db is not None else None,

@@ -35,7 +35,9 @@ def checksum_rows(rows: Sequence[Registered], read_size: int = DEFAULT_READ_SIZE
         try:
             md5, size, mtime = md5_file(row.local_path, read_size)
         except OSError as exc:
-            out.append(Checksum(id=row.id, md5=None, error=f"{exc.strerror or exc}: {row.local_path}"))
+            out.append(
+                Checksum(id=row.id, md5=None, error=f"{exc.strerror or exc}: {row.local_path}")
+            )
         else:
             out.append(Checksum(id=row.id, md5=md5, size=size, mtime=mtime))
     return out

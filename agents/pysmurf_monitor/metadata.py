@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from agents.pysmurf_monitor.datagrams import Metadata
+from socs_like_agents.pysmurf_monitor.datagrams import Metadata
 
 MAX_NAME = 255
 _NOT_WORD = re.compile(r"[^A-Za-z0-9_]+")

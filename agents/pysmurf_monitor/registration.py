@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from socs_like.db.files import NewFile
-
-from agents.pysmurf_monitor.datagrams import DataFile, G3File
-from agents.pysmurf_monitor.paths import (
+from socs_like_agents.pysmurf_monitor.datagrams import DataFile, G3File
+from socs_like_agents.pysmurf_monitor.paths import (
     DeletabilityRules,
     check_component,
     check_local_path,

@@ -17,12 +17,12 @@ already registered paths are skipped by the database layer.
 from __future__ import annotations
 
 import os
-import stat
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from agents.pysmurf_monitor.datagrams import DataFile, Envelope, G3File
+from socs_like_agents.pysmurf_monitor.datagrams import DataFile, Envelope, G3File
 
 _LEADING_DIGITS = re.compile(r"^(\d{10})")
 
@@ -45,9 +45,7 @@ def _regular_files(top: str) -> Iterator[tuple[str, os.stat_result]]:
                 yield os.path.normpath(path), st
 
 
-def scan(
-    g3_dirs: list[str], smurf_dirs: list[str], *, now: float, min_age: float
-) -> RescanResult:
+def scan(g3_dirs: list[str], smurf_dirs: list[str], *, now: float, min_age: float) -> RescanResult:
     found: list[DataFile | G3File] = []
     too_recent = 0
     for top in g3_dirs:
@@ -70,11 +68,20 @@ def scan(
                 continue
             _day, publisher, action_ts, kind, name = parts
             stamp = _LEADING_DIGITS.match(name)
-            env = Envelope(host="", id=publisher, script="", time=None, seq_no=None,
-                           type="data_file")
-            found.append(DataFile(
-                envelope=env, path=path, file_type=None, format=None,
-                timestamp=float(stamp.group(1)) if stamp else st.st_mtime,
-                action=None, action_ts=action_ts, plot=kind == "plots", archive_name="smurf",
-            ))
+            env = Envelope(
+                host="", id=publisher, script="", time=None, seq_no=None, type="data_file"
+            )
+            found.append(
+                DataFile(
+                    envelope=env,
+                    path=path,
+                    file_type=None,
+                    format=None,
+                    timestamp=float(stamp.group(1)) if stamp else st.st_mtime,
+                    action=None,
+                    action_ts=action_ts,
+                    plot=kind == "plots",
+                    archive_name="smurf",
+                )
+            )
     return RescanResult(found=found, too_recent=too_recent)

@@ -27,11 +27,15 @@ import socket
 import time
 from pathlib import Path
 
-from agents.pysmurf_monitor.datagrams import encode
+from socs_like_agents.pysmurf_monitor.datagrams import encode
 
 ACTIONS = {
-    "uxm_relock": [("tune", "npy", False), ("channel_assignment_b{b}", "txt", False),
-                   ("asd_summary", "png", True), ("noise", "npy", False)],
+    "uxm_relock": [
+        ("tune", "npy", False),
+        ("channel_assignment_b{b}", "txt", False),
+        ("asd_summary", "png", True),
+        ("noise", "npy", False),
+    ],
     "take_noise": [("noise_timestream", "npy", False), ("asd", "png", True)],
     "take_iv": [("iv_info", "npy", False), ("iv_curves", "png", True)],
     "take_bias_steps": [("bias_step_analysis", "npy", False), ("bias_steps", "png", True)],
@@ -54,34 +58,73 @@ class Publisher:
         self.target = target
 
     def send(self, type_: str, payload: object, when: float | None = None) -> None:
-        data = encode(id=self.id, type=type_, payload=payload, seq_no=self.seq_no,
-                      time=time.time() if when is None else when)
+        data = encode(
+            id=self.id,
+            type=type_,
+            payload=payload,
+            seq_no=self.seq_no,
+            time=time.time() if when is None else when,
+        )
         self.seq_no += 1
         self.sock.sendto(data, self.target)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="socs-like simulate pysmurf", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="socs-like simulate pysmurf", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--host", default="127.0.0.1", help="where the monitor listens")
     p.add_argument("--port", type=int, default=8200, help="the monitor's UDP port (default 8200)")
-    p.add_argument("--data-dir", default="var/pysmurf/readout",
-                   help="folder the simulated servers write into (default var/pysmurf/readout)")
+    p.add_argument(
+        "--data-dir",
+        default="var/pysmurf/readout",
+        help="folder the simulated servers write into (default var/pysmurf/readout)",
+    )
     p.add_argument("--streams", type=int, default=3, help="streamer streams (default 3)")
-    p.add_argument("--g3-interval", type=float, default=10.0,
-                   help="seconds between g3 files of one stream (default 10; real: 600)")
+    p.add_argument(
+        "--g3-interval",
+        type=float,
+        default=10.0,
+        help="seconds between g3 files of one stream (default 10; real: 600)",
+    )
     p.add_argument("--g3-size", type=int, default=256 * 1024, help="bytes per g3 file")
-    p.add_argument("--burst-interval", type=float, default=20.0,
-                   help="seconds between pysmurf actions (default 20)")
-    p.add_argument("--session-interval", type=float, default=5.0,
-                   help="seconds between session_data/session_log messages (default 5)")
-    p.add_argument("--metadata-rate", type=float, default=150.0,
-                   help="metadata messages per second over all streams (default 150)")
-    p.add_argument("--duration", type=float, default=0.0,
-                   help="stop after this many seconds (default 0: run until interrupted)")
-    p.add_argument("--announce", type=int, default=0, metavar="N",
-                   help="flood mode: write N g3 files, announce them, exit")
-    p.add_argument("--rate", type=float, default=0.0,
-                   help="flood mode: announcements per second (default 0: as fast as possible)")
+    p.add_argument(
+        "--burst-interval",
+        type=float,
+        default=20.0,
+        help="seconds between pysmurf actions (default 20)",
+    )
+    p.add_argument(
+        "--session-interval",
+        type=float,
+        default=5.0,
+        help="seconds between session_data/session_log messages (default 5)",
+    )
+    p.add_argument(
+        "--metadata-rate",
+        type=float,
+        default=150.0,
+        help="metadata messages per second over all streams (default 150)",
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=0.0,
+        help="stop after this many seconds (default 0: run until interrupted)",
+    )
+    p.add_argument(
+        "--announce",
+        type=int,
+        default=0,
+        metavar="N",
+        help="flood mode: write N g3 files, announce them, exit",
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="flood mode: announcements per second (default 0: as fast as possible)",
+    )
     p.add_argument("--file-size", type=int, default=1024, help="flood mode: bytes per file")
     p.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
     return p
@@ -96,8 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.data_dir).absolute()
     try:
         if args.announce:
-            flood(root, Publisher("STREAMER:flood", sock, target), args.announce, args.rate,
-                  args.file_size, rng)
+            flood(
+                root,
+                Publisher("STREAMER:flood", sock, target),
+                args.announce,
+                args.rate,
+                args.file_size,
+                rng,
+            )
         else:
             live(root, sock, target, args, rng)
     except KeyboardInterrupt:
@@ -112,8 +161,9 @@ def write_file(path: Path, size: int, rng: random.Random) -> None:
     path.write_bytes(rng.randbytes(size))
 
 
-def flood(root: Path, pub: Publisher, count: int, rate: float, size: int,
-          rng: random.Random) -> list[Path]:
+def flood(
+    root: Path, pub: Publisher, count: int, rate: float, size: int, rng: random.Random
+) -> list[Path]:
     """Write ``count`` g3 files, then announce each at ``rate`` per second."""
     session_id = int(time.time())
     paths = []
@@ -131,8 +181,13 @@ def flood(root: Path, pub: Publisher, count: int, rate: float, size: int,
     return paths
 
 
-def live(root: Path, sock: socket.socket, target: tuple[str, int], args: argparse.Namespace,
-         rng: random.Random) -> None:
+def live(
+    root: Path,
+    sock: socket.socket,
+    target: tuple[str, int],
+    args: argparse.Namespace,
+    rng: random.Random,
+) -> None:
     start = time.time()
     streams = [f"ufm_mv{n}" for n in rng.sample(range(1, 40), args.streams)]
     streamers = {s: Publisher(f"STREAMER:{s}", sock, target) for s in streams}
@@ -159,8 +214,13 @@ def live(root: Path, sock: socket.socket, target: tuple[str, int], args: argpars
             next_burst = now + args.burst_interval
         if now >= next_session:
             for s, pub in controllers.items():
-                pub.send("session_data", {"tunefile": f"/data/smurf_data/tune/{int(now)}_tune.npy",
-                                          "bias_volts": [rng.uniform(0, 10) for _ in range(4)]})
+                pub.send(
+                    "session_data",
+                    {
+                        "tunefile": f"/data/smurf_data/tune/{int(now)}_tune.npy",
+                        "bias_volts": [rng.uniform(0, 10) for _ in range(4)],
+                    },
+                )
                 pub.send("session_log", f"{time.strftime('%H:%M:%S')} {s}: all good\n")
                 pub.send("log", "ignored by the monitor")
             next_session = now + args.session_interval
@@ -168,11 +228,14 @@ def live(root: Path, sock: socket.socket, target: tuple[str, int], args: argpars
             while next_meta <= now:
                 s = rng.choice(streams)
                 register = rng.choice(REGISTERS).format(b=rng.randrange(8))
-                streamers[s].send("metadata", {"path": register, "value": rng.randrange(1 << 16),
-                                               "type": "int"})
+                streamers[s].send(
+                    "metadata", {"path": register, "value": rng.randrange(1 << 16), "type": "int"}
+                )
                 next_meta += meta_period
-        wake = min([*next_g3.values(), next_burst, next_session]
-                   + ([next_meta] if meta_period is not None else []))
+        wake = min(
+            [*next_g3.values(), next_burst, next_session]
+            + ([next_meta] if meta_period is not None else [])
+        )
         time.sleep(max(0.0, min(wake - time.time(), 0.5)))
 
 
@@ -189,11 +252,19 @@ def burst(root: Path, pub: Publisher, rng: random.Random, now: float) -> None:
         path = str(folder / basename)
         if fmt == "npy":
             path = path[: -len(".npy")]  # pysmurf announces npy files without the extension
-        pub.send("data_file", {
-            "path": path, "type": "plot" if plot else "output", "format": fmt,
-            "timestamp": float(ts), "action": action, "action_ts": action_ts, "plot": plot,
-            "pysmurf_version": "8.0.0-sim",
-        })
+        pub.send(
+            "data_file",
+            {
+                "path": path,
+                "type": "plot" if plot else "output",
+                "format": fmt,
+                "timestamp": float(ts),
+                "action": action,
+                "action_ts": action_ts,
+                "plot": plot,
+                "pysmurf_version": "8.0.0-sim",
+            },
+        )
 
 
 if __name__ == "__main__":

@@ -21,17 +21,23 @@ class Registry:
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--wait-time", type=float, default=5.0,
-                            help="seconds without a heartbeat before an agent is expired (5)")
+        parser.add_argument(
+            "--wait-time",
+            type=float,
+            default=5.0,
+            help="seconds without a heartbeat before an agent is expired (5)",
+        )
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
         self.agent = agent
         self.tracker = Tracker(args.wait_time)
         self.bad_heartbeats = 0
-        self.feed = agent.register_feed("agent_operations", record=True,
-                                        agg_params={"frame_length": 60})
-        agent.subscribe(f"{agent.address_root}..feeds.heartbeat", self._on_heartbeat,
-                        match="wildcard")
+        self.feed = agent.register_feed(
+            "agent_operations", record=True, agg_params={"frame_length": 60}
+        )
+        agent.subscribe(
+            f"{agent.address_root}..feeds.heartbeat", self._on_heartbeat, match="wildcard"
+        )
         agent.register_process("main", self.main, startup=True)
 
     def _on_heartbeat(self, payload: Any, feed_info: dict[str, Any]) -> None:
@@ -47,8 +53,9 @@ class Registry:
         while True:
             now = time.time()
             for address in self.tracker.update(now):
-                session.add_message(f"{address} expired: no heartbeat for "
-                                    f"{self.tracker.wait_time:.0f} s")
+                session.add_message(
+                    f"{address} expired: no heartbeat for {self.tracker.wait_time:.0f} s"
+                )
             session.data = {a: s.encoded() for a, s in self.tracker.agents.items()}
             # Addresses always hold a dot, so this key cannot clash with one.
             session.data["bad_heartbeats"] = self.bad_heartbeats
@@ -56,12 +63,16 @@ class Registry:
                 if not state.op_codes:
                     continue
                 try:
-                    self.feed.publish({
-                        "block_name": field_name(address),
-                        "timestamp": now,
-                        "data": {field_name(f"{address}_{op}"): code
-                                 for op, code in state.op_codes.items()},
-                    })
+                    self.feed.publish(
+                        {
+                            "block_name": field_name(address),
+                            "timestamp": now,
+                            "data": {
+                                field_name(f"{address}_{op}"): code
+                                for op, code in state.op_codes.items()
+                            },
+                        }
+                    )
                 except ValueError as exc:  # an agent whose set of operations changed
                     self.bad_heartbeats += 1
                     session.add_message(f"{address}: not published: {exc}")

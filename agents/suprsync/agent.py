@@ -56,7 +56,7 @@ class SupRsync:
         agent.register_task("reset_failed", self.reset_failed)
         agent.register_task("list_mismatched", self.list_mismatched)
         agent.register_task("set_ignore", self.set_ignore)
-        agent.register_task("recheck_local", self.recheck_local, aborter=self._abort)
+        agent.register_task("recheck_local", self.recheck_local, abortable=True)
 
     async def _syncer(self) -> Syncer:
         async with self._opening:
@@ -83,10 +83,12 @@ class SupRsync:
             try:
                 syncer = await self._syncer()
                 break
-            except Exception as e:  # noqa: BLE001 - a database down at start is waited for
+            except Exception as e:
                 log.exception("cannot open the database")
-                session.add_message(f"cannot open {self.db_shown}: {type(e).__name__}: {e}; "
-                                    f"retrying in {self.sleep_time:g} s")  # fmt: skip
+                session.add_message(
+                    f"cannot open {self.db_shown}: {type(e).__name__}: {e}; "
+                    f"retrying in {self.sleep_time:g} s"
+                )
                 if await session.sleep(self.sleep_time):
                     return True, "stopped before the database could be opened"
         counters = syncer.counters
@@ -104,7 +106,7 @@ class SupRsync:
                 session.data["activity"] = activity
                 try:
                     result = await self.agent.to_thread(step)
-                except Exception as e:  # noqa: BLE001 - one failed step must not end the loop
+                except Exception as e:
                     counters.errors_db += 1
                     log.exception("%s failed", activity)
                     session.add_message(f"{activity} failed: {type(e).__name__}: {e}")
@@ -115,15 +117,24 @@ class SupRsync:
                     session.data["finalized"] = (session.data["finalized"] + result)[-20:]
             now = time.time()
             if "archive_stats" in session.data:
-                self.archive_feed.publish({"block_name": self.settings.archive_name,
-                                           "timestamp": now,
-                                           "data": session.data["archive_stats"]})  # fmt: skip
+                self.archive_feed.publish(
+                    {
+                        "block_name": self.settings.archive_name,
+                        "timestamp": now,
+                        "data": session.data["archive_stats"],
+                    }
+                )
             session.data["counters"] = syncer.transfer_stats()
             session.data["db"] = vars(syncer.db.stats).copy()
             session.data["timestamp"] = now
             if now >= next_transfer_stats:
-                self.transfer_feed.publish({"block_name": "transfer_stats", "timestamp": now,
-                                            "data": syncer.transfer_stats()})  # fmt: skip
+                self.transfer_feed.publish(
+                    {
+                        "block_name": "transfer_stats",
+                        "timestamp": now,
+                        "data": syncer.transfer_stats(),
+                    }
+                )
                 next_transfer_stats = now + TRANSFER_STATS_EVERY
             session.data["activity"] = "idle"
             if await session.sleep(self.sleep_time):
@@ -138,8 +149,9 @@ class SupRsync:
         """
         syncer = await self._syncer()
         limit = params["max_attempts"] or self.settings.max_copy_attempts
-        n = await self.agent.to_thread(syncer.db.write, lambda s: store.reset_failed(
-            s, self.settings.archive_name, limit))  # fmt: skip
+        n = await self.agent.to_thread(
+            syncer.db.write, lambda s: store.reset_failed(s, self.settings.archive_name, limit)
+        )
         session.data["reset"] = n
         return True, f"{n} files of {self.settings.archive_name} will be tried again"
 
@@ -152,8 +164,9 @@ class SupRsync:
         """
         syncer = await self._syncer()
         rows: list[dict[str, Any]] = await self.agent.to_thread(
-            syncer.db.read, lambda s: store.mismatched(s, self.settings.archive_name,
-                                                       params["limit"]))  # fmt: skip
+            syncer.db.read,
+            lambda s: store.mismatched(s, self.settings.archive_name, params["limit"]),
+        )
         session.data["files"] = rows
         return True, f"{len(rows)} mismatched files"
 
@@ -172,8 +185,10 @@ class SupRsync:
         if not all(isinstance(p, str) for p in paths):
             return False, "paths must be a list of strings"
         syncer = await self._syncer()
-        n = await self.agent.to_thread(syncer.db.write, lambda s: store.set_ignore(
-            s, self.settings.archive_name, ids, paths, params["ignore"]))  # fmt: skip
+        n = await self.agent.to_thread(
+            syncer.db.write,
+            lambda s: store.set_ignore(s, self.settings.archive_name, ids, paths, params["ignore"]),
+        )
         session.data["changed"] = n
         return True, f"{n} files {'ignored' if params['ignore'] else 'no longer ignored'}"
 
@@ -191,7 +206,8 @@ class SupRsync:
         after = 0
         while True:
             report, after = await self.agent.to_thread(
-                syncer.recheck, after, RECHECK_CHUNK, params["only_failed"])
+                syncer.recheck, after, RECHECK_CHUNK, params["only_failed"]
+            )
             for k in totals:
                 totals[k] += report[k]
             session.data.update(totals)
@@ -200,6 +216,3 @@ class SupRsync:
             if session.stop_requested:
                 return False, f"aborted after {totals['checked']} files"
         return True, f"{totals['changed']} of {totals['checked']} local files changed"
-
-    async def _abort(self, session: OpSession, params: dict) -> tuple[bool, str]:
-        return True, "abort requested"

@@ -26,9 +26,23 @@ from .sync import md5_of_file
 from .tree import RemotePathError, check_remote_path
 
 REGISTER_CHUNK = 500
-COLUMNS = ("id", "archive_name", "state", "local_path", "remote_path", "timestamp",
-           "local_md5sum", "remote_md5sum", "copied", "verified", "removed",
-           "failed_copy_attempts", "deletable", "ignore", "checksum_error")  # fmt: skip
+COLUMNS = (
+    "id",
+    "archive_name",
+    "state",
+    "local_path",
+    "remote_path",
+    "timestamp",
+    "local_md5sum",
+    "remote_md5sum",
+    "copied",
+    "verified",
+    "removed",
+    "failed_copy_attempts",
+    "deletable",
+    "ignore",
+    "checksum_error",
+)
 
 
 class CliError(Exception):
@@ -37,31 +51,48 @@ class CliError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="socs-like suprsync", description=__doc__.split("\n")[0])
-    parser.add_argument("--db", default=os.environ.get("SUPRSYNC_DB"),
-                        help="SQLite path or SQLAlchemy URL (default: $SUPRSYNC_DB)")
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("SUPRSYNC_DB"),
+        help="SQLite path or SQLAlchemy URL (default: $SUPRSYNC_DB)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("check", help="print the rows registered for a local file")
     p.add_argument("file", help="local path of the file")
 
-    for name, text in (("list", "list files waiting to be copied, oldest first"),
-                       ("next", "print the next file the agent will copy")):  # fmt: skip
+    for name, text in (
+        ("list", "list files waiting to be copied, oldest first"),
+        ("next", "print the next file the agent will copy"),
+    ):
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("archive_name", help="archive, e.g. smurf or timestreams")
-        p.add_argument("--max-copy-attempts", type=int, default=5,
-                       help="the agent's --max-copy-attempts (default 5)")
+        p.add_argument(
+            "--max-copy-attempts",
+            type=int,
+            default=5,
+            help="the agent's --max-copy-attempts (default 5)",
+        )
         if name == "list":
             p.add_argument("--limit", type=int, default=1000, help="list at most this many")
 
     p = sub.add_parser("add-local-files", help="register every file found under a folder")
     p.add_argument("local_root", help="folder to walk; remote paths are relative to it")
     p.add_argument("archive_name", help="archive the files belong to")
-    p.add_argument("--last-edit", type=float, default=60.0,
-                   help="skip files modified less than this many seconds ago (default 60)")
-    p.add_argument("--not-deletable", action="store_true",
-                   help="never delete these files locally after copying")
-    p.add_argument("--create-db", action="store_true",
-                   help="create (or upgrade) the database first")
+    p.add_argument(
+        "--last-edit",
+        type=float,
+        default=60.0,
+        help="skip files modified less than this many seconds ago (default 60)",
+    )
+    p.add_argument(
+        "--not-deletable",
+        action="store_true",
+        help="never delete these files locally after copying",
+    )
+    p.add_argument(
+        "--create-db", action="store_true", help="create (or upgrade) the database first"
+    )
     p.add_argument("--dry", action="store_true", help="only print what would be added")
     return parser
 
@@ -74,9 +105,15 @@ def _print_row(row: RegisteredFile) -> None:
 
 def _check(db: Database, args: argparse.Namespace) -> int:
     path = os.path.abspath(args.file)
-    rows = db.read(lambda s: list(s.scalars(
-        select(RegisteredFile).where(RegisteredFile.local_path == path)
-        .order_by(RegisteredFile.id))))  # fmt: skip
+    rows = db.read(
+        lambda s: list(
+            s.scalars(
+                select(RegisteredFile)
+                .where(RegisteredFile.local_path == path)
+                .order_by(RegisteredFile.id)
+            )
+        )
+    )
     if not rows:
         print(f"{path} is not registered")
         return 1
@@ -86,8 +123,7 @@ def _check(db: Database, args: argparse.Namespace) -> int:
 
 
 def _list(db: Database, args: argparse.Namespace, limit: int) -> int:
-    batch = db.read(lambda s: store.next_batch(s, args.archive_name, args.max_copy_attempts,
-                                               limit))  # fmt: skip
+    batch = db.read(lambda s: store.next_batch(s, args.archive_name, args.max_copy_attempts, limit))
     if not batch:
         print(f"no files of {args.archive_name} left to copy")
         return 0
@@ -122,10 +158,16 @@ def _add_local_files(db: Database, args: argparse.Namespace) -> int:
     known: set[str] = set()
     for i in range(0, len(paths), REGISTER_CHUNK):
         chunk = paths[i : i + REGISTER_CHUNK]
-        known.update(db.read(lambda s, chunk=chunk: s.scalars(
-            select(RegisteredFile.local_path).where(
-                RegisteredFile.archive_name == args.archive_name,
-                RegisteredFile.local_path.in_(chunk))).all()))  # fmt: skip
+        known.update(
+            db.read(
+                lambda s, chunk=chunk: s.scalars(
+                    select(RegisteredFile.local_path).where(
+                        RegisteredFile.archive_name == args.archive_name,
+                        RegisteredFile.local_path.in_(chunk),
+                    )
+                ).all()
+            )
+        )
     todo = [(p, r) for p, r in found if p not in known]
     if args.dry:
         print(f"dry run: would add {len(todo)} files of {root} to {args.archive_name}")
@@ -142,17 +184,27 @@ def _add_local_files(db: Database, args: argparse.Namespace) -> int:
             print(f"skipped {path}: {getattr(e, 'strerror', None) or e}", file=sys.stderr)
             skipped += 1
             continue
-        batch.append(files.NewFile(
-            local_path=path, archive_name=args.archive_name, remote_path=remote,
-            timestamp=time.time(), deletable=not args.not_deletable, local_md5sum=md5,
-            local_size=size, local_mtime=mtime))  # fmt: skip
+        batch.append(
+            files.NewFile(
+                local_path=path,
+                archive_name=args.archive_name,
+                remote_path=remote,
+                timestamp=time.time(),
+                deletable=not args.not_deletable,
+                local_md5sum=md5,
+                local_size=size,
+                local_mtime=mtime,
+            )
+        )
         if len(batch) >= REGISTER_CHUNK:
             added += len(db.write(lambda s, b=batch: files.register(s, b)))
             batch = []
     if batch:
         added += len(db.write(lambda s, b=batch: files.register(s, b)))
-    print(f"added {added} files of {root} to {args.archive_name}"
-          + (f" ({skipped} skipped)" if skipped else ""))  # fmt: skip
+    print(
+        f"added {added} files of {root} to {args.archive_name}"
+        + (f" ({skipped} skipped)" if skipped else "")
+    )
     return 0
 
 
@@ -174,8 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"socs-like suprsync {args.command}: {e}", file=sys.stderr)
         return 1
     except SQLAlchemyError as e:
-        print(f"socs-like suprsync {args.command}: {db.display_url}: "
-              f"{getattr(e, 'orig', None) or e}", file=sys.stderr)  # fmt: skip
+        print(
+            f"socs-like suprsync {args.command}: {db.display_url}: {getattr(e, 'orig', None) or e}",
+            file=sys.stderr,
+        )
         return 1
     finally:
         db.dispose()

@@ -43,8 +43,11 @@ class SshOptions:
             )
         if self.port is not None and not 0 < self.port < 65536:
             raise CommandError(f"ssh port {self.port} is out of range")
-        paths = (("ssh config", self.config), ("ssh key", self.key),
-                 ("known-hosts file", self.known_hosts))  # fmt: skip
+        paths = (
+            ("ssh config", self.config),
+            ("ssh key", self.key),
+            ("known-hosts file", self.known_hosts),
+        )
         for name, path in paths:
             if path is not None and ("'" in path or "\n" in path):
                 raise CommandError(f"{name} path {path!r} may not contain a quote or newline")
@@ -55,12 +58,17 @@ class SshOptions:
         if self.config is not None:
             argv += ["-F", self.config]
         argv += [
-            "-o", "BatchMode=yes",
-            "-o", f"ConnectTimeout={max(1, round(self.connect_timeout))}",
-            "-o", "StrictHostKeyChecking=yes",
-            "-o", f"ServerAliveInterval={max(1, round(self.server_alive_interval))}",
-            "-o", f"ServerAliveCountMax={self.server_alive_count}",
-        ]  # fmt: skip
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"ConnectTimeout={max(1, round(self.connect_timeout))}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"ServerAliveInterval={max(1, round(self.server_alive_interval))}",
+            "-o",
+            f"ServerAliveCountMax={self.server_alive_count}",
+        ]
         if self.known_hosts is not None:
             argv += ["-o", f"UserKnownHostsFile={self.known_hosts}"]
         if self.key is not None:

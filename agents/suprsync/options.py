@@ -34,60 +34,122 @@ def _positive_int(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("SupRsync")
-    g.add_argument("--archive-name", required=True,
-                   help="The archive this instance copies (e.g. smurf, timestreams); it never "
-                        "touches files or timecode dirs of another archive.")
-    g.add_argument("--remote-basedir", required=True,
-                   help="Base dir on the archive host (or locally, without --ssh-host) that "
-                        "remote paths are relative to. Over SSH it must exist; a local one is "
-                        "created.")
-    g.add_argument("--db-path", required=True,
-                   help="The file database: a SQLite path or a SQLAlchemy URL "
-                        "(postgresql://...). It is created or upgraded at start.")
-    g.add_argument("--ssh-host", default=None,
-                   help="[user@]host to copy to over SSH; without it files are copied locally.")
+    g.add_argument(
+        "--archive-name",
+        required=True,
+        help="The archive this instance copies (e.g. smurf, timestreams); it never "
+        "touches files or timecode dirs of another archive.",
+    )
+    g.add_argument(
+        "--remote-basedir",
+        required=True,
+        help="Base dir on the archive host (or locally, without --ssh-host) that "
+        "remote paths are relative to. Over SSH it must exist; a local one is "
+        "created.",
+    )
+    g.add_argument(
+        "--db-path",
+        required=True,
+        help="The file database: a SQLite path or a SQLAlchemy URL "
+        "(postgresql://...). It is created or upgraded at start.",
+    )
+    g.add_argument(
+        "--ssh-host",
+        default=None,
+        help="[user@]host to copy to over SSH; without it files are copied locally.",
+    )
     g.add_argument("--ssh-port", type=int, default=None, help="SSH port (default: ssh's).")
     g.add_argument("--ssh-key", default=None, help="Private key for the SSH login.")
-    g.add_argument("--ssh-known-hosts", default=None,
-                   help="known_hosts file holding the archive host's key (default: ssh's). "
-                        "Host keys are always checked; an unknown host is refused.")
-    g.add_argument("--ssh-config", default=None,
-                   help="An ssh_config file to use (ssh -F), e.g. for a Host alias.")
-    g.add_argument("--ssh-connect-timeout", type=_duration, default=10.0,
-                   help="Give up connecting to the archive host after this long (default 10 s).")
-    g.add_argument("--delete-local-after", type=_duration, default=None,
-                   help="Delete a local file this long after its copy was verified (e.g. 7d); "
-                        "the remote copy is checked again first. Without it (and without "
-                        "--retention-rule) nothing is deleted.")
-    g.add_argument("--retention-rule", type=_rule, action="append", default=[],
-                   metavar="PATTERN=AGE",
-                   help="Keep local files whose remote path matches the glob PATTERN for AGE "
-                        "after verification (AGE: 90s, 30m, 12h, 7d or 'never'); first match "
-                        "wins, others use --delete-local-after. Repeatable. Example for smurf: "
-                        "'*/plots/*=1d' '*.tune*=never'.")
-    g.add_argument("--max-copy-attempts", type=_positive_int, default=5,
-                   help="Failed attempts after which a file is no longer tried (see the "
-                        "reset_failed task). Default 5.")
-    g.add_argument("--copy-timeout", type=_duration, default=None,
-                   help="Kill an rsync running longer than this (default: no limit).")
-    g.add_argument("--cmd-timeout", type=_duration, default=None,
-                   help="Kill a remote md5sum running longer than this (default: no limit).")
-    g.add_argument("--files-per-batch", type=_positive_int, default=5000,
-                   help="Files per batch: one rsync and one remote md5sum each (default 5000; "
-                        "a weekend's backlog fits in one).")
-    g.add_argument("--sleep-time", type=_duration, default=60.0,
-                   help="Pause between loop iterations (default 60 s).")
-    g.add_argument("--compression", action="store_true",
-                   help="Compress data in transit (rsync -z).")
+    g.add_argument(
+        "--ssh-known-hosts",
+        default=None,
+        help="known_hosts file holding the archive host's key (default: ssh's). "
+        "Host keys are always checked; an unknown host is refused.",
+    )
+    g.add_argument(
+        "--ssh-config",
+        default=None,
+        help="An ssh_config file to use (ssh -F), e.g. for a Host alias.",
+    )
+    g.add_argument(
+        "--ssh-connect-timeout",
+        type=_duration,
+        default=10.0,
+        help="Give up connecting to the archive host after this long (default 10 s).",
+    )
+    g.add_argument(
+        "--delete-local-after",
+        type=_duration,
+        default=None,
+        help="Delete a local file this long after its copy was verified (e.g. 7d); "
+        "the remote copy is checked again first. Without it (and without "
+        "--retention-rule) nothing is deleted.",
+    )
+    g.add_argument(
+        "--retention-rule",
+        type=_rule,
+        action="append",
+        default=[],
+        metavar="PATTERN=AGE",
+        help="Keep local files whose remote path matches the glob PATTERN for AGE "
+        "after verification (AGE: 90s, 30m, 12h, 7d or 'never'); first match "
+        "wins, others use --delete-local-after. Repeatable. Example for smurf: "
+        "'*/plots/*=1d' '*.tune*=never'.",
+    )
+    g.add_argument(
+        "--max-copy-attempts",
+        type=_positive_int,
+        default=5,
+        help="Failed attempts after which a file is no longer tried (see the "
+        "reset_failed task). Default 5.",
+    )
+    g.add_argument(
+        "--copy-timeout",
+        type=_duration,
+        default=None,
+        help="Kill an rsync running longer than this (default: no limit).",
+    )
+    g.add_argument(
+        "--cmd-timeout",
+        type=_duration,
+        default=None,
+        help="Kill a remote md5sum running longer than this (default: no limit).",
+    )
+    g.add_argument(
+        "--files-per-batch",
+        type=_positive_int,
+        default=5000,
+        help="Files per batch: one rsync and one remote md5sum each (default 5000; "
+        "a weekend's backlog fits in one).",
+    )
+    g.add_argument(
+        "--sleep-time",
+        type=_duration,
+        default=60.0,
+        help="Pause between loop iterations (default 60 s).",
+    )
+    g.add_argument(
+        "--compression", action="store_true", help="Compress data in transit (rsync -z)."
+    )
     g.add_argument("--bwlimit", default=None, help="Bandwidth limit passed to rsync --bwlimit.")
-    g.add_argument("--suprsync-file-root", required=True,
-                   help="Local folder where this agent writes its timecode finalization files.")
-    g.add_argument("--chmod", default="g+rwX,o+rX",
-                   help="Permissions applied on the archive side (rsync --chmod); '' keeps "
-                        "the source's. Default g+rwX,o+rX.")
-    g.add_argument("--recheck-files-per-iteration", type=int, default=1000,
-                   help="Each iteration, compare this many local files (round robin) with what "
-                        "was registered; changed ones are re-hashed and sent again. 0: off.")
+    g.add_argument(
+        "--suprsync-file-root",
+        required=True,
+        help="Local folder where this agent writes its timecode finalization files.",
+    )
+    g.add_argument(
+        "--chmod",
+        default="g+rwX,o+rX",
+        help="Permissions applied on the archive side (rsync --chmod); '' keeps "
+        "the source's. Default g+rwX,o+rX.",
+    )
+    g.add_argument(
+        "--recheck-files-per-iteration",
+        type=int,
+        default=1000,
+        help="Each iteration, compare this many local files (round robin) with what "
+        "was registered; changed ones are re-hashed and sent again. 0: off.",
+    )
     g.add_argument("--echo-sql", action="store_true", help="Log every SQL statement.")
 
 
@@ -96,9 +158,13 @@ def sync_settings(args: argparse.Namespace, instance_id: str) -> SyncSettings:
     ssh = None
     if args.ssh_host:
         ssh = SshOptions(
-            host=args.ssh_host, config=args.ssh_config, port=args.ssh_port, key=args.ssh_key,
-            known_hosts=args.ssh_known_hosts, connect_timeout=args.ssh_connect_timeout,
-        )  # fmt: skip
+            host=args.ssh_host,
+            config=args.ssh_config,
+            port=args.ssh_port,
+            key=args.ssh_key,
+            known_hosts=args.ssh_known_hosts,
+            connect_timeout=args.ssh_connect_timeout,
+        )
     return SyncSettings(
         archive_name=args.archive_name,
         instance_id=instance_id,
@@ -106,9 +172,12 @@ def sync_settings(args: argparse.Namespace, instance_id: str) -> SyncSettings:
         file_root=args.suprsync_file_root,
         ssh=ssh,
         # rsync's own I/O timeout notices a stalled peer long before --copy-timeout would
-        rsync=RsyncOptions(chmod=args.chmod or None, compression=args.compression,
-                           bwlimit=args.bwlimit,
-                           io_timeout=max(30.0, args.ssh_connect_timeout * 3)),  # fmt: skip
+        rsync=RsyncOptions(
+            chmod=args.chmod or None,
+            compression=args.compression,
+            bwlimit=args.bwlimit,
+            io_timeout=max(30.0, args.ssh_connect_timeout * 3),
+        ),
         max_copy_attempts=args.max_copy_attempts,
         files_per_batch=args.files_per_batch,
         copy_timeout=args.copy_timeout,

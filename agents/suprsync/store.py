@@ -49,15 +49,14 @@ def next_batch(s: Session, archive: str, max_attempts: int, limit: int | None) -
     if limit:
         q = q.limit(limit)
     return [
-        BatchFile(id=r.id, local_path=r.local_path, local_md5sum=r.local_md5sum,
-                  remote_path=r.remote_path)  # fmt: skip
+        BatchFile(
+            id=r.id, local_path=r.local_path, local_md5sum=r.local_md5sum, remote_path=r.remote_path
+        )
         for r in s.execute(q)
     ]
 
 
-def record_batch(
-    s: Session, batch: list[BatchFile], results: list[FileResult], now: float
-) -> None:
+def record_batch(s: Session, batch: list[BatchFile], results: list[FileResult], now: float) -> None:
     """Write each file's verdict. A row whose checksum changed since the batch was chosen
     (a recheck re-hashed it) is left alone: its verdict is about content it no longer has."""
     md5_of = {f.id: f.local_md5sum for f in batch}
@@ -72,8 +71,9 @@ def record_batch(
         if r.failed_attempt and r.sent
     ]
     unsent = [{"b_id": r.id, "b_md5": md5_of[r.id]} for r in results if not r.sent]
-    unchecked = [{"b_id": r.id, "b_md5": md5_of[r.id]} for r in results
-                 if r.verdict is Verdict.UNCHECKED]  # fmt: skip
+    unchecked = [
+        {"b_id": r.id, "b_md5": md5_of[r.id]} for r in results if r.verdict is Verdict.UNCHECKED
+    ]
     same_row = and_(
         F.id == bindparam("b_id"),
         F.local_md5sum == bindparam("b_md5"),
@@ -82,18 +82,25 @@ def record_batch(
     table = F.__table__
     if verified:
         s.execute(
-            update(table).where(same_row).values(
-                state=FileState.SYNCED.value, remote_md5sum=bindparam("b_remote"),
-                verified=now, copied=now,
-            ),  # fmt: skip
+            update(table)
+            .where(same_row)
+            .values(
+                state=FileState.SYNCED.value,
+                remote_md5sum=bindparam("b_remote"),
+                verified=now,
+                copied=now,
+            ),
             verified,
         )
     if failed:
         s.execute(
-            update(table).where(same_row).values(
-                remote_md5sum=bindparam("b_remote"), copied=now,
+            update(table)
+            .where(same_row)
+            .values(
+                remote_md5sum=bindparam("b_remote"),
+                copied=now,
                 failed_copy_attempts=F.failed_copy_attempts + 1,
-            ),  # fmt: skip
+            ),
             failed,
         )
     if unsent:
@@ -178,8 +185,7 @@ def new_timecodes(s: Session, archive: str, after_id: int) -> tuple[list[int], i
     last_id = s.scalar(select(func.max(F.id)).where(F.id > after_id)) or after_id
     timecodes = s.scalars(
         select(F.timecode)
-        .where(F.id > after_id, F.id <= last_id, F.archive_name == archive,
-               F.timecode.is_not(None))  # fmt: skip
+        .where(F.id > after_id, F.id <= last_id, F.archive_name == archive, F.timecode.is_not(None))
         .distinct()
     ).all()
     return list(timecodes), last_id
@@ -191,16 +197,27 @@ def add_timecode_dirs(s: Session, archive: str, timecodes: list[int]) -> None:
         dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
         s.execute(
             dialect.insert(TimecodeDir)
-            .values([{"timecode": tc, "archive_name": archive, "completed": False,
-                      "synced": False, "finalized": False} for tc in timecodes])  # fmt: skip
+            .values(
+                [
+                    {
+                        "timecode": tc,
+                        "archive_name": archive,
+                        "completed": False,
+                        "synced": False,
+                        "finalized": False,
+                    }
+                    for tc in timecodes
+                ]
+            )
             .on_conflict_do_nothing(index_elements=["archive_name", "timecode"])
         )
 
 
 def open_timecode_dirs(s: Session, archive: str) -> tuple[list[TimecodeDir], int | None]:
     """This archive's dirs not yet finalized, and its newest timecode."""
-    newest = s.scalar(select(func.max(TimecodeDir.timecode)).where(
-        TimecodeDir.archive_name == archive))  # fmt: skip
+    newest = s.scalar(
+        select(func.max(TimecodeDir.timecode)).where(TimecodeDir.archive_name == archive)
+    )
     dirs = s.scalars(
         select(TimecodeDir)
         .where(TimecodeDir.archive_name == archive, TimecodeDir.finalized.is_(False))
@@ -213,8 +230,12 @@ def timecode_unsynced(s: Session, archive: str, timecode: int) -> bool:
     return (
         s.scalar(
             select(F.id)
-            .where(F.archive_name == archive, F.timecode == timecode,
-                   F.state.in_(UNSYNCED), F.ignore.is_(False))  # fmt: skip
+            .where(
+                F.archive_name == archive,
+                F.timecode == timecode,
+                F.state.in_(UNSYNCED),
+                F.ignore.is_(False),
+            )
             .limit(1)
         )
         is not None
@@ -222,8 +243,9 @@ def timecode_unsynced(s: Session, archive: str, timecode: int) -> bool:
 
 
 def timecode_remote_paths(s: Session, archive: str, timecode: int) -> list[str]:
-    return list(s.scalars(select(F.remote_path).where(
-        F.archive_name == archive, F.timecode == timecode)))  # fmt: skip
+    return list(
+        s.scalars(select(F.remote_path).where(F.archive_name == archive, F.timecode == timecode))
+    )
 
 
 def set_timecode_state(s: Session, tcdir_id: int, **values: Any) -> None:
@@ -240,8 +262,11 @@ def finalized_until(s: Session, archive: str, now: float) -> float:
     # bare min() would walk the timestamp index from the oldest row through every synced
     # file, and `state IN (...)` may make it give up the index altogether.
     oldest = [
-        s.scalar(select(func.min(F.timestamp + 0)).where(
-            F.archive_name == archive, F.state == state, F.ignore.is_(False)))  # fmt: skip
+        s.scalar(
+            select(func.min(F.timestamp + 0)).where(
+                F.archive_name == archive, F.state == state, F.ignore.is_(False)
+            )
+        )
         for state in UNSYNCED
     ]
     known = [t for t in oldest if t is not None]
@@ -255,21 +280,27 @@ def count_files(s: Session, archive: str, after_id: int) -> tuple[int, int]:
     the primary key) is the archive's size, without counting it all again each minute.
     """
     last_id = s.scalar(select(func.max(F.id))) or after_id
-    n = s.scalar(select(func.count()).select_from(F).where(
-        F.id > after_id, F.id <= last_id, F.archive_name == archive))  # fmt: skip
+    n = s.scalar(
+        select(func.count())
+        .select_from(F)
+        .where(F.id > after_id, F.id <= last_id, F.archive_name == archive)
+    )
     return n or 0, last_id
 
 
 def archive_stats(s: Session, archive: str, now: float, num_files: int) -> dict[str, Any]:
     """The `archive_stats` feed: a few indexed aggregates, never a scan in Python."""
     uncopied = sum(
-        s.scalar(select(func.count()).select_from(F).where(
-            F.archive_name == archive, F.state == state, F.ignore.is_(False))) or 0  # fmt: skip
+        s.scalar(
+            select(func.count())
+            .select_from(F)
+            .where(F.archive_name == archive, F.state == state, F.ignore.is_(False))
+        )
+        or 0
         for state in UNSYNCED
     )
     last_added = s.scalar(
-        select(F.local_path).where(F.archive_name == archive)
-        .order_by(F.timestamp.desc()).limit(1)  # fmt: skip
+        select(F.local_path).where(F.archive_name == archive).order_by(F.timestamp.desc()).limit(1)
     )
     last_copied = None
     newest = None
@@ -277,7 +308,8 @@ def archive_stats(s: Session, archive: str, now: float, num_files: int) -> dict[
         row = s.execute(
             select(F.local_path, F.verified)
             .where(F.archive_name == archive, F.state == state, F.verified.is_not(None))
-            .order_by(F.verified.desc()).limit(1)  # fmt: skip
+            .order_by(F.verified.desc())
+            .limit(1)
         ).first()
         if row is not None and (newest is None or row.verified > newest):
             last_copied, newest = row.local_path, row.verified
@@ -297,8 +329,11 @@ def reset_failed(s: Session, archive: str, max_attempts: int) -> int:
     """Give files at or over the attempt limit a fresh start; returns how many."""
     result = s.execute(
         update(F)
-        .where(F.state == FileState.QUEUED.value, F.archive_name == archive,
-               F.failed_copy_attempts >= max_attempts)  # fmt: skip
+        .where(
+            F.state == FileState.QUEUED.value,
+            F.archive_name == archive,
+            F.failed_copy_attempts >= max_attempts,
+        )
         .values(failed_copy_attempts=0)
     )
     return result.rowcount
@@ -307,10 +342,21 @@ def reset_failed(s: Session, archive: str, max_attempts: int) -> int:
 def mismatched(s: Session, archive: str, limit: int) -> list[dict[str, Any]]:
     """Queued files that have failed at least once: what went wrong so far."""
     rows = s.execute(
-        select(F.id, F.local_path, F.remote_path, F.local_md5sum, F.remote_md5sum,
-               F.failed_copy_attempts, F.copied, F.ignore)  # fmt: skip
-        .where(F.state == FileState.QUEUED.value, F.archive_name == archive,
-               or_(F.failed_copy_attempts > 0, F.remote_md5sum.is_not(None)))  # fmt: skip
+        select(
+            F.id,
+            F.local_path,
+            F.remote_path,
+            F.local_md5sum,
+            F.remote_md5sum,
+            F.failed_copy_attempts,
+            F.copied,
+            F.ignore,
+        )
+        .where(
+            F.state == FileState.QUEUED.value,
+            F.archive_name == archive,
+            or_(F.failed_copy_attempts > 0, F.remote_md5sum.is_not(None)),
+        )
         .order_by(F.id)
         .limit(limit)
     )
@@ -320,11 +366,15 @@ def mismatched(s: Session, archive: str, limit: int) -> list[dict[str, Any]]:
 def set_ignore(s: Session, archive: str, ids: list[int], paths: list[str], ignore: bool) -> int:
     total = 0
     for chunk in _chunks(ids):
-        total += s.execute(update(F).where(F.archive_name == archive, F.id.in_(chunk))
-                           .values(ignore=ignore)).rowcount  # fmt: skip
+        total += s.execute(
+            update(F).where(F.archive_name == archive, F.id.in_(chunk)).values(ignore=ignore)
+        ).rowcount
     for chunk in _chunks(paths):
-        total += s.execute(update(F).where(F.archive_name == archive, F.local_path.in_(chunk))
-                           .values(ignore=ignore)).rowcount  # fmt: skip
+        total += s.execute(
+            update(F)
+            .where(F.archive_name == archive, F.local_path.in_(chunk))
+            .values(ignore=ignore)
+        ).rowcount
     return total
 
 

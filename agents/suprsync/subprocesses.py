@@ -7,6 +7,7 @@ instead of leaving an orphaned ssh holding the connection open.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -26,10 +27,7 @@ class CommandResult:
 
     def describe(self) -> str:
         """One line for logs and session data."""
-        if self.timed_out:
-            what = "timed out"
-        else:
-            what = f"exited with {self.returncode}"
+        what = "timed out" if self.timed_out else f"exited with {self.returncode}"
         tail = self.stderr.decode(errors="replace").strip().splitlines()[-3:]
         return f"{self.argv[0]} {what}" + (f": {' | '.join(tail)}" if tail else "")
 
@@ -52,9 +50,7 @@ def run_command(
         out, err = proc.communicate(stdin, timeout=timeout)
         return CommandResult(tuple(argv), proc.returncode, out, err)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         out, err = proc.communicate()
         return CommandResult(tuple(argv), None, out, err)

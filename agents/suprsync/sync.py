@@ -103,8 +103,9 @@ class Syncer:
 
     # -- running commands ------------------------------------------------------------------
 
-    def _command(self, argv: list[str], *, stdin: bytes = b"", timeout: float | None,
-                 ok: tuple[int, ...]) -> CommandResult:  # fmt: skip
+    def _command(
+        self, argv: list[str], *, stdin: bytes = b"", timeout: float | None, ok: tuple[int, ...]
+    ) -> CommandResult:
         result = run_command(argv, stdin=stdin, timeout=timeout)
         if result.timed_out:
             self.counters.errors_timeout += 1
@@ -118,15 +119,20 @@ class Syncer:
         """Digests of files on the archive side, or None and why when md5sum could not run."""
         s = self.settings
         result = self._command(
-            md5sum_argv(s.ssh, s.remote_basedir), stdin=nul_list(remote_paths),
-            timeout=s.cmd_timeout, ok=MD5SUM_RAN,
-        )  # fmt: skip
+            md5sum_argv(s.ssh, s.remote_basedir),
+            stdin=nul_list(remote_paths),
+            timeout=s.cmd_timeout,
+            ok=MD5SUM_RAN,
+        )
         if result.timed_out or result.returncode not in MD5SUM_RAN:
             return None, result.describe()
         listing = parse_md5sum(result.stdout)
         if listing.bad_lines:
-            log.warning("md5sum printed %d unreadable lines, e.g. %r",
-                        len(listing.bad_lines), listing.bad_lines[0])  # fmt: skip
+            log.warning(
+                "md5sum printed %d unreadable lines, e.g. %r",
+                len(listing.bad_lines),
+                listing.bad_lines[0],
+            )
         return listing, ""
 
     # -- copy ------------------------------------------------------------------------------
@@ -136,8 +142,9 @@ class Syncer:
         s = self.settings
         start = self.clock()
         batch = self.db.read(
-            lambda ses: store.next_batch(ses, s.archive_name, s.max_copy_attempts,
-                                         s.files_per_batch)  # fmt: skip
+            lambda ses: store.next_batch(
+                ses, s.archive_name, s.max_copy_attempts, s.files_per_batch
+            )
         )
         report: dict[str, Any] = {"start_time": start, "num_files": len(batch)}
         if not batch:
@@ -154,8 +161,9 @@ class Syncer:
                     os.makedirs(s.remote_basedir, exist_ok=True)
                 rsync = self._command(
                     rsync_argv(tmp, s.remote_basedir, s.ssh, s.rsync),
-                    timeout=s.copy_timeout, ok=(0,),
-                )  # fmt: skip
+                    timeout=s.copy_timeout,
+                    ok=(0,),
+                )
                 rsync_finished = rsync.returncode in RSYNC_FINISHED
                 if rsync.returncode != 0:
                     errors.append(rsync.describe())
@@ -179,8 +187,9 @@ class Syncer:
             verified=verified,
             failed=len(failed),
             unchecked=sum(r.verdict is Verdict.UNCHECKED for r in results),
-            failures=[{"path": path_of[r.id], "reason": r.reason}
-                      for r in failed[:MAX_REPORTED_FAILURES]],  # fmt: skip
+            failures=[
+                {"path": path_of[r.id], "reason": r.reason} for r in failed[:MAX_REPORTED_FAILURES]
+            ],
         )
         if errors:
             report["error"] = "; ".join(errors)
@@ -198,8 +207,9 @@ class Syncer:
             return {}
         now = self.clock()
         candidates = self.db.read(
-            lambda ses: store.deletion_candidates(ses, s.archive_name, now - shortest,
-                                                  self._delete_cursor, s.delete_batch)  # fmt: skip
+            lambda ses: store.deletion_candidates(
+                ses, s.archive_name, now - shortest, self._delete_cursor, s.delete_batch
+            )
         )
         if len(candidates) < s.delete_batch:
             self._delete_cursor = (float("-inf"), 0)
@@ -223,14 +233,18 @@ class Syncer:
                 present.append(c)
         listing, why = self.remote_md5([c.remote_path for c in present]) if present else (None, "")
         if present and listing is None:
-            log.error("not deleting %d files: cannot re-verify the remote copies: %s",
-                      len(present), why)  # fmt: skip
+            log.error(
+                "not deleting %d files: cannot re-verify the remote copies: %s", len(present), why
+            )
             present = []
         for c in present:
             remote = listing.digests.get(c.remote_path) if listing else None
             if remote != c.local_md5sum:
-                log.warning("remote copy of %s is %s before deletion; sending it again",
-                            c.local_path, "missing" if remote is None else "different")  # fmt: skip
+                log.warning(
+                    "remote copy of %s is %s before deletion; sending it again",
+                    c.local_path,
+                    "missing" if remote is None else "different",
+                )
                 requeue[c.id] = {"remote_md5sum": remote}
                 continue
             try:
@@ -297,8 +311,9 @@ class Syncer:
 
     # -- recheck ---------------------------------------------------------------------------
 
-    def recheck(self, after_id: int, limit: int, only_failed: bool = False
-                ) -> tuple[dict[str, int], int]:  # fmt: skip
+    def recheck(
+        self, after_id: int, limit: int, only_failed: bool = False
+    ) -> tuple[dict[str, int], int]:
         """Compare up to `limit` local files after id `after_id` with what was registered.
 
         Only files whose mtime moved are re-hashed; changed ones get the new checksum, a fresh
@@ -307,8 +322,7 @@ class Syncer:
         """
         s = self.settings
         rows = self.db.read(
-            lambda ses: store.recheck_candidates(ses, s.archive_name, after_id, limit,
-                                                 only_failed)  # fmt: skip
+            lambda ses: store.recheck_candidates(ses, s.archive_name, after_id, limit, only_failed)
         )
         changes = {}
         touched = {}
@@ -338,7 +352,8 @@ class Syncer:
         if self.settings.recheck_per_iteration <= 0:
             return {}
         report, self._recheck_cursor = self.recheck(
-            self._recheck_cursor, self.settings.recheck_per_iteration)
+            self._recheck_cursor, self.settings.recheck_per_iteration
+        )
         return report
 
     # -- timecode dirs ---------------------------------------------------------------------
@@ -348,7 +363,8 @@ class Syncer:
         Returns the remote paths of the finalization files registered."""
         s = self.settings
         timecodes, seen = self.db.read(
-            lambda ses: store.new_timecodes(ses, s.archive_name, self._tc_seen_id))
+            lambda ses: store.new_timecodes(ses, s.archive_name, self._tc_seen_id)
+        )
         if timecodes:
             self.db.write(lambda ses: store.add_timecode_dirs(ses, s.archive_name, timecodes))
         self._tc_seen_id = seen
@@ -357,11 +373,18 @@ class Syncer:
         done = []
         for d in dirs:
             completed = d.completed or is_completed(d.timecode, newest, now)
-            synced = d.synced or (completed and not self.db.read(
-                lambda ses: store.timecode_unsynced(ses, s.archive_name, d.timecode)))  # fmt: skip
+            synced = d.synced or (
+                completed
+                and not self.db.read(
+                    lambda ses: store.timecode_unsynced(ses, s.archive_name, d.timecode)
+                )
+            )
             if (completed, synced) != (d.completed, d.synced):
-                self.db.write(lambda ses: store.set_timecode_state(
-                    ses, d.id, completed=completed, synced=synced))  # fmt: skip
+                self.db.write(
+                    lambda ses: store.set_timecode_state(
+                        ses, d.id, completed=completed, synced=synced
+                    )
+                )
             if synced:
                 done.append(self._finalize(d.id, d.timecode))
         return done
@@ -376,23 +399,34 @@ class Syncer:
 
         paths, until = self.db.read(summary)
         fin = finalization(
-            timecode=timecode, archive_name=s.archive_name, instance_id=s.instance_id,
-            num_files=len(paths), subdirs=sorted({d for p in paths if (d := subdir_of(p))}),
-            finalized_until=until, now=now, file_root=s.file_root,
-        )  # fmt: skip
+            timecode=timecode,
+            archive_name=s.archive_name,
+            instance_id=s.instance_id,
+            num_files=len(paths),
+            subdirs=sorted({d for p in paths if (d := subdir_of(p))}),
+            finalized_until=until,
+            now=now,
+            file_root=s.file_root,
+        )
         os.makedirs(os.path.dirname(fin.local_path), exist_ok=True)
         with open(fin.local_path, "w") as f:
             f.write(fin.text)
         md5, size, mtime = md5_of_file(fin.local_path)
         new = files.NewFile(
-            local_path=fin.local_path, archive_name=s.archive_name, remote_path=fin.remote_path,
-            timestamp=now, local_md5sum=md5, local_size=size, local_mtime=mtime,
-        )  # fmt: skip
+            local_path=fin.local_path,
+            archive_name=s.archive_name,
+            remote_path=fin.remote_path,
+            timestamp=now,
+            local_md5sum=md5,
+            local_size=size,
+            local_mtime=mtime,
+        )
 
         def register(ses):  # type: ignore[no-untyped-def]
             rows = files.register(ses, [new])
-            store.set_timecode_state(ses, tcdir_id, finalized=True,
-                                     finalize_file_id=rows[0].id if rows else None)  # fmt: skip
+            store.set_timecode_state(
+                ses, tcdir_id, finalized=True, finalize_file_id=rows[0].id if rows else None
+            )
 
         self.db.write(register)
         self.counters.finalized += 1

@@ -64,9 +64,11 @@ def judge_batch(
         if f.id in placed.refused:
             results.append(
                 FileResult(
-                    id=f.id, verdict=Verdict.NOT_SENT, remote_md5sum=None,
+                    id=f.id,
+                    verdict=Verdict.NOT_SENT,
+                    remote_md5sum=None,
                     reason=placed.refused[f.id],
-                )  # fmt: skip
+                )
             )
         elif listing is None:
             results.append(FileResult(id=f.id, verdict=Verdict.UNCHECKED, remote_md5sum=None))
@@ -77,17 +79,21 @@ def judge_batch(
             elif digest is None:
                 results.append(
                     FileResult(
-                        id=f.id, verdict=Verdict.NOT_ARRIVED, remote_md5sum=None,
+                        id=f.id,
+                        verdict=Verdict.NOT_ARRIVED,
+                        remote_md5sum=None,
                         reason=f"{f.remote_path} is not on the remote after the copy",
-                    )  # fmt: skip
+                    )
                 )
             elif digest == f.local_md5sum.lower():
                 results.append(FileResult(id=f.id, verdict=Verdict.VERIFIED, remote_md5sum=digest))
             else:
                 results.append(
                     FileResult(
-                        id=f.id, verdict=Verdict.MISMATCH, remote_md5sum=digest,
+                        id=f.id,
+                        verdict=Verdict.MISMATCH,
+                        remote_md5sum=digest,
                         reason=f"remote md5 {digest} differs from local {f.local_md5sum}",
-                    )  # fmt: skip
+                    )
                 )
     return results

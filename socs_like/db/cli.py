@@ -1,7 +1,7 @@
 """``socs-like db``: look at and upgrade an agent database.
 
-    socs-like db upgrade --db PATH_OR_URL    create or migrate the schema; import an old socs db
-    socs-like db current --db PATH_OR_URL    print the schema revision (and the newest known)
+socs-like db upgrade --db PATH_OR_URL    create or migrate the schema; import an old socs db
+socs-like db current --db PATH_OR_URL    print the schema revision (and the newest known)
 """
 
 from __future__ import annotations
@@ -50,10 +50,15 @@ def main(argv: list[str] | None = None) -> int:
                 if rows is not None:
                     print(f"  {table}: {rows} rows")
         else:
-            print(f"{db.display_url}: schema {current_revision(db) or 'none'} (newest {head_revision()})")
+            print(
+                f"{db.display_url}: schema {current_revision(db) or 'none'} (newest {head_revision()})"
+            )
     except SQLAlchemyError as exc:
-        print(f"socs-like db {args.command}: {db.display_url}: {exc.__class__.__name__}: "
-              f"{getattr(exc, 'orig', None) or exc}", file=sys.stderr)
+        print(
+            f"socs-like db {args.command}: {db.display_url}: {exc.__class__.__name__}: "
+            f"{getattr(exc, 'orig', None) or exc}",
+            file=sys.stderr,
+        )
         return 1
     finally:
         db.dispose()

@@ -51,7 +51,7 @@ def database_url(path_or_url: str | Path) -> str:
     if "://" in text:
         if text.startswith("postgresql://"):
             # psycopg 3 is the driver we ship; the bare scheme would pick psycopg2
-            return "postgresql+psycopg://" + text[len("postgresql://"):]
+            return "postgresql+psycopg://" + text[len("postgresql://") :]
         return text
     return f"sqlite:///{Path(text).expanduser().absolute()}"
 

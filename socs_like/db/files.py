@@ -126,9 +126,14 @@ def pending_checksums(session: Session, limit: int, after_id: int = 0) -> list[R
 
 def max_pending_id(session: Session) -> int:
     """The newest row still waiting for a checksum (0 if none): where recovery stops."""
-    return session.scalar(
-        select(func.max(RegisteredFile.id)).where(RegisteredFile.state == FileState.PENDING.value)
-    ) or 0
+    return (
+        session.scalar(
+            select(func.max(RegisteredFile.id)).where(
+                RegisteredFile.state == FileState.PENDING.value
+            )
+        )
+        or 0
+    )
 
 
 def record_checksums(session: Session, results: Sequence[Checksum]) -> int:
@@ -250,14 +255,15 @@ class ArchiveCounts:
 
 def archive_counts(session: Session, archive_name: str) -> ArchiveCounts:
     """Counts and times for ``archive_stats``, from indexes only (no table scan in Python)."""
-    by_state = {
-        state: count
-        for state, count in session.execute(
+    by_state = dict(
+        session.execute(
             select(RegisteredFile.state, func.count())
             .where(RegisteredFile.archive_name == archive_name)
             .group_by(RegisteredFile.state)
-        ).tuples()
-    }
+        )
+        .tuples()
+        .all()
+    )
     last_added = session.scalar(
         select(func.max(RegisteredFile.timestamp)).where(
             RegisteredFile.archive_name == archive_name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -53,14 +54,19 @@ class HubInfo:
 
 def start_hub(folder: Path, port: int | None = None) -> HubInfo:
     port = port or free_port()
-    config = HubConfig(wamp_server=f"ws://127.0.0.1:{port}/ws",
-                       wamp_http=f"http://127.0.0.1:{port}/call")
+    config = HubConfig(
+        wamp_server=f"ws://127.0.0.1:{port}/ws", wamp_http=f"http://127.0.0.1:{port}/call"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     site_file = folder / "site-config.yaml"
-    site_file.write_text(yaml.safe_dump({
-        "hub": config.model_dump(exclude_none=True),
-        "hosts": {"localhost": {"agent-instances": []}},
-    }))
+    site_file.write_text(
+        yaml.safe_dump(
+            {
+                "hub": config.model_dump(exclude_none=True),
+                "hosts": {"localhost": {"agent-instances": []}},
+            }
+        )
+    )
     hub = Hub(config, folder / "crossbar", port=port)
     hub.start(log_file=folder / "crossbar.log")
     return HubInfo(hub=hub, site_file=site_file)
@@ -85,8 +91,14 @@ def private_hub(tmp_path: Path) -> Iterator[HubInfo]:
 class AgentProcess:
     """A real agent process started with `socs-like agent`."""
 
-    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str], client: AsyncClient,
-                 instance_id: str) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        log_path: Path,
+        env: dict[str, str],
+        client: AsyncClient,
+        instance_id: str,
+    ) -> None:
         self.argv = argv
         self.log_path = log_path
         self.instance_id = instance_id
@@ -135,21 +147,40 @@ class AgentProcess:
             self.process.wait()
 
 
-def agent_command(agent_class: str, instance_id: str, site_file: Path, args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "socs_like", "agent", agent_class,
-            "--instance-id", instance_id, "--site-file", str(site_file), *args]
+def agent_command(
+    agent_class: str, instance_id: str, site_file: Path, args: list[str]
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "socs_like",
+        "agent",
+        agent_class,
+        "--instance-id",
+        instance_id,
+        "--site-file",
+        str(site_file),
+        *args,
+    ]
 
 
-def spawn_agent(hub: HubInfo, agent_class: str, instance_id: str, log_path: Path,
-                args: list[str] | tuple[str, ...] = (), env: dict[str, str] | None = None,
-                wait: bool = True) -> AgentProcess:
+def spawn_agent(
+    hub: HubInfo,
+    agent_class: str,
+    instance_id: str,
+    log_path: Path,
+    args: list[str] | tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    wait: bool = True,
+) -> AgentProcess:
     """Start one agent process on `hub`; with `wait`, return once it answers get_api."""
     client = AsyncClient(instance_id, hub_url=hub.url, timeout=2.0)
     proc = AgentProcess(
         agent_command(agent_class, instance_id, hub.site_file, list(args)),
         log_path,
         os.environ | {"PYTHONUNBUFFERED": "1"} | (env or {}),
-        client, instance_id,
+        client,
+        instance_id,
     )
     if wait:
         try:
@@ -168,9 +199,14 @@ def run_agent(hub: HubInfo, tmp_path: Path) -> Iterator[Callable[..., AgentProce
     """
     started: list[AgentProcess] = []
 
-    def start(agent_class: str, instance_id: str, args: list[str] | tuple[str, ...] = (),
-              env: dict[str, str] | None = None, wait: bool = True,
-              on: HubInfo | None = None) -> AgentProcess:
+    def start(
+        agent_class: str,
+        instance_id: str,
+        args: list[str] | tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        wait: bool = True,
+        on: HubInfo | None = None,
+    ) -> AgentProcess:
         log_path = tmp_path / f"{instance_id}.{len(started)}.log"
         proc = spawn_agent(on or hub, agent_class, instance_id, log_path, args, env, wait=False)
         started.append(proc)
@@ -195,10 +231,8 @@ def make_client(hub: HubInfo) -> Iterator[Callable[..., Client]]:
 
     yield make
     for client in clients:
-        try:
+        with contextlib.suppress(ClientError):
             client.close()
-        except ClientError:
-            pass
 
 
 class FeedListener:
@@ -213,11 +247,11 @@ class FeedListener:
             self.events.append((payload, feed_info or {}))
             self._cond.notify_all()
 
-    def wait_for(self, predicate: Callable[[list[tuple[Any, dict[str, Any]]]], Any],
-                 timeout: float = 10.0) -> Any:
+    def wait_for(
+        self, predicate: Callable[[list[tuple[Any, dict[str, Any]]]], Any], timeout: float = 10.0
+    ) -> Any:
         """Wait until `predicate(events)` is true; return its value."""
-        return wait_until(lambda: predicate(list(self.events)), timeout,
-                          message="feed condition")
+        return wait_until(lambda: predicate(list(self.events)), timeout, message="feed condition")
 
 
 @pytest.fixture
@@ -235,7 +269,5 @@ def feed_listener(hub: HubInfo) -> Iterator[Callable[..., FeedListener]]:
 
     yield listen
     for client in clients:
-        try:
+        with contextlib.suppress(ClientError):
             run_sync(client.close(), 5)
-        except ClientError:
-            pass

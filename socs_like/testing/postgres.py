@@ -78,15 +78,40 @@ def postgres_server() -> Iterator[PostgresServer]:
     data = root / "data"
     port = _free_port()
     try:
-        _run([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", user,
-              "-E", "UTF8", "--no-sync"])
+        _run(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                user,
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        )
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=60"
         )
-        _run([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
-              "-o", options, "-w", "-t", "60", "start"])
+        _run(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(root / "server.log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
         try:
             yield PostgresServer(host="127.0.0.1", port=port, user=user, data_dir=data)
         finally:

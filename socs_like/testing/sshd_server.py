@@ -15,6 +15,7 @@ The pytest fixtures around it are in ``socs_like.testing.sshd``.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
@@ -226,10 +227,8 @@ class SshServer:
         if self._proc is None:
             return
         for child in _descendants(self._proc.pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         if self._proc.poll() is None:
             self._proc.terminate()
             try:

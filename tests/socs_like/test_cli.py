@@ -13,22 +13,35 @@ from socs_like.testing.hub import free_port
 
 
 def socs_like(*args, cwd=None, timeout=60):
-    return subprocess.run([sys.executable, "-m", "socs_like", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "socs_like", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
 
 
 def test_call_runs_a_task_and_prints_the_session(hub, run_agent):
     run_agent("FakeData", "fd-cli")
-    out = socs_like("call", "fd-cli", "delay_task", "delay=0.1", "--site-config",
-                    str(hub.site_file))
+    out = socs_like(
+        "call", "fd-cli", "delay_task", "delay=0.1", "--site-config", str(hub.site_file)
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == 'OK: Operation "delay_task" is done.'
     assert "delay_task[session 1] done succeeded" in lines[1]
     assert "Exited after 0.1 seconds." in out.stdout
 
-    failed = socs_like("call", "fd-cli", "delay_task", "delay=0", "succeed=false",
-                       "--site-config", str(hub.site_file))
+    failed = socs_like(
+        "call",
+        "fd-cli",
+        "delay_task",
+        "delay=0",
+        "succeed=false",
+        "--site-config",
+        str(hub.site_file),
+    )
     assert failed.returncode == 1 and "done FAILED" in failed.stdout
 
 
@@ -39,11 +52,13 @@ def test_call_errors_are_one_line(hub, run_agent):
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "socs-like call: fd-cli2 has no operation 'no_op'; it has "
-        "['acq', 'delay_task', 'fill_session', 'set_heartbeat']"]
+        "['acq', 'delay_task', 'fill_session', 'set_heartbeat']"
+    ]
     out = socs_like("call", "nobody", "x", *site, "--timeout", "2")
     assert out.returncode == 2
-    assert out.stderr.strip() == ("socs-like call: no agent answers at observatory.nobody: "
-                                  "is it running?")
+    assert out.stderr.strip() == (
+        "socs-like call: no agent answers at observatory.nobody: is it running?"
+    )
     out = socs_like("call", "fd-cli2", "delay_task", "delay=oops", *site)
     assert out.returncode == 1
     assert "parameter 'delay' must be float, not 'oops' (str)" in out.stdout
@@ -52,28 +67,38 @@ def test_call_errors_are_one_line(hub, run_agent):
 def test_agent_and_config_errors_are_one_line(tmp_path):
     out = socs_like("agent", "NoSuchClass", "--instance-id", "x")
     assert out.returncode == 2
-    assert out.stderr.startswith("socs-like agent: no agent class 'NoSuchClass'; installed classes:")
+    assert out.stderr.startswith(
+        "socs-like agent: no agent class 'NoSuchClass'; installed classes:"
+    )
     bad = tmp_path / "site.yaml"
     bad.write_text("hub:\n  wamp_sever: ws://localhost:1/ws\n")
     out = socs_like("config", "check", "--site-config", str(bad))
     assert out.returncode == 2
-    assert out.stderr.strip() == (f"socs-like config: {bad}:2: hub.wamp_sever: unknown key "
-                                  "'wamp_sever': did you mean 'wamp_server'?")
+    assert out.stderr.strip() == (
+        f"socs-like config: {bad}:2: hub.wamp_sever: unknown key "
+        "'wamp_sever': did you mean 'wamp_server'?"
+    )
 
 
 def test_config_check_names_unknown_classes_and_simulators(tmp_path):
     site = tmp_path / "site.yaml"
-    site.write_text("hosts:\n  localhost:\n    agent-instances:\n"
-                    "      - {agent-class: FakeDta, instance-id: x}\n")
+    site.write_text(
+        "hosts:\n  localhost:\n    agent-instances:\n"
+        "      - {agent-class: FakeDta, instance-id: x}\n"
+    )
     out = socs_like("config", "check", "--site-config", str(site))
     assert out.returncode == 2
-    assert out.stderr.startswith(f"socs-like config: {site}: host 'localhost', instance 'x': "
-                                 "unknown agent-class 'FakeDta'; installed: [")
+    assert out.stderr.startswith(
+        f"socs-like config: {site}: host 'localhost', instance 'x': "
+        "unknown agent-class 'FakeDta'; installed: ["
+    )
     site.write_text("hosts:\n  localhost:\n    simulators:\n      - {name: pysmruf}\n")
     out = socs_like("config", "check", "--site-config", str(site))
     assert out.returncode == 2
-    assert "unknown simulator 'pysmruf'; installed: ['daq-worker', 'guiserver', 'pysmurf']" \
+    assert (
+        "unknown simulator 'pysmruf'; installed: ['daq-worker', 'guiserver', 'pysmurf']"
         in out.stderr
+    )
 
 
 def test_config_check_accepts_the_shipped_site_config():
@@ -92,18 +117,31 @@ def test_agent_help_documents_every_argument():
 def test_up_runs_hub_and_agents_and_restarts_the_dead(tmp_path):
     port = free_port()
     site = {
-        "hub": {"wamp_server": f"ws://127.0.0.1:{port}/ws",
-                "wamp_http": f"http://127.0.0.1:{port}/call"},
-        "hosts": {"localhost": {"crossbar": {}, "agent-instances": [
-            {"agent-class": "FakeData", "instance-id": "fd-up", "arguments": []},
-            {"agent-class": "Registry", "instance-id": "reg-up", "arguments": []},
-        ]}},
+        "hub": {
+            "wamp_server": f"ws://127.0.0.1:{port}/ws",
+            "wamp_http": f"http://127.0.0.1:{port}/call",
+        },
+        "hosts": {
+            "localhost": {
+                "crossbar": {},
+                "agent-instances": [
+                    {"agent-class": "FakeData", "instance-id": "fd-up", "arguments": []},
+                    {"agent-class": "Registry", "instance-id": "reg-up", "arguments": []},
+                ],
+            }
+        },
     }
     path = tmp_path / "site-config.yaml"
     path.write_text(yaml.safe_dump(site))
-    up = subprocess.Popen([sys.executable, "-m", "socs_like", "up", "--no-table"], cwd=tmp_path,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "socs_like", "up", "--no-table"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
+
         def api():
             try:
                 client = Client("fd-up", site_config=str(path), timeout=2)
@@ -116,8 +154,12 @@ def test_up_runs_hub_and_agents_and_restarts_the_dead(tmp_path):
 
         first = wait_until(api, 60, interval=0.2, message="fd-up callable")
         os.kill(first["instance_pid"], signal.SIGKILL)
-        second = wait_until(lambda: (a := api()) and a["instance_pid"] != first["instance_pid"]
-                            and a, 30, interval=0.2, message="fd-up restarted")
+        second = wait_until(
+            lambda: (a := api()) and a["instance_pid"] != first["instance_pid"] and a,
+            30,
+            interval=0.2,
+            message="fd-up restarted",
+        )
         assert second["agent_class"] == "FakeData"
         registry = Client("reg-up", site_config=str(path))
         assert registry.get_api()["agent_class"] == "Registry"

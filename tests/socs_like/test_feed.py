@@ -40,12 +40,17 @@ def test_recorded_samples_merge_into_blocks():
 
 @pytest.mark.parametrize(
     "message, error",
-    [({"block_name": "b", "timestamp": 1, "data": {"1bad": 1}}, "invalid field name '1bad'"),
-     ({"block_name": "b", "timestamp": 1, "data": {"x-y": 1}}, "invalid field name 'x-y'"),
-     ({"block_name": "b", "timestamp": 1, "data": {"x": [1]}}, "is not a number, string or bool"),
-     ({"block_name": "b", "data": {"x": 1}}, "needs 'timestamp' or 'timestamps'"),
-     ({"timestamp": 1, "data": {"x": 1}}, "non-empty string 'block_name'"),
-     ({"block_name": "b", "timestamps": [1, 2], "data": {"x": [1]}}, "has 1 values for 2")],
+    [
+        ({"block_name": "b", "timestamp": 1, "data": {"1bad": 1}}, "invalid field name '1bad'"),
+        ({"block_name": "b", "timestamp": 1, "data": {"x-y": 1}}, "invalid field name 'x-y'"),
+        (
+            {"block_name": "b", "timestamp": 1, "data": {"x": [1]}},
+            "is not a number, string or bool",
+        ),
+        ({"block_name": "b", "data": {"x": 1}}, "needs 'timestamp' or 'timestamps'"),
+        ({"timestamp": 1, "data": {"x": 1}}, "non-empty string 'block_name'"),
+        ({"block_name": "b", "timestamps": [1, 2], "data": {"x": [1]}}, "has 1 values for 2"),
+    ],
 )
 def test_bad_recorded_messages_are_refused_with_the_reason(message, error):
     with pytest.raises(ValueError, match=error.replace("[", r"\[").replace("(", r"\(")):
@@ -73,8 +78,13 @@ def test_full_buffer_drops_oldest_and_the_gap_shows():
 def test_large_blocks_are_split_under_the_event_limit():
     f = recorded(max_event_bytes=64 * 1024)
     n = 20_000
-    f.publish({"block_name": "b", "timestamps": [float(i) for i in range(n)],
-               "data": {"x": [i * 0.5 for i in range(n)], "y": [1.0] * n}})
+    f.publish(
+        {
+            "block_name": "b",
+            "timestamps": [float(i) for i in range(n)],
+            "data": {"x": [i * 0.5 for i in range(n)], "y": [1.0] * n},
+        }
+    )
     events = f.take_events()
     assert len(events) > 1
     got = []
@@ -95,14 +105,21 @@ def test_oversized_plain_message_is_refused():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=30),
-       st.integers(min_value=2_000, max_value=50_000))
+@given(
+    st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=30),
+    st.integers(min_value=2_000, max_value=50_000),
+)
 def test_every_sample_arrives_once_in_order_within_the_limit(sizes, limit):
     f = recorded(max_event_bytes=limit)
     t = 0
     for n in sizes:
-        f.publish({"block_name": "b", "timestamps": list(range(t, t + n)),
-                   "data": {"v": list(range(t, t + n))}})
+        f.publish(
+            {
+                "block_name": "b",
+                "timestamps": list(range(t, t + n)),
+                "data": {"v": list(range(t, t + n))},
+            }
+        )
         t += n
     seen, seq = [], 0
     for payload, info in f.take_events():

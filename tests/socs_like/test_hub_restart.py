@@ -3,6 +3,7 @@
 One outage serves every check, because starting crossbar takes seconds.
 """
 
+import itertools
 import time
 
 import pytest
@@ -50,6 +51,6 @@ def test_hub_outage(private_hub, run_agent, make_client, feed_listener):
     new = after.wait_for(lambda ev: len(ev) >= 2 and ev)
     last_before = before.events[-1][1]
     assert new[0][1]["seq_no"] >= last_before["seq_no"] + last_before["seq_count"]
-    for (_, a), (_, b) in zip(new, new[1:]):
+    for (_, a), (_, b) in itertools.pairwise(new):
         assert b["seq_no"] == a["seq_no"] + a["seq_count"]
     assert c2.acq.stop().status == ResponseCode.OK

@@ -18,11 +18,19 @@ def test_generated_config_has_confined_roles():
     for permissions in roles.values():
         assert [p["uri"] for p in permissions] == ["obs."]
         assert all(p["match"] == "prefix" for p in permissions)
-    assert roles["controller"][0]["allow"] == {"call": True, "register": False,
-                                               "publish": False, "subscribe": True}
+    assert roles["controller"][0]["allow"] == {
+        "call": True,
+        "register": False,
+        "publish": False,
+        "subscribe": True,
+    }
     paths = config["workers"][0]["transports"][0]["paths"]
-    assert paths["call"] == {"type": "caller", "realm": "r", "role": "controller",
-                             "options": {"post_body_limit": 2**20}}
+    assert paths["call"] == {
+        "type": "caller",
+        "realm": "r",
+        "role": "controller",
+        "options": {"post_body_limit": 2**20},
+    }
     assert paths["ws"]["options"]["auto_ping_interval"] > 0
     json.dumps(config)
 

@@ -29,7 +29,7 @@ def test_ocs_client_drives_our_agent(run_agent, ocs_site):
 
     run_agent("FakeData", "fd-ocs")
     client = OCSClient("fd-ocs", args=["--site-file", str(ocs_site), "--site-host", "localhost"])
-    status, msg, session = client.delay_task(delay=0.05)
+    status, _msg, session = client.delay_task(delay=0.05)
     assert status == ResponseCode.OK
     assert session["success"] is True and session["status"] == "done"
 
@@ -44,13 +44,28 @@ def test_ocs_client_drives_our_agent(run_agent, ocs_site):
 def test_our_client_drives_an_ocs_agent(hub, ocs_site, make_client, tmp_path):
     log = open(tmp_path / "ocs-agent.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ocs.agents.fake_data.agent", "--site-file", str(ocs_site),
-         "--site-host", "localhost", "--instance-id", "ocs-fd"],
-        stdout=log, stderr=subprocess.STDOUT, env=os.environ | {"LOGLEVEL": "warn"},
+        [
+            sys.executable,
+            "-m",
+            "ocs.agents.fake_data.agent",
+            "--site-file",
+            str(ocs_site),
+            "--site-host",
+            "localhost",
+            "--instance-id",
+            "ocs-fd",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=os.environ | {"LOGLEVEL": "warn"},
     )
     try:
-        c = wait_until(lambda: _try_client(make_client, "ocs-fd"), 30, interval=0.2,
-                       message="OCS agent callable")
+        c = wait_until(
+            lambda: _try_client(make_client, "ocs-fd"),
+            30,
+            interval=0.2,
+            message="OCS agent callable",
+        )
         reply = c.delay_task(delay=0.05)
         assert reply.status == ResponseCode.OK and reply.session["success"] is True
         assert c.acq.start().status == ResponseCode.OK
@@ -77,13 +92,28 @@ def test_ocs_registry_follows_our_heartbeat(hub, run_agent, make_client, ocs_sit
     run_agent("FakeData", "fd-ocsreg")
     log = open(tmp_path / "ocs-registry.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ocs.agents.registry.agent", "--site-file", str(ocs_site),
-         "--site-host", "localhost", "--instance-id", "ocs-registry"],
-        stdout=log, stderr=subprocess.STDOUT, env=os.environ | {"LOGLEVEL": "warn"},
+        [
+            sys.executable,
+            "-m",
+            "ocs.agents.registry.agent",
+            "--site-file",
+            str(ocs_site),
+            "--site-host",
+            "localhost",
+            "--instance-id",
+            "ocs-registry",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=os.environ | {"LOGLEVEL": "warn"},
     )
     try:
-        registry = wait_until(lambda: _try_client(make_client, "ocs-registry"), 30,
-                              interval=0.2, message="OCS registry callable")
+        registry = wait_until(
+            lambda: _try_client(make_client, "ocs-registry"),
+            30,
+            interval=0.2,
+            message="OCS registry callable",
+        )
 
         def ours():
             data = registry.main.status().session.get("data") or {}

@@ -13,16 +13,25 @@ def test_status_moves_forward_and_each_change_adds_a_message():
         s.set_status("starting")
     s.finish(True, "all good")
     texts = [m[1] for m in s.messages]
-    assert texts == ['Status is now "starting".', 'Status is now "running".', "all good",
-                     'Status is now "done".']
+    assert texts == [
+        'Status is now "starting".',
+        'Status is now "running".',
+        "all good",
+        'Status is now "done".',
+    ]
     assert s.encoded()["status"] == "done" and s.success is True and s.end_time is not None
 
 
 @pytest.mark.parametrize(
     "status, success, degraded, code",
-    [("starting", None, False, OpCode.STARTING), ("running", None, False, OpCode.RUNNING),
-     ("running", None, True, OpCode.DEGRADED), ("stopping", None, False, OpCode.STOPPING),
-     ("done", True, False, OpCode.SUCCEEDED), ("done", False, False, OpCode.FAILED)],
+    [
+        ("starting", None, False, OpCode.STARTING),
+        ("running", None, False, OpCode.RUNNING),
+        ("running", None, True, OpCode.DEGRADED),
+        ("stopping", None, False, OpCode.STOPPING),
+        ("done", True, False, OpCode.SUCCEEDED),
+        ("done", False, False, OpCode.FAILED),
+    ],
 )
 def test_op_codes_have_ocs_numbers(status, success, degraded, code):
     s = OpSession(1, "x")
@@ -39,8 +48,19 @@ def test_encoded_session_has_ocs_keys_and_no_nan():
     s = OpSession(7, "acq")
     s.data = {"t": math.nan, "inf": math.inf, "nested": [1.0, math.nan], 3: "k"}
     e = s.encoded()
-    assert set(e) == {"session_id", "op_name", "op_code", "status", "success", "degraded",
-                      "start_time", "end_time", "data", "messages", "cred_level"}
+    assert set(e) == {
+        "session_id",
+        "op_name",
+        "op_code",
+        "status",
+        "success",
+        "degraded",
+        "start_time",
+        "end_time",
+        "data",
+        "messages",
+        "cred_level",
+    }
     assert e["data"] == {"t": None, "inf": None, "nested": [1.0, None], "3": "k"}
 
 
@@ -81,12 +101,14 @@ def test_params_defaults_and_int_to_float():
 
 @pytest.mark.parametrize(
     "params, message",
-    [({"count": 1, "dleay": 1}, "unknown parameter 'dleay'"),
-     ({}, "parameter 'count' is required"),
-     ({"count": "3"}, "parameter 'count' must be int, not '3' (str)"),
-     ({"count": True}, "parameter 'count' must be int"),
-     ({"count": 1, "delay": -1.0}, "parameter 'delay' failed its check: -1.0"),
-     ({"count": 1, "mode": "c"}, "parameter 'mode' must be one of ['a', 'b'], not 'c'")],
+    [
+        ({"count": 1, "dleay": 1}, "unknown parameter 'dleay'"),
+        ({}, "parameter 'count' is required"),
+        ({"count": "3"}, "parameter 'count' must be int, not '3' (str)"),
+        ({"count": True}, "parameter 'count' must be int"),
+        ({"count": 1, "delay": -1.0}, "parameter 'delay' failed its check: -1.0"),
+        ({"count": 1, "mode": "c"}, "parameter 'mode' must be one of ['a', 'b'], not 'c'"),
+    ],
 )
 def test_bad_params_are_named(params, message):
     with pytest.raises(ParamError) as info:

@@ -5,7 +5,11 @@ from pathlib import Path
 import pytest
 
 from socs_like.site_config import (
-    SiteConfigError, add_site_arguments, agent_settings, find_site_config, parse_site_config,
+    SiteConfigError,
+    add_site_arguments,
+    agent_settings,
+    find_site_config,
+    parse_site_config,
 )
 
 GOOD = """\
@@ -43,16 +47,26 @@ def test_good_config_parses_with_ocs_names():
 
 @pytest.mark.parametrize(
     "text, message",
-    [(GOOD.replace("agent-class: Registry", "agent_class: Registry"),
-      "site.yaml:14: hosts.otherhost.agent-instances.0.agent_class: unknown key 'agent_class': "
-      "did you mean 'agent-class'?"),
-     (GOOD.replace("wamp_realm", "wamp_relm"),
-      "site.yaml:3: hub.wamp_relm: unknown key 'wamp_relm': did you mean 'wamp_realm'?"),
-     (GOOD.replace("ws://hubhost:8001/ws", "hubhost:8001"),
-      "site.yaml:2: hub.wamp_server: Value error, 'hubhost:8001' is not a WebSocket URL"),
-     (GOOD.replace("        instance-id: fd1\n", ""),
-      "site.yaml:9: hosts.localhost.agent-instances.0.instance-id: missing 'instance-id': add it"),
-     ("hub: [1, 2\n", "site.yaml:2: not valid YAML")],
+    [
+        (
+            GOOD.replace("agent-class: Registry", "agent_class: Registry"),
+            "site.yaml:14: hosts.otherhost.agent-instances.0.agent_class: unknown key 'agent_class': "
+            "did you mean 'agent-class'?",
+        ),
+        (
+            GOOD.replace("wamp_realm", "wamp_relm"),
+            "site.yaml:3: hub.wamp_relm: unknown key 'wamp_relm': did you mean 'wamp_realm'?",
+        ),
+        (
+            GOOD.replace("ws://hubhost:8001/ws", "hubhost:8001"),
+            "site.yaml:2: hub.wamp_server: Value error, 'hubhost:8001' is not a WebSocket URL",
+        ),
+        (
+            GOOD.replace("        instance-id: fd1\n", ""),
+            "site.yaml:9: hosts.localhost.agent-instances.0.instance-id: missing 'instance-id': add it",
+        ),
+        ("hub: [1, 2\n", "site.yaml:2: not valid YAML"),
+    ],
 )
 def test_errors_name_file_line_and_fix(text, message):
     with pytest.raises(SiteConfigError) as info:
@@ -75,10 +89,15 @@ def test_discovery_order(tmp_path, monkeypatch):
 def test_settings_merge_file_env_and_flags(tmp_path):
     path = tmp_path / "site.yaml"
     path.write_text(GOOD)
-    s = agent_settings(site_args("--site-file", str(path), "--instance-id", "fd1",
-                                 "--site-host", "localhost"), {})
+    s = agent_settings(
+        site_args("--site-file", str(path), "--instance-id", "fd1", "--site-host", "localhost"), {}
+    )
     assert (s.hub_url, s.realm, s.address_root, s.crossbar_timeout) == (
-        "ws://hubhost:8001/ws", "my_realm", "obs", 20)
+        "ws://hubhost:8001/ws",
+        "my_realm",
+        "obs",
+        20,
+    )
     assert s.address == "obs.fd1" and s.agent_class == "FakeData"
     assert s.arguments == ["--num-channels", "3", "--mode", "acq"]
 
@@ -86,10 +105,24 @@ def test_settings_merge_file_env_and_flags(tmp_path):
     s = agent_settings(site_args("--site-file", str(path), "--site-host", "localhost"), env)
     assert (s.instance_id, s.agent_class) == ("registry", "Registry")
     assert (s.hub_url, s.http_url, s.crossbar_timeout) == (
-        "ws://other:9000/ws", "http://other:9000/call", 5.0)
+        "ws://other:9000/ws",
+        "http://other:9000/call",
+        5.0,
+    )
 
-    s = agent_settings(site_args("--site-file", str(path), "--site-host", "localhost",
-                                 "--site-hub", "ws://flag:1/ws", "--crossbar-timeout", "0"), env)
+    s = agent_settings(
+        site_args(
+            "--site-file",
+            str(path),
+            "--site-host",
+            "localhost",
+            "--site-hub",
+            "ws://flag:1/ws",
+            "--crossbar-timeout",
+            "0",
+        ),
+        env,
+    )
     assert (s.hub_url, s.crossbar_timeout) == ("ws://flag:1/ws", 0.0)
 
 

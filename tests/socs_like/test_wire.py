@@ -1,5 +1,6 @@
 """The OCS wire contract, against a real FakeData agent process through a real crossbar."""
 
+import itertools
 import json
 import time
 import urllib.request
@@ -29,13 +30,18 @@ def test_task_start_then_wait(c):
     assert reply.status == ResponseCode.OK
     s = reply.session
     assert (s["status"], s["success"], s["op_code"]) == ("done", True, OpCode.SUCCEEDED)
-    assert [m[1] for m in s["messages"]][-2:] == ["Exited after 0.05 seconds.",
-                                                  'Status is now "done".']
+    assert [m[1] for m in s["messages"]][-2:] == [
+        "Exited after 0.05 seconds.",
+        'Status is now "done".',
+    ]
 
 
 def test_unknown_op_and_unknown_action(c):
     reply = c.request("start", "no_such_op")
-    assert (reply.status, reply.msg) == (ResponseCode.ERROR, 'No task or process called "no_such_op".')
+    assert (reply.status, reply.msg) == (
+        ResponseCode.ERROR,
+        'No task or process called "no_such_op".',
+    )
     reply = c.request("explode", "delay_task")
     assert (reply.status, reply.msg) == (ResponseCode.ERROR, 'Unknown action "explode".')
 
@@ -44,8 +50,9 @@ def test_bad_params_refused_before_a_session_exists(c):
     before = c.delay_task.status().session.get("session_id")
     reply = c.delay_task.start(delay="soon")
     assert reply.status == ResponseCode.ERROR
-    assert reply.msg == ('Bad parameters for "delay_task": parameter \'delay\' must be float, '
-                         "not 'soon' (str)")
+    assert reply.msg == (
+        "Bad parameters for \"delay_task\": parameter 'delay' must be float, not 'soon' (str)"
+    )
     reply = c.delay_task.start(dealy=1)
     assert "unknown parameter 'dealy'" in reply.msg
     assert c.delay_task.status().session.get("session_id") == before
@@ -54,8 +61,10 @@ def test_bad_params_refused_before_a_session_exists(c):
 def test_start_while_running_wait_timeout_and_abort(c):
     assert c.delay_task.start(delay=30).status == ResponseCode.OK
     again = c.delay_task.start(delay=1)
-    assert (again.status, again.msg) == (ResponseCode.ERROR,
-                                         'Operation "delay_task" already in progress.')
+    assert (again.status, again.msg) == (
+        ResponseCode.ERROR,
+        'Operation "delay_task" already in progress.',
+    )
     waited = c.delay_task.wait(timeout=0.1)
     assert waited.status == ResponseCode.TIMEOUT and waited.session["status"] == "running"
     assert c.delay_task.abort().status == ResponseCode.OK
@@ -126,15 +135,24 @@ def test_heartbeat_and_pushed_sessions(c, feed_listener):
     sessions = feed_listener("fd-wire", "sessions")
     c.delay_task(delay=0.2)
     pushed = sessions.wait_for(
-        lambda ev: [p for p, _ in ev if p.get("op_name") == "delay_task"
-                    and p.get("status") == "done"], 5)
-    statuses = [p["status"] for p, _ in sessions.events if p.get("op_name") == "delay_task"
-                and p["session_id"] == pushed[0]["session_id"]]
+        lambda ev: [
+            p for p, _ in ev if p.get("op_name") == "delay_task" and p.get("status") == "done"
+        ],
+        5,
+    )
+    statuses = [
+        p["status"]
+        for p, _ in sessions.events
+        if p.get("op_name") == "delay_task" and p["session_id"] == pushed[0]["session_id"]
+    ]
     assert statuses[0] in ("starting", "running") and statuses[-1] == "done"
     events = beats.wait_for(lambda ev: len(ev) >= 3 and ev, 6)
-    payload, info = events[-1]
+    payload, _info = events[-1]
     assert payload["delay_task"] == OpCode.SUCCEEDED and payload["acq"] in (
-        OpCode.NONE, OpCode.SUCCEEDED, OpCode.FAILED)
+        OpCode.NONE,
+        OpCode.SUCCEEDED,
+        OpCode.FAILED,
+    )
     seqs = [i["seq_no"] for _, i in events]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     stamps = [i.get("seq_no") for _, i in events]
@@ -147,7 +165,7 @@ def test_recorded_feed_sequence_has_no_gaps(c, feed_listener):
     events = temps.wait_for(lambda ev: len(ev) >= 5 and ev, 10)
     c.acq.stop()
     c.acq.wait(timeout=5)
-    for (_, a), (_, b) in zip(events, events[1:]):
+    for (_, a), (_, b) in itertools.pairwise(events):
         assert b["seq_no"] == a["seq_no"] + a["seq_count"]
     payload, info = events[0]
     assert info["record"] is True and info["feed_name"] == "false_temperatures"
@@ -158,8 +176,9 @@ def test_recorded_feed_sequence_has_no_gaps(c, feed_listener):
 def test_http_bridge_calls_as_controller(c, hub):
     http = Client("fd-wire", site_config=str(hub.site_file), transport="http")
     assert http.delay_task(delay=0).session["success"] is True
-    body = json.dumps({"procedure": "observatory.fd-wire.ops",
-                       "args": ["status", "delay_task"]}).encode()
+    body = json.dumps(
+        {"procedure": "observatory.fd-wire.ops", "args": ["status", "delay_task"]}
+    ).encode()
     req = urllib.request.Request(hub.http_url, body, {"Content-Type": "application/json"})
     answer = json.load(urllib.request.urlopen(req, timeout=5))
     assert answer["args"][0][0] == ResponseCode.OK
@@ -179,7 +198,8 @@ def test_second_agent_with_same_id_exits_with_one_line(fake, hub, tmp_path):
     errors = [line for line in proc.output().splitlines() if " ERROR " in line]
     assert len(errors) == 1
     assert errors[0].endswith(
-        'an agent at "observatory.fd-wire" is already running: not starting a second one')
+        'an agent at "observatory.fd-wire" is already running: not starting a second one'
+    )
 
 
 def test_sigterm_stops_running_ops_and_exits_quickly(run_agent, make_client):

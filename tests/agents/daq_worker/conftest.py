@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.daq_worker.interface import WorkerPrograms
-from agents.daq_worker.processes import parse_ps, pids_of
 from socs_like.testing import wait_until
+from socs_like_agents.daq_worker.interface import WorkerPrograms
+from socs_like_agents.daq_worker.processes import parse_ps, pids_of
 
 
 def run_async(coro, timeout: float = 60):
@@ -59,14 +59,31 @@ class SimulatedWorker:
 
     def start(self, files: int = 0, size: int = 100) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "socs_like", "simulate", "daq-worker",
-             "--workdir", str(self.workdir),
-             "--files", str(files), "--interval", "0", "--size", str(size),
-             "--data-router-name", self.router_name, "--ecc-server-name", self.ecc_name],
+            [
+                sys.executable,
+                "-m",
+                "socs_like",
+                "simulate",
+                "daq-worker",
+                "--workdir",
+                str(self.workdir),
+                "--files",
+                str(files),
+                "--interval",
+                "0",
+                "--size",
+                str(size),
+                "--data-router-name",
+                self.router_name,
+                "--ecc-server-name",
+                self.ecc_name,
+            ],
             stdout=subprocess.DEVNULL,
         )
-        wait_for(lambda: running(self.router_name) and running(self.ecc_name),
-                 what="the simulated programs")
+        wait_for(
+            lambda: running(self.router_name) and running(self.ecc_name),
+            what="the simulated programs",
+        )
         wait_for(lambda: len(self.graw_names()) >= files, what=f"{files} GRAW files")
 
     def stop(self) -> None:

@@ -31,17 +31,38 @@ def test_agent_monitors_workers_and_organizes_a_run(
     # "ghost" is a worker whose host is down: nothing listens on its port
     ghost = sshd.ssh_config_entry("ghost").replace(f"Port {sshd.port}", f"Port {closed_port()}")
     config.write_text(sshd.ssh_config_entry() + ghost)
-    run_agent("DaqWorker", "daq-workers", args=[
-        "--hosts", "worker", "ghost", "--ssh-config", str(config),
-        "--data-router-name", worker.router_name, "--ecc-server-name", worker.ecc_name,
-        "--monitor-interval", "0.5", "--connect-timeout", "2", "--file-root", str(tmp_path),
-    ])
+    run_agent(
+        "DaqWorker",
+        "daq-workers",
+        args=[
+            "--hosts",
+            "worker",
+            "ghost",
+            "--ssh-config",
+            str(config),
+            "--data-router-name",
+            worker.router_name,
+            "--ecc-server-name",
+            worker.ecc_name,
+            "--monitor-interval",
+            "0.5",
+            "--connect-timeout",
+            "2",
+            "--file-root",
+            str(tmp_path),
+        ],
+    )
     feed = feed_listener("daq-workers", "worker_status")
     client = make_client("daq-workers")
 
     # the monitor: the worker's readings on the recorded feed, the ghost as a state
-    feed.wait_for(lambda ev: latest(ev, "worker", "worker_graw_files") == 4
-                  and latest(ev, "ghost_link", "ghost_reachable") == 0, timeout=20)
+    feed.wait_for(
+        lambda ev: (
+            latest(ev, "worker", "worker_graw_files") == 4
+            and latest(ev, "ghost_link", "ghost_reachable") == 0
+        ),
+        timeout=20,
+    )
     assert latest(feed.events, "worker", "worker_ecc_server_up") == 1
     assert latest(feed.events, "worker_link", "worker_reachable") == 1
     hosts = client.monitor.status().session["data"]["hosts"]
@@ -54,20 +75,27 @@ def test_agent_monitors_workers_and_organizes_a_run(
     reply = client.check_data_router_status()
     assert reply.session["success"] is False
     assert reply.session["data"]["hosts"]["worker"] == {
-        "ok": True, "running": True, "summary": f"{worker.router_name} runs"}
+        "ok": True,
+        "running": True,
+        "summary": f"{worker.router_name} runs",
+    }
     assert reply.session["data"]["failed"] == ["ghost"]
 
     reply = client.get_graw_list(hosts=["worker"])
     assert reply.session["data"]["hosts"]["worker"]["files"] == [
-        str(worker.workdir / n) for n in sorted(written)]
+        str(worker.workdir / n) for n in sorted(written)
+    ]
     log_lines = worker.log_path.read_text().splitlines()
-    reply = client.tail_file(path=str(worker.log_path), num_lines=2,
-                             hosts=["worker"])
+    reply = client.tail_file(path=str(worker.log_path), num_lines=2, hosts=["worker"])
     assert reply.session["data"]["hosts"]["worker"]["lines"] == log_lines[-2:]
     (tmp_path / "cobo.xcfg").write_text("<cobo/>")
-    reply = client.backup_config_files(experiment="e22508", run=12, hosts=["worker"],
-                                       paths=[str(tmp_path / "cobo.xcfg")],
-                                       backup_root=str(tmp_path / "configs"))
+    reply = client.backup_config_files(
+        experiment="e22508",
+        run=12,
+        hosts=["worker"],
+        paths=[str(tmp_path / "cobo.xcfg")],
+        backup_root=str(tmp_path / "configs"),
+    )
     assert reply.session["success"] is True, reply.session["messages"]
     assert (tmp_path / "configs" / "e22508" / "run_0012" / "cobo.xcfg").read_text() == "<cobo/>"
 
@@ -98,6 +126,8 @@ def test_agent_monitors_workers_and_organizes_a_run(
     assert reply.session["success"] is False
     assert said(reply, "unknown host(s) ['elsewhere']; this agent serves ['worker', 'ghost']")
     assert client.find_data_router(hosts=["worker"]).session["data"]["hosts"]["worker"] == {
-        "ok": True, "working_dir": str(worker.workdir)}
+        "ok": True,
+        "working_dir": str(worker.workdir),
+    }
     # the monitor and every task shared one kept-alive connection to the worker
     assert sshd.output().count("Accepted publickey") == 1

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from conftest import run_async, wait_for
 
-from agents.daq_worker.errors import (
+from socs_like_agents.daq_worker.errors import (
     AuthenticationFailed,
     CommandTimeout,
     ConnectError,
@@ -21,17 +21,17 @@ from agents.daq_worker.errors import (
     RemoteError,
     RequestError,
 )
-from agents.daq_worker.interface import WorkerInterface, WorkerPrograms
-from agents.daq_worker.ssh import SshSettings
+from socs_like_agents.daq_worker.interface import WorkerInterface, WorkerPrograms
+from socs_like_agents.daq_worker.ssh import SshSettings
 
 
 def interface(server, worker=None, *, settings=None, allowed_roots=None, **program_options):
     """An interface to ``server``, looking for ``worker``'s programs."""
-    programs = (worker.programs(**program_options) if worker
-                else WorkerPrograms(**program_options))
+    programs = worker.programs(**program_options) if worker else WorkerPrograms(**program_options)
     settings = dataclasses.replace(settings or SshSettings(), config_path=str(server.ssh_config))
-    return WorkerInterface(server.alias, settings=settings, programs=programs,
-                           allowed_roots=allowed_roots)
+    return WorkerInterface(
+        server.alias, settings=settings, programs=programs, allowed_roots=allowed_roots
+    )
 
 
 @pytest.mark.parametrize("cwd_method", ["lsof", "proc"])
@@ -57,8 +57,9 @@ def test_every_method_on_a_simulated_worker(sshd, worker, home_tmp, cwd_method):
             report = await w.organize_files("e22508", 7)
             again = await w.organize_files("e22508", 7)
             clean = await w.working_dir_is_clean()
-            backup = await w.backup_config_files("e22508", 7, [f"{home_rel}/cobo.xcfg"],
-                                                 f"{home_rel}/backup")
+            backup = await w.backup_config_files(
+                "e22508", 7, [f"{home_rel}/cobo.xcfg"], f"{home_rel}/backup"
+            )
             return report, again, clean, backup
 
     report, again, clean, backup = run_async(scenario())
@@ -99,8 +100,9 @@ def test_a_linux_worker_without_lsof_is_read_through_proc(make_sshd, worker, tmp
 def test_no_data_router_is_a_clear_error_and_a_status(sshd, worker):
     async def scenario():
         async with interface(sshd, worker) as w:
-            with pytest.raises(ProgramNotRunning,
-                               match=f"worker: {worker.router_name} is not running"):
+            with pytest.raises(
+                ProgramNotRunning, match=f"worker: {worker.router_name} is not running"
+            ):
                 await w.find_data_router()
             with pytest.raises(ProgramNotRunning):
                 await w.organize_files("e1", 1)
@@ -130,15 +132,14 @@ def test_host_key_mismatch_is_refused_and_the_opt_out_is_logged(make_sshd, worke
         async with interface(impostor, worker, settings=SshSettings(verify_host_keys=False)) as w:
             return await w.find_data_router()
 
-    with caplog.at_level(logging.WARNING, logger="agents.daq_worker.ssh"):
+    with caplog.at_level(logging.WARNING, logger="socs_like_agents.daq_worker.ssh"):
         assert run_async(opted_out()) == str(worker.workdir)
     assert "impostor: host key checking is OFF" in caplog.text
 
 
 def test_wrong_client_key_is_refused(sshd, tmp_path):
     stranger = tmp_path / "stranger_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)],
-                   check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
     config = tmp_path / "ssh_config"
     config.write_text(sshd.ssh_config_entry().replace(str(sshd.client_key), str(stranger)))
 
@@ -243,8 +244,9 @@ def test_proxy_jump_reaches_a_worker_through_a_gateway(make_sshd, worker, tmp_pa
     )
 
     async def scenario():
-        async with WorkerInterface("inner", config_path=str(config),
-                                   programs=worker.programs()) as w:
+        async with WorkerInterface(
+            "inner", config_path=str(config), programs=worker.programs()
+        ) as w:
             return await w.find_data_router()
 
     assert run_async(scenario()) == str(worker.workdir)
@@ -257,12 +259,16 @@ def test_a_host_that_accepts_but_never_speaks_ssh_times_out(sshd, tmp_path):
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         config = tmp_path / "ssh_config"
-        config.write_text(sshd.ssh_config_entry("hung").replace(
-            f"Port {sshd.port}", f"Port {silent.getsockname()[1]}"))
+        config.write_text(
+            sshd.ssh_config_entry("hung").replace(
+                f"Port {sshd.port}", f"Port {silent.getsockname()[1]}"
+            )
+        )
 
         async def scenario():
-            w = WorkerInterface("hung", settings=SshSettings(config_path=str(config),
-                                                             connect_timeout=0.5))
+            w = WorkerInterface(
+                "hung", settings=SshSettings(config_path=str(config), connect_timeout=0.5)
+            )
             try:
                 return await w.status()
             finally:
@@ -290,7 +296,7 @@ def test_commands_time_out_and_the_connection_survives(sshd):
 
 
 def test_an_unreachable_worker_is_a_status_with_backoff(sshd, caplog):
-    caplog.set_level(logging.INFO, logger="agents.daq_worker.ssh")
+    caplog.set_level(logging.INFO, logger="socs_like_agents.daq_worker.ssh")
     sshd.stop()
 
     async def scenario():

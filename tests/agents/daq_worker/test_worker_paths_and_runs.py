@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.daq_worker.errors import RequestError
-from agents.daq_worker.paths import check_within, expand_home, is_within
-from agents.daq_worker.runs import RunId
+from socs_like_agents.daq_worker.errors import RequestError
+from socs_like_agents.daq_worker.paths import check_within, expand_home, is_within
+from socs_like_agents.daq_worker.runs import RunId
 
 # a loaded machine (CI, shared dev boxes) makes generation slow, never wrong
 SLOW_MACHINE = HealthCheck.too_slow

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.daq_worker.organize import TransferReport, is_graw, plan_organize
-from agents.daq_worker.status import WorkerStatus, field_prefix
-from agents.daq_worker.tail import TailReader
+from socs_like_agents.daq_worker.organize import TransferReport, is_graw, plan_organize
+from socs_like_agents.daq_worker.status import WorkerStatus, field_prefix
+from socs_like_agents.daq_worker.tail import TailReader
 
 # a loaded machine (CI, shared dev boxes) makes generation slow, never wrong
 SLOW_MACHINE = HealthCheck.too_slow
@@ -53,14 +53,20 @@ def test_plan_partitions_every_graw_name_once(source, dest):
 
 
 def test_status_feed_samples_use_valid_fixed_fields():
-    ok = WorkerStatus(host="cobo-1.lab", checked_at=1.0, state="ok", ecc_server_up=True,
-                      data_router_up=False)
+    ok = WorkerStatus(
+        host="cobo-1.lab", checked_at=1.0, state="ok", ecc_server_up=True, data_router_up=False
+    )
     link, readings = ok.feed_samples()
-    assert link == {"block_name": "cobo_1_lab_link", "timestamp": 1.0,
-                    "data": {"cobo_1_lab_reachable": 1}}
+    assert link == {
+        "block_name": "cobo_1_lab_link",
+        "timestamp": 1.0,
+        "data": {"cobo_1_lab_reachable": 1},
+    }
     assert readings["data"] == {
-        "cobo_1_lab_ecc_server_up": 1, "cobo_1_lab_data_router_up": 0,
-        "cobo_1_lab_working_dir_clean": -1, "cobo_1_lab_graw_files": -1,
+        "cobo_1_lab_ecc_server_up": 1,
+        "cobo_1_lab_data_router_up": 0,
+        "cobo_1_lab_working_dir_clean": -1,
+        "cobo_1_lab_graw_files": -1,
         "cobo_1_lab_graw_bytes": -1,
     }
     down = WorkerStatus(host="9w", checked_at=2.0, state="unreachable", error="refused")
@@ -121,8 +127,11 @@ def test_tail_of_a_file_that_shrank_keeps_what_it_read():
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[SLOW_MACHINE])
-@given(st.binary(max_size=200).map(lambda b: b.replace(b"\r", b"")), st.integers(0, 8),
-       st.integers(1, 17))
+@given(
+    st.binary(max_size=200).map(lambda b: b.replace(b"\r", b"")),
+    st.integers(0, 8),
+    st.integers(1, 17),
+)
 def test_tail_matches_splitting_the_whole_file(data, num_lines, block):
     text = data.decode("utf-8", errors="replace")
     expected = text[:-1].split("\n") if text.endswith("\n") else text.split("\n")

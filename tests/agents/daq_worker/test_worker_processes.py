@@ -4,8 +4,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.daq_worker.errors import ProgramNotRunning, RemoteError
-from agents.daq_worker.processes import (
+from socs_like_agents.daq_worker.errors import ProgramNotRunning, RemoteError
+from socs_like_agents.daq_worker.processes import (
     ProcessCwd,
     lsof_cwd_command,
     parse_lsof,
@@ -122,8 +122,11 @@ def test_lsof_parser_returns_records_or_a_remote_error(text):
 @settings(max_examples=100, deadline=None, suppress_health_check=[SLOW_MACHINE])
 @given(
     st.lists(
-        st.tuples(st.integers(1, 99999), st.sampled_from(["dataRouter", "ls", "bash"]),
-                  st.text(alphabet="abc/", min_size=1)),
+        st.tuples(
+            st.integers(1, 99999),
+            st.sampled_from(["dataRouter", "ls", "bash"]),
+            st.text(alphabet="abc/", min_size=1),
+        ),
         max_size=5,
     )
 )

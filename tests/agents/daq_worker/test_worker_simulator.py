@@ -8,18 +8,38 @@ import sys
 
 from conftest import SimulatedWorker, run_async, running, wait_for
 
-from agents.daq_worker.interface import WorkerInterface
+from socs_like_agents.daq_worker.interface import WorkerInterface
 
 
 def test_simulator_with_its_own_sshd_serves_a_worker_agent(tmp_path):
     sim = SimulatedWorker(tmp_path / "stage")
     ssh_dir = tmp_path / "ssh"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "socs_like", "simulate", "daq-worker",
-         "--workdir", str(sim.workdir), "--files", "3", "--interval", "0", "--size", "10",
-         "--data-router-name", sim.router_name, "--ecc-server-name", sim.ecc_name,
-         "--sshd", str(ssh_dir), "--alias", "demo-worker"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "socs_like",
+            "simulate",
+            "daq-worker",
+            "--workdir",
+            str(sim.workdir),
+            "--files",
+            "3",
+            "--interval",
+            "0",
+            "--size",
+            "10",
+            "--data-router-name",
+            sim.router_name,
+            "--ecc-server-name",
+            sim.ecc_name,
+            "--sshd",
+            str(ssh_dir),
+            "--alias",
+            "demo-worker",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         banner = proc.stdout.readline()
@@ -28,13 +48,18 @@ def test_simulator_with_its_own_sshd_serves_a_worker_agent(tmp_path):
         wait_for(lambda: len(sim.graw_names()) == 3, what="3 GRAW files")
 
         async def scenario():
-            async with WorkerInterface("demo-worker", config_path=str(ssh_dir / "ssh_config"),
-                                       programs=sim.programs()) as w:
+            async with WorkerInterface(
+                "demo-worker", config_path=str(ssh_dir / "ssh_config"), programs=sim.programs()
+            ) as w:
                 return await w.status()
 
         status = run_async(scenario())
         assert (status.state, status.ecc_server_up, status.working_dir, status.graw_files) == (
-            "ok", True, str(sim.workdir), 3)
+            "ok",
+            True,
+            str(sim.workdir),
+            3,
+        )
     finally:
         proc.terminate()
         assert proc.wait(15) == 0

@@ -31,7 +31,7 @@ class GuiServerSim:
         cmd = [
             sys.executable,
             "-m",
-            "agents.difx_relay.simulator",
+            "socs_like_agents.difx_relay.simulator",
             "--sandbox",
             str(self.sandbox),
             "--port",

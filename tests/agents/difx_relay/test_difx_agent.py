@@ -275,7 +275,7 @@ def test_direct_mode_and_bad_datagrams(guiserver, run_agent, make_client, feed_l
     events = status.wait_for(
         lambda ev: [p for p, _ in ev] if any(p["state"] == "MpiDone" for p, _ in ev) else None
     )
-    assert [p["state"] for p in events][0] == "Spawning"
+    assert next(p["state"] for p in events) == "Spawning"
     assert max(p["progress"] for p in events) == 100.0
     r = c.mkdir(path="/x")
     assert not r.session["success"] and "direct (multicast) mode" in _msg(r)
@@ -283,8 +283,8 @@ def test_direct_mode_and_bad_datagrams(guiserver, run_agent, make_client, feed_l
 
 def test_garbage_from_the_server_costs_a_document_or_a_reconnect(run_agent, make_client):
     """A hand-written server: one bad document, one good, then a corrupt frame length."""
-    from agents.difx_relay.framing import Packet, PacketId, encode_packet
-    from agents.difx_relay.messages import Header, StatusMessage, encode_message
+    from socs_like_agents.difx_relay.framing import Packet, PacketId, encode_packet
+    from socs_like_agents.difx_relay.messages import Header, StatusMessage, encode_message
 
     burst = b"".join(
         encode_packet(p)

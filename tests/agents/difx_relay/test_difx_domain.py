@@ -4,17 +4,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.difx_relay.errors import LocalProtocolError, RemoteProtocolError
-from agents.difx_relay.jobs import JobTable, SeqTracker, progress_percent
-from agents.difx_relay.machines import (
+from socs_like_agents.difx_relay.errors import LocalProtocolError, RemoteProtocolError
+from socs_like_agents.difx_relay.jobs import JobTable, SeqTracker, progress_percent
+from socs_like_agents.difx_relay.machines import (
     Machines,
     datastream_count,
     parse_machines,
     render_machines,
     render_threads,
 )
-from agents.difx_relay.messages import AlertMessage, Header, StatusMessage
-from agents.difx_relay.paths import PathPolicy
+from socs_like_agents.difx_relay.messages import AlertMessage, Header, StatusMessage
+from socs_like_agents.difx_relay.paths import PathPolicy
 
 
 def _status(state, vis=None, start=None, stop=None, ident="j_1", mpi=0):

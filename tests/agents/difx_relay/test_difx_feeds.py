@@ -5,7 +5,7 @@ import json
 import pytest
 from test_difx_messages import RECORDS
 
-from agents.difx_relay.feeds import (
+from socs_like_agents.difx_relay.feeds import (
     AlertEvent,
     InfoEvent,
     LoadSample,
@@ -14,7 +14,7 @@ from agents.difx_relay.feeds import (
     StatusEvent,
     feed_event,
 )
-from agents.difx_relay.messages import encode_message, parse_message
+from socs_like_agents.difx_relay.messages import encode_message, parse_message
 
 EXPECTED = {
     "DifxStatusMessage": ("difx_status", StatusEvent),

@@ -6,24 +6,40 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.difx_relay import commands
-from agents.difx_relay.channels import (
+from socs_like_agents.difx_relay import commands
+from socs_like_agents.difx_relay.channels import (
     ChannelDemux,
     ChannelOpened,
     InnerPacket,
     channel_connection,
     channel_packets,
 )
-from agents.difx_relay.connection import ClientConnection, Diagnostic, Other, Relayed, VersionReply
-from agents.difx_relay.errors import DiFXProtocolError, LocalProtocolError, RemoteProtocolError
-from agents.difx_relay.framing import NEED_DATA, FrameDecoder, Packet, PacketId, encode_packet
+from socs_like_agents.difx_relay.connection import (
+    ClientConnection,
+    Diagnostic,
+    Other,
+    Relayed,
+    VersionReply,
+)
+from socs_like_agents.difx_relay.errors import (
+    DiFXProtocolError,
+    LocalProtocolError,
+    RemoteProtocolError,
+)
+from socs_like_agents.difx_relay.framing import (
+    NEED_DATA,
+    FrameDecoder,
+    Packet,
+    PacketId,
+    encode_packet,
+)
 
 packets = st.builds(Packet, st.integers(-(2**31), 2**31 - 1), st.binary(max_size=300))
 
 
 def _decode_all(data: bytes, chunks: list[int]) -> list[Packet]:
     dec, out, pos = FrameDecoder(), [], 0
-    for n in chunks + [len(data)]:
+    for n in [*chunks, len(data)]:
         dec.receive_data(data[pos : pos + n])
         pos += n
         out.extend(dec.packets())
@@ -77,7 +93,7 @@ def test_channel_round_trip_with_empty_payload_and_interleaving():
     wire = [channel_connection(7), channel_connection(8)]
     a, b = channel_packets(7, 102, b""), channel_packets(8, 200, b"/data/x.input")
     # Two operations interleaved packet by packet, as two server threads would.
-    for x, y in zip(a + [None], b, strict=True):
+    for x, y in zip([*a, None], b, strict=True):
         wire += [p for p in (x, y) if p is not None]
     demux = ChannelDemux()
     events = [e for p in wire if (e := demux.handle(p)) is not None]

@@ -6,13 +6,13 @@ import asyncio
 import socket
 import struct
 
-from agents.difx_relay import commands
-from agents.difx_relay.codes import StartCode
-from agents.difx_relay.guiclient import GuiClient
-from agents.difx_relay.machines import Machines
-from agents.difx_relay.messages import StatusMessage, parse_message
-from agents.difx_relay.operations import Ops
-from agents.difx_relay.paths import PathPolicy
+from socs_like_agents.difx_relay import commands
+from socs_like_agents.difx_relay.codes import StartCode
+from socs_like_agents.difx_relay.guiclient import GuiClient
+from socs_like_agents.difx_relay.machines import Machines
+from socs_like_agents.difx_relay.messages import StatusMessage, parse_message
+from socs_like_agents.difx_relay.operations import Ops
+from socs_like_agents.difx_relay.paths import PathPolicy
 
 FAST = ("--step-seconds", "0.05", "--job-steps", "6", "--load-interval", "30")
 
@@ -47,7 +47,7 @@ def test_relay_selection_version_and_a_job(guiserver, tmp_path):
         client.send(commands.message_selection(["STATUS_MESSAGES"]))
         ops = Ops(client, PathPolicy([str(sim.sandbox)]))
         lines = []
-        ok, msg, data = await ops.start_job(
+        ok, msg, _data = await ops.start_job(
             str(job),
             Machines("difxhead", ("ds1",), (("cn01", 7),)),
             difx_version="",

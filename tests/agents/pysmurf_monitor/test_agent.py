@@ -9,20 +9,31 @@ import time
 from pathlib import Path
 
 import psycopg
+from pysmurf_helpers import free_udp_port, md5
+
 from socs_like.db import Database, FileState, RegisteredFile, files, upgrade
 from socs_like.db.files import NewFile
 from socs_like.testing import wait_until
-
-from agents.pysmurf_monitor.datagrams import encode
-from agents.pysmurf_monitor.simulator import Publisher, flood
-
-from pysmurf_helpers import free_udp_port, md5
+from socs_like_agents.pysmurf_monitor.datagrams import encode
+from socs_like_agents.pysmurf_monitor.simulator import Publisher, flood
 
 
 def monitor_args(tmp_path: Path, port: int, db: str, *extra: str) -> list[str]:
-    return ["--udp-port", str(port), "--udp-host", "127.0.0.1", "--db-path", db,
-            "--local-root", str(tmp_path / "data"), "--deletable-dir",
-            f"^{tmp_path}/data/smurf_data/\\d{{8}}/", "--stats-interval", "0.5", *extra]
+    return [
+        "--udp-port",
+        str(port),
+        "--udp-host",
+        "127.0.0.1",
+        "--db-path",
+        db,
+        "--local-root",
+        str(tmp_path / "data"),
+        "--deletable-dir",
+        f"^{tmp_path}/data/smurf_data/\\d{{8}}/",
+        "--stats-interval",
+        "0.5",
+        *extra,
+    ]
 
 
 def all_rows(db: Database) -> list[RegisteredFile]:
@@ -30,11 +41,15 @@ def all_rows(db: Database) -> list[RegisteredFile]:
 
 
 def test_datagrams_become_rows_checksums_and_feeds(
-        tmp_path, run_agent, make_client, feed_listener, udp_sock) -> None:
+    tmp_path, run_agent, make_client, feed_listener, udp_sock
+) -> None:
     port = free_udp_port()
     db_path = str(tmp_path / "suprsync.db")
-    run_agent("PysmurfMonitor", "pysmurf-monitor",
-              monitor_args(tmp_path, port, db_path, "--meta-buffer-time", "0.2"))
+    run_agent(
+        "PysmurfMonitor",
+        "pysmurf-monitor",
+        monitor_args(tmp_path, port, db_path, "--meta-buffer-time", "0.2"),
+    )
     client = make_client("pysmurf-monitor")
     sessions = feed_listener("pysmurf-monitor", "pysmurf_session_data")
     meta = feed_listener("pysmurf-monitor", "ufm_mv27_meta")
@@ -54,46 +69,93 @@ def test_datagrams_become_rows_checksums_and_feeds(
     target = ("127.0.0.1", port)
     pub = Publisher("ufm_mv19", udp_sock, target)
     streamer = Publisher("STREAMER:ufm_mv27", udp_sock, target)
-    pub.send("data_file", {"path": str(day / "plots/1722716193_asd_summary.png"), "format": "png",
-                           "timestamp": 1722716193.0, "action": "uxm_relock",
-                           "action_ts": "1722715985", "plot": True})
-    pub.send("data_file", {"path": str(day / "outputs/1722716190_tune"), "format": "npy",
-                           "timestamp": 1722716190.0, "action": "uxm_relock",
-                           "action_ts": "1722715985", "plot": False})
+    pub.send(
+        "data_file",
+        {
+            "path": str(day / "plots/1722716193_asd_summary.png"),
+            "format": "png",
+            "timestamp": 1722716193.0,
+            "action": "uxm_relock",
+            "action_ts": "1722715985",
+            "plot": True,
+        },
+    )
+    pub.send(
+        "data_file",
+        {
+            "path": str(day / "outputs/1722716190_tune"),
+            "format": "npy",
+            "timestamp": 1722716190.0,
+            "action": "uxm_relock",
+            "action_ts": "1722715985",
+            "plot": False,
+        },
+    )
     pub.seq_no += 2  # two datagrams "lost" on the way
-    pub.send("data_file", {"path": str(day / "outputs/1722716191_noise.txt"), "format": "txt",
-                           "timestamp": 1722716191.0, "plot": False})  # no action: kept
+    pub.send(
+        "data_file",
+        {
+            "path": str(day / "outputs/1722716191_noise.txt"),
+            "format": "txt",
+            "timestamp": 1722716191.0,
+            "plot": False,
+        },
+    )  # no action: kept
     pub.send("session_data", {"tunefile": "x.npy"})
     pub.send("session_log", "relock done\n")
     pub.send("log", "ignored")
     streamer.send("g3_file", {"path": str(g3), "archive_name": "timestreams"})
     streamer.send("g3_file", {"path": str(g3), "archive_name": "timestreams"})  # repeated
     streamer.seq_no -= 1
-    streamer.send("metadata", {"path": "AMCc.SmurfProcessor.FileWriter.DataDropCnt",
-                               "value": 3, "type": "int"})  # a duplicate seq_no
+    streamer.send(
+        "metadata",
+        {"path": "AMCc.SmurfProcessor.FileWriter.DataDropCnt", "value": 3, "type": "int"},
+    )  # a duplicate seq_no
     streamer.send("metadata", {"path": "AMCc.FpgaTopLevel.Enable", "value": True, "type": "bool"})
-    for bad in (b"{oops", b"\xff", json.dumps([1]).encode(), b"x" * 64_001,
-                encode(id="ufm_mv19", type="telemetry", payload={}, seq_no=None, time=1.0),
-                encode(id="ufm_mv19", type="g3_file", payload={"path": "/etc/passwd"},
-                       seq_no=None, time=1.0),
-                encode(id="ufm_mv19", type="g3_file",
-                       payload={"path": f"{data}/../../etc/x/y/z"}, seq_no=None, time=1.0)):
+    for bad in (
+        b"{oops",
+        b"\xff",
+        json.dumps([1]).encode(),
+        b"x" * 64_001,
+        encode(id="ufm_mv19", type="telemetry", payload={}, seq_no=None, time=1.0),
+        encode(
+            id="ufm_mv19", type="g3_file", payload={"path": "/etc/passwd"}, seq_no=None, time=1.0
+        ),
+        encode(
+            id="ufm_mv19",
+            type="g3_file",
+            payload={"path": f"{data}/../../etc/x/y/z"},
+            seq_no=None,
+            time=1.0,
+        ),
+    ):
         udp_sock.sendto(bad, target)
 
     db = Database(db_path)
-    wait_until(lambda: len(all_rows(db)) == 4 and all(
-        r.state == FileState.QUEUED for r in all_rows(db)), timeout=20)
+    wait_until(
+        lambda: len(all_rows(db)) == 4 and all(r.state == FileState.QUEUED for r in all_rows(db)),
+        timeout=20,
+    )
     rows = {Path(r.local_path).name: r for r in all_rows(db)}
-    assert rows["1722716193_asd_summary.png"].remote_path == \
-        "17227/ufm_mv19/1722715985_uxm_relock/plots/1722716193_asd_summary.png"
-    assert rows["1722716190_tune.npy"].remote_path == \
-        "17227/ufm_mv19/1722715985_uxm_relock/outputs/1722716190_tune.npy"
-    assert rows["1722716191_noise.txt"].remote_path == \
-        "17227/ufm_mv19/unknown_no_action/outputs/1722716191_noise.txt"
+    assert (
+        rows["1722716193_asd_summary.png"].remote_path
+        == "17227/ufm_mv19/1722715985_uxm_relock/plots/1722716193_asd_summary.png"
+    )
+    assert (
+        rows["1722716190_tune.npy"].remote_path
+        == "17227/ufm_mv19/1722715985_uxm_relock/outputs/1722716190_tune.npy"
+    )
+    assert (
+        rows["1722716191_noise.txt"].remote_path
+        == "17227/ufm_mv19/unknown_no_action/outputs/1722716191_noise.txt"
+    )
     assert rows["1732022318_000.g3"].remote_path == "17320/ufm_mv27/1732022318_000.g3"
     assert {n: r.deletable for n, r in rows.items()} == {
-        "1722716193_asd_summary.png": True, "1722716190_tune.npy": False,
-        "1722716191_noise.txt": True, "1732022318_000.g3": True}
+        "1722716193_asd_summary.png": True,
+        "1722716190_tune.npy": False,
+        "1722716191_noise.txt": True,
+        "1732022318_000.g3": True,
+    }
     for r in rows.values():
         assert r.local_md5sum == md5(r.local_path)
         assert r.local_size == Path(r.local_path).stat().st_size
@@ -101,13 +163,23 @@ def test_datagrams_become_rows_checksums_and_feeds(
 
     def settled():
         s = client.run.status().session
-        return s if s["data"].get("udp", {}).get("datagrams") == 17 and \
-            s["data"]["files"]["checksummed"] == 4 else None
+        return (
+            s
+            if s["data"].get("udp", {}).get("datagrams") == 17
+            and s["data"]["files"]["checksummed"] == 4
+            else None
+        )
 
     data_ = wait_until(settled, timeout=10)["data"]
-    assert data_["udp"]["rejected"] == {"bad_json": 1, "not_utf8": 1, "not_an_object": 1,
-                                        "oversize": 1, "unknown_type": 1, "outside_roots": 1,
-                                        "unsafe_path": 1}
+    assert data_["udp"]["rejected"] == {
+        "bad_json": 1,
+        "not_utf8": 1,
+        "not_an_object": 1,
+        "oversize": 1,
+        "unknown_type": 1,
+        "outside_roots": 1,
+        "unsafe_path": 1,
+    }
     assert data_["udp"]["ignored"] == {"log": 1}
     assert data_["files"]["registered"] == 4 and data_["files"]["already_registered"] == 1
     assert data_["publishers"]["ufm_mv19"]["lost"] == 2
@@ -116,9 +188,12 @@ def test_datagrams_become_rows_checksums_and_feeds(
 
     events = sessions.wait_for(lambda ev: len(ev) >= 2 and ev)
     payloads = [p for p, _ in events]
-    assert [(p["type"], p["id"]) for p in payloads] == [("session_data", "ufm_mv19"),
-                                                      ("session_log", "ufm_mv19")]
+    assert [(p["type"], p["id"]) for p in payloads] == [
+        ("session_data", "ufm_mv19"),
+        ("session_log", "ufm_mv19"),
+    ]
     assert payloads[0]["payload"] == {"tunefile": "x.npy"}
+
     def meta_values(events):
         # a recorded feed event is {block_name: {"block_name", "timestamps", "data"}}
         out = {}
@@ -129,29 +204,50 @@ def test_datagrams_become_rows_checksums_and_feeds(
         return out
 
     values = meta.wait_for(lambda ev: len(meta_values(ev)) == 2 and meta_values(ev))
-    assert values == {"AMCc_SmurfProcessor_FileWriter_DataDropCnt": [3],
-                      "AMCc_FpgaTopLevel_Enable": [1]}
+    assert values == {
+        "AMCc_SmurfProcessor_FileWriter_DataDropCnt": [3],
+        "AMCc_FpgaTopLevel_Enable": [1],
+    }
     stat = stats.wait_for(lambda ev: [p for p, _ in ev if p["sequence"]["lost"] == 2])
     assert stat[-1]["publishers"]["ufm_mv19"]["lost"] == 2
     db.dispose()
 
 
 def test_sigkill_with_1000_announcements_in_flight_loses_none(
-        tmp_path, run_agent, make_client, udp_sock) -> None:
+    tmp_path, run_agent, make_client, udp_sock
+) -> None:
     """Killed mid-burst: rows already written are finished after the restart, and what was
     sent while it was down is found by the rescan; each file registered once."""
     port = free_udp_port()
     db_path = str(tmp_path / "suprsync.db")
     data = tmp_path / "data"
-    args = monitor_args(tmp_path, port, db_path, "--checksum-workers", "1", "--rescan",
-                        "--g3-dir", str(data / "timestreams"), "--rescan-min-age", "0")
+    args = monitor_args(
+        tmp_path,
+        port,
+        db_path,
+        "--checksum-workers",
+        "1",
+        "--rescan",
+        "--g3-dir",
+        str(data / "timestreams"),
+        "--rescan-min-age",
+        "0",
+    )
     first = run_agent("PysmurfMonitor", "pm-kill", args)
     client = make_client("pm-kill")
     wait_until(lambda: client.run.status().session.get("status") == "running")
     db = Database(db_path)
-    sender = threading.Thread(target=flood, args=(
-        data, Publisher("STREAMER:flood", udp_sock, ("127.0.0.1", port)), 1000, 2000.0,
-        64 * 1024, random.Random(1)))
+    sender = threading.Thread(
+        target=flood,
+        args=(
+            data,
+            Publisher("STREAMER:flood", udp_sock, ("127.0.0.1", port)),
+            1000,
+            2000.0,
+            64 * 1024,
+            random.Random(1),
+        ),
+    )
     sender.start()
     try:
         wait_until(lambda: db.read(lambda s: s.query(RegisteredFile).count()) >= 100, timeout=60)
@@ -162,8 +258,17 @@ def test_sigkill_with_1000_announcements_in_flight_loses_none(
     assert len(at_kill) < 1000 or any(r.state == FileState.PENDING for r in at_kill)
 
     run_agent("PysmurfMonitor", "pm-kill", args)
-    wait_until(lambda: db.read(lambda s: s.query(RegisteredFile).filter(
-        RegisteredFile.state == FileState.QUEUED).count()) == 1000, timeout=60)
+    wait_until(
+        lambda: (
+            db.read(
+                lambda s: (
+                    s.query(RegisteredFile).filter(RegisteredFile.state == FileState.QUEUED).count()
+                )
+            )
+            == 1000
+        ),
+        timeout=60,
+    )
     rows = all_rows(db)
     on_disk = sorted(str(p) for p in (data / "timestreams").rglob("*.g3"))
     assert len(on_disk) == 1000
@@ -173,7 +278,8 @@ def test_sigkill_with_1000_announcements_in_flight_loses_none(
 
 
 def test_rows_left_pending_are_finished_on_start_with_postgresql(
-        tmp_path, run_agent, postgres_url) -> None:
+    tmp_path, run_agent, postgres_url
+) -> None:
     data = tmp_path / "data" / "timestreams" / "17320" / "s1"
     data.mkdir(parents=True)
     paths = []
@@ -183,14 +289,34 @@ def test_rows_left_pending_are_finished_on_start_with_postgresql(
         paths.append(p)
     db = Database(postgres_url)
     upgrade(db)
-    db.write(lambda s: files.register(s, [NewFile(
-        local_path=str(p), archive_name="timestreams", remote_path=f"17320/s1/{p.name}",
-        timestamp=time.time()) for p in paths] + [NewFile(
-        local_path=str(data / "gone.g3"), archive_name="timestreams",
-        remote_path="17320/s1/gone.g3", timestamp=time.time())]))
+    db.write(
+        lambda s: files.register(
+            s,
+            [
+                NewFile(
+                    local_path=str(p),
+                    archive_name="timestreams",
+                    remote_path=f"17320/s1/{p.name}",
+                    timestamp=time.time(),
+                )
+                for p in paths
+            ]
+            + [
+                NewFile(
+                    local_path=str(data / "gone.g3"),
+                    archive_name="timestreams",
+                    remote_path="17320/s1/gone.g3",
+                    timestamp=time.time(),
+                )
+            ],
+        )
+    )
 
-    run_agent("PysmurfMonitor", "pm-pg",
-              monitor_args(tmp_path, free_udp_port(), postgres_url.replace("+psycopg", "")))
+    run_agent(
+        "PysmurfMonitor",
+        "pm-pg",
+        monitor_args(tmp_path, free_udp_port(), postgres_url.replace("+psycopg", "")),
+    )
     wait_until(lambda: not db.read(lambda s: files.pending_checksums(s, 10)), timeout=20)
     rows = {r.local_path: r for r in all_rows(db)}
     for p in paths:
@@ -203,20 +329,25 @@ def test_rows_left_pending_are_finished_on_start_with_postgresql(
 
 
 def test_test_mode_waits_to_be_started_then_ends_after_its_first_files(
-        tmp_path, run_agent, make_client, udp_sock) -> None:
+    tmp_path, run_agent, make_client, udp_sock
+) -> None:
     port = free_udp_port()
     g3 = tmp_path / "data" / "timestreams" / "17320" / "s1" / "1732022318_000.g3"
     g3.parent.mkdir(parents=True)
     g3.write_bytes(b"first file")
-    run_agent("PysmurfMonitor", "pm-test-mode",
-              monitor_args(tmp_path, port, str(tmp_path / "db.sqlite"), "--test-mode"))
+    run_agent(
+        "PysmurfMonitor",
+        "pm-test-mode",
+        monitor_args(tmp_path, port, str(tmp_path / "db.sqlite"), "--test-mode"),
+    )
     client = make_client("pm-test-mode")
     assert client.run.status().msg == "No session active."
 
     assert client.run.start().ok
     wait_until(lambda: client.run.status().session.get("status") == "running")
     Publisher("STREAMER:s1", udp_sock, ("127.0.0.1", port)).send(
-        "g3_file", {"path": str(g3), "archive_name": "timestreams"})
+        "g3_file", {"path": str(g3), "archive_name": "timestreams"}
+    )
     done = client.run.wait(timeout=20).session
     assert (done["status"], done["success"]) == ("done", True)
     assert done["data"]["files"]["checksummed"] == 1
@@ -224,7 +355,8 @@ def test_test_mode_waits_to_be_started_then_ends_after_its_first_files(
 
 
 def test_the_simulator_speaks_what_the_monitor_accepts(
-        tmp_path, run_agent, make_client, feed_listener) -> None:
+    tmp_path, run_agent, make_client, feed_listener
+) -> None:
     """`socs-like simulate pysmurf`: every file it writes is registered with its md5, nothing
     it sends is rejected or lost, session data and metadata reach their feeds."""
     port = free_udp_port()
@@ -235,31 +367,63 @@ def test_the_simulator_speaks_what_the_monitor_accepts(
     wait_until(lambda: client.run.status().session.get("status") == "running")
 
     sim = subprocess.run(
-        [sys.executable, "-m", "socs_like", "simulate", "pysmurf", "--port", str(port),
-         "--data-dir", str(tmp_path / "data"), "--duration", "4", "--streams", "2",
-         "--g3-interval", "1", "--g3-size", "4096", "--burst-interval", "1.5",
-         "--session-interval", "1", "--metadata-rate", "50", "--seed", "3"],
-        capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "socs_like",
+            "simulate",
+            "pysmurf",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--duration",
+            "4",
+            "--streams",
+            "2",
+            "--g3-interval",
+            "1",
+            "--g3-size",
+            "4096",
+            "--burst-interval",
+            "1.5",
+            "--session-interval",
+            "1",
+            "--metadata-rate",
+            "50",
+            "--seed",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert sim.returncode == 0, sim.stderr
     on_disk = sorted(str(p) for p in (tmp_path / "data").rglob("*") if p.is_file())
     assert any(p.endswith(".g3") for p in on_disk) and any(p.endswith(".npy") for p in on_disk)
 
     db = Database(db_path)
-    wait_until(lambda: sorted(r.local_path for r in all_rows(db)
-                              if r.state == FileState.QUEUED) == on_disk, timeout=20)
+    wait_until(
+        lambda: (
+            sorted(r.local_path for r in all_rows(db) if r.state == FileState.QUEUED) == on_disk
+        ),
+        timeout=20,
+    )
     assert all(r.local_md5sum == md5(r.local_path) for r in all_rows(db))
     data_ = client.run.status().session["data"]
     assert data_["udp"]["rejected"] == {}
     assert data_["sequence"]["lost"] == 0 and data_["sequence"]["duplicates"] == 0
     assert data_["metadata"]["samples"] > 50
     assert len(data_["metadata"]["feeds"]) == 2
-    assert sessions.wait_for(lambda ev: {p["type"] for p, _ in ev} == {"session_data",
-                                                                       "session_log"})
+    assert sessions.wait_for(
+        lambda ev: {p["type"] for p, _ in ev} == {"session_data", "session_log"}
+    )
     db.dispose()
 
 
 def test_announcements_wait_in_memory_while_the_database_is_away(
-        tmp_path, run_agent, make_client, postgres_server, postgres_url, udp_sock) -> None:
+    tmp_path, run_agent, make_client, postgres_server, postgres_url, udp_sock
+) -> None:
     port = free_udp_port()
     folder = tmp_path / "data" / "timestreams" / "17320" / "s1"
     folder.mkdir(parents=True)
@@ -273,8 +437,13 @@ def test_announcements_wait_in_memory_while_the_database_is_away(
     wait_until(lambda: client.run.status().session.get("status") == "running")
 
     name = postgres_url.rsplit("/", 1)[1]
-    admin = psycopg.connect(host=postgres_server.host, port=postgres_server.port,
-                            user=postgres_server.user, dbname="postgres", autocommit=True)
+    admin = psycopg.connect(
+        host=postgres_server.host,
+        port=postgres_server.port,
+        user=postgres_server.user,
+        dbname="postgres",
+        autocommit=True,
+    )
     admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     pub = Publisher("STREAMER:s1", udp_sock, ("127.0.0.1", port))
     for p in paths:
@@ -292,10 +461,20 @@ def test_announcements_wait_in_memory_while_the_database_is_away(
     admin.close()
     db = Database(postgres_url)
     upgrade(db)
-    wait_until(lambda: db.read(lambda s: s.query(RegisteredFile).filter(
-        RegisteredFile.state == FileState.QUEUED).count()) == 10, timeout=60)
+    wait_until(
+        lambda: (
+            db.read(
+                lambda s: (
+                    s.query(RegisteredFile).filter(RegisteredFile.state == FileState.QUEUED).count()
+                )
+            )
+            == 10
+        ),
+        timeout=60,
+    )
     assert sorted((r.local_path, r.local_md5sum) for r in all_rows(db)) == sorted(
-        (str(p), md5(p)) for p in paths)
+        (str(p), md5(p)) for p in paths
+    )
     back = client.run.status().session
     assert back["degraded"] is False
     assert any("Database writes work again." in m for _, m in back["messages"])

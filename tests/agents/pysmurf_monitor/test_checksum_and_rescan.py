@@ -5,18 +5,18 @@ import os
 import subprocess
 
 from socs_like.db.files import Registered
-
-from agents.pysmurf_monitor.checksum import checksum_rows, md5_file
-from agents.pysmurf_monitor.datagrams import DataFile, G3File
-from agents.pysmurf_monitor.rescan import scan
+from socs_like_agents.pysmurf_monitor.checksum import checksum_rows, md5_file
+from socs_like_agents.pysmurf_monitor.datagrams import DataFile, G3File
+from socs_like_agents.pysmurf_monitor.rescan import scan
 
 
 def test_md5_matches_md5sum_across_read_boundaries(tmp_path) -> None:
     path = tmp_path / "f.bin"
     data = os.urandom(3 * 1024 * 1024 + 17)
     path.write_bytes(data)
-    expected = subprocess.run(["md5sum", str(path)], capture_output=True, text=True,
-                              check=True).stdout.split()[0]
+    expected = subprocess.run(
+        ["md5sum", str(path)], capture_output=True, text=True, check=True
+    ).stdout.split()[0]
     assert md5_file(str(path), read_size=1024 * 1024)[0] == expected
     assert md5_file(str(path), read_size=7)[0] == expected
     md5, size, _ = md5_file(str(path))
@@ -25,8 +25,12 @@ def test_md5_matches_md5sum_across_read_boundaries(tmp_path) -> None:
 
 def test_checksum_rows_reports_unreadable_files(tmp_path) -> None:
     (tmp_path / "a").write_bytes(b"abc")
-    results = checksum_rows([Registered(id=1, local_path=str(tmp_path / "a")),
-                             Registered(id=2, local_path=str(tmp_path / "gone"))])
+    results = checksum_rows(
+        [
+            Registered(id=1, local_path=str(tmp_path / "a")),
+            Registered(id=2, local_path=str(tmp_path / "gone")),
+        ]
+    )
     assert results[0].md5 == hashlib.md5(b"abc").hexdigest() and results[0].size == 3
     assert results[1].md5 is None
     assert results[1].error == f"No such file or directory: {tmp_path / 'gone'}"
@@ -46,11 +50,13 @@ def test_rescan_finds_g3_and_pysmurf_files_and_leaves_recent_ones(tmp_path) -> N
     for f in (g3 / "1732022318_000.g3", smurf / "1722716193_asd.png"):
         os.utime(f, (old, old))
 
-    result = scan([str(tmp_path / "timestreams")], [str(tmp_path / "smurf_data")],
-                  now=old + 100, min_age=50)
+    result = scan(
+        [str(tmp_path / "timestreams")], [str(tmp_path / "smurf_data")], now=old + 100, min_age=50
+    )
     assert result.too_recent == 1
     g3s = [f for f in result.found if isinstance(f, G3File)]
     smurfs = [f for f in result.found if isinstance(f, DataFile)]
     assert [f.path for f in g3s] == [str(g3 / "1732022318_000.g3")]
-    assert [(f.path, f.envelope.id, f.action_ts, f.action, f.plot, f.timestamp) for f in smurfs] == [
-        (str(smurf / "1722716193_asd.png"), "ufm_mv19", "1722715985", None, True, 1722716193.0)]
+    assert [
+        (f.path, f.envelope.id, f.action_ts, f.action, f.plot, f.timestamp) for f in smurfs
+    ] == [(str(smurf / "1722716193_asd.png"), "ufm_mv19", "1722715985", None, True, 1722716193.0)]

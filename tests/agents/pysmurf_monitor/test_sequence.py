@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.pysmurf_monitor.sequence import SequenceTracker
+from socs_like_agents.pysmurf_monitor.sequence import SequenceTracker
 
 # WAMP clients left connected by earlier tests in this process mask their WebSocket frames
 # with the global `random` module from another thread; Hypothesis takes that for a strategy
@@ -19,10 +19,24 @@ def feed(tracker: SequenceTracker, pub: str, seqs: list[int]) -> list[str]:
 def test_in_order_gap_late_duplicate_restart() -> None:
     t = SequenceTracker(window=100)
     assert feed(t, "a", [0, 1, 2, 5, 3, 3, 6, 0, 1]) == [
-        "first", "in_order", "in_order", "gap", "late", "duplicate", "in_order", "restart",
-        "in_order"]
-    assert t.snapshot()["a"] == {"received": 9, "lost": 1, "duplicates": 1, "late": 1,
-                                 "restarts": 1, "last_seq": 1}
+        "first",
+        "in_order",
+        "in_order",
+        "gap",
+        "late",
+        "duplicate",
+        "in_order",
+        "restart",
+        "in_order",
+    ]
+    assert t.snapshot()["a"] == {
+        "received": 9,
+        "lost": 1,
+        "duplicates": 1,
+        "late": 1,
+        "restarts": 1,
+        "last_seq": 1,
+    }
 
 
 def test_publishers_are_counted_separately_and_missing_seq_is_untracked() -> None:
@@ -31,8 +45,14 @@ def test_publishers_are_counted_separately_and_missing_seq_is_untracked() -> Non
     feed(t, "b", [10, 11])
     t.observe("c", None)
     assert t.snapshot()["a"]["lost"] == 1 and t.snapshot()["b"]["lost"] == 0
-    assert t.totals() == {"received": 4, "lost": 1, "duplicates": 0, "late": 0, "restarts": 0,
-                          "untracked": 1}
+    assert t.totals() == {
+        "received": 4,
+        "lost": 1,
+        "duplicates": 0,
+        "late": 0,
+        "restarts": 0,
+        "untracked": 1,
+    }
 
 
 def test_publisher_limit_bounds_memory() -> None:

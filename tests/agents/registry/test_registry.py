@@ -1,6 +1,6 @@
-from agents.registry.tracker import Tracker, field_name
 from socs_like.ops import OpCode
 from socs_like.testing import wait_until
+from socs_like_agents.registry.tracker import Tracker, field_name
 
 
 def test_tracker_expires_silent_agents_and_revives_them():

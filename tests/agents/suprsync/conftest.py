@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.suprsync.commands import SshOptions
-from agents.suprsync.sync import Syncer, SyncSettings
 from socs_like.db import Database, RegisteredFile, files, upgrade
+from socs_like_agents.suprsync.commands import SshOptions
+from socs_like_agents.suprsync.sync import Syncer, SyncSettings
 
 
 def md5(data: bytes) -> str:
@@ -42,18 +42,24 @@ class Archive:
     def syncer(self, **changes) -> Syncer:
         return Syncer(self.db, replace(self.settings, **changes))
 
-    def add(self, remote_path: str, data: bytes, *, deletable: bool = True,
-            timestamp: float = 1.7e9) -> int:  # fmt: skip
+    def add(
+        self, remote_path: str, data: bytes, *, deletable: bool = True, timestamp: float = 1.7e9
+    ) -> int:
         """Write a local file and register it with its checksum, as the monitor would."""
         path = self.local / remote_path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         st = path.stat()
         new = files.NewFile(
-            local_path=str(path), archive_name=self.name, remote_path=remote_path,
-            timestamp=timestamp, deletable=deletable, local_md5sum=md5(data),
-            local_size=st.st_size, local_mtime=st.st_mtime,
-        )  # fmt: skip
+            local_path=str(path),
+            archive_name=self.name,
+            remote_path=remote_path,
+            timestamp=timestamp,
+            deletable=deletable,
+            local_md5sum=md5(data),
+            local_size=st.st_size,
+            local_mtime=st.st_mtime,
+        )
         (row,) = self.db.write(lambda s: files.register(s, [new]))
         return row.id
 
@@ -61,8 +67,11 @@ class Archive:
         return self.db.read(lambda s: s.get(RegisteredFile, file_id))
 
     def states(self) -> dict[str, int]:
-        rows = self.db.read(lambda s: s.query(RegisteredFile.state).filter(
-            RegisteredFile.archive_name == self.name).all())  # fmt: skip
+        rows = self.db.read(
+            lambda s: (
+                s.query(RegisteredFile.state).filter(RegisteredFile.archive_name == self.name).all()
+            )
+        )
         out: dict[str, int] = {}
         for (state,) in rows:
             out[state] = out.get(state, 0) + 1
@@ -89,10 +98,14 @@ def db(request, tmp_path):
 def ssh_to(sshd):
     """SshOptions reaching the test sshd through our own flags (not its ssh_config)."""
     return SshOptions(
-        host=f"{sshd.user}@127.0.0.1", port=sshd.port, key=str(sshd.client_key),
-        known_hosts=str(sshd.known_hosts), connect_timeout=5, server_alive_interval=2,
+        host=f"{sshd.user}@127.0.0.1",
+        port=sshd.port,
+        key=str(sshd.client_key),
+        known_hosts=str(sshd.known_hosts),
+        connect_timeout=5,
+        server_alive_interval=2,
         server_alive_count=2,
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -101,4 +114,3 @@ def make_archive(tmp_path, db, ssh_to):
         return Archive(tmp_path, db, name, ssh_to if over_ssh else None)
 
     return make
-

@@ -28,23 +28,56 @@ def test_agent_copies_verifies_deletes_finalizes(tmp_path, hub, sshd, run_agent,
         (local / rel).parent.mkdir(parents=True, exist_ok=True)
         (local / rel).write_bytes(data)
         payloads[rel] = data
-        new.append(files.NewFile(local_path=str(local / rel), archive_name="timestreams",
-                                 remote_path=rel, timestamp=time.time(),
-                                 local_md5sum=hashlib.md5(data).hexdigest()))  # fmt: skip
+        new.append(
+            files.NewFile(
+                local_path=str(local / rel),
+                archive_name="timestreams",
+                remote_path=rel,
+                timestamp=time.time(),
+                local_md5sum=hashlib.md5(data).hexdigest(),
+            )
+        )
     # announced, then lost before it could be copied
-    new.append(files.NewFile(local_path=str(local / "lost.g3"), archive_name="timestreams",
-                             remote_path=f"{OLD}/ufm_mv0/lost.g3", timestamp=time.time(),
-                             local_md5sum="0" * 32))  # fmt: skip
+    new.append(
+        files.NewFile(
+            local_path=str(local / "lost.g3"),
+            archive_name="timestreams",
+            remote_path=f"{OLD}/ufm_mv0/lost.g3",
+            timestamp=time.time(),
+            local_md5sum="0" * 32,
+        )
+    )
     db.write(lambda s: files.register(s, new))
 
     archive_stats = feed_listener("sync-ts", "archive_stats")
-    run_agent("SupRsync", "sync-ts", args=[
-        "--archive-name", "timestreams", "--remote-basedir", str(remote),
-        "--db-path", str(db_path), "--ssh-host", f"{sshd.user}@127.0.0.1",
-        "--ssh-port", str(sshd.port), "--ssh-key", str(sshd.client_key),
-        "--ssh-known-hosts", str(sshd.known_hosts), "--suprsync-file-root", str(tmp_path / "fin"),
-        "--delete-local-after", "0", "--sleep-time", "0.3", "--max-copy-attempts", "2",
-    ])  # fmt: skip
+    run_agent(
+        "SupRsync",
+        "sync-ts",
+        args=[
+            "--archive-name",
+            "timestreams",
+            "--remote-basedir",
+            str(remote),
+            "--db-path",
+            str(db_path),
+            "--ssh-host",
+            f"{sshd.user}@127.0.0.1",
+            "--ssh-port",
+            str(sshd.port),
+            "--ssh-key",
+            str(sshd.client_key),
+            "--ssh-known-hosts",
+            str(sshd.known_hosts),
+            "--suprsync-file-root",
+            str(tmp_path / "fin"),
+            "--delete-local-after",
+            "0",
+            "--sleep-time",
+            "0.3",
+            "--max-copy-attempts",
+            "2",
+        ],
+    )
 
     def rows():
         return db.read(lambda s: {r.remote_path: r for r in s.query(RegisteredFile).all()})
@@ -67,15 +100,22 @@ def test_agent_copies_verifies_deletes_finalizes(tmp_path, hub, sshd, run_agent,
     assert reply.session["success"] is True
     assert [f["remote_path"] for f in reply.session["data"]["files"]] == [lost.remote_path]
     assert c.set_ignore(ids=[lost.id]).session["data"]["changed"] == 1
-    finals = wait_until(lambda: [r for p, r in rows().items() if "/suprsync/sync-ts/" in p
-                                 and r.state == FileState.REMOVED], 30)  # fmt: skip
+    finals = wait_until(
+        lambda: [
+            r
+            for p, r in rows().items()
+            if "/suprsync/sync-ts/" in p and r.state == FileState.REMOVED
+        ],
+        30,
+    )
     doc = yaml.safe_load((remote / finals[0].remote_path).read_text())
     assert doc["timecode"] == OLD and doc["num_files"] == 11
     assert doc["subdirs"] == ["ufm_mv0", "ufm_mv1", "ufm_mv2"]
 
     # the feed and the session data say the same, from SQL
     event = archive_stats.wait_for(
-        lambda evs: [p for p, _ in evs if p["timestreams"]["data"]["uncopied_files"][-1] == 0], 20)
+        lambda evs: [p for p, _ in evs if p["timestreams"]["data"]["uncopied_files"][-1] == 0], 20
+    )
     data = event[-1]["timestreams"]["data"]
     assert data["num_files"][-1] == 14 and data["last_file_copied"][-1].endswith(".yaml")
     status = c.run.status()

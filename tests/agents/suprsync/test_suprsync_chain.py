@@ -8,9 +8,9 @@ import time
 
 import yaml
 
-from agents.pysmurf_monitor.simulator import Publisher
 from socs_like.db import Database, FileState, RegisteredFile
 from socs_like.testing import wait_until
+from socs_like_agents.pysmurf_monitor.simulator import Publisher
 
 NEW = int(time.time() // 100_000)
 OLD = NEW - 1
@@ -22,14 +22,42 @@ def test_announced_files_reach_the_archive_and_leave_the_readout(tmp_path, sshd,
         port = probe.getsockname()[1]
     data, remote = tmp_path / "data", tmp_path / "archive"
     db_path = str(tmp_path / "suprsync.db")
-    run_agent("PysmurfMonitor", "pm-chain", [
-        "--udp-port", str(port), "--udp-host", "127.0.0.1", "--db-path", db_path,
-        "--local-root", str(data)])  # fmt: skip
-    run_agent("SupRsync", "sync-chain", [
-        "--archive-name", "timestreams", "--remote-basedir", str(remote), "--db-path", db_path,
-        "--ssh-host", sshd.alias, "--ssh-config", str(sshd.ssh_config),
-        "--suprsync-file-root", str(tmp_path / "suprsync"), "--delete-local-after", "0",
-        "--sleep-time", "0.3"])  # fmt: skip
+    run_agent(
+        "PysmurfMonitor",
+        "pm-chain",
+        [
+            "--udp-port",
+            str(port),
+            "--udp-host",
+            "127.0.0.1",
+            "--db-path",
+            db_path,
+            "--local-root",
+            str(data),
+        ],
+    )
+    run_agent(
+        "SupRsync",
+        "sync-chain",
+        [
+            "--archive-name",
+            "timestreams",
+            "--remote-basedir",
+            str(remote),
+            "--db-path",
+            db_path,
+            "--ssh-host",
+            sshd.alias,
+            "--ssh-config",
+            str(sshd.ssh_config),
+            "--suprsync-file-root",
+            str(tmp_path / "suprsync"),
+            "--delete-local-after",
+            "0",
+            "--sleep-time",
+            "0.3",
+        ],
+    )
 
     written = {}
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -44,8 +72,11 @@ def test_announced_files_reach_the_archive_and_leave_the_readout(tmp_path, sshd,
     db = Database(db_path)
 
     def removed():
-        return db.read(lambda s: s.query(RegisteredFile).filter(
-            RegisteredFile.state == FileState.REMOVED).count())  # fmt: skip
+        return db.read(
+            lambda s: (
+                s.query(RegisteredFile).filter(RegisteredFile.state == FileState.REMOVED).count()
+            )
+        )
 
     # six data files and the finalization file of OLD: copied, verified, deleted locally
     wait_until(lambda: removed() == 7, 60)

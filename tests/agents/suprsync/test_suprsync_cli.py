@@ -4,8 +4,8 @@ import hashlib
 import os
 import time
 
-from agents.suprsync.cli import main
 from socs_like.db import Database, FileState, RegisteredFile
+from socs_like_agents.suprsync.cli import main
 
 
 def test_add_local_files_then_list_next_check(tmp_path, capsys):
@@ -55,11 +55,13 @@ def test_errors_are_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("SUPRSYNC_DB", raising=False)
     assert main(["list", "ts"]) == 2
     assert capsys.readouterr().err == (
-        "socs-like suprsync: give the database with --db or $SUPRSYNC_DB\n")
+        "socs-like suprsync: give the database with --db or $SUPRSYNC_DB\n"
+    )
     db = str(tmp_path / "x.db")
     assert main(["--db", db, "add-local-files", str(tmp_path / "no"), "ts"]) == 1
     assert capsys.readouterr().err == (
-        f"socs-like suprsync add-local-files: {tmp_path / 'no'} is not a folder\n")
+        f"socs-like suprsync add-local-files: {tmp_path / 'no'} is not a folder\n"
+    )
     assert main(["--db", db, "list", "ts"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such table" in err

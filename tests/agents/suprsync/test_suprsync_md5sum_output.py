@@ -6,12 +6,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.suprsync.md5sum_output import parse_md5sum
+from socs_like_agents.suprsync.md5sum_output import parse_md5sum
 
 # Hypothesis warns when the global `random` moves while it draws examples. Here that is the
 # hub client's background thread left by the agent tests of this session, not our strategies.
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning")
+    "ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning"
+)
 
 names = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), min_size=1

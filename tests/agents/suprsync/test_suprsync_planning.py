@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.suprsync.commands import (
+from socs_like_agents.suprsync.commands import (
     CommandError,
     RsyncOptions,
     SshOptions,
@@ -17,21 +17,22 @@ from agents.suprsync.commands import (
     nul_list,
     rsync_argv,
 )
-from agents.suprsync.md5sum_output import Md5Listing
-from agents.suprsync.retention import RetentionPolicy, Rule, RuleError, parse_duration
-from agents.suprsync.timecodes import finalization, is_completed, subdir_of
-from agents.suprsync.tree import (
+from socs_like_agents.suprsync.md5sum_output import Md5Listing
+from socs_like_agents.suprsync.retention import RetentionPolicy, Rule, RuleError, parse_duration
+from socs_like_agents.suprsync.timecodes import finalization, is_completed, subdir_of
+from socs_like_agents.suprsync.tree import (
     Placed,
     RemotePathError,
     build_symlink_tree,
     check_remote_path,
 )
-from agents.suprsync.verdicts import BatchFile, Verdict, judge_batch
+from socs_like_agents.suprsync.verdicts import BatchFile, Verdict, judge_batch
 
 # Hypothesis warns when the global `random` moves while it draws examples. Here that is the
 # hub client's background thread left by the agent tests of this session, not our strategies.
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning")
+    "ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning"
+)
 
 A = "0cc175b9c0f1b6a831c399e269772661"
 B = "92eb5ffee6ae2fec3ad71c777531578f"
@@ -43,8 +44,13 @@ B = "92eb5ffee6ae2fec3ad71c777531578f"
 def test_ssh_options_are_safe_by_default():
     argv = SshOptions(host="data@archive", port=2222, key="/k/id", connect_timeout=7).argv()
     joined = " ".join(argv)
-    for opt in ("BatchMode=yes", "ConnectTimeout=7", "StrictHostKeyChecking=yes",
-                "IdentitiesOnly=yes", "ServerAliveInterval=10"):  # fmt: skip
+    for opt in (
+        "BatchMode=yes",
+        "ConnectTimeout=7",
+        "StrictHostKeyChecking=yes",
+        "IdentitiesOnly=yes",
+        "ServerAliveInterval=10",
+    ):
         assert f"-o {opt}" in joined
     assert argv[-4:] == ["-i", "/k/id", "-p", "2222"]
 
@@ -66,8 +72,12 @@ def test_bad_ssh_settings_are_refused(kwargs, text):
 
 def test_rsync_argv_over_ssh():
     ssh = SshOptions(host="archive", key="/keys/my key", known_hosts="/kh")
-    argv = rsync_argv("/tmp/batch", "/data/arch ive", ssh,
-                      RsyncOptions(compression=True, bwlimit="5m", io_timeout=30))  # fmt: skip
+    argv = rsync_argv(
+        "/tmp/batch",
+        "/data/arch ive",
+        ssh,
+        RsyncOptions(compression=True, bwlimit="5m", io_timeout=30),
+    )
     assert argv[:3] == ["rsync", "-LrtI", "-s"]
     assert "--chmod=g+rwX,o+rX" in argv and "-z" in argv and "--bwlimit=5m" in argv
     assert "--timeout=30" in argv
@@ -83,8 +93,11 @@ def test_rsync_argv_local_path_with_colon_stays_local():
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.text(alphabet=st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)),
-               min_size=1))  # fmt: skip
+@given(
+    st.text(
+        alphabet=st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)), min_size=1
+    )
+)
 def test_md5sum_script_quotes_the_base_dir(basedir):
     argv = md5sum_argv(SshOptions(host="h"), basedir)
     script = argv[-1]
@@ -109,8 +122,9 @@ def test_escaping_remote_paths_are_refused(bad):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from(["a", "..", ".", "", "b c", "-x", "17227"]), min_size=1,
-                max_size=5))  # fmt: skip
+@given(
+    st.lists(st.sampled_from(["a", "..", ".", "", "b c", "-x", "17227"]), min_size=1, max_size=5)
+)
 def test_accepted_remote_paths_stay_inside(parts):
     path = "/".join(parts)
     try:
@@ -129,14 +143,17 @@ def test_symlink_tree_refuses_files_alone(tmp_path):
     (src / "three").write_bytes(b"3")
     root = tmp_path / "tree"
     root.mkdir()
-    placed = build_symlink_tree(str(root), [
-        (1, str(src / "one"), "17227/a/one"),
-        (2, str(src / "gone"), "17227/a/gone"),
-        (3, str(src / "two"), "17227/a/one"),       # same target as file 1
-        (4, str(src / "two"), "../escape"),
-        (5, str(src / "three"), "17227/a/one/x"),   # needs a folder where file 1 is
-        (6, str(src / "three"), "17227/b/three"),
-    ])  # fmt: skip
+    placed = build_symlink_tree(
+        str(root),
+        [
+            (1, str(src / "one"), "17227/a/one"),
+            (2, str(src / "gone"), "17227/a/gone"),
+            (3, str(src / "two"), "17227/a/one"),  # same target as file 1
+            (4, str(src / "two"), "../escape"),
+            (5, str(src / "three"), "17227/a/one/x"),  # needs a folder where file 1 is
+            (6, str(src / "three"), "17227/b/three"),
+        ],
+    )
     assert placed.linked == {1: "17227/a/one", 6: "17227/b/three"}
     assert placed.refused[2] == f"local file {src / 'gone'} is missing"
     assert "also the target of file 1" in placed.refused[3]
@@ -156,8 +173,9 @@ def test_each_file_is_judged_alone():
         BatchFile(id=4, local_path="/l/4", local_md5sum=A, remote_path="r/4"),
     ]
     placed = Placed({1: "r/1", 2: "r/2", 3: "r/3"}, {4: "local file /l/4 is missing"})
-    results = judge_batch(batch, placed, Md5Listing({"r/1": A, "r/2": B, "r/3": A}),
-                          rsync_finished=True)
+    results = judge_batch(
+        batch, placed, Md5Listing({"r/1": A, "r/2": B, "r/3": A}), rsync_finished=True
+    )
     by_id = {r.id: r for r in results}
     assert by_id[1].verdict is Verdict.VERIFIED and not by_id[1].failed_attempt
     assert by_id[2].verdict is Verdict.MISMATCH and by_id[2].remote_md5sum == B
@@ -179,7 +197,9 @@ def test_unreachable_remote_charges_no_attempt_but_missing_local_does():
     ]
     results = judge_batch(batch, Placed({1: "r/1"}, {2: "gone"}), None, rsync_finished=True)
     assert [(r.verdict, r.failed_attempt) for r in results] == [
-        (Verdict.UNCHECKED, False), (Verdict.NOT_SENT, True)]  # fmt: skip
+        (Verdict.UNCHECKED, False),
+        (Verdict.NOT_SENT, True),
+    ]
 
 
 # -- timecodes -----------------------------------------------------------------------------
@@ -189,7 +209,7 @@ def test_completion_rule():
     now = 17230 * 1e5 + 5
     assert is_completed(17228, 17229, now)
     assert not is_completed(17229, 17229, now)
-    assert is_completed(17228, None, now)       # more than one timecode old
+    assert is_completed(17228, None, now)  # more than one timecode old
     assert not is_completed(17229, None, now)
     assert subdir_of("17227/ufm_mv19/x/y") == "ufm_mv19"
     assert subdir_of("17227/file") is None
@@ -197,16 +217,28 @@ def test_completion_rule():
 
 def test_finalization_document(tmp_path):
     now = 1723000012.5
-    fin = finalization(timecode=17228, archive_name="smurf", instance_id="sync-smurf",
-                       num_files=3, subdirs=["b", "a"], finalized_until=1722999000.0,
-                       now=now, file_root=str(tmp_path))  # fmt: skip
+    fin = finalization(
+        timecode=17228,
+        archive_name="smurf",
+        instance_id="sync-smurf",
+        num_files=3,
+        subdirs=["b", "a"],
+        finalized_until=1722999000.0,
+        now=now,
+        file_root=str(tmp_path),
+    )
     name = "1723000012_smurf_17228_finalized.yaml"
     assert fin.local_path == str(tmp_path / "17230/sync-smurf" / name)
     assert fin.remote_path == "17230/suprsync/sync-smurf/1723000012_smurf_17228_finalized.yaml"
     assert yaml.safe_load(fin.text) == {
-        "timecode": 17228, "num_files": 3, "subdirs": ["a", "b"], "finalized_at": now,
-        "finalized_until": 1722999000.0, "archive_name": "smurf", "instance_id": "sync-smurf",
-    }  # fmt: skip
+        "timecode": 17228,
+        "num_files": 3,
+        "subdirs": ["a", "b"],
+        "finalized_at": now,
+        "finalized_until": 1722999000.0,
+        "archive_name": "smurf",
+        "instance_id": "sync-smurf",
+    }
 
 
 # -- retention -----------------------------------------------------------------------------
@@ -236,27 +268,41 @@ def test_bad_rules_are_refused(text):
 
 def test_durations():
     assert [parse_duration(t) for t in ("90", "90s", "1.5m", "2h", "7d")] == [
-        90, 90, 90, 7200, 7 * 86400]  # fmt: skip
+        90,
+        90,
+        90,
+        7200,
+        7 * 86400,
+    ]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from(["sent", "refused"]),
-                          st.sampled_from(["same", "other", "none"])), min_size=1, max_size=8),
-       st.integers(0, 7), st.sampled_from(["same", "other", "none"]), st.booleans())  # fmt: skip
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["sent", "refused"]), st.sampled_from(["same", "other", "none"])),
+        min_size=1,
+        max_size=8,
+    ),
+    st.integers(0, 7),
+    st.sampled_from(["same", "other", "none"]),
+    st.booleans(),
+)
 def test_a_files_verdict_depends_on_that_file_only(files, pick, new_digest, finished):
     def judge(kinds):
         batch, linked, refused, digests = [], {}, {}, {}
         for i, (placed, digest) in enumerate(kinds):
-            batch.append(BatchFile(id=i, local_path=f"/l/{i}", local_md5sum=A,
-                                   remote_path=f"r/{i}"))  # fmt: skip
+            batch.append(
+                BatchFile(id=i, local_path=f"/l/{i}", local_md5sum=A, remote_path=f"r/{i}")
+            )
             if placed == "refused":
                 refused[i] = "missing"
                 continue
             linked[i] = f"r/{i}"
             if digest != "none":
                 digests[f"r/{i}"] = A if digest == "same" else B
-        return judge_batch(batch, Placed(linked, refused), Md5Listing(digests),
-                           rsync_finished=finished)  # fmt: skip
+        return judge_batch(
+            batch, Placed(linked, refused), Md5Listing(digests), rsync_finished=finished
+        )
 
     pick %= len(files)
     before = judge(files)
@@ -264,4 +310,5 @@ def test_a_files_verdict_depends_on_that_file_only(files, pick, new_digest, fini
     changed[pick] = (changed[pick][0], new_digest)
     after = judge(changed)
     assert [r for i, r in enumerate(before) if i != pick] == [
-        r for i, r in enumerate(after) if i != pick]  # fmt: skip
+        r for i, r in enumerate(after) if i != pick
+    ]

@@ -7,7 +7,6 @@ import time
 
 import pytest
 import yaml
-
 from sqlalchemy import update
 
 from socs_like.db import FileState, RegisteredFile, TimecodeDir
@@ -93,7 +92,10 @@ def test_bad_files_fail_alone(make_archive):
     assert report == {"checked": 6, "changed": 1, "missing": 1}
     row = arch.row(changed)
     assert (row.state, row.local_md5sum, row.failed_copy_attempts) == (
-        FileState.QUEUED, md5(b"rewritten after registration"), 0)  # fmt: skip
+        FileState.QUEUED,
+        md5(b"rewritten after registration"),
+        0,
+    )
     report = syncer.copy_batch()
     assert (report["verified"], report["failed"]) == (1, 1)  # the missing one tries again
     assert arch.remote_bytes(row.remote_path) == b"rewritten after registration"
@@ -103,7 +105,7 @@ def test_bad_files_fail_alone(make_archive):
         assert syncer.copy_batch()["failed"] == 1
         assert arch.row(gone).failed_copy_attempts == attempt
     assert syncer.copy_batch()["num_files"] == 0
-    from agents.suprsync import store
+    from socs_like_agents.suprsync import store
 
     assert arch.db.write(lambda s: store.reset_failed(s, "smurf", 5)) == 1
     assert syncer.copy_batch()["num_files"] == 1
@@ -180,8 +182,12 @@ def test_two_archives_do_not_interfere(make_archive):
     # timecode OLD is done for smurf, not for timestreams (one file never arrived)
     assert len(s_sync.update_timecodes()) == 1
     assert t_sync.update_timecodes() == []
-    dirs = smurf.db.read(lambda s: {(d.archive_name, d.timecode): (d.synced, d.finalized)
-                                    for d in s.query(TimecodeDir).all()})  # fmt: skip
+    dirs = smurf.db.read(
+        lambda s: {
+            (d.archive_name, d.timecode): (d.synced, d.finalized)
+            for d in s.query(TimecodeDir).all()
+        }
+    )
     assert dirs[("smurf", OLD)] == (True, True)
     assert dirs[("timestreams", OLD)] == (False, False)
     assert s_sync.archive_stats()["num_files"] == 3  # its two and its finalization file
@@ -189,7 +195,7 @@ def test_two_archives_do_not_interfere(make_archive):
 
 
 def test_rule_based_retention_for_smurf_on_a_local_archive(make_archive):
-    from agents.suprsync.retention import RetentionPolicy, Rule
+    from socs_like_agents.suprsync.retention import RetentionPolicy, Rule
 
     arch = make_archive("smurf", over_ssh=False)
     plot = arch.add(f"{OLD}/crate1/1_uxm_relock/plots/asd.png", b"png")
@@ -198,11 +204,16 @@ def test_rule_based_retention_for_smurf_on_a_local_archive(make_archive):
     later = arch.add(f"{OLD}/crate1/1_uxm_relock/plots/later.png", b"png2")
     assert arch.syncer().copy_batch()["verified"] == 4
     # the others were verified two hours ago, `later` just now: plots are kept one hour
-    arch.db.write(lambda s: s.execute(
-        update(RegisteredFile).where(RegisteredFile.id != later)
-        .values(verified=RegisteredFile.verified - 7200)))  # fmt: skip
-    syncer = arch.syncer(retention=RetentionPolicy((Rule.parse("*/plots/*=1h"),
-                                                    Rule.parse("*.tune=never"))))  # fmt: skip
+    arch.db.write(
+        lambda s: s.execute(
+            update(RegisteredFile)
+            .where(RegisteredFile.id != later)
+            .values(verified=RegisteredFile.verified - 7200)
+        )
+    )
+    syncer = arch.syncer(
+        retention=RetentionPolicy((Rule.parse("*/plots/*=1h"), Rule.parse("*.tune=never")))
+    )
     assert syncer.delete_due() == {"deleted": 1, "already_gone": 0, "requeued": 0}
     assert arch.row(plot).state == FileState.REMOVED
     assert not os.path.exists(arch.row(plot).local_path)
@@ -214,8 +225,8 @@ def test_rule_based_retention_for_smurf_on_a_local_archive(make_archive):
 
 def test_two_syncers_and_a_busy_writer_share_one_sqlite_file(tmp_path, db, make_archive):
     """200 registrations/s while two archives copy, delete and count: no lock failures."""
-    from agents.suprsync.retention import RetentionPolicy
     from socs_like.db import files
+    from socs_like_agents.suprsync.retention import RetentionPolicy
 
     archives = [make_archive("smurf", over_ssh=False), make_archive("timestreams", over_ssh=False)]
     stop = threading.Event()
@@ -232,9 +243,15 @@ def test_two_syncers_and_a_busy_writer_share_one_sqlite_file(tmp_path, db, make_
                 path = arch.local / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(b"%d" % n)
-                batch.append(files.NewFile(local_path=str(path), archive_name=arch.name,
-                                           remote_path=rel, timestamp=time.time(),
-                                           local_md5sum=md5(b"%d" % n)))  # fmt: skip
+                batch.append(
+                    files.NewFile(
+                        local_path=str(path),
+                        archive_name=arch.name,
+                        remote_path=rel,
+                        timestamp=time.time(),
+                        local_md5sum=md5(b"%d" % n),
+                    )
+                )
                 n += 1
             registered.extend(db.write(lambda s, b=batch: files.register(s, b)))
             time.sleep(0.1)
@@ -247,11 +264,12 @@ def test_two_syncers_and_a_busy_writer_share_one_sqlite_file(tmp_path, db, make_
                 syncer.delete_due()
                 syncer.update_timecodes()
                 syncer.archive_stats()
-        except Exception as e:  # noqa: BLE001 - reported by the assertion below
+        except Exception as e:
             errors.append(e)
 
     threads = [threading.Thread(target=writer)] + [
-        threading.Thread(target=sync, args=(a,)) for a in archives]  # fmt: skip
+        threading.Thread(target=sync, args=(a,)) for a in archives
+    ]
     for t in threads:
         t.start()
     wait_until(lambda: len(registered) >= 1000 or errors, 60)
@@ -273,8 +291,9 @@ def test_unknown_host_key_is_refused_and_costs_no_attempt(make_archive, sshd, ma
 
     impostor = make_sshd("impostor", start=False)
     # a known_hosts that pins another server's key for this server's address
-    wrong = impostor.known_hosts.read_text().replace(impostor.known_hosts_pattern,
-                                                     sshd.known_hosts_pattern)  # fmt: skip
+    wrong = impostor.known_hosts.read_text().replace(
+        impostor.known_hosts_pattern, sshd.known_hosts_pattern
+    )
     impostor.known_hosts.write_text(wrong)
     arch = make_archive("timestreams")
     fid = arch.add(f"{OLD}/s/x.g3", b"data")

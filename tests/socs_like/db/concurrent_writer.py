@@ -22,15 +22,21 @@ def monitor(db: Database, seconds: float, rate: float = 200.0) -> dict:
     tick = 0.05
     while time.monotonic() - start < seconds:
         batch = [
-            NewFile(local_path=f"/data/{done + i}.g3",
-                    archive_name=("timestreams", "smurf")[(done + i) % 2],
-                    remote_path=f"17320/s/{done + i}.g3", timestamp=time.time())
+            NewFile(
+                local_path=f"/data/{done + i}.g3",
+                archive_name=("timestreams", "smurf")[(done + i) % 2],
+                remote_path=f"17320/s/{done + i}.g3",
+                timestamp=time.time(),
+            )
             for i in range(int(rate * tick))
         ]
         try:
             made = db.write(lambda s: files.register(s, batch))
-            db.write(lambda s: files.record_checksums(
-                s, [Checksum(id=r.id, md5=f"{r.id:032x}") for r in made]))
+            db.write(
+                lambda s: files.record_checksums(
+                    s, [Checksum(id=r.id, md5=f"{r.id:032x}") for r in made]
+                )
+            )
             done += len(made)
         except DBAPIError as exc:
             errors.append(str(exc.orig))
@@ -47,8 +53,11 @@ def sync(db: Database, archive: str, seconds: float) -> dict:
             batch = db.read(lambda s: files.next_copy_batch(s, archive, 100, max_attempts=5))
             time.sleep(0.02)  # the copy itself: no transaction is open meanwhile
             now = time.time()
-            db.write(lambda s: files.record_remote_checksums(
-                s, [(f.id, f.local_md5sum) for f in batch], now))
+            db.write(
+                lambda s: files.record_remote_checksums(
+                    s, [(f.id, f.local_md5sum) for f in batch], now
+                )
+            )
             synced += len(batch)
             old = db.read(lambda s: files.deletable_files(s, archive, now - 0.5, 100))
             for f in old:

@@ -15,12 +15,16 @@ def test_three_writer_processes_share_one_sqlite_file_without_lock_errors(tmp_pa
     db = Database(url)
     upgrade(db)
     procs = [
-        subprocess.Popen([sys.executable, str(WRITER), role, url, "4"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, str(WRITER), role, url, "4"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for role in ("monitor", "sync:timestreams", "sync:smurf")
     ]
     outputs = [p.communicate(timeout=60) for p in procs]
-    for p, (out, err) in zip(procs, outputs):
+    for p, (_out, err) in zip(procs, outputs, strict=False):
         assert p.returncode == 0, err
     monitor, *syncers = [json.loads(out) for out, _ in outputs]
 

@@ -14,8 +14,11 @@ def rows(db: Database) -> list[RegisteredFile]:
 
 
 def test_register_skips_duplicates_within_a_batch_and_against_the_table(db: Database) -> None:
-    first = db.write(lambda s: files.register(s, [new("/d/17320/a/1.g3"), new("/d/17320/a/1.g3"),
-                                                  new("/d/17320/a/2.g3")]))
+    first = db.write(
+        lambda s: files.register(
+            s, [new("/d/17320/a/1.g3"), new("/d/17320/a/1.g3"), new("/d/17320/a/2.g3")]
+        )
+    )
     again = db.write(lambda s: files.register(s, [new("/d/17320/a/2.g3"), new("/d/17320/a/3.g3")]))
     other_archive = db.write(lambda s: files.register(s, [new("/d/17320/a/3.g3", "smurf")]))
 
@@ -30,22 +33,33 @@ def test_register_skips_duplicates_within_a_batch_and_against_the_table(db: Data
 
 
 def test_checksums_move_pending_rows_forward_and_never_overwrite(db: Database) -> None:
-    ids = [r.id for r in db.write(lambda s: files.register(
-        s, [new("/d/17320/a/1.g3"), new("/d/17320/a/2.g3")]))]
+    ids = [
+        r.id
+        for r in db.write(
+            lambda s: files.register(s, [new("/d/17320/a/1.g3"), new("/d/17320/a/2.g3")])
+        )
+    ]
     assert [r.id for r in db.read(lambda s: files.pending_checksums(s, 10))] == ids
 
-    results = [Checksum(id=ids[0], md5="a" * 32, size=5, mtime=1.5),
-               Checksum(id=ids[1], md5=None, error="No such file or directory")]
+    results = [
+        Checksum(id=ids[0], md5="a" * 32, size=5, mtime=1.5),
+        Checksum(id=ids[1], md5=None, error="No such file or directory"),
+    ]
     assert db.write(lambda s: files.record_checksums(s, results)) == 2
     # a late duplicate result changes nothing
-    assert db.write(lambda s: files.record_checksums(
-        s, [Checksum(id=ids[0], md5="b" * 32)])) == 0
+    assert db.write(lambda s: files.record_checksums(s, [Checksum(id=ids[0], md5="b" * 32)])) == 0
 
     ok, missing = rows(db)
     assert (ok.state, ok.local_md5sum, ok.local_size, ok.local_mtime) == (
-        FileState.QUEUED, "a" * 32, 5, 1.5)
+        FileState.QUEUED,
+        "a" * 32,
+        5,
+        1.5,
+    )
     assert (missing.state, missing.checksum_error) == (
-        FileState.UNREADABLE, "No such file or directory")
+        FileState.UNREADABLE,
+        "No such file or directory",
+    )
     assert db.read(lambda s: files.pending_checksums(s, 10)) == []
 
 
@@ -58,8 +72,11 @@ def test_copy_verify_delete_cycle_counts_attempts_per_file(db: Database) -> None
     assert [f.id for f in chosen] == ids[:3]
 
     # one good copy, one corrupt, one missing on the remote
-    db.write(lambda s: files.record_remote_checksums(
-        s, [(ids[0], f"{0:032d}"), (ids[1], "e" * 32), (ids[2], None)], now=200.0))
+    db.write(
+        lambda s: files.record_remote_checksums(
+            s, [(ids[0], f"{0:032d}"), (ids[1], "e" * 32), (ids[2], None)], now=200.0
+        )
+    )
     stored = {r.id: r for r in rows(db)}
     assert stored[ids[0]].state == FileState.SYNCED and stored[ids[0]].verified == 200.0
     assert [stored[i].failed_copy_attempts for i in ids] == [0, 1, 1, 0]
@@ -86,7 +103,9 @@ def test_copy_verify_delete_cycle_counts_attempts_per_file(db: Database) -> None
 
 
 def test_a_removed_file_may_be_registered_again(db: Database) -> None:
-    (first,) = db.write(lambda s: files.register(s, [new("/d/17320/a/1.g3", local_md5sum="1" * 32)]))
+    (first,) = db.write(
+        lambda s: files.register(s, [new("/d/17320/a/1.g3", local_md5sum="1" * 32)])
+    )
     db.write(lambda s: files.mark_removed(s, first.id, 0))
     again = db.write(lambda s: files.register(s, [new("/d/17320/a/1.g3")]))
     assert len(again) == 1 and again[0].id != first.id

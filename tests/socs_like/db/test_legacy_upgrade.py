@@ -4,8 +4,19 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy import (Boolean, Column, Float, ForeignKey, Integer, MetaData, String, Table,
-                        create_engine, insert, select)
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    insert,
+    select,
+)
 
 from socs_like.db import Database, FileState, RegisteredFile, TimecodeDir, files
 from socs_like.db.cli import main as db_cli
@@ -35,7 +46,8 @@ def old_schema(with_ignore: bool, with_timecodes: bool) -> tuple[Table, Table | 
     tc = None
     if with_timecodes:
         tc = Table(
-            "timecode_dirs_v0", meta,
+            "timecode_dirs_v0",
+            meta,
             Column("id", Integer, primary_key=True),
             Column("timecode", Integer, nullable=False),
             Column("archive_name", String, nullable=False),
@@ -67,8 +79,11 @@ def old_rows(with_ignore: bool) -> list[dict]:
         if kind == 1:  # copied and verified
             row.update(remote_md5sum=row["local_md5sum"], copied=1732100000.0 + i)
         elif kind == 2:  # copied then deleted; some were already gone (removed = 0)
-            row.update(remote_md5sum=row["local_md5sum"], copied=1732100000.0 + i,
-                       removed=0.0 if i % 8 == 2 else 1732200000.0 + i)
+            row.update(
+                remote_md5sum=row["local_md5sum"],
+                copied=1732100000.0 + i,
+                removed=0.0 if i % 8 == 2 else 1732200000.0 + i,
+            )
         elif kind == 3:  # a corrupt copy, counted
             row.update(remote_md5sum="0" * 32, copied=1732100000.0 + i, failed_copy_attempts=2)
         if with_ignore:
@@ -77,13 +92,18 @@ def old_rows(with_ignore: bool) -> list[dict]:
     return rows
 
 
-@pytest.mark.parametrize("with_ignore,with_timecodes", [(True, True), (False, True), (False, False)])
+@pytest.mark.parametrize(
+    "with_ignore,with_timecodes", [(True, True), (False, True), (False, False)]
+)
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_old_socs_database_is_upgraded_in_place(
     request: pytest.FixtureRequest, tmp_path, backend: str, with_ignore: bool, with_timecodes: bool
 ) -> None:
-    url = str(tmp_path / "suprsync.db") if backend == "sqlite" else request.getfixturevalue(
-        "postgres_url")
+    url = (
+        str(tmp_path / "suprsync.db")
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
     files_table, tc_table = old_schema(with_ignore, with_timecodes)
     source = old_rows(with_ignore)
     engine = create_engine(database_url(url))
@@ -91,12 +111,29 @@ def test_old_socs_database_is_upgraded_in_place(
     with engine.begin() as conn:
         conn.execute(insert(files_table), source)
         if tc_table is not None:
-            conn.execute(insert(tc_table), [
-                {"id": 1, "timecode": 17319, "archive_name": "timestreams", "completed": True,
-                 "synced": True, "finalized": True, "finalize_file_id": 4},
-                {"id": 2, "timecode": 17320, "archive_name": "timestreams", "completed": False,
-                 "synced": False, "finalized": False, "finalize_file_id": None},
-            ])
+            conn.execute(
+                insert(tc_table),
+                [
+                    {
+                        "id": 1,
+                        "timecode": 17319,
+                        "archive_name": "timestreams",
+                        "completed": True,
+                        "synced": True,
+                        "finalized": True,
+                        "finalize_file_id": 4,
+                    },
+                    {
+                        "id": 2,
+                        "timecode": 17320,
+                        "archive_name": "timestreams",
+                        "completed": False,
+                        "synced": False,
+                        "finalized": False,
+                        "finalize_file_id": None,
+                    },
+                ],
+            )
     engine.dispose()
 
     assert db_cli(["upgrade", "--db", url]) == 0
@@ -107,21 +144,36 @@ def test_old_socs_database_is_upgraded_in_place(
         assert len(new_rows) == len(source)
         for old in source:
             new = new_rows[old["id"]]
-            for key in ("local_path", "local_md5sum", "archive_name", "remote_path", "timestamp",
-                        "remote_md5sum", "copied", "removed", "failed_copy_attempts",
-                        "deletable"):
+            for key in (
+                "local_path",
+                "local_md5sum",
+                "archive_name",
+                "remote_path",
+                "timestamp",
+                "remote_md5sum",
+                "copied",
+                "removed",
+                "failed_copy_attempts",
+                "deletable",
+            ):
                 assert getattr(new, key) == old[key], (key, old)
             assert new.ignore == old.get("ignore", False)
             assert new.timecode == 17320
-            expected = (FileState.REMOVED if old["removed"] is not None
-                        else FileState.SYNCED if old["remote_md5sum"] == old["local_md5sum"]
-                        else FileState.QUEUED)
+            expected = (
+                FileState.REMOVED
+                if old["removed"] is not None
+                else FileState.SYNCED
+                if old["remote_md5sum"] == old["local_md5sum"]
+                else FileState.QUEUED
+            )
             assert new.state == expected
 
         timecodes = db.read(lambda s: s.scalars(select(TimecodeDir).order_by(TimecodeDir.id)).all())
         if with_timecodes:
             assert [(t.id, t.timecode, t.finalized, t.finalize_file_id) for t in timecodes] == [
-                (1, 17319, True, 4), (2, 17320, False, None)]
+                (1, 17319, True, 4),
+                (2, 17320, False, None),
+            ]
         else:
             assert timecodes == []
 
@@ -132,9 +184,19 @@ def test_old_socs_database_is_upgraded_in_place(
         check.dispose()
 
         # new registrations continue after the imported ids
-        (fresh,) = db.write(lambda s: files.register(s, [NewFile(
-            local_path="/data/new.g3", archive_name="timestreams", remote_path="17321/a/new.g3",
-            timestamp=1.0)]))
+        (fresh,) = db.write(
+            lambda s: files.register(
+                s,
+                [
+                    NewFile(
+                        local_path="/data/new.g3",
+                        archive_name="timestreams",
+                        remote_path="17321/a/new.g3",
+                        timestamp=1.0,
+                    )
+                ],
+            )
+        )
         assert fresh.id > max(r["id"] for r in source)
     finally:
         db.dispose()
@@ -158,8 +220,12 @@ def test_socs_like_db_upgrade_command(tmp_path) -> None:
     db = str(tmp_path / "new.db")
 
     def run(*argv: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "socs_like", "db", *argv, "--db", db],
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "socs_like", "db", *argv, "--db", db],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     up = run("upgrade")
     assert up.returncode == 0, up.stderr
