@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 WRITER = ROOT / "tests" / "socs_like" / "db" / "concurrent_writer.py"
 
-from socs_like.db import Database, RegisteredFile, upgrade  # noqa: E402
+from socs_like.db import Database  # noqa: E402
+from socs_like_agents.filedb.models import RegisteredFile  # noqa: E402
+from socs_like_agents.filedb.schema import upgrade  # noqa: E402
 
 
 def main() -> int:

@@ -23,9 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from socs_like.db import Database, files, upgrade
+from socs_like.db import Database
 from socs_like.testing.sshd import SshServer
-from socs_like_agents.suprsync import store
+from socs_like_agents.filedb import queries as files
+from socs_like_agents.filedb import queries as store
+from socs_like_agents.filedb.schema import upgrade
 from socs_like_agents.suprsync.commands import SshOptions
 from socs_like_agents.suprsync.sync import Syncer, SyncSettings
 

@@ -37,8 +37,10 @@ from typing import Any
 from twisted.internet.protocol import DatagramProtocol
 
 from socs_like import Agent, OpSession, param
-from socs_like.db import Database, files, upgrade
-from socs_like.db.files import Checksum, NewFile, Registered
+from socs_like.db import Database
+from socs_like_agents.filedb import queries as files
+from socs_like_agents.filedb.queries import Checksum, NewFile, Registered
+from socs_like_agents.filedb.schema import add_db_argument, upgrade
 from socs_like_agents.pysmurf_monitor import checksum, rescan
 from socs_like_agents.pysmurf_monitor.datagrams import (
     DataFile,
@@ -62,7 +64,6 @@ from socs_like_agents.pysmurf_monitor.sequence import SequenceTracker
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DB = "/data/so/databases/suprsync.db"
 RECOVERY_PAGE = 5000
 CHECKSUM_CHUNK = 32
 READ_PER_WAKEUP = 16 * 1024
@@ -104,12 +105,7 @@ class PysmurfMonitor:
             default=8 * 1024 * 1024,
             help="socket receive buffer in bytes, to ride out bursts (default 8 MiB)",
         )
-        g.add_argument(
-            "--db-path",
-            default=DEFAULT_DB,
-            help="SQLite file, or a database URL such as postgresql://user@host/db "
-            f"(default {DEFAULT_DB})",
-        )
+        add_db_argument(g)
         g.add_argument(
             "--create-table",
             action=argparse.BooleanOptionalAction,

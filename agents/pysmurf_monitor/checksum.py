@@ -11,7 +11,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 
-from socs_like.db.files import Checksum, Registered
+from socs_like_agents.filedb.queries import Checksum, Registered
 
 DEFAULT_READ_SIZE = 4 * 1024 * 1024
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from socs_like.db.files import NewFile
+from socs_like_agents.filedb.queries import NewFile
 from socs_like_agents.pysmurf_monitor.datagrams import DataFile, G3File
 from socs_like_agents.pysmurf_monitor.paths import (
     DeletabilityRules,

@@ -16,9 +16,11 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from socs_like import Agent, OpSession, param
-from socs_like.db import Database, database_url, upgrade
+from socs_like.db import Database, database_url
+from socs_like_agents.filedb import queries
+from socs_like_agents.filedb.schema import upgrade
 
-from . import options, store
+from . import options
 from .sync import Syncer
 
 log = logging.getLogger(__name__)
@@ -150,7 +152,7 @@ class SupRsync:
         syncer = await self._syncer()
         limit = params["max_attempts"] or self.settings.max_copy_attempts
         n = await self.agent.to_thread(
-            syncer.db.write, lambda s: store.reset_failed(s, self.settings.archive_name, limit)
+            syncer.db.write, lambda s: queries.reset_failed(s, self.settings.archive_name, limit)
         )
         session.data["reset"] = n
         return True, f"{n} files of {self.settings.archive_name} will be tried again"
@@ -165,7 +167,7 @@ class SupRsync:
         syncer = await self._syncer()
         rows: list[dict[str, Any]] = await self.agent.to_thread(
             syncer.db.read,
-            lambda s: store.mismatched(s, self.settings.archive_name, params["limit"]),
+            lambda s: queries.mismatched(s, self.settings.archive_name, params["limit"]),
         )
         session.data["files"] = rows
         return True, f"{len(rows)} mismatched files"
@@ -187,7 +189,9 @@ class SupRsync:
         syncer = await self._syncer()
         n = await self.agent.to_thread(
             syncer.db.write,
-            lambda s: store.set_ignore(s, self.settings.archive_name, ids, paths, params["ignore"]),
+            lambda s: queries.set_ignore(
+                s, self.settings.archive_name, ids, paths, params["ignore"]
+            ),
         )
         session.data["changed"] = n
         return True, f"{n} files {'ignored' if params['ignore'] else 'no longer ignored'}"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from socs_like_agents.filedb.schema import add_db_argument
+
 from .commands import RsyncOptions, SshOptions
 from .retention import RetentionPolicy, Rule, RuleError, parse_duration
 from .sync import SyncSettings
@@ -47,12 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "remote paths are relative to. Over SSH it must exist; a local one is "
         "created.",
     )
-    g.add_argument(
-        "--db-path",
-        required=True,
-        help="The file database: a SQLite path or a SQLAlchemy URL "
-        "(postgresql://...). It is created or upgraded at start.",
-    )
+    add_db_argument(g)
     g.add_argument(
         "--ssh-host",
         default=None,

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from socs_like.db import Database, files
-from socs_like.db.models import timecode_of
+from socs_like.db import Database
+from socs_like_agents.filedb import queries
+from socs_like_agents.filedb.models import timecode_of
 
-from . import store
 from .commands import RsyncOptions, SshOptions, md5sum_argv, nul_list, rsync_argv
 from .md5sum_output import Md5Listing, parse_md5sum
 from .retention import RetentionPolicy
@@ -142,7 +142,7 @@ class Syncer:
         s = self.settings
         start = self.clock()
         batch = self.db.read(
-            lambda ses: store.next_batch(
+            lambda ses: queries.next_batch(
                 ses, s.archive_name, s.max_copy_attempts, s.files_per_batch
             )
         )
@@ -173,7 +173,7 @@ class Syncer:
                     errors.append(why)
         results = judge_batch(batch, placed, listing, rsync_finished=rsync_finished)
         now = self.clock()
-        self.db.write(lambda ses: store.record_batch(ses, batch, results, now))
+        self.db.write(lambda ses: queries.record_batch(ses, batch, results, now))
 
         verified = sum(r.verdict is Verdict.VERIFIED for r in results)
         failed = [r for r in results if r.failed_attempt]
@@ -207,7 +207,7 @@ class Syncer:
             return {}
         now = self.clock()
         candidates = self.db.read(
-            lambda ses: store.deletion_candidates(
+            lambda ses: queries.deletion_candidates(
                 ses, s.archive_name, now - shortest, self._delete_cursor, s.delete_batch
             )
         )
@@ -263,8 +263,8 @@ class Syncer:
                 self._remove_empty_parents(c.local_path, c.remote_path)
 
         def write(ses):  # type: ignore[no-untyped-def]
-            store.mark_removed(ses, removed)
-            store.requeue(ses, requeue)
+            queries.mark_removed(ses, removed)
+            queries.requeue(ses, requeue)
 
         self.db.write(write)
         gone = sum(1 for t in removed.values() if t == 0.0)
@@ -322,7 +322,9 @@ class Syncer:
         """
         s = self.settings
         rows = self.db.read(
-            lambda ses: store.recheck_candidates(ses, s.archive_name, after_id, limit, only_failed)
+            lambda ses: queries.recheck_candidates(
+                ses, s.archive_name, after_id, limit, only_failed
+            )
         )
         changes = {}
         touched = {}
@@ -338,8 +340,8 @@ class Syncer:
                 touched[r.id] = values
 
         def write(ses):  # type: ignore[no-untyped-def]
-            store.requeue(ses, changes)
-            store.set_local_stat(ses, touched)
+            queries.requeue(ses, changes)
+            queries.set_local_stat(ses, touched)
 
         if changes or touched:
             self.db.write(write)
@@ -363,25 +365,25 @@ class Syncer:
         Returns the remote paths of the finalization files registered."""
         s = self.settings
         timecodes, seen = self.db.read(
-            lambda ses: store.new_timecodes(ses, s.archive_name, self._tc_seen_id)
+            lambda ses: queries.new_timecodes(ses, s.archive_name, self._tc_seen_id)
         )
         if timecodes:
-            self.db.write(lambda ses: store.add_timecode_dirs(ses, s.archive_name, timecodes))
+            self.db.write(lambda ses: queries.add_timecode_dirs(ses, s.archive_name, timecodes))
         self._tc_seen_id = seen
         now = self.clock()
-        dirs, newest = self.db.read(lambda ses: store.open_timecode_dirs(ses, s.archive_name))
+        dirs, newest = self.db.read(lambda ses: queries.open_timecode_dirs(ses, s.archive_name))
         done = []
         for d in dirs:
             completed = d.completed or is_completed(d.timecode, newest, now)
             synced = d.synced or (
                 completed
                 and not self.db.read(
-                    lambda ses: store.timecode_unsynced(ses, s.archive_name, d.timecode)
+                    lambda ses: queries.timecode_unsynced(ses, s.archive_name, d.timecode)
                 )
             )
             if (completed, synced) != (d.completed, d.synced):
                 self.db.write(
-                    lambda ses: store.set_timecode_state(
+                    lambda ses: queries.set_timecode_state(
                         ses, d.id, completed=completed, synced=synced
                     )
                 )
@@ -394,8 +396,8 @@ class Syncer:
         now = self.clock()
 
         def summary(ses):  # type: ignore[no-untyped-def]
-            paths = store.timecode_remote_paths(ses, s.archive_name, timecode)
-            return paths, store.finalized_until(ses, s.archive_name, now)
+            paths = queries.timecode_remote_paths(ses, s.archive_name, timecode)
+            return paths, queries.finalized_until(ses, s.archive_name, now)
 
         paths, until = self.db.read(summary)
         fin = finalization(
@@ -412,7 +414,7 @@ class Syncer:
         with open(fin.local_path, "w") as f:
             f.write(fin.text)
         md5, size, mtime = md5_of_file(fin.local_path)
-        new = files.NewFile(
+        new = queries.NewFile(
             local_path=fin.local_path,
             archive_name=s.archive_name,
             remote_path=fin.remote_path,
@@ -423,8 +425,8 @@ class Syncer:
         )
 
         def register(ses):  # type: ignore[no-untyped-def]
-            rows = files.register(ses, [new])
-            store.set_timecode_state(
+            rows = queries.register(ses, [new])
+            queries.set_timecode_state(
                 ses, tcdir_id, finalized=True, finalize_file_id=rows[0].id if rows else None
             )
 
@@ -440,9 +442,9 @@ class Syncer:
         now = self.clock()
 
         def work(ses):  # type: ignore[no-untyped-def]
-            new, last_id = store.count_files(ses, archive, self._counted_id)
+            new, last_id = queries.count_files(ses, archive, self._counted_id)
             total = self._num_files + new
-            return store.archive_stats(ses, archive, now, total), total, last_id
+            return queries.archive_stats(ses, archive, now, total), total, last_id
 
         stats, self._num_files, self._counted_id = self.db.read(work)
         return stats

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from socs_like.db import Database, RegisteredFile, files, upgrade
+from socs_like.db import Database
+from socs_like_agents.filedb import queries as files
+from socs_like_agents.filedb.models import RegisteredFile
+from socs_like_agents.filedb.schema import upgrade
 from socs_like_agents.suprsync.commands import SshOptions
 from socs_like_agents.suprsync.sync import Syncer, SyncSettings
 

@@ -7,9 +7,12 @@ import time
 import yaml
 from ocs.ocs_client import OCSClient
 
-from socs_like.db import Database, FileState, RegisteredFile, files, upgrade
+from socs_like.db import Database
 from socs_like.ops import OpCode
 from socs_like.testing import wait_until
+from socs_like_agents.filedb import queries as files
+from socs_like_agents.filedb.models import FileState, RegisteredFile
+from socs_like_agents.filedb.schema import upgrade
 
 NEW = int(time.time() // 100_000)
 OLD = NEW - 1

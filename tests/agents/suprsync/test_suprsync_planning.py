@@ -9,6 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from socs_like_agents.filedb.queries import BatchFile
 from socs_like_agents.suprsync.commands import (
     CommandError,
     RsyncOptions,
@@ -26,7 +27,7 @@ from socs_like_agents.suprsync.tree import (
     build_symlink_tree,
     check_remote_path,
 )
-from socs_like_agents.suprsync.verdicts import BatchFile, Verdict, judge_batch
+from socs_like_agents.suprsync.verdicts import Verdict, judge_batch
 
 # Hypothesis warns when the global `random` moves while it draws examples. Here that is the
 # hub client's background thread left by the agent tests of this session, not our strategies.

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from sqlalchemy import update
 
-from socs_like.db import FileState, RegisteredFile, TimecodeDir
 from socs_like.testing import wait_until
+from socs_like_agents.filedb.models import FileState, RegisteredFile, TimecodeDir
 
 # timecodes near now: OLD is complete because NEW exists; NEW is still being filled
 NEW = int(time.time() // 100_000)
@@ -105,7 +105,7 @@ def test_bad_files_fail_alone(make_archive):
         assert syncer.copy_batch()["failed"] == 1
         assert arch.row(gone).failed_copy_attempts == attempt
     assert syncer.copy_batch()["num_files"] == 0
-    from socs_like_agents.suprsync import store
+    from socs_like_agents.filedb import queries as store
 
     assert arch.db.write(lambda s: store.reset_failed(s, "smurf", 5)) == 1
     assert syncer.copy_batch()["num_files"] == 1
@@ -225,7 +225,7 @@ def test_rule_based_retention_for_smurf_on_a_local_archive(make_archive):
 
 def test_two_syncers_and_a_busy_writer_share_one_sqlite_file(tmp_path, db, make_archive):
     """200 registrations/s while two archives copy, delete and count: no lock failures."""
-    from socs_like.db import files
+    from socs_like_agents.filedb import queries as files
     from socs_like_agents.suprsync.retention import RetentionPolicy
 
     archives = [make_archive("smurf", over_ssh=False), make_archive("timestreams", over_ssh=False)]

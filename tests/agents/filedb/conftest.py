@@ -2,7 +2,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from socs_like.db import Database, upgrade
+from socs_like.db import Database
+from socs_like_agents.filedb.schema import upgrade
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, MetaData, Table, func, insert, inspect, select, text
 
-from socs_like.db.models import FILES_TABLE, TIMECODE_TABLE, FileState, timecode_of
+from .models import FILES_TABLE, TIMECODE_TABLE, FileState, timecode_of
 
 LEGACY_FILES_TABLE = "supersync_v0"
 LEGACY_TIMECODE_TABLE = "timecode_dirs_v0"

@@ -5,7 +5,8 @@
     socs-like suprsync next ARCHIVE               the next file the agent will copy
     socs-like suprsync add-local-files ROOT ARCHIVE   register files found under ROOT
 
-The database is ``--db`` (a SQLite path or a SQLAlchemy URL), or ``$SUPRSYNC_DB``.
+The database is ``--db-path`` (a SQLite path or a SQLAlchemy URL; default ``$SUPRSYNC_DB``,
+else the agents' default).
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ import time
 from collections.abc import Iterator
 
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from socs_like.db import Database, RegisteredFile, files, upgrade
+from socs_like.db import Database, database_url
+from socs_like_agents.suprsync.sync import md5_of_file
+from socs_like_agents.suprsync.tree import RemotePathError, check_remote_path
 
-from . import store
-from .sync import md5_of_file
-from .tree import RemotePathError, check_remote_path
+from . import queries
+from .models import RegisteredFile
+from .schema import add_db_argument, upgrade
 
 REGISTER_CHUNK = 500
 COLUMNS = (
@@ -51,11 +55,7 @@ class CliError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="socs-like suprsync", description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--db",
-        default=os.environ.get("SUPRSYNC_DB"),
-        help="SQLite path or SQLAlchemy URL (default: $SUPRSYNC_DB)",
-    )
+    add_db_argument(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("check", help="print the rows registered for a local file")
@@ -123,7 +123,9 @@ def _check(db: Database, args: argparse.Namespace) -> int:
 
 
 def _list(db: Database, args: argparse.Namespace, limit: int) -> int:
-    batch = db.read(lambda s: store.next_batch(s, args.archive_name, args.max_copy_attempts, limit))
+    batch = db.read(
+        lambda s: queries.next_batch(s, args.archive_name, args.max_copy_attempts, limit)
+    )
     if not batch:
         print(f"no files of {args.archive_name} left to copy")
         return 0
@@ -175,7 +177,7 @@ def _add_local_files(db: Database, args: argparse.Namespace) -> int:
             print(f"  {p} -> {r}")
         return 0
     added = skipped = 0
-    batch: list[files.NewFile] = []
+    batch: list[queries.NewFile] = []
     for path, remote in todo:
         try:
             check_remote_path(remote)
@@ -185,7 +187,7 @@ def _add_local_files(db: Database, args: argparse.Namespace) -> int:
             skipped += 1
             continue
         batch.append(
-            files.NewFile(
+            queries.NewFile(
                 local_path=path,
                 archive_name=args.archive_name,
                 remote_path=remote,
@@ -197,10 +199,10 @@ def _add_local_files(db: Database, args: argparse.Namespace) -> int:
             )
         )
         if len(batch) >= REGISTER_CHUNK:
-            added += len(db.write(lambda s, b=batch: files.register(s, b)))
+            added += len(db.write(lambda s, b=batch: queries.register(s, b)))
             batch = []
     if batch:
-        added += len(db.write(lambda s, b=batch: files.register(s, b)))
+        added += len(db.write(lambda s, b=batch: queries.register(s, b)))
     print(
         f"added {added} files of {root} to {args.archive_name}"
         + (f" ({skipped} skipped)" if skipped else "")
@@ -208,12 +210,26 @@ def _add_local_files(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
+def _missing_sqlite_file(path_or_url: str) -> str | None:
+    """The SQLite file the argument names when it does not exist (connecting would create
+    an empty one), else None."""
+    url = make_url(database_url(path_or_url))
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return None if os.path.exists(url.database) else url.database
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if not args.db:
-        print("socs-like suprsync: give the database with --db or $SUPRSYNC_DB", file=sys.stderr)
-        return 2
-    db = Database(args.db)
+    missing = _missing_sqlite_file(args.db_path)
+    if missing and not (args.command == "add-local-files" and args.create_db):
+        print(
+            f"socs-like suprsync {args.command}: no database at {missing} "
+            "(give --db-path or $SUPRSYNC_DB)",
+            file=sys.stderr,
+        )
+        return 1
+    db = Database(args.db_path)
     try:
         if args.command == "add-local-files" and args.create_db:
             upgrade(db)
