@@ -112,7 +112,7 @@ def _chunks(conn: Connection, table: Table) -> Iterator[list[Mapping[str, Any]]]
         query = select(table).order_by(table.c.id).limit(_CHUNK)
         if last_id is not None:
             query = query.where(table.c.id > last_id)
-        rows = [r._mapping for r in conn.execute(query)]
+        rows: list[Mapping[str, Any]] = [dict(r._mapping) for r in conn.execute(query)]
         if not rows:
             return
         yield rows

@@ -18,15 +18,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import CursorResult, Table, and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .models import FileState, RegisteredFile, TimecodeDir, timecode_of
 
 F = RegisteredFile
+# the Core table, for bulk statements with bound parameters per row
+FILES = cast(Table, RegisteredFile.__table__)
 UNSYNCED = (FileState.PENDING.value, FileState.QUEUED.value, FileState.UNREADABLE.value)
 _CHUNK = 500  # bound the size of IN (...) lists
 
@@ -100,10 +102,10 @@ def register(session: Session, files: Sequence[NewFile]) -> list[Registered]:
     ]
     # RETURNING the key (not relying on row order) lets SQLAlchemy send one multi-row INSERT
     # per batch on SQLite and PostgreSQL alike
-    table = RegisteredFile.__table__
+    table = FILES
     made = session.execute(
         table.insert().returning(table.c.id, table.c.archive_name, table.c.local_path), rows
-    ).tuples()
+    )
     ids = {(archive, path): i for i, archive, path in made}
     return [
         Registered(id=ids[(f.archive_name, f.local_path)], local_path=f.local_path) for f in fresh
@@ -118,12 +120,13 @@ def _registered_keys(
     for start in range(0, len(paths), _CHUNK):
         chunk = paths[start : start + _CHUNK]
         found.update(
-            session.execute(
+            (archive, path)
+            for archive, path in session.execute(
                 select(RegisteredFile.archive_name, RegisteredFile.local_path).where(
                     RegisteredFile.local_path.in_(chunk),
                     RegisteredFile.state != FileState.REMOVED.value,
                 )
-            ).tuples()
+            )
         )
     return found
 
@@ -135,7 +138,7 @@ def pending_checksums(session: Session, limit: int, after_id: int = 0) -> list[R
         .where(RegisteredFile.state == FileState.PENDING.value, RegisteredFile.id > after_id)
         .order_by(RegisteredFile.id)
         .limit(limit)
-    ).tuples()
+    )
     return [Registered(id=i, local_path=p) for i, p in rows]
 
 
@@ -159,7 +162,7 @@ def record_checksums(session: Session, results: Sequence[Checksum]) -> int:
     done = [r for r in results if r.md5 is not None]
     failed = [r for r in results if r.md5 is None]
     updated = 0
-    table = RegisteredFile.__table__
+    table = FILES
     for group, state in ((done, FileState.QUEUED), (failed, FileState.UNREADABLE)):
         if not group:
             continue
@@ -184,8 +187,13 @@ def record_checksums(session: Session, results: Sequence[Checksum]) -> int:
                 checksum_error=bindparam("b_error"),
             )
         )
-        updated += session.connection().execute(stmt, params).rowcount
+        updated += _rowcount(session.connection().execute(stmt, params))
     return updated
+
+
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE matched (``execute`` is typed as returning a plain ``Result``)."""
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -268,7 +276,7 @@ def record_batch(
         F.local_md5sum == bindparam("b_md5"),
         F.state == FileState.QUEUED.value,
     )
-    table = F.__table__
+    table = FILES
     if verified:
         s.execute(
             update(table)
@@ -339,7 +347,7 @@ def mark_removed(s: Session, removed: dict[int, float]) -> None:
     """`removed[id]` is when the local copy was deleted, 0 when it was already gone."""
     if removed:
         s.execute(
-            update(F.__table__)
+            update(FILES)
             .where(F.id == bindparam("b_id"), F.state == FileState.SYNCED.value)
             .values(state=FileState.REMOVED.value, removed=bindparam("b_removed")),
             [{"b_id": i, "b_removed": t} for i, t in removed.items()],
@@ -377,7 +385,7 @@ def new_timecodes(s: Session, archive: str, after_id: int) -> tuple[list[int], i
         .where(F.id > after_id, F.id <= last_id, F.archive_name == archive, F.timecode.is_not(None))
         .distinct()
     ).all()
-    return list(timecodes), last_id
+    return [tc for tc in timecodes if tc is not None], last_id
 
 
 def add_timecode_dirs(s: Session, archive: str, timecodes: list[int]) -> None:
@@ -525,7 +533,7 @@ def reset_failed(s: Session, archive: str, max_attempts: int) -> int:
         )
         .values(failed_copy_attempts=0)
     )
-    return result.rowcount
+    return _rowcount(result)
 
 
 def mismatched(s: Session, archive: str, limit: int) -> list[dict[str, Any]]:
@@ -555,15 +563,19 @@ def mismatched(s: Session, archive: str, limit: int) -> list[dict[str, Any]]:
 def set_ignore(s: Session, archive: str, ids: list[int], paths: list[str], ignore: bool) -> int:
     total = 0
     for chunk in _chunks(ids):
-        total += s.execute(
-            update(F).where(F.archive_name == archive, F.id.in_(chunk)).values(ignore=ignore)
-        ).rowcount
+        total += _rowcount(
+            s.execute(
+                update(F).where(F.archive_name == archive, F.id.in_(chunk)).values(ignore=ignore)
+            )
+        )
     for chunk in _chunks(paths):
-        total += s.execute(
-            update(F)
-            .where(F.archive_name == archive, F.local_path.in_(chunk))
-            .values(ignore=ignore)
-        ).rowcount
+        total += _rowcount(
+            s.execute(
+                update(F)
+                .where(F.archive_name == archive, F.local_path.in_(chunk))
+                .values(ignore=ignore)
+            )
+        )
     return total
 
 

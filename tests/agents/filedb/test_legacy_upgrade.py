@@ -1,4 +1,5 @@
-"""An existing socs database (supersync_v0 / timecode_dirs_v0) is upgraded in place, losing no row."""
+"""An existing socs database (supersync_v0 / timecode_dirs_v0) is upgraded in place,
+losing no row."""
 
 import subprocess
 import sys

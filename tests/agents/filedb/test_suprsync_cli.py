@@ -21,7 +21,10 @@ def test_add_local_files_then_list_next_check(tmp_path, capsys):
     for p in ("17000/a/one.g3", "17000/a/two words.g3"):
         os.utime(root / p, (old, old))
 
-    assert main(["--db-path", db_path, "add-local-files", str(root), "ts", "--create-db", "--dry"]) == 0
+    assert (
+        main(["--db-path", db_path, "add-local-files", str(root), "ts", "--create-db", "--dry"])
+        == 0
+    )
     assert "would add 2 files" in capsys.readouterr().out
     assert main(["--db-path", db_path, "add-local-files", str(root), "ts", "--create-db"]) == 0
     assert "added 2 files" in capsys.readouterr().out
