@@ -256,12 +256,19 @@ def test_two_syncers_and_a_busy_writer_share_one_sqlite_file(tmp_path, db, make_
             registered.extend(db.write(lambda s, b=batch: files.register(s, b)))
             time.sleep(0.1)
 
+    copied = {a.name: 0 for a in archives}
+    deleted = {a.name: 0 for a in archives}
+
     def sync(arch):
         syncer = arch.syncer(retention=RetentionPolicy(default=0.0))
         try:
             while not stop.is_set():
-                syncer.copy_batch()
-                syncer.delete_due()
+                report = syncer.copy_batch()
+                # a copy that failed or an rsync/md5sum error is a failure here, not noise
+                if report.get("error") or report.get("failed"):
+                    errors.append(report)
+                copied[arch.name] += report.get("verified", 0)
+                deleted[arch.name] += syncer.delete_due().get("deleted", 0)
                 syncer.update_timecodes()
                 syncer.archive_stats()
         except Exception as e:
@@ -278,12 +285,36 @@ def test_two_syncers_and_a_busy_writer_share_one_sqlite_file(tmp_path, db, make_
         t.join(60)
     assert errors == []
     assert db.stats.lock_failures == 0
-    # whatever was registered gets copied once the writer stops
+    # both archives copied and deleted while the writer was registering
+    assert all(n > 0 for n in copied.values()), copied
+    assert all(n > 0 for n in deleted.values()), deleted
+    # whatever was registered gets copied once the writer stops, each file exactly once
     for arch in archives:
         syncer = arch.syncer()
-        while syncer.copy_batch()["num_files"]:
-            pass
+        while (report := syncer.copy_batch())["num_files"]:
+            assert not report.get("error") and report["failed"] == 0, report
+            copied[arch.name] += report["verified"]
         assert syncer.archive_stats()["uncopied_files"] == 0
+    assert sum(copied.values()) == len(registered)
+
+
+def test_host_missing_from_known_hosts_is_refused_and_costs_no_attempt(tmp_path, make_archive):
+    """A known_hosts that does not name the archive host at all (not a changed key): ssh
+    must not learn the key on first use; nothing is copied and no file is charged."""
+    from dataclasses import replace
+
+    empty = tmp_path / "known_hosts_without_the_host"
+    empty.write_text("")
+    arch = make_archive("timestreams")
+    fid = arch.add(f"{OLD}/s/x.g3", b"data")
+    syncer = arch.syncer(ssh=replace(arch.settings.ssh, known_hosts=str(empty)))
+    report = syncer.copy_batch()
+    assert "Host key verification failed" in report["error"]
+    assert (report["verified"], report["failed"], report["unchecked"]) == (0, 0, 1)
+    assert arch.row(fid).failed_copy_attempts == 0
+    assert arch.row(fid).state == FileState.QUEUED
+    assert not (arch.remote / f"{OLD}/s/x.g3").exists()
+    assert empty.read_text() == ""  # the key was not added on first use
 
 
 def test_unknown_host_key_is_refused_and_costs_no_attempt(make_archive, sshd, make_sshd):
