@@ -39,6 +39,7 @@ from twisted.internet.protocol import DatagramProtocol
 from socs_like import Agent, OpSession, param
 from socs_like.db import Database, files, upgrade
 from socs_like.db.files import Checksum, NewFile, Registered
+from socs_like.sequence import SequenceTracker
 from socs_like_agents.pysmurf_monitor import checksum, rescan
 from socs_like_agents.pysmurf_monitor.datagrams import (
     DataFile,
@@ -58,7 +59,6 @@ from socs_like_agents.pysmurf_monitor.paths import (
 )
 from socs_like_agents.pysmurf_monitor.ratelimit import OncePer
 from socs_like_agents.pysmurf_monitor.registration import RegistrationRules, new_file
-from socs_like_agents.pysmurf_monitor.sequence import SequenceTracker
 
 log = logging.getLogger(__name__)
 
