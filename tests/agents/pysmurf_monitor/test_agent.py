@@ -9,11 +9,10 @@ import time
 from pathlib import Path
 
 import psycopg
-from pysmurf_helpers import free_udp_port, md5
 
 from socs_like.db import Database, FileState, RegisteredFile, files, upgrade
 from socs_like.db.files import NewFile
-from socs_like.testing import wait_until
+from socs_like.testing import free_port, md5_hex, wait_until
 from socs_like_agents.pysmurf_monitor.datagrams import encode
 from socs_like_agents.pysmurf_monitor.simulator import Publisher, flood
 
@@ -43,7 +42,7 @@ def all_rows(db: Database) -> list[RegisteredFile]:
 def test_datagrams_become_rows_checksums_and_feeds(
     tmp_path, run_agent, make_client, feed_listener, udp_sock
 ) -> None:
-    port = free_udp_port()
+    port = free_port("udp")
     db_path = str(tmp_path / "suprsync.db")
     run_agent(
         "PysmurfMonitor",
@@ -157,7 +156,7 @@ def test_datagrams_become_rows_checksums_and_feeds(
         "1732022318_000.g3": True,
     }
     for r in rows.values():
-        assert r.local_md5sum == md5(r.local_path)
+        assert r.local_md5sum == md5_hex(r.local_path)
         assert r.local_size == Path(r.local_path).stat().st_size
     assert {r.archive_name for r in rows.values()} == {"smurf", "timestreams"}
 
@@ -218,7 +217,7 @@ def test_sigkill_with_1000_announcements_in_flight_loses_none(
 ) -> None:
     """Killed mid-burst: rows already written are finished after the restart, and what was
     sent while it was down is found by the rescan; each file registered once."""
-    port = free_udp_port()
+    port = free_port("udp")
     db_path = str(tmp_path / "suprsync.db")
     data = tmp_path / "data"
     args = monitor_args(
@@ -273,7 +272,7 @@ def test_sigkill_with_1000_announcements_in_flight_loses_none(
     on_disk = sorted(str(p) for p in (data / "timestreams").rglob("*.g3"))
     assert len(on_disk) == 1000
     assert sorted(r.local_path for r in rows) == on_disk  # each once, none missing
-    assert all(r.local_md5sum == md5(r.local_path) for r in rows)
+    assert all(r.local_md5sum == md5_hex(r.local_path) for r in rows)
     db.dispose()
 
 
@@ -315,13 +314,13 @@ def test_rows_left_pending_are_finished_on_start_with_postgresql(
     run_agent(
         "PysmurfMonitor",
         "pm-pg",
-        monitor_args(tmp_path, free_udp_port(), postgres_url.replace("+psycopg", "")),
+        monitor_args(tmp_path, free_port("udp"), postgres_url.replace("+psycopg", "")),
     )
     wait_until(lambda: not db.read(lambda s: files.pending_checksums(s, 10)), timeout=20)
     rows = {r.local_path: r for r in all_rows(db)}
     for p in paths:
         assert rows[str(p)].state == FileState.QUEUED
-        assert rows[str(p)].local_md5sum == md5(p)
+        assert rows[str(p)].local_md5sum == md5_hex(p)
     gone = rows[str(data / "gone.g3")]
     assert gone.state == FileState.UNREADABLE
     assert gone.checksum_error == f"No such file or directory: {data / 'gone.g3'}"
@@ -331,7 +330,7 @@ def test_rows_left_pending_are_finished_on_start_with_postgresql(
 def test_test_mode_waits_to_be_started_then_ends_after_its_first_files(
     tmp_path, run_agent, make_client, udp_sock
 ) -> None:
-    port = free_udp_port()
+    port = free_port("udp")
     g3 = tmp_path / "data" / "timestreams" / "17320" / "s1" / "1732022318_000.g3"
     g3.parent.mkdir(parents=True)
     g3.write_bytes(b"first file")
@@ -359,7 +358,7 @@ def test_the_simulator_speaks_what_the_monitor_accepts(
 ) -> None:
     """`socs-like simulate pysmurf`: every file it writes is registered with its md5, nothing
     it sends is rejected or lost, session data and metadata reach their feeds."""
-    port = free_udp_port()
+    port = free_port("udp")
     db_path = str(tmp_path / "db.sqlite")
     run_agent("PysmurfMonitor", "pm-sim", monitor_args(tmp_path, port, db_path))
     client = make_client("pm-sim")
@@ -409,7 +408,7 @@ def test_the_simulator_speaks_what_the_monitor_accepts(
         ),
         timeout=20,
     )
-    assert all(r.local_md5sum == md5(r.local_path) for r in all_rows(db))
+    assert all(r.local_md5sum == md5_hex(r.local_path) for r in all_rows(db))
     data_ = client.run.status().session["data"]
     assert data_["udp"]["rejected"] == {}
     assert data_["sequence"]["lost"] == 0 and data_["sequence"]["duplicates"] == 0
@@ -424,7 +423,7 @@ def test_the_simulator_speaks_what_the_monitor_accepts(
 def test_announcements_wait_in_memory_while_the_database_is_away(
     tmp_path, run_agent, make_client, postgres_server, postgres_url, udp_sock
 ) -> None:
-    port = free_udp_port()
+    port = free_port("udp")
     folder = tmp_path / "data" / "timestreams" / "17320" / "s1"
     folder.mkdir(parents=True)
     paths = []
@@ -473,7 +472,7 @@ def test_announcements_wait_in_memory_while_the_database_is_away(
         timeout=60,
     )
     assert sorted((r.local_path, r.local_md5sum) for r in all_rows(db)) == sorted(
-        (str(p), md5(p)) for p in paths
+        (str(p), md5_hex(p)) for p in paths
     )
     back = client.run.status().session
     assert back["degraded"] is False
