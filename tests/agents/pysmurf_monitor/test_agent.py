@@ -17,30 +17,8 @@ from socs_like_agents.pysmurf_monitor.datagrams import encode
 from socs_like_agents.pysmurf_monitor.simulator import Publisher, flood
 
 
-def monitor_args(tmp_path: Path, port: int, db: str, *extra: str) -> list[str]:
-    return [
-        "--udp-port",
-        str(port),
-        "--udp-host",
-        "127.0.0.1",
-        "--db-path",
-        db,
-        "--local-root",
-        str(tmp_path / "data"),
-        "--deletable-dir",
-        f"^{tmp_path}/data/smurf_data/\\d{{8}}/",
-        "--stats-interval",
-        "0.5",
-        *extra,
-    ]
-
-
-def all_rows(db: Database) -> list[RegisteredFile]:
-    return db.read(lambda s: list(s.query(RegisteredFile).order_by(RegisteredFile.id)))
-
-
 def test_datagrams_become_rows_checksums_and_feeds(
-    tmp_path, run_agent, make_client, feed_listener, udp_sock
+    tmp_path, monitor_args, all_rows, run_agent, make_client, feed_listener, udp_sock
 ) -> None:
     port = free_port("udp")
     db_path = str(tmp_path / "suprsync.db")
@@ -213,7 +191,7 @@ def test_datagrams_become_rows_checksums_and_feeds(
 
 
 def test_sigkill_with_1000_announcements_in_flight_loses_none(
-    tmp_path, run_agent, make_client, udp_sock
+    tmp_path, monitor_args, all_rows, run_agent, make_client, udp_sock
 ) -> None:
     """Killed mid-burst: rows already written are finished after the restart, and what was
     sent while it was down is found by the rescan; each file registered once."""
@@ -277,7 +255,7 @@ def test_sigkill_with_1000_announcements_in_flight_loses_none(
 
 
 def test_rows_left_pending_are_finished_on_start_with_postgresql(
-    tmp_path, run_agent, postgres_url
+    tmp_path, monitor_args, all_rows, run_agent, postgres_url
 ) -> None:
     data = tmp_path / "data" / "timestreams" / "17320" / "s1"
     data.mkdir(parents=True)
@@ -328,7 +306,7 @@ def test_rows_left_pending_are_finished_on_start_with_postgresql(
 
 
 def test_test_mode_waits_to_be_started_then_ends_after_its_first_files(
-    tmp_path, run_agent, make_client, udp_sock
+    tmp_path, monitor_args, all_rows, run_agent, make_client, udp_sock
 ) -> None:
     port = free_port("udp")
     g3 = tmp_path / "data" / "timestreams" / "17320" / "s1" / "1732022318_000.g3"
@@ -354,7 +332,7 @@ def test_test_mode_waits_to_be_started_then_ends_after_its_first_files(
 
 
 def test_the_simulator_speaks_what_the_monitor_accepts(
-    tmp_path, run_agent, make_client, feed_listener
+    tmp_path, monitor_args, all_rows, run_agent, make_client, feed_listener
 ) -> None:
     """`socs-like simulate pysmurf`: every file it writes is registered with its md5, nothing
     it sends is rejected or lost, session data and metadata reach their feeds."""
@@ -421,7 +399,14 @@ def test_the_simulator_speaks_what_the_monitor_accepts(
 
 
 def test_announcements_wait_in_memory_while_the_database_is_away(
-    tmp_path, run_agent, make_client, postgres_server, postgres_url, udp_sock
+    tmp_path,
+    monitor_args,
+    all_rows,
+    run_agent,
+    make_client,
+    postgres_server,
+    postgres_url,
+    udp_sock,
 ) -> None:
     port = free_port("udp")
     folder = tmp_path / "data" / "timestreams" / "17320" / "s1"

@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 
 from socs_like.paths import Roots
 from socs_like_agents.pysmurf_monitor.datagrams import DataFile, Envelope, G3File, Metadata
-from socs_like_agents.pysmurf_monitor.metadata import feed_sample, safe_name, stream_id
 from socs_like_agents.pysmurf_monitor.errors import PathRejected
+from socs_like_agents.pysmurf_monitor.metadata import feed_sample, safe_name, stream_id
 from socs_like_agents.pysmurf_monitor.paths import (
     DeletabilityRules,
     check_local_path,
