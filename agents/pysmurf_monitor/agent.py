@@ -536,7 +536,7 @@ class PysmurfMonitor:
 
     def _queue_found(self, found: Sequence[Any]) -> int:
         now, mono = time.time(), time.monotonic()
-        queued = sum(1 for f in found if self.intake.announce(f, now, mono))
+        queued = sum(1 for f in found if self.intake.announce(f, now, mono, rescanned=True))
         if queued:
             self._wake.set()
         return queued

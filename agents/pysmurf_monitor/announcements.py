@@ -5,6 +5,10 @@ Announcements are appended as they arrive and written in batches of at most ``ba
 is away it grows, and past that bound :meth:`AnnouncementQueue.offer` refuses (the caller
 counts the refusal as ``queue_full`` and asks for a rescan, so the file is found later). A
 batch leaves the queue only once :meth:`AnnouncementQueue.written` confirms it was stored.
+
+Files found by a rescan are offered with ``bounded=False``: they are in memory already (the
+scan's result), and rescans run only while the database accepts writes, so the queue drains
+at once. Bounding them would refuse the same files at every rescan and never progress.
 """
 
 from __future__ import annotations
@@ -32,9 +36,9 @@ class AnnouncementQueue:
         """A full batch waits: worth writing before the next interval."""
         return len(self._rows) >= self.batch_size
 
-    def offer(self, row: NewFile) -> bool:
+    def offer(self, row: NewFile, *, bounded: bool = True) -> bool:
         """Queue ``row``; False (and nothing queued) when the queue is full."""
-        if len(self._rows) >= self.max_queued:
+        if bounded and len(self._rows) >= self.max_queued:
             return False
         self._rows.append(row)
         return True

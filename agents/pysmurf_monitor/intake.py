@@ -110,18 +110,22 @@ class Intake:
         elif isinstance(message, Ignored):
             self.ignored[message.envelope.type[:MAX_TYPE]] += 1
 
-    def announce(self, announcement: DataFile | G3File, now: float, mono: float) -> bool:
-        """Queue the row of an announced (or rescanned) file; False if refused."""
+    def announce(
+        self, announcement: DataFile | G3File, now: float, mono: float, *, rescanned: bool = False
+    ) -> bool:
+        """Queue the row of an announced (or ``rescanned``) file; False if refused."""
         try:
             row = new_file(announcement, self.rules, now)
         except PathRejected as exc:
             self.reject(exc.reason, str(exc), mono)
             return False
         publisher = announcement.envelope.id
-        if not self.queue.offer(row):
+        if not self.queue.offer(row, bounded=not rescanned):
             self.reject("queue_full", f"{len(self.queue)} announcements wait for the db", mono)
             self.losses.lost(publisher, now)
             return False
+        if rescanned:
+            return True
         self.losses.learn(announcement)
         self.counts["announced"] += 1
         self.last_file = row.local_path

@@ -232,7 +232,8 @@ def test_sigkill_with_1000_announcements_in_flight_loses_none(
     finally:
         sender.join()
     at_kill = all_rows(db)
-    assert len(at_kill) < 1000 or any(r.state == FileState.PENDING for r in at_kill)
+    pending_at_kill = sum(r.state == FileState.PENDING for r in at_kill)
+    assert len(at_kill) < 1000 or pending_at_kill
 
     run_agent("PysmurfMonitor", "pm-kill", args)
     wait_until(
@@ -251,6 +252,10 @@ def test_sigkill_with_1000_announcements_in_flight_loses_none(
     assert len(on_disk) == 1000
     assert sorted(r.local_path for r in rows) == on_disk  # each once, none missing
     assert all(r.local_md5sum == md5_hex(r.local_path) for r in rows)
+    # the rows left pending by the kill were finished by the recovery pages, not the rescan
+    files_ = wait_until(lambda: client.run.status().session.get("data", {}).get("files"))
+    assert files_["recovered"] == pending_at_kill
+    assert files_["registered"] == 1000 - len(at_kill)
     db.dispose()
 
 
@@ -416,7 +421,13 @@ def test_announcements_wait_in_memory_while_the_database_is_away(
         p = folder / f"1732022318_{i:03d}.g3"
         p.write_bytes(b"x" * (i + 1))
         paths.append(p)
-    run_agent("PysmurfMonitor", "pm-db-away", monitor_args(tmp_path, port, postgres_url))
+    run_agent(
+        "PysmurfMonitor",
+        "pm-db-away",
+        monitor_args(
+            tmp_path, port, postgres_url, "--max-queued", "6", "--loss-rescan-delay", "0.5"
+        ),
+    )
     client = make_client("pm-db-away")
     wait_until(lambda: client.run.status().session.get("status") == "running")
 
@@ -435,10 +446,13 @@ def test_announcements_wait_in_memory_while_the_database_is_away(
 
     def degraded():
         s = client.run.status().session
-        return s if s["degraded"] and s["data"]["files"]["waiting_for_db"] == 10 else None
+        return s if s["degraded"] and s["data"]["files"]["waiting_for_db"] == 6 else None
 
     away = wait_until(degraded, timeout=20)
     assert away["data"]["db"]["errors"] >= 1
+    # the queue holds --max-queued; the rest are refused, counted, and left for a rescan
+    assert away["data"]["udp"]["rejected"] == {"queue_full": 4}
+    assert away["data"]["losses"]["pending"] == ["STREAMER:s1"]
     assert any("Database unavailable, will retry" in m for _, m in away["messages"])
 
     admin.execute(f'CREATE DATABASE "{name}"')
@@ -460,6 +474,7 @@ def test_announcements_wait_in_memory_while_the_database_is_away(
         (str(p), md5_hex(p)) for p in paths
     )
     back = client.run.status().session
+    assert back["data"]["files"]["announced"] == 6 and back["data"]["losses"]["found"] == 10
     assert back["degraded"] is False
     assert any("Database writes work again." in m for _, m in back["messages"])
     db.dispose()

@@ -137,9 +137,11 @@ def test_the_announcement_queue_is_bounded_and_keeps_a_batch_until_written() -> 
     ]
     assert [q.offer(r) for r in rows] == [True] * 5 + [False]
     assert q.batch_ready and q.room == 0
-    assert q.batch() == rows[:2] and len(q) == 5  # not gone until written
+    assert q.offer(rows[5], bounded=False) and len(q) == 6  # a rescan's files
+    q.written(1)
+    assert q.batch() == rows[1:3] and len(q) == 5  # not gone until written
     q.written(2)
-    assert q.batch() == rows[2:4] and len(q) == 3 and q.room == 2
+    assert q.batch() == rows[3:5] and len(q) == 3 and q.room == 2
     with pytest.raises(ValueError):
         AnnouncementQueue(0, 1)
 
