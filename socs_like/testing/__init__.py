@@ -1,30 +1,12 @@
 """Test support: a real hub, real agent processes, clients, sshd and PostgreSQL.
 
 The fixtures come from the pytest plugin (`socs_like.testing.plugin`, registered by entry
-point); `wait_until` is for tests that wait for a condition instead of sleeping.
+point); the small utilities (free port, waiting, md5, a private event loop) live in
+`socs_like.testing.util` and are re-exported here.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import TypeVar
+from .util import free_port, md5_hex, run_in_new_loop, wait_until, wait_until_async
 
-T = TypeVar("T")
-
-
-def wait_until(
-    predicate: Callable[[], T],
-    timeout: float = 10.0,
-    interval: float = 0.02,
-    message: str = "condition",
-) -> T:
-    """Poll `predicate` until it returns something true; return that, or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{message} not met within {timeout} s")
-        time.sleep(interval)
+__all__ = ["free_port", "md5_hex", "run_in_new_loop", "wait_until", "wait_until_async"]

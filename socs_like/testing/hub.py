@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,13 +20,7 @@ from socs_like.client import AsyncClient, Client, ClientError, run_sync, wait_fo
 from socs_like.hub import Hub
 from socs_like.site_config import HubConfig
 
-from . import wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from .util import free_port, wait_until
 
 
 @dataclass

@@ -13,7 +13,6 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
+from .util import free_port
 
 PG_BIN = Path(os.environ.get("SOCS_LIKE_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_USER = "postgres"
@@ -44,12 +45,6 @@ class PostgresServer:
         ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_postgres(argv: list[str]) -> list[str]:
@@ -76,7 +71,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         entry = pwd.getpwnam(PG_USER)
         os.chown(root, entry.pw_uid, entry.pw_gid)
     data = root / "data"
-    port = _free_port()
+    port = free_port()
     try:
         _run(
             [

@@ -20,11 +20,12 @@ import getpass
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
+
+from .util import free_port
 
 SSHD = "/usr/sbin/sshd"  # sshd re-executes itself, so it must be started by absolute path
 SSH_KEYGEN = "ssh-keygen"
@@ -35,12 +36,6 @@ START_TIMEOUT = 10.0
 
 class SshServerError(RuntimeError):
     """The test sshd could not be started."""
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _keygen(path: Path, comment: str) -> None:
@@ -100,7 +95,7 @@ class SshServer:
         self.session_env = dict(session_env or {})
         self.alias = alias
         self.host = host
-        self.port = port or _free_port(host)
+        self.port = port or free_port(host=host)
         self.user = getpass.getuser()
         self.host_key = self.directory / "ssh_host_ed25519_key"
         self.client_key = self.directory / "id_ed25519"

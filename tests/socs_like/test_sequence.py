@@ -1,10 +1,10 @@
-"""seq_no tracking per publisher: lost, late, duplicate, restart."""
+"""Sequence tracking per sender (socs_like.sequence): lost, late, duplicate, restart."""
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socs_like_agents.pysmurf_monitor.sequence import SequenceTracker
+from socs_like.sequence import SequenceTracker
 
 # WAMP clients left connected by earlier tests in this process mask their WebSocket frames
 # with the global `random` module from another thread; Hypothesis takes that for a strategy
@@ -12,7 +12,7 @@ from socs_like_agents.pysmurf_monitor.sequence import SequenceTracker
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 
 
-def feed(tracker: SequenceTracker, pub: str, seqs: list[int]) -> list[str]:
+def feed(tracker: SequenceTracker[str], pub: str, seqs: list[int]) -> list[str]:
     return [tracker.observe(pub, n) for n in seqs]
 
 
@@ -56,7 +56,7 @@ def test_publishers_are_counted_separately_and_missing_seq_is_untracked() -> Non
 
 
 def test_publisher_limit_bounds_memory() -> None:
-    t = SequenceTracker(max_publishers=2)
+    t = SequenceTracker(max_senders=2)
     for pub in "abc":
         t.observe(pub, 1)
     assert sorted(t.snapshot()) == ["a", "b"] and t.untracked == 1
@@ -81,3 +81,38 @@ def test_any_reordering_of_a_full_run_loses_nothing(order) -> None:
     feed(t, "p", order)
     counts = t.snapshot()["p"]
     assert counts["lost"] == 0 and counts["duplicates"] == 0 and counts["restarts"] == 0
+
+
+def test_any_hashable_sender_and_its_missing_numbers() -> None:
+    t: SequenceTracker[tuple[str, int]] = SequenceTracker(window=100)
+    job = ("difx-job-1", 3)
+    assert [t.observe(job, n) for n in (1, 2, 6)] == ["first", "in_order", "gap"]
+    assert t.missing(job) == [3, 4, 5]
+    assert t.observe(job, 4) == "late"
+    assert t.missing(job) == [3, 5]
+    counts = t.counts(job)
+    assert counts is not None and (counts.lost, counts.late, counts.last_seq) == (2, 1, 6)
+    t.forget(job)
+    assert t.counts(job) is None and t.missing(job) == [] and t.snapshot() == {}
+
+
+def test_missing_numbers_stay_within_the_window() -> None:
+    """A sender jumping far ahead again and again cannot grow the tracker without bound."""
+    t = SequenceTracker(window=50)
+    for n in range(0, 100_000, 1000):
+        t.observe("p", n)
+    assert len(t.missing("p")) <= 50
+    assert t.snapshot()["p"]["lost"] == 99 * 999
+
+
+def test_far_below_the_window_is_a_restart_not_a_duplicate() -> None:
+    t = SequenceTracker(window=10)
+    feed(t, "p", [100, 101])
+    assert t.observe("p", 50) == "restart"
+    assert t.observe("p", 51) == "in_order"
+    assert t.observe("p", 45) == "duplicate"  # within the window of 51: a repeat, not a restart
+
+
+def test_bad_limits_are_refused() -> None:
+    with pytest.raises(ValueError, match="must be >= 1"):
+        SequenceTracker(window=0)
