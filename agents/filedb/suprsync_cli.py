@@ -21,9 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from socs_like.checksum import md5_file
 from socs_like.db import Database, database_url
-from socs_like_agents.suprsync.sync import md5_of_file
-from socs_like_agents.suprsync.tree import RemotePathError, check_remote_path
+from socs_like.paths import PathRefused, check_relative
 
 from . import queries
 from .models import RegisteredFile
@@ -180,9 +180,9 @@ def _add_local_files(db: Database, args: argparse.Namespace) -> int:
     batch: list[queries.NewFile] = []
     for path, remote in todo:
         try:
-            check_remote_path(remote)
-            md5, size, mtime = md5_of_file(path)
-        except (RemotePathError, OSError) as e:
+            check_relative(remote, "remote path")
+            md5, size, mtime = md5_file(path)
+        except (PathRefused, OSError) as e:
             print(f"skipped {path}: {getattr(e, 'strerror', None) or e}", file=sys.stderr)
             skipped += 1
             continue

@@ -9,7 +9,6 @@ monitor and other SupRsync instances on the same database never wait on an rsync
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import tempfile
@@ -18,14 +17,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from socs_like.checksum import md5_file
+from socs_like.commands import CommandResult, run_command
 from socs_like.db import Database
 from socs_like_agents.filedb import queries
 from socs_like_agents.filedb.models import timecode_of
 
-from .commands import RsyncOptions, SshOptions, md5sum_argv, nul_list, rsync_argv
+from .commands import RsyncOptions, SshTarget, md5sum_argv, nul_list, rsync_argv
 from .md5sum_output import Md5Listing, parse_md5sum
 from .retention import RetentionPolicy
-from .subprocesses import CommandResult, run_command
 from .timecodes import finalization, is_completed, subdir_of, timecode_at
 from .tree import build_symlink_tree
 from .verdicts import Verdict, judge_batch
@@ -38,7 +38,6 @@ RSYNC_FINISHED = (0, 23, 24)
 # `xargs md5sum` exits 123 when some file was missing: the listing is still good.
 MD5SUM_RAN = (0, 123)
 MAX_REPORTED_FAILURES = 20
-HASH_CHUNK = 4 << 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,7 +46,7 @@ class SyncSettings:
     instance_id: str
     remote_basedir: str
     file_root: str
-    ssh: SshOptions | None = None
+    ssh: SshTarget | None = None
     rsync: RsyncOptions = field(default_factory=RsyncOptions)
     max_copy_attempts: int = 5
     files_per_batch: int | None = None
@@ -73,16 +72,6 @@ class Counters:
     remote_bad_before_delete: int = 0
     requeued_changed: int = 0
     finalized: int = 0
-
-
-def md5_of_file(path: str) -> tuple[str, int, float]:
-    """(md5, size, mtime) of a local file, read in large chunks."""
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        st = os.fstat(f.fileno())
-        while chunk := f.read(HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest(), st.st_size, st.st_mtime
 
 
 class Syncer:
@@ -301,7 +290,7 @@ class Syncer:
         try:
             if mtime is not None and os.stat(path).st_mtime == mtime:
                 return False, None
-            new_md5, size, new_mtime = md5_of_file(path)
+            new_md5, size, new_mtime = md5_file(path)
         except OSError:
             return False, None
         values = {"local_size": size, "local_mtime": new_mtime}
@@ -378,13 +367,13 @@ class Syncer:
             synced = d.synced or (
                 completed
                 and not self.db.read(
-                    lambda ses: queries.timecode_unsynced(ses, s.archive_name, d.timecode)
+                    lambda ses, tc=d.timecode: queries.timecode_unsynced(ses, s.archive_name, tc)
                 )
             )
             if (completed, synced) != (d.completed, d.synced):
                 self.db.write(
-                    lambda ses: queries.set_timecode_state(
-                        ses, d.id, completed=completed, synced=synced
+                    lambda ses, i=d.id, c=completed, y=synced: queries.set_timecode_state(
+                        ses, i, completed=c, synced=y
                     )
                 )
             if synced:
@@ -413,7 +402,7 @@ class Syncer:
         os.makedirs(os.path.dirname(fin.local_path), exist_ok=True)
         with open(fin.local_path, "w") as f:
             f.write(fin.text)
-        md5, size, mtime = md5_of_file(fin.local_path)
+        md5, size, mtime = md5_file(fin.local_path)
         new = queries.NewFile(
             local_path=fin.local_path,
             archive_name=s.archive_name,

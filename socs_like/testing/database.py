@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from socs_like.db import Database, upgrade
+from socs_like.db import Database
+from socs_like_agents.filedb.schema import upgrade
 
 __all__ = ["db"]
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from socs_like.db import Database
 from socs_like_agents.filedb import queries
 from socs_like_agents.filedb.queries import NewFile
-from socs_like_agents.pysmurf_monitor.checksum import checksum_rows
+from socs_like_agents.pysmurf_monitor.hashing import checksum_rows
 from socs_like_agents.suprsync.retention import RetentionPolicy
 from socs_like_agents.suprsync.sync import Syncer, SyncSettings
 

@@ -1,10 +1,15 @@
 """The queries the monitor and SupRsync run, on SQLite and on a real PostgreSQL."""
 
+import pytest
+
 from socs_like.db import Database
 from socs_like_agents.filedb import queries as files
 from socs_like_agents.filedb.models import FileState, RegisteredFile
 from socs_like_agents.filedb.queries import Checksum, NewFile
 from socs_like_agents.suprsync.verdicts import FileResult, Verdict
+
+# every test here runs on both backends (the shared `db` fixture of socs_like.testing)
+pytestmark = pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
 
 
 def new(path: str, archive: str = "timestreams", timestamp: float = 100.0, **kw) -> NewFile:

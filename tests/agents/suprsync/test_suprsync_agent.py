@@ -78,7 +78,7 @@ def test_agent_copies_verifies_deletes_finalizes(
             str(sshd.port),
             "--ssh-key",
             str(sshd.client_key),
-            "--ssh-known-hosts",
+            "--known-hosts",
             str(sshd.known_hosts),
             "--suprsync-file-root",
             str(tmp_path / "fin"),
@@ -180,7 +180,7 @@ def _ssh_args(sshd, known_hosts) -> list[str]:
         str(sshd.port),
         "--ssh-key",
         str(sshd.client_key),
-        "--ssh-known-hosts",
+        "--known-hosts",
         str(known_hosts),
     ]
 

@@ -298,16 +298,21 @@ def test_two_syncers_and_a_busy_writer_share_one_sqlite_file(tmp_path, db, make_
     assert sum(copied.values()) == len(registered)
 
 
+def _with_known_hosts(ssh, path):
+    from dataclasses import replace
+
+    return replace(ssh, settings=replace(ssh.settings, known_hosts=str(path)))
+
+
 def test_host_missing_from_known_hosts_is_refused_and_costs_no_attempt(tmp_path, make_archive):
     """A known_hosts that does not name the archive host at all (not a changed key): ssh
     must not learn the key on first use; nothing is copied and no file is charged."""
-    from dataclasses import replace
 
     empty = tmp_path / "known_hosts_without_the_host"
     empty.write_text("")
     arch = make_archive("timestreams")
     fid = arch.add(f"{OLD}/s/x.g3", b"data")
-    syncer = arch.syncer(ssh=replace(arch.settings.ssh, known_hosts=str(empty)))
+    syncer = arch.syncer(ssh=_with_known_hosts(arch.settings.ssh, empty))
     report = syncer.copy_batch()
     assert "Host key verification failed" in report["error"]
     assert (report["verified"], report["failed"], report["unchecked"]) == (0, 0, 1)
@@ -318,7 +323,6 @@ def test_host_missing_from_known_hosts_is_refused_and_costs_no_attempt(tmp_path,
 
 
 def test_unknown_host_key_is_refused_and_costs_no_attempt(make_archive, sshd, make_sshd):
-    from dataclasses import replace
 
     impostor = make_sshd("impostor", start=False)
     # a known_hosts that pins another server's key for this server's address
@@ -328,7 +332,7 @@ def test_unknown_host_key_is_refused_and_costs_no_attempt(make_archive, sshd, ma
     impostor.known_hosts.write_text(wrong)
     arch = make_archive("timestreams")
     fid = arch.add(f"{OLD}/s/x.g3", b"data")
-    syncer = arch.syncer(ssh=replace(arch.settings.ssh, known_hosts=str(impostor.known_hosts)))
+    syncer = arch.syncer(ssh=_with_known_hosts(arch.settings.ssh, impostor.known_hosts))
     report = syncer.copy_batch()
     assert "Host key verification failed" in report["error"]
     assert (report["verified"], report["failed"], report["unchecked"]) == (0, 0, 1)
