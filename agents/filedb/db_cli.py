@@ -22,13 +22,14 @@ from .schema import MIGRATIONS, add_db_argument
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="socs-like db", description=__doc__.split("\n")[0])
+    add_db_argument(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (
         ("upgrade", "create or migrate the schema, importing an old socs database in place"),
         ("current", "print the schema revision of the database"),
     ):
         p = sub.add_parser(name, help=text, description=text)
-        add_db_argument(p)
+        add_db_argument(p, subcommand=True)
         p.add_argument("--echo-sql", action="store_true", help="print every SQL statement")
     return parser
 

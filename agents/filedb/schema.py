@@ -23,8 +23,15 @@ MIGRATIONS = Migrations(
 )
 
 
-def add_db_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """``--db-path`` for the file database."""
+def add_db_argument(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, subcommand: bool = False
+) -> None:
+    """``--db-path`` for the file database. ``subcommand``: the parser of a command's
+    subcommand, so ``--db-path`` may also follow it (``socs-like db upgrade --db-path X``)
+    without its default hiding one given before."""
+    if subcommand:
+        parser.add_argument("--db-path", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        return
     add_db_path_argument(
         parser,
         default=DEFAULT_DB,

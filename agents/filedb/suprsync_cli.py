@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("check", help="print the rows registered for a local file")
+    add_db_argument(p, subcommand=True)
     p.add_argument("file", help="local path of the file")
 
     for name, text in (
@@ -66,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         ("next", "print the next file the agent will copy"),
     ):
         p = sub.add_parser(name, help=text, description=text)
+        add_db_argument(p, subcommand=True)
         p.add_argument("archive_name", help="archive, e.g. smurf or timestreams")
         p.add_argument(
             "--max-copy-attempts",
@@ -77,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--limit", type=int, default=1000, help="list at most this many")
 
     p = sub.add_parser("add-local-files", help="register every file found under a folder")
+    add_db_argument(p, subcommand=True)
     p.add_argument("local_root", help="folder to walk; remote paths are relative to it")
     p.add_argument("archive_name", help="archive the files belong to")
     p.add_argument(
