@@ -143,12 +143,11 @@ def test_up_runs_hub_and_agents_and_restarts_the_dead(tmp_path):
     try:
 
         def api():
-            try:
-                client = Client("fd-up", site_config=str(path), timeout=2)
-            except ClientError:
-                return None
+            client = Client("fd-up", site_config=str(path), timeout=2)
             try:
                 return client.get_api()
+            except ClientError:
+                return None
             finally:
                 client.close()
 
