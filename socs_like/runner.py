@@ -58,7 +58,10 @@ def configure_logging(instance_id: str, log_dir: str | None, verbose: bool = Fal
     import txaio
     from twisted.logger import globalLogPublisher
 
-    txaio.start_logging(level="debug" if verbose else "warn")
+    # autobahn logs through txaio into the loggers above. It says "trying transport ..." as a
+    # warning at each (re)connect; the agent says what matters of the hub in its own words.
+    txaio.set_global_log_level("debug" if verbose else "warn")
+    logging.getLogger("autobahn").setLevel(logging.DEBUG if verbose else logging.ERROR)
 
     def failures_with_tracebacks(event: dict[str, Any]) -> None:
         # txaio prints only "Unhandled error in Deferred"; the traceback is what helps.
