@@ -112,10 +112,18 @@ def test_agent_monitors_workers_and_organizes_a_run(
     # bad input is refused with a clear message; the agent carries on
     reply = client.organize_files(experiment="../etc", run=1, hosts=["worker"])
     assert reply.session["success"] is False
-    assert said(reply, "invalid experiment name '../etc'")
+    # a foreseen refusal (OpFailed): its own words end the session, not a "Crashed: ..."
+    refusal = (
+        "invalid experiment name '../etc': use 1-64 letters, digits, '_', '-' or '.', "
+        "starting with a letter or digit"
+    )
+    assert refusal in [message for _t, message in reply.session["messages"]]
+    assert not said(reply, "Crashed")
     reply = client.tail_file(path="/etc/passwd", hosts=["worker"])
     assert reply.session["success"] is False
-    assert "outside the allowed roots" in reply.session["data"]["hosts"]["worker"]["error"]
+    assert reply.session["data"]["hosts"]["worker"]["error"] == (
+        f"file '/etc/passwd' refused (outside_roots): is outside the allowed roots: {tmp_path}"
+    )
     reply = client.working_dir_is_clean(hosts=["worker"])
     assert reply.session["success"] is True
     assert reply.session["data"]["hosts"]["worker"]["clean"] is True
