@@ -258,5 +258,6 @@ def test_agent_without_host_key_check_says_so_and_connects(
         "working_dir": str(worker.workdir),
     }
     log = agent.output()
-    assert "host key checking is OFF (--no-host-key-check)" in log
-    assert "worker: host key checking is OFF" in log
+    # once at start-up, and for the connection
+    assert "host key checking is OFF (--no-host-key-check): impostor hosts go unnoticed" in log
+    assert "worker: host key checking is OFF (--no-host-key-check): this connection" in log
