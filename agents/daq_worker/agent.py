@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from socs_like import Agent, OpSession, param
 from socs_like.commands import SshPool, add_ssh_arguments, ssh_settings_from_args
@@ -199,7 +200,9 @@ class DaqWorker:
     # -- tasks -----------------------------------------------------------------------------
 
     @param("hosts", type=list, default=None)
-    async def find_data_router(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def find_data_router(
+        self, session: OpSession, params: dict[str, Any]
+    ) -> tuple[bool, str]:
         """find_data_router(hosts=None): each worker's data router working directory."""
 
         async def call(w: WorkerInterface) -> HostOk:
@@ -208,7 +211,7 @@ class DaqWorker:
         return await self._on_hosts(session, params["hosts"], "find_data_router", call)
 
     @param("hosts", type=list, default=None)
-    async def get_graw_list(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def get_graw_list(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """get_graw_list(hosts=None): the .graw files waiting in each working directory."""
         budget = self._name_budget(params["hosts"])
 
@@ -220,7 +223,9 @@ class DaqWorker:
         return await self._on_hosts(session, params["hosts"], "get_graw_list", call)
 
     @param("hosts", type=list, default=None)
-    async def working_dir_is_clean(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def working_dir_is_clean(
+        self, session: OpSession, params: dict[str, Any]
+    ) -> tuple[bool, str]:
         """working_dir_is_clean(hosts=None): whether no .graw file waits; fails if one does."""
 
         async def call(w: WorkerInterface) -> HostOk:
@@ -231,7 +236,9 @@ class DaqWorker:
         return await self._on_hosts(session, params["hosts"], "working_dir_is_clean", call)
 
     @param("hosts", type=list, default=None)
-    async def check_ecc_server_status(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def check_ecc_server_status(
+        self, session: OpSession, params: dict[str, Any]
+    ) -> tuple[bool, str]:
         """check_ecc_server_status(hosts=None): whether the ECC server runs; fails if not."""
 
         async def call(w: WorkerInterface) -> HostOk:
@@ -240,7 +247,9 @@ class DaqWorker:
         return await self._on_hosts(session, params["hosts"], "check_ecc_server_status", call)
 
     @param("hosts", type=list, default=None)
-    async def check_data_router_status(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def check_data_router_status(
+        self, session: OpSession, params: dict[str, Any]
+    ) -> tuple[bool, str]:
         """check_data_router_status(hosts=None): whether the data router runs; fails if not."""
 
         async def call(w: WorkerInterface) -> HostOk:
@@ -251,7 +260,7 @@ class DaqWorker:
     @param("experiment", type=str)
     @param("run", type=int)
     @param("hosts", type=list, default=None)
-    async def organize_files(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def organize_files(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """organize_files(experiment, run, hosts=None): move each worker's .graw files into
         <working dir>/<experiment>/run_<NNNN>/. Never overwrites; run again to finish an
         interrupted move. While it runs, each host's entry in session data is its progress
@@ -280,7 +289,9 @@ class DaqWorker:
     @param("paths", type=list)
     @param("backup_root", type=str)
     @param("hosts", type=list, default=None)
-    async def backup_config_files(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def backup_config_files(
+        self, session: OpSession, params: dict[str, Any]
+    ) -> tuple[bool, str]:
         """backup_config_files(experiment, run, paths, backup_root, hosts=None): copy config
         files on each worker into <backup_root>/<experiment>/run_<NNNN>/ (no overwrite)."""
         run = RunId(params["experiment"], params["run"])
@@ -300,7 +311,7 @@ class DaqWorker:
     @param("path", type=str)
     @param("num_lines", type=int, default=50, check=lambda n: 0 <= n <= 10_000)
     @param("hosts", type=list, default=None)
-    async def tail_file(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def tail_file(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """tail_file(path, num_lines=50, hosts=None): last lines of a text file on each
         worker (within the agent's --file-root directories; ~ allowed)."""
 
@@ -313,7 +324,7 @@ class DaqWorker:
     # -- monitor ---------------------------------------------------------------------------
 
     @param("interval", type=float, default=None, check=lambda v: v is None or v >= 0.1)
-    async def monitor(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def monitor(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """monitor(interval=None): every interval, check each worker (reachable, ECC server
         and data router up, .graw files waiting) into session data and the recorded feed
         worker_status. An unreachable worker is a state; the monitor carries on."""
