@@ -145,25 +145,41 @@ class WorkerInterface:
 
     async def _user_path(self, path: str, what: str, *, create: bool = False) -> str:
         """``path`` with ``~`` expanded and checked against the roots (``create``: as a
-        directory, made if missing). Symlinks are resolved on the worker before a second
-        check, so a link inside a root cannot lead outside it."""
+        directory, made if missing). Symlinks are resolved on the worker and the real path
+        checked again *before* anything is created, so a link inside a root can neither lead
+        a read outside it nor get a folder made outside it."""
         home = await self._home_dir()
         roots = worker_roots(["/"] if self.allowed_roots is None else self.allowed_roots, home)
         lexical = confine(path, home, roots, what)
         sftp = await self._sftp()
+        checked = lexical
+        if self.allowed_roots is not None:
+            checked = await self._real_path(sftp, lexical)
+            real_roots = worker_roots([await self._real_path(sftp, r) for r in roots.roots], home)
+            if not real_roots.contains(checked):
+                raise RequestError(
+                    f"{what} {path!r} refused (symlink_escape): resolves to {checked} on the "
+                    f"worker, outside the allowed roots: {', '.join(roots.roots)}"
+                )
         if create:
-            await self._timed(f"create {lexical}", sftp.makedirs(lexical, exist_ok=True))
-        if self.allowed_roots is None:
-            return lexical
-        real = await self._timed(f"resolve {lexical}", sftp.realpath(lexical))
-        real_roots = [await self._timed(f"resolve {r}", sftp.realpath(r)) for r in roots.roots]
-        try:
-            return confine(real, home, worker_roots(real_roots, home), what)
-        except RequestError:
-            raise RequestError(
-                f"{what} {path!r} refused (symlink_escape): resolves to {real} on the worker, "
-                f"outside the allowed roots: {', '.join(roots.roots)}"
-            ) from None
+            await self._timed(f"create {checked}", sftp.makedirs(checked, exist_ok=True))
+        return checked
+
+    async def _real_path(self, sftp: asyncssh.SFTPClient, path: str) -> str:
+        """``path`` with symlinks resolved on the worker. The server resolves only what
+        exists, so the nearest existing ancestor is resolved and the rest kept as written
+        (it holds no links yet: it does not exist)."""
+        head, rest = path, []
+        while True:
+            try:
+                real = await self._timed(f"resolve {head}", sftp.realpath(head))
+            except RemoteError:
+                if head == "/":
+                    raise
+                head, tail = posixpath.split(head)
+                rest.append(tail)
+                continue
+            return posixpath.join(str(real), *reversed(rest))
 
     async def _probe(self, cwd_method: str) -> Probe:
         """The worker's processes, and (as ``cwd_method`` asks) lsof's answer: one command."""

@@ -207,11 +207,14 @@ def test_a_name_clash_in_the_run_folder_is_never_overwritten(sshd, worker):
     assert "1 left in place (name taken: run_00001.graw...)" in report.summary()
 
 
-def test_traversal_attempts_are_rejected(sshd, worker, home_tmp):
+def test_traversal_attempts_are_rejected(sshd, worker, home_tmp, tmp_path):
     worker.start()
     worker.write_graw(1)
     outside = home_tmp.parent / (home_tmp.name + "-outside")
     (home_tmp / "escape").symlink_to("/etc")
+    writable = tmp_path / "writable"  # outside the root, and ours to write
+    writable.mkdir()
+    (home_tmp / "out").symlink_to(writable)
 
     async def scenario():
         roots = [str(home_tmp)]
@@ -225,6 +228,9 @@ def test_traversal_attempts_are_rejected(sshd, worker, home_tmp):
                 await w.tail_file(f"{home_tmp}/escape/passwd")  # via a symlink
             with pytest.raises(RequestError, match=r"refused \(outside_roots\)"):
                 await w.backup_config_files("e1", 1, [f"{home_tmp}/a"], str(outside))
+            # a folder to be made through a link that leads out: refused before it is made
+            with pytest.raises(RequestError, match=r"refused \(symlink_escape\)"):
+                await w.backup_config_files("e1", 1, [f"{home_tmp}/a"], f"{home_tmp}/out/new")
             with pytest.raises(RequestError, match=r"refused \(nul\)"):
                 await w.tail_file(f"{home_tmp}/a\0b")
             report = await w.backup_config_files("e1", 1, ["/etc/hostname"], str(home_tmp))
@@ -234,6 +240,7 @@ def test_traversal_attempts_are_rejected(sshd, worker, home_tmp):
     assert list(report.failed) == ["/etc/hostname"]
     assert "outside the allowed roots" in report.failed["/etc/hostname"]
     assert not outside.exists()
+    assert list(writable.iterdir()) == []
     # no folder was made for a refused run, and the data file is untouched
     assert sorted(p.name for p in worker.workdir.iterdir()) == ["run_00000.graw"]
 
