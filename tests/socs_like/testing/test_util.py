@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
 
 from socs_like.testing import free_port, md5_hex, run_in_new_loop, wait_until, wait_until_async
 
@@ -58,7 +59,11 @@ def test_md5_hex_of_bytes_and_of_a_file(tmp_path: Path) -> None:
 
 
 def test_db_fixture_is_a_migrated_sqlite_database_by_default(db) -> None:  # type: ignore[no-untyped-def]
-    from sqlalchemy import inspect
-
     assert db.url.startswith("sqlite")
+    assert "registered_files" in inspect(db.engine).get_table_names()
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_db_fixture_gives_postgresql_when_asked(db) -> None:  # type: ignore[no-untyped-def]
+    assert db.url.startswith("postgresql")
     assert "registered_files" in inspect(db.engine).get_table_names()
