@@ -142,7 +142,8 @@ def test_agent_monitors_workers_and_organizes_a_run(
 
 def test_agent_shows_organize_progress_in_session_data(hub, run_agent, make_client, sshd, worker):
     worker.start()
-    written = worker.write_graw(3000)
+    # about 3 s of renames one at a time here: several progress updates (every 0.5 s) mid-move
+    written = worker.write_graw(6000)
     run_agent(
         "DaqWorker",
         "daq-progress",
