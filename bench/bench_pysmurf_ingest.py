@@ -7,6 +7,10 @@ from this process, and reads the results from the monitor's SQLite database and 
   (target >= 5000/s sustained), datagrams lost;
 - steady: announcements at 2000/s for --steady-seconds (target: 0 lost);
 - the monitor's own measure of its event loop's worst wake-up delay (target < 50 ms);
+- burst: the largest burst of announcements sent back to back (no pacing) that is registered
+  whole from its datagrams (loss-recovery rescans held off), with the default receive buffer
+  and with the one a stock host grants (``--udp-rcvbuf 212992``, what ``net.core.rmem_max``
+  caps an unprivileged agent to);
 - checksum throughput of the monitor's hashing code vs ``md5sum`` on the same warm files
   (target >= 80 %).
 
@@ -37,17 +41,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SOCS_PYTHON = "/tmp/socs-venv/bin/python"
 sys.path.insert(0, str(ROOT))
 
+from socs_like.checksum import DEFAULT_READ_SIZE  # noqa: E402
 from socs_like.client import Client  # noqa: E402
 from socs_like.db.files import Registered  # noqa: E402
+from socs_like.testing import free_port  # noqa: E402
 from socs_like.testing.hub import agent_command, start_hub  # noqa: E402
-from socs_like_agents.pysmurf_monitor.checksum import DEFAULT_READ_SIZE, checksum_rows  # noqa: E402
+from socs_like_agents.pysmurf_monitor.hashing import checksum_rows  # noqa: E402
 from socs_like_agents.pysmurf_monitor.simulator import Publisher  # noqa: E402
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_files(folder: Path, n: int) -> list[str]:
@@ -74,9 +74,11 @@ def send_paced(pub: Publisher, paths: list[str], rate: float) -> float:
 class Monitor:
     """A monitor process under test: ours, or the real socs one (``socs_python``)."""
 
-    def __init__(self, work: Path, hub_info, name: str, socs_python: str | None) -> None:
+    def __init__(
+        self, work: Path, hub_info, name: str, socs_python: str | None, extra: tuple = ()
+    ) -> None:
         self.name = name
-        self.port = free_udp_port()
+        self.port = free_port("udp")
         self.db_path = work / f"{name}.db"
         self.data = work / f"{name}-data"
         self.log = open(work / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
@@ -97,6 +99,7 @@ class Monitor:
                     str(self.data),
                     "--stats-interval",
                     "5",
+                    *extra,
                 ],
             )
         else:
@@ -151,10 +154,13 @@ class Monitor:
                 return n, last_change
             time.sleep(0.01)
 
-    def loop(self) -> dict:
+    def session_data(self) -> dict:
         if self.client is None:
             return {}
-        return self.client.run.status().session.get("data", {}).get("loop", {})
+        return self.client.run.status().session.get("data", {})
+
+    def loop(self) -> dict:
+        return self.session_data().get("loop", {})
 
     def stop(self) -> None:
         if self.client is not None:
@@ -225,8 +231,57 @@ def bench_ingest(
         ),
         (f"steady: lost at 2,000/s for {steady_seconds:.0f} s", *both("steady_lost", "{:,}"), "0"),
         ("event loop: worst wake-up delay (ms)", f"{loop.get('max_lag_ms')}", "n/a", "< 50"),
-        ("event loop: stalls over 50 ms", f"{loop.get('stalls_over_50ms')}", "n/a", "0"),
+        ("event loop: stalls over 50 ms", f"{loop.get('stalls')}", "n/a", "0"),
     ]
+
+
+def bench_burst(work: Path, hub_info, quick: bool, rcvbuf: int | None) -> tuple[int, int, int]:
+    """(largest burst registered whole, smallest that lost some (0: none), buffer granted)."""
+    extra = ("--loss-rescan-delay", "3600") + (("--udp-rcvbuf", str(rcvbuf)) if rcvbuf else ())
+    mon = Monitor(work, hub_info, f"burst-{rcvbuf or 'default'}", None, extra)
+    sizes = [100, 200, 300, 500, 1000, 2000, 4000, 8000, 16000]
+    sizes += [] if quick else [32000, 64000]
+    best, failed = 0, 0
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
+    try:
+        for n in sizes:
+            paths = make_files(mon.data / "timestreams" / "17320" / f"b{n}", n)
+            before = mon.rows()
+            pub = Publisher(f"STREAMER:b{n}", sock, ("127.0.0.1", mon.port))
+            for path in paths:
+                pub.send("g3_file", {"path": path, "archive_name": "timestreams"})
+            got, _ = mon.wait_rows(before + n, idle_timeout=3)
+            if got - before < n:
+                failed = n
+                break
+            best = n
+        granted = mon.session_data().get("udp", {}).get("receive_buffer") or 0
+    finally:
+        sock.close()
+        mon.stop()
+    return best, failed, granted
+
+
+def bench_bursts(work: Path, quick: bool) -> list:
+    hub_info = start_hub(work / "burst-hub")
+    rows_ = []
+    try:
+        for label, rcvbuf in (("default 8 MiB asked", None), ("stock host, 212992", 212992)):
+            best, failed, granted = bench_burst(work, hub_info, quick, rcvbuf)
+            lost_at = f"; lost some at {failed:,}" if failed else ""
+            rows_.append(
+                (
+                    f"burst: largest back to back, none lost ({label}; granted {granted:,} B"
+                    f"{lost_at})",
+                    f"{best:,}",
+                    "",
+                    ">= 2,000",
+                )
+            )
+    finally:
+        hub_info.hub.stop()
+    return rows_
 
 
 def wait_for_client(instance_id: str, site_file: Path, timeout: float = 30.0) -> Client:
@@ -308,6 +363,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run (about a minute)")
     parser.add_argument(
+        "--burst-only", action="store_true", help="only the back-to-back burst figures"
+    )
+    parser.add_argument(
         "--ingest-rate",
         type=float,
         default=8000.0,
@@ -328,8 +386,10 @@ def main() -> int:
     steady = 10.0 if args.quick else 60.0
     work = Path(tempfile.mkdtemp(prefix="bench-pysmurf-"))
     try:
-        results = bench_ingest(work, args.quick, args.ingest_rate, steady, socs_python)
-        results += bench_checksum(work, args.quick, socs_python)
+        results = bench_bursts(work, args.quick)
+        if not args.burst_only:
+            results += bench_ingest(work, args.quick, args.ingest_rate, steady, socs_python)
+            results += bench_checksum(work, args.quick, socs_python)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     width = max(len(r[0]) for r in results)

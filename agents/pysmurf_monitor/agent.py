@@ -1,24 +1,24 @@
 """PysmurfMonitor: the WAMP-facing shell around the pysmurf publisher's datagrams.
 
-What happens to a datagram (all parsing and rules live in the sans-I/O modules beside this):
+This module only wires the parts together; each part is a module of its own, tested alone:
 
-1. The UDP listener hands the bytes to :func:`datagrams.parse` on the event loop. A bad
-   datagram is counted under its reason (``rejected`` in session data), logged at most once a
-   minute per reason, and dropped; its ``seq_no`` still counts when the envelope parsed.
-2. A file announcement becomes a row in the next batch: every ``--batch-interval`` seconds (or
-   sooner, at ``--batch-size``) one short write transaction in a worker thread inserts the
-   batch. That row is the durable record: nothing slow happens before it.
-3. New rows go to the checksum pool (``--checksum-workers`` threads, ``--read-size`` reads);
-   results are written back in batches. On start, rows still ``pending`` from an earlier run
-   are checksummed first, so a crash or a kill loses no announced file.
-4. ``session_data``/``session_log`` go whole to ``pysmurf_session_data``; ``metadata`` values
-   become samples of recorded ``<stream_id>_meta`` feeds, which the framework batches
-   (``--meta-buffer-time``).
-5. ``--rescan`` walks ``--g3-dir``/``--smurf-dir`` at start (and every ``--rescan-interval``
-   seconds) to register files that arrived while nobody listened.
+1. The UDP listener hands each datagram to :class:`.intake.Intake` on the event loop
+   (parsing, rejections, ``seq_no`` per publisher, feeds, the bounded
+   :class:`.announcements.AnnouncementQueue`). :mod:`.udp` sets the socket's receive buffer
+   (what the kernel granted is logged) and reads the kernel's drop counter.
+2. Every ``--batch-interval`` seconds (or at ``--batch-size``) one short write transaction in
+   a worker thread inserts the queued announcements. That row is the durable record.
+3. New rows go to the :class:`.hashing.HashPool`; results are written back in batches. On
+   start, rows still ``pending`` from an earlier run are read by :class:`.recovery.RecoveryPager`
+   and hashed first, so a crash or a kill loses no announced file.
+4. A database failure keeps everything in memory; :class:`.retry.RetryGate` says when to try
+   again.
+5. Any loss seen (a ``seq_no`` gap, ``queue_full``, kernel drops) asks
+   :class:`.lost.LossRecovery` for a targeted rescan of the publisher's folders; ``--rescan``
+   also walks ``--g3-dir``/``--smurf-dir`` at start and every ``--rescan-interval`` seconds.
+6. :class:`socs_like.watchdog.LoopWatchdog` measures how late the event loop runs.
 
-Per-publisher ``seq_no`` gaps, duplicates and restarts are in session data and on the
-``udp_stats`` feed every ``--stats-interval`` seconds.
+Session data and feed payloads are the typed models of :mod:`.models`.
 """
 
 from __future__ import annotations
@@ -28,52 +28,61 @@ import asyncio
 import gc
 import logging
 import os
-import socket
 import time
-from collections import Counter, deque
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from typing import Any
 
 from twisted.internet.protocol import DatagramProtocol
 
 from socs_like import Agent, OpSession, param
+from socs_like.checksum import DEFAULT_READ_SIZE
 from socs_like.db import Database, files, upgrade
-from socs_like.db.files import Checksum, NewFile, Registered
-from socs_like.sequence import SequenceTracker
-from socs_like_agents.pysmurf_monitor import checksum, rescan
-from socs_like_agents.pysmurf_monitor.datagrams import (
-    DataFile,
-    G3File,
-    Ignored,
-    Metadata,
-    Rejected,
-    SessionMessage,
-    parse,
+from socs_like.db.files import Checksum, NewFile
+from socs_like.feed import Feed
+from socs_like.paths import Roots
+from socs_like.watchdog import LoopWatchdog
+from socs_like_agents.pysmurf_monitor import rescan, udp
+from socs_like_agents.pysmurf_monitor.announcements import AnnouncementQueue
+from socs_like_agents.pysmurf_monitor.errors import NotRunning
+from socs_like_agents.pysmurf_monitor.hashing import HashPool
+from socs_like_agents.pysmurf_monitor.intake import Intake
+from socs_like_agents.pysmurf_monitor.lost import LossRecovery, TargetedRescan, normalised
+from socs_like_agents.pysmurf_monitor.models import (
+    DbCounts,
+    FileCounts,
+    LossCounts,
+    MetadataCounts,
+    RescanSessionData,
+    RunSessionData,
+    SequenceTotals,
+    UdpCounts,
+    UdpStats,
 )
-from socs_like_agents.pysmurf_monitor.metadata import feed_sample
 from socs_like_agents.pysmurf_monitor.paths import (
     DEFAULT_DATED_DIR,
     DEFAULT_KEEP,
     DeletabilityRules,
-    PathRejected,
 )
-from socs_like_agents.pysmurf_monitor.ratelimit import OncePer
-from socs_like_agents.pysmurf_monitor.registration import RegistrationRules, new_file
+from socs_like_agents.pysmurf_monitor.recovery import RecoveryPager
+from socs_like_agents.pysmurf_monitor.registration import RegistrationRules
+from socs_like_agents.pysmurf_monitor.retry import RetryGate
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DB = "/data/so/databases/suprsync.db"
-RECOVERY_PAGE = 5000
-CHECKSUM_CHUNK = 32
+# Twisted reads up to 256 KiB (about a thousand datagrams) per wake-up before yielding;
+# parsing that many in one go holds the loop for tens of ms. Smaller helpings keep it
+# responsive; the kernel buffer holds the rest meanwhile.
 READ_PER_WAKEUP = 16 * 1024
+DROPS_EVERY = 0.5  # seconds between reads of the kernel's drop counter
 
 
 class _Listener(DatagramProtocol):
-    def __init__(self, on_datagram: Any) -> None:
-        self.on_datagram = on_datagram
+    def __init__(self, intake: Intake) -> None:
+        self.intake = intake
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:
-        self.on_datagram(data)
+        self.intake.receive(data, time.time(), time.monotonic())
 
 
 class PysmurfMonitor:
@@ -102,7 +111,8 @@ class PysmurfMonitor:
             "--udp-rcvbuf",
             type=int,
             default=8 * 1024 * 1024,
-            help="socket receive buffer in bytes, to ride out bursts (default 8 MiB)",
+            help="socket receive buffer in bytes, to ride out bursts (default 8 MiB); what "
+            "the kernel grants is logged at start",
         )
         g.add_argument(
             "--db-path",
@@ -122,8 +132,9 @@ class PysmurfMonitor:
         g.add_argument(
             "--test-mode",
             action="store_true",
-            help="do not start 'run' at start-up; when started, 'run' ends once it "
-            "has registered and checksummed at least one file",
+            help="kept for compatibility with the socs agent: do not start 'run' at "
+            "start-up; when started, 'run' ends once it has registered and checksummed at "
+            "least one file",
         )
         g.add_argument(
             "--local-root",
@@ -176,7 +187,7 @@ class PysmurfMonitor:
         g.add_argument(
             "--read-size",
             type=int,
-            default=checksum.DEFAULT_READ_SIZE,
+            default=DEFAULT_READ_SIZE,
             help="bytes per read when checksumming (default 4 MiB)",
         )
         g.add_argument(
@@ -223,13 +234,23 @@ class PysmurfMonitor:
             default=0.0,
             help="with --rescan, rescan again every this many seconds (default 0: only at start)",
         )
+        g.add_argument(
+            "--loss-rescan-delay",
+            type=float,
+            default=2.0,
+            help="seconds after announcements of a publisher are seen lost (seq_no gap, "
+            "queue full, kernel drops) before its folders are rescanned, with or without "
+            "--rescan (default 2)",
+        )
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
         self.agent = agent
         self.args = args
-        self.rules = RegistrationRules(
+        rules = RegistrationRules(
             # relative folders (handy in a site config) are taken from the working directory
-            local_roots=tuple(os.path.abspath(r) for r in args.local_root or ["/data"]),
+            local_roots=Roots(
+                (os.path.abspath(r) for r in args.local_root or ["/data"]), option="--local-root"
+            ),
             deletability=DeletabilityRules(
                 dated_dir=args.deletable_dir,
                 keep=tuple(args.keep_pattern if args.keep_pattern is not None else DEFAULT_KEEP),
@@ -237,82 +258,39 @@ class PysmurfMonitor:
         )
         self.session_feed = agent.register_feed("pysmurf_session_data", max_buffer=10_000)
         self.stats_feed = agent.register_feed("udp_stats", max_buffer=100)
-        self.meta_feeds: dict[str, Any] = {}
+        self.meta_feeds: dict[str, Feed] = {}
+        self.queue = AnnouncementQueue(args.max_queued, args.batch_size)
+        self.losses = LossRecovery(
+            g3_dirs=normalised(args.g3_dir),
+            smurf_dirs=normalised(args.smurf_dir),
+            delay=args.loss_rescan_delay,
+        )
+        self.intake = Intake(
+            rules=rules,
+            queue=self.queue,
+            losses=self.losses,
+            publish_session=self.session_feed.publish,
+            publish_meta=lambda name, sample: self._meta_feed(name).publish(sample),
+        )
+        self.hashes = HashPool(args.checksum_workers, args.read_size, on_ready=self._wake_up)
+        self.db_gate = RetryGate()
+        self.watchdog = LoopWatchdog()
         self.db: Database | None = None
-        self.sequence = SequenceTracker()
-        self.once_a_minute = OncePer(60.0)
-        self.counts: Counter[str] = Counter()
-        self.rejected: Counter[str] = Counter()
-        self.ignored: Counter[str] = Counter()
-        self.by_type: Counter[str] = Counter()
-        self._announced: list[NewFile] = []
-        self._to_hash: deque[Registered] = deque()
-        self._hashed: list[Checksum] = []
-        self._wake = asyncio.Event()  # a batch is full, or checksums are ready to write
-        self._hash_ready = asyncio.Event()
-        self._last_file: str | None = None
+        self.recovery: RecoveryPager | None = None
+        self.receive_buffer: udp.ReceiveBuffer | None = None
+        self.kernel_drops: int | None = None
+        self.loss_rescans = 0
+        self.loss_found = 0
+        self._counts = self.intake.counts  # one Counter for everything counted
         self._last_db_error: str | None = None
-        self.loop_lag_max = 0.0
-        self._db_backoff = 0.0
-        self._db_retry_at = 0.0
+        self._wake = asyncio.Event()  # a batch is full, or checksums are ready to write
         agent.register_process("run", self.run, startup=not args.test_mode)
         agent.register_task("rescan", self.rescan_task)
 
-    # --- the datagram path (event loop) ----------------------------------------------------
+    def _wake_up(self) -> None:
+        self._wake.set()
 
-    def on_datagram(self, data: bytes) -> None:
-        self.counts["datagrams"] += 1
-        self.counts["bytes"] += len(data)
-        try:
-            self._handle(data)
-        except Exception as exc:  # a bug here must cost one datagram, never the listener
-            self._reject("internal_error", f"{type(exc).__name__}: {exc}")
-            log.exception("unexpected error handling a datagram")
-
-    def _handle(self, data: bytes) -> None:
-        message = parse(data)
-        envelope = message.envelope
-        if envelope is not None:
-            self.sequence.observe(envelope.id, envelope.seq_no)
-            self.by_type[envelope.type[:32]] += 1
-        if isinstance(message, Rejected):
-            self._reject(message.reason, message.detail)
-        elif isinstance(message, (DataFile, G3File)):
-            self._announce(message)
-        elif isinstance(message, SessionMessage):
-            self._publish(self.session_feed, message.message, "session_feed_refused")
-        elif isinstance(message, Metadata):
-            sample = feed_sample(message, time.time())
-            if sample is None:
-                self._reject("bad_field_name", f"no feed field can be made of {message.path!r}")
-            else:
-                self._publish(self._meta_feed(sample.feed), sample.sample, "bad_field_name")
-                self.counts["metadata_samples"] += 1
-        elif isinstance(message, Ignored):
-            self.ignored[message.envelope.type] += 1
-
-    def _announce(self, announcement: DataFile | G3File) -> None:
-        try:
-            row = new_file(announcement, self.rules, time.time())
-        except PathRejected as exc:
-            self._reject(exc.reason, str(exc))
-            return
-        if len(self._announced) >= self.args.max_queued:
-            self._reject("queue_full", f"{len(self._announced)} announcements wait for the db")
-            return
-        self.counts["announced"] += 1
-        self._last_file = row.local_path
-        self._announced.append(row)
-        if len(self._announced) >= self.args.batch_size:
-            self._wake.set()
-
-    def _publish(self, feed: Any, message: Any, reason: str) -> None:
-        try:
-            feed.publish(message)
-        except ValueError as exc:
-            self._reject(reason, str(exc))
-
-    def _meta_feed(self, name: str) -> Any:
+    def _meta_feed(self, name: str) -> Feed:
         feed = self.meta_feeds.get(name)
         if feed is None:
             feed = self.agent.register_feed(
@@ -321,13 +299,6 @@ class PysmurfMonitor:
             self.meta_feeds[name] = feed
         return feed
 
-    def _reject(self, reason: str, detail: str) -> None:
-        self.rejected[str(reason)] += 1
-        should, suppressed = self.once_a_minute.should_log(str(reason), time.monotonic())
-        if should:
-            more = f" (and {suppressed} more since last logged)" if suppressed else ""
-            log.warning("datagram dropped, %s: %s%s", reason, detail, more)
-
     # --- the run process -----------------------------------------------------------------
 
     async def run(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
@@ -335,79 +306,84 @@ class PysmurfMonitor:
         from twisted.internet import reactor
 
         args = self.args
-        self.db = await self.agent.to_thread(self._open_db)
+        self.db = db = await self.agent.to_thread(self._open_db)
         # what exists now (framework, libraries, schema) lives as long as the process; taking
         # it out of the collector's sight keeps full collections from stalling the loop
         gc.freeze()
-        recover_until = await self.agent.to_thread(self._max_pending_id)
-        hash_pool = ThreadPoolExecutor(args.checksum_workers, thread_name_prefix="md5")
-        helpers = [
-            asyncio.ensure_future(self._hasher(hash_pool)) for _ in range(args.checksum_workers)
-        ]
-        helpers.append(asyncio.ensure_future(self._watch_loop()))
-        port = reactor.listenUDP(
-            args.udp_port, _Listener(self.on_datagram), interface=args.udp_host, maxPacketSize=65535
+        self.recovery = recovery = RecoveryPager(
+            await self.agent.to_thread(db.read, files.max_pending_id)
         )
-        self._enlarge_receive_buffer(port.socket)
-        # Twisted reads up to 256 KiB (about a thousand datagrams) per wake-up before
-        # yielding; parsing that many in one go holds the loop for tens of ms. Smaller
-        # helpings keep it responsive; the kernel buffer holds the rest meanwhile.
+        self.hashes.start()
+        self.watchdog.start()
+        port = reactor.listenUDP(
+            args.udp_port, _Listener(self.intake), interface=args.udp_host, maxPacketSize=65535
+        )
+        self.receive_buffer = udp.set_receive_buffer(port.socket, args.udp_rcvbuf)
+        (log.warning if self.receive_buffer.short else log.info)(self.receive_buffer.describe())
         port.maxThroughput = READ_PER_WAKEUP
+        drops_base = udp.udp_drops(port.socket)
         session.add_message(
-            f"Listening on udp {args.udp_host}:{args.udp_port}; database {self.db.display_url}"
+            f"Listening on udp {args.udp_host}:{args.udp_port}; database {db.display_url}; "
+            + self.receive_buffer.describe()
         )
         session.set_status("running")
-        recover_after = 0
         next_rescan = time.monotonic() if args.rescan else None
         next_stats = time.monotonic() + args.stats_interval
+        next_drops = time.monotonic()
         try:
             while True:
                 stopping = session.stop_requested
                 if stopping:
-                    self._db_retry_at = 0.0  # one last try, whatever the backoff says
+                    self.db_gate.force()  # one last try, whatever the backoff says
                 await self._flush_announced(session)
-                if recover_after < recover_until and len(self._to_hash) < RECOVERY_PAGE:
-                    recover_after = await self._recover(session, recover_after, recover_until)
+                if recovery.wants_page(self.hashes.queued) and self.db_gate.open(time.monotonic()):
+                    await self._recover(session, recovery)
                 await self._flush_checksums(session)
                 now = time.monotonic()
+                if now >= next_drops and drops_base is not None:
+                    self._check_kernel_drops(port.socket, drops_base)
+                    next_drops = now + DROPS_EVERY
+                if not stopping and not self.db_gate.failing:
+                    for target in self.losses.due(time.time()):
+                        await self._loss_rescan(target)
                 if next_rescan is not None and now >= next_rescan and not stopping:
                     await self._rescan(args.rescan_min_age)
                     next_rescan = now + args.rescan_interval if args.rescan_interval > 0 else None
-                self._update(session)
+                session.data = self._session_data().as_dict()
                 if now >= next_stats:
-                    self.stats_feed.publish(self._stats())
+                    self.stats_feed.publish(self._stats().as_dict())
                     next_stats = now + args.stats_interval
                 if stopping:
                     break
-                if args.test_mode and self._test_mode_done(recover_after, recover_until):
+                if args.test_mode and self._test_mode_done(recovery):
                     break
                 await self._nap(session, args.batch_interval)
         finally:
             port.stopListening()
-            for task in helpers:
-                task.cancel()
-            hash_pool.shutdown(wait=False, cancel_futures=True)
-            self.db.dispose()
-        left = len(self._announced)
+            await self.hashes.close()
+            await self.watchdog.stop()
+            db.dispose()
+        left = len(self.queue)
         return True, (
-            f"Stopped: {self.counts['registered']} files registered, "
-            f"{self.counts['checksummed']} checksummed"
+            f"Stopped: {self._counts['registered']} files registered, "
+            f"{self._counts['checksummed']} checksummed"
             + (f", {left} announcements not yet written" if left else "")
             + "."
         )
 
-    def _test_mode_done(self, recover_after: int, recover_until: int) -> bool:
+    def _test_mode_done(self, recovery: RecoveryPager) -> bool:
+        """--test-mode (an OCS flag kept for compatibility): done after the first files."""
         return (
-            self.counts["registered"] > 0
-            and not self._announced
-            and not self._to_hash
-            and not self._hashed
-            and self.counts["hashing"] == 0
-            and recover_after >= recover_until
+            self._counts["registered"] > 0
+            and not self.queue
+            and self.hashes.waiting == 0
+            and recovery.done
         )
 
     async def _nap(self, session: OpSession, seconds: float) -> None:
         self._wake.clear()
+        if self.queue.batch_ready:
+            return
         waiter = asyncio.ensure_future(self._wake.wait())
         stopper = asyncio.ensure_future(session.sleep(seconds))
         try:
@@ -424,116 +400,89 @@ class PysmurfMonitor:
                 log.info("database %s: schema %s -> %s", db.display_url, before or "none", after)
         return db
 
-    def _max_pending_id(self) -> int:
-        return self.db.read(files.max_pending_id)
+    def _check_kernel_drops(self, sock: Any, base: int) -> None:
+        drops = udp.udp_drops(sock)
+        if drops is None:
+            return
+        drops -= base
+        new = drops - (self.kernel_drops or 0)
+        self.kernel_drops = drops
+        if new > 0:
+            rescanning = self.losses.lost_from_anyone(time.time())
+            log.warning(
+                "the kernel dropped %d datagrams (%d so far): the receive buffer (%s bytes) was "
+                "full; rescanning the folders of %s",
+                new,
+                drops,
+                self.receive_buffer.granted if self.receive_buffer else "?",
+                ", ".join(rescanning) or "no publisher (none known yet)",
+            )
 
-    def _db_waiting(self) -> bool:
-        return time.monotonic() < self._db_retry_at
+    # --- the database side ---------------------------------------------------------------
 
     def _db_ok(self, session: OpSession) -> None:
-        if session.degraded:
+        if self.db_gate.succeeded():
             session.add_message("Database writes work again.")
         session.degraded = False
-        self._db_backoff = 0.0
+
+    def _db_failed(self, session: OpSession, exc: Exception) -> None:
+        """Keep everything in memory and try again later (RetryGate's backoff)."""
+        self._last_db_error = f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"
+        was_failing = self.db_gate.failing
+        self.db_gate.failed(time.monotonic())
+        if not was_failing:
+            session.add_message(f"Database unavailable, will retry: {self._last_db_error}")
+            log.error(
+                "database unavailable (work kept in memory, retrying): %s", self._last_db_error
+            )
+        session.degraded = True
 
     async def _flush_announced(self, session: OpSession) -> None:
+        assert self.db is not None
         db = self.db
-        while self._announced and not self._db_waiting():
-            batch = self._announced[: self.args.batch_size]
+        while self.queue and self.db_gate.open(time.monotonic()):
+            batch = self.queue.batch()
             try:
-                made = await self.agent.to_thread(db.write, lambda s: files.register(s, batch))
+                made = await self.agent.to_thread(db.write, _registering(batch))
             except Exception as exc:
                 self._db_failed(session, exc)
                 return
-            del self._announced[: len(batch)]
-            self.counts["registered"] += len(made)
-            self.counts["already_registered"] += len(batch) - len(made)
-            self._queue_for_hashing(made)
+            self.queue.written(len(batch))
+            self._counts["registered"] += len(made)
+            self._counts["already_registered"] += len(batch) - len(made)
+            self.hashes.submit(made)
             self._db_ok(session)
 
     async def _flush_checksums(self, session: OpSession) -> None:
-        if not self._hashed or self._db_waiting():
+        assert self.db is not None
+        if not self.db_gate.open(time.monotonic()):
             return
-        results, self._hashed = self._hashed, []
+        results = self.hashes.take()
+        if not results:
+            return
         try:
-            await self.agent.to_thread(db_write_checksums, self.db, results)
+            await self.agent.to_thread(self.db.write, _recording(results))
         except Exception as exc:
-            self._hashed[:0] = results
+            self.hashes.put_back(results)
             self._db_failed(session, exc)
             return
         self._db_ok(session)
         for r in results:
-            self.counts["checksummed" if r.md5 is not None else "unreadable"] += 1
+            self._counts["checksummed" if r.md5 is not None else "unreadable"] += 1
 
-    def _db_failed(self, session: OpSession, exc: Exception) -> None:
-        """Keep everything in memory and try again later, backing off up to 30 s."""
-        self.counts["db_errors"] += 1
-        self._last_db_error = f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"
-        self._db_backoff = min(max(0.5, self._db_backoff * 2), 30.0)
-        self._db_retry_at = time.monotonic() + self._db_backoff
-        if not session.degraded:
-            session.add_message(f"Database unavailable, will retry: {self._last_db_error}")
-        session.degraded = True
-        if self.once_a_minute.should_log("database", time.monotonic())[0]:
-            log.error(
-                "database unavailable (work kept in memory, retrying): %s", self._last_db_error
-            )
-
-    async def _recover(self, session: OpSession, after: int, until: int) -> int:
-        if self._db_waiting():
-            return after
+    async def _recover(self, session: OpSession, recovery: RecoveryPager) -> None:
+        assert self.db is not None
+        after, page = recovery.after, recovery.page
         try:
             rows = await self.agent.to_thread(
-                self.db.read, lambda s: files.pending_checksums(s, RECOVERY_PAGE, after_id=after)
+                self.db.read, lambda s: files.pending_checksums(s, page, after_id=after)
             )
         except Exception as exc:
             self._db_failed(session, exc)
-            return after
-        rows = [r for r in rows if r.id <= until]
-        self.counts["recovered"] += len(rows)
-        self._queue_for_hashing(rows)
-        return rows[-1].id if rows and len(rows) == RECOVERY_PAGE else until
+            return
+        self.hashes.submit(recovery.accept(rows))
 
-    def _queue_for_hashing(self, rows: list[Registered]) -> None:
-        self._to_hash.extend(rows)
-        if rows:
-            self._hash_ready.set()
-
-    async def _hasher(self, pool: ThreadPoolExecutor) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            if not self._to_hash:
-                self._hash_ready.clear()
-                await self._hash_ready.wait()
-                continue
-            chunk = [
-                self._to_hash.popleft() for _ in range(min(CHECKSUM_CHUNK, len(self._to_hash)))
-            ]
-            self.counts["hashing"] += len(chunk)
-            try:
-                results = await loop.run_in_executor(
-                    pool, checksum.checksum_rows, chunk, self.args.read_size
-                )
-            except Exception:
-                # the rows stay pending in the database and are retried at the next start
-                log.exception("checksum worker failed on %d files", len(chunk))
-                self.counts["checksum_failures"] += len(chunk)
-                continue
-            finally:
-                self.counts["hashing"] -= len(chunk)
-            self._hashed.extend(results)
-            self._wake.set()
-
-    async def _watch_loop(self, interval: float = 0.02) -> None:
-        """Measure how late the event loop wakes us: the cost of anything blocking it."""
-        loop = asyncio.get_running_loop()
-        while True:
-            due = loop.time() + interval
-            await asyncio.sleep(interval)
-            lag = loop.time() - due
-            self.loop_lag_max = max(self.loop_lag_max, lag)
-            if lag > 0.05:
-                self.counts["loop_stalls"] += 1
+    # --- rescans -------------------------------------------------------------------------
 
     @param("min_age", type=float, default=None, check=lambda v: v is None or v >= 0)
     async def rescan_task(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
@@ -543,95 +492,122 @@ class PysmurfMonitor:
         for later. Needs the ``run`` process to be running (it owns the database).
         """
         if self.db is None:
-            return False, "Start the 'run' process first: it opens the database."
+            raise NotRunning("Start the 'run' process first: it opens the database.")
         found, too_recent = await self._rescan(params["min_age"])
+        session.data = RescanSessionData(found=found, too_recent=too_recent).as_dict()
         return True, f"Rescan queued {found} files for registration; {too_recent} too recent."
 
     async def _rescan(self, min_age: float | None) -> tuple[int, int]:
         args = self.args
         result = await self.agent.to_thread(
             lambda: rescan.scan(
-                [os.path.abspath(d) for d in args.g3_dir],
-                [os.path.abspath(d) for d in args.smurf_dir],
+                list(self.losses.g3_dirs),
+                list(self.losses.smurf_dirs),
                 now=time.time(),
                 min_age=args.rescan_min_age if min_age is None else min_age,
             )
         )
-        now = time.time()
-        queued = 0
-        for announcement in result.found:
-            try:
-                self._announced.append(new_file(announcement, self.rules, now))
-                queued += 1
-            except PathRejected as exc:
-                self._reject(exc.reason, str(exc))
-        self.counts["rescanned"] += queued
-        self._wake.set()
+        queued = self._queue_found(result.found)
+        self._counts["rescanned"] += queued
         return queued, result.too_recent
 
-    def _enlarge_receive_buffer(self, sock: socket.socket) -> None:
-        # bursts of thousands of datagrams must wait in the kernel, not be dropped there
-        for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
-            if option is None:
-                continue
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, option, self.args.udp_rcvbuf)
-                return
-            except OSError:
-                continue
+    async def _loss_rescan(self, target: TargetedRescan) -> None:
+        result = await self.agent.to_thread(
+            lambda: rescan.scan(
+                list(target.g3_dirs),
+                list(target.smurf_dirs),
+                now=time.time(),
+                min_age=0.0,
+                publisher=target.publisher,
+                modified_before=target.modified_before,
+            )
+        )
+        queued = self._queue_found([self.losses.named(f) for f in result.found])
+        self.loss_rescans += 1
+        self.loss_found += queued
+        self._counts["rescanned"] += queued
+        log.info(
+            "rescan after a loss from %s: %d files found in %s (already registered ones are "
+            "skipped when written)",
+            target.publisher,
+            queued,
+            ", ".join((*target.g3_dirs, *target.smurf_dirs)),
+        )
+
+    def _queue_found(self, found: Sequence[Any]) -> int:
+        now, mono = time.time(), time.monotonic()
+        queued = sum(1 for f in found if self.intake.announce(f, now, mono, rescanned=True))
+        if queued:
+            self._wake.set()
+        return queued
 
     # --- what is shown ---------------------------------------------------------------------
 
-    def _stats(self) -> dict[str, Any]:
-        return {
-            "timestamp": time.time(),
-            "datagrams": self.counts["datagrams"],
-            "rejected": dict(self.rejected),
-            "ignored": dict(self.ignored),
-            "sequence": self.sequence.totals(),
-            "publishers": self.sequence.snapshot(),
-        }
+    def _sequence_totals(self) -> SequenceTotals:
+        return SequenceTotals(**self.intake.sequence.totals())
 
-    def _update(self, session: OpSession) -> None:
-        c = self.counts
-        db_stats = self.db.stats if self.db is not None else None
-        session.data = {
-            "timestamp": time.time(),
-            "udp": {
-                "datagrams": c["datagrams"],
-                "bytes": c["bytes"],
-                "by_type": dict(self.by_type),
-                "rejected": dict(self.rejected),
-                "ignored": dict(self.ignored),
-            },
-            "sequence": self.sequence.totals(),
-            "publishers": self.sequence.snapshot(),
-            "files": {
-                "announced": c["announced"],
-                "registered": c["registered"],
-                "already_registered": c["already_registered"],
-                "rescanned": c["rescanned"],
-                "recovered": c["recovered"],
-                "checksummed": c["checksummed"],
-                "unreadable": c["unreadable"],
-                "checksum_failures": c["checksum_failures"],
-                "waiting_for_db": len(self._announced),
-                "waiting_for_checksum": len(self._to_hash) + c["hashing"] + len(self._hashed),
-                "last_file": self._last_file,
-            },
-            "loop": {
-                "max_lag_ms": round(self.loop_lag_max * 1000, 1),
-                "stalls_over_50ms": c["loop_stalls"],
-            },
-            "metadata": {"samples": c["metadata_samples"], "feeds": sorted(self.meta_feeds)},
-            "db": {
-                "url": self.db.display_url if self.db is not None else None,
-                "errors": c["db_errors"],
-                "last_error": self._last_db_error,
-                "lock_retries": db_stats.lock_retries if db_stats else 0,
-            },
-        }
+    def _stats(self) -> UdpStats:
+        return UdpStats(
+            timestamp=time.time(),
+            datagrams=self._counts["datagrams"],
+            rejected=dict(self.intake.rejected),
+            ignored=dict(self.intake.ignored),
+            kernel_drops=self.kernel_drops,
+            sequence=self._sequence_totals(),
+            publishers=self.intake.sequence.snapshot(),
+        )
+
+    def _session_data(self) -> RunSessionData:
+        c = self._counts
+        db = self.db
+        return RunSessionData(
+            timestamp=time.time(),
+            udp=UdpCounts(
+                datagrams=c["datagrams"],
+                bytes=c["bytes"],
+                by_type=dict(self.intake.by_type),
+                rejected=dict(self.intake.rejected),
+                ignored=dict(self.intake.ignored),
+                receive_buffer=self.receive_buffer.granted if self.receive_buffer else None,
+                kernel_drops=self.kernel_drops,
+            ),
+            sequence=self._sequence_totals(),
+            publishers=self.intake.sequence.snapshot(),
+            files=FileCounts(
+                announced=c["announced"],
+                registered=c["registered"],
+                already_registered=c["already_registered"],
+                rescanned=c["rescanned"],
+                recovered=self.recovery.recovered if self.recovery else 0,
+                checksummed=c["checksummed"],
+                unreadable=c["unreadable"],
+                checksum_failures=self.hashes.failures,
+                waiting_for_db=len(self.queue),
+                waiting_for_checksum=self.hashes.waiting,
+                last_file=self.intake.last_file,
+            ),
+            losses=LossCounts(
+                gaps=c["gaps"],
+                requested=self.losses.requested,
+                unrecoverable=self.losses.unrecoverable,
+                rescans=self.loss_rescans,
+                found=self.loss_found,
+                pending=self.losses.pending,
+            ),
+            loop=self.watchdog.stats(),
+            metadata=MetadataCounts(samples=c["metadata_samples"], feeds=sorted(self.meta_feeds)),
+            db=DbCounts(
+                url=db.display_url if db is not None else None,
+                errors=self.db_gate.errors,
+                last_error=self._last_db_error,
+                lock_retries=db.stats.lock_retries if db is not None else 0,
+            ),
+        )
 
 
-def db_write_checksums(db: Database, results: list[Checksum]) -> int:
-    return db.write(lambda s: files.record_checksums(s, results))
+def _registering(batch: list[NewFile]) -> Any:
+    return lambda s: files.register(s, batch)
+
+
+def _recording(results: list[Checksum]) -> Any:
+    return lambda s: files.record_checksums(s, results)

@@ -158,8 +158,8 @@ def _envelope(obj: dict[str, Any]) -> Envelope:
         if key not in obj:
             raise _Invalid(Reason.MISSING_FIELD, f"envelope has no {key!r}")
     return Envelope(
-        id=_text(obj, "id", required=True, where="envelope"),
-        type=_text(obj, "type", required=True, where="envelope"),
+        id=_required_text(obj, "id", where="envelope"),
+        type=_required_text(obj, "type", where="envelope"),
         host=_text(obj, "host", where="envelope") or "",
         script=_text(obj, "script", where="envelope") or "",
         time=_number(obj, "time", where="envelope"),
@@ -187,11 +187,11 @@ def _message(env: Envelope, obj: dict[str, Any]) -> Message:
             raise _Invalid(Reason.WRONG_TYPE, f"{where} 'value' must be a scalar or a list")
         return Metadata(
             envelope=env,
-            path=_text(payload, "path", required=True, where=where),
+            path=_required_text(payload, "path", where=where),
             value=value,
             value_type=_text(payload, "type", where=where),
         )
-    path = _text(payload, "path", required=True, where=where)
+    path = _required_text(payload, "path", where=where)
     if kind == "g3_file":
         return G3File(
             envelope=env,
@@ -220,15 +220,20 @@ def _message(env: Envelope, obj: dict[str, Any]) -> Message:
     )
 
 
-def _text(obj: dict[str, Any], key: str, *, where: str, required: bool = False) -> str | None:
+def _text(obj: dict[str, Any], key: str, *, where: str) -> str | None:
     value = obj.get(key)
     if value is None:
-        if required:
-            raise _Invalid(Reason.MISSING_FIELD, f"{where} has no {key!r}")
         return None
     if not isinstance(value, str):
         raise _Invalid(Reason.WRONG_TYPE, f"{where} {key!r} must be a string")
-    if required and not value:
+    return value
+
+
+def _required_text(obj: dict[str, Any], key: str, *, where: str) -> str:
+    value = _text(obj, key, where=where)
+    if value is None:
+        raise _Invalid(Reason.MISSING_FIELD, f"{where} has no {key!r}")
+    if not value:
         raise _Invalid(Reason.MISSING_FIELD, f"{where} {key!r} is empty")
     return value
 

@@ -4,7 +4,7 @@ Remote paths are relative to the archive's base directory on the far side:
 
 - archive ``smurf`` (and any archive named by a ``data_file``)::
 
-      <first 5 digits of the file timestamp>/<publisher id>/<action_ts>_<action>/<plots|outputs>/<basename>
+      <5 digits of the file timestamp>/<publisher id>/<action_ts>_<action>/<plots|outputs>/<name>
 
   When the sender leaves out ``action`` or ``action_ts``, the missing part is written
   ``no_action`` or ``unknown`` (e.g. ``unknown_no_action``), so such files are grouped in one
@@ -12,10 +12,11 @@ Remote paths are relative to the archive's base directory on the far side:
 - archive ``timestreams`` (``g3_file``): the last three components of the local path,
   ``<5 digits>/<stream id>/<file>``.
 
-Every component is checked: non-empty, not ``.`` or ``..``, no ``/``, no NUL or other control
-character, so no remote path can escape the base directory. Local paths must be absolute,
-normalised, and under one of the configured roots (files outside are not ours to copy and
-delete).
+Every component is checked with the framework's :func:`socs_like.paths.check_name` (non-empty,
+not ``.`` or ``..``, no ``/``, no NUL or other control character, not over 255 bytes), so no
+remote path can escape the base directory. Local paths go through
+:meth:`socs_like.paths.Roots.check`: absolute, no ``..``, under one of the configured roots
+(files outside are not ours to copy and delete); they are registered normalised.
 
 Deletability (the old rule is the default): a ``smurf`` file may be deleted after its copy is
 verified only if its local path matches ``dated_dir`` (a dated folder such as
@@ -29,39 +30,36 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from socs_like.paths import PathRefused, Roots, check_name
+from socs_like_agents.pysmurf_monitor.errors import PathRejected
 
 NO_ACTION = "no_action"
 UNKNOWN_ACTION_TS = "unknown"
 DEFAULT_DATED_DIR = r"^/data/smurf_data/\d{8}/"
 DEFAULT_KEEP = (r"iv", r"channel_assignment", r"tune")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class PathRejected(ValueError):
-    """A path that must not be registered; ``reason`` is a :class:`~.datagrams.Reason` value."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
+def _rejected(exc: PathRefused) -> PathRejected:
+    reason = "outside_roots" if exc.rule in ("outside_roots", "no_roots") else "unsafe_path"
+    return PathRejected(reason, str(exc))
 
 
 def check_component(part: str, what: str) -> str:
-    if not part or part in (".", "..") or "/" in part or _CONTROL.search(part):
-        raise PathRejected("unsafe_path", f"{what} {part!r} is not a safe path component")
-    return part
+    """``part`` if it is one safe path component, else :class:`PathRejected`."""
+    try:
+        return check_name(part, what)
+    except PathRefused as exc:
+        raise _rejected(exc) from None
 
 
-def check_local_path(path: str, roots: Sequence[str]) -> str:
-    """``path`` if it is absolute, normalised and under one of ``roots``."""
-    if _CONTROL.search(path) or not path.startswith("/") or os.path.normpath(path) != path:
-        raise PathRejected("unsafe_path", f"local path {path!r} is not absolute and normalised")
-    for root in roots:
-        root = root.rstrip("/") or "/"
-        if root == "/" or path.startswith(root + "/"):
-            return path
-    raise PathRejected("outside_roots", f"local path {path!r} is outside {list(roots)}")
+def check_local_path(path: str, roots: Roots) -> str:
+    """``path`` normalised, if it is absolute and under one of ``roots``."""
+    try:
+        return roots.check(path, what="local path")
+    except PathRefused as exc:
+        raise _rejected(exc) from None
 
 
 def timecode_prefix(timestamp: float) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from socs_like.db.files import NewFile
+from socs_like.paths import Roots
 from socs_like_agents.pysmurf_monitor.datagrams import DataFile, G3File
 from socs_like_agents.pysmurf_monitor.paths import (
     DeletabilityRules,
@@ -18,12 +18,12 @@ from socs_like_agents.pysmurf_monitor.paths import (
 
 @dataclass(frozen=True, kw_only=True)
 class RegistrationRules:
-    local_roots: Sequence[str]
-    deletability: DeletabilityRules = DeletabilityRules()
+    local_roots: Roots
+    deletability: DeletabilityRules = field(default_factory=DeletabilityRules)
 
 
 def new_file(announcement: DataFile | G3File, rules: RegistrationRules, now: float) -> NewFile:
-    """The row for an announced file. Raises :class:`~.paths.PathRejected` when a path would
+    """The row for an announced file. Raises :class:`~.errors.PathRejected` when a path would
     leave the archive or the configured local roots, or the timestamp makes no timecode."""
     local_path = check_local_path(announcement.path, rules.local_roots)
     archive = check_component(announcement.archive_name, "archive name")

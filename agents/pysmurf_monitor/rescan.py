@@ -12,6 +12,12 @@ Files modified less than ``min_age`` seconds ago are left for a later rescan: th
 still be at work (the streamer announces a g3 file only when it closes it). Symlinks and
 anything that is not a regular file are skipped. Registering what this finds is idempotent:
 already registered paths are skipped by the database layer.
+
+A *targeted* rescan (after announcements of one publisher were lost, see :mod:`.lost`) passes
+``publisher``: only that publisher's folders are taken (``<stream id>`` folders of the g3
+dirs, ``<YYYYMMDD>/<publisher id>`` folders of the pysmurf dirs), and ``modified_before``
+leaves out files changed after the loss was seen (they may still be being written; their own
+announcement is still to come).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from socs_like_agents.pysmurf_monitor.datagrams import DataFile, Envelope, G3File
+from socs_like_agents.pysmurf_monitor.metadata import stream_id
 
 _LEADING_DIGITS = re.compile(r"^(\d{10})")
 
@@ -45,15 +52,31 @@ def _regular_files(top: str) -> Iterator[tuple[str, os.stat_result]]:
                 yield os.path.normpath(path), st
 
 
-def scan(g3_dirs: list[str], smurf_dirs: list[str], *, now: float, min_age: float) -> RescanResult:
+def scan(
+    g3_dirs: list[str],
+    smurf_dirs: list[str],
+    *,
+    now: float,
+    min_age: float,
+    publisher: str | None = None,
+    modified_before: float | None = None,
+) -> RescanResult:
     found: list[DataFile | G3File] = []
     too_recent = 0
+    newest = now - min_age
+    if modified_before is not None:
+        newest = min(newest, modified_before)
+    stream = None if publisher is None else stream_id(publisher)
     for top in g3_dirs:
-        env = Envelope(host="", id="rescan", script="", time=None, seq_no=None, type="g3_file")
+        env = Envelope(
+            host="", id=publisher or "rescan", script="", time=None, seq_no=None, type="g3_file"
+        )
         for path, st in _regular_files(top):
             if not path.endswith(".g3"):
                 continue
-            if now - st.st_mtime < min_age:
+            if stream is not None and os.path.basename(os.path.dirname(path)) != stream:
+                continue
+            if st.st_mtime > newest:
                 too_recent += 1
                 continue
             found.append(G3File(envelope=env, path=path, archive_name="timestreams"))
@@ -63,7 +86,9 @@ def scan(g3_dirs: list[str], smurf_dirs: list[str], *, now: float, min_age: floa
             parts = os.path.relpath(path, root).split(os.sep)
             if len(parts) != 5 or parts[3] not in ("plots", "outputs"):
                 continue
-            if now - st.st_mtime < min_age:
+            if publisher is not None and parts[1] != publisher:
+                continue
+            if st.st_mtime > newest:
                 too_recent += 1
                 continue
             _day, publisher, action_ts, kind, name = parts

@@ -9,41 +9,18 @@ import time
 from pathlib import Path
 
 import psycopg
-from pysmurf_helpers import free_udp_port, md5
 
 from socs_like.db import Database, FileState, RegisteredFile, files, upgrade
 from socs_like.db.files import NewFile
-from socs_like.testing import wait_until
+from socs_like.testing import free_port, md5_hex, wait_until
 from socs_like_agents.pysmurf_monitor.datagrams import encode
 from socs_like_agents.pysmurf_monitor.simulator import Publisher, flood
 
 
-def monitor_args(tmp_path: Path, port: int, db: str, *extra: str) -> list[str]:
-    return [
-        "--udp-port",
-        str(port),
-        "--udp-host",
-        "127.0.0.1",
-        "--db-path",
-        db,
-        "--local-root",
-        str(tmp_path / "data"),
-        "--deletable-dir",
-        f"^{tmp_path}/data/smurf_data/\\d{{8}}/",
-        "--stats-interval",
-        "0.5",
-        *extra,
-    ]
-
-
-def all_rows(db: Database) -> list[RegisteredFile]:
-    return db.read(lambda s: list(s.query(RegisteredFile).order_by(RegisteredFile.id)))
-
-
 def test_datagrams_become_rows_checksums_and_feeds(
-    tmp_path, run_agent, make_client, feed_listener, udp_sock
+    tmp_path, monitor_args, all_rows, run_agent, make_client, feed_listener, udp_sock
 ) -> None:
-    port = free_udp_port()
+    port = free_port("udp")
     db_path = str(tmp_path / "suprsync.db")
     run_agent(
         "PysmurfMonitor",
@@ -157,7 +134,7 @@ def test_datagrams_become_rows_checksums_and_feeds(
         "1732022318_000.g3": True,
     }
     for r in rows.values():
-        assert r.local_md5sum == md5(r.local_path)
+        assert r.local_md5sum == md5_hex(r.local_path)
         assert r.local_size == Path(r.local_path).stat().st_size
     assert {r.archive_name for r in rows.values()} == {"smurf", "timestreams"}
 
@@ -214,11 +191,11 @@ def test_datagrams_become_rows_checksums_and_feeds(
 
 
 def test_sigkill_with_1000_announcements_in_flight_loses_none(
-    tmp_path, run_agent, make_client, udp_sock
+    tmp_path, monitor_args, all_rows, run_agent, make_client, udp_sock
 ) -> None:
     """Killed mid-burst: rows already written are finished after the restart, and what was
     sent while it was down is found by the rescan; each file registered once."""
-    port = free_udp_port()
+    port = free_port("udp")
     db_path = str(tmp_path / "suprsync.db")
     data = tmp_path / "data"
     args = monitor_args(
@@ -255,7 +232,8 @@ def test_sigkill_with_1000_announcements_in_flight_loses_none(
     finally:
         sender.join()
     at_kill = all_rows(db)
-    assert len(at_kill) < 1000 or any(r.state == FileState.PENDING for r in at_kill)
+    pending_at_kill = sum(r.state == FileState.PENDING for r in at_kill)
+    assert len(at_kill) < 1000 or pending_at_kill
 
     run_agent("PysmurfMonitor", "pm-kill", args)
     wait_until(
@@ -273,12 +251,16 @@ def test_sigkill_with_1000_announcements_in_flight_loses_none(
     on_disk = sorted(str(p) for p in (data / "timestreams").rglob("*.g3"))
     assert len(on_disk) == 1000
     assert sorted(r.local_path for r in rows) == on_disk  # each once, none missing
-    assert all(r.local_md5sum == md5(r.local_path) for r in rows)
+    assert all(r.local_md5sum == md5_hex(r.local_path) for r in rows)
+    # the rows left pending by the kill were finished by the recovery pages, not the rescan
+    files_ = wait_until(lambda: client.run.status().session.get("data", {}).get("files"))
+    assert files_["recovered"] == pending_at_kill
+    assert files_["registered"] == 1000 - len(at_kill)
     db.dispose()
 
 
 def test_rows_left_pending_are_finished_on_start_with_postgresql(
-    tmp_path, run_agent, postgres_url
+    tmp_path, monitor_args, all_rows, run_agent, postgres_url
 ) -> None:
     data = tmp_path / "data" / "timestreams" / "17320" / "s1"
     data.mkdir(parents=True)
@@ -315,13 +297,13 @@ def test_rows_left_pending_are_finished_on_start_with_postgresql(
     run_agent(
         "PysmurfMonitor",
         "pm-pg",
-        monitor_args(tmp_path, free_udp_port(), postgres_url.replace("+psycopg", "")),
+        monitor_args(tmp_path, free_port("udp"), postgres_url.replace("+psycopg", "")),
     )
     wait_until(lambda: not db.read(lambda s: files.pending_checksums(s, 10)), timeout=20)
     rows = {r.local_path: r for r in all_rows(db)}
     for p in paths:
         assert rows[str(p)].state == FileState.QUEUED
-        assert rows[str(p)].local_md5sum == md5(p)
+        assert rows[str(p)].local_md5sum == md5_hex(p)
     gone = rows[str(data / "gone.g3")]
     assert gone.state == FileState.UNREADABLE
     assert gone.checksum_error == f"No such file or directory: {data / 'gone.g3'}"
@@ -329,9 +311,9 @@ def test_rows_left_pending_are_finished_on_start_with_postgresql(
 
 
 def test_test_mode_waits_to_be_started_then_ends_after_its_first_files(
-    tmp_path, run_agent, make_client, udp_sock
+    tmp_path, monitor_args, all_rows, run_agent, make_client, udp_sock
 ) -> None:
-    port = free_udp_port()
+    port = free_port("udp")
     g3 = tmp_path / "data" / "timestreams" / "17320" / "s1" / "1732022318_000.g3"
     g3.parent.mkdir(parents=True)
     g3.write_bytes(b"first file")
@@ -355,11 +337,11 @@ def test_test_mode_waits_to_be_started_then_ends_after_its_first_files(
 
 
 def test_the_simulator_speaks_what_the_monitor_accepts(
-    tmp_path, run_agent, make_client, feed_listener
+    tmp_path, monitor_args, all_rows, run_agent, make_client, feed_listener
 ) -> None:
     """`socs-like simulate pysmurf`: every file it writes is registered with its md5, nothing
     it sends is rejected or lost, session data and metadata reach their feeds."""
-    port = free_udp_port()
+    port = free_port("udp")
     db_path = str(tmp_path / "db.sqlite")
     run_agent("PysmurfMonitor", "pm-sim", monitor_args(tmp_path, port, db_path))
     client = make_client("pm-sim")
@@ -409,7 +391,7 @@ def test_the_simulator_speaks_what_the_monitor_accepts(
         ),
         timeout=20,
     )
-    assert all(r.local_md5sum == md5(r.local_path) for r in all_rows(db))
+    assert all(r.local_md5sum == md5_hex(r.local_path) for r in all_rows(db))
     data_ = client.run.status().session["data"]
     assert data_["udp"]["rejected"] == {}
     assert data_["sequence"]["lost"] == 0 and data_["sequence"]["duplicates"] == 0
@@ -422,9 +404,16 @@ def test_the_simulator_speaks_what_the_monitor_accepts(
 
 
 def test_announcements_wait_in_memory_while_the_database_is_away(
-    tmp_path, run_agent, make_client, postgres_server, postgres_url, udp_sock
+    tmp_path,
+    monitor_args,
+    all_rows,
+    run_agent,
+    make_client,
+    postgres_server,
+    postgres_url,
+    udp_sock,
 ) -> None:
-    port = free_udp_port()
+    port = free_port("udp")
     folder = tmp_path / "data" / "timestreams" / "17320" / "s1"
     folder.mkdir(parents=True)
     paths = []
@@ -432,7 +421,13 @@ def test_announcements_wait_in_memory_while_the_database_is_away(
         p = folder / f"1732022318_{i:03d}.g3"
         p.write_bytes(b"x" * (i + 1))
         paths.append(p)
-    run_agent("PysmurfMonitor", "pm-db-away", monitor_args(tmp_path, port, postgres_url))
+    run_agent(
+        "PysmurfMonitor",
+        "pm-db-away",
+        monitor_args(
+            tmp_path, port, postgres_url, "--max-queued", "6", "--loss-rescan-delay", "0.5"
+        ),
+    )
     client = make_client("pm-db-away")
     wait_until(lambda: client.run.status().session.get("status") == "running")
 
@@ -451,10 +446,13 @@ def test_announcements_wait_in_memory_while_the_database_is_away(
 
     def degraded():
         s = client.run.status().session
-        return s if s["degraded"] and s["data"]["files"]["waiting_for_db"] == 10 else None
+        return s if s["degraded"] and s["data"]["files"]["waiting_for_db"] == 6 else None
 
     away = wait_until(degraded, timeout=20)
     assert away["data"]["db"]["errors"] >= 1
+    # the queue holds --max-queued; the rest are refused, counted, and left for a rescan
+    assert away["data"]["udp"]["rejected"] == {"queue_full": 4}
+    assert away["data"]["losses"]["pending"] == ["STREAMER:s1"]
     assert any("Database unavailable, will retry" in m for _, m in away["messages"])
 
     admin.execute(f'CREATE DATABASE "{name}"')
@@ -473,9 +471,10 @@ def test_announcements_wait_in_memory_while_the_database_is_away(
         timeout=60,
     )
     assert sorted((r.local_path, r.local_md5sum) for r in all_rows(db)) == sorted(
-        (str(p), md5(p)) for p in paths
+        (str(p), md5_hex(p)) for p in paths
     )
     back = client.run.status().session
+    assert back["data"]["files"]["announced"] == 6 and back["data"]["losses"]["found"] == 10
     assert back["degraded"] is False
     assert any("Database writes work again." in m for _, m in back["messages"])
     db.dispose()

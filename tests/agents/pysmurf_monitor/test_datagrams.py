@@ -180,66 +180,210 @@ def test_encode_round_trips() -> None:
     assert isinstance(msg, G3File) and msg.envelope.id == "STREAMER:s1" and msg.envelope.seq_no == 3
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+# --- one field broken: the deep checks are reached and the exact reason is named ---------
+
+ENVELOPE = {
+    "host": "smurf-srv",
+    "id": "crate1slot2",
+    "script": "undeclared",
+    "time": 1722716193.5,
+    "seq_no": 7,
+}
+VALID_PAYLOADS = {
+    "data_file": DATA_FILE,
+    "g3_file": {"path": "/data/so/timestreams/17320/ufm_mv27/1732022318_000.g3"},
+    "metadata": {"path": "AMCc.FpgaTopLevel.Enable", "value": 1, "type": "int"},
+}
+# what a field must be, the values that break that, and the reason and detail expected
+not_text = (
+    st.integers() | st.floats(allow_nan=False) | st.booleans() | st.lists(st.integers(), max_size=2)
+)
+not_number = (
+    st.text(max_size=5) | st.booleans() | st.lists(st.integers(), max_size=2) | st.just(1e400)
+)
+not_integer = st.text(max_size=5) | st.booleans() | st.floats(allow_nan=False)
+ENVELOPE_BREAKS = {
+    "id": (not_text, Reason.WRONG_TYPE, "envelope 'id' must be a string"),
+    "host": (not_text, Reason.WRONG_TYPE, "envelope 'host' must be a string"),
+    "script": (not_text, Reason.WRONG_TYPE, "envelope 'script' must be a string"),
+    "time": (not_number, Reason.WRONG_TYPE, "envelope 'time' must be a finite number"),
+    "seq_no": (not_integer, Reason.WRONG_TYPE, "envelope 'seq_no' must be an integer"),
+}
+PAYLOAD_BREAKS = {
+    ("data_file", "path"): (
+        not_text,
+        Reason.WRONG_TYPE,
+        "data_file payload 'path' must be a string",
     ),
-    max_leaves=12,
-)
-envelopes = st.fixed_dictionaries(
-    {},
-    optional={
-        "id": json_values,
-        "type": st.sampled_from(
-            ["data_file", "g3_file", "metadata", "session_data", "session_log", "log", "x"]
-        )
-        | json_values,
-        "payload": json_values
-        | st.fixed_dictionaries(
-            {},
-            optional={
-                "path": json_values,
-                "value": json_values,
-                "format": json_values,
-                "action": json_values,
-                "action_ts": json_values,
-                "plot": json_values,
-                "timestamp": json_values,
-                "archive_name": json_values,
-            },
-        ),
-        "seq_no": json_values,
-        "time": json_values,
-        "host": json_values,
-        "script": json_values,
-    },
-)
-
-
-# generating nested JSON is slow on a loaded machine; that is not a failure of the parser
-@settings(
-    max_examples=200,
+    ("data_file", "format"): (
+        not_text,
+        Reason.WRONG_TYPE,
+        "data_file payload 'format' must be a string",
+    ),
+    ("data_file", "action"): (
+        not_text,
+        Reason.WRONG_TYPE,
+        "data_file payload 'action' must be a string",
+    ),
+    ("data_file", "type"): (
+        not_text,
+        Reason.WRONG_TYPE,
+        "data_file payload 'type' must be a string",
+    ),
+    ("data_file", "archive_name"): (
+        not_text,
+        Reason.WRONG_TYPE,
+        "data_file payload 'archive_name' must be a string",
+    ),
+    ("data_file", "timestamp"): (
+        not_number,
+        Reason.WRONG_TYPE,
+        "data_file payload 'timestamp' must be a finite number",
+    ),
+    ("data_file", "action_ts"): (
+        st.floats(allow_nan=False) | st.booleans() | st.lists(st.integers(), max_size=2),
+        Reason.WRONG_TYPE,
+        "data_file payload 'action_ts' must be a string",
+    ),
+    ("data_file", "plot"): (
+        st.integers() | st.text(max_size=5) | st.lists(st.booleans(), max_size=2),
+        Reason.WRONG_TYPE,
+        "data_file payload 'plot' must be true or false",
+    ),
+    ("g3_file", "path"): (not_text, Reason.WRONG_TYPE, "g3_file payload 'path' must be a string"),
+    ("g3_file", "archive_name"): (
+        not_text,
+        Reason.WRONG_TYPE,
+        "g3_file payload 'archive_name' must be a string",
+    ),
+    ("metadata", "path"): (not_text, Reason.WRONG_TYPE, "metadata payload 'path' must be a string"),
+    ("metadata", "type"): (not_text, Reason.WRONG_TYPE, "metadata payload 'type' must be a string"),
+    ("metadata", "value"): (
+        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+        Reason.WRONG_TYPE,
+        "metadata payload 'value' must be a scalar or a list",
+    ),
+}
+REQUIRED = {
+    ("envelope", "id"): (Reason.MISSING_FIELD, "envelope has no 'id'"),
+    ("envelope", "type"): (Reason.MISSING_FIELD, "envelope has no 'type'"),
+    ("envelope", "payload"): (Reason.MISSING_FIELD, "envelope has no 'payload'"),
+    ("data_file", "path"): (Reason.MISSING_FIELD, "data_file payload has no 'path'"),
+    ("g3_file", "path"): (Reason.MISSING_FIELD, "g3_file payload has no 'path'"),
+    ("metadata", "path"): (Reason.MISSING_FIELD, "metadata payload has no 'path'"),
+    ("metadata", "value"): (Reason.MISSING_FIELD, "metadata payload has no 'value'"),
+}
+FUZZ = settings(
+    max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(envelopes)
-def test_any_json_object_parses_or_is_rejected_never_raises(obj) -> None:
+
+
+def valid(kind: str) -> dict:
+    return {**ENVELOPE, "type": kind, "payload": dict(VALID_PAYLOADS[kind])}
+
+
+@FUZZ
+@given(st.data())
+def test_one_broken_envelope_field_is_named(data) -> None:
+    kind = data.draw(st.sampled_from(sorted(VALID_PAYLOADS)))
+    key = data.draw(st.sampled_from(sorted(ENVELOPE_BREAKS)))
+    bad_values, reason, detail = ENVELOPE_BREAKS[key]
+    obj = valid(kind)
+    obj[key] = data.draw(bad_values)
     result = parse(json.dumps(obj).encode())
-    assert isinstance(result, (DataFile, G3File, Metadata, SessionMessage, Ignored, Rejected))
+    assert isinstance(result, Rejected)
+    assert (result.reason, result.detail) == (reason, detail)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=300))
-def test_any_bytes_parse_or_are_rejected(data) -> None:
-    result = parse(data)
-    assert isinstance(result, (DataFile, G3File, Metadata, SessionMessage, Ignored, Rejected))
+@FUZZ
+@given(st.data())
+def test_one_broken_payload_field_is_named_and_the_envelope_kept(data) -> None:
+    kind, key = data.draw(st.sampled_from(sorted(PAYLOAD_BREAKS)))
+    bad_values, reason, detail = PAYLOAD_BREAKS[(kind, key)]
+    obj = valid(kind)
+    obj["payload"][key] = data.draw(bad_values)
+    seq_no = data.draw(st.integers(min_value=0, max_value=2**40))
+    obj["seq_no"] = seq_no
+    result = parse(json.dumps(obj).encode())
+    assert isinstance(result, Rejected)
+    assert (result.reason, result.detail) == (reason, detail)
+    assert result.envelope is not None and result.envelope.seq_no == seq_no
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.binary(min_size=1, max_size=60), st.integers(min_value=0))
-def test_truncated_valid_datagrams_are_rejected(tail, cut) -> None:
+@FUZZ
+@given(st.sampled_from(sorted(REQUIRED)), st.booleans())
+def test_a_missing_or_null_required_field_is_named(where_key, as_null) -> None:
+    where, key = where_key
+    kind = "g3_file" if where == "envelope" else where
+    obj = valid(kind)
+    target = obj if where == "envelope" else obj["payload"]
+    if as_null and key != "payload" and (where, key) != ("metadata", "value"):
+        target[key] = None
+    else:
+        del target[key]
+    result = parse(json.dumps(obj).encode())
+    assert isinstance(result, Rejected)
+    assert (result.reason, result.detail) == REQUIRED[where_key]
+
+
+@FUZZ
+@given(
+    st.text(min_size=1, max_size=20).filter(
+        lambda t: (
+            t not in {"data_file", "g3_file", "metadata", "session_data", "session_log"}
+            and t not in {"log", "start", "stop", "backend_error", "general"}
+        )
+    )
+)
+def test_an_unknown_type_is_named(kind) -> None:
+    obj = {**ENVELOPE, "type": kind, "payload": {}}
+    result = parse(json.dumps(obj).encode())
+    assert isinstance(result, Rejected)
+    assert (result.reason, result.detail) == (
+        Reason.UNKNOWN_TYPE,
+        f"unknown message type {kind[:64]!r}",
+    )
+
+
+@FUZZ
+@given(st.sampled_from(sorted(VALID_PAYLOADS)), not_text | st.text(max_size=5))
+def test_a_payload_that_is_not_an_object_is_named(kind, payload) -> None:
+    obj = {**ENVELOPE, "type": kind, "payload": payload}
+    result = parse(json.dumps(obj).encode())
+    assert isinstance(result, Rejected)
+    assert (result.reason, result.detail) == (
+        Reason.WRONG_TYPE,
+        f"{kind} payload must be an object",
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(min_value=1, max_value=10_000))
+def test_a_datagram_cut_short_is_bad_json_and_one_too_long_is_oversize(cut) -> None:
     data = dgram("data_file", DATA_FILE)
-    truncated = data[: cut % len(data)]
-    assert isinstance(parse(truncated), Rejected)
-    assert isinstance(parse(data + tail), (Rejected, DataFile))
+    truncated = parse(data[: 1 + cut % (len(data) - 1)])
+    assert isinstance(truncated, Rejected) and truncated.reason == Reason.BAD_JSON
+    padded = json.loads(data)
+    version = padded["payload"]["pysmurf_version"]
+    padded["payload"]["pysmurf_version"] = "x" * (MAX_DATAGRAM - len(data) + len(version) + cut)
+    big = json.dumps(padded).encode()
+    oversize = parse(big)
+    assert isinstance(oversize, Rejected)
+    assert (oversize.reason, oversize.detail) == (
+        Reason.OVERSIZE,
+        f"{len(big)} bytes > {MAX_DATAGRAM}",
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(min_size=1, max_size=40).filter(lambda b: b[:1] != b"{"), st.integers(0, 400))
+def test_invalid_utf8_is_named_before_json(junk, at) -> None:
+    data = dgram("g3_file", VALID_PAYLOADS["g3_file"])
+    at %= len(data)
+    broken = data[:at] + b"\xff" + junk + data[at:]
+    result = parse(broken)
+    assert isinstance(result, Rejected)
+    assert result.reason == Reason.NOT_UTF8
+    assert "can't decode byte 0xff" in result.detail

@@ -4,11 +4,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from socs_like.paths import Roots
 from socs_like_agents.pysmurf_monitor.datagrams import DataFile, Envelope, G3File, Metadata
+from socs_like_agents.pysmurf_monitor.errors import PathRejected
 from socs_like_agents.pysmurf_monitor.metadata import feed_sample, safe_name, stream_id
 from socs_like_agents.pysmurf_monitor.paths import (
     DeletabilityRules,
-    PathRejected,
     check_local_path,
     smurf_remote_path,
     timestream_remote_path,
@@ -21,7 +22,7 @@ from socs_like_agents.pysmurf_monitor.registration import RegistrationRules, new
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 
 ENV = Envelope(host="h", id="ufm_mv19", script="s", time=1722716193.5, seq_no=1, type="data_file")
-RULES = RegistrationRules(local_roots=["/data"])
+RULES = RegistrationRules(local_roots=Roots(["/data"]))
 
 
 def data_file(**kw) -> DataFile:
@@ -76,11 +77,28 @@ def test_timestream_remote_path_is_the_last_three_components() -> None:
 @pytest.mark.parametrize(
     "announcement,reason,text",
     [
-        (data_file(path="/data/../etc/passwd"), "unsafe_path", "not absolute and normalised"),
-        (data_file(path="relative/x.png"), "unsafe_path", "not absolute and normalised"),
-        (data_file(path="/etc/passwd"), "outside_roots", "is outside ['/data']"),
-        (data_file(path="/database/x"), "outside_roots", "is outside"),
-        (data_file(action="../../x"), "unsafe_path", "action folder"),
+        (
+            data_file(path="/data/../etc/passwd"),
+            "unsafe_path",
+            "local path '/data/../etc/passwd' refused (dotdot): contains a '..' component",
+        ),
+        (
+            data_file(path="relative/x.png"),
+            "unsafe_path",
+            "local path 'relative/x.png' refused (relative): must be absolute",
+        ),
+        (
+            data_file(path="/data/x\n.png"),
+            "unsafe_path",
+            "refused (control): contains a control character",
+        ),
+        (
+            data_file(path="/etc/passwd"),
+            "outside_roots",
+            "local path '/etc/passwd' refused (outside_roots): is outside the allowed roots: /data",
+        ),
+        (data_file(path="/database/x"), "outside_roots", "is outside the allowed roots"),
+        (data_file(action="../../x"), "unsafe_path", "action folder '1722715985_../../x' refused"),
         (
             data_file(
                 envelope=Envelope(
@@ -88,10 +106,10 @@ def test_timestream_remote_path_is_the_last_three_components() -> None:
                 )
             ),
             "unsafe_path",
-            "publisher id '..'",
+            "publisher id '..' refused (dotdot)",
         ),
         (data_file(timestamp=12.0), "bad_timestamp", "not a 10-digit time"),
-        (data_file(archive_name="../x"), "unsafe_path", "archive name"),
+        (data_file(archive_name="../x"), "unsafe_path", "archive name '../x' refused (not_normal)"),
         (
             G3File(envelope=ENV, path="/data/x.g3", archive_name="timestreams"),
             "unsafe_path",
@@ -100,8 +118,9 @@ def test_timestream_remote_path_is_the_last_three_components() -> None:
     ],
 )
 def test_paths_that_would_escape_are_rejected(announcement, reason, text) -> None:
-    with pytest.raises(PathRejected, match=text.replace("[", r"\[").replace("]", r"\]")) as err:
+    with pytest.raises(PathRejected) as err:
         new_file(announcement, RULES, 1.0)
+    assert text in str(err.value)
     assert err.value.reason == reason
 
 
@@ -132,7 +151,7 @@ def test_a_remote_path_never_escapes_the_base_dir(pub, action, action_ts, name) 
 def test_timestream_paths_and_local_confinement_never_escape(parts) -> None:
     path = "/data/" + "/".join(parts)
     try:
-        local = check_local_path(path, ["/data"])
+        local = check_local_path(path, Roots(["/data"]))
         remote = timestream_remote_path(local)
     except PathRejected:
         return
