@@ -22,18 +22,14 @@ from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlparse
 
-import txaio
+from autobahn.asyncio.wamp import ApplicationSession
+from autobahn.asyncio.websocket import WampWebSocketClientFactory
+from autobahn.wamp.exception import ApplicationError, TransportLost
+from autobahn.wamp.types import ComponentConfig, SubscribeOptions
 
-txaio.use_asyncio()
-
-from autobahn.asyncio.wamp import ApplicationSession  # noqa: E402
-from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: E402
-from autobahn.wamp.exception import ApplicationError, TransportLost  # noqa: E402
-from autobahn.wamp.types import ComponentConfig, SubscribeOptions  # noqa: E402
-
-from .feed import feed_event  # noqa: E402
-from .ops import ResponseCode  # noqa: E402
-from .site_config import find_site_config, load_site_config  # noqa: E402
+from .feed import feed_event
+from .ops import ResponseCode
+from .site_config import find_site_config, load_site_config
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
@@ -418,20 +414,34 @@ class _Process(_Op):
 class Client:
     """An OCS-style client: ``c.delay_task(delay=1)``, ``c.acq.start()``, ``c.acq.stop()``.
 
-    Operations become attributes (dashes turn into underscores) from the agent's get_api.
-    An operation named like a method of the client (``run`` is common; ``request``, ``close``
-    are not) hides that method on this instance; the client itself never calls its methods
-    through the instance, so it keeps working.
+    Building one makes no network call. The agent's operations become attributes (dashes
+    turn into underscores) from its get_api, fetched by `connect` or by the first use of an
+    attribute the client does not have. An operation named like a method of the client
+    (``run`` is common; ``request``, ``close`` are not) hides that method on this instance;
+    the client itself never calls its methods through the instance, so it keeps working.
     """
 
     def __init__(self, instance_id: str, site_config: str | None = None, **kwargs: Any) -> None:
         self.instance_id = instance_id
         self.aclient = AsyncClient.from_site(instance_id, site_config, **kwargs)
+        self._connected = False
+
+    def connect(self) -> Client:
+        """Ask the agent for its operations now; `ClientError` if it cannot be reached."""
         api = run_sync(self.aclient.get_api())
         for name, _, _info in api["tasks"]:
             setattr(self, name.replace("-", "_"), _Task(self, name))
         for name, _, _info in api["processes"]:
             setattr(self, name.replace("-", "_"), _Process(self, name))
+        self._connected = True
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names the instance lacks: an operation not fetched yet, or a typo.
+        if name.startswith("_") or self.__dict__.get("_connected", True):
+            raise AttributeError(f"{self!r} has no operation or attribute {name!r}")
+        Client.connect(self)
+        return getattr(self, name)
 
     def get_api(self) -> dict[str, Any]:
         return run_sync(self.aclient.get_api())

@@ -82,7 +82,7 @@ def _try_client(make_client, instance_id):
     from socs_like.client import ClientError
 
     try:
-        return make_client(instance_id)
+        return make_client(instance_id).connect()
     except ClientError:
         return None
 

@@ -187,7 +187,7 @@ def test_http_bridge_calls_as_controller(c, hub):
 def test_calls_to_a_missing_agent_fail_fast(hub):
     t0 = time.monotonic()
     with pytest.raises(ClientError, match="no agent answers at observatory.nobody: is it running"):
-        Client("nobody", site_config=str(hub.site_file))
+        Client("nobody", site_config=str(hub.site_file)).connect()
     assert time.monotonic() - t0 < 3
 
 

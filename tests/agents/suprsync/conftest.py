@@ -12,6 +12,7 @@ from socs_like.commands import SshSettings
 from socs_like.db import Database
 from socs_like_agents.filedb import queries as files
 from socs_like_agents.filedb.models import RegisteredFile
+from socs_like_agents.filedb.schema import upgrade
 from socs_like_agents.suprsync.commands import SshTarget
 from socs_like_agents.suprsync.sync import Syncer, SyncSettings
 
@@ -82,6 +83,12 @@ class Archive:
 
     def remote_bytes(self, remote_path: str) -> bytes:
         return (self.remote / remote_path).read_bytes()
+
+
+@pytest.fixture
+def db_migrate():
+    """The shared ``db`` fixture creates the file database's tables."""
+    return upgrade
 
 
 @pytest.fixture
