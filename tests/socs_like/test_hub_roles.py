@@ -45,6 +45,6 @@ def test_nothing_outside_the_address_root(hub):
         session = await client._transport.connect()
         await session.register(lambda: None, "elsewhere.proc")
 
-    with pytest.raises(ApplicationError, match="not_authorized|not authorized"):
+    with pytest.raises(ApplicationError, match=r"not_authorized|not authorized"):
         run_sync(register_outside(), 10)
     run_sync(client.close(), 5)
