@@ -4,7 +4,7 @@ The agent's own code registers operations and feeds in its constructor; `Agent.r
 connects to the hub and serves until it is told to stop. Nothing here schedules work before
 `run`, so an `Agent` can be built and inspected in a test without a reactor.
 
-On the wire (see docs and specs/ocs-wire.md):
+On the wire (docs/wire.md has the whole contract):
 
 - ``<address>``: management RPC (``get_api``), with op *summaries* instead of whole sessions;
 - ``<address>.ops``: ``(action, op_name, params=None, timeout=None, password=None)``

@@ -13,6 +13,7 @@ these clients: they use `Agent.subscribe` and the hub directly.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -71,7 +72,7 @@ class _WampTransport:
         loop = asyncio.get_running_loop()
         joined: asyncio.Future[ApplicationSession] = loop.create_future()
 
-        class _Session(ApplicationSession):  # type: ignore[misc]
+        class _Session(ApplicationSession):
             def onJoin(self, details: Any) -> None:
                 if not joined.done():
                     joined.set_result(self)
@@ -92,7 +93,8 @@ class _WampTransport:
         )
         try:
             await asyncio.wait_for(
-                loop.create_connection(factory, parsed.hostname, parsed.port or 80), self.timeout
+                loop.create_connection(factory, parsed.hostname or "localhost", parsed.port or 80),
+                self.timeout,
             )
             self._session = await asyncio.wait_for(joined, self.timeout)
         except (OSError, TimeoutError) as exc:
@@ -131,13 +133,16 @@ class _WampTransport:
     async def close(self) -> None:
         session, self._session = self._session, None
         if session is not None and session.is_attached():
-            closed = asyncio.get_running_loop().create_future()
-            session.on("disconnect", lambda *a, **kw: closed.done() or closed.set_result(None))
+            closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def on_disconnect(*args: Any, **kwargs: Any) -> None:
+                if not closed.done():
+                    closed.set_result(None)
+
+            session.on("disconnect", on_disconnect)
             session.leave()
-            try:
+            with contextlib.suppress(TimeoutError):  # no goodbye from the hub: the socket goes
                 await asyncio.wait_for(closed, 1.0)
-            except TimeoutError:
-                pass  # the hub did not answer our goodbye; the socket goes anyway
 
 
 class _HttpTransport:

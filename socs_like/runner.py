@@ -60,7 +60,7 @@ def configure_logging(instance_id: str, log_dir: str | None, verbose: bool = Fal
 
     # autobahn logs through txaio into the loggers above. It says "trying transport ..." as a
     # warning at each (re)connect; the agent says what matters of the hub in its own words.
-    txaio.set_global_log_level("debug" if verbose else "warn")
+    txaio.set_global_log_level("debug" if verbose else "warn")  # type: ignore[attr-defined]
     logging.getLogger("autobahn").setLevel(logging.DEBUG if verbose else logging.ERROR)
 
     def failures_with_tracebacks(event: dict[str, Any]) -> None:
@@ -69,7 +69,7 @@ def configure_logging(instance_id: str, log_dir: str | None, verbose: bool = Fal
         if failure is not None:
             logging.getLogger("twisted").error("%s", failure.getTraceback())
 
-    globalLogPublisher.addObserver(failures_with_tracebacks)
+    globalLogPublisher.addObserver(failures_with_tracebacks)  # type: ignore[arg-type]
 
 
 def parse_agent_args(
@@ -126,9 +126,11 @@ def run_agent_process(argv: list[str], class_name: str | None = None) -> int:
         return 2
     configure_logging(settings.instance_id, settings.log_dir, args.verbose)
     loop = install_asyncio_reactor()
-    from twisted.internet import reactor
+    from twisted.internet import reactor as installed
 
     from .agent import EXIT_ALREADY_RUNNING, Agent
+
+    reactor: Any = installed  # the asyncio reactor; twisted's stubs type it as an interface
 
     outcome: dict[str, Any] = {"code": 0, "stuck": False}
 

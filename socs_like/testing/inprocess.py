@@ -99,7 +99,7 @@ class OpsDriver:
     ) -> Reply:
         async def call() -> list[Any]:
             answer = self.agent.ops_handler(action, op_name, params, timeout)
-            return await answer if inspect.isawaitable(answer) else answer  # type: ignore[no-any-return]
+            return await answer if inspect.isawaitable(answer) else answer
 
         code, message, session = self._runner.run(call(), (timeout or 0) + 30)
         return Reply(code, message, session)
