@@ -16,10 +16,12 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from socs_like.checksum import md5_file
 from socs_like.db import Database, database_url
@@ -134,7 +136,8 @@ def _list(db: Database, args: argparse.Namespace, limit: int) -> int:
         return 0
     if args.command == "next":
         row = db.read(lambda s: s.get(RegisteredFile, batch[0].id))
-        _print_row(row)
+        if row is not None:  # else copied and gone since the line above
+            _print_row(row)
         return 0
     for f in batch:
         print(f"{f.id}\t{f.local_path}\t{f.remote_path}")
@@ -154,6 +157,16 @@ def _walk(root: str, older_than: float) -> Iterator[tuple[str, str]]:
             yield path, os.path.relpath(path, root)
 
 
+def _registered_paths(session: Session, archive: str, paths: list[str]) -> list[str]:
+    return list(
+        session.scalars(
+            select(RegisteredFile.local_path).where(
+                RegisteredFile.archive_name == archive, RegisteredFile.local_path.in_(paths)
+            )
+        )
+    )
+
+
 def _add_local_files(db: Database, args: argparse.Namespace) -> int:
     root = os.path.abspath(args.local_root)
     if not os.path.isdir(root):
@@ -163,16 +176,7 @@ def _add_local_files(db: Database, args: argparse.Namespace) -> int:
     known: set[str] = set()
     for i in range(0, len(paths), REGISTER_CHUNK):
         chunk = paths[i : i + REGISTER_CHUNK]
-        known.update(
-            db.read(
-                lambda s, chunk=chunk: s.scalars(
-                    select(RegisteredFile.local_path).where(
-                        RegisteredFile.archive_name == args.archive_name,
-                        RegisteredFile.local_path.in_(chunk),
-                    )
-                ).all()
-            )
-        )
+        known.update(db.read(partial(_registered_paths, archive=args.archive_name, paths=chunk)))
     todo = [(p, r) for p, r in found if p not in known]
     if args.dry:
         print(f"dry run: would add {len(todo)} files of {root} to {args.archive_name}")
@@ -202,10 +206,10 @@ def _add_local_files(db: Database, args: argparse.Namespace) -> int:
             )
         )
         if len(batch) >= REGISTER_CHUNK:
-            added += len(db.write(lambda s, b=batch: queries.register(s, b)))
+            added += len(db.write(partial(queries.register, files=batch)))
             batch = []
     if batch:
-        added += len(db.write(lambda s, b=batch: queries.register(s, b)))
+        added += len(db.write(partial(queries.register, files=batch)))
     print(
         f"added {added} files of {root} to {args.archive_name}"
         + (f" ({skipped} skipped)" if skipped else "")

@@ -15,7 +15,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from socs_like.checksum import md5_file
 from socs_like.commands import CommandResult, run_command
@@ -216,7 +219,7 @@ class Syncer:
                 removed[c.id] = 0.0
                 continue
             changed, values = self._local_change(c.local_path, c.local_md5sum, c.local_mtime)
-            if changed:
+            if changed and values is not None:
                 requeue[c.id] = values
             else:
                 present.append(c)
@@ -257,11 +260,11 @@ class Syncer:
 
         self.db.write(write)
         gone = sum(1 for t in removed.values() if t == 0.0)
-        changed = sum(1 for v in requeue.values() if "local_md5sum" in v)
+        n_changed = sum(1 for v in requeue.values() if "local_md5sum" in v)
         self.counters.deleted += len(removed) - gone
         self.counters.already_gone += gone
-        self.counters.requeued_changed += changed
-        self.counters.remote_bad_before_delete += len(requeue) - changed
+        self.counters.requeued_changed += n_changed
+        self.counters.remote_bad_before_delete += len(requeue) - n_changed
         return {"deleted": len(removed) - gone, "already_gone": gone, "requeued": len(requeue)}
 
     @staticmethod
@@ -315,17 +318,19 @@ class Syncer:
                 ses, s.archive_name, after_id, limit, only_failed
             )
         )
-        changes = {}
-        touched = {}
+        changes: dict[int, dict[str, Any]] = {}
+        touched: dict[int, dict[str, Any]] = {}
         missing = 0
         for r in rows:
             if not os.path.exists(r.local_path):
                 missing += 1
                 continue
             changed, values = self._local_change(r.local_path, r.local_md5sum, r.local_mtime)
+            if values is None:
+                continue
             if changed:
                 changes[r.id] = values
-            elif values is not None:
+            else:
                 touched[r.id] = values
 
         def write(ses):  # type: ignore[no-untyped-def]
@@ -367,13 +372,16 @@ class Syncer:
             synced = d.synced or (
                 completed
                 and not self.db.read(
-                    lambda ses, tc=d.timecode: queries.timecode_unsynced(ses, s.archive_name, tc)
+                    partial(queries.timecode_unsynced, archive=s.archive_name, timecode=d.timecode)
                 )
             )
             if (completed, synced) != (d.completed, d.synced):
                 self.db.write(
-                    lambda ses, i=d.id, c=completed, y=synced: queries.set_timecode_state(
-                        ses, i, completed=c, synced=y
+                    partial(
+                        queries.set_timecode_state,
+                        tcdir_id=d.id,
+                        completed=completed,
+                        synced=synced,
                     )
                 )
             if synced:
@@ -430,7 +438,7 @@ class Syncer:
         archive = self.settings.archive_name
         now = self.clock()
 
-        def work(ses):  # type: ignore[no-untyped-def]
+        def work(ses: Session) -> tuple[dict[str, Any], int, int]:
             new, last_id = queries.count_files(ses, archive, self._counted_id)
             total = self._num_files + new
             return queries.archive_stats(ses, archive, now, total), total, last_id
