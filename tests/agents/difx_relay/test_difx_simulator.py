@@ -11,7 +11,7 @@ import os
 import time
 
 import pytest
-from sim_raw import QUIET, Raw, command, i32, inner_packets, listen, packet, read_all
+from sim_raw import QUIET, Raw, command, i32, listen, packet, read_all
 
 pytestmark = pytest.mark.timeout(60)
 
