@@ -20,8 +20,9 @@ Done from the manager (rank 0), prints a line per step on stdout, and follows th
 `SIM BEHAVIOUR:` words: `fail` (an error on stderr half way, then it exits), `errors` (an error
 on stderr, then it goes on), `warn` (a warning on stderr), `wedge` (a stop finds no process to
 kill and the job runs on), `badconfig` (checkmpifxcorr reports an error), `configok`
-(checkmpifxcorr is installed and passes; by default it is not found). Jobs run by mk5daemon (the demo) also get
-its Spawning and MpiDone wrapper messages; guiServer's own are never sent (§8).
+(checkmpifxcorr is installed and passes; by default it is not found). Jobs run by mk5daemon
+(the demo) also get its Spawning and MpiDone wrapper messages; guiServer's own are never sent
+(§8).
 """
 
 from __future__ import annotations
