@@ -5,6 +5,7 @@ simulator, checked as bytes on a raw socket (spec = `difx-guiserver-protocol.md`
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from sim_raw import QUIET, Raw, command, i32, ids, inner_packets, listen, lp, read_all
@@ -66,8 +67,8 @@ def test_machines_definition_writes_both_files(sim, raw):
         (101, b""),
     ]
     assert (5, b"No machines file specified - generating path from input file.") in diags
-    assert open(machines).read() == "difxhead\nds1\nds2\ndifxhead\ncn01\ncn02\n"
-    assert open(threads).read() == "NUMBER OF CORES:    3\n3\n7\n7\n"
+    assert Path(machines).read_text() == "difxhead\nds1\nds2\ndifxhead\ncn01\ncn02\n"
+    assert Path(threads).read_text() == "NUMBER OF CORES:    3\n3\n7\n7\n"
     raw.assert_silent()
 
 
@@ -100,7 +101,7 @@ def test_machines_processor_test(sim, raw):
     _machines(raw, 83, files, nodes)
     got, _ = _collect(raw, 83, {100, 101})
     assert got[5:8] == [(122, b""), (120, b"cn01"), (119, b"nosuch")]
-    assert open(folder / "a.machines").read() == "difxhead\nds1\ncn01\n"
+    assert (folder / "a.machines").read_text() == "difxhead\nds1\ncn01\n"
 
 
 # -------------------------------------------------------------- vex2difx (§6.7)
@@ -258,7 +259,7 @@ def test_file_list(sim, raw):
     assert ids(got) == [102, 104, 111, 111, 110, 112, 101]
     assert got[4][1] == i32(2)
     assert got[2][1].startswith(files[0].encode() + b" ")
-    assert len(open(dest).read().splitlines()) == 2
+    assert len(Path(dest).read_text().splitlines()) == 2
 
 
 def test_file_list_existing_destination_reads_the_answer(sim, raw):
