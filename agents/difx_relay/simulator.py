@@ -321,6 +321,7 @@ class Connection(asyncio.Protocol):
         if pid == PacketId.RELAY:
             if len(data) >= 4:
                 self.relay = int.from_bytes(data[:4], "big", signed=True) != 0
+                log(f"relay {'on' if self.relay else 'off'} for {self.peer}")  # console only
         elif pid == PacketId.RELAY_COMMAND:
             self.sim.bus.emit_raw(data, self.group)
         elif pid == PacketId.COMMAND:
