@@ -8,9 +8,16 @@ Every test talks to the simulator process over a raw socket and checks exact byt
 from __future__ import annotations
 
 import os
+import sys
 import time
+from pathlib import Path
 
 import pytest
+
+# The raw-socket helpers sit next to this file; pytest's importlib mode puts no test folder
+# on sys.path, so this one is added (once).
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
 from sim_raw import QUIET, Raw, command, i32, listen, packet, read_all
 
 pytestmark = pytest.mark.timeout(60)

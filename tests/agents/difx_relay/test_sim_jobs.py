@@ -4,9 +4,16 @@ as bytes on a raw socket (spec = `difx-guiserver-protocol.md`)."""
 from __future__ import annotations
 
 import re
+import sys
 import time
+from pathlib import Path
 
 import pytest
+
+# The raw-socket helpers sit next to this file; pytest's importlib mode puts no test folder
+# on sys.path, so this one is added (once).
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
 from sim_raw import QUIET, Raw, command, i32, ids, inner_packets, lp
 
 pytestmark = pytest.mark.timeout(90)
