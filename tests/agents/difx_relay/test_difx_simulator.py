@@ -384,3 +384,20 @@ def test_relayed_document_is_sent_unchanged(guiserver):
     assert doc.startswith(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<difxMessage>')
     assert b"\0" not in doc
     raw.close()
+
+
+def test_channel_mode_off_with_no_listener(sim, raw):
+    """§4 / src: channel mode off and nobody listening on address:P: ls and get fail on the
+    server's console only (an alert, §8); DifxStart says ERROR 6 on the main socket."""
+    server = listen()
+    port = server.getsockname()[1]
+    server.close()  # nothing listens there now
+    _ls(raw, str(sim.sandbox), port)
+    _transfer(raw, "from DiFX", str(sim.sandbox), "/x", port)
+    raw.assert_silent(1.0)
+    fields = {"input": "/x.input", "address": "127.0.0.1", "port": str(port)}
+    raw.send(3, command("DifxStart", fields))
+    assert raw.recv() == (
+        6,
+        b"client socket connection from guiServer to GUI failed - unable to start job",
+    )
