@@ -264,7 +264,9 @@ async def start(conn: Connection, cmd: Command) -> None:
     output = _base(input_file) + ".difx"
     real_output = conn.inside(output)
     exists = real_output is not None and os.path.exists(real_output)
-    force = cmd.text("force")[:1] not in ("", "0", "n", "N", "f", "F")
+    # DiFX's parser: an absent <force> is 0; a present one is on unless it starts with 0/n/f,
+    # so an empty <force/> is on (msg/difxparse.c).
+    force = "force" in cmd.values and cmd.text("force")[:1] not in ("0", "n", "N", "f", "F")
     if exists and not force:
         conn.diagnostic(error, f"Output file {output} exists.  Aborting correlation.")
         return await _end(path, OUTPUT_EXISTS, TERMINATED)

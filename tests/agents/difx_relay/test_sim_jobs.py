@@ -148,12 +148,14 @@ def test_start_failures(sim, raw, setup, codes, error):
     assert (6, error.format(path=path, out=out).encode()) in diags
 
 
-def test_force_deletes_previous_output(sim, raw):
-    """§6.4: with force, 112 (deleting old output) then 113."""
+@pytest.mark.parametrize("force", ["1", "true", ""])
+def test_force_deletes_previous_output(sim, raw, force):
+    """§6.4: with force, 112 (deleting old output) then 113. DiFX's parser takes a present
+    <force> as on unless it starts with 0/n/f, so an empty one is on."""
     path = _job(sim)
     (sim.sandbox / "exp" / "job1.difx").mkdir()
     (sim.sandbox / "exp" / "job1.difx" / "DIFX_old").write_text("x")
-    got = _start_and_collect(raw, path, 55, force="1")
+    got = _start_and_collect(raw, path, 55, force=force)
     assert ids(got)[6:9] == [104, 112, 113]
     assert ids(got)[-1] == 101
     assert not (sim.sandbox / "exp" / "job1.difx" / "DIFX_old").exists()
