@@ -18,7 +18,7 @@ from defusedxml import DefusedXmlException
 
 from .errors import LocalProtocolError, RemoteProtocolError
 from .framing import Packet, PacketId, pack_int, unpack_int
-from .messages import ALL_KEYWORDS, XML_DECLARATION
+from .messages import ALL_KEYWORDS, SELECTION_KEYWORDS, XML_DECLARATION
 
 COMMAND_TYPES: Final = (
     "DifxStart",
@@ -32,8 +32,19 @@ COMMAND_TYPES: Final = (
     "DifxMark5Copy",
     "DifxCommand",
 )
-FILE_OPERATIONS: Final = ("ls", "mkdir", "rmdir", "rm", "mv")
-START_FUNCTIONS: Final = ("RUN_MONITOR", "CONFIG_ONLY", "BAIL_ON_CONFIG_FAIL", "USNO")
+FILE_OPERATIONS: Final = ("ls", "mkdir", "rmdir", "rm", "mv", "cp", "touch")
+# DiFX's start functions (DifxStartFunctionString); RUN_MONITOR adds the real-time monitor,
+# which the DiFX interface guide treats as opt-in.
+START_FUNCTIONS: Final = (
+    "default",
+    "NRAO",
+    "USNO",
+    "RUN_MONITOR",
+    "CONFIG_ONLY",
+    "BAIL_ON_CONFIG_FAIL",
+)
+TRANSFER_DIRECTIONS: Final = ("from DiFX", "to DiFX")  # compared with strcmp by guiServer
+FILELIST_FORMATS: Final = ("MKIV", "VLBA", "MARK5B", "VDIF")
 
 
 # --------------------------------------------------------------------------- plain packets
@@ -75,17 +86,29 @@ def difx_run_label(label: str) -> Packet:
     return _text(PacketId.DIFX_RUN_LABEL, label)
 
 
-def message_selection(keywords: Iterable[str] | None) -> Packet:
-    """ALL_MESSAGES for None; otherwise SELECTED_MESSAGES and one keyword per line."""
-    if keywords is None:
+def selection_keywords(names: Iterable[str]) -> list[str]:
+    """guiServer keywords for message type names as the DiFX interface guide spells them
+    (`DifxStatusMessage`, `DifxAlertMessage`, ...); the keywords themselves are accepted too."""
+    out: list[str] = []
+    for name in names:
+        keyword = SELECTION_KEYWORDS.get(name, name)
+        if keyword not in ALL_KEYWORDS:
+            raise LocalProtocolError(
+                f"unknown message type {name!r}; known: {', '.join(SELECTION_KEYWORDS)}"
+            )
+        if keyword not in out:
+            out.append(keyword)
+    return out
+
+
+def message_selection(names: Iterable[str] | None) -> Packet:
+    """ALL_MESSAGES for None; otherwise SELECTED_MESSAGES and one keyword per line (without
+    SELECTED_MESSAGES guiServer keeps relaying everything)."""
+    if names is None:
         return _text(PacketId.MESSAGE_SELECTION, "ALL_MESSAGES")
-    chosen = list(keywords)
-    unknown = sorted(set(chosen) - set(ALL_KEYWORDS))
-    if unknown:
-        raise LocalProtocolError(
-            f"unknown message selection {', '.join(unknown)}; known: {', '.join(ALL_KEYWORDS)}"
-        )
-    return _text(PacketId.MESSAGE_SELECTION, "\n".join(["SELECTED_MESSAGES", *chosen]))
+    return _text(
+        PacketId.MESSAGE_SELECTION, "\n".join(["SELECTED_MESSAGES", *selection_keywords(names)])
+    )
 
 
 def channel_all_data(on: bool) -> Packet:
@@ -102,12 +125,24 @@ def get_job_status(pattern: str, channel: int, *, short: bool = True, address: s
     return Packet(PacketId.GET_JOB_STATUS, payload + pack_int(channel))
 
 
-def generate_filelist(channel: int, experiment_path: str, vex_file: str) -> Packet:
-    """GENERATE_FILELIST: int32 channel, then length-prefixed experiment path and vex file."""
-    return Packet(
-        PacketId.GENERATE_FILELIST,
-        pack_int(channel) + _lp_string(experiment_path) + _lp_string(vex_file),
-    )
+def generate_filelist(
+    *,
+    files: Sequence[str],
+    destination: str,
+    data_format: str,
+    ref_mjd: int,
+    channel: int,
+    address: str = "",
+) -> Packet:
+    """GENERATE_FILELIST: int32 n, n length-prefixed file names, then length-prefixed
+    destination and format, int32 reference MJD, length-prefixed address, int32 channel."""
+    if not any(data_format.startswith(f) for f in FILELIST_FORMATS):
+        raise LocalProtocolError(
+            f"data format {data_format!r} does not start with one of {', '.join(FILELIST_FORMATS)}"
+        )
+    payload = pack_int(len(files)) + b"".join(_lp_string(f) for f in files)
+    payload += _lp_string(destination) + _lp_string(data_format) + pack_int(ref_mjd)
+    return Packet(PacketId.GENERATE_FILELIST, payload + _lp_string(address) + pack_int(channel))
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +204,8 @@ def difx_start(
     processes: Sequence[Process],
     difx_version: str = "",
     force: bool = True,
-    restart_seconds: float = 0.0,
-    function: str = "RUN_MONITOR",
+    restart_seconds: int = 0,
+    function: str = "default",
 ) -> bytes:
     if function not in START_FUNCTIONS:
         raise LocalProtocolError(
@@ -186,7 +221,7 @@ def difx_start(
         + procs
         + _el("difxVersion", difx_version)
         + _el("force", 1 if force else 0)
-        + _el("restartSeconds", float(restart_seconds))
+        + _el("restartSeconds", int(restart_seconds))  # read with atoi
         + _el("function", function)
         + _el("port", channel)
     )
@@ -205,8 +240,8 @@ def file_operation(*, operation: str, path: str, channel: int, arg: str = "") ->
 
 
 def file_transfer(*, direction: str, origin: str, destination: str, channel: int) -> bytes:
-    """direction: "from DiFX host" (get) or "to DiFX host" (send)."""
-    if direction not in ("from DiFX host", "to DiFX host"):
+    """direction: "from DiFX" (get) or "to DiFX" (send), exactly."""
+    if direction not in TRANSFER_DIRECTIONS:
         raise LocalProtocolError(f"file transfer direction {direction!r} is not understood")
     body = (
         _el("origin", origin)
@@ -233,7 +268,7 @@ def vex2difx_run(
         + _el("node", node)
         + _el("difxVersion", difx_version)
         + _el("passPath", pass_path)
-        + _el("v2dFile", v2d_file)
+        + _el("file", v2d_file)
         + _el("calcCommand", calc_command)
         + _el("calcOnly", 1 if calc_only else 0)
         + _el("port", channel)
@@ -251,6 +286,7 @@ def machines_definition(
     processes: Sequence[Process],
     channel: int,
     difx_version: str = "",
+    test_processors: bool = False,
 ) -> bytes:
     procs = "".join(
         f'<process nodes={quoteattr(p.node)} threads="{int(p.threads)}"/>' for p in processes
@@ -263,14 +299,18 @@ def machines_definition(
         + f"<datastream nodes={quoteattr(' '.join(datastreams))}/>"
         + procs
         + _el("difxVersion", difx_version)
+        + _el("testProcessors", "true" if test_processors else "false")  # only "true" is on
         + _el("port", channel)
     )
     return command_document("DifxMachinesDefinition", body)
 
 
-def get_directory(*, mark5: str, vsn: str, channel: int, generate_new: bool = False) -> bytes:
+def get_directory(
+    *, mark5: str, vsn: str, channel: int, generate_new: bool = False, difx_version: str = ""
+) -> bytes:
     body = (
-        _el("mark5", mark5)
+        _el("difxVersion", difx_version)
+        + _el("mark5", mark5)
         + _el("vsn", vsn)
         + _el("generateNew", int(generate_new))
         + _el("port", channel)
@@ -278,14 +318,17 @@ def get_directory(*, mark5: str, vsn: str, channel: int, generate_new: bool = Fa
     return command_document("DifxGetDirectory", body)
 
 
-def mk5_control(*, operation: str, target_node: str, channel: int) -> bytes:
-    body = _el("operation", operation) + _el("targetNode", target_node) + _el("port", channel)
+def mk5_control(*, command_text: str, target_node: str, channel: int) -> bytes:
+    body = _el("command", command_text) + _el("targetNode", target_node) + _el("port", channel)
     return command_document("DifxMk5Control", body)
 
 
-def mark5_copy(*, mark5: str, vsn: str, scans: str, destination: str, channel: int) -> bytes:
+def mark5_copy(
+    *, mark5: str, vsn: str, scans: str, destination: str, channel: int, difx_version: str = ""
+) -> bytes:
     body = (
-        _el("mark5", mark5)
+        _el("difxVersion", difx_version)
+        + _el("mark5", mark5)
         + _el("vsn", vsn)
         + _el("scans", scans)
         + _el("destination", destination)

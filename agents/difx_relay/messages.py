@@ -68,9 +68,10 @@ SELECTION_KEYWORDS: Final[Mapping[str, str]] = MappingProxyType(
         "DifxGetDirectory": "GETDIRECTORY_MESSAGES",
         "DifxMk5Control": "MK5CONTROL_MESSAGES",
         "DifxMark5Copy": "MARK5COPY_MESSAGES",
+        "Unknown": "UNKNOWN_MESSAGES",
     }
 )
-ALL_KEYWORDS: Final = (*sorted(set(SELECTION_KEYWORDS.values())), "UNKNOWN_MESSAGES")
+ALL_KEYWORDS: Final = tuple(sorted(set(SELECTION_KEYWORDS.values())))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
