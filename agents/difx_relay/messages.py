@@ -160,8 +160,26 @@ class GenericMessage:
     body: tuple[BodyField, ...] = ()
 
     @property
+    def repeated(self) -> dict[str, list[dict[str, str]]]:
+        """Every occurrence, in order, of each tag that appears more than once or carries
+        attributes and no text (a Smart message's `<smart id= value=/>` list, even of one):
+        its attributes, and its text as `text`."""
+        counts: dict[str, int] = {}
+        for f in self.body:
+            counts[f.tag] = counts.get(f.tag, 0) + (2 if f.attrs and not f.text else 1)
+        out: dict[str, list[dict[str, str]]] = {}
+        for f in self.body:
+            if counts[f.tag] > 1:
+                item = dict(f.attrs)
+                if f.text:
+                    item["text"] = f.text
+                out.setdefault(f.tag, []).append(item)
+        return out
+
+    @property
     def fields(self) -> Mapping[str, str]:
-        """Body fields as a dict: the last text of each tag, attributes as `tag@attr`."""
+        """Body fields as a dict: the last text of each tag, attributes as `tag@attr` (see
+        `repeated` for tags that occur more than once)."""
         out: dict[str, str] = {}
         for f in self.body:
             if f.text or not f.attrs:
