@@ -44,12 +44,13 @@ class StartCode(enum.IntEnum):
     STOPPED_AFTER_CONFIG = 128
 
 
-# Codes that end a DifxStart channel, and whether the job counts as done. 120 ("ended with
-# errors") is an end: the server closes after it. 124 (bad config) and 126 (config command not
-# found) are not: the server goes on and runs the job unless told to bail.
+# Codes that end a DifxStart channel after a run, and whether the job counts as done. 120
+# ("ended with errors") is an end: the server closes after it. 128 (stopped after the config
+# check) ends it too, well or badly depending on the check (see `jobcontrol.StartTracker`).
+# 124 (bad config) and 126 (config command not found) are not ends: the server goes on and
+# runs the job unless told to bail.
 START_END: dict[int, bool] = {
     StartCode.ENDED_GRACEFULLY: True,
-    StartCode.STOPPED_AFTER_CONFIG: True,
     StartCode.JOB_ENDED_WITH_ERRORS: False,
     StartCode.JOB_FAILED: False,
     StartCode.TERMINATED: False,
