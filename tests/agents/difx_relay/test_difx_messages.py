@@ -1,6 +1,5 @@
 """Message documents: every record type round-trips; whitespace, declarations, bad input."""
 
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -213,7 +212,7 @@ def test_one_broken_field_of_a_status_document(case, junk):
     )
 )
 def test_a_truncated_status_document_is_malformed(cut):
-    with pytest.raises(RemoteProtocolError, match="malformed DiFX message|empty DiFX message"):
+    with pytest.raises(RemoteProtocolError, match=r"malformed DiFX message|empty DiFX message"):
         parse_message(SPEC_EXAMPLE[:-cut])
 
 
