@@ -135,7 +135,8 @@ class DiFXRelay:
         self.agent = agent
         self.args = args
         self.paths = RemotePaths(args.allowed_root)
-        self.local_roots = Roots(args.local_root, option="--local-root")
+        # relative local roots (the demo site's var/difx-relay) are relative to where the agent runs
+        self.local_roots = Roots(map(os.path.abspath, args.local_root), option="--local-root")
         self.difx_version: str = args.difx_version
         # Document feeds, by the name `feeds.feed_event` gives; status and alerts go out at
         # once (buffer_time 0), load is recorded and batched each second.
