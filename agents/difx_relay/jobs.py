@@ -2,7 +2,8 @@
 
 Progress rule (as DiFX's own monitors compute it): (visibilityMJD − jobstartMJD) /
 (jobstopMJD − jobstartMJD) when all three are present and the span is positive, clamped to
-0..100 %; otherwise Done/MpiDone are 100 %, Ending keeps the last known value, and every other state is 0 %.
+0..100 %; otherwise Done/MpiDone are 100 %, Ending keeps the last known value, and every
+other state is 0 %.
 """
 
 from __future__ import annotations
