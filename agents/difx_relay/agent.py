@@ -469,20 +469,22 @@ class DiFXRelay:
 
     @param("input", type=str)
     @param("timeout", type=float, default=30.0, check=lambda t: 0 < t <= 3600)
+    @param("quiet", type=float, default=3.0, check=lambda t: 0 < t <= 600)
     async def stop_job(self, session: OpSession, params: dict[str, Any]) -> Result:
-        """stop_job(input, timeout=30): send DifxStop, then succeed only when the correlator
-        itself reports the job over (Done, MpiDone, Terminated or Crashed from an mpifxcorr
-        process) within timeout. guiServer answers nothing to a stop, and the DiFX
-        interface guide warns that a stop often does nothing."""
+        """stop_job(input, timeout=30, quiet=3): send DifxStop, then succeed only when the
+        correlator confirms the end within timeout: it reports an end state (Done, MpiDone,
+        Terminated or Crashed from an mpifxcorr process), or it stays silent for `quiet` s
+        after guiServer reported killing its processes. guiServer itself answers nothing to a
+        stop, and the DiFX interface guide warns that a stop often does nothing."""
         ops = self._ops()
         name = posixpath.basename(params["input"]).removesuffix(".input")
         watch = await self.relay_state.wait_job_end(
-            name, lambda: ops.stop_job(params["input"]), params["timeout"]
+            name, lambda: ops.stop_job(params["input"]), params["timeout"], params["quiet"]
         )
-        session.data.update(StopResult(name, watch.ended, watch.seen).as_data())
+        session.data.update(StopResult(name, watch.ended, watch.seen, watch.kills).as_data())
         if watch.ended is None:
             raise OperationFailed(watch.failure(params["timeout"]))
-        return True, f"{name}: {watch.ended}, reported by the correlator"
+        return True, f"{name}: ended; {watch.confirmation}"
 
     @param("pattern", type=str)
     @param("short", type=bool, default=True)

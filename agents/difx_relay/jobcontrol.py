@@ -127,30 +127,65 @@ class JobStatusCollector:
 
 @dataclass(slots=True)
 class StopWatch:
-    """After a DifxStop: guiServer confirms nothing (it only kills processes found by `ps`),
-    so the end is confirmed only by a status message from the correlator itself (an
-    mpifxcorr process, mpiProcessId >= 0) in an end state. Messages from wrappers
-    (mpiProcessId -1) prove nothing about the processes."""
+    """After a DifxStop, was the job really ended? guiServer answers nothing to a stop: it
+    looks for the processes with `ps`, reports "killing PID n on host" (WARNING) for each one
+    it finds, and kills them with -9, after which a correlator says nothing more. So the end
+    is confirmed by the correlator itself, either
+    - reporting an end state (an mpifxcorr process, mpiProcessId >= 0: Done, MpiDone,
+      Terminated, Crashed), or
+    - falling silent for `quiet` s after guiServer reported a kill.
+    A "Terminated" from a wrapper (mpiProcessId -1) proves nothing about the processes, and
+    correlator messages that keep coming mean the job runs on (the DiFX interface guide warns
+    that a stop often does nothing)."""
 
     job: str
+    stopped_at: float
+    quiet: float = 3.0
     seen: list[str] = field(default_factory=list)
+    kills: list[str] = field(default_factory=list)
     ended: str | None = None
+    last_correlator: float | None = None
 
-    def observe(self, state: str, mpi_id: int) -> bool:
+    def observe(self, state: str, mpi_id: int, now: float) -> bool:
         """Record one status of the job; True once the end is confirmed."""
         who = "correlator" if mpi_id >= 0 else "wrapper"
         self.seen.append(f"{state} ({who})")
-        if mpi_id >= 0 and state in CORRELATOR_END_STATES:
-            self.ended = state
+        if mpi_id >= 0:
+            self.last_correlator = now
+            if state in CORRELATOR_END_STATES:
+                self.ended = state
+        return self.check(now)
+
+    def diagnostic(self, text: str) -> None:
+        """A guiServer WARNING/ERROR line on the main connection."""
+        if text.startswith("killing PID"):
+            self.kills.append(text.strip())
+
+    def check(self, now: float) -> bool:
+        if self.ended is None and self.kills:
+            silent_since = max(self.stopped_at, self.last_correlator or self.stopped_at)
+            if now - silent_since >= self.quiet:
+                self.ended = "killed"
         return self.ended is not None
 
-    def failure(self, timeout: float) -> str:
-        if self.seen:
+    @property
+    def confirmation(self) -> str:
+        if self.ended == "killed":
             return (
-                f"{self.job}: saw {', '.join(self.seen[-5:])} but no end state from the "
-                f"correlator within {timeout:g} s; the job may still be running"
+                f"guiServer reported {'; '.join(self.kills)}, and the correlator has been "
+                f"silent for {self.quiet:g} s since"
             )
-        return (
-            f"{self.job}: the correlator sent nothing within {timeout:g} s after DifxStop; "
-            "the end is not confirmed"
-        )
+        return f"the correlator reported {self.ended}"
+
+    def failure(self, timeout: float) -> str:
+        if self.last_correlator is not None and self.last_correlator > self.stopped_at:
+            return (
+                f"{self.job}: the correlator still reports ({', '.join(self.seen[-3:])}) "
+                f"{timeout:g} s after DifxStop; the job is still running"
+            )
+        if not self.kills:
+            return (
+                f"{self.job}: guiServer found no process to kill and the correlator reported "
+                f"no end within {timeout:g} s; the end is not confirmed"
+            )
+        return f"{self.job}: no end confirmed within {timeout:g} s after DifxStop"

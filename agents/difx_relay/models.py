@@ -95,8 +95,9 @@ class StartResult(_Data):
 @dataclass(slots=True)
 class StopResult(_Data):
     job: str
-    ended: str | None  # the correlator's end state, when confirmed
+    ended: str | None  # the correlator's end state, "killed" (silent after a kill), or None
     states_seen: list[str]  # "State (correlator|wrapper)" after the stop, in order
+    kills: list[str]  # guiServer's "killing PID n on host" lines
 
 
 @dataclass(slots=True)

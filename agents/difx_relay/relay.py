@@ -72,6 +72,7 @@ class Relay:
         self.reconnects = 0
         self.last_disconnect: str | None = None
         self._job_listeners: dict[str, list[asyncio.Queue[tuple[str, int]]]] = {}
+        self._diagnostic_listeners: list[Callable[[Diagnostic], None]] = []
 
     @contextlib.contextmanager
     def job_states(self, job: str) -> Iterator[asyncio.Queue[tuple[str, int]]]:
@@ -133,6 +134,8 @@ class Relay:
 
     def on_diagnostic(self, d: Diagnostic) -> None:
         self.diagnostics[d.level] += 1
+        for listener in self._diagnostic_listeners:
+            listener(d)
         self.server_feed.publish({"level": d.level, "text": d.text, "timestamp": time.time()})
 
     def summary(self) -> dict[str, Any]:
@@ -172,20 +175,32 @@ class Relay:
             self.client.send(commands.relay(relay_on))
             self.client.send(packet)
 
-    async def wait_job_end(self, job: str, stop: Callable[[], None], timeout: float) -> StopWatch:
-        """Call `stop` (which sends DifxStop) and watch `job`'s status messages until the
-        correlator reports an end state or `timeout` s pass."""
-        watch = StopWatch(job)
-        with self.job_states(job) as states:
-            stop()
-            deadline = time.monotonic() + timeout
-            while (left := deadline - time.monotonic()) > 0:
-                try:
-                    state, mpi_id = await asyncio.wait_for(states.get(), left)
-                except TimeoutError:
-                    break
-                if watch.observe(state, mpi_id):
-                    break
+    async def wait_job_end(
+        self, job: str, stop: Callable[[], None], timeout: float, quiet: float
+    ) -> StopWatch:
+        """Call `stop` (which sends DifxStop), then watch `job`'s status messages and
+        guiServer's diagnostics until `StopWatch` confirms the end or `timeout` s pass."""
+        watch = StopWatch(job, time.monotonic(), quiet)
+
+        def on_diagnostic(d: Diagnostic) -> None:
+            watch.diagnostic(d.text)
+
+        self._diagnostic_listeners.append(on_diagnostic)
+        try:
+            with self.job_states(job) as states:
+                stop()
+                deadline = watch.stopped_at + timeout
+                while (left := deadline - time.monotonic()) > 0:
+                    try:
+                        state, mpi_id = await asyncio.wait_for(states.get(), min(left, 0.2))
+                    except TimeoutError:
+                        if watch.check(time.monotonic()):
+                            break
+                        continue
+                    if watch.observe(state, mpi_id, time.monotonic()):
+                        break
+        finally:
+            self._diagnostic_listeners.remove(on_diagnostic)
         return watch
 
     async def connect_loop(self, session: OpSession) -> None:

@@ -310,21 +310,40 @@ def test_job_status_collector_reads_the_ctime_stamp_and_state():
 
 
 def test_stop_is_confirmed_only_by_the_correlator():
-    w = StopWatch("j")
-    assert not w.observe("Terminated", -1)  # a wrapper's word proves nothing
-    assert not w.observe("Running", 0)
-    assert w.observe("MpiDone", 0) and w.ended == "MpiDone"
-    assert StopWatch("j").failure(5) == (
-        "j: the correlator sent nothing within 5 s after DifxStop; the end is not confirmed"
-    )
-    w2 = StopWatch("j")
-    w2.observe("Terminated", -1)
-    assert w2.failure(5) == (
-        "j: saw Terminated (wrapper) but no end state from the correlator within 5 s; "
-        "the job may still be running"
+    w = StopWatch("j", stopped_at=0.0, quiet=3.0)
+    assert not w.observe("Terminated", -1, 0.5)  # a wrapper's word proves nothing
+    assert not w.observe("Running", 0, 1.0)
+    assert w.observe("MpiDone", 0, 1.5) and w.confirmation == "the correlator reported MpiDone"
+
+
+def test_stop_confirmed_by_silence_after_a_reported_kill():
+    w = StopWatch("j", stopped_at=10.0, quiet=3.0)
+    w.diagnostic("executing: /bin/ps -ef | /bin/grep mpifxcorr\n")
+    assert not w.check(20.0)  # silence without a kill proves nothing
+    w.diagnostic("killing PID 4242 on difxhead")
+    assert not w.observe("Running", 0, 11.0)  # in flight when the kill came
+    assert not w.check(13.9)
+    assert w.check(14.0) and w.ended == "killed"
+    assert w.confirmation == (
+        "guiServer reported killing PID 4242 on difxhead, and the correlator has been "
+        "silent for 3 s since"
     )
 
 
+def test_stop_failures_say_what_was_seen():
+    running = StopWatch("j", stopped_at=0.0)
+    running.observe("Running", 0, 1.0)
+    assert running.failure(5) == (
+        "j: the correlator still reports (Running (correlator)) 5 s after DifxStop; "
+        "the job is still running"
+    )
+    wrapper = StopWatch("j", stopped_at=0.0)
+    wrapper.observe("Terminated", -1, 1.0)
+    assert not wrapper.check(100.0)
+    assert wrapper.failure(5) == (
+        "j: guiServer found no process to kill and the correlator reported no end within "
+        "5 s; the end is not confirmed"
+    )
 def test_machines_round_trip_and_errors():
     m = Machines("head", ("ds1", "ds2"), (("cn01", 7), ("cn02", 5)))
     assert parse_machines(render_machines(m), render_threads(m), 2) == m
