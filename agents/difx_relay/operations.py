@@ -51,6 +51,18 @@ from .raw import RecordReader, SizedReader
 # one read spans two of our packets: packets sized in multiples of 1024 keep both aligned.
 UPLOAD_CHUNK = 64 * 1024
 
+_MACHINES_ERRORS = frozenset(
+    {
+        MachinesCode.FAILURE_NO_HEADNODE,
+        MachinesCode.FAILURE_NO_DATASOURCES,
+        MachinesCode.FAILURE_NO_PROCESSORS,
+        MachinesCode.FAILURE_NO_FILES_SPECIFIED,
+        MachinesCode.FAILURE_OPEN_MACHINES_FILE,
+        MachinesCode.FAILURE_OPEN_THREADS_FILE,
+        MachinesCode.FAILURE_FILE_REMOVAL,
+        MachinesCode.FAILURE_POPEN,
+    }
+)
 _SAFE = re.compile(r"[A-Za-z0-9._/+=,@%~:-]+")
 _SAFE_PATTERN = re.compile(r"[A-Za-z0-9._/+=,@%~:*?\[\]-]+")
 _FLAGS = re.compile(r"(-{1,2}[A-Za-z0-9][A-Za-z0-9-]*)( -{1,2}[A-Za-z0-9][A-Za-z0-9-]*)*")
@@ -319,7 +331,7 @@ class Ops:
                     MachinesCode.LOW_THREAD_COUNT,
                 ):
                     result.warnings.append(line)
-                elif 105 <= code <= 118:
+                elif code in _MACHINES_ERRORS:
                     result.errors.append(line)
                 if code == MachinesCode.ENDED_GRACEFULLY:
                     return result

@@ -344,6 +344,8 @@ def test_stop_failures_say_what_was_seen():
         "j: guiServer found no process to kill and the correlator reported no end within "
         "5 s; the end is not confirmed"
     )
+
+
 def test_machines_round_trip_and_errors():
     m = Machines("head", ("ds1", "ds2"), (("cn01", 7), ("cn02", 5)))
     assert parse_machines(render_machines(m), render_threads(m), 2) == m
