@@ -313,15 +313,15 @@ class DiFXRelay:
         session.data.update(result.as_data())
         if local is None:
             session.data["text"] = result.data.decode("utf-8", "replace")
-            return True, f"{result.path}: {result.bytes} bytes"
+            return True, f"{result.path}: {result.size} bytes"
         try:
             await self.agent.to_thread(_write_file, local, result.data)
         except OSError as e:
             raise OperationFailed(
-                f"fetched {result.bytes} bytes but cannot write {local}: {e}"
+                f"fetched {result.size} bytes but cannot write {local}: {e}"
             ) from None
         session.data["local_path"] = local
-        return True, f"{result.path}: {result.bytes} bytes written to {local}"
+        return True, f"{result.path}: {result.size} bytes written to {local}"
 
     @param("path", type=str)
     @param("local_path", type=str, default=None)
@@ -341,7 +341,7 @@ class DiFXRelay:
             data = params["content"].encode("utf-8")
         result = await self._ops().send_file(params["path"], data)
         session.data.update(result.as_data())
-        return True, f"{result.path}: {result.bytes} bytes written"
+        return True, f"{result.path}: {result.size} bytes written"
 
     @param("path", type=str)
     @param("v2d", type=str)

@@ -36,17 +36,17 @@ class FileOpResult(_Data):
 @dataclass(slots=True)
 class GetResult(_Data):
     path: str
-    bytes: int  # size of the file, bytes
+    size: int  # of the file, bytes
     data: bytes = field(repr=False, default=b"")
 
     def as_data(self) -> dict[str, Any]:
-        return {"path": self.path, "bytes": self.bytes}
+        return {"path": self.path, "size": self.size}
 
 
 @dataclass(slots=True)
 class SendResult(_Data):
     path: str
-    bytes: int  # bytes guiServer confirmed
+    size: int  # bytes guiServer confirmed
 
 
 @dataclass(slots=True)

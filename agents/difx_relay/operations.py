@@ -204,7 +204,7 @@ class Ops:
         if status < 0:
             reason = GET_FAILURES.get(status, f"failure code {status}")
             raise OperationFailed(f"get {remote}: guiServer refused ({status}: {reason})")
-        return GetResult(path=remote, bytes=status, data=reader.data)
+        return GetResult(path=remote, size=status, data=reader.data)
 
     async def send_file(self, remote: str, content: bytes) -> SendResult:
         """DifxFileTransfer "to DiFX": we upload int32 N then N bytes on the channel; the
@@ -235,7 +235,7 @@ class Ops:
             raise OperationFailed(f"send {remote}: guiServer refused ({status}: {reason})")
         if status != len(content):
             raise OperationFailed(f"send {remote}: guiServer took {status} of {len(content)} bytes")
-        return SendResult(path=remote, bytes=status)
+        return SendResult(path=remote, size=status)
 
     # ------------------------------------------------------------------ vex2difx
 

@@ -176,7 +176,7 @@ class Relay:
             self.client.send(packet)
 
     async def wait_job_end(
-        self, job: str, stop: Callable[[], None], timeout: float, quiet: float
+        self, job: str, stop: Callable[[], object], timeout: float, quiet: float
     ) -> StopWatch:
         """Call `stop` (which sends DifxStop), then watch `job`'s status messages and
         guiServer's diagnostics until `StopWatch` confirms the end or `timeout` s pass."""

@@ -86,10 +86,10 @@ def test_version_burst_and_file_operations(guiserver):
             # send then get: text both ways, sizes confirmed
             text = "".join(f"line {i}\n" for i in range(700))  # > 1024 bytes: several blocks
             sent = await ops.send_file(f"{box}/exp/exp.v2d", text.encode())
-            assert sent.bytes == len(text) and (box / "exp/exp.v2d").read_text() == text
+            assert sent.size == len(text) and (box / "exp/exp.v2d").read_text() == text
             got = await ops.get_file(f"{box}/exp/exp.v2d", 1 << 20)
-            assert got.data == text.encode() and got.bytes == len(text)
-            assert (await ops.get_file(f"{box}/exp/j_1.input", 100)).bytes == 22
+            assert got.data == text.encode() and got.size == len(text)
+            assert (await ops.get_file(f"{box}/exp/j_1.input", 100)).size == 22
             with pytest.raises(OperationFailed) as e:
                 await ops.get_file(f"{box}/exp/nothing", 100)
             assert str(e.value) == (
