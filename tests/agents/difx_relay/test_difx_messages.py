@@ -236,3 +236,56 @@ def test_any_text_round_trips_in_alerts(text, mpi, severity):
     except RemoteProtocolError as e:
         # Only characters XML forbids outright (e.g. U+FFFE) may be refused.
         assert "malformed" in str(e)
+
+
+def _fresh(doc):
+    """The reference: a parser of its own for the document (what parse_message did before
+    it kept one parser open across documents)."""
+    from xml.etree import ElementTree
+
+    from socs_like_agents.difx_relay.messages import _build, _checked_body
+
+    parser = ElementTree.XMLParser()
+    try:
+        parser.feed(_checked_body(doc.strip(b" \t\r\n\x00")))
+        root = parser.close()
+    except ElementTree.ParseError as e:
+        return f"malformed DiFX message: {e}"
+    except RemoteProtocolError as e:
+        return str(e)
+    if root.tag != "difxMessage":
+        return f"not a DiFX message: root element <{root.tag}>"
+    try:
+        return _build(root)
+    except RemoteProtocolError as e:
+        return str(e)
+
+
+_GOOD = encode_message(RECORDS[0])
+_BROKEN = st.sampled_from(
+    [
+        _GOOD[:-20],  # cut: leaves elements open
+        _GOOD + b"junk",  # text after the root
+        _GOOD.replace(b"<difxMessage>", b"<difxMessage><x>", 1),  # unclosed inside
+        _GOOD + _GOOD.split(b"?>", 1)[1],  # two roots
+        b"<!-- c --><difxMessage><header><type>T</type></header></difxMessage>",
+        b"<a>",
+        b"</s><difxMessage/>",  # tries to close the shared parser's outer element
+        b"<z/>",
+        SPEC_EXAMPLE,
+        _GOOD,
+    ]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_BROKEN, min_size=1, max_size=12))
+def test_a_shared_parser_gives_each_document_its_own_result(docs):
+    """Documents parsed one after the other (broken ones among them) each give exactly what a
+    parser of their own gives: nothing of one leaks into the next."""
+    for doc in docs:
+        try:
+            got = parse_message(doc)
+        except RemoteProtocolError as e:
+            got = str(e)
+        assert got == _fresh(doc), doc
