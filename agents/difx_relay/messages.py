@@ -249,9 +249,15 @@ class _StreamParser:
     """
 
     def __init__(self) -> None:
-        self._parser = ElementTree.XMLPullParser(events=("start",))
+        self._parser: ElementTree.XMLPullParser[ElementTree.Element] = ElementTree.XMLPullParser(
+            events=("start",)
+        )
         self._parser.feed(b"<s>")
-        self._root: ElementTree.Element = next(iter(self._parser.read_events()))[1]
+        event = next(iter(self._parser.read_events()))
+        first = event[1] if isinstance(event, tuple) else None
+        if not isinstance(first, ElementTree.Element):
+            raise RuntimeError("the XML parser gave no start event for the outer element")
+        self._root: ElementTree.Element = first
         # The start events (only wanted for the outer element) are dropped in one C call
         # where CPython's queue is reachable, else read out one by one.
         queue = getattr(self._parser, "_events_queue", None)
