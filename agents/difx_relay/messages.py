@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final
+from typing import Final, cast
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape, quoteattr
 
@@ -254,7 +254,7 @@ class _StreamParser:
         )
         self._parser.feed(b"<s>")
         event = next(iter(self._parser.read_events()))
-        first = event[1] if isinstance(event, tuple) else None
+        first = cast("tuple[str, object]", event)[1]
         if not isinstance(first, ElementTree.Element):
             raise RuntimeError("the XML parser gave no start event for the outer element")
         self._root: ElementTree.Element = first
