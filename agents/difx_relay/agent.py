@@ -177,7 +177,7 @@ class DiFXRelay:
         ]:
             agent.register_task(name, func)
         agent.register_task("start_job", self.start_job, abortable=True)
-        agent.register_task("stop_job", self.stop_job, abortable=True)
+        agent.register_task("stop_job", self.stop_job)
 
     # ----------------------------------------------------------------- the relay process
 
