@@ -1,9 +1,11 @@
 # The two commands: `make run` brings the site up, `make test` runs the tests.
+# Both install what they need: system packages (as root on Debian/Ubuntu, else they name
+# them), then a virtual environment in .venv.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench venv clean
+.PHONY: run test lint bench venv system clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,19 +16,29 @@ $(VENV)/.installed-hub: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[hub,test]'
+	$(BIN)/pip install --quiet -e '.[hub,test,lint]'
 	touch $@ $(VENV)/.installed-hub
+
+system:
+	@bash .ci/system-packages.sh
 
 venv: $(VENV)/.installed-test
 
-run: $(VENV)/.installed-hub
+run: system $(VENV)/.installed-hub
 	$(BIN)/socs-like up --site-config site-config.yaml
 
-test: $(VENV)/.installed-test
+test: system $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# mypy reads the agents under the name they install as (socs_like_agents), through a link.
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@mkdir -p .lint && ln -sfn ../agents .lint/socs_like_agents
+	MYPYPATH=.lint $(BIN)/mypy -p socs_like -p socs_like_agents
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .hypothesis
+	rm -rf $(VENV) var .lint .pytest_cache .hypothesis

@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from socs_like.testing import wait_until
+from socs_like.commands import SshPool, SshSettings
+from socs_like.testing import free_port, wait_until
 from socs_like.testing.sshd_server import SshServer
 from socs_like_agents.daq_worker.interface import WorkerInterface, sweep_status
-from socs_like_agents.daq_worker.ssh import SshPool, SshSettings
 
 
 class LagProbe:
@@ -137,6 +137,7 @@ async def bench(
         moved = len(list((stage / "bench" / "run_0001").glob("*.graw")))
         if not (report.complete and len(report.done) == files == moved):
             raise RuntimeError(f"organize incomplete: {report.summary()}")
+        timeouts = await timeout_and_backoff(pool, workers[0])
         await pool.close()
     finally:
         sim.terminate()
@@ -152,7 +153,36 @@ async def bench(
     rows.append((f"loop held by our code (CPU), {hosts} connecting", plain["cold_cpu"], "(info)"))
     rows.append(("loop wake-up lateness (wall), warm sweeps", plain["warm_wall"], "(info)"))
     rows.append(("loop wake-up lateness (wall), organize", organize_probe.worst, "(info)"))
+    rows.append(("command past a 0.3 s timeout: back after", timeouts["timeout"], "<= 1 s"))
+    rows.append(("status of a host in back-off: answered in", timeouts["backoff"], "<= 0.05 s"))
     return rows
+
+
+async def timeout_and_backoff(pool: SshPool, worker: WorkerInterface) -> dict[str, float]:
+    """How soon a command past its timeout comes back (the remote one is killed), and how soon
+    the status of a dead host backing off is answered (no new attempt): the timings that the
+    tests only bound generously."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    late = await pool.run(worker.target, "sleep 30", timeout=0.3)
+    timed = loop.time() - started
+    if not late.timed_out:
+        raise RuntimeError(f"sleep 30 did not time out: {late.describe()}")
+    dead = WorkerInterface(
+        "127.0.0.1",
+        port=free_port(),
+        settings=SshSettings(backoff_initial=30, connect_timeout=2),
+    )
+    try:
+        first = await dead.status()
+        started = loop.time()
+        second = await dead.status()
+        backoff = loop.time() - started
+    finally:
+        await dead.close()
+    if first.state != "unreachable" or "next attempt in" not in (second.error or ""):
+        raise RuntimeError(f"back-off not seen: {first.error} / {second.error}")
+    return {"timeout": timed, "backoff": backoff}
 
 
 def main() -> int:

@@ -288,7 +288,7 @@ def wait_for_client(instance_id: str, site_file: Path, timeout: float = 30.0) ->
     deadline = time.monotonic() + timeout
     while True:
         try:
-            client = Client(instance_id, site_config=str(site_file))
+            client = Client(instance_id, site_config=str(site_file)).connect()
         except Exception:
             if time.monotonic() > deadline:
                 raise

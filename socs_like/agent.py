@@ -4,7 +4,7 @@ The agent's own code registers operations and feeds in its constructor; `Agent.r
 connects to the hub and serves until it is told to stop. Nothing here schedules work before
 `run`, so an `Agent` can be built and inspected in a test without a reactor.
 
-On the wire (see docs and specs/ocs-wire.md):
+On the wire (docs/wire.md has the whole contract):
 
 - ``<address>``: management RPC (``get_api``), with op *summaries* instead of whole sessions;
 - ``<address>.ops``: ``(action, op_name, params=None, timeout=None, password=None)``
@@ -34,10 +34,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from autobahn.twisted.component import Component
+from autobahn.asyncio.component import Component
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import SubscribeOptions
-from twisted.internet.defer import Deferred
 
 from .feed import Feed, feed_event
 from .ops import OpFailed, OpSession, ParamError, ResponseCode, check_params
@@ -106,6 +105,7 @@ class Agent:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="op")
         self._next_session_id = 0
         self._wamp: Any = None  # the joined autobahn session, or None while the hub is away
+        self._stoppers: set[asyncio.Future[None]] = set()
         self._away_since: float | None = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake_flusher: asyncio.Event | None = None
@@ -250,7 +250,7 @@ class Agent:
     def _ops_rpc(self, *args: Any, **kwargs: Any) -> Any:
         answer = self.ops_handler(*args, **kwargs)
         if inspect.isawaitable(answer):
-            return Deferred.fromFuture(asyncio.ensure_future(answer))
+            return asyncio.ensure_future(answer)
         return answer
 
     def _reply(self, code: ResponseCode, message: str, session: OpSession) -> list[Any]:
@@ -305,7 +305,11 @@ class Agent:
         if op.kind == "task":
             session.add_message("Abort requested.")
         elif op.stopper is not None:
-            asyncio.ensure_future(self._call_stopper(op.name, op.stopper, session, params))
+            stopping = asyncio.ensure_future(
+                self._call_stopper(op.name, op.stopper, session, params)
+            )
+            self._stoppers.add(stopping)  # a task nobody references may be collected mid-run
+            stopping.add_done_callback(self._stoppers.discard)
 
     async def _call_stopper(
         self, op_name: str, stopper: OpFunc, session: OpSession, params: dict[str, Any]
@@ -457,10 +461,10 @@ class Agent:
     async def _on_join(self, wamp: Any, details: Any) -> None:
         _set_tcp_nodelay(wamp)
         try:
-            await as_future(wamp.register(self.management_handler, self.address))
-            await as_future(wamp.register(self._ops_rpc, f"{self.address}.ops"))
+            await wamp.register(self.management_handler, self.address)
+            await wamp.register(self._ops_rpc, f"{self.address}.ops")
             for topic, handler, match in self._subscriptions:
-                await as_future(wamp.subscribe(handler, topic, SubscribeOptions(match=match)))
+                await wamp.subscribe(handler, topic, SubscribeOptions(match=match))
         except ApplicationError as exc:
             if exc.error == "wamp.error.procedure_already_exists":
                 log.error(
@@ -519,31 +523,25 @@ class Agent:
             ],
             realm=self.settings.realm,
         )
-        component.on(
-            "join",
-            lambda session, details: Deferred.fromFuture(
-                asyncio.ensure_future(self._on_join(session, details))
-            ),
-        )
+        component.on("join", self._on_join)
         component.on("leave", self._on_leave)
         component.on("disconnect", self._on_leave)
-        from twisted.internet import reactor
-
-        running = component.start(reactor)
-        # The component's own Deferred fails when we stop it mid-retry; that is expected.
-        running.addErrback(lambda failure: None)
+        running = component.start(loop=loop)
+        # The component's own future fails when we stop it mid-retry; that is expected.
+        running.add_done_callback(_consume_outcome)
         flusher = asyncio.ensure_future(self._flusher())
         code = await self._stopped
         await self._stop_ops()
         flusher.cancel()
         self._wamp = None
-        stopping = component.stop()
-        if isinstance(stopping, Deferred):
-            stopping.addErrback(lambda failure: None)
-            try:
-                await asyncio.wait_for(as_future(stopping), 1.0)
-            except TimeoutError:
-                log.warning("the hub did not answer our goodbye in time; leaving anyway")
+        stopping = asyncio.ensure_future(component.stop())
+        stopping.add_done_callback(_consume_outcome)
+        try:
+            await asyncio.wait_for(asyncio.shield(stopping), 1.0)
+        except TimeoutError:
+            log.warning("the hub did not answer our goodbye in time; leaving anyway")
+        except Exception:  # a hub already gone makes the goodbye fail: we leave all the same
+            pass
         return code
 
     def shutdown(self, code: int = EXIT_OK) -> None:
@@ -554,7 +552,7 @@ class Agent:
     async def _stop_ops(self) -> None:
         running = [(self._ops[n], s) for n, s in self._sessions.items() if s.status != "done"]
         for op, session in running:
-            if op.kind == "process" or op.stopper is not None:
+            if op.abortable:
                 self._request_stop(op, session, {})
         tasks = [self._runners[op.name] for op, _ in running]
         if tasks:
@@ -582,19 +580,24 @@ def _outcome(op_name: str, result: Any) -> tuple[bool, str]:
     )
 
 
+def _consume_outcome(future: asyncio.Future[Any]) -> None:
+    """Read a background future's outcome so asyncio does not log it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _set_tcp_nodelay(wamp: Any) -> None:
     """Turn Nagle's algorithm off on the hub connection.
 
-    autobahn's Twisted WebSocket protocol means to (option ``tcpNoDelay``, default on) but
-    reads the option before it is copied onto the protocol and swallows the AttributeError,
-    so the socket keeps Nagle on. A reply written right after another small message (a start
-    reply followed by its session push) then waits for the hub's delayed ACK: ~40 ms on Linux.
+    autobahn never sets TCP_NODELAY on a client WebSocket, so the socket keeps Nagle on. A
+    reply written right after another small message (a start reply followed by its session
+    push) then waits for the hub's delayed ACK: ~40 ms on Linux.
     """
     transport = getattr(getattr(wamp, "_transport", None), "transport", None)
-    try:
-        transport.setTcpNoDelay(True)  # type: ignore[union-attr]
-    except Exception:  # not TCP (a Unix socket), or already closed: nothing to do
-        pass
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):  # already closed: nothing to do
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def loop_is_current(loop: asyncio.AbstractEventLoop) -> bool:
@@ -602,13 +605,3 @@ def loop_is_current(loop: asyncio.AbstractEventLoop) -> bool:
         return asyncio.get_running_loop() is loop
     except RuntimeError:
         return False
-
-
-def as_future(value: Any) -> Awaitable[Any]:
-    """Make a Twisted Deferred (or a plain value) awaitable from asyncio code."""
-    loop = asyncio.get_running_loop()
-    if isinstance(value, Deferred):
-        return value.asFuture(loop)
-    future: asyncio.Future[Any] = loop.create_future()
-    future.set_result(value)
-    return future

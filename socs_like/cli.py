@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import sys
@@ -275,14 +276,18 @@ def _print_reply(reply: Any, full: bool = False) -> None:
 
 
 def cmd_status(argv: list[str]) -> int:
-    parser = _site_parser("status", "Show agents, their operations and sessions.")
+    parser = _site_parser(
+        "status",
+        "One row per agent (class, heartbeat age, running operations, last failure); "
+        "with an ID, every operation of that agent.",
+    )
     parser.add_argument("instance_id", nargs="?", help="one agent (default: every configured one)")
     parser.add_argument("--timeout", type=float, default=3.0)
     args = parser.parse_args(argv)
     from rich.console import Console
-    from rich.table import Table
 
-    from .client import Client, ClientError
+    from .client import run_sync
+    from .status import operations, overview
 
     path = _site_path(args.site_config)
     site = load_site_config(path)
@@ -291,37 +296,61 @@ def cmd_status(argv: list[str]) -> int:
         if args.instance_id
         else [i.instance_id for h in site.hosts.values() for i in h.agent_instances]
     )
-    table = Table(title=f"{site.hub.address_root} @ {site.hub.wamp_server}")
-    for column in ("agent", "class", "operation", "kind", "status", "last message"):
-        table.add_column(column)
-    down = 0
-    for instance_id in ids:
+    views = run_sync(_look_at_agents(site, ids, args.timeout))
+    console = Console()
+    if args.instance_id and views[0].api is not None:
+        console.print(operations(views[0]))
+    else:
+        title = f"{site.hub.address_root} @ {site.hub.wamp_server}"
+        console.print(overview(views, title, width=console.width))
+    return 1 if any(v.api is None for v in views) else 0
+
+
+async def _look_at_agents(site: Any, ids: list[str], timeout: float) -> list[Any]:
+    """get_api of each agent, and the age of its last heartbeat seen within ~1.2 s."""
+    import asyncio
+
+    from .client import AsyncClient, ClientError
+    from .status import AgentView
+
+    hub = site.hub
+    beats: dict[str, float] = {}
+
+    def beat(payload: Any, feed_info: dict[str, Any] | None = None) -> None:
+        address = (feed_info or {}).get("agent_address", "")
+        beats[address.rpartition(".")[2]] = time.monotonic()
+
+    watcher = AsyncClient(
+        "status",
+        hub_url=hub.wamp_server,
+        realm=hub.wamp_realm,
+        address_root=hub.address_root,
+        timeout=timeout,
+    )
+    started = time.monotonic()
+    with contextlib.suppress(ClientError):  # no heartbeats to show; get_api says the rest
+        await watcher.subscribe(f"{hub.address_root}..feeds.heartbeat", beat, match="wildcard")
+
+    async def look(instance_id: str) -> AgentView:
         try:
-            api = Client(instance_id, str(path), timeout=args.timeout).get_api()
+            api = await watcher.call(f"{hub.address_root}.{instance_id}", "get_api")
+            return AgentView(instance_id, api)
         except ClientError as exc:
-            down += 1
-            table.add_row(instance_id, "", "", "", "[red]not answering", str(exc))
-            continue
-        first = True
-        for kind in ("tasks", "processes"):
-            for name, session, _info in api[kind]:
-                status = session.get("status", "")
-                if session.get("success") is False:
-                    status = "[red]failed"
-                elif status == "running":
-                    status = "[green]running"
-                msgs = session.get("messages") or [[0, ""]]
-                table.add_row(
-                    instance_id if first else "",
-                    api["agent_class"] if first else "",
-                    name,
-                    kind[:-1] if kind == "tasks" else "process",
-                    status,
-                    msgs[-1][1],
-                )
-                first = False
-    Console().print(table)
-    return 1 if down else 0
+            return AgentView(instance_id, None, str(exc))
+
+    views = await asyncio.gather(*(look(i) for i in ids))
+    await asyncio.sleep(max(0.0, 1.2 - (time.monotonic() - started)))  # one beat of each
+    await watcher.close()
+    now = time.monotonic()
+    return [
+        AgentView(
+            v.instance_id,
+            v.api,
+            v.error,
+            now - beats[v.instance_id] if v.instance_id in beats else None,
+        )
+        for v in views
+    ]
 
 
 def cmd_feed(argv: list[str]) -> int:

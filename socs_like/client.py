@@ -13,6 +13,7 @@ these clients: they use `Agent.subscribe` and the hub directly.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -22,18 +23,14 @@ from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlparse
 
-import txaio
+from autobahn.asyncio.wamp import ApplicationSession
+from autobahn.asyncio.websocket import WampWebSocketClientFactory
+from autobahn.wamp.exception import ApplicationError, TransportLost
+from autobahn.wamp.types import ComponentConfig, SubscribeOptions
 
-txaio.use_asyncio()
-
-from autobahn.asyncio.wamp import ApplicationSession  # noqa: E402
-from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: E402
-from autobahn.wamp.exception import ApplicationError, TransportLost  # noqa: E402
-from autobahn.wamp.types import ComponentConfig, SubscribeOptions  # noqa: E402
-
-from .feed import feed_event  # noqa: E402
-from .ops import ResponseCode  # noqa: E402
-from .site_config import find_site_config, load_site_config  # noqa: E402
+from .feed import feed_event
+from .ops import ResponseCode
+from .site_config import find_site_config, load_site_config
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
@@ -75,7 +72,7 @@ class _WampTransport:
         loop = asyncio.get_running_loop()
         joined: asyncio.Future[ApplicationSession] = loop.create_future()
 
-        class _Session(ApplicationSession):  # type: ignore[misc]
+        class _Session(ApplicationSession):
             def onJoin(self, details: Any) -> None:
                 if not joined.done():
                     joined.set_result(self)
@@ -96,7 +93,8 @@ class _WampTransport:
         )
         try:
             await asyncio.wait_for(
-                loop.create_connection(factory, parsed.hostname, parsed.port or 80), self.timeout
+                loop.create_connection(factory, parsed.hostname or "localhost", parsed.port or 80),
+                self.timeout,
             )
             self._session = await asyncio.wait_for(joined, self.timeout)
         except (OSError, TimeoutError) as exc:
@@ -135,13 +133,16 @@ class _WampTransport:
     async def close(self) -> None:
         session, self._session = self._session, None
         if session is not None and session.is_attached():
-            closed = asyncio.get_running_loop().create_future()
-            session.on("disconnect", lambda *a, **kw: closed.done() or closed.set_result(None))
+            closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def on_disconnect(*args: Any, **kwargs: Any) -> None:
+                if not closed.done():
+                    closed.set_result(None)
+
+            session.on("disconnect", on_disconnect)
             session.leave()
-            try:
+            with contextlib.suppress(TimeoutError):  # no goodbye from the hub: the socket goes
                 await asyncio.wait_for(closed, 1.0)
-            except TimeoutError:
-                pass  # the hub did not answer our goodbye; the socket goes anyway
 
 
 class _HttpTransport:
@@ -418,20 +419,34 @@ class _Process(_Op):
 class Client:
     """An OCS-style client: ``c.delay_task(delay=1)``, ``c.acq.start()``, ``c.acq.stop()``.
 
-    Operations become attributes (dashes turn into underscores) from the agent's get_api.
-    An operation named like a method of the client (``run`` is common; ``request``, ``close``
-    are not) hides that method on this instance; the client itself never calls its methods
-    through the instance, so it keeps working.
+    Building one makes no network call. The agent's operations become attributes (dashes
+    turn into underscores) from its get_api, fetched by `connect` or by the first use of an
+    attribute the client does not have. An operation named like a method of the client
+    (``run`` is common; ``request``, ``close`` are not) hides that method on this instance;
+    the client itself never calls its methods through the instance, so it keeps working.
     """
 
     def __init__(self, instance_id: str, site_config: str | None = None, **kwargs: Any) -> None:
         self.instance_id = instance_id
         self.aclient = AsyncClient.from_site(instance_id, site_config, **kwargs)
+        self._connected = False
+
+    def connect(self) -> Client:
+        """Ask the agent for its operations now; `ClientError` if it cannot be reached."""
         api = run_sync(self.aclient.get_api())
         for name, _, _info in api["tasks"]:
             setattr(self, name.replace("-", "_"), _Task(self, name))
         for name, _, _info in api["processes"]:
             setattr(self, name.replace("-", "_"), _Process(self, name))
+        self._connected = True
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names the instance lacks: an operation not fetched yet, or a typo.
+        if name.startswith("_") or self.__dict__.get("_connected", True):
+            raise AttributeError(f"{self!r} has no operation or attribute {name!r}")
+        Client.connect(self)
+        return getattr(self, name)
 
     def get_api(self) -> dict[str, Any]:
         return run_sync(self.aclient.get_api())

@@ -198,7 +198,9 @@ async def run_command_async(
     timeout: float | None = None,
     cwd: str | None = None,
 ) -> CommandResult:
-    """:func:`run_command` in a worker thread, so the event loop keeps running meanwhile."""
+    """:func:`run_command` in a worker thread, so the event loop keeps running meanwhile.
+    Cancelling the await does not stop the command (a thread cannot be cancelled): give a
+    ``timeout`` to bound it."""
     return await asyncio.to_thread(run_command, argv, stdin=stdin, timeout=timeout, cwd=cwd)
 
 

@@ -197,9 +197,10 @@ class OpSession:
             }
 
     def summary(self) -> dict[str, Any]:
-        """The session without its data and with only the last message, for listings."""
+        """The session without its data and with its last two messages (an ended op's outcome,
+        then "Status is now done"), for listings."""
         with self._lock:
-            return self._header() | {"messages": [list(m) for m in self.messages[-1:]]}
+            return self._header() | {"messages": [list(m) for m in self.messages[-2:]]}
 
 
 class OpFailed(Exception):

@@ -58,7 +58,10 @@ def configure_logging(instance_id: str, log_dir: str | None, verbose: bool = Fal
     import txaio
     from twisted.logger import globalLogPublisher
 
-    txaio.start_logging(level="debug" if verbose else "warn")
+    # autobahn logs through txaio into the loggers above. It says "trying transport ..." as a
+    # warning at each (re)connect; the agent says what matters of the hub in its own words.
+    txaio.set_global_log_level("debug" if verbose else "warn")  # type: ignore[attr-defined]
+    logging.getLogger("autobahn").setLevel(logging.DEBUG if verbose else logging.ERROR)
 
     def failures_with_tracebacks(event: dict[str, Any]) -> None:
         # txaio prints only "Unhandled error in Deferred"; the traceback is what helps.
@@ -66,21 +69,28 @@ def configure_logging(instance_id: str, log_dir: str | None, verbose: bool = Fal
         if failure is not None:
             logging.getLogger("twisted").error("%s", failure.getTraceback())
 
-    globalLogPublisher.addObserver(failures_with_tracebacks)
+    globalLogPublisher.addObserver(failures_with_tracebacks)  # type: ignore[arg-type]
 
 
 def parse_agent_args(
-    argv: list[str], class_name: str | None
+    argv: list[str], agent_class: str | type | None
 ) -> tuple[Any, argparse.Namespace, Any]:
-    """(agent class, parsed arguments, settings) for an agent command line."""
+    """(agent class, parsed arguments, settings) for an agent command line; the class is
+    named (an entry point), given (a test's own class), or left to the site config."""
+    class_name = agent_class.__name__ if isinstance(agent_class, type) else agent_class
     site_parser = argparse.ArgumentParser(add_help=False)
     add_site_arguments(site_parser)
     site_args, _ = site_parser.parse_known_args(argv)
-    if not site_args.instance_id and not os.environ.get("INSTANCE_ID"):
-        # `socs-like agent CLASS` alone: the class name is a fine instance id.
-        if class_name and "-h" not in argv and "--help" not in argv:
-            site_args.instance_id = class_name.lower()
-            argv = [*argv, "--instance-id", site_args.instance_id]
+    # `socs-like agent CLASS` alone: the class name is a fine instance id.
+    if (
+        not site_args.instance_id
+        and not os.environ.get("INSTANCE_ID")
+        and class_name
+        and "-h" not in argv
+        and "--help" not in argv
+    ):
+        site_args.instance_id = class_name.lower()
+        argv = [*argv, "--instance-id", site_args.instance_id]
     settings = (
         agent_settings(site_args)
         if (site_args.instance_id or os.environ.get("INSTANCE_ID"))
@@ -92,7 +102,7 @@ def parse_agent_args(
             "which agent? give a class (socs-like agent FakeData) or an --instance-id "
             "that the site config lists"
         )
-    cls = load_agent_class(name)
+    cls = agent_class if isinstance(agent_class, type) else load_agent_class(name)
     parser = argparse.ArgumentParser(
         prog=f"socs-like agent {name}",
         description=(cls.__doc__ or "").strip().split("\n\n")[0],
@@ -116,9 +126,11 @@ def run_agent_process(argv: list[str], class_name: str | None = None) -> int:
         return 2
     configure_logging(settings.instance_id, settings.log_dir, args.verbose)
     loop = install_asyncio_reactor()
-    from twisted.internet import reactor
+    from twisted.internet import reactor as installed
 
     from .agent import EXIT_ALREADY_RUNNING, Agent
+
+    reactor: Any = installed  # the asyncio reactor; twisted's stubs type it as an interface
 
     outcome: dict[str, Any] = {"code": 0, "stuck": False}
 

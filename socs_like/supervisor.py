@@ -3,7 +3,9 @@
 Each agent instance runs as its own process (`socs-like agent --instance-id ID`), and so does
 each simulator of the host's ``simulators:`` list (`socs-like simulate NAME ...`); one that
 dies is restarted after a delay that doubles up to a minute and resets once it has run for a
-minute. The status table shows each process and the last heartbeat the hub carried from it.
+minute. One that keeps dying within seconds of its start is shown as crash-looping, with the
+last line it wrote (its reason, as a person would read it in its log). The status table shows
+each process and the last heartbeat the hub carried from it.
 SIGINT or SIGTERM stops the agents (SIGTERM, then SIGKILL after a grace period), then the hub.
 """
 
@@ -22,10 +24,15 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from .backoff import Backoff
 from .site_config import HostConfig, SiteConfig
 
 MAX_BACKOFF = 60.0
 STOP_GRACE = 5.0
+# A child that exits within this many seconds of its start, this many times in a row, is
+# crash-looping: restarting it will not help until a person fixes what its last line says.
+QUICK_EXIT = 10.0
+CRASH_LOOP_AFTER = 3
 
 
 @dataclass
@@ -40,7 +47,9 @@ class Child:
     restarts: int = 0
     started: float = 0.0
     last_exit: int | None = None
-    backoff: float = 1.0
+    last_line: str = ""  # the last line the child wrote before it exited
+    quick_exits: int = 0  # exits in a row within QUICK_EXIT of the start
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial=1.0, cap=MAX_BACKOFF))
     heartbeat: float | None = None
     op_codes: dict[str, int] = field(default_factory=dict)
 
@@ -152,6 +161,7 @@ class Supervisor:
             child.state = "starting"
             child.started = time.monotonic()
             with open(log_path, "ab") as out:
+                offset = out.tell()
                 child.process = await asyncio.create_subprocess_exec(
                     sys.executable,
                     "-m",
@@ -167,13 +177,19 @@ class Supervisor:
                 child.state = "stopped"
                 return
             ran = time.monotonic() - child.started
-            child.backoff = 1.0 if ran > MAX_BACKOFF else min(child.backoff * 2, MAX_BACKOFF)
-            child.state = f"restarting in {child.backoff:.0f} s"
+            child.last_line = await asyncio.to_thread(last_line, log_path, offset)
+            if ran > MAX_BACKOFF:
+                child.backoff.success()
+            delay = child.backoff.failure()
+            child.quick_exits = child.quick_exits + 1 if ran < QUICK_EXIT else 0
+            looping = child.quick_exits >= CRASH_LOOP_AFTER
+            child.state = f"{'crash-looping' if looping else 'exited'}, retry in {delay:.0f} s"
             self._say(
-                f"{child.name}: exited with {child.last_exit} after {ran:.1f} s; "
-                f"restarting in {child.backoff:.0f} s (log: {log_path})"
+                f"{child.name}: exited with {child.last_exit} after {ran:.1f} s"
+                f"{' (crash-looping)' if looping else ''}: {child.last_line or 'no output'}; "
+                f"restarting in {delay:.0f} s (log: {log_path})"
             )
-            await asyncio.sleep(child.backoff)
+            await asyncio.sleep(delay)
             child.restarts += 1
 
     async def _stop_child(self, child: Child) -> None:
@@ -224,6 +240,7 @@ class Supervisor:
         )
         for column in ("agent", "class", "pid", "process", "restarts", "heartbeat", "operations"):
             table.add_column(column)
+        table.add_column("last error", overflow="fold")
         now = time.monotonic()
         for c in self.children:
             beat = "—" if c.heartbeat is None else f"{now - c.heartbeat:.1f} s ago"
@@ -236,13 +253,24 @@ class Supervisor:
             )
             if c.kind == "simulator":
                 beat, ops = "", "—"
+            state = f"[red]{c.state}" if c.state.startswith("crash-looping") else c.state
             table.add_row(
                 c.name,
                 c.kind,
                 str(c.process.pid if c.process else ""),
-                c.state,
+                state,
                 str(c.restarts),
                 beat,
                 ops or "idle",
+                c.last_line if c.restarts or c.last_exit is not None else "",
             )
         return table
+
+
+def last_line(path: Path, offset: int = 0, limit: int = 200) -> str:
+    """The last non-blank line written to `path` after `offset`, cut to `limit` characters."""
+    with open(path, "rb") as f:
+        f.seek(max(offset, f.seek(0, 2) - 64 * 1024))
+        lines = f.read().decode(errors="replace").splitlines()
+    text = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -16,18 +16,30 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from socs_like import Agent, OpSession, param
+from socs_like.commands import SshPool, add_ssh_arguments, ssh_settings_from_args
 
 from .errors import ConnectError, RequestError, WorkerError
 from .interface import CWD_METHODS, WorkerInterface, WorkerPrograms, sweep_status
+from .models import (
+    CleanCheck,
+    GrawList,
+    HostFailed,
+    HostOk,
+    MonitorData,
+    OrganizeProgress,
+    ProgramCheck,
+    TailLines,
+    TaskData,
+    WorkingDir,
+)
 from .runs import RunId
-from .ssh import SshPool, SshSettings
 
 log = logging.getLogger(__name__)
 
 # session data must stay well below the hub's 1 MB message: name lists are cut to share this
 NAME_BUDGET = 5000
 
-HostCall = Callable[[WorkerInterface], Awaitable[dict[str, Any]]]
+HostCall = Callable[[WorkerInterface], Awaitable[HostOk]]
 
 
 class DaqWorker:
@@ -50,17 +62,6 @@ class DaqWorker:
             required=True,
             metavar="HOST",
             help="worker host names or ssh_config aliases",
-        )
-        group.add_argument("--ssh-config", help="OpenSSH client config (default ~/.ssh/config)")
-        group.add_argument(
-            "--known-hosts",
-            help="known_hosts file (default: the config's UserKnownHostsFile, "
-            "else ~/.ssh/known_hosts)",
-        )
-        group.add_argument(
-            "--no-host-key-check",
-            action="store_true",
-            help="accept any host key (isolated lab networks only; logged)",
         )
         group.add_argument(
             "--data-router-name",
@@ -94,17 +95,13 @@ class DaqWorker:
             help="seconds between monitor sweeps (default 10)",
         )
         group.add_argument(
-            "--connect-timeout",
-            type=float,
-            default=10.0,
-            help="seconds allowed to connect to a worker (default 10)",
+            "--rename-concurrency",
+            type=int,
+            default=64,
+            metavar="N",
+            help="SFTP renames in flight while organizing a run (default 64)",
         )
-        group.add_argument(
-            "--command-timeout",
-            type=float,
-            default=30.0,
-            help="seconds allowed for each remote command (default 30)",
-        )
+        add_ssh_arguments(parser.add_argument_group("SSH options"))
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
         if args.monitor_interval < 0.1:
@@ -112,27 +109,17 @@ class DaqWorker:
         self.agent = agent
         self.hosts = list(dict.fromkeys(args.hosts))
         self.interval = args.monitor_interval
-        self.connect_timeout = args.connect_timeout
         if not getattr(args, "verbose", False):
             # asyncssh logs every channel at INFO; ours say what matters
             logging.getLogger("asyncssh").setLevel(logging.WARNING)
-        if args.no_host_key_check:
-            log.warning(
-                "host key checking is OFF for %s (--no-host-key-check)", ", ".join(self.hosts)
-            )
-        self.pool = SshPool(
-            SshSettings(
-                config_path=args.ssh_config,
-                known_hosts=args.known_hosts,
-                verify_host_keys=not args.no_host_key_check,
-                connect_timeout=args.connect_timeout,
-                command_timeout=args.command_timeout,
-            )
-        )
+        settings = ssh_settings_from_args(args)
+        self.connect_timeout = settings.connect_timeout
+        self.pool = SshPool(settings)
         programs = WorkerPrograms(
             data_router=args.data_router_name,
             ecc_server=args.ecc_server_name,
             cwd_method=args.cwd_method,
+            rename_concurrency=args.rename_concurrency,
         )
         roots = args.file_roots or ["~"]
         self.workers = {
@@ -177,35 +164,35 @@ class DaqWorker:
         hosts: list[str] | None,
         what: str,
         call: HostCall,
-        ok: Callable[[dict[str, Any]], bool] = lambda result: True,
     ) -> tuple[bool, str]:
-        try:
-            targets = self._select(hosts)
-        except RequestError as exc:
-            session.data = {"error": str(exc)}
-            return False, str(exc)
+        """Run ``call`` on each selected host at once; a refused request (unknown host) is an
+        ``OpFailed`` that ends the session, a host that fails is an entry in the data."""
+        targets = self._select(hosts)
         session.set_status("running")
 
-        async def one(host: str) -> tuple[str, dict[str, Any]]:
+        async def one(host: str) -> tuple[str, HostOk | HostFailed]:
             try:
-                return host, {"ok": True, **await call(self.workers[host])}
+                return host, await call(self.workers[host])
             except ConnectError as exc:
-                return host, {"ok": False, "state": exc.state, "error": str(exc)}
+                return host, HostFailed(state=exc.state, error=str(exc))
             except WorkerError as exc:
-                return host, {"ok": False, "state": "error", "error": str(exc)}
+                return host, HostFailed(state="error", error=str(exc))
 
         results = dict(await asyncio.gather(*(one(h) for h in targets)))
-        for result in results.values():
-            result["ok"] = result["ok"] and ok(result)
-        failed = {h: r for h, r in results.items() if not r["ok"]}
-        session.data = {"hosts": results, "failed": sorted(failed), "timestamp": time.time()}
-        for host, result in failed.items():
-            session.add_message(f"{host}: {result.get('error') or result.get('summary')}")
-        message = f"{what}: {len(targets) - len(failed)} of {len(targets)} hosts ok"
-        if failed:
-            host, result = next(iter(failed.items()))
-            message += f"; {host}: {result.get('error') or result.get('summary')}"
-        return not failed, message
+        data = TaskData(
+            hosts=dict(results),
+            failed=sorted(h for h, r in results.items() if isinstance(r, HostFailed) or not r.ok),
+            timestamp=time.time(),
+        )
+        session.data = data.to_dict()
+        problems = {h: session.data["hosts"][h] for h in data.failed}
+        for host, entry in problems.items():
+            session.add_message(f"{host}: {entry.get('error') or entry.get('summary')}")
+        message = f"{what}: {len(targets) - len(problems)} of {len(targets)} hosts ok"
+        if problems:
+            host, entry = next(iter(problems.items()))
+            message += f"; {host}: {entry.get('error') or entry.get('summary')}"
+        return not problems, message
 
     def _name_budget(self, hosts: list[str] | None) -> int:
         return max(20, NAME_BUDGET // len(hosts or self.hosts))
@@ -213,123 +200,131 @@ class DaqWorker:
     # -- tasks -----------------------------------------------------------------------------
 
     @param("hosts", type=list, default=None)
-    async def find_data_router(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def find_data_router(
+        self, session: OpSession, params: dict[str, Any]
+    ) -> tuple[bool, str]:
         """find_data_router(hosts=None): each worker's data router working directory."""
 
-        async def call(w: WorkerInterface) -> dict[str, Any]:
-            return {"working_dir": await w.find_data_router()}
+        async def call(w: WorkerInterface) -> HostOk:
+            return HostOk(result=WorkingDir(working_dir=await w.find_data_router()))
 
         return await self._on_hosts(session, params["hosts"], "find_data_router", call)
 
     @param("hosts", type=list, default=None)
-    async def get_graw_list(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def get_graw_list(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """get_graw_list(hosts=None): the .graw files waiting in each working directory."""
         budget = self._name_budget(params["hosts"])
 
-        async def call(w: WorkerInterface) -> dict[str, Any]:
+        async def call(w: WorkerInterface) -> HostOk:
             files = await w.get_graw_list()
-            return {"count": len(files), "files": files[:budget], "truncated": len(files) > budget}
+            listed = GrawList(count=len(files), files=files[:budget], truncated=len(files) > budget)
+            return HostOk(result=listed)
 
         return await self._on_hosts(session, params["hosts"], "get_graw_list", call)
 
     @param("hosts", type=list, default=None)
-    async def working_dir_is_clean(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def working_dir_is_clean(
+        self, session: OpSession, params: dict[str, Any]
+    ) -> tuple[bool, str]:
         """working_dir_is_clean(hosts=None): whether no .graw file waits; fails if one does."""
 
-        async def call(w: WorkerInterface) -> dict[str, Any]:
+        async def call(w: WorkerInterface) -> HostOk:
             clean = await w.working_dir_is_clean()
-            return {"clean": clean, "summary": "clean" if clean else ".graw files are waiting"}
+            summary = "clean" if clean else ".graw files are waiting"
+            return HostOk(ok=clean, result=CleanCheck(clean=clean, summary=summary))
 
-        return await self._on_hosts(
-            session, params["hosts"], "working_dir_is_clean", call, ok=lambda r: r["clean"]
-        )
+        return await self._on_hosts(session, params["hosts"], "working_dir_is_clean", call)
 
     @param("hosts", type=list, default=None)
-    async def check_ecc_server_status(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def check_ecc_server_status(
+        self, session: OpSession, params: dict[str, Any]
+    ) -> tuple[bool, str]:
         """check_ecc_server_status(hosts=None): whether the ECC server runs; fails if not."""
 
-        async def call(w: WorkerInterface) -> dict[str, Any]:
+        async def call(w: WorkerInterface) -> HostOk:
             return _running(w.programs.ecc_server, await w.check_ecc_server_status())
 
-        return await self._on_hosts(
-            session, params["hosts"], "check_ecc_server_status", call, ok=lambda r: r["running"]
-        )
+        return await self._on_hosts(session, params["hosts"], "check_ecc_server_status", call)
 
     @param("hosts", type=list, default=None)
-    async def check_data_router_status(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def check_data_router_status(
+        self, session: OpSession, params: dict[str, Any]
+    ) -> tuple[bool, str]:
         """check_data_router_status(hosts=None): whether the data router runs; fails if not."""
 
-        async def call(w: WorkerInterface) -> dict[str, Any]:
+        async def call(w: WorkerInterface) -> HostOk:
             return _running(w.programs.data_router, await w.check_data_router_status())
 
-        return await self._on_hosts(
-            session, params["hosts"], "check_data_router_status", call, ok=lambda r: r["running"]
-        )
+        return await self._on_hosts(session, params["hosts"], "check_data_router_status", call)
 
     @param("experiment", type=str)
     @param("run", type=int)
     @param("hosts", type=list, default=None)
-    async def organize_files(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def organize_files(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """organize_files(experiment, run, hosts=None): move each worker's .graw files into
         <working dir>/<experiment>/run_<NNNN>/. Never overwrites; run again to finish an
-        interrupted move. Session data lists what moved (cut to a budget, with counts)."""
-        try:
-            run = RunId(params["experiment"], params["run"])
-        except RequestError as exc:
-            return False, str(exc)
-        budget = self._name_budget(params["hosts"])
+        interrupted move. While it runs, each host's entry in session data is its progress
+        (files moved of those to move); at the end, the report (names cut to a budget)."""
+        run = RunId(params["experiment"], params["run"])
+        targets = self._select(params["hosts"])
+        budget = self._name_budget(targets)
+        progress: dict[str, OrganizeProgress] = {}
 
-        async def call(w: WorkerInterface) -> dict[str, Any]:
+        def show(host: str, now: OrganizeProgress) -> None:
+            progress[host] = now
+            session.data = TaskData(hosts=dict(progress), timestamp=time.time()).to_dict()
+
+        async def call(w: WorkerInterface) -> HostOk:
             async with self.busy[w.hostname]:
-                report = await w.organize_files(run.experiment, run.number)
-            return {**report.to_dict(max_names=budget), "summary": report.summary()}
+                report = await w.organize_files(
+                    run.experiment, run.number, progress=lambda p: show(w.hostname, p)
+                )
+            result = {**report.to_dict(max_names=budget), "summary": report.summary()}
+            return HostOk(ok=report.complete, result=result)
 
-        return await self._on_hosts(
-            session, params["hosts"], f"organize {run.folder}", call, ok=lambda r: r["complete"]
-        )
+        return await self._on_hosts(session, targets, f"organize {run.folder}", call)
 
     @param("experiment", type=str)
     @param("run", type=int)
     @param("paths", type=list)
     @param("backup_root", type=str)
     @param("hosts", type=list, default=None)
-    async def backup_config_files(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def backup_config_files(
+        self, session: OpSession, params: dict[str, Any]
+    ) -> tuple[bool, str]:
         """backup_config_files(experiment, run, paths, backup_root, hosts=None): copy config
         files on each worker into <backup_root>/<experiment>/run_<NNNN>/ (no overwrite)."""
-        try:
-            run = RunId(params["experiment"], params["run"])
-        except RequestError as exc:
-            return False, str(exc)
+        run = RunId(params["experiment"], params["run"])
         if not all(isinstance(p, str) for p in params["paths"]):
-            return False, "paths must be a list of strings"
+            raise RequestError("paths must be a list of strings")
 
-        async def call(w: WorkerInterface) -> dict[str, Any]:
+        async def call(w: WorkerInterface) -> HostOk:
             async with self.busy[w.hostname]:
                 report = await w.backup_config_files(
                     run.experiment, run.number, params["paths"], params["backup_root"]
                 )
-            return {**report.to_dict(), "summary": report.summary()}
+            result = {**report.to_dict(), "summary": report.summary()}
+            return HostOk(ok=report.complete, result=result)
 
-        return await self._on_hosts(
-            session, params["hosts"], f"backup {run.folder}", call, ok=lambda r: r["complete"]
-        )
+        return await self._on_hosts(session, params["hosts"], f"backup {run.folder}", call)
 
     @param("path", type=str)
     @param("num_lines", type=int, default=50, check=lambda n: 0 <= n <= 10_000)
     @param("hosts", type=list, default=None)
-    async def tail_file(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def tail_file(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """tail_file(path, num_lines=50, hosts=None): last lines of a text file on each
         worker (within the agent's --file-root directories; ~ allowed)."""
 
-        async def call(w: WorkerInterface) -> dict[str, Any]:
-            return {"lines": await w.tail_file(params["path"], params["num_lines"])}
+        async def call(w: WorkerInterface) -> HostOk:
+            lines = await w.tail_file(params["path"], params["num_lines"])
+            return HostOk(result=TailLines(lines=lines))
 
         return await self._on_hosts(session, params["hosts"], "tail_file", call)
 
     # -- monitor ---------------------------------------------------------------------------
 
     @param("interval", type=float, default=None, check=lambda v: v is None or v >= 0.1)
-    async def monitor(self, session: OpSession, params: dict) -> tuple[bool, str]:
+    async def monitor(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """monitor(interval=None): every interval, check each worker (reachable, ECC server
         and data router up, .graw files waiting) into session data and the recorded feed
         worker_status. An unreachable worker is a state; the monitor carries on."""
@@ -347,24 +342,25 @@ class DaqWorker:
             sweeps += 1
             for status in statuses:
                 for sample in status.feed_samples():
-                    self.feed.publish(sample)
+                    self.feed.publish(sample.to_dict())
                 if status.state != "ok":
                     problems[status.host] += 1
                 if previous.get(status.host) != status.state:
                     detail = f": {status.error}" if status.error else ""
                     session.add_message(f"{status.host} is {status.state}{detail}")
                 previous[status.host] = status.state
-            session.data = {
-                "hosts": {s.host: s.to_dict() for s in statuses},
-                "problems": problems,
-                "sweeps": sweeps,
-                "sweep_seconds": round(loop.time() - started, 4),
-                "timestamp": time.time(),
-            }
+            session.data = MonitorData(
+                hosts={s.host: s.to_dict() for s in statuses},
+                problems=dict(problems),
+                sweeps=sweeps,
+                sweep_seconds=round(loop.time() - started, 4),
+                timestamp=time.time(),
+            ).to_dict()
             if await session.sleep(max(0.0, interval - (loop.time() - started))):
                 break
         return True, f"monitor stopped after {sweeps} sweeps"
 
 
-def _running(program: str, running: bool) -> dict[str, Any]:
-    return {"running": running, "summary": f"{program} {'runs' if running else 'is not running'}"}
+def _running(program: str, running: bool) -> HostOk:
+    summary = f"{program} {'runs' if running else 'is not running'}"
+    return HostOk(ok=running, result=ProgramCheck(running=running, summary=summary))

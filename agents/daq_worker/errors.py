@@ -1,6 +1,9 @@
 """What can go wrong talking to a DAQ worker, as one exception tree.
 
-``WorkerError`` is the root. Below it:
+``WorkerError`` is the root; it is the framework's :class:`socs_like.commands.CommandError`
+(the SSH pool raises those), itself an :class:`~socs_like.ops.OpFailed`, so an operation that
+lets one propagate ends failed with its message and no traceback. Below it:
+
 - ``RequestError``: we were asked for something illegal (a bad experiment name, a path outside
   the allowed roots); nothing was sent to the worker.
 - ``ConnectError``: the worker could not be reached or would not let us in. ``state`` names
@@ -11,40 +14,33 @@
 
 from __future__ import annotations
 
+from socs_like.commands import (
+    AuthenticationFailed,
+    CommandError,
+    CommandFailed,
+    CommandTimeout,
+    ConnectError,
+    HostKeyRejected,
+    RemoteError,
+)
 
-class WorkerError(Exception):
-    """Root of every error this package raises on purpose."""
+WorkerError = CommandError
+
+__all__ = [
+    "AuthenticationFailed",
+    "CommandFailed",
+    "CommandTimeout",
+    "ConnectError",
+    "HostKeyRejected",
+    "ProgramNotRunning",
+    "RemoteError",
+    "RequestError",
+    "WorkerError",
+]
 
 
 class RequestError(WorkerError, ValueError):
     """The caller asked for something we refuse to do (checked before any I/O)."""
-
-
-class ConnectError(WorkerError):
-    """The SSH connection could not be made or was lost."""
-
-    state = "unreachable"
-
-    def __init__(self, host: str, reason: str) -> None:
-        super().__init__(f"{host}: {reason}")
-        self.host = host
-        self.reason = reason
-
-
-class HostKeyRejected(ConnectError):
-    state = "host-key-rejected"
-
-
-class AuthenticationFailed(ConnectError):
-    state = "auth-failed"
-
-
-class RemoteError(WorkerError):
-    """The worker answered with an error or an answer we cannot use."""
-
-
-class CommandTimeout(RemoteError):
-    """A remote command or SFTP request took longer than its timeout."""
 
 
 class ProgramNotRunning(RemoteError):

@@ -21,15 +21,18 @@ import logging
 import posixpath
 import secrets
 import time
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 import asyncssh
 
+from socs_like.commands import HostTarget, SshPool, SshSettings
+
 from .errors import ConnectError, ProgramNotRunning, RemoteError, RequestError, WorkerError
+from .models import OrganizeProgress
 from .organize import TransferReport, is_graw, plan_organize
-from .paths import check_within, expand_home
+from .paths import confine, worker_roots
 from .processes import (
     Probe,
     ProcessCwd,
@@ -39,7 +42,6 @@ from .processes import (
     single_cwd,
 )
 from .runs import RunId
-from .ssh import HostTarget, SshPool, SshSettings
 from .status import WorkerStatus
 from .tail import TailReader
 
@@ -143,35 +145,48 @@ class WorkerInterface:
 
     async def _user_path(self, path: str, what: str, *, create: bool = False) -> str:
         """``path`` with ``~`` expanded and checked against the roots (``create``: as a
-        directory, made if missing). Symlinks are resolved before the check, so a link inside
-        a root cannot lead outside it."""
+        directory, made if missing). Symlinks are resolved on the worker and the real path
+        checked again *before* anything is created, so a link inside a root can neither lead
+        a read outside it nor get a folder made outside it."""
         home = await self._home_dir()
-        expanded = expand_home(path, home)
-        if self.allowed_roots is not None:
-            check_within(expanded, self._roots(home), what)
+        roots = worker_roots(["/"] if self.allowed_roots is None else self.allowed_roots, home)
+        lexical = confine(path, home, roots, what)
         sftp = await self._sftp()
+        checked = lexical
+        if self.allowed_roots is not None:
+            checked = await self._real_path(sftp, lexical)
+            real_roots = worker_roots([await self._real_path(sftp, r) for r in roots.roots], home)
+            if not real_roots.contains(checked):
+                raise RequestError(
+                    f"{what} {path!r} refused (symlink_escape): resolves to {checked} on the "
+                    f"worker, outside the allowed roots: {', '.join(roots.roots)}"
+                )
         if create:
-            await self._timed(f"create {expanded}", sftp.makedirs(expanded, exist_ok=True))
-        if self.allowed_roots is None:
-            return expanded
-        real = await self._timed(f"resolve {expanded}", sftp.realpath(expanded))
-        roots = [await self._timed(f"resolve {r}", sftp.realpath(r)) for r in self._roots(home)]
-        return check_within(real, roots, what)
+            await self._timed(f"create {checked}", sftp.makedirs(checked, exist_ok=True))
+        return checked
 
-    def _roots(self, home: str) -> list[str]:
-        return [expand_home(r, home) for r in self.allowed_roots or ()]
+    async def _real_path(self, sftp: asyncssh.SFTPClient, path: str) -> str:
+        """``path`` with symlinks resolved on the worker. The server resolves only what
+        exists, so the nearest existing ancestor is resolved and the rest kept as written
+        (it holds no links yet: it does not exist)."""
+        head, rest = path, []
+        while True:
+            try:
+                real = await self._timed(f"resolve {head}", sftp.realpath(head))
+            except RemoteError:
+                if head == "/":
+                    raise
+                head, tail = posixpath.split(head)
+                rest.append(tail)
+                continue
+            return posixpath.join(str(real), *reversed(rest))
 
     async def _probe(self, cwd_method: str) -> Probe:
         """The worker's processes, and (as ``cwd_method`` asks) lsof's answer: one command."""
         command = probe_command(self.programs.data_router, cwd_method)
-        result = await self.pool.run(self.target, command)
-        if result.exit_status != 0:
-            raise RemoteError(
-                f"{self.hostname}: process listing exited {result.exit_status}: "
-                f"{result.stderr.strip()}"
-            )
+        result = (await self.pool.run(self.target, command)).check()
         try:
-            return parse_probe(result.stdout)
+            return parse_probe(result.stdout_text)
         except RemoteError as exc:
             raise RemoteError(f"{self.hostname}: {exc}") from None
 
@@ -252,11 +267,20 @@ class WorkerInterface:
         probe = await self._probe("proc")
         return bool(pids_of(probe.processes, self.programs.data_router))
 
-    async def organize_files(self, experiment_name: str, run_number: int) -> TransferReport:
+    async def organize_files(
+        self,
+        experiment_name: str,
+        run_number: int,
+        *,
+        progress: Callable[[OrganizeProgress], None] | None = None,
+        progress_interval: float = 0.5,
+    ) -> TransferReport:
         """Move every ``.graw`` file into ``<router cwd>/<experiment>/run_<NNNN>/``.
 
         Never replaces a file; safe to call again after any failure (it finishes the move).
         When the connection drops, the report so far is returned with ``interrupted`` set.
+        ``progress`` is called once the plan is made, then at most every
+        ``progress_interval`` seconds while files move (a run has thousands of files).
         """
         run = RunId(experiment_name, run_number)
         cwd = await self.find_data_router()
@@ -268,7 +292,19 @@ class WorkerInterface:
             source_dir=cwd, destination=destination, source_names=source, dest_names=existing
         )
         report = TransferReport.from_plan(plan)
-        await self._rename_all(sftp, plan.to_move, cwd, destination, report)
+        loop = asyncio.get_running_loop()
+        started = last = loop.time()
+
+        def tell(force: bool = False) -> None:
+            nonlocal last
+            now = loop.time()
+            if progress is None or not (force or now - last >= progress_interval):
+                return
+            last = now
+            progress(report.progress(to_move=len(plan.to_move), elapsed=now - started))
+
+        tell(force=True)
+        await self._rename_all(sftp, plan.to_move, cwd, destination, report, tell)
         log.info("%s: organize %s: %s", self.hostname, run.folder, report.summary())
         return report
 
@@ -279,6 +315,7 @@ class WorkerInterface:
         source_dir: str,
         destination: str,
         report: TransferReport,
+        tell: Callable[[], None],
     ) -> None:
         # a few dozen renames in flight hide the round trip; the server applies them in order
         todo = iter(names)
@@ -302,6 +339,7 @@ class WorkerInterface:
                     continue
                 in_flight.discard(name)
                 report.done.append(name)
+                tell()
 
         workers = [mover() for _ in range(self.programs.rename_concurrency)]
         await asyncio.gather(*workers)

@@ -14,6 +14,9 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
+
+from .models import OrganizeProgress
 
 GRAW_SUFFIX = ".graw"
 
@@ -81,6 +84,18 @@ class TransferReport:
     def complete(self) -> bool:
         return not (self.clashes or self.failed or self.unconfirmed or self.interrupted)
 
+    def progress(self, *, to_move: int, elapsed: float) -> OrganizeProgress:
+        """Where a move stands while it runs (``to_move``: the plan's count)."""
+        return OrganizeProgress(
+            destination=self.destination,
+            to_move=to_move,
+            moved=len(self.done),
+            failed=len(self.failed),
+            already_there=len(self.already_there),
+            clashes=len(self.clashes),
+            elapsed=round(elapsed, 3),
+        )
+
     def destination_of(self, name: str) -> str:
         return posixpath.join(self.destination, name)
 
@@ -99,24 +114,25 @@ class TransferReport:
             parts.append(f"interrupted: {self.interrupted}; run it again to finish")
         return "; ".join(parts)
 
-    def to_dict(self, max_names: int | None = None) -> dict:
+    def to_dict(self, max_names: int | None = None) -> dict[str, Any]:
         """JSON-safe form; lists longer than ``max_names`` keep their head and a count."""
 
-        def names(items: list) -> list:
+        def names(items: list[Any]) -> list[Any]:
             return items if max_names is None else items[:max_names]
 
-        out = {
+        counts = {
+            "done": len(self.done),
+            "already_there": len(self.already_there),
+            "clashes": len(self.clashes),
+            "failed": len(self.failed),
+            "unconfirmed": len(self.unconfirmed),
+        }
+        out: dict[str, Any] = {
             "action": self.action,
             "source_dir": self.source_dir,
             "destination": self.destination,
             "complete": self.complete,
-            "counts": {
-                "done": len(self.done),
-                "already_there": len(self.already_there),
-                "clashes": len(self.clashes),
-                "failed": len(self.failed),
-                "unconfirmed": len(self.unconfirmed),
-            },
+            "counts": counts,
             "done": names(self.done),
             "already_there": names(self.already_there),
             "clashes": names(self.clashes),
@@ -125,5 +141,5 @@ class TransferReport:
             "interrupted": self.interrupted,
         }
         if max_names is not None:
-            out["truncated"] = any(v > max_names for v in out["counts"].values())
+            out["truncated"] = any(v > max_names for v in counts.values())
         return out

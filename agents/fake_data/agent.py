@@ -11,6 +11,8 @@ from typing import Any
 
 from socs_like import Agent, OpSession, param
 
+from .models import AcqData, TemperatureBlock
+
 _STEP = 0.1 * 12**0.5  # uniform steps in [-0.5, 0.5) times this have a standard deviation of 0.1
 
 
@@ -88,13 +90,13 @@ class FakeData:
                     column = list(accumulate(steps, initial=values[c]))[1:]
                     values[c] = column[-1]
                     data[c] = column
-                self.feed.publish({"block_name": "temps", "timestamps": stamps, "data": data})
+                self.feed.publish(TemperatureBlock(stamps, data).as_dict())
                 sent += n
-                session.data = {
-                    "fields": {c: {"T": values[c]} for c in self.channels},
-                    "timestamp": now,
-                    "samples_sent": sent,
-                }
+                session.data = AcqData(
+                    fields={c: {"T": values[c]} for c in self.channels},
+                    timestamp=now,
+                    samples_sent=sent,
+                ).as_dict()
             if await session.sleep(max(self.frame_length, 1.0 / rate)):
                 break
         return True, f"Acquisition stopped after {sent} samples."

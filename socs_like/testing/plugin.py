@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "socs_like.testing.hub",
+    "socs_like.testing.inprocess",
     "socs_like.testing.sshd",
     "socs_like.testing.postgres",
     "socs_like.testing.database",

@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -17,12 +18,14 @@ __all__ = ["SshServer", "SshServerError", "make_sshd", "sshd"]
 
 
 @pytest.fixture
-def make_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+def make_sshd(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., SshServer]]:
     """Factory: ``make_sshd(alias="worker", start=True, **options) -> SshServer`` (options as
     ``SshServer`` takes them); all stopped afterwards."""
     servers: list[SshServer] = []
 
-    def make(alias: str = "worker", start: bool = True, **options: object) -> SshServer:
+    def make(alias: str = "worker", start: bool = True, **options: Any) -> SshServer:
         server = SshServer(tmp_path_factory.mktemp(f"sshd-{alias}"), alias=alias, **options)
         servers.append(server)
         if start:
@@ -35,6 +38,6 @@ def make_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 
 
 @pytest.fixture
-def sshd(make_sshd) -> SshServer:
+def sshd(make_sshd: Callable[..., SshServer]) -> SshServer:
     """A running OpenSSH server on loopback, alias ``worker`` in ``sshd.ssh_config``."""
     return make_sshd()

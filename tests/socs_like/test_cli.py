@@ -1,6 +1,7 @@
 """The `socs-like` command as an operator uses it: output, exit codes, one-line errors."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -143,12 +144,11 @@ def test_up_runs_hub_and_agents_and_restarts_the_dead(tmp_path):
     try:
 
         def api():
-            try:
-                client = Client("fd-up", site_config=str(path), timeout=2)
-            except ClientError:
-                return None
+            client = Client("fd-up", site_config=str(path), timeout=2)
             try:
                 return client.get_api()
+            except ClientError:
+                return None
             finally:
                 client.close()
 
@@ -168,19 +168,46 @@ def test_up_runs_hub_and_agents_and_restarts_the_dead(tmp_path):
         up.send_signal(signal.SIGTERM)
         output, _ = up.communicate(timeout=30)
     assert up.returncode == 0
-    assert "fd-up: exited with -9" in output and "restarting in 2 s" in output
+    assert "fd-up: exited with -9" in output and "restarting in 1 s" in output
     assert output.rstrip().splitlines()[-1].endswith("stopping the hub")
     assert (tmp_path / "var" / "log" / "fd-up.out").exists()
 
 
-def test_status_table_and_feed_printing(hub, run_agent):
+def test_status_table_and_feed_printing(hub, run_agent, make_client, tmp_path):
     run_agent("FakeData", "fd-cli3")
+    failed = make_client("fd-cli3").delay_task(delay=0, succeed=False)
+    assert failed.session["success"] is False
+    site_file = tmp_path / "site.yaml"
+    site = yaml.safe_load(hub.site_file.read_text())
+    site["hosts"] = {
+        "localhost": {
+            "agent-instances": [
+                {"agent-class": "FakeData", "instance-id": "fd-cli3"},
+                {"agent-class": "FakeData", "instance-id": "nobody"},
+            ]
+        }
+    }
+    site_file.write_text(yaml.safe_dump(site))
+
+    out = socs_like("status", "--site-config", str(site_file))
+    assert out.returncode == 1, out.stderr  # one agent does not answer
+    lines = out.stdout.rstrip().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    fd_row = next(line for line in lines if line.startswith("│fd-cli3"))
+    assert "FakeData" in fd_row and "idle" in fd_row
+    assert re.search(r"(<1|\d) s", fd_row), fd_row  # a heartbeat age
+    assert "delay_task: Exited after" in fd_row
+    nobody_row = next(line for line in lines if line.startswith("│nobody"))
+    assert "not answering" in nobody_row
+
     site = ["--site-config", str(hub.site_file)]
     out = socs_like("status", "fd-cli3", *site)
     assert out.returncode == 0, out.stderr
-    assert "fd-cli3" in out.stdout and "FakeData" in out.stdout
-    for op in ("delay_task", "fill_session", "set_heartbeat", "acq"):
-        assert op in out.stdout
+    assert "fd-cli3 (FakeData), heartbeat" in out.stdout
+    rows = {line.split("│")[1].strip(): line for line in out.stdout.splitlines() if "│" in line}
+    assert set(rows) >= {"delay_task", "fill_session", "set_heartbeat", "acq"}
+    assert "failed" in rows["delay_task"] and "Exited after 0.0 seconds." in rows["delay_task"]
+    assert "never run" in rows["acq"]
     out = socs_like("status", "nobody", *site)
     assert out.returncode == 1 and "not answering" in out.stdout
 
@@ -188,6 +215,6 @@ def test_status_table_and_feed_printing(hub, run_agent):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert len(lines) == 2
-    assert all('"delay_task": 1' in line for line in lines)
+    assert all('"fill_session": 1' in line for line in lines)
     seqs = [int(line.split("#")[1].split()[0]) for line in lines]
     assert seqs[1] == seqs[0] + 1

@@ -58,7 +58,8 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     """The grandchild (as rsync's ssh would be) dies with the command at the deadline."""
     pidfile = tmp_path / "pid"
     result = run_command(
-        ["sh", "-c", f"sleep 60 >/dev/null 2>&1 & echo $! > {pidfile}; echo started; wait"], timeout=0.5
+        ["sh", "-c", f"sleep 60 >/dev/null 2>&1 & echo $! > {pidfile}; echo started; wait"],
+        timeout=0.5,
     )
     assert result.timed_out and result.returncode is None and result.stdout == b"started\n"
     assert result.describe() == "sh timed out"

@@ -1,6 +1,8 @@
 """The hub confines everyone to the address root."""
 
 import json
+import urllib.error
+import urllib.request
 
 import pytest
 from autobahn.wamp.exception import ApplicationError
@@ -45,6 +47,25 @@ def test_nothing_outside_the_address_root(hub):
         session = await client._transport.connect()
         await session.register(lambda: None, "elsewhere.proc")
 
-    with pytest.raises(ApplicationError, match="not_authorized|not authorized"):
+    with pytest.raises(ApplicationError, match=r"not_authorized|not authorized"):
         run_sync(register_outside(), 10)
     run_sync(client.close(), 5)
+
+
+def _bridge_call(hub, procedure: str, *args: object) -> dict:
+    """A call through the hub's HTTP bridge, which acts with the controller role."""
+    body = json.dumps({"procedure": procedure, "args": list(args)}).encode()
+    request = urllib.request.Request(hub.http_url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as exc:
+        return json.load(exc)
+
+
+def test_the_controller_role_calls_under_the_root_and_nowhere_else(hub, run_agent):
+    run_agent("FakeData", "fd-roles")
+    inside = _bridge_call(hub, "observatory.fd-roles.ops", "status", "delay_task")
+    assert inside["args"][0][:2] == [0, "No session active."]
+    outside = _bridge_call(hub, "elsewhere.fd-roles.ops", "status", "delay_task")
+    assert outside["error"] == "wamp.error.not_authorized"

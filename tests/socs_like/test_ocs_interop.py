@@ -41,24 +41,26 @@ def test_ocs_client_drives_our_agent(run_agent, ocs_site):
     assert done.session["success"] is True
 
 
-def test_our_client_drives_an_ocs_agent(hub, ocs_site, make_client, tmp_path):
-    log = open(tmp_path / "ocs-agent.log", "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ocs.agents.fake_data.agent",
-            "--site-file",
-            str(ocs_site),
-            "--site-host",
-            "localhost",
-            "--instance-id",
-            "ocs-fd",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=os.environ | {"LOGLEVEL": "warn"},
-    )
+def test_our_client_drives_an_ocs_agent_and_reads_its_feed(
+    hub, ocs_site, make_client, feed_listener, tmp_path
+):
+    with open(tmp_path / "ocs-agent.log", "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ocs.agents.fake_data.agent",
+                "--site-file",
+                str(ocs_site),
+                "--site-host",
+                "localhost",
+                "--instance-id",
+                "ocs-fd",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ | {"LOGLEVEL": "warn"},
+        )
     try:
         c = wait_until(
             lambda: _try_client(make_client, "ocs-fd"),
@@ -68,21 +70,28 @@ def test_our_client_drives_an_ocs_agent(hub, ocs_site, make_client, tmp_path):
         )
         reply = c.delay_task(delay=0.05)
         assert reply.status == ResponseCode.OK and reply.session["success"] is True
+        temps = feed_listener("ocs-fd", "false_temperatures")
         assert c.acq.start().status == ResponseCode.OK
         wait_until(lambda: c.acq.status().session["status"] == "running", 10)
+        events = temps.wait_for(lambda ev: len(ev) >= 2 and ev, 20)
         assert c.acq.stop().status == ResponseCode.OK
         assert c.acq.wait(timeout=10).session["success"] is True
     finally:
         proc.terminate()
         proc.wait(15)
-        log.close()
+    # OCS's event, read by our subscriber: a block of samples and OCS's feed description
+    payload, info = events[0]
+    assert info["agent_address"] == "observatory.ocs-fd"
+    assert info["feed_name"] == "false_temperatures" and info["record"] is True
+    block = next(iter(payload.values()))
+    assert len(block["timestamps"]) == len(block["data"]["channel_00"]) > 0
 
 
 def _try_client(make_client, instance_id):
     from socs_like.client import ClientError
 
     try:
-        return make_client(instance_id)
+        return make_client(instance_id).connect()
     except ClientError:
         return None
 
@@ -90,23 +99,23 @@ def _try_client(make_client, instance_id):
 def test_ocs_registry_follows_our_heartbeat(hub, run_agent, make_client, ocs_site, tmp_path):
     """OCS's registry unpacks feed events as one [payload, feed_info] argument; ours match."""
     run_agent("FakeData", "fd-ocsreg")
-    log = open(tmp_path / "ocs-registry.log", "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ocs.agents.registry.agent",
-            "--site-file",
-            str(ocs_site),
-            "--site-host",
-            "localhost",
-            "--instance-id",
-            "ocs-registry",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=os.environ | {"LOGLEVEL": "warn"},
-    )
+    with open(tmp_path / "ocs-registry.log", "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ocs.agents.registry.agent",
+                "--site-file",
+                str(ocs_site),
+                "--site-host",
+                "localhost",
+                "--instance-id",
+                "ocs-registry",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ | {"LOGLEVEL": "warn"},
+        )
     try:
         registry = wait_until(
             lambda: _try_client(make_client, "ocs-registry"),
@@ -125,4 +134,3 @@ def test_ocs_registry_follows_our_heartbeat(hub, run_agent, make_client, ocs_sit
     finally:
         proc.terminate()
         proc.wait(15)
-        log.close()

@@ -50,8 +50,8 @@ def test_good_config_parses_with_ocs_names():
     [
         (
             GOOD.replace("agent-class: Registry", "agent_class: Registry"),
-            "site.yaml:14: hosts.otherhost.agent-instances.0.agent_class: unknown key 'agent_class': "
-            "did you mean 'agent-class'?",
+            "site.yaml:14: hosts.otherhost.agent-instances.0.agent_class: "
+            "unknown key 'agent_class': did you mean 'agent-class'?",
         ),
         (
             GOOD.replace("wamp_realm", "wamp_relm"),
@@ -63,7 +63,8 @@ def test_good_config_parses_with_ocs_names():
         ),
         (
             GOOD.replace("        instance-id: fd1\n", ""),
-            "site.yaml:9: hosts.localhost.agent-instances.0.instance-id: missing 'instance-id': add it",
+            "site.yaml:9: hosts.localhost.agent-instances.0.instance-id: "
+            "missing 'instance-id': add it",
         ),
         ("hub: [1, 2\n", "site.yaml:2: not valid YAML"),
     ],

@@ -1,10 +1,9 @@
 """Fixtures for the DAQ worker tests: a simulated worker (real dataRouter and getEccSoapServer
-processes) reached through the real sshd fixture, and a way to run asyncio code in a test."""
+processes) reached through the real sshd fixture. Tests import nothing from here: they use the
+fixtures, and ``socs_like.testing`` for waiting and for running asyncio code."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import os
 import secrets
 import shutil
@@ -20,19 +19,8 @@ from socs_like_agents.daq_worker.interface import WorkerPrograms
 from socs_like_agents.daq_worker.processes import parse_ps, pids_of
 
 
-def run_async(coro, timeout: float = 60):
-    """Run a coroutine to completion on a fresh event loop in its own thread.
-
-    Whatever loop or reactor the test process runs, this one is ours alone."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result(timeout)
-
-
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
-    return wait_until(predicate, timeout, message=what)
-
-
 def running(program: str) -> list[int]:
+    """Process ids of ``program`` on this machine, read as the agent reads them."""
     ps = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "comm="], capture_output=True, text=True)
     return pids_of(parse_ps(ps.stdout), program)
 
@@ -53,6 +41,10 @@ class SimulatedWorker:
     @property
     def log_path(self) -> Path:
         return self.workdir / f"{self.router_name}.log"
+
+    @staticmethod
+    def running(program: str) -> list[int]:
+        return running(program)
 
     def programs(self, **options) -> WorkerPrograms:
         return WorkerPrograms(data_router=self.router_name, ecc_server=self.ecc_name, **options)
@@ -80,18 +72,18 @@ class SimulatedWorker:
             ],
             stdout=subprocess.DEVNULL,
         )
-        wait_for(
+        wait_until(
             lambda: running(self.router_name) and running(self.ecc_name),
-            what="the simulated programs",
+            message="the simulated programs",
         )
-        wait_for(lambda: len(self.graw_names()) >= files, what=f"{files} GRAW files")
+        wait_until(lambda: len(self.graw_names()) >= files, message=f"{files} GRAW files")
 
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(10)
             self.proc = None
-        wait_for(lambda: not running(self.router_name), what="the data router to exit")
+        wait_until(lambda: not running(self.router_name), message="the data router to exit")
 
     def graw_names(self, directory: Path | None = None) -> list[str]:
         directory = directory or self.workdir

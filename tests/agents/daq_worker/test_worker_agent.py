@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import socket
+from socs_like.testing import free_port, wait_until
+from socs_like_agents.daq_worker.models import OrganizeProgress
 
 
 def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()  # free a moment ago: nothing listens there
 
 
 def latest(events, block: str, field: str):
@@ -46,7 +45,7 @@ def test_agent_monitors_workers_and_organizes_a_run(
             worker.ecc_name,
             "--monitor-interval",
             "0.5",
-            "--connect-timeout",
+            "--ssh-connect-timeout",
             "2",
             "--file-root",
             str(tmp_path),
@@ -113,10 +112,18 @@ def test_agent_monitors_workers_and_organizes_a_run(
     # bad input is refused with a clear message; the agent carries on
     reply = client.organize_files(experiment="../etc", run=1, hosts=["worker"])
     assert reply.session["success"] is False
-    assert said(reply, "invalid experiment name '../etc'")
+    # a foreseen refusal (OpFailed): its own words end the session, not a "Crashed: ..."
+    refusal = (
+        "invalid experiment name '../etc': use 1-64 letters, digits, '_', '-' or '.', "
+        "starting with a letter or digit"
+    )
+    assert refusal in [message for _t, message in reply.session["messages"]]
+    assert not said(reply, "Crashed")
     reply = client.tail_file(path="/etc/passwd", hosts=["worker"])
     assert reply.session["success"] is False
-    assert "outside the allowed roots" in reply.session["data"]["hosts"]["worker"]["error"]
+    assert reply.session["data"]["hosts"]["worker"]["error"] == (
+        f"file '/etc/passwd' refused (outside_roots): is outside the allowed roots: {tmp_path}"
+    )
     reply = client.working_dir_is_clean(hosts=["worker"])
     assert reply.session["success"] is True
     assert reply.session["data"]["hosts"]["worker"]["clean"] is True
@@ -131,3 +138,127 @@ def test_agent_monitors_workers_and_organizes_a_run(
     }
     # the monitor and every task shared one kept-alive connection to the worker
     assert sshd.output().count("Accepted publickey") == 1
+
+
+def test_agent_shows_organize_progress_in_session_data(hub, run_agent, make_client, sshd, worker):
+    worker.start()
+    # about 3 s of renames one at a time here: several progress updates (every 0.5 s) mid-move
+    written = worker.write_graw(6000)
+    run_agent(
+        "DaqWorker",
+        "daq-progress",
+        args=[
+            "--hosts",
+            "worker",
+            "--ssh-config",
+            str(sshd.ssh_config),
+            "--data-router-name",
+            worker.router_name,
+            "--ecc-server-name",
+            worker.ecc_name,
+            "--rename-concurrency",
+            "1",
+        ],
+    )
+    client = make_client("daq-progress")
+    client.organize_files.start(experiment="e9", run=1)
+    seen: list[dict] = []
+
+    def partial():
+        session = client.organize_files.status().session
+        entry = (session.get("data") or {}).get("hosts", {}).get("worker", {})
+        if entry.get("running"):
+            seen.append(entry)
+        return [e for e in seen if 0 < e["moved"] < len(written)]
+
+    wait_until(partial, timeout=60, interval=0.05, message="a progress entry mid-move")
+    entry = partial()[0]
+    # the entry is exactly the documented model
+    fields = {k: v for k, v in entry.items() if k != "ok"}
+    assert OrganizeProgress(**fields).to_dict() == entry
+    assert entry["to_move"] == len(written) and entry["elapsed"] >= 0
+    assert entry["destination"] == str(worker.workdir / "e9" / "run_0001")
+    reply = client.organize_files.wait(timeout=120)
+    assert reply.session["success"] is True, reply.session["messages"]
+    final = reply.session["data"]["hosts"]["worker"]
+    assert final["counts"]["done"] == len(written) and "running" not in final
+    assert len(worker.graw_names(worker.workdir / "e9" / "run_0001")) == len(written)
+
+
+def test_agent_refuses_a_worker_whose_host_key_is_unknown(
+    hub, run_agent, make_client, sshd, worker, tmp_path
+):
+    """A real agent process against the real sshd, with a known_hosts that lacks the worker:
+    the monitor shows the state, a task fails with it, nothing runs on the worker."""
+    worker.start(files=1)
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    agent = run_agent(
+        "DaqWorker",
+        "daq-strict",
+        args=[
+            "--hosts",
+            "worker",
+            "--ssh-config",
+            str(sshd.ssh_config),
+            "--known-hosts",
+            str(empty),
+            "--data-router-name",
+            worker.router_name,
+            "--ecc-server-name",
+            worker.ecc_name,
+            "--monitor-interval",
+            "0.5",
+        ],
+    )
+    client = make_client("daq-strict")
+    status = wait_until(
+        lambda: client.monitor.status().session["data"].get("hosts", {}).get("worker"),
+        timeout=20,
+        message="a monitor sweep",
+    )
+    assert status["state"] == "host-key-rejected" and status["reachable"] is False
+    assert status["error"].startswith("worker: host key not trusted")
+    reply = client.organize_files(experiment="e1", run=1)
+    assert reply.session["success"] is False
+    entry = reply.session["data"]["hosts"]["worker"]
+    assert entry["ok"] is False and entry["state"] == "host-key-rejected"
+    assert reply.session["data"]["failed"] == ["worker"]
+    assert worker.graw_names() != [] and not (worker.workdir / "e1").exists()
+    assert "Accepted publickey" not in sshd.output()
+    assert "host key checking is OFF" not in agent.output()
+
+
+def test_agent_without_host_key_check_says_so_and_connects(
+    hub, run_agent, make_client, sshd, worker, tmp_path
+):
+    worker.start()
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    agent = run_agent(
+        "DaqWorker",
+        "daq-lax",
+        args=[
+            "--hosts",
+            "worker",
+            "--ssh-config",
+            str(sshd.ssh_config),
+            "--known-hosts",
+            str(empty),
+            "--no-host-key-check",
+            "--data-router-name",
+            worker.router_name,
+            "--ecc-server-name",
+            worker.ecc_name,
+        ],
+    )
+    client = make_client("daq-lax")
+    reply = client.find_data_router()
+    assert reply.session["data"]["hosts"]["worker"] == {
+        "ok": True,
+        "working_dir": str(worker.workdir),
+    }
+    log = agent.output()
+    # once at start-up, and for the connection
+    assert "host key checking is OFF (--no-host-key-check): impostor hosts go unnoticed" in log
+    assert "worker: host key checking is OFF (--no-host-key-check): this connection" in log

@@ -56,7 +56,7 @@ def test_status_feed_samples_use_valid_fixed_fields():
     ok = WorkerStatus(
         host="cobo-1.lab", checked_at=1.0, state="ok", ecc_server_up=True, data_router_up=False
     )
-    link, readings = ok.feed_samples()
+    link, readings = (sample.to_dict() for sample in ok.feed_samples())
     assert link == {
         "block_name": "cobo_1_lab_link",
         "timestamp": 1.0,
@@ -70,7 +70,7 @@ def test_status_feed_samples_use_valid_fixed_fields():
         "cobo_1_lab_graw_bytes": -1,
     }
     down = WorkerStatus(host="9w", checked_at=2.0, state="unreachable", error="refused")
-    assert down.feed_samples() == [
+    assert [sample.to_dict() for sample in down.feed_samples()] == [
         {"block_name": "h_9w_link", "timestamp": 2.0, "data": {"h_9w_reachable": 0}}
     ]
     assert down.to_dict()["reachable"] is False

@@ -6,13 +6,12 @@ import socket
 import subprocess
 import sys
 
-from conftest import SimulatedWorker, run_async, running, wait_for
-
+from socs_like.testing import run_in_new_loop, wait_until
 from socs_like_agents.daq_worker.interface import WorkerInterface
 
 
-def test_simulator_with_its_own_sshd_serves_a_worker_agent(tmp_path):
-    sim = SimulatedWorker(tmp_path / "stage")
+def test_simulator_with_its_own_sshd_serves_a_worker_agent(tmp_path, worker):
+    sim = worker  # its names and folder; the simulator is started here, with its own sshd
     ssh_dir = tmp_path / "ssh"
     proc = subprocess.Popen(
         [
@@ -45,7 +44,7 @@ def test_simulator_with_its_own_sshd_serves_a_worker_agent(tmp_path):
         banner = proc.stdout.readline()
         assert banner.startswith("sshd on 127.0.0.1:") and "demo-worker" in banner
         port = int(banner.split(":")[1].split()[0])
-        wait_for(lambda: len(sim.graw_names()) == 3, what="3 GRAW files")
+        wait_until(lambda: len(sim.graw_names()) == 3, message="3 GRAW files")
 
         async def scenario():
             async with WorkerInterface(
@@ -53,7 +52,7 @@ def test_simulator_with_its_own_sshd_serves_a_worker_agent(tmp_path):
             ) as w:
                 return await w.status()
 
-        status = run_async(scenario())
+        status = run_in_new_loop(scenario())
         assert (status.state, status.ecc_server_up, status.working_dir, status.graw_files) == (
             "ok",
             True,
@@ -64,6 +63,6 @@ def test_simulator_with_its_own_sshd_serves_a_worker_agent(tmp_path):
         proc.terminate()
         assert proc.wait(15) == 0
     # everything it started is gone: programs and sshd
-    assert not running(sim.router_name) and not running(sim.ecc_name)
+    assert not sim.running(sim.router_name) and not sim.running(sim.ecc_name)
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0

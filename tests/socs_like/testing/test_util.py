@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect, text
 
 from socs_like.testing import free_port, md5_hex, run_in_new_loop, wait_until, wait_until_async
 
@@ -57,8 +58,23 @@ def test_md5_hex_of_bytes_and_of_a_file(tmp_path: Path) -> None:
     assert md5_hex(b"abc") == md5_hex(path) == md5_hex(str(path)) == expected
 
 
-def test_db_fixture_is_a_migrated_sqlite_database_by_default(db) -> None:  # type: ignore[no-untyped-def]
-    from sqlalchemy import inspect
+@pytest.fixture
+def db_migrate():  # type: ignore[no-untyped-def]
+    """This folder's schema: one table (a test folder names its package's upgrade here)."""
 
+    def migrate(database) -> None:  # type: ignore[no-untyped-def]
+        with database.engine.begin() as conn:
+            conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
+
+    return migrate
+
+
+def test_db_fixture_is_a_migrated_sqlite_database_by_default(db) -> None:  # type: ignore[no-untyped-def]
     assert db.url.startswith("sqlite")
-    assert "registered_files" in inspect(db.engine).get_table_names()
+    assert inspect(db.engine).get_table_names() == ["notes"]
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_db_fixture_gives_postgresql_when_asked(db) -> None:  # type: ignore[no-untyped-def]
+    assert db.url.startswith("postgresql")
+    assert inspect(db.engine).get_table_names() == ["notes"]

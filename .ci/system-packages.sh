@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The system packages the tests and the demo site need: installed when run as root on a
+# Debian or Ubuntu machine, otherwise named in one line for a person to install.
+# `make test` and `make run` call it (so .ci/run does, through make test).
+set -euo pipefail
+
+missing=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+have sshd || missing+=(openssh-server)
+have ssh || missing+=(openssh-client)
+have rsync || missing+=(rsync)
+have lsof || missing+=(lsof)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || have initdb || missing+=(postgresql)
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing system packages: ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  exit 0
+fi
+echo "missing system packages: ${missing[*]} (install them, e.g. sudo apt-get install ${missing[*]})" >&2
+exit 1

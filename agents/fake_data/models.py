@@ -1,0 +1,30 @@
+"""What FakeData puts in session data and on its feed (typed, so a reader can rely on them)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AcqData:
+    """Session data of ``acq``, renewed with each published block."""
+
+    fields: dict[str, dict[str, float]]  # channel name -> {"T": its latest value}
+    timestamp: float  # UNIX time (s) when the latest block was made
+    samples_sent: int  # samples per channel published since the start
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TemperatureBlock:
+    """One message of the recorded feed ``false_temperatures``."""
+
+    timestamps: list[float]  # UNIX time (s) of each sample
+    data: dict[str, list[float]]  # channel name -> one value (arbitrary units) per timestamp
+    block_name: str = "temps"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,135 @@
+"""What `socs-like status` shows, built from agents' get_api answers (no I/O here).
+
+The overview has one row per agent and fits an 80-column terminal: class, heartbeat age,
+the operations running, and the last failure of any operation (the thing an operator woken
+at night needs first). ``socs-like status ID`` lists every operation of one agent.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+# A heartbeat older than this (the agents beat once a second) is shown in red.
+STALE_HEARTBEAT = 5.0
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """One agent as the status command saw it: its get_api answer, or why there was none."""
+
+    instance_id: str
+    api: dict[str, Any] | None
+    error: str = ""
+    heartbeat_age: float | None = None  # seconds since its last heartbeat; None: none seen
+
+
+def _sessions(api: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (name, kind, session)
+        for kind in ("tasks", "processes")
+        for name, session, _info in api.get(kind, [])
+    ]
+
+
+def _last_message(session: dict[str, Any]) -> str:
+    # the closing 'Status is now "done".' says nothing: show the outcome before it
+    texts = [text for _, text in session.get("messages") or []]
+    while texts and texts[-1].startswith("Status is now"):
+        texts.pop()
+    return texts[-1] if texts else ""
+
+
+def _beat(age: float | None) -> str:
+    if age is None:
+        return "—"
+    text = f"{age:.0f} s" if age >= 1 else "<1 s"
+    return f"[red]{text}" if age > STALE_HEARTBEAT else text
+
+
+def last_failure(api: dict[str, Any]) -> str:
+    """``op: message`` of the operation that failed most recently, or ''."""
+    failed = [
+        (session.get("end_time") or 0, name, session)
+        for name, _kind, session in _sessions(api)
+        if session.get("success") is False
+    ]
+    if not failed:
+        return ""
+    _, name, session = max(failed, key=lambda f: f[0])
+    return f"{name}: {_last_message(session)}"
+
+
+def overview(agents: list[AgentView], title: str, width: int = 80) -> Table:
+    """One row per agent; the first four columns are as wide as their text (up to a cap) and
+    the last failure gets the rest, cut with an ellipsis rather than wrapped."""
+    rows = []
+    for view in agents:
+        if view.api is None:
+            rows.append((view.instance_id, "", "", "[red]not answering", view.error))
+            continue
+        running = [n for n, _k, s in _sessions(view.api) if s.get("status") == "running"]
+        rows.append(
+            (
+                view.instance_id,
+                view.api.get("agent_class", ""),
+                _beat(view.heartbeat_age),
+                ", ".join(running) or "idle",
+                last_failure(view.api),
+            )
+        )
+    table = Table(title=title, title_justify="left", pad_edge=False)
+    caps = {"agent": 18, "class": 14, "beat": 5, "running": 16}
+    used = 0
+    for i, (name, cap) in enumerate(caps.items()):
+        shown = [Text.from_markup(row[i]).cell_len for row in rows]
+        column_width = min(cap, max([len(name), *shown]))
+        used += column_width
+        table.add_column(
+            name,
+            no_wrap=True,
+            width=column_width,
+            overflow="ellipsis",
+            justify="right" if name == "beat" else "left",
+        )
+    # what is left of `width` after the columns above, their padding and the borders
+    rest = max(12, width - used - 2 * len(caps) - len(caps) - 2)
+    table.add_column("last failure", no_wrap=True, overflow="ellipsis", width=rest)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def operations(view: AgentView, now: float | None = None) -> Table:
+    """Every operation of one agent with its current session."""
+    now = time.time() if now is None else now
+    api = view.api or {}
+    table = Table(
+        title=f"{view.instance_id} ({api.get('agent_class', '?')}), "
+        f"heartbeat {_beat(view.heartbeat_age)}",
+        title_justify="left",
+        pad_edge=False,
+    )
+    table.add_column("operation", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("for", no_wrap=True, justify="right")
+    table.add_column("last message", overflow="fold", ratio=1)
+    for name, kind, session in _sessions(api):
+        status = session.get("status") or "no_history"
+        if status == "no_history":
+            status = "never run"
+        if session.get("success") is False:
+            status = "[red]failed"
+        elif status == "running":
+            status = "[green]running"
+        start, end = session.get("start_time"), session.get("end_time")
+        took = "" if not start else f"{(end or now) - start:.1f} s"
+        table.add_row(
+            name, kind[:-1] if kind == "tasks" else "process", status, took, _last_message(session)
+        )
+    return table
