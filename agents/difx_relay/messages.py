@@ -423,16 +423,16 @@ def _explain(where: str, v: dict[str, str], spec: tuple[tuple[str, type, bool], 
 
     The builders cast without per-field checks (the hot path) and call this only on failure.
     """
-    for key, cast, required in spec:
+    for key, convert, required in spec:
         text = v.get(key)
         if not text:
             if required:
                 return RemoteProtocolError(f"{where}: missing <{key}>")
             continue
         try:
-            cast(text)
+            convert(text)
         except ValueError:
-            return RemoteProtocolError(f"{where}: {key} {text!r} is not {_KIND[cast]}")
+            return RemoteProtocolError(f"{where}: {key} {text!r} is not {_KIND[convert]}")
     return RemoteProtocolError(f"{where}: body does not match its type")
 
 

@@ -1,10 +1,21 @@
 """Message documents: every record type round-trips; whitespace, declarations, bad input."""
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socs_like_agents.difx_relay.errors import RemoteProtocolError
+from socs_like_agents.difx_relay.feeds import (
+    AlertEvent,
+    InfoEvent,
+    LoadSample,
+    Mark5Event,
+    OtherEvent,
+    StatusEvent,
+    feed_event,
+)
 from socs_like_agents.difx_relay.messages import (
     WRAPPER_DECLARATION,
     AlertMessage,
@@ -289,3 +300,72 @@ def test_a_shared_parser_gives_each_document_its_own_result(docs):
         except RemoteProtocolError as e:
             got = str(e)
         assert got == _fresh(doc), doc
+
+
+# ------------------------------------------------------------------ feed payloads
+# Every record type lands on its feed with its documented fields, JSON-safe.
+
+EXPECTED = {
+    "DifxStatusMessage": ("difx_status", StatusEvent),
+    "DifxAlertMessage": ("difx_alerts", AlertEvent),
+    "DifxLoadMessage": ("difx_load", LoadSample),
+    "DifxInfoMessage": ("difx_info", InfoEvent),
+    "Mark5StatusMessage": ("mark5_status", Mark5Event),
+    "DifxCommand": ("difx_other", OtherEvent),
+    "DifxSmartMessage": ("difx_other", OtherEvent),
+}
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.header.message_type)
+def test_each_record_on_its_feed(record):
+    msg = parse_message(encode_message(record))
+    feed, payload = feed_event(msg, now=1000.0, seq_gap=2, progress=50.0)
+    name, shape = EXPECTED[record.header.message_type]
+    assert feed == name
+    assert set(payload) == set(shape.__annotations__)
+    assert json.loads(json.dumps(payload)) == payload
+
+
+def test_status_and_load_values():
+    _, status = feed_event(
+        parse_message(encode_message(RECORDS[0])), now=5.0, seq_gap=1, progress=50.0
+    )
+    assert status["job"] == "j_1" and status["progress"] == 50.0 and status["seq_gap"] == 1
+    assert status["weights"] == {"0": 0.998, "1": 0.5}
+    _, load = feed_event(parse_message(encode_message(RECORDS[3])), now=5.0, seq_gap=0, progress=0)
+    assert load == {
+        "block_name": "cn01",
+        "timestamp": 5.0,
+        "data": {
+            "cpu_load": 3.25,
+            "total_memory": 65_000_000,
+            "used_memory": 1_000_000,
+            "net_rx_rate": 12_345,
+            "net_tx_rate": 0,
+            "n_core": 16,
+        },
+    }
+
+
+def test_smart_messages_keep_every_smart_element():
+    doc = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<difxMessage><header><from>mark5fx01</from>'
+        b"<mpiProcessId>-1</mpiProcessId><identifier>mk5daemon</identifier>"
+        b"<type>DifxSmartMessage</type></header><body><seqNumber>3</seqNumber><difxSmart>"
+        b"<mjd>60000.5</mjd><vsn>NRAO+123</vsn><slot>0</slot>"
+        b'<smart id="5" value="0"/><smart id="9" value="1234"/><smart id="194" value="35"/>'
+        b"</difxSmart></body></difxMessage>"
+    )
+    feed, payload = feed_event(parse_message(doc), now=1.0, seq_gap=0, progress=0.0)
+    assert feed == "difx_other"
+    assert payload["repeated"] == {
+        "smart": [
+            {"id": "5", "value": "0"},
+            {"id": "9", "value": "1234"},
+            {"id": "194", "value": "35"},
+        ]
+    }
+    assert payload["fields"]["vsn"] == "NRAO+123"
+    one = doc.replace(b'<smart id="9" value="1234"/><smart id="194" value="35"/>', b"")
+    _, payload = feed_event(parse_message(one), now=1.0, seq_gap=0, progress=0.0)
+    assert payload["repeated"] == {"smart": [{"id": "5", "value": "0"}]}
