@@ -20,8 +20,9 @@ Done from the manager (rank 0), prints a line per step on stdout, and follows th
 `SIM BEHAVIOUR:` words: `fail` (an error on stderr half way, then it exits), `errors` (an error
 on stderr, then it goes on), `warn` (a warning on stderr), `wedge` (a stop finds no process to
 kill and the job runs on), `badconfig` (checkmpifxcorr reports an error), `configok`
-(checkmpifxcorr is found even without a setup path). Jobs run by mk5daemon (the demo) also get
-its Spawning and MpiDone wrapper messages; guiServer's own are never sent (§8).
+(checkmpifxcorr is installed and passes; by default it is not found). Jobs run by mk5daemon
+(the demo) also get its Spawning and MpiDone wrapper messages; guiServer's own are never sent
+(§8).
 """
 
 from __future__ import annotations
@@ -263,7 +264,9 @@ async def start(conn: Connection, cmd: Command) -> None:
     output = _base(input_file) + ".difx"
     real_output = conn.inside(output)
     exists = real_output is not None and os.path.exists(real_output)
-    force = cmd.text("force")[:1] not in ("", "0", "n", "N", "f", "F")
+    # DiFX's parser: an absent <force> is 0; a present one is on unless it starts with 0/n/f,
+    # so an empty <force/> is on (msg/difxparse.c).
+    force = "force" in cmd.values and cmd.text("force")[:1] not in ("0", "n", "N", "f", "F")
     if exists and not force:
         conn.diagnostic(error, f"Output file {output} exists.  Aborting correlation.")
         return await _end(path, OUTPUT_EXISTS, TERMINATED)
@@ -271,13 +274,13 @@ async def start(conn: Connection, cmd: Command) -> None:
 
 
 def _config_check(conn: Connection, job: Job, input_file: str) -> list[tuple[int, str]]:
-    """What `SETUP checkmpifxcorr INPUT` prints. Without a setup path (packet 13) the shell
-    does not find it, as on a real head node whose login does not source DiFX's setup."""
-    if not conn.setup_path and "configok" not in job.behaviour:
-        return [(STDERR, "sh: 1: checkmpifxcorr: command not found")]
+    """What `SETUP checkmpifxcorr INPUT` prints. Many DiFX installations lack checkmpifxcorr
+    (seen against a real server, issue 14), so by default the shell does not find it."""
     if "badconfig" in job.behaviour:
         return [(STDERR, f"Error: {input_file}: DATASTREAM ENTRIES is 0")]
-    return [(STDOUT, f"No errors with input file {input_file}")]
+    if "configok" in job.behaviour:
+        return [(STDOUT, f"No errors with input file {input_file}")]
+    return [(STDERR, "sh: checkmpifxcorr: command not found")]
 
 
 async def _end(path: ReplyPath, *codes: int) -> None:

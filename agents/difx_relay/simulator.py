@@ -55,8 +55,7 @@ from .sim_select import Selection
 from .sim_wire import ChannelPath, ChannelQueue, ReplyPath, SocketPath
 
 VERSION = "guiServer-sim 1.0"
-# sizeof(DifxMessageGeneric) on x86-64: longer commands are refused, longer datagrams not
-# relayed (SSC:553-557, 186).
+# sizeof(DifxMessageGeneric) on x86-64: longer commands are refused (SSC:553-557).
 MAX_MESSAGE: Final = 93_712
 # guiServer reads at most this much of a datagram (SSC:166, 178).
 MAX_DATAGRAM: Final = 10 * 1024
@@ -309,10 +308,10 @@ class Connection(asyncio.Protocol):
     def heard(self, doc: bytes, group: tuple[str, int]) -> None:
         if not self.relay or group != self.group:
             return
+        # guiServer reads at most 10 KiB of a datagram and relays it up to its first NUL.
         message = doc[:MAX_DATAGRAM].split(b"\0", 1)[0]
-        if len(doc[:MAX_DATAGRAM]) > MAX_MESSAGE:
-            return
-        if self.selection.passes(parse_command(message).type_index):
+        # The type is parsed only when a selection needs it (the benchmark floods at high rate).
+        if self.selection.relay_all or self.selection.passes(parse_command(message).type_index):
             self.send(Packet(PacketId.RELAY, message))
 
     # -- requests (§3)
@@ -321,6 +320,7 @@ class Connection(asyncio.Protocol):
         if pid == PacketId.RELAY:
             if len(data) >= 4:
                 self.relay = int.from_bytes(data[:4], "big", signed=True) != 0
+                log(f"relay {'on' if self.relay else 'off'} for {self.peer}")  # console only
         elif pid == PacketId.RELAY_COMMAND:
             self.sim.bus.emit_raw(data, self.group)
         elif pid == PacketId.COMMAND:
