@@ -132,7 +132,7 @@ def test_guide_workflow_progress_load_and_relay_settings(
     )
     data = wait_until(
         lambda: (d := _relay_data(c))["jobs"]["exp_1"]["state"] == "Done" and d,
-        5,
+        15,
         message="job table updated",
     )
     assert data["jobs"]["exp_1"]["progress"] == 100.0
@@ -178,7 +178,7 @@ def test_guide_workflow_progress_load_and_relay_settings(
     seen = len(status.events)
     # "errors": the correlator raises an alert and goes on (guiServer ends with 120)
     assert c.start_job(input=_input(sim, "quiet_1", "errors"), **MACHINES).session["success"]
-    alerts = wait_until(lambda: _relay_data(c)["documents"].get("DifxAlertMessage"), 5)
+    alerts = wait_until(lambda: _relay_data(c)["documents"].get("DifxAlertMessage"), 15)
     assert len(status.events) == seen and alerts
     assert c.configure_relay(relay=False, selection="ALL").session["success"]
     before = _relay_data(c)["documents"]
@@ -259,7 +259,7 @@ def test_reconnect_after_restart_and_dead_connection(guiserver, run_agent, make_
     assert restarted.port == port
     wait_until(
         lambda: (d := _relay_data(c))["connected"] and d["reconnects"] > before,
-        5,
+        15,
         message="reconnected after restart",
     )
     assert c.mkdir(path=str(sim.sandbox / "corr" / "x")).session["success"]
