@@ -379,3 +379,42 @@ def test_garbage_from_the_server_costs_a_document_or_a_reconnect(run_agent, make
         for conn in conns:
             conn.close()
         listener.close()
+
+
+def test_mark5_file_list_and_file_tasks(guiserver, run_agent, make_client):
+    """The tasks that had builders but no task before, through the agent."""
+    sim = guiserver("--load-interval", "30")
+    box = sim.sandbox / "corr"
+    (box / "data").mkdir(parents=True)
+    (box / "data" / "a.vdif").write_bytes(b"\x00" * 64)
+    run_agent("DiFXRelay", "difx7", args=_agent_args(sim))
+    c = make_client("difx7")
+    wait_until(lambda: _relay_data(c).get("connected"), 10, message="relay connected")
+
+    r = c.touch(path=f"{box}/data/t.txt")
+    assert r.session["success"] and (box / "data/t.txt").exists()
+    r = c.cp(path=f"{box}/data/t.txt", destination=f"{box}/data/u.txt")
+    assert r.session["data"]["exists"] == {f"{box}/data/u.txt": True}
+    r = c.get_directory(mark5="mark5fx01", vsn="NRAO+123", generate_new=True)
+    assert r.session["success"], _msg(r)
+    assert r.session["data"]["lines"] and r.session["data"]["path"].endswith("NRAO+123.dir")
+    r = c.mk5_control(command="getvsn", target_node="mark5fx01")
+    assert r.session["success"] and r.session["data"]["errors"] == []
+    (box / "copy").mkdir()
+    r = c.mark5_copy(mark5="mark5fx01", vsn="NRAO+123", scans="1", destination=f"{box}/copy")
+    assert r.session["success"] and (box / "copy/NRAO+123_0001.m5a").exists()
+    args = {
+        "files": [f"{box}/data/a.vdif"],
+        "destination": f"{box}/data/list.txt",
+        "data_format": "VDIF",
+        "ref_mjd": 60000,
+    }
+    r = c.generate_filelist(**args)
+    assert r.session["success"], _msg(r)
+    assert r.session["data"]["destination"] == f"{box}/data/list.txt"
+    r = c.generate_filelist(**args)
+    assert r.session["success"] and r.session["data"]["cancelled"]
+    assert _msg(r) == f"{box}/data/list.txt exists; kept (overwrite=False)"
+    r = c.generate_filelist(**args, overwrite=True)
+    assert r.session["success"] and not r.session["data"]["cancelled"]
+    assert r.session["data"]["existed"]

@@ -212,6 +212,34 @@ def test_version_burst_and_diagnostics():
     ]
 
 
+def test_version_burst_without_user_or_versions_and_with_a_9():
+    """Under a daemon guiServer knows no user (no 16); with no DiFX installed it sends a
+    WARNING where the 10s would be. A 9 (never sent by the real server) is kept."""
+    burst = [
+        Packet(PacketId.GUISERVER_VERSION, b"2.8.1"),
+        Packet(PacketId.DIFX_BASE, b""),
+        Packet(PacketId.WARNING, b"no DiFX versions found"),
+        Packet(PacketId.GUISERVER_DIFX_VERSION, b"DIFX-2.8.1"),
+        Packet(PacketId.GUISERVER_ENVIRONMENT, b"HOME=/home/difx"),
+        Packet(PacketId.CHANNEL_ALL_DATA),
+    ]
+    conn = ClientConnection()
+    conn.receive_data(b"".join(encode_packet(p) for p in burst))
+    events = []
+    while (e := conn.next_event()) is not None:
+        events.append(e)
+    assert events[0] == Diagnostic("warning", "no DiFX versions found")
+    v = events[1]
+    assert (v.version, v.user, v.difx_base, v.available, v.difx_version) == (
+        "2.8.1",
+        "",
+        "",
+        (),
+        "DIFX-2.8.1",
+    )
+    assert dict(v.environment) == {"HOME": "/home/difx"}
+
+
 def test_client_packets_have_the_documented_payloads():
     assert commands.relay(True) == Packet(1, b"\x00\x00\x00\x01")
     assert commands.relay(False) == Packet(1, b"\x00\x00\x00\x00")
