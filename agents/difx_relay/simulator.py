@@ -29,8 +29,9 @@ import itertools
 import socket
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from xml.sax.saxutils import escape
 
 from socs_like.paths import PathRefused, Roots
@@ -253,17 +254,19 @@ class Connection(asyncio.Protocol):
     def queue(self, port: int) -> ChannelQueue:
         return self.queues.setdefault(port, ChannelQueue())
 
-    def spawn(self, coro: object) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run an operation in its own task, as guiServer runs it in its own thread."""
         task = asyncio.get_running_loop().create_task(self._guarded(coro))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _guarded(self, coro: object) -> None:
+    async def _guarded(self, coro: Coroutine[Any, Any, None]) -> None:
         try:
-            await coro  # type: ignore[misc]
+            await coro
         except (OSError, TimeoutError, asyncio.IncompleteReadError) as e:
-            log(f"operation for {self.peer} ended: {e!r}")
+            log(f"operation for {self.peer} ended: {e!r}")  # the client went away
+        except Exception as e:  # bad input never kills the simulator
+            log(f"operation for {self.peer} failed: {e!r}")
 
     # -- transport
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -237,6 +237,7 @@ def test_stop_kills_the_job_and_its_channel_ends_with_100(slow):
     assert stop_diags[2][1] == f"executing: /bin/ps -ef | {grep}\n".encode()
     assert (5, b"mpifxcorr terminated by user") in diags
     relayed = b"".join(d for p, d in seen if p == 1)
+    assert b"<state>Running</state>" in relayed  # the correlator's own messages, relayed
     assert b"Terminat" not in relayed
     assert len(writes) > 0
     raw.assert_silent(QUIET)
