@@ -9,7 +9,6 @@ guiServer. The README's protocol reference says, operation by operation, what co
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -149,7 +148,7 @@ class Ops:
     async def file_op(self, operation: str, path: str, arg: str = "") -> FileOpResult:
         """mkdir (with parents), rmdir, touch, rm (ARG = flags), mv and cp (ARG = absolute
         destination). guiServer runs them and says nothing; it handles its requests in order,
-        so an `ls` of the parent right after shows what happened."""
+        so an `ls -d` of each path concerned right after shows what happened."""
         path = self.paths.check(path, pattern=operation == "rm")
         arg = self.paths.check(arg) if operation in ("mv", "cp") else self.paths.check_flags(arg)
         self.client.send(
@@ -165,11 +164,10 @@ class Ops:
             if operation in ("mkdir", "touch")
             else []
         )
-        found: dict[str, bool] = {}
-        for target in gone + made:
-            parent, name = posixpath.split(target)
-            listing = await self.ls(parent, "-a")
-            found[target] = any(fnmatch.fnmatchcase(e, name) for e in listing.entries)
+        # `ls -d PATH` lists the path itself (or what a pattern matches) and nothing when it
+        # does not exist; unlike a listing of the parent it stays inside the allowed roots
+        # when PATH is a root.
+        found = {t: bool((await self.ls(t, "-d")).entries) for t in gone + made}
         problems = [f"{t} still exists" for t in gone if found[t]]
         problems += [f"{t} does not exist" for t in made if not found[t]]
         what = f"{operation} {path}" + (f" {arg}" if arg else "")

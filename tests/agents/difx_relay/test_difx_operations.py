@@ -54,6 +54,8 @@ def test_version_burst_and_file_operations(guiserver):
             # mkdir with parents, then touch/cp/mv/rm/rmdir: silent on the wire, checked by ls
             r = await ops.file_op("mkdir", f"{box}/exp/a/b")
             assert r.exists == {f"{box}/exp/a/b": True} and (box / "exp/a/b").is_dir()
+            # the root itself: checked without looking outside the allowed roots
+            assert (await ops.file_op("mkdir", str(box))).exists == {str(box): True}
             r = await ops.file_op("touch", f"{box}/exp/t.txt")
             assert r.exists == {f"{box}/exp/t.txt": True}
             r = await ops.file_op("cp", f"{box}/exp/t.txt", f"{box}/exp/c.txt")
