@@ -347,10 +347,12 @@ class DiFXRelay:
     @param("v2d", type=str)
     @param("calc_command", type=str, default="calcif2", choices=["calcif2", "difxcalc"])
     @param("calc_only", type=bool, default=False)
+    @param("timeout", type=float, default=300.0, check=lambda t: t > 0)
     async def vex2difx(self, session: OpSession, params: dict[str, Any]) -> Result:
-        """vex2difx(path, v2d, calc_command="calcif2", calc_only=False): run vex2difx and calc
-        in path on the .v2d file v2d; with calc_only, v2d is a wildcard of existing jobs. New
-        .input and .im files are reported as they appear."""
+        """vex2difx(path, v2d, calc_command="calcif2", calc_only=False, timeout=300): run
+        vex2difx and calc in path on the .v2d file v2d; with calc_only, v2d is a wildcard of
+        existing jobs. New .input and .im files are reported as they appear; timeout is the
+        longest wait for the next one, seconds."""
         session.data.update({"input_files": [], "im_files": []})
 
         def on_file(path: str) -> None:
@@ -364,6 +366,7 @@ class DiFXRelay:
             calc_command=params["calc_command"],
             calc_only=params["calc_only"],
             difx_version=self.difx_version,
+            timeout=params["timeout"],
             on_file=on_file,
         )
         session.data.update(result.as_data())

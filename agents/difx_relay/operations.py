@@ -245,6 +245,7 @@ class Ops:
         calc_command: str,
         calc_only: bool,
         difx_version: str,
+        timeout: float,
         on_file: Callable[[str], None],
     ) -> Vex2DifxResult:
         """DifxVex2DifxRun: raw records, one path per new .input then per new .im, ended by
@@ -272,7 +273,7 @@ class Ops:
                     )
                 )
             )
-            await self._records(ch, f"vex2difx {pass_path}/{v2d}", record)
+            await self._records(ch, f"vex2difx {pass_path}/{v2d}", record, timeout)
         return Vex2DifxResult(
             input_files=[f for f in files if f.endswith(".input")],
             im_files=[f for f in files if f.endswith(".im")],

@@ -132,6 +132,7 @@ def test_vex2difx_machines_and_job_status(guiserver):
                 calc_command="calcif2",
                 calc_only=False,
                 difx_version="DIFX-2.8.1",
+                timeout=10,
                 on_file=seen.append,
             )
             assert r.input_files == [f"{box}/exp/exp_1.input", f"{box}/exp/exp_2.input"]
