@@ -114,18 +114,23 @@ class Ops:
             raise OperationFailed(f"{what}: guiServer sent nothing for {t:g} s") from None
         return reply.inner_id, reply.payload
 
-    async def _raw(self, ch: Channel, what: str) -> bytes:
+    async def _raw(self, ch: Channel, what: str, timeout: float | None = None) -> bytes:
+        t = self.timeout if timeout is None else timeout
         try:
-            return await ch.next_raw(self.timeout)
+            return await ch.next_raw(t)
         except TimeoutError:
-            raise OperationFailed(
-                f"{what}: guiServer sent nothing for {self.timeout:g} s"
-            ) from None
+            raise OperationFailed(f"{what}: guiServer sent nothing for {t:g} s") from None
 
-    async def _records(self, ch: Channel, what: str, on_record: Callable[[str], None]) -> None:
+    async def _records(
+        self,
+        ch: Channel,
+        what: str,
+        on_record: Callable[[str], None],
+        timeout: float | None = None,
+    ) -> None:
         reader = RecordReader()
         while not reader.done:
-            for record in reader.feed(await self._raw(ch, what)):
+            for record in reader.feed(await self._raw(ch, what, timeout)):
                 on_record(record.decode("utf-8", "replace"))
 
     # ------------------------------------------------------------------ ls and file operations
