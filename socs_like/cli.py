@@ -21,7 +21,7 @@ usage: socs-like COMMAND ...
   up [--site-config F]           run this host: the hub (if it owns it) and its agents
   hub [--site-config F]          run only the hub
   agent (CLASS | --instance-id ID) [agent args]   run one agent (--help lists its args)
-  call ID OP [start|stop|abort|wait|status] [key=value ...] [--timeout S] [--http]
+  call ID OP [start|stop|abort|wait|status] [key=value ...] [--timeout S] [--http] [--full]
   status [ID]                    table of agents, operations and sessions
   feed ID FEED                   print a feed's events as they arrive
   config check [--site-config F] validate the site config

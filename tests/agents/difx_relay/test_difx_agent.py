@@ -418,3 +418,43 @@ def test_mark5_file_list_and_file_tasks(guiserver, run_agent, make_client):
     r = c.generate_filelist(**args, overwrite=True)
     assert r.session["success"] and not r.session["data"]["cancelled"]
     assert r.session["data"]["existed"]
+
+
+def test_cli_reads_a_long_fetched_file_whole(guiserver, run_agent, hub):
+    """`socs-like call ... --full` prints session data whole (a fetched file's text), where
+    the default shows its first 300 characters."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sim = guiserver("--load-interval", "30")
+    (sim.sandbox / "corr").mkdir()
+    text = "".join(f"STATUS line {i:04d}\n" for i in range(100))  # 1 700 characters
+    (sim.sandbox / "corr" / "j.difxlog").write_text(text)
+    run_agent("DiFXRelay", "difx8", args=_agent_args(sim))
+
+    def call(*extra):
+        return subprocess.run(
+            [
+                str(Path(sys.executable).with_name("socs-like")),
+                "call",
+                "--site-config",
+                str(hub.site_file),
+                "difx8",
+                "get_file",
+                f"path={sim.sandbox}/corr/j.difxlog",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    wait_until(lambda: call().returncode == 0, 20, message="get_file through the CLI")
+    short = call().stdout
+    assert "... (--full shows all)" in short and "STATUS line 0099" not in short
+    full = call("--full").stdout
+    data = json.loads(full.split("  data: ", 1)[1])
+    assert data["text"] == text and data["size"] == len(text)
