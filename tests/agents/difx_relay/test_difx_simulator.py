@@ -347,13 +347,23 @@ def _relayed_types(raw, seconds):
 def test_relay_flag_selection_and_group(guiserver):
     """§3 packet 1 (relay, off at first), 17 (selection: needs SELECTED_MESSAGES, first
     keyword match per line), 7 (group change: the listener moves, so relaying stops)."""
-    sim = guiserver("--load-interval", "0.1")
+    sim = guiserver(
+        "--load-interval",
+        "0.1",
+        "--demo-every",
+        "0.05",
+        "--job-steps",
+        "3",
+        "--step-seconds",
+        "0.05",
+    )
+    everything = {"DifxLoadMessage", "Mark5StatusMessage", "DifxStatusMessage"}
     raw = Raw(sim.port)
     raw.assert_silent(QUIET)
     raw.send(1, i32(1))
-    assert _relayed_types(raw, 0.6) == {"DifxLoadMessage", "Mark5StatusMessage"}
+    assert _relayed_types(raw, 0.6) == everything
     raw.send(17, b"LOAD_MESSAGES")  # no SELECTED_MESSAGES: relay-all stays on
-    assert _relayed_types(raw, 0.6) == {"DifxLoadMessage", "Mark5StatusMessage"}
+    assert _relayed_types(raw, 0.6) == everything
     raw.send(17, b"SELECTED_MESSAGES\nMARK5STATUS_MESSAGES")  # not STATUS_MESSAGES as well
     time.sleep(0.2)
     raw.buffer = b""
@@ -366,7 +376,7 @@ def test_relay_flag_selection_and_group(guiserver):
     raw.send(17, b"ALL_MESSAGES")
     time.sleep(0.2)
     raw.buffer = b""
-    assert _relayed_types(raw, 0.6) == {"DifxLoadMessage", "Mark5StatusMessage"}
+    assert _relayed_types(raw, 0.6) == everything
     raw.send(1, i32(0))
     time.sleep(0.2)
     raw.buffer = b""
