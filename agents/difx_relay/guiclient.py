@@ -9,9 +9,10 @@ request and waits for the reply: the caller uses it to find a connection that di
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from . import commands
 from .channels import ChannelOpened, InnerPacket, RawData
@@ -73,6 +74,7 @@ class GuiClient(asyncio.Protocol):
         self._conn = ClientConnection()
         self._on_relayed = on_relayed
         self._on_diagnostic = on_diagnostic
+        self._diagnostic_listeners: list[Callable[[Diagnostic], None]] = []
         self._channels: dict[int, Channel] = {}
         self._numbers = itertools.count(1000)
         self._versions: list[asyncio.Future[VersionReply]] = []
@@ -129,6 +131,8 @@ class GuiClient(asyncio.Protocol):
         elif isinstance(event, Diagnostic):
             if self._on_diagnostic is not None:
                 self._on_diagnostic(event)
+            for listener in list(self._diagnostic_listeners):
+                listener(event)
         elif isinstance(event, VersionReply):
             while self._versions:
                 fut = self._versions.pop(0)
@@ -151,6 +155,16 @@ class GuiClient(asyncio.Protocol):
         if self._transport is None or self.closed.done():
             raise ChannelClosed(self.closed.result() if self.closed.done() else "not connected")
         self._transport.write(self._conn.send(packet))
+
+    @contextlib.contextmanager
+    def diagnostics(self, listener: Callable[[Diagnostic], None]) -> Iterator[None]:
+        """Call `listener` with every INFORMATION / WARNING / ERROR packet while open: some
+        operations end with nothing but an ERROR on the main connection."""
+        self._diagnostic_listeners.append(listener)
+        try:
+            yield
+        finally:
+            self._diagnostic_listeners.remove(listener)
 
     def open_channel(self, *, raw: bool = False) -> Channel:
         """A reply path for one operation; `raw` for operations that write bytes, not packets."""

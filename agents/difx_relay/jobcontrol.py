@@ -71,6 +71,18 @@ class StartTracker:
             self.phase = name
         return line
 
+    def diagnostic(self, level: str, text: str) -> None:
+        """An ERROR on the main connection: when the job's folder cannot be examined, guiServer
+        says so there and the start channel simply stops, with no code."""
+        folder = self.input_file.rsplit("/", 1)[0] or "/"
+        if level == "error" and text.startswith(
+            f"statvfs failed when accessing directory {folder} "
+        ):
+            self.phase = "failed"
+            self.outcome = Outcome(
+                False, f"{self.input_file}: guiServer: {text.strip()} (no end code follows)"
+            )
+
     def _end(self, code: int, name: str) -> None:
         ok = START_END[code]
         message = f"{self.input_file}: {name}"

@@ -387,7 +387,10 @@ class Ops:
         it returns once the job is running (113)."""
         input_file = self.paths.check(input_file)
         tracker = StartTracker(input_file)
-        with self.client.open_channel() as ch:
+        with (
+            self.client.diagnostics(lambda d: tracker.diagnostic(d.level, d.text)),
+            self.client.open_channel() as ch,
+        ):
             self.client.send(
                 commands.command(
                     commands.difx_start(

@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 
 from socs_like.paths import PathRefused
 from socs_like_agents.difx_relay.errors import LocalProtocolError, RemoteProtocolError
-from socs_like_agents.difx_relay.jobcontrol import JobStatusCollector, StartTracker, StopWatch
+from socs_like_agents.difx_relay.jobcontrol import (
+    JobStatusCollector,
+    Outcome,
+    StartTracker,
+    StopWatch,
+)
 from socs_like_agents.difx_relay.jobs import JobTable, progress_percent
 from socs_like_agents.difx_relay.machines import (
     Machines,
@@ -278,6 +283,23 @@ def test_start_endings(codes, ok, message):
     t = _run(StartTracker("/d/j.input"), codes)
     assert t.outcome is not None and t.outcome.ok is ok
     assert message in t.outcome.message
+
+
+def test_a_missing_job_folder_ends_the_start_from_the_main_connection():
+    t = _run(StartTracker("/d/exp/j.input"), [(102, ""), (103, ""), (104, "")])
+    t.diagnostic(
+        "error", "statvfs failed when accessing directory /d/other : it seems not to exist!"
+    )
+    t.diagnostic(
+        "warning", "statvfs failed when accessing directory /d/exp : it seems not to exist!"
+    )
+    assert t.outcome is None
+    t.diagnostic("error", "statvfs failed when accessing directory /d/exp : it seems not to exist!")
+    assert t.outcome == Outcome(
+        False,
+        "/d/exp/j.input: guiServer: statvfs failed when accessing directory /d/exp : it seems "
+        "not to exist! (no end code follows)",
+    )
 
 
 def test_a_bad_config_alone_does_not_end_the_start():
