@@ -10,7 +10,7 @@ Rules (from guiServer):
   channel with `expect_raw` and gets `RawData` events for it.
 
 `ChannelDemux.handle(packet)` turns those into `ChannelOpened`, `InnerPacket` and `RawData`
-events; the simulator uses `channel_packets` to produce inner packets.
+events.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import ChannelProtocolError, RemoteProtocolError
-from .framing import DEFAULT_MAX_PAYLOAD, Packet, PacketId, pack_int, unpack_int
+from .framing import DEFAULT_MAX_PAYLOAD, Packet, PacketId, unpack_int
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,19 +126,3 @@ def _exact_int(body: bytes, channel: int, what: str) -> int:
     if len(body) != 4:
         raise RemoteProtocolError(f"channel {channel}: {what} must be 4 bytes, got {len(body)}")
     return unpack_int(body, what)
-
-
-def channel_connection(channel: int) -> Packet:
-    return Packet(PacketId.CHANNEL_CONNECTION, pack_int(channel))
-
-
-def channel_packets(channel: int, inner_id: int, payload: bytes = b"") -> list[Packet]:
-    """The CHANNEL_DATA packets that carry one inner packet, as guiServer sends them."""
-    chan = pack_int(channel)
-    packets = [
-        Packet(PacketId.CHANNEL_DATA, chan + pack_int(inner_id)),
-        Packet(PacketId.CHANNEL_DATA, chan + pack_int(len(payload))),
-    ]
-    if payload:
-        packets.append(Packet(PacketId.CHANNEL_DATA, chan + payload))
-    return packets

@@ -1,23 +1,19 @@
-"""Builders for every client → server packet and command document, and their parsers.
+"""Builders of every packet and command document the agent sends to guiServer.
 
-The builders are what the agent sends; the parsers are what the simulator reads, so both sides
-of a test speak the same bytes. Command documents are parsed with defusedxml (they are rare,
-so its pure-Python parser costs nothing here).
+Element names and binary layouts are guiServer's (the README's protocol reference); a value
+guiServer would misread or ignore (an unknown function, a direction other than the two exact
+strings, a file-list format it does not know) is refused here with `LocalProtocolError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Final
 from xml.sax.saxutils import escape, quoteattr
 
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
-
-from .errors import LocalProtocolError, RemoteProtocolError
-from .framing import Packet, PacketId, pack_int, unpack_int
+from .errors import LocalProtocolError
+from .framing import Packet, PacketId, pack_int
 from .messages import ALL_KEYWORDS, SELECTION_KEYWORDS, XML_DECLARATION
 
 COMMAND_TYPES: Final = (
@@ -58,16 +54,8 @@ def relay(on: bool) -> Packet:
     return Packet(PacketId.RELAY, pack_int(1 if on else 0))
 
 
-def relay_command(xml: bytes) -> Packet:
-    return Packet(PacketId.RELAY_COMMAND, xml)
-
-
 def command(document: bytes) -> Packet:
     return Packet(PacketId.COMMAND, document)
-
-
-def multicast_settings(group: str, port: int) -> Packet:
-    return _text(PacketId.MULTICAST_SETTINGS, f"{group}\n{port}")
 
 
 def version_request() -> Packet:
@@ -76,14 +64,6 @@ def version_request() -> Packet:
 
 def difx_setup_path(path: str) -> Packet:
     return _text(PacketId.DIFX_SETUP_PATH, path)
-
-
-def start_difx_monitor(port: int) -> Packet:
-    return Packet(PacketId.START_DIFX_MONITOR, pack_int(port))
-
-
-def difx_run_label(label: str) -> Packet:
-    return _text(PacketId.DIFX_RUN_LABEL, label)
 
 
 def selection_keywords(names: Iterable[str]) -> list[str]:
@@ -143,33 +123,6 @@ def generate_filelist(
     payload = pack_int(len(files)) + b"".join(_lp_string(f) for f in files)
     payload += _lp_string(destination) + _lp_string(data_format) + pack_int(ref_mjd)
     return Packet(PacketId.GENERATE_FILELIST, payload + _lp_string(address) + pack_int(channel))
-
-
-@dataclass(frozen=True, slots=True)
-class JobStatusRequest:
-    pattern: str
-    short: bool
-    address: str
-    channel: int
-
-
-def parse_get_job_status(payload: bytes) -> JobStatusRequest:
-    short = unpack_int(payload, "GET_JOB_STATUS short flag")
-    pattern, rest = _read_lp(payload[4:], "GET_JOB_STATUS pattern")
-    address, rest = _read_lp(rest, "GET_JOB_STATUS address")
-    if len(rest) != 4:
-        raise RemoteProtocolError(f"GET_JOB_STATUS: {len(rest)} trailing bytes, expected 4")
-    return JobStatusRequest(pattern, bool(short), address, unpack_int(rest, "channel"))
-
-
-def _read_lp(data: bytes, what: str) -> tuple[str, bytes]:
-    n = unpack_int(data, f"{what} length")
-    if n < 0 or len(data) < 4 + n:
-        raise RemoteProtocolError(f"{what}: length {n} does not fit the packet")
-    try:
-        return data[4 : 4 + n].decode("utf-8"), data[4 + n :]
-    except UnicodeDecodeError:
-        raise RemoteProtocolError(f"{what} is not UTF-8") from None
 
 
 # --------------------------------------------------------------------------- command documents
@@ -335,53 +288,3 @@ def mark5_copy(
         + _el("port", channel)
     )
     return command_document("DifxMark5Copy", body)
-
-
-def difx_command(*, text: str) -> bytes:
-    return command_document("DifxCommand", _el("command", text))
-
-
-# --------------------------------------------------------------------------- parsing (server)
-
-
-@dataclass(frozen=True, slots=True)
-class CommandDoc:
-    """A parsed command: its type, leaf texts by tag, and attribute-only elements in order."""
-
-    command_type: str
-    values: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    elements: tuple[tuple[str, Mapping[str, str]], ...] = ()
-
-    def get_int(self, tag: str, default: int | None = None) -> int:
-        text = self.values.get(tag)
-        if text is None or text == "":
-            if default is None:
-                raise RemoteProtocolError(f"{self.command_type}: missing <{tag}>")
-            return default
-        try:
-            return int(float(text))
-        except ValueError:
-            raise RemoteProtocolError(
-                f"{self.command_type}: <{tag}> {text!r} is not a number"
-            ) from None
-
-    def attrs(self, tag: str) -> list[Mapping[str, str]]:
-        return [a for t, a in self.elements if t == tag]
-
-
-def parse_command(data: bytes) -> CommandDoc:
-    try:
-        root = SafeET.fromstring(data.strip(b" \t\r\n\x00"))
-    except (SafeET.ParseError, DefusedXmlException) as e:
-        raise RemoteProtocolError(f"malformed command document: {e}") from None
-    type_el = root.find("header/type")
-    if root.tag != "difxMessage" or type_el is None or not (type_el.text or "").strip():
-        raise RemoteProtocolError("command document without <difxMessage><header><type>")
-    body = root.find("body")
-    values: dict[str, str] = {}
-    elements: list[tuple[str, Mapping[str, str]]] = []
-    for el in body if body is not None else []:
-        values[el.tag] = (el.text or "").strip()
-        if el.attrib:
-            elements.append((el.tag, MappingProxyType(dict(el.attrib))))
-    return CommandDoc((type_el.text or "").strip(), MappingProxyType(values), tuple(elements))

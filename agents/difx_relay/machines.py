@@ -58,15 +58,6 @@ def machines_from(
     return Machines(head, tuple(map(str, datastreams)), processors_from(processors))
 
 
-def render_machines(m: Machines) -> str:
-    return "\n".join([m.head, *m.datastreams, *(n for n, _ in m.processors)]) + "\n"
-
-
-def render_threads(m: Machines) -> str:
-    lines = [f"NUMBER OF CORES:    {len(m.processors)}", *(str(t) for _, t in m.processors)]
-    return "\n".join(lines) + "\n"
-
-
 def parse_machines(machines: str, threads: str, n_datastreams: int) -> Machines:
     """Both files of one job; `n_datastreams` comes from the job's .input (DATASTREAM ENTRIES)."""
     hosts = [line.split()[0] for line in machines.splitlines() if line.strip()]

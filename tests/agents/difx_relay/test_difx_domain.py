@@ -21,8 +21,6 @@ from socs_like_agents.difx_relay.machines import (
     datastream_count,
     machines_from,
     parse_machines,
-    render_machines,
-    render_threads,
 )
 from socs_like_agents.difx_relay.messages import AlertMessage, Header, StatusMessage
 from socs_like_agents.difx_relay.operations import RemotePaths
@@ -370,9 +368,10 @@ def test_stop_failures_say_what_was_seen():
 
 def test_machines_round_trip_and_errors():
     m = Machines("head", ("ds1", "ds2"), (("cn01", 7), ("cn02", 5)))
-    assert parse_machines(render_machines(m), render_threads(m), 2) == m
+    machines = "head\nds1\nds2\ncn01\ncn02\n"
+    assert parse_machines(machines, "NUMBER OF CORES:    2\n7\n5\n", 2) == m
     assert datastream_count("JOB ID:   1\nDATASTREAM ENTRIES: 2\n") == 2
     with pytest.raises(RemoteProtocolError, match="NUMBER OF CORES"):
-        parse_machines(render_machines(m), "7\n5\n", 2)
+        parse_machines(machines, "7\n5\n", 2)
     with pytest.raises(RemoteProtocolError, match="declares 2 cores with 1 counts"):
-        parse_machines(render_machines(m), "NUMBER OF CORES: 2\n7\n", 2)
+        parse_machines(machines, "NUMBER OF CORES: 2\n7\n", 2)
