@@ -280,10 +280,8 @@ def wait_callable(site: Site, proc: Proc, instance_id: str, timeout: float = 30.
     client = site.client(instance_id)
 
     async def go() -> float | None:
-        try:
-            await client.call("wamp.session.count")  # connect now, so that is not timed
-        except ClientError:
-            pass
+        with contextlib.suppress(ClientError):  # connect now, so that is not timed
+            await client.call("wamp.session.count")
         t = await poll_api(client, timeout, alive=proc.alive)
         await client.close()
         return t
@@ -323,7 +321,8 @@ def bench_ops(site: Site, res: Results, n: int) -> None:
 
     ours_async = run_async(async_loop())
     say(
-        f"ours  AsyncClient WAMP   median {ms(pct(ours_async, 0.5))}  p90 {ms(pct(ours_async, 0.9))}"
+        f"ours  AsyncClient WAMP   median {ms(pct(ours_async, 0.5))}  "
+        f"p90 {ms(pct(ours_async, 0.9))}"
     )
 
     def sync_loop(client: Any) -> list[float]:
@@ -430,7 +429,7 @@ def bench_ops(site: Site, res: Results, n: int) -> None:
     )
 
 
-# --- 2. feed throughput -----------------------------------------------------------------------------
+# --- 2. feed throughput ---------------------------------------------------------------------------
 
 
 class FeedProbe:
@@ -884,14 +883,14 @@ def _bench_hub(site: Site, res: Results, outage: float) -> None:
     )
 
 
-# --- main -------------------------------------------------------------------------------------------
+# --- main -----------------------------------------------------------------------------------------
 
 
 def print_table(rows: list[Row]) -> None:
     headers = ("metric", "target", "socs_like", "ocs", "verdict")
     table = [headers] + [(r.metric, r.target, r.ours, r.ocs, r.verdict) for r in rows]
     widths = [max(len(str(row[i])) for row in table) for i in range(5)]
-    line = " | ".join("{:%d}" % w for w in widths)
+    line = " | ".join(f"{{:{w}}}" for w in widths)
     say("")
     say(line.format(*headers))
     say("-+-".join("-" * w for w in widths))
