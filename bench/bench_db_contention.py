@@ -30,18 +30,13 @@ from sqlalchemy import func, select  # noqa: E402
 
 from socs_like.client import Client  # noqa: E402
 from socs_like.db import Database  # noqa: E402
+from socs_like.testing import free_port  # noqa: E402
 from socs_like.testing.hub import AgentProcess, HubInfo, spawn_agent, start_hub  # noqa: E402
 from socs_like_agents.filedb.models import FileState, RegisteredFile  # noqa: E402
 from socs_like_agents.pysmurf_monitor.simulator import Publisher  # noqa: E402
 
 ARCHIVES = ("timestreams", "smurf")
 LOCKED = "database is locked"
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_agents(hub: HubInfo, work: Path, db: Path, udp_port: int) -> list[AgentProcess]:
@@ -152,7 +147,7 @@ def main() -> int:
     agents: list[AgentProcess] = []
     try:
         db_path = work / "suprsync.db"
-        udp_port = free_udp_port()
+        udp_port = free_port("udp")
         agents = start_agents(hub, work, db_path, udp_port)
         db = Database(db_path)
         started = time.time()

@@ -6,10 +6,6 @@ from socs_like.testing import free_port, wait_until
 from socs_like_agents.daq_worker.models import OrganizeProgress
 
 
-def closed_port() -> int:
-    return free_port()  # free a moment ago: nothing listens there
-
-
 def latest(events, block: str, field: str):
     for payload, _info in reversed(events):
         if block in payload:
@@ -28,7 +24,7 @@ def test_agent_monitors_workers_and_organizes_a_run(
     written = {n: (worker.workdir / n).read_bytes() for n in worker.graw_names()}
     config = tmp_path / "ssh_config"
     # "ghost" is a worker whose host is down: nothing listens on its port
-    ghost = sshd.ssh_config_entry("ghost").replace(f"Port {sshd.port}", f"Port {closed_port()}")
+    ghost = sshd.ssh_config_entry("ghost").replace(f"Port {sshd.port}", f"Port {free_port()}")
     config.write_text(sshd.ssh_config_entry() + ghost)
     run_agent(
         "DaqWorker",

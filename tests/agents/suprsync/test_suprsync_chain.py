@@ -1,7 +1,6 @@
 """The whole chain on real processes: publisher datagrams -> Pysmurf monitor -> database ->
 SupRsync over a real sshd -> archive side, then local deletion and the finalization file."""
 
-import hashlib
 import os
 import socket
 import time
@@ -9,7 +8,7 @@ import time
 import yaml
 
 from socs_like.db import Database
-from socs_like.testing import wait_until
+from socs_like.testing import free_port, md5_hex, wait_until
 from socs_like_agents.filedb.models import FileState, RegisteredFile
 from socs_like_agents.pysmurf_monitor.simulator import Publisher
 
@@ -18,9 +17,7 @@ OLD = NEW - 1
 
 
 def test_announced_files_reach_the_archive_and_leave_the_readout(tmp_path, sshd, run_agent):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port("udp")
     data, remote = tmp_path / "data", tmp_path / "archive"
     db_path = str(tmp_path / "suprsync.db")
     run_agent(
@@ -67,7 +64,7 @@ def test_announced_files_reach_the_archive_and_leave_the_readout(tmp_path, sshd,
             g3 = data / "timestreams" / str(tc) / "ufm_mv27" / f"{tc}00000_{i:03d}.g3"
             g3.parent.mkdir(parents=True, exist_ok=True)
             g3.write_bytes(os.urandom(20_000 + i))
-            written[f"{tc}/ufm_mv27/{g3.name}"] = (g3, hashlib.md5(g3.read_bytes()).hexdigest())
+            written[f"{tc}/ufm_mv27/{g3.name}"] = (g3, md5_hex(g3))
             streamer.send("g3_file", {"path": str(g3), "archive_name": "timestreams"})
 
     db = Database(db_path)
@@ -82,7 +79,7 @@ def test_announced_files_reach_the_archive_and_leave_the_readout(tmp_path, sshd,
     # six data files and the finalization file of OLD: copied, verified, deleted locally
     wait_until(lambda: removed() == 7, 60)
     for rel, (local, digest) in written.items():
-        assert hashlib.md5((remote / rel).read_bytes()).hexdigest() == digest
+        assert md5_hex(remote / rel) == digest
         assert not local.exists()
     assert not (data / "timestreams" / str(OLD)).exists()  # emptied folders removed
     (final,) = (remote / str(NEW) / "suprsync" / "sync-chain").iterdir()
