@@ -59,7 +59,7 @@ ROOT = "observatory"
 REALM = "test_realm"
 OCS_FEED_RATE_2CH = 12_000  # OCS's recorded feed dies near 13 000 samples/s with 2 channels
 
-# --- small helpers ------------------------------------------------------------------------------
+# --- small helpers -------------------------------------------------------------------------------
 
 
 def pct(values: list[float], q: float) -> float:
@@ -280,10 +280,8 @@ def wait_callable(site: Site, proc: Proc, instance_id: str, timeout: float = 30.
     client = site.client(instance_id)
 
     async def go() -> float | None:
-        try:
+        with contextlib.suppress(ClientError):
             await client.call("wamp.session.count")  # connect now, so that is not timed
-        except ClientError:
-            pass
         t = await poll_api(client, timeout, alive=proc.alive)
         await client.close()
         return t
@@ -295,7 +293,7 @@ def wait_callable(site: Site, proc: Proc, instance_id: str, timeout: float = 30.
     return t - proc.t_spawn
 
 
-# --- 1. op start+wait -----------------------------------------------------------------------------
+# --- 1. op start+wait ----------------------------------------------------------------------------
 
 
 def bench_ops(site: Site, res: Results, n: int) -> None:
@@ -322,9 +320,8 @@ def bench_ops(site: Site, res: Results, n: int) -> None:
         return times
 
     ours_async = run_async(async_loop())
-    say(
-        f"ours  AsyncClient WAMP   median {ms(pct(ours_async, 0.5))}  p90 {ms(pct(ours_async, 0.9))}"
-    )
+    median, p90 = ms(pct(ours_async, 0.5)), ms(pct(ours_async, 0.9))
+    say(f"ours  AsyncClient WAMP   median {median}  p90 {p90}")
 
     def sync_loop(client: Any) -> list[float]:
         for _ in range(50):
@@ -430,7 +427,7 @@ def bench_ops(site: Site, res: Results, n: int) -> None:
     )
 
 
-# --- 2. feed throughput -----------------------------------------------------------------------------
+# --- 2. feed throughput --------------------------------------------------------------------------
 
 
 class FeedProbe:
@@ -709,7 +706,7 @@ def bench_lifecycle(site: Site, res: Results, rounds: int) -> None:
     res.add(f"SIGTERM -> exit, median of {rounds}", "<=0.5 s", secs(te_o), secs(te_c), te_o <= 0.5)
 
 
-# --- 5. hub killed and back -----------------------------------------------------------------------
+# --- 5. hub killed and back ----------------------------------------------------------------------
 
 
 def bench_hub(workdir: Path, res: Results, outage: float) -> None:
@@ -884,14 +881,14 @@ def _bench_hub(site: Site, res: Results, outage: float) -> None:
     )
 
 
-# --- main -------------------------------------------------------------------------------------------
+# --- main ----------------------------------------------------------------------------------------
 
 
 def print_table(rows: list[Row]) -> None:
     headers = ("metric", "target", "socs_like", "ocs", "verdict")
     table = [headers] + [(r.metric, r.target, r.ours, r.ocs, r.verdict) for r in rows]
     widths = [max(len(str(row[i])) for row in table) for i in range(5)]
-    line = " | ".join("{:%d}" % w for w in widths)
+    line = " | ".join(f"{{:{w}}}" for w in widths)
     say("")
     say(line.format(*headers))
     say("-+-".join("-" * w for w in widths))
