@@ -59,7 +59,7 @@ ROOT = "observatory"
 REALM = "test_realm"
 OCS_FEED_RATE_2CH = 12_000  # OCS's recorded feed dies near 13 000 samples/s with 2 channels
 
-# --- small helpers -------------------------------------------------------------------------------
+# --- small helpers ------------------------------------------------------------------------------
 
 
 def pct(values: list[float], q: float) -> float:
@@ -280,8 +280,8 @@ def wait_callable(site: Site, proc: Proc, instance_id: str, timeout: float = 30.
     client = site.client(instance_id)
 
     async def go() -> float | None:
-        with contextlib.suppress(ClientError):
-            await client.call("wamp.session.count")  # connect now, so that is not timed
+        with contextlib.suppress(ClientError):  # connect now, so that is not timed
+            await client.call("wamp.session.count")
         t = await poll_api(client, timeout, alive=proc.alive)
         await client.close()
         return t
@@ -293,7 +293,7 @@ def wait_callable(site: Site, proc: Proc, instance_id: str, timeout: float = 30.
     return t - proc.t_spawn
 
 
-# --- 1. op start+wait ----------------------------------------------------------------------------
+# --- 1. op start+wait -----------------------------------------------------------------------------
 
 
 def bench_ops(site: Site, res: Results, n: int) -> None:
@@ -320,8 +320,10 @@ def bench_ops(site: Site, res: Results, n: int) -> None:
         return times
 
     ours_async = run_async(async_loop())
-    median, p90 = ms(pct(ours_async, 0.5)), ms(pct(ours_async, 0.9))
-    say(f"ours  AsyncClient WAMP   median {median}  p90 {p90}")
+    say(
+        f"ours  AsyncClient WAMP   median {ms(pct(ours_async, 0.5))}  "
+        f"p90 {ms(pct(ours_async, 0.9))}"
+    )
 
     def sync_loop(client: Any) -> list[float]:
         for _ in range(50):
@@ -427,7 +429,7 @@ def bench_ops(site: Site, res: Results, n: int) -> None:
     )
 
 
-# --- 2. feed throughput --------------------------------------------------------------------------
+# --- 2. feed throughput ---------------------------------------------------------------------------
 
 
 class FeedProbe:
@@ -706,7 +708,7 @@ def bench_lifecycle(site: Site, res: Results, rounds: int) -> None:
     res.add(f"SIGTERM -> exit, median of {rounds}", "<=0.5 s", secs(te_o), secs(te_c), te_o <= 0.5)
 
 
-# --- 5. hub killed and back ----------------------------------------------------------------------
+# --- 5. hub killed and back -----------------------------------------------------------------------
 
 
 def bench_hub(workdir: Path, res: Results, outage: float) -> None:
@@ -881,7 +883,7 @@ def _bench_hub(site: Site, res: Results, outage: float) -> None:
     )
 
 
-# --- main ----------------------------------------------------------------------------------------
+# --- main -----------------------------------------------------------------------------------------
 
 
 def print_table(rows: list[Row]) -> None:

@@ -43,9 +43,9 @@ sys.path.insert(0, str(ROOT))
 
 from socs_like.checksum import DEFAULT_READ_SIZE  # noqa: E402
 from socs_like.client import Client  # noqa: E402
-from socs_like.db.files import Registered  # noqa: E402
 from socs_like.testing import free_port  # noqa: E402
 from socs_like.testing.hub import agent_command, start_hub  # noqa: E402
+from socs_like_agents.filedb.queries import Registered  # noqa: E402
 from socs_like_agents.pysmurf_monitor.hashing import checksum_rows  # noqa: E402
 from socs_like_agents.pysmurf_monitor.simulator import Publisher  # noqa: E402
 

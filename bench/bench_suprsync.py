@@ -23,10 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from socs_like.db import Database, files, upgrade
+from socs_like.commands import SshSettings
+from socs_like.db import Database
 from socs_like.testing.sshd import SshServer
-from socs_like_agents.suprsync import store
-from socs_like_agents.suprsync.commands import SshOptions
+from socs_like_agents.filedb import queries as files
+from socs_like_agents.filedb import queries as store
+from socs_like_agents.filedb.schema import upgrade
+from socs_like_agents.suprsync.commands import SshTarget
 from socs_like_agents.suprsync.sync import Syncer, SyncSettings
 
 ARCHIVES = ("timestreams", "smurf")
@@ -223,7 +226,7 @@ def bench_copy(tmp: Path, count: int, with_socs: bool) -> list[tuple]:
             copy_timeout=600,
             cmd_timeout=600,
             files_per_batch=5000,
-            ssh=SshOptions(host="archive", config=str(server.ssh_config)),
+            ssh=SshTarget(host="archive", settings=SshSettings(config_path=str(server.ssh_config))),
         )
         syncer = Syncer(db, settings)
         start = time.perf_counter()

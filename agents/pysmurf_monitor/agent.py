@@ -36,11 +36,13 @@ from twisted.internet.protocol import DatagramProtocol
 
 from socs_like import Agent, OpSession, param
 from socs_like.checksum import DEFAULT_READ_SIZE
-from socs_like.db import Database, files, upgrade
-from socs_like.db.files import Checksum, NewFile
+from socs_like.db import Database
 from socs_like.feed import Feed
 from socs_like.paths import Roots
 from socs_like.watchdog import LoopWatchdog
+from socs_like_agents.filedb import queries as files
+from socs_like_agents.filedb.queries import Checksum, NewFile
+from socs_like_agents.filedb.schema import add_db_argument, upgrade
 from socs_like_agents.pysmurf_monitor import rescan, udp
 from socs_like_agents.pysmurf_monitor.announcements import AnnouncementQueue
 from socs_like_agents.pysmurf_monitor.errors import NotRunning
@@ -69,7 +71,6 @@ from socs_like_agents.pysmurf_monitor.retry import RetryGate
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DB = "/data/so/databases/suprsync.db"
 # Twisted reads up to 256 KiB (about a thousand datagrams) per wake-up before yielding;
 # parsing that many in one go holds the loop for tens of ms. Smaller helpings keep it
 # responsive; the kernel buffer holds the rest meanwhile.
@@ -114,12 +115,7 @@ class PysmurfMonitor:
             help="socket receive buffer in bytes, to ride out bursts (default 8 MiB); what "
             "the kernel grants is logged at start",
         )
-        g.add_argument(
-            "--db-path",
-            default=DEFAULT_DB,
-            help="SQLite file, or a database URL such as postgresql://user@host/db "
-            f"(default {DEFAULT_DB})",
-        )
+        add_db_argument(g)
         g.add_argument(
             "--create-table",
             action=argparse.BooleanOptionalAction,

@@ -13,7 +13,7 @@ at once. Bounding them would refuse the same files at every rescan and never pro
 
 from __future__ import annotations
 
-from socs_like.db.files import NewFile
+from socs_like_agents.filedb.queries import NewFile
 
 
 class AnnouncementQueue:

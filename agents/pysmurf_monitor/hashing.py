@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from socs_like.checksum import DEFAULT_READ_SIZE, md5_file
-from socs_like.db.files import Checksum, Registered
+from socs_like_agents.filedb.queries import Checksum, Registered
 
 CHUNK = 32
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from socs_like.db.files import Registered
+from socs_like_agents.filedb.queries import Registered
 
 PAGE = 5000
 

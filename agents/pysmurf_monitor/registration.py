@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from socs_like.db.files import NewFile
 from socs_like.paths import Roots
+from socs_like_agents.filedb.queries import NewFile
 from socs_like_agents.pysmurf_monitor.datagrams import DataFile, G3File
 from socs_like_agents.pysmurf_monitor.paths import (
     DeletabilityRules,

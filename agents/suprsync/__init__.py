@@ -21,6 +21,7 @@ instances and the Pysmurf monitor share one database. Every ``--sleep-time`` the
 
 Modules: ``commands`` (argv for rsync/ssh/md5sum), ``md5sum_output``, ``tree`` (remote-path
 rules, symlink tree), ``verdicts`` (per-file judgement), ``timecodes``, ``retention`` are
-sans-I/O; ``store`` holds the SQL, ``sync`` the blocking steps, ``agent`` the WAMP shell,
-``cli`` the ``socs-like suprsync`` command.
+sans-I/O; ``sync`` holds the blocking steps, ``agent`` the WAMP shell. The SQL, the tables and
+the ``socs-like suprsync`` command are in the file database package shared with the pysmurf
+monitor, :mod:`socs_like_agents.filedb`.
 """

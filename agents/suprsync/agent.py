@@ -11,14 +11,33 @@ import argparse
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
 from socs_like import Agent, OpSession, param
-from socs_like.db import Database, database_url, upgrade
+from socs_like.db import Database, database_url
+from socs_like_agents.filedb import queries
+from socs_like_agents.filedb.schema import upgrade
 
-from . import options, store
+from . import options
+from .errors import BadRequest
+from .models import (
+    ArchiveStats,
+    CopyReport,
+    DbStats,
+    DeleteReport,
+    ListMismatchedData,
+    MismatchedFile,
+    RecheckLocalData,
+    RecheckReport,
+    ResetFailedData,
+    RunSessionData,
+    SetIgnoreData,
+    StatsFeed,
+    TransferStats,
+)
 from .sync import Syncer
 
 log = logging.getLogger(__name__)
@@ -73,10 +92,10 @@ class SupRsync:
         local copies that are due, re-check a slice of local files, update timecode dirs,
         publish ``archive_stats`` (and ``transfer_stats`` every minute).
 
-        session.data: ``activity``, ``timestamp``, ``last_copy`` (counts, errors and up to 20
-        failures with their reason), ``last_delete``, ``last_recheck``, ``finalized``
-        (remote paths of finalization files written), ``archive_stats``, ``counters`` and
-        ``db`` (transactions and lock retries).
+        session.data: :class:`~.models.RunSessionData` (``activity``, ``timestamp``,
+        ``last_copy`` with counts, error and up to 20 failures with their reason,
+        ``last_delete``, ``last_recheck``, ``finalized``, ``archive_stats``, ``counters``,
+        ``db``); feeds: :class:`~.models.StatsFeed`.
         """
         session.set_status("running")
         while True:
@@ -92,16 +111,17 @@ class SupRsync:
                 if await session.sleep(self.sleep_time):
                     return True, "stopped before the database could be opened"
         counters = syncer.counters
-        session.data.update(activity="idle", last_copy={}, counters={}, finalized=[])
+        state = RunSessionData(activity="idle")
+        session.data = state.as_dict()
         next_transfer_stats = 0.0
         while True:
             counters.iterations += 1
-            for activity, step, key in (
-                ("copying", syncer.copy_batch, "last_copy"),
-                ("deleting", syncer.delete_due, "last_delete"),
-                ("rechecking", syncer.recheck_slice, "last_recheck"),
-                ("finalizing", syncer.update_timecodes, None),
-                ("counting", syncer.archive_stats, "archive_stats"),
+            for activity, step in (
+                ("copying", syncer.copy_batch),
+                ("deleting", syncer.delete_due),
+                ("rechecking", syncer.recheck_slice),
+                ("finalizing", syncer.update_timecodes),
+                ("counting", syncer.archive_stats),
             ):
                 session.data["activity"] = activity
                 try:
@@ -111,32 +131,30 @@ class SupRsync:
                     log.exception("%s failed", activity)
                     session.add_message(f"{activity} failed: {type(e).__name__}: {e}")
                     continue
-                if key is not None:
-                    session.data[key] = result
-                elif result:
-                    session.data["finalized"] = (session.data["finalized"] + result)[-20:]
+                state = _with_result(state, activity, result)
             now = time.time()
-            if "archive_stats" in session.data:
+            transfer = TransferStats(**syncer.transfer_stats())
+            state = replace(
+                state,
+                activity="idle",
+                timestamp=now,
+                counters=transfer,
+                db=DbStats(**vars(syncer.db.stats)),
+            )
+            session.data = state.as_dict()
+            if state.archive_stats is not None:
                 self.archive_feed.publish(
-                    {
-                        "block_name": self.settings.archive_name,
-                        "timestamp": now,
-                        "data": session.data["archive_stats"],
-                    }
+                    StatsFeed(
+                        block_name=self.settings.archive_name,
+                        timestamp=now,
+                        data=state.archive_stats,
+                    ).as_dict()
                 )
-            session.data["counters"] = syncer.transfer_stats()
-            session.data["db"] = vars(syncer.db.stats).copy()
-            session.data["timestamp"] = now
             if now >= next_transfer_stats:
                 self.transfer_feed.publish(
-                    {
-                        "block_name": "transfer_stats",
-                        "timestamp": now,
-                        "data": syncer.transfer_stats(),
-                    }
+                    StatsFeed(block_name="transfer_stats", timestamp=now, data=transfer).as_dict()
                 )
                 next_transfer_stats = now + TRANSFER_STATS_EVERY
-            session.data["activity"] = "idle"
             if await session.sleep(self.sleep_time):
                 return True, "stopped"
 
@@ -150,9 +168,9 @@ class SupRsync:
         syncer = await self._syncer()
         limit = params["max_attempts"] or self.settings.max_copy_attempts
         n = await self.agent.to_thread(
-            syncer.db.write, lambda s: store.reset_failed(s, self.settings.archive_name, limit)
+            syncer.db.write, lambda s: queries.reset_failed(s, self.settings.archive_name, limit)
         )
-        session.data["reset"] = n
+        session.data = ResetFailedData(reset=n).as_dict()
         return True, f"{n} files of {self.settings.archive_name} will be tried again"
 
     @param("limit", type=int, default=100, check=lambda n: 0 < n <= 1000)
@@ -165,9 +183,9 @@ class SupRsync:
         syncer = await self._syncer()
         rows: list[dict[str, Any]] = await self.agent.to_thread(
             syncer.db.read,
-            lambda s: store.mismatched(s, self.settings.archive_name, params["limit"]),
+            lambda s: queries.mismatched(s, self.settings.archive_name, params["limit"]),
         )
-        session.data["files"] = rows
+        session.data = ListMismatchedData(files=[MismatchedFile(**r) for r in rows]).as_dict()
         return True, f"{len(rows)} mismatched files"
 
     @param("ids", type=list, default=[])
@@ -181,15 +199,17 @@ class SupRsync:
         """
         ids, paths = params["ids"], params["paths"]
         if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-            return False, "ids must be a list of whole numbers"
+            raise BadRequest("ids must be a list of whole numbers")
         if not all(isinstance(p, str) for p in paths):
-            return False, "paths must be a list of strings"
+            raise BadRequest("paths must be a list of strings")
         syncer = await self._syncer()
         n = await self.agent.to_thread(
             syncer.db.write,
-            lambda s: store.set_ignore(s, self.settings.archive_name, ids, paths, params["ignore"]),
+            lambda s: queries.set_ignore(
+                s, self.settings.archive_name, ids, paths, params["ignore"]
+            ),
         )
-        session.data["changed"] = n
+        session.data = SetIgnoreData(changed=n).as_dict()
         return True, f"{n} files {'ignored' if params['ignore'] else 'no longer ignored'}"
 
     @param("only_failed", type=bool, default=False)
@@ -202,17 +222,33 @@ class SupRsync:
         in ``session.data``: checked, changed, missing. Abortable.
         """
         syncer = await self._syncer()
-        totals = {"checked": 0, "changed": 0, "missing": 0}
+        totals = RecheckLocalData()
         after = 0
         while True:
             report, after = await self.agent.to_thread(
                 syncer.recheck, after, RECHECK_CHUNK, params["only_failed"]
             )
-            for k in totals:
-                totals[k] += report[k]
-            session.data.update(totals)
+            totals = RecheckLocalData(
+                checked=totals.checked + report["checked"],
+                changed=totals.changed + report["changed"],
+                missing=totals.missing + report["missing"],
+            )
+            session.data = totals.as_dict()
             if after == 0:
                 break
             if session.stop_requested:
-                return False, f"aborted after {totals['checked']} files"
-        return True, f"{totals['changed']} of {totals['checked']} local files changed"
+                return False, f"aborted after {totals.checked} files"
+        return True, f"{totals.changed} of {totals.checked} local files changed"
+
+
+def _with_result(state: RunSessionData, activity: str, result: Any) -> RunSessionData:
+    """``state`` with one loop step's outcome; a step with nothing to do keeps the last one."""
+    if activity == "copying":
+        return replace(state, last_copy=CopyReport.from_report(result))
+    if activity == "deleting":
+        return replace(state, last_delete=DeleteReport(**result)) if result else state
+    if activity == "rechecking":
+        return replace(state, last_recheck=RecheckReport(**result)) if result else state
+    if activity == "finalizing":
+        return replace(state, finalized=(state.finalized + result)[-20:]) if result else state
+    return replace(state, archive_stats=ArchiveStats(**result))

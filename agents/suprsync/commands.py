@@ -1,9 +1,11 @@
 """Command lines for rsync, ssh and the remote md5sum, built as argv lists (no shell locally).
 
 Rules this module keeps:
-- ssh never prompts (`BatchMode=yes`), gives up on a dead host (`ConnectTimeout`), checks host
-  keys (`StrictHostKeyChecking=yes`, optionally against a given known-hosts file) and notices
-  a peer that stopped answering mid-copy (`ServerAliveInterval`/`ServerAliveCountMax`).
+- ssh is the shared one (`socs_like.commands.SshSettings.openssh_argv`): it never prompts
+  (`BatchMode=yes`), gives up on a dead host (`ConnectTimeout`), checks host keys
+  (`StrictHostKeyChecking=yes`; a host missing from known_hosts is refused) unless
+  `--no-host-key-check` says otherwise, and notices a peer that stopped answering mid-copy
+  (`ServerAliveInterval`/`ServerAliveCountMax`).
 - Paths that cross a shell are quoted: the remote command goes through the remote user's
   shell, so every path in it is `shlex.quote`d; rsync's `-e` string is split by rsync itself,
   which honours single quotes, so a path holding one is refused rather than guessed at.
@@ -14,71 +16,40 @@ Rules this module keeps:
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from socs_like.commands import SshSettings
 
-class CommandError(ValueError):
-    """A setting cannot be turned into a safe command line."""
+from .errors import SshTargetError
 
 
 @dataclass(frozen=True, kw_only=True)
-class SshOptions:
-    """How to reach the archive host. `host` may be `user@host`."""
+class SshTarget:
+    """The archive host and how to reach it: ``host`` may be ``user@host``; ``settings`` are
+    the shared SSH settings (``--ssh-config``, ``--known-hosts``, ``--no-host-key-check``,
+    ``--ssh-key``, ``--ssh-connect-timeout``)."""
 
     host: str
-    config: str | None = None
     port: int | None = None
-    key: str | None = None
-    known_hosts: str | None = None
-    connect_timeout: float = 10.0
-    server_alive_interval: float = 10.0
-    server_alive_count: int = 3
+    settings: SshSettings = field(default_factory=SshSettings)
 
     def __post_init__(self) -> None:
         if not self.host or self.host.startswith("-") or any(c.isspace() for c in self.host):
-            raise CommandError(f"ssh host {self.host!r} is not a host name")
+            raise SshTargetError(f"ssh host {self.host!r} is not a host name")
         if ":" in self.host:
-            raise CommandError(
+            raise SshTargetError(
                 f"ssh host {self.host!r} contains ':'; give the port with --ssh-port"
             )
         if self.port is not None and not 0 < self.port < 65536:
-            raise CommandError(f"ssh port {self.port} is out of range")
-        paths = (
-            ("ssh config", self.config),
-            ("ssh key", self.key),
-            ("known-hosts file", self.known_hosts),
-        )
-        for name, path in paths:
-            if path is not None and ("'" in path or "\n" in path):
-                raise CommandError(f"{name} path {path!r} may not contain a quote or newline")
+            raise SshTargetError(f"ssh port {self.port} is out of range")
 
     def argv(self) -> list[str]:
         """`ssh` and its options, without the host."""
-        argv = ["ssh"]
-        if self.config is not None:
-            argv += ["-F", self.config]
-        argv += [
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            f"ConnectTimeout={max(1, round(self.connect_timeout))}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            f"ServerAliveInterval={max(1, round(self.server_alive_interval))}",
-            "-o",
-            f"ServerAliveCountMax={self.server_alive_count}",
-        ]
-        if self.known_hosts is not None:
-            argv += ["-o", f"UserKnownHostsFile={self.known_hosts}"]
-        if self.key is not None:
-            argv += ["-o", "IdentitiesOnly=yes", "-i", self.key]
-        if self.port is not None:
-            argv += ["-p", str(self.port)]
-        return argv
+        return self.settings.openssh_argv(port=self.port)
 
     def rsh(self) -> str:
-        """The ssh command as one `rsync -e` string (rsync splits it, honouring quotes)."""
+        """The ssh command as one `rsync -e` string (rsync splits it, honouring quotes; the
+        shared settings refuse paths holding a quote)."""
         return " ".join(f"'{a}'" if (" " in a or '"' in a) else a for a in self.argv())
 
 
@@ -91,7 +62,7 @@ class RsyncOptions:
 
 
 def rsync_argv(
-    source_dir: str, remote_basedir: str, ssh: SshOptions | None, opts: RsyncOptions
+    source_dir: str, remote_basedir: str, ssh: SshTarget | None, opts: RsyncOptions
 ) -> list[str]:
     """One rsync of the symlink tree in `source_dir` to `[host:]remote_basedir`.
 
@@ -119,14 +90,14 @@ def rsync_argv(
     return [*argv, source_dir.rstrip("/") + "/", dest]
 
 
-def remote_shell_argv(ssh: SshOptions | None, script: str) -> list[str]:
+def remote_shell_argv(ssh: SshTarget | None, script: str) -> list[str]:
     """Run a POSIX shell `script` on the archive host, or locally when there is no host."""
     if ssh is None:
         return ["sh", "-c", script]
     return [*ssh.argv(), "--", ssh.host, script]
 
 
-def md5sum_argv(ssh: SshOptions | None, remote_basedir: str) -> list[str]:
+def md5sum_argv(ssh: SshTarget | None, remote_basedir: str) -> list[str]:
     """md5sum of the NUL-separated relative paths given on stdin, run inside the base dir.
 
     Missing files make md5sum complain on stderr and exit non-zero; the caller judges each

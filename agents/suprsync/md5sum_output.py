@@ -49,9 +49,9 @@ def parse_md5sum(output: bytes) -> Md5Listing:
             continue
         m = _LINE.fullmatch(line)
         name = None
-        if m:
+        if m is not None:
             name = _unescape(m.group(3)) if m.group(1) else m.group(3)
-        if name is None:
+        if m is None or name is None:
             bad.append(line)
             continue
         digest = m.group(2).lower()

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import argparse
 
-from .commands import RsyncOptions, SshOptions
+from socs_like.commands import add_ssh_arguments, ssh_settings_from_args
+from socs_like_agents.filedb.schema import add_db_argument
+
+from .commands import RsyncOptions, SshTarget
 from .retention import RetentionPolicy, Rule, RuleError, parse_duration
 from .sync import SyncSettings
 
@@ -47,36 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "remote paths are relative to. Over SSH it must exist; a local one is "
         "created.",
     )
-    g.add_argument(
-        "--db-path",
-        required=True,
-        help="The file database: a SQLite path or a SQLAlchemy URL "
-        "(postgresql://...). It is created or upgraded at start.",
-    )
+    add_db_argument(g)
     g.add_argument(
         "--ssh-host",
         default=None,
         help="[user@]host to copy to over SSH; without it files are copied locally.",
     )
     g.add_argument("--ssh-port", type=int, default=None, help="SSH port (default: ssh's).")
-    g.add_argument("--ssh-key", default=None, help="Private key for the SSH login.")
-    g.add_argument(
-        "--ssh-known-hosts",
-        default=None,
-        help="known_hosts file holding the archive host's key (default: ssh's). "
-        "Host keys are always checked; an unknown host is refused.",
-    )
-    g.add_argument(
-        "--ssh-config",
-        default=None,
-        help="An ssh_config file to use (ssh -F), e.g. for a Host alias.",
-    )
-    g.add_argument(
-        "--ssh-connect-timeout",
-        type=_duration,
-        default=10.0,
-        help="Give up connecting to the archive host after this long (default 10 s).",
-    )
+    add_ssh_arguments(g)
     g.add_argument(
         "--delete-local-after",
         type=_duration,
@@ -154,16 +135,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sync_settings(args: argparse.Namespace, instance_id: str) -> SyncSettings:
-    """Settings from parsed arguments; `commands.CommandError` names a bad SSH setting."""
+    """Settings from parsed arguments; `errors.SshTargetError` (or the shared settings'
+    ValueError) names a bad SSH setting."""
     ssh = None
     if args.ssh_host:
-        ssh = SshOptions(
-            host=args.ssh_host,
-            config=args.ssh_config,
-            port=args.ssh_port,
-            key=args.ssh_key,
-            known_hosts=args.ssh_known_hosts,
-            connect_timeout=args.ssh_connect_timeout,
+        ssh = SshTarget(
+            host=args.ssh_host, port=args.ssh_port, settings=ssh_settings_from_args(args)
         )
     return SyncSettings(
         archive_name=args.archive_name,

@@ -9,23 +9,26 @@ monitor and other SupRsync instances on the same database never wait on an rsync
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
-from socs_like.db import Database, files
-from socs_like.db.models import timecode_of
+from sqlalchemy.orm import Session
 
-from . import store
-from .commands import RsyncOptions, SshOptions, md5sum_argv, nul_list, rsync_argv
+from socs_like.checksum import md5_file
+from socs_like.commands import CommandResult, run_command
+from socs_like.db import Database
+from socs_like_agents.filedb import queries
+from socs_like_agents.filedb.models import timecode_of
+
+from .commands import RsyncOptions, SshTarget, md5sum_argv, nul_list, rsync_argv
 from .md5sum_output import Md5Listing, parse_md5sum
 from .retention import RetentionPolicy
-from .subprocesses import CommandResult, run_command
 from .timecodes import finalization, is_completed, subdir_of, timecode_at
 from .tree import build_symlink_tree
 from .verdicts import Verdict, judge_batch
@@ -38,7 +41,6 @@ RSYNC_FINISHED = (0, 23, 24)
 # `xargs md5sum` exits 123 when some file was missing: the listing is still good.
 MD5SUM_RAN = (0, 123)
 MAX_REPORTED_FAILURES = 20
-HASH_CHUNK = 4 << 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,7 +49,7 @@ class SyncSettings:
     instance_id: str
     remote_basedir: str
     file_root: str
-    ssh: SshOptions | None = None
+    ssh: SshTarget | None = None
     rsync: RsyncOptions = field(default_factory=RsyncOptions)
     max_copy_attempts: int = 5
     files_per_batch: int | None = None
@@ -73,16 +75,6 @@ class Counters:
     remote_bad_before_delete: int = 0
     requeued_changed: int = 0
     finalized: int = 0
-
-
-def md5_of_file(path: str) -> tuple[str, int, float]:
-    """(md5, size, mtime) of a local file, read in large chunks."""
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        st = os.fstat(f.fileno())
-        while chunk := f.read(HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest(), st.st_size, st.st_mtime
 
 
 class Syncer:
@@ -142,7 +134,7 @@ class Syncer:
         s = self.settings
         start = self.clock()
         batch = self.db.read(
-            lambda ses: store.next_batch(
+            lambda ses: queries.next_batch(
                 ses, s.archive_name, s.max_copy_attempts, s.files_per_batch
             )
         )
@@ -173,7 +165,7 @@ class Syncer:
                     errors.append(why)
         results = judge_batch(batch, placed, listing, rsync_finished=rsync_finished)
         now = self.clock()
-        self.db.write(lambda ses: store.record_batch(ses, batch, results, now))
+        self.db.write(lambda ses: queries.record_batch(ses, batch, results, now))
 
         verified = sum(r.verdict is Verdict.VERIFIED for r in results)
         failed = [r for r in results if r.failed_attempt]
@@ -207,7 +199,7 @@ class Syncer:
             return {}
         now = self.clock()
         candidates = self.db.read(
-            lambda ses: store.deletion_candidates(
+            lambda ses: queries.deletion_candidates(
                 ses, s.archive_name, now - shortest, self._delete_cursor, s.delete_batch
             )
         )
@@ -227,7 +219,7 @@ class Syncer:
                 removed[c.id] = 0.0
                 continue
             changed, values = self._local_change(c.local_path, c.local_md5sum, c.local_mtime)
-            if changed:
+            if changed and values is not None:
                 requeue[c.id] = values
             else:
                 present.append(c)
@@ -263,16 +255,16 @@ class Syncer:
                 self._remove_empty_parents(c.local_path, c.remote_path)
 
         def write(ses):  # type: ignore[no-untyped-def]
-            store.mark_removed(ses, removed)
-            store.requeue(ses, requeue)
+            queries.mark_removed(ses, removed)
+            queries.requeue(ses, requeue)
 
         self.db.write(write)
         gone = sum(1 for t in removed.values() if t == 0.0)
-        changed = sum(1 for v in requeue.values() if "local_md5sum" in v)
+        n_changed = sum(1 for v in requeue.values() if "local_md5sum" in v)
         self.counters.deleted += len(removed) - gone
         self.counters.already_gone += gone
-        self.counters.requeued_changed += changed
-        self.counters.remote_bad_before_delete += len(requeue) - changed
+        self.counters.requeued_changed += n_changed
+        self.counters.remote_bad_before_delete += len(requeue) - n_changed
         return {"deleted": len(removed) - gone, "already_gone": gone, "requeued": len(requeue)}
 
     @staticmethod
@@ -301,7 +293,7 @@ class Syncer:
         try:
             if mtime is not None and os.stat(path).st_mtime == mtime:
                 return False, None
-            new_md5, size, new_mtime = md5_of_file(path)
+            new_md5, size, new_mtime = md5_file(path)
         except OSError:
             return False, None
         values = {"local_size": size, "local_mtime": new_mtime}
@@ -322,24 +314,28 @@ class Syncer:
         """
         s = self.settings
         rows = self.db.read(
-            lambda ses: store.recheck_candidates(ses, s.archive_name, after_id, limit, only_failed)
+            lambda ses: queries.recheck_candidates(
+                ses, s.archive_name, after_id, limit, only_failed
+            )
         )
-        changes = {}
-        touched = {}
+        changes: dict[int, dict[str, Any]] = {}
+        touched: dict[int, dict[str, Any]] = {}
         missing = 0
         for r in rows:
             if not os.path.exists(r.local_path):
                 missing += 1
                 continue
             changed, values = self._local_change(r.local_path, r.local_md5sum, r.local_mtime)
+            if values is None:
+                continue
             if changed:
                 changes[r.id] = values
-            elif values is not None:
+            else:
                 touched[r.id] = values
 
         def write(ses):  # type: ignore[no-untyped-def]
-            store.requeue(ses, changes)
-            store.set_local_stat(ses, touched)
+            queries.requeue(ses, changes)
+            queries.set_local_stat(ses, touched)
 
         if changes or touched:
             self.db.write(write)
@@ -363,26 +359,29 @@ class Syncer:
         Returns the remote paths of the finalization files registered."""
         s = self.settings
         timecodes, seen = self.db.read(
-            lambda ses: store.new_timecodes(ses, s.archive_name, self._tc_seen_id)
+            lambda ses: queries.new_timecodes(ses, s.archive_name, self._tc_seen_id)
         )
         if timecodes:
-            self.db.write(lambda ses: store.add_timecode_dirs(ses, s.archive_name, timecodes))
+            self.db.write(lambda ses: queries.add_timecode_dirs(ses, s.archive_name, timecodes))
         self._tc_seen_id = seen
         now = self.clock()
-        dirs, newest = self.db.read(lambda ses: store.open_timecode_dirs(ses, s.archive_name))
+        dirs, newest = self.db.read(lambda ses: queries.open_timecode_dirs(ses, s.archive_name))
         done = []
         for d in dirs:
             completed = d.completed or is_completed(d.timecode, newest, now)
             synced = d.synced or (
                 completed
                 and not self.db.read(
-                    lambda ses: store.timecode_unsynced(ses, s.archive_name, d.timecode)
+                    partial(queries.timecode_unsynced, archive=s.archive_name, timecode=d.timecode)
                 )
             )
             if (completed, synced) != (d.completed, d.synced):
                 self.db.write(
-                    lambda ses: store.set_timecode_state(
-                        ses, d.id, completed=completed, synced=synced
+                    partial(
+                        queries.set_timecode_state,
+                        tcdir_id=d.id,
+                        completed=completed,
+                        synced=synced,
                     )
                 )
             if synced:
@@ -394,8 +393,8 @@ class Syncer:
         now = self.clock()
 
         def summary(ses):  # type: ignore[no-untyped-def]
-            paths = store.timecode_remote_paths(ses, s.archive_name, timecode)
-            return paths, store.finalized_until(ses, s.archive_name, now)
+            paths = queries.timecode_remote_paths(ses, s.archive_name, timecode)
+            return paths, queries.finalized_until(ses, s.archive_name, now)
 
         paths, until = self.db.read(summary)
         fin = finalization(
@@ -411,8 +410,8 @@ class Syncer:
         os.makedirs(os.path.dirname(fin.local_path), exist_ok=True)
         with open(fin.local_path, "w") as f:
             f.write(fin.text)
-        md5, size, mtime = md5_of_file(fin.local_path)
-        new = files.NewFile(
+        md5, size, mtime = md5_file(fin.local_path)
+        new = queries.NewFile(
             local_path=fin.local_path,
             archive_name=s.archive_name,
             remote_path=fin.remote_path,
@@ -423,8 +422,8 @@ class Syncer:
         )
 
         def register(ses):  # type: ignore[no-untyped-def]
-            rows = files.register(ses, [new])
-            store.set_timecode_state(
+            rows = queries.register(ses, [new])
+            queries.set_timecode_state(
                 ses, tcdir_id, finalized=True, finalize_file_id=rows[0].id if rows else None
             )
 
@@ -439,10 +438,10 @@ class Syncer:
         archive = self.settings.archive_name
         now = self.clock()
 
-        def work(ses):  # type: ignore[no-untyped-def]
-            new, last_id = store.count_files(ses, archive, self._counted_id)
+        def work(ses: Session) -> tuple[dict[str, Any], int, int]:
+            new, last_id = queries.count_files(ses, archive, self._counted_id)
             total = self._num_files + new
-            return store.archive_stats(ses, archive, now, total), total, last_id
+            return queries.archive_stats(ses, archive, now, total), total, last_id
 
         stats, self._num_files, self._counted_id = self.db.read(work)
         return stats

@@ -1,8 +1,10 @@
-"""Remote-path rules and the temporary tree of symlinks that one rsync copies.
+"""The temporary tree of symlinks that one rsync copies.
 
-A remote path is relative to the archive's base dir and must stay inside it: no absolute
-path, no `.`/`..`, no empty component, no NUL. The tree mirrors the remote layout with one
-symlink per file (`rsync -L` copies what they point at), so a whole batch goes in one rsync.
+A remote path is relative to the archive's base dir and must stay inside it: the shared
+confinement rules (`socs_like.paths.check_relative`: no absolute path, no `.`/`..`, no empty
+component, no NUL or control character, no over-long name). The tree mirrors the remote
+layout with one symlink per file (`rsync -L` copies what they point at), so a whole batch
+goes in one rsync.
 """
 
 from __future__ import annotations
@@ -11,23 +13,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-
-class RemotePathError(ValueError):
-    """A remote path would leave the archive's base dir or is not a file path."""
-
-
-def check_remote_path(path: str) -> str:
-    """Return `path` unchanged if it names a file inside the base dir; raise otherwise."""
-    if not path:
-        raise RemotePathError("remote path is empty")
-    if "\0" in path:
-        raise RemotePathError(f"remote path {path!r} contains a NUL byte")
-    if path.startswith("/"):
-        raise RemotePathError(f"remote path {path!r} is absolute")
-    parts = path.split("/")
-    if any(p in ("", ".", "..") for p in parts):
-        raise RemotePathError(f"remote path {path!r} has an empty, '.' or '..' component")
-    return path
+from socs_like.paths import PathRefused, check_relative
 
 
 @dataclass(frozen=True)
@@ -50,8 +36,8 @@ def build_symlink_tree(root: str, files: Iterable[tuple[int, str, str]]) -> Plac
     taken: dict[str, int] = {}
     for file_id, local_path, remote_path in files:
         try:
-            check_remote_path(remote_path)
-        except RemotePathError as e:
+            check_relative(remote_path, "remote path")
+        except PathRefused as e:
             refused[file_id] = str(e)
             continue
         if remote_path in taken:

@@ -18,9 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from .md5sum_output import Md5Listing
 from .tree import Placed
+
+if TYPE_CHECKING:
+    from socs_like_agents.filedb.queries import BatchFile
 
 
 class Verdict(StrEnum):
@@ -29,14 +33,6 @@ class Verdict(StrEnum):
     NOT_ARRIVED = "not_arrived"
     NOT_SENT = "not_sent"
     UNCHECKED = "unchecked"
-
-
-@dataclass(frozen=True, kw_only=True)
-class BatchFile:
-    id: int
-    local_path: str
-    local_md5sum: str
-    remote_path: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +49,14 @@ class FileResult:
     @property
     def sent(self) -> bool:
         return self.verdict is not Verdict.NOT_SENT
+
+    @property
+    def verified(self) -> bool:
+        return self.verdict is Verdict.VERIFIED
+
+    @property
+    def unchecked(self) -> bool:
+        return self.verdict is Verdict.UNCHECKED
 
 
 def judge_batch(

@@ -1,28 +1,23 @@
-"""Shared database layer: typed models, engine helpers, migrations, legacy import.
+"""The generic database layer: engines, short transactions with retry on lock, migrations.
 
-Typical use from an agent (in a worker thread, never on the event loop)::
+Tables belong to agent packages (the file database of the pysmurf monitor and SupRsync is
+``socs_like_agents.filedb``). Typical use from an agent, in a worker thread, never on the
+event loop::
 
     db = Database(args.db_path)          # a SQLite path or a SQLAlchemy URL
-    upgrade(db)                          # --create-table / `socs-like db upgrade`
-    rows = db.write(lambda s: files.register(s, batch))
+    MIGRATIONS.upgrade(db)               # the package's Migrations
+    rows = db.write(lambda s: queries.register(s, batch))
 """
 
-from socs_like.db import files
+from socs_like.db.args import add_db_path_argument
 from socs_like.db.engine import Database, DatabaseStats, database_url, is_lock_error
-from socs_like.db.migrate import current_revision, head_revision, upgrade
-from socs_like.db.models import Base, FileState, RegisteredFile, TimecodeDir
+from socs_like.db.migrate import Migrations
 
 __all__ = [
-    "Base",
     "Database",
     "DatabaseStats",
-    "FileState",
-    "RegisteredFile",
-    "TimecodeDir",
-    "current_revision",
+    "Migrations",
+    "add_db_path_argument",
     "database_url",
-    "files",
-    "head_revision",
     "is_lock_error",
-    "upgrade",
 ]

@@ -9,7 +9,7 @@ the same file, so:
   between (SQLite cannot wait for that case); taking the write lock up front makes the busy
   timeout apply.
 - A long busy timeout (30 s by default), and on top of it a retry with exponential backoff and
-  jitter for the rare lock error that still escapes.
+  jitter (:class:`socs_like.backoff.Backoff`) for the rare lock error that still escapes.
 - Callers keep transactions short and never hold one across file or network I/O: read, do the
   I/O, then write the outcome in a new transaction. :meth:`Database.write` makes that the easy
   path.
@@ -22,7 +22,6 @@ from the event loop.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +33,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+
+from socs_like.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,9 @@ class Database:
         return self._run(self.engine, work, write=False)
 
     def _run(self, engine: Engine, work: Callable[[Session], T], *, write: bool) -> T:
-        delay = 0.01
+        # one per transaction: a retry waits for the lock this transaction met, not for
+        # failures of others
+        backoff = Backoff(initial=0.01, factor=2.0, cap=2.0, jitter=0.5)
         attempt = 0
         while True:
             try:
@@ -148,9 +151,9 @@ class Database:
                 attempt += 1
                 with self._stats_lock:
                     self.stats.lock_retries += 1
+                delay = backoff.failure()
                 log.warning("database busy (%s); retry %d in %.2f s", exc.orig, attempt, delay)
-                time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 2.0)
+                time.sleep(delay)
 
     def dispose(self) -> None:
         self.engine.dispose()

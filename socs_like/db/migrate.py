@@ -1,61 +1,73 @@
-"""Schema migrations (Alembic, shipped inside the package) run programmatically.
+"""Run an agent package's Alembic migrations programmatically, on a :class:`Database`.
 
-An agent started with ``--create-table`` and ``socs-like db upgrade`` both call
-:func:`upgrade`: it creates the tables on a new database, brings an older schema to the
-current one, and imports an old ``socs`` database found in the same file.
+The framework ships no tables of its own. A package that keeps tables (the file database
+shared by the pysmurf monitor and SupRsync, say) ships an Alembic script folder and names it
+with a :class:`Migrations`; an agent started with ``--create-table`` and a ``db upgrade``
+command call :meth:`Migrations.upgrade`, which creates the tables on a new database and brings
+an older schema to the current one. Each package has its own version table, so packages
+sharing a database migrate independently.
+
+The script folder's ``env.py`` takes the connection from ``config.attributes["connection"]``
+and the version table from ``config.attributes["version_table"]``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from socs_like.db.engine import Database
 
-VERSION_TABLE = "socs_like_alembic_version"
-_SCRIPTS = Path(__file__).with_name("migrations")
 
+@dataclass(frozen=True)
+class Migrations:
+    """One package's migration scripts and the table recording how far a database got."""
 
-def _config(connection: object) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(_SCRIPTS))
-    config.attributes["connection"] = connection
-    config.attributes["version_table"] = VERSION_TABLE
-    return config
+    scripts: Path
+    version_table: str
 
+    def _config(self, connection: Connection) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(self.scripts))
+        config.attributes["connection"] = connection
+        config.attributes["version_table"] = self.version_table
+        return config
 
-def head_revision() -> str:
-    head = ScriptDirectory(str(_SCRIPTS)).get_current_head()
-    if head is None:
-        raise RuntimeError(f"no migrations found in {_SCRIPTS}")
-    return head
+    def head(self) -> str:
+        """The newest revision the scripts know."""
+        head = ScriptDirectory(str(self.scripts)).get_current_head()
+        if head is None:
+            raise RuntimeError(f"no migrations found in {self.scripts}")
+        return head
 
+    def current(self, db: Database) -> str | None:
+        """The revision the database is at (None: never migrated)."""
 
-def current_revision(db: Database) -> str | None:
-    def work(session: Session) -> str | None:
-        return MigrationContext.configure(
-            session.connection(), opts={"version_table": VERSION_TABLE}
-        ).get_current_revision()
+        def work(session: Session) -> str | None:
+            context = MigrationContext.configure(
+                session.connection(), opts={"version_table": self.version_table}
+            )
+            return context.get_current_revision()
 
-    return db.read(work)
+        return db.read(work)
 
+    def upgrade(self, db: Database, revision: str = "head") -> tuple[str | None, str | None]:
+        """Migrate to ``revision``; returns (revision before, revision after)."""
+        before = self.current(db)
+        # the write engine takes SQLite's write lock up front, like every other writer
+        with db.write_engine.connect() as connection:
+            command.upgrade(self._config(connection), revision)
+            connection.commit()
+        return before, self.current(db)
 
-def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | None]:
-    """Migrate to ``revision``; returns (revision before, revision after)."""
-    before = current_revision(db)
-    # the write engine takes SQLite's write lock up front, like every other writer
-    with db.write_engine.connect() as connection:
-        command.upgrade(_config(connection), revision)
-        connection.commit()
-    return before, current_revision(db)
-
-
-def downgrade(db: Database, revision: str) -> None:
-    with db.write_engine.connect() as connection:
-        command.downgrade(_config(connection), revision)
-        connection.commit()
+    def downgrade(self, db: Database, revision: str) -> None:
+        with db.write_engine.connect() as connection:
+            command.downgrade(self._config(connection), revision)
+            connection.commit()

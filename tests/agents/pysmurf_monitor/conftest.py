@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from socs_like.db import Database, RegisteredFile
+from socs_like.db import Database
+from socs_like_agents.filedb.models import RegisteredFile
 
 
 @pytest.fixture

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import psycopg
 
-from socs_like.db import Database, FileState, RegisteredFile, files, upgrade
-from socs_like.db.files import NewFile
+from socs_like.db import Database
 from socs_like.testing import free_port, md5_hex, wait_until
+from socs_like_agents.filedb import queries as files
+from socs_like_agents.filedb.models import FileState, RegisteredFile
+from socs_like_agents.filedb.queries import NewFile
+from socs_like_agents.filedb.schema import upgrade
 from socs_like_agents.pysmurf_monitor.datagrams import encode
 from socs_like_agents.pysmurf_monitor.simulator import Publisher, flood
 

@@ -5,7 +5,7 @@ import os
 import subprocess
 
 from socs_like.checksum import md5_file
-from socs_like.db.files import Registered
+from socs_like_agents.filedb.queries import Registered
 from socs_like_agents.pysmurf_monitor.datagrams import DataFile, G3File
 from socs_like_agents.pysmurf_monitor.hashing import checksum_rows
 from socs_like_agents.pysmurf_monitor.rescan import scan

@@ -5,8 +5,9 @@ rescan of the publisher's folders."""
 import os
 import time
 
-from socs_like.db import Database, FileState, RegisteredFile
+from socs_like.db import Database
 from socs_like.testing import free_port, md5_hex, wait_until
+from socs_like_agents.filedb.models import FileState, RegisteredFile
 from socs_like_agents.pysmurf_monitor.simulator import Publisher
 
 GARBAGE_EVERY = 100

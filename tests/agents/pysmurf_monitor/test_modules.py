@@ -7,9 +7,9 @@ import logging
 import pytest
 
 from socs_like.backoff import Backoff
-from socs_like.db.files import NewFile, Registered
 from socs_like.paths import Roots
 from socs_like.testing import md5_hex, run_in_new_loop, wait_until_async
+from socs_like_agents.filedb.queries import NewFile, Registered
 from socs_like_agents.pysmurf_monitor.announcements import AnnouncementQueue
 from socs_like_agents.pysmurf_monitor.datagrams import DataFile, Envelope, G3File, encode
 from socs_like_agents.pysmurf_monitor.hashing import HashPool

@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from socs_like.db import Database, RegisteredFile, files, upgrade
-from socs_like_agents.suprsync.commands import SshOptions
+from socs_like.commands import SshSettings
+from socs_like.db import Database
+from socs_like_agents.filedb import queries as files
+from socs_like_agents.filedb.models import RegisteredFile
+from socs_like_agents.filedb.schema import upgrade
+from socs_like_agents.suprsync.commands import SshTarget
 from socs_like_agents.suprsync.sync import Syncer, SyncSettings
 
 
@@ -20,7 +24,7 @@ def md5(data: bytes) -> str:
 class Archive:
     """One archive's world: local files, the database rows, the remote folder."""
 
-    def __init__(self, tmp: Path, db: Database, name: str, ssh: SshOptions | None) -> None:
+    def __init__(self, tmp: Path, db: Database, name: str, ssh: SshTarget | None) -> None:
         self.name = name
         self.db = db
         self.local = tmp / f"local-{name}"
@@ -82,29 +86,24 @@ class Archive:
 
 
 @pytest.fixture
-def db(request, tmp_path):
-    """SQLite by default; `parametrize("db", ["sqlite", "postgresql"], indirect=True)` for both."""
-    kind = getattr(request, "param", "sqlite")
-    if kind == "postgresql":
-        database = Database(request.getfixturevalue("postgres_url"))
-    else:
-        database = Database(tmp_path / "files.db")
-    upgrade(database)
-    yield database
-    database.dispose()
+def db_migrate():
+    """The shared ``db`` fixture creates the file database's tables."""
+    return upgrade
 
 
 @pytest.fixture
 def ssh_to(sshd):
-    """SshOptions reaching the test sshd through our own flags (not its ssh_config)."""
-    return SshOptions(
+    """The test sshd reached through our own settings (not its ssh_config)."""
+    return SshTarget(
         host=f"{sshd.user}@127.0.0.1",
         port=sshd.port,
-        key=str(sshd.client_key),
-        known_hosts=str(sshd.known_hosts),
-        connect_timeout=5,
-        server_alive_interval=2,
-        server_alive_count=2,
+        settings=SshSettings(
+            identity_file=str(sshd.client_key),
+            known_hosts=str(sshd.known_hosts),
+            connect_timeout=5,
+            keepalive_interval=2,
+            keepalive_count_max=2,
+        ),
     )
 
 

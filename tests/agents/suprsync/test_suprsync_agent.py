@@ -4,19 +4,30 @@ import hashlib
 import os
 import time
 
+import pytest
 import yaml
 from ocs.ocs_client import OCSClient
 
-from socs_like.db import Database, FileState, RegisteredFile, files, upgrade
+from socs_like.db import Database
 from socs_like.ops import OpCode
 from socs_like.testing import wait_until
+from socs_like_agents.filedb import queries as files
+from socs_like_agents.filedb.models import FileState, RegisteredFile
+from socs_like_agents.filedb.schema import upgrade
 
 NEW = int(time.time() // 100_000)
 OLD = NEW - 1
 
 
-def test_agent_copies_verifies_deletes_finalizes(tmp_path, hub, sshd, run_agent, feed_listener):
-    db_path = tmp_path / "suprsync.db"
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_agent_copies_verifies_deletes_finalizes(
+    request, backend, tmp_path, hub, sshd, run_agent, feed_listener
+):
+    """The whole life of a batch, with the agent as a process on SQLite and on PostgreSQL."""
+    if backend == "sqlite":
+        db_path = str(tmp_path / "suprsync.db")
+    else:
+        db_path = request.getfixturevalue("postgres_url")
     db = Database(db_path)
     upgrade(db)
     local, remote = tmp_path / "readout", tmp_path / "archive side"
@@ -37,14 +48,15 @@ def test_agent_copies_verifies_deletes_finalizes(tmp_path, hub, sshd, run_agent,
                 local_md5sum=hashlib.md5(data).hexdigest(),
             )
         )
-    # announced, then lost before it could be copied
+    # announced, then lost before it could be copied (an operator finds it again later)
+    lost_data = os.urandom(500)
     new.append(
         files.NewFile(
             local_path=str(local / "lost.g3"),
             archive_name="timestreams",
             remote_path=f"{OLD}/ufm_mv0/lost.g3",
             timestamp=time.time(),
-            local_md5sum="0" * 32,
+            local_md5sum=hashlib.md5(lost_data).hexdigest(),
         )
     )
     db.write(lambda s: files.register(s, new))
@@ -59,14 +71,14 @@ def test_agent_copies_verifies_deletes_finalizes(tmp_path, hub, sshd, run_agent,
             "--remote-basedir",
             str(remote),
             "--db-path",
-            str(db_path),
+            db_path,
             "--ssh-host",
             f"{sshd.user}@127.0.0.1",
             "--ssh-port",
             str(sshd.port),
             "--ssh-key",
             str(sshd.client_key),
-            "--ssh-known-hosts",
+            "--known-hosts",
             str(sshd.known_hosts),
             "--suprsync-file-root",
             str(tmp_path / "fin"),
@@ -124,7 +136,100 @@ def test_agent_copies_verifies_deletes_finalizes(tmp_path, hub, sshd, run_agent,
     assert counters["copies"] == 13 and counters["failed_copies"] == 2
     assert counters["deleted"] == 13 and counters["finalized"] == 1
 
-    # the bad file comes back when the operator resets it
+    # The operator puts the file back: at its attempt limit it is still not tried...
     assert c.set_ignore(ids=[lost.id], ignore=False).session["success"] is True
+    (local / "lost.g3").write_bytes(lost_data)
+    iterations = c.run.status().session["data"]["counters"]["iterations"]
+    wait_until(lambda: c.run.status().session["data"]["counters"]["iterations"] >= iterations + 3)
+    assert (rows()[lost.remote_path].state, rows()[lost.remote_path].failed_copy_attempts) == (
+        FileState.QUEUED,
+        2,
+    )
+    assert not (remote / lost.remote_path).exists()
+    # ...until reset_failed gives it a fresh count: then it is copied, verified and deleted
     assert c.reset_failed().session["data"]["reset"] == 1
+    wait_until(lambda: rows()[lost.remote_path].state == FileState.REMOVED, 30)
+    assert (remote / lost.remote_path).read_bytes() == lost_data
+    assert not (local / "lost.g3").exists()
+    assert c.reset_failed().session["data"]["reset"] == 0
+    db.dispose()
+
+
+def _register(db: Database, local, rels: dict[str, bytes], archive: str = "timestreams") -> None:
+    new = []
+    for rel, data in rels.items():
+        (local / rel).parent.mkdir(parents=True, exist_ok=True)
+        (local / rel).write_bytes(data)
+        new.append(
+            files.NewFile(
+                local_path=str(local / rel),
+                archive_name=archive,
+                remote_path=rel,
+                timestamp=time.time(),
+                local_md5sum=hashlib.md5(data).hexdigest(),
+            )
+        )
+    db.write(lambda s: files.register(s, new))
+
+
+def _ssh_args(sshd, known_hosts) -> list[str]:
+    return [
+        "--ssh-host",
+        f"{sshd.user}@127.0.0.1",
+        "--ssh-port",
+        str(sshd.port),
+        "--ssh-key",
+        str(sshd.client_key),
+        "--known-hosts",
+        str(known_hosts),
+    ]
+
+
+def test_agent_refuses_an_archive_host_missing_from_known_hosts(
+    tmp_path, sshd, run_agent, make_client
+):
+    """The real agent with a known_hosts that does not name the host: it keeps running, says
+    why in its session data, copies nothing, charges no file and does not learn the key."""
+    db_path = tmp_path / "suprsync.db"
+    db = Database(db_path)
+    upgrade(db)
+    local, remote = tmp_path / "readout", tmp_path / "archive"
+    _register(db, local, {f"{OLD}/s/a.g3": b"a", f"{OLD}/s/b.g3": b"b"})
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    run_agent(
+        "SupRsync",
+        "sync-refused",
+        args=[
+            "--archive-name",
+            "timestreams",
+            "--remote-basedir",
+            str(remote),
+            "--db-path",
+            str(db_path),
+            *_ssh_args(sshd, known_hosts),
+            "--suprsync-file-root",
+            str(tmp_path / "fin"),
+            "--sleep-time",
+            "0.3",
+        ],
+    )
+    client = make_client("sync-refused")
+
+    def refused():
+        data = client.run.status().session.get("data", {})
+        if (data.get("counters") or {}).get("iterations", 0) >= 3:
+            return data
+        return None
+
+    data = wait_until(refused, 30)
+    status = client.run.status().session
+    assert status["op_code"] == OpCode.RUNNING
+    assert "Host key verification failed" in data["last_copy"]["error"]
+    assert (data["last_copy"]["verified"], data["last_copy"]["failed"]) == (0, 0)
+    assert data["counters"]["copies"] == 0 and data["counters"]["failed_copies"] == 0
+    rows = db.read(lambda s: s.query(RegisteredFile).all())
+    assert [(r.state, r.failed_copy_attempts) for r in rows] == [(FileState.QUEUED, 0)] * 2
+    assert not remote.exists() or list(remote.rglob("*.g3")) == []
+    assert known_hosts.read_text() == ""
     db.dispose()

@@ -8,8 +8,9 @@ import time
 
 import yaml
 
-from socs_like.db import Database, FileState, RegisteredFile
+from socs_like.db import Database
 from socs_like.testing import wait_until
+from socs_like_agents.filedb.models import FileState, RegisteredFile
 from socs_like_agents.pysmurf_monitor.simulator import Publisher
 
 NEW = int(time.time() // 100_000)

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from sqlalchemy import update
 
-from socs_like.db import FileState, RegisteredFile, TimecodeDir
 from socs_like.testing import wait_until
+from socs_like_agents.filedb.models import FileState, RegisteredFile, TimecodeDir
 
 # timecodes near now: OLD is complete because NEW exists; NEW is still being filled
 NEW = int(time.time() // 100_000)
@@ -105,7 +105,7 @@ def test_bad_files_fail_alone(make_archive):
         assert syncer.copy_batch()["failed"] == 1
         assert arch.row(gone).failed_copy_attempts == attempt
     assert syncer.copy_batch()["num_files"] == 0
-    from socs_like_agents.suprsync import store
+    from socs_like_agents.filedb import queries as store
 
     assert arch.db.write(lambda s: store.reset_failed(s, "smurf", 5)) == 1
     assert syncer.copy_batch()["num_files"] == 1
@@ -225,7 +225,7 @@ def test_rule_based_retention_for_smurf_on_a_local_archive(make_archive):
 
 def test_two_syncers_and_a_busy_writer_share_one_sqlite_file(tmp_path, db, make_archive):
     """200 registrations/s while two archives copy, delete and count: no lock failures."""
-    from socs_like.db import files
+    from socs_like_agents.filedb import queries as files
     from socs_like_agents.suprsync.retention import RetentionPolicy
 
     archives = [make_archive("smurf", over_ssh=False), make_archive("timestreams", over_ssh=False)]
@@ -256,12 +256,19 @@ def test_two_syncers_and_a_busy_writer_share_one_sqlite_file(tmp_path, db, make_
             registered.extend(db.write(lambda s, b=batch: files.register(s, b)))
             time.sleep(0.1)
 
+    copied = {a.name: 0 for a in archives}
+    deleted = {a.name: 0 for a in archives}
+
     def sync(arch):
         syncer = arch.syncer(retention=RetentionPolicy(default=0.0))
         try:
             while not stop.is_set():
-                syncer.copy_batch()
-                syncer.delete_due()
+                report = syncer.copy_batch()
+                # a copy that failed or an rsync/md5sum error is a failure here, not noise
+                if report.get("error") or report.get("failed"):
+                    errors.append(report)
+                copied[arch.name] += report.get("verified", 0)
+                deleted[arch.name] += syncer.delete_due().get("deleted", 0)
                 syncer.update_timecodes()
                 syncer.archive_stats()
         except Exception as e:
@@ -278,16 +285,44 @@ def test_two_syncers_and_a_busy_writer_share_one_sqlite_file(tmp_path, db, make_
         t.join(60)
     assert errors == []
     assert db.stats.lock_failures == 0
-    # whatever was registered gets copied once the writer stops
+    # both archives copied and deleted while the writer was registering
+    assert all(n > 0 for n in copied.values()), copied
+    assert all(n > 0 for n in deleted.values()), deleted
+    # whatever was registered gets copied once the writer stops, each file exactly once
     for arch in archives:
         syncer = arch.syncer()
-        while syncer.copy_batch()["num_files"]:
-            pass
+        while (report := syncer.copy_batch())["num_files"]:
+            assert not report.get("error") and report["failed"] == 0, report
+            copied[arch.name] += report["verified"]
         assert syncer.archive_stats()["uncopied_files"] == 0
+    assert sum(copied.values()) == len(registered)
+
+
+def _with_known_hosts(ssh, path):
+    from dataclasses import replace
+
+    return replace(ssh, settings=replace(ssh.settings, known_hosts=str(path)))
+
+
+def test_host_missing_from_known_hosts_is_refused_and_costs_no_attempt(tmp_path, make_archive):
+    """A known_hosts that does not name the archive host at all (not a changed key): ssh
+    must not learn the key on first use; nothing is copied and no file is charged."""
+
+    empty = tmp_path / "known_hosts_without_the_host"
+    empty.write_text("")
+    arch = make_archive("timestreams")
+    fid = arch.add(f"{OLD}/s/x.g3", b"data")
+    syncer = arch.syncer(ssh=_with_known_hosts(arch.settings.ssh, empty))
+    report = syncer.copy_batch()
+    assert "Host key verification failed" in report["error"]
+    assert (report["verified"], report["failed"], report["unchecked"]) == (0, 0, 1)
+    assert arch.row(fid).failed_copy_attempts == 0
+    assert arch.row(fid).state == FileState.QUEUED
+    assert not (arch.remote / f"{OLD}/s/x.g3").exists()
+    assert empty.read_text() == ""  # the key was not added on first use
 
 
 def test_unknown_host_key_is_refused_and_costs_no_attempt(make_archive, sshd, make_sshd):
-    from dataclasses import replace
 
     impostor = make_sshd("impostor", start=False)
     # a known_hosts that pins another server's key for this server's address
@@ -297,7 +332,7 @@ def test_unknown_host_key_is_refused_and_costs_no_attempt(make_archive, sshd, ma
     impostor.known_hosts.write_text(wrong)
     arch = make_archive("timestreams")
     fid = arch.add(f"{OLD}/s/x.g3", b"data")
-    syncer = arch.syncer(ssh=replace(arch.settings.ssh, known_hosts=str(impostor.known_hosts)))
+    syncer = arch.syncer(ssh=_with_known_hosts(arch.settings.ssh, impostor.known_hosts))
     report = syncer.copy_batch()
     assert "Host key verification failed" in report["error"]
     assert (report["verified"], report["failed"], report["unchecked"]) == (0, 0, 1)

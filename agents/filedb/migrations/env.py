@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from socs_like.db.models import Base
+from socs_like_agents.filedb.models import Base
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, MetaData, Table, func, insert, inspect, select, text
 
-from socs_like.db.models import FILES_TABLE, TIMECODE_TABLE, FileState, timecode_of
+from .models import FILES_TABLE, TIMECODE_TABLE, FileState, timecode_of
 
 LEGACY_FILES_TABLE = "supersync_v0"
 LEGACY_TIMECODE_TABLE = "timecode_dirs_v0"
@@ -112,7 +112,7 @@ def _chunks(conn: Connection, table: Table) -> Iterator[list[Mapping[str, Any]]]
         query = select(table).order_by(table.c.id).limit(_CHUNK)
         if last_id is not None:
             query = query.where(table.c.id > last_id)
-        rows = [r._mapping for r in conn.execute(query)]
+        rows: list[Mapping[str, Any]] = [dict(r._mapping) for r in conn.execute(query)]
         if not rows:
             return
         yield rows

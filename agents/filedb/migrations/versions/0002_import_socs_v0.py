@@ -6,7 +6,7 @@ Revises: 0001
 
 from alembic import op
 
-from socs_like.db.legacy import has_legacy_tables, import_legacy
+from socs_like_agents.filedb.legacy import has_legacy_tables, import_legacy
 
 revision = "0002"
 down_revision = "0001"

@@ -1,7 +1,7 @@
 """``socs-like db``: look at and upgrade an agent database.
 
-socs-like db upgrade --db PATH_OR_URL    create or migrate the schema; import an old socs db
-socs-like db current --db PATH_OR_URL    print the schema revision (and the newest known)
+socs-like db upgrade [--db-path PATH_OR_URL]   create or migrate the schema; import an old socs db
+socs-like db current [--db-path PATH_OR_URL]   print the schema revision (and the newest known)
 """
 
 from __future__ import annotations
@@ -13,37 +13,33 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from socs_like.db.engine import Database
-from socs_like.db.legacy import LEGACY_FILES_TABLE, LEGACY_TIMECODE_TABLE, count_rows
-from socs_like.db.migrate import current_revision, head_revision, upgrade
-from socs_like.db.models import FILES_TABLE, TIMECODE_TABLE
+from socs_like.db import Database
 
-DEFAULT_DB = "/data/so/databases/suprsync.db"
+from .legacy import LEGACY_FILES_TABLE, LEGACY_TIMECODE_TABLE, count_rows
+from .models import FILES_TABLE, TIMECODE_TABLE
+from .schema import MIGRATIONS, add_db_argument
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="socs-like db", description=__doc__.split("\n")[0])
+    add_db_argument(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (
         ("upgrade", "create or migrate the schema, importing an old socs database in place"),
         ("current", "print the schema revision of the database"),
     ):
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument(
-            "--db",
-            default=DEFAULT_DB,
-            help=f"SQLite file path or SQLAlchemy URL (default {DEFAULT_DB})",
-        )
+        add_db_argument(p, subcommand=True)
         p.add_argument("--echo-sql", action="store_true", help="print every SQL statement")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    db = Database(args.db, echo=args.echo_sql)
+    db = Database(args.db_path, echo=args.echo_sql)
     try:
         if args.command == "upgrade":
-            before, after = upgrade(db)
+            before, after = MIGRATIONS.upgrade(db)
             print(f"{db.display_url}: schema {before or 'none'} -> {after}")
             for table in (FILES_TABLE, TIMECODE_TABLE, LEGACY_FILES_TABLE, LEGACY_TIMECODE_TABLE):
                 rows = _rows(db, table)
@@ -51,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {table}: {rows} rows")
         else:
             print(
-                f"{db.display_url}: schema {current_revision(db) or 'none'} (newest {head_revision()})"
+                f"{db.display_url}: schema {MIGRATIONS.current(db) or 'none'} "
+                f"(newest {MIGRATIONS.head()})"
             )
     except SQLAlchemyError as exc:
         print(

@@ -1,32 +1,202 @@
-"""The SupRsync queries: each is one short statement on an index, for one archive only.
+"""The file database's queries: every one the pysmurf monitor and SupRsync run, and no other.
 
-Every function takes an open SQLAlchemy session (the caller decides the transaction through
-`socs_like.db.engine.Database.read`/`write`) and does no file or network I/O, so no write
-transaction is ever held across an rsync or an ssh command. Every query names the archive:
-two SupRsync instances on one database never touch each other's rows (failure 5 of the old
-agent).
+Each is one short statement (or a few) on an index. Every function takes an open SQLAlchemy
+session, so the caller decides the transaction through
+:meth:`socs_like.db.Database.read`/:meth:`~socs_like.db.Database.write`, and none does file or
+network I/O, so no write transaction is ever held across an rsync, an ssh command or a hash.
+State changes go through these functions so that ``state`` always agrees with the columns it
+summarises.
+
+- Registration (the monitor, and SupRsync for its finalization files): :func:`register`,
+  :func:`pending_checksums`, :func:`max_pending_id`, :func:`record_checksums`.
+- Copying, deleting, timecode dirs, statistics and operator tasks (SupRsync): every such query
+  names the archive, so two SupRsync instances on one database never touch each other's rows
+  (failure 5 of the old agent).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
-from sqlalchemy import and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import CursorResult, Table, and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from socs_like.db.models import FileState, RegisteredFile, TimecodeDir
-
-from .verdicts import BatchFile, FileResult, Verdict
+from .models import FileState, RegisteredFile, TimecodeDir, timecode_of
 
 F = RegisteredFile
+# the Core table, for bulk statements with bound parameters per row
+FILES = cast(Table, RegisteredFile.__table__)
 UNSYNCED = (FileState.PENDING.value, FileState.QUEUED.value, FileState.UNREADABLE.value)
-_CHUNK = 500
+_CHUNK = 500  # bound the size of IN (...) lists
 
 
-def _chunks(items: list, size: int = _CHUNK) -> Iterable[list]:
+# -- registration --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewFile:
+    """A file to register. ``local_md5sum`` may be given when the caller already knows it
+    (e.g. a file it just wrote); otherwise the row waits in ``pending`` for a checksum."""
+
+    local_path: str
+    archive_name: str
+    remote_path: str
+    timestamp: float
+    deletable: bool = True
+    local_md5sum: str | None = None
+    local_size: int | None = None
+    local_mtime: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Checksum:
+    """The outcome of hashing a registered file: ``md5`` or an ``error``."""
+
+    id: int
+    md5: str | None
+    size: int | None = None
+    mtime: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Registered:
+    """One row created by :func:`register`."""
+
+    id: int
+    local_path: str
+
+
+def register(session: Session, files: Sequence[NewFile]) -> list[Registered]:
+    """Insert the files not already registered (same archive and path, not removed).
+
+    Duplicates within ``files`` and against the table are skipped, so a repeated
+    announcement or a rescan is harmless. Returns the rows created, in input order.
+    """
+    unique: dict[tuple[str, str], NewFile] = {}
+    for f in files:
+        unique.setdefault((f.archive_name, f.local_path), f)
+    existing = _registered_keys(session, unique)
+    fresh = [f for key, f in unique.items() if key not in existing]
+    if not fresh:
+        return []
+    rows = [
+        {
+            "local_path": f.local_path,
+            "archive_name": f.archive_name,
+            "remote_path": f.remote_path,
+            "timestamp": f.timestamp,
+            "state": (FileState.PENDING if f.local_md5sum is None else FileState.QUEUED).value,
+            "timecode": timecode_of(f.remote_path),
+            "local_md5sum": f.local_md5sum,
+            "local_size": f.local_size,
+            "local_mtime": f.local_mtime,
+            "failed_copy_attempts": 0,
+            "deletable": f.deletable,
+            "ignore": False,
+        }
+        for f in fresh
+    ]
+    # RETURNING the key (not relying on row order) lets SQLAlchemy send one multi-row INSERT
+    # per batch on SQLite and PostgreSQL alike
+    table = FILES
+    made = session.execute(
+        table.insert().returning(table.c.id, table.c.archive_name, table.c.local_path), rows
+    )
+    ids = {(archive, path): i for i, archive, path in made}
+    return [
+        Registered(id=ids[(f.archive_name, f.local_path)], local_path=f.local_path) for f in fresh
+    ]
+
+
+def _registered_keys(
+    session: Session, files: dict[tuple[str, str], NewFile]
+) -> set[tuple[str, str]]:
+    paths = sorted({path for _, path in files})
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(paths), _CHUNK):
+        chunk = paths[start : start + _CHUNK]
+        found.update(
+            (archive, path)
+            for archive, path in session.execute(
+                select(RegisteredFile.archive_name, RegisteredFile.local_path).where(
+                    RegisteredFile.local_path.in_(chunk),
+                    RegisteredFile.state != FileState.REMOVED.value,
+                )
+            )
+        )
+    return found
+
+
+def pending_checksums(session: Session, limit: int, after_id: int = 0) -> list[Registered]:
+    """Rows still waiting for a local checksum, oldest first (for restart recovery)."""
+    rows = session.execute(
+        select(RegisteredFile.id, RegisteredFile.local_path)
+        .where(RegisteredFile.state == FileState.PENDING.value, RegisteredFile.id > after_id)
+        .order_by(RegisteredFile.id)
+        .limit(limit)
+    )
+    return [Registered(id=i, local_path=p) for i, p in rows]
+
+
+def max_pending_id(session: Session) -> int:
+    """The newest row still waiting for a checksum (0 if none): where recovery stops."""
+    return (
+        session.scalar(
+            select(func.max(RegisteredFile.id)).where(
+                RegisteredFile.state == FileState.PENDING.value
+            )
+        )
+        or 0
+    )
+
+
+def record_checksums(session: Session, results: Sequence[Checksum]) -> int:
+    """Store checksums (or why they failed) for pending rows; returns rows updated.
+
+    Only ``pending`` rows change, so a late result never overwrites a newer state.
+    """
+    done = [r for r in results if r.md5 is not None]
+    failed = [r for r in results if r.md5 is None]
+    updated = 0
+    table = FILES
+    for group, state in ((done, FileState.QUEUED), (failed, FileState.UNREADABLE)):
+        if not group:
+            continue
+        params = [
+            {
+                "b_id": r.id,
+                "b_md5": r.md5,
+                "b_size": r.size,
+                "b_mtime": r.mtime,
+                "b_error": r.error,
+            }
+            for r in group
+        ]
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.state == FileState.PENDING.value)
+            .values(
+                state=state.value,
+                local_md5sum=bindparam("b_md5"),
+                local_size=bindparam("b_size"),
+                local_mtime=bindparam("b_mtime"),
+                checksum_error=bindparam("b_error"),
+            )
+        )
+        updated += _rowcount(session.connection().execute(stmt, params))
+    return updated
+
+
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE matched (``execute`` is typed as returning a plain ``Result``)."""
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -56,14 +226,43 @@ def next_batch(s: Session, archive: str, max_attempts: int, limit: int | None) -
     ]
 
 
-def record_batch(s: Session, batch: list[BatchFile], results: list[FileResult], now: float) -> None:
-    """Write each file's verdict. A row whose checksum changed since the batch was chosen
-    (a recheck re-hashed it) is left alone: its verdict is about content it no longer has."""
+@dataclass(frozen=True, kw_only=True)
+class BatchFile:
+    """A file chosen for copying: what the copy and its verification need."""
+
+    id: int
+    local_path: str
+    local_md5sum: str
+    remote_path: str
+
+
+class CopyOutcome(Protocol):
+    """What became of one file of a batch (SupRsync's ``verdicts.FileResult``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def remote_md5sum(self) -> str | None: ...
+    @property
+    def verified(self) -> bool: ...
+    @property
+    def sent(self) -> bool: ...
+    @property
+    def failed_attempt(self) -> bool: ...
+    @property
+    def unchecked(self) -> bool: ...
+
+
+def record_batch(
+    s: Session, batch: Sequence[BatchFile], results: Sequence[CopyOutcome], now: float
+) -> None:
+    """Write each file's outcome. A row whose checksum changed since the batch was chosen
+    (a recheck re-hashed it) is left alone: its outcome is about content it no longer has."""
     md5_of = {f.id: f.local_md5sum for f in batch}
     verified = [
         {"b_id": r.id, "b_md5": md5_of[r.id], "b_remote": r.remote_md5sum}
         for r in results
-        if r.verdict is Verdict.VERIFIED
+        if r.verified
     ]
     failed = [
         {"b_id": r.id, "b_md5": md5_of[r.id], "b_remote": r.remote_md5sum}
@@ -71,15 +270,13 @@ def record_batch(s: Session, batch: list[BatchFile], results: list[FileResult], 
         if r.failed_attempt and r.sent
     ]
     unsent = [{"b_id": r.id, "b_md5": md5_of[r.id]} for r in results if not r.sent]
-    unchecked = [
-        {"b_id": r.id, "b_md5": md5_of[r.id]} for r in results if r.verdict is Verdict.UNCHECKED
-    ]
+    unchecked = [{"b_id": r.id, "b_md5": md5_of[r.id]} for r in results if r.unchecked]
     same_row = and_(
         F.id == bindparam("b_id"),
         F.local_md5sum == bindparam("b_md5"),
         F.state == FileState.QUEUED.value,
     )
-    table = F.__table__
+    table = FILES
     if verified:
         s.execute(
             update(table)
@@ -150,7 +347,7 @@ def mark_removed(s: Session, removed: dict[int, float]) -> None:
     """`removed[id]` is when the local copy was deleted, 0 when it was already gone."""
     if removed:
         s.execute(
-            update(F.__table__)
+            update(FILES)
             .where(F.id == bindparam("b_id"), F.state == FileState.SYNCED.value)
             .values(state=FileState.REMOVED.value, removed=bindparam("b_removed")),
             [{"b_id": i, "b_removed": t} for i, t in removed.items()],
@@ -188,7 +385,7 @@ def new_timecodes(s: Session, archive: str, after_id: int) -> tuple[list[int], i
         .where(F.id > after_id, F.id <= last_id, F.archive_name == archive, F.timecode.is_not(None))
         .distinct()
     ).all()
-    return list(timecodes), last_id
+    return [tc for tc in timecodes if tc is not None], last_id
 
 
 def add_timecode_dirs(s: Session, archive: str, timecodes: list[int]) -> None:
@@ -336,7 +533,7 @@ def reset_failed(s: Session, archive: str, max_attempts: int) -> int:
         )
         .values(failed_copy_attempts=0)
     )
-    return result.rowcount
+    return _rowcount(result)
 
 
 def mismatched(s: Session, archive: str, limit: int) -> list[dict[str, Any]]:
@@ -366,15 +563,19 @@ def mismatched(s: Session, archive: str, limit: int) -> list[dict[str, Any]]:
 def set_ignore(s: Session, archive: str, ids: list[int], paths: list[str], ignore: bool) -> int:
     total = 0
     for chunk in _chunks(ids):
-        total += s.execute(
-            update(F).where(F.archive_name == archive, F.id.in_(chunk)).values(ignore=ignore)
-        ).rowcount
+        total += _rowcount(
+            s.execute(
+                update(F).where(F.archive_name == archive, F.id.in_(chunk)).values(ignore=ignore)
+            )
+        )
     for chunk in _chunks(paths):
-        total += s.execute(
-            update(F)
-            .where(F.archive_name == archive, F.local_path.in_(chunk))
-            .values(ignore=ignore)
-        ).rowcount
+        total += _rowcount(
+            s.execute(
+                update(F)
+                .where(F.archive_name == archive, F.local_path.in_(chunk))
+                .values(ignore=ignore)
+            )
+        )
     return total
 
 

@@ -7,7 +7,7 @@ something computed in Python over the whole archive:
 
 - ``state`` is where a file is in its life (see :class:`FileState`). "Copied" in the old
   schema meant ``local_md5sum == remote_md5sum``; here that is ``state == 'synced'``, kept
-  in step by the helpers in :mod:`socs_like.db.files`.
+  in step by the functions in :mod:`socs_like_agents.filedb.queries`.
 - ``timecode`` is the 5-digit leading directory of ``remote_path`` (or NULL), so a timecode
   directory's completeness is one indexed lookup.
 - ``verified`` is when the remote copy was last found identical, so the deletion delay runs
@@ -95,8 +95,10 @@ class RegisteredFile(Base):
             "state IN (" + ", ".join(f"'{s}'" for s in FILE_STATES) + ")",
             name="ck_registered_files_state",
         ),
-        # pending checksums (monitor) and the copy queue (one SupRsync per archive)
+        # the copy queue (one SupRsync per archive)
         Index("ix_registered_files_state_archive_id", "state", "archive_name", "id"),
+        # pending checksums of every archive, in id order (the monitor's recovery)
+        Index("ix_registered_files_state_id", "state", "id"),
         # deletion candidates and "last file copied"
         Index("ix_registered_files_archive_state_verified", "archive_name", "state", "verified"),
         # file counts and "last file added"

@@ -1,4 +1,5 @@
-"""An existing socs database (supersync_v0 / timecode_dirs_v0) is upgraded in place, losing no row."""
+"""An existing socs database (supersync_v0 / timecode_dirs_v0) is upgraded in place,
+losing no row."""
 
 import subprocess
 import sys
@@ -18,10 +19,11 @@ from sqlalchemy import (
     select,
 )
 
-from socs_like.db import Database, FileState, RegisteredFile, TimecodeDir, files
-from socs_like.db.cli import main as db_cli
-from socs_like.db.engine import database_url
-from socs_like.db.files import NewFile
+from socs_like.db import Database, database_url
+from socs_like_agents.filedb import queries as files
+from socs_like_agents.filedb.db_cli import main as db_cli
+from socs_like_agents.filedb.models import FileState, RegisteredFile, TimecodeDir
+from socs_like_agents.filedb.queries import NewFile
 
 
 def old_schema(with_ignore: bool, with_timecodes: bool) -> tuple[Table, Table | None]:
@@ -136,7 +138,7 @@ def test_old_socs_database_is_upgraded_in_place(
             )
     engine.dispose()
 
-    assert db_cli(["upgrade", "--db", url]) == 0
+    assert db_cli(["upgrade", "--db-path", url]) == 0
 
     db = Database(url)
     try:
@@ -202,7 +204,7 @@ def test_old_socs_database_is_upgraded_in_place(
         db.dispose()
 
     # upgrading again is a no-op, not a second import
-    assert db_cli(["upgrade", "--db", url]) == 0
+    assert db_cli(["upgrade", "--db-path", url]) == 0
     db = Database(url)
     assert db.read(lambda s: s.query(RegisteredFile).count()) == len(source) + 1
     db.dispose()
@@ -211,7 +213,7 @@ def test_old_socs_database_is_upgraded_in_place(
 def test_upgrade_reports_a_bad_database_in_one_line(tmp_path, capsys) -> None:
     bad = tmp_path / "not-a-db.db"
     bad.write_bytes(b"this is not a database" * 100)
-    assert db_cli(["upgrade", "--db", str(bad)]) == 1
+    assert db_cli(["upgrade", "--db-path", str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "file is not a database" in err
 
@@ -221,7 +223,7 @@ def test_socs_like_db_upgrade_command(tmp_path) -> None:
 
     def run(*argv: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "socs_like", "db", *argv, "--db", db],
+            [sys.executable, "-m", "socs_like", "db", *argv, "--db-path", db],
             capture_output=True,
             text=True,
             timeout=60,
@@ -229,7 +231,7 @@ def test_socs_like_db_upgrade_command(tmp_path) -> None:
 
     up = run("upgrade")
     assert up.returncode == 0, up.stderr
-    assert f"sqlite:///{db}: schema none -> 0002" in up.stdout
+    assert f"sqlite:///{db}: schema none -> 0003" in up.stdout
     assert "registered_files: 0 rows" in up.stdout
     current = run("current")
-    assert current.stdout.strip() == f"sqlite:///{db}: schema 0002 (newest 0002)"
+    assert current.stdout.strip() == f"sqlite:///{db}: schema 0003 (newest 0003)"

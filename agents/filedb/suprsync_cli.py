@@ -5,7 +5,8 @@
     socs-like suprsync next ARCHIVE               the next file the agent will copy
     socs-like suprsync add-local-files ROOT ARCHIVE   register files found under ROOT
 
-The database is ``--db`` (a SQLite path or a SQLAlchemy URL), or ``$SUPRSYNC_DB``.
+The database is ``--db-path`` (a SQLite path or a SQLAlchemy URL; default ``$SUPRSYNC_DB``,
+else the agents' default).
 """
 
 from __future__ import annotations
@@ -15,15 +16,20 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from socs_like.db import Database, RegisteredFile, files, upgrade
+from socs_like.checksum import md5_file
+from socs_like.db import Database, database_url
+from socs_like.paths import PathRefused, check_relative
 
-from . import store
-from .sync import md5_of_file
-from .tree import RemotePathError, check_remote_path
+from . import queries
+from .models import RegisteredFile
+from .schema import add_db_argument, upgrade
 
 REGISTER_CHUNK = 500
 COLUMNS = (
@@ -51,14 +57,11 @@ class CliError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="socs-like suprsync", description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--db",
-        default=os.environ.get("SUPRSYNC_DB"),
-        help="SQLite path or SQLAlchemy URL (default: $SUPRSYNC_DB)",
-    )
+    add_db_argument(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("check", help="print the rows registered for a local file")
+    add_db_argument(p, subcommand=True)
     p.add_argument("file", help="local path of the file")
 
     for name, text in (
@@ -66,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         ("next", "print the next file the agent will copy"),
     ):
         p = sub.add_parser(name, help=text, description=text)
+        add_db_argument(p, subcommand=True)
         p.add_argument("archive_name", help="archive, e.g. smurf or timestreams")
         p.add_argument(
             "--max-copy-attempts",
@@ -77,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--limit", type=int, default=1000, help="list at most this many")
 
     p = sub.add_parser("add-local-files", help="register every file found under a folder")
+    add_db_argument(p, subcommand=True)
     p.add_argument("local_root", help="folder to walk; remote paths are relative to it")
     p.add_argument("archive_name", help="archive the files belong to")
     p.add_argument(
@@ -123,13 +128,16 @@ def _check(db: Database, args: argparse.Namespace) -> int:
 
 
 def _list(db: Database, args: argparse.Namespace, limit: int) -> int:
-    batch = db.read(lambda s: store.next_batch(s, args.archive_name, args.max_copy_attempts, limit))
+    batch = db.read(
+        lambda s: queries.next_batch(s, args.archive_name, args.max_copy_attempts, limit)
+    )
     if not batch:
         print(f"no files of {args.archive_name} left to copy")
         return 0
     if args.command == "next":
         row = db.read(lambda s: s.get(RegisteredFile, batch[0].id))
-        _print_row(row)
+        if row is not None:  # else copied and gone since the line above
+            _print_row(row)
         return 0
     for f in batch:
         print(f"{f.id}\t{f.local_path}\t{f.remote_path}")
@@ -149,6 +157,16 @@ def _walk(root: str, older_than: float) -> Iterator[tuple[str, str]]:
             yield path, os.path.relpath(path, root)
 
 
+def _registered_paths(session: Session, archive: str, paths: list[str]) -> list[str]:
+    return list(
+        session.scalars(
+            select(RegisteredFile.local_path).where(
+                RegisteredFile.archive_name == archive, RegisteredFile.local_path.in_(paths)
+            )
+        )
+    )
+
+
 def _add_local_files(db: Database, args: argparse.Namespace) -> int:
     root = os.path.abspath(args.local_root)
     if not os.path.isdir(root):
@@ -158,16 +176,7 @@ def _add_local_files(db: Database, args: argparse.Namespace) -> int:
     known: set[str] = set()
     for i in range(0, len(paths), REGISTER_CHUNK):
         chunk = paths[i : i + REGISTER_CHUNK]
-        known.update(
-            db.read(
-                lambda s, chunk=chunk: s.scalars(
-                    select(RegisteredFile.local_path).where(
-                        RegisteredFile.archive_name == args.archive_name,
-                        RegisteredFile.local_path.in_(chunk),
-                    )
-                ).all()
-            )
-        )
+        known.update(db.read(partial(_registered_paths, archive=args.archive_name, paths=chunk)))
     todo = [(p, r) for p, r in found if p not in known]
     if args.dry:
         print(f"dry run: would add {len(todo)} files of {root} to {args.archive_name}")
@@ -175,17 +184,17 @@ def _add_local_files(db: Database, args: argparse.Namespace) -> int:
             print(f"  {p} -> {r}")
         return 0
     added = skipped = 0
-    batch: list[files.NewFile] = []
+    batch: list[queries.NewFile] = []
     for path, remote in todo:
         try:
-            check_remote_path(remote)
-            md5, size, mtime = md5_of_file(path)
-        except (RemotePathError, OSError) as e:
+            check_relative(remote, "remote path")
+            md5, size, mtime = md5_file(path)
+        except (PathRefused, OSError) as e:
             print(f"skipped {path}: {getattr(e, 'strerror', None) or e}", file=sys.stderr)
             skipped += 1
             continue
         batch.append(
-            files.NewFile(
+            queries.NewFile(
                 local_path=path,
                 archive_name=args.archive_name,
                 remote_path=remote,
@@ -197,10 +206,10 @@ def _add_local_files(db: Database, args: argparse.Namespace) -> int:
             )
         )
         if len(batch) >= REGISTER_CHUNK:
-            added += len(db.write(lambda s, b=batch: files.register(s, b)))
+            added += len(db.write(partial(queries.register, files=batch)))
             batch = []
     if batch:
-        added += len(db.write(lambda s, b=batch: files.register(s, b)))
+        added += len(db.write(partial(queries.register, files=batch)))
     print(
         f"added {added} files of {root} to {args.archive_name}"
         + (f" ({skipped} skipped)" if skipped else "")
@@ -208,12 +217,26 @@ def _add_local_files(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
+def _missing_sqlite_file(path_or_url: str) -> str | None:
+    """The SQLite file the argument names when it does not exist (connecting would create
+    an empty one), else None."""
+    url = make_url(database_url(path_or_url))
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return None if os.path.exists(url.database) else url.database
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if not args.db:
-        print("socs-like suprsync: give the database with --db or $SUPRSYNC_DB", file=sys.stderr)
-        return 2
-    db = Database(args.db)
+    missing = _missing_sqlite_file(args.db_path)
+    if missing and not (args.command == "add-local-files" and args.create_db):
+        print(
+            f"socs-like suprsync {args.command}: no database at {missing} "
+            "(give --db-path or $SUPRSYNC_DB)",
+            file=sys.stderr,
+        )
+        return 1
+    db = Database(args.db_path)
     try:
         if args.command == "add-local-files" and args.create_db:
             upgrade(db)
