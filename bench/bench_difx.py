@@ -13,89 +13,97 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import contextlib
-
 from socs_like.client import AsyncClient  # noqa: E402
 from socs_like.testing.hub import free_port, start_hub  # noqa: E402
 from socs_like_agents.difx_relay.messages import (  # noqa: E402
-    AlertMessage,
     Header,
-    LoadMessage,
     StatusMessage,
     encode_message,
     parse_message,
 )
+from socs_like_agents.difx_relay.relay import Relay  # noqa: E402
 
 
-def bench_parse(seconds: float) -> float:
-    h = Header(
-        from_host="difxhead",
-        message_type="DifxStatusMessage",
-        identifier="bm452a_1",
-        mpi_process_id=0,
-        seq_number=142,
-    )
-    docs = [
+def _status_documents(n: int) -> list[bytes]:
+    """`n` status documents of one running job, as mpifxcorr's manager sends them (one
+    sender, consecutive sequence numbers, progress moving)."""
+    return [
         encode_message(
             StatusMessage(
-                header=h,
+                header=Header(
+                    from_host="difxhead",
+                    message_type="DifxStatusMessage",
+                    identifier="bm452a_1",
+                    mpi_process_id=0,
+                    seq_number=i,
+                ),
                 state="Running",
                 input_file="/data/corr/bm452a/bm452a_1.input",
-                visibility_mjd=57028.3456019,
+                visibility_mjd=57028.3333333 + i * 1e-6,
                 job_start_mjd=57028.3333333,
                 job_stop_mjd=57028.4166667,
-                weights=((0, 0.998), (1, 0.972)),
+                weights=((0, 0.998), (1, 0.972), (2, 0.991), (3, 0.985)),
             )
-        ),
-        encode_message(
-            LoadMessage(
-                header=Header(from_host="cn01", message_type="DifxLoadMessage", seq_number=7),
-                cpu_load=3.5,
-                total_memory=64_000_000,
-                used_memory=9_000_000,
-                net_rx_rate=123456,
-                net_tx_rate=789,
-                n_core=16,
-            )
-        ),
-        encode_message(
-            AlertMessage(
-                header=Header(
-                    from_host="cn01",
-                    message_type="DifxAlertMessage",
-                    identifier="bm452a_1",
-                    mpi_process_id=3,
-                    seq_number=9,
-                ),
-                message="Weight low on antenna 3",
-                severity=3,
-            )
-        ),
+        )
+        for i in range(n)
     ]
+
+
+def _best_rate(seconds: float, docs: list[bytes], handle: Callable[[bytes], object]) -> float:
     # CPU time, not wall time, and the best of several rounds (as timeit does): "on one core"
     # is what the parser costs, not what else the shared machine is running.
     best = 0.0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         t0 = time.process_time()
-        for _ in range(1000):
-            for d in docs:
-                parse_message(d)
+        for d in docs:
+            handle(d)
         elapsed = time.process_time() - t0
         if elapsed > 0:
-            best = max(best, 3000 / elapsed)
+            best = max(best, len(docs) / elapsed)
     return best
+
+
+class _NullFeed:
+    def publish(self, payload: object) -> None:
+        pass
+
+
+def bench_parse(seconds: float) -> tuple[float, float]:
+    """Status documents per CPU-second through `messages.parse_message` (the parse the relay
+    runs on every document), and through `Relay.on_document` (parse, sequence accounting per
+    sending process, job table, feed payload; the feed itself a no-op)."""
+    docs = _status_documents(2000)
+    parse = _best_rate(seconds, docs, parse_message)
+    args = argparse.Namespace(relay=True, selection=None, mode="relay", host="h", port=1)
+    feeds = {
+        name: _NullFeed()
+        for name in (
+            "difx_status",
+            "difx_alerts",
+            "difx_load",
+            "mark5_status",
+            "difx_info",
+            "difx_other",
+        )
+    }
+    relay = Relay(args, feeds, _NullFeed())  # type: ignore[arg-type]
+    pipeline = _best_rate(seconds, docs, relay.on_document)
+    assert relay.bad_documents == 0
+    return parse, pipeline
 
 
 class Sim:
@@ -158,29 +166,31 @@ async def flood_and_reconnect(rate: float, seconds: float, trials: int) -> dict[
         "4",
     )
     sim.wait_line("listening")
-    agent = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "socs_like",
-            "agent",
-            "DiFXRelay",
-            "--instance-id",
-            "difxbench",
-            "--site-file",
-            str(hub.site_file),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--allowed-root",
-            str(work / "sandbox"),
-        ],
-        stdout=open(work / "agent.log", "wb"),
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-        env=os.environ | {"PYTHONUNBUFFERED": "1"},
-    )
+    # the child keeps its own copy of the log's descriptor
+    with open(work / "agent.log", "wb") as agent_log:
+        agent = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "socs_like",
+                "agent",
+                "DiFXRelay",
+                "--instance-id",
+                "difxbench",
+                "--site-file",
+                str(hub.site_file),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--allowed-root",
+                str(work / "sandbox"),
+            ],
+            stdout=agent_log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        )
     client = AsyncClient("difxbench", hub_url=hub.url)
     latencies: list[float] = []
     to_agent: list[float] = []
@@ -208,7 +218,6 @@ async def flood_and_reconnect(rate: float, seconds: float, trials: int) -> dict[
             except Exception:
                 await asyncio.sleep(0.1)
         await client.subscribe("difx_status", on_status)
-        sim.wait_line("relay on")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), seconds + 30)
         await asyncio.sleep(1.0)
@@ -227,14 +236,20 @@ async def flood_and_reconnect(rate: float, seconds: float, trials: int) -> dict[
         )
         results["latency_max_ms"] = 1000 * latencies[-1] if latencies else float("nan")
 
+        async def relay_data() -> dict:
+            return (await client.request("status", "relay")).session.get("data", {})
+
+        # The relay's session data is refreshed every 0.5 s: the figure is accurate to that.
         worst = 0.0
         for _ in range(trials):
+            before = (await relay_data()).get("reconnects", 0)
             sim.kill()
             await asyncio.sleep(3.0)  # long enough for the backoff to reach its cap
             sim = Sim(work / "sandbox", port)
             t_listen = sim.wait_line("listening")
-            t_relay = sim.wait_line("relay on")
-            worst = max(worst, t_relay - t_listen)
+            while not ((d := await relay_data()).get("connected") and d["reconnects"] > before):
+                await asyncio.sleep(0.05)
+            worst = max(worst, time.time() - t_listen)
         results["reconnect_worst_s"] = worst
     finally:
         await client.close()
@@ -251,14 +266,20 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=1000.0, help="flood rate, documents/s")
     args = p.parse_args()
     seconds, trials = (10.0, 1) if args.quick else (60.0, 3)
-    parse_rate = bench_parse(1.0 if args.quick else 3.0)
+    parse_rate, pipeline_rate = bench_parse(1.0 if args.quick else 3.0)
     r = asyncio.run(flood_and_reconnect(args.rate, seconds, trials))
     rows = [
         (
-            "parse rate (docs per CPU-second, best round)",
+            "status docs parsed per CPU-second (parse_message)",
             f"{parse_rate:,.0f}",
             "≥ 50,000",
             parse_rate >= 50_000,
+        ),
+        (
+            "  through the relay path (Relay.on_document)",
+            f"{pipeline_rate:,.0f}",
+            "",
+            True,
         ),
         (
             f"flood {seconds:.0f} s @ {args.rate:.0f}/s: received/sent",

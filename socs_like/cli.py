@@ -21,7 +21,7 @@ usage: socs-like COMMAND ...
   up [--site-config F]           run this host: the hub (if it owns it) and its agents
   hub [--site-config F]          run only the hub
   agent (CLASS | --instance-id ID) [agent args]   run one agent (--help lists its args)
-  call ID OP [start|stop|abort|wait|status] [key=value ...] [--timeout S] [--http]
+  call ID OP [start|stop|abort|wait|status] [key=value ...] [--timeout S] [--http] [--full]
   status [ID]                    table of agents, operations and sessions
   feed ID FEED                   print a feed's events as they arrive
   config check [--site-config F] validate the site config
@@ -208,6 +208,9 @@ def cmd_call(argv: list[str]) -> int:
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call (10)")
     parser.add_argument("--http", action="store_true", help="use the HTTP bridge, not WAMP")
+    parser.add_argument(
+        "--full", action="store_true", help="print session data whole (default: 300 characters)"
+    )
     args = parser.parse_args(argv)
     from .client import Client, ClientError, run_sync
     from .ops import ResponseCode
@@ -250,13 +253,13 @@ def cmd_call(argv: list[str]) -> int:
             raise UserError(f"unknown action {action!r}: start, stop, abort, wait or status")
     except ClientError as exc:
         raise UserError(str(exc)) from None
-    _print_reply(reply)
+    _print_reply(reply, full=args.full)
     if reply.status != ResponseCode.OK:
         return 1
     return 0 if reply.session.get("success") is not False else 1
 
 
-def _print_reply(reply: Any) -> None:
+def _print_reply(reply: Any, full: bool = False) -> None:
     from .ops import ResponseCode
 
     print(f"{ResponseCode(reply.status).name}: {reply.msg}")
@@ -267,8 +270,9 @@ def _print_reply(reply: Any) -> None:
         for t, text in s.get("messages", [])[-5:]:
             print(f"  {time.strftime('%H:%M:%S', time.localtime(t))} {text}")
         if s.get("data"):
-            text = json.dumps(s["data"])
-            print(f"  data: {text[:300]}{' ...' if len(text) > 300 else ''}")
+            text = json.dumps(s["data"], indent=2 if full else None)
+            cut = not full and len(text) > 300
+            print(f"  data: {text if not cut else text[:300] + ' ... (--full shows all)'}")
 
 
 def cmd_status(argv: list[str]) -> int:

@@ -4,10 +4,13 @@ Rules (from guiServer):
 - the client picks the channel number of each operation it starts;
 - the server announces it with CHANNEL_CONNECTION `[int32 channel]`;
 - each inner packet of the operation travels as CHANNEL_DATA `[chan][int32 id]`,
-  `[chan][int32 len]`, `[chan][bytes]`, the third omitted when `len` is 0.
+  `[chan][int32 len]`, `[chan][bytes]`, the third omitted when `len` is 0;
+- operations that reply raw (ls, vex2difx, file transfers) write their bytes as CHANNEL_DATA
+  `[chan][bytes]` with no inner framing: the client, which chose the number, marks such a
+  channel with `expect_raw` and gets `RawData` events for it.
 
-`ChannelDemux.handle(packet)` turns those into `ChannelOpened` and `InnerPacket` events; the
-server side uses `channel_packets` to produce them.
+`ChannelDemux.handle(packet)` turns those into `ChannelOpened`, `InnerPacket` and `RawData`
+events.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import ChannelProtocolError, RemoteProtocolError
-from .framing import DEFAULT_MAX_PAYLOAD, Packet, PacketId, pack_int, unpack_int
+from .framing import DEFAULT_MAX_PAYLOAD, Packet, PacketId, unpack_int
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +33,13 @@ class InnerPacket:
     payload: bytes
 
 
-ChannelEvent = ChannelOpened | InnerPacket
+@dataclass(frozen=True, slots=True)
+class RawData:
+    channel: int
+    data: bytes
+
+
+ChannelEvent = ChannelOpened | InnerPacket | RawData
 
 
 @dataclass(slots=True)
@@ -48,7 +57,12 @@ class ChannelDemux:
 
     def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
         self._partial: dict[int, _Partial] = {}
+        self._raw: set[int] = set()
         self._max_payload = max_payload
+
+    def expect_raw(self, channel: int) -> None:
+        """Deliver `channel`'s bytes as they come (`RawData`), not as inner packets."""
+        self._raw.add(channel)
 
     def handle(self, packet: Packet) -> ChannelEvent | None:
         """The event `packet` completes, or None while an inner packet is still partial."""
@@ -57,9 +71,11 @@ class ChannelDemux:
             self._partial[channel] = _Partial()
             return ChannelOpened(channel)
         if packet.packet_id != PacketId.CHANNEL_DATA:
-            raise ValueError(f"packet id {packet.packet_id} is not a channel packet")
+            raise ChannelProtocolError(-1, f"packet id {packet.packet_id} is not a channel packet")
         channel = unpack_int(packet.payload, "CHANNEL_DATA channel")
         body = packet.payload[4:]
+        if channel in self._raw:
+            return RawData(channel, body)
         # A server that skips the announcement still gets its data delivered.
         state = self._partial.setdefault(channel, _Partial())
         try:
@@ -70,6 +86,7 @@ class ChannelDemux:
 
     def close(self, channel: int) -> None:
         self._partial.pop(channel, None)
+        self._raw.discard(channel)
 
     def _advance(self, channel: int, state: _Partial, body: bytes) -> InnerPacket | None:
         if state.stage == "id":
@@ -109,19 +126,3 @@ def _exact_int(body: bytes, channel: int, what: str) -> int:
     if len(body) != 4:
         raise RemoteProtocolError(f"channel {channel}: {what} must be 4 bytes, got {len(body)}")
     return unpack_int(body, what)
-
-
-def channel_connection(channel: int) -> Packet:
-    return Packet(PacketId.CHANNEL_CONNECTION, pack_int(channel))
-
-
-def channel_packets(channel: int, inner_id: int, payload: bytes = b"") -> list[Packet]:
-    """The CHANNEL_DATA packets that carry one inner packet, as guiServer sends them."""
-    chan = pack_int(channel)
-    packets = [
-        Packet(PacketId.CHANNEL_DATA, chan + pack_int(inner_id)),
-        Packet(PacketId.CHANNEL_DATA, chan + pack_int(len(payload))),
-    ]
-    if payload:
-        packets.append(Packet(PacketId.CHANNEL_DATA, chan + payload))
-    return packets

@@ -1,11 +1,10 @@
-"""Inner packet ids carried on operation channels.
+"""Inner packet ids guiServer writes on operation channels, one vocabulary per operation.
 
-`StartCode` and `JobStatusCode` are guiServer's own numbers (see specs/difx.md). guiServer
-gives file operations, transfers, vex2difx and machine definitions no fixed channel
-vocabulary of its own (the old clients read ad-hoc streams or waited on multicast alerts),
-so those operations reply with the codes below, chosen in ranges guiServer does not use.
-A client facing a server that never answers one of them still finishes: every wait has a
-timeout that says what was and was not confirmed.
+Each operation of guiServer (one source file each) numbers its own progress packets; the same
+number means different things in different operations (101 ends a DifxStart cleanly, 301 starts
+a directory read). The README's protocol reference lists, per operation, which codes come and
+which one ends the channel. Operations not listed here (ls, file transfer, vex2difx) write raw
+bytes, not inner packets: see `raw`.
 """
 
 import enum
@@ -43,32 +42,51 @@ class StartCode(enum.IntEnum):
     CONFIG_COMMAND_NOT_FOUND = 126
     RUNNING_CONFIG_CHECK = 127
     STOPPED_AFTER_CONFIG = 128
-    NOT_RESPONDING = 129
 
 
-# Codes after which a DifxStart has failed; the session ends with the reason.
-START_FAILURES = frozenset(
-    {
-        StartCode.TERMINATED,
-        StartCode.FAILURE_NO_HEADNODE,
-        StartCode.FAILURE_NO_DATASOURCES,
-        StartCode.FAILURE_NO_PROCESSORS,
-        StartCode.FAILURE_NO_INPUTFILE_SPECIFIED,
-        StartCode.FAILURE_INPUTFILE_NOT_FOUND,
-        StartCode.FAILURE_INPUTFILE_NAME_TOO_LONG,
-        StartCode.FAILURE_OUTPUT_EXISTS,
-        StartCode.JOB_FAILED,
-        StartCode.JOB_ENDED_WITH_ERRORS,
-        StartCode.FAILURE_BAD_CONFIG_FILE,
-        StartCode.CONFIG_COMMAND_NOT_FOUND,
-        StartCode.NOT_RESPONDING,
-    }
-)
-START_SUCCESSES = frozenset({StartCode.ENDED_GRACEFULLY, StartCode.STOPPED_AFTER_CONFIG})
+# Codes that end a DifxStart channel after a run, and whether the job counts as done. 120
+# ("ended with errors") is an end: the server closes after it. 128 (stopped after the config
+# check) ends it too, well or badly depending on the check (see `jobcontrol.StartTracker`).
+# 124 (bad config) and 126 (config command not found) are not ends: the server goes on and
+# runs the job unless told to bail.
+START_END: dict[int, bool] = {
+    StartCode.ENDED_GRACEFULLY: True,
+    StartCode.JOB_ENDED_WITH_ERRORS: False,
+    StartCode.JOB_FAILED: False,
+    StartCode.TERMINATED: False,
+}
+
+
+class MachinesCode(enum.IntEnum):
+    """DifxMachinesDefinition progress on its channel."""
+
+    TERMINATED = 100
+    ENDED_GRACEFULLY = 101
+    STARTED = 102
+    PARAMETER_CHECK_IN_PROGRESS = 103
+    PARAMETER_CHECK_SUCCESS = 104
+    FAILURE_NO_HEADNODE = 105
+    FAILURE_NO_DATASOURCES = 106
+    FAILURE_NO_PROCESSORS = 107
+    WARNING_NO_MACHINES_FILE_SPECIFIED = 108
+    WARNING_NO_THREADS_FILE_SPECIFIED = 109
+    THREADS_FILE_NAME = 110
+    MACHINES_FILE_NAME = 111
+    FAILURE_NO_FILES_SPECIFIED = 112
+    FAILURE_OPEN_MACHINES_FILE = 113
+    FAILURE_OPEN_THREADS_FILE = 114
+    MACHINES_FILE_CREATED = 115
+    THREADS_FILE_CREATED = 116
+    FAILURE_FILE_REMOVAL = 117
+    FAILURE_POPEN = 118
+    FAILURE_MPIRUN = 119
+    SUCCESS_MPIRUN = 120
+    LOW_THREAD_COUNT = 121
+    RUNNING_MPIRUN_TESTS = 122
 
 
 class JobStatusCode(enum.IntEnum):
-    """GET_JOB_STATUS replies on its channel."""
+    """GET_JOB_STATUS (packet 24) replies on its channel."""
 
     ENDED_GRACEFULLY = 101
     STARTED = 102
@@ -82,16 +100,71 @@ class JobStatusCode(enum.IntEnum):
     FORK_FAILED = 111
 
 
-class OpCode(enum.IntEnum):
-    """Replies of file operations, transfers, vex2difx and machine definitions (ours)."""
+class FileListCode(enum.IntEnum):
+    """GENERATE_FILELIST (packet 23) replies on its channel."""
 
-    LS_ENTRY = 200  # one path per packet
-    DONE = 201  # optional text: what was done
-    FAILED = 202  # text: why
-    OUTPUT = 203  # a line of the command's output
-    FILE_SIZE = 300  # int32 byte count of the file that follows
-    FILE_DATA = 301  # a chunk of file content (either direction)
-    NEW_INPUT_FILE = 400  # vex2difx wrote this .input
-    NEW_IM_FILE = 401  # calc wrote this .im
-    MACHINES_FILE = 500  # path of a .machines written
-    THREADS_FILE = 501  # path of a .threads written
+    TERMINATED = 100
+    ENDED_GRACEFULLY = 101
+    STARTED = 102
+    DESTINATION_EXISTS = 103  # the server now reads an int32 answer from the client
+    FINAL_NAME = 104
+    PATH_ACCESS_FAILURE = 105
+    OVERWRITE = 106  # our answer to 103: go on
+    CANCEL = 107  # our answer to 103: stop
+    OPEN_ERROR = 108
+    BAD_FORMAT = 109
+    PROCESSED_COUNT = 110  # payload: the count as a binary int32
+    FILE_RESULT = 111
+    ERRORS_ENCOUNTERED = 112
+
+
+class DirectoryCode(enum.IntEnum):
+    """DifxGetDirectory and DifxMark5Copy replies (they share the 3xx numbering)."""
+
+    STARTED = 301
+    COMPLETED = 302
+    FULLPATH = 303
+    FAILED = 304
+    MPIRUN_ERROR = 305
+    NO_ENVIRONMENT_VARIABLE = 306
+    DATE = 307
+    FILE_NOT_FOUND = 308
+    FILESTART = 309
+    FILEDATA = 310
+    GENERATE_STARTED = 311
+    GENERATE_INFO = 312  # also one line of Mark5Copy output
+    GENERATE_COMPLETED = 313
+    GENERATE_ERRORS = 314  # also "Mark5Copy had errors"
+
+
+class Mk5Code(enum.IntEnum):
+    """DifxMk5Control replies."""
+
+    ENDED_GRACEFULLY = 101
+    STARTED = 102
+    INFORMATION = 108
+    ERROR = 110
+
+
+# Raw replies of a file get / send: the int32 that precedes the bytes, when negative.
+GET_FAILURES: dict[int, str] = {
+    -1: "origin is not an absolute path",
+    -2: "file not found",
+    -3: "no read permission",
+    -4: "unknown user on the DiFX host",
+}
+SEND_FAILURES: dict[int, str] = {
+    -1: "destination is not an absolute path",
+    -2: "destination directory does not exist",
+    -3: "no write permission",
+    -4: "unknown user on the DiFX host",
+    -5: "parent of the destination is not a directory",
+}
+
+
+def code_name(enum_type: type[enum.IntEnum], code: int) -> str:
+    """`code`'s name in `enum_type`, lower case with spaces, or "code N" if unknown."""
+    try:
+        return enum_type(code).name.lower().replace("_", " ")
+    except ValueError:
+        return f"code {code}"

@@ -1,24 +1,20 @@
-"""Builders for every client → server packet and command document, and their parsers.
+"""Builders of every packet and command document the agent sends to guiServer.
 
-The builders are what the agent sends; the parsers are what the simulator reads, so both sides
-of a test speak the same bytes. Command documents are parsed with defusedxml (they are rare,
-so its pure-Python parser costs nothing here).
+Element names and binary layouts are guiServer's (the README's protocol reference); a value
+guiServer would misread or ignore (an unknown function, a direction other than the two exact
+strings, a file-list format it does not know) is refused here with `LocalProtocolError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Final
 from xml.sax.saxutils import escape, quoteattr
 
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
-
-from .errors import LocalProtocolError, RemoteProtocolError
-from .framing import Packet, PacketId, pack_int, unpack_int
-from .messages import ALL_KEYWORDS, XML_DECLARATION
+from .errors import LocalProtocolError
+from .framing import Packet, PacketId, pack_int
+from .messages import ALL_KEYWORDS, SELECTION_KEYWORDS, XML_DECLARATION
 
 COMMAND_TYPES: Final = (
     "DifxStart",
@@ -32,8 +28,19 @@ COMMAND_TYPES: Final = (
     "DifxMark5Copy",
     "DifxCommand",
 )
-FILE_OPERATIONS: Final = ("ls", "mkdir", "rmdir", "rm", "mv")
-START_FUNCTIONS: Final = ("RUN_MONITOR", "CONFIG_ONLY", "BAIL_ON_CONFIG_FAIL", "USNO")
+FILE_OPERATIONS: Final = ("ls", "mkdir", "rmdir", "rm", "mv", "cp", "touch")
+# DiFX's start functions (DifxStartFunctionString); RUN_MONITOR adds the real-time monitor,
+# which the DiFX interface guide treats as opt-in.
+START_FUNCTIONS: Final = (
+    "default",
+    "NRAO",
+    "USNO",
+    "RUN_MONITOR",
+    "CONFIG_ONLY",
+    "BAIL_ON_CONFIG_FAIL",
+)
+TRANSFER_DIRECTIONS: Final = ("from DiFX", "to DiFX")  # compared with strcmp by guiServer
+FILELIST_FORMATS: Final = ("MKIV", "VLBA", "MARK5B", "VDIF")
 
 
 # --------------------------------------------------------------------------- plain packets
@@ -47,16 +54,8 @@ def relay(on: bool) -> Packet:
     return Packet(PacketId.RELAY, pack_int(1 if on else 0))
 
 
-def relay_command(xml: bytes) -> Packet:
-    return Packet(PacketId.RELAY_COMMAND, xml)
-
-
 def command(document: bytes) -> Packet:
     return Packet(PacketId.COMMAND, document)
-
-
-def multicast_settings(group: str, port: int) -> Packet:
-    return _text(PacketId.MULTICAST_SETTINGS, f"{group}\n{port}")
 
 
 def version_request() -> Packet:
@@ -67,25 +66,29 @@ def difx_setup_path(path: str) -> Packet:
     return _text(PacketId.DIFX_SETUP_PATH, path)
 
 
-def start_difx_monitor(port: int) -> Packet:
-    return Packet(PacketId.START_DIFX_MONITOR, pack_int(port))
+def selection_keywords(names: Iterable[str]) -> list[str]:
+    """guiServer keywords for message type names as the DiFX interface guide spells them
+    (`DifxStatusMessage`, `DifxAlertMessage`, ...); the keywords themselves are accepted too."""
+    out: list[str] = []
+    for name in names:
+        keyword = SELECTION_KEYWORDS.get(name, name)
+        if keyword not in ALL_KEYWORDS:
+            raise LocalProtocolError(
+                f"unknown message type {name!r}; known: {', '.join(SELECTION_KEYWORDS)}"
+            )
+        if keyword not in out:
+            out.append(keyword)
+    return out
 
 
-def difx_run_label(label: str) -> Packet:
-    return _text(PacketId.DIFX_RUN_LABEL, label)
-
-
-def message_selection(keywords: Iterable[str] | None) -> Packet:
-    """ALL_MESSAGES for None; otherwise SELECTED_MESSAGES and one keyword per line."""
-    if keywords is None:
+def message_selection(names: Iterable[str] | None) -> Packet:
+    """ALL_MESSAGES for None; otherwise SELECTED_MESSAGES and one keyword per line (without
+    SELECTED_MESSAGES guiServer keeps relaying everything)."""
+    if names is None:
         return _text(PacketId.MESSAGE_SELECTION, "ALL_MESSAGES")
-    chosen = list(keywords)
-    unknown = sorted(set(chosen) - set(ALL_KEYWORDS))
-    if unknown:
-        raise LocalProtocolError(
-            f"unknown message selection {', '.join(unknown)}; known: {', '.join(ALL_KEYWORDS)}"
-        )
-    return _text(PacketId.MESSAGE_SELECTION, "\n".join(["SELECTED_MESSAGES", *chosen]))
+    return _text(
+        PacketId.MESSAGE_SELECTION, "\n".join(["SELECTED_MESSAGES", *selection_keywords(names)])
+    )
 
 
 def channel_all_data(on: bool) -> Packet:
@@ -102,39 +105,24 @@ def get_job_status(pattern: str, channel: int, *, short: bool = True, address: s
     return Packet(PacketId.GET_JOB_STATUS, payload + pack_int(channel))
 
 
-def generate_filelist(channel: int, experiment_path: str, vex_file: str) -> Packet:
-    """GENERATE_FILELIST: int32 channel, then length-prefixed experiment path and vex file."""
-    return Packet(
-        PacketId.GENERATE_FILELIST,
-        pack_int(channel) + _lp_string(experiment_path) + _lp_string(vex_file),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class JobStatusRequest:
-    pattern: str
-    short: bool
-    address: str
-    channel: int
-
-
-def parse_get_job_status(payload: bytes) -> JobStatusRequest:
-    short = unpack_int(payload, "GET_JOB_STATUS short flag")
-    pattern, rest = _read_lp(payload[4:], "GET_JOB_STATUS pattern")
-    address, rest = _read_lp(rest, "GET_JOB_STATUS address")
-    if len(rest) != 4:
-        raise RemoteProtocolError(f"GET_JOB_STATUS: {len(rest)} trailing bytes, expected 4")
-    return JobStatusRequest(pattern, bool(short), address, unpack_int(rest, "channel"))
-
-
-def _read_lp(data: bytes, what: str) -> tuple[str, bytes]:
-    n = unpack_int(data, f"{what} length")
-    if n < 0 or len(data) < 4 + n:
-        raise RemoteProtocolError(f"{what}: length {n} does not fit the packet")
-    try:
-        return data[4 : 4 + n].decode("utf-8"), data[4 + n :]
-    except UnicodeDecodeError:
-        raise RemoteProtocolError(f"{what} is not UTF-8") from None
+def generate_filelist(
+    *,
+    files: Sequence[str],
+    destination: str,
+    data_format: str,
+    ref_mjd: int,
+    channel: int,
+    address: str = "",
+) -> Packet:
+    """GENERATE_FILELIST: int32 n, n length-prefixed file names, then length-prefixed
+    destination and format, int32 reference MJD, length-prefixed address, int32 channel."""
+    if not any(data_format.startswith(f) for f in FILELIST_FORMATS):
+        raise LocalProtocolError(
+            f"data format {data_format!r} does not start with one of {', '.join(FILELIST_FORMATS)}"
+        )
+    payload = pack_int(len(files)) + b"".join(_lp_string(f) for f in files)
+    payload += _lp_string(destination) + _lp_string(data_format) + pack_int(ref_mjd)
+    return Packet(PacketId.GENERATE_FILELIST, payload + _lp_string(address) + pack_int(channel))
 
 
 # --------------------------------------------------------------------------- command documents
@@ -169,8 +157,8 @@ def difx_start(
     processes: Sequence[Process],
     difx_version: str = "",
     force: bool = True,
-    restart_seconds: float = 0.0,
-    function: str = "RUN_MONITOR",
+    restart_seconds: int = 0,
+    function: str = "default",
 ) -> bytes:
     if function not in START_FUNCTIONS:
         raise LocalProtocolError(
@@ -186,7 +174,7 @@ def difx_start(
         + procs
         + _el("difxVersion", difx_version)
         + _el("force", 1 if force else 0)
-        + _el("restartSeconds", float(restart_seconds))
+        + _el("restartSeconds", int(restart_seconds))  # read with atoi
         + _el("function", function)
         + _el("port", channel)
     )
@@ -205,8 +193,8 @@ def file_operation(*, operation: str, path: str, channel: int, arg: str = "") ->
 
 
 def file_transfer(*, direction: str, origin: str, destination: str, channel: int) -> bytes:
-    """direction: "from DiFX host" (get) or "to DiFX host" (send)."""
-    if direction not in ("from DiFX host", "to DiFX host"):
+    """direction: "from DiFX" (get) or "to DiFX" (send), exactly."""
+    if direction not in TRANSFER_DIRECTIONS:
         raise LocalProtocolError(f"file transfer direction {direction!r} is not understood")
     body = (
         _el("origin", origin)
@@ -233,7 +221,7 @@ def vex2difx_run(
         + _el("node", node)
         + _el("difxVersion", difx_version)
         + _el("passPath", pass_path)
-        + _el("v2dFile", v2d_file)
+        + _el("file", v2d_file)
         + _el("calcCommand", calc_command)
         + _el("calcOnly", 1 if calc_only else 0)
         + _el("port", channel)
@@ -251,6 +239,7 @@ def machines_definition(
     processes: Sequence[Process],
     channel: int,
     difx_version: str = "",
+    test_processors: bool = False,
 ) -> bytes:
     procs = "".join(
         f'<process nodes={quoteattr(p.node)} threads="{int(p.threads)}"/>' for p in processes
@@ -263,14 +252,18 @@ def machines_definition(
         + f"<datastream nodes={quoteattr(' '.join(datastreams))}/>"
         + procs
         + _el("difxVersion", difx_version)
+        + _el("testProcessors", "true" if test_processors else "false")  # only "true" is on
         + _el("port", channel)
     )
     return command_document("DifxMachinesDefinition", body)
 
 
-def get_directory(*, mark5: str, vsn: str, channel: int, generate_new: bool = False) -> bytes:
+def get_directory(
+    *, mark5: str, vsn: str, channel: int, generate_new: bool = False, difx_version: str = ""
+) -> bytes:
     body = (
-        _el("mark5", mark5)
+        _el("difxVersion", difx_version)
+        + _el("mark5", mark5)
         + _el("vsn", vsn)
         + _el("generateNew", int(generate_new))
         + _el("port", channel)
@@ -278,67 +271,20 @@ def get_directory(*, mark5: str, vsn: str, channel: int, generate_new: bool = Fa
     return command_document("DifxGetDirectory", body)
 
 
-def mk5_control(*, operation: str, target_node: str, channel: int) -> bytes:
-    body = _el("operation", operation) + _el("targetNode", target_node) + _el("port", channel)
+def mk5_control(*, command_text: str, target_node: str, channel: int) -> bytes:
+    body = _el("command", command_text) + _el("targetNode", target_node) + _el("port", channel)
     return command_document("DifxMk5Control", body)
 
 
-def mark5_copy(*, mark5: str, vsn: str, scans: str, destination: str, channel: int) -> bytes:
+def mark5_copy(
+    *, mark5: str, vsn: str, scans: str, destination: str, channel: int, difx_version: str = ""
+) -> bytes:
     body = (
-        _el("mark5", mark5)
+        _el("difxVersion", difx_version)
+        + _el("mark5", mark5)
         + _el("vsn", vsn)
         + _el("scans", scans)
         + _el("destination", destination)
         + _el("port", channel)
     )
     return command_document("DifxMark5Copy", body)
-
-
-def difx_command(*, text: str) -> bytes:
-    return command_document("DifxCommand", _el("command", text))
-
-
-# --------------------------------------------------------------------------- parsing (server)
-
-
-@dataclass(frozen=True, slots=True)
-class CommandDoc:
-    """A parsed command: its type, leaf texts by tag, and attribute-only elements in order."""
-
-    command_type: str
-    values: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    elements: tuple[tuple[str, Mapping[str, str]], ...] = ()
-
-    def get_int(self, tag: str, default: int | None = None) -> int:
-        text = self.values.get(tag)
-        if text is None or text == "":
-            if default is None:
-                raise RemoteProtocolError(f"{self.command_type}: missing <{tag}>")
-            return default
-        try:
-            return int(float(text))
-        except ValueError:
-            raise RemoteProtocolError(
-                f"{self.command_type}: <{tag}> {text!r} is not a number"
-            ) from None
-
-    def attrs(self, tag: str) -> list[Mapping[str, str]]:
-        return [a for t, a in self.elements if t == tag]
-
-
-def parse_command(data: bytes) -> CommandDoc:
-    try:
-        root = SafeET.fromstring(data.strip(b" \t\r\n\x00"))
-    except (SafeET.ParseError, DefusedXmlException) as e:
-        raise RemoteProtocolError(f"malformed command document: {e}") from None
-    type_el = root.find("header/type")
-    if root.tag != "difxMessage" or type_el is None or not (type_el.text or "").strip():
-        raise RemoteProtocolError("command document without <difxMessage><header><type>")
-    body = root.find("body")
-    values: dict[str, str] = {}
-    elements: list[tuple[str, Mapping[str, str]]] = []
-    for el in body if body is not None else []:
-        values[el.tag] = (el.text or "").strip()
-        if el.attrib:
-            elements.append((el.tag, MappingProxyType(dict(el.attrib))))
-    return CommandDoc((type_el.text or "").strip(), MappingProxyType(values), tuple(elements))

@@ -4,8 +4,12 @@
 - `Relayed(document)`: a relayed multicast datagram (RELAY), to be parsed by the caller so a
   bad document costs only that document;
 - `Diagnostic(level, text)`: INFORMATION / WARNING / ERROR packets;
-- `VersionReply(...)`: the version burst (8, 11, 16, 10*, 12*), completed by CHANNEL_ALL_DATA;
-- `ChannelOpened` / `InnerPacket`: operation channels (see `channels`);
+- `VersionReply(...)`: the version burst, in the order guiServer sends it: 8 (its version),
+  11 (DiFX base, maybe empty), 16 (user, only when the server knows it), either a WARNING 5
+  (no DiFX version installed) or one 10 per version, one 12 per environment entry, and an
+  empty 18 that completes it. 9 (the DiFX version the server runs under) is kept if a server
+  sends it; the real one does not;
+- `ChannelOpened` / `InnerPacket` / `RawData`: operation channels (see `channels`);
 - `Other(packet)`: anything else, unknown ids included (guiServer skips them too).
 A framing error raises `RemoteProtocolError` and leaves the connection unusable; an error
 inside one channel raises it too, but the framing stays intact and the caller may go on.
@@ -17,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .channels import ChannelDemux, ChannelOpened, InnerPacket
+from .channels import ChannelDemux, ChannelOpened, InnerPacket, RawData
 from .framing import DEFAULT_MAX_PAYLOAD, FrameDecoder, Packet, PacketId, encode_packet
 
 
@@ -38,6 +42,7 @@ class VersionReply:
     user: str
     difx_base: str
     available: tuple[str, ...]
+    difx_version: str = ""
     environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def as_dict(self) -> dict[str, object]:
@@ -45,6 +50,7 @@ class VersionReply:
             "version": self.version,
             "user": self.user,
             "difx_base": self.difx_base,
+            "difx_version": self.difx_version,
             "available_versions": list(self.available),
             "environment": dict(self.environment),
         }
@@ -55,7 +61,7 @@ class Other:
     packet: Packet
 
 
-Event = Relayed | Diagnostic | VersionReply | ChannelOpened | InnerPacket | Other
+Event = Relayed | Diagnostic | VersionReply | ChannelOpened | InnerPacket | RawData | Other
 
 
 @dataclass(slots=True)
@@ -65,6 +71,7 @@ class _VersionBurst:
     version: str = ""
     user: str = ""
     difx_base: str = ""
+    difx_version: str = ""
     available: list[str] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
 
@@ -96,6 +103,9 @@ class ClientConnection:
     def close_channel(self, channel: int) -> None:
         self._demux.close(channel)
 
+    def expect_raw(self, channel: int) -> None:
+        self._demux.expect_raw(channel)
+
     def next_event(self) -> Event | None:
         """The next complete event, or None when more bytes are needed."""
         while isinstance(packet := self._decoder.next_packet(), Packet):
@@ -117,6 +127,8 @@ class ClientConnection:
             self._version = _VersionBurst(version=_text(p.payload))
         elif pid == PacketId.DIFX_BASE:
             v.difx_base = _text(p.payload)
+        elif pid == PacketId.GUISERVER_DIFX_VERSION:
+            v.difx_version = _text(p.payload)
         elif pid == PacketId.GUISERVER_USER:
             v.user = _text(p.payload)
         elif pid == PacketId.AVAILABLE_DIFX_VERSION:
@@ -130,6 +142,7 @@ class ClientConnection:
                 version=v.version,
                 user=v.user,
                 difx_base=v.difx_base,
+                difx_version=v.difx_version,
                 available=tuple(v.available),
                 environment=MappingProxyType(dict(v.environment)),
             )

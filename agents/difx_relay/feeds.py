@@ -77,7 +77,8 @@ class OtherEvent(Common):
     """`difx_other`: every other type, header plus raw body fields."""
 
     type: str
-    fields: dict[str, str]
+    fields: dict[str, str]  # last value of each tag, attributes as tag@attr
+    repeated: dict[str, list[dict[str, str]]]  # every occurrence of a repeated tag, in order
 
 
 class LoadData(TypedDict):
@@ -165,4 +166,6 @@ def feed_event(msg: DifxMessage, *, now: float, seq_gap: int, progress: float) -
 
 
 def _other(common: Common, msg: GenericMessage) -> OtherEvent:
-    return OtherEvent(**common, type=msg.header.message_type, fields=dict(msg.fields))
+    return OtherEvent(
+        **common, type=msg.header.message_type, fields=dict(msg.fields), repeated=msg.repeated
+    )

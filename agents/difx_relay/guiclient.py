@@ -9,34 +9,50 @@ request and waits for the reply: the caller uses it to find a connection that di
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from . import commands
-from .channels import ChannelOpened, InnerPacket
+from .channels import ChannelOpened, InnerPacket, RawData
 from .connection import ClientConnection, Diagnostic, Relayed, VersionReply
-from .errors import ChannelProtocolError, RemoteProtocolError
-from .framing import Packet
-
-
-class ChannelClosed(Exception):
-    """The connection ended while an operation was waiting on its channel."""
+from .errors import ChannelClosed, ChannelProtocolError, RemoteProtocolError
+from .framing import Packet, PacketId, pack_int
 
 
 class Channel:
-    """Replies of one operation, in order."""
+    """Replies of one operation, in order: inner packets, or raw bytes for a raw channel."""
 
-    def __init__(self, client: GuiClient, number: int) -> None:
-        self.client, self.number = client, number
-        self.queue: asyncio.Queue[InnerPacket | BaseException] = asyncio.Queue()
+    def __init__(self, client: GuiClient, number: int, raw: bool) -> None:
+        self.client, self.number, self.raw = client, number, raw
+        self.opened = False  # guiServer announced it (CHANNEL_CONNECTION)
+        self.queue: asyncio.Queue[InnerPacket | RawData | BaseException] = asyncio.Queue()
 
     async def next(self, timeout: float) -> InnerPacket:
-        """The next reply; `TimeoutError` after `timeout` s, `ChannelClosed` if the link drops."""
+        """The next inner packet; `TimeoutError` after `timeout` s, `ChannelClosed` if the
+        link drops."""
+        item = await self._get(timeout)
+        if not isinstance(item, InnerPacket):
+            raise RemoteProtocolError(f"channel {self.number}: raw data where packets belong")
+        return item
+
+    async def next_raw(self, timeout: float) -> bytes:
+        """The next piece of raw bytes of a raw channel."""
+        item = await self._get(timeout)
+        if not isinstance(item, RawData):
+            raise RemoteProtocolError(f"channel {self.number}: inner packet on a raw channel")
+        return item.data
+
+    async def _get(self, timeout: float) -> InnerPacket | RawData:
         item = await asyncio.wait_for(self.queue.get(), timeout)
         if isinstance(item, BaseException):
             raise item
         return item
+
+    def upload(self, data: bytes) -> None:
+        """Client → server bytes for this operation (`22[P][bytes]`)."""
+        self.client.send(Packet(PacketId.CHANNEL_DATA, pack_int(self.number) + data))
 
     def close(self) -> None:
         self.client._channels.pop(self.number, None)
@@ -58,6 +74,7 @@ class GuiClient(asyncio.Protocol):
         self._conn = ClientConnection()
         self._on_relayed = on_relayed
         self._on_diagnostic = on_diagnostic
+        self._diagnostic_listeners: list[Callable[[Diagnostic], None]] = []
         self._channels: dict[int, Channel] = {}
         self._numbers = itertools.count(1000)
         self._versions: list[asyncio.Future[VersionReply]] = []
@@ -114,18 +131,20 @@ class GuiClient(asyncio.Protocol):
         elif isinstance(event, Diagnostic):
             if self._on_diagnostic is not None:
                 self._on_diagnostic(event)
+            for listener in list(self._diagnostic_listeners):
+                listener(event)
         elif isinstance(event, VersionReply):
             while self._versions:
                 fut = self._versions.pop(0)
                 if not fut.done():
                     fut.set_result(event)
                     break
-        elif isinstance(event, InnerPacket):
+        elif isinstance(event, InnerPacket | RawData):
             channel = self._channels.get(event.channel)
             if channel is not None:
                 channel.queue.put_nowait(event)
-        elif isinstance(event, ChannelOpened):
-            pass  # replies are routed by number; the announcement needs no action
+        elif isinstance(event, ChannelOpened) and event.channel in self._channels:
+            self._channels[event.channel].opened = True
 
     # -- use
     @property
@@ -137,9 +156,22 @@ class GuiClient(asyncio.Protocol):
             raise ChannelClosed(self.closed.result() if self.closed.done() else "not connected")
         self._transport.write(self._conn.send(packet))
 
-    def open_channel(self) -> Channel:
-        channel = Channel(self, next(self._numbers))
+    @contextlib.contextmanager
+    def diagnostics(self, listener: Callable[[Diagnostic], None]) -> Iterator[None]:
+        """Call `listener` with every INFORMATION / WARNING / ERROR packet while open: some
+        operations end with nothing but an ERROR on the main connection."""
+        self._diagnostic_listeners.append(listener)
+        try:
+            yield
+        finally:
+            self._diagnostic_listeners.remove(listener)
+
+    def open_channel(self, *, raw: bool = False) -> Channel:
+        """A reply path for one operation; `raw` for operations that write bytes, not packets."""
+        channel = Channel(self, next(self._numbers), raw)
         self._channels[channel.number] = channel
+        if raw:
+            self._conn.expect_raw(channel.number)
         return channel
 
     async def version(self, timeout: float) -> VersionReply:

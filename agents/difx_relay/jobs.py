@@ -1,8 +1,9 @@
-"""Job bookkeeping from DiFX status documents, sans-I/O: progress, per-job table, loss counting.
+"""Job bookkeeping from DiFX status documents, sans-I/O: progress and the per-job table.
 
-Progress rule (specs/difx.md): (visibilityMJD − jobstartMJD) / (jobstopMJD − jobstartMJD) when
-all three are present and the span is positive, clamped to 0..100 %; otherwise Done/MpiDone
-are 100 %, Ending keeps the last known value, and every other state is 0 %.
+Progress rule (as DiFX's own monitors compute it): (visibilityMJD − jobstartMJD) /
+(jobstopMJD − jobstartMJD) when all three are present and the span is positive, clamped to
+0..100 %; otherwise Done/MpiDone are 100 %, Ending keeps the last known value, and every
+other state is 0 %.
 """
 
 from __future__ import annotations
@@ -97,32 +98,3 @@ class JobTable:
         self._rows[name] = row
         while len(self._rows) > self._max_jobs:
             del self._rows[next(iter(self._rows))]
-
-
-class SeqTracker:
-    """Counts `seqNumber` gaps per sending process (host, mpiProcessId, identifier).
-
-    A number at or below the last one seen means the sender restarted (DiFX counts from 0 per
-    process), not a loss.
-    """
-
-    def __init__(self) -> None:
-        self._last: dict[tuple[str, int, str], int] = {}
-        self.lost = 0
-        self.restarts = 0
-
-    def observe(self, host: str, mpi_id: int, identifier: str, seq: int | None) -> int:
-        """Documents missing just before this one (0 when none)."""
-        if seq is None:
-            return 0
-        key = (host, mpi_id, identifier)
-        last = self._last.get(key)
-        self._last[key] = seq
-        if last is None:
-            return 0
-        if seq <= last:
-            self.restarts += 1
-            return 0
-        gap = seq - last - 1
-        self.lost += gap
-        return gap

@@ -6,9 +6,10 @@ processor. `.threads`: `NUMBER OF CORES:    N`, then the thread count of each pr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import RemoteProtocolError
+from .errors import LocalProtocolError, RemoteProtocolError
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,13 +26,36 @@ class Machines:
         }
 
 
-def render_machines(m: Machines) -> str:
-    return "\n".join([m.head, *m.datastreams, *(n for n, _ in m.processors)]) + "\n"
+def processors_from(items: Sequence[object]) -> tuple[tuple[str, int], ...]:
+    """Processors as the tasks take them: "node:threads" or {"node", "threads"}."""
+    out = []
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("node"), str):
+            node, threads = item["node"], item.get("threads", 1)
+        elif isinstance(item, str):
+            node, _, threads = item.partition(":")
+            threads = threads or 1
+        else:
+            raise LocalProtocolError(
+                f"processor {item!r}: give 'node:threads' or {{'node', 'threads'}}"
+            )
+        try:
+            count = int(threads)
+        except (TypeError, ValueError):
+            raise LocalProtocolError(f"processor {item!r}: threads must be an integer") from None
+        if not node or count < 1:
+            raise LocalProtocolError(f"processor {item!r}: needs a node and threads >= 1")
+        out.append((node, count))
+    return tuple(out)
 
 
-def render_threads(m: Machines) -> str:
-    lines = [f"NUMBER OF CORES:    {len(m.processors)}", *(str(t) for _, t in m.processors)]
-    return "\n".join(lines) + "\n"
+def machines_from(
+    head: str, datastreams: Sequence[object], processors: Sequence[object]
+) -> Machines:
+    """Machines from task parameters, checked."""
+    if not head:
+        raise LocalProtocolError("a head node is needed")
+    return Machines(head, tuple(map(str, datastreams)), processors_from(processors))
 
 
 def parse_machines(machines: str, threads: str, n_datastreams: int) -> Machines:

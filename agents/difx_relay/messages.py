@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import enum
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final
+from typing import Final, cast
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape, quoteattr
 
@@ -68,9 +69,10 @@ SELECTION_KEYWORDS: Final[Mapping[str, str]] = MappingProxyType(
         "DifxGetDirectory": "GETDIRECTORY_MESSAGES",
         "DifxMk5Control": "MK5CONTROL_MESSAGES",
         "DifxMark5Copy": "MARK5COPY_MESSAGES",
+        "Unknown": "UNKNOWN_MESSAGES",
     }
 )
-ALL_KEYWORDS: Final = (*sorted(set(SELECTION_KEYWORDS.values())), "UNKNOWN_MESSAGES")
+ALL_KEYWORDS: Final = tuple(sorted(set(SELECTION_KEYWORDS.values())))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,8 +161,26 @@ class GenericMessage:
     body: tuple[BodyField, ...] = ()
 
     @property
+    def repeated(self) -> dict[str, list[dict[str, str]]]:
+        """Every occurrence, in order, of each tag that appears more than once or carries
+        attributes and no text (a Smart message's `<smart id= value=/>` list, even of one):
+        its attributes, and its text as `text`."""
+        counts: dict[str, int] = {}
+        for f in self.body:
+            counts[f.tag] = counts.get(f.tag, 0) + (2 if f.attrs and not f.text else 1)
+        out: dict[str, list[dict[str, str]]] = {}
+        for f in self.body:
+            if counts[f.tag] > 1:
+                item = dict(f.attrs)
+                if f.text:
+                    item["text"] = f.text
+                out.setdefault(f.tag, []).append(item)
+        return out
+
+    @property
     def fields(self) -> Mapping[str, str]:
-        """Body fields as a dict: the last text of each tag, attributes as `tag@attr`."""
+        """Body fields as a dict: the last text of each tag, attributes as `tag@attr` (see
+        `repeated` for tags that occur more than once)."""
         out: dict[str, str] = {}
         for f in self.body:
             if f.text or not f.attrs:
@@ -218,6 +238,71 @@ def _checked_body(data: bytes) -> bytes:
 _EDGE: Final = (b" ", b"\t", b"\r", b"\n", b"\x00", b"")
 
 
+class _StreamParser:
+    """One expat parser kept open across documents, as children of an outer `<s>`.
+
+    Creating a parser costs about a tenth of a status document's parse, so documents that
+    parse cleanly share one. Clean means: the document ends (a sentinel `<z/>` fed after it
+    lands beside it, not inside it), it is a single element with nothing around it. Anything
+    else, including a parse error, discards this parser; the caller then parses the document
+    with a parser of its own, whose error text (line and column) is the document's own.
+    """
+
+    def __init__(self) -> None:
+        self._parser: ElementTree.XMLPullParser[ElementTree.Element] = ElementTree.XMLPullParser(
+            events=("start",)
+        )
+        self._parser.feed(b"<s>")
+        event = next(iter(self._parser.read_events()))
+        first = cast("tuple[str, object]", event)[1]
+        if not isinstance(first, ElementTree.Element):
+            raise RuntimeError("the XML parser gave no start event for the outer element")
+        self._root: ElementTree.Element = first
+        # The start events (only wanted for the outer element) are dropped in one C call
+        # where CPython's queue is reachable, else read out one by one.
+        queue = getattr(self._parser, "_events_queue", None)
+        self._drop_events: Callable[[], object] = (
+            queue.clear if queue is not None else lambda: list(self._parser.read_events())
+        )
+        self.broken = False
+
+    def element(self, body: bytes) -> ElementTree.Element | None:
+        root = self._root
+        try:
+            self._parser.feed(body)
+            self._parser.feed(b"<z/>")
+        except ElementTree.ParseError:
+            self.broken = True
+            return None
+        self._drop_events()
+        if (
+            len(root) != 2
+            or root[1].tag != "z"
+            or (root.text or "").strip()
+            or (root[0].tail or "").strip()
+        ):
+            self.broken = True
+            return None
+        element = root[0]
+        element.tail = None
+        del root[:]
+        return element
+
+
+class _Streams(threading.local):
+    """One stream parser per thread (expat parsers are not shared between threads)."""
+
+    current: _StreamParser | None = None
+
+    def parser(self) -> _StreamParser:
+        if self.current is None or self.current.broken:
+            self.current = _StreamParser()
+        return self.current
+
+
+_streams = _Streams()
+
+
 def parse_message(data: bytes | str) -> DifxMessage:
     """One DiFX message document → its record; `RemoteProtocolError` if it is not one."""
     if isinstance(data, str):
@@ -229,12 +314,14 @@ def parse_message(data: bytes | str) -> DifxMessage:
     if not data:
         raise RemoteProtocolError("empty DiFX message")
     body = _checked_body(data)
-    parser = ElementTree.XMLParser()
-    try:
-        parser.feed(body)
-        root = parser.close()
-    except ElementTree.ParseError as e:
-        raise RemoteProtocolError(f"malformed DiFX message: {e}") from None
+    root = _streams.parser().element(body)
+    if root is None:  # not a clean document: a parser of its own gives the exact reason
+        parser = ElementTree.XMLParser()
+        try:
+            parser.feed(body)
+            root = parser.close()
+        except ElementTree.ParseError as e:
+            raise RemoteProtocolError(f"malformed DiFX message: {e}") from None
     if root.tag != "difxMessage":
         raise RemoteProtocolError(f"not a DiFX message: root element <{root.tag}>")
     return _build(root)
@@ -336,16 +423,16 @@ def _explain(where: str, v: dict[str, str], spec: tuple[tuple[str, type, bool], 
 
     The builders cast without per-field checks (the hot path) and call this only on failure.
     """
-    for key, cast, required in spec:
+    for key, convert, required in spec:
         text = v.get(key)
         if not text:
             if required:
                 return RemoteProtocolError(f"{where}: missing <{key}>")
             continue
         try:
-            cast(text)
+            convert(text)
         except ValueError:
-            return RemoteProtocolError(f"{where}: {key} {text!r} is not {_KIND[cast]}")
+            return RemoteProtocolError(f"{where}: {key} {text!r} is not {_KIND[convert]}")
     return RemoteProtocolError(f"{where}: body does not match its type")
 
 

@@ -1,253 +1,374 @@
 """DiFX operations over a `GuiClient`: what each agent task does on the wire.
 
-Every path goes through the `PathPolicy` first, so a refused path never reaches guiServer.
-Each function returns `(ok, message, data)`; waits are bounded by `timeout` and say what was
-and was not confirmed when it runs out.
+Each function sends one request as guiServer expects it, reads the reply the way guiServer
+writes it (raw bytes, inner packets, or nothing at all), and returns a typed result from
+`models`; a refusal or failure raises a `DiFXError` whose text says what was and was not
+confirmed. Every remote path goes through `RemotePaths` first, so a refused path never reaches
+guiServer. The README's protocol reference says, operation by operation, what comes back.
 """
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Awaitable, Callable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from socs_like.paths import Roots
 
 from . import commands
-from .channels import channel_packets
-from .codes import OpCode
-from .errors import DiFXProtocolError
+from .codes import (
+    GET_FAILURES,
+    SEND_FAILURES,
+    DirectoryCode,
+    FileListCode,
+    MachinesCode,
+    Mk5Code,
+    code_name,
+)
+from .errors import LocalProtocolError, OperationFailed, RemoteProtocolError
 from .framing import pack_int, unpack_int
-from .guiclient import ChannelClosed, GuiClient
+from .guiclient import Channel, GuiClient
 from .jobcontrol import JobStatusCollector, StartTracker
 from .machines import Machines, datastream_count, parse_machines
-from .paths import PathPolicy
+from .models import (
+    DirectoryResult,
+    FileListResult,
+    FileOpResult,
+    GetResult,
+    LsResult,
+    MachinesResult,
+    Mark5CopyResult,
+    Mk5ControlResult,
+    SendResult,
+    StartResult,
+    Vex2DifxResult,
+)
+from .raw import RecordReader, SizedReader
 
-Result = tuple[bool, str, dict[str, Any]]
-CHUNK = 64 * 1024
+# guiServer reads an upload in pieces of at most 1024 bytes and can overrun its buffer when
+# one read spans two of our packets: packets sized in multiples of 1024 keep both aligned.
+UPLOAD_CHUNK = 64 * 1024
+
+_MACHINES_ERRORS = frozenset(
+    {
+        MachinesCode.FAILURE_NO_HEADNODE,
+        MachinesCode.FAILURE_NO_DATASOURCES,
+        MachinesCode.FAILURE_NO_PROCESSORS,
+        MachinesCode.FAILURE_NO_FILES_SPECIFIED,
+        MachinesCode.FAILURE_OPEN_MACHINES_FILE,
+        MachinesCode.FAILURE_OPEN_THREADS_FILE,
+        MachinesCode.FAILURE_FILE_REMOVAL,
+        MachinesCode.FAILURE_POPEN,
+    }
+)
+_SAFE = re.compile(r"[A-Za-z0-9._/+=,@%~:-]+")
+_SAFE_PATTERN = re.compile(r"[A-Za-z0-9._/+=,@%~:*?\[\]-]+")
+_FLAGS = re.compile(r"(-{1,2}[A-Za-z0-9][A-Za-z0-9-]*)( -{1,2}[A-Za-z0-9][A-Za-z0-9-]*)*")
+
+
+class RemotePaths:
+    """Paths on the DiFX host: confined to the allowed roots (`socs_like.paths`), and made of
+    characters that mean nothing to a shell, because guiServer pastes them unquoted into
+    command lines (`ls ARG PATH`, `rm ARG PATH`). Wildcards only where the operation takes a
+    pattern, and only in the last component."""
+
+    def __init__(self, roots: Iterable[str]) -> None:
+        self.roots = Roots(roots, option="--allowed-root")
+
+    def check(self, path: str, *, pattern: bool = False) -> str:
+        normal = self.roots.check(path)
+        allowed = _SAFE_PATTERN if pattern else _SAFE
+        if not allowed.fullmatch(normal):
+            what = "wildcards * ? [ ] and " if pattern else ""
+            raise LocalProtocolError(
+                f"path {path!r} contains characters other than letters, digits, {what}._/+=,@%~:-"
+            )
+        if pattern and any(c in posixpath.dirname(normal) for c in "*?["):
+            raise LocalProtocolError(f"path {path!r}: wildcards only in the last component")
+        return normal
+
+    @staticmethod
+    def check_flags(args: str) -> str:
+        args = args.strip()
+        if args and not _FLAGS.fullmatch(args):
+            raise LocalProtocolError(f"arguments {args!r}: only plain flags like '-l -t' allowed")
+        return args
 
 
 @dataclass
 class Ops:
     client: GuiClient
-    policy: PathPolicy
+    paths: RemotePaths
     timeout: float = 10.0
 
-    async def _simple(
-        self,
-        doc_for: Callable[[int], bytes],
-        what: str,
-        collect: Callable[[Any], None] | None = None,
-    ) -> Result:
-        with self.client.open_channel() as ch:
-            self.client.send(commands.command(doc_for(ch.number)))
-            return await self._until_done(ch, what, collect)
+    # ------------------------------------------------------------------ helpers
 
-    async def _until_done(
-        self, ch: Any, what: str, collect: Callable[[Any], None] | None = None
-    ) -> Result:
-        """Read an operation's channel until guiServer says done or failed."""
+    async def _next(
+        self, ch: Channel, what: str, timeout: float | None = None
+    ) -> tuple[int, bytes]:
+        t = self.timeout if timeout is None else timeout
         try:
-            while True:
-                reply = await ch.next(self.timeout)
-                if reply.inner_id == OpCode.FAILED:
-                    return False, f"{what} failed: {reply.payload.decode('utf-8', 'replace')}", {}
-                if reply.inner_id == OpCode.DONE:
-                    return True, f"{what}: done", {}
-                if collect is not None:
-                    collect(reply)
+            reply = await ch.next(t)
         except TimeoutError:
-            return (
-                False,
-                f"{what}: sent, but guiServer confirmed nothing within {self.timeout:g} s",
-                {},
-            )
-        except (ChannelClosed, DiFXProtocolError) as e:
-            return False, f"{what}: {e}", {}
+            raise OperationFailed(f"{what}: guiServer sent nothing for {t:g} s") from None
+        return reply.inner_id, reply.payload
 
-    async def ls(self, path: str, args: str = "") -> Result:
-        path = self.policy.check(path, pattern=True)
-        args = self.policy.check_flags(args)
+    async def _raw(self, ch: Channel, what: str, timeout: float | None = None) -> bytes:
+        t = self.timeout if timeout is None else timeout
+        try:
+            return await ch.next_raw(t)
+        except TimeoutError:
+            raise OperationFailed(f"{what}: guiServer sent nothing for {t:g} s") from None
+
+    async def _records(
+        self,
+        ch: Channel,
+        what: str,
+        on_record: Callable[[str], None],
+        timeout: float | None = None,
+    ) -> None:
+        reader = RecordReader()
+        while not reader.done:
+            for record in reader.feed(await self._raw(ch, what, timeout)):
+                on_record(record.decode("utf-8", "replace"))
+
+    # ------------------------------------------------------------------ ls and file operations
+
+    async def ls(self, path: str, args: str = "") -> LsResult:
+        """`ls ARGS PATH` on the DiFX host. guiServer drops ls's stderr, so a missing path is
+        an empty list, not an error."""
+        path = self.paths.check(path, pattern=True)
+        args = self.paths.check_flags(args)
         entries: list[str] = []
+        with self.client.open_channel(raw=True) as ch:
+            self.client.send(
+                commands.command(
+                    commands.file_operation(operation="ls", path=path, arg=args, channel=ch.number)
+                )
+            )
+            await self._records(ch, f"ls {path}", lambda r: entries.append(r.rstrip("\n")))
+        return LsResult(path=path, args=args, entries=entries)
 
-        def collect(reply: Any) -> None:
-            if reply.inner_id == OpCode.LS_ENTRY:
-                entries.append(reply.payload.decode("utf-8", "replace").strip())
-
-        ok, msg, _ = await self._simple(
-            lambda ch: commands.file_operation(operation="ls", path=path, arg=args, channel=ch),
-            f"ls {path}",
-            collect,
+    async def file_op(self, operation: str, path: str, arg: str = "") -> FileOpResult:
+        """mkdir (with parents), rmdir, touch, rm (ARG = flags), mv and cp (ARG = absolute
+        destination). guiServer runs them and says nothing; it handles its requests in order,
+        so an `ls -d` of each path concerned right after shows what happened."""
+        path = self.paths.check(path, pattern=operation == "rm")
+        arg = self.paths.check(arg) if operation in ("mv", "cp") else self.paths.check_flags(arg)
+        self.client.send(
+            commands.command(
+                commands.file_operation(operation=operation, path=path, arg=arg, channel=0)
+            )
         )
-        return ok, (f"{len(entries)} entries" if ok else msg), {"entries": entries}
-
-    async def file_op(self, operation: str, path: str, arg: str = "") -> Result:
-        path = self.policy.check(path, pattern=operation == "rm")
-        arg = self.policy.check(arg) if operation == "mv" else self.policy.check_flags(arg)
-        ok, msg, data = await self._simple(
-            lambda ch: commands.file_operation(operation=operation, path=path, arg=arg, channel=ch),
-            f"{operation} {path}" + (f" {arg}" if arg else ""),
+        gone = [path] if operation in ("rm", "rmdir", "mv") else []
+        made = (
+            [arg]
+            if operation in ("mv", "cp")
+            else [path]
+            if operation in ("mkdir", "touch")
+            else []
         )
-        return ok, msg, data
+        # `ls -d PATH` lists the path itself (or what a pattern matches) and nothing when it
+        # does not exist; unlike a listing of the parent it stays inside the allowed roots
+        # when PATH is a root.
+        found = {t: bool((await self.ls(t, "-d")).entries) for t in gone + made}
+        problems = [f"{t} still exists" for t in gone if found[t]]
+        problems += [f"{t} does not exist" for t in made if not found[t]]
+        what = f"{operation} {path}" + (f" {arg}" if arg else "")
+        if problems:
+            raise OperationFailed(
+                f"{what}: guiServer reports nothing for this operation, and an ls afterwards "
+                f"shows {'; '.join(problems)} (the reason is only on guiServer's console)"
+            )
+        return FileOpResult(operation=operation, path=path, arg=arg, exists=found)
 
-    async def get_file(self, remote: str, max_bytes: int) -> tuple[bool, str, bytes]:
-        remote = self.policy.check(remote)
-        with self.client.open_channel() as ch:
+    # ------------------------------------------------------------------ file transfer
+
+    async def get_file(self, remote: str, max_bytes: int) -> GetResult:
+        """DifxFileTransfer "from DiFX": raw int32 size (negative: the failure code), then
+        that many bytes."""
+        remote = self.paths.check(remote)
+        reader = SizedReader(max_bytes)
+        with self.client.open_channel(raw=True) as ch:
             self.client.send(
                 commands.command(
                     commands.file_transfer(
-                        direction="from DiFX host", origin=remote, destination="", channel=ch.number
+                        direction="from DiFX", origin=remote, destination="", channel=ch.number
                     )
                 )
             )
-            size, data = -1, bytearray()
             try:
-                while True:
-                    reply = await ch.next(self.timeout)
-                    if reply.inner_id == OpCode.FILE_SIZE:
-                        size = unpack_int(reply.payload, "file size")
-                        if size > max_bytes:
-                            return (
-                                False,
-                                f"{remote} is {size} bytes, more than the {max_bytes} allowed",
-                                b"",
-                            )
-                    elif reply.inner_id == OpCode.FILE_DATA:
-                        data += reply.payload
-                        if len(data) > max_bytes:
-                            return False, f"{remote}: more than {max_bytes} bytes sent", b""
-                    elif reply.inner_id == OpCode.FAILED:
-                        return (
-                            False,
-                            f"get {remote} failed: {reply.payload.decode('utf-8', 'replace')}",
-                            b"",
-                        )
-                    elif reply.inner_id == OpCode.DONE:
-                        if size >= 0 and len(data) != size:
-                            return False, f"{remote}: got {len(data)} of {size} bytes", b""
-                        return True, f"{remote}: {len(data)} bytes", bytes(data)
-            except TimeoutError:
-                return False, f"get {remote}: no reply within {self.timeout:g} s", b""
-            except (ChannelClosed, DiFXProtocolError) as e:
-                return False, f"get {remote}: {e}", b""
+                while not reader.done:
+                    reader.feed(await self._raw(ch, f"get {remote}"))
+            except RemoteProtocolError as e:
+                raise OperationFailed(f"get {remote}: {e}") from None
+        status = reader.status if reader.status is not None else -99
+        if status < 0:
+            reason = GET_FAILURES.get(status, f"failure code {status}")
+            raise OperationFailed(f"get {remote}: guiServer refused ({status}: {reason})")
+        return GetResult(path=remote, size=status, data=reader.data)
 
-    async def send_file(self, remote: str, content: bytes) -> Result:
-        remote = self.policy.check(remote)
-        with self.client.open_channel() as ch:
+    async def send_file(self, remote: str, content: bytes) -> SendResult:
+        """DifxFileTransfer "to DiFX": we upload int32 N then N bytes on the channel; the
+        server answers a raw int32 (N accepted, negative: the failure code). It stores the
+        bytes as C strings, so text only: a NUL byte would cut the file."""
+        remote = self.paths.check(remote)
+        if b"\x00" in content:
+            raise LocalProtocolError(
+                f"send {remote}: the content holds a NUL byte; guiServer keeps only text"
+            )
+        with self.client.open_channel(raw=True) as ch:
             self.client.send(
                 commands.command(
                     commands.file_transfer(
-                        direction="to DiFX host", origin="", destination=remote, channel=ch.number
+                        direction="to DiFX", origin="", destination=remote, channel=ch.number
                     )
                 )
             )
-            for p in channel_packets(ch.number, OpCode.FILE_SIZE, pack_int(len(content))):
-                self.client.send(p)
-            for i in range(0, len(content), CHUNK):
-                for p in channel_packets(ch.number, OpCode.FILE_DATA, content[i : i + CHUNK]):
-                    self.client.send(p)
-            result = await self._until_done(ch, f"send {remote}")
-        if not result[0]:
-            return result
-        return True, f"{remote}: {len(content)} bytes written", {"bytes": len(content)}
+            ch.upload(pack_int(len(content)))
+            for i in range(0, len(content), UPLOAD_CHUNK):
+                ch.upload(content[i : i + UPLOAD_CHUNK])
+            reply = b""
+            while len(reply) < 4:
+                reply += await self._raw(ch, f"send {remote}")
+        status = unpack_int(reply, "file send reply")
+        if status < 0:
+            reason = SEND_FAILURES.get(status, f"failure code {status}")
+            raise OperationFailed(f"send {remote}: guiServer refused ({status}: {reason})")
+        if status != len(content):
+            raise OperationFailed(f"send {remote}: guiServer took {status} of {len(content)} bytes")
+        return SendResult(path=remote, size=status)
+
+    # ------------------------------------------------------------------ vex2difx
 
     async def vex2difx(
         self,
         pass_path: str,
         v2d: str,
+        *,
         calc_command: str,
         calc_only: bool,
         difx_version: str,
-        on_file: Callable[[str, str], None],
-    ) -> Result:
-        pass_path = self.policy.check(pass_path)
+        timeout: float,
+        on_file: Callable[[str], None],
+    ) -> Vex2DifxResult:
+        """DifxVex2DifxRun: raw records, one path per new .input then per new .im, ended by
+        int32 0. Errors come only as ERROR packets on the main connection."""
+        pass_path = self.paths.check(pass_path)
         if "/" in v2d or not v2d:
-            raise DiFXProtocolError(f"v2d name {v2d!r} must be a file name inside the pass path")
-        self.policy.check(posixpath.join(pass_path, v2d), pattern=calc_only)
-        files: dict[str, list[str]] = {"input": [], "im": []}
+            raise LocalProtocolError(f"v2d name {v2d!r} must be a file name inside the pass path")
+        self.paths.check(posixpath.join(pass_path, v2d), pattern=calc_only)
+        files: list[str] = []
 
-        def collect(reply: Any) -> None:
-            path = reply.payload.decode("utf-8", "replace")
-            if reply.inner_id == OpCode.NEW_INPUT_FILE:
-                files["input"].append(path)
-                on_file("input", path)
-            elif reply.inner_id == OpCode.NEW_IM_FILE:
-                files["im"].append(path)
-                on_file("im", path)
+        def record(path: str) -> None:
+            files.append(path)
+            on_file(path)
 
-        ok, msg, _ = await self._simple(
-            lambda ch: commands.vex2difx_run(
-                pass_path=pass_path,
-                v2d_file=v2d,
-                channel=ch,
-                calc_command=calc_command,
-                calc_only=calc_only,
-                difx_version=difx_version,
-            ),
-            f"vex2difx {posixpath.join(pass_path, v2d)}",
-            collect,
+        with self.client.open_channel(raw=True) as ch:
+            self.client.send(
+                commands.command(
+                    commands.vex2difx_run(
+                        pass_path=pass_path,
+                        v2d_file=v2d,
+                        channel=ch.number,
+                        calc_command=calc_command,
+                        calc_only=calc_only,
+                        difx_version=difx_version,
+                    )
+                )
+            )
+            await self._records(ch, f"vex2difx {pass_path}/{v2d}", record, timeout)
+        return Vex2DifxResult(
+            input_files=[f for f in files if f.endswith(".input")],
+            im_files=[f for f in files if f.endswith(".im")],
         )
-        if ok:
-            msg = f"{len(files['input'])} .input, {len(files['im'])} .im files"
-        return ok, msg, files
+
+    # ------------------------------------------------------------------ machines
 
     async def define_machines(
-        self, input_file: str, machines: Machines, difx_version: str
-    ) -> Result:
-        input_file = self.policy.check(input_file)
+        self,
+        input_file: str,
+        machines: Machines,
+        *,
+        difx_version: str,
+        test_processors: bool,
+        on_line: Callable[[str], None],
+    ) -> MachinesResult:
+        """DifxMachinesDefinition: inner packets 100-122; 101 ends it well, 100 badly."""
+        input_file = self.paths.check(input_file)
         base = input_file.removesuffix(".input")
-        mfile, tfile = self.policy.check(base + ".machines"), self.policy.check(base + ".threads")
-        ok, msg, _ = await self._simple(
-            lambda ch: commands.machines_definition(
-                input_file=input_file,
-                machines_file=mfile,
-                threads_file=tfile,
-                manager=machines.head,
-                datastreams=machines.datastreams,
-                processes=[commands.Process(n, t) for n, t in machines.processors],
-                channel=ch,
-                difx_version=difx_version,
-            ),
-            f"define machines for {input_file}",
-        )
-        return ok, msg, {"machines_file": mfile, "threads_file": tfile} if ok else {}
+        mfile, tfile = self.paths.check(base + ".machines"), self.paths.check(base + ".threads")
+        result = MachinesResult(input=input_file, machines_file=mfile, threads_file=tfile)
+        with self.client.open_channel() as ch:
+            self.client.send(
+                commands.command(
+                    commands.machines_definition(
+                        input_file=input_file,
+                        machines_file=mfile,
+                        threads_file=tfile,
+                        manager=machines.head,
+                        datastreams=machines.datastreams,
+                        processes=[commands.Process(n, t) for n, t in machines.processors],
+                        channel=ch.number,
+                        difx_version=difx_version,
+                        test_processors=test_processors,
+                    )
+                )
+            )
+            while True:
+                code, payload = await self._next(ch, f"define machines for {input_file}")
+                text = payload.decode("utf-8", "replace").strip()
+                line = code_name(MachinesCode, code) + (f": {text}" if text else "")
+                on_line(line)
+                if code == MachinesCode.MACHINES_FILE_NAME:
+                    result.machines_file = text
+                elif code == MachinesCode.THREADS_FILE_NAME:
+                    result.threads_file = text
+                elif code == MachinesCode.SUCCESS_MPIRUN:
+                    result.nodes_passed.append(text)
+                elif code == MachinesCode.FAILURE_MPIRUN:
+                    result.nodes_failed.append(text)
+                elif code in (
+                    MachinesCode.WARNING_NO_MACHINES_FILE_SPECIFIED,
+                    MachinesCode.WARNING_NO_THREADS_FILE_SPECIFIED,
+                    MachinesCode.LOW_THREAD_COUNT,
+                ):
+                    result.warnings.append(line)
+                elif code in _MACHINES_ERRORS:
+                    result.errors.append(line)
+                if code == MachinesCode.ENDED_GRACEFULLY:
+                    return result
+                if code == MachinesCode.TERMINATED:
+                    why = "; ".join(result.errors) or "no reason given"
+                    raise OperationFailed(f"define machines for {input_file} failed: {why}")
 
-    async def get_machines(self, input_file: str, max_bytes: int) -> Result:
-        input_file = self.policy.check(input_file)
+    async def get_machines(self, input_file: str, max_bytes: int) -> Machines:
+        """A job's machines, read back from its .input, .machines and .threads."""
+        input_file = self.paths.check(input_file)
         base = input_file.removesuffix(".input")
-        texts = []
-        for path in (input_file, base + ".machines", base + ".threads"):
-            ok, msg, data = await self.get_file(path, max_bytes)
-            if not ok:
-                return False, msg, {}
-            texts.append(data.decode("utf-8", "replace"))
+        texts = [
+            (await self.get_file(path, max_bytes)).data.decode("utf-8", "replace")
+            for path in (input_file, base + ".machines", base + ".threads")
+        ]
         try:
-            m = parse_machines(texts[1], texts[2], datastream_count(texts[0]))
-        except DiFXProtocolError as e:
-            return False, f"{base}: {e}", {}
-        return True, f"{len(m.processors)} processors", m.as_dict()
+            return parse_machines(texts[1], texts[2], datastream_count(texts[0]))
+        except RemoteProtocolError as e:
+            raise OperationFailed(f"{base}: {e}") from None
 
-    async def job_status(self, pattern: str, short: bool = True) -> Result:
-        pattern = self.policy.check(pattern, pattern=True)
+    # ------------------------------------------------------------------ jobs
+
+    async def job_status(self, pattern: str, short: bool = True) -> JobStatusCollector:
+        """GET_JOB_STATUS (packet 24): inner packets 101-111, ended by 101 (111: fork failed)."""
+        pattern = self.paths.check(pattern, pattern=True)
         collector = JobStatusCollector()
         with self.client.open_channel() as ch:
             self.client.send(commands.get_job_status(pattern, ch.number, short=short))
-            try:
-                while not collector.done:
-                    reply = await ch.next(self.timeout)
-                    collector.apply(reply.inner_id, reply.payload)
-            except TimeoutError:
-                return (
-                    False,
-                    f"job status {pattern}: incomplete after {self.timeout:g} s",
-                    {"jobs": collector.jobs},
-                )
-            except (ChannelClosed, DiFXProtocolError) as e:
-                return False, f"job status {pattern}: {e}", {"jobs": collector.jobs}
-        return (
-            True,
-            f"{len(collector.jobs)} jobs",
-            {"jobs": collector.jobs, "errors": collector.errors},
-        )
+            while not collector.done:
+                collector.apply(*await self._next(ch, f"job status {pattern}"))
+        if collector.errors and not collector.jobs:
+            raise OperationFailed(f"job status {pattern}: {'; '.join(collector.errors)}")
+        return collector
 
     async def start_job(
         self,
@@ -257,13 +378,19 @@ class Ops:
         difx_version: str,
         force: bool,
         function: str,
+        restart_seconds: int,
         wait: bool,
         on_reply: Callable[[StartTracker, str], None],
-        stop_requested: Callable[[], Awaitable[bool]],
-    ) -> Result:
-        input_file = self.policy.check(input_file)
+        stop_requested: Callable[[], bool],
+    ) -> StartResult:
+        """DifxStart: inner packets 100-128 (see `jobcontrol.StartTracker`). Without `wait`
+        it returns once the job is running (113)."""
+        input_file = self.paths.check(input_file)
         tracker = StartTracker(input_file)
-        with self.client.open_channel() as ch:
+        with (
+            self.client.diagnostics(lambda d: tracker.diagnostic(d.level, d.text)),
+            self.client.open_channel() as ch,
+        ):
             self.client.send(
                 commands.command(
                     commands.difx_start(
@@ -275,6 +402,7 @@ class Ops:
                         difx_version=difx_version,
                         force=force,
                         function=function,
+                        restart_seconds=restart_seconds,
                     )
                 )
             )
@@ -282,34 +410,198 @@ class Ops:
                 try:
                     reply = await ch.next(0.5)
                 except TimeoutError:
-                    if await stop_requested():
-                        return (
-                            False,
-                            f"{input_file}: stopped waiting (job phase {tracker.phase})",
-                            {},
-                        )
+                    if stop_requested():
+                        return StartResult.from_tracker(tracker, waiting_stopped=True)
                     continue
-                except (ChannelClosed, DiFXProtocolError) as e:
-                    return False, f"{input_file}: {e} (job phase {tracker.phase})", {}
                 on_reply(tracker, tracker.apply(reply.inner_id, reply.payload))
-                if tracker.started and not wait:
-                    return True, f"{input_file}: started", {"phase": tracker.phase}
-        return tracker.outcome.ok, tracker.outcome.message, {"phase": tracker.phase}
+                if tracker.running and not wait:
+                    break
+        if tracker.outcome is not None and not tracker.outcome.ok:
+            raise OperationFailed(tracker.outcome.message)
+        return StartResult.from_tracker(tracker)
 
-    async def stop_job(self, input_file: str) -> str:
-        input_file = self.policy.check(input_file)
+    def stop_job(self, input_file: str) -> str:
+        """DifxStop: guiServer answers nothing to us (see `relay.Relay.wait_job_end`)."""
+        input_file = self.paths.check(input_file)
         self.client.send(commands.command(commands.difx_stop(input_file=input_file)))
         return input_file
 
+    # ------------------------------------------------------------------ file lists
 
-def processors_from(items: Sequence[Any]) -> tuple[tuple[str, int], ...]:
-    out = []
-    for item in items:
-        if isinstance(item, dict) and isinstance(item.get("node"), str):
-            out.append((item["node"], int(item.get("threads", 1))))
-        elif isinstance(item, str):
-            node, _, threads = item.partition(":")
-            out.append((node, int(threads or 1)))
-        else:
-            raise ValueError(f"processor {item!r}: give 'node:threads' or {{'node', 'threads'}}")
-    return tuple(out)
+    async def generate_filelist(
+        self,
+        files: Sequence[str],
+        destination: str,
+        *,
+        data_format: str,
+        ref_mjd: int,
+        overwrite: bool,
+        timeout: float,
+        on_line: Callable[[str], None],
+    ) -> FileListResult:
+        """GENERATE_FILELIST (packet 23): inner packets 100-112. If the destination exists the
+        server asks (103) and reads our int32 answer: 106 overwrite, 107 cancel."""
+        checked = [self.paths.check(f) for f in files]
+        destination = self.paths.check(destination)
+        result = FileListResult(destination=destination)
+        with self.client.open_channel() as ch:
+            self.client.send(
+                commands.generate_filelist(
+                    files=checked,
+                    destination=destination,
+                    data_format=data_format,
+                    ref_mjd=ref_mjd,
+                    channel=ch.number,
+                )
+            )
+            while True:
+                code, payload = await self._next(ch, f"file list {destination}", timeout)
+                if code == FileListCode.PROCESSED_COUNT:
+                    result.processed = unpack_int(payload, "processed count")
+                    on_line(f"processed count: {result.processed}")
+                    continue
+                text = payload.decode("utf-8", "replace").rstrip("\n")
+                on_line(code_name(FileListCode, code) + (f": {text}" if text else ""))
+                if code == FileListCode.DESTINATION_EXISTS:
+                    answer = FileListCode.OVERWRITE if overwrite else FileListCode.CANCEL
+                    ch.upload(pack_int(answer))
+                    result.existed = True
+                elif code == FileListCode.FINAL_NAME:
+                    result.destination = text
+                elif code == FileListCode.FILE_RESULT:
+                    result.lines.append(text)
+                elif code in (
+                    FileListCode.PATH_ACCESS_FAILURE,
+                    FileListCode.OPEN_ERROR,
+                    FileListCode.BAD_FORMAT,
+                ):
+                    result.errors.append(f"{code_name(FileListCode, code)}: {text}")
+                elif code == FileListCode.ERRORS_ENCOUNTERED:
+                    result.errors.append(f"errors encountered: {text}")
+                elif code == FileListCode.ENDED_GRACEFULLY:
+                    return result
+                elif code == FileListCode.TERMINATED:
+                    if result.existed and not overwrite:
+                        result.cancelled = True
+                        return result
+                    why = "; ".join(result.errors) or "no reason given"
+                    raise OperationFailed(f"file list {destination} failed: {why}")
+
+    # ------------------------------------------------------------------ Mark5 units
+
+    async def get_directory(
+        self,
+        mark5: str,
+        vsn: str,
+        *,
+        generate_new: bool,
+        difx_version: str,
+        timeout: float,
+        on_line: Callable[[str], None],
+    ) -> DirectoryResult:
+        """DifxGetDirectory: inner packets 301-314, ended by 302 (done) or 304 (failed)."""
+        result = DirectoryResult(mark5=mark5, vsn=vsn)
+        with self.client.open_channel() as ch:
+            self.client.send(
+                commands.command(
+                    commands.get_directory(
+                        mark5=mark5,
+                        vsn=vsn,
+                        channel=ch.number,
+                        generate_new=generate_new,
+                        difx_version=difx_version,
+                    )
+                )
+            )
+            while True:
+                code, payload = await self._next(ch, f"directory of {vsn}", timeout)
+                text = payload.decode("utf-8", "replace").rstrip("\n")
+                if code == DirectoryCode.FILEDATA:
+                    result.lines.append(text)
+                    continue
+                on_line(code_name(DirectoryCode, code) + (f": {text}" if text else ""))
+                if code == DirectoryCode.FULLPATH:
+                    result.path = text
+                elif code == DirectoryCode.DATE:
+                    result.date = text
+                elif code in (DirectoryCode.MPIRUN_ERROR, DirectoryCode.GENERATE_ERRORS):
+                    result.warnings.append(text or code_name(DirectoryCode, code))
+                elif code in (DirectoryCode.NO_ENVIRONMENT_VARIABLE, DirectoryCode.FILE_NOT_FOUND):
+                    result.errors.append(code_name(DirectoryCode, code))
+                elif code == DirectoryCode.COMPLETED:
+                    return result
+                elif code == DirectoryCode.FAILED:
+                    why = "; ".join(result.errors + result.warnings) or "no reason given"
+                    raise OperationFailed(f"directory of {vsn} on {mark5} failed: {why}")
+
+    async def mk5_control(
+        self, command_text: str, target_node: str, *, timeout: float, on_line: Callable[[str], None]
+    ) -> Mk5ControlResult:
+        """DifxMk5Control: 102, then 108 per stdout line and 110 per stderr line, then 101."""
+        result = Mk5ControlResult(command=command_text, target_node=target_node)
+        with self.client.open_channel() as ch:
+            self.client.send(
+                commands.command(
+                    commands.mk5_control(
+                        command_text=command_text, target_node=target_node, channel=ch.number
+                    )
+                )
+            )
+            while True:
+                code, payload = await self._next(ch, f"mk5control {target_node}", timeout)
+                text = payload.decode("utf-8", "replace").rstrip("\n")
+                if code == Mk5Code.INFORMATION:
+                    result.output.append(text)
+                    on_line(text)
+                elif code == Mk5Code.ERROR:
+                    result.errors.append(text)
+                    on_line(f"error: {text}")
+                elif code == Mk5Code.ENDED_GRACEFULLY:
+                    return result
+
+    async def mark5_copy(
+        self,
+        mark5: str,
+        vsn: str,
+        scans: str,
+        destination: str,
+        *,
+        difx_version: str,
+        timeout: float,
+        on_line: Callable[[str], None],
+    ) -> Mark5CopyResult:
+        """DifxMark5Copy: 301, 312 per stdout line, 305 per stderr line, 314 if there were
+        errors, 302 always."""
+        destination = self.paths.check(destination)
+        result = Mark5CopyResult(mark5=mark5, vsn=vsn, scans=scans, destination=destination)
+        with self.client.open_channel() as ch:
+            self.client.send(
+                commands.command(
+                    commands.mark5_copy(
+                        mark5=mark5,
+                        vsn=vsn,
+                        scans=scans,
+                        destination=destination,
+                        channel=ch.number,
+                        difx_version=difx_version,
+                    )
+                )
+            )
+            while True:
+                code, payload = await self._next(ch, f"mark5 copy {vsn}", timeout)
+                text = payload.decode("utf-8", "replace").rstrip("\n")
+                if code == DirectoryCode.GENERATE_INFO:
+                    result.output.append(text)
+                    on_line(text)
+                elif code == DirectoryCode.MPIRUN_ERROR:
+                    result.errors.append(text)
+                    on_line(f"error: {text}")
+                elif code == DirectoryCode.GENERATE_ERRORS:
+                    result.had_errors = True
+                elif code == DirectoryCode.COMPLETED:
+                    if result.had_errors:
+                        raise OperationFailed(
+                            f"mark5 copy {vsn} ended with errors: "
+                            + ("; ".join(result.errors[-3:]) or "none reported")
+                        )
+                    return result

@@ -1,8 +1,10 @@
 """The relay itself: one guiServer connection (or multicast membership) kept alive, and every
 document it brings parsed, counted and put on its feed.
 
-Connection rules: channels on, relay on, the message selection, a version request; on any
-failure wait 0.25 s, doubling up to `--reconnect-max`; guiServer has no heartbeat, so a
+Connection rules: the setup path (packet 13, even empty: guiServer never initialises it and
+pastes it in front of every DiFX command line), channels on, relay on or off, the message
+selection, a version request; on any failure wait 0.25 s, doubling up to `--reconnect-max`
+(`socs_like.backoff`); guiServer has no heartbeat, so a
 connection silent for `--idle-probe` s is probed with a version request and dropped if
 `--probe-timeout` passes. A document that does not parse, or that a feed refuses, is counted
 and dropped; a corrupt stream closes the connection (the client's choice) and we reconnect.
@@ -21,14 +23,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from socs_like import Feed, OpSession
+from socs_like.backoff import Backoff
+from socs_like.sequence import SequenceTracker
 
 from . import commands
 from .connection import Diagnostic, VersionReply
-from .errors import RemoteProtocolError
+from .errors import ChannelClosed, RemoteProtocolError
 from .feeds import feed_event
-from .guiclient import ChannelClosed, GuiClient
-from .jobs import JobTable, SeqTracker
+from .guiclient import GuiClient
+from .jobcontrol import StopWatch
+from .jobs import JobTable
 from .messages import AlertMessage, DifxMessage, StatusMessage, parse_message
+from .models import RelaySummary
 
 MAX_DATAGRAM = 10 * 1024  # guiServer reads at most this much of one multicast datagram
 
@@ -50,21 +56,28 @@ class Relay:
         self.server_feed = server_feed
         self.client: GuiClient | None = None
         self.server: VersionReply | None = None
-        self.last_error = "never connected"
+        self.last_error: str | None = "never connected"
+        self.relay_on: bool = args.relay
+        self.selection: list[str] | None = args.selection
         self.jobs = JobTable()
-        self.seq = SeqTracker()
+        # DiFX's message library numbers every message of one process with one counter,
+        # whatever its type or job identifier: losses are counted per (host, mpiProcessId).
+        self.seq: SequenceTracker[tuple[str, int]] = SequenceTracker()
+        # Messages per job identifier: what each job sent, not a measure of loss.
+        self.identifiers: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
         self.diagnostics: Counter[str] = Counter()
         self.bad_documents = 0
         self.last_bad_document: str | None = None
         self.reconnects = 0
         self.last_disconnect: str | None = None
-        self._job_listeners: dict[str, list[asyncio.Queue[str]]] = {}
+        self._job_listeners: dict[str, list[asyncio.Queue[tuple[str, int]]]] = {}
+        self._diagnostic_listeners: list[Callable[[Diagnostic], None]] = []
 
     @contextlib.contextmanager
-    def job_states(self, job: str) -> Iterator[asyncio.Queue[str]]:
-        """Every state of `job` seen while the context is open, in order."""
-        queue: asyncio.Queue[str] = asyncio.Queue()
+    def job_states(self, job: str) -> Iterator[asyncio.Queue[tuple[str, int]]]:
+        """Every (state, mpiProcessId) of `job` seen while the context is open, in order."""
+        queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         listeners = self._job_listeners.setdefault(job, [])
         listeners.append(queue)
         try:
@@ -99,13 +112,21 @@ class Relay:
         h = msg.header
         now = time.time()
         self.counts[h.message_type] += 1
-        gap = self.seq.observe(h.from_host, h.mpi_process_id, h.identifier, h.seq_number)
+        sender = (h.from_host, h.mpi_process_id)
+        before = self.seq.counts(sender)
+        last = before.last_seq if before is not None else None
+        verdict = self.seq.observe(sender, h.seq_number)
+        gap = 0
+        if verdict == "gap" and h.seq_number is not None and last is not None:
+            gap = h.seq_number - last - 1
+        if h.identifier and (h.identifier in self.identifiers or len(self.identifiers) < 1000):
+            self.identifiers[h.identifier] += 1
         progress = 0.0
         if isinstance(msg, StatusMessage):
             row = self.jobs.apply_status(msg, now)
             progress = row.progress
             for q in self._job_listeners.get(row.job, ()):
-                q.put_nowait(msg.state)
+                q.put_nowait((msg.state, h.mpi_process_id))
         elif isinstance(msg, AlertMessage):
             self.jobs.apply_alert(msg, now)
         feed, payload = feed_event(msg, now=now, seq_gap=gap, progress=progress)
@@ -113,31 +134,77 @@ class Relay:
 
     def on_diagnostic(self, d: Diagnostic) -> None:
         self.diagnostics[d.level] += 1
+        for listener in self._diagnostic_listeners:
+            listener(d)
         self.server_feed.publish({"level": d.level, "text": d.text, "timestamp": time.time()})
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "mode": self.args.mode,
-            "server": f"{self.args.host}:{self.args.port}"
+        totals = self.seq.totals()
+        connected = self.client is not None and self.client.is_open
+        return RelaySummary(
+            mode=self.args.mode,
+            server=f"{self.args.host}:{self.args.port}"
             if self.args.mode == "relay"
             else f"{self.args.multicast_group}:{self.args.multicast_port}",
-            "connected": self.client is not None and self.client.is_open,
-            "last_error": self.last_error,
-            "reconnects": self.reconnects,
-            "last_disconnect": self.last_disconnect,
-            "documents": dict(self.counts),
-            "bad_documents": self.bad_documents,
-            "last_bad_document": self.last_bad_document,
-            "seq_gaps": self.seq.lost,
-            "sender_restarts": self.seq.restarts,
-            "channel_errors": self.client.channel_errors if self.client else 0,
-            "server_messages": dict(self.diagnostics),
-            "guiserver": self.server.as_dict() if self.server else None,
-            "jobs": self.jobs.as_dict(),
-        }
+            connected=connected,
+            last_error=None if connected else self.last_error,
+            reconnects=self.reconnects,
+            last_disconnect=self.last_disconnect,
+            relay_on=self.relay_on,
+            selection=self.selection,
+            documents=dict(self.counts),
+            bad_documents=self.bad_documents,
+            last_bad_document=self.last_bad_document,
+            seq_lost=totals["lost"],
+            seq_late=totals["late"],
+            seq_duplicates=totals["duplicates"],
+            sender_restarts=totals["restarts"],
+            senders={f"{h}/{m}": c for (h, m), c in self.seq.snapshot().items()},
+            identifiers=dict(self.identifiers),
+            channel_errors=self.client.channel_errors if self.client else 0,
+            server_messages=dict(self.diagnostics),
+            guiserver=self.server.as_dict() if self.server else None,
+            jobs=self.jobs.as_dict(),
+        ).as_data()
+
+    def configure(self, relay_on: bool, selection: list[str] | None) -> None:
+        """Relay on/off and the message selection, now and after every reconnect."""
+        packet = commands.message_selection(selection)  # refuses unknown names first
+        self.relay_on, self.selection = relay_on, selection
+        if self.client is not None and self.client.is_open:
+            self.client.send(commands.relay(relay_on))
+            self.client.send(packet)
+
+    async def wait_job_end(
+        self, job: str, stop: Callable[[], object], timeout: float, quiet: float
+    ) -> StopWatch:
+        """Call `stop` (which sends DifxStop), then watch `job`'s status messages and
+        guiServer's diagnostics until `StopWatch` confirms the end or `timeout` s pass."""
+        watch = StopWatch(job, time.monotonic(), quiet)
+
+        def on_diagnostic(d: Diagnostic) -> None:
+            watch.diagnostic(d.text)
+
+        self._diagnostic_listeners.append(on_diagnostic)
+        try:
+            with self.job_states(job) as states:
+                stop()
+                deadline = watch.stopped_at + timeout
+                while (left := deadline - time.monotonic()) > 0:
+                    try:
+                        state, mpi_id = await asyncio.wait_for(states.get(), min(left, 0.2))
+                    except TimeoutError:
+                        if watch.check(time.monotonic()):
+                            break
+                        continue
+                    if watch.observe(state, mpi_id, time.monotonic()):
+                        break
+        finally:
+            self._diagnostic_listeners.remove(on_diagnostic)
+        return watch
 
     async def connect_loop(self, session: OpSession) -> None:
-        backoff = 0.25
+        backoff = Backoff(initial=0.25, factor=2, cap=self.args.reconnect_max)
         while not session.stop_requested:
             session.data = self.summary()
             try:
@@ -151,14 +218,14 @@ class Relay:
             except (OSError, TimeoutError) as e:
                 self.last_error = f"connect to {self.args.host}:{self.args.port}: {e or 'timeout'}"
                 session.data = self.summary()
-                if await session.sleep(backoff):
+                if await session.sleep(backoff.failure()):
                     return
-                backoff = min(backoff * 2, self.args.reconnect_max)
                 continue
             try:
+                client.send(commands.difx_setup_path(self.args.setup_path))
                 client.send(commands.channel_all_data(True))
-                client.send(commands.relay(True))
-                client.send(commands.message_selection(self.args.selection))
+                client.send(commands.relay(self.relay_on))
+                client.send(commands.message_selection(self.selection))
                 self.server = await client.version(self.args.probe_timeout)
             except (TimeoutError, ChannelClosed) as e:
                 client.close(f"handshake failed: {e or 'timeout'}")
@@ -166,14 +233,14 @@ class Relay:
                     f"{self.args.host}:{self.args.port} accepted the connection "
                     f"but the handshake failed: {e or 'no version reply'}"
                 )
-                if await session.sleep(backoff):
+                if await session.sleep(backoff.failure()):
                     return
-                backoff = min(backoff * 2, self.args.reconnect_max)
                 continue
-            backoff = 0.25
+            backoff.success()
             if self.client is not None:
                 self.reconnects += 1
             self.client = client
+            self.last_error = None
             session.add_message(
                 f"connected to guiServer {self.server.version} at {self.args.host}:{self.args.port}"
             )
@@ -194,12 +261,15 @@ class Relay:
                 return
             stop.cancel()
             idle = time.monotonic() - client.last_received
-            if client.is_open and idle > self.args.idle_probe:
-                if not await client.probe(self.args.probe_timeout):
-                    client.close(
-                        f"silent for {idle:.1f} s and no answer to a probe within "
-                        f"{self.args.probe_timeout:g} s"
-                    )
+            if (
+                client.is_open
+                and idle > self.args.idle_probe
+                and not await client.probe(self.args.probe_timeout)
+            ):
+                client.close(
+                    f"silent for {idle:.1f} s and no answer to a probe within "
+                    f"{self.args.probe_timeout:g} s"
+                )
 
     async def direct(self, session: OpSession) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)

@@ -1,21 +1,23 @@
-"""A guiServer simulator on the same protocol core as the agent (`socs-like simulate guiserver`).
+"""A guiServer simulator that answers as the real DiFX guiServer does (`socs-like simulate
+guiserver`). The protocol facts, with source citations, are in the shared protocol spec
+(`difx-guiserver-protocol.md`); section numbers below (§) refer to it.
 
-What it does, as guiServer does:
-- on each connection: relay starts off; RELAY 1/0 switches it; MESSAGE_SELECTION replaces the
-  selection (substring match on keywords); GUISERVER_VERSION answers with the burst 8, 11,
-  16, 10*, 12*, 18; CHANNEL_ALL_DATA_ON/OFF; unknown ids are skipped;
-- every document it "multicasts" goes to UDP multicast (for the agent's direct mode) and to
-  each connection that has relay on and selects its type;
-- file operations (ls, mkdir -p, rmdir, rm, mv), file transfers, vex2difx (+ calc), machine
-  definitions, DifxStart/DifxStop and GET_JOB_STATUS, inside a sandbox folder: a path
-  outside it is refused with an alert, as a careful guiServer would;
-- a job runs Spawning → Starting → Running (progress) → Ending → Done → MpiDone with load and
-  alert messages; its `.input` may hold `SIM BEHAVIOUR: fail` (crashes mid-run) or
-  `SIM BEHAVIOUR: wedge` (ignores DifxStop after Terminating, as the real one sometimes does).
+Modules:
+- `simulator`: the connection (receive loop, handshake, relay, dispatch) and the command line;
+- `sim_wire`: reply paths (channel mode 21/22, or a TCP connection to the client's port);
+- `sim_request`: reading command documents and the binary requests as guiServer does;
+- `sim_select`: the relay selection;
+- `sim_files`: ls, mkdir/rmdir/touch/rm/mv/cp, get and send;
+- `sim_jobs`: DifxStart, DifxStop, job status and the simulated correlator;
+- `sim_tools`: machines definition, vex2difx, getDirectory, Mk5Control, Mark5Copy, file list.
 
-Replies go on channels only (CHANNEL_ALL_DATA_ON); with channels off an operation is answered
-by an ERROR packet. `--demo-every` runs jobs by itself (for `make run`); `--flood-rate` emits
-timestamped status documents for the benchmark.
+What the simulator adds, kept apart from what a client sees of guiServer:
+- everything acts inside `--sandbox`; a path outside it behaves as a path that does not exist;
+- simulated DiFX processes (correlator jobs, mk5daemon load and Mark5 status) multicast their
+  documents on `--multicast-group` and are relayed to connections, as guiServer relays what it
+  hears; `--demo-every` runs jobs by themselves (as mk5daemon would) for `make run`;
+  `--flood-rate` emits timestamped status documents for the benchmark;
+- a job's `.input` may hold `SIM BEHAVIOUR: <word>` lines (see `sim_jobs`).
 """
 
 from __future__ import annotations
@@ -23,25 +25,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import fnmatch
-import glob
 import itertools
-import os
-import shutil
 import socket
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, Final
+from xml.sax.saxutils import escape
 
-from . import commands
-from .channels import ChannelDemux, InnerPacket, channel_connection, channel_packets
-from .codes import JobStatusCode, OpCode, StartCode
+from socs_like.paths import PathRefused, Roots
+
+from . import sim_files, sim_jobs, sim_tools
 from .errors import DiFXProtocolError
-from .framing import FrameDecoder, Packet, PacketId, encode_packet, pack_int, unpack_int
-from .machines import Machines, render_machines, render_threads
+from .framing import FrameDecoder, Packet, PacketId, encode_packet
 from .messages import (
-    SELECTION_KEYWORDS,
     WRAPPER_DECLARATION,
+    XML_DECLARATION,
     AlertMessage,
     DifxMessage,
     Header,
@@ -51,25 +51,41 @@ from .messages import (
     StatusMessage,
     encode_message,
 )
+from .sim_request import Command, Truncated, parse_command, parse_file_list, parse_job_status
+from .sim_select import Selection
+from .sim_wire import ChannelPath, ChannelQueue, ReplyPath, SocketPath
 
 VERSION = "guiServer-sim 1.0"
-AVAILABLE = ("DIFX-2.8.1", "DIFX_DEVEL")
-CHUNK = 64 * 1024
-MJD_UNIX_EPOCH = 40587.0
+# sizeof(DifxMessageGeneric) on x86-64: longer commands are refused (SSC:553-557).
+MAX_MESSAGE: Final = 93_712
+# guiServer reads at most this much of a datagram (SSC:166, 178).
+MAX_DATAGRAM: Final = 10 * 1024
+# Bytes queued for channels no operation reads yet, per connection; beyond it they are dropped
+# (guiServer would grow without bound).
+MAX_QUEUED: Final = 64 * 1024 * 1024
+DIAGNOSTIC_LEVEL: Final = {
+    PacketId.INFORMATION: "INFO",
+    PacketId.WARNING: "WARNING",
+    PacketId.ERROR: "ERROR",
+}
 
 
-def mjd_now() -> float:
-    return MJD_UNIX_EPOCH + time.time() / 86400.0
+def log(text: str) -> None:
+    print(text, flush=True)
 
 
 class Bus:
-    """Everything the simulated DiFX processes multicast: to UDP and to relaying connections."""
+    """Everything the simulated DiFX processes multicast: to UDP and to relaying connections.
 
-    def __init__(self, group: str | None, port: int, interface: str) -> None:
+    Sequence numbers count per sending process, across types and identifiers (spec §9)."""
+
+    def __init__(self, group: str | None, port: int, interface: str, head: str) -> None:
+        self.head = head
         self.connections: set[Connection] = set()
-        self._seq: dict[tuple[str, int, str], itertools.count[int]] = {}
+        self._seq: dict[tuple[str, int], itertools.count[int]] = {}
         self._udp: socket.socket | None = None
-        self._dest = (group or "", port)
+        self.group = group or ""
+        self.port = port
         if group:
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface))
@@ -78,8 +94,12 @@ class Bus:
             s.setblocking(False)
             self._udp = s
 
+    def new_process(self, host: str, mpi: int) -> None:
+        """A process (re)starts: its counter starts again at 0."""
+        self._seq.pop((host, mpi), None)
+
     def header(self, mtype: str, host: str, identifier: str, mpi: int) -> Header:
-        seq = next(self._seq.setdefault((host, mpi, identifier), itertools.count()))
+        seq = next(self._seq.setdefault((host, mpi), itertools.count()))
         return Header(
             from_host=host,
             message_type=mtype,
@@ -92,23 +112,46 @@ class Bus:
         doc = (
             encode_message(msg, declaration=WRAPPER_DECLARATION) if wrapper else encode_message(msg)
         )
-        self.emit_raw(doc, msg.header.message_type)
+        self.emit_raw(doc)
 
-    def emit_raw(self, doc: bytes, mtype: str) -> None:
-        if self._udp is not None:
-            try:
-                self._udp.sendto(doc, self._dest)
-            except BlockingIOError:
-                pass  # UDP may drop, as real multicast does
-        keyword = SELECTION_KEYWORDS.get(mtype, "UNKNOWN_MESSAGES")
+    def emit_raw(self, doc: bytes, group: tuple[str, int] | None = None) -> None:
+        """A datagram on (group, port), by default the simulator's own; guiServer relays what
+        arrives on the group each connection listens to."""
+        dest = group or (self.group, self.port)
+        if self._udp is not None and dest[0]:
+            with contextlib.suppress(OSError):  # UDP may drop, as real multicast does
+                self._udp.sendto(doc, dest)
         for conn in list(self.connections):
-            if conn.relay and (conn.selection is None or keyword in conn.selection):
-                conn.send(Packet(PacketId.RELAY, doc))
+            conn.heard(doc, dest)
+
+    def emit_load(self, host: str, *, cpu: float, used: int, rx: int, tx: int) -> None:
+        self.emit(
+            LoadMessage(
+                header=self.header("DifxLoadMessage", host, "", -1),
+                cpu_load=cpu,
+                total_memory=64_000_000,
+                used_memory=used,
+                net_rx_rate=rx,
+                net_tx_rate=tx,
+                n_core=16,
+            )
+        )
+
+    def emit_difx_command(self, command: str, to: str) -> None:
+        """The `DifxCommand` mk5control multicasts for mk5daemon on unit `to`."""
+        seq = next(self._seq.setdefault(("mk5control", -1), itertools.count()))
+        doc = (
+            f"{XML_DECLARATION}\n<difxMessage><header><from>{escape(self.head)}</from>"
+            f"<to>{escape(to)}</to><mpiProcessId>-1</mpiProcessId>"
+            "<identifier>mk5control</identifier><type>DifxCommand</type></header>"
+            f"<body><seqNumber>{seq}</seqNumber><difxCommand><command>{escape(command)}"
+            "</command></difxCommand></body></difxMessage>"
+        )
+        self.emit_raw(doc.encode())
 
     def status(
         self,
         job: str,
-        input_file: str,
         state: str,
         *,
         host: str,
@@ -118,6 +161,7 @@ class Bus:
         stop: float | None = None,
         weights: tuple[tuple[int, float], ...] = (),
         message: str = "",
+        input_file: str = "",
     ) -> None:
         wrapper = mpi == -1
         self.emit(
@@ -154,118 +198,75 @@ class Bus:
         )
 
 
-class Job:
-    """One running correlation in the simulator."""
-
-    def __init__(self, sim: Simulator, input_file: Path, processors: list[str]) -> None:
-        self.sim, self.input_file, self.processors = sim, input_file, processors
-        self.name = input_file.name.removesuffix(".input")
-        text = input_file.read_text(errors="replace")
-        self.behaviour = "normal"
-        for line in text.splitlines():
-            if line.upper().startswith("SIM BEHAVIOUR:"):
-                self.behaviour = line.split(":", 1)[1].strip().lower()
-        self.task: asyncio.Task[None] | None = None
-        self.stopping = False
-
-    def log_state(self, state: str) -> None:
-        with open(self.input_file.with_suffix(".difxlog"), "a") as f:
-            f.write(f"{time.ctime()} {state}\n")
-
-    async def run(self, conn: Connection | None, channel: int) -> None:
-        """Run to the end; channel replies go to `conn`, or nowhere for a demo job."""
-        bus, host, path = self.sim.bus, self.sim.head, str(self.input_file)
-
-        def reply(code: int, payload: bytes = b"") -> None:
-            if conn is not None:
-                conn.channel_reply(channel, code, payload)
-
-        steps = self.sim.job_steps
-        start, stop = 57028.0, 57028.0 + steps / 1440.0
-
-        def status(state: str, **kw: object) -> None:
-            bus.status(self.name, path, state, host=host, **kw)  # type: ignore[arg-type]
-            self.log_state(state)
-
-        try:
-            reply(StartCode.STARTING_DIFX)
-            status("Spawning", mpi=-1)
-            reply(StartCode.STARTED)
-            await asyncio.sleep(self.sim.step_seconds)
-            status("Starting")
-            for i in range(1, steps + 1):
-                await asyncio.sleep(self.sim.step_seconds)
-                if self.behaviour == "fail" and i == steps // 2:
-                    bus.alert(
-                        "Datastream 1: cannot open /data/missing.vdif",
-                        1,
-                        host="ds1",
-                        job=self.name,
-                        mpi=1,
-                        input_file=path,
-                    )
-                    status("Crashed", mpi=-1)
-                    reply(StartCode.DIFX_ERROR, b"Datastream 1: cannot open /data/missing.vdif")
-                    reply(StartCode.JOB_FAILED, b"mpirun exited with 1")
-                    return
-                weights = tuple((a, 0.9 + 0.01 * a) for a in range(3))
-                status("Running", vis=start + i / 1440.0, start=start, stop=stop, weights=weights)
-                for n, proc in enumerate(self.processors):
-                    bus.emit(
-                        LoadMessage(
-                            header=bus.header("DifxLoadMessage", proc, "", -1),
-                            cpu_load=2.0 + n,
-                            total_memory=64_000_000,
-                            used_memory=8_000_000 + i,
-                            net_rx_rate=1000 * i,
-                            net_tx_rate=10 * i,
-                            n_core=16,
-                        )
-                    )
-                if i == 1:
-                    bus.alert(
-                        "Processing started", 4, host=host, job=self.name, mpi=0, input_file=path
-                    )
-            await asyncio.sleep(self.sim.step_seconds)
-            status("Ending")
-            status("Done")
-            (self.input_file.parent / f"{self.name}.difx").mkdir(exist_ok=True)
-            status("MpiDone", mpi=-1)
-            reply(StartCode.DIFX_COMPLETE)
-            reply(StartCode.ENDED_GRACEFULLY)
-        finally:
-            self.sim.jobs.pop(path, None)
-
-    def stop(self) -> None:
-        bus, path = self.sim.bus, str(self.input_file)
-        bus.status(self.name, path, "Terminating", host=self.sim.head, mpi=-1)
-        self.log_state("Terminating")
-        if self.behaviour == "wedge":
-            bus.alert(
-                f"Processes of {self.name} did not respond to kill",
-                2,
-                host=self.sim.head,
-                job=self.name,
-            )
-            return
-        if self.task is not None:
-            self.task.cancel()
-        bus.status(self.name, path, "Terminated", host=self.sim.head, mpi=-1)
-        self.log_state("Terminated")
-        self.sim.jobs.pop(path, None)
-
-
 class Connection(asyncio.Protocol):
+    """One client of guiServer (a `ServerSideConnection`)."""
+
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
         self.decoder = FrameDecoder()
-        self.inbound = ChannelDemux()
+        self.inbox: asyncio.Queue[Packet] = asyncio.Queue()
+        # Initial state (SSC:87-122): relay off, relay-all on, channel mode off, and the
+        # multicast group of the environment.
         self.relay = False
-        self.selection: str | None = None
-        self.channels = False
-        self.uploads: dict[int, tuple[Path, int, bytearray]] = {}
+        self.selection = Selection()
+        self.channel_mode = False
+        self.group = (sim.bus.group, sim.bus.port)
+        self._setup_path = ""
+        self.run_label = ""
+        self.queues: dict[int, ChannelQueue] = {}
         self.transport: asyncio.Transport | None = None
+        self.worker: asyncio.Task[None] | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
         self.peer = "?"
+        # Jobs this connection started and has not been told to stop (its running list).
+        self.running: set[str] = set()
+
+    # -- OpContext
+    @property
+    def sandbox(self) -> str:
+        return str(self.sim.sandbox)
+
+    @property
+    def setup_path(self) -> str:
+        return self._setup_path
+
+    def inside(self, path: str) -> str | None:
+        try:
+            return self.sim.roots.resolve(path)
+        except PathRefused:
+            return None
+
+    def diagnostic(self, packet_id: int, text: str) -> None:
+        log(f"[ -1] {DIAGNOSTIC_LEVEL.get(PacketId(packet_id), '?')} {text.rstrip()}")
+        self.send(Packet(packet_id, text.encode()))
+
+    def alert(self, text: str, level: str) -> None:
+        log(f"[ -1] {level} {text.rstrip()}")
+
+    async def open_path(self, address: str, port: int) -> ReplyPath | None:
+        if self.channel_mode:
+            return ChannelPath(self.send, port, self.queue(port))
+        try:
+            return await SocketPath.connect(address, port)
+        except (OSError, TimeoutError, ValueError, UnicodeError):
+            return None
+
+    def queue(self, port: int) -> ChannelQueue:
+        return self.queues.setdefault(port, ChannelQueue())
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run an operation in its own task, as guiServer runs it in its own thread."""
+        task = asyncio.get_running_loop().create_task(self._guarded(coro))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _guarded(self, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            await coro
+        except (OSError, TimeoutError, asyncio.IncompleteReadError) as e:
+            log(f"operation for {self.peer} ended: {e!r}")  # the client went away
+        except Exception as e:  # bad input never kills the simulator
+            log(f"operation for {self.peer} failed: {e!r}")
 
     # -- transport
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -273,9 +274,15 @@ class Connection(asyncio.Protocol):
         host, port = transport.get_extra_info("peername")[:2]
         self.peer = f"{host}:{port}"
         self.sim.bus.connections.add(self)
+        self.worker = asyncio.get_running_loop().create_task(self.receive_loop())
+        # guiServer sends nothing on accept (§2).
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.sim.bus.connections.discard(self)
+        if self.worker is not None:
+            self.worker.cancel()
+        for task in list(self.tasks):
+            task.cancel()
 
     def send(self, packet: Packet) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -285,320 +292,177 @@ class Connection(asyncio.Protocol):
         self.decoder.receive_data(data)
         try:
             for packet in self.decoder.packets():
-                self.handle(packet)
+                self.inbox.put_nowait(packet)
         except DiFXProtocolError as e:
-            self.send(Packet(PacketId.ERROR, f"protocol error, closing: {e}".encode()))
+            log(f"closing {self.peer}: {e}")
             if self.transport is not None:
                 self.transport.close()
 
-    # -- replies
-    def open_channel(self, channel: int) -> bool:
-        if not self.channels:
-            self.send(Packet(PacketId.ERROR, b"operation replies need CHANNEL_ALL_DATA_ON"))
-            return False
-        self.send(channel_connection(channel))
-        return True
+    async def receive_loop(self) -> None:
+        """Packets in order, one at a time, as guiServer's receive thread (§1)."""
+        while True:
+            packet = await self.inbox.get()
+            try:
+                await self.handle(packet)
+            except Exception as e:  # bad input never kills the simulator
+                log(f"request {packet.packet_id} from {self.peer} failed: {e!r}")
 
-    def channel_reply(self, channel: int, code: int, payload: bytes = b"") -> None:
-        for p in channel_packets(channel, code, payload):
-            self.send(p)
+    # -- relay (§7)
+    def heard(self, doc: bytes, group: tuple[str, int]) -> None:
+        if not self.relay or group != self.group:
+            return
+        # guiServer reads at most 10 KiB of a datagram and relays it up to its first NUL.
+        message = doc[:MAX_DATAGRAM].split(b"\0", 1)[0]
+        # The type is parsed only when a selection needs it (the benchmark floods at high rate).
+        if self.selection.relay_all or self.selection.passes(parse_command(message).type_index):
+            self.send(Packet(PacketId.RELAY, message))
 
-    # -- requests
-    def handle(self, p: Packet) -> None:
-        pid = p.packet_id
+    # -- requests (§3)
+    async def handle(self, p: Packet) -> None:
+        pid, data = p.packet_id, p.payload
         if pid == PacketId.RELAY:
-            self.relay = unpack_int(p.payload, "RELAY") != 0
-            print(f"relay {'on' if self.relay else 'off'} for {self.peer}", flush=True)
-        elif pid == PacketId.MESSAGE_SELECTION:
-            # guiServer keeps the text and looks keywords up as substrings, so choosing
-            # MARK5STATUS_MESSAGES lets STATUS_MESSAGES through too; so do we.
-            text = p.payload.decode("utf-8", "replace")
-            self.selection = None if text.startswith("ALL_MESSAGES") else text
+            if len(data) >= 4:
+                self.relay = int.from_bytes(data[:4], "big", signed=True) != 0
+                log(f"relay {'on' if self.relay else 'off'} for {self.peer}")  # console only
+        elif pid == PacketId.RELAY_COMMAND:
+            self.sim.bus.emit_raw(data, self.group)
+        elif pid == PacketId.COMMAND:
+            await self.command(data)
+        elif pid == PacketId.MULTICAST_SETTINGS:
+            group, _, port = data.decode("latin-1").partition("\n")
+            self.group = (group[:15], sim_tools.atoi(port))
         elif pid == PacketId.GUISERVER_VERSION:
             self.version_burst()
+        elif pid == PacketId.DIFX_SETUP_PATH:
+            if len(data) < 4096:
+                self._setup_path = data.split(b"\0", 1)[0].decode("utf-8", "replace")
+        elif pid == PacketId.DIFX_RUN_LABEL:
+            if len(data) < 4096:
+                self.run_label = data.decode("utf-8", "replace")
+        elif pid == PacketId.MESSAGE_SELECTION:
+            self.selection.apply(data)
         elif pid in (PacketId.CHANNEL_ALL_DATA_ON, PacketId.CHANNEL_ALL_DATA_OFF):
-            self.channels = pid == PacketId.CHANNEL_ALL_DATA_ON
-        elif pid == PacketId.COMMAND:
-            self.command(p.payload)
-        elif pid == PacketId.RELAY_COMMAND:
-            self.sim.bus.emit_raw(p.payload, "DifxCommand")
-        elif pid == PacketId.GET_JOB_STATUS:
-            self.job_status(commands.parse_get_job_status(p.payload))
+            self.channel_mode = pid == PacketId.CHANNEL_ALL_DATA_ON
         elif pid == PacketId.CHANNEL_DATA:
-            event = self.inbound.handle(p)
-            if isinstance(event, InnerPacket):
-                self.upload_data(event)
-        # Anything else (setup path, run label, monitor, unknown ids) is consumed and ignored.
+            if len(data) >= 4 and sum(map(len, self.queues.values())) < MAX_QUEUED:
+                self.queue(int.from_bytes(data[:4], "big", signed=True)).feed(data[4:])
+        elif pid == PacketId.GET_JOB_STATUS:
+            try:
+                self.spawn(sim_jobs.job_status(self, parse_job_status(data)))
+            except Truncated as e:
+                log(f"GET_JOB_STATUS from {self.peer}: {e}")
+        elif pid == PacketId.GENERATE_FILELIST:
+            try:
+                self.spawn(sim_tools.file_list(self, parse_file_list(data)))
+            except Truncated as e:
+                log(f"GENERATE_FILELIST from {self.peer}: {e}")
+        # Anything else (14 monitor, unknown ids) has been read and is ignored (§1).
 
     def version_burst(self) -> None:
+        """§2: 8, 11, 16 when the user is known, 10 per version (or WARNING 5), 12 per
+        environment entry, empty 18. Never 9."""
+        sim = self.sim
         self.send(Packet(PacketId.GUISERVER_VERSION, VERSION.encode()))
-        self.send(Packet(PacketId.DIFX_BASE, str(self.sim.sandbox / "difx").encode()))
-        self.send(Packet(PacketId.GUISERVER_USER, b"difx"))
-        for v in AVAILABLE:
-            self.send(Packet(PacketId.AVAILABLE_DIFX_VERSION, v.encode()))
-        for item in (
-            f"DIFX_VERSION={AVAILABLE[0]}",
-            f"DIFX_BASE={self.sim.sandbox / 'difx'}",
-            "DIFX_MESSAGE_GROUP=224.2.2.1",
-        ):
+        self.send(Packet(PacketId.DIFX_BASE, sim.difx_base.encode()))
+        if sim.user:
+            self.send(Packet(PacketId.GUISERVER_USER, sim.user.encode()))
+        pattern = f"{sim.difx_base}/bin/rungeneric.*"
+        versions = sorted(Path(sim.difx_base, "bin").glob("rungeneric.*")) if sim.difx_base else []
+        if not versions:
+            self.diagnostic(
+                PacketId.WARNING,
+                f'On DiFX Host "{pattern}" returns empty or path does not exist - no versions '
+                "of DiFX can be located.\n",
+            )
+        for v in versions:
+            name = v.name.removeprefix("rungeneric.")
+            if name and not v.name.endswith((".sh", ".csh")):
+                self.send(Packet(PacketId.AVAILABLE_DIFX_VERSION, name.encode()))
+        for item in sim.environment:
             self.send(Packet(PacketId.GUISERVER_ENVIRONMENT, item.encode()))
         self.send(Packet(PacketId.CHANNEL_ALL_DATA))
 
-    def command(self, payload: bytes) -> None:
-        try:
-            doc = commands.parse_command(payload)
-            handler = getattr(self, "cmd_" + doc.command_type, None)
-            if handler is None:
-                self.sim.bus.alert(
-                    f"{doc.command_type} is not supported by the simulator", 3, host=self.sim.head
-                )
-                return
-            handler(doc)
-        except (DiFXProtocolError, ValueError) as e:
-            self.sim.bus.alert(f"Malformed command received: {e}", 2, host=self.sim.head)
-
-    def inside(self, path: str) -> Path | None:
-        real = Path(os.path.normpath(path))
-        if real.is_absolute() and (real == self.sim.sandbox or self.sim.sandbox in real.parents):
-            return real
-        return None
-
-    def refuse(self, channel: int, text: str) -> None:
-        self.sim.bus.alert(text, 2, host=self.sim.head)
-        self.channel_reply(channel, OpCode.FAILED, text.encode())
-
-    def cmd_DifxFileOperation(self, doc: commands.CommandDoc) -> None:
-        channel = doc.get_int("port")
-        if not self.open_channel(channel):
-            return
-        op, path, arg = (
-            doc.values.get("operation", ""),
-            doc.values.get("path", ""),
-            doc.values.get("arg", ""),
-        )
-        matches = list(glob.glob(path) if any(c in path for c in "*?[") else [path])
-        real = [self.inside(m) for m in matches] or [self.inside(path)]
-        if any(r is None for r in real) or not matches:
-            return self.refuse(channel, f"{op} {path}: outside the simulator sandbox")
-        try:
-            if op == "ls":
-                if not any(Path(m).exists() for m in matches):
-                    return self.refuse(
-                        channel, f"ls: cannot access '{path}': No such file or directory"
-                    )
-                for m in sorted(matches):
-                    entries = (
-                        sorted(os.listdir(m)) if os.path.isdir(m) and "-d" not in arg else None
-                    )
-                    for e in entries if entries is not None else [m]:
-                        self.channel_reply(
-                            channel,
-                            OpCode.LS_ENTRY,
-                            (e if entries is None else os.path.join(m, e)).encode(),
-                        )
-            elif op == "mkdir":
-                os.makedirs(path, exist_ok=True)
-            elif op == "rmdir":
-                os.rmdir(path)
-            elif op == "rm":
-                for m in matches:
-                    if os.path.isdir(m) and "r" in arg:
-                        shutil.rmtree(m)
-                    else:
-                        os.remove(m)
-            elif op == "mv":
-                if not arg.startswith("/") or self.inside(arg) is None:
-                    return self.refuse(
-                        channel, f"Destination of mv ({arg}) must be a complete path in the sandbox"
-                    )
-                shutil.move(path, arg)
-            else:
-                return self.refuse(channel, f'operation "{op}" is not permitted')
-        except OSError as e:
-            return self.refuse(channel, f"{op} {path}: {e.strerror}")
-        self.channel_reply(channel, OpCode.DONE, f"{op} {arg} {path} performed".encode())
-
-    def cmd_DifxFileTransfer(self, doc: commands.CommandDoc) -> None:
-        channel = doc.get_int("port")
-        if not self.open_channel(channel):
-            return
-        direction = doc.values.get("direction", "")
-        if direction == "from DiFX host":
-            src = self.inside(doc.values.get("origin", ""))
-            if src is None or not src.is_file():
-                self.channel_reply(channel, OpCode.FILE_SIZE, pack_int(-1))
-                return self.refuse(
-                    channel, f"{doc.values.get('origin')}: no such file in the sandbox"
-                )
-            data = src.read_bytes()
-            self.channel_reply(channel, OpCode.FILE_SIZE, pack_int(len(data)))
-            for i in range(0, len(data), CHUNK):
-                self.channel_reply(channel, OpCode.FILE_DATA, data[i : i + CHUNK])
-            self.channel_reply(channel, OpCode.DONE, str(len(data)).encode())
-        elif direction == "to DiFX host":
-            dest = self.inside(doc.values.get("destination", ""))
-            if dest is None or not dest.parent.is_dir():
-                return self.refuse(channel, f"{doc.values.get('destination')}: cannot write there")
-            self.uploads[channel] = (dest, -1, bytearray())
-        else:
-            self.refuse(channel, f"unknown transfer direction {direction!r}")
-
-    def upload_data(self, event: InnerPacket) -> None:
-        if event.channel not in self.uploads:
-            return
-        dest, size, data = self.uploads[event.channel]
-        if event.inner_id == OpCode.FILE_SIZE:
-            size = unpack_int(event.payload, "FILE_SIZE")
-        elif event.inner_id == OpCode.FILE_DATA:
-            data += event.payload
-        self.uploads[event.channel] = (dest, size, data)
-        if size >= 0 and len(data) >= size:
-            del self.uploads[event.channel]
-            dest.write_bytes(bytes(data[:size]))
-            self.channel_reply(event.channel, OpCode.DONE, str(size).encode())
-
-    def cmd_DifxVex2DifxRun(self, doc: commands.CommandDoc) -> None:
-        channel = doc.get_int("port")
-        if not self.open_channel(channel):
-            return
-        asyncio.get_running_loop().create_task(self.vex2difx(doc, channel))
-
-    async def vex2difx(self, doc: commands.CommandDoc, channel: int) -> None:
-        pass_path = self.inside(doc.values.get("passPath", ""))
-        v2d = doc.values.get("v2dFile", "")
-        if pass_path is None or not pass_path.is_dir() or "/" in v2d:
-            return self.refuse(channel, f"vex2difx: bad pass path {doc.values.get('passPath')!r}")
-        calc = doc.values.get("calcCommand", "calcif2")
-        if doc.get_int("calcOnly", 0):
-            inputs = sorted(
-                p
-                for p in pass_path.iterdir()
-                if fnmatch.fnmatch(p.name, v2d) and p.suffix == ".input"
-            )
-        else:
-            v2d_path = pass_path / v2d
-            if not v2d_path.is_file():
-                return self.refuse(channel, f"vex2difx: {v2d_path} not found")
-            n_jobs = 2
-            for line in v2d_path.read_text(errors="replace").splitlines():
-                if line.strip().startswith("# sim-jobs:"):
-                    n_jobs = int(line.split(":", 1)[1])
-            inputs = []
-            for i in range(1, n_jobs + 1):
-                await asyncio.sleep(0.05)
-                job = pass_path / f"{v2d_path.stem}_{i}.input"
-                job.write_text(f"JOB ID:             {i}\nDATASTREAM ENTRIES: 2\n")
-                inputs.append(job)
-                self.channel_reply(channel, OpCode.NEW_INPUT_FILE, str(job).encode())
-        for job in inputs:
-            await asyncio.sleep(0.05)
-            im = job.with_suffix(".im")
-            im.write_text(f"# made by {calc}\n")
-            self.channel_reply(channel, OpCode.NEW_IM_FILE, str(im).encode())
-        self.channel_reply(channel, OpCode.DONE, f"{len(inputs)} jobs".encode())
-
-    def cmd_DifxMachinesDefinition(self, doc: commands.CommandDoc) -> None:
-        channel = doc.get_int("port")
-        if not self.open_channel(channel):
-            return
-        mfile, tfile = (
-            self.inside(doc.values.get("machinesFile", "")),
-            self.inside(doc.values.get("threadsFile", "")),
-        )
-        if mfile is None or tfile is None:
-            return self.refuse(channel, "machines definition: files outside the sandbox")
-        manager = doc.attrs("manager")[0].get("node", "") if doc.attrs("manager") else ""
-        ds = doc.attrs("datastream")[0].get("nodes", "").split() if doc.attrs("datastream") else []
-        procs = tuple(
-            (a.get("nodes", ""), int(a.get("threads", "1"))) for a in doc.attrs("process")
-        )
-        m = Machines(manager, tuple(ds), procs)
-        mfile.write_text(render_machines(m))
-        tfile.write_text(render_threads(m))
-        self.channel_reply(channel, OpCode.MACHINES_FILE, str(mfile).encode())
-        self.channel_reply(channel, OpCode.THREADS_FILE, str(tfile).encode())
-        self.channel_reply(channel, OpCode.DONE)
-
-    def cmd_DifxStart(self, doc: commands.CommandDoc) -> None:
-        channel = doc.get_int("port")
-        if not self.open_channel(channel):
-            return
-        reply = self.channel_reply
-        manager = doc.attrs("manager")[0].get("node", "") if doc.attrs("manager") else ""
-        ds = doc.attrs("datastream")[0].get("nodes", "").split() if doc.attrs("datastream") else []
-        procs = [a.get("nodes", "") for a in doc.attrs("process")]
-        input_file = doc.values.get("input", "")
-        reply(channel, StartCode.PARAMETER_CHECK_IN_PROGRESS)
-        if not manager:
-            return reply(channel, StartCode.FAILURE_NO_HEADNODE)
-        if not ds:
-            return reply(channel, StartCode.FAILURE_NO_DATASOURCES)
-        if not procs:
-            return reply(channel, StartCode.FAILURE_NO_PROCESSORS)
-        if not input_file:
-            return reply(channel, StartCode.FAILURE_NO_INPUTFILE_SPECIFIED)
-        real = self.inside(input_file)
-        if real is None or not real.is_file():
-            return reply(channel, StartCode.FAILURE_INPUTFILE_NOT_FOUND, input_file.encode())
-        reply(channel, StartCode.PARAMETER_CHECK_SUCCESS)
-        output = real.with_suffix(".difx")
-        if output.exists():
-            if not doc.get_int("force", 0):
-                return reply(channel, StartCode.FAILURE_OUTPUT_EXISTS, str(output).encode())
-            reply(channel, StartCode.DELETING_PREVIOUS_OUTPUT, str(output).encode())
-            shutil.rmtree(output)
-        if doc.values.get("function") == "CONFIG_ONLY":
-            reply(channel, StartCode.RUNNING_CONFIG_CHECK)
-            reply(channel, StartCode.SUCCESSFUL_CONFIG_FILE)
-            return reply(channel, StartCode.STOPPED_AFTER_CONFIG)
-        if str(real) in self.sim.jobs:
-            return reply(channel, StartCode.JOB_FAILED, b"job is already running")
-        job = Job(self.sim, real, procs)
-        self.sim.jobs[str(real)] = job
-        job.task = asyncio.get_running_loop().create_task(job.run(self, channel))
-
-    def cmd_DifxStop(self, doc: commands.CommandDoc) -> None:
-        job = self.sim.jobs.get(os.path.normpath(doc.values.get("input", "")))
-        if job is None:
-            self.sim.bus.alert(
-                f"DifxStop: no running job {doc.values.get('input')}", 3, host=self.sim.head
+    async def command(self, data: bytes) -> None:
+        """Packet 3 (SSC:553-595)."""
+        if len(data) > MAX_MESSAGE:
+            self.diagnostic(
+                PacketId.ERROR,
+                f"Message length ({len(data)}) is longer than allowed DiFX maximum "
+                f"({MAX_MESSAGE}) - ignored!\n",
             )
             return
-        job.stop()
+        cmd = parse_command(data)
+        name = cmd.type_name
+        if name == "DifxStart":
+            await sim_jobs.start(self, cmd)
+        elif name == "DifxStop":
+            sim_jobs.stop(self, cmd)
+        elif name == "DifxFileOperation":
+            if not sim_files.file_operation(self, cmd):
+                self.spawn(sim_files.ls(self, cmd))
+        elif name == "DifxFileTransfer":
+            self.file_transfer(cmd)
+        elif name == "DifxVex2DifxRun":
+            self.spawn(sim_tools.vex2difx(self, cmd))
+        elif name == "DifxMachinesDefinition":
+            self.spawn(sim_tools.machines_definition(self, cmd))
+        elif name == "DifxGetDirectory":
+            self.spawn(sim_tools.get_directory(self, cmd))
+        elif name == "DifxMk5Control":
+            self.spawn(sim_tools.mk5_control(self, cmd))
+        elif name == "DifxMark5Copy":
+            self.spawn(sim_tools.mark5_copy(self, cmd))
+        elif name == "DifxCommand":
+            self.sim.bus.emit_raw(data, self.group)
+        else:
+            self.diagnostic(
+                PacketId.WARNING,
+                f"Received command message type {cmd.type_index} - don't know what this is....\n",
+            )
 
-    def job_status(self, req: commands.JobStatusRequest) -> None:
-        if not self.open_channel(req.channel):
-            return
-        self.channel_reply(req.channel, JobStatusCode.STARTED)
-        for path in sorted(glob.glob(req.pattern)):
-            if self.inside(path) is None:
-                continue
-            self.channel_reply(req.channel, JobStatusCode.INPUT_FILE, path.encode())
-            log = Path(path).with_suffix(".difxlog")
-            if not log.exists():
-                self.channel_reply(req.channel, JobStatusCode.NO_DIFXLOG, path.encode())
-                continue
-            lines = [line for line in log.read_text().splitlines() if line.strip()]
-            if lines:
-                self.channel_reply(req.channel, JobStatusCode.STATUS, lines[-1].encode())
-            else:
-                self.channel_reply(req.channel, JobStatusCode.NO_STATUS, path.encode())
-        self.channel_reply(req.channel, JobStatusCode.ENDED_GRACEFULLY)
+    def file_transfer(self, cmd: Command) -> None:
+        """Only the exact directions do anything (src/difxFileTransfer.cpp:83, 217)."""
+        direction = cmd.text("direction")
+        if direction == "to DiFX":
+            self.spawn(sim_files.send_file(self, cmd))
+        elif direction == "from DiFX":
+            self.spawn(sim_files.get_file(self, cmd))
 
 
 class Simulator:
     def __init__(self, args: argparse.Namespace) -> None:
         self.sandbox = Path(args.sandbox).resolve()
+        self.roots = Roots([self.sandbox], option="--sandbox")
         self.bus = Bus(
             None if args.no_multicast else args.multicast_group,
             args.multicast_port,
             args.multicast_interface,
+            args.head,
         )
         self.head = args.head
+        self.nodes = set(args.nodes.split(",")) | {args.head}
+        self.mark5_units = set(filter(None, args.mark5_units.split(",")))
+        self.mark5_dir = str(self.sandbox / "mark5dir")
+        self.user = args.user
+        self.difx_base = str(self.sandbox / "difx") if args.difx_base is None else args.difx_base
         self.job_steps = args.job_steps
         self.step_seconds = args.step_seconds
-        self.jobs: dict[str, Job] = {}
+        self.jobs: dict[str, sim_jobs.Job] = {}
         self.args = args
+        if self.difx_base and args.difx_versions:
+            bin_dir = Path(self.difx_base, "bin")
+            with contextlib.suppress(OSError):
+                bin_dir.mkdir(parents=True, exist_ok=True)
+                for v in args.difx_versions.split(","):
+                    (bin_dir / f"rungeneric.{v}").touch()
+        # A small, fixed environment: the real server sends its whole environment (SSC:411).
+        self.environment = [
+            f"DIFX_BASE={self.difx_base}",
+            f"DIFX_MESSAGE_GROUP={args.multicast_group}",
+            f"DIFX_MESSAGE_PORT={args.multicast_port}",
+            f"HOME={self.sandbox}",
+            "PATH=/usr/local/bin:/usr/bin:/bin",
+        ]
 
     async def load_ticker(self) -> None:
         """Idle correlator nodes still report their load, and the Mark5 unit its state, as
@@ -621,21 +485,11 @@ class Simulator:
                 )
             )
             for host in ("difxhead", "cn01"):
-                self.bus.emit(
-                    LoadMessage(
-                        header=self.bus.header("DifxLoadMessage", host, "mk5daemon", -1),
-                        cpu_load=0.25,
-                        total_memory=64_000_000,
-                        used_memory=2_000_000,
-                        net_rx_rate=0,
-                        net_tx_rate=0,
-                        n_core=16,
-                    )
-                )
+                self.bus.emit_load(host, cpu=0.25, used=2_000_000, rx=0, tx=0)
 
     async def demo_jobs(self) -> None:
-        """Start a job on the correlator's own every `demo_every` s, so a relay has something
-        to show (`make run`)."""
+        """Start a job every `demo_every` s, as mk5daemon would for an operator, so a relay
+        has something to show (`make run`)."""
         folder = self.sandbox / "demo"
         folder.mkdir(exist_ok=True)
         # Five names in turn, each run starting afresh, so a long `make run` stays small.
@@ -643,10 +497,9 @@ class Simulator:
             path = folder / f"demo_{n}.input"
             path.write_text("DATASTREAM ENTRIES: 1\n")
             path.with_suffix(".difxlog").unlink(missing_ok=True)
-            job = Job(self, path, ["cn01", "cn02"])
+            job = sim_jobs.Job(self, str(path), ["cn01", "cn02"], by_mk5daemon=True)
             self.jobs[str(path)] = job
-            job.task = asyncio.get_running_loop().create_task(job.run(None, 0))
-            await job.task
+            await job.run(None)
             await asyncio.sleep(self.args.demo_every)
 
     async def flood(self) -> None:
@@ -661,10 +514,10 @@ class Simulator:
             while sent < due:
                 self.bus.status(
                     "bench",
-                    "/bench/bench.input",
                     "Running",
                     host="benchhost",
                     message=f"t={time.time():.6f}",
+                    input_file="/bench/bench.input",
                 )
                 sent += 1
             await asyncio.sleep(0.001)
@@ -681,7 +534,7 @@ class Simulator:
             lambda: Connection(self), self.args.host, self.args.port, reuse_address=True
         )
         port = server.sockets[0].getsockname()[1]
-        print(f"guiserver simulator listening on {self.args.host}:{port}", flush=True)
+        log(f"guiserver simulator listening on {self.args.host}:{port}")
         tasks = [loop.create_task(self.load_ticker())]
         if self.args.demo_every:
             tasks.append(loop.create_task(self.demo_jobs()))
@@ -703,6 +556,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--multicast-interface", default="127.0.0.1")
     p.add_argument("--no-multicast", action="store_true")
     p.add_argument("--head", default="difxhead", help="Host name the head node reports.")
+    p.add_argument(
+        "--user",
+        default="difx",
+        help="User name sent as packet 16; empty for none, as under a daemon (§2).",
+    )
+    p.add_argument(
+        "--difx-base",
+        default=None,
+        help="DIFX_BASE sent as packet 11 (default SANDBOX/difx; may be empty).",
+    )
+    p.add_argument(
+        "--difx-versions",
+        default="DIFX-2.8.1,DIFX_DEVEL",
+        help="Versions to install as DIFX_BASE/bin/rungeneric.V (comma-separated; empty: none).",
+    )
+    p.add_argument(
+        "--nodes",
+        default="cn01,cn02,ds1,ds2,mark5fx01",
+        help="Hosts that answer (processor tests); comma-separated.",
+    )
+    p.add_argument("--mark5-units", default="mark5fx01", help="Mark5 units; comma-separated.")
     p.add_argument("--job-steps", type=int, default=10, help="Running status messages per job.")
     p.add_argument("--step-seconds", type=float, default=0.3)
     p.add_argument("--load-interval", type=float, default=2.0)

@@ -1,246 +1,413 @@
-"""The simulator over real TCP, driven by the pure asyncio client the agent uses."""
+"""The guiServer simulator against the protocol spec (`difx-guiserver-protocol.md`, § below):
+handshake, framing, channel mode, relay, file operations and transfers.
+
+Every test talks to the simulator process over a raw socket and checks exact bytes with
+`struct` (see `sim_raw`), never through the agent's own protocol code.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import struct
+import os
+import sys
+import time
+from pathlib import Path
 
-from socs_like_agents.difx_relay import commands
-from socs_like_agents.difx_relay.codes import StartCode
-from socs_like_agents.difx_relay.guiclient import GuiClient
-from socs_like_agents.difx_relay.machines import Machines
-from socs_like_agents.difx_relay.messages import StatusMessage, parse_message
-from socs_like_agents.difx_relay.operations import Ops
-from socs_like_agents.difx_relay.paths import PathPolicy
+import pytest
 
-FAST = ("--step-seconds", "0.05", "--job-steps", "6", "--load-interval", "30")
+# The raw-socket helpers sit next to this file; pytest's importlib mode puts no test folder
+# on sys.path, so this one is added (once).
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
+from sim_raw import QUIET, Raw, command, i32, listen, packet, read_all
 
-
-async def _connect(sim, docs):
-    client = await GuiClient.connect("127.0.0.1", sim.port, on_relayed=docs.append)
-    client.send(commands.channel_all_data(True))
-    return client
+pytestmark = pytest.mark.timeout(60)
 
 
-async def _until(predicate, timeout=5.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
+@pytest.fixture
+def sim(guiserver):
+    return guiserver("--no-multicast")
 
 
-def test_relay_selection_version_and_a_job(guiserver, tmp_path):
-    sim = guiserver(*FAST)
-    job = sim.sandbox / "exp" / "exp_1.input"
-    job.parent.mkdir()
-    job.write_text("DATASTREAM ENTRIES: 1\n")
-
-    async def scenario():
-        docs, quiet = [], []
-        client = await _connect(sim, docs)
-        other = await _connect(sim, quiet)  # relay stays off on this one
-        v = await client.version(5)
-        assert v.version == "guiServer-sim 1.0" and "DIFX_DEVEL" in v.available
-        assert v.environment["DIFX_MESSAGE_GROUP"] == "224.2.2.1"
-        client.send(commands.relay(True))
-        client.send(commands.message_selection(["STATUS_MESSAGES"]))
-        ops = Ops(client, PathPolicy([str(sim.sandbox)]))
-        lines = []
-        ok, msg, _data = await ops.start_job(
-            str(job),
-            Machines("difxhead", ("ds1",), (("cn01", 7),)),
-            difx_version="",
-            force=True,
-            function="RUN_MONITOR",
-            wait=True,
-            on_reply=lambda t, line: lines.append(line),
-            stop_requested=_never,
-        )
-        assert ok, msg
-        assert lines[-2:] == ["difx complete", "ended gracefully"]
-        await _until(lambda: any(b"MpiDone" in d for d in docs))
-        parsed = [parse_message(d) for d in docs]
-        assert {type(m) for m in parsed} == {StatusMessage}
-        states = [m.state for m in parsed]
-        assert states[:2] == ["Spawning", "Starting"] and states[-3:] == [
-            "Ending",
-            "Done",
-            "MpiDone",
-        ]
-        assert states.count("Running") == 6
-        seqs = [m.header.seq_number for m in parsed if m.header.mpi_process_id == 0]
-        # One counter per sending process across all types: the alert the selection
-        # filtered out leaves a gap.
-        assert seqs == sorted(set(seqs)) and seqs[0] == 0 and len(seqs) == seqs[-1]
-        # relay off: nothing more arrives on this connection
-        client.send(commands.relay(False))
-        n = len(docs)
-        await ops.file_op("mkdir", str(sim.sandbox / "later"))
-        assert len(docs) == n and quiet == []
-        client.close()
-        other.close()
-
-    asyncio.run(scenario())
+@pytest.fixture
+def raw(sim):
+    r = Raw(sim.port)
+    yield r
+    r.close()
 
 
-async def _never():
-    return False
+def test_connect_sends_nothing(raw):
+    """§2: on accept guiServer sends nothing."""
+    raw.assert_silent(1.0)
 
 
-def test_file_operations_transfers_vex2difx_machines_and_job_status(guiserver):
-    sim = guiserver(*FAST)
-    box = sim.sandbox
-
-    async def scenario():
-        client = await _connect(sim, [])
-        ops = Ops(client, PathPolicy([str(box)]))
-        assert (await ops.file_op("mkdir", f"{box}/a/b/c"))[0]
-        assert (box / "a/b/c").is_dir()
-        ok, msg, data = await ops.send_file(
-            f"{box}/a/x.v2d", b"# sim-jobs: 3\nvex = x.vex\n" * 5000
-        )
-        assert ok, msg
-        assert (box / "a/x.v2d").read_bytes() == b"# sim-jobs: 3\nvex = x.vex\n" * 5000
-        ok, msg, content = await ops.get_file(f"{box}/a/x.v2d", 1 << 20)
-        assert ok and content == (box / "a/x.v2d").read_bytes()
-        ok, msg, _ = await ops.get_file(f"{box}/a/x.v2d", 100)
-        assert not ok and "more than the 100 allowed" in msg
-        seen = []
-        ok, msg, files = await ops.vex2difx(
-            f"{box}/a", "x.v2d", "difxcalc", False, "", lambda kind, p: seen.append((kind, p))
-        )
-        assert ok and msg == "3 .input, 3 .im files"
-        assert seen[0] == ("input", f"{box}/a/x_1.input") and seen[-1] == ("im", f"{box}/a/x_3.im")
-        (box / "a/x_2.im").unlink()
-        ok, msg, files = await ops.vex2difx(
-            f"{box}/a", "x_2*", "difxcalc", True, "", lambda *a: None
-        )
-        assert ok and files == {"input": [], "im": [f"{box}/a/x_2.im"]}
-        m = Machines("difxhead", ("ds1", "ds2"), (("cn01", 7), ("cn02", 5)))
-        assert (await ops.define_machines(f"{box}/a/x_1.input", m, ""))[0]
-        ok, msg, got = await ops.get_machines(f"{box}/a/x_1.input", 1 << 20)
-        assert ok and got == m.as_dict()
-        ok, msg, data = await ops.ls(f"{box}/a/x_*.input")
-        assert data["entries"] == [f"{box}/a/x_{i}.input" for i in (1, 2, 3)]
-        assert (await ops.file_op("mv", f"{box}/a/x_3.input", f"{box}/a/y.input"))[0]
-        assert (await ops.file_op("rm", f"{box}/a/x_*.im", "-f"))[0]
-        assert sorted(p.name for p in (box / "a").glob("*.im")) == []
-        ok, msg, _ = await ops.file_op("rmdir", f"{box}/a")
-        assert not ok and "Directory not empty" in msg
-        ok, msg, data = await ops.job_status(f"{box}/a/*.input")
-        assert ok and data["jobs"][f"{box}/a/x_1.input"]["state"] == "no .difxlog"
-        # a CONFIG_ONLY start and a start with no processors, both on the channel
-        lines = []
-        ok, msg, _ = await ops.start_job(
-            f"{box}/a/x_1.input",
-            m,
-            difx_version="",
-            force=True,
-            function="CONFIG_ONLY",
-            wait=True,
-            on_reply=lambda t, line: lines.append(line),
-            stop_requested=_never,
-        )
-        assert ok and msg.endswith("stopped after config")
-        ok, msg, _ = await ops.start_job(
-            f"{box}/a/x_1.input",
-            Machines("h", ("d",), ()),
-            difx_version="",
-            force=True,
-            function="RUN_MONITOR",
-            wait=True,
-            on_reply=lambda *a: None,
-            stop_requested=_never,
-        )
-        assert not ok and msg == f"{box}/a/x_1.input: failure no processors"
-        client.close()
-
-    asyncio.run(scenario())
+def test_version_burst_order(sim, raw):
+    """§2: 8 version, 11 base, 16 user, 10 per rungeneric version, 12 per environment entry,
+    empty 18; never 9; any payload on the request."""
+    raw.send(8, b"anything")
+    got = [raw.recv() for _ in range(2 + 1 + 2 + 5 + 1)]
+    assert [p for p, _ in got] == [8, 11, 16, 10, 10, 12, 12, 12, 12, 12, 18]
+    assert got[0][1] == b"guiServer-sim 1.0"
+    assert got[1][1] == str(sim.sandbox.resolve() / "difx").encode()
+    assert got[2][1] == b"difx"
+    assert [v for _, v in got[3:5]] == [b"DIFX-2.8.1", b"DIFX_DEVEL"]
+    assert got[5][1] == f"DIFX_BASE={sim.sandbox.resolve() / 'difx'}".encode()
+    assert got[-1][1] == b""
+    raw.assert_silent()
 
 
-def test_failing_job_and_multicast(guiserver):
-    sim = guiserver(*FAST)
-    job = sim.sandbox / "bad_1.input"
-    job.write_text("DATASTREAM ENTRIES: 1\nSIM BEHAVIOUR: fail\n")
-    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    rx.bind(("239.255.77.1", sim.multicast_port))
-    rx.setsockopt(
-        socket.IPPROTO_IP,
-        socket.IP_ADD_MEMBERSHIP,
-        struct.pack("4s4s", socket.inet_aton("239.255.77.1"), socket.inet_aton("127.0.0.1")),
+def test_version_burst_without_user_or_versions(guiserver, tmp_path):
+    """§2: 16 is left out when there is no login name; no rungeneric.* gives WARNING 5 in
+    place of the 10s, at that point of the burst."""
+    base = tmp_path / "nodifx"
+    sim = guiserver("--no-multicast", "--user", "", "--difx-versions", "", "--difx-base", str(base))
+    raw = Raw(sim.port)
+    raw.send(8)
+    got = [raw.recv() for _ in range(2 + 1 + 5 + 1)]
+    assert [p for p, _ in got] == [8, 11, 5, 12, 12, 12, 12, 12, 18]
+    assert got[1][1] == str(base).encode()
+    assert (
+        got[2][1]
+        == (
+            f'On DiFX Host "{base}/bin/rungeneric.*" returns empty or path does not exist - no '
+            "versions of DiFX can be located.\n"
+        ).encode()
     )
-    rx.settimeout(5)
-
-    async def scenario():
-        client = await _connect(sim, [])
-        ops = Ops(client, PathPolicy([str(sim.sandbox)]))
-        ok, msg, data = await ops.start_job(
-            str(job),
-            Machines("difxhead", ("ds1",), (("cn01", 7),)),
-            difx_version="",
-            force=True,
-            function="RUN_MONITOR",
-            wait=True,
-            on_reply=lambda *a: None,
-            stop_requested=_never,
-        )
-        assert not ok
-        assert msg == (
-            f"{job}: job failed (mpirun exited with 1); "
-            "last difx error: Datastream 1: cannot open /data/missing.vdif"
-        )
-        assert data == {"phase": "failed"}
-        client.close()
-
-    asyncio.run(scenario())
-    states = []
-    while "Crashed" not in states:
-        states.append(getattr(parse_message(rx.recv(10240)), "state", None))
-    assert states[0] == "Spawning"
-    rx.close()
+    raw.close()
 
 
-def test_garbage_length_closes_only_that_connection(guiserver):
-    sim = guiserver(*FAST)
-
-    async def scenario():
-        reader, writer = await asyncio.open_connection("127.0.0.1", sim.port)
-        writer.write(struct.pack(">ii", 3, -5))
-        head = await reader.readexactly(8)
-        pid, n = struct.unpack(">ii", head)
-        text = (await reader.readexactly(n)).decode()
-        assert pid == 6 and "announces -5 bytes" in text
-        assert await reader.read() == b""
-        client = await _connect(sim, [])
-        assert (await client.version(5)).user == "difx"
-        client.close()
-        writer.close()
-
-    asyncio.run(scenario())
+def test_unknown_ids_are_read_and_ignored(raw):
+    """§1: unknown ids are ignored but their payload is read: a payload that looks like a
+    version request is not taken as one."""
+    raw.send(77, packet(8))
+    raw.send(0, b"")
+    raw.assert_silent()
+    raw.send(8)
+    assert raw.recv()[0] == 8
 
 
-def test_start_codes_cover_the_spec():
-    assert [c.value for c in StartCode] == list(range(100, 130))
+def test_oversize_command_is_error_6(raw):
+    """§3: a packet 3 longer than sizeof(DifxMessageGeneric) = 93,712 B gets ERROR 6."""
+    doc = command("DifxFileOperation", {"operation": "mkdir", "path": "/x"})
+    big = doc + b" " * (93_713 - len(doc))
+    raw.send(3, big)
+    assert raw.recv() == (
+        6,
+        b"Message length (93713) is longer than allowed DiFX maximum (93712) - ignored!\n",
+    )
+    raw.assert_silent()
 
 
-def test_selection_is_a_substring_match_as_in_guiserver(guiserver):
-    sim = guiserver("--load-interval", "0.05")
+def test_unknown_command_type_is_warning_5(raw):
+    """§3: a command document of a type guiServer does not run gets WARNING 5 with the type's
+    number in DiFX's list (DifxStatusMessage is 6; no type at all is 0)."""
+    raw.send(3, command("DifxStatusMessage"))
+    assert raw.recv() == (5, b"Received command message type 6 - don't know what this is....\n")
+    raw.send(3, b"not xml at all")
+    assert raw.recv() == (5, b"Received command message type 0 - don't know what this is....\n")
 
-    async def scenario():
-        docs = []
-        client = await _connect(sim, docs)
-        client.send(commands.message_selection(["MARK5STATUS_MESSAGES"]))
-        client.send(commands.relay(True))
-        await _until(lambda: len(docs) >= 3)
-        types = {parse_message(d).header.message_type for d in docs}
-        # MARK5STATUS_MESSAGES contains STATUS_MESSAGES, but not LOAD_MESSAGES
-        assert types == {"Mark5StatusMessage"}
-        client.send(commands.message_selection(["LOAD_MESSAGES"]))
-        n = len(docs)
-        await _until(lambda: len(docs) >= n + 6)
-        assert parse_message(docs[-1]).header.message_type == "DifxLoadMessage"
-        client.close()
 
-    asyncio.run(scenario())
+def test_bad_input_never_kills_the_simulator(raw, sim):
+    """Short binary requests, a truncated 24, garbage XML: the connection keeps working."""
+    raw.send(1, b"\x00")  # relay needs 4 bytes
+    raw.send(24, i32(1) + i32(1000))
+    raw.send(23, i32(-5))
+    raw.send(22, b"\x00")
+    raw.send(3, b"<difxMessage><header><type>DifxStart</type></header><body><port>x")
+    raw.send(8)
+    pid, _ = raw.recv_skipping({4, 5, 6})
+    assert pid == 8
+    assert sim.proc.poll() is None
+
+
+# -------------------------------------------------------------------------- ls (§6.1)
+
+
+def _ls(raw, path, port, arg="", address="127.0.0.1"):
+    fields = {"operation": "ls", "path": path, "arg": arg, "address": address, "port": str(port)}
+    raw.send(3, command("DifxFileOperation", fields))
+
+
+def test_ls_is_raw_records_in_channel_mode(sim, raw):
+    """§6.1, §4: 21[P]; each entry is two writes (int32 len, the line with its \\n), each one
+    22 packet; the list ends with int32 0; no close notice follows."""
+    folder = sim.sandbox / "exp"
+    folder.mkdir()
+    (folder / "a.input").write_text("x")
+    (folder / "b.im").write_text("y")
+    raw.send(19)
+    _ls(raw, str(folder), 4242)
+    writes = raw.channel_writes(4242, count=5)
+    assert writes == [i32(8), b"a.input\n", i32(5), b"b.im\n", i32(0)]
+    raw.assert_silent()
+
+
+def test_ls_with_arguments_and_missing_path(sim, raw):
+    """§6.1: `ls ARG PATH`; a missing path is just an empty list (stderr dropped)."""
+    folder = sim.sandbox / "exp"
+    folder.mkdir()
+    (folder / "a.input").write_text("x")
+    raw.send(19)
+    _ls(raw, str(folder / "*.input"), 7, arg="-d")
+    assert raw.channel_writes(7, count=3) == [
+        i32(len(str(folder)) + 9),
+        f"{folder}/a.input\n".encode(),
+        i32(0),
+    ]
+    _ls(raw, str(sim.sandbox / "nothing"), 8)
+    assert raw.channel_writes(8, count=1) == [i32(0)]
+    _ls(raw, "/etc", 9)  # outside the sandbox: as if it did not exist
+    assert raw.channel_writes(9, count=1) == [i32(0)]
+    raw.assert_silent()
+
+
+def test_ls_with_channel_mode_off_connects_to_the_client(sim, raw):
+    """§4: channel mode off, the server connects to address:P and writes the same bytes
+    without the 22 wrapper, then closes; nothing on the main socket."""
+    (sim.sandbox / "f.txt").write_text("x")
+    server = listen()
+    port = server.getsockname()[1]
+    _ls(raw, str(sim.sandbox / "f.txt"), port)
+    conn, _ = server.accept()
+    name = f"{sim.sandbox}/f.txt\n".encode()
+    assert read_all(conn) == i32(len(name)) + name + i32(0)
+    raw.assert_silent()
+    server.close()
+
+
+def test_channel_mode_is_switched_by_19_and_20(sim, raw):
+    """§3: 19 on, 20 off; each operation reads the flag when it opens its reply path."""
+    raw.send(19)
+    raw.send(20)
+    server = listen()
+    _ls(raw, str(sim.sandbox / "none"), server.getsockname()[1])
+    conn, _ = server.accept()
+    assert read_all(conn) == i32(0)
+    raw.assert_silent()
+    server.close()
+
+
+# ----------------------------------------------------- mkdir .. cp: silent (§6.2)
+
+
+def _op(raw, op, path, arg=""):
+    raw.send(
+        3, command("DifxFileOperation", {"operation": op, "path": path, "arg": arg, "port": "1"})
+    )
+
+
+@pytest.mark.parametrize("channels", [True, False])
+def test_file_operations_are_carried_out_and_silent(sim, raw, channels):
+    """§6.2: mkdir (-p), touch, cp, mv, rm, rmdir run in order and send nothing, no channel
+    either; the effect is on disk."""
+    if channels:
+        raw.send(19)
+    box = sim.sandbox
+    _op(raw, "mkdir", f"{box}/a/b/c")
+    _op(raw, "touch", f"{box}/a/f1")
+    _op(raw, "cp", f"{box}/a/f1", f"{box}/a/b/f2")
+    _op(raw, "mv", f"{box}/a/b/f2", f"{box}/a/f3")
+    _op(raw, "rmdir", f"{box}/a/b/c")
+    raw.assert_silent(1.0)
+    assert sorted(os.listdir(box / "a")) == ["b", "f1", "f3"]
+    assert os.listdir(box / "a" / "b") == []
+    _op(raw, "rm", f"{box}/a/f*")
+    _op(raw, "rm", f"{box}/a/b", "-r")
+    _op(raw, "mv", f"{box}/x", "relative/dest")  # refused: the destination must be absolute
+    _op(raw, "format", f"{box}/a")  # not an operation: console only
+    _op(raw, "mkdir", "/outside/the/sandbox")
+    raw.assert_silent(1.0)
+    assert os.listdir(box / "a") == []
+    assert not os.path.exists("/outside")
+
+
+# --------------------------------------------------------- get / send (§6.3)
+
+
+def _transfer(raw, direction, origin, destination, port, address="127.0.0.1"):
+    fields = {
+        "origin": origin,
+        "destination": destination,
+        "direction": direction,
+        "address": address,
+        "port": str(port),
+    }
+    raw.send(3, command("DifxFileTransfer", fields))
+
+
+def test_get_is_size_then_bytes_in_1024_writes(sim, raw):
+    """§6.3 get: raw int32 size, then the bytes in writes of at most 1024."""
+    data = bytes(range(256)) * 10  # 2560 bytes, NULs included
+    (sim.sandbox / "out.bin").write_bytes(data)
+    raw.send(19)
+    _transfer(raw, "from DiFX", str(sim.sandbox / "out.bin"), "/local/out.bin", 31)
+    writes = raw.channel_writes(31, count=4)
+    assert writes[0] == i32(2560)
+    assert [len(w) for w in writes[1:]] == [1024, 1024, 512]
+    assert b"".join(writes[1:]) == data
+    raw.assert_silent()
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [("relative/file", -1), ("/missing/file", -2), ("{box}/missing", -2)],
+)
+def test_get_failures_are_negative_sizes(sim, raw, origin, status):
+    """§6.3: -1 not absolute, -2 not found; nothing follows."""
+    raw.send(19)
+    _transfer(raw, "from DiFX", origin.format(box=sim.sandbox), "/x", 32)
+    assert raw.channel_writes(32, count=1) == [i32(status)]
+    raw.assert_silent()
+
+
+def test_empty_file_get_is_a_zero_size(sim, raw):
+    (sim.sandbox / "empty").write_bytes(b"")
+    raw.send(19)
+    _transfer(raw, "from DiFX", str(sim.sandbox / "empty"), "/x", 33)
+    assert raw.channel_writes(33, count=1) == [i32(0)]
+    raw.assert_silent()
+
+
+def test_direction_must_match_exactly(sim, raw):
+    """§6.3: only `from DiFX` / `to DiFX` do anything."""
+    (sim.sandbox / "f").write_text("x")
+    raw.send(19)
+    for direction in ("from DiFX host", "to DiFX host", "FROM DIFX", ""):
+        _transfer(raw, direction, str(sim.sandbox / "f"), str(sim.sandbox / "g"), 34)
+    raw.assert_silent(1.0)
+
+
+def test_send_reads_size_then_data_and_answers_the_size(sim, raw):
+    """§6.3 send: the client uploads 22[P][N] then the data (here in 1024-byte packets); the
+    server answers raw int32 N and the file is on disk."""
+    data = b"".join(f"line {i}\n".encode() for i in range(400))  # text, 3490 bytes
+    raw.send(19)
+    _transfer(raw, "to DiFX", "/local/v2d", str(sim.sandbox / "up.v2d"), 41)
+    assert raw.recv() == (21, i32(41))
+    raw.assert_silent(0.3)  # the server waits for the upload, no reply yet
+    raw.send(22, i32(41) + i32(len(data)))
+    for i in range(0, len(data), 1024):
+        raw.send(22, i32(41) + data[i : i + 1024])
+    assert raw.channel_writes(41, count=1, opened=True) == [i32(len(data))]
+    assert (sim.sandbox / "up.v2d").read_bytes() == data
+    raw.assert_silent()
+
+
+def test_send_keeps_each_block_up_to_its_first_nul(sim, raw):
+    """§6.3: blocks are stored as C strings, so bytes after a NUL in a block are lost."""
+    data = b"abc\0def" + b"x" * 1017 + b"tail"  # block 1: 1024 bytes, block 2: 'tail'
+    raw.send(19)
+    _transfer(raw, "to DiFX", "/l", str(sim.sandbox / "nul.txt"), 42)
+    raw.send(22, i32(42) + i32(len(data)) + data)
+    assert raw.channel_writes(42, count=1) == [i32(len(data))]
+    assert (sim.sandbox / "nul.txt").read_bytes() == b"abctail"
+
+
+@pytest.mark.parametrize(
+    ("dest", "status"),
+    [("relative.txt", -1), ("{box}/nodir/f.txt", -2), ("{box}/afile/f.txt", -5)],
+)
+def test_send_failures(sim, raw, dest, status):
+    """§6.3: -1 not absolute, -2 directory missing, -5 parent not a directory; the data is
+    read first all the same."""
+    (sim.sandbox / "afile").write_text("x")
+    raw.send(19)
+    _transfer(raw, "to DiFX", "/l", dest.format(box=sim.sandbox), 43)
+    raw.send(22, i32(43) + i32(3) + b"abc")
+    assert raw.channel_writes(43, count=1) == [i32(status)]
+
+
+def test_send_with_channel_mode_off(sim, raw):
+    """§4: the server connects to the client, reads N and the data there, answers N, closes."""
+    server = listen()
+    _transfer(raw, "to DiFX", "/l", str(sim.sandbox / "off.txt"), server.getsockname()[1])
+    conn, _ = server.accept()
+    conn.sendall(i32(5) + b"hello")
+    assert read_all(conn) == i32(5)
+    assert (sim.sandbox / "off.txt").read_bytes() == b"hello"
+    raw.assert_silent()
+    server.close()
+
+
+# ------------------------------------------------------------------ relay (§7)
+
+
+def _relayed_types(raw, seconds):
+    types = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            pid, payload = raw.recv(deadline - time.monotonic())
+        except AssertionError:
+            break
+        assert pid == 1
+        types.add(payload.split(b"<type>")[1].split(b"</type>")[0].decode())
+    return types
+
+
+def test_relay_flag_selection_and_group(guiserver):
+    """§3 packet 1 (relay, off at first), 17 (selection: needs SELECTED_MESSAGES, first
+    keyword match per line), 7 (group change: the listener moves, so relaying stops)."""
+    sim = guiserver(
+        "--load-interval",
+        "0.1",
+        "--demo-every",
+        "0.05",
+        "--job-steps",
+        "3",
+        "--step-seconds",
+        "0.05",
+    )
+    everything = {"DifxLoadMessage", "Mark5StatusMessage", "DifxStatusMessage"}
+    raw = Raw(sim.port)
+    raw.assert_silent(QUIET)
+    raw.send(1, i32(1))
+    assert _relayed_types(raw, 0.6) == everything
+    raw.send(17, b"LOAD_MESSAGES")  # no SELECTED_MESSAGES: relay-all stays on
+    assert _relayed_types(raw, 0.6) == everything
+    raw.send(17, b"SELECTED_MESSAGES\nMARK5STATUS_MESSAGES")  # not STATUS_MESSAGES as well
+    time.sleep(0.2)
+    raw.buffer = b""
+    assert _relayed_types(raw, 0.6) == {"Mark5StatusMessage"}
+    raw.send(7, f"239.255.77.9\n{sim.multicast_port}".encode())
+    time.sleep(0.2)
+    raw.buffer = b""
+    raw.assert_silent(QUIET)
+    raw.send(7, f"239.255.77.1\n{sim.multicast_port}".encode())
+    raw.send(17, b"ALL_MESSAGES")
+    time.sleep(0.2)
+    raw.buffer = b""
+    assert _relayed_types(raw, 0.6) == everything
+    raw.send(1, i32(0))
+    time.sleep(0.2)
+    raw.buffer = b""
+    raw.assert_silent(QUIET)
+    raw.close()
+
+
+def test_relayed_document_is_sent_unchanged(guiserver):
+    """§7: the datagram goes out as packet 1, unchanged (the document shape of DiFX)."""
+    sim = guiserver("--load-interval", "0.1")
+    raw = Raw(sim.port)
+    raw.send(1, i32(1))
+    pid, doc = raw.recv()
+    assert pid == 1
+    assert doc.startswith(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<difxMessage>')
+    assert b"\0" not in doc
+    raw.close()
+
+
+def test_channel_mode_off_with_no_listener(sim, raw):
+    """§4 / src: channel mode off and nobody listening on address:P: ls and get fail on the
+    server's console only (an alert, §8); DifxStart says ERROR 6 on the main socket."""
+    server = listen()
+    port = server.getsockname()[1]
+    server.close()  # nothing listens there now
+    _ls(raw, str(sim.sandbox), port)
+    _transfer(raw, "from DiFX", str(sim.sandbox), "/x", port)
+    raw.assert_silent(1.0)
+    fields = {"input": "/x.input", "address": "127.0.0.1", "port": str(port)}
+    raw.send(3, command("DifxStart", fields))
+    assert raw.recv() == (
+        6,
+        b"client socket connection from guiServer to GUI failed - unable to start job",
+    )
