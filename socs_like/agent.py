@@ -295,6 +295,7 @@ class Agent:
             ok, message = False, "Cancelled: the agent is shutting down."
         except OpFailed as exc:  # an expected failure: its message says it all
             ok, message = False, str(exc)
+            log.warning("operation %s failed: %s", op.name, message)
         except Exception as exc:  # an op's failure must never take the agent down
             log.exception("operation %s failed", op.name)
             ok, message = False, f"Crashed: {type(exc).__name__}: {exc}"

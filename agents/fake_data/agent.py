@@ -11,7 +11,7 @@ from typing import Any
 
 from socs_like import Agent, OpSession, param
 
-from .models import AcqData, TemperatureBlock
+from .models import AcqData, DelayData, FillData, TemperatureBlock
 
 _STEP = 0.1 * 12**0.5  # uniform steps in [-0.5, 0.5) times this have a standard deviation of 0.1
 
@@ -106,7 +106,7 @@ class FakeData:
     async def delay_task(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """delay_task(delay=5, succeed=True): wait `delay` seconds (abortable)."""
         session.set_status("running")
-        session.data = {"requested_delay": params["delay"]}
+        session.data = DelayData(params["delay"]).as_dict()
         if await session.sleep(params["delay"]):
             return False, "Aborted after a partial delay."
         return params["succeed"], f"Exited after {params['delay']} seconds."
@@ -120,5 +120,5 @@ class FakeData:
     @param("size", type=int, check=lambda n: 0 <= n <= 100_000_000)
     async def fill_session(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """fill_session(size): put `size` bytes of text in session data."""
-        session.data = {"blob": "x" * params["size"], "pi": math.pi}
+        session.data = FillData("x" * params["size"], math.pi).as_dict()
         return True, f"Session data holds {params['size']} bytes."

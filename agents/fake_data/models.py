@@ -28,3 +28,24 @@ class TemperatureBlock:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class DelayData:
+    """Session data of ``delay_task``."""
+
+    requested_delay: float  # seconds asked for
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FillData:
+    """Session data of ``fill_session``: text of the size asked for, to try size limits."""
+
+    blob: str  # "x" repeated `size` times
+    pi: float  # a float, so a reader sees one survive the trip
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

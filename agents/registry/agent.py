@@ -8,7 +8,8 @@ from typing import Any
 
 from socs_like import Agent, OpSession
 
-from .tracker import Tracker, field_name
+from .models import MainData, OperationsBlock
+from .tracker import Tracker
 
 
 class Registry:
@@ -56,23 +57,13 @@ class Registry:
                 session.add_message(
                     f"{address} expired: no heartbeat for {self.tracker.wait_time:.0f} s"
                 )
-            session.data = {a: s.encoded() for a, s in self.tracker.agents.items()}
-            # Addresses always hold a dot, so this key cannot clash with one.
-            session.data["bad_heartbeats"] = self.bad_heartbeats
-            for address, state in self.tracker.agents.items():
+            agents = self.tracker.agents
+            session.data = MainData(dict(agents), self.bad_heartbeats).as_dict()
+            for address, state in agents.items():
                 if not state.op_codes:
                     continue
                 try:
-                    self.feed.publish(
-                        {
-                            "block_name": field_name(address),
-                            "timestamp": now,
-                            "data": {
-                                field_name(f"{address}_{op}"): code
-                                for op, code in state.op_codes.items()
-                            },
-                        }
-                    )
+                    self.feed.publish(OperationsBlock.of(state, now).as_dict())
                 except ValueError as exc:  # an agent whose set of operations changed
                     self.bad_heartbeats += 1
                     session.add_message(f"{address}: not published: {exc}")

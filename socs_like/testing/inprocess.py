@@ -104,6 +104,14 @@ class OpsDriver:
         code, message, session = self._runner.run(call(), (timeout or 0) + 30)
         return Reply(code, message, session)
 
+    def call(self, func: Callable[..., T], *args: Any) -> T:
+        """`func(*args)` run on the agent's loop (as a feed handler would be), its result."""
+
+        async def call() -> T:
+            return func(*args)
+
+        return self._runner.run(call())
+
     def run_task(self, op_name: str, **params: Any) -> Reply:
         """Start a task and wait until it is done."""
         started = self("start", op_name, params)

@@ -38,7 +38,7 @@ def test_a_child_that_keeps_failing_is_crash_looping_with_its_last_line(hub, tmp
     )
     sup.log_dir.mkdir(parents=True)
     (child,) = sup.children
-    child.backoff = Backoff(initial=0.05, cap=0.1)
+    child.backoff = Backoff(initial=0.05, factor=2, cap=0.15)
 
     async def until_looping() -> None:
         keeper = asyncio.ensure_future(sup._keep_alive(child))
@@ -50,6 +50,9 @@ def test_a_child_that_keeps_failing_is_crash_looping_with_its_last_line(hub, tmp
 
     asyncio.run(asyncio.wait_for(until_looping(), 60))
     assert child.restarts >= 2 and child.last_exit == 2
+    # every quick exit backs off further (no reset between them), up to the cap
+    assert child.backoff.failures >= 3
+    assert child.backoff.base_delay == 0.15
     assert child.last_line == ARGPARSE_LINE
     console = Console(record=True, width=250)
     console.print(sup.table())

@@ -1,4 +1,4 @@
-from socs_like.ops import OpCode
+from socs_like.ops import OpCode, ResponseCode
 from socs_like.testing import wait_until
 from socs_like_agents.registry.tracker import Tracker, field_name
 
@@ -44,3 +44,38 @@ def test_registry_sees_agents_come_and_go(run_agent, make_client):
     assert "observatory.fd-reg expired: no heartbeat for 2 s" in messages
     fd.set_heartbeat(enabled=True)
     wait_until(lambda: not entry()["expired"], 10)
+
+
+def test_registry_main_with_no_hub_expires_counts_and_publishes(ops_driver):
+    """Registry's `main` driven through its ops handler; heartbeats handed to its handler."""
+    reg = ops_driver("Registry", "--wait-time", "3")
+    assert reg("start", "main").status == ResponseCode.OK
+    beat = reg.instance._on_heartbeat
+    info = {"agent_address": "observatory.x", "agent_class": "X"}
+    reg.call(beat, {"acq": int(OpCode.RUNNING)}, info)
+    reg.call(beat, "not a heartbeat", info)
+    reg.call(beat, {"acq": 3}, {"agent_class": "no address"})
+
+    def data():
+        return reg("status", "main").session["data"]
+
+    entry = wait_until(lambda: data().get("observatory.x"), 10)
+    assert entry["agent_class"] == "X" and entry["expired"] is False
+    assert entry["op_codes"] == {"acq": int(OpCode.RUNNING)}
+    assert data()["bad_heartbeats"] == 2
+
+    feed = reg.agent.feeds["agent_operations"]
+    wait_until(lambda: feed.pending, 10)
+    payload, _ = reg.call(feed.take_events)[0]
+    block = payload["observatory_x"]
+    assert block["data"] == {"observatory_x_acq": [int(OpCode.RUNNING)] * len(block["timestamps"])}
+
+    wait_until(lambda: data()["observatory.x"]["expired"], 10)
+    assert data()["observatory.x"]["op_codes"] == {"acq": int(OpCode.EXPIRED)}
+    messages = [text for _, text in reg("status", "main").session["messages"]]
+    assert "observatory.x expired: no heartbeat for 3 s" in messages
+
+    assert reg("stop", "main").status == ResponseCode.OK
+    done = reg("wait", "main", timeout=10)
+    assert done.session["success"] is True
+    assert [text for _, text in done.session["messages"]][-2] == "Registry stopped."
