@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from socs_like.client import AsyncClient  # noqa: E402
 from socs_like.testing.hub import free_port, start_hub  # noqa: E402
+from socs_like_agents.difx_relay.feeds import DOCUMENT_FEEDS  # noqa: E402
 from socs_like_agents.difx_relay.messages import (  # noqa: E402
     Header,
     StatusMessage,
@@ -89,17 +90,7 @@ def bench_parse(seconds: float) -> tuple[float, float]:
     docs = _status_documents(2000)
     parse = _best_rate(seconds, docs, parse_message)
     args = argparse.Namespace(relay=True, selection=None, mode="relay", host="h", port=1)
-    feeds = {
-        name: _NullFeed()
-        for name in (
-            "difx_status",
-            "difx_alerts",
-            "difx_load",
-            "mark5_status",
-            "difx_info",
-            "difx_other",
-        )
-    }
+    feeds = {name: _NullFeed() for name in DOCUMENT_FEEDS}
     relay = Relay(args, feeds, _NullFeed())  # type: ignore[arg-type]
     pipeline = _best_rate(seconds, docs, relay.on_document)
     assert relay.bad_documents == 0

@@ -21,6 +21,7 @@ from socs_like.paths import Roots
 
 from . import commands
 from .errors import ChannelClosed, DiFXError, LocalProtocolError, OperationFailed
+from .feeds import DOCUMENT_FEEDS
 from .machines import machines_from
 from .models import JobStatusResult, StopResult
 from .operations import Ops, RemotePaths
@@ -140,16 +141,12 @@ class DiFXRelay:
         self.difx_version: str = args.difx_version
         # Document feeds, by the name `feeds.feed_event` gives; status and alerts go out at
         # once (buffer_time 0), load is recorded and batched each second.
-        feeds = {
-            "difx_status": agent.register_feed("difx_status", max_buffer=100_000),
-            "difx_alerts": agent.register_feed("difx_alerts", max_buffer=100_000),
-            "difx_load": agent.register_feed(
-                "difx_load", record=True, buffer_time=1.0, agg_params={"frame_length": 60}
-            ),
-            "mark5_status": agent.register_feed("mark5_status"),
-            "difx_info": agent.register_feed("difx_info"),
-            "difx_other": agent.register_feed("difx_other"),
+        options: dict[str, dict[str, Any]] = {
+            "difx_status": {"max_buffer": 100_000},
+            "difx_alerts": {"max_buffer": 100_000},
+            "difx_load": {"record": True, "buffer_time": 1.0, "agg_params": {"frame_length": 60}},
         }
+        feeds = {n: agent.register_feed(n, **options.get(n, {})) for n in DOCUMENT_FEEDS}
         self.relay_state = Relay(args, feeds, agent.register_feed("guiserver_messages"))
 
         agent.register_process("relay", self.relay, startup=True)

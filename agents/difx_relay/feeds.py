@@ -19,6 +19,16 @@ from .messages import (
     StatusMessage,
 )
 
+# Every feed `feed_event` can name: the agent registers each, and a relay needs them all.
+DOCUMENT_FEEDS = (
+    "difx_status",
+    "difx_alerts",
+    "difx_load",
+    "mark5_status",
+    "difx_info",
+    "difx_other",
+)
+
 
 class Common(TypedDict):
     host: str  # <from>

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from socs_like.paths import PathRefused
 from socs_like_agents.difx_relay.errors import LocalProtocolError, RemoteProtocolError
+from socs_like_agents.difx_relay.feeds import DOCUMENT_FEEDS
 from socs_like_agents.difx_relay.jobcontrol import (
     JobStatusCollector,
     Outcome,
@@ -83,17 +84,7 @@ class _Feed:
 
 def _relay():
     args = argparse.Namespace(relay=True, selection=None, mode="relay", host="h", port=1)
-    feeds = {
-        name: _Feed()
-        for name in (
-            "difx_status",
-            "difx_alerts",
-            "difx_load",
-            "mark5_status",
-            "difx_info",
-            "difx_other",
-        )
-    }
+    feeds = {name: _Feed() for name in DOCUMENT_FEEDS}
     return Relay(args, feeds, _Feed()), feeds
 
 
