@@ -1,0 +1,303 @@
+"""The dashboard's web server: one page, a JSON API and a Server-Sent Events stream.
+
+Routes (all JSON unless said otherwise):
+
+- ``GET /``: the page; ``GET /static/...``: its scripts, styles and panels, served from this
+  package; ``GET /static/plotly.min.js``: plotly.js from the installed ``plotly`` package.
+- ``GET /api/overview``: the hub's state and one row per agent.
+- ``GET /api/agents/{id}``: one agent: its row, operations (with start-form fields and their
+  current sessions, asked of the agent) and feeds; ``error`` says why the agent did not answer.
+- ``POST /api/agents/{id}/ops/{op}/{action}`` (``start``, ``stop``, ``abort``), body
+  ``{"params": {...}}``: the agent's reply ``{status, msg, session}``; 403 when read-only, 502
+  with ``error`` when the hub or the agent cannot be reached.
+- ``GET /api/agents/{id}/feeds/{feed}``: a feed's counters and its recent events.
+- ``GET /api/events[?feed=ID/FEED...]``: the event stream: ``snapshot`` first, then ``hub``
+  (connected or lost, and why), ``overview`` once a second, ``session`` at once on every pushed
+  change, and ``feed`` events of the feeds named in the query.
+
+A page that cannot keep up (its queue fills) has its stream closed; the browser reconnects and
+starts again from a snapshot, so it never shows a state that silently skipped events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from socs_like.client import ClientError
+
+from .forms import op_fields
+from .hub import HubLink
+from .state import SiteState
+
+STATIC = Path(str(resources.files("socs_like.web") / "static"))
+QUEUE_LIMIT = 2000  # events waiting for one page before its stream is closed
+OVERVIEW_EVERY = 1.0  # seconds between overview events
+ACTIONS = ("start", "stop", "abort")
+
+
+def plotly_js() -> Path:
+    """plotly.min.js as the installed plotly package ships it."""
+    return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+
+
+@dataclass(eq=False)
+class _Listener:
+    feeds: set[tuple[str, str]]
+    queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_LIMIT)
+    )
+
+
+class Dashboard:
+    """The state, the hub link and the pages' streams of one dashboard."""
+
+    def __init__(
+        self,
+        *,
+        hub_url: str,
+        realm: str,
+        address_root: str,
+        read_only: bool,
+        expire_after: float = 5.0,
+    ) -> None:
+        self.read_only = read_only
+        self.state = SiteState(address_root, expire_after)
+        self.hub = HubLink(self.state, self.emit, hub_url=hub_url, realm=realm)
+        self.listeners: set[_Listener] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- events ----------------------------------------------------------------------------
+
+    def emit(self, kind: str, data: dict[str, Any]) -> None:
+        key = (data.get("agent"), data.get("feed")) if kind == "feed" else None
+        for listener in list(self.listeners):
+            if key is not None and key not in listener.feeds:
+                continue
+            try:
+                listener.queue.put_nowait((kind, data))
+            except asyncio.QueueFull:
+                self._drop(listener)
+
+    def _drop(self, listener: _Listener) -> None:
+        self.listeners.discard(listener)
+        while not listener.queue.empty():
+            listener.queue.get_nowait()
+        listener.queue.put_nowait(None)  # the stream handler ends the response
+
+    def overview(self) -> dict[str, Any]:
+        now = time.time()
+        return {
+            "hub": self.hub.status(),
+            "agents": self.state.overview(now),
+            "registry_age": None
+            if self.state.registry_seen is None
+            else now - self.state.registry_seen,
+            "server_time": now,
+        }
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(OVERVIEW_EVERY)
+            if self.listeners:
+                self.emit("overview", self.overview())
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self.hub.run()), loop.create_task(self._tick())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for listener in list(self.listeners):
+            self._drop(listener)
+        await self.hub.close()
+
+    # --- handlers --------------------------------------------------------------------------
+
+    async def page(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def plotly(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(plotly_js(), headers={"Cache-Control": "max-age=86400"})
+
+    async def config(self, request: web.Request) -> web.Response:
+        panels = sorted(p.name for p in (STATIC / "panels").glob("*.js"))
+        return web.json_response(
+            {
+                "read_only": self.read_only,
+                "address_root": self.state.address_root,
+                "panels": panels,
+            }
+        )
+
+    async def api_overview(self, request: web.Request) -> web.Response:
+        return web.json_response(self.overview())
+
+    async def api_agent(self, request: web.Request) -> web.Response:
+        instance_id = request.match_info["id"]
+        address = f"{self.state.address_root}.{instance_id}"
+        answer: dict[str, Any] = {"instance_id": instance_id, "error": None, "ops": []}
+        try:
+            api = await self.hub.get_api(instance_id)
+        except ClientError as exc:
+            api = None
+            answer["error"] = str(exc)
+        info = self.state.agent(address)
+        if info is None:
+            raise web.HTTPNotFound(text=f"{instance_id!r} is not an agent name")
+        if api is not None:
+            names = [
+                (kind, name, op_info)
+                for kind in ("tasks", "processes")
+                for name, _s, op_info in api.get(kind, [])
+            ]
+            sessions = await asyncio.gather(
+                *(self._status(instance_id, name) for _k, name, _i in names)
+            )
+            for (kind, name, op_info), session in zip(names, sessions, strict=True):
+                if session is not None:
+                    self.state.session(address, info.agent_class, session)
+                answer["ops"].append(
+                    {
+                        "name": name,
+                        "kind": "task" if kind == "tasks" else "process",
+                        "info": op_info,
+                        "fields": [f.encoded() for f in op_fields(op_info)],
+                        "session": info.sessions.get(name, {}),
+                    }
+                )
+            answer["feeds_declared"] = [name for name, _feed in api.get("feeds", [])]
+        answer["row"] = self.state.row(info, time.time())
+        answer["feeds"] = self.state.agent_feeds(instance_id, time.time())
+        return web.json_response(answer)
+
+    async def _status(self, instance_id: str, op_name: str) -> dict[str, Any] | None:
+        try:
+            reply = await self.hub.request(instance_id, "status", op_name)
+        except ClientError:
+            return None
+        return reply.session or None
+
+    async def api_op(self, request: web.Request) -> web.Response:
+        instance_id, op_name = request.match_info["id"], request.match_info["op"]
+        action = request.match_info["action"]
+        if action not in ACTIONS:
+            return web.json_response(
+                {"error": f"action must be one of {list(ACTIONS)}, not {action!r}"}, status=400
+            )
+        if self.read_only:
+            return web.json_response(
+                {
+                    "error": "this dashboard is read-only: operations cannot be started or "
+                    "stopped from it"
+                },
+                status=403,
+            )
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except json.JSONDecodeError as exc:
+            return web.json_response({"error": f"the body is not JSON: {exc}"}, status=400)
+        params = body.get("params") if isinstance(body, dict) else None
+        if params is not None and not isinstance(params, dict):
+            return web.json_response({"error": "params must be an object"}, status=400)
+        try:
+            reply = await self.hub.request(instance_id, action, op_name, params)
+        except ClientError as exc:
+            return web.json_response({"error": str(exc)}, status=502)
+        return web.json_response(
+            {"status": reply.status, "msg": reply.msg, "session": reply.session}
+        )
+
+    async def api_feed(self, request: web.Request) -> web.Response:
+        key = (request.match_info["id"], request.match_info["feed"])
+        stats = self.state.feeds.get(key)
+        if stats is None:
+            return web.json_response(
+                {"error": f"no event of feed {key[1]!r} of {key[0]!r} received yet"}, status=404
+            )
+        return web.json_response(stats.encoded(time.time()) | {"recent": list(stats.recent)})
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        feeds = set()
+        for item in request.query.getall("feed", []):
+            agent, _, feed = item.partition("/")
+            feeds.add((agent, feed))
+        listener = _Listener(feeds)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        self.listeners.add(listener)
+        try:
+            snapshot = self.overview() | {"read_only": self.read_only}
+            await response.write(_sse("snapshot", snapshot))
+            async for chunk in _drain(listener):
+                await response.write(chunk)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.listeners.discard(listener)
+        return response
+
+
+def _sse(kind: str, data: dict[str, Any]) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+
+
+async def _drain(listener: _Listener) -> AsyncIterator[bytes]:
+    """Whatever is queued, as one write; ends when the listener is dropped."""
+    while True:
+        items = [await listener.queue.get()]
+        while not listener.queue.empty():
+            items.append(listener.queue.get_nowait())
+        if None in items:
+            return
+        yield b"".join(_sse(kind, data) for kind, data in items if kind)  # type: ignore[misc]
+
+
+def make_app(dashboard: Dashboard) -> web.Application:
+    app = web.Application()
+    app.router.add_get("/", dashboard.page)
+    app.router.add_get("/static/plotly.min.js", dashboard.plotly)
+    app.router.add_static("/static/", STATIC)
+    app.router.add_get("/api/config", dashboard.config)
+    app.router.add_get("/api/overview", dashboard.api_overview)
+    app.router.add_get("/api/events", dashboard.events)
+    app.router.add_get("/api/agents/{id}", dashboard.api_agent)
+    app.router.add_post("/api/agents/{id}/ops/{op}/{action}", dashboard.api_op)
+    app.router.add_get("/api/agents/{id}/feeds/{feed}", dashboard.api_feed)
+
+    async def on_startup(app: web.Application) -> None:
+        await dashboard.start()
+
+    async def on_shutdown(app: web.Application) -> None:
+        await dashboard.stop()
+
+    app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
+    return app
+
+
+async def serve(dashboard: Dashboard, host: str, port: int) -> web.AppRunner:
+    """Start serving on `host`:`port`; the caller cleans the runner up."""
+    runner = web.AppRunner(make_app(dashboard), handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

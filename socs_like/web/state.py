@@ -1,0 +1,237 @@
+"""What the dashboard knows of the site, built from what the hub delivers (no I/O here).
+
+Inputs are the events the server receives: heartbeats (``{op: op_code}`` once a second per
+agent), pushed sessions (``<address>.feeds.sessions``), the registry's ``main`` session data
+(which agents exist and which it has expired) and every other feed event. Outputs are the
+rows of the overview, one agent's sessions and each feed's counters, all JSON-ready.
+
+Who is expired is the registry's verdict when the registry lists the agent (OCS tools see
+the same); an agent the registry does not list (no registry running, or not yet seen by it)
+is judged here by the same rule: silent for more than `expire_after` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from socs_like.ops import OpCode
+from socs_like.sequence import SenderCounts, SequenceTracker
+from socs_like.status import last_failure
+
+# A feed's rate is the records it delivered over this many seconds, divided by them.
+RATE_WINDOW = 10.0
+# Events kept per feed, so a page that opens a plot starts with recent data.
+RECENT_EVENTS = 200
+ACTIVE_CODES = {int(OpCode.STARTING), int(OpCode.RUNNING), int(OpCode.STOPPING)}
+
+
+@dataclass
+class FeedStats:
+    """One feed as the dashboard received it. ``lost`` counts records missing between the
+    sequence numbers seen (a gap upstream), ``rate`` is records per second."""
+
+    agent: str
+    feed: str
+    record: bool = False
+    events: int = 0
+    records: int = 0
+    last_time: float | None = None
+    tracker: SequenceTracker[int] = field(default_factory=lambda: SequenceTracker(max_senders=1))
+    arrivals: deque[tuple[float, int]] = field(default_factory=deque)
+    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
+
+    def observe(self, payload: Any, info: dict[str, Any], now: float) -> dict[str, Any]:
+        """Count one event; returns what goes to the pages watching this feed."""
+        seq_no, count = info.get("seq_no"), info.get("seq_count") or 1
+        self.events += 1
+        self.records += count
+        self.record = bool(info.get("record", self.record))
+        self.last_time = now
+        if isinstance(seq_no, int):
+            for n in range(seq_no, seq_no + count):
+                self.tracker.observe(0, n)
+        else:
+            self.tracker.observe(0, None)
+        self.arrivals.append((now, count))
+        event = {"agent": self.agent, "feed": self.feed, "seq_no": seq_no, "payload": payload}
+        self.recent.append(event)
+        return event
+
+    def encoded(self, now: float) -> dict[str, Any]:
+        while self.arrivals and self.arrivals[0][0] < now - RATE_WINDOW:
+            self.arrivals.popleft()
+        counts = self.tracker.counts(0) or SenderCounts()
+        return {
+            "agent": self.agent,
+            "feed": self.feed,
+            "record": self.record,
+            "events": self.events,
+            "records": self.records,
+            "last_seq": counts.last_seq,
+            "lost": counts.lost,
+            "duplicates": counts.duplicates,
+            "late": counts.late,
+            "restarts": counts.restarts,
+            "unnumbered": self.tracker.untracked,
+            "rate": sum(c for _, c in self.arrivals) / RATE_WINDOW,
+            "age": None if self.last_time is None else now - self.last_time,
+        }
+
+
+@dataclass
+class AgentInfo:
+    instance_id: str
+    address: str
+    agent_class: str = ""
+    last_beat: float | None = None  # UNIX s of the last heartbeat the dashboard received
+    op_codes: dict[str, int] = field(default_factory=dict)
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)  # op -> latest session
+    op_kinds: dict[str, str] = field(default_factory=dict)  # op -> "tasks" | "processes"
+
+
+class SiteState:
+    """Everything the pages are shown, kept up to date by the hub link."""
+
+    def __init__(self, address_root: str, expire_after: float = 5.0) -> None:
+        self.address_root = address_root
+        self.expire_after = expire_after
+        self.agents: dict[str, AgentInfo] = {}  # by instance id
+        self.registry: dict[str, dict[str, Any]] = {}  # address -> registry's AgentState
+        self.registry_seen: float | None = None
+        self.feeds: dict[tuple[str, str], FeedStats] = {}
+
+    # --- inputs ----------------------------------------------------------------------------
+
+    def instance_id(self, address: str) -> str | None:
+        prefix = f"{self.address_root}."
+        if not address.startswith(prefix) or "." in address[len(prefix) :]:
+            return None
+        return address[len(prefix) :]
+
+    def agent(self, address: str) -> AgentInfo | None:
+        """The agent at `address`, made known on first sight; None outside the root."""
+        instance_id = self.instance_id(address)
+        if instance_id is None:
+            return None
+        info = self.agents.get(instance_id)
+        if info is None:
+            info = self.agents[instance_id] = AgentInfo(instance_id, address)
+        return info
+
+    def heartbeat(self, address: str, op_codes: Any, agent_class: str, now: float) -> bool:
+        """Record a heartbeat; True when this agent was not known before."""
+        known = self.instance_id(address) in self.agents
+        info = self.agent(address)
+        if info is None or not isinstance(op_codes, dict):
+            return False
+        info.last_beat = now
+        info.agent_class = agent_class or info.agent_class
+        info.op_codes = {str(k): v for k, v in op_codes.items() if isinstance(v, int)}
+        return not known
+
+    def session(self, address: str, agent_class: str, session: Any) -> dict[str, Any] | None:
+        """Record a pushed session; returns the page event, or None if it is stale or bad."""
+        info = self.agent(address)
+        if info is None or not isinstance(session, dict) or "op_name" not in session:
+            return None
+        op = str(session["op_name"])
+        held = info.sessions.get(op)
+        if held is not None and session.get("session_id", 0) < held.get("session_id", 0):
+            return None  # an older session's late push
+        info.sessions[op] = session
+        if agent_class:
+            info.agent_class = agent_class
+        if agent_class == "Registry" and op == "main" and isinstance(session.get("data"), dict):
+            self.registry_data(session["data"], time.time())
+        return {"agent": info.instance_id, "op": op, "session": session}
+
+    def api(self, address: str, api: dict[str, Any]) -> None:
+        """Seed an agent from its get_api: class, operations and their latest summaries."""
+        info = self.agent(address)
+        if info is None:
+            return
+        info.agent_class = str(api.get("agent_class") or info.agent_class)
+        for kind in ("tasks", "processes"):
+            for name, summary, _op_info in api.get(kind, []):
+                info.op_kinds[name] = kind
+                held = info.sessions.get(name)
+                if summary and (
+                    held is None or held.get("session_id") != summary.get("session_id")
+                ):
+                    info.sessions[name] = summary
+
+    def registry_data(self, data: dict[str, Any], now: float) -> None:
+        self.registry = {k: v for k, v in data.items() if isinstance(v, dict)}
+        self.registry_seen = now
+        for address in self.registry:
+            self.agent(address)
+
+    def feed_event(
+        self, address: str, feed: str, payload: Any, info: dict[str, Any], now: float
+    ) -> dict[str, Any] | None:
+        instance_id = self.instance_id(address)
+        if instance_id is None:
+            return None
+        self.agent(address)
+        stats = self.feeds.get((instance_id, feed))
+        if stats is None:
+            stats = self.feeds[(instance_id, feed)] = FeedStats(instance_id, feed)
+        return stats.observe(payload, info, now)
+
+    # --- outputs ---------------------------------------------------------------------------
+
+    def state_of(self, info: AgentInfo, now: float) -> tuple[str, str]:
+        """``(state, why)``: alive or expired, and whose verdict it is."""
+        verdict = self.registry.get(info.address)
+        if verdict is not None:
+            if verdict.get("expired"):
+                return "expired", "registry: no heartbeat"
+            return "alive", "registry"
+        if info.last_beat is None:
+            return "unknown", "no heartbeat received yet"
+        if now - info.last_beat > self.expire_after:
+            return "expired", f"no heartbeat for {self.expire_after:.0f} s (no registry verdict)"
+        return "alive", "heartbeat (no registry verdict)"
+
+    def heartbeat_age(self, info: AgentInfo, now: float) -> float | None:
+        beats = [info.last_beat] if info.last_beat is not None else []
+        verdict = self.registry.get(info.address)
+        if verdict is not None and isinstance(verdict.get("last_updated"), (int, float)):
+            beats.append(float(verdict["last_updated"]))
+        return now - max(beats) if beats else None
+
+    def _api_shape(self, info: AgentInfo) -> dict[str, Any]:
+        shaped: dict[str, Any] = {"tasks": [], "processes": []}
+        for name, session in info.sessions.items():
+            shaped[info.op_kinds.get(name, "tasks")].append([name, session, {}])
+        return shaped
+
+    def row(self, info: AgentInfo, now: float) -> dict[str, Any]:
+        state, why = self.state_of(info, now)
+        verdict = self.registry.get(info.address) or {}
+        running = sorted(
+            op for op, code in info.op_codes.items() if code in ACTIVE_CODES and state != "expired"
+        )
+        return {
+            "instance_id": info.instance_id,
+            "address": info.address,
+            "agent_class": info.agent_class or verdict.get("agent_class", ""),
+            "heartbeat_age": self.heartbeat_age(info, now),
+            "state": state,
+            "state_why": why,
+            "running": running,
+            "last_failure": last_failure(self._api_shape(info)),
+        }
+
+    def overview(self, now: float) -> list[dict[str, Any]]:
+        return [self.row(self.agents[k], now) for k in sorted(self.agents)]
+
+    def agent_feeds(self, instance_id: str, now: float) -> list[dict[str, Any]]:
+        return [
+            stats.encoded(now)
+            for (agent, _feed), stats in sorted(self.feeds.items())
+            if agent == instance_id
+        ]

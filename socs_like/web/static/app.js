@@ -1,0 +1,447 @@
+// The dashboard page: one script, no build step. Views by URL hash: #/ (overview),
+// #/agent/ID, #/feed/ID/FEED. State comes from the JSON API and the /api/events stream.
+"use strict";
+
+const SocsWeb = (window.SocsWeb = {
+  config: null,
+  overview: null, // last overview event: {hub, agents, registry_age, server_time}
+  sessions: {}, // agent -> op -> session, as pushed
+  panels: [], // {agentClass, title, render(el, ctx)}
+  stats: { sessionEvents: 0, lastSession: null, feedEvents: 0, plotPoints: 0, plotDraws: 0 },
+  registerPanel(panel) {
+    this.panels.push(panel);
+  },
+});
+
+let stream = null;
+let streamFeeds = [];
+let view = { name: "overview" };
+let plot = null; // the live plot of the feed view
+
+const $ = (sel, el = document) => el.querySelector(sel);
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "text") el.textContent = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c);
+  return el;
+}
+SocsWeb.h = h;
+
+function age(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  if (seconds < 1) return "<1 s";
+  if (seconds < 120) return `${seconds.toFixed(0)} s`;
+  return `${(seconds / 60).toFixed(0)} min`;
+}
+function when(t) {
+  return t ? new Date(t * 1000).toLocaleTimeString() : "—";
+}
+SocsWeb.when = when;
+
+async function api(path, options) {
+  const response = await fetch(path, options);
+  let body;
+  try {
+    body = await response.json();
+  } catch (e) {
+    body = { error: `${response.status} ${response.statusText}` };
+  }
+  return { ok: response.ok, status: response.status, body };
+}
+
+// --- the event stream ------------------------------------------------------------------------
+
+function openStream(feeds) {
+  if (stream && JSON.stringify(feeds) === JSON.stringify(streamFeeds)) return;
+  if (stream) stream.close();
+  streamFeeds = feeds;
+  const query = feeds.map((f) => `feed=${encodeURIComponent(f)}`).join("&");
+  stream = new EventSource(`/api/events${query ? "?" + query : ""}`);
+  stream.addEventListener("open", () => banner("server-banner", null));
+  stream.addEventListener("error", () =>
+    banner("server-banner", "The dashboard server does not answer: what is shown may be out of date. Retrying…")
+  );
+  stream.addEventListener("snapshot", (e) => {
+    const data = JSON.parse(e.data);
+    onOverview(data);
+    if (view.name === "agent") loadAgent(view.id); // catch up on what the gap missed
+  });
+  stream.addEventListener("overview", (e) => onOverview(JSON.parse(e.data)));
+  stream.addEventListener("hub", (e) => {
+    if (SocsWeb.overview) SocsWeb.overview.hub = JSON.parse(e.data);
+    showHub();
+  });
+  stream.addEventListener("session", (e) => onSession(JSON.parse(e.data)));
+  stream.addEventListener("feed", (e) => {
+    SocsWeb.stats.feedEvents += 1;
+    if (plot) plot.add(JSON.parse(e.data));
+  });
+}
+
+function banner(id, text) {
+  const el = document.getElementById(id);
+  el.hidden = !text;
+  el.textContent = text || "";
+}
+
+function showHub() {
+  const hub = SocsWeb.overview && SocsWeb.overview.hub;
+  if (!hub || hub.connected) banner("hub-banner", null);
+  else banner("hub-banner", `Hub lost since ${when(hub.since)}: ${hub.error}. Agents' states below are as last seen.`);
+  document.body.classList.toggle("hub-lost", !!hub && !hub.connected);
+}
+
+function onOverview(data) {
+  SocsWeb.overview = data;
+  $("#clock").textContent = `server time ${when(data.server_time)}`;
+  showHub();
+  if (view.name === "overview") renderOverview();
+  if (view.name === "agent") renderAgentRow();
+  if (view.name === "feed") refreshFeedStats();
+}
+
+async function refreshFeedStats() {
+  const { id, feed } = view;
+  const { ok, body } = await api(`/api/agents/${encodeURIComponent(id)}/feeds/${encodeURIComponent(feed)}`);
+  if (view.name === "feed" && view.id === id && view.feed === feed) showFeedStats(ok ? body : null, ok ? null : body.error);
+}
+
+function onSession(event) {
+  SocsWeb.stats.sessionEvents += 1;
+  SocsWeb.stats.lastSession = { ...event, at: performance.now() };
+  (SocsWeb.sessions[event.agent] ||= {})[event.op] = event.session;
+  if (view.name === "agent" && view.id === event.agent) {
+    const card = document.querySelector(`.op[data-op="${CSS.escape(event.op)}"]`);
+    if (card) renderSession(card, event.session);
+    renderPanels($("#agent-panels"), [agentRow(event.agent)]);
+  }
+  if (view.name === "overview") renderPanels($("#panels"), SocsWeb.overview ? SocsWeb.overview.agents : []);
+}
+
+// --- overview --------------------------------------------------------------------------------
+
+function agentRow(id) {
+  return ((SocsWeb.overview && SocsWeb.overview.agents) || []).find((a) => a.instance_id === id);
+}
+
+function renderOverview() {
+  const root = $("#view");
+  if (!$("#agents", root)) {
+    root.replaceChildren(
+      h("div", {},
+        h("input", { id: "filter", placeholder: "filter: name, class or state", oninput: renderOverview,
+                     value: sessionStorage.getItem("filter") || "" }),
+        h("span", { id: "registry-note", class: "note" })),
+      h("table", { id: "agents" },
+        h("thead", {}, h("tr", {}, ["agent", "class", "heartbeat", "state", "running", "last failure"].map((t) => h("th", { text: t })))),
+        h("tbody")),
+      h("div", { id: "panels", class: "panels" })
+    );
+  }
+  const data = SocsWeb.overview;
+  if (!data) return;
+  const needle = $("#filter").value.trim().toLowerCase();
+  sessionStorage.setItem("filter", needle);
+  const rows = data.agents.filter((a) =>
+    !needle || [a.instance_id, a.agent_class, a.state].some((t) => (t || "").toLowerCase().includes(needle)));
+  $("#agents tbody").replaceChildren(...rows.map((a) =>
+    h("tr", { "data-agent": a.instance_id, class: data.hub.connected ? null : "stale" },
+      h("td", {}, h("a", { href: `#/agent/${encodeURIComponent(a.instance_id)}`, text: a.instance_id })),
+      h("td", { text: a.agent_class }),
+      h("td", { class: "num beat", text: age(a.heartbeat_age) }),
+      h("td", { class: `state state-${a.state}`, title: a.state_why, text: a.state }),
+      h("td", { text: a.running.join(", ") || "idle" }),
+      h("td", { class: "failed", text: a.last_failure }))));
+  if (!data.agents.length) {
+    $("#agents tbody").replaceChildren(h("tr", {}, h("td", { colspan: 6, class: "note",
+      text: data.hub.connected ? "No agent has sent a heartbeat or been listed by a registry yet." : "Not connected to the hub." })));
+  }
+  $("#registry-note").textContent = data.registry_age === null
+    ? " No registry session seen: expiry judged by this dashboard."
+    : ` Registry verdicts ${age(data.registry_age)} old.`;
+  renderPanels($("#panels"), data.agents);
+}
+
+// --- panels ----------------------------------------------------------------------------------
+
+function renderPanels(root, agents) {
+  if (!root) return;
+  const shown = [];
+  for (const agent of agents || []) {
+    for (const panel of SocsWeb.panels) {
+      if (panel.agentClass !== agent.agent_class) continue;
+      const key = `${panel.title}:${agent.instance_id}`;
+      let el = root.querySelector(`.panel[data-key="${CSS.escape(key)}"]`);
+      if (!el) {
+        el = h("section", { class: "panel", "data-key": key, "data-panel": panel.agentClass },
+          h("h3", { text: `${panel.title} — ${agent.instance_id}` }), h("div", { class: "body" }));
+        root.append(el);
+      }
+      shown.push(el);
+      const sessions = SocsWeb.sessions[agent.instance_id] || {};
+      try {
+        panel.render($(".body", el), { agent, sessions, h, when });
+      } catch (err) {
+        $(".body", el).replaceChildren(h("p", { class: "failed", text: `panel failed: ${err}` }));
+      }
+    }
+  }
+  for (const el of root.querySelectorAll(".panel")) if (!shown.includes(el)) el.remove();
+}
+
+// --- agent page ------------------------------------------------------------------------------
+
+function renderAgentRow() {
+  const row = agentRow(view.id);
+  const el = $("#agent-state");
+  if (!el) return;
+  if (!row) { el.textContent = "not known to the dashboard"; return; }
+  el.className = `state-${row.state}`;
+  el.textContent = `${row.state} (${row.state_why}), heartbeat ${age(row.heartbeat_age)}`;
+}
+
+async function loadAgent(id) {
+  const { ok, body } = await api(`/api/agents/${encodeURIComponent(id)}`);
+  if (view.name !== "agent" || view.id !== id) return;
+  const root = $("#view");
+  root.replaceChildren(
+    h("h2", {}, `${id} `, h("small", { text: body.row ? body.row.agent_class : "" })),
+    h("p", {}, "State: ", h("span", { id: "agent-state" })),
+    ok && !body.error ? null : h("p", { class: "failed", id: "agent-error", text: `The agent did not answer: ${body.error}` }),
+    h("div", { id: "agent-panels", class: "panels" }),
+    h("h3", { text: "Operations" }),
+    h("div", { class: "ops" }, (body.ops || []).map(opCard)),
+    h("h3", { text: "Feeds" }),
+    feedTable(id, body.feeds || [], body.feeds_declared || []));
+  const sessions = (SocsWeb.sessions[id] ||= {});
+  for (const op of body.ops || []) if (op.session && op.session.op_name) sessions[op.name] = op.session;
+  renderAgentRow();
+  renderPanels($("#agent-panels"), body.row ? [body.row] : []);
+}
+
+function opCard(op) {
+  const card = h("div", { class: "op", "data-op": op.name },
+    h("h3", {}, `${op.name} `, h("small", { text: op.kind })),
+    h("div", { class: "doc", text: op.info.docstring || "" }));
+  if (!SocsWeb.config.read_only) {
+    const form = h("form", { class: "start", onsubmit: (e) => { e.preventDefault(); act(op, "start", form); } },
+      op.fields.map(fieldInput), h("button", { class: "start", type: "submit", text: "start" }));
+    card.append(form);
+    const stopper = op.kind === "process" ? "stop" : op.info.abortable ? "abort" : null;
+    if (stopper) card.append(h("button", { class: stopper, onclick: () => act(op, stopper, null), text: stopper }));
+  }
+  card.append(h("div", { class: "reply" }), h("div", { class: "session" }));
+  renderSession(card, op.session);
+  return card;
+}
+
+function fieldInput(field) {
+  const label = (input) => h("label", { title: field.type }, `${field.key}${field.required ? "*" : ""} `, input);
+  if (field.choices) {
+    return label(h("select", { name: field.key, "data-type": "json" },
+      field.choices.map((c) => h("option", { value: JSON.stringify(c), text: String(c), selected: c === field.default }))));
+  }
+  if (field.type === "bool") {
+    return label(h("input", { type: "checkbox", name: field.key, "data-type": "bool", checked: field.default === true }));
+  }
+  const number = field.type === "int" || field.type === "float";
+  return label(h("input", {
+    name: field.key, "data-type": field.type, type: number ? "number" : "text", step: number ? "any" : null,
+    size: 10, placeholder: field.required ? "required" : field.default === null ? "default" : JSON.stringify(field.default),
+    value: field.default === null || field.default === undefined || field.type === "json" ? null : String(field.default),
+  }));
+}
+
+function formParams(form) {
+  const params = {};
+  for (const input of form.querySelectorAll("[name]")) {
+    const type = input.dataset.type;
+    if (type === "bool") { params[input.name] = input.checked; continue; }
+    const text = input.value.trim();
+    if (text === "") continue; // the agent's default applies
+    if (type === "int" || type === "float") params[input.name] = Number(text);
+    else if (type === "str") params[input.name] = input.value;
+    else { try { params[input.name] = JSON.parse(text); } catch (e) { params[input.name] = text; } }
+  }
+  return params;
+}
+
+async function act(op, action, form) {
+  const card = document.querySelector(`.op[data-op="${CSS.escape(op.name)}"]`);
+  const reply = $(".reply", card);
+  reply.className = "reply";
+  reply.textContent = `${action}…`;
+  const body = form ? { params: formParams(form) } : {};
+  const answer = await api(`/api/agents/${encodeURIComponent(view.id)}/ops/${encodeURIComponent(op.name)}/${action}`,
+    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const ok = answer.ok && answer.body.status === 0;
+  reply.className = ok ? "reply" : "reply error";
+  reply.textContent = answer.ok
+    ? `${action}: ${["OK", "TIMEOUT"][answer.body.status] || "ERROR"} — ${answer.body.msg}`
+    : `${action} refused: ${answer.body.error}`;
+  if (answer.ok && answer.body.session && answer.body.session.op_name) {
+    const held = (SocsWeb.sessions[view.id] || {})[op.name];
+    if (!held || (held.session_id || 0) <= answer.body.session.session_id) renderSession(card, answer.body.session);
+  }
+}
+
+function renderSession(card, s) {
+  const el = $(".session", card);
+  if (!s || !s.op_name) { el.replaceChildren(h("p", { class: "note", text: "Never run since the agent started." })); return; }
+  const outcome = s.status === "done" ? (s.success ? "succeeded" : "failed") : s.status;
+  const took = s.start_time ? ((s.end_time || Date.now() / 1000) - s.start_time).toFixed(1) + " s" : "";
+  el.replaceChildren(
+    h("div", {}, h("b", { class: `status ${outcome}`, text: outcome }),
+      ` session ${s.session_id}, started ${when(s.start_time)}${s.end_time ? ", ended " + when(s.end_time) : ""} (${took})`),
+    h("div", { class: "messages" }, (s.messages || []).slice(-8).map(([t, m]) => h("div", { text: `${when(t)} ${m}` }))),
+    s.data === undefined ? h("div", { class: "note", text: s.data_too_large ? `data too large to push (${s.data_too_large} bytes)` : "" })
+      : tree("data", s.data, true));
+}
+
+function tree(name, value, open) {
+  if (value !== null && typeof value === "object") {
+    const keys = Object.keys(value);
+    return h("details", { class: "tree", open: open || null },
+      h("summary", { text: `${name} ${Array.isArray(value) ? `[${keys.length}]` : `{${keys.length}}`}` }),
+      keys.slice(0, 200).map((k) => tree(k, value[k], false)));
+  }
+  return h("div", { class: "leaf", text: `${name}: ${JSON.stringify(value)}` });
+}
+
+function feedTable(id, feeds, declared) {
+  const known = new Set(feeds.map((f) => f.feed));
+  const silent = declared.filter((f) => !known.has(f) && f !== "heartbeat" && f !== "sessions");
+  return h("table", { id: "feeds" },
+    h("thead", {}, h("tr", {}, ["feed", "recorded", "last seq", "rate /s", "lost", "dup", "last event"].map((t) => h("th", { text: t })))),
+    h("tbody", {},
+      feeds.filter((f) => f.feed !== "heartbeat" && f.feed !== "sessions").map((f) =>
+        h("tr", { "data-feed": f.feed },
+          h("td", {}, h("a", { href: `#/feed/${encodeURIComponent(id)}/${encodeURIComponent(f.feed)}`, text: f.feed })),
+          h("td", { text: f.record ? "yes" : "no" }),
+          h("td", { class: "num", text: f.last_seq ?? "—" }),
+          h("td", { class: "num", text: f.rate.toFixed(1) }),
+          h("td", { class: `num ${f.lost ? "failed" : ""}`, text: f.lost }),
+          h("td", { class: "num", text: f.duplicates }),
+          h("td", { class: "num", text: `${age(f.age)} ago` }))),
+      silent.map((f) => h("tr", { "data-feed": f }, h("td", {}, h("a", { href: `#/feed/${encodeURIComponent(id)}/${encodeURIComponent(f)}`, text: f })),
+        h("td", { colspan: 6, class: "note", text: "no event received since the dashboard started" })))));
+}
+
+// --- feed page: counters and a live plot ------------------------------------------------------
+
+class LivePlot {
+  // Points arrive as feed events; they are drawn at most every `every` ms (extendTraces), so a
+  // feed of thousands of samples a second costs a few redraws a second. While paused, points
+  // are kept (bounded) and drawn on resume; zooming is plotly's own and survives updates.
+  constructor(el, maxPoints = 20000, every = 100) {
+    this.el = el; this.maxPoints = maxPoints; this.every = every;
+    this.traces = {}; this.pending = {}; this.paused = false; this.count = 0; this.lastDraw = 0;
+    Plotly.newPlot(el, [], { uirevision: "keep", margin: { t: 20 }, xaxis: { type: "date" }, legend: { orientation: "h" } },
+      { responsive: true, displaylogo: false });
+    this.timer = setInterval(() => this.draw(), every);
+  }
+  add(event) {
+    // A recorded feed's event is {block_name: {timestamps, data: {field: [values]}}}; other
+    // feeds publish what they like, plotted when it is {timestamp(s), data}.
+    const p = event.payload;
+    if (!p || typeof p !== "object") return;
+    const blocks = p.data ? [p] : Object.values(p).filter((b) => b && typeof b === "object" && b.data);
+    for (const block of blocks) this.addBlock(block);
+  }
+  addBlock(b) {
+    const times = Array.isArray(b.timestamps) ? b.timestamps : [b.timestamp];
+    for (const [field, values] of Object.entries(b.data)) {
+      const ys = Array.isArray(values) ? values : [values];
+      if (typeof ys[0] !== "number") continue;
+      const pending = (this.pending[field] ||= { x: [], y: [] });
+      for (let i = 0; i < ys.length && i < times.length; i++) { pending.x.push(times[i] * 1000); pending.y.push(ys[i]); }
+      if (pending.x.length > this.maxPoints) { pending.x.splice(0, pending.x.length - this.maxPoints); pending.y.splice(0, pending.y.length - this.maxPoints); }
+    }
+  }
+  draw() {
+    if (this.paused) return;
+    const names = Object.keys(this.pending).filter((n) => this.pending[n].x.length);
+    if (!names.length) return;
+    const fresh = names.filter((n) => !(n in this.traces));
+    for (const n of fresh) {
+      this.traces[n] = Object.keys(this.traces).length;
+      Plotly.addTraces(this.el, { name: n, x: [], y: [], mode: "lines", type: "scattergl" });
+    }
+    const xs = [], ys = [], idx = [];
+    for (const n of names) {
+      const p = this.pending[n]; xs.push(p.x); ys.push(p.y); idx.push(this.traces[n]); this.count += p.x.length;
+    }
+    this.pending = {};
+    Plotly.extendTraces(this.el, { x: xs, y: ys }, idx, this.maxPoints);
+    SocsWeb.stats.plotPoints = this.count;
+    SocsWeb.stats.plotDraws += 1;
+    $("#points").textContent = `${this.count} points drawn`;
+  }
+  stop() { clearInterval(this.timer); Plotly.purge(this.el); }
+}
+
+async function loadFeed(id, feed) {
+  const root = $("#view");
+  root.replaceChildren(
+    h("h2", {}, h("a", { href: `#/agent/${encodeURIComponent(id)}`, text: id }), ` / ${feed}`),
+    h("p", { id: "feed-stats", class: "note" }),
+    h("div", {},
+      h("button", { id: "pause", onclick: (e) => { plot.paused = !plot.paused; e.target.textContent = plot.paused ? "resume" : "pause"; }, text: "pause" }),
+      " ", h("span", { id: "points", class: "note", text: "no point drawn yet" })),
+    h("div", { id: "plot" }));
+  plot = new LivePlot($("#plot"));
+  const { ok, body } = await api(`/api/agents/${encodeURIComponent(id)}/feeds/${encodeURIComponent(feed)}`);
+  if (ok) for (const event of body.recent) plot.add(event);
+  showFeedStats(ok ? body : null, ok ? null : body.error);
+}
+
+function showFeedStats(s, error) {
+  const el = $("#feed-stats");
+  if (!el) return;
+  el.textContent = error ? error + "; waiting for the next event."
+    : `last seq ${s.last_seq}, ${s.rate.toFixed(1)} records/s, ${s.lost} lost, ${s.duplicates} duplicated, ${s.events} events since the dashboard started`;
+}
+
+// --- routing ---------------------------------------------------------------------------------
+
+function route() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  if (plot) { plot.stop(); plot = null; }
+  if (parts[0] === "agent" && parts[1]) {
+    view = { name: "agent", id: parts[1] };
+    openStream([]);
+    loadAgent(parts[1]);
+  } else if (parts[0] === "feed" && parts[1] && parts[2]) {
+    view = { name: "feed", id: parts[1], feed: parts[2] };
+    openStream([`${parts[1]}/${parts[2]}`]);
+    loadFeed(parts[1], parts[2]);
+  } else {
+    view = { name: "overview" };
+    $("#view").replaceChildren();
+    openStream([]);
+    renderOverview();
+  }
+}
+
+async function start() {
+  const { ok, body } = await api("/api/config");
+  if (!ok) { $("#view").textContent = `The dashboard server answered ${body.error}`; return; }
+  SocsWeb.config = body;
+  $("#mode").textContent = body.read_only ? "read-only" : "";
+  for (const name of body.panels) {
+    await new Promise((resolve) => {
+      const s = h("script", { src: `/static/panels/${name}` });
+      s.onload = resolve; s.onerror = resolve;
+      document.head.append(s);
+    });
+  }
+  window.addEventListener("hashchange", route);
+  route();
+}
+
+start();
