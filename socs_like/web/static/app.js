@@ -292,7 +292,7 @@ async function act(op, action, form) {
 
 function renderSession(card, s) {
   const el = $(".session", card);
-  if (!s || !s.op_name) { el.replaceChildren(h("p", { class: "note", text: "Never run since the agent started." })); return; }
+  if (!s || !s.op_name || s.status === "no_history") { el.replaceChildren(h("p", { class: "note", text: "Never run since the agent started." })); return; }
   const outcome = s.status === "done" ? (s.success ? "succeeded" : "failed") : s.status;
   const took = s.start_time ? ((s.end_time || Date.now() / 1000) - s.start_time).toFixed(1) + " s" : "";
   el.replaceChildren(

@@ -1,0 +1,121 @@
+"""The dashboard page in real headless Chromium, against a real hub, registry and agents.
+
+Each test saves screenshots of the pages it looked at under the test output folder
+(``var/test-output/screenshots/``, see `socs_like.testing.browser`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+TIMEOUT = 15_000  # ms: generous, the machine is shared
+
+
+def test_overview_lists_the_agents(run_agent, web, browser_page) -> None:
+    run_agent("Registry", "page-registry")
+    run_agent("FakeData", "page-fake-a")
+    run_agent("FakeData", "page-fake-b")
+    w = web()
+    page = browser_page.page
+    page.goto(w.url + "/")
+    for name in ("page-registry", "page-fake-a", "page-fake-b"):
+        row = page.locator(f'tr[data-agent="{name}"]')
+        expect(row.locator("td.state")).to_have_text("alive", timeout=TIMEOUT)
+    expect(page.locator('tr[data-agent="page-fake-a"] td').nth(1)).to_have_text("FakeData")
+    page.fill("#filter", "registry")
+    expect(page.locator('tr[data-agent="page-fake-a"]')).to_have_count(0)
+    expect(page.locator('tr[data-agent="page-registry"]')).to_have_count(1)
+    browser_page.screenshot("overview")
+    assert browser_page.console_errors == []
+
+
+def test_a_task_started_from_the_page_shows_its_result_without_reload(
+    run_agent, web, browser_page
+) -> None:
+    run_agent("FakeData", "page-task")
+    w = web()
+    page = browser_page.page
+    page.goto(w.url + "/#/agent/page-task")
+    card = page.locator('.op[data-op="delay_task"]')
+    expect(card.locator(".session")).to_contain_text("Never run", timeout=TIMEOUT)
+    card.locator('input[name="delay"]').fill("1.5")
+    page.evaluate("window.__sameDocument = true")
+    card.locator("button.start").click()
+    expect(card.locator(".reply")).to_contain_text("start: OK", timeout=TIMEOUT)
+    expect(card.locator(".status")).to_have_text("running", timeout=TIMEOUT)
+    browser_page.screenshot("agent-running")
+    expect(card.locator(".status")).to_have_text("succeeded", timeout=TIMEOUT)
+    expect(card.locator(".session")).to_contain_text('requested_delay: 1.5')
+    assert page.evaluate("window.__sameDocument") is True  # no reload happened
+    browser_page.screenshot("agent-done")
+    assert browser_page.console_errors == []
+
+
+def test_stop_and_a_failed_start_show_the_reply(run_agent, web, browser_page) -> None:
+    run_agent("FakeData", "page-stop")
+    w = web()
+    page = browser_page.page
+    page.goto(w.url + "/#/agent/page-stop")
+    acq = page.locator('.op[data-op="acq"]')
+    acq.locator("button.start").click()
+    expect(acq.locator(".status")).to_have_text("running", timeout=TIMEOUT)
+    acq.locator("button.stop").click()
+    expect(acq.locator(".reply")).to_contain_text("stop: OK", timeout=TIMEOUT)
+    expect(acq.locator(".status")).to_have_text("succeeded", timeout=TIMEOUT)
+    task = page.locator('.op[data-op="delay_task"]')
+    task.locator('input[name="succeed"]').uncheck()
+    task.locator('input[name="delay"]').fill("0")
+    task.locator("button.start").click()
+    expect(task.locator(".status")).to_have_text("failed", timeout=TIMEOUT)
+    browser_page.screenshot("failed-op")
+
+
+def test_a_recorded_feeds_plot_updates(run_agent, web, browser_page) -> None:
+    run_agent("FakeData", "page-feed", args=["--mode", "acq", "--sample-rate", "20"])
+    w = web()
+    page = browser_page.page
+    page.goto(w.url + "/#/agent/page-feed")
+    link = page.locator('tr[data-feed="false_temperatures"] a')
+    expect(link).to_be_visible(timeout=TIMEOUT)
+    link.click()
+    points = page.locator("#points")
+    expect(points).to_have_text(re.compile(r"^\d+ points drawn"), timeout=TIMEOUT)
+    first = page.evaluate("SocsWeb.stats.plotPoints")
+    page.wait_for_function(f"SocsWeb.stats.plotPoints > {first} + 20", timeout=TIMEOUT)
+    expect(page.locator("#plot .scatterlayer .trace, #plot .gl-container")).not_to_have_count(0)
+    expect(page.locator("#feed-stats")).to_contain_text("0 lost", timeout=TIMEOUT)
+    page.click("#pause")
+    paused_at = page.evaluate("SocsWeb.stats.plotPoints")
+    page.wait_for_timeout(1000)
+    assert page.evaluate("SocsWeb.stats.plotPoints") == paused_at
+    page.click("#pause")
+    page.wait_for_function(f"SocsWeb.stats.plotPoints > {paused_at}", timeout=TIMEOUT)
+    browser_page.screenshot("feed-plot")
+    assert browser_page.console_errors == []
+
+
+def test_a_killed_agent_turns_expired(run_agent, web, browser_page) -> None:
+    run_agent("Registry", "page-exp-registry", args=["--wait-time", "2"])
+    victim = run_agent("FakeData", "page-victim")
+    w = web()
+    page = browser_page.page
+    page.goto(w.url + "/")
+    state = page.locator('tr[data-agent="page-victim"] td.state')
+    expect(state).to_have_text("alive", timeout=TIMEOUT)
+    victim.kill()
+    expect(state).to_have_text("expired", timeout=TIMEOUT)
+    expect(state).to_have_attribute("title", re.compile("registry"))
+    browser_page.screenshot("expired")
+
+
+def test_read_only_hides_the_buttons(run_agent, web, browser_page) -> None:
+    run_agent("FakeData", "page-ro")
+    w = web("--read-only")
+    page = browser_page.page
+    page.goto(w.url + "/#/agent/page-ro")
+    expect(page.locator('.op[data-op="delay_task"]')).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator("#mode")).to_have_text("read-only")
+    expect(page.locator("button.start, button.stop, button.abort")).to_have_count(0)
+    browser_page.screenshot("read-only")
