@@ -202,7 +202,7 @@ function renderAgentRow() {
   if (!el) return;
   if (!row) { el.textContent = "not known to the dashboard"; return; }
   el.className = `state-${row.state}`;
-  el.textContent = `${row.state} (${row.state_why}), heartbeat ${age(row.heartbeat_age)}`;
+  el.textContent = `${row.state} — ${row.state_why}; last heartbeat ${age(row.heartbeat_age)} ago`;
 }
 
 async function loadAgent(id) {
@@ -212,7 +212,7 @@ async function loadAgent(id) {
   root.replaceChildren(
     h("h2", {}, `${id} `, h("small", { text: body.row ? body.row.agent_class : "" })),
     h("p", {}, "State: ", h("span", { id: "agent-state" })),
-    ok && !body.error ? null : h("p", { class: "failed", id: "agent-error", text: `The agent did not answer: ${body.error}` }),
+    h("p", { class: "failed", id: "agent-error", hidden: ok && !body.error, text: `The agent did not answer: ${body.error}` }),
     h("div", { id: "agent-panels", class: "panels" }),
     h("h3", { text: "Operations" }),
     h("div", { class: "ops" }, (body.ops || []).map(opCard)),
@@ -340,12 +340,24 @@ class LivePlot {
   // are kept (bounded) and drawn on resume; zooming is plotly's own and survives updates.
   constructor(el, maxPoints = 20000, every = 100) {
     this.el = el; this.maxPoints = maxPoints; this.every = every;
-    this.traces = {}; this.pending = {}; this.paused = false; this.count = 0; this.lastDraw = 0;
+    this.traces = {}; this.pending = {}; this.paused = false; this.count = 0;
+    this.lastSeq = -1; this.early = []; this.ready = false; // events before the recent ones loaded
     Plotly.newPlot(el, [], { uirevision: "keep", margin: { t: 20 }, xaxis: { type: "date" }, legend: { orientation: "h" } },
       { responsive: true, displaylogo: false });
     this.timer = setInterval(() => this.draw(), every);
   }
+  start(recent) {
+    // The stream opens before the recent events are fetched: take both, in order, once.
+    this.ready = true;
+    for (const event of [...recent, ...this.early]) this.add(event);
+    this.early = [];
+  }
   add(event) {
+    if (!this.ready) { this.early.push(event); return; }
+    if (typeof event.seq_no === "number") {
+      if (event.seq_no <= this.lastSeq && event.seq_no !== 0) return; // 0: the agent restarted
+      this.lastSeq = event.seq_no;
+    }
     // A recorded feed's event is {block_name: {timestamps, data: {field: [values]}}}; other
     // feeds publish what they like, plotted when it is {timestamp(s), data}.
     const p = event.payload;
@@ -394,9 +406,9 @@ async function loadFeed(id, feed) {
       h("button", { id: "pause", onclick: (e) => { plot.paused = !plot.paused; e.target.textContent = plot.paused ? "resume" : "pause"; }, text: "pause" }),
       " ", h("span", { id: "points", class: "note", text: "no point drawn yet" })),
     h("div", { id: "plot" }));
-  plot = new LivePlot($("#plot"));
+  const mine = (plot = new LivePlot($("#plot")));
   const { ok, body } = await api(`/api/agents/${encodeURIComponent(id)}/feeds/${encodeURIComponent(feed)}`);
-  if (ok) for (const event of body.recent) plot.add(event);
+  mine.start(ok ? body.recent : []);
   showFeedStats(ok ? body : null, ok ? null : body.error);
 }
 

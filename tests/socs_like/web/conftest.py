@@ -50,8 +50,17 @@ def start_web(hub: HubInfo, log: Path, *args: str) -> Web:
     port = free_port()
     out = open(log, "ab")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        [sys.executable, "-m", "socs_like", "web", "--site-config", str(hub.site_file),
-         "--port", str(port), *args],
+        [
+            sys.executable,
+            "-m",
+            "socs_like",
+            "web",
+            "--site-config",
+            str(hub.site_file),
+            "--port",
+            str(port),
+            *args,
+        ],
         stdout=out,
         stderr=subprocess.STDOUT,
     )
@@ -71,11 +80,11 @@ def start_web(hub: HubInfo, log: Path, *args: str) -> Web:
 
 @pytest.fixture
 def web(hub: HubInfo, tmp_path: Path) -> Iterator[Callable[..., Web]]:
-    """``web(*args)`` -> a running dashboard on the session hub; stopped after the test."""
+    """``web(*args, on=hub)`` -> a running dashboard on a hub; stopped after the test."""
     started: list[Web] = []
 
-    def start(*args: str) -> Web:
-        started.append(start_web(hub, tmp_path / f"web{len(started)}.log", *args))
+    def start(*args: str, on: HubInfo | None = None) -> Web:
+        started.append(start_web(on or hub, tmp_path / f"web{len(started)}.log", *args))
         return started[-1]
 
     yield start

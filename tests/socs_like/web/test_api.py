@@ -25,7 +25,11 @@ def test_start_returns_the_reply_and_the_session_runs(run_agent, web) -> None:
     ops = {op["name"]: op for op in agent["ops"]}
     fields = {f["key"]: f for f in ops["delay_task"]["fields"]}
     assert fields["delay"] == {
-        "key": "delay", "type": "int", "required": False, "default": 5, "choices": None
+        "key": "delay",
+        "type": "int",
+        "required": False,
+        "default": 5,
+        "choices": None,
     }
     assert fields["succeed"]["type"] == "bool"
     status, reply = w.post(
@@ -34,16 +38,18 @@ def test_start_returns_the_reply_and_the_session_runs(run_agent, web) -> None:
     assert status == 200 and reply["status"] == 0, reply
     assert reply["session"]["op_name"] == "delay_task"
     done = wait_until(
-        lambda: next(
-            op["session"]
-            for op in w.get("/api/agents/web-api-start")[1]["ops"]
-            if op["name"] == "delay_task" and op["session"].get("status") == "done"
-        )
-        if any(
-            op["name"] == "delay_task" and op["session"].get("status") == "done"
-            for op in w.get("/api/agents/web-api-start")[1]["ops"]
-        )
-        else None,
+        lambda: (
+            next(
+                op["session"]
+                for op in w.get("/api/agents/web-api-start")[1]["ops"]
+                if op["name"] == "delay_task" and op["session"].get("status") == "done"
+            )
+            if any(
+                op["name"] == "delay_task" and op["session"].get("status") == "done"
+                for op in w.get("/api/agents/web-api-start")[1]["ops"]
+            )
+            else None
+        ),
         15,
     )
     assert done["success"] is True

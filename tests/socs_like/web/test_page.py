@@ -47,7 +47,7 @@ def test_a_task_started_from_the_page_shows_its_result_without_reload(
     expect(card.locator(".status")).to_have_text("running", timeout=TIMEOUT)
     browser_page.screenshot("agent-running")
     expect(card.locator(".status")).to_have_text("succeeded", timeout=TIMEOUT)
-    expect(card.locator(".session")).to_contain_text('requested_delay: 1.5')
+    expect(card.locator(".session")).to_contain_text("requested_delay: 1.5")
     assert page.evaluate("window.__sameDocument") is True  # no reload happened
     browser_page.screenshot("agent-done")
     assert browser_page.console_errors == []
@@ -119,3 +119,59 @@ def test_read_only_hides_the_buttons(run_agent, web, browser_page) -> None:
     expect(page.locator("#mode")).to_have_text("read-only")
     expect(page.locator("button.start, button.stop, button.abort")).to_have_count(0)
     browser_page.screenshot("read-only")
+
+
+def test_a_lost_hub_is_shown_and_the_page_recovers(private_hub, run_agent, web, browser_page):
+    run_agent("FakeData", "page-outage", on=private_hub)
+    w = web(on=private_hub)
+    page = browser_page.page
+    page.goto(w.url + "/")
+    expect(page.locator('tr[data-agent="page-outage"] td.state')).to_have_text(
+        "alive", timeout=TIMEOUT
+    )
+    expect(page.locator("#hub-banner")).to_be_hidden()
+    private_hub.hub.kill()
+    banner = page.locator("#hub-banner")
+    expect(banner).to_contain_text("Hub lost since", timeout=TIMEOUT)
+    expect(page.locator('tr[data-agent="page-outage"]')).to_have_class("stale")
+    browser_page.screenshot("hub-lost")
+    private_hub.hub.start()
+    expect(banner).to_be_hidden(timeout=30_000)
+    expect(page.locator('tr[data-agent="page-outage"] td.state')).to_have_text(
+        "alive", timeout=TIMEOUT
+    )
+    expect(page.locator('tr[data-agent="page-outage"] td.beat')).to_have_text(
+        "<1 s", timeout=TIMEOUT
+    )
+
+
+def test_suprsync_panel_shows_its_archive(run_agent, web, browser_page, tmp_path):
+    run_agent(
+        "SupRsync",
+        "page-suprsync",
+        args=[
+            "--archive-name",
+            "timestreams",
+            "--db-path",
+            str(tmp_path / "suprsync.db"),
+            "--remote-basedir",
+            str(tmp_path / "archive"),
+            "--suprsync-file-root",
+            str(tmp_path / "suprsync"),
+            "--sleep-time",
+            "1",
+        ],
+    )
+    w = web()
+    page = browser_page.page
+    page.goto(w.url + "/")
+    panel = page.locator('.panel[data-panel="SupRsync"]')
+    expect(panel).to_contain_text("Archive — page-suprsync", timeout=TIMEOUT)
+    expect(panel.locator("td.v-pending")).to_have_text("0", timeout=TIMEOUT)
+    expect(panel.locator("td.v-files")).to_have_text("0")
+    page.goto(w.url + "/#/agent/page-suprsync")
+    expect(page.locator('#agent-panels .panel[data-panel="SupRsync"]')).to_be_visible(
+        timeout=TIMEOUT
+    )
+    browser_page.screenshot("suprsync-panel")
+    assert browser_page.console_errors == []
