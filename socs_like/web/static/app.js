@@ -7,7 +7,9 @@ const SocsWeb = (window.SocsWeb = {
   overview: null, // last overview event: {hub, agents, registry_age, server_time}
   sessions: {}, // agent -> op -> session, as pushed
   panels: [], // {agentClass, title, render(el, ctx)}
-  stats: { sessionEvents: 0, lastSession: null, feedEvents: 0, plotPoints: 0, plotDraws: 0 },
+  // What the tests and bench/bench_web.py read: counts, when the first agents were shown (ms
+  // since navigation) and each pushed session's delay from its newest message to its drawing.
+  stats: { sessionEvents: 0, feedEvents: 0, plotPoints: 0, plotDraws: 0, interactiveAt: null, sessionLags: [] },
   registerPanel(panel) {
     this.panels.push(panel);
   },
@@ -113,12 +115,17 @@ async function refreshFeedStats() {
 
 function onSession(event) {
   SocsWeb.stats.sessionEvents += 1;
-  SocsWeb.stats.lastSession = { ...event, at: performance.now() };
   (SocsWeb.sessions[event.agent] ||= {})[event.op] = event.session;
   if (view.name === "agent" && view.id === event.agent) {
     const card = document.querySelector(`.op[data-op="${CSS.escape(event.op)}"]`);
     if (card) renderSession(card, event.session);
     renderPanels($("#agent-panels"), [agentRow(event.agent)]);
+    const times = (event.session.messages || []).map((m) => m[0]);
+    if (card && times.length) {
+      const lags = SocsWeb.stats.sessionLags;
+      lags.push(Date.now() / 1000 - Math.max(...times));
+      if (lags.length > 1000) lags.shift();
+    }
   }
   if (view.name === "overview") renderPanels($("#panels"), SocsWeb.overview ? SocsWeb.overview.agents : []);
 }
@@ -165,6 +172,7 @@ function renderOverview() {
     ? " No registry session seen: expiry judged by this dashboard."
     : ` Registry verdicts ${age(data.registry_age)} old.`;
   renderPanels($("#panels"), data.agents);
+  if (SocsWeb.stats.interactiveAt === null && data.agents.length) SocsWeb.stats.interactiveAt = performance.now();
 }
 
 // --- panels ----------------------------------------------------------------------------------
@@ -338,7 +346,7 @@ class LivePlot {
   // Points arrive as feed events; they are drawn at most every `every` ms (extendTraces), so a
   // feed of thousands of samples a second costs a few redraws a second. While paused, points
   // are kept (bounded) and drawn on resume; zooming is plotly's own and survives updates.
-  constructor(el, maxPoints = 20000, every = 100) {
+  constructor(el, maxPoints = 20000, every = 250) {
     this.el = el; this.maxPoints = maxPoints; this.every = every;
     this.traces = {}; this.pending = {}; this.paused = false; this.count = 0;
     this.lastSeq = -1; this.early = []; this.ready = false; // events before the recent ones loaded
@@ -382,7 +390,7 @@ class LivePlot {
     const fresh = names.filter((n) => !(n in this.traces));
     for (const n of fresh) {
       this.traces[n] = Object.keys(this.traces).length;
-      Plotly.addTraces(this.el, { name: n, x: [], y: [], mode: "lines", type: "scattergl" });
+      Plotly.addTraces(this.el, { name: n, x: [], y: [], mode: "lines", type: "scatter" });
     }
     const xs = [], ys = [], idx = [];
     for (const n of names) {
@@ -397,6 +405,19 @@ class LivePlot {
   stop() { clearInterval(this.timer); Plotly.purge(this.el); }
 }
 
+// plotly.js is large (megabytes): it is fetched when a plot is first shown, so the overview
+// and agent pages never wait for it.
+let plotlyLoading = null;
+function loadPlotly() {
+  plotlyLoading ||= new Promise((resolve, reject) => {
+    const s = h("script", { src: "/static/plotly.min.js" });
+    s.onload = resolve;
+    s.onerror = () => reject(new Error("plotly.min.js did not load"));
+    document.head.append(s);
+  });
+  return plotlyLoading;
+}
+
 async function loadFeed(id, feed) {
   const root = $("#view");
   root.replaceChildren(
@@ -406,6 +427,13 @@ async function loadFeed(id, feed) {
       h("button", { id: "pause", onclick: (e) => { plot.paused = !plot.paused; e.target.textContent = plot.paused ? "resume" : "pause"; }, text: "pause" }),
       " ", h("span", { id: "points", class: "note", text: "no point drawn yet" })),
     h("div", { id: "plot" }));
+  try {
+    await loadPlotly();
+  } catch (err) {
+    $("#plot").replaceChildren(h("p", { class: "failed", text: `No plot: ${err.message}` }));
+    return;
+  }
+  if (view.name !== "feed" || view.id !== id || view.feed !== feed) return;
   const mine = (plot = new LivePlot($("#plot")));
   const { ok, body } = await api(`/api/agents/${encodeURIComponent(id)}/feeds/${encodeURIComponent(feed)}`);
   mine.start(ok ? body.recent : []);
