@@ -180,7 +180,7 @@ function renderOverview() {
 function renderPanels(root, agents) {
   if (!root) return;
   const shown = [];
-  for (const agent of agents || []) {
+  for (const agent of (agents || []).filter(Boolean)) {
     for (const panel of SocsWeb.panels) {
       if (panel.agentClass !== agent.agent_class) continue;
       const key = `${panel.title}:${agent.instance_id}`;
