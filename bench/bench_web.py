@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import subprocess
 import sys
@@ -34,11 +35,10 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 from playwright.sync_api import sync_playwright
 
-from socs_like.client import AsyncClient, Client, run_sync
+from socs_like.client import AsyncClient, Client
 from socs_like.testing.browser import CHROMIUM_ARGS, chromium_path
 from socs_like.testing.hub import HubInfo, spawn_agent, start_hub
 from socs_like.testing.util import free_port, wait_until
@@ -51,8 +51,16 @@ def start_web(hub: HubInfo, folder: Path) -> tuple[subprocess.Popen[bytes], str]
     port = free_port()
     log = open(folder / "web.log", "ab")  # noqa: SIM115 - lives as long as the process
     process = subprocess.Popen(
-        [sys.executable, "-m", "socs_like", "web", "--site-config", str(hub.site_file),
-         "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "socs_like",
+            "web",
+            "--site-config",
+            str(hub.site_file),
+            "--port",
+            str(port),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -62,8 +70,6 @@ def start_web(hub: HubInfo, folder: Path) -> tuple[subprocess.Popen[bytes], str]
 
 
 def _known(url: str) -> int:
-    import json
-
     try:
         with urllib.request.urlopen(url + "/api/overview", timeout=2) as response:
             return len(json.load(response)["agents"])
@@ -81,8 +87,12 @@ def heartbeats(hub: HubInfo, stop: threading.Event) -> None:
         while not stop.is_set():
             for i in range(N_AGENTS):
                 address = f"{ROOT}.bench-agent-{i:02d}"
-                info = {"agent_address": address, "feed_name": "heartbeat",
-                        "agent_class": "BenchAgent", "record": False}
+                info = {
+                    "agent_address": address,
+                    "feed_name": "heartbeat",
+                    "agent_class": "BenchAgent",
+                    "record": False,
+                }
                 session.publish(f"{address}.feeds.heartbeat", [{"acq": 1}, info])
             await asyncio.sleep(1.0)
         await client.close()
@@ -92,7 +102,7 @@ def heartbeats(hub: HubInfo, stop: threading.Event) -> None:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -105,8 +115,13 @@ def main() -> int:
     stop = threading.Event()
     beats = threading.Thread(target=heartbeats, args=(hub, stop), daemon=True)
     beats.start()
-    agent = spawn_agent(hub, "FakeData", "bench-fake", folder / "fake.log",
-                        ["--num-channels", "1", "--sample-rate", "1000"])
+    agent = spawn_agent(
+        hub,
+        "FakeData",
+        "bench-fake",
+        folder / "fake.log",
+        ["--num-channels", "1", "--sample-rate", "1000"],
+    )
     web, url = start_web(hub, folder)
     results: list[tuple[str, str, str, bool]] = []
     try:
@@ -127,10 +142,13 @@ def main() -> int:
                 assert shown >= N_AGENTS, shown
                 context.close()
             worst = max(times)
-            print(f"page interactive, {shown} agents: median {statistics.median(times):.3f} s, "
-                  f"worst {worst:.3f} s over {loads} loads")
-            results.append(("page interactive (50 agents), worst", "≤ 1 s",
-                            f"{worst:.3f} s", worst <= 1.0))
+            print(
+                f"page interactive, {shown} agents: median {statistics.median(times):.3f} s, "
+                f"worst {worst:.3f} s over {loads} loads"
+            )
+            results.append(
+                ("page interactive (50 agents), worst", "≤ 1 s", f"{worst:.3f} s", worst <= 1.0)
+            )
 
             # 2. session change -> page
             context = browser.new_context(viewport={"width": 1280, "height": 800})
@@ -144,10 +162,11 @@ def main() -> int:
             time.sleep(0.5)
             lags = [lag * 1000 for lag in page.evaluate("SocsWeb.stats.sessionLags")]
             p50, p95 = percentile(lags, 0.5), percentile(lags, 0.95)
-            print(f"session change -> page: {len(lags)} pushes, p50 {p50:.1f} ms, "
-                  f"p95 {p95:.1f} ms, max {max(lags):.1f} ms")
-            results.append(("session change -> page, p95", "≤ 200 ms", f"{p95:.1f} ms",
-                            p95 <= 200))
+            print(
+                f"session change -> page: {len(lags)} pushes, p50 {p50:.1f} ms, "
+                f"p95 {p95:.1f} ms, max {max(lags):.1f} ms"
+            )
+            results.append(("session change -> page, p95", "≤ 200 ms", f"{p95:.1f} ms", p95 <= 200))
 
             # 3. live plot at 1 000 samples/s
             client.acq.start()
@@ -157,14 +176,19 @@ def main() -> int:
             cdp.send("Performance.enable")
 
             def sample() -> tuple[float, float, int, float]:
-                metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+                metrics = {
+                    m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]
+                }
                 newest = page.evaluate(
                     "Math.max(...(document.getElementById('plot').data || [])"
                     ".map(t => t.x.length ? t.x[t.x.length - 1] : 0))"
                 )
-                return time.monotonic(), metrics["TaskDuration"], page.evaluate(
-                    "SocsWeb.stats.plotPoints"
-                ), time.time() * 1000 - newest
+                return (
+                    time.monotonic(),
+                    metrics["TaskDuration"],
+                    page.evaluate("SocsWeb.stats.plotPoints"),
+                    time.time() * 1000 - newest,
+                )
 
             t0, cpu0, points0, _ = sample()
             behind = []
@@ -176,11 +200,12 @@ def main() -> int:
             client.acq.stop()
             rate = (points1 - points0) / (t1 - t0)
             cpu = (cpu1 - cpu0) / (t1 - t0)
-            print(f"live plot at 1000 samples/s: {rate:.0f} points drawn/s, newest point "
-                  f"{statistics.median(behind):.0f} ms behind (median, max {max(behind):.0f}), "
-                  f"tab CPU {cpu * 100:.0f} % of one core over {t1 - t0:.0f} s")
-            results.append(("live plot: points drawn per s", "1000", f"{rate:.0f}",
-                            rate >= 950))
+            print(
+                f"live plot at 1000 samples/s: {rate:.0f} points drawn/s, newest point "
+                f"{statistics.median(behind):.0f} ms behind (median, max {max(behind):.0f}), "
+                f"tab CPU {cpu * 100:.0f} % of one core over {t1 - t0:.0f} s"
+            )
+            results.append(("live plot: points drawn per s", "1000", f"{rate:.0f}", rate >= 950))
             results.append(("live plot: tab CPU", "< 1 core", f"{cpu * 100:.0f} %", cpu < 1.0))
             context.close()
             browser.close()

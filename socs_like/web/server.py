@@ -267,9 +267,12 @@ async def _drain(listener: _Listener) -> AsyncIterator[bytes]:
         items = [await listener.queue.get()]
         while not listener.queue.empty():
             items.append(listener.queue.get_nowait())
-        if None in items:
-            return
-        yield b"".join(_sse(kind, data) for kind, data in items if kind)  # type: ignore[misc]
+        chunks = []
+        for item in items:
+            if item is None:
+                return
+            chunks.append(_sse(*item))
+        yield b"".join(chunks)
 
 
 def make_app(dashboard: Dashboard) -> web.Application:
