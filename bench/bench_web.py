@@ -3,9 +3,9 @@
 
     .venv/bin/python bench/bench_web.py [--quick]
 
-One crossbar on a free port, one `socs-like web` process, one real FakeData agent, and 50
-agents' heartbeats (one publisher in this process sends a heartbeat a second for each of
-`bench-agent-00..49`, as 50 agents would: the dashboard knows them as it knows any agent).
+One crossbar on a free port, one `socs-like web` process, one real FakeData agent process, and
+50 more FakeData agents (`bench-agent-00..49`) served from this process (`AgentThread`): real
+agents with heartbeats, get_api and sessions, without 50 interpreters on a 2-core machine.
 
 1. page interactive: from navigation until the overview table shows the agents (the page's
    own ``performance.now()`` when it first drew them), with 50 agents known; several loads in
@@ -25,22 +25,21 @@ agents' heartbeats (one publisher in this process sends a heartbeat a second for
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from socs_like.client import AsyncClient, Client
+from socs_like.client import Client
 from socs_like.testing.browser import CHROMIUM_ARGS, chromium_path
 from socs_like.testing.hub import HubInfo, spawn_agent, start_hub
+from socs_like.testing.inprocess import AgentThread
 from socs_like.testing.util import free_port, wait_until
 
 ROOT = "observatory"
@@ -77,27 +76,15 @@ def _known(url: str) -> int:
         return -1
 
 
-def heartbeats(hub: HubInfo, stop: threading.Event) -> None:
-    """50 agents' heartbeats, once a second, as their agents would publish them."""
-
-    async def run() -> None:
-        client = AsyncClient("bench-heartbeats", hub_url=hub.url)
-        # the publishing session of the client (a bench, not an API: agents publish themselves)
-        session = await client._transport.connect()  # type: ignore[union-attr]
-        while not stop.is_set():
-            for i in range(N_AGENTS):
-                address = f"{ROOT}.bench-agent-{i:02d}"
-                info = {
-                    "agent_address": address,
-                    "feed_name": "heartbeat",
-                    "agent_class": "BenchAgent",
-                    "record": False,
-                }
-                session.publish(f"{address}.feeds.heartbeat", [{"acq": 1}, info])
-            await asyncio.sleep(1.0)
-        await client.close()
-
-    asyncio.run(run())
+def known_agents(hub: HubInfo) -> list[AgentThread]:
+    """50 real FakeData agents served from this process (heartbeats, get_api, sessions)."""
+    return [
+        AgentThread(
+            "FakeData",
+            ["--instance-id", f"bench-agent-{i:02d}", "--site-file", str(hub.site_file)],
+        )
+        for i in range(N_AGENTS)
+    ]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -112,9 +99,7 @@ def main() -> int:
     loads, runs, plot_seconds = (3, 40, 10) if args.quick else (10, 200, 30)
     folder = Path(tempfile.mkdtemp(prefix="bench-web-"))
     hub = start_hub(folder / "hub")
-    stop = threading.Event()
-    beats = threading.Thread(target=heartbeats, args=(hub, stop), daemon=True)
-    beats.start()
+    crowd = known_agents(hub)
     agent = spawn_agent(
         hub,
         "FakeData",
@@ -211,7 +196,8 @@ def main() -> int:
             browser.close()
             client.close()
     finally:
-        stop.set()
+        for thread in crowd:
+            thread.stop()
         web.terminate()
         web.wait(10)
         agent.stop()
