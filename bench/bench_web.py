@@ -25,13 +25,10 @@ agents with heartbeats, get_api and sessions, without 50 interpreters on a 2-cor
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -40,40 +37,15 @@ from socs_like.client import Client
 from socs_like.testing.browser import CHROMIUM_ARGS, chromium_path
 from socs_like.testing.hub import HubInfo, spawn_agent, start_hub
 from socs_like.testing.inprocess import AgentThread
-from socs_like.testing.util import free_port, wait_until
+from socs_like.testing.util import wait_until
+from socs_like.web.process import DashboardProcess
 
 ROOT = "observatory"
 N_AGENTS = 50
 
 
-def start_web(hub: HubInfo, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = open(folder / "web.log", "ab")  # noqa: SIM115 - lives as long as the process
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "socs_like",
-            "web",
-            "--site-config",
-            str(hub.site_file),
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: _known(url) >= 0, 20, message="dashboard up")
-    return process, url
-
-
-def _known(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url + "/api/overview", timeout=2) as response:
-            return len(json.load(response)["agents"])
-    except OSError:
-        return -1
+def _known(dashboard: DashboardProcess) -> int:
+    return len(dashboard.get("/api/overview")[1]["agents"])
 
 
 def known_agents(hub: HubInfo) -> list[AgentThread]:
@@ -107,10 +79,11 @@ def main() -> int:
         folder / "fake.log",
         ["--num-channels", "1", "--sample-rate", "1000"],
     )
-    web, url = start_web(hub, folder)
+    web = DashboardProcess.start(hub.site_file, folder / "web.log")
+    url = web.url
     results: list[tuple[str, str, str, bool]] = []
     try:
-        wait_until(lambda: _known(url) >= N_AGENTS + 1, 20, message="51 agents known")
+        wait_until(lambda: _known(web) >= N_AGENTS + 1, 20, message="51 agents known")
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=chromium_path(), args=CHROMIUM_ARGS
@@ -198,8 +171,7 @@ def main() -> int:
     finally:
         for thread in crowd:
             thread.stop()
-        web.terminate()
-        web.wait(10)
+        web.stop()
         agent.stop()
         hub.hub.stop()
     print("\nmetric                                   target     measured   verdict")

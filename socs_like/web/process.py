@@ -1,0 +1,91 @@
+"""`socs-like web` as a child process, with its JSON API at hand: for tests and benchmarks
+(and anything else that wants a dashboard of its own to look at)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from socs_like.testing.util import free_port
+
+
+class DashboardProcess:
+    """A running `socs-like web`; `start` returns once it is connected to the hub."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+        self.process = process
+        self.url = url
+        self.log = log
+
+    @classmethod
+    def start(
+        cls, site_file: Path, log: Path, *args: str, timeout: float = 20.0
+    ) -> DashboardProcess:
+        port = free_port()
+        with open(log, "ab") as out:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "socs_like",
+                    "web",
+                    "--site-config",
+                    str(site_file),
+                    "--port",
+                    str(port),
+                    *args,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        dashboard = cls(process, f"http://127.0.0.1:{port}", log)
+        deadline = time.monotonic() + timeout
+        while not dashboard.connected():
+            if process.poll() is not None or time.monotonic() > deadline:
+                dashboard.stop()
+                raise RuntimeError(f"the dashboard did not connect to the hub:\n{log.read_text()}")
+            time.sleep(0.1)
+        return dashboard
+
+    def connected(self) -> bool:
+        try:
+            return self.get("/api/overview")[1]["hub"]["connected"] is True
+        except (OSError, ValueError, KeyError):
+            return False
+
+    def get(self, path: str) -> tuple[int, Any]:
+        return self.request("GET", path)
+
+    def post(self, path: str, body: Any = None) -> tuple[int, Any]:
+        return self.request("POST", path, body)
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """``(HTTP status, JSON answer)``; an HTTP error status is an answer too."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            self.url + path, data, {"Content-Type": "application/json"}, method=method
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=15) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
+
+    def row(self, instance_id: str) -> dict[str, Any] | None:
+        """The overview row of one agent, or None while it is not listed."""
+        agents = self.get("/api/overview")[1]["agents"]
+        return next((a for a in agents if a["instance_id"] == instance_id), None)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
