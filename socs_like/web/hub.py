@@ -111,8 +111,19 @@ class HubLink:
         task.add_done_callback(self._api_tasks.discard)
 
     async def _seed(self, address: str) -> None:
+        """get_api, then the whole session (with data) of every op that has one: a running
+        op pushes its session only when it changes, and a panel should not wait for that."""
         with contextlib.suppress(ClientError):
-            self.state.api(address, await self.client.call(address, "get_api"))
+            api = await self.client.call(address, "get_api")
+            self.state.api(address, api)
+            agent_class = str(api.get("agent_class") or "")
+            for kind in ("tasks", "processes"):
+                for name, summary, _info in api.get(kind, []):
+                    if summary and summary.get("status") != "no_history":
+                        _, _, session = await self.client.call(f"{address}.ops", "status", name)
+                        event = self.state.session(address, agent_class, session)
+                        if event is not None:
+                            self.emit("session", event)
 
     async def get_api(self, instance_id: str) -> dict[str, Any]:
         address = f"{self.state.address_root}.{instance_id}"

@@ -246,7 +246,8 @@ class Dashboard:
         await response.prepare(request)
         self.listeners.add(listener)
         try:
-            snapshot = self.overview() | {"read_only": self.read_only}
+            sessions = {i: a.sessions for i, a in self.state.agents.items() if a.sessions}
+            snapshot = self.overview() | {"read_only": self.read_only, "sessions": sessions}
             await response.write(_sse("snapshot", snapshot))
             async for chunk in _drain(listener):
                 await response.write(chunk)

@@ -70,6 +70,7 @@ function openStream(feeds) {
   );
   stream.addEventListener("snapshot", (e) => {
     const data = JSON.parse(e.data);
+    SocsWeb.sessions = data.sessions;
     onOverview(data);
     if (view.name === "agent") loadAgent(view.id); // catch up on what the gap missed
   });

@@ -8,7 +8,7 @@ SocsWeb.registerPanel({
       el.replaceChildren(h("p", { class: "note", text: "relay has published no session data yet." }));
       return;
     }
-    const jobs = Object.values(data.jobs || {});
+    const jobs = Object.entries(data.jobs || {}).map(([job, row]) => ({ job, ...row }));
     el.replaceChildren(
       h("p", { class: data.connected ? "succeeded" : "failed",
                text: data.connected ? `connected to ${data.server}` : `not connected to ${data.server}: ${data.last_error}` }),
