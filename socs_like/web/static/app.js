@@ -46,7 +46,12 @@ function when(t) {
 SocsWeb.when = when;
 
 async function api(path, options) {
-  const response = await fetch(path, options);
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (err) {
+    return { ok: false, status: 0, body: { error: `the dashboard server cannot be reached (${err.message})` } };
+  }
   let body;
   try {
     body = await response.json();
@@ -471,7 +476,10 @@ function route() {
 
 async function start() {
   const { ok, body } = await api("/api/config");
-  if (!ok) { $("#view").textContent = `The dashboard server answered ${body.error}`; return; }
+  if (!ok) {
+    $("#view").textContent = `No dashboard: ${body.error}. Reload the page to try again.`;
+    return;
+  }
   SocsWeb.config = body;
   $("#mode").textContent = body.read_only ? "read-only" : "";
   for (const name of body.panels) {

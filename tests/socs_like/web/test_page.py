@@ -175,3 +175,19 @@ def test_suprsync_panel_shows_its_archive(run_agent, web, browser_page, tmp_path
     )
     browser_page.screenshot("suprsync-panel")
     assert browser_page.console_errors == []
+
+
+def test_a_dashboard_server_that_goes_away_is_shown(run_agent, web, browser_page) -> None:
+    run_agent("FakeData", "page-server-gone")
+    w = web()
+    page = browser_page.page
+    page.goto(w.url + "/")
+    expect(page.locator('tr[data-agent="page-server-gone"] td.state')).to_have_text(
+        "alive", timeout=TIMEOUT
+    )
+    expect(page.locator("#server-banner")).to_be_hidden()
+    w.stop()
+    expect(page.locator("#server-banner")).to_contain_text(
+        "The dashboard server does not answer", timeout=TIMEOUT
+    )
+    browser_page.screenshot("server-gone")
