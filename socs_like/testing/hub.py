@@ -1,4 +1,9 @@
-"""Fixtures: a real crossbar hub, real agent processes, clients and feed listeners."""
+"""Fixtures: a real crossbar hub, real agent processes, clients and feed listeners.
+
+Every test hub is authenticated as a real site is: the first hub of a test session writes a
+secrets file and names it in ``$SOCS_LIKE_SECRETS``, so that every hub, agent process and
+client of the session (which all read that variable) shares it without a word in the tests.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import yaml
 
 from socs_like.client import AsyncClient, Client, ClientError, run_sync, wait_for_agent
 from socs_like.hub import Hub
+from socs_like.secrets import SECRETS_ENV, write_new_secrets
 from socs_like.site_config import HubConfig
 
 from .util import free_port, wait_until
@@ -44,23 +50,47 @@ class HubInfo:
     def port(self) -> int:
         return self.hub.port
 
+    @property
+    def secrets_file(self) -> Path:
+        return self.hub.secrets_file
 
-def start_hub(folder: Path, port: int | None = None) -> HubInfo:
+    @property
+    def log_file(self) -> Path:
+        return self.site_file.parent / "crossbar.log"
+
+
+def session_secrets(folder: Path) -> Path:
+    """The test session's secrets file: made once, then named by ``$SOCS_LIKE_SECRETS``."""
+    if not os.environ.get(SECRETS_ENV):
+        path = folder / "secrets.yaml"
+        write_new_secrets(path)
+        os.environ[SECRETS_ENV] = str(path)
+    return Path(os.environ[SECRETS_ENV])
+
+
+def start_hub(folder: Path, port: int | None = None, **settings: Any) -> HubInfo:
+    """A hub on a free port; `settings` are more `HubConfig` keys (``legacy``, ``tls``...)."""
     port = port or free_port()
-    config = HubConfig(
-        wamp_server=f"ws://127.0.0.1:{port}/ws", wamp_http=f"http://127.0.0.1:{port}/call"
-    )
     folder.mkdir(parents=True, exist_ok=True)
+    scheme = "wss" if settings.get("tls") else "ws"
+    config = HubConfig.model_validate(
+        {
+            "wamp_server": f"{scheme}://127.0.0.1:{port}/ws",
+            "wamp_http": f"{scheme.replace('ws', 'http')}://127.0.0.1:{port}/call",
+        }
+        | settings
+    )
     site_file = folder / "site-config.yaml"
     site_file.write_text(
         yaml.safe_dump(
             {
-                "hub": config.model_dump(exclude_none=True),
+                "hub": config.model_dump(exclude_none=True, exclude_defaults=True)
+                | {"wamp_server": config.wamp_server},
                 "hosts": {"localhost": {"agent-instances": []}},
             }
         )
     )
-    hub = Hub(config, folder / "crossbar", port=port)
+    hub = Hub(config, folder / "crossbar", port=port, secrets_file=session_secrets(folder))
     hub.start(log_file=folder / "crossbar.log")
     return HubInfo(hub=hub, site_file=site_file)
 
