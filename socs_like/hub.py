@@ -25,9 +25,11 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -76,9 +78,7 @@ def _roles(hub: HubConfig) -> list[dict[str, Any]]:
         {"name": "observer", "permissions": people},
         {
             "name": "authorizer",
-            "permissions": [
-                _permission(AUTHORIZE_URI, call=False, register=True, match="exact")
-            ],
+            "permissions": [_permission(AUTHORIZE_URI, call=False, register=True, match="exact")],
         },
     ]
     if hub.legacy is not None:
@@ -86,9 +86,7 @@ def _roles(hub: HubConfig) -> list[dict[str, Any]]:
         for instance_id in hub.legacy.agents:
             address = f"{hub.address_root}.{instance_id}"
             for uri, match in ((address, "exact"), (address + ".", "prefix")):
-                own.append(
-                    _permission(uri, call=True, register=True, publish=True, match=match)
-                )
+                own.append(_permission(uri, call=True, register=True, publish=True, match=match))
         roles.append({"name": f"legacy-{hub.legacy.role}", "permissions": [*people, *own]})
     return roles
 
@@ -292,7 +290,7 @@ class Hub:
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
-        while not port_open(self.host, self.port):
+        while not self._serving():
             if self.process.poll() is not None:
                 raise HubError(
                     f"crossbar exited with code {self.process.returncode} while starting"
@@ -302,6 +300,25 @@ class Hub:
                 self.stop()
                 raise HubError(f"crossbar did not open port {self.port} in {timeout:.0f} s")
             time.sleep(0.05)
+
+    def _serving(self) -> bool:
+        """The port is open and its web paths are up (for a moment after the port opens,
+        crossbar answers 404), and so is the legacy endpoint's port."""
+        legacy = self.config.legacy
+        if legacy is not None and not port_open(legacy.interface, legacy.port):
+            return False
+        if not port_open(self.host, self.port):
+            return False
+        scheme = "https" if self.config.tls else "http"
+        # Only a readiness probe of our own child: its certificate is checked by every client.
+        unverified = ssl._create_unverified_context() if self.config.tls else None
+        try:
+            with urllib.request.urlopen(
+                f"{scheme}://{self.host}:{self.port}/info", timeout=2, context=unverified
+            ):
+                return True
+        except (OSError, ValueError):
+            return False
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:

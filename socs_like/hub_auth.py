@@ -21,6 +21,7 @@ from autobahn.wamp.exception import ApplicationError
 
 from .hub import AUTHORIZE_URI
 from .secrets import CRA_ITERATIONS, CRA_KEYLEN, SECRETS_ENV, agent_salt, load_secrets
+
 AGENT_PREFIX = "agent:"
 
 

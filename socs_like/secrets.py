@@ -185,8 +185,10 @@ def load_secrets(path: str | os.PathLike[str]) -> Secrets:
         ) from None
     for name, user in users.items():
         if user.role not in ROLES:
-            raise SecretsError(f"secrets file {path}: user {name!r} has role {user.role!r}, "
-                               f"not one of {list(ROLES)}")
+            raise SecretsError(
+                f"secrets file {path}: user {name!r} has role {user.role!r}, "
+                f"not one of {list(ROLES)}"
+            )
     return Secrets(
         path=path,
         agent_key=str(raw["agent-key"]) if raw.get("agent-key") else None,
