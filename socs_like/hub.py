@@ -167,7 +167,16 @@ def crossbar_config(
                     "interface": hub.legacy.interface,
                     "backlog": 1024,
                 },
-                "paths": {"ws": _websocket(legacy_auth)},
+                # OCS's clients call through the HTTP bridge, its agents over WebSocket.
+                "paths": {
+                    "ws": _websocket(legacy_auth),
+                    "call": {
+                        "type": "caller",
+                        "realm": hub.wamp_realm,
+                        "role": f"legacy-{hub.legacy.role}",
+                        "options": {"post_body_limit": 2**20},
+                    },
+                },
             }
         )
     return {
@@ -248,6 +257,11 @@ class Hub:
     def legacy_url(self) -> str | None:
         legacy = self.config.legacy
         return f"ws://{legacy.interface}:{legacy.port}/ws" if legacy else None
+
+    @property
+    def legacy_http_url(self) -> str | None:
+        legacy = self.config.legacy
+        return f"http://{legacy.interface}:{legacy.port}/call" if legacy else None
 
     def secrets(self) -> Secrets:
         """The site's secrets, written first when there are none."""
