@@ -51,6 +51,10 @@ class HubInfo:
         return self.hub.port
 
     @property
+    def ca_file(self) -> str | None:
+        return self.hub.config.ca_file
+
+    @property
     def secrets_file(self) -> Path:
         return self.hub.secrets_file
 
@@ -197,7 +201,7 @@ def spawn_agent(
     wait: bool = True,
 ) -> AgentProcess:
     """Start one agent process on `hub`; with `wait`, return once it answers get_api."""
-    client = AsyncClient(instance_id, hub_url=hub.url, timeout=2.0)
+    client = AsyncClient(instance_id, hub_url=hub.url, timeout=2.0, ca_file=hub.ca_file)
     proc = AgentProcess(
         agent_command(agent_class, instance_id, hub.site_file, list(args)),
         log_path,
@@ -284,7 +288,7 @@ def feed_listener(hub: HubInfo) -> Iterator[Callable[..., FeedListener]]:
 
     def listen(instance_id: str, feed_name: str, on: HubInfo | None = None) -> FeedListener:
         target = on or hub
-        client = AsyncClient(instance_id, hub_url=target.url)
+        client = AsyncClient(instance_id, hub_url=target.url, ca_file=target.ca_file)
         clients.append(client)
         listener = FeedListener()
         run_sync(client.subscribe(feed_name, listener), 15)
