@@ -27,8 +27,10 @@ READ_ONLY_ACTIONS = frozenset({"status", "wait"})
 
 
 class PasswordHash(Protocol):
-    level: str
-    hash: str
+    @property
+    def level(self) -> str: ...
+    @property
+    def hash(self) -> str: ...
 
 
 def hash_password(password: str) -> str:

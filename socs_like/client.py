@@ -31,7 +31,7 @@ from autobahn.wamp.types import ComponentConfig, SubscribeOptions
 from .feed import feed_event
 from .ops import ResponseCode
 from .secrets import Credentials, client_context, default_client_credentials
-from .site_config import find_site_config, load_site_config
+from .site_config import find_site_config, load_site_config, site_client_credentials
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
@@ -261,7 +261,7 @@ class AsyncClient:
         self.timeout = timeout
         if transport == "wamp":
             if credentials is None and not anonymous:
-                credentials = default_client_credentials()
+                credentials = site_client_credentials()
             self._transport: _WampTransport | _HttpTransport = _WampTransport(
                 hub_url, realm, timeout, None if anonymous else credentials, ca_file
             )

@@ -32,7 +32,14 @@ from pydantic import (
     field_validator,
 )
 
-from .secrets import Credentials, SecretsError, find_secrets_file, load_if_present
+from .secrets import (
+    SECRETS_ENV,
+    Credentials,
+    SecretsError,
+    default_client_credentials,
+    find_secrets_file,
+    load_if_present,
+)
 
 
 class SiteConfigError(Exception):
@@ -311,6 +318,16 @@ def find_site_config(explicit: str | None, env: Mapping[str, str] = os.environ) 
             return candidate
     candidate = Path("site-config.yaml")
     return candidate if candidate.exists() else None
+
+
+def site_client_credentials(site_file: str | None = None) -> Credentials | None:
+    """This host's client credentials: from ``$SOCS_LIKE_SECRETS``, else from the secrets
+    file of the site config found by the usual rule; None when there is none."""
+    if os.environ.get(SECRETS_ENV):
+        return default_client_credentials()
+    path = find_site_config(site_file)
+    hub = load_site_config(path).hub if path else HubConfig()
+    return default_client_credentials(hub.secrets_path())
 
 
 # --- an agent's settings --------------------------------------------------------------------

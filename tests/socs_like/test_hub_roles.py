@@ -16,8 +16,7 @@ from socs_like.ops import ResponseCode
 from socs_like.secrets import Credentials, load_secrets
 from socs_like.site_config import HubConfig, SiteConfigError, parse_site_config
 from socs_like.testing import wait_until
-from socs_like.testing.hub import FeedListener
-from socs_like.testing.hub import start_hub
+from socs_like.testing.hub import FeedListener, start_hub
 from socs_like.testing.inprocess import AgentThread
 
 
@@ -90,7 +89,7 @@ def _session(hub, credentials=None, anonymous=False):
 
 def test_anonymous_gets_nothing(hub):
     client = AsyncClient("fd-anyone", hub_url=hub.url, timeout=5, anonymous=True)
-    with pytest.raises(ClientError, match="the hub refused us: wamp.error"):
+    with pytest.raises(ClientError, match=r"the hub refused us: wamp\.error"):
         run_sync(client.get_api(), 10)
 
 
@@ -98,7 +97,7 @@ def test_a_wrong_secret_is_refused(hub):
     client = AsyncClient(
         "fd-any", hub_url=hub.url, timeout=5, credentials=Credentials("controller", "wrong")
     )
-    with pytest.raises(ClientError, match="the hub refused us: wamp.error.not_authorized"):
+    with pytest.raises(ClientError, match=r"the hub refused us: wamp\.error\.not_authorized"):
         run_sync(client.get_api(), 10)
     impostor = AsyncClient(
         "fd-any", hub_url=hub.url, timeout=5, credentials=Credentials("agent:fd-any", "guess")
@@ -132,7 +131,7 @@ def test_an_agent_registers_and_publishes_only_at_its_own_address(hub):
     # Another agent's address and feeds: refused by the hub.
     for uri in ("observatory.fd-b", "observatory.fd-b.ops", "observatory.fd-ab.ops"):
         with pytest.raises(ApplicationError, match="not_authorized"):
-            _do(lambda: session.register(lambda: None, uri))
+            _do(lambda uri=uri: session.register(lambda: None, uri))
     with pytest.raises(ApplicationError, match="not_authorized"):
         _do(
             lambda: session.publish(
@@ -194,9 +193,9 @@ def _bridge_call(url, procedure, *args):
 
 def test_the_loopback_bridge_calls_under_the_root_and_nowhere_else(hub, run_agent):
     run_agent("FakeData", "fd-bridge")
-    status, inside = _bridge_call(hub.http_url, "observatory.fd-bridge.ops", "status", "delay_task")
+    _, inside = _bridge_call(hub.http_url, "observatory.fd-bridge.ops", "status", "delay_task")
     assert inside["args"][0][:2] == [0, "No session active."]
-    status, outside = _bridge_call(hub.http_url, "elsewhere.fd-bridge.ops", "status", "delay_task")
+    _, outside = _bridge_call(hub.http_url, "elsewhere.fd-bridge.ops", "status", "delay_task")
     assert outside["error"] == "wamp.error.not_authorized"
 
 

@@ -12,7 +12,6 @@ from socs_like.ops import ResponseCode
 from socs_like.testing import free_port, wait_until
 from socs_like.testing.hub import start_hub
 
-
 OCS_INSTANCES = [
     {"agent-class": "FakeDataAgent", "instance-id": "ocs-fd", "arguments": []},
     {"agent-class": "RegistryAgent", "instance-id": "ocs-registry", "arguments": []},
@@ -62,7 +61,7 @@ def test_the_main_endpoint_refuses_ocs(legacy_hub, run_agent, make_client, tmp_p
     run_agent("FakeData", "fd-ocs-main", on=legacy_hub)
     site = _ocs_site(legacy_hub.url, legacy_hub.http_url, tmp_path)
     # OCS's client (HTTP, unsigned) is refused by the main endpoint's signed bridge ...
-    with pytest.raises(ControlClientError, match="401|400"):
+    with pytest.raises(ControlClientError, match=r"401|400"):
         OCSClient("fd-ocs-main", args=["--site-file", str(site), "--site-host", "localhost"])
     # ... and OCS's agent (anonymous WebSocket) cannot join it, so it never answers.
     with open(tmp_path / "ocs-agent.log", "wb") as log:
@@ -85,7 +84,7 @@ def test_the_main_endpoint_refuses_ocs(legacy_hub, run_agent, make_client, tmp_p
     try:
         client = make_client("ocs-fd", on=legacy_hub)
         time.sleep(5)  # ample time for an OCS agent to register, were it allowed to
-        with pytest.raises(ClientError, match="no agent answers at observatory.ocs-fd"):
+        with pytest.raises(ClientError, match=r"no agent answers at observatory\.ocs-fd"):
             client.get_api()
     finally:
         proc.terminate()

@@ -21,9 +21,11 @@ from socs_like.secrets import (
     SecretsError,
     derive_agent_secret,
     load_secrets,
-    main as secrets_main,
     sign_http_query,
     write_new_secrets,
+)
+from socs_like.secrets import (
+    main as secrets_main,
 )
 from socs_like.testing.hub import FeedListener, start_hub
 
