@@ -260,7 +260,22 @@ def main(argv: list[str]) -> int:
     )
     derive.add_argument("--path", default="secrets.yaml")
     derive.add_argument("instance_ids", nargs="+")
+    hashed = sub.add_parser(
+        "hash-password",
+        help="print an argon2 hash of an operation password for hub.passwords (reads stdin)",
+    )
+    hashed.add_argument("--level", choices=["controller", "admin"], default="admin")
     args = parser.parse_args(argv)
+    if args.command == "hash-password":
+        from .access import hash_password
+
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            print("socs-like secrets: give the password on stdin", file=sys.stderr)
+            return 2
+        entry = [{"level": args.level, "hash": hash_password(password)}]
+        sys.stdout.write(yaml.safe_dump({"passwords": entry}))
+        return 0
     path = Path(args.path)
     try:
         if args.command == "init":
