@@ -30,7 +30,7 @@ from autobahn.wamp.types import ComponentConfig, SubscribeOptions
 
 from .feed import feed_event
 from .ops import ResponseCode
-from .secrets import Credentials, client_context, default_client_credentials
+from .secrets import Credentials, client_context
 from .site_config import find_site_config, load_site_config, site_client_credentials
 
 T = TypeVar("T")
@@ -62,12 +62,13 @@ class _WampTransport:
         url: str,
         realm: str,
         timeout: float,
-        credentials: Credentials | None = None,
+        credentials: Callable[[], Credentials | None] = lambda: None,
         ca_file: str | None = None,
     ) -> None:
         self.url = url
         self.realm = realm
         self.timeout = timeout
+        # Read at each connection: the hub may write the secrets file after we are made.
         self.credentials = credentials
         self.ca_file = ca_file
         self._session: ApplicationSession | None = None
@@ -81,7 +82,7 @@ class _WampTransport:
             return self._session
         loop = asyncio.get_running_loop()
         joined: asyncio.Future[ApplicationSession] = loop.create_future()
-        credentials = self.credentials
+        credentials = self.credentials()
 
         class _Session(ApplicationSession):
             def onConnect(self) -> None:
@@ -252,18 +253,25 @@ class AsyncClient:
         credentials: Credentials | None = None,
         anonymous: bool = False,
         ca_file: str | None = None,
+        site_config: str | None = None,
     ) -> None:
-        """`credentials` default to this host's client user (`socs_like.secrets`);
+        """`credentials` default to this host's client user, from the secrets file of
+        `site_config` (found by the usual rule when None; see `socs_like.secrets`);
         `anonymous` connects without any."""
         self.instance_id = instance_id
         self.address_root = address_root
         self.address = f"{address_root}.{instance_id}"
         self.timeout = timeout
         if transport == "wamp":
-            if credentials is None and not anonymous:
-                credentials = site_client_credentials()
+            given = credentials
+
+            def find_credentials() -> Credentials | None:
+                if anonymous:
+                    return None
+                return given if given is not None else site_client_credentials(site_config)
+
             self._transport: _WampTransport | _HttpTransport = _WampTransport(
-                hub_url, realm, timeout, None if anonymous else credentials, ca_file
+                hub_url, realm, timeout, find_credentials, ca_file
             )
         elif transport == "http":
             if not http_url:
@@ -286,7 +294,7 @@ class AsyncClient:
                 "realm": hub.wamp_realm,
                 "address_root": hub.address_root,
                 "ca_file": hub.resolve(hub.ca_file),
-                "credentials": default_client_credentials(hub.secrets_path()),
+                "site_config": str(path),
             } | kwargs
         return cls(instance_id, **kwargs)
 
