@@ -271,3 +271,26 @@ def test_anonymous_observer_when_the_site_grants_it(tmp_path, run_agent):
         run_sync(anonymous.close(), 5)
     finally:
         info.hub.stop()
+
+
+def _outside_address():
+    """This host's first address that is not loopback, or None."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
+            address = probe.getsockname()[0]
+    except OSError:
+        return None
+    return None if address.startswith("127.") else address
+
+
+def test_the_loopback_bridge_refuses_other_addresses(hub, run_agent):
+    address = _outside_address()
+    if address is None:
+        pytest.skip("this host has no address but loopback")
+    run_agent("FakeData", "fd-bridge-far")
+    url = hub.http_url.replace("127.0.0.1", address)
+    status, _ = _bridge_call(url, "observatory.fd-bridge-far.ops", "status", "delay_task")
+    assert status == 400  # crossbar refuses a caller outside require_ip with 400
