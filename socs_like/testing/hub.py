@@ -88,8 +88,7 @@ def start_hub(folder: Path, port: int | None = None, **settings: Any) -> HubInfo
     site_file.write_text(
         yaml.safe_dump(
             {
-                "hub": config.model_dump(exclude_none=True, exclude_defaults=True)
-                | {"wamp_server": config.wamp_server},
+                "hub": config.model_dump(exclude_none=True),
                 "hosts": {"localhost": {"agent-instances": []}},
             }
         )
