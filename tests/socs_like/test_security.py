@@ -256,3 +256,31 @@ def test_no_secret_in_any_log_get_api_or_feed(hub, run_agent, tmp_path):
     for where, text in produced.items():
         for value in values:
             assert value and value not in text, f"a secret appears in {where}"
+
+
+def test_the_site_config_takes_only_slow_password_hashes():
+    from socs_like.site_config import SiteConfigError, parse_site_config
+
+    with pytest.raises(SiteConfigError) as refused:
+        parse_site_config("hub:\n  passwords:\n    - {level: admin, hash: hunter2}\n", "s.yaml")
+    assert str(refused.value) == (
+        "s.yaml:3: hub.passwords.0.hash: Value error, give an argon2 hash "
+        "(socs-like secrets hash-password), never the password"
+    )
+    assert "hunter2" not in str(refused.value)
+
+
+def test_derived_agent_secrets_let_a_host_do_without_the_agent_key(tmp_path, capsys):
+    import yaml
+
+    path = tmp_path / "secrets.yaml"
+    write_new_secrets(path)
+    assert secrets_main(["derive", "--path", str(path), "fd1"]) == 0
+    block = yaml.safe_load(capsys.readouterr().out)
+    host_only = tmp_path / "host.yaml"
+    host_only.write_text(yaml.safe_dump(block))
+    host_only.chmod(0o600)
+    found = load_secrets(host_only)
+    assert found.agent_secret("fd1") == load_secrets(path).agent_secret("fd1")
+    with pytest.raises(SecretsError, match="neither agent-key nor a secret for agent 'fd2'"):
+        found.agent_secret("fd2")
