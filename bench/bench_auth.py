@@ -110,11 +110,10 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-auth-"))
     authed = start_hub(work / "auth")
     opened = start_open_hub(work / "open")
-    agents = [
-        start_agent(authed, "fd-bench", work / "auth.log", open_hub=False),
-        start_agent(opened, "fd-bench", work / "open.log", open_hub=True),
-    ]
+    agents: list[AgentProcess] = []
     try:
+        agents.append(start_agent(authed, "fd-bench", work / "auth.log", open_hub=False))
+        agents.append(start_agent(opened, "fd-bench", work / "open.log", open_hub=True))
         auth_client = AsyncClient("fd-bench", hub_url=authed.url)
         open_client = AsyncClient("fd-bench", hub_url=opened.url, anonymous=True)
         op_times: dict[str, list[float]] = {"auth": [], "open": []}
