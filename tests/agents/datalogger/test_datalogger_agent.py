@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sqlite3
@@ -182,4 +183,4 @@ def test_timeline_logger_rotates_files_and_is_restarted_when_it_dies(
             events = h5["timeline"][()]
             assert ((events[:, 0] >= windows[-1][0]) & (events[:, 0] < windows[-1][1])).all()
     # the restarted logger resumed where the dead one stopped: no hole, no overlap
-    assert all(a[1] == b[0] for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))
