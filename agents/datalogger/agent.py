@@ -16,8 +16,9 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from socs_like import Agent, OpSession, param
 from socs_like.backoff import Backoff
@@ -31,12 +32,15 @@ from .store import add_db_argument, last_due, record_run
 from .window import Schedule, Window, make_window
 
 log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _window_params(func):
-    for key, kind in (("seconds", float), ("minutes", float), ("hours", float), ("days", float)):
-        func = param(key, type=kind, default=None, check=lambda v: v is None or v >= 0)(func)
-    return param("stopat", type=str, default=None)(func)
+def _window_params(func: F) -> F:
+    """The window parameters every grab task takes (None: the configured length)."""
+    wrapped: Callable[..., Any] = func
+    for key in ("seconds", "minutes", "hours", "days"):
+        wrapped = param(key, type=float, default=None, check=lambda v: v is None or v >= 0)(wrapped)
+    return cast(F, param("stopat", type=str, default=None)(wrapped))
 
 
 class DataGrabber:

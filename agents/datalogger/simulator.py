@@ -36,8 +36,9 @@ DRIFT_CYCLE = 30 * 86400.0
 
 def _unit_hash(index: Floats, seed: int) -> Floats:
     """A repeatable pseudo-random number in [0, 1) per sample index."""
-    x = np.sin(index * 12.9898 + seed * 78.233) * 43758.5453
-    return x - np.floor(x)
+    x: Floats = np.sin(index * 12.9898 + seed * 78.233) * 43758.5453
+    fraction: Floats = x - np.floor(x)
+    return fraction
 
 
 @dataclass(frozen=True)
@@ -201,8 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     server = make_server(args.host, args.port, behaviour)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    host, port = server.server_address[:2]
-    print(f"data logger simulator listening on http://{host}:{port}", flush=True)
+    print(f"data logger simulator listening on http://{args.host}:{server.server_port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -86,11 +86,10 @@ def import_legacy_stats(connection: Connection) -> int:
     if LEGACY_STATS_TABLE not in inspect(connection).get_table_names():
         return 0
     legacy = Table(LEGACY_STATS_TABLE, MetaData(), autoload_with=connection)
-    table = Stat.__table__
     have = {
         (e, p, s)
         for e, p, s in connection.execute(
-            select(table.c.epoch_utc_sec, table.c.param_name, table.c.stat_name)
+            select(Stat.epoch_utc_sec, Stat.param_name, Stat.stat_name)
         )
     }
     rows = []
@@ -111,5 +110,5 @@ def import_legacy_stats(connection: Connection) -> int:
             }
         )
     if rows:
-        connection.execute(insert(table), rows)
+        connection.execute(insert(Stat), rows)
     return len(rows)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from croniter import croniter  # type: ignore[import-untyped]
+from croniter import croniter
 
 from .errors import RequestError
 

@@ -34,14 +34,15 @@ def test_plot_page_shows_one_subplot_per_device(logger_sim, browser_page, tmp_pa
 
     browser_page.page.goto(page.as_uri())
     browser_page.page.wait_for_selector(".js-plotly-plot .main-svg", timeout=20_000)
-    subplots = browser_page.page.eval_on_selector_all(".js-plotly-plot .subplot.xy, "
-                                                      ".js-plotly-plot [class*='subplot x']",
-                                                      "els => els.length")
+    subplots = browser_page.page.eval_on_selector_all(
+        ".js-plotly-plot .cartesianlayer > .subplot", "els => els.length"
+    )
     titles = browser_page.page.eval_on_selector_all(
         ".js-plotly-plot .annotation-text", "els => els.map(e => e.textContent)"
     )
-    traces = browser_page.page.eval_on_selector_all(".js-plotly-plot .scatterlayer .trace",
-                                                    "els => els.length")
+    traces = browser_page.page.eval_on_selector_all(
+        ".js-plotly-plot .scatterlayer .trace", "els => els.length"
+    )
     shot = browser_page.screenshot("plot-page")
     assert shot.stat().st_size > 10_000
     assert browser_page.console_errors == []
