@@ -225,12 +225,16 @@ class DataGrabber:
 
     def _run_params(self, session: OpSession, window: Window) -> list[GrabReport]:
         self._ready()
-        return self.grabber.grab_params(
+        reports = self.grabber.grab_params(
             window,
             progress=self._progress(session, "params"),
             should_stop=lambda: session.stop_requested,
             on_stats=self._publish,
         )
+        for report in reports:
+            log.info("wrote %s", report.summary())
+        log.info("plot page at %s", self.grabber.config.plot_dir / "index.html")
+        return reports
 
     def _run_events(
         self, session: OpSession, window: Window, max_evt: int, only_first: bool
