@@ -98,7 +98,7 @@ def test_a_reader_polling_the_output_folder_never_sees_a_partial_file(logger_sim
                         seen[path.name] = len(h5) + len(json.loads(h5.attrs["empty"]))
                         if not h5.attrs.get("complete") or seen[path.name] != len(names):
                             bad.append(path.name)
-                except OSError as exc:
+                except (OSError, KeyError) as exc:  # unreadable, or its attributes not yet written
                     bad.append(f"{path.name}: {exc}")
             if finished:
                 return
