@@ -9,6 +9,7 @@ The simulator and the client share this module, so both speak exactly what the R
   (0..255), lines ``<utc_seconds> <offset_us>`` (the offset within the machine super-cycle).
 - ``GET /v1/timeline?start=<t0>&stop=<t1>``: every event occurrence, lines
   ``<utc_seconds> <code> <offset_us>``.
+- Columns are separated by one space; every line ends with a newline.
 - Errors: ``400`` a bad request, ``404`` an unknown device or node, ``503`` the device is in
   error; the body is one line of text saying why.
 
@@ -59,14 +60,25 @@ def encode_columns(*columns: Floats, formats: tuple[str, ...]) -> bytes:
 
 
 def decode_columns(body: bytes, width: int, what: str) -> Floats:
-    """An ``(n, width)`` array from a body of ``width``-column lines; ``ProtocolError`` if the
-    body is not that (a ragged line, a word that is not a number)."""
-    lines = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
+    """An ``(n, width)`` array from a body of lines of ``width`` numbers separated by one
+    space; ``ProtocolError`` if the body is not that (a ragged line, a word that is not a
+    number). Checked with array operations: a day of 1 Hz samples is 86 400 lines."""
+    if not body:
+        return np.empty((0, width))
+    if not body.endswith(b"\n"):
+        body += b"\n"
+    raw = np.frombuffer(body, dtype=np.uint8)
+    ends = np.flatnonzero(raw == ord("\n"))
+    spaces = np.cumsum(raw == ord(" "))[ends]
+    per_line = np.diff(spaces, prepend=0)
+    if (per_line != width - 1).any():
+        line = int(np.argmax(per_line != width - 1)) + 1
+        raise ProtocolError(f"{what}: line {line} does not hold {width} numbers")
     tokens = body.split()
-    if len(tokens) != lines * width:
-        raise ProtocolError(f"{what}: expected {width} numbers on each of {lines} lines")
+    if len(tokens) != len(ends) * width:
+        raise ProtocolError(f"{what}: an empty line or column")
     try:
         flat = np.array(tokens, dtype=np.float64)
     except ValueError as exc:
         raise ProtocolError(f"{what}: {exc}") from None
-    return flat.reshape(lines, width)
+    return flat.reshape(len(ends), width)

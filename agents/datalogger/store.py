@@ -35,9 +35,8 @@ def add_db_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -
 
 
 def replace_file_stats(session: Session, stats: FileStats) -> int:
-    """Store a file's rows in place of any it had, and of any other rows with the same keys
-    (an imported original row for the same window and device); returns rows written."""
-    session.execute(delete(Stat).where(Stat.file_name == stats.file_name))
+    """Store a file's rows in place of the rows with the same window and parameters (its own
+    from an earlier run, or imported original rows); returns rows written."""
     params = stats.params
     for i in range(0, len(params), 500):
         session.execute(

@@ -6,6 +6,8 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from socs_like_agents.datalogger.errors import ListFileError, ProtocolError, RequestError
 from socs_like_agents.datalogger.listfile import parse_device_list
@@ -93,7 +95,24 @@ def test_protocol_round_trip_and_malformed_bodies():
     body = encode_columns(t, v, formats=("{:.3f}", "{:.6g}"))
     assert np.array_equal(decode_columns(body, 2, "d"), np.column_stack([t, v]))
     assert decode_columns(b"", 2, "d").shape == (0, 2)
-    with pytest.raises(ProtocolError, match="expected 2 numbers on each of 2 lines"):
+    with pytest.raises(ProtocolError, match="d: line 2 does not hold 2 numbers"):
         decode_columns(b"1 2\n3\n", 2, "d")
+    # ragged lines whose numbers add up are still refused
+    with pytest.raises(ProtocolError, match="d: line 1 does not hold 2 numbers"):
+        decode_columns(b"1 2 3\n4\n", 2, "d")
+    with pytest.raises(ProtocolError, match="an empty line or column"):
+        decode_columns(b"1 2\n3 \n", 2, "d")
     with pytest.raises(ProtocolError, match="could not convert"):
         decode_columns(b"1 2\n3 x\n", 2, "d")
+
+
+@given(
+    st.binary(max_size=200)
+    | st.lists(st.sampled_from([b"1", b" ", b"\n", b"x", b"-2.5"]), max_size=40).map(b"".join)
+)
+def test_decoding_any_body_gives_rows_or_the_protocol_error(body):
+    try:
+        rows = decode_columns(body, 2, "d")
+    except ProtocolError:
+        return
+    assert rows.ndim == 2 and rows.shape[1] == 2
