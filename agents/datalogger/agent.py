@@ -225,6 +225,7 @@ class DataGrabber:
 
     def _run_params(self, session: OpSession, window: Window) -> list[GrabReport]:
         self._ready()
+        session.set_status("running")
         reports = self.grabber.grab_params(
             window,
             progress=self._progress(session, "params"),
@@ -239,6 +240,7 @@ class DataGrabber:
     def _run_events(
         self, session: OpSession, window: Window, max_evt: int, only_first: bool
     ) -> GrabReport:
+        session.set_status("running")
         return self.grabber.grab_events(
             window,
             max_evt=max_evt,

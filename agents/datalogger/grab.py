@@ -235,6 +235,8 @@ def _grab_file(
                 step(name)
             if should_stop():
                 raise GrabAborted(f"{kind} grab stopped; no file written")
+            order = {name: i for i, (name, _) in enumerate(jobs)}  # the list's order, not the
+            report.empty.sort(key=order.__getitem__)  # order the answers came in
             h5.attrs["empty"] = json.dumps(report.empty)
             h5.attrs["missing"] = json.dumps(report.missing)
             h5.attrs["complete"] = not report.missing

@@ -15,7 +15,7 @@ from socs_like.testing import wait_until
 from socs_like_agents.datalogger.store import MIGRATIONS, record_run
 from socs_like_agents.datalogger.window import Schedule, last_midnight, parse_stopat, stamp
 
-from .conftest import ERROR_DEVICE, write_list
+from .conftest import ERROR_DEVICE, SLOW_DEVICE, write_list
 
 
 def test_grab_params_task_writes_file_stats_feed_and_page(
@@ -76,6 +76,34 @@ def test_grab_params_task_writes_file_stats_feed_and_page(
     page = client.export_plots().session
     assert page["success"] is True
     assert page["data"]["page"] == str(tmp_path / "out" / "plots" / "index.html")
+
+    # events through the agent: one dataset per code that occurred
+    events = client.grab_events(stopat="2027-01-15 00:00:00", minutes=10, max_evt=0x10).session
+    assert events["success"] is True
+    assert events["data"]["reports"][0]["datasets"] == 4
+    assert events["data"]["reports"][0]["empty"] == [
+        f"{c:#04x}" for c in range(0x11) if c not in (0, 2, 7, 15)
+    ]
+
+    # the list is read at each grab: an aborted grab leaves no file behind
+    before = sorted((tmp_path / "out").glob("*.h5"))
+    write_list(devices, SLOW_DEVICE, "B:VIMIN")
+    client.grab_params.start(stopat="2027-01-15 00:00:00", minutes=10)
+    wait_until(lambda: client.grab_params.status().session["status"] == "running", timeout=10)
+    client.grab_params.abort()
+    aborted = client.grab_params.wait(timeout=30).session
+    assert aborted["success"] is False
+    assert any("param grab stopped; no file written" in m for _t, m in aborted["messages"])
+    assert sorted((tmp_path / "out").glob("*.h5")) == before
+
+    # ...and a list whose format changed is refused naming its line
+    devices.write_text("MLrn B:VIMIN\nB:IMINER\n")
+    refused = client.grab_params(stopat="2027-01-15 00:00:00", minutes=10).session
+    assert refused["success"] is False
+    assert any(
+        f"{devices} line 2: 1 field(s); expected '<logger-node> <device>'" in m
+        for _t, m in refused["messages"]
+    )
 
     # distill refuses a path outside the output folder
     refused = client.distill(file="/etc/passwd").session
