@@ -115,7 +115,7 @@ def answer(behaviour: Behaviour, target: str) -> tuple[int, bytes]:
             if not 0 <= code <= MAX_EVENT:
                 raise RequestError(f"event code must be 0..{MAX_EVENT}")
             times, offsets = event_times(code, start, stop)
-            return 200, encode_columns(times, offsets, formats=("{:.6f}", "{:.0f}"))
+            return 200, encode_columns(times, offsets, formats=("%.6f", "%.0f"))
         if path == "/v1/timeline":
             return 200, _timeline(start, stop)
         return 404, f"no such resource {path}\n".encode()
@@ -138,7 +138,7 @@ def _param(behaviour: Behaviour, device: str, start: float, stop: float) -> tupl
     if device in behaviour.empty:
         return 200, b""
     times, values = DeviceModel(device, behaviour.rate).samples(start, stop)
-    return 200, encode_columns(times, values, formats=("{:.3f}", "{:.6g}"))
+    return 200, encode_columns(times, values, formats=("%.3f", "%.6g"))
 
 
 def _timeline(start: float, stop: float) -> bytes:
@@ -153,7 +153,7 @@ def _timeline(start: float, stop: float) -> bytes:
     offsets = np.concatenate([o for _, o in parts])
     order = np.argsort(times, kind="stable")
     return encode_columns(
-        times[order], codes[order], offsets[order], formats=("{:.6f}", "{:.0f}", "{:.0f}")
+        times[order], codes[order], offsets[order], formats=("%.6f", "%.0f", "%.0f")
     )
 
 

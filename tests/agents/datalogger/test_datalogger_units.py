@@ -92,7 +92,7 @@ def test_schedule_catch_up():
 def test_protocol_round_trip_and_malformed_bodies():
     t = np.array([1.5, 2.5, 3.5])
     v = np.array([10.0, -1.25, 3e5])
-    body = encode_columns(t, v, formats=("{:.3f}", "{:.6g}"))
+    body = encode_columns(t, v, formats=("%.3f", "%.6g"))
     assert np.array_equal(decode_columns(body, 2, "d"), np.column_stack([t, v]))
     assert decode_columns(b"", 2, "d").shape == (0, 2)
     with pytest.raises(ProtocolError, match="d: line 2 does not hold 2 numbers"):
