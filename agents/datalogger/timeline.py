@@ -68,7 +68,8 @@ def write_file(events: Floats, window: Window, draftdir: Path, outdir: Path, sou
 
 def run(args: argparse.Namespace, stop: threading.Event) -> int:
     logger = HttpLogger(args.url, timeout=args.timeout)
-    outdir, draftdir = Path(args.outdir), Path(args.draftdir or args.outdir)
+    outdir = Path(args.outdir)
+    draftdir = Path(args.draftdir) if args.draftdir else outdir / ".draft"
     outdir.mkdir(parents=True, exist_ok=True)
     resumed = resume_point(outdir)
     start = resumed if resumed is not None else math.floor(time.time())
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="datalogger-timeline", description=__doc__)
     parser.add_argument("--url", required=True, help="the data logger, http://host:port")
     parser.add_argument("--outdir", required=True)
-    parser.add_argument("--draftdir", default=None, help="default: the output folder")
+    parser.add_argument("--draftdir", default=None, help="default: <outdir>/.draft")
     parser.add_argument("--rotate", type=float, default=3600.0, help="seconds per file")
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between requests")
     parser.add_argument("--timeout", type=float, default=10.0)
