@@ -257,6 +257,28 @@ def test_cli_grabs_and_refuses_a_bad_list_file_naming_its_line(logger_sim, tmp_p
     assert f"{path.name}: 2 datasets, " in done.stdout
     assert f"plot page at {tmp_path / 'out' / 'plots' / 'index.html'}" in done.stdout
 
+    # the event grabber's -o: stop after the first code with data
+    events = run_cli(
+        "events",
+        "--url",
+        logger_sim.url,
+        "--stopat",
+        "2027-01-15 00:00:00",
+        "--minutes",
+        "5",
+        "--maxEvt",
+        "0x10",
+        "-o",
+        "--outdir",
+        "out",
+        "--db-path",
+        "stats.db",
+        cwd=tmp_path,
+    )
+    assert events.returncode == 0, events.stderr
+    [path] = (tmp_path / "out").glob("MLEventData_*_From_EventC_*.h5")
+    assert f"{path.name}: 1 datasets, 5 samples, 0 empty, 0 missing" in events.stdout
+
     bad = tmp_path / "bad.txt"
     bad.write_text("MLrn B:VIMIN\n# the format changed:\nB:IMINER\n")
     refused = run_cli(
