@@ -24,7 +24,7 @@ from socs_like import Agent, OpSession, param
 from socs_like.backoff import Backoff
 from socs_like.db import Database
 
-from .errors import RequestError
+from .errors import DataLoggerError, RequestError
 from .grab import GrabOptions, GrabReport
 from .service import Grabber, GrabberConfig
 from .stats import INTERVAL_PREFIX, FileStats
@@ -173,7 +173,6 @@ class DataGrabber:
             "minutes": args.minutes,
             "seconds": args.seconds,
         }
-        self.upgraded = False
         self.feed = agent.register_feed("stats", record=True, buffer_time=1.0)
         agent.register_task("grab_params", self.grab_params, blocking=True, abortable=True)
         agent.register_task("grab_events", self.grab_events, blocking=True, abortable=True)
@@ -183,11 +182,6 @@ class DataGrabber:
         agent.register_process("timeline", self.timeline, startup=args.timeline_outdir is not None)
 
     # -- helpers ---------------------------------------------------------------------------
-
-    def _ready(self) -> None:
-        if not self.upgraded:
-            self.grabber.upgrade()
-            self.upgraded = True
 
     def _publish(self, stats: FileStats) -> None:
         by_param: dict[str, dict[str, float]] = {}
@@ -224,7 +218,6 @@ class DataGrabber:
         )
 
     def _run_params(self, session: OpSession, window: Window) -> list[GrabReport]:
-        self._ready()
         session.set_status("running")
         reports = self.grabber.grab_params(
             window,
@@ -281,7 +274,6 @@ class DataGrabber:
     def distill(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """distill(file): statistics of a file in --outdir into the database (replacing its
         rows) and the feed, then the plot page rebuilt."""
-        self._ready()
         stats = self.grabber.distill(params["file"], on_stats=self._publish)
         session.data = {
             "file": stats.file_name,
@@ -293,7 +285,6 @@ class DataGrabber:
 
     def export_plots(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """export_plots(): rebuild the plot page from the database."""
-        self._ready()
         page = self.grabber.export_plots()
         session.data = {"page": str(page)}
         return True, f"plot page at {page}"
@@ -305,7 +296,7 @@ class DataGrabber:
         down (after the last one recorded, at most --max-catchup) are run first. A scheduled
         run grabs the configured length ending at the midnight before its due time."""
         session.set_status("running")
-        await self.agent.to_thread(self._ready)
+        await self.agent.to_thread(self.grabber.upgrade)
         db = self.grabber.db
         runs = 0
         state: dict[str, Any] = {"runs": 0, "last": {}, "next": {}}
@@ -348,7 +339,7 @@ class DataGrabber:
                     reports = [self._run_events(session, window, self.args.max_evt, False)]
                 ok = all(not r.missing for r in reports)
                 message = "; ".join(r.summary() for r in reports)
-            except RequestError as exc:
+            except DataLoggerError as exc:  # a refused list, a stop: recorded, not a crash
                 ok, message = False, str(exc)
             except Exception as exc:  # a run that crashed is recorded, the scheduler lives
                 log.exception("scheduled %s run crashed", name)

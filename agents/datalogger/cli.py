@@ -141,7 +141,6 @@ def _run(args: argparse.Namespace) -> int:
         timeout=getattr(args, "timeout", 60.0),
     )
     grabber = Grabber(config, Database(args.db_path))
-    grabber.upgrade()
     if args.command == "distill":
         stats = grabber.distill(str(args.file.resolve()))
         print(f"{stats.file_name}: {len(stats.rows)} statistics stored in {grabber.db.display_url}")

@@ -43,10 +43,16 @@ class Grabber:
         self.db = db
         self.source = HttpLogger(config.logger_url, timeout=config.timeout)
         self.lock = threading.Lock()
+        self._schema_lock = threading.Lock()
+        self._upgraded = False
         self.roots = Roots([config.options.outdir.resolve()], option="--outdir")
 
     def upgrade(self) -> None:
-        MIGRATIONS.upgrade(self.db)
+        """Create or migrate the tables, once (every entry point below calls this first)."""
+        with self._schema_lock:
+            if not self._upgraded:
+                MIGRATIONS.upgrade(self.db)
+                self._upgraded = True
 
     def grab_params(
         self,
@@ -60,6 +66,7 @@ class Grabber:
             raise RequestError("no --device-list configured: cannot grab parameters")
         # read at every grab: an edited list is used (or refused, naming its line) next time
         devices = read_device_list(str(self.config.device_list))
+        self.upgrade()
         with self.lock:
             reports = grab_params(
                 self.source,
@@ -101,6 +108,7 @@ class Grabber:
         """Statistics of a file in the output folder (a name or a path inside it)."""
         outdir = str(self.config.options.outdir.resolve())
         path = Path(self.roots.resolve(file, base=outdir, what="file"))
+        self.upgrade()
         with self.lock:
             stats = self._distill(path)
             self._export()
@@ -109,6 +117,7 @@ class Grabber:
         return stats
 
     def export_plots(self) -> Path:
+        self.upgrade()
         with self.lock:
             return self._export()
 
