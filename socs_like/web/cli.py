@@ -73,8 +73,8 @@ def main(argv: list[str]) -> int:
         print(f"socs-like web: {exc}", file=sys.stderr)
         return 2
     dashboard = Dashboard(
+        site_config=str(path) if path is not None else None,
         hub_url=hub.wamp_server,
-        realm=hub.wamp_realm,
         address_root=hub.address_root,
         read_only=args.read_only,
         expire_after=args.expire_after,

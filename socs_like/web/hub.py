@@ -34,8 +34,8 @@ class HubLink:
         state: SiteState,
         emit: Emit,
         *,
+        site_config: str | None,
         hub_url: str,
-        realm: str,
         timeout: float = 5.0,
         check_every: float = 0.5,
     ) -> None:
@@ -43,7 +43,9 @@ class HubLink:
         self.emit = emit
         self.hub_url = hub_url
         self.check_every = check_every
-        self.client = AsyncClient("web", hub_url=hub_url, realm=realm, timeout=timeout)
+        # This host's client user from the site's secrets file, as every `socs-like` command:
+        # what the dashboard may start is what that user's role may (docs/security.md).
+        self.client = AsyncClient.from_site("web", site_config, timeout=timeout)
         self.connected = False
         self.since = time.time()
         self.error = "not connected yet"

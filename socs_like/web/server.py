@@ -64,15 +64,15 @@ class Dashboard:
     def __init__(
         self,
         *,
+        site_config: str | None,
         hub_url: str,
-        realm: str,
         address_root: str,
         read_only: bool,
         expire_after: float = 5.0,
     ) -> None:
         self.read_only = read_only
         self.state = SiteState(address_root, expire_after)
-        self.hub = HubLink(self.state, self.emit, hub_url=hub_url, realm=realm)
+        self.hub = HubLink(self.state, self.emit, site_config=site_config, hub_url=hub_url)
         self.listeners: set[_Listener] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
