@@ -1,0 +1,36 @@
+// Data logger (DataGrabber): the scheduler's last and next runs, the files of the last grab,
+// and where the plot page is (a file on the agent's host, written by export_plots or a grab).
+SocsWeb.registerPanel({
+  agentClass: "DataGrabber",
+  title: "Data logger",
+  render(el, { sessions, h, when }) {
+    const grabs = ["grab_params", "grab_events"].map((op) => sessions[op]).filter((s) => s && s.data && s.data.reports);
+    const last = grabs.sort((a, b) => (b.end_time || 0) - (a.end_time || 0))[0];
+    const scheduler = sessions.scheduler && sessions.scheduler.data;
+    const page = sessions.export_plots && sessions.export_plots.data && sessions.export_plots.data.page;
+    const parts = [];
+    if (scheduler && scheduler.next) {
+      parts.push(h("table", {},
+        h("tr", {}, ["schedule", "last run", "outcome", "next"].map((t) => h("th", { text: t }))),
+        Object.entries(scheduler.next).map(([name, next]) => {
+          const run = (scheduler.last || {})[name];
+          return h("tr", { "data-schedule": name }, h("td", { text: name }), h("td", { text: run ? when(run.due) : "—" }),
+            h("td", { class: run && !run.ok ? "failed" : "", text: run ? run.message : "" }), h("td", { text: when(next) }));
+        })));
+    }
+    if (last) {
+      parts.push(h("p", { class: "note", text: `last grab: ${last.op_name}, ended ${when(last.end_time)}` }),
+        h("table", {},
+          h("tr", {}, ["file", "datasets", "samples", "missing"].map((t) => h("th", { text: t }))),
+          last.data.reports.map((r) => h("tr", {}, h("td", { text: r.file || "—" }), h("td", { class: "num", text: r.datasets }),
+            h("td", { class: "num", text: r.samples }),
+            h("td", { class: Object.keys(r.missing).length ? "failed" : "", text: Object.keys(r.missing).join(", ") })))));
+    }
+    parts.push(h("p", { class: "note", text: page ? `plot page: ${page}` : "plot page: run export_plots to learn where it is" }));
+    if (!last && !(scheduler && scheduler.next)) {
+      const running = sessions.scheduler && sessions.scheduler.status === "running";
+      parts.unshift(h("p", { class: "note", text: running ? "scheduler running: no run finished yet." : "No grab and no scheduler run yet." }));
+    }
+    el.replaceChildren(...parts);
+  },
+});
