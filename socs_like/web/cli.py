@@ -1,8 +1,8 @@
 """`socs-like web`: serve the dashboard for the hub of the site config.
 
-Until the hub has logins (the security issue), anyone who can open the page can start and
-stop operations; so the server listens on loopback only unless it is `--read-only`, and a
-wider `--bind` without `--read-only` is refused.
+The page has no logins of its own yet: anyone who can open it acts as the dashboard's hub
+user (this host's client user); so the server listens on loopback only unless it is
+`--read-only`, and a wider `--bind` without `--read-only` is refused.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     if not args.read_only and not is_loopback(args.bind):
         print(
-            f"socs-like web: refusing to bind {args.bind} without --read-only: the dashboard "
-            "has no logins yet, so only this host may drive operations",
+            f"socs-like web: refusing to bind {args.bind} without --read-only: the page has "
+            "no logins yet, so only this host may drive operations",
             file=sys.stderr,
         )
         return 2
