@@ -46,7 +46,8 @@ def install_asyncio_reactor() -> asyncio.AbstractEventLoop:
 
 def configure_logging(instance_id: str, log_dir: str | None, verbose: bool = False) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_dir:
+    # Under `socs-like up` stderr already goes to <log-dir>/<instance-id>.log (socs_like.logs).
+    if log_dir and not os.environ.get("SOCS_LIKE_LOG_CAPTURED"):
         Path(log_dir).mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(Path(log_dir) / f"{instance_id}.log"))
     logging.basicConfig(

@@ -19,7 +19,7 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import yaml
@@ -63,6 +63,8 @@ class InstanceConfig(BaseModel):
     instance_id: str = Field(alias="instance-id")
     arguments: list[Any] = Field(default_factory=list)
     manage: str | None = None
+    # When `socs-like up` restarts the instance after it exits (our addition to OCS's schema).
+    restart: Literal["always", "on-failure", "never"] = "always"
 
     @property
     def argv(self) -> list[str]:
@@ -81,6 +83,7 @@ class SimulatorConfig(BaseModel):
 
     name: str
     arguments: list[Any] = Field(default_factory=list)
+    restart: Literal["always", "on-failure", "never"] = "always"
 
     @property
     def argv(self) -> list[str]:
