@@ -406,6 +406,17 @@ class Supervisor:
             child.restarts += 1
 
     @staticmethod
+    async def _spawned(children: Sequence[Child], timeout: float = 10.0) -> None:
+        """Wait until each child started is running (or has exited already), so that an
+        answer shows the pids."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(
+            not c.alive and c.keeper is not None and not c.keeper.done() and c.retry_at is None
+            for c in children
+        ):
+            await asyncio.sleep(0.01)
+
+    @staticmethod
     async def _pump(read_end: int, log: RotatingLog) -> None:
         """Copy a child's output into its log file until every writer has closed the pipe."""
         loop = asyncio.get_running_loop()
@@ -470,10 +481,11 @@ class Supervisor:
             children = self._targets(request.get("id"))
             if op in ("stop", "restart"):
                 await asyncio.gather(*(self._stop(c) for c in children))
-            for c in children:
-                if op == "restart":
-                    c.restarts += 1
-                self._start(c)
+            if op in ("start", "restart"):
+                for c in children:
+                    c.restarts += op == "restart"
+                    self._start(c)
+                await self._spawned(children)
         elif op == "reload":
             extra = await self.reload()
         else:
@@ -512,6 +524,7 @@ class Supervisor:
         self.children = {s.name: old.get(s.name) or self._child(s) for s in specs}
         for spec in plan.added:
             self._start(self.children[spec.name])
+        await self._spawned([self.children[s.name] for s in plan.added + plan.changed])
         self._say(
             f"reloaded {self.site_file}: added {[s.name for s in plan.added]}, "
             f"removed {plan.removed}, changed {[s.name for s in plan.changed]}"
