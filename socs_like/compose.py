@@ -147,7 +147,9 @@ def main(argv: list[str]) -> int:
     out = Path(args.output)
     if args.check:
         if not out.exists() or out.read_text() != text:
-            print(f"socs-like compose: {out} is out of date: run socs-like compose", file=sys.stderr)
+            print(
+                f"socs-like compose: {out} is out of date: run socs-like compose", file=sys.stderr
+            )
             return 1
         return 0
     out.write_text(text)

@@ -116,9 +116,7 @@ def host_specs(
             for s in specs
         ]
     specs += [
-        ChildSpec(
-            f"sim-{s.name}", "simulator", ("simulate", s.name, *s.argv), s.restart, repr(s)
-        )
+        ChildSpec(f"sim-{s.name}", "simulator", ("simulate", s.name, *s.argv), s.restart, repr(s))
         for s in host.simulators
     ]
     seen: set[str] = set()
@@ -421,8 +419,9 @@ class Supervisor:
         """Copy a child's output into its log file until every writer has closed the pipe."""
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
+        pipe = open(read_end, "rb", buffering=0)  # noqa: SIM115 (the transport closes it)
         transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), open(read_end, "rb", buffering=0)
+            lambda: asyncio.StreamReaderProtocol(reader), pipe
         )
         try:
             while data := await reader.read(65536):
@@ -463,8 +462,7 @@ class Supervisor:
             return [c for c in self.children.values() if c.kind != HOST_MANAGER_CLASS]
         if target not in self.children:
             raise ControlError(
-                f"no instance {target!r} on host {self.host_name}; it runs "
-                f"{sorted(self.children)}"
+                f"no instance {target!r} on host {self.host_name}; it runs {sorted(self.children)}"
             )
         child = self.children[target]
         if child.kind == HOST_MANAGER_CLASS:
@@ -489,9 +487,7 @@ class Supervisor:
         elif op == "reload":
             extra = await self.reload()
         else:
-            raise ControlError(
-                f"unknown op {op!r}: list, start, stop, restart, reload or watch"
-            )
+            raise ControlError(f"unknown op {op!r}: list, start, stop, restart, reload or watch")
         return {"ok": True, "instances": self.states(), **extra}
 
     async def reload(self) -> dict[str, Any]:
@@ -499,8 +495,7 @@ class Supervisor:
             site = load_site_config(self.site_file)
             if site.hub != self.site.hub:
                 raise SiteConfigError(
-                    f"{self.site_file}: the hub block changed; that needs a restart of "
-                    "socs-like up"
+                    f"{self.site_file}: the hub block changed; that needs a restart of socs-like up"
                 )
             if self.host_name not in site.hosts:
                 raise SiteConfigError(f"{self.site_file}: the host {self.host_name!r} is gone")
@@ -544,7 +539,7 @@ class Supervisor:
                 try:
                     request = json.loads(line)
                     if not isinstance(request, dict):
-                        raise ControlError("a request is a JSON object such as {\"op\": \"list\"}")
+                        raise ControlError('a request is a JSON object such as {"op": "list"}')
                     if request.get("op") == "watch":
                         await self._watch(send, writer)
                         return

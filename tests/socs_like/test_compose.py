@@ -63,8 +63,10 @@ def test_the_compose_file_matches_the_site_config():
             "SITE_HOST": "localhost",
         }
         assert svc["healthcheck"]["test"] == ["CMD", "socs-like", "status", inst.instance_id]
-        assert svc["restart"] == {"always": "unless-stopped", "on-failure": "on-failure",
-                                  "never": "no"}[inst.restart]
+        assert (
+            svc["restart"]
+            == {"always": "unless-stopped", "on-failure": "on-failure", "never": "no"}[inst.restart]
+        )
         assert "./var:/app/var" in svc["volumes"]
         assert svc["network_mode"] == "service:hub"
     for sim in host.simulators:

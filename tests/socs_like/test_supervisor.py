@@ -31,7 +31,13 @@ def test_a_child_that_keeps_failing_is_crash_looping_with_its_last_line(hub, tmp
     site_file = write_site(
         hub,
         tmp_path,
-        [{"agent-class": "FakeData", "instance-id": "broken", "arguments": ["--num-channels", "x"]}],
+        [
+            {
+                "agent-class": "FakeData",
+                "instance-id": "broken",
+                "arguments": ["--num-channels", "x"],
+            }
+        ],
     )
     sup = Supervisor(
         site_file,
@@ -100,9 +106,15 @@ def test_host_specs_add_a_host_manager_and_keep_the_config_order(tmp_path):
     ]
     assert specs[0].argv[-2:] == ("--control", str(sock))
     assert specs[1].argv == (
-        "agent", "--instance-id", "a", "--site-file", "s.yaml", "--site-host", "localhost"
+        "agent",
+        "--instance-id",
+        "a",
+        "--site-file",
+        "s.yaml",
+        "--site-host",
+        "localhost",
     )
-    assert [s.name for s in host_specs(Path("s.yaml"), site, "localhost")][0] == "a"
+    assert host_specs(Path("s.yaml"), site, "localhost")[0].name == "a"
     twice = SITE.replace("instance-id: b", "instance-id: a")
     with pytest.raises(SiteConfigError, match="host 'localhost' lists 'a' twice"):
         host_specs(Path("s.yaml"), parse_site_config(twice), "localhost")

@@ -40,8 +40,15 @@ class Host:
         self.write(instances)
         self.out = open(folder / "up.out", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "socs_like", "up", "--no-table", "--site-file",
-             str(self.site_file)],
+            [
+                sys.executable,
+                "-m",
+                "socs_like",
+                "up",
+                "--no-table",
+                "--site-file",
+                str(self.site_file),
+            ],
             cwd=folder,
             stdout=self.out,
             stderr=subprocess.STDOUT,
@@ -139,8 +146,9 @@ def test_restart_policies_never_and_on_failure(host, hub):
     answers(hub, "hm-onfail")  # its SIGTERM handler is in place
     os.kill(s["hm-never"]["pid"], signal.SIGKILL)
     os.kill(s["hm-onfail"]["pid"], signal.SIGTERM)  # a clean exit: code 0
-    s = h.wait(lambda s: s["hm-never"]["state"] == "crashed" and s["hm-onfail"]["state"] == "stopped"
-               and s)
+    s = h.wait(
+        lambda s: s["hm-never"]["state"] == "crashed" and s["hm-onfail"]["state"] == "stopped" and s
+    )
     assert s["hm-never"]["restarts"] == 0 and s["hm-onfail"]["restarts"] == 0
     assert s["hm-onfail"]["last_exit"] == 0
     # started again on request
@@ -197,12 +205,20 @@ def test_a_good_reload_adds_and_removes_instances(host, feed_listener):
     after = h.wait(lambda s: "hm-added" in s and running(s["hm-added"]) and s)
     assert "hm-old" not in after
     assert after["hm-stays"]["pid"] == before["hm-stays"]["pid"]
-    wait_until(lambda: subprocess.run(["kill", "-0", str(before["hm-old"]["pid"])],
-                                      capture_output=True).returncode != 0, 10)
+    wait_until(
+        lambda: (
+            subprocess.run(
+                ["kill", "-0", str(before["hm-old"]["pid"])], capture_output=True
+            ).returncode
+            != 0
+        ),
+        10,
+    )
     # the feed of states carried the change
     states.wait_for(
-        lambda events: any("hm-added" in p["instances"] and "hm-old" not in p["instances"]
-                           for p, _ in events)
+        lambda events: any(
+            "hm-added" in p["instances"] and "hm-old" not in p["instances"] for p, _ in events
+        )
     )
 
 
@@ -213,7 +229,10 @@ def test_socs_like_host_and_logs_commands(host):
     def cli(*argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "socs_like", *argv, "--site-file", str(h.site_file)],
-            capture_output=True, text=True, timeout=60, env=os.environ | {"COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=os.environ | {"COLUMNS": "200"},
         )
 
     listed = cli("host", "list")
