@@ -7,11 +7,11 @@ by size (`socs_like.logs`).
 
 A child that exits is restarted by its ``restart:`` policy (``always``, the default;
 ``on-failure``: only after a non-zero exit; ``never``) after a delay from the shared `Backoff`
-(0.5 s doubling up to a minute, reset once it has run for a minute). One that keeps dying within
-seconds of its start is shown as crash-looping, with the last line it wrote (its reason, as a
-person would read it in its log). A child states is one of running, restarting (waiting out its
-delay), crash-looping (the same, after quick exits in a row), crashed (exited with an error and
-not to be restarted) and stopped.
+(0.1 s doubling up to a minute, reset by a run that lasted QUICK_EXIT seconds). One that keeps
+dying within seconds of its start is shown as crash-looping, with the last line it wrote (its
+reason, as a person would read it in its log). A child's state is one of running, restarting
+(waiting out its delay), crash-looping (the same, after quick exits in a row), crashed (exited
+with an error and not to be restarted) and stopped.
 
 The supervisor listens on a Unix socket, ``<var>/host-<host>.sock``, for its HostManager agent
 (started by default as ``hm-<host>``; `socs_like_agents.host_manager`), one JSON object per
@@ -50,6 +50,9 @@ from .backoff import Backoff
 from .logs import CAPTURED_ENV, RotatingLog, log_path
 from .site_config import HostConfig, SiteConfig, SiteConfigError, load_site_config
 
+# A first failure is retried almost at once (an agent killed by accident is back at once);
+# a repeated one waits twice as long each time, up to MAX_BACKOFF.
+FIRST_DELAY = 0.1
 MAX_BACKOFF = 60.0
 STOP_GRACE = 5.0
 # A child that exits within this many seconds of its start, this many times in a row, is
@@ -174,7 +177,7 @@ class Child:
     last_line: str = ""  # the last line the child wrote before it last exited
     quick_exits: int = 0  # exits in a row within QUICK_EXIT of the start
     retry_at: float | None = None  # monotonic time of the next automatic start
-    backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.5, cap=MAX_BACKOFF))
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial=FIRST_DELAY, cap=MAX_BACKOFF))
     heartbeat: float | None = None
     op_codes: dict[str, int] = field(default_factory=dict)
     keeper: asyncio.Task[None] | None = None
@@ -388,7 +391,7 @@ class Supervisor:
                 self._set(child, "crashed" if code else "stopped")
                 self._say(f"{child.name}: exited with {code}: {child.last_line or 'no output'}")
                 return
-            if ran > MAX_BACKOFF:
+            if ran >= QUICK_EXIT:  # it ran well: this failure starts a new count
                 child.backoff.success()
             delay = child.backoff.failure()
             child.quick_exits = child.quick_exits + 1 if ran < QUICK_EXIT else 0

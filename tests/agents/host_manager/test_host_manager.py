@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from socs_like.client import AsyncClient, run_sync, wait_for_agent
+from socs_like.supervisor import FIRST_DELAY
 from socs_like.testing import wait_until
 
 BAD_ARGS_LINE = "socs-like agent FakeData: error: argument --num-channels: invalid int value: 'x'"
@@ -134,8 +135,8 @@ def test_a_crash_loop_is_backed_off_and_shown_with_its_last_error_line(host):
     assert looping["last_line"] == BAD_ARGS_LINE
     assert looping["last_exit"] == 2
     assert looping["restarts"] >= 2
-    # backed off: the third quick exit in a row waits 0.5 * 2**2 s or more
-    assert looping["retry_in"] > 0.5
+    # backed off: the third quick exit in a row waits FIRST_DELAY * 2**2 s or more
+    assert looping["retry_in"] > 2 * FIRST_DELAY
     log = (h.log_dir / "hm-broken.log").read_text()
     assert log.count(BAD_ARGS_LINE) == looping["restarts"] + 1
 
