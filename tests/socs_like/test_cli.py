@@ -168,9 +168,9 @@ def test_up_runs_hub_and_agents_and_restarts_the_dead(tmp_path):
         up.send_signal(signal.SIGTERM)
         output, _ = up.communicate(timeout=30)
     assert up.returncode == 0
-    assert "fd-up: exited with -9" in output and "restarting in 1 s" in output
+    assert "fd-up: exited with -9" in output and "restarting in 0.1 s" in output
     assert output.rstrip().splitlines()[-1].endswith("stopping the hub")
-    assert (tmp_path / "var" / "log" / "fd-up.out").exists()
+    assert (tmp_path / "var" / "log" / "fd-up.log").exists()
 
 
 def test_status_table_and_feed_printing(hub, run_agent, make_client, tmp_path):
