@@ -188,6 +188,11 @@ def test_a_bad_reload_is_refused_and_nothing_changes(host):
     session = h.task("reload")
     assert not session["success"]
     assert "restart" in str(session["messages"])
+    h.site["hub"]["wamp_realm"] = "another_realm"
+    h.write([fake("hm-keep"), fake("hm-new")])
+    session = h.task("reload")
+    assert not session["success"]
+    assert "the hub block changed; that needs a restart of socs-like up" in str(session["messages"])
     after = h.instances()
     assert set(after) == set(before)
     assert after["hm-keep"]["pid"] == before["hm-keep"]["pid"]
