@@ -6,6 +6,9 @@ error before logging even starts) through a pipe and appends it to the child's f
 ones shift to ``.2`` ... ``.<backups>``, the oldest is dropped) and a new file starts. The
 writer is the only one that renames, so nothing is lost between the rename and the next write.
 
+An agent run by hand with ``--log-dir`` writes the same file itself, rotated the same way
+(`socs_like.runner`); under `socs-like up` it does not, or each line would be there twice.
+
 `socs-like logs ID [-f] [-n N]` prints the last lines of an instance's file and, with
 ``-f``, follows it across rotations.
 """
