@@ -73,7 +73,13 @@ class Host:
         return dict((reply.session.get("data") or {}).get("instances", {}))
 
     def wait(self, check: Callable[[dict[str, dict[str, Any]]], Any], timeout: float = 30) -> Any:
-        return wait_until(lambda: check(self.instances()), timeout, message="host state")
+        def holds() -> Any:
+            try:
+                return check(self.instances())
+            except KeyError:  # the manager has not had the supervisor's first answer yet
+                return None
+
+        return wait_until(holds, timeout, message="host state")
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
