@@ -250,6 +250,8 @@ class Supervisor:
         self._stopping = False
         self._live = False
         self._changed = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._captured_before: str | None = None
         from .client import AsyncClient
 
         # Follows heartbeats; closed before the hub stops so that nothing reports a lost hub.
@@ -281,9 +283,9 @@ class Supervisor:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         hub = self._start_hub(self.host) if self.host.runs_hub else None
-        await self.start_all()
         heartbeats = asyncio.ensure_future(self._watch_heartbeats())
         try:
+            await self.start_all()
             if self.live_table:
                 with Live(self.table(), console=self.console, refresh_per_second=2) as live:
                     self._live = True
@@ -312,6 +314,11 @@ class Supervisor:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.control_path.parent.mkdir(parents=True, exist_ok=True)
         self.control_path.unlink(missing_ok=True)
+        if len(os.fsencode(self.control_path)) > 100:  # AF_UNIX paths end at 107 bytes
+            raise SiteConfigError(
+                f"the control socket path {self.control_path} is too long for a Unix socket; "
+                "run socs-like up from a shorter folder"
+            )
         self._server = await asyncio.start_unix_server(self._serve, path=str(self.control_path))
         self.control_path.chmod(0o600)
         for child in self.children.values():
@@ -320,7 +327,8 @@ class Supervisor:
     async def close(self) -> None:
         """Stop every child and the control socket."""
         self._stopping = True
-        self._server.close()
+        if self._server is not None:
+            self._server.close()
         await asyncio.gather(*(self._stop(c) for c in self.children.values()))
         for c in self.children.values():
             c.log.close()
