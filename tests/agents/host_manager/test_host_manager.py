@@ -122,6 +122,7 @@ def test_kill_9_is_restarted_within_the_backoff_and_counted(host, hub):
     h = host([fake("hm-fake1")])
     first = h.wait(lambda s: running(s.get("hm-fake1", {"state": ""})) and s["hm-fake1"])
     assert first["restarts"] == 0 and first["policy"] == "always"
+    answers(hub, "hm-fake1")  # up and logging
     os.kill(first["pid"], signal.SIGKILL)
     again = h.wait(
         lambda s: running(s["hm-fake1"]) and s["hm-fake1"]["pid"] != first["pid"] and s["hm-fake1"],
