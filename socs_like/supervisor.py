@@ -255,13 +255,8 @@ class Supervisor:
         from .client import AsyncClient
 
         # Follows heartbeats; closed before the hub stops so that nothing reports a lost hub.
-        self._watcher = AsyncClient(
-            "supervisor",
-            hub_url=site.hub.wamp_server,
-            realm=site.hub.wamp_realm,
-            address_root=site.hub.address_root,
-            timeout=3.0,
-        )
+        # Its credentials are those of this site file's secrets (an authenticated hub).
+        self._watcher = AsyncClient.from_site("supervisor", str(site_file), timeout=3.0)
 
     def _specs(self, site: SiteConfig) -> list[ChildSpec]:
         control = self.control_path if self._with_host_manager else None
