@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from rich.live import Live
 from rich.table import Table
 
 from .backoff import Backoff
+from .launcher import Process, spawn
 from .site_config import HostConfig, SiteConfig
 
 MAX_BACKOFF = 60.0
@@ -42,7 +42,7 @@ class Child:
     name: str
     kind: str  # an agent class, or "simulator"
     argv: list[str]
-    process: asyncio.subprocess.Process | None = None
+    process: Process | None = None
     state: str = "starting"
     restarts: int = 0
     started: float = 0.0
@@ -162,14 +162,7 @@ class Supervisor:
             child.started = time.monotonic()
             with open(log_path, "ab") as out:
                 offset = out.tell()
-                child.process = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "socs_like",
-                    *child.argv,
-                    stdout=out,
-                    stderr=asyncio.subprocess.STDOUT,
-                )
+                child.process = await spawn(child.argv, out)  # forked by the launcher
             child.state = "running"
             self._say(f"{child.name}: started (pid {child.process.pid})")
             child.last_exit = await child.process.wait()
