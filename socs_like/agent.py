@@ -14,6 +14,15 @@ On the wire (docs/wire.md has the whole contract):
 - ``<address>.feeds.sessions``: every session change, pushed (status and messages within
   `SESSION_PUSH_DELAY`, data changes at most once a second), so nobody needs to poll.
 
+Two additions that OCS clients and agents never see unless they ask:
+
+- ``start_wait``, an ops action (advertised in get_api's ``extensions``): start a task and
+  wait for it in one routed call, ``(start_wait, op_name, params, timeout)``, answered like
+  ``wait`` (or like ``start`` when the start is refused).
+- loop health: the event loop's worst lag over the last heartbeat interval, as
+  ``loop.lag_ms`` in get_api and ``loop_lag_ms`` in the heartbeat's feed_info; a warning is
+  logged each interval it passes `LAG_WARNING`.
+
 The hub may come and go: the agent starts without it, keeps its operations running while it
 is away (feeds buffer, bounded), and re-registers when it returns.
 """
@@ -41,6 +50,7 @@ from autobahn.wamp.types import SubscribeOptions
 from .feed import Feed, feed_event
 from .ops import OpFailed, OpSession, ParamError, ResponseCode, check_params
 from .site_config import AgentSettings
+from .watchdog import LoopWatchdog
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,6 +64,13 @@ EXIT_OK, EXIT_HUB_TIMEOUT, EXIT_ALREADY_RUNNING = 0, 1, 2
 # short op (starting, running, done) go out as one event after its replies, not as several
 # events that the hub must route ahead of the reply a waiting client wants.
 SESSION_PUSH_DELAY = 0.01
+# The ops RPC actions this agent offers beyond OCS's; get_api lists them as "extensions".
+EXTENSIONS = ("start_wait",)
+# Loop lag (seconds) past which the agent warns: a ping or a call waits that long for an
+# answer. The watchdog wakes every LAG_PROBE s; longer would miss short stalls, shorter costs
+# CPU in every one of a site's agents.
+LAG_WARNING = 0.25
+LAG_PROBE = 0.1
 
 
 @dataclass(frozen=True)
@@ -115,6 +132,8 @@ class Agent:
         self._pushed_data: dict[str, str] = {}
         self._stopped: asyncio.Future[int] | None = None
         self._started_ops = False
+        self._watchdog = LoopWatchdog(interval=LAG_PROBE, stall=LAG_WARNING)
+        self.loop_lag = 0.0  # worst loop lag (s) in the last heartbeat interval
         self._heartbeat = self.register_feed("heartbeat", max_buffer=1)
         self._sessions_feed = self.register_feed("sessions", max_buffer=1000)
 
@@ -206,6 +225,11 @@ class Agent:
         session = self._sessions.get(op_name)
         if action == "start":
             return self._start(op, params)
+        if action == "start_wait":
+            started = self._start(op, params)
+            if started[0] != ResponseCode.OK:
+                return started
+            return self._wait(self._sessions[op_name], timeout)
         if action == "status":
             if session is None:
                 return [int(ResponseCode.OK), "No session active.", {}]
@@ -359,7 +383,28 @@ class Agent:
             "feeds": [[name, feed.encoded()] for name, feed in self.feeds.items()],
             "tasks": ops("task"),
             "processes": ops("process"),
+            "extensions": list(EXTENSIONS),
+            "loop": self.loop_health(),
         }
+
+    def loop_health(self) -> dict[str, float | int]:
+        """The loop's worst lag in the last heartbeat interval, and stalls since the start."""
+        return {
+            "lag_ms": round(self.loop_lag * 1000, 1),
+            "warning_ms": round(LAG_WARNING * 1000, 1),
+            "stalls": self._watchdog.stalls,
+        }
+
+    def _measure_loop(self) -> None:
+        # Called once per heartbeat: the watchdog's maximum becomes this interval's gauge.
+        self.loop_lag, self._watchdog.max_lag = self._watchdog.max_lag, 0.0
+        if self.loop_lag > LAG_WARNING:
+            log.warning(
+                "the event loop was blocked for %.0f ms in the last second (warning at %.0f "
+                "ms): calls, pings and feeds waited that long",
+                self.loop_lag * 1000,
+                LAG_WARNING * 1000,
+            )
 
     # --- pushing sessions and feeds ----------------------------------------------------------
 
@@ -422,6 +467,8 @@ class Agent:
         while True:
             now = time.monotonic()
             if now >= next_beat:
+                self._measure_loop()
+                self._heartbeat.info_extra["loop_lag_ms"] = round(self.loop_lag * 1000, 1)
                 if self.heartbeat_enabled:
                     self._heartbeat.publish(
                         {
@@ -531,7 +578,9 @@ class Agent:
         # The component's own future fails when we stop it mid-retry; that is expected.
         running.add_done_callback(_consume_outcome)
         flusher = asyncio.ensure_future(self._flusher())
+        self._watchdog.start()
         code = await self._stopped
+        await self._watchdog.stop()
         await self._stop_ops()
         flusher.cancel()
         self._wamp = None

@@ -135,6 +135,8 @@ class Feed:
         self.max_buffer = max_buffer
         self.max_event_bytes = max_event_bytes
         self._on_publish = on_publish
+        # Added to every event's feed_info (the heartbeat carries the agent's loop lag so).
+        self.info_extra: dict[str, Any] = {}
         self.session_id: int | None = None
         self.dropped = 0
         self.published = 0
@@ -207,7 +209,7 @@ class Feed:
             "record": self.record,
             "session_id": self.session_id,
             "agent_class": self.agent_class,
-        }
+        } | self.info_extra
 
     def encoded(self) -> dict[str, Any]:
         """What get_api says of this feed, with its counters."""

@@ -21,7 +21,8 @@ class FakeData:
 
     Operations: process ``acq`` (publishes ``false_temperatures``), task ``delay_task``
     (waits, abortable), task ``set_heartbeat`` (pauses the heartbeat, as OCS's does), task
-    ``fill_session`` (puts N bytes in session data, to try size limits).
+    ``fill_session`` (puts N bytes in session data, to try size limits), task ``block_loop``
+    (blocks the event loop, to try loop-health reporting).
     """
 
     @classmethod
@@ -65,6 +66,7 @@ class FakeData:
         agent.register_task("delay_task", self.delay_task, abortable=True)
         agent.register_task("set_heartbeat", self.set_heartbeat)
         agent.register_task("fill_session", self.fill_session)
+        agent.register_task("block_loop", self.block_loop)
 
     @param("sample_rate", type=float, default=None, check=lambda r: r is None or 0 < r <= 1e7)
     async def acq(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
@@ -122,3 +124,9 @@ class FakeData:
         """fill_session(size): put `size` bytes of text in session data."""
         session.data = FillData("x" * params["size"], math.pi).as_dict()
         return True, f"Session data holds {params['size']} bytes."
+
+    @param("seconds", type=float, check=lambda s: 0 <= s <= 60)
+    async def block_loop(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
+        """block_loop(seconds): block the event loop for `seconds` (to try loop health)."""
+        time.sleep(params["seconds"])  # on purpose: what a badly written op does
+        return True, f"Blocked the loop for {params['seconds']} seconds."
