@@ -19,9 +19,7 @@ def test_a_blocked_loop_shows_in_the_heartbeat_get_api_and_the_log(
     assert before["stalls"] == 0 and before["warning_ms"] == LAG_WARNING * 1000
 
     assert c.block_loop(seconds=0.8).status == ResponseCode.OK
-    lagged = beats.wait_for(
-        lambda ev: [info for _, info in ev if info["loop_lag_ms"] >= 600], 15
-    )
+    lagged = beats.wait_for(lambda ev: [info for _, info in ev if info["loop_lag_ms"] >= 600], 15)
     assert lagged[0]["feed_name"] == "heartbeat"
     assert c.get_api()["loop"]["stalls"] >= 1
     wait_until(lambda: "the event loop was blocked for" in proc.output(), 10)

@@ -1,4 +1,4 @@
-"""The one-call ``start_wait`` ops extension: what the agent answers, and when our client uses it."""
+"""The one-call ``start_wait`` ops extension: what the agent answers, when our client uses it."""
 
 from __future__ import annotations
 
