@@ -20,8 +20,8 @@ Two additions that OCS clients and agents never see unless they ask:
   wait for it in one routed call, ``(start_wait, op_name, params, timeout)``, answered like
   ``wait`` (or like ``start`` when the start is refused).
 - loop health: the event loop's worst lag over the last heartbeat interval, as
-  ``loop.lag_ms`` in get_api and ``loop_lag_ms`` in the heartbeat's feed_info; a warning is
-  logged each interval it passes `LAG_WARNING`.
+  ``loop.lag_ms`` in get_api and ``loop_lag_ms`` in the heartbeat's feed_info (with ``time``,
+  when it was sent); a warning is logged each interval it passes `LAG_WARNING`.
 
 The hub may come and go: the agent starts without it, keeps its operations running while it
 is away (feeds buffer, bounded), and re-registers when it returns.
@@ -71,6 +71,13 @@ EXTENSIONS = ("start_wait",)
 # CPU in every one of a site's agents.
 LAG_WARNING = 0.25
 LAG_PROBE = 0.1
+# Overload: feed events published in one loop turn add up to at most PUBLISH_BUDGET estimated
+# bytes (serialising them holds the loop, ~25 MB/s of JSON), and none are published while
+# more than HIGH_WATER bytes wait in the socket's write buffer (a ping queued behind them
+# would wait until the hub has read them all). What cannot go out waits in the feeds' bounded
+# buffers, which drop the oldest and count it. Heartbeat and session pushes always go out.
+PUBLISH_BUDGET = 512 * 1024
+HIGH_WATER = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -464,10 +471,15 @@ class Agent:
         assert self._wake_flusher is not None
         last_flush = dict.fromkeys(self.feeds, 0.0)
         next_beat = time.monotonic()
+        always = (self._heartbeat, self._sessions_feed)
         while True:
             now = time.monotonic()
             if now >= next_beat:
                 self._measure_loop()
+                for feed in self.feeds.values():
+                    feed.tick(now)
+                # When it was sent (UNIX s), so a listener can tell how long the hub took.
+                self._heartbeat.info_extra["time"] = time.time()
                 self._heartbeat.info_extra["loop_lag_ms"] = round(self.loop_lag * 1000, 1)
                 if self.heartbeat_enabled:
                     self._heartbeat.publish(
@@ -484,16 +496,29 @@ class Agent:
             self._flush_requested = False
             wait = next_beat - now
             if self._wamp is not None:
+                budget = PUBLISH_BUDGET
+                congested = _write_buffer_size(self._wamp) > HIGH_WATER
                 for name, feed in list(self.feeds.items()):
                     if not feed.pending:
                         continue
                     due = last_flush.get(name, 0.0) + feed.buffer_time
-                    if now >= due:
-                        last_flush[name] = now
-                        for payload, info in feed.take_events():
-                            self._wamp.publish(feed.address, [payload, info])
-                    else:
+                    if now < due:
                         wait = min(wait, due - now)
+                        continue
+                    if feed in always:
+                        events, _ = feed.take(None)
+                    elif congested or budget <= 0:
+                        # Try again soon: at once for a spent budget (other callbacks run
+                        # first), after a moment for a socket that must drain.
+                        wait = min(wait, 0.005 if congested else 0.0)
+                        continue
+                    else:
+                        events, size = feed.take(budget)
+                        budget -= size
+                    if not feed.pending:
+                        last_flush[name] = now  # a feed with a backlog stays due
+                    for payload, info in events:
+                        self._wamp.publish(feed.address, [payload, info])
             self._wake_flusher.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_flusher.wait(), max(wait, 0.001))
@@ -636,6 +661,18 @@ def _consume_outcome(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+def _hub_transport(wamp: Any) -> Any:
+    """The asyncio transport under a joined autobahn session, or None."""
+    return getattr(getattr(wamp, "_transport", None), "transport", None)
+
+
+def _write_buffer_size(wamp: Any) -> int:
+    transport = _hub_transport(wamp)
+    if transport is None:
+        return 0
+    return int(transport.get_write_buffer_size())
+
+
 def _set_tcp_nodelay(wamp: Any) -> None:
     """Turn Nagle's algorithm off on the hub connection.
 
@@ -643,7 +680,7 @@ def _set_tcp_nodelay(wamp: Any) -> None:
     reply written right after another small message (a start reply followed by its session
     push) then waits for the hub's delayed ACK: ~40 ms on Linux.
     """
-    transport = getattr(getattr(wamp, "_transport", None), "transport", None)
+    transport = _hub_transport(wamp)
     sock = transport.get_extra_info("socket") if transport is not None else None
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         with contextlib.suppress(OSError):  # already closed: nothing to do

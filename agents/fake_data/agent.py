@@ -14,6 +14,12 @@ from socs_like import Agent, OpSession, param
 from .models import AcqData, DelayData, FillData, TemperatureBlock
 
 _STEP = 0.1 * 12**0.5  # uniform steps in [-0.5, 0.5) times this have a standard deviation of 0.1
+# Values (samples x channels) made in one loop turn at most (~25 ms of work): a faster rate is
+# made in several turns, so the agent's feeds, pings and calls get their turns in between.
+MAX_TURN_VALUES = 100_000
+# Further behind than this (s), acquisition gives up on the missed samples and says so
+# (samples_skipped): asked for more than it can make, it makes what it can, in real time.
+MAX_BEHIND = 1.0
 
 
 class FakeData:
@@ -75,12 +81,16 @@ class FakeData:
         session.set_status("running")
         values = dict.fromkeys(self.channels, 0.0)
         rnd = random.random
-        sent = 0
-        start = time.time()
-        next_t = start
+        sent = skipped = 0
+        per_turn = max(1, MAX_TURN_VALUES // max(1, len(self.channels)))
+        next_t = time.time()
         while True:
             now = time.time()
-            n = int((now - next_t) * rate)
+            if now - next_t > MAX_BEHIND:
+                missed = int((now - next_t - self.frame_length) * rate)
+                skipped += missed
+                next_t += missed / rate
+            n = min(int((now - next_t) * rate), per_turn)
             if n > 0:
                 stamps = [next_t + i / rate for i in range(n)]
                 next_t += n / rate
@@ -98,8 +108,12 @@ class FakeData:
                     fields={c: {"T": values[c]} for c in self.channels},
                     timestamp=now,
                     samples_sent=sent,
+                    samples_skipped=skipped,
+                    feed_dropped=self.feed.dropped,
+                    feed_drop_rate=self.feed.drop_rate,
                 ).as_dict()
-            if await session.sleep(max(self.frame_length, 1.0 / rate)):
+            behind = (time.time() - next_t) * rate >= 1
+            if await session.sleep(0 if behind else max(self.frame_length, 1.0 / rate)):
                 break
         return True, f"Acquisition stopped after {sent} samples."
 
