@@ -515,8 +515,10 @@ class Agent:
                     else:
                         events, size = feed.take(budget)
                         budget -= size
-                    if not feed.pending:
-                        last_flush[name] = now  # a feed with a backlog stays due
+                    if feed.pending:
+                        wait = 0.0  # a backlog: more next turn, after the loop's other work
+                    else:
+                        last_flush[name] = now
                     for payload, info in events:
                         self._wamp.publish(feed.address, [payload, info])
             self._wake_flusher.clear()

@@ -20,6 +20,10 @@ MAX_TURN_VALUES = 100_000
 # Further behind than this (s), acquisition gives up on the missed samples and says so
 # (samples_skipped): asked for more than it can make, it makes what it can, in real time.
 MAX_BEHIND = 1.0
+# While more than this (estimated bytes) waits in the feed for the hub, acquisition makes
+# nothing: what the hub cannot take would only be dropped, and making it takes the CPU that
+# the agent (and, on a small machine, the hub) needs to send what is already made.
+MAX_BACKLOG = 4 * 1024 * 1024
 
 
 class FakeData:
@@ -90,7 +94,8 @@ class FakeData:
                 missed = int((now - next_t - self.frame_length) * rate)
                 skipped += missed
                 next_t += missed / rate
-            n = min(int((now - next_t) * rate), per_turn)
+            backlogged = self.feed.pending_bytes > MAX_BACKLOG
+            n = 0 if backlogged else min(int((now - next_t) * rate), per_turn)
             if n > 0:
                 stamps = [next_t + i / rate for i in range(n)]
                 next_t += n / rate
@@ -112,7 +117,7 @@ class FakeData:
                     feed_dropped=self.feed.dropped,
                     feed_drop_rate=self.feed.drop_rate,
                 ).as_dict()
-            behind = (time.time() - next_t) * rate >= 1
+            behind = not backlogged and (time.time() - next_t) * rate >= 1
             if await session.sleep(0 if behind else max(self.frame_length, 1.0 / rate)):
                 break
         return True, f"Acquisition stopped after {sent} samples."
