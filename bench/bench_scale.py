@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Site-scale benchmarks (issue 13): many agents on one hub, fast start, memory, overload.
 
-    .venv/bin/python bench/bench_scale.py [--quick] [--n 10,50,100] [--only scale,spawn,ops,overload]
+    .venv/bin/python bench/bench_scale.py [--quick] [--n 10,50,100]
+        [--only spawn,ops,overload,scale] [--json FILE]
 
 Everything runs on loopback against one crossbar (`socs_like.hub.Hub`, our generated config).
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -44,7 +46,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from bench_core import (
     PY,
     REALM,
@@ -61,6 +62,7 @@ from bench_core import (
     say,
     secs,
 )
+
 from socs_like.client import AsyncClient, Client, ClientError
 from socs_like.testing.hub import agent_command
 
@@ -249,9 +251,9 @@ def run_scale(
             + [{"agent-class": "RegistryAgent", "instance-id": registry, "arguments": []}],
         )
         t0 = time.perf_counter()
-        for i, module, extra in [(i, "fake_data", ["--mode", "acq", "--sample-rate", "10"]) for i in ids] + [
-            (registry, "registry", ["--wait-time", str(WAIT_TIME)])
-        ]:
+        fake = ["--mode", "acq", "--sample-rate", "10"]
+        started = [(i, "fake_data", fake) for i in ids]
+        for i, module, extra in [*started, (registry, "registry", ["--wait-time", str(WAIT_TIME)])]:
             with open(logdir / f"{i}.log", "wb") as log:
                 procs.append(
                     subprocess.Popen(
@@ -298,7 +300,7 @@ def run_scale(
             b - a
             for listener in listeners
             for beats in listener.beats.values()
-            for a, b in zip(beats, beats[1:], strict=False)
+            for a, b in itertools.pairwise(beats)
         ]
         out["events_per_client_s"] = sum(x.events for x in listeners) / CLIENTS / span
         out["beat_latency"] = (pct(latency, 0.5), pct(latency, 0.99))
@@ -395,7 +397,9 @@ def bench_scale(site: Site, workdir: Path, res: Results, ns: list[int], quick: b
 # --- 2. spawn -> callable, PSS per forked agent ----------------------------------------------
 
 
-async def spawn_times(site: Site, workdir: Path, n: int, plain: bool) -> tuple[list[float], list[int]]:
+async def spawn_times(
+    site: Site, workdir: Path, n: int, plain: bool
+) -> tuple[list[float], list[int]]:
     from socs_like.launcher import spawn
 
     if plain:
@@ -447,7 +451,7 @@ def bench_spawn(site: Site, workdir: Path, res: Results, n: int) -> None:
     plain_t, plain_pss = run_async(spawn_times(site, workdir, n, plain=True), 300)
     say(f"forked: {[round(t, 3) for t in fork_t]}  pss KiB {fork_pss}")
     say(f"plain:  {[round(t, 3) for t in plain_t]}  pss KiB {plain_pss}")
-    res.raw["spawn"] = {"forked": fork_t, "plain": plain_t, "pss_forked": fork_pss, "pss_plain": plain_pss}
+    res.raw["spawn"] = {"forked": fork_t, "plain": plain_t, "pss": [fork_pss, plain_pss]}
     res.add(
         "spawn -> callable p50 | max (launcher vs plain)",
         "<=0.15 s",
@@ -465,7 +469,7 @@ def bench_spawn(site: Site, workdir: Path, res: Results, n: int) -> None:
     )
 
 
-# --- 3. user-level task call vs OCS's raw start+wait -----------------------------------------------
+# --- 3. user-level task call vs OCS's raw start+wait ------------------------------------------
 
 
 def bench_ops(site: Site, res: Results, n: int) -> None:
