@@ -214,7 +214,7 @@ def run_scale(
     listeners = [Listener() for _ in range(CLIENTS)]
     subs = [client(site, f"listener{k}") for k in range(CLIENTS)]
     for sub, listener in zip(subs, listeners, strict=True):
-        run_async(sub.subscribe(ROOT, listener, match="prefix"), 30)
+        run_async(sub.subscribe(f"{ROOT}.", listener, match="prefix"), 30)
     procs: list[subprocess.Popen[bytes]] = []
     logdir = workdir / f"{kind}-{n}"
     logdir.mkdir()
@@ -502,7 +502,8 @@ def bench_ops(site: Site, res: Results, n: int) -> None:
         text=True,
         timeout=300,
     )
-    ocs_times = json.loads(out.stdout.strip().splitlines()[-1])["times"]
+    line = next(x for x in out.stdout.splitlines() if '{"times"' in x)
+    ocs_times = json.loads(line[line.index('{"times"') :])["times"]
     ours.stop()
     theirs.stop()
     ratio = pct(times, 0.5) / pct(ocs_times, 0.5)
