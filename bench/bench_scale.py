@@ -320,22 +320,20 @@ def run_scale(
         for sub in subs:
             with contextlib.suppress(Exception):
                 run_async(sub.close(), 5)
-        t_stop = time.perf_counter()
         for p in procs:
             p.send_signal(signal.SIGTERM)
         for p in procs:
-            try:
-                p.wait(60)
+            try:  # OCS agents take seconds to stop; not measured here
+                p.wait(30 if kind == "ours" else 3)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        out["stop_all"] = time.perf_counter() - t_stop
     return out
 
 
 def bench_scale(site: Site, workdir: Path, res: Results, ns: list[int], quick: bool) -> None:
-    window = 10.0 if quick else 20.0
-    calls = 50 if quick else 200
+    window = 4.0 if quick else 20.0
+    calls = 20 if quick else 200
     for n in ns:
         say(f"\n== 1. scale: {n} agents + a registry + {CLIENTS} listening clients ==")
         o = run_scale(site, workdir, n, "ours", window, calls)
@@ -593,14 +591,14 @@ def bench_overload(site: Site, res: Results, duration: float) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="N=10 only and short windows")
+    parser.add_argument("--quick", action="store_true", help="N=5 only and short windows")
     parser.add_argument("--n", default="10,50,100", help="agent counts for the scale runs")
     parser.add_argument("--only", default="spawn,ops,overload,scale", help="sections to run")
     parser.add_argument("--json", help="also write the raw figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args()
     only = set(args.only.split(","))
-    ns = [10] if args.quick else [int(x) for x in args.n.split(",")]
+    ns = [5] if args.quick else [int(x) for x in args.n.split(",")]
     random.seed(1)
     workdir = Path(tempfile.mkdtemp(prefix="socs-bench-scale-"))
     say(f"work folder: {workdir}  ({'quick' if args.quick else 'full'} run)")
@@ -608,11 +606,11 @@ def main() -> int:
     site = Site(workdir, ["ocs-ops"])
     try:
         if "spawn" in only:
-            bench_spawn(site, workdir, res, 5 if args.quick else 20)
+            bench_spawn(site, workdir, res, 3 if args.quick else 20)
         if "ops" in only:
-            bench_ops(site, res, 100 if args.quick else 500)
+            bench_ops(site, res, 50 if args.quick else 500)
         if "overload" in only:
-            bench_overload(site, res, 5.0 if args.quick else 20.0)
+            bench_overload(site, res, 3.0 if args.quick else 20.0)
         if "scale" in only:
             bench_scale(site, workdir, res, ns, args.quick)
     finally:
