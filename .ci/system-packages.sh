@@ -10,6 +10,7 @@ have sshd || missing+=(openssh-server)
 have ssh || missing+=(openssh-client)
 have rsync || missing+=(rsync)
 have lsof || missing+=(lsof)
+have chromium || missing+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || have initdb || missing+=(postgresql)
 
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -6,4 +6,5 @@ pytest_plugins = [
     "socs_like.testing.sshd",
     "socs_like.testing.postgres",
     "socs_like.testing.database",
+    "socs_like.testing.browser",
 ]
