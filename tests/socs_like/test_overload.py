@@ -43,8 +43,10 @@ def test_a_million_samples_a_second_keeps_the_agent_on_the_hub(
     assert data["feed_dropped"] == dropped
     # every record it made arrived, or is counted as dropped: a gap for each drop
     temps.wait_for(
-        lambda ev: sum(n for _, n in _records(ev)) + dropped
-        >= dict(c.get_api()["feeds"])["false_temperatures"]["next_seq_no"],
+        lambda ev: (
+            sum(n for _, n in _records(ev)) + dropped
+            >= dict(c.get_api()["feeds"])["false_temperatures"]["next_seq_no"]
+        ),
         30,
     )
     records = _records(temps.events)
