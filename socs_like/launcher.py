@@ -18,8 +18,10 @@ touching, and so copying, them).
 - When the launcher cannot start or dies, `spawn` falls back to plain processes for the rest of
   that loop's life. Children it had forked keep running: they are followed through a pidfd,
   and since the launcher took their exit status with it, they report `UNKNOWN_EXIT`.
-- The launcher exits when its socket closes (the supervisor exited), leaving its children to
-  whoever stops them, as plain processes would be.
+- The launcher exits when its socket closes (the supervisor exited or died). It first stops
+  the children it still has (SIGTERM, then SIGKILL after `STOP_GRACE`): a supervisor that
+  stops while spawns are in flight has no process to stop for them yet, and a new
+  supervisor could not start agents whose old copies still hold their addresses.
 - ``SOCS_LIKE_LAUNCHER=off`` in the environment turns it off.
 
 An agent started by hand (``socs-like agent ...``) does not use the launcher at all.
@@ -39,6 +41,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
 import weakref
 from typing import IO, Any, Protocol
@@ -50,6 +53,7 @@ ENV_SWITCH = "SOCS_LIKE_LAUNCHER"
 # (asyncio reports 255 when it cannot learn a child's status, too.)
 UNKNOWN_EXIT = 255
 READY_TIMEOUT = 60.0
+STOP_GRACE = 5.0
 _MAX_MESSAGE = 64 * 1024
 # What every agent imports. Twisted's asyncio reactor is imported, not installed: installing it
 # (on a loop of its own) is each child's first act, as in a plain agent process.
@@ -316,8 +320,9 @@ def serve(sock: socket.socket) -> int:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     sock.send(json.dumps({"ready": os.getpid()}).encode())
+    live: set[int] = set()
     while True:
-        _reap(sock)
+        live -= _reap(sock)
         readable, _, _ = select.select([sock.fileno(), wake_r], [], [])
         if wake_r in readable:
             os.read(wake_r, 4096)
@@ -325,6 +330,7 @@ def serve(sock: socket.socket) -> int:
             continue
         message, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 4)
         if not message:
+            _stop_children(live)
             return 0
         try:
             argv = json.loads(message)["argv"]
@@ -342,18 +348,35 @@ def serve(sock: socket.socket) -> int:
             _child(argv, fds)
         for fd in fds:
             os.close(fd)
+        live.add(pid)
         sock.send(json.dumps({"pid": pid}).encode())
 
 
-def _reap(sock: socket.socket) -> None:
+def _reap(sock: socket.socket | None) -> set[int]:
+    """Reap the children that exited (and report them on `sock`); their pids."""
+    reaped: set[int] = set()
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return reaped
         if pid == 0:
-            return
-        sock.send(json.dumps({"exit": pid, "code": os.waitstatus_to_exitcode(status)}).encode())
+            return reaped
+        reaped.add(pid)
+        if sock is not None:
+            code = os.waitstatus_to_exitcode(status)
+            sock.send(json.dumps({"exit": pid, "code": code}).encode())
+
+
+def _stop_children(live: set[int]) -> None:
+    for sig, grace in ((signal.SIGTERM, STOP_GRACE), (signal.SIGKILL, STOP_GRACE)):
+        for pid in live:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while live and time.monotonic() < deadline:
+            live -= _reap(None)
+            time.sleep(0.02)
 
 
 def _child(argv: list[str], fds: list[int]) -> None:

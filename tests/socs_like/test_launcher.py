@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
-
-import pytest
 
 from socs_like.client import AsyncClient, wait_for_agent
 from socs_like.launcher import UNKNOWN_EXIT, LaunchedProcess, _launchers, spawn
@@ -113,13 +115,8 @@ def test_the_switch_turns_the_launcher_off(hub, tmp_path, monkeypatch):
     assert parent == os.getpid() and code == 0
 
 
-@pytest.mark.parametrize("broken", ["garbage", "eof"])
-def test_the_launcher_survives_a_bad_request_and_exits_when_its_socket_closes(broken):
-    import json
-    import socket
-    import subprocess
-    import sys
-
+def test_the_launcher_refuses_bad_requests_and_stops_its_children_when_left(hub, tmp_path):
+    """A supervisor that goes away (its socket closes) takes the agents in flight with it."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     proc = subprocess.Popen(
         [sys.executable, "-m", "socs_like.launcher", str(theirs.fileno())],
@@ -128,10 +125,15 @@ def test_the_launcher_survives_a_bad_request_and_exits_when_its_socket_closes(br
     theirs.close()
     ours.settimeout(60)
     assert "ready" in json.loads(ours.recv(65536))
-    if broken == "garbage":
-        ours.send(b"{not json")
-        assert "error" in json.loads(ours.recv(65536))
-        ours.send(json.dumps({"argv": ["--help"]}).encode())  # no stdout given: a clear error
-        assert "error" in json.loads(ours.recv(65536))
+    ours.send(b"{not json")
+    assert "error" in json.loads(ours.recv(65536))
+    ours.send(json.dumps({"argv": ["--help"]}).encode())  # no stdout given: a clear error
+    assert "error" in json.loads(ours.recv(65536))
+    with open(tmp_path / "left.log", "wb") as out:
+        request = json.dumps({"argv": _argv(hub, "left")}).encode()
+        socket.send_fds(ours, [request], [out.fileno()])
+    pid = json.loads(ours.recv(65536))["pid"]
+    assert _parent_of(pid) == proc.pid
     ours.close()
-    assert proc.wait(20) == 0
+    assert proc.wait(30) == 0
+    assert not Path(f"/proc/{pid}").exists()  # stopped and reaped before the launcher left
