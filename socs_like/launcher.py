@@ -273,7 +273,7 @@ class Launcher:
     def stop(self) -> None:
         """Stop the launcher (its children keep running)."""
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+            self.process.kill()  # it ignores SIGTERM (see serve)
         self._lose("stopped")
 
 
@@ -300,7 +300,10 @@ def preload() -> list[str]:
 
 def serve(sock: socket.socket) -> int:
     """Fork a child per request until the socket closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
+    # Ctrl-C, or a SIGTERM sent to the whole process group, is the supervisor's to handle: it
+    # stops the agents, and the launcher leaves when the supervisor's socket closes.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     try:
         failed = preload()
     except Exception as exc:
@@ -384,7 +387,7 @@ def _child(argv: list[str], fds: list[int]) -> None:
     code: Any = 1
     try:
         signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGCHLD, signal.SIGINT):
+        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
         os.dup2(fds[0], 1)
         os.dup2(fds[0], 2)
