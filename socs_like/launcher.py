@@ -106,7 +106,7 @@ async def spawn(argv: list[str], stdout: IO[Any] | int) -> Process:
             try:
                 return await launcher.spawn(argv, fd)
             except LauncherError as exc:
-                log.warning("launcher: %s; starting processes the plain way from now on", exc)
+                log.warning("launcher: %s; starting this one as a plain process", exc)
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "socs_like", *argv, stdout=fd, stderr=asyncio.subprocess.STDOUT
     )
@@ -219,6 +219,9 @@ class Launcher:
         self._children[child.pid] = child
         for early in self._early_exits.pop(child.pid, []):
             child._set_exit(early)
+        if self._lost:  # lost between its reply and now: _lose did not see this child
+            self._children.pop(child.pid, None)
+            child._follow_alone()
         return child
 
     def _read(self) -> None:
