@@ -35,18 +35,18 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from .backoff import Backoff
+from .launcher import Process, spawn
 from .logs import CAPTURED_ENV, RotatingLog, log_path
 from .site_config import HostConfig, SiteConfig, SiteConfigError, load_site_config
 
@@ -169,7 +169,7 @@ class Child:
 
     spec: ChildSpec
     log: RotatingLog
-    process: Any = None  # asyncio's Process, or whatever spawn_child returns that acts like it
+    process: Process | None = None
     state: str = "stopped"
     restarts: int = 0
     started: float = 0.0  # time.monotonic() of the current run's start
@@ -209,13 +209,6 @@ class Child:
             "retry_in": None if self.retry_at is None else round(max(0, self.retry_at - now), 3),
             "log": str(self.log.path),
         }
-
-
-async def spawn_child(argv: Sequence[str], out: IO[bytes]) -> Any:
-    """Start ``python -m socs_like ARGV`` with stdout and stderr to `out`."""
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "socs_like", *argv, stdout=out, stderr=asyncio.subprocess.STDOUT
-    )
 
 
 class ControlError(Exception):
@@ -372,7 +365,9 @@ class Supervisor:
             read_end, write_end = os.pipe()
             try:
                 with open(write_end, "wb") as out:
-                    child.process = await spawn_child(child.spec.argv, out)
+                    child.process = await spawn(
+                        list(child.spec.argv), out
+                    )  # forked by the launcher
             except OSError as exc:
                 os.close(read_end)
                 child.log.write(f"cannot start: {exc}\n".encode())

@@ -53,7 +53,7 @@ def test_call_errors_are_one_line(hub, run_agent):
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "socs-like call: fd-cli2 has no operation 'no_op'; it has "
-        "['acq', 'delay_task', 'fill_session', 'set_heartbeat']"
+        "['acq', 'block_loop', 'delay_task', 'fill_session', 'set_heartbeat']"
     ]
     out = socs_like("call", "nobody", "x", *site, "--timeout", "2")
     assert out.returncode == 2
