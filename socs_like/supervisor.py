@@ -192,7 +192,14 @@ class Child:
 
     @property
     def alive(self) -> bool:
-        return self.process is not None and self.process.returncode is None
+        return self.pid is not None
+
+    @property
+    def pid(self) -> int | None:
+        """The running process's pid; None when it is not running."""
+        if self.process is None or self.process.returncode is not None:
+            return None
+        return self.process.pid
 
     def as_dict(self, now: float) -> dict[str, Any]:
         """The state a HostManager publishes: plain JSON."""
@@ -200,7 +207,7 @@ class Child:
             "instance_id": self.name,
             "class": self.kind,
             "state": self.state,
-            "pid": self.process.pid if self.alive else None,
+            "pid": self.pid,
             "uptime": round(now - self.started, 3) if self.alive else None,
             "restarts": self.restarts,
             "policy": self.spec.policy,
@@ -365,9 +372,8 @@ class Supervisor:
             read_end, write_end = os.pipe()
             try:
                 with open(write_end, "wb") as out:
-                    child.process = await spawn(
-                        list(child.spec.argv), out
-                    )  # forked by the launcher
+                    # forked by the launcher when there is one
+                    child.process = await spawn(list(child.spec.argv), out)
             except OSError as exc:
                 os.close(read_end)
                 child.log.write(f"cannot start: {exc}\n".encode())
@@ -618,7 +624,7 @@ class Supervisor:
             table.add_row(
                 c.name,
                 c.kind,
-                str(c.process.pid if c.alive else ""),
+                str(c.pid or ""),
                 state,
                 str(c.restarts),
                 beat,
