@@ -72,3 +72,65 @@ def test_the_server_holds_every_sample_of_a_feed_with_its_values_and_times(
     assert stats["dropped"] == 0 and stats["rejected"] == 0 and stats["pending"] == 0
     assert stats["intake"]["records"]["lost"] == 0
     assert stats["connected"] is True
+
+
+def test_a_30_s_outage_loses_nothing_within_the_queue_bound_and_counts_drops_beyond_it(
+    influxdb, run_agent, make_client, feed_listener
+):
+    small = InfluxDatabase(influxdb.server, f"{influxdb.name}_small")
+    influxdb.server.query(f'CREATE DATABASE "{small.name}"')
+    run_agent("FakeData", "fd-outage", ["--sample-rate", "100"])
+    published = feed_listener("fd-outage", "false_temperatures")
+    run_agent("InfluxPublisher", "influx-big", publisher_args(influxdb, "--max-queue", "100000"))
+    run_agent(
+        "InfluxPublisher",
+        "influx-small",
+        publisher_args(small, "--max-queue", "500", "--batch-size", "100"),
+    )
+    big, little = make_client("influx-big"), make_client("influx-small")
+    recording(big)
+    recording(little)
+    fake = make_client("fd-outage")
+    fake.acq.start()
+    time.sleep(2)
+    influxdb.server.stop()
+    time.sleep(30)
+    during = big.record.status().session["data"]
+    influxdb.server.start()
+    time.sleep(1)
+    fake.acq.stop()
+    fake.acq.wait(timeout=10)
+    time.sleep(0.5)
+    sent = feed_samples(published.events)
+    assert len(sent) >= 3000  # 100 samples/s for 33 s: far more than the small queue holds
+
+    assert during["connected"] is False and during["pending"] >= 2500
+    stored = wait_until(
+        lambda: len(s := stored_samples(influxdb, "fd-outage")) >= len(sent) and s,
+        30,
+        message=f"{len(sent)} points in InfluxDB",
+    )
+    assert stored == sent
+    stats = big.record.status().session["data"]
+    assert stats["dropped"] == 0 and stats["write_errors"] >= 1 and stats["connected"] is True
+
+    def settled() -> dict[str, Any] | None:
+        d = little.record.status().session["data"]
+        return d if d["pending"] == 0 and d["written"] + d["dropped"] >= len(sent) else None
+
+    stats = wait_until(settled, 30, message="the small queue emptied")
+    kept = stored_samples(small, "fd-outage")
+    assert all(sent[t] == v for t, v in kept.items())
+    assert len(sent) - len(kept) > 2000
+    # Every point received (all feeds: the publishers' own stats too) is written or counted.
+    assert stats["intake"]["samples"] == stats["written"] + stats["dropped"]
+    assert stats["written"] == points_in(small)
+    # The queue dropped its oldest: the hole is one run of consecutive samples.
+    order = sorted(sent)
+    holes = [i for i, t in enumerate(order) if t not in kept]
+    assert holes == list(range(holes[0], holes[0] + len(holes)))
+
+
+def points_in(db: InfluxDatabase) -> int:
+    measurements = [v[0] for s in db.query("SHOW MEASUREMENTS") for v in s["values"]]
+    return sum(len(db.rows(m)) for m in measurements)
