@@ -1,14 +1,16 @@
-"""The publisher's bounded queue of points waiting for InfluxDB, without I/O.
+"""A recorder's bounded queue of samples waiting to be written (to InfluxDB, to a file),
+without I/O.
 
-Blocks go in as they arrive; `take` hands out a batch of at most ``batch_size`` points
-(splitting a block when it must), oldest first; a batch the server did not take goes back to
-the front with `put_back`, so order is kept across an outage. The queue holds at most
-``max_points`` points: past that the oldest are dropped and counted (``dropped``), the same
-policy as a feed's own buffer, so what reaches InfluxDB after a long outage is the most
-recent data and the hole is at the start of the outage, where the counter says it is.
+A point is one timestamp of one block. Blocks go in as they arrive; `take` hands out a batch
+of at most ``batch_size`` points (splitting a block when it must), oldest first; a batch that
+could not be written goes back to the front with `put_back`, so order is kept across an
+outage. The queue holds at most ``max_points`` points: past that the oldest are dropped and
+counted (``dropped``), the same policy as a feed's own buffer, so what is written after a
+long outage is the most recent data and the hole is at the start of the outage, where the
+counter says it is.
 
 ``lag`` is how long the oldest waiting point has waited (s since the recorder received it):
-0 when the queue is empty, growing while the server is away or slower than the feeds.
+0 when the queue is empty, growing while the destination is away or slower than the feeds.
 """
 
 from __future__ import annotations
