@@ -105,9 +105,7 @@ def read_file(path: Path) -> dict[BlockKey, BlockData]:
         groups: list[h5py.Group] = []
         h5.visititems(
             lambda _, obj: (
-                groups.append(obj)
-                if isinstance(obj, h5py.Group) and "timestamps" in obj
-                else None
+                groups.append(obj) if isinstance(obj, h5py.Group) and "timestamps" in obj else None
             )
         )
         for group in groups:

@@ -17,9 +17,9 @@ import time
 
 from socs_like import Agent, OpSession
 from socs_like.backoff import Backoff
+from socs_like_agents.recording.backlog import Backlog, Batch
 from socs_like_agents.recording.intake import FeedIntake
 
-from socs_like_agents.recording.backlog import Backlog, Batch
 from .errors import InfluxUnavailable
 from .models import PublisherStats
 from .writer import InfluxWriter, WriteResult

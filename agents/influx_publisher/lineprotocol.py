@@ -64,21 +64,31 @@ def time_of(timestamp: float) -> int:
 def block_lines(block: Block) -> list[str]:
     """One line per timestamp of `block` that has at least one value."""
     head = f"{escape_measurement(block.agent_address)},feed={escape_key(block.feed_name)} "
-    columns: list[list[str | None]] = []
-    for key, column in block.data.items():
-        prefix = f"{escape_key(key)}="
-        if all(type(v) is float for v in column) and math.isfinite(sum(column)):  # type: ignore[arg-type]
-            columns.append([f"{prefix}{v!r}" for v in column])  # the common case, fast
-        else:
-            columns.append(
-                [None if (t := field_value(v)) is None else prefix + t for v in column]
-            )
+    times = list(map(time_of, block.timestamps))
+    columns = list(block.data.values())
+    if all(_plain_floats(c) for c in columns):
+        # The common case (every value a finite float), about 3x faster: one %-format per
+        # line, built in C.
+        keys = [escape_key(k).replace("%", "%%") for k in block.data]
+        template = head.replace("%", "%%") + ",".join(f"{k}=%r" for k in keys) + " %d"
+        return [template % row for row in zip(*columns, times, strict=True)]
+    prefixes = [f"{escape_key(k)}=" for k in block.data]
     lines = []
-    for i, t in enumerate(block.timestamps):
-        fields = ",".join(c[i] for c in columns if c[i] is not None)  # type: ignore[misc]
+    for i, t in enumerate(times):
+        fields = ",".join(
+            p + text
+            for p, c in zip(prefixes, columns, strict=True)
+            if (text := field_value(c[i])) is not None
+        )
         if fields:
-            lines.append(f"{head}{fields} {time_of(t)}")
+            lines.append(f"{head}{fields} {t}")
     return lines
+
+
+def _plain_floats(column: list[Value]) -> bool:
+    # the sum of finite floats is finite unless one is NaN or infinite (or it overflows:
+    # then the slow path is merely slower)
+    return all(type(v) is float for v in column) and math.isfinite(sum(column, 0.0))  # type: ignore[arg-type]
 
 
 def encode(blocks: Iterable[Block]) -> list[str]:

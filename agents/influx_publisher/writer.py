@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import requests
 
 from socs_like_agents.recording.backlog import Batch
+
 from .errors import InfluxUnavailable
 from .lineprotocol import PRECISION, body, encode, partial_write_dropped
 

@@ -29,9 +29,7 @@ def files_in(folder: Path) -> list[Path]:
     return sorted(folder.glob("*/*.h5"), key=lambda p: p.stat().st_mtime)
 
 
-def test_values_read_back_equal_values_published(
-    tmp_path, run_agent, make_client, feed_listener
-):
+def test_values_read_back_equal_values_published(tmp_path, run_agent, make_client, feed_listener):
     run_agent("FakeData", "fd-h5", ["--sample-rate", "200", "--num-channels", "3"])
     published = feed_listener("fd-h5", "false_temperatures")
     run_agent(
@@ -51,9 +49,11 @@ def test_values_read_back_equal_values_published(
     sent = int(fake.acq.wait(timeout=10).session["data"]["samples_sent"])
     wait_until(lambda: sum(len(p["temps"]["timestamps"]) for p, _ in published.events) == sent)
     stats = wait_until(
-        lambda: (d := recorder.record.status().session["data"])["intake"]["samples"] >= sent
-        and d["pending"] == 0
-        and d,
+        lambda: (
+            (d := recorder.record.status().session["data"])["intake"]["samples"] >= sent
+            and d["pending"] == 0
+            and d
+        ),
         10,
         message="every sample written",
     )
@@ -99,9 +99,11 @@ def test_a_hub_restart_writes_no_duplicates(private_hub, tmp_path, run_agent, ma
     fake.acq.stop()
     sent = int(fake.acq.wait(timeout=10).session["data"]["samples_sent"])
     stats = wait_until(
-        lambda: (d := recorder.record.status().session["data"])["pending"] == 0
-        and d["intake"]["samples"] > 0
-        and d,
+        lambda: (
+            (d := recorder.record.status().session["data"])["pending"] == 0
+            and d["intake"]["samples"] > 0
+            and d
+        ),
         10,
     )
     time.sleep(0.5)

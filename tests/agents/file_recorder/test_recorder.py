@@ -68,7 +68,13 @@ def test_a_block_that_does_not_fit_starts_a_new_file_grown_to_fit(tmp_path):
         assert h5["a1/feed/b/data/x"].dtype == "S64"
     joined = read_files(paths)[("a1", "feed", "b")]
     assert joined["timestamps"] == [1.0, 2.0, 3.0, 4.0, 5.0]
-    assert joined["data"]["x"] == [1.0, 2.0, "text now", "a much longer text than sixteen bytes", ""]
+    assert joined["data"]["x"] == [
+        1.0,
+        2.0,
+        "text now",
+        "a much longer text than sixteen bytes",
+        "",
+    ]
     assert joined["data"]["z"] == [None, None, None, None, 1.0]
     assert read_files(paths)[("a1", "feed", "c")]["data"]["y"] == [5.0]
 

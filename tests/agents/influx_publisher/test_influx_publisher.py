@@ -45,9 +45,7 @@ def test_the_server_holds_every_sample_of_a_feed_with_its_values_and_times(
 ):
     run_agent("FakeData", "fd-influx", ["--sample-rate", "200", "--frame-length", "0.05"])
     published = feed_listener("fd-influx", "false_temperatures")
-    run_agent(
-        "InfluxPublisher", "influx1", publisher_args(influxdb, "--flush-interval", "0.2")
-    )
+    run_agent("InfluxPublisher", "influx1", publisher_args(influxdb, "--flush-interval", "0.2"))
     publisher = make_client("influx1")
     recording(publisher)
     fake = make_client("fd-influx")

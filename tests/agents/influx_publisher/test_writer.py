@@ -33,7 +33,7 @@ def test_lines_follow_the_ocs_layout():
 
 
 def test_partial_write_answers_are_read():
-    assert partial_write_dropped('partial write: field type conflict: ... dropped=7') == 7
+    assert partial_write_dropped("partial write: field type conflict: ... dropped=7") == 7
     assert partial_write_dropped("field type conflict") is None
 
 

@@ -37,10 +37,10 @@ def payload(*times: float, name: str = "temps") -> dict[str, Any]:
 def test_an_event_becomes_its_blocks():
     intake = FeedIntake("observatory", "exclude_influx")
     [block] = intake.take(payload(1.0, 2.0), info(0), received=5.0)
+    expected_data = {"x": [2.0, 4.0], "s": ["a", "a"]}
     assert block == Block(
-        "observatory.fd1", "fd1", "temps_feed", "temps", [1.0, 2.0],
-        {"x": [2.0, 4.0], "s": ["a", "a"]}, 5.0,
-    )  # fmt: skip
+        "observatory.fd1", "fd1", "temps_feed", "temps", [1.0, 2.0], expected_data, 5.0
+    )
     assert intake.counts.events == 1 and intake.counts.samples == 2
 
 
