@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 from socs_like_agents.recording.intake import Block, Value
 
@@ -88,7 +89,9 @@ def block_lines(block: Block) -> list[str]:
 def _plain_floats(column: list[Value]) -> bool:
     # the sum of finite floats is finite unless one is NaN or infinite (or it overflows:
     # then the slow path is merely slower)
-    return all(type(v) is float for v in column) and math.isfinite(sum(column, 0.0))  # type: ignore[arg-type]
+    return all(type(v) is float for v in column) and math.isfinite(
+        sum(cast(list[float], column), 0.0)
+    )
 
 
 def encode(blocks: Iterable[Block]) -> list[str]:
