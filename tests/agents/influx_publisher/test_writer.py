@@ -39,7 +39,7 @@ def test_partial_write_answers_are_read():
 
 def test_odd_names_and_strings_come_back_as_written(influxdb: InfluxDatabase):
     writer = InfluxWriter(influxdb.url, influxdb.name)
-    odd = 'a "quoted", back\\slash,\nnew line = x'
+    odd = 'a "quoted", x="1" back\\slash\\",\nnew line = x\\'
     result = writer.write(
         Batch(
             [
