@@ -8,9 +8,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import h5py
 
+from socs_like.testing import wait_until
 from socs_like_agents.file_recorder.h5file import read_file, read_files
 from socs_like_agents.file_recorder.recorder import Recorder
 from socs_like_agents.recording.intake import Block, Value
@@ -127,3 +129,35 @@ def test_a_reader_in_another_process_sees_a_consistent_file_while_it_grows(tmp_p
     assert reader.returncode == 0
     sizes = eval(out)  # the lengths the reader saw, growing
     assert sizes[-1] == 20000 and len(sizes) > 2
+
+
+def event(seq_no: int, *times: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A FakeData-shaped event of records seq_no.. (one per timestamp)."""
+    payload = {
+        "temps": {"block_name": "temps", "timestamps": list(times), "data": {"v": list(times)}}
+    }
+    info = {
+        "agent_address": "observatory.fd9",
+        "feed_name": "false_temperatures",
+        "address": "observatory.fd9.feeds.false_temperatures",
+        "record": True,
+        "agg_params": {},
+        "seq_no": seq_no,
+        "seq_count": len(times),
+    }
+    return payload, info
+
+
+def test_an_event_delivered_twice_is_written_once(ops_driver, tmp_path):
+    rec = ops_driver("FileRecorder", "--data-dir", str(tmp_path), "--flush-interval", "0.05")
+    assert rec("start", "record").status == 0
+    wait_until(lambda: rec("status", "record").session["status"] == "running")
+    for seq_no, times in [(0, (1.0, 2.0)), (2, (3.0,)), (2, (3.0,)), (3, (4.0, 5.0))]:
+        rec.call(rec.instance._on_event, *event(seq_no, *times))
+    time.sleep(0.2)
+    rec("stop", "record")
+    done = rec("wait", "record", timeout=10).session
+    got = read_files(files(tmp_path))[("fd9", "false_temperatures", "temps")]
+    assert got["timestamps"] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert done["data"]["intake"]["duplicate_events"] == 1
+    assert done["data"]["written"] == 5
