@@ -18,6 +18,7 @@ How each answer is taken:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,7 +46,8 @@ class WriteResult:
 
 
 class InfluxWriter:
-    """One database on one server; keeps its HTTP connection alive between writes."""
+    """One database on one server; each thread that writes keeps its own HTTP connection
+    alive between writes (the publisher has two writes in flight)."""
 
     def __init__(
         self,
@@ -57,11 +59,15 @@ class InfluxWriter:
         self.url = url.rstrip("/")
         self.database = database
         self.timeout = timeout
-        self._http = requests.Session()
-        self._http.auth = auth
+        self.auth = auth
+        self._local = threading.local()
 
-    def close(self) -> None:
-        self._http.close()
+    def _http(self) -> requests.Session:
+        http: requests.Session | None = getattr(self._local, "http", None)
+        if http is None:
+            http = self._local.http = requests.Session()
+            http.auth = self.auth
+        return http
 
     def write(self, batch: Batch) -> WriteResult:
         """Write one batch (raises `InfluxUnavailable` when it must be sent again)."""
@@ -99,7 +105,7 @@ class InfluxWriter:
 
     def _request(self, path: str, params: dict[str, str], data: bytes) -> tuple[int, str]:
         try:
-            answer = self._http.post(
+            answer = self._http().post(
                 f"{self.url}{path}", params=params, data=data, timeout=self.timeout
             )
         except requests.RequestException as exc:
