@@ -120,6 +120,12 @@ def main() -> int:
         drain = time.monotonic() - stopped
         [series] = influx.query(f'SELECT COUNT(channel_00) FROM "{MEASUREMENT}"', DB)
         stored = int(series["values"][0][1])
+    except (ClientError, AssertionError) as exc:
+        print(f"\nbench_influx: the run broke off: {exc}")
+        for name in ("fd-bench", "influx-bench"):
+            tail = (work / f"{name}.log").read_text(errors="replace").splitlines()[-8:]
+            print(f"--- last lines of {name}:", *tail, sep="\n  ")
+        return 1
     finally:
         for p in procs:
             p.terminate()
