@@ -2,7 +2,8 @@
 """InfluxPublisher throughput (issue 11): does it keep up with 100 000 samples/s from one
 FakeData for 60 s with no loss, and with what lag?
 
-    .venv/bin/python bench/bench_influx.py [--quick] [--rate 100000] [--seconds 60] [--keep]
+    .venv/bin/python bench/bench_influx.py [--quick] [--rate 100000] [--seconds 60]
+                                           [--batch-size 10000] [--keep]
 
 Everything on loopback: one crossbar (`socs_like.testing.hub.start_hub`), one real InfluxDB
 1.x (`socs_like.testing.influxdb.InfluxServer`, Debian's influxd), a FakeData process
@@ -65,6 +66,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="10 s instead of 60 s")
     parser.add_argument("--rate", type=float, default=100_000, help="samples/s (100000)")
     parser.add_argument("--seconds", type=float, help="acquisition time (60; 10 with --quick)")
+    parser.add_argument("--batch-size", default="10000", help="the publisher's (10000)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args()
     seconds = args.seconds or (10.0 if args.quick else 60.0)
@@ -90,7 +92,7 @@ def main() -> int:
                     "InfluxPublisher",
                     "influx-bench",
                     hub.site_file,
-                    [*publisher_args, "--database", DB],
+                    [*publisher_args, "--database", DB, "--batch-size", args.batch_size],
                 ),
                 work,
             )

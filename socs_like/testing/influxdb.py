@@ -156,7 +156,8 @@ def influxdb_server() -> Iterator[InfluxServer]:
 @pytest.fixture
 def influxdb(influxdb_server: InfluxServer) -> Iterator[InfluxDatabase]:
     """A new, empty database on the session's InfluxDB server (running again if a test
-    stopped it)."""
+    stopped it). At the end it is dropped, with any database a test made whose name starts
+    with its name."""
     if influxdb_server.process is None:
         influxdb_server.start()
     name = f"test_{os.getpid()}_{next(_counter)}"
@@ -164,4 +165,7 @@ def influxdb(influxdb_server: InfluxServer) -> Iterator[InfluxDatabase]:
     yield InfluxDatabase(influxdb_server, name)
     if influxdb_server.process is None:
         influxdb_server.start()
-    influxdb_server.query(f'DROP DATABASE "{name}"')
+    for series in influxdb_server.query("SHOW DATABASES"):
+        for (database,) in series["values"]:
+            if database.startswith(name):
+                influxdb_server.query(f'DROP DATABASE "{database}"')
