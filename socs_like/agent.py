@@ -33,13 +33,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 from autobahn.asyncio.component import Component
 from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import SubscribeOptions
+from autobahn.wamp.types import RegisterOptions, SubscribeOptions
 
+from .access import OP_ROLES, AccessPolicy
 from .feed import Feed, feed_event
 from .ops import OpFailed, OpSession, ParamError, ResponseCode, check_params
+from .secrets import client_context
 from .site_config import AgentSettings
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,7 @@ class _Op:
     abortable: bool  # a task that watches session.stop_requested
     blocking: bool
     startup: bool | dict[str, Any]
+    role: str = "controller"  # the role a caller needs to start or stop it
 
     def info(self) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -115,6 +119,7 @@ class Agent:
         self._pushed_data: dict[str, str] = {}
         self._stopped: asyncio.Future[int] | None = None
         self._started_ops = False
+        self._access = AccessPolicy(settings.passwords)
         self._heartbeat = self.register_feed("heartbeat", max_buffer=1)
         self._sessions_feed = self.register_feed("sessions", max_buffer=1000)
 
@@ -127,10 +132,12 @@ class Agent:
         abortable: bool = False,
         blocking: bool = False,
         startup: bool | dict[str, Any] = False,
+        role: str = "controller",
     ) -> None:
         """Register a task. An abortable task watches ``session.stop_requested`` (or awaits
-        ``session.sleep``) and returns when an abort sets it."""
-        self._register(_Op(name, "task", func, None, abortable, blocking, startup))
+        ``session.sleep``) and returns when an abort sets it. `role` is what a caller needs
+        to start or abort it: ``controller`` or ``admin``."""
+        self._register(_Op(name, "task", func, None, abortable, blocking, startup, role))
 
     def register_process(
         self,
@@ -139,10 +146,13 @@ class Agent:
         stop: OpFunc | None = None,
         blocking: bool = False,
         startup: bool | dict[str, Any] = False,
+        role: str = "controller",
     ) -> None:
-        self._register(_Op(name, "process", start, stop, True, blocking, startup))
+        self._register(_Op(name, "process", start, stop, True, blocking, startup, role))
 
     def _register(self, op: _Op) -> None:
+        if op.role not in OP_ROLES:
+            raise ValueError(f"operation {op.name!r}: role must be one of {OP_ROLES}")
         if op.name in self._ops:
             raise ValueError(f"operation {op.name!r} is registered twice")
         if not op.blocking and not inspect.iscoroutinefunction(op.func):
@@ -247,8 +257,23 @@ class Agent:
             session,
         )
 
-    def _ops_rpc(self, *args: Any, **kwargs: Any) -> Any:
-        answer = self.ops_handler(*args, **kwargs)
+    def _ops_rpc(
+        self,
+        action: str,
+        op_name: str,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        password: str | None = None,
+        details: Any = None,
+    ) -> Any:
+        op = self._ops.get(op_name)
+        if op is not None:
+            refusal = self._access.refusal(
+                action, op_name, op.role, getattr(details, "caller_authrole", None), password
+            )
+            if refusal is not None:
+                return [int(ResponseCode.ERROR), refusal, {}]
+        answer = self.ops_handler(action, op_name, params, timeout)
         if inspect.isawaitable(answer):
             return asyncio.ensure_future(answer)
         return answer
@@ -463,7 +488,9 @@ class Agent:
         _set_tcp_nodelay(wamp)
         try:
             await wamp.register(self.management_handler, self.address)
-            await wamp.register(self._ops_rpc, f"{self.address}.ops")
+            await wamp.register(
+                self._ops_rpc, f"{self.address}.ops", RegisterOptions(details_arg="details")
+            )
             for topic, handler, match in self._subscriptions:
                 await wamp.subscribe(handler, topic, SubscribeOptions(match=match))
         except ApplicationError as exc:
@@ -520,9 +547,13 @@ class Agent:
                         "maxMessagePayloadSize": 0,
                         "maxFramePayloadSize": 0,
                     },
+                    **hub_endpoint(self.settings.hub_url, self.settings.ca_file),
                 }
             ],
             realm=self.settings.realm,
+            authentication=(
+                self.settings.credentials.component_auth() if self.settings.credentials else None
+            ),
         )
         component.on("join", self._on_join)
         component.on("leave", self._on_leave)
@@ -599,6 +630,16 @@ def _set_tcp_nodelay(wamp: Any) -> None:
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         with contextlib.suppress(OSError):  # already closed: nothing to do
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def hub_endpoint(url: str, ca_file: str | None) -> dict[str, Any]:
+    """For a ``wss://`` hub: a TLS endpoint verified against `ca_file`."""
+    parsed = urlparse(url)
+    if parsed.scheme != "wss":
+        return {}
+    tls = client_context(ca_file)
+    host = parsed.hostname or "localhost"
+    return {"endpoint": {"type": "tcp", "host": host, "port": parsed.port or 443, "tls": tls}}
 
 
 def loop_is_current(loop: asyncio.AbstractEventLoop) -> bool:

@@ -30,7 +30,8 @@ from autobahn.wamp.types import ComponentConfig, SubscribeOptions
 
 from .feed import feed_event
 from .ops import ResponseCode
-from .site_config import find_site_config, load_site_config
+from .secrets import Credentials, client_context
+from .site_config import find_site_config, load_site_config, site_client_credentials
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
@@ -56,10 +57,20 @@ class Reply(NamedTuple):
 
 
 class _WampTransport:
-    def __init__(self, url: str, realm: str, timeout: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        realm: str,
+        timeout: float,
+        credentials: Callable[[], Credentials | None] = lambda: None,
+        ca_file: str | None = None,
+    ) -> None:
         self.url = url
         self.realm = realm
         self.timeout = timeout
+        # Read at each connection: the hub may write the secrets file after we are made.
+        self.credentials = credentials
+        self.ca_file = ca_file
         self._session: ApplicationSession | None = None
 
     @property
@@ -71,11 +82,29 @@ class _WampTransport:
             return self._session
         loop = asyncio.get_running_loop()
         joined: asyncio.Future[ApplicationSession] = loop.create_future()
+        credentials = self.credentials()
 
         class _Session(ApplicationSession):
+            def onConnect(self) -> None:
+                if credentials is None:
+                    self.join(self.config.realm)
+                else:
+                    self.join(self.config.realm, ["wampcra"], credentials.authid)
+
+            def onChallenge(self, challenge: Any) -> str:
+                assert credentials is not None
+                return credentials.signature(challenge.extra)
+
             def onJoin(self, details: Any) -> None:
                 if not joined.done():
                     joined.set_result(self)
+
+            def onLeave(self, details: Any) -> None:
+                if not joined.done():
+                    joined.set_exception(
+                        ClientError(f"the hub refused us: {details.reason}: {details.message}")
+                    )
+                super().onLeave(details)
 
             def onDisconnect(self) -> None:
                 if not joined.done():
@@ -92,8 +121,14 @@ class _WampTransport:
             autoPingTimeout=5.0,
         )
         try:
+            tls = client_context(self.ca_file) if parsed.scheme == "wss" else None
             await asyncio.wait_for(
-                loop.create_connection(factory, parsed.hostname or "localhost", parsed.port or 80),
+                loop.create_connection(
+                    factory,
+                    parsed.hostname or "localhost",
+                    parsed.port or (443 if tls else 80),
+                    ssl=tls,
+                ),
                 self.timeout,
             )
             self._session = await asyncio.wait_for(joined, self.timeout)
@@ -215,14 +250,28 @@ class AsyncClient:
         address_root: str = "observatory",
         transport: str = "wamp",
         timeout: float = DEFAULT_TIMEOUT,
+        credentials: Credentials | None = None,
+        anonymous: bool = False,
+        ca_file: str | None = None,
+        site_config: str | None = None,
     ) -> None:
+        """`credentials` default to this host's client user, from the secrets file of
+        `site_config` (found by the usual rule when None; see `socs_like.secrets`);
+        `anonymous` connects without any."""
         self.instance_id = instance_id
         self.address_root = address_root
         self.address = f"{address_root}.{instance_id}"
         self.timeout = timeout
         if transport == "wamp":
+            given = credentials
+
+            def find_credentials() -> Credentials | None:
+                if anonymous:
+                    return None
+                return given if given is not None else site_client_credentials(site_config)
+
             self._transport: _WampTransport | _HttpTransport = _WampTransport(
-                hub_url, realm, timeout
+                hub_url, realm, timeout, find_credentials, ca_file
             )
         elif transport == "http":
             if not http_url:
@@ -244,6 +293,8 @@ class AsyncClient:
                 "http_url": hub.http_url,
                 "realm": hub.wamp_realm,
                 "address_root": hub.address_root,
+                "ca_file": hub.resolve(hub.ca_file),
+                "site_config": str(path),
             } | kwargs
         return cls(instance_id, **kwargs)
 

@@ -1,14 +1,21 @@
 """The hub: a crossbar router configured from the site config, run as a child process.
 
-The generated config has one realm with three roles, all confined to the address root:
+Everyone authenticates (WAMP-CRA with salted secrets from the secrets file, see
+`socs_like.secrets`); the generated config has these roles, all confined to the address root:
 
-- ``agent``: registers procedures and publishes under ``<address_root>.``, and may call and
-  subscribe there too (agents use each other);
-- ``controller``: calls and subscribes under ``<address_root>.`` (clients, the HTTP bridge);
-- ``anonymous``: for now the same rights as ``agent``, because OCS agents and clients cannot
-  authenticate; when authentication arrives it shrinks to nothing or to ``controller``.
+- ``agent`` (``agent:<instance-id>``): registers and publishes only at its own address
+  ``<root>.<instance-id>``, calls and subscribes anywhere under the root (agents use each
+  other). A dynamic authorizer inside the hub (`socs_like.hub_auth`) checks the address;
+- ``controller`` and ``admin``: call and subscribe under the root;
+- ``observer``: the same rights at the hub; the agent refuses it everything but
+  ``get_api``, ``status`` and ``wait`` (the hub discloses the caller's role to the agent);
+- ``anonymous``: nothing, unless the site config grants it ``observer``;
+- ``legacy-controller``/``legacy-observer``: anonymous sessions of the optional legacy
+  endpoint (real OCS agents and clients), which may register and publish only as the
+  instance ids the site config lists.
 
-Nobody may register, publish, call or subscribe outside the address root.
+Nobody may register, publish, call or subscribe outside the address root. The HTTP bridge
+(``/call``, controller role) is off, loopback-only (the default) or signed.
 """
 
 from __future__ import annotations
@@ -18,18 +25,24 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from .secrets import SECRETS_ENV, Secrets, SecretsError, load_secrets, write_new_secrets
 from .site_config import HubConfig
 
 # Larger than any message our agents send (they keep to 1 MiB), so that an OCS agent that
 # sends more is not cut off at once.
 HUB_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# The procedure of the agent role's dynamic authorizer (`socs_like.hub_auth`, which runs
+# inside crossbar and so is never imported here).
+AUTHORIZE_URI = "socs_like.hub.authorize"
 
 
 class HubError(Exception):
@@ -37,73 +50,152 @@ class HubError(Exception):
 
 
 def _permission(
-    prefix: str, *, call: bool, register: bool, publish: bool, subscribe: bool
+    prefix: str,
+    *,
+    call: bool,
+    register: bool = False,
+    publish: bool = False,
+    subscribe: bool = True,
+    match: str = "prefix",
 ) -> dict[str, Any]:
+    # The caller is disclosed so that an agent can check the caller's role itself.
     return {
         "uri": prefix,
-        "match": "prefix",
+        "match": match,
         "allow": {"call": call, "register": register, "publish": publish, "subscribe": subscribe},
-        "disclose": {"caller": False, "publisher": False},
+        "disclose": {"caller": True, "publisher": True},
         "cache": True,
     }
 
 
+def _roles(hub: HubConfig) -> list[dict[str, Any]]:
+    prefix = f"{hub.address_root}."
+    people = [_permission(prefix, call=True)]
+    roles: list[dict[str, Any]] = [
+        {"name": "agent", "authorizer": AUTHORIZE_URI},
+        {"name": "controller", "permissions": people},
+        {"name": "admin", "permissions": people},
+        {"name": "observer", "permissions": people},
+        {
+            "name": "authorizer",
+            "permissions": [_permission(AUTHORIZE_URI, call=False, register=True, match="exact")],
+        },
+    ]
+    if hub.legacy is not None:
+        own: list[dict[str, Any]] = []
+        for instance_id in hub.legacy.agents:
+            address = f"{hub.address_root}.{instance_id}"
+            for uri, match in ((address, "exact"), (address + ".", "prefix")):
+                own.append(_permission(uri, call=True, register=True, publish=True, match=match))
+        roles.append({"name": f"legacy-{hub.legacy.role}", "permissions": [*people, *own]})
+    return roles
+
+
+_WS_OPTIONS = {
+    "max_message_size": HUB_MAX_MESSAGE_BYTES,
+    "max_frame_size": HUB_MAX_MESSAGE_BYTES,
+    "auto_ping_interval": 5000,
+    "auto_ping_timeout": 5000,
+    "fail_by_drop": True,
+    "open_handshake_timeout": 5000,
+    "close_handshake_timeout": 1000,
+}
+
+
+def _websocket(auth: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "websocket",
+        "serializers": ["msgpack", "cbor", "json"],
+        "options": dict(_WS_OPTIONS),
+        "auth": auth,
+    }
+
+
+def _bridge(hub: HubConfig, secrets: Secrets | None) -> dict[str, Any] | None:
+    if hub.http_bridge == "off":
+        return None
+    options: dict[str, Any] = {"post_body_limit": 2**20}
+    if hub.http_bridge == "loopback":
+        options["require_ip"] = ["127.0.0.1/32", "::1/128"]
+    else:
+        if secrets is None or not secrets.http_key or not secrets.http_secret:
+            raise HubError("http_bridge is 'signed' but the secrets file has no http-bridge key")
+        options |= {"key": secrets.http_key, "secret": secrets.http_secret}
+    return {"type": "caller", "realm": hub.wamp_realm, "role": "controller", "options": options}
+
+
 def crossbar_config(
-    hub: HubConfig, *, host: str | None = None, port: int | None = None
+    hub: HubConfig,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    secrets: Secrets | None = None,
 ) -> dict[str, Any]:
-    """A crossbar config (version 2) serving `hub`'s realm at ``/ws`` and ``/call``."""
+    """A crossbar config (version 2) serving `hub`'s realm at ``/ws`` and ``/call``.
+
+    `secrets` is needed only for a signed HTTP bridge: crossbar reads that key from its
+    config, which is why `Hub` writes the config readable by its owner only.
+    """
     url = urlparse(hub.wamp_server)
     listen_port = port or url.port or 8001
-    prefix = f"{hub.address_root}."
-    agent = _permission(prefix, call=True, register=True, publish=True, subscribe=True)
-    controller = _permission(prefix, call=True, register=False, publish=False, subscribe=True)
     endpoint: dict[str, Any] = {"type": "tcp", "port": listen_port, "backlog": 1024}
     if host:
         endpoint["interface"] = host
+    if hub.tls is not None:
+        endpoint["tls"] = {
+            "certificate": hub.resolve(hub.tls.certificate),
+            "key": hub.resolve(hub.tls.key),
+        }
+    auth: dict[str, Any] = {
+        "wampcra": {"type": "function", "create": "socs_like.hub_auth.create_authenticator"}
+    }
+    if hub.anonymous == "observer":
+        auth["anonymous"] = {"type": "static", "role": "observer"}
+    paths: dict[str, Any] = {"ws": _websocket(auth), "info": {"type": "nodeinfo"}}
+    bridge = _bridge(hub, secrets)
+    if bridge is not None:
+        paths["call"] = bridge
+    transports: list[dict[str, Any]] = [{"type": "web", "endpoint": endpoint, "paths": paths}]
+    if hub.legacy is not None:
+        legacy_auth = {"anonymous": {"type": "static", "role": f"legacy-{hub.legacy.role}"}}
+        transports.append(
+            {
+                "type": "web",
+                "endpoint": {
+                    "type": "tcp",
+                    "port": hub.legacy.port,
+                    "interface": hub.legacy.interface,
+                    "backlog": 1024,
+                },
+                # OCS's clients call through the HTTP bridge, its agents over WebSocket.
+                "paths": {
+                    "ws": _websocket(legacy_auth),
+                    "call": {
+                        "type": "caller",
+                        "realm": hub.wamp_realm,
+                        "role": f"legacy-{hub.legacy.role}",
+                        "options": {"post_body_limit": 2**20},
+                    },
+                },
+            }
+        )
     return {
         "version": 2,
         "controller": {},
         "workers": [
             {
                 "type": "router",
-                "realms": [
+                "realms": [{"name": hub.wamp_realm, "roles": _roles(hub)}],
+                "components": [
                     {
-                        "name": hub.wamp_realm,
-                        "roles": [
-                            {"name": "agent", "permissions": [agent]},
-                            {"name": "controller", "permissions": [controller]},
-                            {"name": "anonymous", "permissions": [agent]},
-                        ],
+                        "type": "class",
+                        "classname": "socs_like.hub_auth.Authorizer",
+                        "realm": hub.wamp_realm,
+                        "role": "authorizer",
+                        "extra": {"address_root": hub.address_root},
                     }
                 ],
-                "transports": [
-                    {
-                        "type": "web",
-                        "endpoint": endpoint,
-                        "paths": {
-                            "ws": {
-                                "type": "websocket",
-                                "serializers": ["msgpack", "cbor", "json"],
-                                "options": {
-                                    "max_message_size": HUB_MAX_MESSAGE_BYTES,
-                                    "max_frame_size": HUB_MAX_MESSAGE_BYTES,
-                                    "auto_ping_interval": 5000,
-                                    "auto_ping_timeout": 5000,
-                                    "fail_by_drop": True,
-                                    "open_handshake_timeout": 5000,
-                                    "close_handshake_timeout": 1000,
-                                },
-                            },
-                            "call": {
-                                "type": "caller",
-                                "realm": hub.wamp_realm,
-                                "role": "controller",
-                                "options": {"post_body_limit": 2**20},
-                            },
-                            "info": {"type": "nodeinfo"},
-                        },
-                    }
-                ],
+                "transports": transports,
             }
         ],
     }
@@ -126,10 +218,21 @@ def port_open(host: str, port: int) -> bool:
 
 
 class Hub:
-    """A crossbar process serving one site's realm; `start` returns once it accepts calls."""
+    """A crossbar process serving one site's realm; `start` returns once it accepts calls.
+
+    The secrets file is the site's (see `socs_like.secrets`), else ``secrets.yaml`` in
+    `cbdir`; when it does not exist the hub writes a fresh one, so a new site is
+    authenticated from its first start.
+    """
 
     def __init__(
-        self, hub: HubConfig, cbdir: Path, *, port: int | None = None, log_level: str = "warn"
+        self,
+        hub: HubConfig,
+        cbdir: Path,
+        *,
+        port: int | None = None,
+        log_level: str = "warn",
+        secrets_file: Path | None = None,
     ) -> None:
         self.config = hub
         self.cbdir = Path(cbdir)
@@ -137,26 +240,53 @@ class Hub:
         self.host = url.hostname or "localhost"
         self.port = port or url.port or 8001
         self.log_level = log_level
+        self.secrets_file = secrets_file or hub.secrets_path() or self.cbdir / "secrets.yaml"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"ws://{self.host}:{self.port}/ws"
+        scheme = "wss" if self.config.tls else "ws"
+        return f"{scheme}://{self.host}:{self.port}/ws"
 
     @property
     def http_url(self) -> str:
-        return f"http://{self.host}:{self.port}/call"
+        scheme = "https" if self.config.tls else "http"
+        return f"{scheme}://{self.host}:{self.port}/call"
+
+    @property
+    def legacy_url(self) -> str | None:
+        legacy = self.config.legacy
+        return f"ws://{legacy.interface}:{legacy.port}/ws" if legacy else None
+
+    @property
+    def legacy_http_url(self) -> str | None:
+        legacy = self.config.legacy
+        return f"http://{legacy.interface}:{legacy.port}/call" if legacy else None
+
+    def secrets(self) -> Secrets:
+        """The site's secrets, written first when there are none."""
+        if not self.secrets_file.exists():
+            write_new_secrets(self.secrets_file)
+        return load_secrets(self.secrets_file)
 
     def write_config(self) -> Path:
         self.cbdir.mkdir(parents=True, exist_ok=True)
         path = self.cbdir / "config.json"
-        path.write_text(json.dumps(crossbar_config(self.config, port=self.port), indent=2))
+        config = crossbar_config(self.config, port=self.port, secrets=self.secrets())
+        # A signed HTTP bridge's secret is in there: owner only, like the secrets file.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(config, indent=2))
+        os.chmod(path, 0o600)
         return path
 
     def start(self, timeout: float = 30.0, log_file: Path | None = None) -> None:
         if port_open(self.host, self.port):
             raise HubError(f"port {self.port} is already in use: is another hub running?")
-        self.write_config()
+        try:
+            self.write_config()
+        except SecretsError as exc:
+            raise HubError(str(exc)) from None
         out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [
@@ -169,11 +299,12 @@ class Hub:
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=os.environ | {"PYTHONUNBUFFERED": "1"},
+            env=os.environ
+            | {"PYTHONUNBUFFERED": "1", SECRETS_ENV: str(self.secrets_file.resolve())},
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
-        while not port_open(self.host, self.port):
+        while not self._serving():
             if self.process.poll() is not None:
                 raise HubError(
                     f"crossbar exited with code {self.process.returncode} while starting"
@@ -183,6 +314,25 @@ class Hub:
                 self.stop()
                 raise HubError(f"crossbar did not open port {self.port} in {timeout:.0f} s")
             time.sleep(0.05)
+
+    def _serving(self) -> bool:
+        """The port is open and its web paths are up (for a moment after the port opens,
+        crossbar answers 404), and so is the legacy endpoint's port."""
+        legacy = self.config.legacy
+        if legacy is not None and not port_open(legacy.interface, legacy.port):
+            return False
+        if not port_open(self.host, self.port):
+            return False
+        scheme = "https" if self.config.tls else "http"
+        # Only a readiness probe of our own child: its certificate is checked by every client.
+        unverified = ssl._create_unverified_context() if self.config.tls else None
+        try:
+            with urllib.request.urlopen(
+                f"{scheme}://{self.host}:{self.port}/info", timeout=2, context=unverified
+            ):
+                return True
+        except (OSError, ValueError):
+            return False
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -19,15 +19,82 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
+
+from .secrets import (
+    SECRETS_ENV,
+    Credentials,
+    SecretsError,
+    default_client_credentials,
+    find_secrets_file,
+    load_if_present,
+)
 
 
 class SiteConfigError(Exception):
     """A site config that cannot be used; the message is one line meant for a person."""
+
+
+class LegacyConfig(BaseModel):
+    """A second, anonymous hub endpoint for real OCS agents and clients, which cannot log in.
+
+    Its sessions may register and publish only as the instance ids listed in ``agents`` and
+    otherwise have ``role``'s rights. It listens on one named interface, never on all.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    port: int
+    interface: str = "127.0.0.1"
+    agents: list[str] = Field(default_factory=list)
+    role: Literal["observer", "controller"] = "controller"
+
+    @field_validator("interface")
+    @classmethod
+    def _named_interface(cls, value: str) -> str:
+        if value in ("", "0.0.0.0", "::", "*"):
+            raise ValueError(
+                f"the legacy endpoint must listen on loopback or a named interface, not {value!r}"
+            )
+        return value
+
+
+class TlsConfig(BaseModel):
+    """The hub's certificate and key (PEM files) for its WebSocket and HTTP transports."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    certificate: str
+    key: str
+
+
+class PasswordLevel(BaseModel):
+    """An OCS-style operation password, as a slow salted hash, and the level it grants."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: Literal["controller", "admin"]
+    hash: str = Field(repr=False)
+
+    @field_validator("hash")
+    @classmethod
+    def _slow_hash(cls, value: str) -> str:
+        if not value.startswith("$argon2"):
+            raise ValueError(
+                "give an argon2 hash (socs-like secrets hash-password), never the password"
+            )
+        return value
 
 
 class HubConfig(BaseModel):
@@ -38,6 +105,26 @@ class HubConfig(BaseModel):
     wamp_realm: str = "test_realm"
     address_root: str = "observatory"
     registry_address: str | None = None
+    # Security (see docs/security.md). The secrets themselves are never here.
+    secrets_file: str | None = None
+    anonymous: Literal["none", "observer"] = "none"
+    http_bridge: Literal["off", "loopback", "signed"] = "loopback"
+    legacy: LegacyConfig | None = None
+    tls: TlsConfig | None = None
+    ca_file: str | None = None
+    passwords: list[PasswordLevel] = Field(default_factory=list)
+
+    _site_dir: Path | None = PrivateAttr(default=None)
+
+    def secrets_path(self, env: Mapping[str, str] = os.environ) -> Path | None:
+        """Where this site's secrets file is (see `socs_like.secrets`)."""
+        return find_secrets_file(self._site_dir, self.secrets_file, env)
+
+    def resolve(self, path: str | None) -> str | None:
+        """A path from the site config, relative to the site config's folder."""
+        if path is None or self._site_dir is None:
+            return path
+        return str(self._site_dir / path)
 
     @field_validator("wamp_server")
     @classmethod
@@ -216,7 +303,9 @@ def load_site_config(path: str | os.PathLike[str]) -> SiteConfig:
         text = Path(path).read_text()
     except OSError as exc:
         raise SiteConfigError(f"cannot read site config {path}: {exc.strerror}") from None
-    return parse_site_config(text, str(path))
+    site = parse_site_config(text, str(path))
+    site.hub._site_dir = Path(path).resolve().parent
+    return site
 
 
 def find_site_config(explicit: str | None, env: Mapping[str, str] = os.environ) -> Path | None:
@@ -229,6 +318,16 @@ def find_site_config(explicit: str | None, env: Mapping[str, str] = os.environ) 
             return candidate
     candidate = Path("site-config.yaml")
     return candidate if candidate.exists() else None
+
+
+def site_client_credentials(site_file: str | None = None) -> Credentials | None:
+    """This host's client credentials: from ``$SOCS_LIKE_SECRETS``, else from the secrets
+    file of the site config found by the usual rule; None when there is none."""
+    if os.environ.get(SECRETS_ENV):
+        return default_client_credentials()
+    path = find_site_config(site_file)
+    hub = load_site_config(path).hub if path else HubConfig()
+    return default_client_credentials(hub.secrets_path())
 
 
 # --- an agent's settings --------------------------------------------------------------------
@@ -272,6 +371,9 @@ class AgentSettings:
     log_dir: str | None
     crossbar_timeout: float
     arguments: list[str]  # the instance's arguments from the site config
+    credentials: Credentials | None = None  # from the secrets file; None: anonymous
+    ca_file: str | None = None  # CA bundle that verifies a wss:// hub
+    passwords: tuple[PasswordLevel, ...] = ()
 
     @property
     def address(self) -> str:
@@ -318,7 +420,15 @@ def agent_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ
             if not (args.site_hub or env.get("SITE_HUB"))
             else (HubConfig(wamp_server=hub_url).http_url)
         )
+    try:
+        secrets = load_if_present(site.hub.secrets_path(env))
+        credentials = secrets.agent_credentials(instance_id) if secrets else None
+    except SecretsError as exc:
+        raise SiteConfigError(str(exc)) from None
     return AgentSettings(
+        credentials=credentials,
+        ca_file=env.get("SOCS_LIKE_CA_FILE") or site.hub.resolve(site.hub.ca_file),
+        passwords=tuple(site.hub.passwords),
         instance_id=instance_id,
         agent_class=instance.agent_class if instance else None,
         hub_url=hub_url,

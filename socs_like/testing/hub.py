@@ -1,4 +1,9 @@
-"""Fixtures: a real crossbar hub, real agent processes, clients and feed listeners."""
+"""Fixtures: a real crossbar hub, real agent processes, clients and feed listeners.
+
+Every test hub is authenticated as a real site is: the first hub of a test session writes a
+secrets file and names it in ``$SOCS_LIKE_SECRETS``, so that every hub, agent process and
+client of the session (which all read that variable) shares it without a word in the tests.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import yaml
 
 from socs_like.client import AsyncClient, Client, ClientError, run_sync, wait_for_agent
 from socs_like.hub import Hub
+from socs_like.secrets import SECRETS_ENV, write_new_secrets
 from socs_like.site_config import HubConfig
 
 from .util import free_port, wait_until
@@ -44,13 +50,40 @@ class HubInfo:
     def port(self) -> int:
         return self.hub.port
 
+    @property
+    def ca_file(self) -> str | None:
+        return self.hub.config.ca_file
 
-def start_hub(folder: Path, port: int | None = None) -> HubInfo:
+    @property
+    def secrets_file(self) -> Path:
+        return self.hub.secrets_file
+
+    @property
+    def log_file(self) -> Path:
+        return self.site_file.parent / "crossbar.log"
+
+
+def session_secrets(folder: Path) -> Path:
+    """The test session's secrets file: made once, then named by ``$SOCS_LIKE_SECRETS``."""
+    if not os.environ.get(SECRETS_ENV):
+        path = folder / "secrets.yaml"
+        write_new_secrets(path)
+        os.environ[SECRETS_ENV] = str(path)
+    return Path(os.environ[SECRETS_ENV])
+
+
+def start_hub(folder: Path, port: int | None = None, **settings: Any) -> HubInfo:
+    """A hub on a free port; `settings` are more `HubConfig` keys (``legacy``, ``tls``...)."""
     port = port or free_port()
-    config = HubConfig(
-        wamp_server=f"ws://127.0.0.1:{port}/ws", wamp_http=f"http://127.0.0.1:{port}/call"
-    )
     folder.mkdir(parents=True, exist_ok=True)
+    scheme = "wss" if settings.get("tls") else "ws"
+    config = HubConfig.model_validate(
+        {
+            "wamp_server": f"{scheme}://127.0.0.1:{port}/ws",
+            "wamp_http": f"{scheme.replace('ws', 'http')}://127.0.0.1:{port}/call",
+        }
+        | settings
+    )
     site_file = folder / "site-config.yaml"
     site_file.write_text(
         yaml.safe_dump(
@@ -60,7 +93,7 @@ def start_hub(folder: Path, port: int | None = None) -> HubInfo:
             }
         )
     )
-    hub = Hub(config, folder / "crossbar", port=port)
+    hub = Hub(config, folder / "crossbar", port=port, secrets_file=session_secrets(folder))
     hub.start(log_file=folder / "crossbar.log")
     return HubInfo(hub=hub, site_file=site_file)
 
@@ -167,7 +200,7 @@ def spawn_agent(
     wait: bool = True,
 ) -> AgentProcess:
     """Start one agent process on `hub`; with `wait`, return once it answers get_api."""
-    client = AsyncClient(instance_id, hub_url=hub.url, timeout=2.0)
+    client = AsyncClient(instance_id, hub_url=hub.url, timeout=2.0, ca_file=hub.ca_file)
     proc = AgentProcess(
         agent_command(agent_class, instance_id, hub.site_file, list(args)),
         log_path,
@@ -254,7 +287,7 @@ def feed_listener(hub: HubInfo) -> Iterator[Callable[..., FeedListener]]:
 
     def listen(instance_id: str, feed_name: str, on: HubInfo | None = None) -> FeedListener:
         target = on or hub
-        client = AsyncClient(instance_id, hub_url=target.url)
+        client = AsyncClient(instance_id, hub_url=target.url, ca_file=target.ca_file)
         clients.append(client)
         listener = FeedListener()
         run_sync(client.subscribe(feed_name, listener), 15)

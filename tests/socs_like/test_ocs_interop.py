@@ -3,31 +3,98 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
 
 from socs_like.ops import ResponseCode
-from socs_like.testing import wait_until
+from socs_like.testing import free_port, wait_until
+from socs_like.testing.hub import start_hub
+
+OCS_INSTANCES = [
+    {"agent-class": "FakeDataAgent", "instance-id": "ocs-fd", "arguments": []},
+    {"agent-class": "RegistryAgent", "instance-id": "ocs-registry", "arguments": []},
+]
 
 
-@pytest.fixture
-def ocs_site(hub, tmp_path):
-    """An OCS site config for the test hub, listing the OCS agent instance."""
-    site = yaml.safe_load(hub.site_file.read_text())
-    site["hosts"]["localhost"]["agent-instances"] = [
-        {"agent-class": "FakeDataAgent", "instance-id": "ocs-fd", "arguments": []},
-        {"agent-class": "RegistryAgent", "instance-id": "ocs-registry", "arguments": []},
-    ]
-    path = tmp_path / "default.yaml"
+@pytest.fixture(scope="module")
+def legacy_hub(tmp_path_factory):
+    """A hub with the legacy endpoint on loopback, where OCS's two agents may register; its
+    main endpoint's HTTP bridge takes signed requests only."""
+    info = start_hub(
+        tmp_path_factory.mktemp("legacy-hub"),
+        legacy={"port": free_port(), "agents": ["ocs-fd", "ocs-registry"]},
+        http_bridge="signed",
+    )
+    yield info
+    info.hub.stop()
+
+
+def _ocs_site(hub_url, http_url, folder):
+    site = {
+        "hub": {
+            "wamp_server": hub_url,
+            "wamp_http": http_url,
+            "wamp_realm": "test_realm",
+            "address_root": "observatory",
+        },
+        "hosts": {"localhost": {"agent-instances": OCS_INSTANCES}},
+    }
+    path = folder / "default.yaml"
     path.write_text(yaml.safe_dump(site))
     return path
 
 
-def test_ocs_client_drives_our_agent(run_agent, ocs_site):
+@pytest.fixture
+def ocs_site(legacy_hub, tmp_path):
+    """An OCS site config pointing at the legacy endpoint (OCS cannot authenticate)."""
+    return _ocs_site(legacy_hub.hub.legacy_url, legacy_hub.hub.legacy_http_url, tmp_path)
+
+
+def test_the_main_endpoint_refuses_ocs(legacy_hub, run_agent, make_client, tmp_path):
+    from ocs.client_http import ControlClientError
     from ocs.ocs_client import OCSClient
 
-    run_agent("FakeData", "fd-ocs")
+    from socs_like.client import ClientError
+
+    run_agent("FakeData", "fd-ocs-main", on=legacy_hub)
+    site = _ocs_site(legacy_hub.url, legacy_hub.http_url, tmp_path)
+    # OCS's client (HTTP, unsigned) is refused by the main endpoint's signed bridge ...
+    with pytest.raises(ControlClientError, match=r"401|400"):
+        OCSClient("fd-ocs-main", args=["--site-file", str(site), "--site-host", "localhost"])
+    # ... and OCS's agent (anonymous WebSocket) cannot join it, so it never answers.
+    with open(tmp_path / "ocs-agent.log", "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ocs.agents.fake_data.agent",
+                "--site-file",
+                str(site),
+                "--site-host",
+                "localhost",
+                "--instance-id",
+                "ocs-fd",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ | {"LOGLEVEL": "warn"},
+        )
+    try:
+        client = make_client("ocs-fd", on=legacy_hub)
+        time.sleep(5)  # ample time for an OCS agent to register, were it allowed to
+        with pytest.raises(ClientError, match=r"no agent answers at observatory\.ocs-fd"):
+            client.get_api()
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def test_ocs_client_drives_our_agent(run_agent, ocs_site, legacy_hub):
+    from ocs.ocs_client import OCSClient
+
+    run_agent("FakeData", "fd-ocs", on=legacy_hub)
     client = OCSClient("fd-ocs", args=["--site-file", str(ocs_site), "--site-host", "localhost"])
     status, _msg, session = client.delay_task(delay=0.05)
     assert status == ResponseCode.OK
@@ -42,7 +109,7 @@ def test_ocs_client_drives_our_agent(run_agent, ocs_site):
 
 
 def test_our_client_drives_an_ocs_agent_and_reads_its_feed(
-    hub, ocs_site, make_client, feed_listener, tmp_path
+    legacy_hub, ocs_site, make_client, feed_listener, tmp_path
 ):
     with open(tmp_path / "ocs-agent.log", "wb") as log:
         proc = subprocess.Popen(
@@ -63,14 +130,14 @@ def test_our_client_drives_an_ocs_agent_and_reads_its_feed(
         )
     try:
         c = wait_until(
-            lambda: _try_client(make_client, "ocs-fd"),
+            lambda: _try_client(make_client, "ocs-fd", legacy_hub),
             30,
             interval=0.2,
             message="OCS agent callable",
         )
         reply = c.delay_task(delay=0.05)
         assert reply.status == ResponseCode.OK and reply.session["success"] is True
-        temps = feed_listener("ocs-fd", "false_temperatures")
+        temps = feed_listener("ocs-fd", "false_temperatures", on=legacy_hub)
         assert c.acq.start().status == ResponseCode.OK
         wait_until(lambda: c.acq.status().session["status"] == "running", 10)
         events = temps.wait_for(lambda ev: len(ev) >= 2 and ev, 20)
@@ -87,18 +154,18 @@ def test_our_client_drives_an_ocs_agent_and_reads_its_feed(
     assert len(block["timestamps"]) == len(block["data"]["channel_00"]) > 0
 
 
-def _try_client(make_client, instance_id):
+def _try_client(make_client, instance_id, on):
     from socs_like.client import ClientError
 
     try:
-        return make_client(instance_id).connect()
+        return make_client(instance_id, on=on).connect()
     except ClientError:
         return None
 
 
-def test_ocs_registry_follows_our_heartbeat(hub, run_agent, make_client, ocs_site, tmp_path):
+def test_ocs_registry_follows_our_heartbeat(legacy_hub, run_agent, make_client, ocs_site, tmp_path):
     """OCS's registry unpacks feed events as one [payload, feed_info] argument; ours match."""
-    run_agent("FakeData", "fd-ocsreg")
+    run_agent("FakeData", "fd-ocsreg", on=legacy_hub)
     with open(tmp_path / "ocs-registry.log", "wb") as log:
         proc = subprocess.Popen(
             [
@@ -118,7 +185,7 @@ def test_ocs_registry_follows_our_heartbeat(hub, run_agent, make_client, ocs_sit
         )
     try:
         registry = wait_until(
-            lambda: _try_client(make_client, "ocs-registry"),
+            lambda: _try_client(make_client, "ocs-registry", legacy_hub),
             30,
             interval=0.2,
             message="OCS registry callable",

@@ -1,0 +1,313 @@
+"""The site's secrets: a YAML file of its own, never in the site config, never logged.
+
+Where it is found, first match wins: ``$SOCS_LIKE_SECRETS``, then the site config's
+``hub.secrets_file`` (relative to the site config's folder), then ``secrets.yaml`` beside the
+site config. The file must be readable by its owner only; anything looser is refused with one
+line that says how to fix it.
+
+What it holds:
+
+- ``agent-key``: the hub derives each agent instance's WAMP-CRA secret from it
+  (HMAC-SHA256 of the instance id), so an agent authenticates as ``agent:<instance-id>`` and the
+  hub lets it register and publish only under its own address. A host whose agents must not
+  share the key gets only its instances' derived secrets (``agents:``, see ``secrets derive``).
+- ``users``: people and scripts, each with a role (``observer``, ``controller``, ``admin``),
+  a secret and a salt (WAMP-CRA with PBKDF2-salted secrets: the secret itself never crosses
+  the wire).
+- ``client-user``: the user this host's clients (the CLI, scripts, tests) authenticate as.
+- ``http-bridge``: the key and secret that sign requests to the hub's HTTP bridge.
+
+``socs-like secrets init`` writes a fresh file (mode 0600); the hub writes one on its first
+start when there is none, so a new site is authenticated out of the box.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import os
+import secrets as _random
+import ssl
+import stat
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SECRETS_ENV = "SOCS_LIKE_SECRETS"
+CA_ENV = "SOCS_LIKE_CA_FILE"
+ROLES = ("observer", "controller", "admin")
+# PBKDF2 rounds for WAMP-CRA's salted secrets: both ends derive once per connection.
+CRA_ITERATIONS = 1000
+CRA_KEYLEN = 32
+
+
+class SecretsError(Exception):
+    """The secrets file cannot be used; one line for a person, never the secret itself."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Who a WAMP session authenticates as (WAMP-CRA)."""
+
+    authid: str
+    secret: str = field(repr=False)
+
+    def component_auth(self) -> dict[str, Any]:
+        """The ``authentication`` argument of an autobahn `Component`."""
+        return {"wampcra": {"authid": self.authid, "secret": self.secret}}
+
+    def signature(self, extra: Mapping[str, Any]) -> str:
+        """The WAMP-CRA answer to a CHALLENGE's extra (salted when the hub says so)."""
+        from autobahn.wamp import auth
+
+        key: str | bytes = self.secret
+        if "salt" in extra:
+            key = auth.derive_key(self.secret, extra["salt"], extra["iterations"], extra["keylen"])
+        return str(auth.compute_wcs(key, extra["challenge"]).decode("ascii"))
+
+
+@dataclass(frozen=True)
+class User:
+    role: str
+    secret: str = field(repr=False)
+    salt: str
+
+
+@dataclass(frozen=True)
+class Secrets:
+    path: Path
+    agent_key: str | None = field(repr=False)
+    agents: dict[str, str] = field(repr=False)  # instance id -> derived secret
+    users: dict[str, User]
+    client_user: str | None
+    http_key: str | None
+    http_secret: str | None = field(repr=False)
+
+    def agent_secret(self, instance_id: str) -> str:
+        if instance_id in self.agents:
+            return self.agents[instance_id]
+        if self.agent_key is None:
+            raise SecretsError(
+                f"{self.path} has neither agent-key nor a secret for agent {instance_id!r}"
+            )
+        return derive_agent_secret(self.agent_key, instance_id)
+
+    def agent_credentials(self, instance_id: str) -> Credentials:
+        return Credentials(f"agent:{instance_id}", self.agent_secret(instance_id))
+
+    def client_credentials(self, user: str | None = None) -> Credentials | None:
+        name = user or self.client_user
+        if name is None:
+            return None
+        if name not in self.users:
+            raise SecretsError(f"{self.path} has no user {name!r}; it has {sorted(self.users)}")
+        return Credentials(name, self.users[name].secret)
+
+
+def derive_agent_secret(agent_key: str, instance_id: str) -> str:
+    digest = hmac.new(agent_key.encode(), instance_id.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def agent_salt(instance_id: str) -> str:
+    return hashlib.sha256(f"socs_like agent {instance_id}".encode()).hexdigest()[:16]
+
+
+def _token() -> str:
+    return _random.token_urlsafe(32)
+
+
+def new_secrets_text() -> str:
+    users = {
+        name: {"role": name, "secret": _token(), "salt": _random.token_hex(8)} for name in ROLES
+    }
+    body = {
+        "agent-key": _token(),
+        "users": users,
+        "client-user": "controller",
+        "http-bridge": {"key": "socs-like", "secret": _token()},
+    }
+    return (
+        "# socs_like secrets: readable by its owner only (chmod 600); never commit or share it.\n"
+        "# Rotate one by replacing its value and restarting the hub and the agents.\n"
+        + yaml.safe_dump(body, sort_keys=False)
+    )
+
+
+def write_new_secrets(path: Path) -> None:
+    """Create a fresh secrets file, mode 0600; refuse to overwrite one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise SecretsError(f"{path} exists already; remove it first to make new secrets") from None
+    with os.fdopen(fd, "w") as out:
+        out.write(new_secrets_text())
+
+
+def check_permissions(path: Path) -> None:
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SecretsError(
+            f"secrets file {path} is readable by others (mode {stat.S_IMODE(mode):o}): "
+            f"run chmod 600 {path}"
+        )
+
+
+def load_secrets(path: str | os.PathLike[str]) -> Secrets:
+    path = Path(path)
+    try:
+        check_permissions(path)
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise SecretsError(f"cannot read secrets file {path}: {exc.strerror}") from None
+    except yaml.YAMLError:
+        raise SecretsError(f"secrets file {path} is not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise SecretsError(f"secrets file {path} must be a mapping (see socs-like secrets init)")
+    try:
+        users = {
+            str(name): User(str(u["role"]), str(u["secret"]), str(u["salt"]))
+            for name, u in (raw.get("users") or {}).items()
+        }
+        bridge = raw.get("http-bridge") or {}
+        agents = {str(k): str(v) for k, v in (raw.get("agents") or {}).items()}
+    except (KeyError, TypeError, AttributeError):
+        raise SecretsError(
+            f"secrets file {path}: every user needs role, secret and salt "
+            "(see socs-like secrets init)"
+        ) from None
+    for name, user in users.items():
+        if user.role not in ROLES:
+            raise SecretsError(
+                f"secrets file {path}: user {name!r} has role {user.role!r}, "
+                f"not one of {list(ROLES)}"
+            )
+    return Secrets(
+        path=path,
+        agent_key=str(raw["agent-key"]) if raw.get("agent-key") else None,
+        agents=agents,
+        users=users,
+        client_user=str(raw["client-user"]) if raw.get("client-user") else None,
+        http_key=str(bridge["key"]) if bridge.get("key") else None,
+        http_secret=str(bridge["secret"]) if bridge.get("secret") else None,
+    )
+
+
+def find_secrets_file(
+    site_dir: Path | None, secrets_file: str | None = None, env: Mapping[str, str] = os.environ
+) -> Path | None:
+    """The secrets file by the rule in this module's doc (the file need not exist yet)."""
+    if env.get(SECRETS_ENV):
+        return Path(env[SECRETS_ENV])
+    if secrets_file:
+        return (site_dir or Path.cwd()) / secrets_file
+    if site_dir is not None:
+        return site_dir / "secrets.yaml"
+    return None
+
+
+def load_if_present(path: Path | None) -> Secrets | None:
+    """The secrets at `path`; None when there is no file (a site without authentication)."""
+    if path is None or not path.exists():
+        return None
+    return load_secrets(path)
+
+
+# --- HTTP bridge signatures (crossbar's signed caller) --------------------------------------
+
+
+def sign_http_query(key: str, secret: str, body: bytes, seq: int) -> dict[str, str]:
+    """The query parameters crossbar's signed HTTP caller checks for one request."""
+    from datetime import UTC, datetime
+
+    timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    nonce = str(_random.randbelow(2**53))
+    message = key.encode() + timestamp.encode() + str(seq).encode() + nonce.encode() + body
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return {
+        "key": key,
+        "timestamp": timestamp,
+        "seq": str(seq),
+        "nonce": nonce,
+        "signature": base64.urlsafe_b64encode(digest).decode(),
+    }
+
+
+# --- `socs-like secrets` --------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="socs-like secrets", description="Create or check the site's secrets file."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    init = sub.add_parser("init", help="write a new secrets file (mode 0600)")
+    init.add_argument("--path", default="secrets.yaml", help="where (default ./secrets.yaml)")
+    init.add_argument(
+        "--if-missing", action="store_true", help="do nothing when the file exists already"
+    )
+    check = sub.add_parser("check", help="check a secrets file's permissions and shape")
+    check.add_argument("--path", default="secrets.yaml")
+    derive = sub.add_parser(
+        "derive", help="print the agents: block for a host that must not hold the agent-key"
+    )
+    derive.add_argument("--path", default="secrets.yaml")
+    derive.add_argument("instance_ids", nargs="+")
+    hashed = sub.add_parser(
+        "hash-password",
+        help="print an argon2 hash of an operation password for hub.passwords (reads stdin)",
+    )
+    hashed.add_argument("--level", choices=["controller", "admin"], default="admin")
+    args = parser.parse_args(argv)
+    if args.command == "hash-password":
+        from .access import hash_password
+
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            print("socs-like secrets: give the password on stdin", file=sys.stderr)
+            return 2
+        entry = [{"level": args.level, "hash": hash_password(password)}]
+        sys.stdout.write(yaml.safe_dump({"passwords": entry}))
+        return 0
+    path = Path(args.path)
+    try:
+        if args.command == "init":
+            if args.if_missing and path.exists():
+                load_secrets(path)
+                return 0
+            write_new_secrets(path)
+            print(f"wrote {path} (mode 600); the hub and this host's agents and clients use it")
+        elif args.command == "check":
+            found = load_secrets(path)
+            print(f"{path}: ok, users {sorted(found.users)}")
+        else:
+            found = load_secrets(path)
+            block = {"agents": {i: found.agent_secret(i) for i in args.instance_ids}}
+            sys.stdout.write(yaml.safe_dump(block))
+    except SecretsError as exc:
+        print(f"socs-like secrets: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+# --- what clients use -----------------------------------------------------------------------
+
+
+def default_client_credentials(path: Path | None = None) -> Credentials | None:
+    """This host's client user from the secrets file at `path` (default: the one named by
+    ``$SOCS_LIKE_SECRETS``); None when there is no such file (an unauthenticated hub)."""
+    found = load_if_present(path or find_secrets_file(None))
+    return found.client_credentials() if found else None
+
+
+def client_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """TLS for a ``wss://``/``https://`` hub, verified against `ca_file` (else the system's,
+    or ``$SOCS_LIKE_CA_FILE``)."""
+    return ssl.create_default_context(cafile=ca_file or os.environ.get(CA_ENV) or None)

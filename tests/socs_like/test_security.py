@@ -1,0 +1,286 @@
+"""Secrets handling, TLS, the signed HTTP bridge, and no secret in any log, get_api or feed."""
+
+import datetime
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from socs_like.client import AsyncClient, ClientError, run_sync
+from socs_like.secrets import (
+    SecretsError,
+    derive_agent_secret,
+    load_secrets,
+    sign_http_query,
+    write_new_secrets,
+)
+from socs_like.secrets import (
+    main as secrets_main,
+)
+from socs_like.testing.hub import FeedListener, start_hub
+
+
+def test_secrets_init_writes_an_owner_only_file(tmp_path):
+    path = tmp_path / "secrets.yaml"
+    assert secrets_main(["init", "--path", str(path)]) == 0
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    found = load_secrets(path)
+    assert set(found.users) == {"observer", "controller", "admin"}
+    assert found.client_credentials().authid == "controller"
+    assert "secret" not in repr(found.client_credentials())  # never printed by accident
+    assert secrets_main(["init", "--path", str(path)]) == 2  # never overwritten
+    assert secrets_main(["init", "--path", str(path), "--if-missing"]) == 0
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o660])
+def test_a_readable_secrets_file_is_refused_with_the_fix(tmp_path, mode):
+    path = tmp_path / "secrets.yaml"
+    write_new_secrets(path)
+    path.chmod(mode)
+    with pytest.raises(SecretsError) as refused:
+        load_secrets(path)
+    assert str(refused.value) == (
+        f"secrets file {path} is readable by others (mode {mode:o}): run chmod 600 {path}"
+    )
+
+
+def test_an_agent_refuses_a_readable_secrets_file_in_one_line(hub, tmp_path):
+    path = tmp_path / "loose.yaml"
+    write_new_secrets(path)
+    path.chmod(0o644)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "socs_like",
+            "agent",
+            "FakeData",
+            "--instance-id",
+            "fd-loose",
+            "--site-file",
+            str(hub.site_file),
+        ],
+        env=os.environ | {"SOCS_LIKE_SECRETS": str(path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"socs-like agent: secrets file {path} is readable by others (mode 644): "
+        f"run chmod 600 {path}"
+    ]
+
+
+def test_agent_secrets_differ_per_instance():
+    assert derive_agent_secret("k", "a") != derive_agent_secret("k", "b")
+    assert derive_agent_secret("k", "a") != derive_agent_secret("k2", "a")
+
+
+# --- TLS with a throw-away CA -----------------------------------------------------------------
+
+
+def _ca(name):
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def _pem(cert):
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tls")
+    ca_key, ca_cert = _ca("socs_like test CA")
+    _, other_cert = _ca("some other CA")
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    files = {
+        "ca": folder / "ca.pem",
+        "other_ca": folder / "other-ca.pem",
+        "cert": folder / "hub.pem",
+        "key": folder / "hub.key",
+    }
+    files["ca"].write_bytes(_pem(ca_cert))
+    files["other_ca"].write_bytes(_pem(other_cert))
+    files["cert"].write_bytes(_pem(cert))
+    files["key"].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    files["key"].chmod(0o600)
+    return files
+
+
+def test_tls_verified_and_a_wrong_ca_refused(tmp_path, tls_files, run_agent):
+    info = start_hub(
+        tmp_path / "tls-hub",
+        tls={"certificate": str(tls_files["cert"]), "key": str(tls_files["key"])},
+        ca_file=str(tls_files["ca"]),
+    )
+    try:
+        assert info.url.startswith("wss://")
+        run_agent("FakeData", "fd-tls", on=info)  # the agent verifies with the site's CA file
+        good = AsyncClient("fd-tls", hub_url=info.url, timeout=5, ca_file=str(tls_files["ca"]))
+        assert "tasks" in run_sync(good.get_api(), 15)
+        run_sync(good.close(), 5)
+        wrong = AsyncClient(
+            "fd-tls", hub_url=info.url, timeout=5, ca_file=str(tls_files["other_ca"])
+        )
+        with pytest.raises(ClientError, match="CERTIFICATE_VERIFY_FAILED"):
+            run_sync(wrong.get_api(), 15)
+        # Plain WebSocket on the TLS port gets nowhere either.
+        plain = AsyncClient("fd-tls", hub_url=info.url.replace("wss:", "ws:"), timeout=3)
+        with pytest.raises(ClientError):
+            run_sync(plain.get_api(), 10)
+    finally:
+        info.hub.stop()
+
+
+# --- the HTTP bridge ---------------------------------------------------------------------------
+
+
+def _post(url, body, query=None):
+    if query:
+        url = f"{url}?{urllib.parse.urlencode(query)}"
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+
+
+def test_the_signed_bridge_refuses_unsigned_requests(tmp_path, run_agent):
+    info = start_hub(tmp_path / "signed-hub", http_bridge="signed")
+    try:
+        run_agent("FakeData", "fd-signed", on=info)
+        body = json.dumps(
+            {"procedure": "observatory.fd-signed.ops", "args": ["status", "delay_task"]}
+        ).encode()
+        assert _post(info.http_url, body)[0] in (400, 401)
+        secrets = load_secrets(info.secrets_file)
+        forged = sign_http_query(secrets.http_key, "not the secret", body, 1)
+        assert _post(info.http_url, body, forged)[0] == 401
+        signed = sign_http_query(secrets.http_key, secrets.http_secret, body, 2)
+        status, answer = _post(info.http_url, body, signed)
+        assert status == 200 and answer["args"][0][:2] == [0, "No session active."]
+    finally:
+        info.hub.stop()
+
+
+def test_the_bridge_can_be_off(tmp_path):
+    info = start_hub(tmp_path / "nobridge-hub", http_bridge="off")
+    try:
+        assert _post(info.http_url, b"{}")[0] == 404
+    finally:
+        info.hub.stop()
+
+
+# --- no secret anywhere ------------------------------------------------------------------------
+
+
+def test_no_secret_in_any_log_get_api_or_feed(hub, run_agent, tmp_path):
+    proc = run_agent("FakeData", "fd-secretless", args=["--verbose"])
+    client = AsyncClient("fd-secretless", hub_url=hub.url, timeout=5)
+    listener = FeedListener()
+    run_sync(client.subscribe("false_temperatures", listener), 10)
+    sessions = FeedListener()
+    run_sync(client.subscribe("sessions", sessions), 10)
+    assert run_sync(client.request("start", "acq"), 10).ok
+    listener.wait_for(lambda ev: len(ev) >= 2, 20)
+    run_sync(client.request("stop", "acq"), 10)
+    run_sync(client.request("wait", "acq", timeout=10), 20)
+    api = run_sync(client.get_api(), 10)
+    # A failed login too, so the hub logs its refusal.
+    wrong = AsyncClient("fd-secretless", hub_url=hub.url, timeout=5, anonymous=True)
+    with pytest.raises(ClientError):
+        run_sync(wrong.get_api(), 10)
+    run_sync(client.close(), 5)
+    proc.stop()
+
+    secrets = load_secrets(hub.secrets_file)
+    values = [secrets.agent_key, secrets.http_secret, secrets.agent_secret("fd-secretless")]
+    values += [u.secret for u in secrets.users.values()]
+    produced = {
+        "get_api": json.dumps(api),
+        "feed": json.dumps(listener.events) + json.dumps(sessions.events),
+        "agent log": proc.output(),
+        "hub log": hub.log_file.read_text(errors="replace"),
+    }
+    logs = [p for p in tmp_path.parent.rglob("*.log") if p.is_file()]
+    assert logs, "found no logs to search"
+    for path in logs:
+        produced[str(path)] = path.read_text(errors="replace")
+    for where, text in produced.items():
+        for value in values:
+            assert value and value not in text, f"a secret appears in {where}"
+
+
+def test_the_site_config_takes_only_slow_password_hashes():
+    from socs_like.site_config import SiteConfigError, parse_site_config
+
+    with pytest.raises(SiteConfigError) as refused:
+        parse_site_config("hub:\n  passwords:\n    - {level: admin, hash: hunter2}\n", "s.yaml")
+    assert str(refused.value) == (
+        "s.yaml:3: hub.passwords.0.hash: Value error, give an argon2 hash "
+        "(socs-like secrets hash-password), never the password"
+    )
+    assert "hunter2" not in str(refused.value)
+
+
+def test_derived_agent_secrets_let_a_host_do_without_the_agent_key(tmp_path, capsys):
+    import yaml
+
+    path = tmp_path / "secrets.yaml"
+    write_new_secrets(path)
+    assert secrets_main(["derive", "--path", str(path), "fd1"]) == 0
+    block = yaml.safe_load(capsys.readouterr().out)
+    host_only = tmp_path / "host.yaml"
+    host_only.write_text(yaml.safe_dump(block))
+    host_only.chmod(0o600)
+    found = load_secrets(host_only)
+    assert found.agent_secret("fd1") == load_secrets(path).agent_secret("fd1")
+    with pytest.raises(SecretsError, match="neither agent-key nor a secret for agent 'fd2'"):
+        found.agent_secret("fd2")
