@@ -9,6 +9,10 @@ writer is the only one that renames, so nothing is lost between the rename and t
 An agent run by hand with ``--log-dir`` writes the same file itself, rotated the same way
 (`socs_like.runner`); under `socs-like up` it does not, or each line would be there twice.
 
+A line an operator of `socs-like up` should see on its console (where a page is, say) is
+logged through `notice`: the supervisor copies lines of the ``socs_like.notice`` logger from a
+child's output to its console as well as the file.
+
 `socs-like logs ID [-f] [-n N]` prints the last lines of an instance's file and, with
 ``-f``, follows it across rotations.
 """
@@ -16,6 +20,7 @@ An agent run by hand with ``--log-dir`` writes the same file itself, rotated the
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -28,6 +33,21 @@ BACKUPS = 3
 # Set for the children of `socs-like up`: their output is captured into their log file, so the
 # agent must not open that file a second time (socs_like.runner reads it).
 CAPTURED_ENV = "SOCS_LIKE_LOG_CAPTURED"
+
+
+NOTICE_LOGGER = "socs_like.notice"
+_NOTICE_MARK = f" {NOTICE_LOGGER}: ".encode()
+
+
+def notice(message: str, *args: object) -> None:
+    """Log a line for the operator's console (as `logging.info` takes it)."""
+    logging.getLogger(NOTICE_LOGGER).info(message, *args)
+
+
+def notices(line: bytes) -> str | None:
+    """The message of a log line written through `notice`, else None."""
+    _, mark, message = line.partition(_NOTICE_MARK)
+    return message.decode(errors="replace").rstrip() if mark else None
 
 
 def log_path(log_dir: Path, instance_id: str) -> Path:

@@ -47,7 +47,7 @@ from rich.table import Table
 
 from .backoff import Backoff
 from .launcher import Process, spawn
-from .logs import CAPTURED_ENV, RotatingLog, log_path
+from .logs import CAPTURED_ENV, RotatingLog, log_path, notices
 from .site_config import HostConfig, SiteConfig, SiteConfigError, load_site_config
 
 # A first failure is retried almost at once (an agent killed by accident is back at once);
@@ -249,6 +249,7 @@ class Supervisor:
         self.console = Console()
         self._stopping = False
         self._live = False
+        self.notices: dict[str, str] = {}  # the last notice of each child, under the table
         self._changed = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._captured_before: str | None = None
@@ -381,7 +382,7 @@ class Supervisor:
             else:
                 self._set(child, "running")
                 self._say(f"{child.name}: started (pid {child.process.pid})")
-                pump = asyncio.ensure_future(self._pump(read_end, child.log))
+                pump = asyncio.ensure_future(self._pump(read_end, child))
                 code = await child.process.wait()
                 # Let the last lines land; a grandchild may keep the pipe open for longer.
                 with contextlib.suppress(TimeoutError):
@@ -421,18 +422,24 @@ class Supervisor:
         ):
             await asyncio.sleep(0.01)
 
-    @staticmethod
-    async def _pump(read_end: int, log: RotatingLog) -> None:
-        """Copy a child's output into its log file until every writer has closed the pipe."""
+    async def _pump(self, read_end: int, child: Child) -> None:
+        """Copy a child's output into its log file until every writer has closed the pipe;
+        its notices (`socs_like.logs.notice`) are shown on the console too."""
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         pipe = open(read_end, "rb", buffering=0)  # noqa: SIM115 (the transport closes it)
         transport, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader), pipe
         )
+        partial = b""
         try:
             while data := await reader.read(65536):
-                log.write(data)
+                child.log.write(data)
+                *lines, partial = (partial + data).split(b"\n")
+                for line in lines:
+                    if (message := notices(line)) is not None:
+                        self.notices[child.name] = message
+                        self._say(f"{child.name}: {message}")
         finally:
             transport.close()
 
@@ -604,6 +611,7 @@ class Supervisor:
         for column in ("agent", "class", "pid", "process", "restarts", "heartbeat", "operations"):
             table.add_column(column)
         table.add_column("last error (log: <agent>.log)", overflow="fold")
+        table.caption = "\n".join(f"{name}: {text}" for name, text in self.notices.items())
         now = time.monotonic()
         for c in self.children.values():
             beat = "—" if c.heartbeat is None else f"{now - c.heartbeat:.1f} s ago"

@@ -4,6 +4,7 @@ plans, and the per-instance log files (rotation, `socs-like logs`)."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,42 @@ def test_socs_like_logs_prints_the_last_lines(tmp_path, capsysbinary):
     (tmp_path / "a.log").write_bytes(b"".join(b"line %d\n" % n for n in range(100)))
     assert logs_main(["a", "-n", "3", "--log-dir", str(tmp_path)]) == 0
     assert capsysbinary.readouterr().out == b"line 97\nline 98\nline 99\n"
+
+
+def test_a_childs_notices_reach_the_console_and_its_log_keeps_every_line(hub, tmp_path, capsys):
+    site_file = write_site(
+        hub, tmp_path, [{"agent-class": "FakeData", "instance-id": "talker", "arguments": []}]
+    )
+    sup = Supervisor(
+        site_file,
+        load_site_config(site_file),
+        host="localhost",
+        live_table=False,
+        var_dir=tmp_path,
+        host_manager=False,
+    )
+    (child,) = sup.children.values()
+    lines = [
+        b"2026-11-29 03:59:10,266 talker INFO socs_like_agents.x: wrote a file\n",
+        b"2026-11-29 03:59:10,267 talker INFO socs_like.notice: plot page at /var/p/index.html\n",
+    ]
+
+    async def pump() -> None:
+        read_end, write_end = os.pipe()
+        task = asyncio.ensure_future(sup._pump(read_end, child))
+        with open(write_end, "wb", buffering=0) as out:
+            data = b"".join(lines)
+            for cut in range(0, len(data), 7):  # a notice split across reads still counts
+                out.write(data[cut : cut + 7])
+                await asyncio.sleep(0)
+        await task
+
+    asyncio.run(asyncio.wait_for(pump(), 30))
+    assert sup.notices == {"talker": "plot page at /var/p/index.html"}
+    printed = capsys.readouterr().out
+    assert printed.endswith(" talker: plot page at /var/p/index.html\n")
+    assert "wrote a file" not in printed
+    assert (tmp_path / "log" / "talker.log").read_bytes() == b"".join(lines)
+    console = Console(record=True, width=200)
+    console.print(sup.table())
+    assert "talker: plot page at /var/p/index.html" in console.export_text()
