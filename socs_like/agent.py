@@ -14,6 +14,15 @@ On the wire (docs/wire.md has the whole contract):
 - ``<address>.feeds.sessions``: every session change, pushed (status and messages within
   `SESSION_PUSH_DELAY`, data changes at most once a second), so nobody needs to poll.
 
+Two additions that OCS clients and agents never see unless they ask:
+
+- ``start_wait``, an ops action (advertised in get_api's ``extensions``): start a task and
+  wait for it in one routed call, ``(start_wait, op_name, params, timeout)``, answered like
+  ``wait`` (or like ``start`` when the start is refused).
+- loop health: the event loop's worst lag over the last heartbeat interval, as
+  ``loop.lag_ms`` in get_api and ``loop_lag_ms`` in the heartbeat's feed_info (with ``time``,
+  when it was sent); a warning is logged each interval it passes `LAG_WARNING`.
+
 The hub may come and go: the agent starts without it, keeps its operations running while it
 is away (feeds buffer, bounded), and re-registers when it returns.
 """
@@ -44,6 +53,7 @@ from .feed import Feed, feed_event
 from .ops import OpFailed, OpSession, ParamError, ResponseCode, check_params
 from .secrets import client_context
 from .site_config import AgentSettings
+from .watchdog import LoopWatchdog
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,6 +67,20 @@ EXIT_OK, EXIT_HUB_TIMEOUT, EXIT_ALREADY_RUNNING = 0, 1, 2
 # short op (starting, running, done) go out as one event after its replies, not as several
 # events that the hub must route ahead of the reply a waiting client wants.
 SESSION_PUSH_DELAY = 0.01
+# The ops RPC actions this agent offers beyond OCS's; get_api lists them as "extensions".
+EXTENSIONS = ("start_wait",)
+# Loop lag (seconds) past which the agent warns: a ping or a call waits that long for an
+# answer. The watchdog wakes every LAG_PROBE s; longer would miss short stalls, shorter costs
+# CPU in every one of a site's agents.
+LAG_WARNING = 0.25
+LAG_PROBE = 0.1
+# Overload: feed events published in one loop turn add up to at most PUBLISH_BUDGET estimated
+# bytes (serialising them holds the loop, ~25 MB/s of JSON), and none are published while
+# more than HIGH_WATER bytes wait in the socket's write buffer (a ping queued behind them
+# would wait until the hub has read them all). What cannot go out waits in the feeds' bounded
+# buffers, which drop the oldest and count it. Heartbeat and session pushes always go out.
+PUBLISH_BUDGET = 512 * 1024
+HIGH_WATER = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -119,6 +143,8 @@ class Agent:
         self._pushed_data: dict[str, str] = {}
         self._stopped: asyncio.Future[int] | None = None
         self._started_ops = False
+        self._watchdog = LoopWatchdog(interval=LAG_PROBE, stall=LAG_WARNING)
+        self.loop_lag = 0.0  # worst loop lag (s) in the last heartbeat interval
         self._access = AccessPolicy(settings.passwords)
         self._heartbeat = self.register_feed("heartbeat", max_buffer=1)
         self._sessions_feed = self.register_feed("sessions", max_buffer=1000)
@@ -216,6 +242,11 @@ class Agent:
         session = self._sessions.get(op_name)
         if action == "start":
             return self._start(op, params)
+        if action == "start_wait":
+            started = self._start(op, params)
+            if started[0] != ResponseCode.OK:
+                return started
+            return self._wait(self._sessions[op_name], timeout)
         if action == "status":
             if session is None:
                 return [int(ResponseCode.OK), "No session active.", {}]
@@ -384,7 +415,28 @@ class Agent:
             "feeds": [[name, feed.encoded()] for name, feed in self.feeds.items()],
             "tasks": ops("task"),
             "processes": ops("process"),
+            "extensions": list(EXTENSIONS),
+            "loop": self.loop_health(),
         }
+
+    def loop_health(self) -> dict[str, float | int]:
+        """The loop's worst lag in the last heartbeat interval, and stalls since the start."""
+        return {
+            "lag_ms": round(self.loop_lag * 1000, 1),
+            "warning_ms": round(LAG_WARNING * 1000, 1),
+            "stalls": self._watchdog.stalls,
+        }
+
+    def _measure_loop(self) -> None:
+        # Called once per heartbeat: the watchdog's maximum becomes this interval's gauge.
+        self.loop_lag, self._watchdog.max_lag = self._watchdog.max_lag, 0.0
+        if self.loop_lag > LAG_WARNING:
+            log.warning(
+                "the event loop was blocked for %.0f ms in the last second (warning at %.0f "
+                "ms): calls, pings and feeds waited that long",
+                self.loop_lag * 1000,
+                LAG_WARNING * 1000,
+            )
 
     # --- pushing sessions and feeds ----------------------------------------------------------
 
@@ -444,9 +496,16 @@ class Agent:
         assert self._wake_flusher is not None
         last_flush = dict.fromkeys(self.feeds, 0.0)
         next_beat = time.monotonic()
+        always = (self._heartbeat, self._sessions_feed)
         while True:
             now = time.monotonic()
             if now >= next_beat:
+                self._measure_loop()
+                for feed in self.feeds.values():
+                    feed.tick(now)
+                # When it was sent (UNIX s), so a listener can tell how long the hub took.
+                self._heartbeat.info_extra["time"] = time.time()
+                self._heartbeat.info_extra["loop_lag_ms"] = round(self.loop_lag * 1000, 1)
                 if self.heartbeat_enabled:
                     self._heartbeat.publish(
                         {
@@ -462,16 +521,31 @@ class Agent:
             self._flush_requested = False
             wait = next_beat - now
             if self._wamp is not None:
+                budget = PUBLISH_BUDGET
+                congested = _write_buffer_size(self._wamp) > HIGH_WATER
                 for name, feed in list(self.feeds.items()):
                     if not feed.pending:
                         continue
                     due = last_flush.get(name, 0.0) + feed.buffer_time
-                    if now >= due:
-                        last_flush[name] = now
-                        for payload, info in feed.take_events():
-                            self._wamp.publish(feed.address, [payload, info])
-                    else:
+                    if now < due:
                         wait = min(wait, due - now)
+                        continue
+                    if feed in always:
+                        events, _ = feed.take(None)
+                    elif congested or budget <= 0:
+                        # Try again soon: at once for a spent budget (other callbacks run
+                        # first), after a moment for a socket that must drain.
+                        wait = min(wait, 0.005 if congested else 0.0)
+                        continue
+                    else:
+                        events, size = feed.take(budget)
+                        budget -= size
+                    if feed.pending:
+                        wait = 0.0  # a backlog: more next turn, after the loop's other work
+                    else:
+                        last_flush[name] = now
+                    for payload, info in events:
+                        self._wamp.publish(feed.address, [payload, info])
             self._wake_flusher.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_flusher.wait(), max(wait, 0.001))
@@ -562,7 +636,9 @@ class Agent:
         # The component's own future fails when we stop it mid-retry; that is expected.
         running.add_done_callback(_consume_outcome)
         flusher = asyncio.ensure_future(self._flusher())
+        self._watchdog.start()
         code = await self._stopped
+        await self._watchdog.stop()
         await self._stop_ops()
         flusher.cancel()
         self._wamp = None
@@ -618,6 +694,18 @@ def _consume_outcome(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+def _hub_transport(wamp: Any) -> Any:
+    """The asyncio transport under a joined autobahn session, or None."""
+    return getattr(getattr(wamp, "_transport", None), "transport", None)
+
+
+def _write_buffer_size(wamp: Any) -> int:
+    transport = _hub_transport(wamp)
+    if transport is None:
+        return 0
+    return int(transport.get_write_buffer_size())
+
+
 def _set_tcp_nodelay(wamp: Any) -> None:
     """Turn Nagle's algorithm off on the hub connection.
 
@@ -625,7 +713,7 @@ def _set_tcp_nodelay(wamp: Any) -> None:
     reply written right after another small message (a start reply followed by its session
     push) then waits for the hub's delayed ACK: ~40 ms on Linux.
     """
-    transport = getattr(getattr(wamp, "_transport", None), "transport", None)
+    transport = _hub_transport(wamp)
     sock = transport.get_extra_info("socket") if transport is not None else None
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         with contextlib.suppress(OSError):  # already closed: nothing to do

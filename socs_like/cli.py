@@ -296,7 +296,7 @@ def cmd_status(argv: list[str]) -> int:
         if args.instance_id
         else [i.instance_id for h in site.hosts.values() for i in h.agent_instances]
     )
-    views = run_sync(_look_at_agents(site, ids, args.timeout))
+    views = run_sync(_look_at_agents(site, str(path), ids, args.timeout))
     console = Console()
     if args.instance_id and views[0].api is not None:
         console.print(operations(views[0]))
@@ -306,7 +306,7 @@ def cmd_status(argv: list[str]) -> int:
     return 1 if any(v.api is None for v in views) else 0
 
 
-async def _look_at_agents(site: Any, ids: list[str], timeout: float) -> list[Any]:
+async def _look_at_agents(site: Any, site_path: str, ids: list[str], timeout: float) -> list[Any]:
     """get_api of each agent, and the age of its last heartbeat seen within ~1.2 s."""
     import asyncio
 
@@ -326,6 +326,7 @@ async def _look_at_agents(site: Any, ids: list[str], timeout: float) -> list[Any
         realm=hub.wamp_realm,
         address_root=hub.address_root,
         timeout=timeout,
+        site_config=site_path,  # its credentials live beside it
     )
     started = time.monotonic()
     with contextlib.suppress(ClientError):  # no heartbeats to show; get_api says the rest

@@ -262,6 +262,9 @@ class AsyncClient:
         self.address_root = address_root
         self.address = f"{address_root}.{instance_id}"
         self.timeout = timeout
+        # Whether the agent offers the one-call start_wait (get_api's "extensions"); None
+        # until get_api has been asked.
+        self._start_wait: bool | None = None
         if transport == "wamp":
             given = credentials
 
@@ -308,7 +311,9 @@ class AsyncClient:
         return await self._transport.call(uri, *args, call_timeout=call_timeout, **kwargs)
 
     async def get_api(self) -> dict[str, Any]:
-        return await self.call(self.address, "get_api")  # type: ignore[no-any-return]
+        api: dict[str, Any] = await self.call(self.address, "get_api")
+        self._start_wait = "start_wait" in (api.get("extensions") or ())
+        return api
 
     async def request(
         self,
@@ -317,11 +322,11 @@ class AsyncClient:
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> Reply:
-        """One ops call; for ``wait``, `timeout` is the agent's wait and the call gets a
-        little longer."""
+        """One ops call; for ``wait`` and ``start_wait``, `timeout` is the agent's wait and the
+        call gets a little longer."""
         kwargs: dict[str, Any] = {}
         call_timeout = None
-        if action == "wait":
+        if action in ("wait", "start_wait"):
             kwargs["timeout"] = timeout
             call_timeout = (timeout or 0) + self.timeout
         answer = await self.call(
@@ -339,14 +344,27 @@ class AsyncClient:
     ) -> Reply:
         """Start a task and wait until it is done, reporting progress every `poll` s.
 
-        Over WAMP the ``wait`` goes out right behind the ``start``, without waiting for the
-        start's answer: the hub hands both to the agent in order, so the wait applies to the
-        session the start made, and the pair costs one round trip instead of two. If the
-        start is refused, its reply is returned and the wait is left to end by itself (at the
-        latest after `poll` s): cancelling it would make the agent's WAMP library log a
-        traceback for the interrupted call.
+        An agent that offers ``start_wait`` (ours: get_api says so, asked once per client)
+        does both in one call. For others (OCS agents), over WAMP the ``wait`` goes out right
+        behind the ``start``, without waiting for the start's answer: the hub hands both to
+        the agent in order, so the wait applies to the session the start made, and the pair
+        costs one round trip instead of two. If the start is refused, its reply is returned
+        and the wait is left to end by itself (at the latest after `poll` s): cancelling it
+        would make the agent's WAMP library log a traceback for the interrupted call.
         """
-        if isinstance(self._transport, _WampTransport):
+        if self._start_wait is None:
+            with contextlib.suppress(ClientError):  # no answer: the plain calls will say why
+                await self.get_api()
+        if self._start_wait:
+            reply = await self.request("start_wait", op_name, params, timeout=poll)
+            if reply.status == ResponseCode.ERROR and reply.msg.startswith("Unknown action"):
+                self._start_wait = False  # another agent took the address: ask plainly
+                return await self.run_task(op_name, params, on_progress, poll)
+            if reply.status != ResponseCode.TIMEOUT:
+                return reply
+            if on_progress is not None:
+                on_progress(reply)
+        elif isinstance(self._transport, _WampTransport):
             await self._transport.connect()  # both calls must use the one session
             loop = asyncio.get_running_loop()
             start = loop.create_task(self.request("start", op_name, params))

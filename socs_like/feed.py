@@ -9,8 +9,11 @@ agent asks it for ready events (`take_events`) when it can send them.
 - Every `publish` call is a *record* with its own number. An event carries the contiguous
   range of records it holds in ``feed_info["seq_no"]`` (first) and ``feed_info["seq_count"]``,
   so a subscriber sees gaps and duplicates.
-- Records wait in a bounded buffer (while ``buffer_time`` runs, or while the hub is away).
-  When it is full the oldest record is dropped and counted: the drop shows as a gap.
+- Records wait in a buffer bounded in records (``max_buffer``) and in estimated bytes
+  (``max_buffer_bytes``): while ``buffer_time`` runs, while the hub is away, and while the
+  agent publishes less than its op produces (an overloaded agent publishes a bounded amount
+  per loop turn). When it is full the oldest record is dropped and counted: the drop shows as
+  a gap, and `tick` turns the count into a rate (records/s) for get_api and session data.
 - Recorded feeds merge records of the same block into one event; no event's estimated size
   passes ``max_event_bytes``, because an oversized message kills the WAMP transport.
 """
@@ -32,6 +35,7 @@ FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 # A JSON number or short string rarely takes more than this once encoded.
 _BYTES_PER_VALUE = 24
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+DEFAULT_MAX_BUFFER_BYTES = 64 * 1024 * 1024
 _FLOAT_ONLY = frozenset({float})
 
 
@@ -118,6 +122,7 @@ class Feed:
         buffer_time: float = 0.0,
         agg_params: Mapping[str, Any] | None = None,
         max_buffer: int = 100_000,
+        max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         on_publish: Callable[[], None] = lambda: None,
     ) -> None:
@@ -133,13 +138,19 @@ class Feed:
         self.buffer_time = buffer_time
         self.agg_params = dict(agg_params or {})
         self.max_buffer = max_buffer
+        self.max_buffer_bytes = max_buffer_bytes
         self.max_event_bytes = max_event_bytes
         self._on_publish = on_publish
+        # Added to every event's feed_info (the heartbeat carries the agent's loop lag so).
+        self.info_extra: dict[str, Any] = {}
         self.session_id: int | None = None
         self.dropped = 0
         self.published = 0
+        self.drop_rate = 0.0  # records dropped per second, over the last `tick` interval
+        self._ticked: tuple[float, int] | None = None  # (time, dropped) at the last tick
         self._next_seq = 0
         self._records: deque[_Record] = deque()
+        self._buffered_bytes = 0
         self._lock = threading.Lock()
         self._block_fields: dict[str, frozenset[str]] = {}
 
@@ -188,8 +199,11 @@ class Feed:
         self._next_seq += 1
         self.published += 1
         self._records.append(record)
-        while len(self._records) > self.max_buffer:
-            self._records.popleft()
+        self._buffered_bytes += record.size
+        while len(self._records) > self.max_buffer or (
+            self._buffered_bytes > self.max_buffer_bytes and len(self._records) > 1
+        ):
+            self._buffered_bytes -= self._records.popleft().size
             self.dropped += 1
 
     # --- the agent's shell -------------------------------------------------------------------
@@ -197,6 +211,18 @@ class Feed:
     @property
     def pending(self) -> int:
         return len(self._records)
+
+    @property
+    def pending_bytes(self) -> int:
+        """The estimated size of what waits to be published."""
+        return self._buffered_bytes
+
+    def tick(self, now: float) -> None:
+        """Update `drop_rate` from the drops since the last tick (the agent ticks once a
+        second)."""
+        if self._ticked is not None and now > self._ticked[0]:
+            self.drop_rate = (self.dropped - self._ticked[1]) / (now - self._ticked[0])
+        self._ticked = (now, self.dropped)
 
     def feed_info(self) -> dict[str, Any]:
         return {
@@ -207,7 +233,7 @@ class Feed:
             "record": self.record,
             "session_id": self.session_id,
             "agent_class": self.agent_class,
-        }
+        } | self.info_extra
 
     def encoded(self) -> dict[str, Any]:
         """What get_api says of this feed, with its counters."""
@@ -216,30 +242,47 @@ class Feed:
             "published": self.published,
             "pending": self.pending,
             "dropped": self.dropped,
+            "drop_rate": round(self.drop_rate, 3),
             "next_seq_no": self._next_seq,
         }
 
     def take_events(self) -> list[tuple[Any, dict[str, Any]]]:
         """Everything buffered, as ``(payload, feed_info)`` events ready to publish."""
+        return self.take(None)[0]
+
+    def take(self, max_bytes: int | None) -> tuple[list[tuple[Any, dict[str, Any]]], int]:
+        """The oldest buffered records as ``(payload, feed_info)`` events ready to publish,
+        and their estimated size: all of them, or (with `max_bytes`) the first that fit in
+        that size, and at least one; the rest wait for the next call."""
         with self._lock:
-            records = list(self._records)
-            self._records.clear()
+            if max_bytes is None:
+                records = list(self._records)
+                self._records.clear()
+                size = self._buffered_bytes
+                self._buffered_bytes = 0
+            else:
+                records, size = [], 0
+                while self._records and (not records or size + self._records[0].size <= max_bytes):
+                    record = self._records.popleft()
+                    records.append(record)
+                    size += record.size
+                self._buffered_bytes -= size
         events: list[tuple[Any, dict[str, Any]]] = []
         if not self.record:
             for r in records:
                 events.append((r.payload, self.feed_info() | {"seq_no": r.seq, "seq_count": 1}))
-            return events
+            return events, size
         group: list[_Record] = []
-        size = 0
+        group_size = 0
         for r in records:
-            if group and size + r.size > self.max_event_bytes:
+            if group and group_size + r.size > self.max_event_bytes:
                 events.append(self._merge(group))
-                group, size = [], 0
+                group, group_size = [], 0
             group.append(r)
-            size += r.size
+            group_size += r.size
         if group:
             events.append(self._merge(group))
-        return events
+        return events, size
 
     def _merge(self, group: list[_Record]) -> tuple[Any, dict[str, Any]]:
         blocks: dict[str, dict[str, Any]] = {}

@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import importlib.metadata
 import logging
+import logging.handlers
 import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+from .logs import BACKUPS, CAPTURED_ENV, MAX_BYTES
 from .site_config import SiteConfigError, add_site_arguments, agent_settings
 
 log = logging.getLogger("socs_like.runner")
@@ -46,9 +48,14 @@ def install_asyncio_reactor() -> asyncio.AbstractEventLoop:
 
 def configure_logging(instance_id: str, log_dir: str | None, verbose: bool = False) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_dir:
+    # Under `socs-like up` stderr already goes to <log-dir>/<instance-id>.log (socs_like.logs).
+    if log_dir and not os.environ.get(CAPTURED_ENV):
         Path(log_dir).mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(Path(log_dir) / f"{instance_id}.log"))
+        handlers.append(
+            logging.handlers.RotatingFileHandler(
+                Path(log_dir) / f"{instance_id}.log", maxBytes=MAX_BYTES, backupCount=BACKUPS
+            )
+        )
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format=f"%(asctime)s {instance_id} %(levelname)s %(name)s: %(message)s",

@@ -150,6 +150,8 @@ class InstanceConfig(BaseModel):
     instance_id: str = Field(alias="instance-id")
     arguments: list[Any] = Field(default_factory=list)
     manage: str | None = None
+    # When `socs-like up` restarts the instance after it exits (our addition to OCS's schema).
+    restart: Literal["always", "on-failure", "never"] = "always"
 
     @property
     def argv(self) -> list[str]:
@@ -168,6 +170,7 @@ class SimulatorConfig(BaseModel):
 
     name: str
     arguments: list[Any] = Field(default_factory=list)
+    restart: Literal["always", "on-failure", "never"] = "always"
 
     @property
     def argv(self) -> list[str]:
@@ -275,11 +278,15 @@ def _fix_for(error: Mapping[str, Any]) -> str:
     return str(error["msg"])
 
 
+# libyaml's loader when PyYAML has it: every agent process reads the whole site file, so with
+# a hundred instances the pure-Python parser's cost, paid by each agent, adds up to seconds.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_site_config(text: str, path: str = "<site config>") -> SiteConfig:
     """Validate a site config's text; errors name the file and the line."""
     try:
-        root = yaml.compose(text)
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else path
@@ -293,7 +300,7 @@ def parse_site_config(text: str, path: str = "<site config>") -> SiteConfig:
     except ValidationError as exc:
         # A misspelt key also shows as a missing one: report the misspelling, it is the fix.
         first = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-        line = _node_line(root, first["loc"])
+        line = _node_line(yaml.compose(text), first["loc"])
         where = ".".join(str(p) for p in first["loc"])
         raise SiteConfigError(f"{path}:{line}: {where}: {_fix_for(first)}") from None
 

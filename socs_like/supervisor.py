@@ -1,11 +1,30 @@
 """`socs-like up`: run one host of a site — its hub (when it owns it), agents and simulators.
 
 Each agent instance runs as its own process (`socs-like agent --instance-id ID`), and so does
-each simulator of the host's ``simulators:`` list (`socs-like simulate NAME ...`); one that
-dies is restarted after a delay that doubles up to a minute and resets once it has run for a
-minute. One that keeps dying within seconds of its start is shown as crash-looping, with the
-last line it wrote (its reason, as a person would read it in its log). The status table shows
-each process and the last heartbeat the hub carried from it.
+each simulator of the host's ``simulators:`` list (`socs-like simulate NAME ...`). Everything
+a child writes goes to ``<log-dir>/<instance-id>.log`` (simulators: ``sim-NAME.log``), rotated
+by size (`socs_like.logs`).
+
+A child that exits is restarted by its ``restart:`` policy (``always``, the default;
+``on-failure``: only after a non-zero exit; ``never``) after a delay from the shared `Backoff`
+(0.1 s doubling up to a minute, reset by a run that lasted QUICK_EXIT seconds). One that keeps
+dying within seconds of its start is shown as crash-looping, with the last line it wrote (its
+reason, as a person would read it in its log). A child's state is one of running, restarting
+(waiting out its delay), crash-looping (the same, after quick exits in a row), crashed (exited
+with an error and not to be restarted) and stopped.
+
+The supervisor listens on a Unix socket, ``<var>/host-<host>.sock``, for its HostManager agent
+(started by default as ``hm-<host>``; `socs_like_agents.host_manager`), one JSON object per
+line each way:
+
+- ``{"op": "list"}`` → ``{"ok": true, "instances": [state, ...]}`` (`Child.as_dict`);
+- ``{"op": "start"|"stop"|"restart", "id": ID or "all"}`` → the same, after the change
+  (``all`` leaves out the host manager itself, which would lose its own line);
+- ``{"op": "reload"}`` re-reads the site config: refused with ``{"ok": false, "error": ...}``
+  and nothing changed when it has an error; else added instances start, removed ones stop,
+  changed ones restart, and the answer adds ``"added"``, ``"removed"``, ``"changed"``;
+- ``{"op": "watch"}`` → the ``list`` answer now and after every change, until the socket closes.
+
 SIGINT or SIGTERM stops the agents (SIGTERM, then SIGKILL after a grace period), then the hub.
 """
 
@@ -13,9 +32,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import signal
-import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,33 +46,180 @@ from rich.live import Live
 from rich.table import Table
 
 from .backoff import Backoff
-from .site_config import HostConfig, SiteConfig
+from .launcher import Process, spawn
+from .logs import CAPTURED_ENV, RotatingLog, log_path, notices
+from .site_config import HostConfig, SiteConfig, SiteConfigError, load_site_config
 
+# A first failure is retried almost at once (an agent killed by accident is back at once);
+# a repeated one waits twice as long each time, up to MAX_BACKOFF.
+FIRST_DELAY = 0.1
 MAX_BACKOFF = 60.0
 STOP_GRACE = 5.0
 # A child that exits within this many seconds of its start, this many times in a row, is
 # crash-looping: restarting it will not help until a person fixes what its last line says.
 QUICK_EXIT = 10.0
 CRASH_LOOP_AFTER = 3
+HOST_MANAGER_CLASS = "HostManager"
+# Output a child's pipe still carries after the child exited (a grandchild holds it open, or
+# the last lines are in flight) is waited for this long before the exit is judged.
+DRAIN = 0.3
+
+
+# --- what to run: pure ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """One process the host should run, as the site config says."""
+
+    name: str
+    kind: str  # an agent class, or "simulator"
+    argv: tuple[str, ...]
+    policy: str  # always | on-failure | never
+    config: str = ""  # the config block it came from, to notice a change on reload
+
+
+def host_specs(
+    site_file: Path,
+    site: SiteConfig,
+    host_name: str,
+    control: Path | None = None,
+) -> list[ChildSpec]:
+    """The children of `host_name`: its managed agent instances, a HostManager (unless the
+    host lists one) when `control` is given, and its simulators."""
+    host = site.hosts[host_name]
+    site_args = ("--site-file", str(site_file), "--site-host", host_name)
+    specs = [
+        ChildSpec(
+            i.instance_id,
+            i.agent_class,
+            ("agent", "--instance-id", i.instance_id, *site_args),
+            i.restart,
+            i.model_dump_json(),
+        )
+        for i in host.agent_instances
+        if i.manage != "no"
+    ]
+    if control is not None:
+        if not any(s.kind == HOST_MANAGER_CLASS for s in specs):
+            hm_id = f"hm-{host_name}"
+            specs.insert(
+                0,
+                ChildSpec(
+                    hm_id,
+                    HOST_MANAGER_CLASS,
+                    ("agent", HOST_MANAGER_CLASS, "--instance-id", hm_id, *site_args),
+                    "always",
+                ),
+            )
+        specs = [
+            ChildSpec(s.name, s.kind, (*s.argv, "--control", str(control)), s.policy, s.config)
+            if s.kind == HOST_MANAGER_CLASS
+            else s
+            for s in specs
+        ]
+    specs += [
+        ChildSpec(f"sim-{s.name}", "simulator", ("simulate", s.name, *s.argv), s.restart, repr(s))
+        for s in host.simulators
+    ]
+    seen: set[str] = set()
+    for s in specs:
+        if s.name in seen:
+            raise SiteConfigError(f"host {host_name!r} lists {s.name!r} twice")
+        seen.add(s.name)
+    return specs
+
+
+@dataclass(frozen=True)
+class ReloadPlan:
+    added: list[ChildSpec]
+    removed: list[str]
+    changed: list[ChildSpec]  # to restart with their new config
+    retuned: list[ChildSpec]  # only the restart policy differs: no restart
+
+
+def plan_reload(old: Sequence[ChildSpec], new: Sequence[ChildSpec]) -> ReloadPlan:
+    before = {s.name: s for s in old}
+    after = {s.name: s for s in new}
+    changed, retuned = [], []
+    for name in before.keys() & after.keys():
+        a, b = before[name], after[name]
+        if (a.kind, a.argv, a.config) != (b.kind, b.argv, b.config):
+            changed.append(b)
+        elif a.policy != b.policy:
+            retuned.append(b)
+    return ReloadPlan(
+        added=[s for s in new if s.name not in before],
+        removed=[s.name for s in old if s.name not in after],
+        changed=sorted(changed, key=lambda s: s.name),
+        retuned=sorted(retuned, key=lambda s: s.name),
+    )
+
+
+def should_restart(policy: str, exit_code: int) -> bool:
+    return policy == "always" or (policy == "on-failure" and exit_code != 0)
+
+
+# --- running it -------------------------------------------------------------------------------
 
 
 @dataclass
 class Child:
     """One supervised process: an agent instance or a simulator."""
 
-    name: str
-    kind: str  # an agent class, or "simulator"
-    argv: list[str]
-    process: asyncio.subprocess.Process | None = None
-    state: str = "starting"
+    spec: ChildSpec
+    log: RotatingLog
+    process: Process | None = None
+    state: str = "stopped"
     restarts: int = 0
-    started: float = 0.0
+    started: float = 0.0  # time.monotonic() of the current run's start
     last_exit: int | None = None
-    last_line: str = ""  # the last line the child wrote before it exited
+    last_line: str = ""  # the last line the child wrote before it last exited
     quick_exits: int = 0  # exits in a row within QUICK_EXIT of the start
-    backoff: Backoff = field(default_factory=lambda: Backoff(initial=1.0, cap=MAX_BACKOFF))
+    retry_at: float | None = None  # monotonic time of the next automatic start
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial=FIRST_DELAY, cap=MAX_BACKOFF))
     heartbeat: float | None = None
     op_codes: dict[str, int] = field(default_factory=dict)
+    keeper: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def alive(self) -> bool:
+        return self.pid is not None
+
+    @property
+    def pid(self) -> int | None:
+        """The running process's pid; None when it is not running."""
+        if self.process is None or self.process.returncode is not None:
+            return None
+        return self.process.pid
+
+    def as_dict(self, now: float) -> dict[str, Any]:
+        """The state a HostManager publishes: plain JSON."""
+        return {
+            "instance_id": self.name,
+            "class": self.kind,
+            "state": self.state,
+            "pid": self.pid,
+            "uptime": round(now - self.started, 3) if self.alive else None,
+            "restarts": self.restarts,
+            "policy": self.spec.policy,
+            "last_exit": self.last_exit,
+            "last_line": self.last_line,
+            "retry_in": None if self.retry_at is None else round(max(0, self.retry_at - now), 3),
+            "log": str(self.log.path),
+        }
+
+
+class ControlError(Exception):
+    """A control request that cannot be done; the message says why."""
 
 
 class Supervisor:
@@ -63,6 +231,8 @@ class Supervisor:
         host: str | None = None,
         live_table: bool = True,
         var_dir: Path = Path("var"),
+        host_manager: bool = True,
+        backoff: Backoff | None = None,
     ) -> None:
         self.site_file = site_file
         self.site = site
@@ -70,39 +240,35 @@ class Supervisor:
         self.live_table = live_table
         self.var_dir = var_dir
         self.log_dir = Path(self.host.log_dir or var_dir / "log")
-        self.children = [
-            Child(
-                i.instance_id,
-                i.agent_class,
-                [
-                    "agent",
-                    "--instance-id",
-                    i.instance_id,
-                    "--site-file",
-                    str(site_file),
-                    "--site-host",
-                    self.host_name,
-                ],
-            )
-            for i in self.host.agent_instances
-            if i.manage != "no"
-        ] + [
-            Child(f"sim-{s.name}", "simulator", ["simulate", s.name, *s.argv])
-            for s in self.host.simulators
-        ]
+        self.control_path = (var_dir / f"host-{self.host_name}.sock").absolute()
+        self._with_host_manager = host_manager
+        self._backoff = backoff  # a template for every child's (tests make it short)
+        self.children: dict[str, Child] = {}
+        for spec in self._specs(site):
+            self.children[spec.name] = self._child(spec)
         self.console = Console()
         self._stopping = False
         self._live = False
+        self.notices: dict[str, str] = {}  # the last notice of each child, under the table
+        self._changed = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._captured_before: str | None = None
         from .client import AsyncClient
 
         # Follows heartbeats; closed before the hub stops so that nothing reports a lost hub.
-        self._watcher = AsyncClient(
-            "supervisor",
-            hub_url=site.hub.wamp_server,
-            realm=site.hub.wamp_realm,
-            address_root=site.hub.address_root,
-            timeout=3.0,
-        )
+        # Its credentials are those of this site file's secrets (an authenticated hub).
+        self._watcher = AsyncClient.from_site("supervisor", str(site_file), timeout=3.0)
+
+    def _specs(self, site: SiteConfig) -> list[ChildSpec]:
+        control = self.control_path if self._with_host_manager else None
+        return host_specs(self.site_file, site, self.host_name, control)
+
+    def _child(self, spec: ChildSpec) -> Child:
+        child = Child(spec, RotatingLog(log_path(self.log_dir, spec.name)))
+        if self._backoff is not None:
+            b = self._backoff
+            child.backoff = Backoff(initial=b.initial, factor=b.factor, cap=b.cap)
+        return child
 
     def run(self) -> int:
         return asyncio.run(self._main())
@@ -112,11 +278,10 @@ class Supervisor:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         hub = self._start_hub(self.host) if self.host.runs_hub else None
-        watchers = [asyncio.ensure_future(self._keep_alive(c)) for c in self.children]
         heartbeats = asyncio.ensure_future(self._watch_heartbeats())
         try:
+            await self.start_all()
             if self.live_table:
                 with Live(self.table(), console=self.console, refresh_per_second=2) as live:
                     self._live = True
@@ -128,17 +293,44 @@ class Supervisor:
                 await stop.wait()
         finally:
             self._live = False
-            self._stopping = True
             self._say("stopping agents")
             heartbeats.cancel()
             await self._watcher.close()
-            await asyncio.gather(*(self._stop_child(c) for c in self.children))
-            for w in watchers:
-                w.cancel()
+            await self.close()
             if hub is not None:
                 self._say("stopping the hub")
                 await asyncio.to_thread(hub.stop)
         return 0
+
+    async def start_all(self) -> None:
+        """Open the control socket and start every child (what `run` does before waiting)."""
+        # The children's output is captured into their log files (see socs_like.logs).
+        self._captured_before = os.environ.get(CAPTURED_ENV)
+        os.environ[CAPTURED_ENV] = "1"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.control_path.parent.mkdir(parents=True, exist_ok=True)
+        self.control_path.unlink(missing_ok=True)
+        if len(os.fsencode(self.control_path)) > 100:  # AF_UNIX paths end at 107 bytes
+            raise SiteConfigError(
+                f"the control socket path {self.control_path} is too long for a Unix socket; "
+                "run socs-like up from a shorter folder"
+            )
+        self._server = await asyncio.start_unix_server(self._serve, path=str(self.control_path))
+        self.control_path.chmod(0o600)
+        for child in self.children.values():
+            self._start(child)
+
+    async def close(self) -> None:
+        """Stop every child and the control socket."""
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()
+        await asyncio.gather(*(self._stop(c) for c in self.children.values()))
+        for c in self.children.values():
+            c.log.close()
+        self.control_path.unlink(missing_ok=True)
+        if self._captured_before is None:
+            os.environ.pop(CAPTURED_ENV, None)
 
     def _say(self, text: str) -> None:
         # While the live table is up it says it all; before and after, lines do.
@@ -151,73 +343,251 @@ class Supervisor:
         cbdir = Path((host.crossbar or {}).get("config-dir") or self.var_dir / "hub")
         hub = Hub(self.site.hub, cbdir)
         self._say(f"starting the hub at {hub.url}")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         hub.start(log_file=self.log_dir / "crossbar.log")
         self._say("hub is up")
         return hub
 
+    def _set(self, child: Child, state: str) -> None:
+        child.state = state
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # --- one child's life ---
+
+    def _start(self, child: Child) -> None:
+        """Start `child` now, unless it runs; a pending automatic restart is brought forward."""
+        if child.alive:
+            return
+        if child.keeper is not None and not child.keeper.done():
+            if child.retry_at is None:
+                return  # starting, or judging an exit that it will act on
+            child.keeper.cancel()  # only ever cancelled while it waits out a delay
+        child.keeper = asyncio.ensure_future(self._keep_alive(child))
+
     async def _keep_alive(self, child: Child) -> None:
-        log_path = self.log_dir / f"{child.name}.out"
         while not self._stopping:
-            child.state = "starting"
+            child.retry_at = None
             child.started = time.monotonic()
-            with open(log_path, "ab") as out:
-                offset = out.tell()
-                child.process = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "socs_like",
-                    *child.argv,
-                    stdout=out,
-                    stderr=asyncio.subprocess.STDOUT,
-                )
-            child.state = "running"
-            self._say(f"{child.name}: started (pid {child.process.pid})")
-            child.last_exit = await child.process.wait()
-            if self._stopping:
-                child.state = "stopped"
+            child.log.mark()
+            read_end, write_end = os.pipe()
+            try:
+                with open(write_end, "wb") as out:
+                    # forked by the launcher when there is one
+                    child.process = await spawn(list(child.spec.argv), out)
+            except OSError as exc:
+                os.close(read_end)
+                child.log.write(f"cannot start: {exc}\n".encode())
+                code = -1
+            else:
+                self._set(child, "running")
+                self._say(f"{child.name}: started (pid {child.process.pid})")
+                pump = asyncio.ensure_future(self._pump(read_end, child))
+                code = await child.process.wait()
+                # Let the last lines land; a grandchild may keep the pipe open for longer.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(pump), DRAIN)
+            child.last_exit = code
+            child.last_line = child.log.last_line()
+            if child.state == "stopped" or self._stopping:
                 return
             ran = time.monotonic() - child.started
-            child.last_line = await asyncio.to_thread(last_line, log_path, offset)
-            if ran > MAX_BACKOFF:
+            if not should_restart(child.spec.policy, code):
+                self._set(child, "crashed" if code else "stopped")
+                self._say(f"{child.name}: exited with {code}: {child.last_line or 'no output'}")
+                return
+            if ran >= QUICK_EXIT:  # it ran well: this failure starts a new count
                 child.backoff.success()
             delay = child.backoff.failure()
             child.quick_exits = child.quick_exits + 1 if ran < QUICK_EXIT else 0
             looping = child.quick_exits >= CRASH_LOOP_AFTER
-            child.state = f"{'crash-looping' if looping else 'exited'}, retry in {delay:.0f} s"
+            child.retry_at = time.monotonic() + delay
+            self._set(child, "crash-looping" if looping else "restarting")
             self._say(
-                f"{child.name}: exited with {child.last_exit} after {ran:.1f} s"
+                f"{child.name}: exited with {code} after {ran:.1f} s"
                 f"{' (crash-looping)' if looping else ''}: {child.last_line or 'no output'}; "
-                f"restarting in {delay:.0f} s (log: {log_path})"
+                f"restarting in {delay:.1f} s (log: {child.log.path})"
             )
             await asyncio.sleep(delay)
             child.restarts += 1
 
-    async def _stop_child(self, child: Child) -> None:
-        proc = child.process
-        if proc is None or proc.returncode is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
+    @staticmethod
+    async def _spawned(children: Sequence[Child], timeout: float = 10.0) -> None:
+        """Wait until each child started is running (or has exited already), so that an
+        answer shows the pids."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(
+            not c.alive and c.keeper is not None and not c.keeper.done() and c.retry_at is None
+            for c in children
+        ):
+            await asyncio.sleep(0.01)
+
+    async def _pump(self, read_end: int, child: Child) -> None:
+        """Copy a child's output into its log file until every writer has closed the pipe;
+        its notices (`socs_like.logs.notice`) are shown on the console too."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        pipe = open(read_end, "rb", buffering=0)  # noqa: SIM115 (the transport closes it)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), pipe
+        )
+        partial = b""
         try:
-            await asyncio.wait_for(proc.wait(), STOP_GRACE)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-        child.state = "stopped"
+            while data := await reader.read(65536):
+                child.log.write(data)
+                *lines, partial = (partial + data).split(b"\n")
+                for line in lines:
+                    if (message := notices(line)) is not None:
+                        self.notices[child.name] = message
+                        self._say(f"{child.name}: {message}")
+        finally:
+            transport.close()
+
+    async def _stop(self, child: Child) -> None:
+        """Stop `child` (SIGTERM, then SIGKILL after STOP_GRACE) and keep it stopped."""
+        keeper = child.keeper
+        waiting = child.retry_at is not None
+        self._set(child, "stopped")
+        child.retry_at = None
+        proc = child.process
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), STOP_GRACE)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if keeper is not None and not keeper.done():
+            if waiting:
+                keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        child.quick_exits = 0
+        self._set(child, "stopped")
+
+    # --- the control socket ---
+
+    def states(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        return [c.as_dict(now) for c in self.children.values()]
+
+    def _targets(self, target: Any) -> list[Child]:
+        if target == "all":
+            return [c for c in self.children.values() if c.kind != HOST_MANAGER_CLASS]
+        if target not in self.children:
+            raise ControlError(
+                f"no instance {target!r} on host {self.host_name}; it runs {sorted(self.children)}"
+            )
+        child = self.children[target]
+        if child.kind == HOST_MANAGER_CLASS:
+            raise ControlError(f"{target} is the host manager itself: restart socs-like up")
+        return [child]
+
+    async def control(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Do one control request; the answer as the module's doc says."""
+        op = request.get("op")
+        extra: dict[str, Any] = {}
+        if op == "list":
+            pass
+        elif op in ("start", "stop", "restart"):
+            children = self._targets(request.get("id"))
+            if op in ("stop", "restart"):
+                await asyncio.gather(*(self._stop(c) for c in children))
+            if op in ("start", "restart"):
+                for c in children:
+                    c.restarts += op == "restart"
+                    self._start(c)
+                await self._spawned(children)
+        elif op == "reload":
+            extra = await self.reload()
+        else:
+            raise ControlError(f"unknown op {op!r}: list, start, stop, restart, reload or watch")
+        return {"ok": True, "instances": self.states(), **extra}
+
+    async def reload(self) -> dict[str, Any]:
+        try:
+            site = load_site_config(self.site_file)
+            if site.hub != self.site.hub:
+                raise SiteConfigError(
+                    f"{self.site_file}: the hub block changed; that needs a restart of socs-like up"
+                )
+            if self.host_name not in site.hosts:
+                raise SiteConfigError(f"{self.site_file}: the host {self.host_name!r} is gone")
+            specs = self._specs(site)
+        except SiteConfigError as exc:
+            raise ControlError(f"reload refused, nothing changed: {exc}") from None
+        plan = plan_reload([c.spec for c in self.children.values()], specs)
+        self.site = site
+        self.host = site.hosts[self.host_name]
+        await asyncio.gather(*(self._stop(self.children[n]) for n in plan.removed))
+        for name in plan.removed:
+            self.children.pop(name).log.close()
+        for spec in plan.retuned:
+            self.children[spec.name].spec = spec
+        await asyncio.gather(*(self._stop(self.children[s.name]) for s in plan.changed))
+        for spec in plan.changed:
+            self.children[spec.name].spec = spec
+            self._start(self.children[spec.name])
+        # keep the config's order, so the table and the list read as the file does
+        old = self.children
+        self.children = {s.name: old.get(s.name) or self._child(s) for s in specs}
+        for spec in plan.added:
+            self._start(self.children[spec.name])
+        await self._spawned([self.children[s.name] for s in plan.added + plan.changed])
+        self._say(
+            f"reloaded {self.site_file}: added {[s.name for s in plan.added]}, "
+            f"removed {plan.removed}, changed {[s.name for s in plan.changed]}"
+        )
+        return {
+            "added": [s.name for s in plan.added],
+            "removed": plan.removed,
+            "changed": [s.name for s in plan.changed],
+        }
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        def send(answer: dict[str, Any]) -> None:
+            writer.write(json.dumps(answer).encode() + b"\n")
+
+        try:
+            while line := await reader.readline():
+                try:
+                    request = json.loads(line)
+                    if not isinstance(request, dict):
+                        raise ControlError('a request is a JSON object such as {"op": "list"}')
+                    if request.get("op") == "watch":
+                        await self._watch(send, writer)
+                        return
+                    send(await self.control(request))
+                except (ControlError, ValueError) as exc:
+                    send({"ok": False, "error": str(exc)})
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _watch(self, send: Any, writer: asyncio.StreamWriter) -> None:
+        while not writer.is_closing():
+            changed = self._changed
+            send({"ok": True, "instances": self.states()})
+            await writer.drain()
+            # uptimes move on their own: a refresh every few seconds without a change
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), 5.0)
+
+    # --- the hub's view ---
 
     async def _watch_heartbeats(self) -> None:
         """Follow every agent's heartbeat through the hub, reconnecting while it is away."""
         from .client import ClientError
 
-        by_address = {
-            f"{self.site.hub.address_root}.{c.name}": c
-            for c in self.children
-            if c.kind != "simulator"
-        }
+        prefix = f"{self.site.hub.address_root}."
         client = self._watcher
 
         def beat(payload: Any, feed_info: dict[str, Any] | None = None) -> None:
-            child = by_address.get((feed_info or {}).get("agent_address", ""))
-            if child is not None and isinstance(payload, dict):
+            address = (feed_info or {}).get("agent_address", "")
+            child = self.children.get(address.removeprefix(prefix))
+            if child is not None and child.kind != "simulator" and isinstance(payload, dict):
                 child.heartbeat = time.monotonic()
                 child.op_codes = payload
 
@@ -236,13 +606,14 @@ class Supervisor:
 
         table = Table(
             title=f"socs-like up: host {self.host_name} — hub "
-            f"{self.site.hub.wamp_server} — Ctrl-C stops"
+            f"{self.site.hub.wamp_server} — logs in {self.log_dir}/ — Ctrl-C stops"
         )
         for column in ("agent", "class", "pid", "process", "restarts", "heartbeat", "operations"):
             table.add_column(column)
-        table.add_column("last error", overflow="fold")
+        table.add_column("last error (log: <agent>.log)", overflow="fold")
+        table.caption = "\n".join(f"{name}: {text}" for name, text in self.notices.items())
         now = time.monotonic()
-        for c in self.children:
+        for c in self.children.values():
             beat = "—" if c.heartbeat is None else f"{now - c.heartbeat:.1f} s ago"
             if c.heartbeat is not None and now - c.heartbeat > 5:
                 beat = f"[red]{beat}"
@@ -253,24 +624,19 @@ class Supervisor:
             )
             if c.kind == "simulator":
                 beat, ops = "", "—"
-            state = f"[red]{c.state}" if c.state.startswith("crash-looping") else c.state
+            state = c.state
+            if c.retry_at is not None:
+                state += f", retry in {max(0.0, c.retry_at - now):.0f} s"
+            if c.state in ("crash-looping", "crashed"):
+                state = f"[red]{state}"
             table.add_row(
                 c.name,
                 c.kind,
-                str(c.process.pid if c.process else ""),
+                str(c.pid or ""),
                 state,
                 str(c.restarts),
                 beat,
                 ops or "idle",
-                c.last_line if c.restarts or c.last_exit is not None else "",
+                c.last_line if c.last_exit is not None else "",
             )
         return table
-
-
-def last_line(path: Path, offset: int = 0, limit: int = 200) -> str:
-    """The last non-blank line written to `path` after `offset`, cut to `limit` characters."""
-    with open(path, "rb") as f:
-        f.seek(max(offset, f.seek(0, 2) - 64 * 1024))
-        lines = f.read().decode(errors="replace").splitlines()
-    text = next((line.strip() for line in reversed(lines) if line.strip()), "")
-    return text if len(text) <= limit else text[: limit - 1] + "…"

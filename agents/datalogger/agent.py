@@ -23,6 +23,7 @@ from typing import Any, TypeVar, cast
 from socs_like import Agent, OpSession, param
 from socs_like.backoff import Backoff
 from socs_like.db import Database
+from socs_like.logs import notice
 
 from .errors import DataLoggerError, RequestError
 from .grab import GrabOptions, GrabReport
@@ -296,6 +297,9 @@ class DataGrabber:
         down (after the last one recorded, at most --max-catchup) are run first. A scheduled
         run grabs the configured length ending at the midnight before its due time."""
         session.set_status("running")
+        notice(
+            "plot page at %s (rebuilt after each file)", self.grabber.config.plot_dir / "index.html"
+        )
         await self.agent.to_thread(self.grabber.upgrade)
         db = self.grabber.db
         runs = 0

@@ -14,6 +14,16 @@ from socs_like import Agent, OpSession, param
 from .models import AcqData, DelayData, FillData, TemperatureBlock
 
 _STEP = 0.1 * 12**0.5  # uniform steps in [-0.5, 0.5) times this have a standard deviation of 0.1
+# Values (samples x channels) made in one loop turn at most (~25 ms of work): a faster rate is
+# made in several turns, so the agent's feeds, pings and calls get their turns in between.
+MAX_TURN_VALUES = 100_000
+# Further behind than this (s), acquisition gives up on the missed samples and says so
+# (samples_skipped): asked for more than it can make, it makes what it can, in real time.
+MAX_BEHIND = 1.0
+# While more than this (estimated bytes) waits in the feed for the hub, acquisition makes
+# nothing: what the hub cannot take would only be dropped, and making it takes the CPU that
+# the agent (and, on a small machine, the hub) needs to send what is already made.
+MAX_BACKLOG = 4 * 1024 * 1024
 
 
 class FakeData:
@@ -21,7 +31,8 @@ class FakeData:
 
     Operations: process ``acq`` (publishes ``false_temperatures``), task ``delay_task``
     (waits, abortable), task ``set_heartbeat`` (pauses the heartbeat, as OCS's does), task
-    ``fill_session`` (puts N bytes in session data, to try size limits).
+    ``fill_session`` (puts N bytes in session data, to try size limits), task ``block_loop``
+    (blocks the event loop, to try loop-health reporting).
     """
 
     @classmethod
@@ -65,6 +76,7 @@ class FakeData:
         agent.register_task("delay_task", self.delay_task, abortable=True)
         agent.register_task("set_heartbeat", self.set_heartbeat)
         agent.register_task("fill_session", self.fill_session)
+        agent.register_task("block_loop", self.block_loop)
 
     @param("sample_rate", type=float, default=None, check=lambda r: r is None or 0 < r <= 1e7)
     async def acq(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
@@ -73,12 +85,17 @@ class FakeData:
         session.set_status("running")
         values = dict.fromkeys(self.channels, 0.0)
         rnd = random.random
-        sent = 0
-        start = time.time()
-        next_t = start
+        sent = skipped = 0
+        per_turn = max(1, MAX_TURN_VALUES // max(1, len(self.channels)))
+        next_t = time.time()
         while True:
             now = time.time()
-            n = int((now - next_t) * rate)
+            if now - next_t > MAX_BEHIND:
+                missed = int((now - next_t - self.frame_length) * rate)
+                skipped += missed
+                next_t += missed / rate
+            backlogged = self.feed.pending_bytes > MAX_BACKLOG
+            n = 0 if backlogged else min(int((now - next_t) * rate), per_turn)
             if n > 0:
                 stamps = [next_t + i / rate for i in range(n)]
                 next_t += n / rate
@@ -96,8 +113,12 @@ class FakeData:
                     fields={c: {"T": values[c]} for c in self.channels},
                     timestamp=now,
                     samples_sent=sent,
+                    samples_skipped=skipped,
+                    feed_dropped=self.feed.dropped,
+                    feed_drop_rate=self.feed.drop_rate,
                 ).as_dict()
-            if await session.sleep(max(self.frame_length, 1.0 / rate)):
+            behind = not backlogged and (time.time() - next_t) * rate >= 1
+            if await session.sleep(0 if behind else max(self.frame_length, 1.0 / rate)):
                 break
         return True, f"Acquisition stopped after {sent} samples."
 
@@ -122,3 +143,9 @@ class FakeData:
         """fill_session(size): put `size` bytes of text in session data."""
         session.data = FillData("x" * params["size"], math.pi).as_dict()
         return True, f"Session data holds {params['size']} bytes."
+
+    @param("seconds", type=float, check=lambda s: 0 <= s <= 60)
+    async def block_loop(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
+        """block_loop(seconds): block the event loop for `seconds` (to try loop health)."""
+        time.sleep(params["seconds"])  # on purpose: what a badly written op does
+        return True, f"Blocked the loop for {params['seconds']} seconds."

@@ -13,6 +13,11 @@ class AcqData:
     fields: dict[str, dict[str, float]]  # channel name -> {"T": its latest value}
     timestamp: float  # UNIX time (s) when the latest block was made
     samples_sent: int  # samples per channel published since the start
+    # Samples never made: the agent fell more than MAX_BEHIND s behind the rate asked for
+    # (it makes what it can, in real time).
+    samples_skipped: int
+    feed_dropped: int  # records the feed's bounded buffer dropped (the hub could not keep up)
+    feed_drop_rate: float  # of those, per second over the last second
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -27,7 +32,9 @@ class TemperatureBlock:
     block_name: str = "temps"
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict: it deep-copies every sample, one Python call per float,
+        # which cost more than making the samples (the feed copies the lists it keeps).
+        return {"timestamps": self.timestamps, "data": self.data, "block_name": self.block_name}
 
 
 @dataclass(frozen=True)

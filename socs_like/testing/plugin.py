@@ -5,6 +5,7 @@ pytest_plugins = [
     "socs_like.testing.inprocess",
     "socs_like.testing.sshd",
     "socs_like.testing.postgres",
+    "socs_like.testing.influxdb",
     "socs_like.testing.database",
     "socs_like.testing.browser",
 ]

@@ -9,17 +9,19 @@ import sys
 import yaml
 
 from socs_like.client import Client, ClientError
+from socs_like.secrets import SECRETS_ENV
 from socs_like.testing import wait_until
 from socs_like.testing.hub import free_port
 
 
-def socs_like(*args, cwd=None, timeout=60):
+def socs_like(*args, cwd=None, timeout=60, env=None):
     return subprocess.run(
         [sys.executable, "-m", "socs_like", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=cwd,
+        env=env,
     )
 
 
@@ -53,7 +55,7 @@ def test_call_errors_are_one_line(hub, run_agent):
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "socs-like call: fd-cli2 has no operation 'no_op'; it has "
-        "['acq', 'delay_task', 'fill_session', 'set_heartbeat']"
+        "['acq', 'block_loop', 'delay_task', 'fill_session', 'set_heartbeat']"
     ]
     out = socs_like("call", "nobody", "x", *site, "--timeout", "2")
     assert out.returncode == 2
@@ -167,9 +169,9 @@ def test_up_runs_hub_and_agents_and_restarts_the_dead(tmp_path):
         up.send_signal(signal.SIGTERM)
         output, _ = up.communicate(timeout=30)
     assert up.returncode == 0
-    assert "fd-up: exited with -9" in output and "restarting in 1 s" in output
+    assert "fd-up: exited with -9" in output and "restarting in 0.1 s" in output
     assert output.rstrip().splitlines()[-1].endswith("stopping the hub")
-    assert (tmp_path / "var" / "log" / "fd-up.out").exists()
+    assert (tmp_path / "var" / "log" / "fd-up.log").exists()
 
 
 def test_status_table_and_feed_printing(hub, run_agent, make_client, tmp_path):
@@ -217,3 +219,27 @@ def test_status_table_and_feed_printing(hub, run_agent, make_client, tmp_path):
     assert all('"fill_session": 1' in line for line in lines)
     seqs = [int(line.split("#")[1].split()[0]) for line in lines]
     assert seqs[1] == seqs[0] + 1
+
+
+def test_status_finds_the_secrets_beside_the_site_config_it_is_given(hub, run_agent, tmp_path):
+    # no $SOCS_LIKE_SECRETS and run from elsewhere: the secrets beside --site-config count
+    run_agent("FakeData", "fd-cli-elsewhere")
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    site = yaml.safe_load(hub.site_file.read_text())
+    site["hosts"] = {
+        "localhost": {
+            "agent-instances": [{"agent-class": "FakeData", "instance-id": "fd-cli-elsewhere"}]
+        }
+    }
+    (site_dir / "site-config.yaml").write_text(yaml.safe_dump(site))
+    secrets = site_dir / "secrets.yaml"
+    secrets.write_bytes(hub.secrets_file.read_bytes())
+    secrets.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if k != SECRETS_ENV}
+    out = socs_like(
+        "status", "--site-config", str(site_dir / "site-config.yaml"), cwd=tmp_path, env=env
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    row = next(line for line in out.stdout.splitlines() if line.startswith("│fd-cli-elsewhere"))
+    assert re.search(r"(<1|\d) s", row), row  # its heartbeat was seen

@@ -136,3 +136,46 @@ def test_feed_event_reads_the_ocs_shape_and_the_two_argument_form():
     assert feed_event(({"a": 1}, info)) == ({"a": 1}, info)
     assert feed_event(([1, {"not": "info"}],)) == ([1, {"not": "info"}], {})
     assert feed_event(()) == (None, {})
+
+
+def _block(t0: float, n: int) -> dict:
+    return {
+        "block_name": "b",
+        "timestamps": [t0 + i for i in range(n)],
+        "data": {"t": [float(i) for i in range(n)]},
+    }
+
+
+def test_buffer_bounded_in_bytes_drops_oldest_and_counts_a_rate():
+    f = recorded(max_buffer_bytes=10_000)
+    for k in range(10):
+        f.publish(_block(k * 100, 50))  # ~2 400 estimated bytes each
+    assert f.pending_bytes <= 10_000
+    assert f.dropped == 10 - f.pending > 0
+    events = f.take_events()
+    assert events[0][1]["seq_no"] == f.dropped  # the oldest went; the gap shows
+    assert f.pending_bytes == 0
+
+    f.tick(100.0)
+    assert f.drop_rate == 0.0
+    before = f.dropped
+    for k in range(10):
+        f.publish(_block(k * 100, 50))
+    f.tick(102.0)
+    assert f.drop_rate == (f.dropped - before) / 2 > 0
+    assert f.encoded()["drop_rate"] == round(f.drop_rate, 3)
+
+
+def test_take_hands_out_a_bounded_share_in_order():
+    f = recorded()
+    for k in range(6):
+        f.publish(_block(k * 100, 50))
+    size_one = f.pending_bytes // 6
+    first, size = f.take(2 * size_one)
+    assert size == 2 * size_one and f.pending == 4
+    rest, _ = f.take(1)  # under one record: one all the same
+    assert f.pending == 3
+    last, _ = f.take(None)
+    seqs = [(i["seq_no"], i["seq_count"]) for _, i in first + rest + last]
+    assert seqs == [(0, 2), (2, 1), (3, 3)]
+    assert f.pending_bytes == 0

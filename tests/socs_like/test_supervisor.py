@@ -1,52 +1,66 @@
-"""`socs-like up`'s supervisor: a child that keeps dying is shown as crash-looping, with why."""
+"""`socs-like up`'s supervisor: restart policies, crash loops with their last line, reload
+plans, and the per-instance log files (rotation, `socs-like logs`)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
+import pytest
 import yaml
 from rich.console import Console
 
 from socs_like.backoff import Backoff
-from socs_like.site_config import load_site_config
-from socs_like.supervisor import Supervisor, last_line
+from socs_like.logs import RotatingLog
+from socs_like.logs import main as logs_main
+from socs_like.site_config import SiteConfigError, load_site_config, parse_site_config
+from socs_like.supervisor import ChildSpec, Supervisor, host_specs, plan_reload, should_restart
 
 ARGPARSE_LINE = "socs-like agent FakeData: error: argument --num-channels: invalid int value: 'x'"
 
 
-def test_a_child_that_keeps_failing_is_crash_looping_with_its_last_line(hub, tmp_path):
+def write_site(hub, tmp_path: Path, instances: list[dict]) -> Path:
     site_file = tmp_path / "site.yaml"
     site = yaml.safe_load(hub.site_file.read_text())
-    site["hosts"] = {
-        "localhost": {
-            "agent-instances": [
-                {
-                    "agent-class": "FakeData",
-                    "instance-id": "broken",
-                    "arguments": ["--num-channels", "x"],
-                }
-            ]
-        }
-    }
+    site["hosts"] = {"localhost": {"agent-instances": instances}}
     site_file.write_text(yaml.safe_dump(site))
+    return site_file
+
+
+def test_a_child_that_keeps_failing_is_crash_looping_with_its_last_line(hub, tmp_path):
+    site_file = write_site(
+        hub,
+        tmp_path,
+        [
+            {
+                "agent-class": "FakeData",
+                "instance-id": "broken",
+                "arguments": ["--num-channels", "x"],
+            }
+        ],
+    )
     sup = Supervisor(
         site_file,
         load_site_config(site_file),
         host="localhost",
         live_table=False,
         var_dir=tmp_path,
+        host_manager=False,
+        backoff=Backoff(initial=0.05, factor=2, cap=0.15),
     )
-    sup.log_dir.mkdir(parents=True)
-    (child,) = sup.children
-    child.backoff = Backoff(initial=0.05, factor=2, cap=0.15)
+    (child,) = sup.children.values()
+
+    console = Console(record=True, width=250)
 
     async def until_looping() -> None:
-        keeper = asyncio.ensure_future(sup._keep_alive(child))
-        while not child.state.startswith("crash-looping"):
-            assert not keeper.done(), keeper.exception()
-            await asyncio.sleep(0.05)
-        sup._stopping = True
-        keeper.cancel()
+        await sup.start_all()
+        try:
+            while child.state != "crash-looping":
+                await asyncio.sleep(0.02)
+            console.print(sup.table())
+        finally:
+            await sup.close()
 
     asyncio.run(asyncio.wait_for(until_looping(), 60))
     assert child.restarts >= 2 and child.last_exit == 2
@@ -54,19 +68,141 @@ def test_a_child_that_keeps_failing_is_crash_looping_with_its_last_line(hub, tmp
     assert child.backoff.failures >= 3
     assert child.backoff.base_delay == 0.15
     assert child.last_line == ARGPARSE_LINE
-    console = Console(record=True, width=250)
-    console.print(sup.table())
     shown = console.export_text()
-    assert "crash-looping, retry in 0 s" in shown
-    assert ARGPARSE_LINE in shown
+    assert "crash-looping, retry in 0 s" in shown and ARGPARSE_LINE in shown
+    assert f"logs in {tmp_path / 'log'}/" in shown
+    # everything each run wrote is in <log-dir>/<instance-id>.log, once
+    log = (tmp_path / "log" / "broken.log").read_text()
+    assert log.count(ARGPARSE_LINE) == child.restarts + 1
 
 
-def test_last_line_reads_only_what_this_run_wrote(tmp_path):
-    log = tmp_path / "x.out"
-    log.write_text("old run: failed\n")
-    offset = log.stat().st_size
-    assert last_line(log, offset) == ""
-    with log.open("a") as f:
-        f.write("starting\ncannot start sshd: /usr/sbin/sshd not found\n\n")
-    assert last_line(log, offset) == "cannot start sshd: /usr/sbin/sshd not found"
-    assert last_line(log, 0, limit=10) == "cannot st…"
+def test_restart_policies():
+    assert should_restart("always", 0) and should_restart("always", -9)
+    assert should_restart("on-failure", 1) and not should_restart("on-failure", 0)
+    assert not should_restart("never", 1)
+
+
+SITE = """
+hub: {wamp_server: ws://localhost:8001/ws}
+hosts:
+  localhost:
+    agent-instances:
+      - {agent-class: FakeData, instance-id: a, arguments: [--num-channels, 2]}
+      - {agent-class: FakeData, instance-id: b, restart: on-failure}
+      - {agent-class: Registry, instance-id: unmanaged, manage: "no"}
+    simulators:
+      - {name: pysmurf, arguments: [--port, 1]}
+"""
+
+
+def test_host_specs_add_a_host_manager_and_keep_the_config_order(tmp_path):
+    site = parse_site_config(SITE)
+    sock = tmp_path / "host.sock"
+    specs = host_specs(Path("s.yaml"), site, "localhost", sock)
+    assert [(s.name, s.kind, s.policy) for s in specs] == [
+        ("hm-localhost", "HostManager", "always"),
+        ("a", "FakeData", "always"),
+        ("b", "FakeData", "on-failure"),
+        ("sim-pysmurf", "simulator", "always"),
+    ]
+    assert specs[0].argv[-2:] == ("--control", str(sock))
+    assert specs[1].argv == (
+        "agent",
+        "--instance-id",
+        "a",
+        "--site-file",
+        "s.yaml",
+        "--site-host",
+        "localhost",
+    )
+    assert host_specs(Path("s.yaml"), site, "localhost")[0].name == "a"
+    twice = SITE.replace("instance-id: b", "instance-id: a")
+    with pytest.raises(SiteConfigError, match="host 'localhost' lists 'a' twice"):
+        host_specs(Path("s.yaml"), parse_site_config(twice), "localhost")
+
+
+def test_a_bad_restart_policy_is_refused_with_its_line():
+    with pytest.raises(SiteConfigError, match=r"<site config>:7: .*restart.*'always'"):
+        parse_site_config(SITE.replace("restart: on-failure", "restart: sometimes"))
+
+
+def test_reload_plan_adds_removes_restarts_changed_and_retunes_policies():
+    def spec(name: str, config: str = "", policy: str = "always") -> ChildSpec:
+        return ChildSpec(name, "FakeData", ("agent", name), policy, config)
+
+    old = [spec("keep"), spec("gone"), spec("args", "1"), spec("policy")]
+    new = [spec("keep"), spec("args", "2"), spec("policy", policy="never"), spec("new")]
+    plan = plan_reload(old, new)
+    assert [s.name for s in plan.added] == ["new"]
+    assert plan.removed == ["gone"]
+    assert [s.name for s in plan.changed] == ["args"]
+    assert [(s.name, s.policy) for s in plan.retuned] == [("policy", "never")]
+
+
+def test_rotating_log_keeps_its_backups_and_loses_nothing(tmp_path):
+    path = tmp_path / "x.log"
+    log = RotatingLog(path, max_bytes=100, backups=2)
+    lines = [f"line {n:03d} {'.' * 30}\n".encode() for n in range(20)]  # 40 bytes each
+    for line in lines:
+        log.write(line)
+    log.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.log", "x.log.1", "x.log.2"]
+    kept = b"".join((tmp_path / n).read_bytes() for n in ("x.log.2", "x.log.1", "x.log"))
+    assert kept == b"".join(lines[-len(kept) // 40 :])  # the newest, in order, whole
+    assert all(p.stat().st_size <= 100 for p in tmp_path.iterdir())
+    assert log.last_line() == lines[-1].decode().strip()
+
+
+def test_last_line_is_of_this_run_only(tmp_path):
+    log = RotatingLog(tmp_path / "x.log")
+    log.write(b"old run: failed\n")
+    log.mark()
+    assert log.last_line() == ""
+    log.write(b"starting\ncannot start sshd: /usr/sbin/sshd not found\n\n")
+    assert log.last_line() == "cannot start sshd: /usr/sbin/sshd not found"
+    assert log.last_line(limit=10) == "cannot st…"
+
+
+def test_socs_like_logs_prints_the_last_lines(tmp_path, capsysbinary):
+    (tmp_path / "a.log").write_bytes(b"".join(b"line %d\n" % n for n in range(100)))
+    assert logs_main(["a", "-n", "3", "--log-dir", str(tmp_path)]) == 0
+    assert capsysbinary.readouterr().out == b"line 97\nline 98\nline 99\n"
+
+
+def test_a_childs_notices_reach_the_console_and_its_log_keeps_every_line(hub, tmp_path, capsys):
+    site_file = write_site(
+        hub, tmp_path, [{"agent-class": "FakeData", "instance-id": "talker", "arguments": []}]
+    )
+    sup = Supervisor(
+        site_file,
+        load_site_config(site_file),
+        host="localhost",
+        live_table=False,
+        var_dir=tmp_path,
+        host_manager=False,
+    )
+    (child,) = sup.children.values()
+    lines = [
+        b"2026-11-29 03:59:10,266 talker INFO socs_like_agents.x: wrote a file\n",
+        b"2026-11-29 03:59:10,267 talker INFO socs_like.notice: plot page at /var/p/index.html\n",
+    ]
+
+    async def pump() -> None:
+        read_end, write_end = os.pipe()
+        task = asyncio.ensure_future(sup._pump(read_end, child))
+        with open(write_end, "wb", buffering=0) as out:
+            data = b"".join(lines)
+            for cut in range(0, len(data), 7):  # a notice split across reads still counts
+                out.write(data[cut : cut + 7])
+                await asyncio.sleep(0)
+        await task
+
+    asyncio.run(asyncio.wait_for(pump(), 30))
+    assert sup.notices == {"talker": "plot page at /var/p/index.html"}
+    printed = capsys.readouterr().out
+    assert printed.endswith(" talker: plot page at /var/p/index.html\n")
+    assert "wrote a file" not in printed
+    assert (tmp_path / "log" / "talker.log").read_bytes() == b"".join(lines)
+    console = Console(record=True, width=200)
+    console.print(sup.table())
+    assert "talker: plot page at /var/p/index.html" in console.export_text()

@@ -126,7 +126,12 @@ def test_oversized_session_data_is_a_clear_error_not_a_hang(c):
 def test_get_api_describes_ops_and_feeds(c):
     api = c.get_api()
     assert api["agent_class"] == "FakeData"
-    assert {t[0] for t in api["tasks"]} == {"delay_task", "set_heartbeat", "fill_session"}
+    assert {t[0] for t in api["tasks"]} == {
+        "delay_task",
+        "set_heartbeat",
+        "fill_session",
+        "block_loop",
+    }
     [acq] = api["processes"]
     assert acq[0] == "acq" and acq[2]["op_type"] == "process"
     [delay] = [t for t in api["tasks"] if t[0] == "delay_task"]

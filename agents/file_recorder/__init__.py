@@ -1,0 +1,1 @@
+"""FileRecorder: every recorded feed of the site, written to HDF5 files rotated on a period."""

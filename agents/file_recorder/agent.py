@@ -1,0 +1,135 @@
+"""FileRecorder: every recorded feed of the site, in HDF5 files rotated on a period.
+
+The WAMP-facing shell: one wildcard subscription (``<root>..feeds.``) brings every feed of
+every agent, including agents that start later; `FeedIntake` keeps the recorded ones (and
+drops duplicates, counts gaps), the `Backlog` queues their samples (bounded), and the
+``record`` process hands them to the `Recorder` in the worker pool every
+``--flush-interval``, which appends them and flushes the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from socs_like import Agent, OpSession
+from socs_like_agents.recording.backlog import Backlog
+from socs_like_agents.recording.intake import FeedIntake
+
+from .errors import DataDirError
+from .models import RecorderStats
+from .recorder import Recorder
+
+log = logging.getLogger(__name__)
+
+
+class FileRecorder:
+    """Writes every recorded feed to HDF5 files (as OCS's aggregator writes .g3 files): one
+    group per agent, feed and block, a new file every ``--time-per-file`` s.
+
+    Operations: process ``record`` (runs at start-up unless ``--initial-state idle``).
+    """
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group("FileRecorder options")
+        group.add_argument(
+            "--data-dir", default="var/data/hdf5", help="where files go (var/data/hdf5)"
+        )
+        group.add_argument(
+            "--time-per-file",
+            type=float,
+            default=3600.0,
+            help="s of data per file; files start on multiples of it (default 3600)",
+        )
+        group.add_argument(
+            "--flush-interval",
+            type=float,
+            default=1.0,
+            help="s between write rounds, each ending in a flush (default 1)",
+        )
+        group.add_argument(
+            "--max-queue",
+            type=int,
+            default=2_000_000,
+            help="samples held while writing fails or lags; past that the oldest are "
+            "dropped and counted (default 2000000)",
+        )
+        group.add_argument(
+            "--initial-state",
+            choices=["idle", "record"],
+            default="record",
+            help="'record' starts recording at start-up (default)",
+        )
+
+    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
+        if args.flush_interval <= 0 or args.time_per_file <= 0 or args.max_queue < 1:
+            raise ValueError("need --flush-interval > 0, --time-per-file > 0, --max-queue >= 1")
+        self.agent = agent
+        self.data_dir = Path(args.data_dir)
+        self.flush_interval = args.flush_interval
+        self.intake = FeedIntake(agent.address_root, exclude_flag="exclude_aggregator")
+        self.backlog = Backlog(args.max_queue)
+        self.recorder = Recorder(self.data_dir, args.time_per_file)
+        self.recording = False
+        agent.subscribe(f"{agent.address_root}..feeds.", self._on_event, match="wildcard")
+        agent.register_process("record", self.record, startup=args.initial_state == "record")
+
+    def _on_event(self, payload, feed_info) -> None:
+        if self.recording:
+            for block in self.intake.take(payload, feed_info, time.time()):
+                self.backlog.add(block)
+
+    async def record(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        """record()
+
+        **Process** - Write the samples of every recorded feed to ``--data-dir`` every
+        ``--flush-interval`` s, in files of ``--time-per-file`` s; each round ends in a
+        flush, so a reader (h5py, ``swmr=True``) sees every sample written so far. On stop,
+        what is queued is written and the file closed.
+
+        session.data: :class:`~.models.RecorderStats` (file, files_opened, written, pending,
+        dropped, write_errors, last_error, intake).
+        """
+        try:
+            await self.agent.to_thread(lambda: self.data_dir.mkdir(parents=True, exist_ok=True))
+        except OSError as exc:
+            raise DataDirError(f"cannot make the data folder {self.data_dir}: {exc}") from exc
+        session.set_status("running")
+        self.recording = True
+        write_errors = 0
+        last_error: str | None = None
+        try:
+            while True:
+                stopping = await session.sleep(self.flush_interval)
+                batch = self.backlog.take(self.backlog.pending)
+                try:
+                    await self.agent.to_thread(self.recorder.write, batch.blocks, time.time())
+                except Exception as exc:  # disk full, permissions: keep the data, new file
+                    self.backlog.put_back(batch)
+                    write_errors += 1
+                    last_error = f"{type(exc).__name__}: {exc}"
+                    log.exception("writing to %s failed", self.recorder.file)
+                    await self.agent.to_thread(self.recorder.close)
+                current = self.recorder.file
+                session.data = RecorderStats(
+                    file=str(current.path) if current else None,
+                    files_opened=self.recorder.files_opened,
+                    written=self.recorder.written,
+                    pending=self.backlog.pending,
+                    dropped=self.backlog.dropped,
+                    write_errors=write_errors,
+                    last_error=last_error,
+                    intake=self.intake.stats(),
+                ).as_dict()
+                if stopping:
+                    break
+        finally:
+            self.recording = False
+            await self.agent.to_thread(self.recorder.close)
+        return True, (
+            f"stopped: {self.recorder.written} samples in {self.recorder.files_opened} files"
+            + (f", {self.backlog.pending} not written" if self.backlog.pending else "")
+        )

@@ -1,0 +1,24 @@
+"""What the FileRecorder puts in session data (typed: a reader can rely on it). Counts are
+samples (one timestamp of one block) since ``record`` started. The README lists them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecorderStats:
+    """``record``'s session data, renewed after each write round (every --flush-interval)."""
+
+    file: str | None  # the file being written (None between files)
+    files_opened: int  # files opened since record started
+    written: int  # samples written and flushed
+    pending: int  # samples waiting for the next round
+    dropped: int  # samples dropped because the queue was full (oldest first)
+    write_errors: int  # rounds that failed (then tried again in a new file)
+    last_error: str | None  # the last write failure
+    intake: dict[str, Any]  # recording.intake counters: events, duplicates, gaps (records)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

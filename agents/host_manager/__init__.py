@@ -1,0 +1,1 @@
+"""HostManager: the remote face of `socs-like up` (see its README)."""

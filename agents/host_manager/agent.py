@@ -1,0 +1,106 @@
+"""HostManager: the remote face of `socs-like up` on one host."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+from socs_like import Agent, OpSession, param
+from socs_like.backoff import Backoff
+
+from . import control
+from .control import HostManagerError
+
+
+class HostManager:
+    """HostManager: lists, starts, stops and restarts this host's agents and simulators.
+
+    Process ``manager`` (started at start-up) follows the supervisor: its session data holds
+    ``instances`` (instance id → state, pid, uptime, restarts, last error line, ...) and each
+    change is published on the feed ``states``. Tasks ``start``, ``stop``, ``restart`` take
+    ``instance_id`` (or ``all``); task ``reload`` re-reads the site config.
+    """
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--control",
+            type=Path,
+            required=True,
+            help="the Unix socket of socs-like up (it passes this itself)",
+        )
+
+    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
+        self.agent = agent
+        self.path: Path = args.control
+        self.feed = agent.register_feed("states")
+        agent.register_process("manager", self.manager, startup=True)
+        agent.register_task("start", self.start)
+        agent.register_task("stop", self.stop)
+        agent.register_task("restart", self.restart)
+        agent.register_task("reload", self.reload)
+
+    async def manager(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
+        """manager(): follow the supervisor's states until stopped."""
+        session.set_status("running")
+        follower = asyncio.ensure_future(self._follow(session))
+        try:
+            while not await session.sleep(3600):
+                pass
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+        return True, "Manager stopped."
+
+    async def _follow(self, session: OpSession) -> None:
+        backoff = Backoff(initial=0.2, cap=5.0)
+        while True:
+            try:
+                async for instances in control.watch(self.path):
+                    backoff.success()
+                    self._show(session, instances)
+            except HostManagerError as exc:
+                session.add_message(f"{exc}; retrying")
+                await asyncio.sleep(backoff.failure())
+
+    def _show(self, session: OpSession, instances: list[dict[str, Any]]) -> None:
+        by_id = {i["instance_id"]: i for i in instances}
+        session.data = {"instances": by_id, "timestamp": time.time()}
+        self.feed.publish({"timestamp": time.time(), "instances": by_id})
+
+    async def _do(self, session: OpSession, op: str, **fields: Any) -> dict[str, Any]:
+        answer = await control.request(self.path, op, **fields)
+        session.data = {"instances": {i["instance_id"]: i for i in answer["instances"]}}
+        return answer
+
+    @param("instance_id", type=str)
+    async def start(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
+        """start(instance_id): start an instance (or ``all``) that is not running."""
+        await self._do(session, "start", id=params["instance_id"])
+        return True, f"Started {params['instance_id']}."
+
+    @param("instance_id", type=str)
+    async def stop(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
+        """stop(instance_id): stop an instance (or ``all``) and keep it stopped."""
+        await self._do(session, "stop", id=params["instance_id"])
+        return True, f"Stopped {params['instance_id']}."
+
+    @param("instance_id", type=str)
+    async def restart(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
+        """restart(instance_id): stop then start an instance (or ``all``)."""
+        await self._do(session, "restart", id=params["instance_id"])
+        return True, f"Restarted {params['instance_id']}."
+
+    async def reload(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
+        """reload(): re-read the site config; refused with its error, nothing changed."""
+        answer = await self._do(session, "reload")
+        session.data.update({k: answer[k] for k in ("added", "removed", "changed")})
+        return True, (
+            f"Reloaded: added {answer['added']}, removed {answer['removed']}, "
+            f"changed {answer['changed']}."
+        )

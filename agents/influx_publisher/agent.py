@@ -1,0 +1,221 @@
+"""InfluxPublisher: every recorded feed of the site, written to InfluxDB 1.x.
+
+The WAMP-facing shell: one wildcard subscription (``<root>..feeds.``) brings every feed of
+every agent, including agents that start later; `FeedIntake` keeps the recorded ones (and
+drops duplicates, counts gaps), the `Backlog` queues their points (bounded), and the
+``record`` process sends batches through `InfluxWriter` in the worker pool, one write at a
+time, backing off while the server is away. Its counters go to session data and to its own
+recorded feed ``influx_stats`` once a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import time
+
+from socs_like import Agent, OpSession
+from socs_like.backoff import Backoff
+from socs_like_agents.recording.backlog import Backlog, Batch
+from socs_like_agents.recording.intake import FeedIntake
+
+from .errors import InfluxUnavailable
+from .models import PublisherStats
+from .writer import InfluxWriter, WriteResult
+
+log = logging.getLogger(__name__)
+
+STATS_EVERY = 1.0
+POLL = 0.02  # how often the writer looks at the queue when nothing is due
+# Writes in flight at once: the next batch is encoded while the server stores the last one
+# (encoding takes about a third of a write's time), so the publisher keeps up with more.
+IN_FLIGHT = 2
+
+
+def _credentials() -> tuple[str, str] | None:
+    user = os.environ.get("INFLUXDB_USERNAME")
+    return (user, os.environ.get("INFLUXDB_PASSWORD", "")) if user else None
+
+
+class InfluxPublisher:
+    """Writes every recorded feed to an InfluxDB 1.x database (as OCS's InfluxDBAgent):
+    measurement = agent address, tag ``feed``, one field per block field.
+
+    Operations: process ``record`` (runs at start-up unless ``--initial-state idle``).
+    """
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group("InfluxPublisher options")
+        group.add_argument("--host", default="localhost", help="InfluxDB host (localhost)")
+        group.add_argument("--port", type=int, default=8086, help="InfluxDB HTTP port (8086)")
+        group.add_argument(
+            "--database", default="ocs_feeds", help="database, created if missing (ocs_feeds)"
+        )
+        group.add_argument(
+            "--initial-state",
+            choices=["idle", "record"],
+            default="record",
+            help="'record' starts recording at start-up (default)",
+        )
+        group.add_argument(
+            "--batch-size",
+            type=int,
+            default=10_000,
+            help="points per write at most (default 10000)",
+        )
+        group.add_argument(
+            "--flush-interval",
+            type=float,
+            default=1.0,
+            help="a point waits at most this long (s) for its batch to fill (default 1)",
+        )
+        group.add_argument(
+            "--max-queue",
+            type=int,
+            default=2_000_000,
+            help="points the queue holds while the server is away or slow; past that the "
+            "oldest are dropped and counted (default 2000000)",
+        )
+        group.add_argument(
+            "--timeout", type=float, default=10.0, help="HTTP time-out of one write, s (10)"
+        )
+
+    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
+        if args.batch_size < 1 or args.max_queue < args.batch_size or args.flush_interval <= 0:
+            raise ValueError("need 1 <= --batch-size <= --max-queue and --flush-interval > 0")
+        self.agent = agent
+        self.batch_size = args.batch_size
+        self.flush_interval = args.flush_interval
+        self.intake = FeedIntake(agent.address_root, exclude_flag="exclude_influx")
+        self.backlog = Backlog(args.max_queue)
+        self.writer = InfluxWriter(
+            f"http://{args.host}:{args.port}", args.database, args.timeout, _credentials()
+        )
+        self.recording = False
+        self.feed = agent.register_feed("influx_stats", record=True)
+        agent.subscribe(f"{agent.address_root}..feeds.", self._on_event, match="wildcard")
+        agent.register_process("record", self.record, startup=args.initial_state == "record")
+
+    def _on_event(self, payload, feed_info) -> None:
+        if not self.recording:
+            return
+        for block in self.intake.take(payload, feed_info, time.time()):
+            self.backlog.add(block)
+
+    def _due(self, now: float, stopping: bool) -> bool:
+        pending = self.backlog.pending
+        return pending >= self.batch_size or (
+            pending > 0 and (stopping or self.backlog.lag(now) >= self.flush_interval)
+        )
+
+    async def record(self, session: OpSession, params: dict) -> tuple[bool, str]:
+        """record()
+
+        **Process** - Queue the points of every recorded feed and write them to InfluxDB in
+        batches of ``--batch-size``, at least every ``--flush-interval`` s. While the server
+        is away the queue holds up to ``--max-queue`` points (then drops the oldest, counted)
+        and writes are retried with backoff. On stop, what is queued is written first if the
+        server takes it.
+
+        session.data: :class:`~.models.PublisherStats` (written, rejected, dropped, pending,
+        lag, data_lag, points_per_s, write_errors, last_error, last_rejection, intake).
+        """
+        session.set_status("running")
+        self.recording = True
+        totals = WriteResult()
+        backoff = Backoff(initial=0.2, cap=5.0, jitter=0.1)
+        retry_at = 0.0
+        write_errors = 0
+        connected = False
+        last_error: str | None = None
+        data_lag: float | None = None
+        last_stats = (time.monotonic(), 0)  # when, and `written` then
+        stopping = False
+        flush_failed = False  # once stopping, a failed write ends the flush
+        inflight: dict[asyncio.Future[WriteResult], Batch] = {}
+
+        def renew_stats() -> None:
+            nonlocal last_stats
+            now = time.monotonic()
+            rate = (totals.written - last_stats[1]) / max(now - last_stats[0], 1e-3)
+            last_stats = (now, totals.written)
+            stats = PublisherStats(
+                connected=connected,
+                written=totals.written,
+                rejected=totals.rejected,
+                dropped=self.backlog.dropped,
+                pending=self.backlog.pending,
+                empty=totals.empty,
+                lag=round(self.backlog.lag(time.time()), 3),
+                data_lag=data_lag,
+                points_per_s=round(rate, 1),
+                write_errors=write_errors,
+                last_error=last_error,
+                last_rejection=totals.last_rejection,
+                intake=self.intake.stats(),
+            )
+            session.data = stats.as_dict()
+            self.feed.publish(stats.feed_block(time.time()))
+
+        try:
+            while True:
+                stopping = stopping or session.stop_requested
+                now = time.monotonic()
+                if now >= last_stats[0] + STATS_EVERY:
+                    renew_stats()
+                while (
+                    len(inflight) < IN_FLIGHT
+                    and now >= retry_at
+                    and not flush_failed
+                    and self._due(time.time(), stopping)
+                ):
+                    batch = self.backlog.take(self.batch_size)
+                    write: asyncio.Future[WriteResult] = asyncio.ensure_future(
+                        self.agent.to_thread(self.writer.write, batch)
+                    )
+                    inflight[write] = batch
+                if not inflight:
+                    if stopping:
+                        break
+                    await session.sleep(POLL)
+                    continue
+                done, _ = await asyncio.wait(
+                    inflight, timeout=POLL, return_when=asyncio.FIRST_COMPLETED
+                )
+                for write in done:
+                    batch = inflight.pop(write)
+                    try:
+                        result = write.result()
+                    except InfluxUnavailable as exc:
+                        self.backlog.put_back(batch)
+                        write_errors += 1
+                        if connected or last_error is None:
+                            log.warning("%s; queueing until it is back", exc)
+                        connected, last_error = False, str(exc)
+                        retry_at = time.monotonic() + backoff.failure()
+                        flush_failed = stopping
+                        continue
+                    if not connected:
+                        log.info("InfluxDB at %s takes writes", self.writer.url)
+                    connected = True
+                    backoff.success()
+                    totals += result
+                    data_lag = round(time.time() - _newest(batch), 3)
+        finally:
+            self.recording = False
+            for write, batch in inflight.items():  # cancelled mid-write: keep what it held
+                write.cancel()
+                self.backlog.put_back(batch)
+        renew_stats()
+        left = self.backlog.pending
+        return True, (
+            f"stopped: {totals.written} points written, {self.backlog.dropped} dropped"
+            + (f", {left} not written (InfluxDB unavailable)" if left else "")
+        )
+
+
+def _newest(batch: Batch) -> float:
+    return max(b.timestamps[-1] for b in batch.blocks)

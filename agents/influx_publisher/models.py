@@ -1,0 +1,51 @@
+"""What the InfluxPublisher puts in session data and on its feed (typed: a reader can rely on
+them). Counts are points (one timestamp of one block) since ``record`` started; times are
+seconds. The README lists them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublisherStats:
+    """``record``'s session data, renewed once a second."""
+
+    connected: bool  # the last write reached the server
+    written: int  # points the server stored
+    rejected: int  # points the server refused (type conflicts), see last_rejection
+    dropped: int  # points dropped because the queue was full (oldest first)
+    pending: int  # points in the queue
+    empty: int  # points with no value (every field null): nothing to write
+    lag: float  # how long the oldest queued point has waited (0 when none wait)
+    data_lag: float | None  # now minus the newest sample time written (end to end)
+    points_per_s: float  # points written per second over the last second
+    write_errors: int  # writes that failed and were sent again later
+    last_error: str | None  # the last write failure
+    last_rejection: str | None  # the server's words for the last refused points
+    intake: dict[str, Any]  # recording.intake counters: events, duplicates, gaps (records)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def feed_block(self, timestamp: float) -> dict[str, Any]:
+        """The ``influx_stats`` feed message: block ``influx_stats``, numbers only."""
+        records = self.intake["records"]
+        return {
+            "block_name": "influx_stats",
+            "timestamp": timestamp,
+            "data": {
+                "written": self.written,
+                "rejected": self.rejected,
+                "dropped": self.dropped,
+                "pending": self.pending,
+                "lag": self.lag,
+                "data_lag": math.nan if self.data_lag is None else self.data_lag,  # null
+                "points_per_s": self.points_per_s,
+                "write_errors": self.write_errors,
+                "lost_records": records["lost"],
+                "duplicate_records": records["duplicates"],
+            },
+        }

@@ -1,0 +1,123 @@
+"""Writes batches to InfluxDB 1.x over HTTP (``POST /write``); blocking, for a worker thread.
+
+How each answer is taken:
+
+- 204: every line written.
+- 404 ``database not found``: the database is created (``CREATE DATABASE`` is a no-op when
+  it exists) and the batch sent once more.
+- 400 ``partial write ... dropped=N``: the server wrote the rest; N points are *rejected*.
+- 400 otherwise, or 413: nothing was written because of some lines (a field that is a
+  number in one point and a string in another refuses the whole batch). The batch is split
+  in two and each half sent again, down to single lines, so only the lines the server
+  refuses on their own are rejected and every good point is written.
+- anything else (no connection, a time-out, 5xx, 401/403): `InfluxUnavailable`; the caller
+  keeps the batch and tries again later. A write that timed out may have been applied;
+  sending it again is harmless, since InfluxDB keeps one point per series and time (the
+  second write of the same point overwrites it with the same values).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import requests
+
+from socs_like_agents.recording.backlog import Batch
+
+from .errors import InfluxUnavailable
+from .lineprotocol import PRECISION, body, encode, partial_write_dropped
+
+
+@dataclass
+class WriteResult:
+    written: int = 0  # points the server stored
+    rejected: int = 0  # points the server refused (type conflicts, bad values)
+    empty: int = 0  # points with no value (all null): nothing to write
+    last_rejection: str | None = None  # the server's words for the last refusal
+
+    def __iadd__(self, other: WriteResult) -> WriteResult:
+        self.written += other.written
+        self.rejected += other.rejected
+        self.empty += other.empty
+        self.last_rejection = other.last_rejection or self.last_rejection
+        return self
+
+
+class InfluxWriter:
+    """One database on one server; each thread that writes keeps its own HTTP connection
+    alive between writes (the publisher has two writes in flight)."""
+
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        timeout: float = 10.0,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.database = database
+        self.timeout = timeout
+        self.auth = auth
+        self._local = threading.local()
+
+    def _http(self) -> requests.Session:
+        http: requests.Session | None = getattr(self._local, "http", None)
+        if http is None:
+            http = self._local.http = requests.Session()
+            http.auth = self.auth
+        return http
+
+    def write(self, batch: Batch) -> WriteResult:
+        """Write one batch (raises `InfluxUnavailable` when it must be sent again)."""
+        lines = encode(batch.blocks)
+        result = self._write_lines(lines)
+        result.empty = batch.points - len(lines)
+        return result
+
+    def create_database(self) -> None:
+        self._request("/query", {"q": f'CREATE DATABASE "{self.database}"'}, b"")
+
+    def _write_lines(self, lines: Sequence[str], created: bool = False) -> WriteResult:
+        if not lines:
+            return WriteResult()
+        params = {"db": self.database, "precision": PRECISION}
+        status, error = self._request("/write", params, body(lines))
+        if status == 204:
+            return WriteResult(written=len(lines))
+        if status == 404 and "database not found" in error and not created:
+            self.create_database()
+            return self._write_lines(lines, created=True)
+        if status in (400, 413):
+            dropped = partial_write_dropped(error)
+            if dropped is not None:
+                return WriteResult(
+                    written=len(lines) - dropped, rejected=dropped, last_rejection=error
+                )
+            if len(lines) == 1:
+                return WriteResult(rejected=1, last_rejection=error)
+            half = len(lines) // 2
+            result = self._write_lines(lines[:half], created)
+            result += self._write_lines(lines[half:], created)
+            return result
+        raise InfluxUnavailable(f"InfluxDB at {self.url} answered HTTP {status}: {error}")
+
+    def _request(self, path: str, params: dict[str, str], data: bytes) -> tuple[int, str]:
+        try:
+            answer = self._http().post(
+                f"{self.url}{path}", params=params, data=data, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise InfluxUnavailable(f"InfluxDB at {self.url}: {type(exc).__name__}") from exc
+        if answer.status_code == 204:
+            return 204, ""
+        try:
+            error = str(answer.json().get("error", answer.text))
+        except ValueError:
+            error = answer.text.strip()
+        if path == "/query" and answer.status_code != 200:
+            raise InfluxUnavailable(
+                f"InfluxDB at {self.url} answered HTTP {answer.status_code}: {error}"
+            )
+        return answer.status_code, error[:500]

@@ -1,0 +1,1 @@
+"""What the recorders (InfluxPublisher, FileRecorder) share: the intake of recorded feeds."""

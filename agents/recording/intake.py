@@ -1,0 +1,148 @@
+"""What a recorder keeps of a feed event: checked blocks, with duplicates dropped and gaps
+counted, without I/O. Shared by the InfluxPublisher and the FileRecorder.
+
+A recorder subscribes to every feed of every agent (``<root>..feeds.``, wildcard) and keeps
+the events of *recorded* feeds (``feed_info["record"]``), unless the feed's ``agg_params``
+names the recorder's exclusion flag (OCS's ``exclude_influx`` / ``exclude_aggregator``).
+
+Sequence numbers: an event of our feeds carries the contiguous range of records it holds
+(``seq_no``, ``seq_count``). Each record number goes through a `SequenceTracker` keyed by the
+feed's address, so a gap (records the sender dropped, or events lost while a link was down)
+is counted as ``lost``, and an event whose every record was seen already (a sender or a hub
+that sent it again after a reconnect) is dropped and counted as ``duplicates``: nothing is
+written twice. Our feeds never regroup records, so an event is either all new or all seen;
+one that mixes both is kept whole. Events without numbers (an OCS agent's) are kept and
+counted as ``untracked``.
+
+A malformed event is refused whole (`BadEvent`), counted, and its reason kept; the recorder
+carries on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from socs_like.sequence import SequenceTracker
+
+Value = float | int | str | bool | None
+
+
+class BadEvent(ValueError):
+    """A recorded-feed event that is not a dict of blocks with matching columns."""
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block of one event: ``timestamps`` (UNIX s) and a column per field."""
+
+    agent_address: str
+    instance_id: str
+    feed_name: str
+    block_name: str
+    timestamps: list[float]
+    data: dict[str, list[Value]]
+    received: float  # UNIX s when the recorder got the event
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+
+@dataclass
+class IntakeCounts:
+    """What the intake saw since the recorder started (JSON-ready with ``vars``)."""
+
+    events: int = 0  # events of recorded feeds kept
+    samples: int = 0  # timestamps in them
+    excluded: int = 0  # events of feeds whose agg_params exclude this recorder
+    duplicate_events: int = 0  # events dropped: every record seen already
+    bad_events: int = 0  # malformed events refused
+    last_error: str | None = None  # the reason of the last refused event
+
+
+def _block(name: Any, raw: Any) -> tuple[str, list[float], dict[str, list[Value]]]:
+    if not isinstance(raw, Mapping):
+        raise BadEvent(f"block {name!r} is not a dict")
+    block_name = raw.get("block_name", name)
+    if not isinstance(block_name, str) or not block_name:
+        raise BadEvent(f"block {name!r} has no block_name string")
+    timestamps = raw.get("timestamps")
+    data = raw.get("data")
+    if not isinstance(timestamps, list) or not isinstance(data, Mapping):
+        raise BadEvent(f"block {block_name!r} needs a 'timestamps' list and a 'data' dict")
+    for t in timestamps:
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+            raise BadEvent(f"block {block_name!r}: timestamp {t!r} is not a finite number")
+    columns: dict[str, list[Value]] = {}
+    for key, column in data.items():
+        if not isinstance(key, str) or not key:
+            raise BadEvent(f"block {block_name!r}: field name {key!r} is not a string")
+        if not isinstance(column, list) or len(column) != len(timestamps):
+            raise BadEvent(
+                f"block {block_name!r}: field {key!r} needs a list of {len(timestamps)} values"
+            )
+        for v in column:
+            if v is not None and not isinstance(v, (int, float, str, bool)):
+                raise BadEvent(f"block {block_name!r}: field {key!r} has value {v!r}")
+        columns[key] = column
+    return block_name, [float(t) for t in timestamps], columns
+
+
+class FeedIntake:
+    """Turns ``(payload, feed_info)`` events into `Block` lists (see the module doc)."""
+
+    def __init__(self, address_root: str, exclude_flag: str, window: int = 4096) -> None:
+        self.prefix = f"{address_root}."
+        self.exclude_flag = exclude_flag
+        self.tracker: SequenceTracker[str] = SequenceTracker(window=window)
+        self.counts = IntakeCounts()
+
+    def take(self, payload: Any, feed_info: Mapping[str, Any], received: float) -> list[Block]:
+        """The blocks to record from one event; [] for events that are not to be recorded
+        (not a recorded feed, excluded, duplicate) or malformed (counted)."""
+        if not feed_info.get("record"):
+            return []
+        agg_params = feed_info.get("agg_params") or {}
+        if isinstance(agg_params, Mapping) and agg_params.get(self.exclude_flag):
+            self.counts.excluded += 1
+            return []
+        try:
+            agent_address = feed_info.get("agent_address")
+            feed_name = feed_info.get("feed_name")
+            if not isinstance(agent_address, str) or not isinstance(feed_name, str):
+                raise BadEvent("feed_info lacks agent_address or feed_name")
+            if not isinstance(payload, Mapping):
+                raise BadEvent(f"payload is {type(payload).__name__}, not a dict of blocks")
+            parsed = [_block(name, raw) for name, raw in payload.items()]
+        except BadEvent as exc:
+            self.counts.bad_events += 1
+            self.counts.last_error = f"{feed_info.get('address', '?')}: {exc}"
+            return []
+        if self._all_seen(f"{agent_address}.feeds.{feed_name}", feed_info):
+            self.counts.duplicate_events += 1
+            return []
+        instance_id = agent_address.removeprefix(self.prefix)
+        blocks = [
+            Block(agent_address, instance_id, feed_name, name, ts, data, received)
+            for name, ts, data in parsed
+            if ts
+        ]
+        self.counts.events += 1
+        self.counts.samples += sum(len(b) for b in blocks)
+        return blocks
+
+    def _all_seen(self, sender: str, feed_info: Mapping[str, Any]) -> bool:
+        seq_no = feed_info.get("seq_no")
+        count = feed_info.get("seq_count", 1)
+        if not isinstance(seq_no, int) or not isinstance(count, int) or count < 1:
+            self.tracker.observe(sender, None)
+            return False
+        verdicts = [self.tracker.observe(sender, seq_no + i) for i in range(count)]
+        return all(v == "duplicate" for v in verdicts)
+
+    def stats(self) -> dict[str, Any]:
+        """Intake counters and the tracker's record totals (lost, duplicates, late,
+        restarts, untracked), for session data and feeds."""
+        return vars(self.counts) | {"records": self.tracker.totals()}

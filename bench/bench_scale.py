@@ -1,0 +1,619 @@
+#!/usr/bin/env python
+"""Site-scale benchmarks (issue 13): many agents on one hub, fast start, memory, overload.
+
+    .venv/bin/python bench/bench_scale.py [--quick] [--n 10,50,100]
+        [--only spawn,ops,overload,scale] [--json FILE]
+
+Everything runs on loopback against one crossbar (`socs_like.hub.Hub`, our generated config).
+
+1. scale, per N: N FakeData agents (acq at 10 samples/s, published once a second: OCS's
+   FakeDataAgent has that reporting interval fixed, ours is given ``--frame-length 1``), a
+   registry (ours / OCS's RegistryAgent, both expiring after 5 s), and 5 clients each
+   subscribed to every topic under the address root (in a process of their own,
+   ``_scale_listeners.py``). Ours are started by ``socs-like up`` (so through the launcher);
+   OCS's as plain processes, as OCS has no supervisor of its own. Reported: time until all N
+   answer get_api; hub CPU and total agent CPU (% of one core) and PSS (the launcher's share
+   included) over a window; heartbeat delivery (ours: receive time minus the send time in
+   feed_info; both: the gap between beats) p50/p99; start+wait of ``delay_task(delay=0)`` on
+   the agents in turn, while loaded, p50/p99 (our `AsyncClient.run_task`: one ``start_wait``
+   call with ours, pipelined start+wait with OCS's); and how many live agents the registry
+   calls expired.
+2. spawn: spawn -> callable (get_api answers) for agents started one by one through the
+   launcher and as plain processes, and PSS per agent of 10 forked agents.
+3. ops: a user-level task call (``Client.delay_task(delay=0)``) beside OCS's raw start+wait
+   (`ocs.client_t`, its control-script path) in the same run, idle.
+4. overload: FakeData on 4 channels asked for 400 000 and 1 000 000 samples/s: samples/s
+   received, connection drops, the loop lag and the drop rate the agent reports.
+
+Figures on a shared 2-core machine are noisy; the table says what was measured, not a limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from bench_core import (
+    PY,
+    REALM,
+    ROOT,
+    FeedProbe,
+    Results,
+    Site,
+    cpu_seconds,
+    ms,
+    pct,
+    print_table,
+    run_async,
+    samples_stamped_in,
+    say,
+    secs,
+)
+
+from socs_like.client import AsyncClient, Client, ClientError
+from socs_like.testing.hub import agent_command
+
+HERE = Path(__file__).resolve().parent
+CLIENTS = 5
+WAIT_TIME = 5.0  # both registries expire an agent after this long without a heartbeat
+
+
+# --- /proc helpers ------------------------------------------------------------------------------
+
+
+def pss_kib(pid: int) -> int:
+    """Proportional set size of a live process (KiB): its private pages plus its share of
+    the pages it shares (with the launcher and its siblings)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                out += [int(p) for p in (task / "children").read_text().split()]
+    return out
+
+
+def tree(pid: int) -> list[int]:
+    pids = [pid]
+    for child in children(pid):
+        pids += tree(child)
+    return pids
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def cpu_total(pids: list[int]) -> float:
+    return sum(c for c in (cpu_seconds(p) for p in pids) if c == c)
+
+
+# --- the listeners: 5 clients, every topic ----------------------------------------------------
+
+
+def client(site: Site, instance_id: str, timeout: float = 10.0) -> AsyncClient:
+    return site.client(instance_id, timeout=timeout)
+
+
+async def all_callable(site: Site, ids: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+    """get_api of every agent, retried every 0.1 s until each answers; {id: api}. One
+    connection for all: a client per agent would load the hub more than the agents do."""
+    apis: dict[str, dict[str, Any]] = {}
+    c = client(site, "watcher", timeout=2.0)
+
+    async def one(i: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                apis[i] = await c.call(f"{ROOT}.{i}", "get_api", call_timeout=2.0)
+                return
+            except ClientError:
+                await asyncio.sleep(0.1)
+
+    try:
+        await asyncio.gather(*(one(i) for i in ids))
+    finally:
+        await c.close()
+    return apis
+
+
+async def start_waits(site: Site, ids: list[str], count: int) -> list[float]:
+    """`count` start+waits of delay_task(delay=0) on the agents in turn (one client each)."""
+    clients = {i: client(site, i) for i in ids}
+    times: list[float] = []
+    try:
+        for i in ids:  # connect and learn each agent's API first: not timed
+            await clients[i].get_api()
+        for k in range(count):
+            c = clients[ids[k % len(ids)]]
+            t0 = time.perf_counter()
+            reply = await c.run_task("delay_task", {"delay": 0})
+            times.append(time.perf_counter() - t0)
+            if not reply.ok or not reply.session.get("success"):
+                raise RuntimeError(f"delay_task failed: {reply}")
+    finally:
+        for c in clients.values():
+            await c.close()
+    return times
+
+
+# --- 1. scale -------------------------------------------------------------------------------------
+
+
+def scale_site_file(site: Site, path: Path, instances: list[dict[str, Any]]) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "hub": {
+                    "wamp_server": site.url,
+                    "wamp_http": site.http_url,
+                    "wamp_realm": REALM,
+                    "address_root": ROOT,
+                },
+                "hosts": {"localhost": {"agent-instances": instances}},
+            }
+        )
+    )
+    return path
+
+
+def run_scale(
+    site: Site, workdir: Path, n: int, kind: str, window: float, calls: int
+) -> dict[str, Any]:
+    ids = [f"{kind}-fd{i:03d}" for i in range(n)]
+    registry = f"{kind}-registry"
+    procs: list[subprocess.Popen[bytes]] = []
+    logdir = workdir / f"{kind}-{n}"
+    logdir.mkdir()
+    if kind == "ours":
+        site_file = scale_site_file(
+            site,
+            logdir / "site.yaml",
+            [
+                {
+                    "agent-class": "FakeData",
+                    "instance-id": i,
+                    # 10 samples/s published once a second, as OCS's FakeDataAgent does
+                    "arguments": ["--mode", "acq", "--frame-length", "1"],
+                }
+                for i in ids
+            ]
+            + [
+                {
+                    "agent-class": "Registry",
+                    "instance-id": registry,
+                    "arguments": ["--wait-time", str(WAIT_TIME)],
+                }
+            ],
+        )
+        t0 = time.perf_counter()
+        with open(logdir / "up.log", "wb") as log:
+            up = subprocess.Popen(
+                [PY, "-m", "socs_like", "up", "--site-config", str(site_file), "--no-table"],
+                cwd=logdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        procs.append(up)
+    else:
+        site_file = scale_site_file(
+            site,
+            logdir / "site.yaml",
+            [{"agent-class": "FakeDataAgent", "instance-id": i, "arguments": []} for i in ids]
+            + [{"agent-class": "RegistryAgent", "instance-id": registry, "arguments": []}],
+        )
+        t0 = time.perf_counter()
+        fake = ["--mode", "acq", "--sample-rate", "10"]
+        started = [(i, "fake_data", fake) for i in ids]
+        for i, module, extra in [*started, (registry, "registry", ["--wait-time", str(WAIT_TIME)])]:
+            with open(logdir / f"{i}.log", "wb") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            PY,
+                            "-m",
+                            f"ocs.agents.{module}.agent",
+                            "--site-file",
+                            str(site_file),
+                            "--site-host",
+                            "localhost",
+                            "--instance-id",
+                            i,
+                            *extra,
+                        ],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=os.environ | {"LOGLEVEL": "warn"},
+                    )
+                )
+    out: dict[str, Any] = {"n": n}
+    try:
+        apis = run_async(all_callable(site, [*ids, registry], 120 + n), 200 + n)
+        out["all_callable"] = time.perf_counter() - t0
+        out["callable"] = len(apis)
+        pids = [api["instance_pid"] for api in apis.values()]
+        if kind == "ours":
+            # the launcher (a child of `socs-like up`) holds the pages its children share
+            pids += [p for p in children(procs[0].pid) if "socs_like.launcher" in cmdline(p)]
+        hub_pids = tree(site.info.hub.process.pid)  # type: ignore[union-attr]
+        settle = 3.0 if window < 10 else 5.0
+        listening = subprocess.Popen(
+            [
+                PY,
+                str(HERE / "_scale_listeners.py"),
+                site.url,
+                REALM,
+                ROOT,
+                str(CLIENTS),
+                str(settle),
+                str(window),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(settle)  # acq started, every listener subscribed
+        cpu0 = (cpu_total(hub_pids), cpu_total(pids), time.perf_counter())
+        # start+waits while the listeners listen (not counted in the CPU: the calls' load
+        # is the client's, not the site's; the window is long beside them)
+        times = run_async(start_waits(site, ids, calls), 60 + calls)
+        out["op"] = (pct(times, 0.5), pct(times, 0.99))
+        time.sleep(max(0.0, window - (time.perf_counter() - cpu0[2])))
+        cpu1 = (cpu_total(hub_pids), cpu_total(pids), time.perf_counter())
+        heard, _ = listening.communicate(timeout=120)
+        span = cpu1[2] - cpu0[2]
+        out["hub_cpu"] = (cpu1[0] - cpu0[0]) / span
+        out["agent_cpu"] = (cpu1[1] - cpu0[1]) / span
+        out["pss_mib"] = sum(pss_kib(p) for p in pids) / 1024
+        out["pss_per_agent_mib"] = out["pss_mib"] / (n + 1)
+        listened = json.loads(heard.strip().splitlines()[-1])
+        out["events_per_client_s"] = listened["events_per_client_s"]
+        out["beat_latency"] = (pct(listened["latency"], 0.5), pct(listened["latency"], 0.99))
+        out["beat_gap"] = (pct(listened["gaps"], 0.5), pct(listened["gaps"], 0.99))
+        out["beats_heard_from"] = listened["heard"]
+        out["listeners_connected"] = listened["connected"]
+        reg = client(site, registry)
+        data = run_async(reg.request("status", "main"), 20).session.get("data") or {}
+        run_async(reg.close(), 5)
+        agents = data.get("agents", data)  # ours nests them under "agents"; OCS does not
+        expired = [a for a, s in agents.items() if isinstance(s, dict) and s.get("expired")]
+        out["registry_known"] = sum(1 for s in agents.values() if isinstance(s, dict))
+        out["registry_expired"] = len([a for a in expired if a.split(".")[-1] in ids])
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:  # OCS agents take seconds to stop; not measured here
+                p.wait(30 if kind == "ours" else 3)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    return out
+
+
+def bench_scale(site: Site, workdir: Path, res: Results, ns: list[int], quick: bool) -> None:
+    window = 5.0 if quick else 20.0
+    calls = 20 if quick else 200
+    for n in ns:
+        say(f"\n== 1. scale: {n} agents + a registry + {CLIENTS} listening clients ==")
+        o = run_scale(site, workdir, n, "ours", window, calls)
+        say("ours: " + json.dumps(o, default=str))
+        c = run_scale(site, workdir, n, "ocs", window, calls)
+        say("ocs:  " + json.dumps(c, default=str))
+        res.raw[f"scale{n}"] = {"ours": o, "ocs": c}
+        res.add(
+            f"N={n}: time until all callable",
+            "<=10 s (N=100)" if n == 100 else "-",
+            secs(o["all_callable"]),
+            secs(c["all_callable"]),
+            o["all_callable"] <= 10 if n == 100 else None,
+        )
+        res.add(
+            f"N={n}: hub CPU | agents' CPU (% of a core)",
+            "-",
+            f"{o['hub_cpu']:.0%} | {o['agent_cpu']:.0%}",
+            f"{c['hub_cpu']:.0%} | {c['agent_cpu']:.0%}",
+            None,
+        )
+        res.add(
+            f"N={n}: PSS total (per agent)",
+            "<=35 MB/agent",
+            f"{o['pss_mib']:.0f} MiB ({o['pss_per_agent_mib']:.1f})",
+            f"{c['pss_mib']:.0f} MiB ({c['pss_per_agent_mib']:.1f})",
+            o["pss_per_agent_mib"] <= 35,
+        )
+        res.add(
+            f"N={n}: heartbeat latency p50 | p99 (ours)",
+            "-",
+            f"{ms(o['beat_latency'][0])} | {ms(o['beat_latency'][1])}",
+            "no send time",
+            None,
+        )
+        res.add(
+            f"N={n}: listeners: events/s each; agents heard; connected",
+            f"-; {n + 1}; {CLIENTS}",
+            f"{o['events_per_client_s']:.0f}; {o['beats_heard_from']}; {o['listeners_connected']}",
+            f"{c['events_per_client_s']:.0f}; {c['beats_heard_from']}; {c['listeners_connected']}",
+            None,
+        )
+        res.add(
+            f"N={n}: heartbeat gap p50 | p99",
+            "~1 s",
+            f"{secs(o['beat_gap'][0])} | {secs(o['beat_gap'][1])}",
+            f"{secs(c['beat_gap'][0])} | {secs(c['beat_gap'][1])}",
+            None,
+        )
+        res.add(
+            f"N={n}: start+wait under load p50 | p99",
+            "-",
+            f"{ms(o['op'][0])} | {ms(o['op'][1])}",
+            f"{ms(c['op'][0])} | {ms(c['op'][1])}",
+            None,
+        )
+        res.add(
+            f"N={n}: registry: live agents marked expired",
+            "0",
+            f"{o['registry_expired']} of {o['registry_known']}",
+            f"{c['registry_expired']} of {c['registry_known']}",
+            o["registry_expired"] == 0,
+        )
+
+
+# --- 2. spawn -> callable, PSS per forked agent ----------------------------------------------
+
+
+async def spawn_times(
+    site: Site, workdir: Path, n: int, plain: bool
+) -> tuple[list[float], list[int]]:
+    from socs_like.launcher import spawn
+
+    if plain:
+        os.environ["SOCS_LIKE_LAUNCHER"] = "off"
+    else:
+        os.environ.pop("SOCS_LIKE_LAUNCHER", None)
+    label = "plain" if plain else "forked"
+    procs = []
+    times: list[float] = []
+    try:
+        # warm-up: the launcher starts (and preloads) on the first spawn; not timed
+        with open(workdir / f"{label}-warm.log", "ab") as out:
+            warm = await spawn(
+                agent_command("FakeData", f"{label}-warm", site.site_file, [])[3:], out
+            )
+        procs.append(warm)
+        await all_callable(site, [f"{label}-warm"], 60)
+        for k in range(n):
+            iid = f"{label}{k}"
+            c = client(site, iid, timeout=2.0)
+            with contextlib.suppress(ClientError):  # connected before the clock starts
+                await c.call("wamp.session.count")
+            t0 = time.perf_counter()
+            with open(workdir / f"{iid}.log", "ab") as out:
+                proc = await spawn(agent_command("FakeData", iid, site.site_file, [])[3:], out)
+            procs.append(proc)
+            while True:
+                try:
+                    await c.call(c.address, "get_api", call_timeout=1.0)
+                    break
+                except ClientError:
+                    await asyncio.sleep(0.005)
+            times.append(time.perf_counter() - t0)
+            await c.close()
+        await asyncio.sleep(2.0)  # a couple of heartbeats: the memory of a serving agent
+        pss = [pss_kib(p.pid) for p in procs]
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            await asyncio.wait_for(p.wait(), 30)
+        os.environ.pop("SOCS_LIKE_LAUNCHER", None)
+    return times, pss
+
+
+def bench_spawn(site: Site, workdir: Path, res: Results, n: int) -> None:
+    say(f"\n== 2. spawn -> callable, {n} agents one by one; PSS ==")
+    fork_t, fork_pss = run_async(spawn_times(site, workdir, n, plain=False), 300)
+    plain_t, plain_pss = run_async(spawn_times(site, workdir, n, plain=True), 300)
+    say(f"forked: {[round(t, 3) for t in fork_t]}  pss KiB {fork_pss}")
+    say(f"plain:  {[round(t, 3) for t in plain_t]}  pss KiB {plain_pss}")
+    res.raw["spawn"] = {"forked": fork_t, "plain": plain_t, "pss": [fork_pss, plain_pss]}
+    res.add(
+        "spawn -> callable p50 | max (launcher vs plain)",
+        "<=0.15 s",
+        f"{secs(pct(fork_t, 0.5))} | {secs(max(fork_t))}",
+        f"plain: {secs(pct(plain_t, 0.5))} | {secs(max(plain_t))}",
+        pct(fork_t, 0.5) <= 0.15,
+    )
+    per_fork = sum(fork_pss) / len(fork_pss) / 1024
+    res.add(
+        f"PSS per agent, {len(fork_pss)} agents (forked vs plain)",
+        "<=35 MB",
+        f"{per_fork:.1f} MiB",
+        f"plain: {sum(plain_pss) / len(plain_pss) / 1024:.1f} MiB",
+        per_fork <= 35,
+    )
+
+
+# --- 3. user-level task call vs OCS's raw start+wait ------------------------------------------
+
+
+def bench_ops(site: Site, res: Results, n: int) -> None:
+    say(f"\n== 3. task call vs OCS raw start+wait, {n} each ==")
+    ours = site.ours("ops-ours")
+    theirs = site.ocs("ocs-ops")
+    run_async(all_callable(site, ["ops-ours", "ocs-ops"], 60), 90)
+    c = Client("ops-ours", hub_url=site.url, realm=REALM, address_root=ROOT).connect()
+    for _ in range(20):
+        c.delay_task(delay=0)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        reply = c.delay_task(delay=0)
+        times.append(time.perf_counter() - t0)
+        assert reply.session["success"], reply
+    c.close()
+    out = subprocess.run(
+        [
+            PY,
+            str(HERE / "_ocs_wamp_client.py"),
+            site.url,
+            REALM,
+            f"{ROOT}.ocs-ops",
+            "delay_task",
+            str(n),
+            json.dumps({"delay": 0}),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    line = next(x for x in out.stdout.splitlines() if '{"times"' in x)
+    ocs_times = json.loads(line[line.index('{"times"') :])["times"]
+    ours.stop()
+    theirs.stop()
+    ratio = pct(times, 0.5) / pct(ocs_times, 0.5)
+    res.raw["ops"] = {"ours": times, "ocs": ocs_times}
+    res.add(
+        "task call (Client.delay_task) p50 | p90",
+        "<=0.6x OCS raw",
+        f"{ms(pct(times, 0.5))} | {ms(pct(times, 0.9))} ({ratio:.2f}x)",
+        f"{ms(pct(ocs_times, 0.5))} | {ms(pct(ocs_times, 0.9))}",
+        ratio <= 0.6,
+    )
+
+
+# --- 4. overload --------------------------------------------------------------------------------
+
+
+def run_overload(site: Site, rate: float, duration: float) -> dict[str, Any]:
+    iid = f"overload-{int(rate) // 1000}k"
+    proc = site.ours(iid, "--num-channels", "4")
+    run_async(all_callable(site, [iid], 60), 90)
+    probe = FeedProbe()
+    c = client(site, iid, timeout=15.0)
+    run_async(c.subscribe("false_temperatures", probe), 20)
+    assert run_async(c.request("start", "acq", {"sample_rate": float(rate)}), 20).ok
+    t0 = time.time()
+    warm = 2.0
+    lags, api_failures = [], 0
+    while time.time() < t0 + warm + duration:
+        time.sleep(1.0)
+        try:
+            api = run_async(c.get_api(), 20)
+            lags.append(api["loop"]["lag_ms"])
+        except ClientError:
+            api_failures += 1
+    t1 = time.time()
+    run_async(c.request("stop", "acq"), 20)
+    final = run_async(c.request("wait", "acq", timeout=20), 40)
+    time.sleep(1.0)
+    events = probe.snapshot()
+    run_async(c.close(), 10)
+    proc.stop()
+    data = final.session.get("data") or {}
+    log = proc.log_path.read_text(errors="replace")
+    return {
+        "rate": rate,
+        "received_per_s": samples_stamped_in(events, t0 + warm, t1 - 1.0) / (t1 - 1.0 - t0 - warm),
+        "hub_lost": log.count("lost the hub"),
+        "api_failures": api_failures,
+        "lag_ms_max": max(lags) if lags else None,
+        "lag_ms_p50": pct(lags, 0.5),
+        "samples_sent": data.get("samples_sent"),
+        "samples_skipped": data.get("samples_skipped"),
+        "feed_dropped": data.get("feed_dropped"),
+        "feed_drop_rate": data.get("feed_drop_rate"),
+    }
+
+
+def bench_overload(site: Site, res: Results, duration: float) -> None:
+    say(f"\n== 4. overload: FakeData on 4 channels, {duration:.0f} s per rate ==")
+    runs = [run_overload(site, rate, duration) for rate in (400_000, 1_000_000)]
+    for r in runs:
+        say(json.dumps(r, default=str))
+    low, high = runs
+    res.raw["overload"] = runs
+    res.add(
+        "overload: samples/s received, 1M asked | 400k asked",
+        "1M >= 400k",
+        f"{high['received_per_s']:,.0f} | {low['received_per_s']:,.0f}",
+        "-",
+        high["received_per_s"] >= low["received_per_s"] * 0.95,  # noise of a shared machine
+    )
+    res.add(
+        "overload 1M: hub connection lost | get_api failed",
+        "0 | 0",
+        f"{high['hub_lost']} | {high['api_failures']}",
+        "-",
+        high["hub_lost"] == 0 and high["api_failures"] == 0,
+    )
+    res.add(
+        "overload 1M: loop lag p50 | max; feed drops/s",
+        "-",
+        f"{high['lag_ms_p50']:.0f} | {high['lag_ms_max']:.0f} ms; {high['feed_drop_rate']}",
+        "-",
+        None,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="N=3 only and short windows")
+    parser.add_argument("--n", default="10,50,100", help="agent counts for the scale runs")
+    parser.add_argument("--only", default="spawn,ops,overload,scale", help="sections to run")
+    parser.add_argument("--json", help="also write the raw figures to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    ns = [3] if args.quick else [int(x) for x in args.n.split(",")]
+    random.seed(1)
+    workdir = Path(tempfile.mkdtemp(prefix="socs-bench-scale-"))
+    say(f"work folder: {workdir}  ({'quick' if args.quick else 'full'} run)")
+    res = Results()
+    site = Site(workdir, ["ocs-ops"])
+    try:
+        if "spawn" in only:
+            bench_spawn(site, workdir, res, 3 if args.quick else 20)
+        if "ops" in only:
+            bench_ops(site, res, 50 if args.quick else 500)
+        if "overload" in only:
+            bench_overload(site, res, 3.0 if args.quick else 20.0)
+        if "scale" in only:
+            bench_scale(site, workdir, res, ns, args.quick)
+    finally:
+        site.close()
+    print_table(res.rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps(res.raw, indent=2, default=str))
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
