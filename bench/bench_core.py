@@ -165,34 +165,49 @@ class Site:
         self.folder = workdir / name
         self.ocs_ids = ocs_ids
         self.port = port or free_port()
+        self.legacy_port: int | None = None
         self.info: HubInfo | None = None
         self.procs: list[Proc] = []
         self.start()
 
     def start(self) -> None:
-        self.info = start_hub(self.folder, port=self.port)
-        # Rewrite the site file: OCS agents must be listed in a host's agent-instances.
+        # OCS agents and clients cannot log in: they use the hub's legacy endpoint, where
+        # only the OCS instance ids listed may register (see docs/security.md).
+        if self.legacy_port is None:
+            self.legacy_port = free_port()
+        legacy = {"port": self.legacy_port, "agents": self.ocs_ids}
+        self.info = start_hub(self.folder, port=self.port, legacy=legacy)
         self.site_file = self.folder / "site-config.yaml"
-        self.site_file.write_text(
-            yaml.safe_dump(
-                {
-                    "hub": {
-                        "wamp_server": self.url,
-                        "wamp_http": self.http_url,
-                        "wamp_realm": REALM,
-                        "address_root": ROOT,
-                    },
-                    "hosts": {
-                        "localhost": {
-                            "agent-instances": [
-                                {"agent-class": "FakeDataAgent", "instance-id": i, "arguments": []}
-                                for i in self.ocs_ids
-                            ]
-                        }
-                    },
-                }
+        self.ocs_site_file = self.folder / "ocs-site-config.yaml"
+        for path, url, http_url in (
+            (self.site_file, self.url, self.http_url),
+            (self.ocs_site_file, self.ocs_url, self.ocs_http_url),
+        ):
+            # OCS agents must be listed in a host's agent-instances.
+            path.write_text(
+                yaml.safe_dump(
+                    {
+                        "hub": {
+                            "wamp_server": url,
+                            "wamp_http": http_url,
+                            "wamp_realm": REALM,
+                            "address_root": ROOT,
+                        },
+                        "hosts": {
+                            "localhost": {
+                                "agent-instances": [
+                                    {
+                                        "agent-class": "FakeDataAgent",
+                                        "instance-id": i,
+                                        "arguments": [],
+                                    }
+                                    for i in self.ocs_ids
+                                ]
+                            }
+                        },
+                    }
+                )
             )
-        )
 
     @property
     def url(self) -> str:
@@ -201,6 +216,14 @@ class Site:
     @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/call"
+
+    @property
+    def ocs_url(self) -> str:
+        return f"ws://127.0.0.1:{self.legacy_port}/ws"
+
+    @property
+    def ocs_http_url(self) -> str:
+        return f"http://127.0.0.1:{self.legacy_port}/call"
 
     def ours(self, instance_id: str, *args: str) -> Proc:
         return self._start(
@@ -218,7 +241,7 @@ class Site:
                 "--instance-id",
                 instance_id,
                 "--site-file",
-                str(self.site_file),
+                str(self.ocs_site_file),
                 *args,
             ],
         )
@@ -349,7 +372,7 @@ def bench_ops(site: Site, res: Results, n: int) -> None:
         [
             PY,
             str(HERE / "_ocs_wamp_client.py"),
-            site.url,
+            site.ocs_url,
             REALM,
             f"{ROOT}.ocs-ops",
             "delay_task",
@@ -370,7 +393,7 @@ def bench_ops(site: Site, res: Results, n: int) -> None:
 
     from ocs.ocs_client import OCSClient
 
-    oc = OCSClient("ocs-ops", args=["--site-file", str(site.site_file)])
+    oc = OCSClient("ocs-ops", args=["--site-file", str(site.ocs_site_file)])
     ocs_http = sync_loop(oc)
     say(f"ocs   OCSClient HTTP     median {ms(pct(ocs_http, 0.5))}  p90 {ms(pct(ocs_http, 0.9))}")
     ours.stop()

@@ -164,13 +164,15 @@ async def start_waits(site: Site, ids: list[str], count: int) -> list[float]:
 # --- 1. scale -------------------------------------------------------------------------------------
 
 
-def scale_site_file(site: Site, path: Path, instances: list[dict[str, Any]]) -> Path:
+def scale_site_file(
+    site: Site, path: Path, instances: list[dict[str, Any]], *, ocs: bool = False
+) -> Path:
     path.write_text(
         yaml.safe_dump(
             {
                 "hub": {
-                    "wamp_server": site.url,
-                    "wamp_http": site.http_url,
+                    "wamp_server": site.ocs_url if ocs else site.url,
+                    "wamp_http": site.ocs_http_url if ocs else site.http_url,
                     "wamp_realm": REALM,
                     "address_root": ROOT,
                 },
@@ -225,6 +227,7 @@ def run_scale(
             logdir / "site.yaml",
             [{"agent-class": "FakeDataAgent", "instance-id": i, "arguments": []} for i in ids]
             + [{"agent-class": "RegistryAgent", "instance-id": registry, "arguments": []}],
+            ocs=True,
         )
         t0 = time.perf_counter()
         fake = ["--mode", "acq", "--sample-rate", "10"]
@@ -479,7 +482,7 @@ def bench_ops(site: Site, res: Results, n: int) -> None:
         [
             PY,
             str(HERE / "_ocs_wamp_client.py"),
-            site.url,
+            site.ocs_url,
             REALM,
             f"{ROOT}.ocs-ops",
             "delay_task",
@@ -593,7 +596,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="socs-bench-scale-"))
     say(f"work folder: {workdir}  ({'quick' if args.quick else 'full'} run)")
     res = Results()
-    site = Site(workdir, ["ocs-ops"])
+    ocs_ids = [f"ocs-fd{i:03d}" for i in range(max(ns))] + ["ocs-registry", "ocs-ops"]
+    site = Site(workdir, ocs_ids)
     try:
         if "spawn" in only:
             bench_spawn(site, workdir, res, 3 if args.quick else 20)
