@@ -50,7 +50,7 @@ from autobahn.wamp.types import RegisterOptions, SubscribeOptions
 
 from .access import OP_ROLES, AccessPolicy
 from .feed import Feed, feed_event
-from .ops import OpFailed, OpSession, ParamError, ResponseCode, check_params
+from .ops import OpFailed, OpSession, ParamError, ParamSpec, ResponseCode, check_params
 from .secrets import client_context
 from .site_config import AgentSettings
 from .watchdog import LoopWatchdog
@@ -102,6 +102,9 @@ class _Op:
         }
         if self.kind == "task":
             info["abortable"] = self.abortable
+        specs: dict[str, ParamSpec] = getattr(self.func, "_socs_params", {})
+        if specs:  # an extra key: OCS clients read only the ones they know
+            info["params"] = [spec.described() for spec in specs.values()]
         return info
 
 

@@ -226,6 +226,17 @@ class ParamSpec:
     check: Callable[[Any], bool] | None = None
     choices: tuple[Any, ...] | None = None
 
+    def described(self) -> dict[str, Any]:
+        """What get_api says of it, for forms built from it (the check cannot be said)."""
+        required = self.default is REQUIRED
+        return {
+            "key": self.key,
+            "type": self.type.__name__ if self.type is not None else None,
+            "required": required,
+            "default": None if required else self.default,
+            "choices": list(self.choices) if self.choices is not None else None,
+        }
+
 
 def param(
     key: str,
@@ -248,8 +259,8 @@ def param(
     )
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        specs = dict(getattr(func, "_socs_params", {}))
-        specs[key] = spec
+        # decorators apply bottom-up: put this one first to keep the order they are written in
+        specs = {key: spec, **getattr(func, "_socs_params", {})}
         func._socs_params = specs  # type: ignore[attr-defined]
         return func
 

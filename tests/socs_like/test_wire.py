@@ -136,6 +136,15 @@ def test_get_api_describes_ops_and_feeds(c):
     assert acq[0] == "acq" and acq[2]["op_type"] == "process"
     [delay] = [t for t in api["tasks"] if t[0] == "delay_task"]
     assert delay[2]["abortable"] is True and "wait `delay` seconds" in delay[2]["docstring"]
+    # the declared parameters, for start forms (the web dashboard builds its forms from them)
+    assert delay[2]["params"] == [
+        {"key": "delay", "type": "float", "required": False, "default": 5.0, "choices": None},
+        {"key": "succeed", "type": "bool", "required": False, "default": True, "choices": None},
+    ]
+    [fill] = [t for t in api["tasks"] if t[0] == "fill_session"]
+    assert fill[2]["params"] == [
+        {"key": "size", "type": "int", "required": True, "default": None, "choices": None}
+    ]
     feeds = dict(api["feeds"])
     assert feeds["false_temperatures"]["record"] is True
     assert {"published", "dropped", "pending"} <= set(feeds["false_temperatures"])
