@@ -10,7 +10,10 @@ One image (the repository's ``Dockerfile``, entry point ``socs-like``) runs ever
   ``SITE_HUB``, ``SITE_HTTP`` (and ``SITE_HOST``), its ``restart:`` policy (``always`` is
   Docker's ``unless-stopped``, ``never`` is ``no``), and a healthcheck that asks the agent
   itself (``socs-like status ID``: exit 1 when it does not answer);
-- one service per simulator, ``socs-like simulate NAME ARGS``.
+- one service per simulator, ``socs-like simulate NAME ARGS``;
+- ``web`` when the host has a ``web:`` block: ``socs-like web ARGS``, in the hub's namespace
+  too, so it answers on the hub container's loopback only unless its arguments say
+  ``--bind 0.0.0.0 --read-only`` and the hub service publishes its port.
 
 Volumes: the working folder's ``var/`` (data, databases and the log folder, as the demo's
 relative paths say), the site config read-only at ``/config/default.yaml``, and one ``tmp``
@@ -107,6 +110,16 @@ def compose(site: SiteConfig, host: str | None = None, source: str = "site-confi
             "volumes": volumes,
             "restart": DOCKER_RESTART[sim.restart],
             "healthcheck": {"disable": True},  # no agent to ask
+        }
+    if block.web is not None:
+        services["web"] = {
+            "build": ".",
+            "command": ["web", "--site-config", "/config/default.yaml", *block.web.argv],
+            "network_mode": "service:hub",
+            "depends_on": ["hub"],
+            "volumes": volumes,
+            "restart": DOCKER_RESTART[block.web.restart],
+            "healthcheck": {"disable": True},  # not an agent
         }
     body = yaml.dump(
         {"services": services, "volumes": {"tmp": {}}},

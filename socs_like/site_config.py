@@ -177,6 +177,19 @@ class SimulatorConfig(BaseModel):
         return [str(a) for a in self.arguments]
 
 
+class WebConfig(BaseModel):
+    """The web dashboard `socs-like up` runs on this host (`socs-like web ARGUMENTS`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    arguments: list[Any] = Field(default_factory=list)
+    restart: Literal["always", "on-failure", "never"] = "always"
+
+    @property
+    def argv(self) -> list[str]:
+        return [str(a) for a in self.arguments]
+
+
 class HostConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -186,6 +199,7 @@ class HostConfig(BaseModel):
     crossbar: dict[str, Any] | None = None
     agent_instances: list[InstanceConfig] = Field(default_factory=list, alias="agent-instances")
     simulators: list[SimulatorConfig] = Field(default_factory=list)
+    web: WebConfig | None = None
 
     @property
     def runs_hub(self) -> bool:

@@ -73,10 +73,14 @@ class ChildSpec:
     """One process the host should run, as the site config says."""
 
     name: str
-    kind: str  # an agent class, or "simulator"
+    kind: str  # an agent class, or one of NOT_AGENTS
     argv: tuple[str, ...]
     policy: str  # always | on-failure | never
     config: str = ""  # the config block it came from, to notice a change on reload
+
+
+# Children that are not agents: no heartbeat, no operations.
+NOT_AGENTS = ("simulator", "dashboard")
 
 
 def host_specs(
@@ -122,6 +126,10 @@ def host_specs(
         ChildSpec(f"sim-{s.name}", "simulator", ("simulate", s.name, *s.argv), s.restart, repr(s))
         for s in host.simulators
     ]
+    if host.web is not None:
+        web = host.web
+        argv = ("web", "--site-config", str(site_file), *web.argv)
+        specs.append(ChildSpec("web", "dashboard", argv, web.restart, repr(web)))
     seen: set[str] = set()
     for s in specs:
         if s.name in seen:
@@ -587,7 +595,7 @@ class Supervisor:
         def beat(payload: Any, feed_info: dict[str, Any] | None = None) -> None:
             address = (feed_info or {}).get("agent_address", "")
             child = self.children.get(address.removeprefix(prefix))
-            if child is not None and child.kind != "simulator" and isinstance(payload, dict):
+            if child is not None and child.kind not in NOT_AGENTS and isinstance(payload, dict):
                 child.heartbeat = time.monotonic()
                 child.op_codes = payload
 
@@ -622,7 +630,7 @@ class Supervisor:
                 for name, code in c.op_codes.items()
                 if code != OpCode.NONE
             )
-            if c.kind == "simulator":
+            if c.kind in NOT_AGENTS:
                 beat, ops = "", "—"
             state = c.state
             if c.retry_at is not None:

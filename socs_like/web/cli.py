@@ -14,6 +14,8 @@ import ipaddress
 import signal
 import sys
 
+from socs_like.logs import notice
+from socs_like.runner import configure_logging
 from socs_like.site_config import HubConfig, SiteConfigError, find_site_config, load_site_config
 
 from .server import Dashboard, serve
@@ -79,6 +81,7 @@ def main(argv: list[str]) -> int:
         read_only=args.read_only,
         expire_after=args.expire_after,
     )
+    configure_logging("web", None)
     try:
         asyncio.run(_run(dashboard, args.bind, args.port))
     except OSError as exc:
@@ -90,7 +93,7 @@ def main(argv: list[str]) -> int:
 async def _run(dashboard: Dashboard, host: str, port: int) -> None:
     runner = await serve(dashboard, host, port)
     mode = " (read-only)" if dashboard.read_only else ""
-    print(f"dashboard at http://{host}:{port}/{mode}, hub {dashboard.hub.hub_url}", flush=True)
+    notice("dashboard at http://%s:%d/%s, hub %s", host, port, mode, dashboard.hub.hub_url)
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

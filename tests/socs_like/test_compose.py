@@ -52,6 +52,14 @@ def test_the_compose_file_matches_the_site_config():
         "hub",
         *(i.instance_id for i in host.agent_instances if i.manage != "no"),
         *(f"sim-{s.name}" for s in host.simulators),
+        "web",
+    ]
+    assert host.web is not None
+    assert services["web"]["command"] == [
+        "web",
+        "--site-config",
+        "/config/default.yaml",
+        *host.web.argv,
     ]
     for inst in host.agent_instances:
         svc = services[inst.instance_id]

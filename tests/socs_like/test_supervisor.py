@@ -121,6 +121,17 @@ def test_host_specs_add_a_host_manager_and_keep_the_config_order(tmp_path):
         host_specs(Path("s.yaml"), parse_site_config(twice), "localhost")
 
 
+def test_a_web_block_adds_the_dashboard_after_the_simulators():
+    site = parse_site_config(SITE + "    web:\n      arguments: [--port, 8102, --read-only]\n")
+    specs = host_specs(Path("s.yaml"), site, "localhost")
+    assert (specs[-1].name, specs[-1].kind, specs[-1].policy) == ("web", "dashboard", "always")
+    assert specs[-1].argv == ("web", "--site-config", "s.yaml", "--port", "8102", "--read-only")
+    assert all(
+        s.kind != "dashboard"
+        for s in host_specs(Path("s.yaml"), parse_site_config(SITE), "localhost")
+    )
+
+
 def test_a_bad_restart_policy_is_refused_with_its_line():
     with pytest.raises(SiteConfigError, match=r"<site config>:7: .*restart.*'always'"):
         parse_site_config(SITE.replace("restart: on-failure", "restart: sometimes"))
