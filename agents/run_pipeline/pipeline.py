@@ -454,8 +454,14 @@ class Pipeline:
     # local backend: a bounded pool of subprocesses in this process
 
     def _local_alive(self, run: RunView) -> bool:
+        """Whether the local job of ``run`` may still be running: ours and not done, or
+        another pipeline's whose process lives (or is on another host: not ours to judge)."""
+        job_id = run.job_id or ""
+        owner = job_id.removeprefix("local:").rpartition(":")[0] or run.owner
+        if owner != self.store.actor:
+            return owner_alive(owner) is not False
         with self._lock:
-            job = self._local_jobs.get(run.job_id or "")
+            job = self._local_jobs.get(job_id)
         return job is not None and not job.done()
 
     def _submit_local(self, run: RunView, spec: jobs.JobSpec, report: PassReport) -> None:

@@ -321,19 +321,19 @@ class RunStore:
         return [RunView.of(r) for r in self.db.read(lambda s: list(s.scalars(query)))]
 
     def counts(self) -> dict[str, int]:
-        """Runs per raw status and per processed status (``raw.<s>``, ``processed.<s>``)."""
+        """Runs per raw status and per processed status (``raw_<s>``, ``processed_<s>``)."""
 
         def work(s: Session) -> dict[str, int]:
-            out = {f"raw.{x}": 0 for x in states.RAW_STATUSES}
-            out.update({f"processed.{x}": 0 for x in states.PROCESSED_STATUSES})
+            out = {f"raw_{x}": 0 for x in states.RAW_STATUSES}
+            out.update({f"processed_{x}": 0 for x in states.PROCESSED_STATUSES})
             rows = s.execute(
                 select(Run.raw_status, Run.processed_status, func.count()).group_by(
                     Run.raw_status, Run.processed_status
                 )
             )
             for raw, processed, n in rows:
-                out[f"raw.{raw}"] = out.get(f"raw.{raw}", 0) + n
-                out[f"processed.{processed}"] = out.get(f"processed.{processed}", 0) + n
+                out[f"raw_{raw}"] = out.get(f"raw_{raw}", 0) + n
+                out[f"processed_{processed}"] = out.get(f"processed_{processed}", 0) + n
             return out
 
         return self.db.read(work)
@@ -352,6 +352,18 @@ class RunStore:
         query = select(RunEvent).where(RunEvent.run == name).order_by(RunEvent.id)
         rows = self.db.read(lambda s: list(s.scalars(query)))
         return [EventView(**{f.name: getattr(r, f.name) for f in fields(EventView)}) for r in rows]
+
+    def events_after(self, after: int, limit: int = 500) -> list[tuple[int, EventView]]:
+        """Events with an id above ``after``, oldest first, with their ids (for a feed)."""
+        query = select(RunEvent).where(RunEvent.id > after).order_by(RunEvent.id).limit(limit)
+        rows = self.db.read(lambda s: list(s.scalars(query)))
+        return [
+            (r.id, EventView(**{f.name: getattr(r, f.name) for f in fields(EventView)}))
+            for r in rows
+        ]
+
+    def last_event_id(self) -> int:
+        return self.db.read(lambda s: int(s.scalar(select(func.max(RunEvent.id))) or 0))
 
     def count_events(self, action: str, run: str | None = None) -> int:
         query = select(func.count()).select_from(RunEvent).where(RunEvent.action == action)
