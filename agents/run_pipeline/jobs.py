@@ -108,7 +108,8 @@ def script(job: JobSpec, flavour: Flavour) -> str:
             f"# run {job.run}, attempt {job.attempt}: written by the run pipeline",
             f'mark() {{ {mark} --job-id "{job_id}" --log {shlex.quote(job.log_path)} "$@"; }}',
             "mark processing || { echo 'run taken over or reset: nothing to do'; exit 0; }",
-            job.command,
+            # its own shell: an `exit` in the command ends the command, not the marks
+            f"bash -c {shlex.quote(job.command)}",
             "code=$?",
             'if [ "$code" -eq 0 ]; then mark processed --exit-code 0',
             'else mark failed --exit-code "$code"; fi',

@@ -20,6 +20,14 @@ from socs_like_agents.run_pipeline.schema import open_db
 from socs_like_agents.run_pipeline.store import NewRun, RunStore
 
 CLI = [sys.executable, "-m", "socs_like_agents.run_pipeline.cli"]
+KILLER = """
+import importlib, os, signal, sys
+from socs_like_agents.run_pipeline import cli
+module, cls, method = sys.argv[1].split(".")
+owner = getattr(importlib.import_module("socs_like_agents.run_pipeline." + module), cls)
+setattr(owner, method, lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL))
+sys.exit(cli.main(sys.argv[2:]))
+"""
 
 
 @dataclass
@@ -81,6 +89,19 @@ class Site:
             capture_output=True,
             text=True,
             timeout=timeout,
+            env=env,
+        )
+
+    def cli_killed_at(
+        self, target: str, *extra: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``socs-like runs`` that kills itself with SIGKILL when it calls ``target``
+        (``module.Class.method`` inside the run_pipeline package): a crash at a chosen point."""
+        return subprocess.run(
+            [sys.executable, "-c", KILLER, target, *self.args(*extra)],
+            capture_output=True,
+            text=True,
+            timeout=120,
             env=env,
         )
 

@@ -60,7 +60,7 @@ def test_slurm_script_names_partition_walltime_log_and_marks_with_the_attempt():
         '--log /jobs/run_0007.2.log "$@"; }' in lines
     )
     # the processing command runs only after the run was marked processing
-    assert lines.index("process /raw/run_0007 /out/run_0007") > lines.index(
+    assert lines.index("bash -c 'process /raw/run_0007 /out/run_0007'") > lines.index(
         "mark processing || { echo 'run taken over or reset: nothing to do'; exit 0; }"
     )
     assert 'else mark failed --exit-code "$code"; fi' in lines

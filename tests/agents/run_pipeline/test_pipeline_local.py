@@ -9,9 +9,7 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tarfile
-import textwrap
 import time
 from collections import Counter
 from pathlib import Path
@@ -168,28 +166,10 @@ def test_a_failing_job_is_failed_with_its_exit_code_and_log(site: Site):
     assert site.status("run_0002")[0] == states.COMPRESSED
 
 
-KILLER = textwrap.dedent(
-    """
-    import os, signal, sys
-    from socs_like_agents.run_pipeline import cli, pipeline
-    target = sys.argv[1]
-    original = getattr(pipeline.Pipeline, target)
-    def die(self, *args, **kwargs):
-        os.kill(os.getpid(), signal.SIGKILL)
-    setattr(pipeline.Pipeline, target, die)
-    sys.exit(cli.main(sys.argv[2:]))
-    """
-)
-
-
 def test_kill_9_mid_transfer_leaves_a_claim_the_next_pass_releases(site: Site):
     want = site.acquire("run_0001")
     # killed once rsync has copied, before the checksums are compared
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLER, "_checksums", *site.args("--transfer")],
-        capture_output=True,
-        text=True,
-    )
+    killed = site.cli_killed_at("pipeline.Pipeline._checksums", "--transfer")
     assert killed.returncode == -signal.SIGKILL
     run = site.store.get("run_0001")
     assert run.status == (states.TRANSFERRING, states.NONE)
