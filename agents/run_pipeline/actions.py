@@ -4,6 +4,8 @@ allow it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import states
 from .errors import BadRequest
 from .store import RunStore, RunView
@@ -73,7 +75,7 @@ def mark(
     if sources is None:
         raise BadRequest(f"cannot mark {status!r}; one of {', '.join(states.MARKS)}")
     actor = f"job {job_id}" if job_id else "job"
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     if job_id:
         values["job_id"] = job_id
     if log_path:

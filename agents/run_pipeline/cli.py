@@ -25,7 +25,7 @@ from socs_like.ops import OpFailed
 
 from . import actions, legacy, mark, options, states
 from .pipeline import Pipeline
-from .schema import open_db
+from .schema import add_db_argument, open_db
 from .store import RunStore
 
 SUBCOMMANDS = ("list", "show", "retry", "reprocess", "tag", "import", "mark")
@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _sub_parser(command: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"socs-like runs {command}")
-    options.add_db_argument(p)
+    add_db_argument(p)
     if command == "list":
         p.add_argument("--status", help="a raw or processed status")
         p.add_argument("--limit", type=int, default=100)

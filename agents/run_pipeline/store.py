@@ -302,9 +302,7 @@ class RunStore:
         if only is not None:
             conditions.append(Run.name.in_(list(only)))
         if without_tag is not None:
-            conditions.append(
-                (" " + Run.tags + " ").not_like(f"% {without_tag} %")  # type: ignore[operator]
-            )
+            conditions.append((" " + Run.tags + " ").not_like(f"% {without_tag} %"))
         if max_transfer_attempts is not None:
             conditions.append(Run.transfer_attempts < max_transfer_attempts)
         query = select(Run).where(and_(*conditions)).order_by(Run.name).limit(limit)

@@ -63,7 +63,8 @@ def test_runs_go_from_acquired_to_archived_through_ssh_and_slurm(slurm_site: Sit
     for name in names:
         _wait_status(site, name, (states.ONDECK, states.PROCESSED))
         run = site.store.get(name)
-        wait_until(lambda n=name: _squeue(site)[f"run-{n}-1"] == (run.job_id, "COMPLETED"), 30)
+        job = (run.job_id, "COMPLETED")
+        wait_until(lambda n=name, j=job: _squeue(site)[f"run-{n}-1"] == j, 30)
         assert run.exit_code == 0 and run.attempts == 1
         assert tree(site.work / "raw" / name) == want[name]
         marks = [(e.actor, e.to_status) for e in site.store.history(name) if e.action == "mark"]
