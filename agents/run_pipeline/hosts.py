@@ -50,5 +50,13 @@ class Host:
             timed_out=result.timed_out,
         )
 
+    def write_text(self, path: str, text: str) -> None:
+        """Write a small file (a job script) on this host; raises CommandError."""
+        if self.alias is None:
+            with open(path, "w") as f:
+                f.write(text)
+            return
+        self.run(["sh", "-c", f"cat > {shlex.quote(path)}"], stdin=text.encode()).check()
+
     def __str__(self) -> str:
         return self.alias or "localhost"

@@ -261,13 +261,16 @@ class Pipeline:
             report.skipped = f"DAQ live ({self.s.daq_live_process} runs on {self.s.daq})"
             report.finished = time.time()
             return report
-        for run in self.store.due(
+        due = self.store.due(
             states.ACQUIRED,
             limit=self.s.batch,
             only=only,
             without_tag=states.DO_NOT_TRANSFER,
             max_transfer_attempts=self.s.max_transfer_attempts,
-        ):
+        )
+        if due and not self.dry_run:
+            self._run(self.s.cluster_host, ["mkdir", "-p", self.s.raw_area]).check()
+        for run in due:
             self._transfer(run, report)
         report.finished = time.time()
         return report
@@ -311,7 +314,6 @@ class Pipeline:
             return  # another pipeline took it
         claimed = (states.TRANSFERRING, run.processed_status)
         try:
-            self._run(self.s.cluster_host, ["mkdir", "-p", self.s.raw_area]).check()
             result = self._run(runner, argv, timeout=self.s.rsync_timeout)
             if not result.ok:
                 raise PipelineError(result.describe())
@@ -368,13 +370,17 @@ class Pipeline:
     def process_pass(self, only: list[str] | None = None) -> PassReport:
         report = PassReport("process")
         self.recover(report)
-        for run in self.store.due(
+        due = self.store.due(
             states.ONDECK,
             states.NONE,
             limit=self.s.batch,
             only=only,
             without_tag=states.DO_NOT_PROCESS,
-        ):
+        )
+        if due and not self.dry_run and self.batch is not None:
+            folders = [self.s.jobs_dir, self.s.processed_area]
+            self._run(self.s.cluster_host, ["mkdir", "-p", *folders]).check()
+        for run in due:
             try:
                 self._submit(run, report)
             except Exception as e:
@@ -436,10 +442,7 @@ class Pipeline:
             return
         host = self.s.cluster_host
         try:
-            self._run(host, ["mkdir", "-p", self.s.jobs_dir, self.s.processed_area]).check()
-            host.run(
-                ["sh", "-c", f"cat > {shlex.quote(script_path)}"], stdin=script.encode()
-            ).check()
+            host.write_text(script_path, script)
             job_id = self.batch.submit(script_path)
         except Exception as e:
             report.fail(run.name, str(e))
@@ -542,7 +545,10 @@ class Pipeline:
         (or ``flush``)."""
         report = PassReport("archive")
         self.recover(report)
-        for run in self.store.due(states.ONDECK, states.PROCESSED, limit=self.s.batch, only=only):
+        due = self.store.due(states.ONDECK, states.PROCESSED, limit=self.s.batch, only=only)
+        if due and not self.dry_run:
+            self._run(self.s.cluster_host, ["mkdir", "-p", self.s.compressed_area]).check()
+        for run in due:
             try:
                 self._compress(run, report)
             except Exception as e:
@@ -582,7 +588,6 @@ class Pipeline:
         ):
             return
         try:
-            self._run(host, ["mkdir", "-p", self.s.compressed_area]).check()
             self._run(host, argv).check()
             digest = self._md5(host, packed)
         except Exception as e:

@@ -45,6 +45,8 @@ class Run(Base):
 
     __table_args__ = (
         Index("ix_pipeline_runs_raw_processed", "raw_status", "processed_status", "name"),
+        # recovery looks for runs waiting on a job whatever their raw status
+        Index("ix_pipeline_runs_processed", "processed_status"),
     )
 
 

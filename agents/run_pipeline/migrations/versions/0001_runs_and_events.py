@@ -41,6 +41,7 @@ def upgrade() -> None:
         "pipeline_runs",
         ["raw_status", "processed_status", "name"],
     )
+    op.create_index("ix_pipeline_runs_processed", "pipeline_runs", ["processed_status"])
     op.create_table(
         "pipeline_run_events",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
