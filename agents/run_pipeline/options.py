@@ -134,7 +134,11 @@ def settings(args: argparse.Namespace) -> Settings:
         cluster=args.cluster,
         daq=Host(args.daq_host, ssh),
         cluster_host=Host(args.cluster_host, ssh),
-        daq_roots=Roots(args.daq_root, option="--daq-root"),
+        # a relative root is taken from here only when the DAQ is this machine
+        daq_roots=Roots(
+            [r if args.daq_host else os.path.abspath(r) for r in args.daq_root],
+            option="--daq-root",
+        ),
         raw_area=area("raw"),
         processed_area=area("processed"),
         jobs_dir=area("jobs"),
