@@ -426,19 +426,7 @@ class Pipeline:
             self.say(f"# process {run.name}: {shlex.join(argv)}\n# {script_path}:\n{script}")
             return
         queued = (run.raw_status, states.QUEUEING)
-        if not self.store.change(
-            run.name,
-            run.status,
-            queued,
-            "claim",
-            message=f"{self.s.backend} job {spec.job_name} to {spec.queue}",
-            owner=self.store.actor,
-            at_attempt=run.attempts,
-            attempts=attempt,
-            job_id=None,
-            job_log=spec.log_path,
-            exit_code=None,
-        ):
+        if not self._claim_job(run, spec, None, f"{self.s.backend} job {spec.job_name}"):
             return
         host = self.s.cluster_host
         try:
@@ -453,6 +441,22 @@ class Pipeline:
         # the job may have marked itself already: set the id whatever the processed status
         self.store.set_job_id(run.name, attempt, job_id)
         report.done += 1
+
+    def _claim_job(self, run: RunView, spec: jobs.JobSpec, job_id: str | None, what: str) -> bool:
+        """``none`` -> ``queueing`` at the next attempt; False when another pipeline won."""
+        return self.store.change(
+            run.name,
+            run.status,
+            (run.raw_status, states.QUEUEING),
+            "claim",
+            message=f"{what} to {spec.queue}",
+            owner=self.store.actor,
+            at_attempt=run.attempts,
+            attempts=spec.attempt,
+            job_id=job_id,
+            job_log=spec.log_path,
+            exit_code=None,
+        )
 
     # local backend: a bounded pool of subprocesses in this process
 
@@ -475,20 +479,7 @@ class Pipeline:
                 self._local_pool = ThreadPoolExecutor(
                     self.s.local_slots, thread_name_prefix="run-job"
                 )
-        queued = (run.raw_status, states.QUEUEING)
-        if not self.store.change(
-            run.name,
-            run.status,
-            queued,
-            "claim",
-            message=f"local job {job_id}",
-            owner=self.store.actor,
-            at_attempt=run.attempts,
-            attempts=spec.attempt,
-            job_id=job_id,
-            job_log=spec.log_path,
-            exit_code=None,
-        ):
+        if not self._claim_job(run, spec, job_id, f"local job {job_id}"):
             return
         with self._lock:
             self._local_jobs[job_id] = self._local_pool.submit(
