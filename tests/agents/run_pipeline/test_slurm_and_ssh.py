@@ -122,17 +122,34 @@ def test_a_pipeline_killed_mid_submit_is_resumed_without_a_second_job(slurm_site
     site = slurm_site
     site.acquire("skill_0001")
     assert _cli(site, "--transfer").returncode == 0
-    # sbatch has accepted the job; the pipeline dies before recording its id
-    killed = site.cli_killed_at("store.RunStore.set_job_id", *site.extra, "--process", env=site.env)
-    assert killed.returncode == -9
-    run = site.store.get("skill_0001")
-    assert (run.status, run.job_id) == ((states.ONDECK, states.QUEUEING), None) or (
-        run.processed_status in (states.PROCESSING, states.PROCESSED)
-    )
+    # the node is full, so the job waits and cannot report its own id
+    blocker = subprocess.run(
+        ["sbatch", "--parsable", "--cpus-per-task=8", "--wrap", "sleep 120"],
+        env=site.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    try:
+        # sbatch has accepted the job; the pipeline dies before recording its id
+        killed = site.cli_killed_at(
+            "store.RunStore.set_job_id", *site.extra, "--process", env=site.env
+        )
+        assert killed.returncode == -9
+        run = site.store.get("skill_0001")
+        assert (run.status, run.job_id) == ((states.ONDECK, states.QUEUEING), None)
+        job_id, state = _squeue(site)["run-skill_0001-1"]
+        assert state == "PENDING"
+        out = _cli(site, "--process")
+        assert "process: 0 done, 0 failed, 0 released" in out.stdout
+        adopt = [e for e in site.store.history("skill_0001") if e.action == "adopt"]
+        assert adopt[0].message == f"job {job_id} found by name run-skill_0001-1"
+        assert site.store.get("skill_0001").job_id == job_id
+    finally:
+        subprocess.run(["scancel", blocker], env=site.env, check=True)
     _wait_status(site, "skill_0001", (states.ONDECK, states.PROCESSED))
-    _cli(site, "--process")
     run = site.store.get("skill_0001")
-    assert run.status == (states.ONDECK, states.PROCESSED) and run.attempts == 1
+    assert run.attempts == 1 and run.job_id == job_id
     assert [name for name in _squeue(site) if "skill_0001" in name] == ["run-skill_0001-1"]
 
 
