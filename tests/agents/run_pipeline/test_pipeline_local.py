@@ -15,7 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 from socs_like.testing import md5_hex, wait_until
-from socs_like_agents.run_pipeline import states
+from socs_like_agents.run_pipeline import cli, options, states
+from socs_like_agents.run_pipeline.pipeline import Pipeline
 from socs_like_agents.run_pipeline.schema import open_db
 from socs_like_agents.run_pipeline.store import NewRun, RunStore
 
@@ -247,3 +248,19 @@ def test_the_same_pipeline_runs_on_postgresql(site: Site, postgres_server):
     out = subprocess.run([*CLI, *argv], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert [r.status for r in store.listing()] == [(states.ARCHIVED, states.PROCESSED)] * 2
+
+
+def test_a_copy_that_differs_from_the_source_is_not_put_ondeck(site: Site, monkeypatch):
+    site.acquire("run_0001")
+    pipeline = Pipeline(site.store, options.settings(cli._parser().parse_args(site.args())))
+    real = Pipeline.rsync_argv
+
+    def incomplete(self, source, dest):  # rsync "succeeds" but leaves a file behind
+        runner, argv = real(self, source, dest)
+        return runner, [argv[0], "--exclude", "f1.dat", *argv[1:]]
+
+    monkeypatch.setattr(Pipeline, "rsync_argv", incomplete)
+    report = pipeline.transfer_pass()
+    assert report.failures == ["run_0001: checksums differ after rsync for 1 files: ['f1.dat']"]
+    assert site.status("run_0001") == (states.ACQUIRED, states.NONE)
+    assert site.store.history("run_0001")[-1].action == "transfer-failed"
