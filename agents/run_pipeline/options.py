@@ -108,7 +108,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--bundle-bytes",
         type=int,
         default=10 * 1024**3,
-        help="bundle once this many compressed bytes wait (default 10 GiB)",
+        help="bundle once runs of this many raw bytes wait (default 10 GiB)",
     )
     a.add_argument(
         "--bundle-max-age",

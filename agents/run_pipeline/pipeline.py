@@ -531,9 +531,9 @@ class Pipeline:
     # --- compress and archive -----------------------------------------------------------
 
     def archive_pass(self, only: list[str] | None = None, *, flush: bool = False) -> PassReport:
-        """Compress processed runs; bundle and archive compressed ones once there are
-        ``bundle_runs`` of them, ``bundle_bytes``, or the oldest waited ``bundle_max_age``
-        (or ``flush``)."""
+        """Compress processed runs; bundle and archive compressed ones, ``bundle_runs`` to a
+        bundle, once a bundle is full (``bundle_runs`` runs or ``bundle_bytes`` of raw data),
+        its oldest run waited ``bundle_max_age``, or ``flush``."""
         report = PassReport("archive")
         self.recover(report)
         due = self.store.due(states.ONDECK, states.PROCESSED, limit=self.s.batch, only=only)
@@ -545,19 +545,18 @@ class Pipeline:
             except Exception as e:
                 report.fail(run.name, f"{type(e).__name__}: {e}")
         waiting = self.store.due(states.COMPRESSED, limit=self.s.batch, only=only)
-        if not waiting:
-            report.finished = time.time()
-            return report
-        size = sum(r.raw_size for r in waiting)
-        oldest = min(r.since for r in waiting)
-        if (
-            flush
-            or len(waiting) >= self.s.bundle_runs
-            or size >= self.s.bundle_bytes
-            or time.time() - oldest >= self.s.bundle_max_age
-        ):
+        now = time.time()
+        while waiting:
+            bundle, waiting = waiting[: self.s.bundle_runs], waiting[self.s.bundle_runs :]
+            if not (
+                flush
+                or len(bundle) >= self.s.bundle_runs
+                or sum(r.raw_size for r in bundle) >= self.s.bundle_bytes
+                or now - min(r.since for r in bundle) >= self.s.bundle_max_age
+            ):
+                break  # the rest waits for more runs
             try:
-                self._archive(waiting[: self.s.bundle_runs], report)
+                self._archive(bundle, report)
             except Exception as e:
                 report.fail("(bundle)", f"{type(e).__name__}: {e}")
                 log.exception("archiving failed")

@@ -87,6 +87,17 @@ def test_a_run_is_bundled_only_when_enough_are_compressed(site: Site):
     assert site.status("run_0001") == site.status("run_0002") == (states.ARCHIVED, states.PROCESSED)
 
 
+def test_every_full_bundle_is_archived_in_one_pass_and_flush_sends_the_rest(site: Site):
+    for i in range(1, 6):
+        site.acquire(f"run_{i:04d}", files=1, size=1000)
+    assert site.cli("--bundle-runs", "2").returncode == 0
+    assert len(list((site.work / "archive").glob("bundle-*.tar"))) == 2
+    assert site.status("run_0005") == (states.COMPRESSED, states.PROCESSED)
+    assert site.cli("--archive", "--flush", "--bundle-runs", "2").returncode == 0
+    assert len(list((site.work / "archive").glob("bundle-*.tar"))) == 3
+    assert site.status("run_0005") == (states.ARCHIVED, states.PROCESSED)
+
+
 def test_dry_run_prints_the_commands_and_changes_nothing(site: Site):
     site.acquire("run_0001")
     site.acquire("run_0002")
