@@ -229,3 +229,28 @@ def test_a_run_outside_the_daq_roots_is_refused(site: Site, tmp_path):
     assert out.returncode == 1
     assert f"bad_0001: raw location '{outside}' refused (outside_roots)" in out.stdout
     assert site.status("bad_0001") == (states.ACQUIRED, states.NONE)
+
+
+def test_a_cluster_reached_over_ssh_gets_the_same_treatment(site: Site, sshd):
+    """Every cluster-side command (rsync, md5sum, du, tar, the archive's rsync) goes
+    through ``ssh worker``; the DAQ is this machine, which the cluster reaches by path."""
+    want = site.acquire("remote_0001")
+    out = site.cli(
+        "--cluster-host",
+        "worker",
+        "--ssh-config",
+        str(sshd.ssh_config),
+        "--bundle-runs",
+        "1",
+        "--process-command",
+        "mkdir -p {out}",
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    run = site.store.get("remote_0001")
+    assert run.status == (states.ARCHIVED, states.PROCESSED)
+    assert run.raw_size > 60_000
+    assert "#remote_0001.tar.zst" in run.raw_location
+    md5 = [e.message for e in site.store.history("remote_0001") if e.action == "compressed"]
+    assert md5 == [f"md5 {run.archive_md5}"]
+    bundle = next((site.work / "archive").glob("bundle-*.tar"))
+    assert bundle.name == run.bundle
