@@ -234,7 +234,7 @@ def test_a_run_outside_the_daq_roots_is_refused(site: Site, tmp_path):
 def test_a_cluster_reached_over_ssh_gets_the_same_treatment(site: Site, sshd):
     """Every cluster-side command (rsync, md5sum, du, tar, the archive's rsync) goes
     through ``ssh worker``; the DAQ is this machine, which the cluster reaches by path."""
-    want = site.acquire("remote_0001")
+    site.acquire("remote_0001")
     out = site.cli(
         "--cluster-host",
         "worker",
