@@ -313,6 +313,7 @@ class Pipeline:
         ):
             return  # another pipeline took it
         claimed = (states.TRANSFERRING, run.processed_status)
+        result: CommandResult | None = None
         try:
             result = self._run(runner, argv, timeout=self.s.rsync_timeout)
             if not result.ok:
@@ -325,7 +326,7 @@ class Pipeline:
                     f"checksums differ after rsync for {len(differ)} files: {differ[:5]}"
                 )
         except Exception as e:  # any failure returns the run; the pass goes on
-            code = result.returncode if "result" in locals() else None
+            code = None if result is None else result.returncode
             report.fail(name, str(e))
             self.store.change(
                 name,
