@@ -186,7 +186,7 @@ class Pipeline:
                 continue
             if scheduler is None:
                 scheduler = self.batch.jobs()
-            if self._check_batch_job(run, scheduler, now):
+            if self._check_batch_job(run, scheduler, now, report):
                 report.released += 1
 
     def _release(self, run: RunView, to: tuple[str, str], action: str, why: str) -> bool:
@@ -200,8 +200,11 @@ class Pipeline:
             log.info("%s: %s", run.name, why)
         return done
 
-    def _check_batch_job(self, run: RunView, scheduler: dict[str, JobInfo], now: float) -> bool:
-        """Reset ``run`` if its job is gone or was cancelled; True when it was reset."""
+    def _check_batch_job(
+        self, run: RunView, scheduler: dict[str, JobInfo], now: float, report: PassReport
+    ) -> bool:
+        """Reset ``run`` if its job is gone or was cancelled (True when it was reset); fail it
+        if its job ended without reporting (counted as a failure of this pass)."""
         spec_name = f"run-{run.name}-{run.attempts}"
         if run.job_id is None:
             info = scheduler.get(spec_name)
@@ -230,16 +233,17 @@ class Pipeline:
             why = f"job {run.job_id} ended {info.detail} in the scheduler"
         elif info.state is JobState.DONE:
             # it ended without its last mark (the mark failed): record what we know
-            if self.dry_run:
-                return False
-            return self.store.change(
+            why = f"job {run.job_id} ended {info.detail} without reporting"
+            if not self.dry_run and self.store.change(
                 run.name,
                 run.status,
                 (run.raw_status, states.FAILED),
                 "job-ended",
-                message=f"job {run.job_id} ended {info.detail} without reporting",
+                message=why,
                 owner=None,
-            )
+            ):
+                report.fail(run.name, why)
+            return False
         else:
             return False
         return self._release(run, (run.raw_status, states.NONE), "reset", why)

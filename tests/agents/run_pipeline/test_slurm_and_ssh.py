@@ -254,3 +254,23 @@ def test_a_cluster_reached_over_ssh_gets_the_same_treatment(site: Site, sshd):
     assert md5 == [f"md5 {run.archive_md5}"]
     bundle = next((site.work / "archive").glob("bundle-*.tar"))
     assert bundle.name == run.bundle
+
+
+def test_a_job_that_dies_without_reporting_is_failed_by_the_next_pass(slurm_site: Site):
+    site = slurm_site
+    site.acquire("sdie_0001")
+    # the command kills its job script: no final mark is ever written
+    command = "kill -9 $PPID"
+    assert _cli(site, "--transfer", "--process", "--process-command", command).returncode == 0
+    wait_until(lambda: _squeue(site)["run-sdie_0001-1"][1] not in ("PENDING", "RUNNING"), 30)
+    job_id, state = _squeue(site)["run-sdie_0001-1"]
+    assert site.status("sdie_0001") == (states.ONDECK, states.PROCESSING)
+    out = _cli(site, "--process")
+    assert "process: 0 done, 1 failed, 0 released" in out.stdout
+    assert out.returncode == 1
+    assert site.status("sdie_0001") == (states.ONDECK, states.FAILED)
+    last = site.store.history("sdie_0001")[-1]
+    assert (last.action, last.message) == (
+        "job-ended",
+        f"job {job_id} ended {state} without reporting",
+    )
