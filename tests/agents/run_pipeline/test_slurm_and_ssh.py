@@ -124,7 +124,7 @@ def test_a_pipeline_killed_mid_submit_is_resumed_without_a_second_job(slurm_site
     assert _cli(site, "--transfer").returncode == 0
     # the node is full, so the job waits and cannot report its own id
     blocker = subprocess.run(
-        ["sbatch", "--parsable", "--cpus-per-task=8", "--wrap", "sleep 120"],
+        ["sbatch", "--parsable", "--cpus-per-task=8", "--output=/dev/null", "--wrap", "sleep 120"],
         env=site.env,
         capture_output=True,
         text=True,
