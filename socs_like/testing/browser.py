@@ -1,4 +1,4 @@
-"""Headless Chromium for page tests: one browser per test session, a fresh page per test.
+"""Headless Chromium for page tests: one browser per test module, a fresh page per test.
 
 The browser is Debian's `chromium` (`/usr/bin/chromium`, or `$SOCS_LIKE_CHROMIUM`), driven by
 Playwright's Python package; Playwright never downloads a browser of its own here. Each test's
@@ -64,7 +64,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open, its event loop counts as
+# running in the main thread, so a later test calling asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 

@@ -4,6 +4,8 @@ recorded, and its screenshots land as PNG files in the test output folder."""
 from __future__ import annotations
 
 import http.server
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -55,3 +57,22 @@ def test_console_errors_and_uncaught_exceptions_are_recorded(browser_page, site)
     assert any(
         e.startswith("uncaught:") and "undefinedFunction" in e for e in browser_page.console_errors
     )
+
+
+def test_a_module_after_a_browser_module_can_run_asyncio(tmp_path):
+    # While Playwright's sync API is open the main thread has a running event loop; the
+    # fixture must close it with its module so later modules can call asyncio.run().
+    (tmp_path / "test_a_page.py").write_text(
+        "def test_page(browser_page):\n    browser_page.page.set_content('<p>hi</p>')\n"
+    )
+    (tmp_path / "test_b_asyncio.py").write_text(
+        "import asyncio\n\ndef test_run():\n    asyncio.run(asyncio.sleep(0))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert "2 passed" in done.stdout, done.stdout[-2000:]
