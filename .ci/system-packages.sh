@@ -12,6 +12,9 @@ have rsync || missing+=(rsync)
 have lsof || missing+=(lsof)
 have chromium || missing+=(chromium)
 have influxd || missing+=(influxdb)
+have slurmctld || missing+=(slurm-wlm)
+have munged || missing+=(munge)
+have zstd || missing+=(zstd)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || have initdb || missing+=(postgresql)
 
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -98,9 +98,9 @@ def test_config_check_names_unknown_classes_and_simulators(tmp_path):
     site.write_text("hosts:\n  localhost:\n    simulators:\n      - {name: pysmruf}\n")
     out = socs_like("config", "check", "--site-config", str(site))
     assert out.returncode == 2
-    # the list grows with each agent's simulator: its start and one known name are the point
-    assert "unknown simulator 'pysmruf'; installed: ['daq-worker', " in out.stderr
-    assert "'pysmurf']" in out.stderr
+    # the list grows as agents add simulators: check its shape and one member
+    assert "unknown simulator 'pysmruf'; installed: ['" in out.stderr
+    assert "'pysmurf'" in out.stderr
 
 
 def test_config_check_accepts_the_shipped_site_config():

@@ -27,8 +27,8 @@ def test_nothing_to_do_when_everything_is_installed():
     reason="hiding installed packages takes root (a private mount namespace)",
 )
 def test_a_user_without_the_packages_gets_one_line_naming_them(tmp_path):
-    # /usr/sbin (sshd) and /usr/lib/postgresql hidden in a private mount namespace; run as
-    # nobody, who may not install anything
+    # /usr/sbin (sshd, slurmctld, munged) and /usr/lib/postgresql hidden in a private mount
+    # namespace; run as nobody, who may not install anything
     hide = " && ".join(f"mount --bind {tmp_path} {d}" for d in ("/usr/sbin", "/usr/lib/postgresql"))
     done = subprocess.run(
         [
@@ -46,6 +46,6 @@ def test_a_user_without_the_packages_gets_one_line_naming_them(tmp_path):
     assert done.returncode == 1, done.stderr
     assert done.stdout == ""
     assert done.stderr == (
-        "missing system packages: openssh-server postgresql (install them, e.g. "
-        "sudo apt-get install openssh-server postgresql)\n"
+        "missing system packages: openssh-server slurm-wlm munge postgresql (install them, "
+        "e.g. sudo apt-get install openssh-server slurm-wlm munge postgresql)\n"
     )
