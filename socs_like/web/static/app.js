@@ -300,7 +300,8 @@ async function act(op, action, form) {
     : `${action} refused: ${answer.body.error}`;
   if (answer.ok && answer.body.session && answer.body.session.op_name) {
     const held = (SocsWeb.sessions[view.id] || {})[op.name];
-    if (!held || (held.session_id || 0) <= answer.body.session.session_id) renderSession(card, answer.body.session);
+    // The pushed changes of this session may have arrived before the reply: they are newer.
+    if (!held || (held.session_id || 0) < answer.body.session.session_id) renderSession(card, answer.body.session);
   }
 }
 

@@ -24,11 +24,12 @@ def test_start_returns_the_reply_and_the_session_runs(run_agent, web) -> None:
     assert status == 200 and agent["error"] is None
     ops = {op["name"]: op for op in agent["ops"]}
     fields = {f["key"]: f for f in ops["delay_task"]["fields"]}
+    # from the op's @param declarations in get_api
     assert fields["delay"] == {
         "key": "delay",
-        "type": "int",
+        "type": "float",
         "required": False,
-        "default": 5,
+        "default": 5.0,
         "choices": None,
     }
     assert fields["succeed"]["type"] == "bool"
