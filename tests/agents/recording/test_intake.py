@@ -149,3 +149,27 @@ def test_a_full_backlog_drops_its_oldest_and_counts_them():
     assert q.dropped == 3
     assert [t for b in q.take(10).blocks for t in b.timestamps] == [8, 9, 10, 11, 12]
     assert q.lag(now=20) == 0.0
+
+
+def test_batches_put_back_in_any_order_return_to_their_places():
+    # two writes in flight fail, the older first; a block split across them and the queue
+    # must come out whole and in order, and trimming must drop the oldest points
+    q = Backlog(max_points=100)
+    for start in (0, 5, 10):
+        q.add(block(5, start))
+    a, b = q.take(3), q.take(4)  # a: 0-2; b: 3-4 and 5-6 (both blocks split)
+    q.add(block(5, 15))
+    q.put_back(a)
+    q.put_back(b)
+    assert q.pending == 20
+    assert [t for blk in q.take(100).blocks for t in blk.timestamps] == list(range(20))
+
+    small = Backlog(max_points=8)
+    for start in (0, 4):
+        small.add(block(4, start))
+    first, second = small.take(3), small.take(3)
+    small.add(block(4, 8))
+    small.put_back(first)
+    small.put_back(second)  # 12 waiting, 8 kept: the 4 oldest go
+    assert small.dropped == 4
+    assert [t for blk in small.take(100).blocks for t in blk.timestamps] == list(range(4, 12))
