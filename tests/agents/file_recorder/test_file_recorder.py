@@ -95,7 +95,14 @@ def test_a_hub_restart_writes_no_duplicates(private_hub, tmp_path, run_agent, ma
     recorder = make_client("rec-restart", on=private_hub)
     recording(recorder)
     fake = make_client("fd-h5r", on=private_hub)
-    time.sleep(1.5)
+
+    def samples() -> int:
+        return int(recorder.record.status().session["data"]["intake"]["samples"])
+
+    # rejoining takes the agents a backoff or two; then well past what the feed buffered
+    # during the 2 s outage (100 samples/s), so that samples taken after it are recorded
+    at_restart = samples()
+    wait_until(lambda: samples() > at_restart + 400, 30, message="samples after the restart")
     fake.acq.stop()
     sent = int(fake.acq.wait(timeout=10).session["data"]["samples_sent"])
     stats = wait_until(

@@ -262,7 +262,9 @@ def test_a_job_that_dies_without_reporting_is_failed_by_the_next_pass(slurm_site
     # the command kills its job script: no final mark is ever written
     command = "kill -9 $PPID"
     assert _cli(site, "--transfer", "--process", "--process-command", command).returncode == 0
-    wait_until(lambda: _squeue(site)["run-sdie_0001-1"][1] not in ("PENDING", "RUNNING"), 30)
+    # a final state: COMPLETING still counts as a job alive (its steps are being cleaned up)
+    alive = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING")
+    wait_until(lambda: _squeue(site)["run-sdie_0001-1"][1] not in alive, 30)
     job_id, state = _squeue(site)["run-sdie_0001-1"]
     assert site.status("sdie_0001") == (states.ONDECK, states.PROCESSING)
     out = _cli(site, "--process")
