@@ -12,8 +12,9 @@ is counted as ``lost``, and an event whose every record was seen already (a send
 that sent it again after a reconnect) is dropped and counted as ``duplicates``: nothing is
 written twice. A feed's record 0 seen again is a duplicate when the event's contents are those
 of the last record 0 seen (their digest is the tracker's token), and a restarted publisher
-(new contents: later timestamps) otherwise; our feeds carry no start stamp to tell by. Our feeds never regroup records, so an event is either all new or all seen;
-one that mixes both is kept whole. Events without numbers (an OCS agent's) are kept and
+(new contents: later timestamps) otherwise; our feeds carry no start stamp to tell by. Our
+feeds never regroup records, so an event is either all new or all seen; one that mixes both is
+kept whole. Events without numbers (an OCS agent's) are kept and
 counted as ``untracked``.
 
 A malformed event is refused whole (`BadEvent`), counted, and its reason kept; the recorder

@@ -179,7 +179,7 @@ def test_a_close_from_another_thread_waits_for_the_write_in_progress(tmp_path):
     def write() -> None:
         try:
             recorder.write(blocks, time.time())
-        except BaseException as exc:  # noqa: BLE001 (reported by the assertion below)
+        except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 
     writer = threading.Thread(target=write)

@@ -70,9 +70,7 @@ def test_big_files_are_copied_and_verified_while_the_loop_stays_free(
     wait_until(lambda: beats.events, 30, message="the agent's first heartbeat")
 
     def synced() -> int:
-        return db.read(
-            lambda s: s.query(RegisteredFile).filter_by(state=FileState.SYNCED).count()
-        )
+        return db.read(lambda s: s.query(RegisteredFile).filter_by(state=FileState.SYNCED).count())
 
     wait_until(lambda: client.run.status().session.get("status") == "running", 30)
     with LoopProbe(client, beats) as probe:
