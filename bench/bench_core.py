@@ -37,6 +37,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -921,6 +922,29 @@ def print_table(rows: list[Row]) -> None:
         say(line.format(*row))
 
 
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """--json and --keep, for `start_run` and `finish_run`."""
+    parser.add_argument("--json", help="also write the raw figures to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+
+
+def start_run(prefix: str, quick: bool) -> Path:
+    """A new work folder for one run, named on the console (its logs are kept with --keep)."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    say(f"work folder: {workdir}  ({'quick' if quick else 'full'} run)")
+    return workdir
+
+
+def finish_run(res: Results, workdir: Path, args: argparse.Namespace) -> None:
+    """The end of a run that got this far: the table, the raw figures to --json, and the
+    work folder removed unless --keep."""
+    print_table(res.rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps(res.raw, indent=2, default=str))
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs, for development")
@@ -929,8 +953,7 @@ def main() -> int:
     )
     parser.add_argument("--feed-rate", type=float, default=100_000, help="our samples/s")
     parser.add_argument("--channels", type=int, default=4, help="feed channels (both agents)")
-    parser.add_argument("--json", help="also write the raw figures to this file")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    add_output_arguments(parser)
     args = parser.parse_args()
     only = set(args.only.split(","))
     n_ops = 200 if args.quick else 1000
@@ -940,8 +963,7 @@ def main() -> int:
     # OCS's feed dies once its 1-second message passes 1 MiB; stay just under that rate.
     ocs_rate = OCS_FEED_RATE_2CH * 3 / (args.channels + 1)
 
-    workdir = Path(tempfile.mkdtemp(prefix="socs-bench-"))
-    say(f"work folder: {workdir}  ({'quick' if args.quick else 'full'} run)")
+    workdir = start_run("socs-bench-", args.quick)
     res = Results()
     site = Site(workdir, ["ocs-ops", "ocs-feed"] + [f"ocs-life{i}" for i in range(rounds)])
     try:
@@ -955,13 +977,7 @@ def main() -> int:
         site.close()
     if "hub" in only:
         bench_hub(workdir, res, outage)
-    print_table(res.rows)
-    if args.json:
-        Path(args.json).write_text(json.dumps(res.raw, indent=2, default=str))
-    if not args.keep:
-        import shutil
-
-        shutil.rmtree(workdir, ignore_errors=True)
+    finish_run(res, workdir, args)
     return 0
 
 

@@ -39,7 +39,6 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -52,14 +51,16 @@ from bench_core import (
     FeedProbe,
     Results,
     Site,
+    add_output_arguments,
     cpu_seconds,
+    finish_run,
     ms,
     pct,
-    print_table,
     run_async,
     samples_stamped_in,
     say,
     secs,
+    start_run,
 )
 
 from socs_like.client import AsyncClient, Client, ClientError
@@ -587,14 +588,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="N=3 only and short windows")
     parser.add_argument("--n", default="10,50,100", help="agent counts for the scale runs")
     parser.add_argument("--only", default="spawn,ops,overload,scale", help="sections to run")
-    parser.add_argument("--json", help="also write the raw figures to this file")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    add_output_arguments(parser)
     args = parser.parse_args()
     only = set(args.only.split(","))
     ns = [3] if args.quick else [int(x) for x in args.n.split(",")]
     random.seed(1)
-    workdir = Path(tempfile.mkdtemp(prefix="socs-bench-scale-"))
-    say(f"work folder: {workdir}  ({'quick' if args.quick else 'full'} run)")
+    workdir = start_run("socs-bench-scale-", args.quick)
     res = Results()
     ocs_ids = [f"ocs-fd{i:03d}" for i in range(max(ns))] + ["ocs-registry", "ocs-ops"]
     site = Site(workdir, ocs_ids)
@@ -609,13 +608,7 @@ def main() -> int:
             bench_scale(site, workdir, res, ns, args.quick)
     finally:
         site.close()
-    print_table(res.rows)
-    if args.json:
-        Path(args.json).write_text(json.dumps(res.raw, indent=2, default=str))
-    if not args.keep:
-        import shutil
-
-        shutil.rmtree(workdir, ignore_errors=True)
+    finish_run(res, workdir, args)
     return 0
 
 
