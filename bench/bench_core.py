@@ -320,6 +320,37 @@ def wait_callable(site: Site, proc: Proc, instance_id: str, timeout: float = 30.
 # --- 1. op start+wait -----------------------------------------------------------------------------
 
 
+def ocs_start_wait_times(
+    site: Site, instance_id: str, n: int, params: dict[str, Any]
+) -> list[float]:
+    """Seconds each of n raw start+wait of OCS's delay_task took over WAMP, through OCS's
+    control-script client in a child process (it owns a reactor); RuntimeError with the
+    child's output when it reports no times."""
+    out = subprocess.run(
+        [
+            PY,
+            str(HERE / "_ocs_wamp_client.py"),
+            site.ocs_url,
+            REALM,
+            f"{ROOT}.{instance_id}",
+            "delay_task",
+            str(n),
+            json.dumps(params),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    try:
+        line = next(x for x in out.stdout.splitlines() if '{"times"' in x)
+        times: list[float] = json.loads(line[line.index('{"times"') :])["times"]
+    except (StopIteration, ValueError, KeyError):
+        raise RuntimeError(
+            f"OCS WAMP client failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+        ) from None
+    return times
+
+
 def bench_ops(site: Site, res: Results, n: int) -> None:
     say(f"\n== 1. op start+wait of delay_task(delay=0), {n} times each ==")
     ours = site.ours("bench-ops")
@@ -368,27 +399,10 @@ def bench_ops(site: Site, res: Results, n: int) -> None:
     ours_http = sync_loop(ch)
     say(f"ours  Client HTTP        median {ms(pct(ours_http, 0.5))}  p90 {ms(pct(ours_http, 0.9))}")
 
-    # OCS over WAMP: its control-script client, in a child process (it owns a reactor)
-    out = subprocess.run(
-        [
-            PY,
-            str(HERE / "_ocs_wamp_client.py"),
-            site.ocs_url,
-            REALM,
-            f"{ROOT}.ocs-ops",
-            "delay_task",
-            str(n),
-            json.dumps(params),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
     try:
-        line = next(x for x in out.stdout.splitlines() if '{"times"' in x)
-        ocs_wamp = json.loads(line[line.index('{"times"') :])["times"]
-    except (StopIteration, ValueError, KeyError):
-        say(f"OCS WAMP client failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+        ocs_wamp = ocs_start_wait_times(site, "ocs-ops", n, params)
+    except RuntimeError as e:
+        say(str(e))
         ocs_wamp = []
     say(f"ocs   client_t WAMP      median {ms(pct(ocs_wamp, 0.5))}  p90 {ms(pct(ocs_wamp, 0.9))}")
 

@@ -55,6 +55,7 @@ from bench_core import (
     cpu_seconds,
     finish_run,
     ms,
+    ocs_start_wait_times,
     pct,
     run_async,
     samples_stamped_in,
@@ -479,23 +480,7 @@ def bench_ops(site: Site, res: Results, n: int) -> None:
         times.append(time.perf_counter() - t0)
         assert reply.session["success"], reply
     c.close()
-    out = subprocess.run(
-        [
-            PY,
-            str(HERE / "_ocs_wamp_client.py"),
-            site.ocs_url,
-            REALM,
-            f"{ROOT}.ocs-ops",
-            "delay_task",
-            str(n),
-            json.dumps({"delay": 0}),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    line = next(x for x in out.stdout.splitlines() if '{"times"' in x)
-    ocs_times = json.loads(line[line.index('{"times"') :])["times"]
+    ocs_times = ocs_start_wait_times(site, "ocs-ops", n, {"delay": 0})
     ours.stop()
     theirs.stop()
     ratio = pct(times, 0.5) / pct(ocs_times, 0.5)
