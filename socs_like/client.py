@@ -340,13 +340,18 @@ class AsyncClient:
     def connected(self) -> bool:
         return self._transport.connected
 
+    @property
+    def authrole(self) -> str | None:
+        """The role the hub gave our session (WAMP); None when not joined or unauthenticated."""
+        return self._transport.authrole if isinstance(self._transport, _WampTransport) else None
+
     async def connect(self) -> str | None:
         """Join the hub now (WAMP only); the role the hub gave us, None without
         authentication. `HubRefused` when the hub will not have us."""
         if not isinstance(self._transport, _WampTransport):
             raise ClientError("only the WAMP transport keeps a session to join")
         await self._transport.connect()
-        return self._transport.authrole
+        return self.authrole
 
     async def call(
         self, uri: str, *args: Any, call_timeout: float | None = None, **kwargs: Any

@@ -78,6 +78,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def bind_refusal(bind: str, read_only: bool, tls: bool) -> str | None:
+    """Why the dashboard may not listen on `bind`: beyond loopback, a login's secret would
+    cross the network, so that takes TLS, or a read-only dashboard (no login at all)."""
+    if read_only or tls or is_loopback(bind):
+        return None
+    return (
+        f"refusing to bind {bind} without TLS or --read-only: logins would send their secrets "
+        "over the network in the clear (give --tls-cert and --tls-key, or --read-only)"
+    )
+
+
 def watch_credentials(hub: HubConfig, user: str | None) -> Credentials | None:
     """The dashboard's watching user: `user`, else the secrets file's ``observer`` when it has
     one, else None (this host's client user, found when the session is made)."""
@@ -111,13 +122,9 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"socs-like web: {exc}", file=sys.stderr)
         return 2
-    if not args.read_only and tls is None and not is_loopback(args.bind):
-        print(
-            f"socs-like web: refusing to bind {args.bind} without TLS or --read-only: logins "
-            "would send their secrets over the network in the clear (give --tls-cert and "
-            "--tls-key, or --read-only)",
-            file=sys.stderr,
-        )
+    refusal = bind_refusal(args.bind, args.read_only, tls is not None)
+    if refusal is not None:
+        print(f"socs-like web: {refusal}", file=sys.stderr)
         return 2
     if args.login_idle <= 0:
         print("socs-like web: --login-idle must be a positive number of seconds", file=sys.stderr)

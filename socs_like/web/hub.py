@@ -62,6 +62,8 @@ class HubLink:
             "since": self.since,
             "error": None if self.connected else self.error,
             "hub_url": self.hub_url,
+            # The role of the dashboard's own session: observer unless `--user` says otherwise.
+            "role": self.client.authrole if self.connected else None,
         }
 
     def _set(self, connected: bool, error: str) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import subprocess
 import sys
@@ -16,12 +17,17 @@ from socs_like.testing.util import free_port
 
 
 class DashboardProcess:
-    """A running `socs-like web`; `start` returns once it is connected to the hub."""
+    """A running `socs-like web`; `start` returns once it is connected to the hub.
+
+    Its requests keep cookies, as a browser would: after `login` they act as that user.
+    """
 
     def __init__(self, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
         self.process = process
         self.url = url
         self.log = log
+        self.cookies = http.cookiejar.CookieJar()
+        self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
 
     @classmethod
     def start(
@@ -62,17 +68,26 @@ class DashboardProcess:
     def get(self, path: str) -> tuple[int, Any]:
         return self.request("GET", path)
 
-    def post(self, path: str, body: Any = None) -> tuple[int, Any]:
-        return self.request("POST", path, body)
+    def post(self, path: str, body: Any = None, **headers: str) -> tuple[int, Any]:
+        return self.request("POST", path, body, headers)
 
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    def login(self, user: str, secret: str) -> tuple[int, Any]:
+        """Log in as `user` (its cookie is kept for the next requests)."""
+        return self.post("/api/login", {"user": user, "secret": secret})
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         """``(HTTP status, JSON answer)``; an HTTP error status is an answer too."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(
-            self.url + path, data, {"Content-Type": "application/json"}, method=method
+            self.url + path,
+            data,
+            {"Content-Type": "application/json"} | (headers or {}),
+            method=method,
         )
         try:
-            with urllib.request.urlopen(req, timeout=15) as response:
+            with self._opener.open(req, timeout=15) as response:
                 return response.status, json.load(response)
         except urllib.error.HTTPError as exc:
             return exc.code, json.load(exc)
