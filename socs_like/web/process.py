@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
+import ssl
 import subprocess
 import sys
 import time
@@ -22,17 +23,32 @@ class DashboardProcess:
     Its requests keep cookies, as a browser would: after `login` they act as that user.
     """
 
-    def __init__(self, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], url: str, log: Path, ca_file: str | None = None
+    ) -> None:
         self.process = process
         self.url = url
         self.log = log
         self.cookies = http.cookiejar.CookieJar()
-        self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+        handlers: list[urllib.request.BaseHandler] = [
+            urllib.request.HTTPCookieProcessor(self.cookies)
+        ]
+        if ca_file is not None:
+            tls = ssl.create_default_context(cafile=ca_file)
+            handlers.append(urllib.request.HTTPSHandler(context=tls))
+        self._opener = urllib.request.build_opener(*handlers)
 
     @classmethod
     def start(
-        cls, site_file: Path, log: Path, *args: str, timeout: float = 20.0
+        cls,
+        site_file: Path,
+        log: Path,
+        *args: str,
+        timeout: float = 20.0,
+        ca_file: str | None = None,
     ) -> DashboardProcess:
+        """`ca_file`: the dashboard serves https (its `args` name the certificate and key),
+        checked against this CA file."""
         port = free_port()
         with open(log, "ab") as out:
             process = subprocess.Popen(
@@ -50,7 +66,8 @@ class DashboardProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        dashboard = cls(process, f"http://127.0.0.1:{port}", log)
+        scheme = "https" if ca_file else "http"
+        dashboard = cls(process, f"{scheme}://127.0.0.1:{port}", log, ca_file)
         deadline = time.monotonic() + timeout
         while not dashboard.connected():
             if process.poll() is not None or time.monotonic() > deadline:
