@@ -102,6 +102,16 @@ def watch_credentials(hub: HubConfig, user: str | None) -> Credentials | None:
     return secrets.client_credentials(user) if user is not None else None
 
 
+def login_hint(hub: HubConfig) -> str:
+    """Where an operator finds a login, for the start notice (`socs-like up` shows it): the
+    secrets file and its user names, never a secret."""
+    path = hub.secrets_path()
+    secrets = load_if_present(path)
+    if secrets is None or not secrets.users:
+        return ""
+    return f"; log in as one of {sorted(secrets.users)}, secrets in {path}"
+
+
 def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
     if cert is None and key is None:
         return None
@@ -133,6 +143,7 @@ def main(argv: list[str]) -> int:
         path = find_site_config(args.site_config)
         hub = load_site_config(path).hub if path is not None else HubConfig()
         watch_as = watch_credentials(hub, args.user)
+        hint = "" if args.read_only else login_hint(hub)
     except (SiteConfigError, SecretsError) as exc:
         print(f"socs-like web: {exc}", file=sys.stderr)
         return 2
@@ -148,18 +159,28 @@ def main(argv: list[str]) -> int:
     )
     configure_logging("web", None)
     try:
-        asyncio.run(_run(dashboard, args.bind, args.port, tls))
+        asyncio.run(_run(dashboard, args.bind, args.port, tls, hint))
     except OSError as exc:
         print(f"socs-like web: cannot listen on {args.bind}:{args.port}: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-async def _run(dashboard: Dashboard, host: str, port: int, tls: ssl.SSLContext | None) -> None:
+async def _run(
+    dashboard: Dashboard, host: str, port: int, tls: ssl.SSLContext | None, hint: str
+) -> None:
     runner = await serve(dashboard, host, port, tls)
     mode = " (read-only)" if dashboard.read_only else ""
     scheme = "https" if tls else "http"
-    notice("dashboard at %s://%s:%d/%s, hub %s", scheme, host, port, mode, dashboard.hub.hub_url)
+    notice(
+        "dashboard at %s://%s:%d/%s, hub %s%s",
+        scheme,
+        host,
+        port,
+        mode,
+        dashboard.hub.hub_url,
+        hint,
+    )
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -54,6 +54,8 @@ def test_without_a_login_nothing_starts(run_agent, web) -> None:
     assert (status, reply) == (401, {"error": NOT_LOGGED_IN})
     # The dashboard's own session only watches: the hub gave it the observer role.
     assert w.get("/api/overview")[1]["hub"]["role"] == "observer"
+    # Its start notice (shown by `socs-like up`) says where logins come from, not a secret.
+    assert "log in as one of ['admin', 'controller', 'observer'], secrets in " in w.log.read_text()
 
 
 def test_a_wrong_secret_or_user_is_refused_without_saying_which(web, secret_of) -> None:
