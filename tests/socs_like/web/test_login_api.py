@@ -8,6 +8,7 @@ import ipaddress
 import json
 import os
 import stat
+import subprocess
 import sys
 import urllib.request
 
@@ -18,9 +19,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from socs_like.hub import port_open
 from socs_like.secrets import SecretsError, add_user, load_secrets, write_new_secrets
 from socs_like.secrets import main as secrets_main
 from socs_like.testing import wait_until
+from socs_like.testing.hub import start_hub
 from socs_like.testing.inprocess import AgentThread
 from socs_like.web.process import DashboardProcess
 
@@ -275,3 +278,47 @@ class _Stdin:
 
     def readline(self) -> str:
         return self._lines.pop(0) if self._lines else ""
+
+
+def test_a_new_user_logs_in_after_a_hub_restart(tmp_path, monkeypatch) -> None:
+    """`socs-like secrets add-user`, as a person would run it; the hub reads the secrets file
+    when it starts (crossbar keeps the authenticator it made for the first session)."""
+    secrets_file = tmp_path / "secrets.yaml"
+    write_new_secrets(secrets_file)
+    monkeypatch.setenv("SOCS_LIKE_SECRETS", str(secrets_file))
+    info = start_hub(tmp_path / "hub")
+    w = DashboardProcess.start(info.site_file, tmp_path / "web.log")
+    try:
+        added = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "socs_like",
+                "secrets",
+                "add-user",
+                "--path",
+                str(secrets_file),
+                "alice",
+                "--role",
+                "controller",
+            ],
+            input="alice's secret\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert added.returncode == 0, added.stderr
+        assert "alice's secret" not in added.stdout + added.stderr
+        assert w.login("alice", "alice's secret") == (401, {"error": "wrong user or secret"})
+        info.hub.stop()
+        wait_until(lambda: not port_open(info.hub.host, info.hub.port), 30)
+        info.hub.start()
+        wait_until(w.connected, 30, message="the dashboard back on the hub")
+        assert w.login("alice", "alice's secret") == (
+            200,
+            {"login": {"user": "alice", "role": "controller"}},
+        )
+    finally:
+        w.stop()
+        info.hub.stop()
