@@ -3,8 +3,6 @@ and the agent applies the logged-in user's role."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import os
 import stat
@@ -14,10 +12,6 @@ import urllib.request
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from socs_like.hub import port_open
 from socs_like.secrets import SecretsError, add_user, load_secrets, write_new_secrets
@@ -27,19 +21,11 @@ from socs_like.testing.hub import start_hub
 from socs_like.testing.inprocess import AgentThread
 from socs_like.web.process import DashboardProcess
 
+from ..test_hub_roles import Guarded
+from ..test_security import tls_files  # noqa: F401  (a fixture: a throw-away CA, a cert)
+
 START = "/api/agents/{}/ops/{}/start"
 NOT_LOGGED_IN = "log in to start, stop or abort operations (without a login the page is read-only)"
-
-
-class Guarded:
-    """A test agent with one ordinary and one admin-only task."""
-
-    def __init__(self, agent, args):
-        agent.register_task("ordinary", self.task)
-        agent.register_task("dangerous", self.task, role="admin")
-
-    async def task(self, session, params):
-        return True, "done"
 
 
 @pytest.fixture
@@ -188,46 +174,15 @@ def test_no_secret_in_the_log_or_any_answer(run_agent, web, api_login, hub, secr
     assert [s for s in found if s in text] == []
 
 
-def _self_signed(folder):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "web.pem", folder / "web.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
-def test_over_tls_the_cookie_is_secure(hub, tmp_path, secret_of) -> None:
-    cert, key = _self_signed(tmp_path)
+def test_over_tls_the_cookie_is_secure(hub, tmp_path, secret_of, tls_files) -> None:  # noqa: F811
     w = DashboardProcess.start(
         hub.site_file,
         tmp_path / "web.log",
         "--tls-cert",
-        str(cert),
+        str(tls_files["cert"]),
         "--tls-key",
-        str(key),
-        ca_file=str(cert),
+        str(tls_files["key"]),
+        ca_file=str(tls_files["ca"]),
     )
     try:
         assert w.url.startswith("https://")

@@ -85,7 +85,7 @@ def test_an_observer_gets_no_buttons(run_agent, web, browser_page, page_login) -
 def test_an_admin_op_shows_its_buttons_to_admins_only(hub, web, browser_page, page_login) -> None:
     from socs_like.testing.inprocess import AgentThread
 
-    from .test_login_api import Guarded
+    from ..test_hub_roles import Guarded
 
     thread = AgentThread(Guarded, ["--site-file", str(hub.site_file), "--instance-id", "lp-adm"])
     try:
