@@ -224,6 +224,8 @@ class Dashboard:
                 {"error": "the hub gave this session no role: logins need an authenticated hub"},
                 status=502,
             )
+        if (earlier := self.logins.remove(request.cookies.get(COOKIE))) is not None:
+            await _close(earlier)  # a browser logging in again replaces its login
         login = self.logins.add(user, role, client, time.time())
         log.info("%s logged in (%s)", user, role)
         response = web.json_response({"login": login.public()})

@@ -97,7 +97,16 @@ def test_logout_ends_the_login(run_agent, web, api_login) -> None:
     api_login(w, "controller")
     status, reply = w.post(START.format("login-out", "delay_task"), {"params": {"delay": 0}})
     assert status == 200 and reply["status"] == 0
+    first = next(iter(w.cookies)).value
+    api_login(w, "controller")  # logging in again replaces the browser's login
     token = next(iter(w.cookies)).value
+    # The replaced login is gone: logging it out (past this client's cookie jar) finds nobody.
+    stale = urllib.request.Request(
+        w.url + "/api/logout", b"", {"Cookie": f"socs_login={first}"}, method="POST"
+    )
+    with urllib.request.urlopen(stale, timeout=10) as answer:
+        assert json.load(answer) == {"login": None}
+    assert "controller logged out" not in w.log.read_text()
     assert w.post("/api/logout") == (200, {"login": None})
     assert w.get("/api/config")[1]["login"] is None
     assert w.post(START.format("login-out", "delay_task"), {}) == (401, {"error": NOT_LOGGED_IN})
