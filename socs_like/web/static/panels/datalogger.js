@@ -22,11 +22,15 @@ SocsWeb.registerPanel({
       parts.push(h("p", { class: "note", text: `last grab: ${last.op_name}, ended ${when(last.end_time)}` }),
         h("table", {},
           h("tr", {}, ["file", "datasets", "samples", "missing"].map((t) => h("th", { text: t }))),
-          last.data.reports.map((r) => h("tr", {}, h("td", { text: r.file || "—" }), h("td", { class: "num", text: r.datasets }),
+          last.data.reports.map((r) => h("tr", { "data-file": r.file || "" },
+            h("td", { title: r.file || "", text: r.file ? r.file.split("/").pop() : "— (no file written)" }), h("td", { class: "num", text: r.datasets }),
             h("td", { class: "num", text: r.samples }),
             h("td", { class: Object.keys(r.missing).length ? "failed" : "", text: Object.keys(r.missing).join(", ") })))));
     }
-    parts.push(h("p", { class: "note", text: page ? `plot page: ${page}` : "plot page: run export_plots to learn where it is" }));
+    // The page is a file on the agent's host: the link opens it when the browser runs there too.
+    parts.push(page
+      ? h("p", { class: "note" }, "plot page: ", h("a", { class: "plot-page", href: `file://${page}`, text: page }))
+      : h("p", { class: "note", text: "plot page: run export_plots to learn where it is" }));
     if (!last && !(scheduler && scheduler.next)) {
       const running = sessions.scheduler && sessions.scheduler.status === "running";
       parts.unshift(h("p", { class: "note", text: running ? "scheduler running: no run finished yet." : "No grab and no scheduler run yet." }));
