@@ -11,7 +11,8 @@ Routes (all JSON unless said otherwise):
   ``{"params": {...}}``: the agent's reply ``{status, msg, session}``; 403 when read-only, 502
   with ``error`` when the hub or the agent cannot be reached.
 - ``GET /api/agents/{id}/feeds/{feed}``: a feed's counters and its recent events.
-- ``GET /api/events[?feed=ID/FEED...]``: the event stream: ``snapshot`` first, then ``hub``
+- ``GET /api/events[?feed=ID/FEED...]``: the event stream: ``snapshot`` first (with the named
+  feeds' recent events), then ``hub``
   (connected or lost, and why), ``overview`` once a second, ``session`` at once on every pushed
   change, and ``feed`` events of the feeds named in the query.
 
@@ -42,6 +43,7 @@ from .state import SiteState
 STATIC = Path(str(resources.files("socs_like.web") / "static"))
 QUEUE_LIMIT = 2000  # events waiting for one page before its stream is closed
 OVERVIEW_EVERY = 1.0  # seconds between overview events
+SNAPSHOT_RECENT = 50  # recent events of each named feed in a stream's snapshot
 ACTIONS = ("start", "stop", "abort")
 
 
@@ -247,7 +249,18 @@ class Dashboard:
         self.listeners.add(listener)
         try:
             sessions = {i: a.sessions for i, a in self.state.agents.items() if a.sessions}
-            snapshot = self.overview() | {"read_only": self.read_only, "sessions": sessions}
+            # the named feeds' recent events, so a panel starts with them and then goes on
+            # with the stream's events in order (none lost or doubled between the two)
+            recent = {
+                f"{agent}/{feed}": list(self.state.feeds[agent, feed].recent)[-SNAPSHOT_RECENT:]
+                for agent, feed in feeds
+                if (agent, feed) in self.state.feeds
+            }
+            snapshot = self.overview() | {
+                "read_only": self.read_only,
+                "sessions": sessions,
+                "recent": recent,
+            }
             await response.write(_sse("snapshot", snapshot))
             async for chunk in _drain(listener):
                 await response.write(chunk)

@@ -144,15 +144,17 @@ class SiteState:
         return info
 
     def heartbeat(self, address: str, op_codes: Any, agent_class: str, now: float) -> bool:
-        """Record a heartbeat; True when this agent was not known before."""
-        known = self.instance_id(address) in self.agents
+        """Record a heartbeat; True when it is the first this dashboard received of the
+        agent. (Not "first sight": a registry's list, a session push or a feed event may
+        make the agent known before its first heartbeat, and it must still be seeded.)"""
         info = self.agent(address)
         if info is None or not isinstance(op_codes, dict):
             return False
+        first = info.last_beat is None
         info.last_beat = now
         info.agent_class = agent_class or info.agent_class
         info.op_codes = {str(k): v for k, v in op_codes.items() if isinstance(v, int)}
-        return not known
+        return first
 
     def session(self, address: str, agent_class: str, session: Any) -> dict[str, Any] | None:
         """Record a pushed session; returns the page event, or None if it is stale or bad."""

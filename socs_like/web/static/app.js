@@ -77,6 +77,10 @@ function openStream(feeds) {
   stream.addEventListener("snapshot", (e) => {
     const data = JSON.parse(e.data);
     SocsWeb.sessions = data.sessions;
+    for (const key of streamFeeds) {
+      SocsWeb.feedEvents[key] = [];
+      for (const event of (data.recent || {})[key] || []) addFeedEvent(key, event);
+    }
     onOverview(data);
     if (view.name === "agent") loadAgent(view.id); // catch up on what the gap missed
   });
@@ -206,8 +210,8 @@ function stateCell(a) {
 // --- panels ----------------------------------------------------------------------------------
 
 // A panel may name feeds of its agent (`feeds: ["transitions"]`): the stream then carries
-// them, their recent events are fetched when the panel first shows, and `ctx.feeds[name]` is
-// the last FEED_KEEP events, oldest first.
+// them (its snapshot starts with their recent events), and `ctx.feeds[name]` is the last
+// FEED_KEEP events, oldest first.
 const FEED_KEEP = 50;
 let panelFeeds = []; // "ID/FEED" wanted by the panels shown, sorted
 
@@ -218,15 +222,6 @@ function addFeedEvent(key, event) {
   if (typeof event.seq_no === "number" && typeof last === "number" && event.seq_no <= last && event.seq_no !== 0) return;
   list.push(event);
   if (list.length > FEED_KEEP) list.splice(0, list.length - FEED_KEEP);
-}
-
-async function seedFeed(key) {
-  const [id, feed] = key.split("/");
-  const { ok, body } = await api(`/api/agents/${encodeURIComponent(id)}/feeds/${encodeURIComponent(feed)}`);
-  const arrived = SocsWeb.feedEvents[key] || [];
-  SocsWeb.feedEvents[key] = [];
-  for (const event of [...(ok ? body.recent : []), ...arrived]) addFeedEvent(key, event);
-  rerenderPanels();
 }
 
 function rerenderPanels() {
@@ -250,7 +245,6 @@ function renderPanels(root, agents) {
           h("h3", { text: `${panel.title} — ${agent.instance_id}` }),
           h("p", { class: "panel-state failed", hidden: true }), h("div", { class: "body" }));
         root.append(el);
-        for (const k of feedKeys) seedFeed(k);
       }
       shown.push(el);
       // An agent that is not alive keeps its last numbers on screen, greyed and said so.

@@ -42,9 +42,9 @@ def test_a_crash_looping_instance_shows_with_its_last_error_line(host, web, brow
     # a dashboard started later has it at once from the manager's session, not the next change
     later = web()
     page.goto(later.url + "/")
-    expect(
-        page.locator('tr[data-agent="hmw-broken"] td.state > span')
-    ).to_have_text("crash-looping", timeout=TIMEOUT)
+    expect(page.locator('tr[data-agent="hmw-broken"] td.state > span')).to_have_text(
+        "crash-looping", timeout=TIMEOUT
+    )
     # stopped on request: the supervisor's word, though the heartbeat is still fresh
     h.task("stop", instance_id="hmw-fine")
     expect(fine.locator("td.state > span")).to_have_text("stopped", timeout=TIMEOUT)
@@ -81,7 +81,9 @@ def test_difx_panel_shows_a_jobs_progress(guiserver, run_agent, make_client, web
     row = panel.locator('tr[data-job="panel_1"]')
     # mid-way: running, with a progress strictly between 0 and 100
     expect(row.locator("td").nth(1)).to_have_text("Running", timeout=TIMEOUT)
-    expect(row.locator("td").nth(2)).to_have_text(re.compile(r"^ ([1-9]|[1-9]\d) %$"), timeout=TIMEOUT)
+    expect(row.locator("td").nth(2)).to_have_text(
+        re.compile(r"^ ([1-9]|[1-9]\d) %$"), timeout=TIMEOUT
+    )
     browser_page.screenshot("difx-running")
     expect(row.locator("td").nth(1)).to_have_text("Done", timeout=TIMEOUT)
     expect(row.locator("td").nth(2)).to_have_text(" 100 %")
@@ -90,9 +92,7 @@ def test_difx_panel_shows_a_jobs_progress(guiserver, run_agent, make_client, web
     assert row.locator(".bar > span").get_attribute("style") == "width:100%"
     # the agent gone: the panel says its numbers are no longer live
     agent.kill()
-    expect(panel.locator(".panel-state")).to_contain_text(
-        "panel-difx is expired", timeout=TIMEOUT
-    )
+    expect(panel.locator(".panel-state")).to_contain_text("panel-difx is expired", timeout=TIMEOUT)
     expect(panel).to_have_class(re.compile(r"\bstale\b"))
     browser_page.screenshot("difx-expired")
     assert browser_page.console_errors == []

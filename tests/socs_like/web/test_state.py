@@ -146,3 +146,11 @@ def test_a_host_managers_report_is_not_trusted_once_it_has_expired() -> None:
     assert row["state_why"].endswith(
         "hm-h1 has expired: its last report (restarting) is not trusted"
     )
+
+
+def test_the_first_heartbeat_asks_for_seeding_even_if_the_agent_was_seen_before() -> None:
+    state = SiteState("obs")
+    # a feed event (or a registry's list) comes before the agent's first heartbeat
+    state.feed_event("obs.a", "run_counts", {}, {"seq_no": 0}, 99.0)
+    assert state.heartbeat("obs.a", {"monitor": 3}, "RunPipeline", now=100.0) is True
+    assert state.heartbeat("obs.a", {"monitor": 3}, "RunPipeline", now=101.0) is False
