@@ -23,7 +23,7 @@ SocsWeb.registerPanel({
         h("table", {},
           h("tr", {}, ["file", "datasets", "samples", "missing"].map((t) => h("th", { text: t }))),
           last.data.reports.map((r) => h("tr", { "data-file": r.file || "" },
-            h("td", { title: r.file || "", text: r.file ? r.file.split("/").pop() : "— (no file written)" }), h("td", { class: "num", text: r.datasets }),
+            h("td", { class: "path", title: r.file || "", text: r.file ? r.file.split("/").pop() : "— (no file written)" }), h("td", { class: "num", text: r.datasets }),
             h("td", { class: "num", text: r.samples }),
             h("td", { class: Object.keys(r.missing).length ? "failed" : "", text: Object.keys(r.missing).join(", ") })))));
     }

@@ -10,15 +10,17 @@ SocsWeb.registerPanel({
     if (!counts || !Object.keys(counts).length) {
       parts.push(h("p", { class: "note", text: "monitor has published no run counts yet." }));
     } else {
-      // raw_<status> and processed_<status>, in the order the agent sends them (the pipeline's)
-      const table = (prefix, title) => {
-        const cells = Object.entries(counts).filter(([k]) => k.startsWith(prefix));
-        return h("table", { class: "status-counts" },
-          h("tr", {}, h("th", { text: title }), cells.map(([k]) => h("th", { text: k.slice(prefix.length) }))),
-          h("tr", {}, h("td", { text: "runs" }),
-            cells.map(([k, n]) => h("td", { class: `num${n && /failed/.test(k) ? " failed" : ""}`, "data-status": k, text: String(n) }))));
-      };
-      parts.push(table("raw_", "raw"), table("processed_", "processed"));
+      // raw_<status> and processed_<status>, in the pipeline's order (as the agent sends
+      // them), side by side: one row per step
+      const column = (prefix) => Object.entries(counts).filter(([k]) => k.startsWith(prefix));
+      const raw = column("raw_"), processed = column("processed_");
+      const cells = ([k, n] = []) => k === undefined ? [h("td"), h("td")] : [
+        h("td", { text: k.replace(/^(raw|processed)_/, "") }),
+        h("td", { class: `num${n && /failed/.test(k) ? " failed" : ""}`, "data-status": k, text: String(n) })];
+      parts.push(h("table", { class: "status-counts" },
+        h("tr", {}, ["raw status", "runs", "processed", "runs"].map((t) => h("th", { text: t }))),
+        Array.from({ length: Math.max(raw.length, processed.length) }, (_, i) =>
+          h("tr", {}, ...cells(raw[i]), ...cells(processed[i])))));
     }
     parts.push(h("table", { class: "passes" },
       h("tr", {}, ["pass", "activity", "passes", "errors", "last pass"].map((t) => h("th", { text: t }))),
@@ -39,11 +41,11 @@ SocsWeb.registerPanel({
     parts.push(h("p", { class: "note", text: transitions.length ? "last transitions, newest first:" : "No transition seen since the dashboard started." }));
     if (transitions.length) {
       parts.push(h("table", { class: "transitions" },
-        h("tr", {}, ["time", "run", "action", "from → to", "message"].map((t) => h("th", { text: t }))),
-        transitions.map(({ payload: t }) => h("tr", { "data-run": t.run },
-          h("td", { text: when(t.time) }), h("td", { text: t.run }), h("td", { text: t.action }),
-          h("td", { text: `${t.from_status || "—"} → ${t.to_status || "—"}` }),
-          h("td", { class: t.exit_code ? "failed" : "", text: t.message || "" })))));
+        h("tr", {}, ["time", "run", "action", "now (raw/processed)"].map((t) => h("th", { text: t }))),
+        transitions.map(({ payload: t }) => h("tr", { "data-run": t.run, title: `from ${t.from_status || "—"}: ${t.message || ""}` },
+          h("td", { text: when(t.time) }), h("td", { text: t.run }),
+          h("td", { class: t.exit_code ? "failed" : "", text: t.exit_code ? `${t.action} (exit ${t.exit_code}): ${t.message}` : t.action }),
+          h("td", { text: t.to_status || "—" })))));
     }
     el.replaceChildren(...parts);
   },
