@@ -154,3 +154,14 @@ def test_the_first_heartbeat_asks_for_seeding_even_if_the_agent_was_seen_before(
     state.feed_event("obs.a", "run_counts", {}, {"seq_no": 0}, 99.0)
     assert state.heartbeat("obs.a", {"monitor": 3}, "RunPipeline", now=100.0) is True
     assert state.heartbeat("obs.a", {"monitor": 3}, "RunPipeline", now=101.0) is False
+
+
+def test_a_restarted_agents_sessions_replace_the_last_lifes() -> None:
+    state = SiteState("obs")
+    run = {"op_name": "acq", "status": "running"}
+    assert state.session("obs.a", "X", run | {"session_id": 5, "start_time": 100.0})
+    # a late push of an older session of the same life: ignored
+    assert state.session("obs.a", "X", run | {"session_id": 4, "start_time": 90.0}) is None
+    # the agent restarted: ids count from 1 again, but it started later
+    assert state.session("obs.a", "X", run | {"session_id": 1, "start_time": 200.0})
+    assert state.agents["a"].sessions["acq"]["session_id"] == 1
