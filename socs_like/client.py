@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple, TypeVar
@@ -30,8 +32,13 @@ from autobahn.wamp.types import ComponentConfig, SubscribeOptions
 
 from .feed import feed_event
 from .ops import ResponseCode
-from .secrets import Credentials, client_context
-from .site_config import find_site_config, load_site_config, site_client_credentials
+from .secrets import Credentials, client_context, sign_http_query
+from .site_config import (
+    find_site_config,
+    load_site_config,
+    site_client_credentials,
+    site_http_signing,
+)
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
@@ -181,21 +188,35 @@ class _WampTransport:
 
 
 class _HttpTransport:
-    """crossbar's HTTP caller bridge: one POST per call."""
+    """crossbar's HTTP caller bridge: one POST per call, signed when `signing` (key, secret)
+    is given (a bridge in ``signed`` mode refuses anything else)."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float,
+        signing: tuple[str, str] | None = None,
+        ca_file: str | None = None,
+    ) -> None:
         self.url = url
         self.timeout = timeout
+        self._signing = signing
+        self._seq = itertools.count(1)
+        self._tls = client_context(ca_file) if url.startswith("https:") else None
 
     connected = True  # every call is a connection of its own
 
     def _post(self, uri: str, args: list[Any], kwargs: dict[str, Any], timeout: float) -> Any:
         body = json.dumps({"procedure": uri, "args": args, "kwargs": kwargs}).encode()
+        url = self.url
+        if self._signing is not None:
+            key, secret = self._signing
+            url += "?" + urllib.parse.urlencode(sign_http_query(key, secret, body, next(self._seq)))
         request = urllib.request.Request(
-            self.url, body, {"Content-Type": "application/json"}, method="POST"
+            url, body, {"Content-Type": "application/json"}, method="POST"
         )
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with urllib.request.urlopen(request, timeout=timeout, context=self._tls) as response:
                 answer = json.load(response)
         except urllib.error.HTTPError as exc:
             try:
@@ -251,13 +272,15 @@ class AsyncClient:
         transport: str = "wamp",
         timeout: float = DEFAULT_TIMEOUT,
         credentials: Credentials | None = None,
+        http_signing: tuple[str, str] | None = None,
         anonymous: bool = False,
         ca_file: str | None = None,
         site_config: str | None = None,
     ) -> None:
         """`credentials` default to this host's client user, from the secrets file of
         `site_config` (found by the usual rule when None; see `socs_like.secrets`);
-        `anonymous` connects without any."""
+        `anonymous` connects without any. `http_signing` (key, secret) signs the HTTP
+        transport's calls; `from_site` finds them for a site whose bridge is ``signed``."""
         self.instance_id = instance_id
         self.address_root = address_root
         self.address = f"{address_root}.{instance_id}"
@@ -279,7 +302,7 @@ class AsyncClient:
         elif transport == "http":
             if not http_url:
                 http_url = f"http://{urlparse(hub_url).netloc}/call"
-            self._transport = _HttpTransport(http_url, timeout)
+            self._transport = _HttpTransport(http_url, timeout, http_signing, ca_file)
         else:
             raise ValueError(f"transport must be 'wamp' or 'http', not {transport!r}")
 
@@ -299,6 +322,8 @@ class AsyncClient:
                 "ca_file": hub.resolve(hub.ca_file),
                 "site_config": str(path),
             } | kwargs
+            if kwargs.get("transport") == "http" and "http_signing" not in kwargs:
+                kwargs["http_signing"] = site_http_signing(str(path))
         return cls(instance_id, **kwargs)
 
     @property

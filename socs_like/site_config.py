@@ -351,6 +351,19 @@ def site_client_credentials(site_file: str | None = None) -> Credentials | None:
     return default_client_credentials(hub.secrets_path())
 
 
+def site_http_signing(site_file: str | None = None) -> tuple[str, str] | None:
+    """The key and secret that sign HTTP bridge calls, when the site's bridge is ``signed``
+    and its secrets file holds them; None otherwise (the bridge takes unsigned calls)."""
+    path = find_site_config(site_file)
+    hub = load_site_config(path).hub if path else HubConfig()
+    if hub.http_bridge != "signed":
+        return None
+    secrets = load_if_present(hub.secrets_path())
+    if secrets is None or not secrets.http_key or not secrets.http_secret:
+        return None
+    return secrets.http_key, secrets.http_secret
+
+
 # --- an agent's settings --------------------------------------------------------------------
 
 

@@ -210,6 +210,23 @@ def test_the_signed_bridge_refuses_unsigned_requests(tmp_path, run_agent):
         info.hub.stop()
 
 
+def test_the_cli_signs_its_calls_to_a_signed_bridge(tmp_path, run_agent):
+    info = start_hub(tmp_path / "signed-cli-hub", http_bridge="signed")
+    try:
+        run_agent("FakeData", "fd-signed-cli", on=info)
+        call = [sys.executable, "-m", "socs_like", "call", "--site-config", str(info.site_file)]
+        done = subprocess.run(
+            [*call, "--http", "fd-signed-cli", "delay_task", "delay=0.1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "delay_task[session 1] done succeeded" in done.stdout, done.stdout
+    finally:
+        info.hub.stop()
+
+
 def test_the_bridge_can_be_off(tmp_path):
     info = start_hub(tmp_path / "nobridge-hub", http_bridge="off")
     try:
