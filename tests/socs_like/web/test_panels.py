@@ -16,6 +16,7 @@ from socs_like.testing import wait_until
 from tests.agents.daq_worker.conftest import worker  # noqa: F401  (fixture)
 from tests.agents.datalogger.conftest import logger_sim, write_list  # noqa: F401  (fixture)
 from tests.agents.difx_relay.conftest import guiserver  # noqa: F401  (fixture)
+from tests.agents.difx_relay.test_difx_agent import _agent_args as difx_agent_args
 from tests.agents.host_manager.test_host_manager import BAD_ARGS_LINE, fake, host  # noqa: F401
 from tests.agents.run_pipeline.conftest import site  # noqa: F401  (fixture)
 
@@ -53,18 +54,7 @@ def test_a_crash_looping_instance_shows_with_its_last_error_line(host, web, brow
 
 def test_difx_panel_shows_a_jobs_progress(guiserver, run_agent, make_client, web, browser_page):  # noqa: F811
     sim = guiserver("--step-seconds", "0.3", "--job-steps", "10", "--load-interval", "30")
-    agent = run_agent(
-        "DiFXRelay",
-        "panel-difx",
-        args=[
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(sim.port),
-            "--allowed-root",
-            str(sim.sandbox / "corr"),
-        ],
-    )
+    agent = run_agent("DiFXRelay", "panel-difx", args=difx_agent_args(sim))
     client = make_client("panel-difx")
     w = web("--expire-after", "3")
     page = browser_page.page
