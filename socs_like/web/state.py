@@ -163,7 +163,7 @@ class SiteState:
             return None
         op = str(session["op_name"])
         held = info.sessions.get(op)
-        if held is not None and session.get("session_id", 0) < held.get("session_id", 0):
+        if held is not None and _older(session, held):
             return None  # an older session's late push
         info.sessions[op] = session
         if agent_class:
@@ -338,3 +338,12 @@ class SiteState:
             for (agent, _feed), stats in sorted(self.feeds.items())
             if agent == instance_id
         ]
+
+
+def _older(session: dict[str, Any], held: dict[str, Any]) -> bool:
+    """Whether `session` is an older one of the op than `held`: a lower id, unless it started
+    later — an agent that restarted (the HostManager brought it back) counts ids from 1 again,
+    and its new sessions must replace the last life's, not be taken for late pushes."""
+    if session.get("session_id", 0) >= held.get("session_id", 0):
+        return False
+    return not (session.get("start_time") or 0) > (held.get("start_time") or 0)
