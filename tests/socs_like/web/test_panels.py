@@ -6,7 +6,9 @@ the browser only looks. Screenshots go to ``var/test-output/screenshots/``.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -51,6 +53,10 @@ def test_a_crash_looping_instance_shows_with_its_last_error_line(host, web, brow
     expect(page.locator('tr[data-agent="hmw-broken"] td.state > span')).to_have_text(
         "crash-looping", timeout=TIMEOUT
     )
+    # killed, and brought back by the supervisor: alive again, the restart counted
+    os.kill(h.instances()["hmw-fine"]["pid"], signal.SIGKILL)
+    expect(fine.locator(".host-said")).to_have_text("1 restart", timeout=TIMEOUT)
+    expect(fine.locator("td.state > span")).to_have_text("alive", timeout=TIMEOUT)
     # stopped on request: the supervisor's word, though the heartbeat is still fresh
     h.task("stop", instance_id="hmw-fine")
     expect(fine.locator("td.state > span")).to_have_text("stopped", timeout=TIMEOUT)
