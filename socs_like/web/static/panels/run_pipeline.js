@@ -28,14 +28,14 @@ SocsWeb.registerPanel({
         const s = sessions[name];
         const d = (s && s.data) || {};
         const last = d.last_pass;
-        const lastText = last ? `${when(last.finished)}: ${last.done} done, ${last.failed} failed${last.failures && last.failures.length ? ` (${last.failures[0]})` : ""}` : "—";
+        const lastText = last ? `${last.done} done, ${last.failed} failed${last.failures && last.failures.length ? ` (${last.failures[0]})` : ""}` : "—";
         const activity = !s ? "not seen" : s.status === "done" ? `ended: ${s.success ? "stopped" : "failed"}` : d.activity || s.status;
         return h("tr", { "data-pass": name },
           h("td", { text: name }),
           h("td", { class: /^error/.test(activity) || (s && s.status === "done") ? "failed activity" : "activity", text: activity }),
           h("td", { class: "num", text: d.passes ?? "—" }),
           h("td", { class: `num${d.errors ? " failed" : ""}`, text: d.errors ?? "—" }),
-          h("td", { class: last && last.failed ? "failed" : "", text: lastText }));
+          h("td", { class: last && last.failed ? "failed" : "", title: last ? `ended ${when(last.finished)}` : null, text: lastText }));
       })));
     const transitions = (feeds.transitions || []).slice(-8).reverse();
     parts.push(h("p", { class: "note", text: transitions.length ? "last transitions, newest first:" : "No transition seen since the dashboard started." }));
