@@ -7,7 +7,9 @@ SocsWeb.registerPanel({
     const grabs = ["grab_params", "grab_events"].map((op) => sessions[op]).filter((s) => s && s.data && s.data.reports);
     const last = grabs.sort((a, b) => (b.end_time || 0) - (a.end_time || 0))[0];
     const scheduler = sessions.scheduler && sessions.scheduler.data;
-    const page = sessions.export_plots && sessions.export_plots.data && sessions.export_plots.data.page;
+    // where the plot page is: said by export_plots, or by the newest parameter grab (which rebuilt it)
+    const page = [sessions.export_plots, sessions.grab_params].filter((s) => s && s.data && s.data.page)
+      .sort((a, b) => (b.end_time || 0) - (a.end_time || 0)).map((s) => s.data.page)[0];
     const parts = [];
     if (scheduler && scheduler.next) {
       parts.push(h("table", {},
@@ -30,7 +32,7 @@ SocsWeb.registerPanel({
     // The page is a file on the agent's host: the link opens it when the browser runs there too.
     parts.push(page
       ? h("p", { class: "note" }, "plot page: ", h("a", { class: "plot-page", href: `file://${page}`, text: page }))
-      : h("p", { class: "note", text: "plot page: run export_plots to learn where it is" }));
+      : h("p", { class: "note", text: "plot page: not said yet (a parameter grab or export_plots says where it is)" }));
     if (!last && !(scheduler && scheduler.next)) {
       const running = sessions.scheduler && sessions.scheduler.status === "running";
       parts.unshift(h("p", { class: "note", text: running ? "scheduler running: no run finished yet." : "No grab and no scheduler run yet." }));
