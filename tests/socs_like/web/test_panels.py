@@ -257,4 +257,7 @@ def test_run_pipeline_panel_shows_runs_per_status_and_transitions(
     passes = panel.locator('tr[data-pass="transfer"] td').nth(2).inner_text()
     assert int(passes) >= 1
     browser_page.screenshot("run-pipeline")
+    # the monitor stopped: its counts are said to be as of then, not live
+    client.monitor.stop()
+    expect(panel.locator(".monitor-ended")).to_contain_text("monitor ended", timeout=TIMEOUT)
     assert browser_page.console_errors == []

@@ -7,6 +7,10 @@ SocsWeb.registerPanel({
   render(el, { sessions, feeds, h, when }) {
     const counts = (sessions.monitor && sessions.monitor.data && sessions.monitor.data.counts) || null;
     const parts = [];
+    const monitor = sessions.monitor;
+    if (monitor && monitor.status === "done") {
+      parts.push(h("p", { class: "failed monitor-ended", text: `monitor ended ${when(monitor.end_time)}: the counts below are as of then.` }));
+    }
     if (!counts || !Object.keys(counts).length) {
       parts.push(h("p", { class: "note", text: "monitor has published no run counts yet." }));
     } else {
