@@ -37,6 +37,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -319,6 +320,37 @@ def wait_callable(site: Site, proc: Proc, instance_id: str, timeout: float = 30.
 # --- 1. op start+wait -----------------------------------------------------------------------------
 
 
+def ocs_start_wait_times(
+    site: Site, instance_id: str, n: int, params: dict[str, Any]
+) -> list[float]:
+    """Seconds each of n raw start+wait of OCS's delay_task took over WAMP, through OCS's
+    control-script client in a child process (it owns a reactor); RuntimeError with the
+    child's output when it reports no times."""
+    out = subprocess.run(
+        [
+            PY,
+            str(HERE / "_ocs_wamp_client.py"),
+            site.ocs_url,
+            REALM,
+            f"{ROOT}.{instance_id}",
+            "delay_task",
+            str(n),
+            json.dumps(params),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    try:
+        line = next(x for x in out.stdout.splitlines() if '{"times"' in x)
+        times: list[float] = json.loads(line[line.index('{"times"') :])["times"]
+    except (StopIteration, ValueError, KeyError):
+        raise RuntimeError(
+            f"OCS WAMP client failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+        ) from None
+    return times
+
+
 def bench_ops(site: Site, res: Results, n: int) -> None:
     say(f"\n== 1. op start+wait of delay_task(delay=0), {n} times each ==")
     ours = site.ours("bench-ops")
@@ -367,27 +399,10 @@ def bench_ops(site: Site, res: Results, n: int) -> None:
     ours_http = sync_loop(ch)
     say(f"ours  Client HTTP        median {ms(pct(ours_http, 0.5))}  p90 {ms(pct(ours_http, 0.9))}")
 
-    # OCS over WAMP: its control-script client, in a child process (it owns a reactor)
-    out = subprocess.run(
-        [
-            PY,
-            str(HERE / "_ocs_wamp_client.py"),
-            site.ocs_url,
-            REALM,
-            f"{ROOT}.ocs-ops",
-            "delay_task",
-            str(n),
-            json.dumps(params),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
     try:
-        line = next(x for x in out.stdout.splitlines() if '{"times"' in x)
-        ocs_wamp = json.loads(line[line.index('{"times"') :])["times"]
-    except (StopIteration, ValueError, KeyError):
-        say(f"OCS WAMP client failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+        ocs_wamp = ocs_start_wait_times(site, "ocs-ops", n, params)
+    except RuntimeError as e:
+        say(str(e))
         ocs_wamp = []
     say(f"ocs   client_t WAMP      median {ms(pct(ocs_wamp, 0.5))}  p90 {ms(pct(ocs_wamp, 0.9))}")
 
@@ -921,6 +936,29 @@ def print_table(rows: list[Row]) -> None:
         say(line.format(*row))
 
 
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """--json and --keep, for `start_run` and `finish_run`."""
+    parser.add_argument("--json", help="also write the raw figures to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+
+
+def start_run(prefix: str, quick: bool) -> Path:
+    """A new work folder for one run, named on the console (its logs are kept with --keep)."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    say(f"work folder: {workdir}  ({'quick' if quick else 'full'} run)")
+    return workdir
+
+
+def finish_run(res: Results, workdir: Path, args: argparse.Namespace) -> None:
+    """The end of a run that got this far: the table, the raw figures to --json, and the
+    work folder removed unless --keep."""
+    print_table(res.rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps(res.raw, indent=2, default=str))
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs, for development")
@@ -929,8 +967,7 @@ def main() -> int:
     )
     parser.add_argument("--feed-rate", type=float, default=100_000, help="our samples/s")
     parser.add_argument("--channels", type=int, default=4, help="feed channels (both agents)")
-    parser.add_argument("--json", help="also write the raw figures to this file")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    add_output_arguments(parser)
     args = parser.parse_args()
     only = set(args.only.split(","))
     n_ops = 200 if args.quick else 1000
@@ -940,8 +977,7 @@ def main() -> int:
     # OCS's feed dies once its 1-second message passes 1 MiB; stay just under that rate.
     ocs_rate = OCS_FEED_RATE_2CH * 3 / (args.channels + 1)
 
-    workdir = Path(tempfile.mkdtemp(prefix="socs-bench-"))
-    say(f"work folder: {workdir}  ({'quick' if args.quick else 'full'} run)")
+    workdir = start_run("socs-bench-", args.quick)
     res = Results()
     site = Site(workdir, ["ocs-ops", "ocs-feed"] + [f"ocs-life{i}" for i in range(rounds)])
     try:
@@ -955,13 +991,7 @@ def main() -> int:
         site.close()
     if "hub" in only:
         bench_hub(workdir, res, outage)
-    print_table(res.rows)
-    if args.json:
-        Path(args.json).write_text(json.dumps(res.raw, indent=2, default=str))
-    if not args.keep:
-        import shutil
-
-        shutil.rmtree(workdir, ignore_errors=True)
+    finish_run(res, workdir, args)
     return 0
 
 

@@ -39,7 +39,6 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -52,14 +51,17 @@ from bench_core import (
     FeedProbe,
     Results,
     Site,
+    add_output_arguments,
     cpu_seconds,
+    finish_run,
     ms,
+    ocs_start_wait_times,
     pct,
-    print_table,
     run_async,
     samples_stamped_in,
     say,
     secs,
+    start_run,
 )
 
 from socs_like.client import AsyncClient, Client, ClientError
@@ -478,23 +480,7 @@ def bench_ops(site: Site, res: Results, n: int) -> None:
         times.append(time.perf_counter() - t0)
         assert reply.session["success"], reply
     c.close()
-    out = subprocess.run(
-        [
-            PY,
-            str(HERE / "_ocs_wamp_client.py"),
-            site.ocs_url,
-            REALM,
-            f"{ROOT}.ocs-ops",
-            "delay_task",
-            str(n),
-            json.dumps({"delay": 0}),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    line = next(x for x in out.stdout.splitlines() if '{"times"' in x)
-    ocs_times = json.loads(line[line.index('{"times"') :])["times"]
+    ocs_times = ocs_start_wait_times(site, "ocs-ops", n, {"delay": 0})
     ours.stop()
     theirs.stop()
     ratio = pct(times, 0.5) / pct(ocs_times, 0.5)
@@ -587,14 +573,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="N=3 only and short windows")
     parser.add_argument("--n", default="10,50,100", help="agent counts for the scale runs")
     parser.add_argument("--only", default="spawn,ops,overload,scale", help="sections to run")
-    parser.add_argument("--json", help="also write the raw figures to this file")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    add_output_arguments(parser)
     args = parser.parse_args()
     only = set(args.only.split(","))
     ns = [3] if args.quick else [int(x) for x in args.n.split(",")]
     random.seed(1)
-    workdir = Path(tempfile.mkdtemp(prefix="socs-bench-scale-"))
-    say(f"work folder: {workdir}  ({'quick' if args.quick else 'full'} run)")
+    workdir = start_run("socs-bench-scale-", args.quick)
     res = Results()
     ocs_ids = [f"ocs-fd{i:03d}" for i in range(max(ns))] + ["ocs-registry", "ocs-ops"]
     site = Site(workdir, ocs_ids)
@@ -609,13 +593,7 @@ def main() -> int:
             bench_scale(site, workdir, res, ns, args.quick)
     finally:
         site.close()
-    print_table(res.rows)
-    if args.json:
-        Path(args.json).write_text(json.dumps(res.raw, indent=2, default=str))
-    if not args.keep:
-        import shutil
-
-        shutil.rmtree(workdir, ignore_errors=True)
+    finish_run(res, workdir, args)
     return 0
 
 

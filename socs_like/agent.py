@@ -102,6 +102,8 @@ class _Op:
         }
         if self.kind == "task":
             info["abortable"] = self.abortable
+        if self.role != "controller":  # an extra key, as params: only for admin ops
+            info["role"] = self.role
         specs: dict[str, ParamSpec] = getattr(self.func, "_socs_params", {})
         if specs:  # an extra key: OCS clients read only the ones they know
             info["params"] = [spec.described() for spec in specs.values()]

@@ -48,6 +48,11 @@ class ClientError(Exception):
     """A call that could not be made or answered; the text says why."""
 
 
+class HubRefused(ClientError):
+    """The hub refused to let us join (a wrong or unknown user or secret, or no anonymous
+    access): unlike a hub that cannot be reached, trying again will not help."""
+
+
 class Reply(NamedTuple):
     """What every ops call returns, as OCS's OCSReply does."""
 
@@ -84,6 +89,11 @@ class _WampTransport:
     def connected(self) -> bool:
         return self._session is not None and self._session.is_attached()
 
+    @property
+    def authrole(self) -> str | None:
+        """The role the hub gave this session when it joined; None when not joined."""
+        return self._session.authrole if self.connected else None  # type: ignore[union-attr]
+
     async def connect(self) -> ApplicationSession:
         if self._session is not None and self._session.is_attached():
             return self._session
@@ -109,7 +119,7 @@ class _WampTransport:
             def onLeave(self, details: Any) -> None:
                 if not joined.done():
                     joined.set_exception(
-                        ClientError(f"the hub refused us: {details.reason}: {details.message}")
+                        HubRefused(f"the hub refused us: {details.reason}: {details.message}")
                     )
                 super().onLeave(details)
 
@@ -329,6 +339,19 @@ class AsyncClient:
     @property
     def connected(self) -> bool:
         return self._transport.connected
+
+    @property
+    def authrole(self) -> str | None:
+        """The role the hub gave our session (WAMP); None when not joined or unauthenticated."""
+        return self._transport.authrole if isinstance(self._transport, _WampTransport) else None
+
+    async def connect(self) -> str | None:
+        """Join the hub now (WAMP only); the role the hub gave us, None without
+        authentication. `HubRefused` when the hub will not have us."""
+        if not isinstance(self._transport, _WampTransport):
+            raise ClientError("only the WAMP transport keeps a session to join")
+        await self._transport.connect()
+        return self.authrole
 
     async def call(
         self, uri: str, *args: Any, call_timeout: float | None = None, **kwargs: Any

@@ -20,9 +20,7 @@ from autobahn.twisted.wamp import ApplicationSession
 from autobahn.wamp.exception import ApplicationError
 
 from .hub import AUTHORIZE_URI
-from .secrets import CRA_ITERATIONS, CRA_KEYLEN, SECRETS_ENV, agent_salt, load_secrets
-
-AGENT_PREFIX = "agent:"
+from .secrets import AGENT_PREFIX, CRA_ITERATIONS, CRA_KEYLEN, SECRETS_ENV, agent_salt, load_secrets
 
 
 def create_authenticator(

@@ -42,6 +42,7 @@ import yaml
 SECRETS_ENV = "SOCS_LIKE_SECRETS"
 CA_ENV = "SOCS_LIKE_CA_FILE"
 ROLES = ("observer", "controller", "admin")
+AGENT_PREFIX = "agent:"  # agents' authids; no user may be named so
 # PBKDF2 rounds for WAMP-CRA's salted secrets: both ends derive once per connection.
 CRA_ITERATIONS = 1000
 CRA_KEYLEN = 32
@@ -149,6 +150,39 @@ def write_new_secrets(path: Path) -> None:
         raise SecretsError(f"{path} exists already; remove it first to make new secrets") from None
     with os.fdopen(fd, "w") as out:
         out.write(new_secrets_text())
+
+
+def add_user(path: Path, name: str, role: str, secret: str) -> None:
+    """Add a user (a fresh salt) to the secrets file at `path`, which stays mode 0600.
+
+    The hub reads the file when it starts: the new user can log in after a hub restart.
+    """
+    load_secrets(path)  # permissions and shape first: refuse to touch a broken file
+    if not name or name.startswith(AGENT_PREFIX) or any(c.isspace() for c in name):
+        raise SecretsError(f"{name!r} cannot be a user name (no spaces, not agent:...)")
+    if role not in ROLES:
+        raise SecretsError(f"role {role!r} is not one of {list(ROLES)}")
+    if not secret:
+        raise SecretsError("the secret is empty")
+    text = path.read_text()
+    raw = yaml.safe_load(text)
+    users = raw.setdefault("users", None) or {}
+    if name in users:
+        raise SecretsError(f"{path} has a user {name!r} already; edit its secret in the file")
+    users[name] = {"role": role, "secret": secret, "salt": _random.token_hex(8)}
+    raw["users"] = users
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    # Written beside the file with mode 0600 and moved over it: never a moment readable by
+    # others, never half-written.
+    fresh = path.with_name(f".{path.name}.{_random.token_hex(4)}")
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(header + yaml.safe_dump(raw, sort_keys=False))
+        os.replace(fresh, path)
+    except BaseException:
+        fresh.unlink(missing_ok=True)
+        raise
 
 
 def check_permissions(path: Path) -> None:
@@ -265,6 +299,13 @@ def main(argv: list[str]) -> int:
         help="print an argon2 hash of an operation password for hub.passwords (reads stdin)",
     )
     hashed.add_argument("--level", choices=["controller", "admin"], default="admin")
+    adding = sub.add_parser(
+        "add-user",
+        help="add a person's own login (the secret is asked for, or read from stdin)",
+    )
+    adding.add_argument("--path", default="secrets.yaml")
+    adding.add_argument("name")
+    adding.add_argument("--role", choices=ROLES, required=True)
     args = parser.parse_args(argv)
     if args.command == "hash-password":
         from .access import hash_password
@@ -278,6 +319,13 @@ def main(argv: list[str]) -> int:
         return 0
     path = Path(args.path)
     try:
+        if args.command == "add-user":
+            add_user(path, args.name, args.role, _read_secret())
+            print(
+                f"added {args.role} {args.name} to {path}; restart the hub for it to take "
+                "effect (the hub reads the file when it starts)"
+            )
+            return 0
         if args.command == "init":
             if args.if_missing and path.exists():
                 load_secrets(path)
@@ -295,6 +343,18 @@ def main(argv: list[str]) -> int:
         print(f"socs-like secrets: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _read_secret() -> str:
+    """A secret from a prompt (twice) on a terminal, else stdin's first line; never argv."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    secret = getpass.getpass("secret: ")
+    if getpass.getpass("again: ") != secret:
+        raise SecretsError("the two secrets differ")
+    return secret
 
 
 # --- what clients use -----------------------------------------------------------------------

@@ -189,6 +189,7 @@ class Child:
     heartbeat: float | None = None
     op_codes: dict[str, int] = field(default_factory=dict)
     keeper: asyncio.Task[None] | None = None
+    stops: int = 0  # stop requests so far: one made while the keeper spawns is seen after
 
     @property
     def name(self) -> str:
@@ -224,6 +225,18 @@ class Child:
             "retry_in": None if self.retry_at is None else round(max(0, self.retry_at - now), 3),
             "log": str(self.log.path),
         }
+
+
+async def _terminate(proc: Process) -> None:
+    """SIGTERM, then SIGKILL after STOP_GRACE; returns once `proc` has exited."""
+    if proc.returncode is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), STOP_GRACE)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
 
 
 class ControlError(Exception):
@@ -301,6 +314,7 @@ class Supervisor:
                 await stop.wait()
         finally:
             self._live = False
+            self._stopping = True  # children dying from here on are not restarted
             self._say("stopping agents")
             heartbeats.cancel()
             await self._watcher.close()
@@ -378,6 +392,7 @@ class Supervisor:
             child.retry_at = None
             child.started = time.monotonic()
             child.log.mark()
+            stops = child.stops
             read_end, write_end = os.pipe()
             try:
                 with open(write_end, "wb") as out:
@@ -388,9 +403,13 @@ class Supervisor:
                 child.log.write(f"cannot start: {exc}\n".encode())
                 code = -1
             else:
-                self._set(child, "running")
-                self._say(f"{child.name}: started (pid {child.process.pid})")
                 pump = asyncio.ensure_future(self._pump(read_end, child))
+                if child.stops != stops or self._stopping:
+                    # Stopped while being spawned: `_stop` found no process to signal.
+                    await _terminate(child.process)
+                else:
+                    self._set(child, "running")
+                    self._say(f"{child.name}: started (pid {child.process.pid})")
                 code = await child.process.wait()
                 # Let the last lines land; a grandchild may keep the pipe open for longer.
                 with contextlib.suppress(TimeoutError):
@@ -455,16 +474,11 @@ class Supervisor:
         """Stop `child` (SIGTERM, then SIGKILL after STOP_GRACE) and keep it stopped."""
         keeper = child.keeper
         waiting = child.retry_at is not None
+        child.stops += 1
         self._set(child, "stopped")
         child.retry_at = None
-        proc = child.process
-        if proc is not None and proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), STOP_GRACE)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        if child.process is not None:
+            await _terminate(child.process)
         if keeper is not None and not keeper.done():
             if waiting:
                 keeper.cancel()

@@ -9,9 +9,10 @@ guiServer. The README's protocol reference says, operation by operation, what co
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from socs_like.paths import Roots
@@ -27,7 +28,7 @@ from .codes import (
     code_name,
 )
 from .errors import LocalProtocolError, OperationFailed, RemoteProtocolError
-from .framing import pack_int, unpack_int
+from .framing import Packet, pack_int, unpack_int
 from .guiclient import Channel, GuiClient
 from .jobcontrol import JobStatusCollector, StartTracker
 from .machines import Machines, datastream_count, parse_machines
@@ -104,6 +105,14 @@ class Ops:
 
     # ------------------------------------------------------------------ helpers
 
+    @contextlib.contextmanager
+    def _request(self, request: Callable[[int], Packet], *, raw: bool = False) -> Iterator[Channel]:
+        """A reply channel, open before the request that names its number is sent, so that
+        guiServer's first reply has somewhere to land; closed when the operation ends."""
+        with self.client.open_channel(raw=raw) as ch:
+            self.client.send(request(ch.number))
+            yield ch
+
     async def _next(
         self, ch: Channel, what: str, timeout: float | None = None
     ) -> tuple[int, bytes]:
@@ -113,6 +122,13 @@ class Ops:
         except TimeoutError:
             raise OperationFailed(f"{what}: guiServer sent nothing for {t:g} s") from None
         return reply.inner_id, reply.payload
+
+    async def _next_text(
+        self, ch: Channel, what: str, timeout: float | None = None
+    ) -> tuple[int, str]:
+        """The next inner packet, its payload as one line of text."""
+        code, payload = await self._next(ch, what, timeout)
+        return code, payload.decode("utf-8", "replace").rstrip("\n")
 
     async def _raw(self, ch: Channel, what: str, timeout: float | None = None) -> bytes:
         t = self.timeout if timeout is None else timeout
@@ -141,12 +157,12 @@ class Ops:
         path = self.paths.check(path, pattern=True)
         args = self.paths.check_flags(args)
         entries: list[str] = []
-        with self.client.open_channel(raw=True) as ch:
-            self.client.send(
-                commands.command(
-                    commands.file_operation(operation="ls", path=path, arg=args, channel=ch.number)
-                )
-            )
+        with self._request(
+            lambda n: commands.command(
+                commands.file_operation(operation="ls", path=path, arg=args, channel=n)
+            ),
+            raw=True,
+        ) as ch:
             await self._records(ch, f"ls {path}", lambda r: entries.append(r.rstrip("\n")))
         return LsResult(path=path, args=args, entries=entries)
 
@@ -190,14 +206,14 @@ class Ops:
         that many bytes."""
         remote = self.paths.check(remote)
         reader = SizedReader(max_bytes)
-        with self.client.open_channel(raw=True) as ch:
-            self.client.send(
-                commands.command(
-                    commands.file_transfer(
-                        direction="from DiFX", origin=remote, destination="", channel=ch.number
-                    )
+        with self._request(
+            lambda n: commands.command(
+                commands.file_transfer(
+                    direction="from DiFX", origin=remote, destination="", channel=n
                 )
-            )
+            ),
+            raw=True,
+        ) as ch:
             try:
                 while not reader.done:
                     reader.feed(await self._raw(ch, f"get {remote}"))
@@ -218,14 +234,14 @@ class Ops:
             raise LocalProtocolError(
                 f"send {remote}: the content holds a NUL byte; guiServer keeps only text"
             )
-        with self.client.open_channel(raw=True) as ch:
-            self.client.send(
-                commands.command(
-                    commands.file_transfer(
-                        direction="to DiFX", origin="", destination=remote, channel=ch.number
-                    )
+        with self._request(
+            lambda n: commands.command(
+                commands.file_transfer(
+                    direction="to DiFX", origin="", destination=remote, channel=n
                 )
-            )
+            ),
+            raw=True,
+        ) as ch:
             ch.upload(pack_int(len(content)))
             for i in range(0, len(content), UPLOAD_CHUNK):
                 ch.upload(content[i : i + UPLOAD_CHUNK])
@@ -265,19 +281,19 @@ class Ops:
             files.append(path)
             on_file(path)
 
-        with self.client.open_channel(raw=True) as ch:
-            self.client.send(
-                commands.command(
-                    commands.vex2difx_run(
-                        pass_path=pass_path,
-                        v2d_file=v2d,
-                        channel=ch.number,
-                        calc_command=calc_command,
-                        calc_only=calc_only,
-                        difx_version=difx_version,
-                    )
+        with self._request(
+            lambda n: commands.command(
+                commands.vex2difx_run(
+                    pass_path=pass_path,
+                    v2d_file=v2d,
+                    channel=n,
+                    calc_command=calc_command,
+                    calc_only=calc_only,
+                    difx_version=difx_version,
                 )
-            )
+            ),
+            raw=True,
+        ) as ch:
             await self._records(ch, f"vex2difx {pass_path}/{v2d}", record, timeout)
         return Vex2DifxResult(
             input_files=[f for f in files if f.endswith(".input")],
@@ -300,22 +316,22 @@ class Ops:
         base = input_file.removesuffix(".input")
         mfile, tfile = self.paths.check(base + ".machines"), self.paths.check(base + ".threads")
         result = MachinesResult(input=input_file, machines_file=mfile, threads_file=tfile)
-        with self.client.open_channel() as ch:
-            self.client.send(
-                commands.command(
-                    commands.machines_definition(
-                        input_file=input_file,
-                        machines_file=mfile,
-                        threads_file=tfile,
-                        manager=machines.head,
-                        datastreams=machines.datastreams,
-                        processes=[commands.Process(n, t) for n, t in machines.processors],
-                        channel=ch.number,
-                        difx_version=difx_version,
-                        test_processors=test_processors,
-                    )
+        processes = [commands.Process(n, t) for n, t in machines.processors]
+        with self._request(
+            lambda n: commands.command(
+                commands.machines_definition(
+                    input_file=input_file,
+                    machines_file=mfile,
+                    threads_file=tfile,
+                    manager=machines.head,
+                    datastreams=machines.datastreams,
+                    processes=processes,
+                    channel=n,
+                    difx_version=difx_version,
+                    test_processors=test_processors,
                 )
             )
+        ) as ch:
             while True:
                 code, payload = await self._next(ch, f"define machines for {input_file}")
                 text = payload.decode("utf-8", "replace").strip()
@@ -362,8 +378,7 @@ class Ops:
         """GET_JOB_STATUS (packet 24): inner packets 101-111, ended by 101 (111: fork failed)."""
         pattern = self.paths.check(pattern, pattern=True)
         collector = JobStatusCollector()
-        with self.client.open_channel() as ch:
-            self.client.send(commands.get_job_status(pattern, ch.number, short=short))
+        with self._request(lambda n: commands.get_job_status(pattern, n, short=short)) as ch:
             while not collector.done:
                 collector.apply(*await self._next(ch, f"job status {pattern}"))
         if collector.errors and not collector.jobs:
@@ -387,25 +402,25 @@ class Ops:
         it returns once the job is running (113)."""
         input_file = self.paths.check(input_file)
         tracker = StartTracker(input_file)
+        processes = [commands.Process(n, t) for n, t in machines.processors]
         with (
             self.client.diagnostics(lambda d: tracker.diagnostic(d.level, d.text)),
-            self.client.open_channel() as ch,
-        ):
-            self.client.send(
-                commands.command(
+            self._request(
+                lambda n: commands.command(
                     commands.difx_start(
                         input_file=input_file,
-                        channel=ch.number,
+                        channel=n,
                         manager=machines.head,
                         datastreams=machines.datastreams,
-                        processes=[commands.Process(n, t) for n, t in machines.processors],
+                        processes=processes,
                         difx_version=difx_version,
                         force=force,
                         function=function,
                         restart_seconds=restart_seconds,
                     )
                 )
-            )
+            ) as ch,
+        ):
             while tracker.outcome is None:
                 try:
                     reply = await ch.next(0.5)
@@ -444,16 +459,15 @@ class Ops:
         checked = [self.paths.check(f) for f in files]
         destination = self.paths.check(destination)
         result = FileListResult(destination=destination)
-        with self.client.open_channel() as ch:
-            self.client.send(
-                commands.generate_filelist(
-                    files=checked,
-                    destination=destination,
-                    data_format=data_format,
-                    ref_mjd=ref_mjd,
-                    channel=ch.number,
-                )
+        with self._request(
+            lambda n: commands.generate_filelist(
+                files=checked,
+                destination=destination,
+                data_format=data_format,
+                ref_mjd=ref_mjd,
+                channel=n,
             )
+        ) as ch:
             while True:
                 code, payload = await self._next(ch, f"file list {destination}", timeout)
                 if code == FileListCode.PROCESSED_COUNT:
@@ -501,21 +515,19 @@ class Ops:
     ) -> DirectoryResult:
         """DifxGetDirectory: inner packets 301-314, ended by 302 (done) or 304 (failed)."""
         result = DirectoryResult(mark5=mark5, vsn=vsn)
-        with self.client.open_channel() as ch:
-            self.client.send(
-                commands.command(
-                    commands.get_directory(
-                        mark5=mark5,
-                        vsn=vsn,
-                        channel=ch.number,
-                        generate_new=generate_new,
-                        difx_version=difx_version,
-                    )
+        with self._request(
+            lambda n: commands.command(
+                commands.get_directory(
+                    mark5=mark5,
+                    vsn=vsn,
+                    channel=n,
+                    generate_new=generate_new,
+                    difx_version=difx_version,
                 )
             )
+        ) as ch:
             while True:
-                code, payload = await self._next(ch, f"directory of {vsn}", timeout)
-                text = payload.decode("utf-8", "replace").rstrip("\n")
+                code, text = await self._next_text(ch, f"directory of {vsn}", timeout)
                 if code == DirectoryCode.FILEDATA:
                     result.lines.append(text)
                     continue
@@ -539,17 +551,13 @@ class Ops:
     ) -> Mk5ControlResult:
         """DifxMk5Control: 102, then 108 per stdout line and 110 per stderr line, then 101."""
         result = Mk5ControlResult(command=command_text, target_node=target_node)
-        with self.client.open_channel() as ch:
-            self.client.send(
-                commands.command(
-                    commands.mk5_control(
-                        command_text=command_text, target_node=target_node, channel=ch.number
-                    )
-                )
+        with self._request(
+            lambda n: commands.command(
+                commands.mk5_control(command_text=command_text, target_node=target_node, channel=n)
             )
+        ) as ch:
             while True:
-                code, payload = await self._next(ch, f"mk5control {target_node}", timeout)
-                text = payload.decode("utf-8", "replace").rstrip("\n")
+                code, text = await self._next_text(ch, f"mk5control {target_node}", timeout)
                 if code == Mk5Code.INFORMATION:
                     result.output.append(text)
                     on_line(text)
@@ -574,22 +582,20 @@ class Ops:
         errors, 302 always."""
         destination = self.paths.check(destination)
         result = Mark5CopyResult(mark5=mark5, vsn=vsn, scans=scans, destination=destination)
-        with self.client.open_channel() as ch:
-            self.client.send(
-                commands.command(
-                    commands.mark5_copy(
-                        mark5=mark5,
-                        vsn=vsn,
-                        scans=scans,
-                        destination=destination,
-                        channel=ch.number,
-                        difx_version=difx_version,
-                    )
+        with self._request(
+            lambda n: commands.command(
+                commands.mark5_copy(
+                    mark5=mark5,
+                    vsn=vsn,
+                    scans=scans,
+                    destination=destination,
+                    channel=n,
+                    difx_version=difx_version,
                 )
             )
+        ) as ch:
             while True:
-                code, payload = await self._next(ch, f"mark5 copy {vsn}", timeout)
-                text = payload.decode("utf-8", "replace").rstrip("\n")
+                code, text = await self._next_text(ch, f"mark5 copy {vsn}", timeout)
                 if code == DirectoryCode.GENERATE_INFO:
                     result.output.append(text)
                     on_line(text)

@@ -24,7 +24,7 @@ import subprocess
 from typing import Final
 
 from .sim_request import Command
-from .sim_wire import OpContext, int32, record
+from .sim_wire import OpContext, ReplyPath, int32, record
 
 BLOCK: Final = 1024
 # `ls` options we pass on: flags only, so no client text ever reaches a shell.
@@ -72,7 +72,9 @@ def ls_paths(ctx: OpContext, pattern: str) -> list[str]:
     return [line.rstrip(b"\n").decode("utf-8", "replace") for line in lines]
 
 
-async def ls(ctx: OpContext, cmd: Command) -> None:
+async def _reply_path(ctx: OpContext, cmd: Command) -> ReplyPath | None:
+    """The channel `ls` and `from DiFX` answer on; when it cannot be opened, the server's
+    console alert and None."""
     path = await ctx.open_path(cmd.text("address"), cmd.number("port"))
     if path is None:
         ctx.alert(
@@ -80,6 +82,12 @@ async def ls(ctx: OpContext, cmd: Command) -> None:
             "- connection FAILED",
             "ERROR",
         )
+    return path
+
+
+async def ls(ctx: OpContext, cmd: Command) -> None:
+    path = await _reply_path(ctx, cmd)
+    if path is None:
         return
     try:
         lines = _ls_lines(ctx, cmd.text("arg"), cmd.text("path"))
@@ -168,13 +176,8 @@ async def get_file(ctx: OpContext, cmd: Command) -> None:
                 size = -3
             except OSError:
                 size = -2
-    path = await ctx.open_path(cmd.text("address"), cmd.number("port"))
+    path = await _reply_path(ctx, cmd)
     if path is None:
-        ctx.alert(
-            f"Client address: {cmd.text('address')}   port: {cmd.number('port')} "
-            "- connection FAILED",
-            "ERROR",
-        )
         return
     path.write(int32(size))
     for i in range(0, max(size, 0), BLOCK):

@@ -11,7 +11,7 @@ event loop::
 
 from socs_like.db.args import add_db_path_argument
 from socs_like.db.engine import Database, DatabaseStats, database_url, is_lock_error
-from socs_like.db.migrate import Migrations
+from socs_like.db.migrate import Migrations, run_env
 
 __all__ = [
     "Database",
@@ -20,4 +20,5 @@ __all__ = [
     "add_db_path_argument",
     "database_url",
     "is_lock_error",
+    "run_env",
 ]

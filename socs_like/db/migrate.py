@@ -7,8 +7,8 @@ command call :meth:`Migrations.upgrade`, which creates the tables on a new datab
 an older schema to the current one. Each package has its own version table, so packages
 sharing a database migrate independently.
 
-The script folder's ``env.py`` takes the connection from ``config.attributes["connection"]``
-and the version table from ``config.attributes["version_table"]``.
+The script folder's ``env.py`` is one call, :func:`run_env` with the package's metadata: it
+takes the connection and the version table :class:`Migrations` hands over.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from alembic import command
+from alembic import command, context
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, MetaData
 from sqlalchemy.orm import Session
 
 from socs_like.db.engine import Database
@@ -71,3 +71,20 @@ class Migrations:
         with db.write_engine.connect() as connection:
             command.downgrade(self._config(connection), revision)
             connection.commit()
+
+
+def run_env(metadata: MetaData | None = None) -> None:
+    """All a script folder's ``env.py`` does: run the migrations Alembic chose on the
+    connection :class:`Migrations` handed over, recording them in its version table.
+    ``metadata`` (the package's tables) is what Alembic compares against when it writes a
+    new revision."""
+    connection = context.config.attributes["connection"]
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        version_table=context.config.attributes["version_table"],
+        # SQLite cannot ALTER most things in place: let Alembic copy-and-move tables
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()

@@ -18,6 +18,7 @@ from typing import Any
 
 from socs_like.backoff import Backoff
 from socs_like.client import AsyncClient, ClientError, Reply
+from socs_like.secrets import Credentials
 
 from .state import SiteState
 
@@ -38,14 +39,18 @@ class HubLink:
         hub_url: str,
         timeout: float = 5.0,
         check_every: float = 0.5,
+        credentials: Credentials | None = None,
     ) -> None:
         self.state = state
         self.emit = emit
         self.hub_url = hub_url
         self.check_every = check_every
-        # This host's client user from the site's secrets file, as every `socs-like` command:
-        # what the dashboard may start is what that user's role may (docs/security.md).
-        self.client = AsyncClient.from_site("web", site_config, timeout=timeout)
+        # The dashboard's own session only watches (subscriptions, get_api, status): the
+        # `--user` of `socs-like web`, an observer by default; None is this host's client user.
+        # Operations go through each logged-in user's own session (`request`'s `client`).
+        self.client = AsyncClient.from_site(
+            "web", site_config, timeout=timeout, credentials=credentials
+        )
         self.connected = False
         self.since = time.time()
         self.error = "not connected yet"
@@ -57,6 +62,8 @@ class HubLink:
             "since": self.since,
             "error": None if self.connected else self.error,
             "hub_url": self.hub_url,
+            # The role of the dashboard's own session: observer unless `--user` says otherwise.
+            "role": self.client.authrole if self.connected else None,
         }
 
     def _set(self, connected: bool, error: str) -> None:
@@ -134,11 +141,18 @@ class HubLink:
         return api
 
     async def request(
-        self, instance_id: str, action: str, op_name: str, params: dict[str, Any] | None = None
+        self,
+        instance_id: str,
+        action: str,
+        op_name: str,
+        params: dict[str, Any] | None = None,
+        client: AsyncClient | None = None,
     ) -> Reply:
-        """One ops call (start, stop, abort, status), answered at once by the agent."""
+        """One ops call (start, stop, abort, status), answered at once by the agent; made with
+        `client` (a logged-in user's session) when given, else with the watching session."""
         address = f"{self.state.address_root}.{instance_id}"
-        code, message, session = await self.client.call(f"{address}.ops", action, op_name, params)
+        caller = client or self.client
+        code, message, session = await caller.call(f"{address}.ops", action, op_name, params)
         return Reply(code, message, session or {})
 
     async def close(self) -> None:

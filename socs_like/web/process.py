@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
+import ssl
 import subprocess
 import sys
 import time
@@ -16,17 +18,37 @@ from socs_like.testing.util import free_port
 
 
 class DashboardProcess:
-    """A running `socs-like web`; `start` returns once it is connected to the hub."""
+    """A running `socs-like web`; `start` returns once it is connected to the hub.
 
-    def __init__(self, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    Its requests keep cookies, as a browser would: after `login` they act as that user.
+    """
+
+    def __init__(
+        self, process: subprocess.Popen[bytes], url: str, log: Path, ca_file: str | None = None
+    ) -> None:
         self.process = process
         self.url = url
         self.log = log
+        self.cookies = http.cookiejar.CookieJar()
+        handlers: list[urllib.request.BaseHandler] = [
+            urllib.request.HTTPCookieProcessor(self.cookies)
+        ]
+        if ca_file is not None:
+            tls = ssl.create_default_context(cafile=ca_file)
+            handlers.append(urllib.request.HTTPSHandler(context=tls))
+        self._opener = urllib.request.build_opener(*handlers)
 
     @classmethod
     def start(
-        cls, site_file: Path, log: Path, *args: str, timeout: float = 20.0
+        cls,
+        site_file: Path,
+        log: Path,
+        *args: str,
+        timeout: float = 20.0,
+        ca_file: str | None = None,
     ) -> DashboardProcess:
+        """`ca_file`: the dashboard serves https (its `args` name the certificate and key),
+        checked against this CA file."""
         port = free_port()
         with open(log, "ab") as out:
             process = subprocess.Popen(
@@ -44,7 +66,8 @@ class DashboardProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        dashboard = cls(process, f"http://127.0.0.1:{port}", log)
+        scheme = "https" if ca_file else "http"
+        dashboard = cls(process, f"{scheme}://127.0.0.1:{port}", log, ca_file)
         deadline = time.monotonic() + timeout
         while not dashboard.connected():
             if process.poll() is not None or time.monotonic() > deadline:
@@ -62,17 +85,26 @@ class DashboardProcess:
     def get(self, path: str) -> tuple[int, Any]:
         return self.request("GET", path)
 
-    def post(self, path: str, body: Any = None) -> tuple[int, Any]:
-        return self.request("POST", path, body)
+    def post(self, path: str, body: Any = None, **headers: str) -> tuple[int, Any]:
+        return self.request("POST", path, body, headers)
 
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    def login(self, user: str, secret: str) -> tuple[int, Any]:
+        """Log in as `user` (its cookie is kept for the next requests)."""
+        return self.post("/api/login", {"user": user, "secret": secret})
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         """``(HTTP status, JSON answer)``; an HTTP error status is an answer too."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(
-            self.url + path, data, {"Content-Type": "application/json"}, method=method
+            self.url + path,
+            data,
+            {"Content-Type": "application/json"} | (headers or {}),
+            method=method,
         )
         try:
-            with urllib.request.urlopen(req, timeout=15) as response:
+            with self._opener.open(req, timeout=15) as response:
                 return response.status, json.load(response)
         except urllib.error.HTTPError as exc:
             return exc.code, json.load(exc)

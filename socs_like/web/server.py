@@ -7,9 +7,15 @@ Routes (all JSON unless said otherwise):
 - ``GET /api/overview``: the hub's state and one row per agent.
 - ``GET /api/agents/{id}``: one agent: its row, operations (with start-form fields and their
   current sessions, asked of the agent) and feeds; ``error`` says why the agent did not answer.
+- ``POST /api/login`` ``{user, secret}``: the hub checks them (the server joins the hub as that
+  user); a login cookie and ``{login: {user, role}}``, or 401 ``wrong user or secret``.
+  ``POST /api/logout`` ends it. Read-only dashboards offer no login (403).
 - ``POST /api/agents/{id}/ops/{op}/{action}`` (``start``, ``stop``, ``abort``), body
-  ``{"params": {...}}``: the agent's reply ``{status, msg, session}``; 403 when read-only, 502
-  with ``error`` when the hub or the agent cannot be reached.
+  ``{"params": {...}}``: the agent's reply ``{status, msg, session}``, made through the
+  logged-in user's own hub session, so the agent applies that user's role; 401 without a live
+  login, 403 when read-only, 502 with ``error`` when the hub or the agent cannot be reached.
+- Every POST whose ``Origin`` is not this page's own is refused (403): with the cookie's
+  SameSite=Strict, another site's page cannot act as a logged-in user.
 - ``GET /api/agents/{id}/feeds/{feed}``: a feed's counters and its recent events.
 - ``GET /api/events[?feed=ID/FEED...]``: the event stream: ``snapshot`` first (with the named
   feeds' recent events), then ``hub``
@@ -25,6 +31,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import ssl
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -34,17 +42,24 @@ from typing import Any
 
 from aiohttp import web
 
-from socs_like.client import ClientError
+from socs_like.client import AsyncClient, ClientError, HubRefused
+from socs_like.secrets import Credentials
 
 from .forms import op_fields
 from .hub import HubLink
+from .logins import COOKIE, DEFAULT_IDLE, Login, Logins, origin_refusal
 from .state import SiteState
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(str(resources.files("socs_like.web") / "static"))
 QUEUE_LIMIT = 2000  # events waiting for one page before its stream is closed
 OVERVIEW_EVERY = 1.0  # seconds between overview events
 SNAPSHOT_RECENT = 50  # recent events of each named feed in a stream's snapshot
 ACTIONS = ("start", "stop", "abort")
+READ_ONLY = "this dashboard is read-only: operations cannot be started or stopped from it"
+NOT_LOGGED_IN = "log in to start, stop or abort operations (without a login the page is read-only)"
+WRONG_LOGIN = "wrong user or secret"
 
 
 def plotly_js() -> Path:
@@ -71,10 +86,20 @@ class Dashboard:
         address_root: str,
         read_only: bool,
         expire_after: float = 5.0,
+        watch_as: Credentials | None = None,
+        login_idle: float = DEFAULT_IDLE,
+        tls: bool = False,
     ) -> None:
+        """`watch_as`: the hub user of the dashboard's own session (None: this host's client
+        user); `tls`: the page is served over TLS (the login cookie is then Secure)."""
         self.read_only = read_only
+        self.site_config = site_config
+        self.tls = tls
         self.state = SiteState(address_root, expire_after)
-        self.hub = HubLink(self.state, self.emit, site_config=site_config, hub_url=hub_url)
+        self.hub = HubLink(
+            self.state, self.emit, site_config=site_config, hub_url=hub_url, credentials=watch_as
+        )
+        self.logins: Logins[AsyncClient] = Logins(login_idle)
         self.listeners: set[_Listener] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -112,6 +137,9 @@ class Dashboard:
             await asyncio.sleep(OVERVIEW_EVERY)
             if self.listeners:
                 self.emit("overview", self.overview())
+            for login in self.logins.expire(time.time()):
+                log.info("login of %s (%s) expired", login.user, login.role)
+                await _close(login)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -125,6 +153,8 @@ class Dashboard:
                 await task
         for listener in list(self.listeners):
             self._drop(listener)
+        for login in self.logins.clear():
+            await _close(login)
         await self.hub.close()
 
     # --- handlers --------------------------------------------------------------------------
@@ -142,8 +172,80 @@ class Dashboard:
                 "read_only": self.read_only,
                 "address_root": self.state.address_root,
                 "panels": panels,
+                "login": self._who(request),
             }
         )
+
+    # --- logins ----------------------------------------------------------------------------
+
+    def _login(self, request: web.Request) -> Login[AsyncClient] | None:
+        """The live login of the request's cookie (its idle time starts again)."""
+        return self.logins.use(request.cookies.get(COOKIE), time.time())
+
+    def _who(self, request: web.Request) -> dict[str, str] | None:
+        login = self._login(request)
+        return None if login is None else login.public()
+
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        """403 for a state-changing request that another site's page made."""
+        why = origin_refusal(request.headers.get("Origin"), request.host)
+        return None if why is None else web.json_response({"error": why}, status=403)
+
+    async def login(self, request: web.Request) -> web.Response:
+        if self.read_only:
+            return web.json_response(
+                {"error": "this dashboard is read-only: it offers no login"}, status=403
+            )
+        if (refused := self._refusal(request)) is not None:
+            return refused
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            body = None
+        user = body.get("user") if isinstance(body, dict) else None
+        secret = body.get("secret") if isinstance(body, dict) else None
+        if not isinstance(user, str) or not isinstance(secret, str) or not user or not secret:
+            return web.json_response({"error": "give a user and a secret"}, status=400)
+        # The hub checks the login: we join it as that user (WAMP-CRA; the secret itself
+        # never crosses to the hub) and keep that session for what the login does.
+        client = AsyncClient.from_site(
+            "web", self.site_config, credentials=Credentials(user, secret), timeout=5.0
+        )
+        try:
+            role = await client.connect()
+        except HubRefused:
+            await client.close()
+            log.info("a login was refused by the hub")  # no name: it may be a mistyped secret
+            return web.json_response({"error": WRONG_LOGIN}, status=401)
+        except ClientError as exc:
+            await client.close()
+            return web.json_response({"error": f"cannot log in now: {exc}"}, status=502)
+        if role is None:
+            await client.close()
+            return web.json_response(
+                {"error": "the hub gave this session no role: logins need an authenticated hub"},
+                status=502,
+            )
+        if (earlier := self.logins.remove(request.cookies.get(COOKIE))) is not None:
+            await _close(earlier)  # a browser logging in again replaces its login
+        login = self.logins.add(user, role, client, time.time())
+        log.info("%s logged in (%s)", user, role)
+        response = web.json_response({"login": login.public()})
+        response.set_cookie(
+            COOKIE, login.token, path="/", httponly=True, samesite="Strict", secure=self.tls
+        )
+        return response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        if (refused := self._refusal(request)) is not None:
+            return refused
+        login = self.logins.remove(request.cookies.get(COOKIE))
+        if login is not None:
+            log.info("%s logged out", login.user)
+            await _close(login)
+        response = web.json_response({"login": None})
+        response.del_cookie(COOKIE, path="/")
+        return response
 
     async def api_overview(self, request: web.Request) -> web.Response:
         return web.json_response(self.overview())
@@ -201,13 +303,12 @@ class Dashboard:
                 {"error": f"action must be one of {list(ACTIONS)}, not {action!r}"}, status=400
             )
         if self.read_only:
-            return web.json_response(
-                {
-                    "error": "this dashboard is read-only: operations cannot be started or "
-                    "stopped from it"
-                },
-                status=403,
-            )
+            return web.json_response({"error": READ_ONLY}, status=403)
+        if (refused := self._refusal(request)) is not None:
+            return refused
+        login = self._login(request)
+        if login is None:
+            return web.json_response({"error": NOT_LOGGED_IN}, status=401)
         try:
             body = await request.json() if request.can_read_body else {}
         except json.JSONDecodeError as exc:
@@ -216,7 +317,14 @@ class Dashboard:
         if params is not None and not isinstance(params, dict):
             return web.json_response({"error": "params must be an object"}, status=400)
         try:
-            reply = await self.hub.request(instance_id, action, op_name, params)
+            reply = await self.hub.request(instance_id, action, op_name, params, login.session)
+        except HubRefused:
+            # The hub no longer takes this user (a secret rotated while it was restarted).
+            self.logins.remove(login.token)
+            await _close(login)
+            return web.json_response(
+                {"error": "the hub no longer accepts this login: log in again"}, status=401
+            )
         except ClientError as exc:
             return web.json_response({"error": str(exc)}, status=502)
         return web.json_response(
@@ -258,6 +366,7 @@ class Dashboard:
             }
             snapshot = self.overview() | {
                 "read_only": self.read_only,
+                "login": self._who(request),
                 "sessions": sessions,
                 "recent": recent,
             }
@@ -269,6 +378,11 @@ class Dashboard:
         finally:
             self.listeners.discard(listener)
         return response
+
+
+async def _close(login: Login[AsyncClient]) -> None:
+    with contextlib.suppress(ClientError):
+        await login.session.close()
 
 
 def _sse(kind: str, data: dict[str, Any]) -> bytes:
@@ -295,6 +409,8 @@ def make_app(dashboard: Dashboard) -> web.Application:
     app.router.add_get("/static/plotly.min.js", dashboard.plotly)
     app.router.add_static("/static/", STATIC)
     app.router.add_get("/api/config", dashboard.config)
+    app.router.add_post("/api/login", dashboard.login)
+    app.router.add_post("/api/logout", dashboard.logout)
     app.router.add_get("/api/overview", dashboard.api_overview)
     app.router.add_get("/api/events", dashboard.events)
     app.router.add_get("/api/agents/{id}", dashboard.api_agent)
@@ -312,9 +428,11 @@ def make_app(dashboard: Dashboard) -> web.Application:
     return app
 
 
-async def serve(dashboard: Dashboard, host: str, port: int) -> web.AppRunner:
-    """Start serving on `host`:`port`; the caller cleans the runner up."""
+async def serve(
+    dashboard: Dashboard, host: str, port: int, tls: ssl.SSLContext | None = None
+) -> web.AppRunner:
+    """Start serving on `host`:`port` (over TLS with `tls`); the caller cleans the runner up."""
     runner = web.AppRunner(make_app(dashboard), handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, ssl_context=tls).start()
     return runner

@@ -1,5 +1,6 @@
 """Both directions with the real `ocs` package: its client drives our agent, ours drives its."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -46,6 +47,46 @@ def _ocs_site(hub_url, http_url, folder):
     return path
 
 
+@contextlib.contextmanager
+def _ocs_agent(agent, instance_id, site, log_path):
+    """OCS's `ocs.agents.<agent>.agent` as `instance_id` on `site`, terminated at the end."""
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                f"ocs.agents.{agent}.agent",
+                "--site-file",
+                str(site),
+                "--site-host",
+                "localhost",
+                "--instance-id",
+                instance_id,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ | {"LOGLEVEL": "warn"},
+        )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def _callable(make_client, instance_id, on):
+    """Our client of an OCS agent, once the agent answers."""
+    from socs_like.client import ClientError
+
+    def connected():
+        try:
+            return make_client(instance_id, on=on).connect()
+        except ClientError:
+            return None
+
+    return wait_until(connected, 30, interval=0.2, message=f"OCS agent {instance_id} callable")
+
+
 @pytest.fixture
 def ocs_site(legacy_hub, tmp_path):
     """An OCS site config pointing at the legacy endpoint (OCS cannot authenticate)."""
@@ -64,31 +105,11 @@ def test_the_main_endpoint_refuses_ocs(legacy_hub, run_agent, make_client, tmp_p
     with pytest.raises(ControlClientError, match=r"401|400"):
         OCSClient("fd-ocs-main", args=["--site-file", str(site), "--site-host", "localhost"])
     # ... and OCS's agent (anonymous WebSocket) cannot join it, so it never answers.
-    with open(tmp_path / "ocs-agent.log", "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ocs.agents.fake_data.agent",
-                "--site-file",
-                str(site),
-                "--site-host",
-                "localhost",
-                "--instance-id",
-                "ocs-fd",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=os.environ | {"LOGLEVEL": "warn"},
-        )
-    try:
+    with _ocs_agent("fake_data", "ocs-fd", site, tmp_path / "ocs-agent.log"):
         client = make_client("ocs-fd", on=legacy_hub)
         time.sleep(5)  # ample time for an OCS agent to register, were it allowed to
         with pytest.raises(ClientError, match=r"no agent answers at observatory\.ocs-fd"):
             client.get_api()
-    finally:
-        proc.terminate()
-        proc.wait(15)
 
 
 def test_ocs_client_drives_our_agent(run_agent, ocs_site, legacy_hub):
@@ -111,30 +132,8 @@ def test_ocs_client_drives_our_agent(run_agent, ocs_site, legacy_hub):
 def test_our_client_drives_an_ocs_agent_and_reads_its_feed(
     legacy_hub, ocs_site, make_client, feed_listener, tmp_path
 ):
-    with open(tmp_path / "ocs-agent.log", "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ocs.agents.fake_data.agent",
-                "--site-file",
-                str(ocs_site),
-                "--site-host",
-                "localhost",
-                "--instance-id",
-                "ocs-fd",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=os.environ | {"LOGLEVEL": "warn"},
-        )
-    try:
-        c = wait_until(
-            lambda: _try_client(make_client, "ocs-fd", legacy_hub),
-            30,
-            interval=0.2,
-            message="OCS agent callable",
-        )
+    with _ocs_agent("fake_data", "ocs-fd", ocs_site, tmp_path / "ocs-agent.log"):
+        c = _callable(make_client, "ocs-fd", legacy_hub)
         reply = c.delay_task(delay=0.05)
         assert reply.status == ResponseCode.OK and reply.session["success"] is True
         temps = feed_listener("ocs-fd", "false_temperatures", on=legacy_hub)
@@ -143,9 +142,6 @@ def test_our_client_drives_an_ocs_agent_and_reads_its_feed(
         events = temps.wait_for(lambda ev: len(ev) >= 2 and ev, 20)
         assert c.acq.stop().status == ResponseCode.OK
         assert c.acq.wait(timeout=10).session["success"] is True
-    finally:
-        proc.terminate()
-        proc.wait(15)
     # OCS's event, read by our subscriber: a block of samples and OCS's feed description
     payload, info = events[0]
     assert info["agent_address"] == "observatory.ocs-fd"
@@ -154,42 +150,11 @@ def test_our_client_drives_an_ocs_agent_and_reads_its_feed(
     assert len(block["timestamps"]) == len(block["data"]["channel_00"]) > 0
 
 
-def _try_client(make_client, instance_id, on):
-    from socs_like.client import ClientError
-
-    try:
-        return make_client(instance_id, on=on).connect()
-    except ClientError:
-        return None
-
-
 def test_ocs_registry_follows_our_heartbeat(legacy_hub, run_agent, make_client, ocs_site, tmp_path):
     """OCS's registry unpacks feed events as one [payload, feed_info] argument; ours match."""
     run_agent("FakeData", "fd-ocsreg", on=legacy_hub)
-    with open(tmp_path / "ocs-registry.log", "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ocs.agents.registry.agent",
-                "--site-file",
-                str(ocs_site),
-                "--site-host",
-                "localhost",
-                "--instance-id",
-                "ocs-registry",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=os.environ | {"LOGLEVEL": "warn"},
-        )
-    try:
-        registry = wait_until(
-            lambda: _try_client(make_client, "ocs-registry", legacy_hub),
-            30,
-            interval=0.2,
-            message="OCS registry callable",
-        )
+    with _ocs_agent("registry", "ocs-registry", ocs_site, tmp_path / "ocs-registry.log"):
+        registry = _callable(make_client, "ocs-registry", legacy_hub)
 
         def ours():
             data = registry.main.status().session.get("data") or {}
@@ -198,6 +163,3 @@ def test_ocs_registry_follows_our_heartbeat(legacy_hub, run_agent, make_client, 
         entry = wait_until(ours, 15, message="OCS registry saw our heartbeat")
         assert entry["expired"] is False
         assert entry["op_codes"]["delay_task"] == 1
-    finally:
-        proc.terminate()
-        proc.wait(15)

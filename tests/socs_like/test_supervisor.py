@@ -11,6 +11,7 @@ import pytest
 import yaml
 from rich.console import Console
 
+from socs_like import supervisor
 from socs_like.backoff import Backoff
 from socs_like.logs import RotatingLog
 from socs_like.logs import main as logs_main
@@ -217,3 +218,42 @@ def test_a_childs_notices_reach_the_console_and_its_log_keeps_every_line(hub, tm
     console = Console(record=True, width=200)
     console.print(sup.table())
     assert "talker: plot page at /var/p/index.html" in console.export_text()
+
+
+def test_a_child_stopped_while_it_is_being_spawned_is_stopped_and_close_returns(
+    hub, tmp_path, monkeypatch
+):
+    """Ctrl-C reaches the children too: one restarted at that moment was still being
+    spawned when `close` came, found no process to signal, and then ran on; `up` hung."""
+    site_file = write_site(
+        hub, tmp_path, [{"agent-class": "FakeData", "instance-id": "late", "arguments": []}]
+    )
+    sup = Supervisor(
+        site_file,
+        load_site_config(site_file),
+        host="localhost",
+        live_table=False,
+        var_dir=tmp_path,
+        host_manager=False,
+    )
+    (child,) = sup.children.values()
+    real_spawn = supervisor.spawn
+    spawning = asyncio.Event()
+
+    async def slow_spawn(argv, out):
+        spawning.set()
+        await asyncio.sleep(1.0)
+        return await real_spawn(argv, out)
+
+    monkeypatch.setattr(supervisor, "spawn", slow_spawn)
+
+    async def stop_mid_spawn() -> None:
+        await sup.start_all()
+        await spawning.wait()
+        await sup.close()
+        assert child.keeper is not None
+        await asyncio.wait_for(child.keeper, 20)
+
+    asyncio.run(asyncio.wait_for(stop_mid_spawn(), 30))
+    assert child.state == "stopped"
+    assert child.process is not None and child.process.returncode is not None

@@ -4,6 +4,7 @@
 
 const SocsWeb = (window.SocsWeb = {
   config: null,
+  login: null, // {user, role} while logged in (the server's word: /api/config, snapshot, login)
   overview: null, // last overview event: {hub, agents, registry_age, server_time}
   sessions: {}, // agent -> op -> session, as pushed
   feedEvents: {}, // "ID/FEED" -> the last events of the feeds panels asked for
@@ -77,6 +78,7 @@ function openStream(feeds) {
   stream.addEventListener("snapshot", (e) => {
     const data = JSON.parse(e.data);
     SocsWeb.sessions = data.sessions;
+    setLogin(data.login);
     for (const key of streamFeeds) {
       SocsWeb.feedEvents[key] = [];
       for (const event of (data.recent || {})[key] || []) addFeedEvent(key, event);
@@ -300,11 +302,19 @@ async function loadAgent(id) {
   renderPanels($("#agent-panels"), body.row ? [body.row] : []);
 }
 
+// Buttons only for a login whose role may use them (the agent has the last word): controller
+// and admin, and admin alone for an op whose get_api info says it needs admin.
+function mayOperate(op) {
+  const role = SocsWeb.login && SocsWeb.login.role;
+  if (SocsWeb.config.read_only || (role !== "controller" && role !== "admin")) return false;
+  return op.info.role !== "admin" || role === "admin";
+}
+
 function opCard(op) {
   const card = h("div", { class: "op", "data-op": op.name },
     h("h3", {}, `${op.name} `, h("small", { text: op.kind })),
     h("div", { class: "doc", text: op.info.docstring || "" }));
-  if (!SocsWeb.config.read_only) {
+  if (mayOperate(op)) {
     const form = h("form", { class: "start", onsubmit: (e) => { e.preventDefault(); act(op, "start", form); } },
       op.fields.map(fieldInput), h("button", { class: "start", type: "submit", text: "start" }));
     card.append(form);
@@ -355,6 +365,7 @@ async function act(op, action, form) {
   const body = form ? { params: formParams(form) } : {};
   const answer = await api(`/api/agents/${encodeURIComponent(view.id)}/ops/${encodeURIComponent(op.name)}/${action}`,
     { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  if (answer.status === 401) setLogin(null); // expired or ended: the buttons go
   const ok = answer.ok && answer.body.status === 0;
   reply.className = ok ? "reply" : "reply error";
   reply.textContent = answer.ok
@@ -516,6 +527,64 @@ function showFeedStats(s, error) {
     : `last seq ${s.last_seq}, ${s.rate.toFixed(1)} records/s, ${s.lost} lost, ${s.duplicates} duplicated, ${s.events} events since the dashboard started`;
 }
 
+// --- login (header) ---------------------------------------------------------------------------
+
+function setLogin(login) {
+  login = login || null;
+  const changed = JSON.stringify(login) !== JSON.stringify(SocsWeb.login);
+  SocsWeb.login = login;
+  renderLogin();
+  if (changed && view.name === "agent") {
+    // Keep the replies already shown while the cards are rebuilt with or without buttons.
+    const replies = {};
+    for (const card of document.querySelectorAll(".op")) replies[card.dataset.op] = $(".reply", card);
+    loadAgent(view.id).then(() => {
+      for (const card of document.querySelectorAll(".op")) {
+        const old = replies[card.dataset.op];
+        if (old && old.textContent) $(".reply", card).replaceWith(old);
+      }
+    });
+  }
+}
+
+function renderLogin() {
+  const root = $("#login");
+  if (!SocsWeb.config || SocsWeb.config.read_only) { root.replaceChildren(); return; }
+  if (SocsWeb.login) {
+    const { user, role } = SocsWeb.login;
+    if ($("#whoami", root) && $("#whoami", root).textContent === `${user} (${role})`) return;
+    root.replaceChildren(h("span", { id: "whoami", text: `${user} (${role})` }), " · ",
+      h("button", { id: "logout", type: "button", onclick: logout, text: "log out" }));
+    return;
+  }
+  if ($("form", root)) return; // keep what is being typed
+  const error = h("span", { id: "login-error", class: "login-error", hidden: true });
+  const form = h("form", { id: "login-form", onsubmit: (e) => { e.preventDefault(); login(form, error); } },
+    h("input", { id: "login-user", name: "user", placeholder: "user", autocomplete: "username", size: 10 }),
+    h("input", { id: "login-secret", name: "secret", type: "password", placeholder: "secret", autocomplete: "current-password", size: 14 }),
+    h("button", { id: "login-button", type: "submit", text: "log in" }), error);
+  root.replaceChildren(form);
+}
+
+async function login(form, error) {
+  const button = $("#login-button", form);
+  button.disabled = true;
+  button.textContent = "logging in…";
+  const answer = await api("/api/login", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ user: form.user.value.trim(), secret: form.secret.value }) });
+  button.disabled = false;
+  button.textContent = "log in";
+  form.secret.value = "";
+  if (answer.ok) { setLogin(answer.body.login); return; }
+  error.hidden = false;
+  error.textContent = answer.body.error;
+}
+
+async function logout() {
+  await api("/api/logout", { method: "POST" });
+  setLogin(null);
+}
+
 // --- routing ---------------------------------------------------------------------------------
 
 function route() {
@@ -544,6 +613,8 @@ async function start() {
     return;
   }
   SocsWeb.config = body;
+  SocsWeb.login = body.login;
+  renderLogin();
   $("#mode").textContent = body.read_only ? "read-only" : "";
   for (const name of body.panels) {
     await new Promise((resolve) => {

@@ -17,9 +17,10 @@ def test_overview_lists_agents_with_class_and_heartbeat(run_agent, web) -> None:
     assert row["heartbeat_age"] < 3
 
 
-def test_start_returns_the_reply_and_the_session_runs(run_agent, web) -> None:
+def test_start_returns_the_reply_and_the_session_runs(run_agent, web, api_login) -> None:
     run_agent("FakeData", "web-api-start")
     w = web()
+    assert api_login(w, "controller") == {"user": "controller", "role": "controller"}
     status, agent = w.get("/api/agents/web-api-start")
     assert status == 200 and agent["error"] is None
     ops = {op["name"]: op for op in agent["ops"]}
@@ -57,9 +58,10 @@ def test_start_returns_the_reply_and_the_session_runs(run_agent, web) -> None:
     assert done["data"] == {"requested_delay": 0.2}
 
 
-def test_bad_parameters_come_back_as_the_agents_error(run_agent, web) -> None:
+def test_bad_parameters_come_back_as_the_agents_error(run_agent, web, api_login) -> None:
     run_agent("FakeData", "web-api-bad")
     w = web()
+    api_login(w, "controller")
     status, reply = w.post(
         "/api/agents/web-api-bad/ops/delay_task/start", {"params": {"delay": "soon"}}
     )
@@ -79,8 +81,9 @@ def test_read_only_refuses_a_start(run_agent, web) -> None:
     assert config["read_only"] is True
 
 
-def test_an_agent_that_is_not_there_is_reported(web) -> None:
+def test_an_agent_that_is_not_there_is_reported(web, api_login) -> None:
     w = web()
+    api_login(w, "controller")
     status, reply = w.post("/api/agents/nobody-here/ops/x/start", {})
     assert status == 502
     assert "no agent answers" in reply["error"]

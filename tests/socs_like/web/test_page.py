@@ -32,12 +32,13 @@ def test_overview_lists_the_agents(run_agent, web, browser_page) -> None:
 
 
 def test_a_task_started_from_the_page_shows_its_result_without_reload(
-    run_agent, web, browser_page
+    run_agent, web, browser_page, page_login
 ) -> None:
     run_agent("FakeData", "page-task")
     w = web()
     page = browser_page.page
     page.goto(w.url + "/#/agent/page-task")
+    page_login(page, "controller")
     card = page.locator('.op[data-op="delay_task"]')
     expect(card.locator(".session")).to_contain_text("Never run", timeout=TIMEOUT)
     card.locator('input[name="delay"]').fill("1.5")
@@ -53,11 +54,12 @@ def test_a_task_started_from_the_page_shows_its_result_without_reload(
     assert browser_page.console_errors == []
 
 
-def test_stop_and_a_failed_start_show_the_reply(run_agent, web, browser_page) -> None:
+def test_stop_and_a_failed_start_show_the_reply(run_agent, web, browser_page, page_login) -> None:
     run_agent("FakeData", "page-stop")
     w = web()
     page = browser_page.page
     page.goto(w.url + "/#/agent/page-stop")
+    page_login(page, "controller")
     acq = page.locator('.op[data-op="acq"]')
     acq.locator("button.start").click()
     expect(acq.locator(".status")).to_have_text("running", timeout=TIMEOUT)
@@ -118,6 +120,7 @@ def test_read_only_hides_the_buttons(run_agent, web, browser_page) -> None:
     expect(page.locator('.op[data-op="delay_task"]')).to_be_visible(timeout=TIMEOUT)
     expect(page.locator("#mode")).to_have_text("read-only")
     expect(page.locator("button.start, button.stop, button.abort")).to_have_count(0)
+    expect(page.locator("#login")).to_be_empty()  # no login offered at all
     browser_page.screenshot("read-only")
 
 
