@@ -14,6 +14,12 @@ of numbers still missing below it:
 - ``n <= last`` otherwise, within :attr:`SequenceTracker.window` of ``last``: a ``duplicate``.
 - ``n`` far below ``last`` (or 0): the sender ``restarted``; counting starts again.
 
+A 0 that is the very first message sent again (a hub or a sender resending after a
+reconnect) would look like a restart too. When the caller can tell them apart it passes a
+``token`` with each 0, something the sender's first message carries that a restarted sender's
+does not share (its start stamp, or a digest of the message's contents): a 0 with the same
+token as the last 0 seen is a ``duplicate``, one with another token (or none) a restart.
+
 Missing numbers older than ``window`` are forgotten (they stay counted as lost), and at most
 ``max_senders`` senders are tracked (messages of others count as ``untracked``), so memory is
 bounded whatever the network sends.
@@ -46,6 +52,7 @@ class SenderCounts:
 class _State:
     counts: SenderCounts = field(default_factory=SenderCounts)
     missing: set[int] = field(default_factory=set)
+    first_token: Hashable | None = None  # the token of the last 0 seen (None: none given)
 
 
 class SequenceTracker(Generic[K]):
@@ -59,8 +66,9 @@ class SequenceTracker(Generic[K]):
         self.untracked = 0  # messages without seq_no, or from senders past the limit
         self._senders: dict[K, _State] = {}
 
-    def observe(self, sender: K, seq_no: int | None) -> Verdict:
-        """Record one message and return its verdict (see the module doc)."""
+    def observe(self, sender: K, seq_no: int | None, token: Hashable | None = None) -> Verdict:
+        """Record one message and return its verdict (see the module doc; ``token`` is only
+        read with ``seq_no`` 0)."""
         if seq_no is None:
             self.untracked += 1
             return "untracked"
@@ -75,6 +83,8 @@ class SequenceTracker(Generic[K]):
         last = counts.last_seq
         if last is None:
             counts.last_seq = seq_no
+            if seq_no == 0:
+                state.first_token = token
             return "first"
         if seq_no == last + 1:
             counts.last_seq = seq_no
@@ -90,10 +100,14 @@ class SequenceTracker(Generic[K]):
             counts.lost -= 1
             counts.late += 1
             return "late"
+        if seq_no == 0 and token is not None and token == state.first_token:
+            counts.duplicates += 1
+            return "duplicate"
         if seq_no == 0 or seq_no < last - self.window:
             counts.restarts += 1
             counts.last_seq = seq_no
             state.missing.clear()
+            state.first_token = token if seq_no == 0 else None
             return "restart"
         counts.duplicates += 1
         return "duplicate"

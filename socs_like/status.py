@@ -16,6 +16,8 @@ from rich.text import Text
 
 # A heartbeat older than this (the agents beat once a second) is shown in red.
 STALE_HEARTBEAT = 5.0
+# The overview's last-failure column shrinks to this before other columns give way.
+MIN_FAILURE_WIDTH = 12
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,10 @@ def last_failure(api: dict[str, Any]) -> str:
 
 
 def overview(agents: list[AgentView], title: str, width: int = 80) -> Table:
-    """One row per agent; the first four columns are as wide as their text (up to a cap) and
-    the last failure gets the rest, cut with an ellipsis rather than wrapped."""
+    """One row per agent. The agent column is as wide as the longest instance id, never cut:
+    an id is what the operator types next. The next three columns are as wide as their text
+    (up to a cap) and the last failure gets the rest, cut with an ellipsis rather than
+    wrapped; when ids leave too little room, ``running`` then ``class`` give way first."""
     rows = []
     for view in agents:
         if view.api is None:
@@ -83,12 +87,23 @@ def overview(agents: list[AgentView], title: str, width: int = 80) -> Table:
             )
         )
     table = Table(title=title, title_justify="left", pad_edge=False)
-    caps = {"agent": 18, "class": 14, "beat": 5, "running": 16}
-    used = 0
-    for i, (name, cap) in enumerate(caps.items()):
-        shown = [Text.from_markup(row[i]).cell_len for row in rows]
-        column_width = min(cap, max([len(name), *shown]))
-        used += column_width
+    caps = {"class": 14, "beat": 5, "running": 16}
+    id_width = max([len("agent"), *(len(view.instance_id) for view in agents)])
+    widths = {
+        name: min(cap, max([len(name), *(Text.from_markup(row[i]).cell_len for row in rows)]))
+        for i, (name, cap) in enumerate(caps.items(), start=1)
+    }
+    # what is left of `width` after the id, the columns above, their padding (none at the
+    # table's edges) and the borders
+    room = width - id_width - (3 * (len(caps) + 1) + 2)
+    for name in ("running", "class"):
+        short = MIN_FAILURE_WIDTH - (room - sum(widths.values()))
+        if short > 0:
+            widths[name] -= min(short, widths[name] - len(name))
+    # An id too long for any of this folds onto a second line (rich's last resort) rather
+    # than being cut.
+    table.add_column("agent", width=id_width, overflow="fold")
+    for name, column_width in widths.items():
         table.add_column(
             name,
             no_wrap=True,
@@ -96,8 +111,7 @@ def overview(agents: list[AgentView], title: str, width: int = 80) -> Table:
             overflow="ellipsis",
             justify="right" if name == "beat" else "left",
         )
-    # what is left of `width` after the columns above, their padding and the borders
-    rest = max(12, width - used - 2 * len(caps) - len(caps) - 2)
+    rest = max(1, room - sum(widths.values()))
     table.add_column("last failure", no_wrap=True, overflow="ellipsis", width=rest)
     for row in rows:
         table.add_row(*row)

@@ -66,6 +66,13 @@ def encode_columns(*columns: Floats, formats: tuple[str, ...]) -> bytes:
     return ((line * rows) % tuple(interleaved.tolist())).encode()
 
 
+# Every numpy call and every conversion of text into numbers holds the GIL for the whole of
+# one call: ~250 ms for a 3-day body of 1 Hz samples, while the agent's event loop cannot
+# run (the grab's threads decode several at once). Done in line-aligned pieces of this many
+# bytes, other threads get a turn between pieces (each ~3 ms).
+PARSE_CHUNK = 64 * 1024
+
+
 def decode_columns(body: bytes, width: int, what: str) -> Floats:
     """An ``(n, width)`` array from a body of lines of ``width`` numbers separated by one
     space; ``ProtocolError`` if the body is not that (a ragged line, a word that is not a
@@ -74,18 +81,27 @@ def decode_columns(body: bytes, width: int, what: str) -> Floats:
         return np.empty((0, width))
     if not body.endswith(b"\n"):
         body += b"\n"
-    raw = np.frombuffer(body, dtype=np.uint8)
-    ends = np.flatnonzero(raw == ord("\n"))
-    spaces = np.cumsum(raw == ord(" "))[ends]
-    per_line = np.diff(spaces, prepend=0)
-    if (per_line != width - 1).any():
-        line = int(np.argmax(per_line != width - 1)) + 1
-        raise ProtocolError(f"{what}: line {line} does not hold {width} numbers")
-    tokens = body.split()
-    if len(tokens) != len(ends) * width:
-        raise ProtocolError(f"{what}: an empty line or column")
-    try:
-        flat = np.array(tokens, dtype=np.float64)
-    except ValueError as exc:
-        raise ProtocolError(f"{what}: {exc}") from None
-    return flat.reshape(len(ends), width)
+    pieces: list[Floats] = []
+    lines = start = 0
+    while start < len(body):
+        cut = body.rfind(b"\n", start, start + PARSE_CHUNK) + 1
+        if cut <= start:  # a line longer than a piece
+            cut = body.index(b"\n", start) + 1
+        piece = body[start:cut]
+        raw = np.frombuffer(piece, dtype=np.uint8)
+        ends = np.flatnonzero(raw == ord("\n"))
+        spaces = np.cumsum(raw == ord(" "))[ends]
+        per_line = np.diff(spaces, prepend=0)
+        if (per_line != width - 1).any():
+            line = lines + int(np.argmax(per_line != width - 1)) + 1
+            raise ProtocolError(f"{what}: line {line} does not hold {width} numbers")
+        tokens = piece.split()
+        if len(tokens) != len(ends) * width:
+            raise ProtocolError(f"{what}: an empty line or column")
+        try:
+            pieces.append(np.array(tokens, dtype=np.float64))
+        except ValueError as exc:
+            raise ProtocolError(f"{what}: {exc}") from None
+        lines += len(ends)
+        start = cut
+    return np.concatenate(pieces).reshape(lines, width)

@@ -9,11 +9,16 @@ reopened: a restarted recorder starts a new one.
 
 `write` takes everything due in one call, grows the layout for all of it first (so a site
 whose agents all appear at once makes one new file, not one per agent), appends, flushes.
+
+Blocking: the agent calls `write` and `close` in its worker pool. A lock makes them take
+turns, since h5py is not thread-safe and an op cancelled at shutdown closes the file from
+another thread while its last write may still run.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 from socs_like_agents.recording.intake import Block
@@ -33,15 +38,21 @@ class Recorder:
         self.file_end = 0.0
         self.files_opened = 0
         self.written = 0  # samples
+        self._lock = threading.Lock()
 
     def write(self, blocks: list[Block], now: float) -> None:
+        with self._lock:
+            self._write(blocks, now)
+
+    def _write(self, blocks: list[Block], now: float) -> None:
         layout = self.layout
         for block in blocks:
             if not layout.fits(block):
                 layout = layout.grown(block)
-        self.rotate_if_due(now)
+        if self.file is not None and now >= self.file_end:
+            self._close()
         if blocks and (self.file is None or layout is not self.layout):
-            self.close()
+            self._close()
             self.layout = layout
             self._open(now)
         if self.file is None:
@@ -51,11 +62,11 @@ class Recorder:
             self.written += len(block)
         self.file.flush()
 
-    def rotate_if_due(self, now: float) -> None:
-        if self.file is not None and now >= self.file_end:
-            self.close()
-
     def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self.file is not None:
             self.file.close()
             self.file = None

@@ -21,10 +21,15 @@ def _fmt_uptime(seconds: float | None) -> str:
 
 
 def table(host: str, instances: dict[str, dict[str, Any]]) -> Table:
+    """One row per instance. Ids are never cut (an id is what the operator types next): the
+    instance column is as wide as the longest, and every other column wraps to make room.
+    Only an id too wide for the terminal with the other columns at their narrowest folds
+    onto a second line (rich's last resort), still whole."""
     t = Table(title=f"host {host}")
-    for column in ("instance", "class", "state", "pid", "uptime", "restarts", "policy"):
-        t.add_column(column)
-    t.add_column("last error", overflow="fold")
+    id_width = max([len("instance"), *(len(i["instance_id"]) for i in instances.values())])
+    t.add_column("instance", width=id_width, overflow="fold")
+    for column in ("class", "state", "pid", "uptime", "restarts", "policy", "last error"):
+        t.add_column(column, overflow="fold")
     for i in instances.values():
         state = i["state"]
         if i.get("retry_in") is not None:

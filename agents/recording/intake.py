@@ -10,8 +10,11 @@ Sequence numbers: an event of our feeds carries the contiguous range of records 
 feed's address, so a gap (records the sender dropped, or events lost while a link was down)
 is counted as ``lost``, and an event whose every record was seen already (a sender or a hub
 that sent it again after a reconnect) is dropped and counted as ``duplicates``: nothing is
-written twice. Our feeds never regroup records, so an event is either all new or all seen;
-one that mixes both is kept whole. Events without numbers (an OCS agent's) are kept and
+written twice. A feed's record 0 seen again is a duplicate when the event's contents are those
+of the last record 0 seen (their digest is the tracker's token), and a restarted publisher
+(new contents: later timestamps) otherwise; our feeds carry no start stamp to tell by. Our
+feeds never regroup records, so an event is either all new or all seen; one that mixes both is
+kept whole. Events without numbers (an OCS agent's) are kept and
 counted as ``untracked``.
 
 A malformed event is refused whole (`BadEvent`), counted, and its reason kept; the recorder
@@ -20,6 +23,8 @@ carries on.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -120,7 +125,7 @@ class FeedIntake:
             self.counts.bad_events += 1
             self.counts.last_error = f"{feed_info.get('address', '?')}: {exc}"
             return []
-        if self._all_seen(f"{agent_address}.feeds.{feed_name}", feed_info):
+        if self._all_seen(f"{agent_address}.feeds.{feed_name}", feed_info, payload):
             self.counts.duplicate_events += 1
             return []
         instance_id = agent_address.removeprefix(self.prefix)
@@ -133,16 +138,23 @@ class FeedIntake:
         self.counts.samples += sum(len(b) for b in blocks)
         return blocks
 
-    def _all_seen(self, sender: str, feed_info: Mapping[str, Any]) -> bool:
+    def _all_seen(self, sender: str, feed_info: Mapping[str, Any], payload: Any) -> bool:
         seq_no = feed_info.get("seq_no")
         count = feed_info.get("seq_count", 1)
         if not isinstance(seq_no, int) or not isinstance(count, int) or count < 1:
             self.tracker.observe(sender, None)
             return False
-        verdicts = [self.tracker.observe(sender, seq_no + i) for i in range(count)]
+        token = _digest(payload) if seq_no == 0 else None
+        verdicts = [self.tracker.observe(sender, seq_no + i, token) for i in range(count)]
         return all(v == "duplicate" for v in verdicts)
 
     def stats(self) -> dict[str, Any]:
         """Intake counters and the tracker's record totals (lost, duplicates, late,
         restarts, untracked), for session data and feeds."""
         return vars(self.counts) | {"records": self.tracker.totals()}
+
+
+def _digest(payload: Any) -> str:
+    """What tells a record 0 sent again from a restarted publisher's: its contents."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -116,3 +116,18 @@ def test_far_below_the_window_is_a_restart_not_a_duplicate() -> None:
 def test_bad_limits_are_refused() -> None:
     with pytest.raises(ValueError, match="must be >= 1"):
         SequenceTracker(window=0)
+
+
+def test_a_zero_with_the_token_of_the_last_zero_is_a_duplicate_not_a_restart() -> None:
+    t: SequenceTracker[str] = SequenceTracker()
+    assert t.observe("p", 0, "start-A") == "first"
+    assert t.observe("p", 0, "start-A") == "duplicate"  # the first message resent at once
+    assert [t.observe("p", n) for n in (1, 2)] == ["in_order", "in_order"]
+    assert t.observe("p", 0, "start-A") == "duplicate"  # resent later: still not a restart
+    assert t.observe("p", 3) == "in_order"  # and counting went on from 2
+    assert t.observe("p", 0, "start-B") == "restart"  # another first message: a restart
+    assert t.observe("p", 0, "start-B") == "duplicate"  # ... whose own resend is a duplicate
+    assert t.observe("p", 0, "start-A") == "restart"  # the token is that of the last 0 only
+    assert t.observe("p", 0) == "restart"  # without a token, as before
+    counts = t.counts("p")
+    assert counts is not None and (counts.duplicates, counts.restarts) == (3, 3)

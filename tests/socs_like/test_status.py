@@ -62,14 +62,30 @@ AGENTS = [
 def test_overview_is_one_row_per_agent_in_80_columns():
     assert render(overview(AGENTS, "observatory @ ws://127.0.0.1:8001/ws")) == [
         "observatory @ ws://127.0.0.1:8001/ws",
-        "┏━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━┓",
-        "┃agent              ┃ class    ┃ beat ┃ running       ┃ last failure           ┃",
-        "┡━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━┩",
-        "│fake-data1         │ FakeData │ <1 s │ acq           │ delay_task: cannot sta…│",
-        "│registry           │ Registry │ 12 s │ idle          │                        │",
-        "│daq-worker-with-a… │          │      │ not answering │ no callee registered   │",
-        "└───────────────────┴──────────┴──────┴───────────────┴────────────────────────┘",
+        "┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓",
+        "┃agent                       ┃ class    ┃ beat ┃ running       ┃ last failure  ┃",
+        "┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━┩",
+        "│fake-data1                  │ FakeData │ <1 s │ acq           │ delay_task: c…│",
+        "│registry                    │ Registry │ 12 s │ idle          │               │",
+        "│daq-worker-with-a-long-name │          │      │ not answering │ no callee reg…│",
+        "└────────────────────────────┴──────────┴──────┴───────────────┴───────────────┘",
     ]
+
+
+def test_a_long_instance_id_is_never_cut_other_columns_give_way():
+    long_id = "smurf-crate-3-slot-5-pysmurf-monitor-ufm-mv27"
+    agents = [*AGENTS, AgentView(long_id, AGENTS[0].api, heartbeat_age=0.4)]
+    lines = render(overview(agents, "observatory"))
+    assert lines[-2] == f"│{long_id} │ Fake… │ <1 s │ acq     │ dela…│"
+    assert lines[2] == f"┃{'agent':{len(long_id)}} ┃ class ┃ beat ┃ running ┃ last…┃"
+    # an id longer than the terminal folds onto a second line: every character is shown
+    huge = "x" * 50 + "y" * 40
+    shown = "".join(
+        line.split("│")[1].strip()
+        for line in render(overview([AgentView(huge, None, "down")], "o"))
+        if line.startswith("│")
+    )
+    assert shown == huge
 
 
 def test_status_of_one_agent_lists_every_operation():

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from socs_like_agents.datalogger.errors import ListFileError, ProtocolError, RequestError
 from socs_like_agents.datalogger.listfile import parse_device_list
-from socs_like_agents.datalogger.protocol import decode_columns, encode_columns
+from socs_like_agents.datalogger.protocol import PARSE_CHUNK, decode_columns, encode_columns
 from socs_like_agents.datalogger.window import (
     Schedule,
     Window,
@@ -104,6 +104,22 @@ def test_protocol_round_trip_and_malformed_bodies():
         decode_columns(b"1 2\n3 \n", 2, "d")
     with pytest.raises(ProtocolError, match="could not convert"):
         decode_columns(b"1 2\n3 x\n", 2, "d")
+
+
+def test_a_body_of_many_pieces_decodes_whole_and_errors_name_the_body_line():
+    # a day of 1 Hz samples is decoded in pieces (PARSE_CHUNK bytes; the GIL is free between
+    # them): the rows and an error's line number are those of the whole body
+    t = 1.7e9 + np.arange(86_400.0)
+    v = np.sin(t)
+    body = encode_columns(t, v, formats=("%.3f", "%.17g"))
+    assert len(body) > 20 * PARSE_CHUNK
+    assert np.array_equal(decode_columns(body, 2, "d"), np.column_stack([t, v]))
+    lines = body.splitlines()
+    lines[60_000] = b"1 2 3"
+    with pytest.raises(ProtocolError, match="d: line 60001 does not hold 2 numbers"):
+        decode_columns(b"\n".join(lines), 2, "d")
+    long_line = b"1 " + b"0" * (2 * PARSE_CHUNK) + b"\n"  # one line longer than a piece
+    assert decode_columns(b"3 4\n" + long_line, 2, "d").tolist() == [[3.0, 4.0], [1.0, 0.0]]
 
 
 @given(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -161,3 +162,31 @@ def test_an_event_delivered_twice_is_written_once(ops_driver, tmp_path):
     assert got["timestamps"] == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert done["data"]["intake"]["duplicate_events"] == 1
     assert done["data"]["written"] == 5
+
+
+def test_a_close_from_another_thread_waits_for_the_write_in_progress(tmp_path):
+    # At shutdown the record process is cancelled while its write runs in a worker thread,
+    # and its clean-up closes the file from another; h5py is not thread-safe, so they must
+    # take turns: every sample of the write ends up in the closed file.
+    recorder = Recorder(tmp_path, 3600)
+    n = 5000
+    blocks = [
+        blk({f"c{c}": [float(i)] * n for c in range(10)}, [i * n + k for k in range(n)])
+        for i in range(60)
+    ]
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            recorder.write(blocks, time.time())
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    wait_until(lambda: recorder.file is not None, 10, message="the write started")
+    recorder.close()
+    writer.join(30)
+    assert errors == [] and recorder.file is None
+    [path] = files(tmp_path)
+    assert len(read_file(path)[("a1", "feed", "b")]["timestamps"]) == 60 * n

@@ -173,3 +173,19 @@ def test_batches_put_back_in_any_order_return_to_their_places():
     small.put_back(second)  # 12 waiting, 8 kept: the 4 oldest go
     assert small.dropped == 4
     assert [t for blk in small.take(100).blocks for t in blk.timestamps] == list(range(4, 12))
+
+
+def test_the_first_event_sent_again_is_dropped_and_a_restart_is_still_kept():
+    intake = FeedIntake("observatory", "exclude_influx")
+    assert intake.take(payload(1.0, 2.0), info(0, 2), 0)
+    assert intake.take(payload(1.0, 2.0), info(0, 2), 0) == []  # record 0 again: a duplicate
+    assert intake.take(payload(3.0), info(2), 0)
+    assert intake.take(payload(1.0, 2.0), info(0, 2), 0) == []  # resent after a reconnect
+    assert intake.counts.duplicate_events == 2
+    # the publisher restarted: its record 0 holds other samples, and is written
+    [block] = intake.take(payload(10.0), info(0), 0)
+    assert block.timestamps == [10.0]
+    assert intake.take(payload(10.0), info(0), 0) == []  # ... once
+    records = intake.stats()["records"]
+    assert records["restarts"] == 1 and records["duplicates"] == 5
+    assert intake.counts.events == 3 and intake.counts.samples == 4
