@@ -228,7 +228,10 @@ class DataGrabber:
         )
         for report in reports:
             log.info("wrote %s", report.summary())
-        log.info("plot page at %s", self.grabber.config.plot_dir / "index.html")
+        page = self.grabber.config.plot_dir / "index.html"
+        log.info("plot page at %s", page)
+        # rebuilt with this grab's statistics: said in session data too (the dashboard links it)
+        session.data["page"] = str(page)
         return reports
 
     def _run_events(

@@ -3,8 +3,8 @@
 One wildcard subscription (``<root>..feeds.``) brings every feed event of every agent:
 heartbeats, pushed sessions (the registry's verdicts among them) and the data feeds, whose
 counters the feed pages show. A hub that goes away is noticed within `check_every` seconds,
-reported to the pages with the reason, and reconnected to with backoff; an agent seen for the
-first time is asked for its get_api once, so its operations are listed before they change.
+reported to the pages with the reason, and reconnected to with backoff; an agent is asked for
+its get_api and sessions at its first heartbeat, so its operations are listed before they change.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class HubLink:
     async def _connect(self) -> None:
         root = self.state.address_root
         await self.client.subscribe(f"{root}..feeds.", self._on_event, match="wildcard")
-        # The agents alive now beat within a second and get_api is asked on first sight;
+        # The agents alive now beat within a second and get_api is asked at the first beat;
         # the registry's push comes within a second too.
 
     def _on_event(self, payload: Any, info: dict[str, Any]) -> None:

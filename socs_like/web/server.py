@@ -17,7 +17,8 @@ Routes (all JSON unless said otherwise):
 - Every POST whose ``Origin`` is not this page's own is refused (403): with the cookie's
   SameSite=Strict, another site's page cannot act as a logged-in user.
 - ``GET /api/agents/{id}/feeds/{feed}``: a feed's counters and its recent events.
-- ``GET /api/events[?feed=ID/FEED...]``: the event stream: ``snapshot`` first, then ``hub``
+- ``GET /api/events[?feed=ID/FEED...]``: the event stream: ``snapshot`` first (with the named
+  feeds' recent events), then ``hub``
   (connected or lost, and why), ``overview`` once a second, ``session`` at once on every pushed
   change, and ``feed`` events of the feeds named in the query.
 
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(str(resources.files("socs_like.web") / "static"))
 QUEUE_LIMIT = 2000  # events waiting for one page before its stream is closed
 OVERVIEW_EVERY = 1.0  # seconds between overview events
+SNAPSHOT_RECENT = 50  # recent events of each named feed in a stream's snapshot
 ACTIONS = ("start", "stop", "abort")
 READ_ONLY = "this dashboard is read-only: operations cannot be started or stopped from it"
 NOT_LOGGED_IN = "log in to start, stop or abort operations (without a login the page is read-only)"
@@ -355,10 +357,18 @@ class Dashboard:
         self.listeners.add(listener)
         try:
             sessions = {i: a.sessions for i, a in self.state.agents.items() if a.sessions}
+            # the named feeds' recent events, so a panel starts with them and then goes on
+            # with the stream's events in order (none lost or doubled between the two)
+            recent = {
+                f"{agent}/{feed}": list(self.state.feeds[agent, feed].recent)[-SNAPSHOT_RECENT:]
+                for agent, feed in feeds
+                if (agent, feed) in self.state.feeds
+            }
             snapshot = self.overview() | {
                 "read_only": self.read_only,
                 "login": self._who(request),
                 "sessions": sessions,
+                "recent": recent,
             }
             await response.write(_sse("snapshot", snapshot))
             async for chunk in _drain(listener):

@@ -8,6 +8,14 @@ rows of the overview, one agent's sessions and each feed's counters, all JSON-re
 Who is expired is the registry's verdict when the registry lists the agent (OCS tools see
 the same); an agent the registry does not list (no registry running, or not yet seen by it)
 is judged here by the same rule: silent for more than `expire_after` seconds.
+
+A HostManager (``socs-like up``'s agent on each host) reports its supervisor's children: its
+``manager`` session data and each event of its ``states`` feed hold ``{timestamp, instances:
+{id: Child.as_dict}}``. While that HostManager is alive (by the rule above), an instance it
+says is crash-looping, restarting, crashed or stopped is shown so, with its restarts and the
+last line it wrote, and instances it runs that never came up are listed too. Once the
+HostManager itself is expired its reports are no longer trusted: rows go back to the
+heartbeat verdict and only say what it last reported, and when.
 """
 
 from __future__ import annotations
@@ -20,12 +28,15 @@ from typing import Any
 from socs_like.ops import OpCode
 from socs_like.sequence import SenderCounts, SequenceTracker
 from socs_like.status import last_failure
+from socs_like.supervisor import HOST_MANAGER_CLASS, NOT_AGENTS
 
 # A feed's rate is the records it delivered over this many seconds, divided by them.
 RATE_WINDOW = 10.0
 # Events kept per feed, so a page that opens a plot starts with recent data.
 RECENT_EVENTS = 200
 ACTIVE_CODES = {int(OpCode.STARTING), int(OpCode.RUNNING), int(OpCode.STOPPING)}
+# A supervisor's states that say more than a heartbeat can: the agent is not running, and why.
+NOT_RUNNING = ("crash-looping", "restarting", "crashed", "stopped")
 
 
 @dataclass
@@ -90,6 +101,16 @@ class AgentInfo:
     op_codes: dict[str, int] = field(default_factory=dict)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)  # op -> latest session
     op_kinds: dict[str, str] = field(default_factory=dict)  # op -> "tasks" | "processes"
+    host: str = ""  # get_api's instance_hostname
+
+
+@dataclass
+class HostReport:
+    """The last word of one HostManager: its supervisor's children by instance id."""
+
+    manager: str  # the HostManager's instance id
+    timestamp: float  # when the HostManager sent it (its clock)
+    instances: dict[str, dict[str, Any]]
 
 
 class SiteState:
@@ -102,6 +123,7 @@ class SiteState:
         self.registry: dict[str, dict[str, Any]] = {}  # address -> registry's AgentState
         self.registry_seen: float | None = None
         self.feeds: dict[tuple[str, str], FeedStats] = {}
+        self.hosts: dict[str, HostReport] = {}  # by the HostManager's instance id
 
     # --- inputs ----------------------------------------------------------------------------
 
@@ -122,15 +144,17 @@ class SiteState:
         return info
 
     def heartbeat(self, address: str, op_codes: Any, agent_class: str, now: float) -> bool:
-        """Record a heartbeat; True when this agent was not known before."""
-        known = self.instance_id(address) in self.agents
+        """Record a heartbeat; True when it is the first this dashboard received of the
+        agent. (Not "first sight": a registry's list, a session push or a feed event may
+        make the agent known before its first heartbeat, and it must still be seeded.)"""
         info = self.agent(address)
         if info is None or not isinstance(op_codes, dict):
             return False
+        first = info.last_beat is None
         info.last_beat = now
         info.agent_class = agent_class or info.agent_class
         info.op_codes = {str(k): v for k, v in op_codes.items() if isinstance(v, int)}
-        return not known
+        return first
 
     def session(self, address: str, agent_class: str, session: Any) -> dict[str, Any] | None:
         """Record a pushed session; returns the page event, or None if it is stale or bad."""
@@ -139,13 +163,15 @@ class SiteState:
             return None
         op = str(session["op_name"])
         held = info.sessions.get(op)
-        if held is not None and session.get("session_id", 0) < held.get("session_id", 0):
+        if held is not None and _older(session, held):
             return None  # an older session's late push
         info.sessions[op] = session
         if agent_class:
             info.agent_class = agent_class
         if agent_class == "Registry" and op == "main" and isinstance(session.get("data"), dict):
             self.registry_data(session["data"], time.time())
+        if agent_class == HOST_MANAGER_CLASS and op == "manager":
+            self.host_report(info.instance_id, session.get("data"))
         return {"agent": info.instance_id, "op": op, "session": session}
 
     def api(self, address: str, api: dict[str, Any]) -> None:
@@ -154,6 +180,7 @@ class SiteState:
         if info is None:
             return
         info.agent_class = str(api.get("agent_class") or info.agent_class)
+        info.host = str(api.get("instance_hostname") or info.host)
         for kind in ("tasks", "processes"):
             for name, summary, _op_info in api.get(kind, []):
                 info.op_kinds[name] = kind
@@ -169,6 +196,22 @@ class SiteState:
         for address in self.registry:
             self.agent(address)
 
+    def host_report(self, manager: str, data: Any) -> None:
+        """Keep a HostManager's report (session data or `states` event) unless an older one."""
+        if not isinstance(data, dict) or not isinstance(data.get("instances"), dict):
+            return
+        stamp = data.get("timestamp")
+        stamp = float(stamp) if isinstance(stamp, (int, float)) else 0.0
+        held = self.hosts.get(manager)
+        if held is not None and stamp < held.timestamp:
+            return  # the session push of a change the feed already brought
+        instances = {
+            str(k): v
+            for k, v in data["instances"].items()
+            if isinstance(v, dict) and v.get("class") not in NOT_AGENTS
+        }
+        self.hosts[manager] = HostReport(manager, stamp, instances)
+
     def feed_event(
         self, address: str, feed: str, payload: Any, info: dict[str, Any], now: float
     ) -> dict[str, Any] | None:
@@ -176,6 +219,8 @@ class SiteState:
         if instance_id is None:
             return None
         self.agent(address)
+        if feed == "states" and info.get("agent_class") == HOST_MANAGER_CLASS:
+            self.host_report(instance_id, payload)
         stats = self.feeds.get((instance_id, feed))
         if stats is None:
             stats = self.feeds[(instance_id, feed)] = FeedStats(instance_id, feed)
@@ -184,7 +229,7 @@ class SiteState:
     # --- outputs ---------------------------------------------------------------------------
 
     def state_of(self, info: AgentInfo, now: float) -> tuple[str, str]:
-        """``(state, why)``: alive or expired, and whose verdict it is."""
+        """``(state, why)``: alive or expired (or unknown), and whose verdict it is."""
         verdict = self.registry.get(info.address)
         if verdict is not None:
             if verdict.get("expired"):
@@ -195,6 +240,44 @@ class SiteState:
         if now - info.last_beat > self.expire_after:
             return "expired", f"no heartbeat for {self.expire_after:.0f} s (no registry verdict)"
         return "alive", "heartbeat (no registry verdict)"
+
+    def host_entry(self, instance_id: str, now: float) -> tuple[HostReport, bool] | None:
+        """The newest HostManager report listing `instance_id`, and whether it is trusted
+        (its HostManager is alive now)."""
+        reports = [r for r in self.hosts.values() if instance_id in r.instances]
+        if not reports:
+            return None
+        report = max(reports, key=lambda r: r.timestamp)
+        manager = self.agents.get(report.manager)
+        trusted = manager is not None and self.state_of(manager, now)[0] == "alive"
+        return report, trusted
+
+    def host_state(self, info: AgentInfo, now: float) -> tuple[str, str, dict[str, Any]]:
+        """``(state, why, host fields)``: `state_of` amended by the HostManager's report."""
+        state, why = self.state_of(info, now)
+        found = self.host_entry(info.instance_id, now)
+        if found is None:
+            return state, why, {}
+        report, trusted = found
+        entry = report.instances[info.instance_id]
+        said = str(entry.get("state", ""))
+        fields = {
+            "host_manager": report.manager,
+            "host_state": said,
+            "host_trusted": trusted,
+            "restarts": entry.get("restarts"),
+            "last_exit": entry.get("last_exit"),
+            "last_line": entry.get("last_line") or "",
+            "retry_in": entry.get("retry_in"),
+        }
+        if not trusted:
+            why = f"{why}; {report.manager} has expired: its last report ({said}) is not trusted"
+        elif said in NOT_RUNNING:
+            exit_code = entry.get("last_exit")
+            state, why = said, f"{report.manager}: {said}, last exit {exit_code}"
+        elif state == "unknown":
+            why = f"{report.manager}: {said} (pid {entry.get('pid')}), no heartbeat yet"
+        return state, why, fields
 
     def heartbeat_age(self, info: AgentInfo, now: float) -> float | None:
         beats = [info.last_beat] if info.last_beat is not None else []
@@ -210,24 +293,44 @@ class SiteState:
         return shaped
 
     def row(self, info: AgentInfo, now: float) -> dict[str, Any]:
-        state, why = self.state_of(info, now)
+        state, why, host_fields = self.host_state(info, now)
         verdict = self.registry.get(info.address) or {}
         running = sorted(
-            op for op, code in info.op_codes.items() if code in ACTIVE_CODES and state != "expired"
+            op for op, code in info.op_codes.items() if code in ACTIVE_CODES and state == "alive"
         )
+        entry = self.host_entry(info.instance_id, now)
+        manager = self.agents.get(entry[0].manager) if entry else None
+        listed = entry[0].instances[info.instance_id] if entry else {}
         return {
             "instance_id": info.instance_id,
             "address": info.address,
-            "agent_class": info.agent_class or verdict.get("agent_class", ""),
+            "agent_class": info.agent_class
+            or verdict.get("agent_class", "")
+            or str(listed.get("class", "")),
+            "host": info.host or (manager.host if manager else ""),
             "heartbeat_age": self.heartbeat_age(info, now),
             "state": state,
             "state_why": why,
             "running": running,
             "last_failure": last_failure(self._api_shape(info)),
-        }
+            "restarts": None,
+            "last_line": "",
+            "host_manager": None,
+            "host_state": None,
+            "host_trusted": None,
+            "last_exit": None,
+            "retry_in": None,
+        } | host_fields
 
     def overview(self, now: float) -> list[dict[str, Any]]:
-        return [self.row(self.agents[k], now) for k in sorted(self.agents)]
+        """Every agent known, and the instances a HostManager runs that never came up."""
+        infos = dict(self.agents)
+        for report in self.hosts.values():
+            for instance_id in report.instances:
+                if instance_id not in infos:
+                    address = f"{self.address_root}.{instance_id}"
+                    infos[instance_id] = AgentInfo(instance_id, address)
+        return [self.row(infos[k], now) for k in sorted(infos)]
 
     def agent_feeds(self, instance_id: str, now: float) -> list[dict[str, Any]]:
         return [
@@ -235,3 +338,12 @@ class SiteState:
             for (agent, _feed), stats in sorted(self.feeds.items())
             if agent == instance_id
         ]
+
+
+def _older(session: dict[str, Any], held: dict[str, Any]) -> bool:
+    """Whether `session` is an older one of the op than `held`: a lower id, unless it started
+    later — an agent that restarted (the HostManager brought it back) counts ids from 1 again,
+    and its new sessions must replace the last life's, not be taken for late pushes."""
+    if session.get("session_id", 0) >= held.get("session_id", 0):
+        return False
+    return not (session.get("start_time") or 0) > (held.get("start_time") or 0)

@@ -7,6 +7,7 @@ const SocsWeb = (window.SocsWeb = {
   login: null, // {user, role} while logged in (the server's word: /api/config, snapshot, login)
   overview: null, // last overview event: {hub, agents, registry_age, server_time}
   sessions: {}, // agent -> op -> session, as pushed
+  feedEvents: {}, // "ID/FEED" -> the last events of the feeds panels asked for
   panels: [], // {agentClass, title, render(el, ctx)}
   // What the tests and bench/bench_web.py read: counts, when the first agents were shown (ms
   // since navigation) and each pushed session's delay from its newest message to its drawing.
@@ -78,6 +79,10 @@ function openStream(feeds) {
     const data = JSON.parse(e.data);
     SocsWeb.sessions = data.sessions;
     setLogin(data.login);
+    for (const key of streamFeeds) {
+      SocsWeb.feedEvents[key] = [];
+      for (const event of (data.recent || {})[key] || []) addFeedEvent(key, event);
+    }
     onOverview(data);
     if (view.name === "agent") loadAgent(view.id); // catch up on what the gap missed
   });
@@ -89,7 +94,13 @@ function openStream(feeds) {
   stream.addEventListener("session", (e) => onSession(JSON.parse(e.data)));
   stream.addEventListener("feed", (e) => {
     SocsWeb.stats.feedEvents += 1;
-    if (plot) plot.add(JSON.parse(e.data));
+    const event = JSON.parse(e.data);
+    if (plot) plot.add(event);
+    const key = `${event.agent}/${event.feed}`;
+    if (panelFeeds.includes(key)) {
+      addFeedEvent(key, event);
+      rerenderPanels();
+    }
   });
 }
 
@@ -153,7 +164,7 @@ function renderOverview() {
                      value: sessionStorage.getItem("filter") || "" }),
         h("span", { id: "registry-note", class: "note" })),
       h("table", { id: "agents" },
-        h("thead", {}, h("tr", {}, ["agent", "class", "heartbeat", "state", "running", "last failure"].map((t) => h("th", { text: t })))),
+        h("thead", {}, h("tr", {}, ["agent", "class", "host", "heartbeat", "state", "running", "last failure"].map((t) => h("th", { text: t })))),
         h("tbody")),
       h("div", { id: "panels", class: "panels" })
     );
@@ -168,12 +179,13 @@ function renderOverview() {
     h("tr", { "data-agent": a.instance_id, class: data.hub.connected ? null : "stale" },
       h("td", {}, h("a", { href: `#/agent/${encodeURIComponent(a.instance_id)}`, text: a.instance_id })),
       h("td", { text: a.agent_class }),
+      h("td", { class: "host", text: a.host }),
       h("td", { class: "num beat", text: age(a.heartbeat_age) }),
-      h("td", { class: `state state-${a.state}`, title: a.state_why, text: a.state }),
+      stateCell(a),
       h("td", { text: a.running.join(", ") || "idle" }),
       h("td", { class: "failed", text: a.last_failure }))));
   if (!data.agents.length) {
-    $("#agents tbody").replaceChildren(h("tr", {}, h("td", { colspan: 6, class: "note",
+    $("#agents tbody").replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "note",
       text: data.hub.connected ? "No agent has sent a heartbeat or been listed by a registry yet." : "Not connected to the hub." })));
   }
   $("#registry-note").textContent = data.registry_age === null
@@ -183,31 +195,81 @@ function renderOverview() {
   if (SocsWeb.stats.interactiveAt === null && data.agents.length) SocsWeb.stats.interactiveAt = performance.now();
 }
 
+// The state, and under it what the host's supervisor says (restarts, the last line the agent
+// wrote before it exited) when its HostManager reported the agent; the title says whose verdict.
+function stateCell(a) {
+  const cell = h("td", { class: "state", title: a.state_why }, h("span", { class: `state-${a.state}`, text: a.state }));
+  if (a.host_manager && (a.restarts || a.last_line)) {
+    const said = a.host_trusted ? "" : ` (${a.host_manager} expired: last said ${a.host_state})`;
+    const retry = a.host_trusted && a.retry_in !== null ? `, next try in ${age(a.retry_in)}` : "";
+    cell.append(h("div", { class: "host-said note", text: `${a.restarts} restart${a.restarts === 1 ? "" : "s"}${retry}${said}` }));
+    if (a.last_line) cell.append(h("div", { class: "last-line", text: a.last_line }));
+    cell.title = [a.state_why, a.last_line].filter(Boolean).join("\n");
+  }
+  return cell;
+}
+
 // --- panels ----------------------------------------------------------------------------------
+
+// A panel may name feeds of its agent (`feeds: ["transitions"]`): the stream then carries
+// them (its snapshot starts with their recent events), and `ctx.feeds[name]` is the last
+// FEED_KEEP events, oldest first.
+const FEED_KEEP = 50;
+let panelFeeds = []; // "ID/FEED" wanted by the panels shown, sorted
+
+function addFeedEvent(key, event) {
+  const list = (SocsWeb.feedEvents[key] ||= []);
+  const last = list.length ? list[list.length - 1].seq_no : null;
+  // a repeat of what the recent events already held; 0 is an agent that restarted
+  if (typeof event.seq_no === "number" && typeof last === "number" && event.seq_no <= last && event.seq_no !== 0) return;
+  list.push(event);
+  if (list.length > FEED_KEEP) list.splice(0, list.length - FEED_KEEP);
+}
+
+function rerenderPanels() {
+  if (view.name === "overview") renderPanels($("#panels"), SocsWeb.overview ? SocsWeb.overview.agents : []);
+  if (view.name === "agent") renderPanels($("#agent-panels"), [agentRow(view.id)]);
+}
 
 function renderPanels(root, agents) {
   if (!root) return;
   const shown = [];
+  const wanted = [];
   for (const agent of (agents || []).filter(Boolean)) {
     for (const panel of SocsWeb.panels) {
       if (panel.agentClass !== agent.agent_class) continue;
       const key = `${panel.title}:${agent.instance_id}`;
+      const feedKeys = (panel.feeds || []).map((f) => `${agent.instance_id}/${f}`);
+      wanted.push(...feedKeys);
       let el = root.querySelector(`.panel[data-key="${CSS.escape(key)}"]`);
       if (!el) {
         el = h("section", { class: "panel", "data-key": key, "data-panel": panel.agentClass },
-          h("h3", { text: `${panel.title} — ${agent.instance_id}` }), h("div", { class: "body" }));
+          h("h3", { text: `${panel.title} — ${agent.instance_id}` }),
+          h("p", { class: "panel-state failed", hidden: true }), h("div", { class: "body" }));
         root.append(el);
       }
       shown.push(el);
+      // An agent that is not alive keeps its last numbers on screen, greyed and said so.
+      const live = agent.state === "alive";
+      el.classList.toggle("stale", !live);
+      const note = $(".panel-state", el);
+      note.hidden = live;
+      note.textContent = live ? "" : `${agent.instance_id} is ${agent.state} (${agent.state_why}): what follows is as last seen, not live.`;
       const sessions = SocsWeb.sessions[agent.instance_id] || {};
+      const feeds = Object.fromEntries((panel.feeds || []).map((f) => [f, SocsWeb.feedEvents[`${agent.instance_id}/${f}`] || []]));
       try {
-        panel.render($(".body", el), { agent, sessions, h, when });
+        panel.render($(".body", el), { agent, sessions, feeds, h, when });
       } catch (err) {
         $(".body", el).replaceChildren(h("p", { class: "failed", text: `panel failed: ${err}` }));
       }
     }
   }
   for (const el of root.querySelectorAll(".panel")) if (!shown.includes(el)) el.remove();
+  const sorted = [...new Set(wanted)].sort();
+  if (view.name !== "feed" && JSON.stringify(sorted) !== JSON.stringify(panelFeeds)) {
+    panelFeeds = sorted;
+    openStream(panelFeeds);
+  }
 }
 
 // --- agent page ------------------------------------------------------------------------------
@@ -530,7 +592,7 @@ function route() {
   if (plot) { plot.stop(); plot = null; }
   if (parts[0] === "agent" && parts[1]) {
     view = { name: "agent", id: parts[1] };
-    openStream([]);
+    openStream(panelFeeds);
     loadAgent(parts[1]);
   } else if (parts[0] === "feed" && parts[1] && parts[2]) {
     view = { name: "feed", id: parts[1], feed: parts[2] };
@@ -539,7 +601,7 @@ function route() {
   } else {
     view = { name: "overview" };
     $("#view").replaceChildren();
-    openStream([]);
+    openStream(panelFeeds);
     renderOverview();
   }
 }

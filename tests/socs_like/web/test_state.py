@@ -58,3 +58,110 @@ def test_feed_counters_see_gaps_and_rate() -> None:
     assert (stats["records"], stats["last_seq"], stats["lost"], stats["duplicates"]) == (4, 5, 3, 1)
     assert stats["rate"] == 4 / 10
     assert state.agent_feeds("a", 200.0)[0]["rate"] == 0
+
+
+def _child(state: str, **extra: object) -> dict[str, object]:
+    """One instance as a HostManager reports it (socs_like.supervisor Child.as_dict)."""
+    return {
+        "class": "FakeData",
+        "state": state,
+        "pid": None,
+        "restarts": 0,
+        "last_exit": None,
+        "last_line": "",
+        "retry_in": None,
+    } | extra
+
+
+def _host_site() -> SiteState:
+    state = SiteState("obs", expire_after=5)
+    state.heartbeat("obs.hm-h1", {"manager": 3}, "HostManager", now=100.0)
+    state.api("obs.hm-h1", {"agent_class": "HostManager", "instance_hostname": "daq1"})
+    state.heartbeat("obs.a", {"acq": 3}, "FakeData", now=100.0)
+    return state
+
+
+def test_a_host_managers_states_amend_the_rows_and_list_instances_never_up() -> None:
+    state = _host_site()
+    looping = _child("crash-looping", restarts=4, last_exit=2, last_line="error: bad --x")
+    report = {
+        "timestamp": 50.0,
+        "instances": {
+            "hm-h1": _child("running", pid=7) | {"class": "HostManager"},
+            "a": _child("running", pid=8, restarts=1),
+            "broken": looping,
+            "sim-daq": _child("crash-looping") | {"class": "simulator"},
+        },
+    }
+    info = {"agent_class": "HostManager", "seq_no": 0}
+    state.feed_event("obs.hm-h1", "states", report, info, 100.0)
+    rows = {r["instance_id"]: r for r in state.overview(100.5)}
+    # simulators and the dashboard are not agents: not rows
+    assert sorted(rows) == ["a", "broken", "hm-h1"]
+    broken = rows["broken"]
+    assert (broken["state"], broken["restarts"], broken["last_line"]) == (
+        "crash-looping",
+        4,
+        "error: bad --x",
+    )
+    assert broken["state_why"] == "hm-h1: crash-looping, last exit 2"
+    assert (broken["agent_class"], broken["host"], broken["heartbeat_age"]) == (
+        "FakeData",
+        "daq1",
+        None,
+    )
+    # running by the supervisor: the heartbeat's verdict stands, with the restarts counted
+    assert (rows["a"]["state"], rows["a"]["restarts"], rows["a"]["running"]) == (
+        "alive",
+        1,
+        ["acq"],
+    )
+    # stopped on request while its heartbeat is still fresh: the supervisor knows better
+    stopped = report | {"timestamp": 51.0, "instances": {"a": _child("stopped", last_exit=0)}}
+    state.feed_event("obs.hm-h1", "states", stopped, info, 100.6)
+    row = state.row(state.agents["a"], 100.7)
+    assert (row["state"], row["running"]) == ("stopped", [])
+
+
+def test_a_host_managers_report_is_not_trusted_once_it_has_expired() -> None:
+    state = _host_site()
+    data = {"timestamp": 50.0, "instances": {"broken": _child("crashed", last_exit=1)}}
+    session = {"op_name": "manager", "session_id": 0, "status": "running", "data": data}
+    state.session("obs.hm-h1", "HostManager", session)  # seeded from the manager's session
+    assert state.overview(101.0)[1]["state"] == "crashed"
+    # an older report (a late session push) does not undo a newer one
+    newer = {"timestamp": 60.0, "instances": {"broken": _child("restarting", restarts=3)}}
+    state.feed_event("obs.hm-h1", "states", newer, {"agent_class": "HostManager"}, 101.0)
+    state.session("obs.hm-h1", "HostManager", session | {"session_id": 1})
+    assert [r["state"] for r in state.overview(101.5) if r["instance_id"] == "broken"] == [
+        "restarting"
+    ]
+    # the HostManager falls silent: its word is shown but no longer the state
+    [row] = [r for r in state.overview(106.0) if r["instance_id"] == "broken"]
+    assert (row["state"], row["host_state"], row["host_trusted"]) == (
+        "unknown",
+        "restarting",
+        False,
+    )
+    assert row["state_why"].endswith(
+        "hm-h1 has expired: its last report (restarting) is not trusted"
+    )
+
+
+def test_the_first_heartbeat_asks_for_seeding_even_if_the_agent_was_seen_before() -> None:
+    state = SiteState("obs")
+    # a feed event (or a registry's list) comes before the agent's first heartbeat
+    state.feed_event("obs.a", "run_counts", {}, {"seq_no": 0}, 99.0)
+    assert state.heartbeat("obs.a", {"monitor": 3}, "RunPipeline", now=100.0) is True
+    assert state.heartbeat("obs.a", {"monitor": 3}, "RunPipeline", now=101.0) is False
+
+
+def test_a_restarted_agents_sessions_replace_the_last_lifes() -> None:
+    state = SiteState("obs")
+    run = {"op_name": "acq", "status": "running"}
+    assert state.session("obs.a", "X", run | {"session_id": 5, "start_time": 100.0})
+    # a late push of an older session of the same life: ignored
+    assert state.session("obs.a", "X", run | {"session_id": 4, "start_time": 90.0}) is None
+    # the agent restarted: ids count from 1 again, but it started later
+    assert state.session("obs.a", "X", run | {"session_id": 1, "start_time": 200.0})
+    assert state.agents["a"].sessions["acq"]["session_id"] == 1

@@ -7,7 +7,9 @@ SocsWeb.registerPanel({
     const grabs = ["grab_params", "grab_events"].map((op) => sessions[op]).filter((s) => s && s.data && s.data.reports);
     const last = grabs.sort((a, b) => (b.end_time || 0) - (a.end_time || 0))[0];
     const scheduler = sessions.scheduler && sessions.scheduler.data;
-    const page = sessions.export_plots && sessions.export_plots.data && sessions.export_plots.data.page;
+    // where the plot page is: said by export_plots, or by the newest parameter grab (which rebuilt it)
+    const page = [sessions.export_plots, sessions.grab_params].filter((s) => s && s.data && s.data.page)
+      .sort((a, b) => (b.end_time || 0) - (a.end_time || 0)).map((s) => s.data.page)[0];
     const parts = [];
     if (scheduler && scheduler.next) {
       parts.push(h("table", {},
@@ -22,11 +24,15 @@ SocsWeb.registerPanel({
       parts.push(h("p", { class: "note", text: `last grab: ${last.op_name}, ended ${when(last.end_time)}` }),
         h("table", {},
           h("tr", {}, ["file", "datasets", "samples", "missing"].map((t) => h("th", { text: t }))),
-          last.data.reports.map((r) => h("tr", {}, h("td", { text: r.file || "—" }), h("td", { class: "num", text: r.datasets }),
+          last.data.reports.map((r) => h("tr", { "data-file": r.file || "" },
+            h("td", { class: "path", title: r.file || "", text: r.file ? r.file.split("/").pop() : "— (no file written)" }), h("td", { class: "num", text: r.datasets }),
             h("td", { class: "num", text: r.samples }),
             h("td", { class: Object.keys(r.missing).length ? "failed" : "", text: Object.keys(r.missing).join(", ") })))));
     }
-    parts.push(h("p", { class: "note", text: page ? `plot page: ${page}` : "plot page: run export_plots to learn where it is" }));
+    // The page is a file on the agent's host: the link opens it when the browser runs there too.
+    parts.push(page
+      ? h("p", { class: "note" }, "plot page: ", h("a", { class: "plot-page", href: `file://${page}`, text: page }))
+      : h("p", { class: "note", text: "plot page: not said yet (a parameter grab or export_plots says where it is)" }));
     if (!last && !(scheduler && scheduler.next)) {
       const running = sessions.scheduler && sessions.scheduler.status === "running";
       parts.unshift(h("p", { class: "note", text: running ? "scheduler running: no run finished yet." : "No grab and no scheduler run yet." }));
