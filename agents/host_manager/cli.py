@@ -6,8 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from rich.console import Console
+from rich import box
+from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
 
 from socs_like.client import AsyncClient, ClientError, run_sync
 from socs_like.site_config import SiteConfigError, find_site_config, load_site_config
@@ -20,31 +22,43 @@ def _fmt_uptime(seconds: float | None) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
-def table(host: str, instances: dict[str, dict[str, Any]]) -> Table:
-    """One row per instance. Ids are never cut (an id is what the operator types next): the
-    instance column is as wide as the longest, and every other column wraps to make room.
-    Only an id too wide for the terminal with the other columns at their narrowest folds
-    onto a second line (rich's last resort), still whole."""
-    t = Table(title=f"host {host}")
+def table(host: str, instances: dict[str, dict[str, Any]]) -> Group:
+    """One row per instance, then each instance's last error line under the table.
+
+    Made for 80 columns without cutting what matters: ids are never cut (an id is what the
+    operator types next) and no header or number is broken. The instance column is as wide
+    as the longest id, the short columns never wrap, and the error lines, long by nature, get
+    the full width below the table. The class is left to `socs-like status`. An id too wide
+    for the terminal folds onto a second line, whole.
+    """
+    t = Table(title=f"host {host}", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0))
     id_width = max([len("instance"), *(len(i["instance_id"]) for i in instances.values())])
-    t.add_column("instance", width=id_width, overflow="fold")
-    for column in ("class", "state", "pid", "uptime", "restarts", "policy", "last error"):
-        t.add_column(column, overflow="fold")
+    # Up to 40 characters an id never wraps; beyond, it folds (whole) so the rest still fits.
+    t.add_column("instance", no_wrap=id_width <= 40, overflow="fold")
+    t.add_column("state", overflow="fold", min_width=8)
+    for column in ("pid", "uptime", "restarts"):
+        t.add_column(column, no_wrap=True)
+    t.add_column("policy", overflow="fold")
+    errors = Text()
     for i in instances.values():
         state = i["state"]
         if i.get("retry_in") is not None:
-            state += f", retry in {i['retry_in']:.0f} s"
+            state += f"\nretry in {i['retry_in']:.0f} s"
         t.add_row(
             i["instance_id"],
-            i["class"],
             state,
             str(i["pid"] or ""),
             _fmt_uptime(i["uptime"]),
             str(i["restarts"]),
             i["policy"],
-            i["last_line"] if i["last_exit"] is not None else "",
         )
-    return t
+        if i["last_exit"] is not None and i["last_line"]:
+            errors.append(i["instance_id"], style="bold")
+            errors.append(f" (exit {i['last_exit']}): {i['last_line']}\n")
+    if not errors:
+        return Group(t)
+    errors.rstrip()
+    return Group(t, Text("last error lines:", style="italic"), errors)
 
 
 def main(argv: list[str]) -> int:
