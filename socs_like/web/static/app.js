@@ -280,7 +280,8 @@ function renderAgentRow() {
   if (!el) return;
   if (!row) { el.textContent = "not known to the dashboard"; return; }
   el.className = `state-${row.state}`;
-  el.textContent = `${row.state} — ${row.state_why}; last heartbeat ${age(row.heartbeat_age)} ago`;
+  const beat = row.heartbeat_age == null ? "" : `; last heartbeat ${age(row.heartbeat_age)} ago`;
+  el.textContent = `${row.state} — ${row.state_why}${beat}`;
 }
 
 async function loadAgent(id) {
