@@ -8,6 +8,7 @@ import logging
 import shutil
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -154,6 +155,18 @@ def test_wrong_client_key_is_refused(sshd, tmp_path):
         run_async(scenario())
 
 
+def settled(worker, run_dir: Path) -> tuple[set[str], set[str]]:
+    """The graw files left and moved, once two listings 0.2 s apart agree."""
+    seen: list[tuple[set[str], set[str]]] = []
+
+    def still() -> bool:
+        seen.append((set(worker.graw_names()), set(worker.graw_names(run_dir))))
+        return len(seen) >= 2 and seen[-1] == seen[-2]
+
+    wait_until(still, timeout=30, interval=0.2, message="the folders to stop changing")
+    return seen[-1]
+
+
 def test_connection_dropped_mid_organize_then_resumed(sshd, worker):
     worker.start()
     written = worker.write_graw(4000)
@@ -171,7 +184,10 @@ def test_connection_dropped_mid_organize_then_resumed(sshd, worker):
             )
             await asyncio.to_thread(sshd.stop)
             first = await organize
-            on_disk = set(worker.graw_names()), set(worker.graw_names(run_dir))
+            # A rename the dropped session had already sent may still land: look once the
+            # folders have stopped changing, or a file moving between the two listings
+            # shows in both.
+            on_disk = await asyncio.to_thread(settled, worker, run_dir)
             await asyncio.to_thread(sshd.start)
             second = await w.organize_files("e1", 42)
             return first, on_disk, second
