@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -29,18 +30,9 @@ def write_site(hub, tmp_path: Path, instances: list[dict]) -> Path:
     return site_file
 
 
-def test_a_child_that_keeps_failing_is_crash_looping_with_its_last_line(hub, tmp_path):
-    site_file = write_site(
-        hub,
-        tmp_path,
-        [
-            {
-                "agent-class": "FakeData",
-                "instance-id": "broken",
-                "arguments": ["--num-channels", "x"],
-            }
-        ],
-    )
+def one_child(hub, tmp_path: Path, instance: dict, **settings) -> tuple[Supervisor, Any]:
+    """A supervisor (no live table, no HostManager) of one instance, and that child."""
+    site_file = write_site(hub, tmp_path, [instance])
     sup = Supervisor(
         site_file,
         load_site_config(site_file),
@@ -48,9 +40,19 @@ def test_a_child_that_keeps_failing_is_crash_looping_with_its_last_line(hub, tmp
         live_table=False,
         var_dir=tmp_path,
         host_manager=False,
-        backoff=Backoff(initial=0.05, factor=2, cap=0.15),
+        **settings,
     )
     (child,) = sup.children.values()
+    return sup, child
+
+
+def test_a_child_that_keeps_failing_is_crash_looping_with_its_last_line(hub, tmp_path):
+    sup, child = one_child(
+        hub,
+        tmp_path,
+        {"agent-class": "FakeData", "instance-id": "broken", "arguments": ["--num-channels", "x"]},
+        backoff=Backoff(initial=0.05, factor=2, cap=0.15),
+    )
 
     console = Console(record=True, width=250)
 
@@ -182,18 +184,9 @@ def test_socs_like_logs_prints_the_last_lines(tmp_path, capsysbinary):
 
 
 def test_a_childs_notices_reach_the_console_and_its_log_keeps_every_line(hub, tmp_path, capsys):
-    site_file = write_site(
-        hub, tmp_path, [{"agent-class": "FakeData", "instance-id": "talker", "arguments": []}]
+    sup, child = one_child(
+        hub, tmp_path, {"agent-class": "FakeData", "instance-id": "talker", "arguments": []}
     )
-    sup = Supervisor(
-        site_file,
-        load_site_config(site_file),
-        host="localhost",
-        live_table=False,
-        var_dir=tmp_path,
-        host_manager=False,
-    )
-    (child,) = sup.children.values()
     lines = [
         b"2026-11-29 03:59:10,266 talker INFO socs_like_agents.x: wrote a file\n",
         b"2026-11-29 03:59:10,267 talker INFO socs_like.notice: plot page at /var/p/index.html\n",
@@ -225,18 +218,9 @@ def test_a_child_stopped_while_it_is_being_spawned_is_stopped_and_close_returns(
 ):
     """Ctrl-C reaches the children too: one restarted at that moment was still being
     spawned when `close` came, found no process to signal, and then ran on; `up` hung."""
-    site_file = write_site(
-        hub, tmp_path, [{"agent-class": "FakeData", "instance-id": "late", "arguments": []}]
+    sup, child = one_child(
+        hub, tmp_path, {"agent-class": "FakeData", "instance-id": "late", "arguments": []}
     )
-    sup = Supervisor(
-        site_file,
-        load_site_config(site_file),
-        host="localhost",
-        live_table=False,
-        var_dir=tmp_path,
-        host_manager=False,
-    )
-    (child,) = sup.children.values()
     real_spawn = supervisor.spawn
     spawning = asyncio.Event()
 
