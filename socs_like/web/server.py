@@ -8,7 +8,8 @@ Routes (all JSON unless said otherwise):
 - ``GET /api/agents/{id}``: one agent: its row, operations (with start-form fields and their
   current sessions, asked of the agent) and feeds; ``error`` says why the agent did not answer.
 - ``POST /api/login`` ``{user, secret}``: the hub checks them (the server joins the hub as that
-  user); a login cookie and ``{login: {user, role}}``, or 401 ``wrong user or secret``.
+  user); a login cookie and ``{login: {user, role}}``, or 401 ``wrong user or secret``; after
+  5 failures from one address within a minute, 429 until the oldest is a minute old.
   ``POST /api/logout`` ends it. Read-only dashboards offer no login (403).
 - ``POST /api/agents/{id}/ops/{op}/{action}`` (``start``, ``stop``, ``abort``), body
   ``{"params": {...}}``: the agent's reply ``{status, msg, session}``, made through the
@@ -32,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -47,7 +49,7 @@ from socs_like.secrets import Credentials
 
 from .forms import op_fields
 from .hub import HubLink
-from .logins import COOKIE, DEFAULT_IDLE, Login, Logins, origin_refusal
+from .logins import COOKIE, DEFAULT_IDLE, Login, Logins, LoginThrottle, origin_refusal
 from .state import SiteState
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ class Dashboard:
             self.state, self.emit, site_config=site_config, hub_url=hub_url, credentials=watch_as
         )
         self.logins: Logins[AsyncClient] = Logins(login_idle)
+        self.throttle = LoginThrottle()
         self.listeners: set[_Listener] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -198,6 +201,14 @@ class Dashboard:
             )
         if (refused := self._refusal(request)) is not None:
             return refused
+        address = request.remote or ""
+        if (wait := self.throttle.wait(address, time.time())) is not None:
+            seconds = math.ceil(wait)
+            return web.json_response(
+                {"error": f"too many failed logins from {address}: try again in {seconds} s"},
+                status=429,
+                headers={"Retry-After": str(seconds)},
+            )
         try:
             body = await request.json()
         except json.JSONDecodeError:
@@ -215,6 +226,7 @@ class Dashboard:
             role = await client.connect()
         except HubRefused:
             await client.close()
+            self.throttle.failed(address, time.time())
             log.info("a login was refused by the hub")  # no name: it may be a mistyped secret
             return web.json_response({"error": WRONG_LOGIN}, status=401)
         except ClientError as exc:
@@ -228,6 +240,7 @@ class Dashboard:
             )
         if (earlier := self.logins.remove(request.cookies.get(COOKIE))) is not None:
             await _close(earlier)  # a browser logging in again replaces its login
+        self.throttle.succeeded(address)
         login = self.logins.add(user, role, client, time.time())
         log.info("%s logged in (%s)", user, role)
         response = web.json_response({"login": login.public()})

@@ -57,6 +57,17 @@ def test_a_wrong_secret_or_user_is_refused_without_saying_which(web, secret_of) 
     assert w.login("", "x")[0] == 400
 
 
+def test_guessing_is_slowed_down_after_five_failures(web, secret_of) -> None:
+    w = web()
+    for _ in range(5):
+        assert w.login("controller", "a-guess") == (401, {"error": "wrong user or secret"})
+    # even the right secret now waits: the address is held up, not the guess
+    status, answer = w.login("controller", secret_of("controller"))
+    assert status == 429
+    assert answer["error"].startswith("too many failed logins from 127.0.0.1: try again in ")
+    assert 55 <= int(answer["error"].split()[-2]) <= 60
+
+
 def test_a_controller_starts_ops_but_not_admin_ones(guarded, web, api_login) -> None:
     w = web()
     assert api_login(w, "controller") == {"user": "controller", "role": "controller"}
