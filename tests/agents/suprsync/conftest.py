@@ -17,6 +17,20 @@ from socs_like_agents.suprsync.commands import SshTarget
 from socs_like_agents.suprsync.sync import Syncer, SyncSettings
 
 
+def agent_ssh_args(sshd, known_hosts: Path | None = None) -> list[str]:
+    """The SupRsync agent's arguments that reach the test sshd with its key."""
+    return [
+        "--ssh-host",
+        f"{sshd.user}@127.0.0.1",
+        "--ssh-port",
+        str(sshd.port),
+        "--ssh-key",
+        str(sshd.client_key),
+        "--known-hosts",
+        str(known_hosts or sshd.known_hosts),
+    ]
+
+
 def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 

@@ -15,6 +15,8 @@ from socs_like_agents.filedb import queries as files
 from socs_like_agents.filedb.models import FileState, RegisteredFile
 from socs_like_agents.filedb.schema import upgrade
 
+from .conftest import agent_ssh_args
+
 NEW = int(time.time() // 100_000)
 OLD = NEW - 1
 
@@ -72,14 +74,7 @@ def test_agent_copies_verifies_deletes_finalizes(
             str(remote),
             "--db-path",
             db_path,
-            "--ssh-host",
-            f"{sshd.user}@127.0.0.1",
-            "--ssh-port",
-            str(sshd.port),
-            "--ssh-key",
-            str(sshd.client_key),
-            "--known-hosts",
-            str(sshd.known_hosts),
+            *agent_ssh_args(sshd),
             "--suprsync-file-root",
             str(tmp_path / "fin"),
             "--delete-local-after",
@@ -172,19 +167,6 @@ def _register(db: Database, local, rels: dict[str, bytes], archive: str = "times
     db.write(lambda s: files.register(s, new))
 
 
-def _ssh_args(sshd, known_hosts) -> list[str]:
-    return [
-        "--ssh-host",
-        f"{sshd.user}@127.0.0.1",
-        "--ssh-port",
-        str(sshd.port),
-        "--ssh-key",
-        str(sshd.client_key),
-        "--known-hosts",
-        str(known_hosts),
-    ]
-
-
 def test_agent_refuses_an_archive_host_missing_from_known_hosts(
     tmp_path, sshd, run_agent, make_client
 ):
@@ -207,7 +189,7 @@ def test_agent_refuses_an_archive_host_missing_from_known_hosts(
             str(remote),
             "--db-path",
             str(db_path),
-            *_ssh_args(sshd, known_hosts),
+            *agent_ssh_args(sshd, known_hosts),
             "--suprsync-file-root",
             str(tmp_path / "fin"),
             "--sleep-time",

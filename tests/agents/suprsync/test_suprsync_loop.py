@@ -13,6 +13,8 @@ from socs_like_agents.filedb import queries as files
 from socs_like_agents.filedb.models import FileState, RegisteredFile
 from socs_like_agents.filedb.schema import upgrade
 
+from .conftest import agent_ssh_args
+
 FILES, SIZE = 3, 200 * 1024 * 1024  # 600 MB to copy and hash on both sides
 
 
@@ -51,14 +53,7 @@ def test_big_files_are_copied_and_verified_while_the_loop_stays_free(
             str(remote),
             "--db-path",
             db_path,
-            "--ssh-host",
-            f"{sshd.user}@127.0.0.1",
-            "--ssh-port",
-            str(sshd.port),
-            "--ssh-key",
-            str(sshd.client_key),
-            "--known-hosts",
-            str(sshd.known_hosts),
+            *agent_ssh_args(sshd),
             "--suprsync-file-root",
             str(tmp_path / "fin"),
             "--sleep-time",
