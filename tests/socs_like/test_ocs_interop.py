@@ -105,11 +105,13 @@ def test_the_main_endpoint_refuses_ocs(legacy_hub, run_agent, make_client, tmp_p
     with pytest.raises(ControlClientError, match=r"401|400"):
         OCSClient("fd-ocs-main", args=["--site-file", str(site), "--site-host", "localhost"])
     # ... and OCS's agent (anonymous WebSocket) cannot join it, so it never answers.
-    with _ocs_agent("fake_data", "ocs-fd", site, tmp_path / "ocs-agent.log"):
+    with _ocs_agent("fake_data", "ocs-fd", site, tmp_path / "ocs-agent.log") as proc:
         client = make_client("ocs-fd", on=legacy_hub)
         time.sleep(5)  # ample time for an OCS agent to register, were it allowed to
         with pytest.raises(ClientError, match=r"no agent answers at observatory\.ocs-fd"):
             client.get_api()
+        # it was there all along, trying: not a refusal that is really an agent that died
+        assert proc.poll() is None, (tmp_path / "ocs-agent.log").read_text()
 
 
 def test_ocs_client_drives_our_agent(run_agent, ocs_site, legacy_hub):
