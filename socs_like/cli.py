@@ -307,18 +307,23 @@ def cmd_status(argv: list[str]) -> int:
 
 
 async def _look_at_agents(site: Any, site_path: str, ids: list[str], timeout: float) -> list[Any]:
-    """get_api of each agent, and the age of its last heartbeat seen within ~1.2 s."""
+    """get_api of each agent, and the age of its last heartbeat: seen live (each agent gets
+    two beats' time from the moment the subscription holds), else as the site's Registry
+    last saw it, so a live but late or frozen agent shows how long it has been silent."""
     import asyncio
 
     from .client import AsyncClient, ClientError
-    from .status import AgentView
+    from .status import AgentView, registry_beats
 
     hub = site.hub
     beats: dict[str, float] = {}
+    all_seen = asyncio.Event()
 
     def beat(payload: Any, feed_info: dict[str, Any] | None = None) -> None:
         address = (feed_info or {}).get("agent_address", "")
         beats[address.rpartition(".")[2]] = time.monotonic()
+        if beats.keys() >= set(ids):
+            all_seen.set()
 
     watcher = AsyncClient(
         "status",
@@ -328,9 +333,9 @@ async def _look_at_agents(site: Any, site_path: str, ids: list[str], timeout: fl
         timeout=timeout,
         site_config=site_path,  # its credentials live beside it
     )
-    started = time.monotonic()
     with contextlib.suppress(ClientError):  # no heartbeats to show; get_api says the rest
         await watcher.subscribe(f"{hub.address_root}..feeds.heartbeat", beat, match="wildcard")
+    listening = time.monotonic()
 
     async def look(instance_id: str) -> AgentView:
         try:
@@ -340,15 +345,24 @@ async def _look_at_agents(site: Any, site_path: str, ids: list[str], timeout: fl
             return AgentView(instance_id, None, str(exc))
 
     views = await asyncio.gather(*(look(i) for i in ids))
-    await asyncio.sleep(max(0.0, 1.2 - (time.monotonic() - started)))  # one beat of each
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_seen.wait(), max(0.0, 2.2 - (time.monotonic() - listening)))
+    last_seen = {i: time.time() - (time.monotonic() - t) for i, t in beats.items()}
+    registries = [v.instance_id for v in views if (v.api or {}).get("agent_class") == "Registry"]
+    if registries and not last_seen.keys() >= set(ids):
+        with contextlib.suppress(ClientError, ValueError, TypeError):
+            _, _, session = await watcher.call(
+                f"{hub.address_root}.{registries[0]}.ops", "status", "main", None
+            )
+            last_seen = registry_beats(session.get("data") or {}, hub.address_root) | last_seen
     await watcher.close()
-    now = time.monotonic()
+    now = time.time()
     return [
         AgentView(
             v.instance_id,
             v.api,
             v.error,
-            now - beats[v.instance_id] if v.instance_id in beats else None,
+            max(0.0, now - last_seen[v.instance_id]) if v.instance_id in last_seen else None,
         )
         for v in views
     ]

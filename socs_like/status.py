@@ -53,6 +53,17 @@ def _beat(age: float | None) -> str:
     return f"[red]{text}" if age > STALE_HEARTBEAT else text
 
 
+def registry_beats(main_data: dict[str, Any], address_root: str) -> dict[str, float]:
+    """Instance id -> UNIX time of its last heartbeat, from a Registry's ``main`` session
+    data (one entry per agent address)."""
+    prefix = f"{address_root}."
+    return {
+        address.removeprefix(prefix): float(state["last_updated"])
+        for address, state in main_data.items()
+        if address.startswith(prefix) and isinstance(state, dict) and state.get("last_updated")
+    }
+
+
 def last_failure(api: dict[str, Any]) -> str:
     """``op: message`` of the operation that failed most recently, or ''."""
     failed = [
@@ -74,7 +85,9 @@ def overview(agents: list[AgentView], title: str, width: int = 80) -> Table:
     rows = []
     for view in agents:
         if view.api is None:
-            rows.append((view.instance_id, "", "", "[red]not answering", view.error))
+            # a frozen process answers nothing, but how long it has been silent says why
+            beat = "" if view.heartbeat_age is None else _beat(view.heartbeat_age)
+            rows.append((view.instance_id, "", beat, "[red]not answering", view.error))
             continue
         running = [n for n, _k, s in _sessions(view.api) if s.get("status") == "running"]
         rows.append(

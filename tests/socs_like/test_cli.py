@@ -243,3 +243,33 @@ def test_status_finds_the_secrets_beside_the_site_config_it_is_given(hub, run_ag
     assert out.returncode == 0, out.stdout + out.stderr
     row = next(line for line in out.stdout.splitlines() if line.startswith("│fd-cli-elsewhere"))
     assert re.search(r"(<1|\d) s", row), row  # its heartbeat was seen
+
+
+def test_status_shows_a_frozen_agents_heartbeat_age_from_the_registry(hub, run_agent, tmp_path):
+    # A process that is alive but cannot beat (frozen, or its loop blocked) is not "no
+    # heartbeat": the registry saw its last one, and the row says how long ago, in red.
+    registry = run_agent("Registry", "reg-status")
+    frozen = run_agent("FakeData", "fd-frozen")
+    reg = Client("reg-status", site_config=str(hub.site_file))
+    address = f"{hub.address_root}.fd-frozen"
+    wait_until(lambda: address in (reg.main.status().session.get("data") or {}), timeout=20)
+    site_file = tmp_path / "site.yaml"
+    site = yaml.safe_load(hub.site_file.read_text())
+    site["hosts"] = {
+        "localhost": {
+            "agent-instances": [
+                {"agent-class": "Registry", "instance-id": "reg-status"},
+                {"agent-class": "FakeData", "instance-id": "fd-frozen"},
+            ]
+        }
+    }
+    site_file.write_text(yaml.safe_dump(site))
+    os.kill(frozen.pid, signal.SIGSTOP)
+    try:
+        out = socs_like("status", "--site-config", str(site_file), "--timeout", "2")
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+    assert registry.returncode is None
+    row = next(line for line in out.stdout.splitlines() if line.startswith("│fd-frozen"))
+    assert "—" not in row, out.stdout
+    assert re.search(r"│\s*\d+ s\s*│", row), row
