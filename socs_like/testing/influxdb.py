@@ -27,29 +27,10 @@ from typing import Any
 import pytest
 import requests
 
+from ..influxd import INFLUXD, config_text
 from .util import free_port
 
-INFLUXD = os.environ.get("SOCS_LIKE_INFLUXD", "/usr/bin/influxd")
 _counter = itertools.count()
-
-_CONFIG = """\
-reporting-enabled = false
-bind-address = "127.0.0.1:{rpc_port}"
-[meta]
-  dir = "{root}/meta"
-  logging-enabled = false
-[data]
-  dir = "{root}/data"
-  wal-dir = "{root}/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:{http_port}"
-  log-enabled = false
-[continuous_queries]
-  enabled = false
-"""
 
 
 @dataclass
@@ -67,9 +48,7 @@ class InfluxServer:
 
     def start(self, timeout: float = 30.0) -> None:
         config = self.root / "influxdb.conf"
-        config.write_text(
-            _CONFIG.format(root=self.root, rpc_port=self.rpc_port, http_port=self.http_port)
-        )
+        config.write_text(config_text(self.root, self.http_port, self.rpc_port))
         log = open(self.root / "influxd.log", "ab")  # noqa: SIM115 - the child holds it
         with log:
             self.process = subprocess.Popen(
