@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +26,15 @@ from socs_like_agents.datalogger.simulator import DeviceModel, event_times
 from socs_like_agents.datalogger.store import MIGRATIONS
 from socs_like_agents.datalogger.window import Window, make_window
 
-from .conftest import EMPTY_DEVICE, ERROR_DEVICE, FLAKY_DEVICE, SLOW_DEVICE, write_list
+from .conftest import (
+    EMPTY_DEVICE,
+    ERROR_DEVICE,
+    FLAKY_DEVICE,
+    SLOW_DEVICE,
+    TRICKLE_DEVICE,
+    TRICKLE_SECONDS,
+    write_list,
+)
 
 DAY = make_window(now=1_800_000_000.0, days=1)
 
@@ -72,10 +81,32 @@ def test_a_device_that_times_out_is_missing_after_its_retries(logger_sim, tmp_pa
     )
     assert list(report.samples) == ["B:VIMIN"]
     assert report.missing == {
-        SLOW_DEVICE: f"no answer within 0.5 s from {logger_sim.url}"
+        SLOW_DEVICE: f"no complete answer within the 0.5 s request timeout from {logger_sim.url}"
         + f"/v1/param?node=MLrn&device=B%3ASLOWPS&start={hour.start!r}"
         + f"&stop={hour.stop!r}"
     }
+
+
+def test_the_timeout_bounds_a_whole_answer_that_trickles_in(logger_sim, tmp_path):
+    """Every read of the trickled answer comes well within the timeout; the request does not."""
+    devices = parse_device_list(f"MLrn {TRICKLE_DEVICE}\nMLrn B:VIMIN\n")
+    hour = make_window(now=1_800_000_000.0, hours=1)
+    timeout = 1.0
+    started = time.monotonic()
+    [report] = grab_params(
+        HttpLogger(logger_sim.url, timeout=timeout), devices, hour, options(tmp_path, retries=1)
+    )
+    elapsed = time.monotonic() - started
+    assert report.missing == {
+        TRICKLE_DEVICE: f"no complete answer within the 1 s request timeout from {logger_sim.url}"
+        + f"/v1/param?node=MLrn&device=B%3ATRICKL&start={hour.start!r}&stop={hour.stop!r}"
+    }
+    assert list(report.samples) == ["B:VIMIN"]
+    assert report.path is not None
+    with h5py.File(report.path) as h5:
+        assert sorted(h5) == ["B:VIMIN"] and not h5.attrs["complete"]
+    # two attempts, each ended at its timeout, never at the end of the trickle
+    assert 2 * timeout <= elapsed < min(3 * 2 * timeout, TRICKLE_SECONDS)
 
 
 @pytest.mark.parametrize("draft", ["draft", "out"])
@@ -290,6 +321,23 @@ def test_cli_with_its_default_folders_keeps_the_files_here(logger_sim, tmp_path)
         p.name for p in tmp_path.glob("ML*Data_*.h5")
     )
     assert not list(tmp_path.glob(".*"))
+
+
+def test_cli_timeout_fails_a_device_whose_answer_trickles_in(logger_sim, tmp_path):
+    write_list(tmp_path / "list.txt", TRICKLE_DEVICE, "B:VIMIN")
+    done = run_cli(
+        *("params", "--url", logger_sim.url, "--list", "list.txt", "--hours", "1"),
+        *("--stopat", "2027-01-15 00:00:00", "--db-path", "stats.db"),
+        *("--timeout", "1", "--retries", "0"),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1, done.stderr
+    [path] = tmp_path.glob("MLParamData_*.h5")
+    assert f"{path.name}: 1 datasets, " in done.stdout
+    assert (
+        f"  missing {TRICKLE_DEVICE}: no complete answer within the 1 s request timeout from "
+        f"{logger_sim.url}/v1/param?node=MLrn&device=B%3ATRICKL&" in done.stdout
+    )
 
 
 def test_cli_grabs_and_refuses_a_bad_list_file_naming_its_line(logger_sim, tmp_path):
