@@ -116,7 +116,10 @@ class DataGrabber:
             "--concurrency", type=int, default=8, help="requests in flight at once (default 8)"
         )
         g.add_argument(
-            "--timeout", type=float, default=60.0, help="seconds one request may take (default 60)"
+            "--timeout",
+            type=float,
+            default=60.0,
+            help="seconds one request may take, connecting to its answer's last byte (default 60)",
         )
         g.add_argument(
             "--retries",

@@ -72,7 +72,12 @@ def _parser() -> argparse.ArgumentParser:
             help="folder the finished file is moved to (default: here)",
         )
         p.add_argument("--concurrency", type=int, default=8)
-        p.add_argument("--timeout", type=float, default=60.0)
+        p.add_argument(
+            "--timeout",
+            type=float,
+            default=60.0,
+            help="seconds one request may take, connecting to its answer's last byte",
+        )
         p.add_argument("--retries", type=int, default=2)
         p.add_argument("--retry-delay", type=float, default=1.0)
 

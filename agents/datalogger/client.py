@@ -2,17 +2,23 @@
 
 ``LoggerSource`` is what the grabber needs; ``HttpLogger`` speaks :mod:`.protocol` with one
 blocking request per call, so the grabber bounds concurrency with its own thread pool and
-every request has its own timeout.
+every request has its own timeout: connecting, asking and reading the whole answer end by
+one deadline, so a logger that trickles its answer cannot hold a request longer.
 """
 
 from __future__ import annotations
 
 import http.client
-from typing import Protocol
+import socket
+import time
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from .errors import DeviceError, ProtocolError, SourceTimeout, SourceUnreachable
 from .protocol import Floats, decode_columns, event_target, param_target, timeline_target
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 
 class LoggerSource(Protocol):
@@ -31,6 +37,36 @@ class LoggerSource(Protocol):
     def timeline(self, start: float, stop: float) -> Floats:
         """``(n, 3)``: utc_seconds, event code, offset in microseconds."""
         ...
+
+
+class _DeadlineSocket(socket.socket):
+    """A connected socket whose every receive ends by ``deadline`` (``time.monotonic``): a
+    socket's own timeout bounds each read alone, which a trickled answer never exceeds."""
+
+    deadline = 0.0
+
+    def recv_into(self, buffer: WriteableBuffer, nbytes: int = 0, flags: int = 0) -> int:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request deadline passed")
+        self.settimeout(left)
+        return super().recv_into(buffer, nbytes, flags)
+
+
+class _DeadlineConnection(http.client.HTTPConnection):
+    """A connection whose request, from connecting to the last byte read, ends by
+    ``timeout`` seconds after it was made."""
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.deadline = time.monotonic() + timeout
+
+    def connect(self) -> None:
+        super().connect()
+        sock = _DeadlineSocket(fileno=self.sock.detach())
+        sock.deadline = self.deadline
+        sock.settimeout(max(self.deadline - time.monotonic(), 1e-3))  # the request's send
+        self.sock = sock
 
 
 class HttpLogger:
@@ -56,13 +92,15 @@ class HttpLogger:
 
     def _get(self, target: str) -> bytes:
         where = f"{self.name}{target}"
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        connection = _DeadlineConnection(self.host, self.port, self.timeout)
         try:
             connection.request("GET", target)
             response = connection.getresponse()
             body = response.read()
         except TimeoutError:
-            raise SourceTimeout(f"no answer within {self.timeout:g} s from {where}") from None
+            raise SourceTimeout(
+                f"no complete answer within the {self.timeout:g} s request timeout from {where}"
+            ) from None
         except ConnectionRefusedError as exc:
             raise SourceUnreachable(f"cannot reach the logger at {self.name}: {exc}") from None
         except (OSError, http.client.HTTPException) as exc:

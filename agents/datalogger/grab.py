@@ -7,9 +7,11 @@ column names in its ``columns`` attribute; the file's attributes hold the window
 the devices that had no samples (``empty``) and those that failed after their retries
 (``missing``, a JSON object device -> error), so nothing is silently skipped.
 
-The file grows in the draft folder and reaches the output folder only complete: by a rename
-when both folders are on one file system, else by a copy to a hidden ``.<name>.part`` beside
-it and a rename. A reader of ``*.h5`` in the output folder never sees half a file.
+The file grows in the draft folder under a hidden name of its own, ``.<name>.draft``, and
+reaches the output folder only complete: by a rename when both folders are on one file
+system, else by a copy to a hidden ``.<name>.part`` beside it and a rename. A reader of
+``*.h5`` in the output folder never sees half a file, and since a draft's name is never a
+finished file's, the draft folder may be the output folder (the command line's default).
 """
 
 from __future__ import annotations
@@ -216,7 +218,7 @@ def _grab_file(
     report = GrabReport(kind=kind, window=window)
     options.draftdir.mkdir(parents=True, exist_ok=True)
     options.outdir.mkdir(parents=True, exist_ok=True)
-    draft = options.draftdir / file_name
+    draft = draft_path(options.draftdir, file_name)
     try:
         with h5py.File(draft, "w") as h5:
             h5.attrs.update(
@@ -240,7 +242,7 @@ def _grab_file(
             h5.attrs["empty"] = json.dumps(report.empty)
             h5.attrs["missing"] = json.dumps(report.missing)
             h5.attrs["complete"] = not report.missing
-        report.path = publish(draft, options.outdir)
+        report.path = publish(draft, options.outdir / file_name)
     finally:
         with contextlib.suppress(FileNotFoundError):
             draft.unlink()
@@ -281,17 +283,23 @@ def _run(
                     return
 
 
-def publish(draft: Path, outdir: Path) -> Path:
-    """Move a closed draft into ``outdir`` so that it appears there whole, never in part."""
+def draft_path(draftdir: Path, file_name: str) -> Path:
+    """Where ``file_name`` grows: hidden from readers of ``*.h5``, and never the finished
+    file's path even when the draft folder is (or resolves to) the output folder."""
+    return draftdir / f".{file_name}.draft"
+
+
+def publish(draft: Path, final: Path) -> Path:
+    """Move a closed draft to ``final`` so that it appears there whole, never in part."""
     with open(draft, "rb") as f:
         os.fsync(f.fileno())
-    final = outdir / draft.name
+    outdir = final.parent
     try:
         os.replace(draft, final)
     except OSError as exc:
         if exc.errno != errno.EXDEV:  # another file system: copy beside, then rename
             raise
-        part = outdir / f".{draft.name}.part"
+        part = outdir / f".{final.name}.part"
         shutil.copyfile(draft, part)
         with open(part, "rb") as f:
             os.fsync(f.fileno())

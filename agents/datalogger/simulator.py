@@ -5,13 +5,16 @@ level, drift, daily swing, quantized noise and gaps (short drop-outs and, for so
 hour-long outages), all a pure function of the device name and the sample time, so two
 requests for the same window get the same samples. Timing events repeat at fixed periods
 within a 60 s super-cycle. Devices named by ``--error-device`` answer 503, ``--slow-device``
-answer after ``--slow-seconds``, ``--flaky-device`` fail their first ``--flaky-failures``
-requests, ``--empty-device`` have no samples.
+answer after ``--slow-seconds``, ``--trickle-device`` send their answer in small pieces spread
+over ``--trickle-seconds``, ``--flaky-device`` fail their first ``--flaky-failures`` requests,
+``--empty-device`` have no samples.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import math
 import signal
 import sys
@@ -32,6 +35,7 @@ SUPERCYCLE = 60.0
 EVENT_PERIODS = {0x00: 60.0, 0x02: 5.0, 0x07: 1.0, 0x0F: 15.0, 0x21: 2.5, 0x8F: 30.0}
 MAX_SAMPLES = 20_000_000
 DRIFT_CYCLE = 30 * 86400.0
+TRICKLE_PIECES = 100
 
 
 def _unit_hash(index: Floats, seed: int) -> Floats:
@@ -93,6 +97,8 @@ class Behaviour:
     errors: set[str] = field(default_factory=set)
     slow: set[str] = field(default_factory=set)
     slow_seconds: float = 30.0
+    trickle: set[str] = field(default_factory=set)
+    trickle_seconds: float = 30.0
     flaky: set[str] = field(default_factory=set)
     flaky_failures: int = 1
     empty: set[str] = field(default_factory=set)
@@ -101,8 +107,9 @@ class Behaviour:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def answer(behaviour: Behaviour, target: str) -> tuple[int, bytes]:
-    """``(status, body)`` for one request target."""
+def answer(behaviour: Behaviour, target: str) -> tuple[int, bytes, float]:
+    """``(status, body, seconds)`` for one request target: the body is to be sent spread over
+    ``seconds`` (0: at once)."""
     try:
         path, query = parse_target(target)
         start, stop = float(query.get("start", "nan")), float(query.get("stop", "nan"))
@@ -115,30 +122,46 @@ def answer(behaviour: Behaviour, target: str) -> tuple[int, bytes]:
             if not 0 <= code <= MAX_EVENT:
                 raise RequestError(f"event code must be 0..{MAX_EVENT}")
             times, offsets = event_times(code, start, stop)
-            return 200, encode_columns(times, offsets, formats=("%.6f", "%.0f"))
+            return 200, encode_columns(times, offsets, formats=("%.6f", "%.0f")), 0.0
         if path == "/v1/timeline":
-            return 200, _timeline(start, stop)
-        return 404, f"no such resource {path}\n".encode()
+            return 200, _timeline(start, stop), 0.0
+        return 404, f"no such resource {path}\n".encode(), 0.0
     except (RequestError, ValueError) as exc:
-        return 400, f"bad request: {exc}\n".encode()
+        return 400, f"bad request: {exc}\n".encode(), 0.0
 
 
-def _param(behaviour: Behaviour, device: str, start: float, stop: float) -> tuple[int, bytes]:
+def _param(
+    behaviour: Behaviour, device: str, start: float, stop: float
+) -> tuple[int, bytes, float]:
     if not device:
         raise RequestError("device is required")
     with behaviour.lock:
         behaviour.requests[device] += 1
         asked = behaviour.requests[device]
     if device in behaviour.errors:
-        return 503, f"{device}: device in error (no readings from its front end)\n".encode()
+        return 503, f"{device}: device in error (no readings from its front end)\n".encode(), 0.0
     if device in behaviour.flaky and asked <= behaviour.flaky_failures:
-        return 503, f"{device}: front end busy, try again\n".encode()
+        return 503, f"{device}: front end busy, try again\n".encode(), 0.0
     if device in behaviour.slow:
         time.sleep(behaviour.slow_seconds)
     if device in behaviour.empty:
-        return 200, b""
+        return 200, b"", 0.0
     times, values = DeviceModel(device, behaviour.rate).samples(start, stop)
-    return 200, encode_columns(times, values, formats=("%.3f", "%.6g"))
+    spread = behaviour.trickle_seconds if device in behaviour.trickle else 0.0
+    return 200, encode_columns(times, values, formats=("%.3f", "%.6g")), spread
+
+
+def _send(out: io.BufferedIOBase, body: bytes, spread: float) -> None:
+    """Write ``body``, in ``TRICKLE_PIECES`` pieces evenly over ``spread`` seconds if > 0."""
+    if spread <= 0:
+        out.write(body)
+        return
+    size = max(1, math.ceil(len(body) / TRICKLE_PIECES))
+    # a client that gave up (its timeout) closes the connection: nothing left to tell it
+    with contextlib.suppress(ConnectionError):
+        for i in range(0, len(body), size):
+            out.write(body[i : i + size])
+            time.sleep(spread / TRICKLE_PIECES)
 
 
 def _timeline(start: float, stop: float) -> bytes:
@@ -162,12 +185,12 @@ def make_server(host: str, port: int, behaviour: Behaviour) -> ThreadingHTTPServ
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            status, body = answer(behaviour, self.path)
+            status, body, spread = answer(behaviour, self.path)
             self.send_response(status)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            _send(self.wfile, body, spread)
 
         def log_message(self, format: str, *args: object) -> None:
             pass  # one line per request would drown the site's log
@@ -185,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--error-device", action="append", default=[], metavar="DEVICE")
     parser.add_argument("--slow-device", action="append", default=[], metavar="DEVICE")
     parser.add_argument("--slow-seconds", type=float, default=30.0)
+    parser.add_argument("--trickle-device", action="append", default=[], metavar="DEVICE")
+    parser.add_argument("--trickle-seconds", type=float, default=30.0)
     parser.add_argument("--flaky-device", action="append", default=[], metavar="DEVICE")
     parser.add_argument("--flaky-failures", type=int, default=1)
     parser.add_argument("--empty-device", action="append", default=[], metavar="DEVICE")
@@ -195,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         errors=set(args.error_device),
         slow=set(args.slow_device),
         slow_seconds=args.slow_seconds,
+        trickle=set(args.trickle_device),
+        trickle_seconds=args.trickle_seconds,
         flaky=set(args.flaky_device),
         flaky_failures=args.flaky_failures,
         empty=set(args.empty_device),

@@ -28,7 +28,7 @@ from socs_like.backoff import Backoff
 
 from .client import HttpLogger
 from .errors import SourceError
-from .grab import publish
+from .grab import draft_path, publish
 from .protocol import Floats
 from .window import TIMELINE_PREFIX, Window, timeline_file_name
 
@@ -51,7 +51,8 @@ def resume_point(outdir: Path) -> float | None:
 def write_file(events: Floats, window: Window, draftdir: Path, outdir: Path, source: str) -> Path:
     draftdir.mkdir(parents=True, exist_ok=True)
     outdir.mkdir(parents=True, exist_ok=True)
-    draft = draftdir / timeline_file_name(time.time(), window)
+    name = timeline_file_name(time.time(), window)
+    draft = draft_path(draftdir, name)
     with h5py.File(draft, "w") as h5:
         h5.attrs.update(
             {
@@ -63,7 +64,7 @@ def write_file(events: Floats, window: Window, draftdir: Path, outdir: Path, sou
         )
         dataset = h5.create_dataset("timeline", data=events.reshape(-1, 3))
         dataset.attrs["columns"] = json.dumps(COLUMNS)
-    return publish(draft, outdir)
+    return publish(draft, outdir / name)
 
 
 def run(args: argparse.Namespace, stop: threading.Event) -> int:

@@ -15,6 +15,8 @@ from socs_like.testing import free_port, wait_until
 
 ERROR_DEVICE = "B:BROKEN"
 SLOW_DEVICE = "B:SLOWPS"
+TRICKLE_DEVICE = "B:TRICKL"  # its answer comes in pieces over TRICKLE_SECONDS
+TRICKLE_SECONDS = 20.0
 EMPTY_DEVICE = "B:NODATA"
 FLAKY_DEVICE = "B:FLAKY1"  # fails its first request of the session only
 
@@ -51,6 +53,10 @@ def logger_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
                 SLOW_DEVICE,
                 "--slow-seconds",
                 "3",
+                "--trickle-device",
+                TRICKLE_DEVICE,
+                "--trickle-seconds",
+                str(TRICKLE_SECONDS),
                 "--empty-device",
                 EMPTY_DEVICE,
                 "--flaky-device",

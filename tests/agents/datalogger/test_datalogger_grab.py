@@ -6,8 +6,11 @@ import json
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -23,7 +26,15 @@ from socs_like_agents.datalogger.simulator import DeviceModel, event_times
 from socs_like_agents.datalogger.store import MIGRATIONS
 from socs_like_agents.datalogger.window import Window, make_window
 
-from .conftest import EMPTY_DEVICE, ERROR_DEVICE, FLAKY_DEVICE, SLOW_DEVICE, write_list
+from .conftest import (
+    EMPTY_DEVICE,
+    ERROR_DEVICE,
+    FLAKY_DEVICE,
+    SLOW_DEVICE,
+    TRICKLE_DEVICE,
+    TRICKLE_SECONDS,
+    write_list,
+)
 
 DAY = make_window(now=1_800_000_000.0, days=1)
 
@@ -70,13 +81,37 @@ def test_a_device_that_times_out_is_missing_after_its_retries(logger_sim, tmp_pa
     )
     assert list(report.samples) == ["B:VIMIN"]
     assert report.missing == {
-        SLOW_DEVICE: f"no answer within 0.5 s from {logger_sim.url}"
+        SLOW_DEVICE: f"no complete answer within the 0.5 s request timeout from {logger_sim.url}"
         + f"/v1/param?node=MLrn&device=B%3ASLOWPS&start={hour.start!r}"
         + f"&stop={hour.stop!r}"
     }
 
 
-def test_a_reader_polling_the_output_folder_never_sees_a_partial_file(logger_sim, tmp_path):
+def test_the_timeout_bounds_a_whole_answer_that_trickles_in(logger_sim, tmp_path):
+    """Every read of the trickled answer comes well within the timeout; the request does not."""
+    devices = parse_device_list(f"MLrn {TRICKLE_DEVICE}\nMLrn B:VIMIN\n")
+    hour = make_window(now=1_800_000_000.0, hours=1)
+    timeout = 1.0
+    started = time.monotonic()
+    [report] = grab_params(
+        HttpLogger(logger_sim.url, timeout=timeout), devices, hour, options(tmp_path, retries=1)
+    )
+    elapsed = time.monotonic() - started
+    assert report.missing == {
+        TRICKLE_DEVICE: f"no complete answer within the 1 s request timeout from {logger_sim.url}"
+        + f"/v1/param?node=MLrn&device=B%3ATRICKL&start={hour.start!r}&stop={hour.stop!r}"
+    }
+    assert list(report.samples) == ["B:VIMIN"]
+    assert report.path is not None
+    with h5py.File(report.path) as h5:
+        assert sorted(h5) == ["B:VIMIN"] and not h5.attrs["complete"]
+    # two attempts, each ended at its timeout, never at the end of the trickle
+    assert 2 * timeout <= elapsed < min(3 * 2 * timeout, TRICKLE_SECONDS)
+
+
+@pytest.mark.parametrize("draft", ["draft", "out"])
+def test_a_reader_polling_the_output_folder_never_sees_a_partial_file(logger_sim, tmp_path, draft):
+    """Also when the draft folder is the output folder (the command line's default)."""
     outdir = tmp_path / "out"
     outdir.mkdir()
     names = [f"B:DEV{i:02d}" for i in range(12)]
@@ -104,7 +139,7 @@ def test_a_reader_polling_the_output_folder_never_sees_a_partial_file(logger_sim
                 return
 
     def progress(done_n, total, name):
-        drafts_seen.append(len(list((tmp_path / "draft").glob("*.h5"))))
+        drafts_seen.append(len(list((tmp_path / draft).glob(".*.draft"))))
 
     thread = threading.Thread(target=reader)
     thread.start()
@@ -112,7 +147,11 @@ def test_a_reader_polling_the_output_folder_never_sees_a_partial_file(logger_sim
         for hour in range(3):
             window = Window(start=DAY.start + hour * 3600, stop=DAY.start + (hour + 1) * 3600)
             grab_params(
-                HttpLogger(logger_sim.url), devices, window, options(tmp_path), progress=progress
+                HttpLogger(logger_sim.url),
+                devices,
+                window,
+                replace(options(tmp_path), draftdir=tmp_path / draft),
+                progress=progress,
             )
     finally:
         done.set()
@@ -121,6 +160,36 @@ def test_a_reader_polling_the_output_folder_never_sees_a_partial_file(logger_sim
     assert len(seen) == 3 and set(seen.values()) == {12}
     # while it grew, the file was in the draft folder
     assert drafts_seen and set(drafts_seen) == {1}
+
+
+@pytest.mark.parametrize("draftdir", ["out", "out/.", "link-to-out"])
+def test_a_draft_folder_that_is_the_output_folder_keeps_the_file(logger_sim, tmp_path, draftdir):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "link-to-out").symlink_to(tmp_path / "out")
+    hour = make_window(now=1_800_000_000.0, hours=1)
+    devices = parse_device_list("MLrn B:VIMIN\nMLrn I:IB\n")
+    opts = replace(options(tmp_path), draftdir=tmp_path / draftdir)
+    [report] = grab_params(HttpLogger(logger_sim.url), devices, hour, opts)
+    assert report.path is not None
+    assert sorted((tmp_path / "out").iterdir()) == [report.path]
+    with h5py.File(report.path) as h5:
+        assert sorted(h5) == ["B:VIMIN", "I:IB"] and h5.attrs["complete"]
+
+
+def test_a_draft_on_another_file_system_is_copied_whole(logger_sim, tmp_path):
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no second file system to draft on")
+    hour = make_window(now=1_800_000_000.0, hours=1)
+    devices = parse_device_list("MLrn B:VIMIN\n")
+    with tempfile.TemporaryDirectory(dir=shm) as draftdir:
+        opts = replace(options(tmp_path), draftdir=Path(draftdir))
+        [report] = grab_params(HttpLogger(logger_sim.url), devices, hour, opts)
+        assert list(Path(draftdir).iterdir()) == []
+    assert report.path is not None
+    assert sorted((tmp_path / "out").iterdir()) == [report.path]
+    with h5py.File(report.path) as h5:
+        assert sorted(h5) == ["B:VIMIN"] and h5.attrs["complete"]
 
 
 def test_events_one_dataset_per_code_and_only_first(logger_sim, tmp_path):
@@ -228,6 +297,46 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
+    )
+
+
+def test_cli_with_its_default_folders_keeps_the_files_here(logger_sim, tmp_path):
+    """Draft and output folder both default to the current one: each file is there, whole."""
+    write_list(tmp_path / "list.txt", "B:VIMIN", "I:IB")
+    window = ("--stopat", "2027-01-15 00:00:00", "--hours", "1", "--db-path", "stats.db")
+    params = run_cli("params", "--url", logger_sim.url, "--list", "list.txt", *window, cwd=tmp_path)
+    assert params.returncode == 0, params.stderr
+    [path] = tmp_path.glob("MLParamData_*.h5")
+    assert f"{path.name}: 2 datasets, " in params.stdout
+    with h5py.File(path) as h5:
+        assert sorted(h5) == ["B:VIMIN", "I:IB"] and h5.attrs["complete"]
+        assert len(h5["B:VIMIN"]) > 3000  # an hour at 1 Hz less the gaps
+    events = run_cli("events", "--url", logger_sim.url, "--maxEvt", "0x10", *window, cwd=tmp_path)
+    assert events.returncode == 0, events.stderr
+    [path] = tmp_path.glob("MLEventData_*.h5")
+    with h5py.File(path) as h5:
+        assert sorted(h5) == ["0x00", "0x02", "0x07", "0x0f"]
+    # nothing else was left behind: no draft beside the files
+    assert sorted(p.name for p in tmp_path.glob("*.h5*")) == sorted(
+        p.name for p in tmp_path.glob("ML*Data_*.h5")
+    )
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_cli_timeout_fails_a_device_whose_answer_trickles_in(logger_sim, tmp_path):
+    write_list(tmp_path / "list.txt", TRICKLE_DEVICE, "B:VIMIN")
+    done = run_cli(
+        *("params", "--url", logger_sim.url, "--list", "list.txt", "--hours", "1"),
+        *("--stopat", "2027-01-15 00:00:00", "--db-path", "stats.db"),
+        *("--timeout", "1", "--retries", "0"),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1, done.stderr
+    [path] = tmp_path.glob("MLParamData_*.h5")
+    assert f"{path.name}: 1 datasets, " in done.stdout
+    assert (
+        f"  missing {TRICKLE_DEVICE}: no complete answer within the 1 s request timeout from "
+        f"{logger_sim.url}/v1/param?node=MLrn&device=B%3ATRICKL&" in done.stdout
     )
 
 
