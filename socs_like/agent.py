@@ -45,8 +45,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from autobahn.asyncio.component import Component
-from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import RegisterOptions, SubscribeOptions
+from autobahn.wamp.exception import ApplicationError, TransportLost
+from autobahn.wamp.types import PublishOptions, RegisterOptions, SubscribeOptions
 
 from .access import OP_ROLES, AccessPolicy
 from .feed import Feed, feed_event
@@ -81,6 +81,12 @@ LAG_PROBE = 0.1
 # buffers, which drop the oldest and count it. Heartbeat and session pushes always go out.
 PUBLISH_BUDGET = 512 * 1024
 HIGH_WATER = 2 * 1024 * 1024
+# A recorded feed's events are published with acknowledgement and held until the hub has
+# them (feed.py), so a connection that dies silently loses nothing. While this many estimated
+# bytes await acknowledgement the feed sends no more: a hub that stopped answering (half-open
+# connection, not yet noticed by the pings) costs a bounded window, and the rest waits in
+# the feed's bounded buffer.
+UNACKED_WINDOW = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -537,23 +543,52 @@ class Agent:
                         continue
                     if feed in always:
                         events, _ = feed.take(None)
+                    elif feed.held_bytes > UNACKED_WINDOW:
+                        wait = min(wait, 0.05)  # until acknowledgements come, or the loss
+                        continue
                     elif congested or budget <= 0:
                         # Try again soon: at once for a spent budget (other callbacks run
                         # first), after a moment for a socket that must drain.
                         wait = min(wait, 0.005 if congested else 0.0)
                         continue
                     else:
-                        events, size = feed.take(budget)
+                        events, size = feed.take(budget, hold=feed.record)
                         budget -= size
                     if feed.pending:
                         wait = 0.0  # a backlog: more next turn, after the loop's other work
                     else:
                         last_flush[name] = now
                     for payload, info in events:
-                        self._wamp.publish(feed.address, [payload, info])
+                        if feed.record:
+                            self._publish_held(feed, payload, info)
+                        else:
+                            self._wamp.publish(feed.address, [payload, info])
             self._wake_flusher.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_flusher.wait(), max(wait, 0.001))
+
+    def _publish_held(self, feed: Feed, payload: Any, info: dict[str, Any]) -> None:
+        """Publish an event the feed holds until the hub acknowledges it."""
+        seq_no = info["seq_no"]
+        try:
+            sent = self._wamp.publish(
+                feed.address, [payload, info], options=PublishOptions(acknowledge=True)
+            )
+        except TransportLost:  # the transport went while we were sending
+            feed.release(seq_no)
+            return
+        sent.add_done_callback(lambda done: self._published(feed, seq_no, done))
+
+    def _published(self, feed: Feed, seq_no: int, done: asyncio.Future[Any]) -> None:
+        exc = None if done.cancelled() else done.exception()
+        if not done.cancelled() and exc is None:
+            feed.acknowledge(seq_no)
+        elif done.cancelled() or _connection_lost(exc):
+            feed.release(seq_no)  # sent again once we are back
+            self._request_flush()
+        else:
+            log.warning("the hub refused an event of feed %s: %s", feed.name, exc)
+            feed.drop_held(seq_no)
 
     def _check_hub_timeout(self, now: float) -> None:
         timeout = self.settings.crossbar_timeout
@@ -602,6 +637,10 @@ class Agent:
         self._wamp = None
         if self._away_since is None:
             self._away_since = time.monotonic()
+        # What the lost connection carried unacknowledged goes again after the re-join
+        # (autobahn's Component sessions never fail their outstanding requests).
+        for feed in self.feeds.values():
+            feed.release_all()
 
     async def run(self) -> int:
         """Serve until `shutdown`; returns the process exit code."""
@@ -697,6 +736,14 @@ def _consume_outcome(future: asyncio.Future[Any]) -> None:
     """Read a background future's outcome so asyncio does not log it as never retrieved."""
     if not future.cancelled():
         future.exception()
+
+
+def _connection_lost(exc: BaseException | None) -> bool:
+    """Whether a failed request failed because its connection ended (autobahn fails every
+    outstanding request so when a session closes), not because the hub refused it."""
+    if isinstance(exc, TransportLost):
+        return True
+    return isinstance(exc, ApplicationError) and exc.error.startswith("wamp.close.")
 
 
 def _hub_transport(wamp: Any) -> Any:

@@ -16,6 +16,14 @@ agent asks it for ready events (`take_events`) when it can send them.
   a gap, and `tick` turns the count into a rate (records/s) for get_api and session data.
 - Recorded feeds merge records of the same block into one event; no event's estimated size
   passes ``max_event_bytes``, because an oversized message kills the WAMP transport.
+- A record handed to the hub is not forgotten until the hub has it: events taken with
+  ``hold=True`` are *held* (keyed by their first sequence number) until the agent says the hub
+  acknowledged them (`acknowledge`), and one whose connection died first goes back, in order,
+  ahead of newer records (`release`, `release_all`), to be sent again after the agent
+  re-joins. A connection
+  that died silently (half-open) so loses nothing: what went out on it comes back when it is
+  noticed. Held records count in the buffer's byte bound; a refused event is dropped and
+  counted (`drop_held`).
 """
 
 from __future__ import annotations
@@ -109,6 +117,10 @@ def _block_from_message(
     return block_name, timestamps, columns
 
 
+def _size(group: list[_Record]) -> int:
+    return sum(r.size for r in group)
+
+
 class Feed:
     """One feed of an agent; thread-safe `publish`."""
 
@@ -150,6 +162,13 @@ class Feed:
         self._ticked: tuple[float, int] | None = None  # (time, dropped) at the last tick
         self._next_seq = 0
         self._records: deque[_Record] = deque()
+        # events sent again after a lost connection, each as it went out (a subscriber that
+        # got it before sees the same seq range and contents: a duplicate, dropped whole);
+        # older than every record in _records
+        self._returned: deque[list[_Record]] = deque()
+        self._returned_count = 0
+        self._held: dict[int, tuple[list[_Record], int]] = {}  # first seq -> records, bytes
+        self._held_bytes = 0
         self._buffered_bytes = 0
         self._lock = threading.Lock()
         self._block_fields: dict[str, frozenset[str]] = {}
@@ -200,17 +219,33 @@ class Feed:
         self.published += 1
         self._records.append(record)
         self._buffered_bytes += record.size
-        while len(self._records) > self.max_buffer or (
-            self._buffered_bytes > self.max_buffer_bytes and len(self._records) > 1
+        self._trim()
+
+    def _trim(self) -> None:
+        """Drop the oldest waiting records (returned ones first) past the bounds."""
+        while self.pending > self.max_buffer or (
+            self._buffered_bytes + self._held_bytes > self.max_buffer_bytes and self.pending > 1
         ):
-            self._buffered_bytes -= self._records.popleft().size
+            if self._returned:
+                group = self._returned[0]
+                self._buffered_bytes -= group.pop(0).size
+                self._returned_count -= 1
+                if not group:
+                    self._returned.popleft()
+            else:
+                self._buffered_bytes -= self._records.popleft().size
             self.dropped += 1
 
     # --- the agent's shell -------------------------------------------------------------------
 
     @property
     def pending(self) -> int:
-        return len(self._records)
+        return self._returned_count + len(self._records)
+
+    @property
+    def held_bytes(self) -> int:
+        """The estimated size of what was sent and awaits the hub's acknowledgement."""
+        return self._held_bytes
 
     @property
     def pending_bytes(self) -> int:
@@ -241,6 +276,7 @@ class Feed:
             "buffer_time": self.buffer_time,
             "published": self.published,
             "pending": self.pending,
+            "unacknowledged": sum(len(records) for records, _ in self._held.values()),
             "dropped": self.dropped,
             "drop_rate": round(self.drop_rate, 3),
             "next_seq_no": self._next_seq,
@@ -250,39 +286,98 @@ class Feed:
         """Everything buffered, as ``(payload, feed_info)`` events ready to publish."""
         return self.take(None)[0]
 
-    def take(self, max_bytes: int | None) -> tuple[list[tuple[Any, dict[str, Any]]], int]:
+    def take(
+        self, max_bytes: int | None, *, hold: bool = False
+    ) -> tuple[list[tuple[Any, dict[str, Any]]], int]:
         """The oldest buffered records as ``(payload, feed_info)`` events ready to publish,
         and their estimated size: all of them, or (with `max_bytes`) the first that fit in
-        that size, and at least one; the rest wait for the next call."""
+        that size, and at least one; the rest wait for the next call. With `hold`, each
+        event's records are kept until `acknowledge` or `release` names its ``seq_no``."""
         with self._lock:
-            if max_bytes is None:
-                records = list(self._records)
-                self._records.clear()
-                size = self._buffered_bytes
-                self._buffered_bytes = 0
+            groups: list[list[_Record]] = []
+            size = 0
+            while self._returned and (
+                max_bytes is None or not groups or size + _size(self._returned[0]) <= max_bytes
+            ):
+                group = self._returned.popleft()
+                self._returned_count -= len(group)
+                groups.append(group)
+                size += _size(group)
+            records: list[_Record] = []
+            while self._records and (
+                max_bytes is None
+                or not (groups or records)
+                or size + self._records[0].size <= max_bytes
+            ):
+                record = self._records.popleft()
+                records.append(record)
+                size += record.size
+            self._buffered_bytes -= size
+            groups += self._groups(records)
+            if hold:
+                for group in groups:
+                    group_size = _size(group)
+                    self._held[group[0].seq] = (group, group_size)
+                    self._held_bytes += group_size
+        return [self._event(group) for group in groups], size
+
+    def acknowledge(self, seq_no: int) -> None:
+        """The hub has the event that starts at `seq_no`: forget its records."""
+        with self._lock:
+            held = self._held.pop(seq_no, None)
+            if held is not None:
+                self._held_bytes -= held[1]
+
+    def release(self, seq_no: int) -> None:
+        """The event that starts at `seq_no` may not have reached the hub: its records wait
+        again, ahead of every newer one."""
+        with self._lock:
+            held = self._held.pop(seq_no, None)
+            if held is None:
+                return
+            records, size = held
+            self._held_bytes -= size
+            self._buffered_bytes += size
+            if self._returned and self._returned[-1][0].seq > records[0].seq:
+                self._returned = deque(sorted([*self._returned, records], key=lambda g: g[0].seq))
             else:
-                records, size = [], 0
-                while self._records and (not records or size + self._records[0].size <= max_bytes):
-                    record = self._records.popleft()
-                    records.append(record)
-                    size += record.size
-                self._buffered_bytes -= size
-        events: list[tuple[Any, dict[str, Any]]] = []
+                self._returned.append(records)
+            self._returned_count += len(records)
+            self._trim()
+
+    def release_all(self) -> None:
+        """The connection is gone: every held event waits again, in order."""
+        for seq_no in sorted(self._held):
+            self.release(seq_no)
+
+    def drop_held(self, seq_no: int) -> None:
+        """The hub refused the event that starts at `seq_no`: count its records dropped."""
+        with self._lock:
+            held = self._held.pop(seq_no, None)
+            if held is not None:
+                self._held_bytes -= held[1]
+                self.dropped += len(held[0])
+
+    def _groups(self, records: list[_Record]) -> list[list[_Record]]:
+        """Records as they go out: one event each, or (recorded feeds) merged up to
+        ``max_event_bytes`` an event."""
         if not self.record:
-            for r in records:
-                events.append((r.payload, self.feed_info() | {"seq_no": r.seq, "seq_count": 1}))
-            return events, size
-        group: list[_Record] = []
+            return [[r] for r in records]
+        groups: list[list[_Record]] = []
         group_size = 0
         for r in records:
-            if group and group_size + r.size > self.max_event_bytes:
-                events.append(self._merge(group))
-                group, group_size = [], 0
-            group.append(r)
-            group_size += r.size
-        if group:
-            events.append(self._merge(group))
-        return events, size
+            if groups and group_size + r.size <= self.max_event_bytes:
+                groups[-1].append(r)
+                group_size += r.size
+            else:
+                groups.append([r])
+                group_size = r.size
+        return groups
+
+    def _event(self, group: list[_Record]) -> tuple[Any, dict[str, Any]]:
+        if not self.record:
+            return group[0].payload, self.feed_info() | {"seq_no": group[0].seq, "seq_count": 1}
+        return self._merge(group)
 
     def _merge(self, group: list[_Record]) -> tuple[Any, dict[str, Any]]:
         blocks: dict[str, dict[str, Any]] = {}

@@ -101,3 +101,44 @@ def _gone(probe: AsyncClient) -> bool:
     except ClientError:
         return True
     return False
+
+
+def test_records_sent_on_a_connection_that_died_silently_are_sent_again(
+    hub, run_agent, make_client, feed_listener
+):
+    # A partition that closes no socket: the agent goes on publishing into a connection
+    # that delivers nothing until its pings time out (seconds). Those records were handed
+    # to the hub but never acknowledged, so they are sent again after the agent re-joins.
+    gate = TcpGate(hub.port)
+    run_sync(gate.open())
+    run_agent("FakeData", "fd-halfopen", ["--sample-rate", "200", "--site-hub", gate.url])
+    listener = feed_listener("fd-halfopen", "false_temperatures")  # on the hub all along
+    c = make_client("fd-halfopen")
+    assert c.acq.start().status == ResponseCode.OK
+    listener.wait_for(lambda ev: len(ev) >= 3)
+
+    run_sync(gate.partition())
+    seen_when_cut = sum(i["seq_count"] for _, i in listener.events)
+    probe = AsyncClient("fd-halfopen", hub_url=hub.url, timeout=1.0)
+    wait_until(lambda: _gone(probe), 30, message="the hub to notice the agent left")
+    run_sync(gate.heal())
+    run_sync(wait_for_agent(probe, 30), 40)
+    run_sync(probe.close())
+
+    assert c.acq.stop().status == ResponseCode.OK
+    sent = int(c.acq.wait(timeout=10).session["data"]["samples_sent"])
+
+    def feed_state():
+        return dict(c.get_api()["feeds"])["false_temperatures"]
+
+    wait_until(lambda: feed_state()["unacknowledged"] == 0, 10, message="acknowledgements")
+    feed = feed_state()
+    assert feed["dropped"] == 0
+    listener.wait_for(
+        lambda ev: sum(i["seq_count"] for _, i in ev) >= feed["next_seq_no"], timeout=20
+    )
+    infos = [info for _, info in listener.events]
+    for a, b in itertools.pairwise(infos):
+        assert b["seq_no"] == a["seq_no"] + a["seq_count"], "a gap or a duplicate"
+    assert sum(len(p["temps"]["timestamps"]) for p, _ in listener.events) == sent
+    assert feed["next_seq_no"] > seen_when_cut + 30  # records went out during the partition
