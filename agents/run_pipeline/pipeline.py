@@ -60,6 +60,7 @@ class Settings:
     archive_target: str  # a folder, or host:folder, as the cluster sees it
     transfer_mode: Literal["pull", "push"] = "pull"
     push_target: str = ""  # push: the raw area as the DAQ reaches it ("" = raw_area)
+    transfer_bwlimit: int = 0  # rsync --bwlimit, KiB/s (0: none)
     remove_source: bool = False
     daq_live_process: str | None = None
     max_transfer_time: float = 1800.0
@@ -283,6 +284,8 @@ class Pipeline:
         """(where rsync runs, its argv) for copying run folder ``source`` (on the DAQ) to
         ``dest`` (on the cluster)."""
         flags = ["rsync", "--archive", "--whole-file", "--compress"]
+        if self.s.transfer_bwlimit > 0:
+            flags.append(f"--bwlimit={self.s.transfer_bwlimit}")
         if self.s.transfer_mode == "push":
             target = posixpath.join(self.s.push_target or self.s.raw_area, posixpath.basename(dest))
             return self.s.daq, [*flags, source + "/", target + "/"]
