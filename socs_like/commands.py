@@ -9,7 +9,9 @@ Why one module: agents run rsync, md5sum, ps and lsof locally and on remote host
 
 Local commands (:func:`run_command`) get their own process group, so a timeout kills the
 command *and* what it started (rsync's ssh), instead of leaving an orphan holding a connection
-open. :func:`run_command` blocks; :func:`run_command_async` runs it off the event loop.
+open; and they die with their caller (Linux's parent-death signal), so an agent killed with
+SIGKILL leaves no command running with nobody to wait for it or stop it at its timeout.
+:func:`run_command` blocks; :func:`run_command_async` runs it off the event loop.
 
 Remote commands go through :class:`SshPool`: one kept-alive asyncssh connection per host,
 shared by every operation.
@@ -36,12 +38,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import shlex
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -151,6 +154,24 @@ class CommandTimeout(RemoteError):
 
 # --- local commands -------------------------------------------------------------------------
 
+_PR_SET_PDEATHSIG = 1  # prctl(2), <linux/prctl.h>
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _dies_with(parent: int) -> Callable[[], None]:
+    """What a command runs between fork and exec: it gets SIGKILL when ``parent`` ends,
+    however it ends. The kernel ties it to the *thread* that forked it, which
+    :func:`run_command` keeps blocked until the command is over, so in effect to the process.
+    (SIGKILL, as at a timeout: nothing the command might do on its way out needs its caller,
+    and rsync's helpers end on their own once their pipes close.)"""
+
+    def tie() -> None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the caller died before the line above
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return tie
+
 
 def run_command(
     argv: Sequence[str],
@@ -160,8 +181,9 @@ def run_command(
     cwd: str | None = None,
 ) -> CommandResult:
     """Run ``argv`` here and wait for it (at most ``timeout`` s; then its whole process group
-    is killed). Blocking: call it from a worker thread, or use :func:`run_command_async`. A
-    program that cannot be started gives exit status 127, as a shell would."""
+    is killed). If this process dies meanwhile, the command is killed too. Blocking: call it
+    from a worker thread, or use :func:`run_command_async`. A program that cannot be started
+    gives exit status 127, as a shell would."""
     command = shlex.join(argv)
     try:
         proc = subprocess.Popen(
@@ -171,6 +193,8 @@ def run_command(
             stderr=subprocess.PIPE,
             cwd=cwd,
             start_new_session=True,
+            # no lock or import in there: safe to run after a fork from a threaded process
+            preexec_fn=_dies_with(os.getpid()),
         )
     except OSError as e:
         return CommandResult(

@@ -55,6 +55,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="push: the raw area as the DAQ reaches it, e.g. cluster:/scratch/raw",
     )
     t.add_argument(
+        "--transfer-bwlimit",
+        type=int,
+        default=0,
+        metavar="KIB",
+        help="rsync's --bwlimit for transfers, KiB/s, so a copy leaves the DAQ's network "
+        "some room (default 0: no limit)",
+    )
+    t.add_argument(
         "--remove-source",
         action="store_true",
         help="delete the run folder on the DAQ once its copy is verified",
@@ -146,6 +154,7 @@ def settings(args: argparse.Namespace) -> Settings:
         archive_target=args.archive_target or os.path.join(work, "archive"),
         transfer_mode=args.transfer_mode,
         push_target=args.push_target,
+        transfer_bwlimit=args.transfer_bwlimit,
         remove_source=args.remove_source,
         daq_live_process=args.daq_live_process,
         max_transfer_time=args.max_transfer_time,

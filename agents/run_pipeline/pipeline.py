@@ -32,7 +32,7 @@ from socs_like.checksum import md5_file
 from socs_like.commands import CommandResult, run_command
 from socs_like.paths import PathRefused, Roots, check_name
 
-from . import jobs, states
+from . import folderlock, jobs, states
 from .backends import BatchBackend, JobInfo, JobState, backend
 from .errors import PipelineError
 from .hosts import Host
@@ -60,6 +60,7 @@ class Settings:
     archive_target: str  # a folder, or host:folder, as the cluster sees it
     transfer_mode: Literal["pull", "push"] = "pull"
     push_target: str = ""  # push: the raw area as the DAQ reaches it ("" = raw_area)
+    transfer_bwlimit: int = 0  # rsync --bwlimit, KiB/s (0: none)
     remove_source: bool = False
     daq_live_process: str | None = None
     max_transfer_time: float = 1800.0
@@ -282,7 +283,16 @@ class Pipeline:
     def rsync_argv(self, source: str, dest: str) -> tuple[Host, list[str]]:
         """(where rsync runs, its argv) for copying run folder ``source`` (on the DAQ) to
         ``dest`` (on the cluster)."""
-        flags = ["rsync", "--archive", "--whole-file", "--compress"]
+        # --delete: the destination becomes an exact copy of the source whatever an earlier
+        # copy left in it. A copy killed with SIGKILL leaves rsync's temporary file
+        # (.NAME.XXXXXX) wherever rsync writes it; --partial-dir only helps on the signals
+        # rsync can catch, --temp-dir only moves the litter elsewhere for something else to
+        # clean. The folder is the pipeline's own (one per run, written only by copies of
+        # this run) and the source is the truth until the copy is verified, so nothing in it
+        # is lost; and the checksum comparison can stay exact: any extra file is an error.
+        flags = ["rsync", "--archive", "--whole-file", "--compress", "--delete"]
+        if self.s.transfer_bwlimit > 0:
+            flags.append(f"--bwlimit={self.s.transfer_bwlimit}")
         if self.s.transfer_mode == "push":
             target = posixpath.join(self.s.push_target or self.s.raw_area, posixpath.basename(dest))
             return self.s.daq, [*flags, source + "/", target + "/"]
@@ -317,11 +327,16 @@ class Pipeline:
         ):
             return  # another pipeline took it
         claimed = (states.TRANSFERRING, run.processed_status)
+        # the end of the copy on the host where rsync runs: it is locked for the copy
+        pull = self.s.transfer_mode == "pull"
+        lock, wait = (dest if pull else source), self.s.rsync_timeout
         result: CommandResult | None = None
         try:
-            result = self._run(runner, argv, timeout=self.s.rsync_timeout)
+            # at most one copy's time waiting for an earlier copy, then one copy's time
+            copy = folderlock.locked(argv, lock, wait=wait, create=pull)
+            result = self._run(runner, copy, timeout=2 * wait)
             if not result.ok:
-                raise PipelineError(result.describe())
+                raise PipelineError(folderlock.explain(result, argv, lock, wait))
             want = self._checksums(self.s.daq, source)
             got = self._checksums(self.s.cluster_host, dest)
             if want != got:

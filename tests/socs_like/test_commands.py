@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from socs_like.commands import (
     ssh_settings_from_args,
 )
 from socs_like.ops import OpFailed
-from socs_like.testing import free_port, run_in_new_loop, wait_until
+from socs_like.testing import free_port, process_alive, run_in_new_loop, wait_until
 
 # --- local ---------------------------------------------------------------------------------
 
@@ -66,17 +67,31 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     with pytest.raises(CommandTimeout, match="sh timed out"):
         result.check()
     grandchild = int(pidfile.read_text())
-    wait_until(lambda: not _alive(grandchild), timeout=10, message="grandchild gone")
+    wait_until(lambda: not process_alive(grandchild), timeout=10, message="grandchild gone")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purpose
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split(") ")[1].startswith("Z"))
+# an agent's way: the command awaited from the event loop, run in a worker thread
+CALLER = """
+import asyncio, sys
+from socs_like.commands import run_command_async
+script = 'echo $$ > "$1.part" && mv "$1.part" "$1" && exec sleep 120'
+asyncio.run(run_command_async(["sh", "-c", script, "sh", sys.argv[1]]))
+"""
+
+
+def test_a_command_dies_with_the_process_that_waits_for_it(tmp_path: Path) -> None:
+    """The caller killed with SIGKILL (no chance to clean up) takes its command along, though
+    the command runs in a session of its own: no rsync or ssh runs on with nobody to wait
+    for it (and to stop it at its timeout)."""
+    pidfile = tmp_path / "pid"
+    caller = subprocess.Popen([sys.executable, "-c", CALLER, str(pidfile)])
+    wait_until(pidfile.exists, timeout=30, message="the command to start")
+    command = int(pidfile.read_text())
+    assert process_alive(command)
+    caller.kill()
+    caller.wait()
+    # it would sleep two minutes more on its own
+    wait_until(lambda: not process_alive(command), timeout=30, message="the command gone")
 
 
 def test_killed_by_a_signal_has_no_exit_status() -> None:

@@ -107,7 +107,8 @@ def test_dry_run_prints_the_commands_and_changes_nothing(site: Site):
     out = site.cli("--dry-run", "--bundle-runs", "1")
     assert out.returncode == 0, out.stderr
     assert (
-        f"rsync --archive --whole-file --compress {site.daq}/run_0002/ {site.work}/raw/run_0002/"
+        "rsync --archive --whole-file --compress --delete "
+        f"{site.daq}/run_0002/ {site.work}/raw/run_0002/"
     ) in out.stdout
     assert "# process run_0001 here (local backend):" in out.stdout
     assert "process_run" in out.stdout
