@@ -344,17 +344,28 @@ async def _look_at_agents(site: Any, site_path: str, ids: list[str], timeout: fl
         except ClientError as exc:
             return AgentView(instance_id, None, str(exc))
 
-    views = await asyncio.gather(*(look(i) for i in ids))
+    async def registry_sightings() -> dict[str, float]:
+        # asked alongside the get_api calls: a call that times out may cost the connection
+        registries = [
+            i.instance_id
+            for h in site.hosts.values()
+            for i in h.agent_instances
+            if i.agent_class == "Registry"
+        ]
+        with contextlib.suppress(ClientError, ValueError, TypeError, AttributeError):
+            if registries:
+                _, _, session = await watcher.call(
+                    f"{hub.address_root}.{registries[0]}.ops", "status", "main", None
+                )
+                return registry_beats(session.get("data") or {}, hub.address_root)
+        return {}
+
+    views, sightings = await asyncio.gather(
+        asyncio.gather(*(look(i) for i in ids)), registry_sightings()
+    )
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(all_seen.wait(), max(0.0, 2.2 - (time.monotonic() - listening)))
-    last_seen = {i: time.time() - (time.monotonic() - t) for i, t in beats.items()}
-    registries = [v.instance_id for v in views if (v.api or {}).get("agent_class") == "Registry"]
-    if registries and not last_seen.keys() >= set(ids):
-        with contextlib.suppress(ClientError, ValueError, TypeError):
-            _, _, session = await watcher.call(
-                f"{hub.address_root}.{registries[0]}.ops", "status", "main", None
-            )
-            last_seen = registry_beats(session.get("data") or {}, hub.address_root) | last_seen
+    last_seen = sightings | {i: time.time() - (time.monotonic() - t) for i, t in beats.items()}
     await watcher.close()
     now = time.time()
     return [
