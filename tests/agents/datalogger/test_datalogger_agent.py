@@ -236,6 +236,8 @@ def test_a_grabber_killed_mid_scheduled_grab_grabs_the_window_once_after_restart
     first.kill()
     assert draft.exists(), "the grab finished before it was killed"
     [node_a] = outdir.glob("MLParamData_*_From_MLrn_*.h5")
+    # what a grab killed while it copied a draft from another file system leaves: unlocked
+    (outdir / f".{node_a.name.replace('_MLrn_', '_MLslow_')}.part").write_bytes(b"\x89HDF")
 
     due = Schedule("0 1 * * *").last_due(time.time())
     run_agent("DataGrabber", "grabber-killed", args=args)
@@ -246,6 +248,7 @@ def test_a_grabber_killed_mid_scheduled_grab_grabs_the_window_once_after_restart
 
     assert wait_until(runs, timeout=90, message="the interrupted run recorded") == [(due, True)]
     assert list((outdir / ".draft").iterdir()) == []
+    assert [p.name for p in outdir.glob(".*")] == [".draft"]
     # one file per node for the window: the first node's is the one written before the kill
     assert list(outdir.glob("MLParamData_*_From_MLrn_*.h5")) == [node_a]
     [node_b] = outdir.glob("MLParamData_*_From_MLslow_*.h5")
