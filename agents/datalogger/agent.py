@@ -166,6 +166,7 @@ class DataGrabber:
             timeout=args.timeout,
         )
         self.grabber = Grabber(config, Database(args.db_path))
+        self.grabber.remove_dead_drafts()  # of grabs killed mid-write (theirs runs again)
         self.schedules = {
             name: Schedule(expr)
             for name, expr in (("params", args.param_schedule), ("events", args.event_schedule))

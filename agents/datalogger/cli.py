@@ -153,6 +153,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "plots":
         print(f"plot page at {grabber.export_plots()}")
         return 0
+    grabber.remove_dead_drafts()
     window = make_window(
         now=time.time(),
         stopat=args.stopat,

@@ -7,20 +7,16 @@ column names in its ``columns`` attribute; the file's attributes hold the window
 the devices that had no samples (``empty``) and those that failed after their retries
 (``missing``, a JSON object device -> error), so nothing is silently skipped.
 
-The file grows in the draft folder under a hidden name of its own, ``.<name>.draft``, and
-reaches the output folder only complete: by a rename when both folders are on one file
-system, else by a copy to a hidden ``.<name>.part`` beside it and a rename. A reader of
-``*.h5`` in the output folder never sees half a file, and since a draft's name is never a
-finished file's, the draft folder may be the output folder (the command line's default).
+The file grows as a hidden draft and reaches the output folder only complete (``drafts``).
+A grab whose complete file is already in the output folder (same window, source, node or
+codes, devices) is not done again: that file is its result, marked ``reused``. So a run
+interrupted after some of its files (a kill, a crash) and run again ends with one file each.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
+import glob
 import json
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -33,6 +29,7 @@ import h5py
 from socs_like.backoff import Backoff
 
 from .client import LoggerSource
+from .drafts import publish, writing
 from .errors import DataLoggerError, DeviceError, RequestError, SourceError
 from .listfile import DeviceRef
 from .protocol import MAX_EVENT, Floats
@@ -72,6 +69,7 @@ class GrabReport:
     empty: list[str] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    reused: bool = False  # the complete file of an earlier grab of the same window
 
     @property
     def total_samples(self) -> int:
@@ -86,7 +84,7 @@ class GrabReport:
         if self.missing:
             device, error = next(iter(self.missing.items()))
             text += f" ({device}: {error})"
-        return text
+        return text + (" (grabbed before)" if self.reused else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +96,7 @@ class GrabReport:
             "empty": list(self.empty),
             "missing": dict(self.missing),
             "seconds": round(self.seconds, 3),
+            "reused": self.reused,
         }
 
 
@@ -192,7 +191,7 @@ def grab_events(
         file_name=event_file_name(now(), window),
         jobs=[(f"{code:#04x}", fetcher(code)) for code in codes],
         columns=EVENT_COLUMNS,
-        attrs={"source": source.name, "max_evt": max_evt},
+        attrs={"source": source.name, "max_evt": max_evt, "only_first": only_first},
         window=window,
         options=replace(options, concurrency=1) if only_first else options,
         step=step,
@@ -215,16 +214,24 @@ def _grab_file(
     stop_at_first_data: bool,
 ) -> GrabReport:
     started = time.monotonic()
-    report = GrabReport(kind=kind, window=window)
+    attrs = {
+        "kind": kind,
+        "window_start": window.start,
+        "window_stop": window.stop,
+        **attrs,
+        "requested": json.dumps([name for name, _ in jobs]),
+    }
     options.draftdir.mkdir(parents=True, exist_ok=True)
     options.outdir.mkdir(parents=True, exist_ok=True)
-    draft = draft_path(options.draftdir, file_name)
-    try:
-        with h5py.File(draft, "w") as h5:
-            h5.attrs.update(
-                {"kind": kind, "window_start": window.start, "window_stop": window.stop, **attrs}
-            )
-            h5.attrs["requested"] = json.dumps([name for name, _ in jobs])
+    before = grabbed_before(options.outdir, file_name, attrs, window)
+    if before is not None:
+        for name, _ in jobs:
+            step(name)
+        return before
+    report = GrabReport(kind=kind, window=window)
+    with writing(options.draftdir, file_name) as draft:
+        with h5py.File(draft, "w", locking=False) as h5:  # the draft holds our own lock
+            h5.attrs.update(attrs)
             for name, result in _run(jobs, options, should_stop, stop_at_first_data):
                 if isinstance(result, SourceError):
                     report.missing[name] = str(result)
@@ -243,11 +250,37 @@ def _grab_file(
             h5.attrs["missing"] = json.dumps(report.missing)
             h5.attrs["complete"] = not report.missing
         report.path = publish(draft, options.outdir / file_name)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            draft.unlink()
     report.seconds = time.monotonic() - started
     return report
+
+
+def grabbed_before(
+    outdir: Path, file_name: str, attrs: dict[str, Any], window: Window
+) -> GrabReport | None:
+    """The complete file in ``outdir`` that a grab writing ``file_name`` with ``attrs`` made
+    before (its name differs only in when it was created), as its report; None: there is
+    none. An incomplete one is grabbed again: a device missing then may answer now."""
+    prefix, _created, rest = file_name.split("_", 2)
+    for path in sorted(outdir.glob(f"{glob.escape(prefix)}_*_{glob.escape(rest)}")):
+        try:
+            with h5py.File(path, "r") as h5:
+                if not h5.attrs.get("complete") or any(
+                    k not in h5.attrs or h5.attrs[k] != v for k, v in attrs.items()
+                ):
+                    continue
+                return GrabReport(
+                    kind=str(attrs["kind"]),
+                    window=window,
+                    path=path,
+                    samples={
+                        name: len(h5[name]) for name in json.loads(attrs["requested"]) if name in h5
+                    },
+                    empty=json.loads(h5.attrs["empty"]),
+                    reused=True,
+                )
+        except (OSError, KeyError, ValueError):  # not a file of ours: grab anew beside it
+            continue
+    return None
 
 
 def _run(
@@ -281,32 +314,3 @@ def _run(
                 yield running.pop(future), result
                 if stop_at_first_data and not isinstance(result, SourceError) and len(result):
                     return
-
-
-def draft_path(draftdir: Path, file_name: str) -> Path:
-    """Where ``file_name`` grows: hidden from readers of ``*.h5``, and never the finished
-    file's path even when the draft folder is (or resolves to) the output folder."""
-    return draftdir / f".{file_name}.draft"
-
-
-def publish(draft: Path, final: Path) -> Path:
-    """Move a closed draft to ``final`` so that it appears there whole, never in part."""
-    with open(draft, "rb") as f:
-        os.fsync(f.fileno())
-    outdir = final.parent
-    try:
-        os.replace(draft, final)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:  # another file system: copy beside, then rename
-            raise
-        part = outdir / f".{final.name}.part"
-        shutil.copyfile(draft, part)
-        with open(part, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(part, final)
-    fd = os.open(outdir, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return final

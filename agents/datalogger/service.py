@@ -1,12 +1,16 @@
 """The grabber's work, end to end, for the agent and the command line alike (blocking).
 
 A parameter grab writes its files, then distils each into the database at once and
-regenerates the plot page, so statistics and plots follow every new file. One grab runs at a
-time per ``Grabber`` (the scheduler and a task asked at once take turns).
+regenerates the plot page, so statistics and plots follow every new file; a file grabbed
+before (``GrabReport.reused``) is distilled only when its statistics are not stored yet (its
+run was killed before). One grab runs at a time per ``Grabber`` (the scheduler and a task asked
+at once take turns). ``remove_dead_drafts`` clears what grabs killed mid-write left behind:
+the agent calls it at start, the command line before its grab.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,15 +20,17 @@ from socs_like.db import Database
 from socs_like.paths import Roots
 
 from .client import HttpLogger
+from .drafts import remove_dead
 from .errors import RequestError
 from .grab import GrabOptions, GrabReport, Progress, grab_events, grab_params
 from .listfile import read_device_list
 from .plots import write_page
 from .stats import FileStats, file_stats
-from .store import MIGRATIONS, all_stats, replace_file_stats
-from .window import Window
+from .store import MIGRATIONS, all_stats, has_file_stats, replace_file_stats
+from .window import EVENT_PREFIX, PARAM_PREFIX, Window
 
 OnStats = Callable[[FileStats], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +52,15 @@ class Grabber:
         self._schema_lock = threading.Lock()
         self._upgraded = False
         self.roots = Roots([config.options.outdir.resolve()], option="--outdir")
+
+    def remove_dead_drafts(self) -> list[Path]:
+        """Remove the drafts (and parts) of grabs that died writing them: in the draft and
+        output folders, named as ours, and held by no live writer (see ``drafts``)."""
+        options = self.config.options
+        removed = remove_dead([options.draftdir, options.outdir], [PARAM_PREFIX, EVENT_PREFIX])
+        for path in removed:
+            log.warning("removed %s (a draft nobody writes: its grab was killed)", path.name)
+        return removed
 
     def upgrade(self) -> None:
         """Create or migrate the tables, once (every entry point below calls this first)."""
@@ -77,7 +92,7 @@ class Grabber:
                 should_stop=should_stop,
             )
             for report in reports:
-                if report.path is not None and report.samples:
+                if report.path is not None and report.samples and not self._distilled(report):
                     stats = self._distill(report.path)
                     if on_stats:
                         on_stats(stats)
@@ -120,6 +135,10 @@ class Grabber:
         self.upgrade()
         with self.lock:
             return self._export()
+
+    def _distilled(self, report: GrabReport) -> bool:
+        name = report.path.name if report.path else ""
+        return report.reused and self.db.read(lambda s: has_file_stats(s, name))
 
     def _distill(self, path: Path) -> FileStats:
         stats = file_stats(path)

@@ -59,6 +59,12 @@ def replace_file_stats(session: Session, stats: FileStats) -> int:
     return len(rows)
 
 
+def has_file_stats(session: Session, file_name: str) -> bool:
+    """Whether statistics of the file named ``file_name`` are stored."""
+    query = select(Stat.file_name).where(Stat.file_name == file_name).limit(1)
+    return session.scalar(query) is not None
+
+
 def all_stats(session: Session) -> list[StatRow]:
     query = select(Stat).order_by(Stat.param_name, Stat.epoch_utc_sec, Stat.stat_name)
     return [

@@ -6,7 +6,9 @@ Run by the agent's ``timeline`` process (which restarts it when it dies) as
 and every ``--rotate`` seconds of logger time it writes them as
 ``TimelineEventData_<created>_<start>_to_<stop>.h5`` (one dataset ``timeline``: utc_seconds,
 code, offset_us) through the draft folder. It resumes after the newest file already in the
-output folder, so a restart leaves no hole and no overlap. On SIGTERM it writes what it holds.
+output folder, so a restart leaves no hole and no overlap; drafts a killed logger left are
+removed at start, and a file that fails to be written (a full disk) leaves none. On SIGTERM it
+writes what it holds.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ import numpy as np
 from socs_like.backoff import Backoff
 
 from .client import HttpLogger
+from .drafts import publish, remove_dead, writing
 from .errors import SourceError
-from .grab import draft_path, publish
 from .protocol import Floats
 from .window import TIMELINE_PREFIX, Window, timeline_file_name
 
@@ -52,19 +54,19 @@ def write_file(events: Floats, window: Window, draftdir: Path, outdir: Path, sou
     draftdir.mkdir(parents=True, exist_ok=True)
     outdir.mkdir(parents=True, exist_ok=True)
     name = timeline_file_name(time.time(), window)
-    draft = draft_path(draftdir, name)
-    with h5py.File(draft, "w") as h5:
-        h5.attrs.update(
-            {
-                "kind": "timeline",
-                "window_start": window.start,
-                "window_stop": window.stop,
-                "source": source,
-            }
-        )
-        dataset = h5.create_dataset("timeline", data=events.reshape(-1, 3))
-        dataset.attrs["columns"] = json.dumps(COLUMNS)
-    return publish(draft, outdir / name)
+    with writing(draftdir, name) as draft:
+        with h5py.File(draft, "w", locking=False) as h5:  # the draft holds our own lock
+            h5.attrs.update(
+                {
+                    "kind": "timeline",
+                    "window_start": window.start,
+                    "window_stop": window.stop,
+                    "source": source,
+                }
+            )
+            dataset = h5.create_dataset("timeline", data=events.reshape(-1, 3))
+            dataset.attrs["columns"] = json.dumps(COLUMNS)
+        return publish(draft, outdir / name)
 
 
 def run(args: argparse.Namespace, stop: threading.Event) -> int:
@@ -72,6 +74,8 @@ def run(args: argparse.Namespace, stop: threading.Event) -> int:
     outdir = Path(args.outdir)
     draftdir = Path(args.draftdir) if args.draftdir else outdir / ".draft"
     outdir.mkdir(parents=True, exist_ok=True)
+    for path in remove_dead([draftdir, outdir], [TIMELINE_PREFIX]):
+        log.warning("removed %s (a draft nobody writes: its logger was killed)", path.name)
     resumed = resume_point(outdir)
     start = resumed if resumed is not None else math.floor(time.time())
     fetched_to = start

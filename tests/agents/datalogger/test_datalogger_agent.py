@@ -15,7 +15,7 @@ from socs_like.testing import wait_until
 from socs_like_agents.datalogger.store import MIGRATIONS, record_run
 from socs_like_agents.datalogger.window import Schedule, last_midnight, parse_stopat, stamp
 
-from .conftest import ERROR_DEVICE, SLOW_DEVICE, write_list
+from .conftest import ERROR_DEVICE, SLOW_DEVICE, TRICKLE_DEVICE, write_list
 
 
 def test_grab_params_task_writes_file_stats_feed_and_page(
@@ -212,3 +212,48 @@ def test_timeline_logger_rotates_files_and_is_restarted_when_it_dies(
             assert ((events[:, 0] >= windows[-1][0]) & (events[:, 0] < windows[-1][1])).all()
     # the restarted logger resumed where the dead one stopped: no hole, no overlap
     assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))
+
+
+def test_a_grabber_killed_mid_scheduled_grab_grabs_the_window_once_after_restart(
+    hub, run_agent, logger_sim, tmp_path
+):
+    outdir, db_path = tmp_path / "out", tmp_path / "stats.db"
+    devices = tmp_path / "list.txt"
+    # two logger nodes: the first node's file is finished when the second one's grab is killed
+    devices.write_text(f"MLrn B:VIMIN\nMLslow {TRICKLE_DEVICE}\n")
+    args = [
+        *("--logger-url", logger_sim.url, "--device-list", str(devices)),
+        *("--outdir", str(outdir), "--db-path", str(db_path)),
+        *("--param-schedule", "0 1 * * *", "--event-schedule", "off"),
+        *("--days", "0", "--minutes", "10"),
+    ]
+    first = run_agent("DataGrabber", "grabber-killed", args=args)
+    [draft] = wait_until(
+        lambda: list((outdir / ".draft").glob(".MLParamData_*_From_MLslow_*.h5.draft")),
+        timeout=60,
+        message="the second node's draft",
+    )
+    first.kill()
+    assert draft.exists(), "the grab finished before it was killed"
+    [node_a] = outdir.glob("MLParamData_*_From_MLrn_*.h5")
+    # what a grab killed while it copied a draft from another file system leaves: unlocked
+    (outdir / f".{node_a.name.replace('_MLrn_', '_MLslow_')}.part").write_bytes(b"\x89HDF")
+
+    due = Schedule("0 1 * * *").last_due(time.time())
+    run_agent("DataGrabber", "grabber-killed", args=args)
+
+    def runs():
+        with sqlite3.connect(db_path) as c:
+            return c.execute("SELECT due, ok FROM datalogger_runs").fetchall()
+
+    assert wait_until(runs, timeout=90, message="the interrupted run recorded") == [(due, True)]
+    assert list((outdir / ".draft").iterdir()) == []
+    assert [p.name for p in outdir.glob(".*")] == [".draft"]
+    # one file per node for the window: the first node's is the one written before the kill
+    assert list(outdir.glob("MLParamData_*_From_MLrn_*.h5")) == [node_a]
+    [node_b] = outdir.glob("MLParamData_*_From_MLslow_*.h5")
+    with h5py.File(node_b) as h5:
+        assert list(h5) == [TRICKLE_DEVICE] and h5.attrs["complete"]
+    with sqlite3.connect(db_path) as c:
+        names = {n for (n,) in c.execute("SELECT DISTINCT file_name FROM datalogger_stats")}
+    assert names == {node_a.name, node_b.name}
