@@ -158,10 +158,11 @@ _PR_SET_PDEATHSIG = 1  # prctl(2), <linux/prctl.h>
 _prctl = ctypes.CDLL(None, use_errno=True).prctl
 
 
-def _dies_with(parent: int) -> Callable[[], None]:
-    """What a command runs between fork and exec: it gets SIGKILL when ``parent`` ends,
-    however it ends. The kernel ties it to the *thread* that forked it, which
-    :func:`run_command` keeps blocked until the command is over, so in effect to the process.
+def dies_with(parent: int) -> Callable[[], None]:
+    """What a command runs between fork and exec (``preexec_fn``): it gets SIGKILL when
+    ``parent`` ends, however it ends. The kernel ties it to the *thread* that forked it, which
+    :func:`run_command` keeps blocked until the command is over (and an event loop's thread
+    lives as long as its process), so in effect to the process.
     (SIGKILL, as at a timeout: nothing the command might do on its way out needs its caller,
     and rsync's helpers end on their own once their pipes close.)"""
 
@@ -194,7 +195,7 @@ def run_command(
             cwd=cwd,
             start_new_session=True,
             # no lock or import in there: safe to run after a fork from a threaded process
-            preexec_fn=_dies_with(os.getpid()),
+            preexec_fn=dies_with(os.getpid()),
         )
     except OSError as e:
         return CommandResult(

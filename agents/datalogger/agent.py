@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from typing import Any, TypeVar, cast
 
 from socs_like import Agent, OpSession, param
 from socs_like.backoff import Backoff
+from socs_like.commands import dies_with
 from socs_like.db import Database
 from socs_like.logs import notice
 
@@ -384,7 +386,11 @@ class DataGrabber:
         restarts = 0
         while not session.stop_requested:
             proc = await asyncio.create_subprocess_exec(
-                *command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+                *command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                # killed with the agent: a restarted agent starts its own logger
+                preexec_fn=dies_with(os.getpid()),
             )
             session.data = {"pid": proc.pid, "restarts": restarts, "outdir": str(outdir)}
             started = time.monotonic()

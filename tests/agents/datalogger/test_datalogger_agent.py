@@ -11,7 +11,7 @@ import time
 import h5py
 
 from socs_like.db import Database
-from socs_like.testing import wait_until
+from socs_like.testing import process_alive, wait_until
 from socs_like_agents.datalogger.store import MIGRATIONS, record_run
 from socs_like_agents.datalogger.window import Schedule, last_midnight, parse_stopat, stamp
 
@@ -169,7 +169,7 @@ def test_timeline_logger_rotates_files_and_is_restarted_when_it_dies(
     hub, run_agent, make_client, logger_sim, tmp_path
 ):
     outdir = tmp_path / "timeline"
-    run_agent(
+    agent = run_agent(
         "DataGrabber",
         "grabber-timeline",
         args=[
@@ -212,6 +212,10 @@ def test_timeline_logger_rotates_files_and_is_restarted_when_it_dies(
             assert ((events[:, 0] >= windows[-1][0]) & (events[:, 0] < windows[-1][1])).all()
     # the restarted logger resumed where the dead one stopped: no hole, no overlap
     assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))
+    # the agent killed -9 takes its logger along: a restarted agent would start another one,
+    # and two would write the same windows
+    os.kill(agent.pid, signal.SIGKILL)
+    wait_until(lambda: not process_alive(second["pid"]), 20, message="the logger to end")
 
 
 def test_a_grabber_killed_mid_scheduled_grab_grabs_the_window_once_after_restart(
