@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from .commands import dies_with
 from .secrets import SECRETS_ENV, Secrets, SecretsError, load_secrets, write_new_secrets
 from .site_config import HubConfig
 
@@ -302,6 +303,10 @@ class Hub:
             env=os.environ
             | {"PYTHONUNBUFFERED": "1", SECRETS_ENV: str(self.secrets_file.resolve())},
             start_new_session=True,
+            # crossbar (and its router worker with it) ends when we do, however we end, so
+            # no orphan keeps the port from the next hub; start() runs on a thread that
+            # lives as long as this process (the main one)
+            preexec_fn=dies_with(os.getpid()),
         )
         deadline = time.monotonic() + timeout
         while not self._serving():

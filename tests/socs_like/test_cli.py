@@ -9,6 +9,7 @@ import sys
 import yaml
 
 from socs_like.client import Client, ClientError
+from socs_like.hub import port_open
 from socs_like.secrets import SECRETS_ENV
 from socs_like.testing import wait_until
 from socs_like.testing.hub import free_port
@@ -273,3 +274,25 @@ def test_status_shows_a_frozen_agents_heartbeat_age_from_the_registry(hub, run_a
     row = next(line for line in out.stdout.splitlines() if line.startswith("│fd-frozen"))
     assert "—" not in row, out.stdout
     assert re.search(r"│\s*\d+ s\s*│", row), row
+
+
+def test_a_hub_killed_with_sigkill_takes_crossbar_along(tmp_path):
+    # crossbar runs in a session of its own; left behind it would hold the port, and the
+    # next `socs-like hub` or `up` could not start
+    port = free_port()
+    path = tmp_path / "site-config.yaml"
+    path.write_text(
+        yaml.safe_dump({"hub": {"wamp_server": f"ws://127.0.0.1:{port}/ws"}, "hosts": {}})
+    )
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "socs_like", "hub", "--site-config", str(path)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until(lambda: port_open("127.0.0.1", port), 60, message="the hub to listen")
+    finally:
+        hub.kill()
+        hub.wait()
+    wait_until(lambda: not port_open("127.0.0.1", port), 30, message="crossbar to end")
