@@ -304,10 +304,15 @@ class Feed:
                 groups.append(group)
                 size += _size(group)
             records: list[_Record] = []
-            while self._records and (
-                max_bytes is None
-                or not (groups or records)
-                or size + self._records[0].size <= max_bytes
+            # newer records only once every returned event is out: never one before them
+            while (
+                not self._returned
+                and self._records
+                and (
+                    max_bytes is None
+                    or not (groups or records)
+                    or size + self._records[0].size <= max_bytes
+                )
             ):
                 record = self._records.popleft()
                 records.append(record)

@@ -211,6 +211,24 @@ def test_held_events_go_again_in_order_ahead_of_newer_records_until_acknowledged
     assert f.encoded()["unacknowledged"] == 0 and f.held_bytes == 0 and f.dropped == 0
 
 
+def test_a_bounded_take_sends_no_newer_record_before_an_older_returned_event():
+    # What a lost connection carried comes back as whole events; when the next one does not
+    # fit in what is left of a take's budget, a small newer record must not go before it
+    # (a recorder would write samples out of order; far enough apart, past its window)
+    f = recorded(max_event_bytes=300)  # two records an event
+    for t in range(6):
+        _sample(f, float(t))
+    f.take(None, hold=True)
+    f.release_all()
+    _sample(f, 6.0)
+    one_event = f.pending_bytes * 2 // 7
+    sent = []
+    while f.pending:
+        sent += f.take(one_event * 3 // 2)[0]  # one event and one record
+    stamps = [ts for p, _ in sent for ts in p["b"]["timestamps"]]
+    assert stamps == [float(t) for t in range(7)]
+
+
 def test_releases_out_of_order_still_send_oldest_first():
     f = Feed("observatory.x", "status", agent_class="X")
     for n in range(4):
