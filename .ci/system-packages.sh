@@ -15,6 +15,7 @@ have influxd || missing+=(influxdb)
 have slurmctld || missing+=(slurm-wlm)
 have munged || missing+=(munge)
 have zstd || missing+=(zstd)
+have ip || missing+=(iproute2)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || have initdb || missing+=(postgresql)
 
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,15 +72,20 @@ def session_secrets(folder: Path) -> Path:
     return Path(os.environ[SECRETS_ENV])
 
 
-def start_hub(folder: Path, port: int | None = None, **settings: Any) -> HubInfo:
-    """A hub on a free port; `settings` are more `HubConfig` keys (``legacy``, ``tls``...)."""
+def start_hub(
+    folder: Path, port: int | None = None, host: str = "127.0.0.1", **settings: Any
+) -> HubInfo:
+    """A hub on a free port; `settings` are more `HubConfig` keys (``legacy``, ``tls``...).
+
+    `host` is the address in its site config's URLs (the hub listens on every address of
+    its network: another host's, see `socs_like.testing.netns`, is started from there)."""
     port = port or free_port()
     folder.mkdir(parents=True, exist_ok=True)
     scheme = "wss" if settings.get("tls") else "ws"
     config = HubConfig.model_validate(
         {
-            "wamp_server": f"{scheme}://127.0.0.1:{port}/ws",
-            "wamp_http": f"{scheme.replace('ws', 'http')}://127.0.0.1:{port}/call",
+            "wamp_server": f"{scheme}://{host}:{port}/ws",
+            "wamp_http": f"{scheme.replace('ws', 'http')}://{host}:{port}/call",
         }
         | settings
     )
@@ -115,7 +120,8 @@ def private_hub(tmp_path: Path) -> Iterator[HubInfo]:
 
 
 class AgentProcess:
-    """A real agent process started with `socs-like agent`."""
+    """A real agent process started with `socs-like agent`; `run` runs its client's
+    coroutines (another host's loop: `socs_like.testing.netns.Host.run`)."""
 
     def __init__(
         self,
@@ -124,11 +130,13 @@ class AgentProcess:
         env: dict[str, str],
         client: AsyncClient,
         instance_id: str,
+        run: Callable[[Coroutine[Any, Any, Any], float], Any] = run_sync,
     ) -> None:
         self.argv = argv
         self.log_path = log_path
         self.instance_id = instance_id
         self._client = client
+        self._run = run
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
@@ -147,7 +155,7 @@ class AgentProcess:
         """Wait until the agent answers get_api; fail with its output if it died."""
         deadline_error: Exception | None = None
         try:
-            return run_sync(wait_for_agent(self._client, timeout), timeout + 5)
+            return dict(self._run(wait_for_agent(self._client, timeout), timeout + 5))
         except ClientError as exc:
             deadline_error = exc
         raise AssertionError(
@@ -198,8 +206,10 @@ def spawn_agent(
     args: list[str] | tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     wait: bool = True,
+    run: Callable[[Coroutine[Any, Any, Any], float], Any] = run_sync,
 ) -> AgentProcess:
-    """Start one agent process on `hub`; with `wait`, return once it answers get_api."""
+    """Start one agent process on `hub`; with `wait`, return once it answers get_api (asked
+    through `run`, see `AgentProcess`)."""
     client = AsyncClient(instance_id, hub_url=hub.url, timeout=2.0, ca_file=hub.ca_file)
     proc = AgentProcess(
         agent_command(agent_class, instance_id, hub.site_file, list(args)),
@@ -207,6 +217,7 @@ def spawn_agent(
         os.environ | {"PYTHONUNBUFFERED": "1"} | (env or {}),
         client,
         instance_id,
+        run,
     )
     if wait:
         try:

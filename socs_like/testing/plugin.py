@@ -8,4 +8,5 @@ pytest_plugins = [
     "socs_like.testing.influxdb",
     "socs_like.testing.database",
     "socs_like.testing.browser",
+    "socs_like.testing.netns",
 ]
