@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .hub import HubError
+from .secrets import SecretsError
 from .site_config import SiteConfigError, find_site_config, load_site_config
 
 USAGE = """\
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         if command in plugins:
             return int(plugins[command].load()(rest))
         raise UserError(f"unknown command {command!r}; run socs-like --help")
-    except (UserError, SiteConfigError, HubError) as exc:
+    except (UserError, SiteConfigError, HubError, SecretsError) as exc:
         print(f"socs-like {command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

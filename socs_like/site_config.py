@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import ipaddress
 import os
 import socket
 from collections.abc import Mapping, Sequence
@@ -63,11 +64,21 @@ class LegacyConfig(BaseModel):
     @field_validator("interface")
     @classmethod
     def _named_interface(cls, value: str) -> str:
-        if value in ("", "0.0.0.0", "::", "*"):
+        if value in ("", "*") or _all_interfaces(value):
             raise ValueError(
                 f"the legacy endpoint must listen on loopback or a named interface, not {value!r}"
             )
         return value
+
+
+def _all_interfaces(address: str) -> bool:
+    """Whether `address` is the wildcard however it is spelt (``0``, ``0x0``, ``::0``, ...):
+    read as the socket library reads it, without a name lookup (a name is an interface)."""
+    try:
+        found = socket.getaddrinfo(address, None, flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError):
+        return False
+    return any(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_unspecified for info in found)
 
 
 class TlsConfig(BaseModel):
@@ -125,6 +136,11 @@ class HubConfig(BaseModel):
         if path is None or self._site_dir is None:
             return path
         return str(self._site_dir / path)
+
+    @field_validator("http_bridge", mode="before")
+    @classmethod
+    def _bare_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML reads a bare `off` as false
 
     @field_validator("wamp_server")
     @classmethod

@@ -296,3 +296,18 @@ def test_a_hub_killed_with_sigkill_takes_crossbar_along(tmp_path):
         hub.kill()
         hub.wait()
     wait_until(lambda: not port_open("127.0.0.1", port), 30, message="crossbar to end")
+
+
+def test_a_secrets_file_others_can_read_is_one_line_for_call_and_status(tmp_path):
+    (tmp_path / "site-config.yaml").write_text(yaml.safe_dump({"hosts": {}}))
+    secrets = tmp_path / "secrets.yaml"
+    secrets.write_text("users: {}\n")
+    secrets.chmod(0o644)
+    env = {k: v for k, v in os.environ.items() if k != SECRETS_ENV}
+    for command in (["status"], ["call", "fd", "acq", "status"]):
+        out = socs_like(*command, "--site-config", str(tmp_path / "site-config.yaml"), env=env)
+        assert out.returncode == 2
+        assert out.stderr.splitlines() == [
+            f"socs-like {command[0]}: secrets file {secrets} is readable by others "
+            f"(mode 644): run chmod 600 {secrets}"
+        ]

@@ -138,3 +138,29 @@ def test_host_matches_hostname_before_localhost():
 def test_missing_instance_id_is_one_clear_line():
     with pytest.raises(SiteConfigError, match="no instance id: give --instance-id"):
         agent_settings(site_args(), {})
+
+
+def test_http_bridge_off_unquoted_as_the_docs_write_it():
+    # YAML 1.1 reads a bare `off` as false
+    site = parse_site_config(
+        GOOD.replace("  address_root: obs\n", "  address_root: obs\n  http_bridge: off\n")
+    )
+    assert site.hub.http_bridge == "off"
+
+
+@pytest.mark.parametrize("interface", ["0", "::0", "0:0:0:0:0:0:0:0", "0.0.0.0", "0x0", "::"])
+def test_the_legacy_endpoint_refuses_every_spelling_of_all_interfaces(interface):
+    text = GOOD.replace(
+        "  address_root: obs\n",
+        f"  address_root: obs\n  legacy: {{port: 8005, interface: '{interface}'}}\n",
+    )
+    with pytest.raises(SiteConfigError, match="must listen on loopback or a named interface"):
+        parse_site_config(text, "site.yaml")
+
+
+def test_the_legacy_endpoint_takes_a_named_interface():
+    text = GOOD.replace(
+        "  address_root: obs\n",
+        "  address_root: obs\n  legacy: {port: 8005, interface: 10.1.2.3}\n",
+    )
+    assert parse_site_config(text).hub.legacy.interface == "10.1.2.3"
