@@ -53,12 +53,18 @@ def create_authenticator(
     return authenticate
 
 
-def agent_may(root: str, authid: str, uri: str, action: str) -> dict[str, Any]:
-    """The authorization of an ``agent`` session `authid` for `action` on `uri`."""
+def agent_may(
+    root: str, authid: str, uri: str, action: str, options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The authorization of an ``agent`` session `authid` for `action` on `uri` (with the
+    request's `options`, whose ``match`` a registration may give)."""
     if action in ("register", "publish"):
         instance_id = authid.removeprefix(AGENT_PREFIX)
         own = f"{root}.{instance_id}"
-        allowed = authid.startswith(AGENT_PREFIX) and (uri == own or uri.startswith(own + "."))
+        under_own = uri.startswith(own + ".")
+        # a prefix `own` would also match another agent's `own9...`: only `own.` and below
+        exact = (options or {}).get("match", "exact") != "prefix" and uri == own
+        allowed = authid.startswith(AGENT_PREFIX) and (exact or under_own)
         return {"allow": allowed, "disclose": True, "cache": False}
     return {"allow": uri.startswith(root + "."), "disclose": True, "cache": True}
 
@@ -72,6 +78,6 @@ class Authorizer(ApplicationSession):
         def authorize(
             session: dict[str, Any], uri: str, action: str, options: Any = None
         ) -> dict[str, Any]:
-            return agent_may(root, str(session.get("authid") or ""), uri, action)
+            return agent_may(root, str(session.get("authid") or ""), uri, action, options)
 
         await self.register(authorize, AUTHORIZE_URI)

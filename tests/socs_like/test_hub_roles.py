@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 import yaml
 from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import PublishOptions
+from autobahn.wamp.types import PublishOptions, RegisterOptions
 
 from socs_like.access import hash_password
 from socs_like.client import AsyncClient, ClientError, run_sync
@@ -132,6 +132,20 @@ def test_an_agent_registers_and_publishes_only_at_its_own_address(hub):
     for uri in ("observatory.fd-b", "observatory.fd-b.ops", "observatory.fd-ab.ops"):
         with pytest.raises(ApplicationError, match="not_authorized"):
             _do(lambda uri=uri: session.register(lambda: None, uri))
+    # A prefix or wildcard registration that would cover another agent's address (fd-a9's
+    # calls would reach fd-a): refused; one under its own address with the dot: allowed.
+    for uri, match in (("observatory.fd-a", "prefix"), ("observatory..ops", "wildcard")):
+        with pytest.raises(ApplicationError, match="not_authorized"):
+            _do(
+                lambda uri=uri, match=match: session.register(
+                    lambda: None, uri, options=RegisterOptions(match=match)
+                )
+            )
+    _do(
+        lambda: session.register(
+            lambda: "sub", "observatory.fd-a.sub.", options=RegisterOptions(match="prefix")
+        )
+    )
     with pytest.raises(ApplicationError, match="not_authorized"):
         _do(
             lambda: session.publish(
