@@ -58,6 +58,7 @@ class Settings:
     jobs_dir: str  # on the cluster: job scripts and logs
     compressed_area: str  # on the cluster: <run>.tar.zst and bundles
     archive_target: str  # a folder, or host:folder, as the cluster sees it
+    archive_bwlimit: int = 0  # rsync --bwlimit for the copy to the archive, KiB/s (0: none)
     transfer_mode: Literal["pull", "push"] = "pull"
     push_target: str = ""  # push: the raw area as the DAQ reaches it ("" = raw_area)
     transfer_bwlimit: int = 0  # rsync --bwlimit, KiB/s (0: none)
@@ -628,6 +629,8 @@ class Pipeline:
         members = [f"{r.name}.tar.zst" for r in runs]
         tar_argv = ["tar", "-C", self.s.compressed_area, "-cf", bundle_path, *members]
         push_argv = ["rsync", "--archive", bundle_path, target.rstrip("/") + "/"]
+        if self.s.archive_bwlimit > 0:
+            push_argv.insert(2, f"--bwlimit={self.s.archive_bwlimit}")
         if host.local:
             push_argv[1:1] = ["-e", host.rsh()]
         if self.dry_run:
