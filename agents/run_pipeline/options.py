@@ -125,6 +125,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="bundle anyway once the oldest waited this long (default 3600)",
     )
+    a.add_argument(
+        "--archive-bwlimit",
+        type=int,
+        default=0,
+        metavar="KIB",
+        help="rsync's --bwlimit for the copy to the archive target, KiB/s (default 0: no limit)",
+    )
     a.add_argument("--batch", type=int, default=200, help="runs per step and pass")
     add_ssh_arguments(parser)
 
@@ -152,6 +159,7 @@ def settings(args: argparse.Namespace) -> Settings:
         jobs_dir=area("jobs"),
         compressed_area=area("compressed"),
         archive_target=args.archive_target or os.path.join(work, "archive"),
+        archive_bwlimit=args.archive_bwlimit,
         transfer_mode=args.transfer_mode,
         push_target=args.push_target,
         transfer_bwlimit=args.transfer_bwlimit,

@@ -33,6 +33,7 @@ from socs_like.commands import CommandResult, run_command
 from socs_like.paths import PathRefused, Roots, check_name
 
 from . import folderlock, jobs, states
+from .archiving import Archiver
 from .backends import BatchBackend, JobInfo, JobState, backend
 from .errors import PipelineError
 from .hosts import Host
@@ -58,6 +59,7 @@ class Settings:
     jobs_dir: str  # on the cluster: job scripts and logs
     compressed_area: str  # on the cluster: <run>.tar.zst and bundles
     archive_target: str  # a folder, or host:folder, as the cluster sees it
+    archive_bwlimit: int = 0  # rsync --bwlimit for the copy to the archive, KiB/s (0: none)
     transfer_mode: Literal["pull", "push"] = "pull"
     push_target: str = ""  # push: the raw area as the DAQ reaches it ("" = raw_area)
     transfer_bwlimit: int = 0  # rsync --bwlimit, KiB/s (0: none)
@@ -124,6 +126,7 @@ class Pipeline:
         self._local_jobs: dict[str, Future[None]] = {}
         self._local_seq = 0
         self._lock = threading.Lock()
+        self._archiver = Archiver(store, settings, dry_run=dry_run, say=say)
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -146,11 +149,6 @@ class Pipeline:
             digest, _, name = line.partition("  ")
             out[name.removeprefix("./")] = digest
         return out
-
-    def _md5(self, host: Host, path: str) -> str:
-        if host.local:
-            return md5_file(path).md5
-        return self._run(host, ["md5sum", path]).check().stdout_text.split()[0]
 
     # --- recovery -----------------------------------------------------------------------
 
@@ -553,151 +551,10 @@ class Pipeline:
     def archive_pass(self, only: list[str] | None = None, *, flush: bool = False) -> PassReport:
         """Compress processed runs; bundle and archive compressed ones, ``bundle_runs`` to a
         bundle, once a bundle is full (``bundle_runs`` runs or ``bundle_bytes`` of raw data),
-        its oldest run waited ``bundle_max_age``, or ``flush``."""
+        its oldest run waited ``bundle_max_age``, or ``flush``; a bundle an earlier attempt
+        made goes again as it was, full or not (:mod:`.archiving`)."""
         report = PassReport("archive")
         self.recover(report)
-        due = self.store.due(states.ONDECK, states.PROCESSED, limit=self.s.batch, only=only)
-        if due and not self.dry_run:
-            self._run(self.s.cluster_host, ["mkdir", "-p", self.s.compressed_area]).check()
-        for run in due:
-            try:
-                self._compress(run, report)
-            except Exception as e:
-                report.fail(run.name, f"{type(e).__name__}: {e}")
-        waiting = self.store.due(states.COMPRESSED, limit=self.s.batch, only=only)
-        now = time.time()
-        while waiting:
-            bundle, waiting = waiting[: self.s.bundle_runs], waiting[self.s.bundle_runs :]
-            if not (
-                flush
-                or len(bundle) >= self.s.bundle_runs
-                or sum(r.raw_size for r in bundle) >= self.s.bundle_bytes
-                or now - min(r.since for r in bundle) >= self.s.bundle_max_age
-            ):
-                break  # the rest waits for more runs
-            try:
-                self._archive(bundle, report)
-            except Exception as e:
-                report.fail("(bundle)", f"{type(e).__name__}: {e}")
-                log.exception("archiving failed")
+        self._archiver.run(report, only, flush)
         report.finished = time.time()
         return report
-
-    def _compress(self, run: RunView, report: PassReport) -> None:
-        name = check_name(run.name, "run name")
-        raw = posixpath.join(self.s.raw_area, name)
-        packed = posixpath.join(self.s.compressed_area, f"{name}.tar.zst")
-        argv = ["tar", "--zstd", "-C", self.s.raw_area, "-cf", packed, name]
-        host = self.s.cluster_host
-        if self.dry_run:
-            self.say(f"# compress {name} ({host}):\n{shlex.join(argv)}")
-            return
-        claimed = (states.COMPRESSING, run.processed_status)
-        if not self.store.change(
-            name, run.status, claimed, "claim", message="compress", owner=self.store.actor
-        ):
-            return
-        try:
-            self._run(host, argv).check()
-            digest = self._md5(host, packed)
-        except Exception as e:
-            report.fail(name, str(e))
-            self.store.change(
-                name, claimed, run.status, "compress-failed", message=str(e), owner=None
-            )
-            return
-        if self.store.change(
-            name,
-            claimed,
-            (states.COMPRESSED, run.processed_status),
-            "compressed",
-            message=f"md5 {digest}",
-            owner=None,
-            archive_md5=digest,
-            raw_location=f"{self.s.cluster}:{packed}",
-        ):
-            report.done += 1
-            self._run(host, ["rm", "-rf", "--", raw])
-
-    def _archive(self, runs: list[RunView], report: PassReport) -> None:
-        host = self.s.cluster_host
-        bundle = f"bundle-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{runs[0].name}.tar"
-        bundle_dir = posixpath.join(self.s.compressed_area, "bundles")
-        bundle_path = posixpath.join(bundle_dir, bundle)
-        target = self.s.archive_target
-        members = [f"{r.name}.tar.zst" for r in runs]
-        tar_argv = ["tar", "-C", self.s.compressed_area, "-cf", bundle_path, *members]
-        push_argv = ["rsync", "--archive", bundle_path, target.rstrip("/") + "/"]
-        if host.local:
-            push_argv[1:1] = ["-e", host.rsh()]
-        if self.dry_run:
-            self.say(f"# archive {len(runs)} runs ({host}):\n{shlex.join(tar_argv)}")
-            self.say(shlex.join(push_argv))
-            return
-        claimed: list[RunView] = []
-        for run in runs:
-            if self.store.change(
-                run.name,
-                run.status,
-                (states.ARCHIVING, run.processed_status),
-                "claim",
-                message=f"bundle {bundle}",
-                owner=self.store.actor,
-                bundle=bundle,
-            ):
-                claimed.append(run)
-        if not claimed:
-            return
-        members = [f"{r.name}.tar.zst" for r in claimed]
-        tar_argv = ["tar", "-C", self.s.compressed_area, "-cf", bundle_path, *members]
-        try:
-            # each member's checksum first: a packed run that changed since is not archived
-            for run in claimed:
-                got = self._md5(host, posixpath.join(self.s.compressed_area, f"{run.name}.tar.zst"))
-                if got != run.archive_md5:
-                    raise PipelineError(
-                        f"{run.name}.tar.zst changed: md5 {got} != {run.archive_md5}"
-                    )
-            self._run(host, ["mkdir", "-p", bundle_dir]).check()
-            self._run(host, tar_argv).check()
-            digest = self._md5(host, bundle_path)
-            target_host, target_dir = _split_target(target, host)
-            self._run(target_host, ["mkdir", "-p", target_dir]).check()
-            self._run(host, push_argv, timeout=self.s.rsync_timeout).check()
-            archived = self._md5(target_host, posixpath.join(target_dir, bundle))
-            if archived != digest:
-                raise PipelineError(f"archived bundle md5 {archived} != {digest}")
-        except Exception as e:
-            for run in claimed:
-                report.fail(run.name, str(e))
-                self.store.change(
-                    run.name,
-                    (states.ARCHIVING, run.processed_status),
-                    run.status,
-                    "archive-failed",
-                    message=str(e),
-                    owner=None,
-                    bundle=None,
-                )
-            return
-        for run in claimed:
-            if self.store.change(
-                run.name,
-                (states.ARCHIVING, run.processed_status),
-                (states.ARCHIVED, run.processed_status),
-                "archived",
-                message=f"bundle md5 {digest}",
-                owner=None,
-                raw_location=f"{target.rstrip('/')}/{bundle}#{run.name}.tar.zst",
-            ):
-                report.done += 1
-        packed = [posixpath.join(self.s.compressed_area, m) for m in members]
-        self._run(host, ["rm", "-f", "--", bundle_path, *packed])
-
-
-def _split_target(target: str, cluster: Host) -> tuple[Host, str]:
-    """The archive target as (host, folder); ``host:folder`` is a host reached over SSH."""
-    head, sep, rest = target.partition(":")
-    if sep and "/" not in head:
-        return Host(head, cluster.ssh), rest
-    return cluster, target

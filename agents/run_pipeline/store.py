@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -27,6 +27,10 @@ from .errors import RunNotFound
 from .tables import Run, RunEvent
 
 Status = tuple[str, str]  # (raw_status, processed_status)
+
+
+class _NotAll(Exception):
+    """One run of :meth:`RunStore.change_all` was not where expected: roll all back."""
 
 
 def actor_id() -> str:
@@ -187,39 +191,78 @@ class RunStore:
         given ``at_attempt``, at that attempt); set the columns in ``values`` and log the
         event (with ``code``, a command's exit status) in the same transaction. True when this
         call made the change."""
-        now = time.time()
+        return self.db.write(
+            lambda s: self._change(
+                s, name, expect, to, action, message, code, at_attempt, actor, values
+            )
+        )
+
+    def change_all(
+        self,
+        moves: Sequence[tuple[str, Status, Status]],
+        action: str,
+        *,
+        message: str = "",
+        each: Mapping[str, Mapping[str, Any]] | None = None,
+        **values: Any,
+    ) -> bool:
+        """:meth:`change` for several runs (``(name, expect, to)`` each) in one transaction:
+        all of them move, or none does (False). ``each`` adds columns for some runs."""
 
         def work(s: Session) -> bool:
-            conditions = [
-                Run.name == name,
-                Run.raw_status == expect[0],
-                Run.processed_status == expect[1],
-            ]
-            if at_attempt is not None:
-                conditions.append(Run.attempts == at_attempt)
-            result = s.execute(
-                update(Run)
-                .where(*conditions)
-                .values(raw_status=to[0], processed_status=to[1], since=now, **values)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                return False
-            s.add(
-                RunEvent(
-                    run=name,
-                    time=now,
-                    actor=actor or self.actor,
-                    action=action,
-                    from_status=states.status_text(*expect),
-                    to_status=states.status_text(*to),
-                    exit_code=code,
-                    message=message,
-                )
-            )
+            for name, expect, to in moves:
+                mine = {**values, **(each or {}).get(name, {})}
+                if not self._change(s, name, expect, to, action, message, None, None, None, mine):
+                    raise _NotAll
             return True
 
-        return self.db.write(work)
+        try:
+            return self.db.write(work)
+        except _NotAll:
+            return False
+
+    def _change(
+        self,
+        s: Session,
+        name: str,
+        expect: Status,
+        to: Status,
+        action: str,
+        message: str,
+        code: int | None,
+        at_attempt: int | None,
+        actor: str | None,
+        values: Mapping[str, Any],
+    ) -> bool:
+        now = time.time()
+        conditions = [
+            Run.name == name,
+            Run.raw_status == expect[0],
+            Run.processed_status == expect[1],
+        ]
+        if at_attempt is not None:
+            conditions.append(Run.attempts == at_attempt)
+        result = s.execute(
+            update(Run)
+            .where(*conditions)
+            .values(raw_status=to[0], processed_status=to[1], since=now, **values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        s.add(
+            RunEvent(
+                run=name,
+                time=now,
+                actor=actor or self.actor,
+                action=action,
+                from_status=states.status_text(*expect),
+                to_status=states.status_text(*to),
+                exit_code=code,
+                message=message,
+            )
+        )
+        return True
 
     def set_job_id(self, name: str, attempt: int, job_id: str) -> bool:
         """Record the id the scheduler gave attempt ``attempt`` (whatever the job has marked
@@ -307,6 +350,27 @@ class RunStore:
             conditions.append(Run.transfer_attempts < max_transfer_attempts)
         query = select(Run).where(and_(*conditions)).order_by(Run.name).limit(limit)
         return [RunView.of(r) for r in self.db.read(lambda s: list(s.scalars(query)))]
+
+    def named(self, names: Sequence[str]) -> list[RunView]:
+        """The runs of these names that exist."""
+        return self._where_in(Run.name, names)
+
+    def in_bundles(self, bundles: Sequence[str]) -> list[RunView]:
+        """The runs recorded in these bundles. Not indexed: for recovery and cleaning, which
+        ask only after something went wrong."""
+        return self._where_in(Run.bundle, bundles)
+
+    def _where_in(self, column: Any, values: Sequence[str]) -> list[RunView]:
+        out: list[RunView] = []
+        # a few hundred at a time: a database takes only so many parameters in one query
+        for i in range(0, len(values), 500):
+            query = select(Run).where(column.in_(list(values[i : i + 500]))).order_by(Run.name)
+
+            def work(s: Session, query: Any = query) -> list[Run]:
+                return list(s.scalars(query))
+
+            out += [RunView.of(r) for r in self.db.read(work)]
+        return out
 
     def claims(self) -> list[RunView]:
         """Runs held by a claim, or waiting on a job: what :meth:`Pipeline.recover` checks."""

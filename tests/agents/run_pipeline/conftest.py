@@ -3,19 +3,26 @@ the command line that points a pipeline at them."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
+import tarfile
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from socs_like.db import Database
-from socs_like.testing import md5_hex
+from socs_like.testing import descendants, md5_hex
 from socs_like.testing.slurm import slurm  # noqa: F401  (the session-scoped fixture)
+from socs_like_agents.run_pipeline import states
 from socs_like_agents.run_pipeline.schema import open_db
 from socs_like_agents.run_pipeline.store import NewRun, RunStore
 
@@ -26,6 +33,27 @@ from socs_like_agents.run_pipeline import cli
 module, cls, method = sys.argv[1].split(".")
 owner = getattr(importlib.import_module("socs_like_agents.run_pipeline." + module), cls)
 setattr(owner, method, lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL))
+sys.exit(cli.main(sys.argv[2:]))
+"""
+# kills itself just before its Nth step: a command it runs or a database write it makes
+STEP_KILLER = """
+import os, shlex, signal, sys
+from socs_like.db import Database
+from socs_like_agents.run_pipeline import cli, hosts
+at, steps = int(sys.argv[1]), 0
+def counted(owner, method):
+    real = getattr(owner, method)
+    def step(*args, **kwargs):
+        global steps
+        steps += 1
+        if steps == at:
+            what = shlex.join(args[1]) if method == "run" else "a database write"
+            print(f"killed before step {at}: {what}", file=sys.stderr, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+    setattr(owner, method, step)
+counted(Database, "write")
+counted(hosts.Host, "run")
 sys.exit(cli.main(sys.argv[2:]))
 """
 
@@ -59,14 +87,29 @@ class Site:
     ) -> dict[str, str]:
         """Write a run folder and insert its row; returns relative path -> md5."""
         folder = self.daq / name
-        folder.mkdir()
-        digests = {}
-        for i in range(files):
-            data = os.urandom(size)
-            (folder / f"f{i}.dat").write_bytes(data)
-            digests[f"f{i}.dat"] = md5_hex(data)
+        digests = _write_run(folder, files, size)
         self.store.add(
             [NewRun(name=name, raw_location=str(folder), events=events, source=source, tags=tags)]
+        )
+        return digests
+
+    def ondeck(
+        self, name: str, *, processed: str = states.PROCESSED, files: int = 2, size: int = 20_000
+    ) -> dict[str, str]:
+        """A run already transferred: its folder in the raw area, its row ``ondeck`` and
+        ``processed`` (by default what the archive pass takes). Returns relative path -> md5."""
+        folder = self.work / "raw" / name
+        digests = _write_run(folder, files, size)
+        self.store.add(
+            [
+                NewRun(
+                    name=name,
+                    raw_location=f"localhost:{folder}",
+                    raw_size=files * size,
+                    raw_status=states.ONDECK,
+                    processed_status=processed,
+                )
+            ]
         )
         return digests
 
@@ -105,6 +148,19 @@ class Site:
             env=env,
         )
 
+    def cli_killed_at_step(
+        self, step: int, *extra: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``socs-like runs`` killed with SIGKILL just before its ``step``-th command or
+        database write (counted together, from 1); it ends on its own when it has fewer."""
+        return subprocess.run(
+            [sys.executable, "-c", STEP_KILLER, str(step), *self.args(*extra)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+
     def status(self, name: str) -> tuple[str, str]:
         return self.store.get(name).status
 
@@ -118,6 +174,112 @@ class Site:
             ]
         finally:
             con.close()
+
+
+def _write_run(folder: Path, files: int, size: int) -> dict[str, str]:
+    folder.mkdir(parents=True)
+    digests = {}
+    for i in range(files):
+        data = os.urandom(size)
+        (folder / f"f{i}.dat").write_bytes(data)
+        digests[f"f{i}.dat"] = md5_hex(data)
+    return digests
+
+
+def kill_tree(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL ``proc`` and every process below it, all frozen first so that none of them
+    gets to clean up after another's death; then reap ``proc``."""
+    victims = [proc.pid, *descendants(proc.pid)]
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+    proc.communicate()
+
+
+def rsyncs_into(folder: Path) -> set[int]:
+    """Process groups of the rsyncs whose command line names ``folder``: one per copy.
+
+    Each process found is looked at again once the scan is over and counts only if it is
+    unchanged: every copy counted then ran at the same time as the others. (A scan is not
+    atomic: a copy ending while the next one, waiting for its lock, becomes rsync would
+    otherwise count twice.)"""
+
+    def look(pid: str) -> tuple[list[bytes], int] | None:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        return argv, int(stat.rsplit(")", 1)[1].split()[2])
+
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        seen = look(pid)
+        if seen is None or os.path.basename(seen[0][0]) != b"rsync":
+            continue
+        if any(str(folder).encode() in a for a in seen[0]):
+            found[pid] = seen
+    return {seen[1] for pid, seen in found.items() if look(pid) == seen}
+
+
+@contextlib.contextmanager
+def copies_into(folder: Path) -> Iterator[Counter[int]]:
+    """Counts, while the block runs, how many copies write into ``folder`` at once, at each
+    look (:func:`rsyncs_into`): ``{copies: looks}``."""
+    seen: Counter[int] = Counter()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen[len(rsyncs_into(folder))] += 1
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join()
+
+
+def unbundle(archive: Path) -> dict[str, dict[str, str]]:
+    """run -> {file: md5} from every bundle in the archive folder; a run found twice fails."""
+    out: dict[str, dict[str, str]] = {}
+    for bundle in sorted(archive.glob("bundle-*.tar")):
+        with tarfile.open(bundle) as outer:
+            for member in outer.getmembers():
+                packed = outer.extractfile(member)
+                assert packed is not None
+                raw = subprocess.run(
+                    ["zstd", "-dc"], input=packed.read(), capture_output=True, check=True
+                ).stdout
+                run = member.name.removesuffix(".tar.zst")
+                assert run not in out, f"{run} archived twice (again in {bundle.name})"
+                out[run] = {}
+                with tarfile.open(fileobj=io.BytesIO(raw)) as inner:
+                    for f in inner.getmembers():
+                        if f.isfile():
+                            data = inner.extractfile(f)
+                            assert data is not None
+                            out[run][f.name.split("/", 1)[1]] = md5_hex(data.read())
+    return out
+
+
+def assert_archived_once(site: Site, want: dict[str, dict[str, str]]) -> None:
+    """Every run of ``want`` archived, recorded once, in one complete bundle of the archive
+    target byte-equal to its sources; the target holds those bundles and nothing else; the
+    pipeline's own folders hold nothing more (no packed run, bundle or partial file)."""
+    archive = site.work / "archive"
+    runs = {name: site.store.get(name) for name in want}
+    for name, run in runs.items():
+        assert run.status == (states.ARCHIVED, states.PROCESSED), name
+        assert run.raw_location == f"{archive}/{run.bundle}#{name}.tar.zst"
+        assert site.store.count_events("archived", name) == 1, name
+    assert sorted(os.listdir(archive)) == sorted({str(r.bundle) for r in runs.values()})
+    assert unbundle(archive) == want
+    assert tree(site.work / "compressed") == {}
+    assert tree(site.work / "raw") == {}
 
 
 def tree(root: Path) -> dict[str, str]:

@@ -129,6 +129,32 @@ def test_a_status_change_happens_once_however_many_race_for_it(store):
     assert [e.action for e in store.history("run_0001")] == ["acquired", "claim"]
 
 
+def test_runs_changed_together_all_move_or_none_does(store):
+    """How a bundle's runs are claimed and recorded archived: one of them elsewhere than
+    expected (taken by another pipeline, say), and none moves, nor is anything logged."""
+    for name in ("run_0001", "run_0002", "run_0003"):
+        _one(store, name)
+    store.change("run_0002", (states.ACQUIRED, states.NONE), (states.ONDECK, states.NONE), "x")
+    before = {n: store.history(n) for n in ("run_0001", "run_0002", "run_0003")}
+    moves = [
+        (name, (states.ACQUIRED, states.NONE), (states.TRANSFERRING, states.NONE))
+        for name in ("run_0001", "run_0002", "run_0003")
+    ]
+    assert not store.change_all(moves, "claim", owner="me")
+    assert [store.get(n).status for n in before] == [
+        (states.ACQUIRED, states.NONE),
+        (states.ONDECK, states.NONE),
+        (states.ACQUIRED, states.NONE),
+    ]
+    assert {n: store.history(n) for n in before} == before
+    moves.pop(1)
+    assert store.change_all(moves, "claim", each={"run_0003": {"raw_size": 7}}, owner="me")
+    one, three = store.get("run_0001"), store.get("run_0003")
+    assert one.status == three.status == (states.TRANSFERRING, states.NONE)
+    assert (one.owner, one.raw_size, three.owner, three.raw_size) == ("me", 0, "me", 7)
+    assert store.history("run_0003")[-1].action == "claim"
+
+
 def test_a_job_of_an_earlier_attempt_cannot_mark_the_run(store):
     _one(store)
     assert store.change(

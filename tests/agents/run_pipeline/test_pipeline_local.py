@@ -3,46 +3,22 @@ files, real rsync, tar and zstd: outcomes checked in the database and on disk.""
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
 import signal
 import subprocess
-import tarfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from socs_like.testing import md5_hex, wait_until
+from socs_like.testing import wait_until
 from socs_like_agents.run_pipeline import cli, options, states
 from socs_like_agents.run_pipeline.pipeline import Pipeline
 from socs_like_agents.run_pipeline.schema import open_db
 from socs_like_agents.run_pipeline.store import NewRun, RunStore
 
-from .conftest import CLI, Site, tree
-
-
-def _unbundle(archive: Path) -> dict[str, dict[str, str]]:
-    """run -> {file: md5} from every bundle in the archive folder."""
-    out: dict[str, dict[str, str]] = {}
-    for bundle in archive.glob("bundle-*.tar"):
-        with tarfile.open(bundle) as outer:
-            for member in outer.getmembers():
-                packed = outer.extractfile(member)
-                assert packed is not None
-                raw = subprocess.run(
-                    ["zstd", "-dc"], input=packed.read(), capture_output=True, check=True
-                ).stdout
-                with tarfile.open(fileobj=io.BytesIO(raw)) as inner:
-                    run = member.name.removesuffix(".tar.zst")
-                    out[run] = {}
-                    for f in inner.getmembers():
-                        if f.isfile():
-                            data = inner.extractfile(f)
-                            assert data is not None
-                            out[run][f.name.split("/", 1)[1]] = md5_hex(data.read())
-    return out
+from .conftest import CLI, Site, tree, unbundle
 
 
 def test_runs_go_from_acquired_to_archived_with_their_bytes_intact(site: Site):
@@ -71,7 +47,7 @@ def test_runs_go_from_acquired_to_archived_with_their_bytes_intact(site: Site):
             "claim",
             "archived",
         ]
-    assert _unbundle(site.work / "archive") == want
+    assert unbundle(site.work / "archive") == want
     # the uncompressed and packed copies are gone once archived
     assert list((site.work / "raw").iterdir()) == []
     assert not list((site.work / "compressed").glob("*.tar.zst"))

@@ -13,7 +13,6 @@ import fcntl
 import os
 import signal
 import subprocess
-import threading
 from collections import Counter
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from socs_like.testing.sshd_server import SshServer
 from socs_like_agents.run_pipeline import cli, options, states
 from socs_like_agents.run_pipeline.pipeline import Pipeline
 
-from .conftest import CLI, Site, tree
+from .conftest import CLI, Site, copies_into, kill_tree, rsyncs_into, tree
 
 MIB = 1024 * 1024
 SLOW = ("--transfer-bwlimit", "64")  # KiB/s: a MiB takes 16 s
@@ -57,22 +56,6 @@ def _wait_mid_copy(folder: Path, proc: subprocess.Popen[str]) -> None:
     wait_until(mid_copy, 60, message=f"a half-written file in {folder}")
 
 
-def _rsyncs_into(folder: Path) -> set[int]:
-    """Process groups of the rsyncs whose command line names ``folder``: one per copy."""
-    groups = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        if os.path.basename(argv[0]) == b"rsync" and any(str(folder).encode() in a for a in argv):
-            groups.add(int(stat.rsplit(")", 1)[1].split()[2]))
-    return groups
-
-
 def _assert_transferred_once(site: Site, name: str, want: dict[str, str]) -> None:
     assert site.status(name) == (states.ONDECK, states.NONE)
     # byte-equal, and nothing else in the run folder: no temporary file left behind
@@ -86,13 +69,7 @@ def test_a_pass_killed_with_its_rsync_mid_file_is_completed_by_the_next_pass(sit
     dest = site.work / "raw" / "crash_0001"
     proc = _start_pass(site, *SLOW)
     _wait_mid_copy(dest, proc)
-    victims = [proc.pid, *descendants(proc.pid)]
-    # all frozen first, then all killed: none of them gets to clean up after another's death
-    for sig in (signal.SIGSTOP, signal.SIGKILL):
-        for pid in victims:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-    proc.communicate()
+    kill_tree(proc)
     assert _half_written(dest), "the crash left rsync's temporary file, as in the field"
     assert site.status("crash_0001") == (states.TRANSFERRING, states.NONE)
 
@@ -108,7 +85,7 @@ def test_a_pass_killed_alone_takes_its_rsync_along(site: Site):
     proc = _start_pass(site, *SLOW)
     _wait_mid_copy(dest, proc)
     children = descendants(proc.pid)
-    assert _rsyncs_into(dest), "the copy runs"
+    assert rsyncs_into(dest), "the copy runs"
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     # the copy had a minute to go at its pace: gone well before means it died with the pass
@@ -117,7 +94,7 @@ def test_a_pass_killed_alone_takes_its_rsync_along(site: Site):
         30,
         message="the killed pass's rsync to end",
     )
-    assert not _rsyncs_into(dest)
+    assert not rsyncs_into(dest)
 
     out = site.cli("--transfer")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -136,21 +113,9 @@ def test_a_copy_left_running_on_the_cluster_is_waited_for_not_joined(site: Site,
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
 
-    copies: list[int] = []
-    done = threading.Event()
-
-    def watch() -> None:  # how many copies write into the folder at once, at each look
-        while not done.is_set():
-            copies.append(len(_rsyncs_into(dest)))
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with copies_into(dest) as copies:
         out = site.cli("--transfer", *ssh)
-    finally:
-        done.set()
-        watcher.join()
-    assert max(copies) <= 1, f"never two copies into one folder: {Counter(copies)}"
+    assert max(copies) <= 1, f"never two copies into one folder: {copies}"
     assert out.returncode == 0, out.stdout + out.stderr
     assert "transfer: 1 done, 0 failed, 1 released" in out.stdout
     _assert_transferred_once(site, "left_0001", want)
