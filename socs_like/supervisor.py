@@ -43,6 +43,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from .backoff import Backoff
@@ -654,7 +655,9 @@ class Supervisor:
     def table(self) -> Table:
         from .ops import OpCode
 
-        hub = self.hub_text if self.hub_state != "refused" else f"[red]{self.hub_text}[/red]"
+        hub = escape(self.hub_text)  # it quotes errors, which may hold [...]
+        if self.hub_state == "refused":
+            hub = f"[red]{hub}[/red]"
         table = Table(
             title=f"socs-like up: host {self.host_name} — {hub} — logs in {self.log_dir}/ — "
             "Ctrl-C stops"
