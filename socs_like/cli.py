@@ -112,7 +112,9 @@ def cmd_agent(argv: list[str]) -> int:
 
 def cmd_up(argv: list[str]) -> int:
     parser = _site_parser("up", "Run this host's hub and agents; restart what dies; Ctrl-C stops.")
-    parser.add_argument("--site-host", help="host block to run (default: hostname, then localhost)")
+    parser.add_argument(
+        "--site-host", help="host block to run (default: $SITE_HOST, else hostname)"
+    )
     parser.add_argument("--no-table", action="store_true", help="log lines instead of a live table")
     args = parser.parse_args(argv)
     from .supervisor import Supervisor
@@ -326,14 +328,8 @@ async def _look_at_agents(site: Any, site_path: str, ids: list[str], timeout: fl
         if beats.keys() >= set(ids):
             all_seen.set()
 
-    watcher = AsyncClient(
-        "status",
-        hub_url=hub.wamp_server,
-        realm=hub.wamp_realm,
-        address_root=hub.address_root,
-        timeout=timeout,
-        site_config=site_path,  # its credentials live beside it
-    )
+    # the hub, its CA file and this host's credentials, as the site config says
+    watcher = AsyncClient.from_site("status", site_path, timeout=timeout)
     with contextlib.suppress(ClientError):  # no heartbeats to show; get_api says the rest
         await watcher.subscribe(f"{hub.address_root}..feeds.heartbeat", beat, match="wildcard")
     listening = time.monotonic()

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import threading
 import time
 import urllib.error
@@ -42,6 +43,13 @@ from .site_config import (
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
+# autobahn warns "session closed with reason ..." (through the logger txaio names after our
+# session class) whenever the hub ends a session; the caller hears why from us, once
+# (`HubRefused`, `ClientError`), so that line only repeated it at every retry.
+logging.getLogger(f"{__name__}._Session").setLevel(logging.ERROR)
+# What crossbar's HTTP bridge answers a caller its ``require_ip`` leaves out (the site
+# config's ``http_bridge: loopback``), as its log category AR466 words it.
+BRIDGE_REFUSES_ADDRESS = "Request denied based on IP address."
 
 
 class ClientError(Exception):
@@ -93,6 +101,11 @@ class _WampTransport:
     def authrole(self) -> str | None:
         """The role the hub gave this session when it joined; None when not joined."""
         return self._session.authrole if self.connected else None  # type: ignore[union-attr]
+
+    @property
+    def authid(self) -> str | None:
+        """Who the hub knows this session as; None when not joined."""
+        return self._session.authid if self.connected else None  # type: ignore[union-attr]
 
     async def connect(self) -> ApplicationSession:
         if self._session is not None and self._session.is_attached():
@@ -234,6 +247,13 @@ class _HttpTransport:
             except ValueError:
                 detail = {}
             error = detail.get("error", f"HTTP {exc.code}")
+            if error == BRIDGE_REFUSES_ADDRESS:
+                raise ClientError(
+                    f"the hub's HTTP bridge at {self.url} takes calls from its own host only "
+                    "(hub.http_bridge: loopback): call over WAMP (without --http), or set "
+                    "hub.http_bridge: signed in the site config and give this host the bridge "
+                    "key (socs-like secrets for-host)"
+                ) from None
             if error == "wamp.error.no_such_procedure":
                 raise ClientError(
                     f"no agent answers at {uri.removesuffix('.ops')}: is it running?"
@@ -344,6 +364,11 @@ class AsyncClient:
     def authrole(self) -> str | None:
         """The role the hub gave our session (WAMP); None when not joined or unauthenticated."""
         return self._transport.authrole if isinstance(self._transport, _WampTransport) else None
+
+    @property
+    def authid(self) -> str | None:
+        """Who the hub knows our session as (WAMP); None when not joined."""
+        return self._transport.authid if isinstance(self._transport, _WampTransport) else None
 
     async def connect(self) -> str | None:
         """Join the hub now (WAMP only); the role the hub gave us, None without

@@ -2,8 +2,9 @@
 
 - `create_authenticator`: crossbar's ``function`` WAMP-CRA authenticator. It reads the secrets
   file named by ``$SOCS_LIKE_SECRETS`` (the hub's environment, never its config file) and
-  answers for users (their role) and for agents (``agent:<instance-id>``, role ``agent``, the
-  secret derived from the agent key).
+  answers for users (their role), for agents (``agent:<instance-id>``, role ``agent``, the
+  secret derived from the agent key) and for hosts (``host:<name>``, role ``controller``, the
+  secret derived from the agent key too, so a host's file needs no entry in the hub's).
 - `Authorizer`: the dynamic authorizer of the ``agent`` role. An agent may register and
   publish only at its own address (``<root>.<instance-id>`` and below), and call and subscribe
   anywhere under the root. The router caches authorizations by role, URI and action, not by
@@ -20,7 +21,16 @@ from autobahn.twisted.wamp import ApplicationSession
 from autobahn.wamp.exception import ApplicationError
 
 from .hub import AUTHORIZE_URI
-from .secrets import AGENT_PREFIX, CRA_ITERATIONS, CRA_KEYLEN, SECRETS_ENV, agent_salt, load_secrets
+from .secrets import (
+    AGENT_PREFIX,
+    CRA_ITERATIONS,
+    CRA_KEYLEN,
+    HOST_PREFIX,
+    SECRETS_ENV,
+    SecretsError,
+    agent_salt,
+    load_secrets,
+)
 
 
 def create_authenticator(
@@ -34,9 +44,19 @@ def create_authenticator(
     def authenticate(realm: str, authid: str, details: dict[str, Any]) -> dict[str, Any]:
         if authid.startswith(AGENT_PREFIX):
             instance_id = authid.removeprefix(AGENT_PREFIX)
-            if not instance_id:
+            if not instance_id or any(c.isspace() for c in instance_id):
+                # (no URI has a space; a host's login is derived as if it were an agent's
+                # with a space in its id)
                 raise ApplicationError("wamp.error.not_authorized", "no instance id")
             secret, salt, role = secrets.agent_secret(instance_id), agent_salt(instance_id), "agent"
+        elif authid.startswith(HOST_PREFIX) and authid != HOST_PREFIX:
+            try:
+                login = secrets.host_login(authid.removeprefix(HOST_PREFIX))
+            except SecretsError:  # no agent key on this hub: no host logins (and no path told)
+                raise ApplicationError(
+                    "wamp.error.not_authorized", f"no principal {authid!r}"
+                ) from None
+            secret, salt, role = login.secret, login.salt, login.role
         elif authid in secrets.users:
             user = secrets.users[authid]
             secret, salt, role = user.secret, user.salt, user.role

@@ -143,7 +143,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     parser.add_argument("-n", "--lines", type=int, default=50, help="lines to show first (50)")
     parser.add_argument("--site-config", "--site-file", dest="site_config", metavar="PATH")
-    parser.add_argument("--site-host", help="host block (default: hostname, then localhost)")
+    parser.add_argument("--site-host", help="host block (default: $SITE_HOST, else hostname)")
     parser.add_argument("--log-dir", help="the folder of the log files (default: the host's)")
     args = parser.parse_args(argv)
     log_dir = args.log_dir

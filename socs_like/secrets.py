@@ -11,6 +11,9 @@ What it holds:
   (HMAC-SHA256 of the instance id), so an agent authenticates as ``agent:<instance-id>`` and the
   hub lets it register and publish only under its own address. A host whose agents must not
   share the key gets only its instances' derived secrets (``agents:``, see ``secrets derive``).
+  Each host of the site also has a login derived from it, ``host:<name>`` (role
+  ``controller``): ``secrets for-host NAME`` writes a host's whole file, its agents' secrets
+  and that login, so every process of the host logs in without the agent key.
 - ``users``: people and scripts, each with a role (``observer``, ``controller``, ``admin``),
   a secret and a salt (WAMP-CRA with PBKDF2-salted secrets: the secret itself never crosses
   the wire).
@@ -43,6 +46,8 @@ SECRETS_ENV = "SOCS_LIKE_SECRETS"
 CA_ENV = "SOCS_LIKE_CA_FILE"
 ROLES = ("observer", "controller", "admin")
 AGENT_PREFIX = "agent:"  # agents' authids; no user may be named so
+HOST_PREFIX = "host:"  # hosts' logins (derived from the agent key); no user may be named so
+HOST_ROLE = "controller"  # what a host's login may do: as much as the host's agents may
 # PBKDF2 rounds for WAMP-CRA's salted secrets: both ends derive once per connection.
 CRA_ITERATIONS = 1000
 CRA_KEYLEN = 32
@@ -102,6 +107,12 @@ class Secrets:
     def agent_credentials(self, instance_id: str) -> Credentials:
         return Credentials(f"agent:{instance_id}", self.agent_secret(instance_id))
 
+    def host_login(self, host: str) -> User:
+        """Host `host`'s login (``host:<host>``), derived from the agent key."""
+        if self.agent_key is None:
+            raise SecretsError(f"{self.path} has no agent-key to derive host {host!r}'s login")
+        return User(HOST_ROLE, derive_host_secret(self.agent_key, host), host_salt(host))
+
     def client_credentials(self, user: str | None = None) -> Credentials | None:
         name = user or self.client_user
         if name is None:
@@ -118,6 +129,16 @@ def derive_agent_secret(agent_key: str, instance_id: str) -> str:
 
 def agent_salt(instance_id: str) -> str:
     return hashlib.sha256(f"socs_like agent {instance_id}".encode()).hexdigest()[:16]
+
+
+def derive_host_secret(agent_key: str, host: str) -> str:
+    # No instance id has a space (WAMP URIs cannot, and the hub refuses such an agent id), so
+    # no agent's secret is a host's.
+    return derive_agent_secret(agent_key, f"host {host}")
+
+
+def host_salt(host: str) -> str:
+    return hashlib.sha256(f"socs_like host {host}".encode()).hexdigest()[:16]
 
 
 def _token() -> str:
@@ -158,8 +179,8 @@ def add_user(path: Path, name: str, role: str, secret: str) -> None:
     The hub reads the file when it starts: the new user can log in after a hub restart.
     """
     load_secrets(path)  # permissions and shape first: refuse to touch a broken file
-    if not name or name.startswith(AGENT_PREFIX) or any(c.isspace() for c in name):
-        raise SecretsError(f"{name!r} cannot be a user name (no spaces, not agent:...)")
+    if not name or name.startswith((AGENT_PREFIX, HOST_PREFIX)) or any(c.isspace() for c in name):
+        raise SecretsError(f"{name!r} cannot be a user name (no spaces, not agent:... or host:...)")
     if role not in ROLES:
         raise SecretsError(f"role {role!r} is not one of {list(ROLES)}")
     if not secret:
@@ -172,17 +193,45 @@ def add_user(path: Path, name: str, role: str, secret: str) -> None:
     users[name] = {"role": role, "secret": secret, "salt": _random.token_hex(8)}
     raw["users"] = users
     header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
-    # Written beside the file with mode 0600 and moved over it: never a moment readable by
-    # others, never half-written.
+    write_private(path, header + yaml.safe_dump(raw, sort_keys=False))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path`, mode 0600: written beside it and moved over it, so it is never
+    readable by others, never half-written."""
     fresh = path.with_name(f".{path.name}.{_random.token_hex(4)}")
     fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w") as out:
-            out.write(header + yaml.safe_dump(raw, sort_keys=False))
+            out.write(text)
         os.replace(fresh, path)
     except BaseException:
         fresh.unlink(missing_ok=True)
         raise
+
+
+def host_secrets_text(
+    secrets: Secrets, host: str, instance_ids: list[str], http_bridge: bool = False
+) -> str:
+    """The secrets file of host `host` of the site whose `secrets` these are: the derived
+    secrets of `instance_ids` (the agents it runs) and its own login as its client user; the
+    HTTP bridge's key when `http_bridge`. Never the agent key, never a person's login."""
+    login = secrets.host_login(host)
+    body: dict[str, Any] = {
+        "agents": {i: secrets.agent_secret(i) for i in instance_ids},
+        "users": {
+            f"{HOST_PREFIX}{host}": {"role": login.role, "secret": login.secret, "salt": login.salt}
+        },
+        "client-user": f"{HOST_PREFIX}{host}",
+    }
+    if http_bridge and secrets.http_key and secrets.http_secret:
+        body["http-bridge"] = {"key": secrets.http_key, "secret": secrets.http_secret}
+    return (
+        f"# socs_like secrets of host {host} only: its agents' own secrets and its login\n"
+        f"# ({HOST_PREFIX}{host}). Keep it as secrets.yaml beside the site config, mode 600.\n"
+        f"# Made by `socs-like secrets for-host {host}` on the hub's host; run it again after\n"
+        "# adding an agent to this host.\n" + yaml.safe_dump(body, sort_keys=False)
+    )
 
 
 def check_permissions(path: Path) -> None:
@@ -294,6 +343,14 @@ def main(argv: list[str]) -> int:
     )
     derive.add_argument("--path", default="secrets.yaml")
     derive.add_argument("instance_ids", nargs="+")
+    for_host = sub.add_parser(
+        "for-host",
+        help="write one host's secrets file: its agents' secrets and its login (host:NAME), "
+        "never the agent key (mode 0600)",
+    )
+    for_host.add_argument("host", help="the host's block in the site config")
+    for_host.add_argument("--site-config", "--site-file", dest="site_config", metavar="PATH")
+    for_host.add_argument("--output", help="where (default ./secrets-HOST.yaml)")
     hashed = sub.add_parser(
         "hash-password",
         help="print an argon2 hash of an operation password for hub.passwords (reads stdin)",
@@ -317,8 +374,10 @@ def main(argv: list[str]) -> int:
         entry = [{"level": args.level, "hash": hash_password(password)}]
         sys.stdout.write(yaml.safe_dump({"passwords": entry}))
         return 0
-    path = Path(args.path)
     try:
+        if args.command == "for-host":
+            return _for_host(args.host, args.site_config, args.output)
+        path = Path(args.path)
         if args.command == "add-user":
             add_user(path, args.name, args.role, _read_secret())
             print(
@@ -342,6 +401,37 @@ def main(argv: list[str]) -> int:
     except SecretsError as exc:
         print(f"socs-like secrets: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _for_host(host: str, site_config: str | None, output: str | None) -> int:
+    from .site_config import SiteConfigError, find_site_config, load_site_config
+
+    try:
+        path = find_site_config(site_config)
+        if path is None:
+            raise SiteConfigError(
+                "no site config: give --site-config, set OCS_CONFIG_DIR, "
+                "or run where site-config.yaml is"
+            )
+        site = load_site_config(path)
+        instance_ids = site.host_agents(host)
+    except SiteConfigError as exc:
+        print(f"socs-like secrets: {exc}", file=sys.stderr)
+        return 2
+    site_secrets = site.hub.secrets_path()
+    assert site_secrets is not None  # a site config's folder always names one
+    out = Path(output or f"secrets-{host}.yaml")
+    if out.resolve() == site_secrets.resolve():
+        raise SecretsError(f"{out} is the site's own secrets file: write the host's elsewhere")
+    text = host_secrets_text(
+        load_secrets(site_secrets), host, instance_ids, site.hub.http_bridge == "signed"
+    )
+    write_private(out, text)
+    print(
+        f"wrote {out} (mode 600): the secrets of agents {instance_ids} and the login "
+        f"{HOST_PREFIX}{host}; copy it to host {host} as secrets.yaml beside the site config"
+    )
     return 0
 
 

@@ -2,7 +2,9 @@
 
 Where the file is found, first match wins: ``--site-config``/``--site-file``, then
 ``$OCS_CONFIG_DIR/default.yaml``, then ``./site-config.yaml``. The host block is chosen by
-``--site-host`` (or ``$SITE_HOST``), else this machine's hostname, else ``localhost``.
+``--site-host`` (or ``$SITE_HOST``), else this machine's hostname; a name the file does not
+list is refused (`SiteConfig.host` says why OCS's ``localhost`` fallback is kept only for a
+site on one machine).
 
 An agent's arguments are the instance's ``arguments`` from the file followed by the command
 line, so for each flag the command line wins. The OCS environment variables ``INSTANCE_ID``,
@@ -45,6 +47,14 @@ from .secrets import (
 
 class SiteConfigError(Exception):
     """A site config that cannot be used; the message is one line meant for a person."""
+
+
+HOST_MANAGER_CLASS = "HostManager"
+
+
+def host_manager_id(host: str) -> str:
+    """The instance id of the HostManager `socs-like up` starts on `host`."""
+    return f"hm-{host}"
 
 
 class LegacyConfig(BaseModel):
@@ -151,6 +161,17 @@ class HubConfig(BaseModel):
         return value
 
     @property
+    def on_loopback(self) -> bool:
+        """The hub is at a loopback address: the site is on one machine."""
+        name = urlparse(self.wamp_server).hostname or ""
+        if name == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            return False
+
+    @property
     def http_url(self) -> str:
         if self.wamp_http:
             return self.wamp_http
@@ -229,16 +250,42 @@ class SiteConfig(BaseModel):
     hub: HubConfig = Field(default_factory=HubConfig)
     hosts: dict[str, HostConfig] = Field(default_factory=dict)
 
-    def host(self, name: str | None = None) -> tuple[str, HostConfig]:
-        """The host block for `name`, else this machine's hostname, else ``localhost``."""
-        candidates = [name] if name else [socket.gethostname(), "localhost"]
-        for candidate in candidates:
-            if candidate in self.hosts:
-                return candidate, self.hosts[candidate]
+    def host(
+        self, name: str | None = None, env: Mapping[str, str] = os.environ
+    ) -> tuple[str, HostConfig]:
+        """The host block to run: `name` (``--site-host``), else ``$SITE_HOST``, else this
+        machine's hostname.
+
+        A name the file does not list is refused in one line naming the blocks it has,
+        never replaced by another block. OCS falls back to a ``localhost`` block, which on a
+        site of several hosts is the hub host's: a host the file forgets would run it, hub
+        included. So that fallback is kept only for a site on one machine (its hub at a
+        loopback address), where ``localhost`` cannot mean another host.
+        """
+        chosen = name or env.get("SITE_HOST")
+        how = f"it lists {sorted(self.hosts)}: run with --site-host NAME (or set SITE_HOST)"
+        if chosen:
+            if chosen in self.hosts:
+                return chosen, self.hosts[chosen]
+            raise SiteConfigError(f"no host {chosen!r} in the site config; {how}")
+        hostname = socket.gethostname()
+        if hostname in self.hosts:
+            return hostname, self.hosts[hostname]
+        if "localhost" in self.hosts and self.hub.on_loopback:
+            return "localhost", self.hosts["localhost"]
         raise SiteConfigError(
-            f"no host block for {' or '.join(repr(c) for c in candidates)}; "
-            f"the site config has {sorted(self.hosts)} (pick one with --site-host)"
+            f"this host is {hostname!r}, which the site config does not list; {how}"
         )
+
+    def host_agents(self, name: str) -> list[str]:
+        """Every agent instance id that runs on host `name`: those of its block and, unless
+        the block lists a HostManager, the one `socs-like up` starts there."""
+        _, host = self.host(name, env={})
+        ids = [i.instance_id for i in host.agent_instances]
+        managers = [i for i in host.agent_instances if i.agent_class == HOST_MANAGER_CLASS]
+        if not any(i.manage != "no" for i in managers):
+            ids.insert(0, host_manager_id(name))
+        return ids
 
     def instance(self, instance_id: str) -> tuple[str, InstanceConfig]:
         """Find an agent instance on any host: (host name, instance)."""
@@ -393,7 +440,7 @@ def add_site_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="site config file (default: $OCS_CONFIG_DIR/default.yaml, else ./site-config.yaml)",
     )
-    group.add_argument("--site-host", help="host block to use (default: hostname, then localhost)")
+    group.add_argument("--site-host", help="host block to use (default: $SITE_HOST, else hostname)")
     group.add_argument("--site-hub", help="hub WebSocket URL, e.g. ws://localhost:8001/ws")
     group.add_argument("--site-http", help="hub HTTP bridge URL, e.g. http://localhost:8001/call")
     group.add_argument("--site-realm", help="WAMP realm (default test_realm)")
@@ -440,11 +487,10 @@ def agent_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ
     instance: InstanceConfig | None = None
     host: HostConfig = HostConfig()
     if site.hosts:
-        host_name = args.site_host or env.get("SITE_HOST")
         try:
-            _, host = site.host(host_name)
+            _, host = site.host(args.site_host, env)
         except SiteConfigError:
-            if host_name:
+            if args.site_host or env.get("SITE_HOST"):
                 raise
         instance = next((i for i in host.agent_instances if i.instance_id == instance_id), None)
         if instance is None:

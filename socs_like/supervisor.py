@@ -43,12 +43,20 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from .backoff import Backoff
 from .launcher import Process, spawn
 from .logs import CAPTURED_ENV, RotatingLog, log_path, notices
-from .site_config import HostConfig, SiteConfig, SiteConfigError, load_site_config
+from .site_config import (
+    HOST_MANAGER_CLASS,
+    HostConfig,
+    SiteConfig,
+    SiteConfigError,
+    host_manager_id,
+    load_site_config,
+)
 
 # A first failure is retried almost at once (an agent killed by accident is back at once);
 # a repeated one waits twice as long each time, up to MAX_BACKOFF.
@@ -59,7 +67,6 @@ STOP_GRACE = 5.0
 # crash-looping: restarting it will not help until a person fixes what its last line says.
 QUICK_EXIT = 10.0
 CRASH_LOOP_AFTER = 3
-HOST_MANAGER_CLASS = "HostManager"
 # Output a child's pipe still carries after the child exited (a grandchild holds it open, or
 # the last lines are in flight) is waited for this long before the exit is judged.
 DRAIN = 0.3
@@ -106,7 +113,7 @@ def host_specs(
     ]
     if control is not None:
         if not any(s.kind == HOST_MANAGER_CLASS for s in specs):
-            hm_id = f"hm-{host_name}"
+            hm_id = host_manager_id(host_name)
             specs.insert(
                 0,
                 ChildSpec(
@@ -274,6 +281,10 @@ class Supervisor:
         self._changed = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._captured_before: str | None = None
+        # What this host knows of the hub: connecting (at first), waiting (not reached),
+        # joined, lost (after a join), refused (our login).
+        self.hub_state = "connecting"
+        self.hub_text = f"connecting to the hub at {site.hub.wamp_server}"
         from .client import AsyncClient
 
         # Follows heartbeats; closed before the hub stops so that nothing reports a lost hub.
@@ -600,11 +611,15 @@ class Supervisor:
     # --- the hub's view ---
 
     async def _watch_heartbeats(self) -> None:
-        """Follow every agent's heartbeat through the hub, reconnecting while it is away."""
-        from .client import ClientError
+        """Follow every agent's heartbeat through the hub, reconnecting while it is away, and
+        say (once per change) whether the hub is there: a host without the hub may well come
+        up first, and a refused login is for a person to fix."""
+        from .client import ClientError, HubRefused
 
         prefix = f"{self.site.hub.address_root}."
+        url = self.site.hub.wamp_server
         client = self._watcher
+        backoff = Backoff(initial=1.0, cap=30.0)  # for a refusal: trying again rarely helps
 
         def beat(payload: Any, feed_info: dict[str, Any] | None = None) -> None:
             address = (feed_info or {}).get("agent_address", "")
@@ -615,20 +630,37 @@ class Supervisor:
 
         while True:
             try:
-                await client.subscribe(
-                    f"{self.site.hub.address_root}..feeds.heartbeat", beat, match="wildcard"
-                )
-                while client.connected:
-                    await asyncio.sleep(1.0)
-            except ClientError:
+                await client.subscribe(f"{prefix}.feeds.heartbeat", beat, match="wildcard")
+            except HubRefused as exc:
+                self._hub_is("refused", f"the hub at {url} refused this host's login: {exc}")
+                await asyncio.sleep(backoff.failure())
+                continue
+            except ClientError as exc:
+                if self.hub_state != "lost":  # that one said already that we wait
+                    self._hub_is("waiting", f"waiting for the hub at {url} ({exc})")
                 await asyncio.sleep(1.0)
+                continue
+            backoff.success()
+            self._hub_is("joined", f"joined the hub at {url} as {client.authid}")
+            while client.connected:
+                await asyncio.sleep(1.0)
+            self._hub_is("lost", f"lost the hub at {url}; waiting for it (the agents carry on)")
+
+    def _hub_is(self, state: str, text: str) -> None:
+        """The hub's state as this host sees it; said when it changes, shown in the table."""
+        if state != self.hub_state:
+            self._say(text)
+        self.hub_state, self.hub_text = state, text
 
     def table(self) -> Table:
         from .ops import OpCode
 
+        hub = escape(self.hub_text)  # it quotes errors, which may hold [...]
+        if self.hub_state == "refused":
+            hub = f"[red]{hub}[/red]"
         table = Table(
-            title=f"socs-like up: host {self.host_name} — hub "
-            f"{self.site.hub.wamp_server} — logs in {self.log_dir}/ — Ctrl-C stops"
+            title=f"socs-like up: host {self.host_name} — {hub} — logs in {self.log_dir}/ — "
+            "Ctrl-C stops"
         )
         for column in ("agent", "class", "pid", "process", "restarts", "heartbeat", "operations"):
             table.add_column(column)

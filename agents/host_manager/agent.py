@@ -37,6 +37,7 @@ class HostManager:
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
         self.agent = agent
         self.path: Path = args.control
+        self.host: str = args.site_host or ""  # `socs-like up` names its host block
         self.feed = agent.register_feed("states")
         agent.register_process("manager", self.manager, startup=True)
         agent.register_task("start", self.start)
@@ -70,12 +71,15 @@ class HostManager:
 
     def _show(self, session: OpSession, instances: list[dict[str, Any]]) -> None:
         by_id = {i["instance_id"]: i for i in instances}
-        session.data = {"instances": by_id, "timestamp": time.time()}
-        self.feed.publish({"timestamp": time.time(), "instances": by_id})
+        session.data = {"host": self.host, "instances": by_id, "timestamp": time.time()}
+        self.feed.publish({"timestamp": time.time(), "host": self.host, "instances": by_id})
 
     async def _do(self, session: OpSession, op: str, **fields: Any) -> dict[str, Any]:
         answer = await control.request(self.path, op, **fields)
-        session.data = {"instances": {i["instance_id"]: i for i in answer["instances"]}}
+        session.data = {
+            "host": self.host,
+            "instances": {i["instance_id"]: i for i in answer["instances"]},
+        }
         return answer
 
     @param("instance_id", type=str)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -70,7 +71,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("action", choices=["list", "start", "stop", "restart", "reload"])
     parser.add_argument("instance_id", nargs="?", help="an instance id, or all")
     parser.add_argument("--site-config", "--site-file", dest="site_config", metavar="PATH")
-    parser.add_argument("--site-host", help="the host (default: hostname, then localhost)")
+    parser.add_argument("--site-host", help="the host (default: $SITE_HOST, else hostname)")
     parser.add_argument("--host-manager", help="its HostManager's instance id (hm-HOST)")
     parser.add_argument("--timeout", type=float, default=30.0)
     args = parser.parse_args(argv)
@@ -78,7 +79,7 @@ def main(argv: list[str]) -> int:
         parser.error(f"{args.action} needs an instance id (or all)")
     try:
         path = find_site_config(args.site_config)
-        host = args.site_host or "localhost"
+        host = args.site_host or os.environ.get("SITE_HOST") or "localhost"
         if path is not None:
             host, _ = load_site_config(path).host(args.site_host)
     except SiteConfigError as exc:

@@ -27,8 +27,9 @@ from typing import Any
 
 from socs_like.ops import OpCode
 from socs_like.sequence import SenderCounts, SequenceTracker
+from socs_like.site_config import HOST_MANAGER_CLASS
 from socs_like.status import last_failure
-from socs_like.supervisor import HOST_MANAGER_CLASS, NOT_AGENTS
+from socs_like.supervisor import NOT_AGENTS
 
 # A feed's rate is the records it delivered over this many seconds, divided by them.
 RATE_WINDOW = 10.0

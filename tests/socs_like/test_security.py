@@ -301,3 +301,72 @@ def test_derived_agent_secrets_let_a_host_do_without_the_agent_key(tmp_path, cap
     assert found.agent_secret("fd1") == load_secrets(path).agent_secret("fd1")
     with pytest.raises(SecretsError, match="neither agent-key nor a secret for agent 'fd2'"):
         found.agent_secret("fd2")
+
+
+# --- a host's own secrets (`secrets for-host`) ----------------------------------------------------
+
+
+def _two_host_site(hub, folder, **hub_settings):
+    import yaml
+
+    site = folder / "site-config.yaml"
+    hub_block = yaml.safe_load(hub.site_file.read_text())["hub"] | hub_settings
+    fd = {"agent-class": "FakeData", "instance-id": "fd-own", "arguments": []}
+    reg = {"agent-class": "Registry", "instance-id": "reg-hub", "arguments": []}
+    hosts = {"hub": {"crossbar": {}, "agent-instances": [reg]}, "daq": {"agent-instances": [fd]}}
+    site.write_text(yaml.safe_dump({"hub": hub_block, "hosts": hosts}))
+    return site
+
+
+def test_a_hosts_own_secrets_log_in_its_agents_and_its_clients(hub, run_agent, tmp_path, capsys):
+    from socs_like.client import HubRefused
+    from socs_like.secrets import Credentials
+
+    site = _two_host_site(hub, tmp_path)
+    out = tmp_path / "secrets-daq.yaml"
+    argv = ["for-host", "daq", "--site-config", str(site), "--output", str(out)]
+    assert secrets_main(argv) == 0
+    assert "copy it to host daq as secrets.yaml" in capsys.readouterr().out
+    assert out.stat().st_mode & 0o777 == 0o600
+    own, site_secrets = load_secrets(out), load_secrets(hub.secrets_file)
+    assert own.agent_key is None and own.http_key is None
+    assert own.agents == {i: site_secrets.agent_secret(i) for i in ("hm-daq", "fd-own")}
+    assert list(own.users) == ["host:daq"] and own.client_user == "host:daq"
+    # the host's login: a controller at the hub, which knows it from the agent key alone
+    login = own.client_credentials()
+    host = AsyncClient("fd-own", hub_url=hub.url, timeout=5, credentials=login)
+    assert run_sync(host.connect(), 15) == "controller"
+    run_sync(host.close(), 5)
+    forged = AsyncClient(
+        "fd-own", hub_url=hub.url, timeout=5, credentials=Credentials("host:daq", "guess")
+    )
+    with pytest.raises(HubRefused):
+        run_sync(forged.connect(), 15)
+    for authid in ("host:hub", "agent:host daq"):  # not another host's, nor an agent's
+        other = AsyncClient(
+            "fd-own", hub_url=hub.url, timeout=5, credentials=Credentials(authid, login.secret)
+        )
+        with pytest.raises(HubRefused):
+            run_sync(other.connect(), 15)
+    # its agent logs in with the host's file alone, and the host's client drives it
+    run_agent("FakeData", "fd-own", env={"SOCS_LIKE_SECRETS": str(out)})
+    driver = AsyncClient("fd-own", hub_url=hub.url, timeout=5, credentials=login)
+    assert run_sync(driver.run_task("delay_task", {"delay": 0}), 20).session["success"] is True
+    run_sync(driver.close(), 5)
+
+
+def test_for_host_refuses_an_unknown_host_and_the_sites_own_file(hub, tmp_path, capsys):
+    site = _two_host_site(hub, tmp_path, http_bridge="signed")
+    assert secrets_main(["for-host", "lab", "--site-config", str(site)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "socs-like secrets: no host 'lab' in the site config; it lists ['daq', 'hub']: "
+        "run with --site-host NAME (or set SITE_HOST)\n"
+    )
+    argv = ["for-host", "daq", "--site-config", str(site), "--output", str(hub.secrets_file)]
+    assert secrets_main(argv) == 2
+    assert "is the site's own secrets file" in capsys.readouterr().err
+    # a signed bridge: the host gets the bridge's key, to call it from there
+    out = tmp_path / "signed.yaml"
+    assert secrets_main(["for-host", "daq", "--site-config", str(site), "--output", str(out)]) == 0
+    assert load_secrets(out).http_key == load_secrets(hub.secrets_file).http_key

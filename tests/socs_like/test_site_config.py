@@ -130,9 +130,41 @@ def test_settings_merge_file_env_and_flags(tmp_path):
 def test_host_matches_hostname_before_localhost():
     text = GOOD.replace("otherhost:", f"{socket.gethostname()}:")
     site = parse_site_config(text)
-    assert site.host()[0] == socket.gethostname()
-    with pytest.raises(SiteConfigError, match="no host block for 'nowhere'"):
+    assert site.host(env={})[0] == socket.gethostname()
+    with pytest.raises(SiteConfigError, match="no host 'nowhere' in the site config; it lists"):
         site.host("nowhere")
+
+
+def test_the_host_block_is_the_flag_then_site_host_then_the_hostname_never_another():
+    site = parse_site_config(GOOD)  # its hub has a network address: a site of several hosts
+    assert site.host(env={"SITE_HOST": "otherhost"})[0] == "otherhost"
+    assert site.host("localhost", env={"SITE_HOST": "otherhost"})[0] == "localhost"
+    # neither named nor the hostname: refused, never the `localhost` block (the hub's here)
+    with pytest.raises(SiteConfigError) as refused:
+        site.host(env={})
+    assert str(refused.value) == (
+        f"this host is {socket.gethostname()!r}, which the site config does not list; it lists "
+        "['localhost', 'otherhost']: run with --site-host NAME (or set SITE_HOST)"
+    )
+    with pytest.raises(SiteConfigError, match="no host 'elsewhere' in the site config"):
+        site.host(env={"SITE_HOST": "elsewhere"})
+    # a site on one machine (its hub on loopback): `localhost` can only mean this machine
+    for hub in ("ws://localhost:8001/ws", "ws://127.0.0.1:8001/ws", "ws://[::1]:8001/ws"):
+        one_machine = parse_site_config(GOOD.replace("ws://hubhost:8001/ws", hub))
+        assert one_machine.host(env={})[0] == "localhost"
+
+
+def test_a_hosts_agents_are_its_instances_and_its_host_manager():
+    site = parse_site_config(GOOD)
+    assert site.host_agents("localhost") == ["hm-localhost", "fd1"]
+    assert site.host_agents("otherhost") == ["hm-otherhost", "registry"]
+    own = GOOD.replace(
+        "instance-id: registry",
+        "instance-id: registry\n      - agent-class: HostManager\n        instance-id: hm-mine",
+    )
+    assert parse_site_config(own).host_agents("otherhost") == ["registry", "hm-mine"]
+    with pytest.raises(SiteConfigError, match="no host 'nowhere'"):
+        site.host_agents("nowhere")
 
 
 def test_missing_instance_id_is_one_clear_line():

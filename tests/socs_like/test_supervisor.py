@@ -4,6 +4,7 @@ plans, and the per-instance log files (rotation, `socs-like logs`)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -241,3 +242,37 @@ def test_a_child_stopped_while_it_is_being_spawned_is_stopped_and_close_returns(
     asyncio.run(asyncio.wait_for(stop_mid_spawn(), 30))
     assert child.state == "stopped"
     assert child.process is not None and child.process.returncode is not None
+
+
+def test_a_host_without_the_hub_says_it_waits_for_it_in_its_table(tmp_path, capsys):
+    from socs_like.testing import free_port
+
+    url = f"ws://127.0.0.1:{free_port()}/ws"  # nothing listens: the hub is not up yet
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(
+        yaml.safe_dump({"hub": {"wamp_server": url}, "hosts": {"daq": {"agent-instances": []}}})
+    )
+    sup = Supervisor(
+        site_file,
+        load_site_config(site_file),
+        host="daq",
+        live_table=False,
+        var_dir=tmp_path,
+        host_manager=False,
+    )
+    console = Console(record=True, width=250, file=io.StringIO())
+
+    async def until_waiting() -> None:
+        watching = asyncio.ensure_future(sup._watch_heartbeats())
+        try:
+            while sup.hub_state != "waiting":
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(2.5)  # two more tries: still said once
+            console.print(sup.table())
+        finally:
+            watching.cancel()
+
+    asyncio.run(asyncio.wait_for(until_waiting(), 30))
+    assert f"waiting for the hub at {url}" in console.export_text()
+    said = [line for line in capsys.readouterr().out.splitlines() if "waiting for the hub" in line]
+    assert len(said) == 1 and f"waiting for the hub at {url} (cannot reach the hub" in said[0]

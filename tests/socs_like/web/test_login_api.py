@@ -239,8 +239,9 @@ def test_secrets_add_user_reads_the_secret_from_stdin(tmp_path, monkeypatch, cap
     monkeypatch.setattr(sys, "stdin", _Stdin("another\n"))
     assert secrets_main(["add-user", "--path", str(path), "alice", "--role", "admin"]) == 2
     assert "has a user 'alice' already" in capsys.readouterr().err
-    with pytest.raises(SecretsError, match="cannot be a user name"):
-        add_user(path, "agent:fd1", "admin", "x")
+    for taken in ("agent:fd1", "host:daq"):  # agents' and hosts' logins are derived
+        with pytest.raises(SecretsError, match="cannot be a user name"):
+            add_user(path, taken, "admin", "x")
     assert yaml.safe_load(path.read_text())["users"]["alice"]["role"] == "controller"
 
 
