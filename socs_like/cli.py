@@ -10,11 +10,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .hub import HubError
-from .secrets import SecretsError
-from .site_config import SiteConfigError, find_site_config, load_site_config
+if TYPE_CHECKING:
+    from .site_config import SiteConfig
 
 USAGE = """\
 usage: socs-like COMMAND ...
@@ -71,11 +70,23 @@ def main(argv: list[str] | None = None) -> int:
         if command in plugins:
             return int(plugins[command].load()(rest))
         raise UserError(f"unknown command {command!r}; run socs-like --help")
-    except (UserError, SiteConfigError, HubError, SecretsError) as exc:
-        print(f"socs-like {command}: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
+        print(f"socs-like {command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The errors said in one line. Imported once one was raised: a command such as
+    ``socs-like runs`` from cron must not load the hub and the site config to do nothing."""
+    from .hub import HubError
+    from .secrets import SecretsError
+    from .site_config import SiteConfigError
+
+    return (UserError, SiteConfigError, HubError, SecretsError)
 
 
 def _site_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -90,14 +101,17 @@ def _site_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _site_path(explicit: str | None) -> Path:
+def _load_site(explicit: str | None) -> tuple[Path, SiteConfig]:
+    """The site config's path and contents."""
+    from .site_config import find_site_config, load_site_config
+
     path = find_site_config(explicit)
     if path is None:
         raise UserError(
             "no site config: give --site-config, set OCS_CONFIG_DIR, "
             "or run where site-config.yaml is"
         )
-    return path
+    return path, load_site_config(path)
 
 
 # --- running things ---------------------------------------------------------------------------
@@ -119,10 +133,10 @@ def cmd_up(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from .supervisor import Supervisor
 
-    path = _site_path(args.site_config)
+    path, site = _load_site(args.site_config)
     return Supervisor(
         path,
-        load_site_config(path),
+        site,
         host=args.site_host,
         live_table=not args.no_table and sys.stdout.isatty(),
     ).run()
@@ -136,8 +150,8 @@ def cmd_hub(argv: list[str]) -> int:
 
     from .hub import Hub
 
-    path = _site_path(args.site_config)
-    hub = Hub(load_site_config(path).hub, Path(args.dir), log_level="info")
+    _path, site = _load_site(args.site_config)
+    hub = Hub(site.hub, Path(args.dir), log_level="info")
     hub.start()
     print(f"hub running at {hub.url} (HTTP bridge {hub.http_url}); Ctrl-C stops it")
     signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -162,8 +176,7 @@ def cmd_config(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from .runner import agent_classes
 
-    path = _site_path(args.site_config)
-    site = load_site_config(path)
+    path, site = _load_site(args.site_config)
     known = agent_classes()
     for host_name, host in site.hosts.items():
         for inst in host.agent_instances:
@@ -292,8 +305,7 @@ def cmd_status(argv: list[str]) -> int:
     from .client import run_sync
     from .status import operations, overview
 
-    path = _site_path(args.site_config)
-    site = load_site_config(path)
+    path, site = _load_site(args.site_config)
     ids = (
         [args.instance_id]
         if args.instance_id

@@ -46,12 +46,15 @@ import signal
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-import asyncssh
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from socs_like.backoff import Backoff
 from socs_like.ops import OpFailed
+
+if TYPE_CHECKING:
+    # imported where a connection is made: a program that only runs local commands (a
+    # pipeline pass from cron) does not load SSH and its cryptography
+    import asyncssh
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -448,6 +451,8 @@ class SshPool:
             entry.last_error = None
 
     async def _connect(self, target: HostTarget, time_left: float) -> asyncssh.SSHClientConnection:
+        import asyncssh
+
         s = self.settings
         options: dict[str, Any] = {
             "connect_timeout": max(0.1, min(s.connect_timeout, time_left)),
@@ -509,6 +514,8 @@ class SshPool:
         """Run ``command`` through the host's login shell. A non-zero exit is a result; so is
         running past ``timeout`` (default: the command timeout): the remote command is then
         killed and the result says ``timed_out``."""
+        import asyncssh
+
         conn = await self.connection(target)
         limit = timeout or self.settings.command_timeout
         try:
@@ -537,6 +544,8 @@ class SshPool:
         self, target: HostTarget, what: str, *, timeout: float | None = None
     ) -> AsyncIterator[None]:
         """Bound a remote call by a timeout and turn its failures into this module's errors."""
+        import asyncssh
+
         limit = timeout or self.settings.command_timeout
         try:
             async with asyncio.timeout(limit):

@@ -29,9 +29,9 @@ from socs_like.logs import notice
 
 from .errors import DataLoggerError, RequestError
 from .grab import GrabOptions, GrabReport
-from .service import Grabber, GrabberConfig
+from .service import Grabber, GrabberConfig, add_request_arguments
 from .stats import INTERVAL_PREFIX, FileStats
-from .store import add_db_argument, last_due, record_run
+from .store import add_db_argument, last_due, plot_dir_beside, record_run
 from .window import Schedule, Window, make_window
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class DataGrabber:
             "--plot-dir",
             type=Path,
             default=None,
-            help="folder of the plot page (default <outdir>/plots)",
+            help="folder of the plot page (default: plots beside the statistics database)",
         )
         g.add_argument(
             "--site-name", default=None, help="title of the plot page (default the instance id)"
@@ -114,27 +114,7 @@ class DataGrabber:
             default=7,
             help="at most this many missed runs per schedule are caught up at start (default 7)",
         )
-        g.add_argument(
-            "--concurrency", type=int, default=8, help="requests in flight at once (default 8)"
-        )
-        g.add_argument(
-            "--timeout",
-            type=float,
-            default=60.0,
-            help="seconds one request may take, connecting to its answer's last byte (default 60)",
-        )
-        g.add_argument(
-            "--retries",
-            type=int,
-            default=2,
-            help="retries of a failing device before it is recorded missing (default 2)",
-        )
-        g.add_argument(
-            "--retry-delay",
-            type=float,
-            default=1.0,
-            help="seconds before the first retry, doubling (default 1)",
-        )
+        add_request_arguments(g)
         g.add_argument(
             "--timeline-outdir",
             type=Path,
@@ -143,8 +123,8 @@ class DataGrabber:
         )
         g.add_argument(
             "--timeline-rotate",
-            type=float,
-            default=3600.0,
+            type=int,
+            default=3600,
             help="seconds of events per timeline file (default 3600)",
         )
 
@@ -163,7 +143,7 @@ class DataGrabber:
             logger_url=args.logger_url,
             device_list=args.device_list,
             options=options,
-            plot_dir=(args.plot_dir or outdir / "plots").resolve(),
+            plot_dir=(args.plot_dir or plot_dir_beside(args.db_path)).resolve(),
             site=args.site_name or agent.instance_id,
             timeout=args.timeout,
         )

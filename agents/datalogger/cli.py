@@ -7,8 +7,10 @@
     socs-like grab plots [--db-path DB] [--plot-dir D]
 
 A grab shows a progress bar while it runs; a parameter grab distils its files into the
-database and rebuilds the plot page, as the agent does. Exit status 0 when everything was
-grabbed, 1 when a device stayed missing (the file is still written), 2 for a refused request.
+database and rebuilds the plot page, as the agent does: in ``plots`` beside the statistics
+database unless ``--plot-dir`` says otherwise (never in ``--outdir``: the original's was on
+tape). Exit status 0 when everything was grabbed, 1 when a device stayed missing (the file is
+still written), 2 for a refused request.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from socs_like.db import Database
 
 from .errors import DataLoggerError
 from .grab import GrabOptions, GrabReport
-from .service import Grabber, GrabberConfig
-from .store import add_db_argument
+from .service import Grabber, GrabberConfig, add_request_arguments
+from .store import add_db_argument, plot_dir_beside
 from .window import make_window
 
 
@@ -42,7 +44,10 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("-v", dest="verbose", action="store_true", help="verbose logging")
         add_db_argument(p)
         p.add_argument(
-            "--plot-dir", type=Path, default=None, help="plot page folder (default <outdir>/plots)"
+            "--plot-dir",
+            type=Path,
+            default=None,
+            help="plot page folder (default: plots beside the statistics database)",
         )
         p.add_argument("--site-name", default="datalogger", help="title of the plot page")
 
@@ -71,15 +76,7 @@ def _parser() -> argparse.ArgumentParser:
             default=Path.cwd(),
             help="folder the finished file is moved to (default: here)",
         )
-        p.add_argument("--concurrency", type=int, default=8)
-        p.add_argument(
-            "--timeout",
-            type=float,
-            default=60.0,
-            help="seconds one request may take, connecting to its answer's last byte",
-        )
-        p.add_argument("--retries", type=int, default=2)
-        p.add_argument("--retry-delay", type=float, default=1.0)
+        add_request_arguments(p)
 
     params = sub.add_parser("params", help="grab parameter samples of a device list")
     grab(params)
@@ -141,7 +138,7 @@ def _run(args: argparse.Namespace) -> int:
         logger_url=url,
         device_list=getattr(args, "device_list", None),
         options=options,
-        plot_dir=(args.plot_dir or options.outdir / "plots").resolve(),
+        plot_dir=(args.plot_dir or plot_dir_beside(args.db_path)).resolve(),
         site=args.site_name,
         timeout=getattr(args, "timeout", 60.0),
     )

@@ -2,10 +2,11 @@
 
 One file per logger node (parameters) or one for the timing events, named as the original
 (``MLParamData_<created>_From_<node>_<start>_to_<stop>.h5``). Inside, one dataset per device
-(named as the device, ``B:VIMIN``) or per event code (``0x02``), ``(n, 2)`` float64 with the
-column names in its ``columns`` attribute; the file's attributes hold the window, the source,
-the devices that had no samples (``empty``) and those that failed after their retries
-(``missing``, a JSON object device -> error), so nothing is silently skipped.
+(named as the device, ``B:VIMIN``) or per event code (lowercase hex: ``0x02``, ``0x0a``),
+``(n, 2)`` float64 with the column names as JSON text in its ``columns`` attribute; the file's
+attributes hold the window, the source, what was asked (``requested``), the devices that had no
+samples (``empty``) and those that failed after their retries (``missing``, a JSON object
+device -> error), so nothing is silently skipped.
 
 The file grows as a hidden draft and reaches the output folder only complete (``drafts``).
 A grab whose complete file is already in the output folder (same window, source, node or
@@ -171,7 +172,7 @@ def grab_events(
     now: Callable[[], float] = time.time,
 ) -> GrabReport:
     """Event codes 0 .. ``max_evt``; ``only_first``: stop after the first code with data
-    (asked in code order, one at a time)."""
+    (asked in code order, one at a time; ``requested`` lists the codes asked until then)."""
     if not 0 <= max_evt <= MAX_EVENT:
         raise RequestError(f"--maxEvt must be 0..{MAX_EVENT:#x}, not {max_evt:#x}")
     codes = list(range(max_evt + 1))
@@ -214,13 +215,11 @@ def _grab_file(
     stop_at_first_data: bool,
 ) -> GrabReport:
     started = time.monotonic()
-    attrs = {
-        "kind": kind,
-        "window_start": window.start,
-        "window_stop": window.stop,
-        **attrs,
-        "requested": json.dumps([name for name, _ in jobs]),
-    }
+    attrs = {"kind": kind, "window_start": window.start, "window_stop": window.stop, **attrs}
+    order = {name: i for i, (name, _) in enumerate(jobs)}
+    if not stop_at_first_data:
+        # every job is asked: an earlier file matches only if it asked the same
+        attrs["requested"] = json.dumps(list(order))
     options.draftdir.mkdir(parents=True, exist_ok=True)
     options.outdir.mkdir(parents=True, exist_ok=True)
     before = grabbed_before(options.outdir, file_name, attrs, window)
@@ -232,7 +231,9 @@ def _grab_file(
     with writing(options.draftdir, file_name) as draft:
         with h5py.File(draft, "w", locking=False) as h5:  # the draft holds our own lock
             h5.attrs.update(attrs)
+            requested = []
             for name, result in _run(jobs, options, should_stop, stop_at_first_data):
+                requested.append(name)
                 if isinstance(result, SourceError):
                     report.missing[name] = str(result)
                 elif len(result) == 0:
@@ -244,8 +245,11 @@ def _grab_file(
                 step(name)
             if should_stop():
                 raise GrabAborted(f"{kind} grab stopped; no file written")
-            order = {name: i for i, (name, _) in enumerate(jobs)}  # the list's order, not the
-            report.empty.sort(key=order.__getitem__)  # order the answers came in
+            # in the list's order, not the order the answers came in; stopping at the first
+            # code with data, the codes asked until then
+            requested.sort(key=order.__getitem__)
+            report.empty.sort(key=order.__getitem__)
+            h5.attrs["requested"] = json.dumps(requested)
             h5.attrs["empty"] = json.dumps(report.empty)
             h5.attrs["missing"] = json.dumps(report.missing)
             h5.attrs["complete"] = not report.missing
@@ -273,7 +277,9 @@ def grabbed_before(
                     window=window,
                     path=path,
                     samples={
-                        name: len(h5[name]) for name in json.loads(attrs["requested"]) if name in h5
+                        name: len(h5[name])
+                        for name in json.loads(h5.attrs["requested"])
+                        if name in h5
                     },
                     empty=json.loads(h5.attrs["empty"]),
                     reused=True,

@@ -13,7 +13,10 @@ The simulator and the client share this module, so both speak exactly what the R
 - Errors: ``400`` a bad request, ``404`` an unknown device or node, ``503`` the device is in
   error; the body is one line of text saying why.
 
-Times are UTC epoch seconds as decimal numbers.
+Times in a request are whole UTC epoch seconds (``start=1710028800``): the logger refuses
+anything else (``1710028800.0``), and every window the grabber asks for is whole seconds
+(``--stopat`` has no finer unit, the default ends at midnight). Times in an answer are UTC
+epoch seconds as decimal numbers.
 """
 
 from __future__ import annotations
@@ -29,17 +32,27 @@ Floats = npt.NDArray[np.float64]
 MAX_EVENT = 0xFF
 
 
+def whole_seconds(t: float) -> int:
+    """``t`` as the logger takes it; ``RequestError`` when it is not a whole second."""
+    if t != int(t):
+        raise RequestError(f"the logger takes whole UTC epoch seconds, not {t!r}")
+    return int(t)
+
+
 def param_target(node: str, device: str, start: float, stop: float) -> str:
-    query = urlencode({"node": node, "device": device, "start": repr(start), "stop": repr(stop)})
-    return f"/v1/param?{query}"
+    return "/v1/param?" + urlencode(
+        {"node": node, "device": device, "start": whole_seconds(start), "stop": whole_seconds(stop)}
+    )
 
 
 def event_target(code: int, start: float, stop: float) -> str:
-    return f"/v1/event?{urlencode({'code': code, 'start': repr(start), 'stop': repr(stop)})}"
+    return "/v1/event?" + urlencode(
+        {"code": code, "start": whole_seconds(start), "stop": whole_seconds(stop)}
+    )
 
 
 def timeline_target(start: float, stop: float) -> str:
-    return f"/v1/timeline?{urlencode({'start': repr(start), 'stop': repr(stop)})}"
+    return f"/v1/timeline?{urlencode({'start': whole_seconds(start), 'stop': whole_seconds(stop)})}"
 
 
 def parse_target(target: str) -> tuple[str, dict[str, str]]:

@@ -112,9 +112,9 @@ def answer(behaviour: Behaviour, target: str) -> tuple[int, bytes, float]:
     ``seconds`` (0: at once)."""
     try:
         path, query = parse_target(target)
-        start, stop = float(query.get("start", "nan")), float(query.get("stop", "nan"))
-        if not (math.isfinite(start) and math.isfinite(stop) and stop > start):
-            raise RequestError("start and stop must be epoch seconds with stop > start")
+        start, stop = _seconds(query, "start"), _seconds(query, "stop")
+        if not stop > start:
+            raise RequestError("stop must be after start")
         if path == "/v1/param":
             return _param(behaviour, query.get("device", ""), start, stop)
         if path == "/v1/event":
@@ -128,6 +128,14 @@ def answer(behaviour: Behaviour, target: str) -> tuple[int, bytes, float]:
         return 404, f"no such resource {path}\n".encode(), 0.0
     except (RequestError, ValueError) as exc:
         return 400, f"bad request: {exc}\n".encode(), 0.0
+
+
+def _seconds(query: dict[str, str], key: str) -> int:
+    """A time of the request: whole UTC epoch seconds, as the logger takes them."""
+    text = query.get(key, "")
+    if not (text.isascii() and text.isdigit()):
+        raise RequestError(f"{key} must be whole UTC epoch seconds, not {text!r}")
+    return int(text)
 
 
 def _param(

@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sqlalchemy import Connection, MetaData, Table, delete, func, insert, inspect, select
+from sqlalchemy import Connection, MetaData, Table, delete, func, insert, inspect, make_url, select
 from sqlalchemy.orm import Session
 
-from socs_like.db import Migrations, add_db_path_argument
+from socs_like.db import Migrations, add_db_path_argument, database_url
 
+from .errors import RequestError
 from .models import LEGACY_STATS_TABLE, Run, Stat
 from .stats import FileStats, StatRow
 
@@ -32,6 +33,20 @@ def add_db_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -
         env=DB_ENV,
         what="The statistics database (created or upgraded at start)",
     )
+
+
+def plot_dir_beside(db_path: str) -> Path:
+    """The default plot folder: ``plots`` beside the statistics database, the page's one
+    source, so the agent and every ``socs-like grab`` on that database rebuild one page (not
+    one per output folder: the original's output folder was on tape)."""
+    url = make_url(database_url(db_path))
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        shown = make_url(db_path).render_as_string(hide_password=True)
+        raise RequestError(
+            "give --plot-dir: the plot page goes beside the statistics database by default, "
+            f"and {shown} is not a file"
+        )
+    return Path(url.database).parent / "plots"
 
 
 def replace_file_stats(session: Session, stats: FileStats) -> int:

@@ -77,14 +77,16 @@ def run(args: argparse.Namespace, stop: threading.Event) -> int:
     for path in remove_dead([draftdir, outdir], [TIMELINE_PREFIX]):
         log.warning("removed %s (a draft nobody writes: its logger was killed)", path.name)
     resumed = resume_point(outdir)
-    start = resumed if resumed is not None else math.floor(time.time())
+    # whole seconds, as the logger takes them; a file of an older version may end within a
+    # second: its last fraction of a second is asked again rather than lost
+    start = math.floor(resumed if resumed is not None else time.time())
     fetched_to = start
     chunks: list[Floats] = []
     backoff = Backoff(initial=0.5, cap=10.0)
     print(f"timeline logger from {start} into {outdir}", flush=True)
     while True:
         stopping = stop.is_set()
-        now = time.time()
+        now = math.floor(time.time())  # the logger takes whole seconds
         if now > fetched_to:
             try:
                 chunks.append(logger.timeline(fetched_to, now))
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", required=True, help="the data logger, http://host:port")
     parser.add_argument("--outdir", required=True)
     parser.add_argument("--draftdir", default=None, help="default: <outdir>/.draft")
-    parser.add_argument("--rotate", type=float, default=3600.0, help="seconds per file")
+    parser.add_argument("--rotate", type=int, default=3600, help="whole seconds per file")
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between requests")
     parser.add_argument("--timeout", type=float, default=10.0)
     args = parser.parse_args(argv)

@@ -28,7 +28,7 @@ EVENT_NODE = "EventC"
 
 @dataclass(frozen=True, kw_only=True)
 class Window:
-    """``[start, stop)`` in UTC epoch seconds."""
+    """``[start, stop)`` in whole UTC epoch seconds (the logger takes no finer times)."""
 
     start: float
     stop: float
@@ -36,6 +36,8 @@ class Window:
     def __post_init__(self) -> None:
         if not self.stop > self.start:
             raise RequestError(f"a window must end after it starts: {self.start} .. {self.stop}")
+        if self.start != int(self.start) or self.stop != int(self.stop):
+            raise RequestError(f"a window is whole seconds, not {self.start} .. {self.stop}")
 
     @property
     def seconds(self) -> float:
@@ -72,7 +74,7 @@ def make_window(
     seconds: float = 0,
 ) -> Window:
     """The original's window rules: end at ``stopat`` or the last midnight, length from the
-    four options (each >= 0; 1 s when all are zero)."""
+    four options (each >= 0; 1 s when all are zero), a whole number of seconds."""
     for name, value in (
         ("days", days),
         ("hours", hours),
@@ -82,8 +84,11 @@ def make_window(
         if value < 0:
             raise RequestError(f"--{name} must be >= 0, not {value}")
     length = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    whole = round(length)
+    if abs(length - whole) > 1e-6:  # --hours 0.1 is 360.00000000000006 s: whole
+        raise RequestError(f"a window of {length:g} s: the logger takes whole seconds")
     stop = parse_stopat(stopat) if stopat else last_midnight(now)
-    return Window(start=stop - (length or 1.0), stop=stop)
+    return Window(start=stop - (whole or 1), stop=stop)
 
 
 def param_file_name(created: float, node: str, window: Window) -> str:

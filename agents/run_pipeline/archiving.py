@@ -177,8 +177,9 @@ class Archiver:
         argv = ["rsync", "--archive", "--inplace"]
         if self.s.archive_bwlimit > 0:
             argv.append(f"--bwlimit={self.s.archive_bwlimit}")
-        if self.host.local:
-            argv += ["-e", self.host.rsh()]  # a host:folder target, with our ssh settings
+        target_host, _ = _split_target(self.s.archive_target, self.host)
+        if self.host.local and not target_host.local:
+            argv += ["-e", target_host.rsh()]  # a host:folder target, with our ssh settings
         target = self.s.archive_target.rstrip("/")
         return [*argv, source, f"{target}/{bundling.partial(bundle)}"]
 

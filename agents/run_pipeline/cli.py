@@ -6,7 +6,7 @@
     socs-like runs show RUN
     socs-like runs retry RUN | reprocess RUN
     socs-like runs tag RUN TAG... [--remove]
-    socs-like runs import LEGACY_DB
+    socs-like runs import LEGACY_DB --daq-root DIR [--daq-folder HOST=DIR ...]
     socs-like runs mark RUN STATUS --attempt N ...   (what job scripts call)
 
 Without a subcommand and without --transfer/--process/--archive, all three passes run. With
@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 
 from socs_like.ops import OpFailed
+from socs_like.paths import Roots
 
 from . import actions, legacy, mark, options, states
 from .pipeline import Pipeline
@@ -67,7 +69,30 @@ def _sub_parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--remove", action="store_true")
     elif command == "import":
         p.add_argument("legacy_db", help="the original's SQLite runs database")
+        p.add_argument(
+            "--daq-root",
+            action="append",
+            default=[],
+            metavar="DIR",
+            help="as the passes take it: acquired runs must be in a run folder below one",
+        )
+        p.add_argument(
+            "--daq-folder",
+            action="append",
+            default=[],
+            type=_host_folder,
+            metavar="HOST=DIR",
+            help="acquired runs whose location is the DAQ host's name HOST (the original's "
+            "'zinc') are in DIR/RUN; repeatable",
+        )
     return p
+
+
+def _host_folder(text: str) -> tuple[str, str]:
+    host, sep, folder = text.partition("=")
+    if not (sep and host and folder):
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST=DIR")
+    return host, os.path.abspath(folder)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +135,12 @@ def _subcommand(command: str, args: argparse.Namespace) -> int:
         add, remove = ((), args.tags) if args.remove else (args.tags, ())
         print(f"{args.run}: {store.set_tags(args.run, add, remove) or '(no tags)'}")
     elif command == "import":
-        report = legacy.import_legacy(store, args.legacy_db)
+        # relative folders from here, as the passes take them for a DAQ on this machine
+        daq = legacy.DaqFolders(
+            Roots([os.path.abspath(r) for r in args.daq_root], option="--daq-root"),
+            dict(args.daq_folder),
+        )
+        report = legacy.import_legacy(store, args.legacy_db, daq)
         print(
             f"imported {report.runs} runs and {report.logs} log lines from {args.legacy_db}; "
             f"{report.skipped} runs already known"

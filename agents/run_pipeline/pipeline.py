@@ -126,6 +126,7 @@ class Pipeline:
         self._local_jobs: dict[str, Future[None]] = {}
         self._local_seq = 0
         self._lock = threading.Lock()
+        self._said: set[tuple[str, str]] = set()  # dry run: (action, run) said already
         self._archiver = Archiver(store, settings, dry_run=dry_run, say=say)
 
     # --- helpers ------------------------------------------------------------------------
@@ -190,7 +191,10 @@ class Pipeline:
 
     def _release(self, run: RunView, to: tuple[str, str], action: str, why: str) -> bool:
         if self.dry_run:
-            self.say(f"# would {action} {run.name}: {why}")
+            # each pass recovers first: say it once, not once per pass
+            if (action, run.name) not in self._said:
+                self._said.add((action, run.name))
+                self.say(f"# would {action} {run.name}: {why}")
             return False
         done = self.store.change(
             run.name, run.status, to, action, message=why, owner=None, job_id=None
@@ -260,10 +264,6 @@ class Pipeline:
     def transfer_pass(self, only: list[str] | None = None) -> PassReport:
         report = PassReport("transfer")
         self.recover(report)
-        if self.daq_live():
-            report.skipped = f"DAQ live ({self.s.daq_live_process} runs on {self.s.daq})"
-            report.finished = time.time()
-            return report
         due = self.store.due(
             states.ACQUIRED,
             limit=self.s.batch,
@@ -271,6 +271,11 @@ class Pipeline:
             without_tag=states.DO_NOT_TRANSFER,
             max_transfer_attempts=self.s.max_transfer_attempts,
         )
+        # the DAQ is asked only when there is something to take from it
+        if due and self.daq_live():
+            report.skipped = f"DAQ live ({self.s.daq_live_process} runs on {self.s.daq})"
+            report.finished = time.time()
+            return report
         if due and not self.dry_run:
             self._run(self.s.cluster_host, ["mkdir", "-p", self.s.raw_area]).check()
         for run in due:

@@ -79,3 +79,14 @@ def logger_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
 def write_list(path: Path, *devices: str, node: str = "MLrn") -> Path:
     path.write_text("# node device\n" + "".join(f"{node} {d}\n" for d in devices))
     return path
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``socs-like grab ARGS`` in ``cwd``."""
+    return subprocess.run(
+        [sys.executable, "-m", "socs_like", "grab", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

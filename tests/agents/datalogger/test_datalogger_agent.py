@@ -75,7 +75,7 @@ def test_grab_params_task_writes_file_stats_feed_and_page(
 
     page = client.export_plots().session
     assert page["success"] is True
-    assert page["data"]["page"] == str(tmp_path / "out" / "plots" / "index.html")
+    assert page["data"]["page"] == str(tmp_path / "plots" / "index.html")  # beside stats.db
 
     # events through the agent: one dataset per code that occurred
     events = client.grab_events(stopat="2027-01-15 00:00:00", minutes=10, max_evt=0x10).session

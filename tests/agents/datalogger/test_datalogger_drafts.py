@@ -14,8 +14,7 @@ import h5py
 
 from socs_like.testing import wait_until
 
-from .conftest import TRICKLE_DEVICE
-from .test_datalogger_grab import run_cli
+from .conftest import TRICKLE_DEVICE, run_cli
 
 # two logger nodes: the first file is finished when the second one's grab is killed
 LIST = f"MLrn B:VIMIN\nMLslow {TRICKLE_DEVICE}\n"

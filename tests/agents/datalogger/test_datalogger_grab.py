@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -33,6 +31,7 @@ from .conftest import (
     SLOW_DEVICE,
     TRICKLE_DEVICE,
     TRICKLE_SECONDS,
+    run_cli,
     write_list,
 )
 
@@ -82,8 +81,8 @@ def test_a_device_that_times_out_is_missing_after_its_retries(logger_sim, tmp_pa
     assert list(report.samples) == ["B:VIMIN"]
     assert report.missing == {
         SLOW_DEVICE: f"no complete answer within the 0.5 s request timeout from {logger_sim.url}"
-        + f"/v1/param?node=MLrn&device=B%3ASLOWPS&start={hour.start!r}"
-        + f"&stop={hour.stop!r}"
+        + f"/v1/param?node=MLrn&device=B%3ASLOWPS&start={hour.start:.0f}"
+        + f"&stop={hour.stop:.0f}"
     }
 
 
@@ -99,7 +98,7 @@ def test_the_timeout_bounds_a_whole_answer_that_trickles_in(logger_sim, tmp_path
     elapsed = time.monotonic() - started
     assert report.missing == {
         TRICKLE_DEVICE: f"no complete answer within the 1 s request timeout from {logger_sim.url}"
-        + f"/v1/param?node=MLrn&device=B%3ATRICKL&start={hour.start!r}&stop={hour.stop!r}"
+        + f"/v1/param?node=MLrn&device=B%3ATRICKL&start={hour.start:.0f}&stop={hour.stop:.0f}"
     }
     assert list(report.samples) == ["B:VIMIN"]
     assert report.path is not None
@@ -290,16 +289,6 @@ def test_the_original_stats_table_is_imported(tmp_path):
         assert c.execute("SELECT count(*) FROM ACNETparameterStats").fetchone() == (2,)
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "socs_like", "grab", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_cli_with_its_default_folders_keeps_the_files_here(logger_sim, tmp_path):
     """Draft and output folder both default to the current one: each file is there, whole."""
     write_list(tmp_path / "list.txt", "B:VIMIN", "I:IB")
@@ -364,7 +353,7 @@ def test_cli_grabs_and_refuses_a_bad_list_file_naming_its_line(logger_sim, tmp_p
     [path] = (tmp_path / "out").glob("MLParamData_*.h5")
     assert "2027-01-14+22:00:00_to_2027-01-15+00:00:00" in path.name
     assert f"{path.name}: 2 datasets, " in done.stdout
-    assert f"plot page at {tmp_path / 'out' / 'plots' / 'index.html'}" in done.stdout
+    assert f"plot page at {tmp_path / 'plots' / 'index.html'}" in done.stdout
 
     # the event grabber's -o: stop after the first code with data
     events = run_cli(

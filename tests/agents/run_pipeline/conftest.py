@@ -87,7 +87,7 @@ class Site:
     ) -> dict[str, str]:
         """Write a run folder and insert its row; returns relative path -> md5."""
         folder = self.daq / name
-        digests = _write_run(folder, files, size)
+        digests = write_run(folder, files, size)
         self.store.add(
             [NewRun(name=name, raw_location=str(folder), events=events, source=source, tags=tags)]
         )
@@ -99,7 +99,7 @@ class Site:
         """A run already transferred: its folder in the raw area, its row ``ondeck`` and
         ``processed`` (by default what the archive pass takes). Returns relative path -> md5."""
         folder = self.work / "raw" / name
-        digests = _write_run(folder, files, size)
+        digests = write_run(folder, files, size)
         self.store.add(
             [
                 NewRun(
@@ -176,7 +176,7 @@ class Site:
             con.close()
 
 
-def _write_run(folder: Path, files: int, size: int) -> dict[str, str]:
+def write_run(folder: Path, files: int, size: int) -> dict[str, str]:
     folder.mkdir(parents=True)
     digests = {}
     for i in range(files):

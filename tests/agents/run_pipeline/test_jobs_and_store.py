@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from socs_like.paths import Roots
 from socs_like_agents.run_pipeline import actions, jobs, legacy, states
 from socs_like_agents.run_pipeline.errors import BadRequest, RunNotFound
 from socs_like_agents.run_pipeline.schema import open_db
@@ -223,10 +224,14 @@ def test_the_original_database_is_imported_with_tags_logs_and_claims_undone(tmp_
     con.commit()
     con.close()
     store = _store(tmp_path)
-    report = legacy.import_legacy(store, str(old))
+    daq = legacy.DaqFolders(Roots(["/data/daq"]), {"zinc": "/data/daq"})
+    report = legacy.import_legacy(store, str(old), daq)
     assert (report.runs, report.logs, report.skipped) == (4, 2, 0)
     assert store.get("run_1").tags == "do-not-transfer"
-    assert store.get("run_1").source == "LED"
+    assert (store.get("run_1").source, store.get("run_1").raw_location) == (
+        "LED",
+        "/data/daq/run_1",
+    )
     assert store.get("run_2").status == ("acquired", "none")
     run3 = store.get("run_3")
     assert (run3.status, run3.tags, run3.comments, run3.raw_location) == (
@@ -240,4 +245,5 @@ def test_the_original_database_is_imported_with_tags_logs_and_claims_undone(tmp_
         "submitted job 4431",
         "rsync: stderr noise",
     ]
-    assert legacy.import_legacy(store, str(old)).skipped == 4
+    # again: every run is known, the host names need no folder now
+    assert legacy.import_legacy(store, str(old), legacy.DaqFolders(Roots([]))).skipped == 4
