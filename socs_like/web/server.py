@@ -15,8 +15,10 @@ Routes (all JSON unless said otherwise):
   ``{"params": {...}}``: the agent's reply ``{status, msg, session}``, made through the
   logged-in user's own hub session, so the agent applies that user's role; 401 without a live
   login, 403 when read-only, 502 with ``error`` when the hub or the agent cannot be reached.
-- Every POST whose ``Origin`` is not this page's own is refused (403): with the cookie's
-  SameSite=Strict, another site's page cannot act as a logged-in user.
+- Every POST whose ``Origin`` is not this page's own (scheme, host and port) is refused (403):
+  with the cookie's SameSite=Strict, another site's page cannot act as a logged-in user.
+- Every request whose ``Host`` is neither loopback nor an allowed name is refused (421), so a
+  page of another site whose name was made to resolve here (DNS rebinding) reads nothing.
 - ``GET /api/agents/{id}/feeds/{feed}``: a feed's counters and its recent events.
 - ``GET /api/events[?feed=ID/FEED...]``: the event stream: ``snapshot`` first (with the named
   feeds' recent events), then ``hub``
@@ -43,13 +45,15 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from socs_like.client import AsyncClient, ClientError, HubRefused
 from socs_like.secrets import Credentials
 
 from .forms import op_fields
 from .hub import HubLink
-from .logins import COOKIE, DEFAULT_IDLE, Login, Logins, LoginThrottle, origin_refusal
+from .logins import COOKIE, DEFAULT_IDLE, Login, Logins, LoginThrottle
+from .sites import host_refusal, origin_refusal
 from .state import SiteState
 
 log = logging.getLogger(__name__)
@@ -91,10 +95,13 @@ class Dashboard:
         watch_as: Credentials | None = None,
         login_idle: float = DEFAULT_IDLE,
         tls: bool = False,
+        allowed_hosts: frozenset[str] = frozenset(),
     ) -> None:
         """`watch_as`: the hub user of the dashboard's own session (None: this host's client
-        user); `tls`: the page is served over TLS (the login cookie is then Secure)."""
+        user); `tls`: the page is served over TLS (the login cookie is then Secure);
+        `allowed_hosts`: the names (lowercase) answered besides loopback."""
         self.read_only = read_only
+        self.allowed_hosts = allowed_hosts
         self.site_config = site_config
         self.tls = tls
         self.state = SiteState(address_root, expire_after)
@@ -160,6 +167,14 @@ class Dashboard:
             await _close(login)
         await self.hub.close()
 
+    @web.middleware
+    async def host_guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """421 for a request addressed to a name this dashboard does not answer to."""
+        why = host_refusal(request.headers.get("Host"), self.allowed_hosts)
+        if why is not None:
+            return web.json_response({"error": why}, status=421)
+        return await handler(request)
+
     # --- handlers --------------------------------------------------------------------------
 
     async def page(self, request: web.Request) -> web.StreamResponse:
@@ -191,7 +206,7 @@ class Dashboard:
 
     def _refusal(self, request: web.Request) -> web.Response | None:
         """403 for a state-changing request that another site's page made."""
-        why = origin_refusal(request.headers.get("Origin"), request.host)
+        why = origin_refusal(request.headers.get("Origin"), request.scheme, request.host)
         return None if why is None else web.json_response({"error": why}, status=403)
 
     async def login(self, request: web.Request) -> web.Response:
@@ -417,7 +432,7 @@ async def _drain(listener: _Listener) -> AsyncIterator[bytes]:
 
 
 def make_app(dashboard: Dashboard) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[dashboard.host_guard])
     app.router.add_get("/", dashboard.page)
     app.router.add_get("/static/plotly.min.js", dashboard.plotly)
     app.router.add_static("/static/", STATIC)
