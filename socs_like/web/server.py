@@ -19,6 +19,7 @@ Routes (all JSON unless said otherwise):
   with the cookie's SameSite=Strict, another site's page cannot act as a logged-in user.
 - Every request whose ``Host`` is neither loopback nor an allowed name is refused (421), so a
   page of another site whose name was made to resolve here (DNS rebinding) reads nothing.
+- ``GET /api/agents/{id}/feeds``: the counters of the agent's feeds (``{feeds: [...]}``).
 - ``GET /api/agents/{id}/feeds/{feed}``: a feed's counters and its recent events.
 - ``GET /api/events[?feed=ID/FEED...]``: the event stream: ``snapshot`` first (with the named
   feeds' recent events), then ``hub``
@@ -359,6 +360,13 @@ class Dashboard:
             {"status": reply.status, "msg": reply.msg, "session": reply.session}
         )
 
+    async def api_feeds(self, request: web.Request) -> web.Response:
+        """The counters of an agent's feeds: what its page redraws every second, without
+        asking the agent anything."""
+        return web.json_response(
+            {"feeds": self.state.agent_feeds(request.match_info["id"], time.time())}
+        )
+
     async def api_feed(self, request: web.Request) -> web.Response:
         key = (request.match_info["id"], request.match_info["feed"])
         stats = self.state.feeds.get(key)
@@ -443,6 +451,7 @@ def make_app(dashboard: Dashboard) -> web.Application:
     app.router.add_get("/api/events", dashboard.events)
     app.router.add_get("/api/agents/{id}", dashboard.api_agent)
     app.router.add_post("/api/agents/{id}/ops/{op}/{action}", dashboard.api_op)
+    app.router.add_get("/api/agents/{id}/feeds", dashboard.api_feeds)
     app.router.add_get("/api/agents/{id}/feeds/{feed}", dashboard.api_feed)
 
     async def on_startup(app: web.Application) -> None:

@@ -122,7 +122,7 @@ function onOverview(data) {
   $("#clock").textContent = `server time ${when(data.server_time)}`;
   showHub();
   if (view.name === "overview") renderOverview();
-  if (view.name === "agent") renderAgentRow();
+  if (view.name === "agent") { renderAgentRow(); refreshFeedTable(); }
   if (view.name === "feed") refreshFeedStats();
 }
 
@@ -297,6 +297,7 @@ async function loadAgent(id) {
     h("div", { class: "ops" }, (body.ops || []).map(opCard)),
     h("h3", { text: "Feeds" }),
     feedTable(id, body.feeds || [], body.feeds_declared || []));
+  view.declared = body.feeds_declared || [];
   const sessions = (SocsWeb.sessions[id] ||= {});
   for (const op of body.ops || []) if (op.session && op.session.op_name) sessions[op.name] = op.session;
   renderAgentRow();
@@ -400,6 +401,19 @@ function tree(name, value, open) {
       keys.slice(0, 200).map((k) => tree(k, value[k], false)));
   }
   return h("div", { class: "leaf", text: `${name}: ${JSON.stringify(value)}` });
+}
+
+// The counters move (last seq, rate, the last event's age): redrawn on every overview event,
+// one request at a time.
+let feedTableLoading = false;
+async function refreshFeedTable() {
+  const { id, declared } = view;
+  if (feedTableLoading || !declared || !$("#feeds")) return;
+  feedTableLoading = true;
+  const { ok, body } = await api(`/api/agents/${encodeURIComponent(id)}/feeds`);
+  feedTableLoading = false;
+  const table = $("#feeds");
+  if (ok && table && view.name === "agent" && view.id === id) table.replaceWith(feedTable(id, body.feeds, declared));
 }
 
 function feedTable(id, feeds, declared) {

@@ -98,6 +98,27 @@ def test_a_recorded_feeds_plot_updates(run_agent, web, browser_page) -> None:
     assert browser_page.console_errors == []
 
 
+def test_the_agent_pages_feeds_table_stays_live(run_agent, web, browser_page) -> None:
+    victim = run_agent("FakeData", "page-feeds", args=["--mode", "acq", "--sample-rate", "20"])
+    w = web()
+    page = browser_page.page
+    page.goto(w.url + "/#/agent/page-feeds")
+    cells = page.locator('tr[data-feed="false_temperatures"] td')
+    expect(cells.nth(2)).to_have_text(re.compile(r"^\d+$"), timeout=TIMEOUT)
+    first = cells.nth(2).inner_text()
+    # the sequence number moves on without a reload
+    expect(cells.nth(2)).not_to_have_text(first, timeout=TIMEOUT)
+    expect(cells.nth(6)).to_have_text("<1 s ago")
+    # and once the agent is gone, the last event's age grows
+    victim.kill()
+    expect(cells.nth(6)).to_have_text(re.compile(r"^([5-9]|\d\d+) s ago$"), timeout=TIMEOUT)
+    stopped_at = cells.nth(2).inner_text()
+    page.wait_for_timeout(1500)
+    assert cells.nth(2).inner_text() == stopped_at
+    browser_page.screenshot("feeds-aging")
+    assert browser_page.console_errors == []
+
+
 def test_a_killed_agent_turns_expired(run_agent, web, browser_page) -> None:
     run_agent("Registry", "page-exp-registry", args=["--wait-time", "2"])
     victim = run_agent("FakeData", "page-victim")
