@@ -274,10 +274,33 @@ function renderPanels(root, agents) {
 
 // --- agent page ------------------------------------------------------------------------------
 
+// The agent's row: the overview's (fresher) or the one its page was loaded with.
+function shownRow() {
+  return agentRow(view.id) || view.row;
+}
+function agentLive() {
+  const row = shownRow();
+  return !!row && row.state === "alive";
+}
+
+// An agent that is not alive runs nothing we know of: its cards lose their buttons and what
+// was running shows as unknown; when it is back, the page is loaded again (its ops may differ).
+function followLiveness() {
+  const live = agentLive();
+  if (view.live === undefined || live === view.live) return;
+  view.live = live;
+  if (live) { loadAgent(view.id); return; }
+  for (const card of document.querySelectorAll(".op")) {
+    for (const el of card.querySelectorAll(".controls")) el.remove();
+    renderSession(card, (SocsWeb.sessions[view.id] || {})[card.dataset.op]);
+  }
+}
+
 function renderAgentRow() {
   const row = agentRow(view.id);
   const el = $("#agent-state");
   if (!el) return;
+  followLiveness();
   if (!row) { el.textContent = "not known to the dashboard"; return; }
   el.className = `state-${row.state}`;
   const beat = row.heartbeat_age == null ? "" : `; last heartbeat ${age(row.heartbeat_age)} ago`;
@@ -287,6 +310,10 @@ function renderAgentRow() {
 async function loadAgent(id) {
   const { ok, body } = await api(`/api/agents/${encodeURIComponent(id)}`);
   if (view.name !== "agent" || view.id !== id) return;
+  view.row = body.row;
+  view.live = agentLive();
+  const sessions = (SocsWeb.sessions[id] ||= {});
+  for (const op of body.ops || []) if (op.session && op.session.op_name) sessions[op.name] = op.session;
   const root = $("#view");
   root.replaceChildren(
     h("h2", {}, `${id} `, h("small", { text: body.row ? body.row.agent_class : "" })),
@@ -298,8 +325,6 @@ async function loadAgent(id) {
     h("h3", { text: "Feeds" }),
     feedTable(id, body.feeds || [], body.feeds_declared || []));
   view.declared = body.feeds_declared || [];
-  const sessions = (SocsWeb.sessions[id] ||= {});
-  for (const op of body.ops || []) if (op.session && op.session.op_name) sessions[op.name] = op.session;
   renderAgentRow();
   renderPanels($("#agent-panels"), body.row ? [body.row] : []);
 }
@@ -316,12 +341,12 @@ function opCard(op) {
   const card = h("div", { class: "op", "data-op": op.name },
     h("h3", {}, `${op.name} `, h("small", { text: op.kind })),
     h("div", { class: "doc", text: op.info.docstring || "" }));
-  if (mayOperate(op)) {
+  if (mayOperate(op) && agentLive()) {
     const form = h("form", { class: "start", onsubmit: (e) => { e.preventDefault(); act(op, "start", form); } },
       op.fields.map(fieldInput), h("button", { class: "start", type: "submit", text: "start" }));
-    card.append(form);
     const stopper = op.kind === "process" ? "stop" : op.info.abortable ? "abort" : null;
-    if (stopper) card.append(h("button", { class: stopper, onclick: () => act(op, stopper, null), text: stopper }));
+    card.append(h("div", { class: "controls" }, form,
+      stopper ? h("button", { class: stopper, onclick: () => act(op, stopper, null), text: stopper }) : null));
   }
   card.append(h("div", { class: "reply" }), h("div", { class: "session" }));
   renderSession(card, op.session);
@@ -383,11 +408,16 @@ async function act(op, action, form) {
 function renderSession(card, s) {
   const el = $(".session", card);
   if (!s || !s.op_name || s.status === "no_history") { el.replaceChildren(h("p", { class: "note", text: "Never run since the agent started." })); return; }
-  const outcome = s.status === "done" ? (s.success ? "succeeded" : "failed") : s.status;
-  const took = s.start_time ? ((s.end_time || Date.now() / 1000) - s.start_time).toFixed(1) + " s" : "";
+  // an ended session is history; one that was going on when its agent stopped answering is not known
+  const row = shownRow();
+  const lost = s.status !== "done" && !agentLive();
+  const outcome = lost ? "unknown" : s.status === "done" ? (s.success ? "succeeded" : "failed") : s.status;
+  const took = s.start_time && !lost ? ((s.end_time || Date.now() / 1000) - s.start_time).toFixed(1) + " s" : "";
+  card.classList.toggle("stale", lost);
   el.replaceChildren(
     h("div", {}, h("b", { class: `status ${outcome}`, text: outcome }),
-      ` session ${s.session_id}, started ${when(s.start_time)}${s.end_time ? ", ended " + when(s.end_time) : ""} (${took})`),
+      ` session ${s.session_id}, started ${when(s.start_time)}${s.end_time ? ", ended " + when(s.end_time) : ""}${took ? ` (${took})` : ""}`),
+    lost ? h("div", { class: "failed lost", text: `${view.id} is ${row ? row.state : "not known"}${row ? ` (${row.state_why})` : ""}: last seen ${s.status}, what it does now is not known.` }) : null,
     h("div", { class: "messages" }, (s.messages || []).slice(-8).map(([t, m]) => h("div", { text: `${when(t)} ${m}` }))),
     s.data === undefined ? h("div", { class: "note", text: s.data_too_large ? `data too large to push (${s.data_too_large} bytes)` : "" })
       : tree("data", s.data, true));

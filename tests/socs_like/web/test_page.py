@@ -119,6 +119,31 @@ def test_the_agent_pages_feeds_table_stays_live(run_agent, web, browser_page) ->
     assert browser_page.console_errors == []
 
 
+def test_a_dead_agents_operations_are_unknown_and_offer_no_buttons(
+    run_agent, web, browser_page, page_login
+) -> None:
+    victim = run_agent("FakeData", "page-dead-ops")
+    w = web("--expire-after", "2")
+    page = browser_page.page
+    page.goto(w.url + "/#/agent/page-dead-ops")
+    page_login(page, "controller")
+    acq = page.locator('.op[data-op="acq"]')
+    acq.locator("button.start").click()
+    expect(acq.locator(".status")).to_have_text("running", timeout=TIMEOUT)
+    victim.kill()
+    # what it was doing when it died is not known: not "running", and nothing to press
+    expect(acq.locator(".status")).to_have_text("unknown", timeout=TIMEOUT)
+    expect(acq.locator(".session")).to_contain_text("page-dead-ops is expired")
+    expect(acq.locator(".session")).to_contain_text("last seen running")
+    expect(page.locator("button.start, button.stop, button.abort")).to_have_count(0)
+    browser_page.screenshot("dead-ops")
+    # back (a new process of the same instance): live sessions and buttons again
+    run_agent("FakeData", "page-dead-ops")
+    expect(acq.locator(".session")).to_contain_text("Never run", timeout=TIMEOUT)
+    expect(acq.locator("button.start")).to_have_count(1, timeout=TIMEOUT)
+    assert browser_page.console_errors == []
+
+
 def test_a_killed_agent_turns_expired(run_agent, web, browser_page) -> None:
     run_agent("Registry", "page-exp-registry", args=["--wait-time", "2"])
     victim = run_agent("FakeData", "page-victim")
