@@ -20,7 +20,8 @@ Routes (all JSON unless said otherwise):
 - Every request whose ``Host`` is neither loopback nor an allowed name is refused (421), so a
   page of another site whose name was made to resolve here (DNS rebinding) reads nothing.
 - ``GET /api/agents/{id}/feeds``: the counters of the agent's feeds (``{feeds: [...]}``).
-- ``GET /api/agents/{id}/feeds/{feed}``: a feed's counters and its recent events.
+- ``GET /api/agents/{id}/feeds/{feed}``: a feed's counters and its recent events; 404 before
+  its first event, with ``exists`` false when the agent's get_api lists no such feed.
 - ``GET /api/events[?feed=ID/FEED...]``: the event stream: ``snapshot`` first (with the named
   feeds' recent events), then ``hub``
   (connected or lost, and why), ``overview`` once a second, ``session`` at once on every pushed
@@ -371,9 +372,16 @@ class Dashboard:
         key = (request.match_info["id"], request.match_info["feed"])
         stats = self.state.feeds.get(key)
         if stats is None:
-            return web.json_response(
-                {"error": f"no event of feed {key[1]!r} of {key[0]!r} received yet"}, status=404
-            )
+            agent, feed = key
+            info = self.state.agents.get(agent)
+            declared = info.feeds if info is not None else None
+            if declared is not None and feed not in declared:
+                # its get_api answered without this feed: nothing will ever come
+                shown = ", ".join(f for f in declared if f not in ("heartbeat", "sessions"))
+                why = f"no such feed: {agent} has no feed {feed!r} (its feeds: {shown or 'none'})"
+                return web.json_response({"error": why, "exists": False}, status=404)
+            why = f"no event of feed {feed!r} of {agent!r} received yet"
+            return web.json_response({"error": why, "exists": None}, status=404)
         return web.json_response(stats.encoded(time.time()) | {"recent": list(stats.recent)})
 
     async def events(self, request: web.Request) -> web.StreamResponse:

@@ -127,9 +127,10 @@ function onOverview(data) {
 }
 
 async function refreshFeedStats() {
-  const { id, feed } = view;
-  const { ok, body } = await api(`/api/agents/${encodeURIComponent(id)}/feeds/${encodeURIComponent(feed)}`);
-  if (view.name === "feed" && view.id === id && view.feed === feed) showFeedStats(ok ? body : null, ok ? null : body.error);
+  const shown = view;
+  if (shown.gone) return;
+  const { ok, body } = await api(`/api/agents/${encodeURIComponent(shown.id)}/feeds/${encodeURIComponent(shown.feed)}`);
+  if (view === shown) showFeedStats(ok ? body : null, ok ? null : body);
 }
 
 function onSession(event) {
@@ -558,17 +559,32 @@ async function loadFeed(id, feed) {
     $("#plot").replaceChildren(h("p", { class: "failed", text: `No plot: ${err.message}` }));
     return;
   }
-  if (view.name !== "feed" || view.id !== id || view.feed !== feed) return;
+  const shown = view;
+  if (shown.name !== "feed" || shown.id !== id || shown.feed !== feed || shown.gone) return;
+  // the plot first: it keeps the stream's events that come before the recent ones
   const mine = (plot = new LivePlot($("#plot")));
   const { ok, body } = await api(`/api/agents/${encodeURIComponent(id)}/feeds/${encodeURIComponent(feed)}`);
+  if (view !== shown) return;
   mine.start(ok ? body.recent : []);
-  showFeedStats(ok ? body : null, ok ? null : body.error);
+  showFeedStats(ok ? body : null, ok ? null : body);
 }
 
-function showFeedStats(s, error) {
+// `failed`: the API's error answer; one whose feed does not exist ends the page's polling
+// and its plot (nothing will come).
+function showFeedStats(s, failed) {
   const el = $("#feed-stats");
   if (!el) return;
-  el.textContent = error ? error + "; waiting for the next event."
+  if (failed && failed.exists === false) {
+    view.gone = true;
+    if (plot) { plot.stop(); plot = null; }
+    $("#plot").replaceChildren();
+    $("#pause").hidden = true;
+    $("#points").hidden = true;
+    el.className = "failed";
+    el.textContent = failed.error;
+    return;
+  }
+  el.textContent = failed ? failed.error + "; waiting for the next event."
     : `last seq ${s.last_seq}, ${s.rate.toFixed(1)} records/s, ${s.lost} lost, ${s.duplicates} duplicated, ${s.events} events since the dashboard started`;
 }
 

@@ -10,6 +10,8 @@ import re
 
 from playwright.sync_api import expect
 
+from socs_like.testing import wait_until
+
 TIMEOUT = 15_000  # ms: generous, the machine is shared
 
 
@@ -142,6 +144,28 @@ def test_a_dead_agents_operations_are_unknown_and_offer_no_buttons(
     expect(acq.locator(".session")).to_contain_text("Never run", timeout=TIMEOUT)
     expect(acq.locator("button.start")).to_have_count(1, timeout=TIMEOUT)
     assert browser_page.console_errors == []
+
+
+def test_a_feed_that_does_not_exist_is_said_so_and_not_polled(run_agent, web, browser_page):
+    run_agent("FakeData", "page-nofeed")
+    w = web()
+    wait_until(lambda: w.get("/api/agents/page-nofeed/feeds/nope")[1].get("exists") is False, 15)
+    status, answer = w.get("/api/agents/page-nofeed/feeds/nope")
+    assert (status, answer["error"]) == (
+        404,
+        "no such feed: page-nofeed has no feed 'nope' (its feeds: false_temperatures)",
+    )
+    page = browser_page.page
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/feeds/nope") else None)
+    page.goto(w.url + "/#/feed/page-nofeed/nope")
+    expect(page.locator("#feed-stats")).to_have_text(answer["error"], timeout=TIMEOUT)
+    expect(page.locator("#plot .main-svg")).to_have_count(0)  # no empty axis
+    expect(page.locator("#pause")).to_be_hidden()
+    count = len(asked)
+    page.wait_for_timeout(2500)  # an overview event comes every second
+    assert len(asked) == count
+    browser_page.screenshot("no-such-feed")
 
 
 def test_a_killed_agent_turns_expired(run_agent, web, browser_page) -> None:
