@@ -46,6 +46,13 @@ function when(t) {
   return t ? new Date(t * 1000).toLocaleTimeString() : "—";
 }
 SocsWeb.when = when;
+// with its date, for times that may be days away (schedules): 2025-01-01 01:00:00, local time
+function dated(t) {
+  if (!t) return "—";
+  const d = new Date(t * 1000);
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
 
 async function api(path, options) {
   let response;
@@ -259,7 +266,7 @@ function renderPanels(root, agents) {
       const sessions = SocsWeb.sessions[agent.instance_id] || {};
       const feeds = Object.fromEntries((panel.feeds || []).map((f) => [f, SocsWeb.feedEvents[`${agent.instance_id}/${f}`] || []]));
       try {
-        panel.render($(".body", el), { agent, sessions, feeds, h, when });
+        panel.render($(".body", el), { agent, sessions, feeds, h, when, dated });
       } catch (err) {
         $(".body", el).replaceChildren(h("p", { class: "failed", text: `panel failed: ${err}` }));
       }
