@@ -53,6 +53,7 @@ function dated(t) {
   const p = (n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
+SocsWeb.dated = dated;
 
 async function api(path, options) {
   let response;
