@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import signal
 import ssl
 import sys
@@ -24,17 +23,9 @@ from socs_like.site_config import HubConfig, SiteConfigError, find_site_config, 
 
 from .logins import DEFAULT_IDLE
 from .server import Dashboard, serve
+from .sites import allowed_hosts, is_loopback
 
 DEFAULT_PORT = 8002
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name other than localhost: it may resolve to anything
 
 
 def parser() -> argparse.ArgumentParser:
@@ -47,6 +38,14 @@ def parser() -> argparse.ArgumentParser:
         "--bind",
         default="127.0.0.1",
         help="address to listen on (127.0.0.1; anything else needs TLS or --read-only)",
+    )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a name the page is reached by (repeat for more); loopback and the --bind "
+        "address are always answered, any other Host header is refused (421)",
     )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
     p.add_argument(
@@ -156,6 +155,7 @@ def main(argv: list[str]) -> int:
         watch_as=watch_as,
         login_idle=args.login_idle,
         tls=tls is not None,
+        allowed_hosts=allowed_hosts(args.bind, args.allow_host),
     )
     configure_logging("web", None)
     try:

@@ -7,8 +7,7 @@ agents see the user's own role. A login unused for `idle` seconds expires; nothi
 to disk, so a dashboard restart ends every login.
 
 Also here: `LoginThrottle`, which slows down guessing (too many failed logins from one
-address are refused for a while), and, as plain functions, which buttons a role is offered and
-the ``Origin`` check the server applies to every state-changing request.
+address are refused for a while), and which buttons a role is offered.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
-from urllib.parse import urlsplit
 
 COOKIE = "socs_login"
 DEFAULT_IDLE = 8 * 3600.0  # seconds: a working shift
@@ -129,18 +127,3 @@ def may_operate(role: str | None, op_role: str = "controller") -> bool:
     if role not in OPERATOR_ROLES:
         return False
     return op_role != "admin" or role == "admin"
-
-
-def origin_refusal(origin: str | None, host: str | None) -> str | None:
-    """Why a state-changing request must be refused as cross-site, or None.
-
-    Browsers send ``Origin`` with every POST made by a script; a page of another site that
-    posts here carries its own origin. No ``Origin`` (curl, scripts) is let through: the
-    cookie's SameSite=Strict already keeps a browser's cross-site requests from being logged in.
-    """
-    if origin is None:
-        return None
-    netloc = urlsplit(origin).netloc if origin != "null" else ""
-    if not netloc or host is None or netloc.lower() != host.lower():
-        return f"refused: this request comes from another site ({origin}), not from this page"
-    return None

@@ -15,9 +15,13 @@ Routes (all JSON unless said otherwise):
   ``{"params": {...}}``: the agent's reply ``{status, msg, session}``, made through the
   logged-in user's own hub session, so the agent applies that user's role; 401 without a live
   login, 403 when read-only, 502 with ``error`` when the hub or the agent cannot be reached.
-- Every POST whose ``Origin`` is not this page's own is refused (403): with the cookie's
-  SameSite=Strict, another site's page cannot act as a logged-in user.
-- ``GET /api/agents/{id}/feeds/{feed}``: a feed's counters and its recent events.
+- Every POST whose ``Origin`` is not this page's own (scheme, host and port) is refused (403):
+  with the cookie's SameSite=Strict, another site's page cannot act as a logged-in user.
+- Every request whose ``Host`` is neither loopback nor an allowed name is refused (421), so a
+  page of another site whose name was made to resolve here (DNS rebinding) reads nothing.
+- ``GET /api/agents/{id}/feeds``: the counters of the agent's feeds (``{feeds: [...]}``).
+- ``GET /api/agents/{id}/feeds/{feed}``: a feed's counters and its recent events; 404 before
+  its first event, with ``exists`` false when the agent's get_api lists no such feed.
 - ``GET /api/events[?feed=ID/FEED...]``: the event stream: ``snapshot`` first (with the named
   feeds' recent events), then ``hub``
   (connected or lost, and why), ``overview`` once a second, ``session`` at once on every pushed
@@ -43,13 +47,15 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from socs_like.client import AsyncClient, ClientError, HubRefused
 from socs_like.secrets import Credentials
 
 from .forms import op_fields
 from .hub import HubLink
-from .logins import COOKIE, DEFAULT_IDLE, Login, Logins, LoginThrottle, origin_refusal
+from .logins import COOKIE, DEFAULT_IDLE, Login, Logins, LoginThrottle
+from .sites import host_refusal, origin_refusal
 from .state import SiteState
 
 log = logging.getLogger(__name__)
@@ -91,10 +97,13 @@ class Dashboard:
         watch_as: Credentials | None = None,
         login_idle: float = DEFAULT_IDLE,
         tls: bool = False,
+        allowed_hosts: frozenset[str] = frozenset(),
     ) -> None:
         """`watch_as`: the hub user of the dashboard's own session (None: this host's client
-        user); `tls`: the page is served over TLS (the login cookie is then Secure)."""
+        user); `tls`: the page is served over TLS (the login cookie is then Secure);
+        `allowed_hosts`: the names (lowercase) answered besides loopback."""
         self.read_only = read_only
+        self.allowed_hosts = allowed_hosts
         self.site_config = site_config
         self.tls = tls
         self.state = SiteState(address_root, expire_after)
@@ -160,6 +169,14 @@ class Dashboard:
             await _close(login)
         await self.hub.close()
 
+    @web.middleware
+    async def host_guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """421 for a request addressed to a name this dashboard does not answer to."""
+        why = host_refusal(request.headers.get("Host"), self.allowed_hosts)
+        if why is not None:
+            return web.json_response({"error": why}, status=421)
+        return await handler(request)
+
     # --- handlers --------------------------------------------------------------------------
 
     async def page(self, request: web.Request) -> web.StreamResponse:
@@ -191,7 +208,7 @@ class Dashboard:
 
     def _refusal(self, request: web.Request) -> web.Response | None:
         """403 for a state-changing request that another site's page made."""
-        why = origin_refusal(request.headers.get("Origin"), request.host)
+        why = origin_refusal(request.headers.get("Origin"), request.scheme, request.host)
         return None if why is None else web.json_response({"error": why}, status=403)
 
     async def login(self, request: web.Request) -> web.Response:
@@ -344,13 +361,27 @@ class Dashboard:
             {"status": reply.status, "msg": reply.msg, "session": reply.session}
         )
 
+    async def api_feeds(self, request: web.Request) -> web.Response:
+        """The counters of an agent's feeds: what its page redraws every second, without
+        asking the agent anything."""
+        return web.json_response(
+            {"feeds": self.state.agent_feeds(request.match_info["id"], time.time())}
+        )
+
     async def api_feed(self, request: web.Request) -> web.Response:
         key = (request.match_info["id"], request.match_info["feed"])
         stats = self.state.feeds.get(key)
         if stats is None:
-            return web.json_response(
-                {"error": f"no event of feed {key[1]!r} of {key[0]!r} received yet"}, status=404
-            )
+            agent, feed = key
+            info = self.state.agents.get(agent)
+            declared = info.feeds if info is not None else None
+            if declared is not None and feed not in declared:
+                # its get_api answered without this feed: nothing will ever come
+                shown = ", ".join(f for f in declared if f not in ("heartbeat", "sessions"))
+                why = f"no such feed: {agent} has no feed {feed!r} (its feeds: {shown or 'none'})"
+                return web.json_response({"error": why, "exists": False}, status=404)
+            why = f"no event of feed {feed!r} of {agent!r} received yet"
+            return web.json_response({"error": why, "exists": None}, status=404)
         return web.json_response(stats.encoded(time.time()) | {"recent": list(stats.recent)})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
@@ -417,7 +448,7 @@ async def _drain(listener: _Listener) -> AsyncIterator[bytes]:
 
 
 def make_app(dashboard: Dashboard) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[dashboard.host_guard])
     app.router.add_get("/", dashboard.page)
     app.router.add_get("/static/plotly.min.js", dashboard.plotly)
     app.router.add_static("/static/", STATIC)
@@ -428,6 +459,7 @@ def make_app(dashboard: Dashboard) -> web.Application:
     app.router.add_get("/api/events", dashboard.events)
     app.router.add_get("/api/agents/{id}", dashboard.api_agent)
     app.router.add_post("/api/agents/{id}/ops/{op}/{action}", dashboard.api_op)
+    app.router.add_get("/api/agents/{id}/feeds", dashboard.api_feeds)
     app.router.add_get("/api/agents/{id}/feeds/{feed}", dashboard.api_feed)
 
     async def on_startup(app: web.Application) -> None:

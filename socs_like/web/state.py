@@ -103,6 +103,7 @@ class AgentInfo:
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)  # op -> latest session
     op_kinds: dict[str, str] = field(default_factory=dict)  # op -> "tasks" | "processes"
     host: str = ""  # get_api's instance_hostname
+    feeds: list[str] | None = None  # get_api's feed names; None until it answered
 
 
 @dataclass
@@ -182,6 +183,7 @@ class SiteState:
             return
         info.agent_class = str(api.get("agent_class") or info.agent_class)
         info.host = str(api.get("instance_hostname") or info.host)
+        info.feeds = [str(feed[0]) for feed in api.get("feeds", []) if feed]
         for kind in ("tasks", "processes"):
             for name, summary, _op_info in api.get(kind, []):
                 info.op_kinds[name] = kind

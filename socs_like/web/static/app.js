@@ -46,6 +46,14 @@ function when(t) {
   return t ? new Date(t * 1000).toLocaleTimeString() : "—";
 }
 SocsWeb.when = when;
+// with its date, for times that may be days away (schedules): 2025-01-01 01:00:00, local time
+function dated(t) {
+  if (!t) return "—";
+  const d = new Date(t * 1000);
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+SocsWeb.dated = dated;
 
 async function api(path, options) {
   let response;
@@ -122,14 +130,15 @@ function onOverview(data) {
   $("#clock").textContent = `server time ${when(data.server_time)}`;
   showHub();
   if (view.name === "overview") renderOverview();
-  if (view.name === "agent") renderAgentRow();
+  if (view.name === "agent") { renderAgentRow(); refreshFeedTable(); }
   if (view.name === "feed") refreshFeedStats();
 }
 
 async function refreshFeedStats() {
-  const { id, feed } = view;
-  const { ok, body } = await api(`/api/agents/${encodeURIComponent(id)}/feeds/${encodeURIComponent(feed)}`);
-  if (view.name === "feed" && view.id === id && view.feed === feed) showFeedStats(ok ? body : null, ok ? null : body.error);
+  const shown = view;
+  if (shown.gone) return;
+  const { ok, body } = await api(`/api/agents/${encodeURIComponent(shown.id)}/feeds/${encodeURIComponent(shown.feed)}`);
+  if (view === shown) showFeedStats(ok ? body : null, ok ? null : body);
 }
 
 function onSession(event) {
@@ -258,7 +267,7 @@ function renderPanels(root, agents) {
       const sessions = SocsWeb.sessions[agent.instance_id] || {};
       const feeds = Object.fromEntries((panel.feeds || []).map((f) => [f, SocsWeb.feedEvents[`${agent.instance_id}/${f}`] || []]));
       try {
-        panel.render($(".body", el), { agent, sessions, feeds, h, when });
+        panel.render($(".body", el), { agent, sessions, feeds, h, when, dated });
       } catch (err) {
         $(".body", el).replaceChildren(h("p", { class: "failed", text: `panel failed: ${err}` }));
       }
@@ -274,10 +283,33 @@ function renderPanels(root, agents) {
 
 // --- agent page ------------------------------------------------------------------------------
 
+// The agent's row: the overview's (fresher) or the one its page was loaded with.
+function shownRow() {
+  return agentRow(view.id) || view.row;
+}
+function agentLive() {
+  const row = shownRow();
+  return !!row && row.state === "alive";
+}
+
+// An agent that is not alive runs nothing we know of: its cards lose their buttons and what
+// was running shows as unknown; when it is back, the page is loaded again (its ops may differ).
+function followLiveness() {
+  const live = agentLive();
+  if (view.live === undefined || live === view.live) return;
+  view.live = live;
+  if (live) { loadAgent(view.id); return; }
+  for (const card of document.querySelectorAll(".op")) {
+    for (const el of card.querySelectorAll(".controls")) el.remove();
+    renderSession(card, (SocsWeb.sessions[view.id] || {})[card.dataset.op]);
+  }
+}
+
 function renderAgentRow() {
   const row = agentRow(view.id);
   const el = $("#agent-state");
   if (!el) return;
+  followLiveness();
   if (!row) { el.textContent = "not known to the dashboard"; return; }
   el.className = `state-${row.state}`;
   const beat = row.heartbeat_age == null ? "" : `; last heartbeat ${age(row.heartbeat_age)} ago`;
@@ -287,6 +319,10 @@ function renderAgentRow() {
 async function loadAgent(id) {
   const { ok, body } = await api(`/api/agents/${encodeURIComponent(id)}`);
   if (view.name !== "agent" || view.id !== id) return;
+  view.row = body.row;
+  view.live = agentLive();
+  const sessions = (SocsWeb.sessions[id] ||= {});
+  for (const op of body.ops || []) if (op.session && op.session.op_name) sessions[op.name] = op.session;
   const root = $("#view");
   root.replaceChildren(
     h("h2", {}, `${id} `, h("small", { text: body.row ? body.row.agent_class : "" })),
@@ -297,8 +333,7 @@ async function loadAgent(id) {
     h("div", { class: "ops" }, (body.ops || []).map(opCard)),
     h("h3", { text: "Feeds" }),
     feedTable(id, body.feeds || [], body.feeds_declared || []));
-  const sessions = (SocsWeb.sessions[id] ||= {});
-  for (const op of body.ops || []) if (op.session && op.session.op_name) sessions[op.name] = op.session;
+  view.declared = body.feeds_declared || [];
   renderAgentRow();
   renderPanels($("#agent-panels"), body.row ? [body.row] : []);
 }
@@ -315,12 +350,12 @@ function opCard(op) {
   const card = h("div", { class: "op", "data-op": op.name },
     h("h3", {}, `${op.name} `, h("small", { text: op.kind })),
     h("div", { class: "doc", text: op.info.docstring || "" }));
-  if (mayOperate(op)) {
+  if (mayOperate(op) && agentLive()) {
     const form = h("form", { class: "start", onsubmit: (e) => { e.preventDefault(); act(op, "start", form); } },
       op.fields.map(fieldInput), h("button", { class: "start", type: "submit", text: "start" }));
-    card.append(form);
     const stopper = op.kind === "process" ? "stop" : op.info.abortable ? "abort" : null;
-    if (stopper) card.append(h("button", { class: stopper, onclick: () => act(op, stopper, null), text: stopper }));
+    card.append(h("div", { class: "controls" }, form,
+      stopper ? h("button", { class: stopper, onclick: () => act(op, stopper, null), text: stopper }) : null));
   }
   card.append(h("div", { class: "reply" }), h("div", { class: "session" }));
   renderSession(card, op.session);
@@ -382,11 +417,16 @@ async function act(op, action, form) {
 function renderSession(card, s) {
   const el = $(".session", card);
   if (!s || !s.op_name || s.status === "no_history") { el.replaceChildren(h("p", { class: "note", text: "Never run since the agent started." })); return; }
-  const outcome = s.status === "done" ? (s.success ? "succeeded" : "failed") : s.status;
-  const took = s.start_time ? ((s.end_time || Date.now() / 1000) - s.start_time).toFixed(1) + " s" : "";
+  // an ended session is history; one that was going on when its agent stopped answering is not known
+  const row = shownRow();
+  const lost = s.status !== "done" && !agentLive();
+  const outcome = lost ? "unknown" : s.status === "done" ? (s.success ? "succeeded" : "failed") : s.status;
+  const took = s.start_time && !lost ? ((s.end_time || Date.now() / 1000) - s.start_time).toFixed(1) + " s" : "";
+  card.classList.toggle("stale", lost);
   el.replaceChildren(
     h("div", {}, h("b", { class: `status ${outcome}`, text: outcome }),
-      ` session ${s.session_id}, started ${when(s.start_time)}${s.end_time ? ", ended " + when(s.end_time) : ""} (${took})`),
+      ` session ${s.session_id}, started ${when(s.start_time)}${s.end_time ? ", ended " + when(s.end_time) : ""}${took ? ` (${took})` : ""}`),
+    lost ? h("div", { class: "failed lost", text: `${view.id} is ${row ? row.state : "not known"}${row ? ` (${row.state_why})` : ""}: last seen ${s.status}, what it does now is not known.` }) : null,
     h("div", { class: "messages" }, (s.messages || []).slice(-8).map(([t, m]) => h("div", { text: `${when(t)} ${m}` }))),
     s.data === undefined ? h("div", { class: "note", text: s.data_too_large ? `data too large to push (${s.data_too_large} bytes)` : "" })
       : tree("data", s.data, true));
@@ -400,6 +440,19 @@ function tree(name, value, open) {
       keys.slice(0, 200).map((k) => tree(k, value[k], false)));
   }
   return h("div", { class: "leaf", text: `${name}: ${JSON.stringify(value)}` });
+}
+
+// The counters move (last seq, rate, the last event's age): redrawn on every overview event,
+// one request at a time.
+let feedTableLoading = false;
+async function refreshFeedTable() {
+  const { id, declared } = view;
+  if (feedTableLoading || !declared || !$("#feeds")) return;
+  feedTableLoading = true;
+  const { ok, body } = await api(`/api/agents/${encodeURIComponent(id)}/feeds`);
+  feedTableLoading = false;
+  const table = $("#feeds");
+  if (ok && table && view.name === "agent" && view.id === id) table.replaceWith(feedTable(id, body.feeds, declared));
 }
 
 function feedTable(id, feeds, declared) {
@@ -514,17 +567,32 @@ async function loadFeed(id, feed) {
     $("#plot").replaceChildren(h("p", { class: "failed", text: `No plot: ${err.message}` }));
     return;
   }
-  if (view.name !== "feed" || view.id !== id || view.feed !== feed) return;
+  const shown = view;
+  if (shown.name !== "feed" || shown.id !== id || shown.feed !== feed || shown.gone) return;
+  // the plot first: it keeps the stream's events that come before the recent ones
   const mine = (plot = new LivePlot($("#plot")));
   const { ok, body } = await api(`/api/agents/${encodeURIComponent(id)}/feeds/${encodeURIComponent(feed)}`);
+  if (view !== shown) return;
   mine.start(ok ? body.recent : []);
-  showFeedStats(ok ? body : null, ok ? null : body.error);
+  showFeedStats(ok ? body : null, ok ? null : body);
 }
 
-function showFeedStats(s, error) {
+// `failed`: the API's error answer; one whose feed does not exist ends the page's polling
+// and its plot (nothing will come).
+function showFeedStats(s, failed) {
   const el = $("#feed-stats");
   if (!el) return;
-  el.textContent = error ? error + "; waiting for the next event."
+  if (failed && failed.exists === false) {
+    view.gone = true;
+    if (plot) { plot.stop(); plot = null; }
+    $("#plot").replaceChildren();
+    $("#pause").hidden = true;
+    $("#points").hidden = true;
+    el.className = "failed";
+    el.textContent = failed.error;
+    return;
+  }
+  el.textContent = failed ? failed.error + "; waiting for the next event."
     : `last seq ${s.last_seq}, ${s.rate.toFixed(1)} records/s, ${s.lost} lost, ${s.duplicates} duplicated, ${s.events} events since the dashboard started`;
 }
 

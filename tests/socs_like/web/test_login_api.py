@@ -161,6 +161,38 @@ def test_a_post_from_another_site_is_refused(run_agent, web, api_login, secret_o
     assert status == 200 and reply["status"] == 0
 
 
+def test_a_post_from_this_host_over_another_scheme_is_refused(web) -> None:
+    w = web()  # served over http: an https page of the same host and port is another origin
+    https_twin = {"Origin": w.url.replace("http://", "https://")}
+    status, reply = w.post("/api/logout", None, **https_twin)
+    assert (status, reply["error"]) == (
+        403,
+        f"refused: this request comes from another site ({https_twin['Origin']}), "
+        "not from this page",
+    )
+    assert w.post("/api/logout", None, Origin=w.url)[0] == 200
+
+
+def test_only_loopback_and_the_allowed_names_are_answered(web) -> None:
+    """A DNS-rebinding page (its own name, resolved to 127.0.0.1) sends its name as Host:
+    nothing is answered to it, not even the page or the overview."""
+    w = web("--allow-host", "dash.example")
+    port = w.url.rsplit(":", 1)[1]
+    for path in ("/", "/api/overview", "/api/config"):
+        status, reply = w.request("GET", path, headers={"Host": f"evil.example:{port}"})
+        assert (status, reply) == (
+            421,
+            {
+                "error": "refused: this dashboard answers to loopback and dash.example, not "
+                f"to Host 'evil.example:{port}' (add a name with --allow-host)"
+            },
+        )
+    assert w.post("/api/logout", None, Host="evil.example")[0] == 421
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"dash.example:{port}"):
+        status, overview = w.request("GET", "/api/overview", headers={"Host": host})
+        assert status == 200 and overview["hub"]["connected"] is True
+
+
 def test_read_only_offers_no_login(web, secret_of) -> None:
     w = web("--read-only")
     status, answer = w.login("controller", secret_of("controller"))

@@ -1,10 +1,10 @@
-"""The login bookkeeping and request rules, without sockets (`socs_like.web.logins`)."""
+"""The login bookkeeping, without sockets (`socs_like.web.logins`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from socs_like.web.logins import Logins, LoginThrottle, may_operate, origin_refusal
+from socs_like.web.logins import Logins, LoginThrottle, may_operate
 
 
 def test_a_login_lives_while_used_and_expires_when_idle() -> None:
@@ -47,17 +47,6 @@ def test_which_roles_get_buttons() -> None:
     assert not may_operate("observer") and not may_operate(None)
     assert may_operate("admin", "admin")
     assert not may_operate("controller", "admin")
-
-
-def test_origin_must_be_this_page() -> None:
-    assert origin_refusal(None, "127.0.0.1:8002") is None
-    assert origin_refusal("http://127.0.0.1:8002", "127.0.0.1:8002") is None
-    assert origin_refusal("https://Dash.Example:443", "dash.example:443") is None
-    assert origin_refusal("http://evil.example", "127.0.0.1:8002") == (
-        "refused: this request comes from another site (http://evil.example), not from this page"
-    )
-    assert origin_refusal("null", "127.0.0.1:8002") is not None
-    assert origin_refusal("http://127.0.0.1:8003", "127.0.0.1:8002") is not None
 
 
 def test_an_address_that_keeps_failing_waits_until_its_oldest_failure_ages_out() -> None:

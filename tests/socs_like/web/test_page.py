@@ -10,6 +10,8 @@ import re
 
 from playwright.sync_api import expect
 
+from socs_like.testing import wait_until
+
 TIMEOUT = 15_000  # ms: generous, the machine is shared
 
 
@@ -96,6 +98,74 @@ def test_a_recorded_feeds_plot_updates(run_agent, web, browser_page) -> None:
     page.wait_for_function(f"SocsWeb.stats.plotPoints > {paused_at}", timeout=TIMEOUT)
     browser_page.screenshot("feed-plot")
     assert browser_page.console_errors == []
+
+
+def test_the_agent_pages_feeds_table_stays_live(run_agent, web, browser_page) -> None:
+    victim = run_agent("FakeData", "page-feeds", args=["--mode", "acq", "--sample-rate", "20"])
+    w = web()
+    page = browser_page.page
+    page.goto(w.url + "/#/agent/page-feeds")
+    cells = page.locator('tr[data-feed="false_temperatures"] td')
+    expect(cells.nth(2)).to_have_text(re.compile(r"^\d+$"), timeout=TIMEOUT)
+    first = cells.nth(2).inner_text()
+    # the sequence number moves on without a reload
+    expect(cells.nth(2)).not_to_have_text(first, timeout=TIMEOUT)
+    expect(cells.nth(6)).to_have_text("<1 s ago")
+    # and once the agent is gone, the last event's age grows
+    victim.kill()
+    expect(cells.nth(6)).to_have_text(re.compile(r"^([5-9]|\d\d+) s ago$"), timeout=TIMEOUT)
+    stopped_at = cells.nth(2).inner_text()
+    page.wait_for_timeout(1500)
+    assert cells.nth(2).inner_text() == stopped_at
+    browser_page.screenshot("feeds-aging")
+    assert browser_page.console_errors == []
+
+
+def test_a_dead_agents_operations_are_unknown_and_offer_no_buttons(
+    run_agent, web, browser_page, page_login
+) -> None:
+    victim = run_agent("FakeData", "page-dead-ops")
+    w = web("--expire-after", "2")
+    page = browser_page.page
+    page.goto(w.url + "/#/agent/page-dead-ops")
+    page_login(page, "controller")
+    acq = page.locator('.op[data-op="acq"]')
+    acq.locator("button.start").click()
+    expect(acq.locator(".status")).to_have_text("running", timeout=TIMEOUT)
+    victim.kill()
+    # what it was doing when it died is not known: not "running", and nothing to press
+    expect(acq.locator(".status")).to_have_text("unknown", timeout=TIMEOUT)
+    expect(acq.locator(".session")).to_contain_text("page-dead-ops is expired")
+    expect(acq.locator(".session")).to_contain_text("last seen running")
+    expect(page.locator("button.start, button.stop, button.abort")).to_have_count(0)
+    browser_page.screenshot("dead-ops")
+    # back (a new process of the same instance): live sessions and buttons again
+    run_agent("FakeData", "page-dead-ops")
+    expect(acq.locator(".session")).to_contain_text("Never run", timeout=TIMEOUT)
+    expect(acq.locator("button.start")).to_have_count(1, timeout=TIMEOUT)
+    assert browser_page.console_errors == []
+
+
+def test_a_feed_that_does_not_exist_is_said_so_and_not_polled(run_agent, web, browser_page):
+    run_agent("FakeData", "page-nofeed")
+    w = web()
+    wait_until(lambda: w.get("/api/agents/page-nofeed/feeds/nope")[1].get("exists") is False, 15)
+    status, answer = w.get("/api/agents/page-nofeed/feeds/nope")
+    assert (status, answer["error"]) == (
+        404,
+        "no such feed: page-nofeed has no feed 'nope' (its feeds: false_temperatures)",
+    )
+    page = browser_page.page
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/feeds/nope") else None)
+    page.goto(w.url + "/#/feed/page-nofeed/nope")
+    expect(page.locator("#feed-stats")).to_have_text(answer["error"], timeout=TIMEOUT)
+    expect(page.locator("#plot .main-svg")).to_have_count(0)  # no empty axis
+    expect(page.locator("#pause")).to_be_hidden()
+    count = len(asked)
+    page.wait_for_timeout(2500)  # an overview event comes every second
+    assert len(asked) == count
+    browser_page.screenshot("no-such-feed")
 
 
 def test_a_killed_agent_turns_expired(run_agent, web, browser_page) -> None:

@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 from playwright.sync_api import expect
 
@@ -193,6 +194,50 @@ def test_datalogger_panel_shows_the_last_file_and_the_plot_page(
     expect(link).to_have_text(page_path, timeout=TIMEOUT)
     assert link.get_attribute("href") == f"file://{page_path}"
     browser_page.screenshot("datalogger")
+    assert browser_page.console_errors == []
+
+
+def test_datalogger_panel_dates_its_scheduled_runs(
+    run_agent,
+    make_client,
+    logger_sim,  # noqa: F811
+    web,
+    browser_page,
+    tmp_path,
+):
+    """Runs are days or a year apart: "1:00:00 AM" alone does not say which day."""
+    devices = write_list(tmp_path / "list.txt", "B:VIMIN")
+    run_agent(
+        "DataGrabber",
+        "panel-logger-dates",
+        args=[
+            *("--logger-url", logger_sim.url, "--device-list", str(devices)),
+            *("--outdir", str(tmp_path / "out"), "--db-path", str(tmp_path / "stats.db")),
+            # yearly: the catch-up run at start is last January's, the next is next January's
+            *("--param-schedule", "0 1 1 1 *", "--event-schedule", "off"),
+            *("--days", "0", "--hours", "1"),
+        ],
+    )
+    client = make_client("panel-logger-dates")
+
+    def scheduled():
+        data = client.scheduler.status().session.get("data") or {}
+        return data if data.get("last", {}).get("params") and data.get("next") else None
+
+    data = wait_until(scheduled, 60, message="the scheduler's catch-up run")
+    w = web()
+    page = browser_page.page
+    page.goto(w.url + "/")
+    row = page.locator('.panel[data-panel="DataGrabber"] tr[data-schedule="params"]')
+
+    def dated(t: float) -> str:  # the browser runs on this machine's time zone
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+    expect(row.locator("td").nth(1)).to_have_text(
+        dated(data["last"]["params"]["due"]), timeout=TIMEOUT
+    )
+    expect(row.locator("td").nth(3)).to_have_text(dated(data["next"]["params"]))
+    browser_page.screenshot("datalogger-dates")
     assert browser_page.console_errors == []
 
 

@@ -3,7 +3,7 @@
 SocsWeb.registerPanel({
   agentClass: "DataGrabber",
   title: "Data logger",
-  render(el, { sessions, h, when }) {
+  render(el, { sessions, h, dated }) {
     const grabs = ["grab_params", "grab_events"].map((op) => sessions[op]).filter((s) => s && s.data && s.data.reports);
     const last = grabs.sort((a, b) => (b.end_time || 0) - (a.end_time || 0))[0];
     const scheduler = sessions.scheduler && sessions.scheduler.data;
@@ -16,12 +16,12 @@ SocsWeb.registerPanel({
         h("tr", {}, ["schedule", "last run", "outcome", "next"].map((t) => h("th", { text: t }))),
         Object.entries(scheduler.next).map(([name, next]) => {
           const run = (scheduler.last || {})[name];
-          return h("tr", { "data-schedule": name }, h("td", { text: name }), h("td", { text: run ? when(run.due) : "—" }),
-            h("td", { class: run && !run.ok ? "failed" : "", text: run ? run.message : "" }), h("td", { text: when(next) }));
+          return h("tr", { "data-schedule": name }, h("td", { text: name }), h("td", { text: run ? dated(run.due) : "—" }),
+            h("td", { class: run && !run.ok ? "failed" : "", text: run ? run.message : "" }), h("td", { text: dated(next) }));
         })));
     }
     if (last) {
-      parts.push(h("p", { class: "note", text: `last grab: ${last.op_name}, ended ${when(last.end_time)}` }),
+      parts.push(h("p", { class: "note", text: `last grab: ${last.op_name}, ended ${dated(last.end_time)}` }),
         h("table", {},
           h("tr", {}, ["file", "datasets", "samples", "missing"].map((t) => h("th", { text: t }))),
           last.data.reports.map((r) => h("tr", { "data-file": r.file || "" },
