@@ -28,6 +28,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -304,9 +305,13 @@ class Hub:
             | {"PYTHONUNBUFFERED": "1", SECRETS_ENV: str(self.secrets_file.resolve())},
             start_new_session=True,
             # crossbar (and its router worker with it) ends when we do, however we end, so
-            # no orphan keeps the port from the next hub; start() runs on a thread that
-            # lives as long as this process (the main one)
-            preexec_fn=dies_with(os.getpid()),
+            # no orphan keeps the port from the next hub. The kernel ties this to the thread
+            # that starts it, so only the main thread (alive as long as the process) may.
+            preexec_fn=(
+                dies_with(os.getpid())
+                if threading.current_thread() is threading.main_thread()
+                else None
+            ),
         )
         deadline = time.monotonic() + timeout
         while not self._serving():

@@ -183,7 +183,7 @@ def test_datalogger_panel_shows_the_last_file_and_the_plot_page(
     grab = client.grab_params.wait(timeout=60).session
     assert grab["success"], grab["messages"]
     [report] = grab["data"]["reports"]
-    page_path = str((tmp_path / "out" / "plots" / "index.html").resolve())
+    page_path = str((tmp_path / "plots" / "index.html").resolve())  # beside the stats DB
     assert grab["data"]["page"] == page_path
     files = panel.locator("tr[data-file]")
     expect(files).to_have_count(1, timeout=TIMEOUT)
