@@ -41,8 +41,9 @@ from .site_config import HubConfig
 # Larger than any message our agents send (they keep to 1 MiB), so that an OCS agent that
 # sends more is not cut off at once.
 HUB_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-# The procedure of the agent role's dynamic authorizer (`socs_like.hub_auth`, which runs
-# inside crossbar and so is never imported here).
+# The procedures of the WAMP-CRA authenticator and of the agent role's dynamic authorizer
+# (`socs_like.hub_auth`, which runs inside crossbar and so is never imported here).
+AUTHENTICATE_URI = "socs_like.hub.authenticate"
 AUTHORIZE_URI = "socs_like.hub.authorize"
 
 
@@ -78,8 +79,12 @@ def _roles(hub: HubConfig) -> list[dict[str, Any]]:
         {"name": "admin", "permissions": people},
         {"name": "observer", "permissions": people},
         {
-            "name": "authorizer",
-            "permissions": [_permission(AUTHORIZE_URI, call=False, register=True, match="exact")],
+            "name": "gatekeeper",
+            "permissions": [
+                _permission(uri, call=False, register=True, subscribe=False, match="exact")
+                for uri in (AUTHENTICATE_URI, AUTHORIZE_URI)
+            ]
+            + [_permission("wamp.session.on_join", call=False, match="exact")],
         },
     ]
     if hub.legacy is not None:
@@ -148,7 +153,12 @@ def crossbar_config(
             "key": hub.resolve(hub.tls.key),
         }
     auth: dict[str, Any] = {
-        "wampcra": {"type": "function", "create": "socs_like.hub_auth.create_authenticator"}
+        "wampcra": {
+            "type": "dynamic",
+            "authenticator": AUTHENTICATE_URI,
+            "authenticator-realm": hub.wamp_realm,
+            "authenticator-role": "trusted",
+        }
     }
     if hub.anonymous == "observer":
         auth["anonymous"] = {"type": "static", "role": "observer"}
@@ -190,9 +200,9 @@ def crossbar_config(
                 "components": [
                     {
                         "type": "class",
-                        "classname": "socs_like.hub_auth.Authorizer",
+                        "classname": "socs_like.hub_auth.Gatekeeper",
                         "realm": hub.wamp_realm,
-                        "role": "authorizer",
+                        "role": "gatekeeper",
                         "extra": {"address_root": hub.address_root},
                     }
                 ],

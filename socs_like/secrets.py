@@ -99,6 +99,12 @@ class Secrets:
             )
         return derive_agent_secret(self.agent_key, instance_id)
 
+    def decoy_salt(self, name: str) -> str:
+        """A salt for a user `name` nobody has: shaped like a real one and the same at every
+        try (a salt that changed would tell that nobody has that name)."""
+        key = self.agent_key or "".join(sorted(u.secret for u in self.users.values()))
+        return hmac.new(key.encode(), f"decoy {name}".encode(), hashlib.sha256).hexdigest()[:16]
+
     def agent_credentials(self, instance_id: str) -> Credentials:
         return Credentials(f"agent:{instance_id}", self.agent_secret(instance_id))
 
@@ -152,23 +158,46 @@ def write_new_secrets(path: Path) -> None:
         out.write(new_secrets_text())
 
 
+MIN_SECRET_LENGTH = 16
+
+
+def weakness(secret: str, name: str) -> str | None:
+    """Why a secret a person chose for user `name` is too easy to guess, or None.
+
+    The hub holds up guessing (`socs_like.throttle`), but a secret from the top of every
+    guessing list falls anyway: long, not one piece repeated, not a few characters over
+    and over, and not the user's own name."""
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    if any(secret == secret[:k] * (len(secret) // k) for k in range(1, len(secret) // 2 + 1)):
+        return "repeats itself"
+    if len(set(secret)) < 8:
+        return "has fewer than 8 different characters"
+    if len(name) >= 3 and name.lower() in secret.lower():
+        return "contains the user name"
+    return None
+
+
 def add_user(path: Path, name: str, role: str, secret: str) -> None:
     """Add a user (a fresh salt) to the secrets file at `path`, which stays mode 0600.
 
     The hub reads the file when it starts: the new user can log in after a hub restart.
+    A weak secret is refused (`weakness`).
     """
     load_secrets(path)  # permissions and shape first: refuse to touch a broken file
     if not name or name.startswith(AGENT_PREFIX) or any(c.isspace() for c in name):
         raise SecretsError(f"{name!r} cannot be a user name (no spaces, not agent:...)")
     if role not in ROLES:
         raise SecretsError(f"role {role!r} is not one of {list(ROLES)}")
-    if not secret:
-        raise SecretsError("the secret is empty")
     text = path.read_text()
     raw = yaml.safe_load(text)
     users = raw.setdefault("users", None) or {}
     if name in users:
         raise SecretsError(f"{path} has a user {name!r} already; edit its secret in the file")
+    if (why := weakness(secret, name)) is not None:
+        raise SecretsError(
+            f"the secret {why}: use four or more random words, or --generate for a random secret"
+        )
     users[name] = {"role": role, "secret": secret, "salt": _random.token_hex(8)}
     raw["users"] = users
     header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
@@ -306,6 +335,9 @@ def main(argv: list[str]) -> int:
     adding.add_argument("--path", default="secrets.yaml")
     adding.add_argument("name")
     adding.add_argument("--role", choices=ROLES, required=True)
+    adding.add_argument(
+        "--generate", action="store_true", help="make a random secret and print it, once"
+    )
     args = parser.parse_args(argv)
     if args.command == "hash-password":
         from .access import hash_password
@@ -320,11 +352,14 @@ def main(argv: list[str]) -> int:
     path = Path(args.path)
     try:
         if args.command == "add-user":
-            add_user(path, args.name, args.role, _read_secret())
+            secret = _token() if args.generate else _read_secret()
+            add_user(path, args.name, args.role, secret)
             print(
                 f"added {args.role} {args.name} to {path}; restart the hub for it to take "
                 "effect (the hub reads the file when it starts)"
             )
+            if args.generate:
+                print(f"{args.name}'s secret (shown this once; give it to {args.name}): {secret}")
             return 0
         if args.command == "init":
             if args.if_missing and path.exists():

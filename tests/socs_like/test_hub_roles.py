@@ -25,7 +25,7 @@ def test_generated_config_roles_and_no_anonymous_by_default():
     worker = config["workers"][0]
     [realm] = worker["realms"]
     roles = {r["name"]: r for r in realm["roles"]}
-    assert set(roles) == {"agent", "controller", "admin", "observer", "authorizer"}
+    assert set(roles) == {"agent", "controller", "admin", "observer", "gatekeeper"}
     assert roles["agent"]["authorizer"] == "socs_like.hub.authorize"
     for name in ("controller", "admin", "observer"):
         [perm] = roles[name]["permissions"]

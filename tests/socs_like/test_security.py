@@ -301,3 +301,55 @@ def test_derived_agent_secrets_let_a_host_do_without_the_agent_key(tmp_path, cap
     assert found.agent_secret("fd1") == load_secrets(path).agent_secret("fd1")
     with pytest.raises(SecretsError, match="neither agent-key nor a secret for agent 'fd2'"):
         found.agent_secret("fd2")
+
+
+# --- secrets people choose ---------------------------------------------------------------------
+
+
+class _Stdin:
+    def __init__(self, text):
+        self._lines = text.splitlines(keepends=True)
+
+    def isatty(self):
+        return False
+
+    def readline(self):
+        return self._lines.pop(0) if self._lines else ""
+
+
+@pytest.mark.parametrize(
+    ("weak", "why"),
+    [
+        ("summer2024", "is shorter than 16 characters"),
+        ("summer2024summer2024", "repeats itself"),
+        ("1111222211112222x", "has fewer than 8 different characters"),
+        ("Alice-observatory-2024", "contains the user name"),
+    ],
+)
+def test_add_user_refuses_a_weak_secret(tmp_path, monkeypatch, capsys, weak, why):
+    path = tmp_path / "secrets.yaml"
+    write_new_secrets(path)
+    monkeypatch.setattr(sys, "stdin", _Stdin(weak + "\n"))
+    assert secrets_main(["add-user", "--path", str(path), "alice", "--role", "admin"]) == 2
+    assert capsys.readouterr().err == (
+        f"socs-like secrets: the secret {why}: use four or more random words, or "
+        "--generate for a random secret\n"
+    )
+    assert "alice" not in load_secrets(path).users
+
+
+def test_add_user_can_make_the_secret_and_show_it_once(tmp_path, capsys):
+    path = tmp_path / "secrets.yaml"
+    write_new_secrets(path)
+    assert (
+        secrets_main(["add-user", "--path", str(path), "bob", "--role", "observer", "--generate"])
+        == 0
+    )
+    secret = load_secrets(path).users["bob"].secret
+    assert len(secret) >= 32
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        f"added observer bob to {path}; restart the hub for it to take effect "
+        "(the hub reads the file when it starts)",
+        f"bob's secret (shown this once; give it to bob): {secret}",
+    ]

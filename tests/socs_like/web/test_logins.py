@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from socs_like.web.logins import Logins, LoginThrottle, may_operate, origin_refusal
+from socs_like.web.logins import Logins, may_operate, origin_refusal
 
 
 def test_a_login_lives_while_used_and_expires_when_idle() -> None:
@@ -58,17 +58,3 @@ def test_origin_must_be_this_page() -> None:
     )
     assert origin_refusal("null", "127.0.0.1:8002") is not None
     assert origin_refusal("http://127.0.0.1:8003", "127.0.0.1:8002") is not None
-
-
-def test_an_address_that_keeps_failing_waits_until_its_oldest_failure_ages_out() -> None:
-    throttle = LoginThrottle(limit=3, window=60)
-    for t in (0, 10, 20):
-        assert throttle.wait("10.0.0.5", now=t) is None
-        throttle.failed("10.0.0.5", now=t)
-    assert throttle.wait("10.0.0.5", now=30) == 30  # until the failure at 0 is 60 s old
-    assert throttle.wait("10.0.0.6", now=30) is None  # other addresses are not held up
-    assert throttle.wait("10.0.0.5", now=60) is None
-    throttle.failed("10.0.0.5", now=60)
-    assert throttle.wait("10.0.0.5", now=61) == 9  # 10, 20 and 60 are within the window
-    throttle.succeeded("10.0.0.5")
-    assert throttle.wait("10.0.0.5", now=61) is None
