@@ -32,7 +32,8 @@ from autobahn.wamp.types import ComponentConfig, SubscribeOptions
 
 from .feed import feed_event
 from .ops import ResponseCode
-from .secrets import Credentials, client_context, sign_http_query
+from .secrets import Credentials, client_context
+from .signed_bridge import sign_http_query
 from .site_config import (
     find_site_config,
     load_site_config,

@@ -45,6 +45,7 @@ HUB_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 # (`socs_like.hub_auth`, which runs inside crossbar and so is never imported here).
 AUTHENTICATE_URI = "socs_like.hub.authenticate"
 AUTHORIZE_URI = "socs_like.hub.authorize"
+BRIDGE_BODY_LIMIT = 2**20  # bytes of an HTTP bridge call
 
 
 class HubError(Exception):
@@ -120,14 +121,17 @@ def _websocket(auth: dict[str, Any]) -> dict[str, Any]:
 def _bridge(hub: HubConfig, secrets: Secrets | None) -> dict[str, Any] | None:
     if hub.http_bridge == "off":
         return None
-    options: dict[str, Any] = {"post_body_limit": 2**20}
     if hub.http_bridge == "loopback":
-        options["require_ip"] = ["127.0.0.1/32", "::1/128"]
-    else:
-        if secrets is None or not secrets.http_key or not secrets.http_secret:
-            raise HubError("http_bridge is 'signed' but the secrets file has no http-bridge key")
-        options |= {"key": secrets.http_key, "secret": secrets.http_secret}
-    return {"type": "caller", "realm": hub.wamp_realm, "role": "controller", "options": options}
+        options = {"post_body_limit": BRIDGE_BODY_LIMIT, "require_ip": ["127.0.0.1/32", "::1/128"]}
+        return {"type": "caller", "realm": hub.wamp_realm, "role": "controller", "options": options}
+    if secrets is None or not secrets.http_key or not secrets.http_secret:
+        raise HubError("http_bridge is 'signed' but the secrets file has no http-bridge key")
+    # Checked by our resource (signature, time, nonce), which reads the key itself.
+    return {
+        "type": "resource",
+        "classname": "socs_like.hub_bridge.SignedCaller",
+        "extra": {"realm": hub.wamp_realm, "post_body_limit": BRIDGE_BODY_LIMIT},
+    }
 
 
 def crossbar_config(
@@ -139,8 +143,7 @@ def crossbar_config(
 ) -> dict[str, Any]:
     """A crossbar config (version 2) serving `hub`'s realm at ``/ws`` and ``/call``.
 
-    `secrets` is needed only for a signed HTTP bridge: crossbar reads that key from its
-    config, which is why `Hub` writes the config readable by its owner only.
+    `secrets` is needed only for a signed HTTP bridge, to refuse one without a key.
     """
     url = urlparse(hub.wamp_server)
     listen_port = port or url.port or 8001
@@ -185,9 +188,27 @@ def crossbar_config(
                         "type": "caller",
                         "realm": hub.wamp_realm,
                         "role": f"legacy-{hub.legacy.role}",
-                        "options": {"post_body_limit": 2**20},
+                        "options": {"post_body_limit": BRIDGE_BODY_LIMIT},
                     },
                 },
+            }
+        )
+    components: list[dict[str, Any]] = [
+        {
+            "type": "class",
+            "classname": "socs_like.hub_auth.Gatekeeper",
+            "realm": hub.wamp_realm,
+            "role": "gatekeeper",
+            "extra": {"address_root": hub.address_root},
+        }
+    ]
+    if hub.http_bridge == "signed":
+        components.append(
+            {
+                "type": "class",
+                "classname": "socs_like.hub_bridge.BridgeCaller",
+                "realm": hub.wamp_realm,
+                "role": "controller",
             }
         )
     return {
@@ -197,15 +218,7 @@ def crossbar_config(
             {
                 "type": "router",
                 "realms": [{"name": hub.wamp_realm, "roles": _roles(hub)}],
-                "components": [
-                    {
-                        "type": "class",
-                        "classname": "socs_like.hub_auth.Gatekeeper",
-                        "realm": hub.wamp_realm,
-                        "role": "gatekeeper",
-                        "extra": {"address_root": hub.address_root},
-                    }
-                ],
+                "components": components,
                 "transports": transports,
             }
         ],
@@ -284,7 +297,6 @@ class Hub:
         self.cbdir.mkdir(parents=True, exist_ok=True)
         path = self.cbdir / "config.json"
         config = crossbar_config(self.config, port=self.port, secrets=self.secrets())
-        # A signed HTTP bridge's secret is in there: owner only, like the secrets file.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(json.dumps(config, indent=2))

@@ -94,15 +94,20 @@ def agent_may(
     return {"allow": uri.startswith(root + "."), "disclose": True, "cache": True}
 
 
+def hub_secrets() -> Secrets:
+    """The secrets of the hub's process: the file named by ``$SOCS_LIKE_SECRETS``."""
+    path = os.environ.get(SECRETS_ENV)
+    if not path:
+        raise RuntimeError(f"the hub needs ${SECRETS_ENV} to name the secrets file")
+    return load_secrets(path)
+
+
 class Gatekeeper(ApplicationSession):
     """A router component; ``extra`` names the address root."""
 
     async def onJoin(self, details: Any) -> None:
         root = str(self.config.extra["address_root"])
-        path = os.environ.get(SECRETS_ENV)
-        if not path:
-            raise RuntimeError(f"the hub needs ${SECRETS_ENV} to name the secrets file")
-        secrets = load_secrets(path)
+        secrets = hub_secrets()
         guard = LoginGuard()
 
         async def authenticate(realm: str, authid: str | None, session: dict[str, Any]) -> Any:

@@ -283,26 +283,6 @@ def load_if_present(path: Path | None) -> Secrets | None:
     return load_secrets(path)
 
 
-# --- HTTP bridge signatures (crossbar's signed caller) --------------------------------------
-
-
-def sign_http_query(key: str, secret: str, body: bytes, seq: int) -> dict[str, str]:
-    """The query parameters crossbar's signed HTTP caller checks for one request."""
-    from datetime import UTC, datetime
-
-    timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    nonce = str(_random.randbelow(2**53))
-    message = key.encode() + timestamp.encode() + str(seq).encode() + nonce.encode() + body
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
-    return {
-        "key": key,
-        "timestamp": timestamp,
-        "seq": str(seq),
-        "nonce": nonce,
-        "signature": base64.urlsafe_b64encode(digest).decode(),
-    }
-
-
 # --- `socs-like secrets` --------------------------------------------------------------------
 
 

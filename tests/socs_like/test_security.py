@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,12 +22,12 @@ from socs_like.secrets import (
     SecretsError,
     derive_agent_secret,
     load_secrets,
-    sign_http_query,
     write_new_secrets,
 )
 from socs_like.secrets import (
     main as secrets_main,
 )
+from socs_like.signed_bridge import sign_http_query
 from socs_like.testing.hub import FeedListener, start_hub
 
 
@@ -206,6 +207,47 @@ def test_the_signed_bridge_refuses_unsigned_requests(tmp_path, run_agent):
         signed = sign_http_query(secrets.http_key, secrets.http_secret, body, 2)
         status, answer = _post(info.http_url, body, signed)
         assert status == 200 and answer["args"][0][:2] == [0, "No session active."]
+    finally:
+        info.hub.stop()
+
+
+def _status(url, body, query):
+    """The HTTP status and the error of a signed call."""
+    url = f"{url}?{urllib.parse.urlencode(query)}"
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.load(answer).get("error")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc).get("error")
+
+
+def test_the_signed_bridge_refuses_a_replayed_or_stale_request(tmp_path, run_agent):
+    info = start_hub(tmp_path / "replay-hub", http_bridge="signed")
+    try:
+        run_agent("FakeData", "fd-replay", on=info)
+        body = json.dumps(
+            {"procedure": "observatory.fd-replay.ops", "args": ["start", "delay_task"]}
+        ).encode()
+        secrets = load_secrets(info.secrets_file)
+        signed = sign_http_query(secrets.http_key, secrets.http_secret, body, 1)
+        assert _status(info.http_url, body, signed) == (200, None)
+        # The same request again, as someone who saw it pass would send it: refused.
+        assert _status(info.http_url, body, signed) == (
+            401,
+            "refused: this signed request was sent before (a replay)",
+        )
+        # One signed a minute ago (outside the window, so its nonce is no longer kept): refused.
+        stale = sign_http_query(secrets.http_key, secrets.http_secret, body, 2, time.time() - 60)
+        assert _status(info.http_url, body, stale) == (
+            401,
+            "refused: the request's timestamp is more than 30 s from the hub's clock",
+        )
+        fresh = sign_http_query(secrets.http_key, secrets.http_secret, body, 3)
+        assert _status(info.http_url, body, fresh)[0] == 200
+        # crossbar no longer needs the bridge's secret in its config file
+        config = (info.hub.cbdir / "config.json").read_text()
+        assert secrets.http_secret not in config
     finally:
         info.hub.stop()
 
