@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.metadata
+import ipaddress
 import json
 import sys
 import time
@@ -129,13 +130,23 @@ def cmd_up(argv: list[str]) -> int:
 def cmd_hub(argv: list[str]) -> int:
     parser = _site_parser("hub", "Run the hub (crossbar) for the site config's realm.")
     parser.add_argument("--dir", default="var/hub", help="folder for crossbar's files (var/hub)")
+    parser.add_argument(
+        "--listen",
+        metavar="ADDRESS",
+        type=_ip_address,
+        help="the address to listen on (default: the site config's hub.listen, else the "
+        "address of hub.wamp_server's host; 0.0.0.0 is every interface)",
+    )
     args = parser.parse_args(argv)
     import signal
 
     from .hub import Hub
 
     path = _site_path(args.site_config)
-    hub = Hub(load_site_config(path).hub, Path(args.dir), log_level="info")
+    config = load_site_config(path).hub
+    if args.listen:
+        config = config.model_copy(update={"listen": args.listen})
+    hub = Hub(config, Path(args.dir), log_level="info")
     hub.start()
     print(f"hub running at {hub.url} (HTTP bridge {hub.http_url}); Ctrl-C stops it")
     signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -145,6 +156,13 @@ def cmd_hub(argv: list[str]) -> int:
     except KeyboardInterrupt:
         hub.stop()
         return 0
+
+
+def _ip_address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
 
 
 def cmd_simulate(argv: list[str]) -> int:

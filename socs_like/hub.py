@@ -16,10 +16,16 @@ Everyone authenticates (WAMP-CRA with salted secrets from the secrets file, see
 
 Nobody may register, publish, call or subscribe outside the address root. The HTTP bridge
 (``/call``, controller role) is off, loopback-only (the default) or signed.
+
+The hub listens on the address its URL (``wamp_server``) names, and on no other: a site whose
+URL says 127.0.0.1 or localhost is not reachable from the network. ``hub.listen`` binds
+another address on purpose, ``0.0.0.0`` (or ``::``) every interface. No page tells anyone
+what the hub runs (crossbar's ``/info`` and the status page of ``/ws`` are off).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -29,6 +35,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -99,6 +106,7 @@ def _roles(hub: HubConfig) -> list[dict[str, Any]]:
 
 
 _WS_OPTIONS = {
+    "enable_webstatus": False,  # a plain GET of /ws would show crossbar's version and pid
     "max_message_size": HUB_MAX_MESSAGE_BYTES,
     "max_frame_size": HUB_MAX_MESSAGE_BYTES,
     "auto_ping_interval": 5000,
@@ -134,10 +142,25 @@ def _bridge(hub: HubConfig, secrets: Secrets | None) -> dict[str, Any] | None:
     }
 
 
+def listen_address(hub: HubConfig) -> str:
+    """The address the hub binds: ``hub.listen``, else the one its URL's host names (IPv4
+    first, as the agents look it up; the first when the name has several)."""
+    if hub.listen:
+        return hub.listen
+    host = urlparse(hub.wamp_server).hostname or "localhost"
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            found = socket.getaddrinfo(host, None, family, socket.SOCK_STREAM)
+        except socket.gaierror:
+            continue
+        if found:
+            return str(found[0][4][0])
+    raise HubError(f"cannot find the address of {host!r} (hub.wamp_server): give hub.listen")
+
+
 def crossbar_config(
     hub: HubConfig,
     *,
-    host: str | None = None,
     port: int | None = None,
     secrets: Secrets | None = None,
 ) -> dict[str, Any]:
@@ -146,10 +169,14 @@ def crossbar_config(
     `secrets` is needed only for a signed HTTP bridge, to refuse one without a key.
     """
     url = urlparse(hub.wamp_server)
-    listen_port = port or url.port or 8001
-    endpoint: dict[str, Any] = {"type": "tcp", "port": listen_port, "backlog": 1024}
-    if host:
-        endpoint["interface"] = host
+    interface = listen_address(hub)
+    endpoint: dict[str, Any] = {
+        "type": "tcp",
+        "port": port or url.port or 8001,
+        "interface": interface,
+        "version": ipaddress.ip_address(interface).version,
+        "backlog": 1024,
+    }
     if hub.tls is not None:
         endpoint["tls"] = {
             "certificate": hub.resolve(hub.tls.certificate),
@@ -165,7 +192,7 @@ def crossbar_config(
     }
     if hub.anonymous == "observer":
         auth["anonymous"] = {"type": "static", "role": "observer"}
-    paths: dict[str, Any] = {"ws": _websocket(auth), "info": {"type": "nodeinfo"}}
+    paths: dict[str, Any] = {"ws": _websocket(auth)}
     bridge = _bridge(hub, secrets)
     if bridge is not None:
         paths["call"] = bridge
@@ -330,8 +357,10 @@ class Hub:
             # lives as long as this process (the main one)
             preexec_fn=dies_with(os.getpid()),
         )
+        bound = listen_address(self.config)
+        probe = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(bound, bound)
         deadline = time.monotonic() + timeout
-        while not self._serving():
+        while not self._serving(probe):
             if self.process.poll() is not None:
                 raise HubError(
                     f"crossbar exited with code {self.process.returncode} while starting"
@@ -342,22 +371,26 @@ class Hub:
                 raise HubError(f"crossbar did not open port {self.port} in {timeout:.0f} s")
             time.sleep(0.05)
 
-    def _serving(self) -> bool:
-        """The port is open and its web paths are up (for a moment after the port opens,
-        crossbar answers 404), and so is the legacy endpoint's port."""
+    def _serving(self, address: str) -> bool:
+        """The port is open at `address` and ``/ws`` is up (for a moment after the port
+        opens, crossbar answers 404; then a plain GET is told to upgrade), and so is the
+        legacy endpoint's port."""
         legacy = self.config.legacy
         if legacy is not None and not port_open(legacy.interface, legacy.port):
             return False
-        if not port_open(self.host, self.port):
+        if not port_open(address, self.port):
             return False
         scheme = "https" if self.config.tls else "http"
+        host = f"[{address}]" if ":" in address else address
         # Only a readiness probe of our own child: its certificate is checked by every client.
         unverified = ssl._create_unverified_context() if self.config.tls else None
         try:
             with urllib.request.urlopen(
-                f"{scheme}://{self.host}:{self.port}/info", timeout=2, context=unverified
+                f"{scheme}://{host}:{self.port}/ws", timeout=2, context=unverified
             ):
                 return True
+        except urllib.error.HTTPError as answer:
+            return answer.code != 404
         except (OSError, ValueError):
             return False
 

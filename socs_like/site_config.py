@@ -120,6 +120,8 @@ class HubConfig(BaseModel):
     secrets_file: str | None = None
     anonymous: Literal["none", "observer"] = "none"
     http_bridge: Literal["off", "loopback", "signed"] = "loopback"
+    # The address the hub binds; None: the one `wamp_server`'s host names (see socs_like.hub).
+    listen: str | None = None
     legacy: LegacyConfig | None = None
     tls: TlsConfig | None = None
     ca_file: str | None = None
@@ -141,6 +143,18 @@ class HubConfig(BaseModel):
     @classmethod
     def _bare_off(cls, value: Any) -> Any:
         return "off" if value is False else value  # YAML reads a bare `off` as false
+
+    @field_validator("listen")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not an IP address (0.0.0.0 binds every interface)"
+                ) from None
+        return value
 
     @field_validator("wamp_server")
     @classmethod
