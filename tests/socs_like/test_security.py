@@ -28,6 +28,7 @@ from socs_like.secrets import (
     main as secrets_main,
 )
 from socs_like.signed_bridge import sign_http_query
+from socs_like.testing import wait_until
 from socs_like.testing.hub import FeedListener, start_hub
 
 
@@ -175,6 +176,43 @@ def test_tls_verified_and_a_wrong_ca_refused(tmp_path, tls_files, run_agent):
         plain = AsyncClient("fd-tls", hub_url=info.url.replace("wss:", "ws:"), timeout=3)
         with pytest.raises(ClientError):
             run_sync(plain.get_api(), 10)
+    finally:
+        info.hub.stop()
+
+
+def test_an_agent_that_cannot_join_says_why_once_per_cause(tmp_path, tls_files, run_agent):
+    """Not verbose, given a CA the hub's certificate does not chain to: one warning with the
+    cause; one more when the cause changes (the hub gone, then back), never one per retry."""
+    info = start_hub(
+        tmp_path / "tls-hub",
+        tls={"certificate": str(tls_files["cert"]), "key": str(tls_files["key"])},
+        ca_file=str(tls_files["ca"]),
+    )
+    try:
+        proc = run_agent(
+            "FakeData",
+            "fd-wrong-ca",
+            on=info,
+            env={"SOCS_LIKE_CA_FILE": str(tls_files["other_ca"])},
+            wait=False,
+        )
+
+        def warnings():
+            return [line for line in proc.output().splitlines() if " WARNING " in line]
+
+        cannot = f"WARNING socs_like.agent: cannot join the hub at {info.url}: "
+        wait_until(lambda: len(warnings()) >= 1, 60, message="a warning")
+        info.hub.stop()  # another cause: it is still trying, and says so once
+        wait_until(lambda: len(warnings()) >= 2, 60, message="a second warning")
+        info.hub.start(log_file=info.log_file)
+        wait_until(lambda: len(warnings()) >= 3, 60, message="a third warning")
+        time.sleep(3)  # more retries (every second at most): none says it again
+        said = warnings()
+        assert len(said) == 3, said
+        assert all(cannot in line for line in said), said
+        assert "CERTIFICATE_VERIFY_FAILED" in said[0] and "CERTIFICATE_VERIFY_FAILED" in said[2]
+        assert "Connect call failed" in said[1]
+        assert said[0].endswith("; trying again until it works")
     finally:
         info.hub.stop()
 
