@@ -15,7 +15,7 @@ from typing import Any
 
 from .hub import HubError
 from .secrets import SecretsError
-from .site_config import SiteConfigError, find_site_config, load_site_config
+from .site_config import CA_FILE_HELP, SiteConfigError, find_site_config, load_site_config
 
 USAGE = """\
 usage: socs-like COMMAND ...
@@ -89,6 +89,12 @@ def _site_parser(prog: str, description: str) -> argparse.ArgumentParser:
         help="site config (default: $OCS_CONFIG_DIR/default.yaml, else ./site-config.yaml)",
     )
     return parser
+
+
+def _ca_option(args: argparse.Namespace) -> dict[str, Any]:
+    """``--ca-file`` as a client's keyword when given (then it comes before the CA bundle of
+    ``$SOCS_LIKE_CA_FILE`` and of the site config, see `HubConfig.ca_bundle`)."""
+    return {"ca_file": args.ca_file} if args.ca_file else {}
 
 
 def _site_path(explicit: str | None) -> Path:
@@ -227,6 +233,7 @@ def cmd_call(argv: list[str]) -> int:
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call (10)")
     parser.add_argument("--http", action="store_true", help="use the HTTP bridge, not WAMP")
+    parser.add_argument("--ca-file", metavar="PATH", help=CA_FILE_HELP)
     parser.add_argument(
         "--full", action="store_true", help="print session data whole (default: 300 characters)"
     )
@@ -248,6 +255,7 @@ def cmd_call(argv: list[str]) -> int:
             args.site_config,
             timeout=args.timeout,
             transport="http" if args.http else "wamp",
+            **_ca_option(args),
         )
         api = client.get_api()
         kinds = {name: "task" for name, _, _ in api["tasks"]}
@@ -302,6 +310,7 @@ def cmd_status(argv: list[str]) -> int:
     )
     parser.add_argument("instance_id", nargs="?", help="one agent (default: every configured one)")
     parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--ca-file", metavar="PATH", help=CA_FILE_HELP)
     args = parser.parse_args(argv)
     from rich.console import Console
 
@@ -315,7 +324,7 @@ def cmd_status(argv: list[str]) -> int:
         if args.instance_id
         else [i.instance_id for h in site.hosts.values() for i in h.agent_instances]
     )
-    views = run_sync(_look_at_agents(site, str(path), ids, args.timeout))
+    views = run_sync(_look_at_agents(site, str(path), ids, args.timeout, _ca_option(args)))
     console = Console()
     if args.instance_id and views[0].api is not None:
         console.print(operations(views[0]))
@@ -325,7 +334,9 @@ def cmd_status(argv: list[str]) -> int:
     return 1 if any(v.api is None for v in views) else 0
 
 
-async def _look_at_agents(site: Any, site_path: str, ids: list[str], timeout: float) -> list[Any]:
+async def _look_at_agents(
+    site: Any, site_path: str, ids: list[str], timeout: float, options: dict[str, Any]
+) -> list[Any]:
     """get_api of each agent, and the age of its last heartbeat: seen live (each agent gets
     two beats' time from the moment the subscription holds), else as the site's Registry
     last saw it, so a live but late or frozen agent shows how long it has been silent."""
@@ -344,14 +355,7 @@ async def _look_at_agents(site: Any, site_path: str, ids: list[str], timeout: fl
         if beats.keys() >= set(ids):
             all_seen.set()
 
-    watcher = AsyncClient(
-        "status",
-        hub_url=hub.wamp_server,
-        realm=hub.wamp_realm,
-        address_root=hub.address_root,
-        timeout=timeout,
-        site_config=site_path,  # its credentials live beside it
-    )
+    watcher = AsyncClient.from_site("status", site_path, timeout=timeout, **options)
     with contextlib.suppress(ClientError):  # no heartbeats to show; get_api says the rest
         await watcher.subscribe(f"{hub.address_root}..feeds.heartbeat", beat, match="wildcard")
     listening = time.monotonic()
@@ -403,6 +407,7 @@ def cmd_feed(argv: list[str]) -> int:
     parser.add_argument("instance_id")
     parser.add_argument("feed")
     parser.add_argument("--count", type=int, default=0, help="stop after N events (0: never)")
+    parser.add_argument("--ca-file", metavar="PATH", help=CA_FILE_HELP)
     args = parser.parse_args(argv)
     import threading
 
@@ -420,7 +425,7 @@ def cmd_feed(argv: list[str]) -> int:
             done.set()
 
     try:
-        client = AsyncClient.from_site(args.instance_id, args.site_config)
+        client = AsyncClient.from_site(args.instance_id, args.site_config, **_ca_option(args))
         run_sync(client.subscribe(args.feed, show), 15)
     except ClientError as exc:
         raise UserError(str(exc)) from None

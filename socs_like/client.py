@@ -330,7 +330,7 @@ class AsyncClient:
                 "http_url": hub.http_url,
                 "realm": hub.wamp_realm,
                 "address_root": hub.address_root,
-                "ca_file": hub.resolve(hub.ca_file),
+                "ca_file": hub.ca_bundle(),
                 "site_config": str(path),
             } | kwargs
             if kwargs.get("transport") == "http" and "http_signing" not in kwargs:

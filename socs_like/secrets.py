@@ -383,6 +383,7 @@ def default_client_credentials(path: Path | None = None) -> Credentials | None:
 
 
 def client_context(ca_file: str | None = None) -> ssl.SSLContext:
-    """TLS for a ``wss://``/``https://`` hub, verified against `ca_file` (else the system's,
-    or ``$SOCS_LIKE_CA_FILE``)."""
+    """TLS for a ``wss://``/``https://`` hub, verified against `ca_file`, else
+    ``$SOCS_LIKE_CA_FILE``, else the system's CAs (a site config's comes in through
+    `ca_file`: see `socs_like.site_config.HubConfig.ca_bundle`)."""
     return ssl.create_default_context(cafile=ca_file or os.environ.get(CA_ENV) or None)

@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from .secrets import (
+    CA_ENV,
     SECRETS_ENV,
     Credentials,
     SecretsError,
@@ -132,6 +133,12 @@ class HubConfig(BaseModel):
     def secrets_path(self, env: Mapping[str, str] = os.environ) -> Path | None:
         """Where this site's secrets file is (see `socs_like.secrets`)."""
         return find_secrets_file(self._site_dir, self.secrets_file, env)
+
+    def ca_bundle(self, env: Mapping[str, str] = os.environ) -> str | None:
+        """The CA bundle that verifies a ``wss://`` hub: ``$SOCS_LIKE_CA_FILE``, else
+        `ca_file` (relative to the site config's folder). A ``--ca-file`` flag, or a
+        ``ca_file=`` given in code, comes before both; with none, the system's CAs."""
+        return env.get(CA_ENV) or self.resolve(self.ca_file)
 
     def resolve(self, path: str | None) -> str | None:
         """A path from the site config, relative to the site config's folder."""
@@ -397,6 +404,13 @@ def site_http_signing(site_file: str | None = None) -> tuple[str, str] | None:
 # --- an agent's settings --------------------------------------------------------------------
 
 
+# ``--ca-file`` (agents and the CLI): it comes before $SOCS_LIKE_CA_FILE and the site config's.
+CA_FILE_HELP = (
+    "CA bundle that verifies a wss:// hub "
+    "(default: $SOCS_LIKE_CA_FILE, else the site config's hub.ca_file)"
+)
+
+
 def add_site_arguments(parser: argparse.ArgumentParser) -> None:
     """The site options every agent accepts (OCS's names; defaults None = not given)."""
     group = parser.add_argument_group("site options")
@@ -413,6 +427,7 @@ def add_site_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--site-realm", help="WAMP realm (default test_realm)")
     group.add_argument("--address-root", help="address root (default observatory)")
     group.add_argument("--instance-id", help="this agent's instance id")
+    group.add_argument("--ca-file", metavar="PATH", help=CA_FILE_HELP)
     group.add_argument("--log-dir", help="folder for this agent's log file")
     group.add_argument(
         "--crossbar-timeout",
@@ -491,7 +506,7 @@ def agent_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ
         raise SiteConfigError(str(exc)) from None
     return AgentSettings(
         credentials=credentials,
-        ca_file=env.get("SOCS_LIKE_CA_FILE") or site.hub.resolve(site.hub.ca_file),
+        ca_file=args.ca_file or site.hub.ca_bundle(env),
         passwords=tuple(site.hub.passwords),
         instance_id=instance_id,
         agent_class=instance.agent_class if instance else None,

@@ -217,6 +217,39 @@ def test_an_agent_that_cannot_join_says_why_once_per_cause(tmp_path, tls_files, 
         info.hub.stop()
 
 
+def test_one_ca_rule_for_all_flag_then_environment_then_site_config(tmp_path, tls_files, run_agent):
+    info = start_hub(
+        tmp_path / "ca-hub",
+        tls={"certificate": str(tls_files["cert"]), "key": str(tls_files["key"])},
+        ca_file=str(tls_files["ca"]),  # the site config's: right
+    )
+    wrong = {"SOCS_LIKE_CA_FILE": str(tls_files["other_ca"])}
+    right = ["--ca-file", str(tls_files["ca"])]
+    try:
+        run_agent("FakeData", "fd-ca", on=info)
+
+        def call(*flags, env=None):
+            argv = [sys.executable, "-m", "socs_like", "call", "--site-config", str(info.site_file)]
+            return subprocess.run(
+                [*argv, *flags, "fd-ca", "delay_task", "status"],
+                env=os.environ | (env or {}),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        assert call().returncode == 0  # the site config's CA
+        refused = call(env=wrong)  # the environment comes before the site config...
+        assert refused.returncode == 2 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr
+        assert call(*right, env=wrong).returncode == 0  # ...and the flag before both
+        # An agent follows the same rule.
+        stuck = run_agent("FakeData", "fd-ca-env", on=info, env=wrong, wait=False)
+        run_agent("FakeData", "fd-ca-flag", on=info, env=wrong, args=right)
+        wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in stuck.output(), 60, message="refused")
+    finally:
+        info.hub.stop()
+
+
 # --- the HTTP bridge ---------------------------------------------------------------------------
 
 
