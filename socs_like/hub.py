@@ -1,7 +1,8 @@
 """The hub: a crossbar router configured from the site config, run as a child process.
 
 Everyone authenticates (WAMP-CRA with salted secrets from the secrets file, see
-`socs_like.secrets`); the generated config has these roles, all confined to the address root:
+`socs_like.secrets`, checked by an authenticator inside the hub that holds up guessing, see
+`socs_like.hub_auth`); the generated config has these roles, all confined to the address root:
 
 - ``agent`` (``agent:<instance-id>``): registers and publishes only at its own address
   ``<root>.<instance-id>``, calls and subscribes anywhere under the root (agents use each

@@ -41,7 +41,7 @@ from .secrets import (
     agent_salt,
     load_secrets,
 )
-from .throttle import LoginGuard, Verdict
+from .throttle import LoginGuard, Verdict, peer_address
 
 JOINED_TOPIC = "wamp.session.on_join"  # crossbar's meta event: a session has joined
 WAIT_STEP = 0.1  # seconds between two looks at an attempt the guard makes wait
@@ -70,12 +70,6 @@ def principal(secrets: Secrets, authid: str, admitted: bool = True) -> dict[str,
         "keylen": CRA_KEYLEN,
         "role": role,
     }
-
-
-def peer_address(peer: str) -> str:
-    """The address of crossbar's peer descriptor (``tcp4:10.0.0.5:50412`` -> ``10.0.0.5``)."""
-    kind, _, rest = peer.partition(":")
-    return rest.rpartition(":")[0] if kind in ("tcp4", "tcp6") else peer
 
 
 def agent_may(

@@ -84,6 +84,13 @@ class FailureThrottle:
             self._keys.pop(attempt, None)
 
 
+def peer_address(peer: str) -> str:
+    """The address a login from crossbar's peer descriptor `peer` is counted under
+    (``tcp4:10.0.0.5:50412`` -> ``10.0.0.5``)."""
+    kind, _, rest = peer.partition(":")
+    return rest.rpartition(":")[0] if kind in ("tcp4", "tcp6") else peer
+
+
 class Verdict(enum.Enum):
     CHECK = "check"  # check the answer for real
     WAIT = "wait"  # ask again shortly: earlier attempts have yet to end

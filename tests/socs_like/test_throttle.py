@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from socs_like.throttle import FailureThrottle, LoginGuard, Verdict
+from socs_like.throttle import FailureThrottle, LoginGuard, Verdict, peer_address
 
 CHECK, WAIT, REFUSE = Verdict.CHECK, Verdict.WAIT, Verdict.REFUSE
 
@@ -97,3 +97,10 @@ def test_refused_attempts_count_against_nobody() -> None:
         assert g.admit(n, "10.0.2.100", "admin", now=10).verdict is REFUSE
     assert g.admit(100, "10.0.2.100", "observer", now=10).verdict is CHECK
     assert g.admit(101, "10.0.2.100", "admin", now=60).verdict is CHECK
+
+
+def test_the_address_a_peer_is_counted_under() -> None:
+    assert peer_address("tcp4:10.0.0.5:50412") == "10.0.0.5"
+    assert peer_address("tcp6:::1:50412") == "::1"
+    assert peer_address("tcp6:fe80::1%eth0:443") == "fe80::1%eth0"
+    assert peer_address("unix:/run/hub.sock") == "unix:/run/hub.sock"
