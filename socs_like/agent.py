@@ -146,6 +146,8 @@ class Agent:
         self._wamp: Any = None  # the joined autobahn session, or None while the hub is away
         self._stoppers: set[asyncio.Future[None]] = set()
         self._away_since: float | None = time.monotonic()
+        # Why the last try to join the hub failed, once said; None after a join.
+        self._join_failure: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake_flusher: asyncio.Event | None = None
         self._flush_requested = False
@@ -620,6 +622,7 @@ class Agent:
         was_away = self._away_since
         self._wamp = wamp
         self._away_since = None
+        self._join_failure = None
         log.info("joined the hub at %s as %s", self.settings.hub_url, self.address)
         if was_away is not None:
             self._request_flush()
@@ -630,6 +633,18 @@ class Agent:
                     params = op.startup if isinstance(op.startup, dict) else None
                     _, message, _ = self._start(op, params)
                     log.info("startup: %s", message)
+
+    def _on_connect_failure(self, component: Any, error: BaseException) -> None:
+        """Say why the hub cannot be joined (a wrong CA, nobody listening...) once, and again
+        only when the reason changes: the component tries again for ever, a second apart."""
+        cause = str(error) or type(error).__name__
+        if cause != self._join_failure:
+            self._join_failure = cause
+            log.warning(
+                "cannot join the hub at %s: %s; trying again until it works",
+                self.settings.hub_url,
+                cause,
+            )
 
     def _on_leave(self, *args: Any, **kwargs: Any) -> None:
         if self._wamp is not None:
@@ -674,6 +689,7 @@ class Agent:
             ),
         )
         component.on("join", self._on_join)
+        component.on("connectfailure", self._on_connect_failure)
         component.on("leave", self._on_leave)
         component.on("disconnect", self._on_leave)
         running = component.start(loop=loop)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.metadata
+import ipaddress
 import json
 import sys
 import time
@@ -101,6 +102,18 @@ def _site_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def _ca_argument(parser: argparse.ArgumentParser) -> None:
+    from .site_config import CA_FILE_HELP
+
+    parser.add_argument("--ca-file", metavar="PATH", help=CA_FILE_HELP)
+
+
+def _ca_option(args: argparse.Namespace) -> dict[str, Any]:
+    """``--ca-file`` as a client's keyword when given (then it comes before the CA bundle of
+    ``$SOCS_LIKE_CA_FILE`` and of the site config, see `HubConfig.ca_bundle`)."""
+    return {"ca_file": args.ca_file} if args.ca_file else {}
+
+
 def _load_site(explicit: str | None) -> tuple[Path, SiteConfig]:
     """The site config's path and contents."""
     from .site_config import find_site_config, load_site_config
@@ -145,13 +158,23 @@ def cmd_up(argv: list[str]) -> int:
 def cmd_hub(argv: list[str]) -> int:
     parser = _site_parser("hub", "Run the hub (crossbar) for the site config's realm.")
     parser.add_argument("--dir", default="var/hub", help="folder for crossbar's files (var/hub)")
+    parser.add_argument(
+        "--listen",
+        metavar="ADDRESS",
+        type=_ip_address,
+        help="the address to listen on (default: the site config's hub.listen, else the "
+        "address of hub.wamp_server's host; 0.0.0.0 is every interface)",
+    )
     args = parser.parse_args(argv)
     import signal
 
     from .hub import Hub
 
     _path, site = _load_site(args.site_config)
-    hub = Hub(site.hub, Path(args.dir), log_level="info")
+    config = site.hub
+    if args.listen:
+        config = config.model_copy(update={"listen": args.listen})
+    hub = Hub(config, Path(args.dir), log_level="info")
     hub.start()
     print(f"hub running at {hub.url} (HTTP bridge {hub.http_url}); Ctrl-C stops it")
     signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -161,6 +184,13 @@ def cmd_hub(argv: list[str]) -> int:
     except KeyboardInterrupt:
         hub.stop()
         return 0
+
+
+def _ip_address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
 
 
 def cmd_simulate(argv: list[str]) -> int:
@@ -224,6 +254,7 @@ def cmd_call(argv: list[str]) -> int:
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call (10)")
     parser.add_argument("--http", action="store_true", help="use the HTTP bridge, not WAMP")
+    _ca_argument(parser)
     parser.add_argument(
         "--full", action="store_true", help="print session data whole (default: 300 characters)"
     )
@@ -245,6 +276,7 @@ def cmd_call(argv: list[str]) -> int:
             args.site_config,
             timeout=args.timeout,
             transport="http" if args.http else "wamp",
+            **_ca_option(args),
         )
         api = client.get_api()
         kinds = {name: "task" for name, _, _ in api["tasks"]}
@@ -299,6 +331,7 @@ def cmd_status(argv: list[str]) -> int:
     )
     parser.add_argument("instance_id", nargs="?", help="one agent (default: every configured one)")
     parser.add_argument("--timeout", type=float, default=3.0)
+    _ca_argument(parser)
     args = parser.parse_args(argv)
     from rich.console import Console
 
@@ -311,7 +344,7 @@ def cmd_status(argv: list[str]) -> int:
         if args.instance_id
         else [i.instance_id for h in site.hosts.values() for i in h.agent_instances]
     )
-    views = run_sync(_look_at_agents(site, str(path), ids, args.timeout))
+    views = run_sync(_look_at_agents(site, str(path), ids, args.timeout, _ca_option(args)))
     console = Console()
     if args.instance_id and views[0].api is not None:
         console.print(operations(views[0]))
@@ -321,7 +354,9 @@ def cmd_status(argv: list[str]) -> int:
     return 1 if any(v.api is None for v in views) else 0
 
 
-async def _look_at_agents(site: Any, site_path: str, ids: list[str], timeout: float) -> list[Any]:
+async def _look_at_agents(
+    site: Any, site_path: str, ids: list[str], timeout: float, options: dict[str, Any]
+) -> list[Any]:
     """get_api of each agent, and the age of its last heartbeat: seen live (each agent gets
     two beats' time from the moment the subscription holds), else as the site's Registry
     last saw it, so a live but late or frozen agent shows how long it has been silent."""
@@ -340,8 +375,8 @@ async def _look_at_agents(site: Any, site_path: str, ids: list[str], timeout: fl
         if beats.keys() >= set(ids):
             all_seen.set()
 
-    # the hub, its CA file and this host's credentials, as the site config says
-    watcher = AsyncClient.from_site("status", site_path, timeout=timeout)
+    # the hub, its CA bundle and this host's credentials, as the site config says
+    watcher = AsyncClient.from_site("status", site_path, timeout=timeout, **options)
     with contextlib.suppress(ClientError):  # no heartbeats to show; get_api says the rest
         await watcher.subscribe(f"{hub.address_root}..feeds.heartbeat", beat, match="wildcard")
     listening = time.monotonic()
@@ -393,6 +428,7 @@ def cmd_feed(argv: list[str]) -> int:
     parser.add_argument("instance_id")
     parser.add_argument("feed")
     parser.add_argument("--count", type=int, default=0, help="stop after N events (0: never)")
+    _ca_argument(parser)
     args = parser.parse_args(argv)
     import threading
 
@@ -410,7 +446,7 @@ def cmd_feed(argv: list[str]) -> int:
             done.set()
 
     try:
-        client = AsyncClient.from_site(args.instance_id, args.site_config)
+        client = AsyncClient.from_site(args.instance_id, args.site_config, **_ca_option(args))
         run_sync(client.subscribe(args.feed, show), 15)
     except ClientError as exc:
         raise UserError(str(exc)) from None

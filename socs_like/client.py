@@ -33,7 +33,8 @@ from autobahn.wamp.types import ComponentConfig, SubscribeOptions
 
 from .feed import feed_event
 from .ops import ResponseCode
-from .secrets import Credentials, client_context, sign_http_query
+from .secrets import Credentials, client_context
+from .signed_bridge import sign_http_query
 from .site_config import (
     find_site_config,
     load_site_config,
@@ -349,7 +350,7 @@ class AsyncClient:
                 "http_url": hub.http_url,
                 "realm": hub.wamp_realm,
                 "address_root": hub.address_root,
-                "ca_file": hub.resolve(hub.ca_file),
+                "ca_file": hub.ca_bundle(),
                 "site_config": str(path),
             } | kwargs
             if kwargs.get("transport") == "http" and "http_signing" not in kwargs:

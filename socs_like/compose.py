@@ -6,8 +6,11 @@ One image (the repository's ``Dockerfile``, entry point ``socs-like``) runs ever
   port and owns the network namespace every other service joins (``network_mode:
   service:hub``), so ``localhost`` in the site config means there what it means under
   `socs-like up` (an agent reaching a simulator's port, a UDP publisher sending to 127.0.0.1)
-  and the config needs no Docker-only edits. On another host of the site the services use the
-  host's network (``network_mode: host``), for the same reason;
+  and the config needs no Docker-only edits. In its own namespace the hub listens on every
+  interface (``--listen 0.0.0.0``: Docker's published port arrives on the container's own
+  interface); the host publishes the port on its loopback only when the site's hub listens on
+  loopback (``127.0.0.1:8001:8001``), on every interface otherwise. On another host of the
+  site the services use the host's network (``network_mode: host``), for the same reason;
 - one service per agent instance, ``socs-like agent`` with the OCS variables ``INSTANCE_ID``,
   ``SITE_HUB``, ``SITE_HTTP`` (and ``SITE_HOST``), its ``restart:`` policy (``always`` is
   Docker's ``unless-stopped``, ``never`` is ``no``), and a healthcheck that asks the agent
@@ -30,6 +33,7 @@ command's output and a test checks it still is (``--check``).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -82,6 +86,17 @@ def _volumes(site: SiteConfig, runs_hub: bool, source: str) -> list[str]:
     return ["./var:/app/var", f"./{source}:{CONFIG_DIR / 'default.yaml'}:ro", *files, "tmp:/tmp"]
 
 
+def _on_loopback(site: SiteConfig) -> bool:
+    """Whether the site's hub listens on loopback (told by its config alone, no look-up)."""
+    host = site.hub.listen or urlparse(site.hub.wamp_server).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def compose(site: SiteConfig, host: str | None = None, source: str = "site-config.yaml") -> str:
     """The compose file's text for the host block `host` (default: $SITE_HOST, else the
     hostname; see `SiteConfig.host`)."""
@@ -99,8 +114,8 @@ def compose(site: SiteConfig, host: str | None = None, source: str = "site-confi
         network = {"network_mode": "service:hub", "depends_on": ["hub"]}
         services["hub"] = {
             "build": ".",
-            "command": ["hub", "--dir", "var/hub"],
-            "ports": [f"{port}:{port}"],
+            "command": ["hub", "--dir", "var/hub", "--listen", "0.0.0.0"],
+            "ports": [f"127.0.0.1:{port}:{port}" if _on_loopback(site) else f"{port}:{port}"],
             "volumes": volumes,
             "restart": "unless-stopped",
             "healthcheck": {

@@ -1,7 +1,8 @@
 """The hub: a crossbar router configured from the site config, run as a child process.
 
 Everyone authenticates (WAMP-CRA with salted secrets from the secrets file, see
-`socs_like.secrets`); the generated config has these roles, all confined to the address root:
+`socs_like.secrets`, checked by an authenticator inside the hub that holds up guessing, see
+`socs_like.hub_auth`); the generated config has these roles, all confined to the address root:
 
 - ``agent`` (``agent:<instance-id>``): registers and publishes only at its own address
   ``<root>.<instance-id>``, calls and subscribes anywhere under the root (agents use each
@@ -16,10 +17,16 @@ Everyone authenticates (WAMP-CRA with salted secrets from the secrets file, see
 
 Nobody may register, publish, call or subscribe outside the address root. The HTTP bridge
 (``/call``, controller role) is off, loopback-only (the default) or signed.
+
+The hub listens on the address its URL (``wamp_server``) names, and on no other: a site whose
+URL says 127.0.0.1 or localhost is not reachable from the network. ``hub.listen`` binds
+another address on purpose, ``0.0.0.0`` (or ``::``) every interface. No page tells anyone
+what the hub runs (crossbar's ``/info`` and the status page of ``/ws`` are off).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -30,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -42,9 +50,11 @@ from .site_config import HubConfig
 # Larger than any message our agents send (they keep to 1 MiB), so that an OCS agent that
 # sends more is not cut off at once.
 HUB_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-# The procedure of the agent role's dynamic authorizer (`socs_like.hub_auth`, which runs
-# inside crossbar and so is never imported here).
+# The procedures of the WAMP-CRA authenticator and of the agent role's dynamic authorizer
+# (`socs_like.hub_auth`, which runs inside crossbar and so is never imported here).
+AUTHENTICATE_URI = "socs_like.hub.authenticate"
 AUTHORIZE_URI = "socs_like.hub.authorize"
+BRIDGE_BODY_LIMIT = 2**20  # bytes of an HTTP bridge call
 
 
 class HubError(Exception):
@@ -79,8 +89,12 @@ def _roles(hub: HubConfig) -> list[dict[str, Any]]:
         {"name": "admin", "permissions": people},
         {"name": "observer", "permissions": people},
         {
-            "name": "authorizer",
-            "permissions": [_permission(AUTHORIZE_URI, call=False, register=True, match="exact")],
+            "name": "gatekeeper",
+            "permissions": [
+                _permission(uri, call=False, register=True, subscribe=False, match="exact")
+                for uri in (AUTHENTICATE_URI, AUTHORIZE_URI)
+            ]
+            + [_permission("wamp.session.on_join", call=False, match="exact")],
         },
     ]
     if hub.legacy is not None:
@@ -94,6 +108,7 @@ def _roles(hub: HubConfig) -> list[dict[str, Any]]:
 
 
 _WS_OPTIONS = {
+    "enable_webstatus": False,  # a plain GET of /ws would show crossbar's version and pid
     "max_message_size": HUB_MAX_MESSAGE_BYTES,
     "max_frame_size": HUB_MAX_MESSAGE_BYTES,
     "auto_ping_interval": 5000,
@@ -116,44 +131,70 @@ def _websocket(auth: dict[str, Any]) -> dict[str, Any]:
 def _bridge(hub: HubConfig, secrets: Secrets | None) -> dict[str, Any] | None:
     if hub.http_bridge == "off":
         return None
-    options: dict[str, Any] = {"post_body_limit": 2**20}
     if hub.http_bridge == "loopback":
-        options["require_ip"] = ["127.0.0.1/32", "::1/128"]
-    else:
-        if secrets is None or not secrets.http_key or not secrets.http_secret:
-            raise HubError("http_bridge is 'signed' but the secrets file has no http-bridge key")
-        options |= {"key": secrets.http_key, "secret": secrets.http_secret}
-    return {"type": "caller", "realm": hub.wamp_realm, "role": "controller", "options": options}
+        options = {"post_body_limit": BRIDGE_BODY_LIMIT, "require_ip": ["127.0.0.1/32", "::1/128"]}
+        return {"type": "caller", "realm": hub.wamp_realm, "role": "controller", "options": options}
+    if secrets is None or not secrets.http_key or not secrets.http_secret:
+        raise HubError("http_bridge is 'signed' but the secrets file has no http-bridge key")
+    # Checked by our resource (signature, time, nonce), which reads the key itself.
+    return {
+        "type": "resource",
+        "classname": "socs_like.hub_bridge.SignedCaller",
+        "extra": {"realm": hub.wamp_realm, "post_body_limit": BRIDGE_BODY_LIMIT},
+    }
+
+
+def listen_address(hub: HubConfig) -> str:
+    """The address the hub binds: ``hub.listen``, else the one its URL's host names (IPv4
+    first, as the agents look it up; the first when the name has several)."""
+    if hub.listen:
+        return hub.listen
+    host = urlparse(hub.wamp_server).hostname or "localhost"
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            found = socket.getaddrinfo(host, None, family, socket.SOCK_STREAM)
+        except socket.gaierror:
+            continue
+        if found:
+            return str(found[0][4][0])
+    raise HubError(f"cannot find the address of {host!r} (hub.wamp_server): give hub.listen")
 
 
 def crossbar_config(
     hub: HubConfig,
     *,
-    host: str | None = None,
     port: int | None = None,
     secrets: Secrets | None = None,
 ) -> dict[str, Any]:
     """A crossbar config (version 2) serving `hub`'s realm at ``/ws`` and ``/call``.
 
-    `secrets` is needed only for a signed HTTP bridge: crossbar reads that key from its
-    config, which is why `Hub` writes the config readable by its owner only.
+    `secrets` is needed only for a signed HTTP bridge, to refuse one without a key.
     """
     url = urlparse(hub.wamp_server)
-    listen_port = port or url.port or 8001
-    endpoint: dict[str, Any] = {"type": "tcp", "port": listen_port, "backlog": 1024}
-    if host:
-        endpoint["interface"] = host
+    interface = listen_address(hub)
+    endpoint: dict[str, Any] = {
+        "type": "tcp",
+        "port": port or url.port or 8001,
+        "interface": interface,
+        "version": ipaddress.ip_address(interface).version,
+        "backlog": 1024,
+    }
     if hub.tls is not None:
         endpoint["tls"] = {
             "certificate": hub.resolve(hub.tls.certificate),
             "key": hub.resolve(hub.tls.key),
         }
     auth: dict[str, Any] = {
-        "wampcra": {"type": "function", "create": "socs_like.hub_auth.create_authenticator"}
+        "wampcra": {
+            "type": "dynamic",
+            "authenticator": AUTHENTICATE_URI,
+            "authenticator-realm": hub.wamp_realm,
+            "authenticator-role": "trusted",
+        }
     }
     if hub.anonymous == "observer":
         auth["anonymous"] = {"type": "static", "role": "observer"}
-    paths: dict[str, Any] = {"ws": _websocket(auth), "info": {"type": "nodeinfo"}}
+    paths: dict[str, Any] = {"ws": _websocket(auth)}
     bridge = _bridge(hub, secrets)
     if bridge is not None:
         paths["call"] = bridge
@@ -176,9 +217,27 @@ def crossbar_config(
                         "type": "caller",
                         "realm": hub.wamp_realm,
                         "role": f"legacy-{hub.legacy.role}",
-                        "options": {"post_body_limit": 2**20},
+                        "options": {"post_body_limit": BRIDGE_BODY_LIMIT},
                     },
                 },
+            }
+        )
+    components: list[dict[str, Any]] = [
+        {
+            "type": "class",
+            "classname": "socs_like.hub_auth.Gatekeeper",
+            "realm": hub.wamp_realm,
+            "role": "gatekeeper",
+            "extra": {"address_root": hub.address_root},
+        }
+    ]
+    if hub.http_bridge == "signed":
+        components.append(
+            {
+                "type": "class",
+                "classname": "socs_like.hub_bridge.BridgeCaller",
+                "realm": hub.wamp_realm,
+                "role": "controller",
             }
         )
     return {
@@ -188,15 +247,7 @@ def crossbar_config(
             {
                 "type": "router",
                 "realms": [{"name": hub.wamp_realm, "roles": _roles(hub)}],
-                "components": [
-                    {
-                        "type": "class",
-                        "classname": "socs_like.hub_auth.Authorizer",
-                        "realm": hub.wamp_realm,
-                        "role": "authorizer",
-                        "extra": {"address_root": hub.address_root},
-                    }
-                ],
+                "components": components,
                 "transports": transports,
             }
         ],
@@ -275,7 +326,6 @@ class Hub:
         self.cbdir.mkdir(parents=True, exist_ok=True)
         path = self.cbdir / "config.json"
         config = crossbar_config(self.config, port=self.port, secrets=self.secrets())
-        # A signed HTTP bridge's secret is in there: owner only, like the secrets file.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(json.dumps(config, indent=2))
@@ -313,8 +363,10 @@ class Hub:
                 else None
             ),
         )
+        bound = listen_address(self.config)
+        probe = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(bound, bound)
         deadline = time.monotonic() + timeout
-        while not self._serving():
+        while not self._serving(probe):
             if self.process.poll() is not None:
                 raise HubError(
                     f"crossbar exited with code {self.process.returncode} while starting"
@@ -325,22 +377,26 @@ class Hub:
                 raise HubError(f"crossbar did not open port {self.port} in {timeout:.0f} s")
             time.sleep(0.05)
 
-    def _serving(self) -> bool:
-        """The port is open and its web paths are up (for a moment after the port opens,
-        crossbar answers 404), and so is the legacy endpoint's port."""
+    def _serving(self, address: str) -> bool:
+        """The port is open at `address` and ``/ws`` is up (for a moment after the port
+        opens, crossbar answers 404; then a plain GET is told to upgrade), and so is the
+        legacy endpoint's port."""
         legacy = self.config.legacy
         if legacy is not None and not port_open(legacy.interface, legacy.port):
             return False
-        if not port_open(self.host, self.port):
+        if not port_open(address, self.port):
             return False
         scheme = "https" if self.config.tls else "http"
+        host = f"[{address}]" if ":" in address else address
         # Only a readiness probe of our own child: its certificate is checked by every client.
         unverified = ssl._create_unverified_context() if self.config.tls else None
         try:
             with urllib.request.urlopen(
-                f"{scheme}://{self.host}:{self.port}/info", timeout=2, context=unverified
+                f"{scheme}://{host}:{self.port}/ws", timeout=2, context=unverified
             ):
                 return True
+        except urllib.error.HTTPError as answer:
+            return answer.code != 404
         except (OSError, ValueError):
             return False
 

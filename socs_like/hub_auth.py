@@ -1,11 +1,19 @@
 """Code that runs inside the crossbar hub: who a session is, and what an agent may do.
 
-- `create_authenticator`: crossbar's ``function`` WAMP-CRA authenticator. It reads the secrets
-  file named by ``$SOCS_LIKE_SECRETS`` (the hub's environment, never its config file) and
-  answers for users (their role), for agents (``agent:<instance-id>``, role ``agent``, the
-  secret derived from the agent key) and for hosts (``host:<name>``, role ``controller``, the
-  secret derived from the agent key too, so a host's file needs no entry in the hub's).
-- `Authorizer`: the dynamic authorizer of the ``agent`` role. An agent may register and
+`Gatekeeper` is a router component with two procedures:
+
+- the WAMP-CRA authenticator (`AUTHENTICATE_URI`, crossbar's ``dynamic`` type). It reads the
+  secrets file named by ``$SOCS_LIKE_SECRETS`` (the hub's environment, never its config file)
+  and answers for users (their role), for agents (``agent:<instance-id>``, role ``agent``,
+  the secret derived from the agent key) and for hosts (``host:<name>``, role ``controller``,
+  the secret derived from the agent key too, so a host's file needs no entry in the hub's).
+  Crossbar checks the answer to the challenge after that and tells nobody how it went, so a
+  refusal is always its "signature is invalid": a name nobody has, and an attempt the
+  `LoginGuard` holds up, get a random secret no answer matches under a salt that looks and
+  stays like a real one (`principal`). The guard counts users' failed logins per address and
+  per user; agents and hosts are never held up (their secrets, derived from a random key,
+  cannot be guessed), so a host's agents all joining again after a hub restart never wait;
+- the dynamic authorizer of the ``agent`` role (`AUTHORIZE_URI`). An agent may register and
   publish only at its own address (``<root>.<instance-id>`` and below), and call and subscribe
   anywhere under the root. The router caches authorizations by role, URI and action, not by
   session, so the per-agent answers are never cached; the rest are.
@@ -13,64 +21,65 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import secrets as _random
+import time
 from typing import Any
 
 from autobahn.twisted.wamp import ApplicationSession
-from autobahn.wamp.exception import ApplicationError
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
 
-from .hub import AUTHORIZE_URI
+from .hub import AUTHENTICATE_URI, AUTHORIZE_URI
 from .secrets import (
     AGENT_PREFIX,
     CRA_ITERATIONS,
     CRA_KEYLEN,
     HOST_PREFIX,
     SECRETS_ENV,
+    Secrets,
     SecretsError,
     agent_salt,
     load_secrets,
 )
+from .throttle import LoginGuard, Verdict, peer_address
+
+JOINED_TOPIC = "wamp.session.on_join"  # crossbar's meta event: a session has joined
+WAIT_STEP = 0.1  # seconds between two looks at an attempt the guard makes wait
 
 
-def create_authenticator(
-    config: dict[str, Any], controller: Any = None
-) -> Callable[[str, str, dict[str, Any]], dict[str, Any]]:
-    path = os.environ.get(SECRETS_ENV)
-    if not path:
-        raise RuntimeError(f"the hub needs ${SECRETS_ENV} to name the secrets file")
-    secrets = load_secrets(path)
-
-    def authenticate(realm: str, authid: str, details: dict[str, Any]) -> dict[str, Any]:
-        if authid.startswith(AGENT_PREFIX):
-            instance_id = authid.removeprefix(AGENT_PREFIX)
-            if not instance_id or any(c.isspace() for c in instance_id):
-                # (no URI has a space; a host's login is derived as if it were an agent's
-                # with a space in its id)
-                raise ApplicationError("wamp.error.not_authorized", "no instance id")
-            secret, salt, role = secrets.agent_secret(instance_id), agent_salt(instance_id), "agent"
-        elif authid.startswith(HOST_PREFIX) and authid != HOST_PREFIX:
-            try:
-                login = secrets.host_login(authid.removeprefix(HOST_PREFIX))
-            except SecretsError:  # no agent key on this hub: no host logins (and no path told)
-                raise ApplicationError(
-                    "wamp.error.not_authorized", f"no principal {authid!r}"
-                ) from None
-            secret, salt, role = login.secret, login.salt, login.role
-        elif authid in secrets.users:
-            user = secrets.users[authid]
-            secret, salt, role = user.secret, user.salt, user.role
-        else:
-            raise ApplicationError("wamp.error.not_authorized", f"no principal {authid!r}")
-        return {
-            "secret": secret,
-            "salt": salt,
-            "iterations": CRA_ITERATIONS,
-            "keylen": CRA_KEYLEN,
-            "role": role,
-        }
-
-    return authenticate
+def principal(secrets: Secrets, authid: str, admitted: bool = True) -> dict[str, Any]:
+    """What the authenticator answers for `authid`: its secret, salt and role; for a name
+    nobody has, an agent id that cannot be, or an attempt not `admitted`, a random secret."""
+    secret, salt, role = _random.token_urlsafe(32), secrets.decoy_salt(authid), "observer"
+    if authid.startswith(AGENT_PREFIX):
+        instance_id = authid.removeprefix(AGENT_PREFIX)
+        salt, role = agent_salt(instance_id), "agent"
+        # (no URI has a space; a host's login is derived as if it were an agent's with a
+        # space in its id, so no agent id with one may log in)
+        if instance_id and not any(c.isspace() for c in instance_id) and admitted:
+            # (a hub holding derived secrets only may not know it: then it is none of ours)
+            with contextlib.suppress(SecretsError):
+                secret = secrets.agent_secret(instance_id)
+    elif authid.startswith(HOST_PREFIX) and authid != HOST_PREFIX:
+        with contextlib.suppress(SecretsError):  # no agent key on this hub: no host logins
+            login = secrets.host_login(authid.removeprefix(HOST_PREFIX))
+            salt, role = login.salt, login.role
+            if admitted:
+                secret = login.secret
+    elif authid in secrets.users:
+        user = secrets.users[authid]
+        salt, role = user.salt, user.role
+        if admitted:
+            secret = user.secret
+    return {
+        "secret": secret,
+        "salt": salt,
+        "iterations": CRA_ITERATIONS,
+        "keylen": CRA_KEYLEN,
+        "role": role,
+    }
 
 
 def agent_may(
@@ -89,15 +98,41 @@ def agent_may(
     return {"allow": uri.startswith(root + "."), "disclose": True, "cache": True}
 
 
-class Authorizer(ApplicationSession):
-    """A router component that registers `AUTHORIZE_URI`; ``extra`` names the address root."""
+def hub_secrets() -> Secrets:
+    """The secrets of the hub's process: the file named by ``$SOCS_LIKE_SECRETS``."""
+    path = os.environ.get(SECRETS_ENV)
+    if not path:
+        raise RuntimeError(f"the hub needs ${SECRETS_ENV} to name the secrets file")
+    return load_secrets(path)
+
+
+class Gatekeeper(ApplicationSession):
+    """A router component; ``extra`` names the address root."""
 
     async def onJoin(self, details: Any) -> None:
         root = str(self.config.extra["address_root"])
+        secrets = hub_secrets()
+        guard = LoginGuard()
+
+        async def authenticate(realm: str, authid: str | None, session: dict[str, Any]) -> Any:
+            authid = authid or ""
+            if authid.startswith((AGENT_PREFIX, HOST_PREFIX)):
+                return principal(secrets, authid)
+            address = peer_address(str(session["transport"]["peer"]))
+            while True:
+                admission = guard.admit(session["session"], address, authid, time.monotonic())
+                if admission.verdict is not Verdict.WAIT:
+                    break
+                await deferLater(reactor, WAIT_STEP)
+            for held in admission.held:
+                self.log.warn("too many failed logins lately: refusing logins {held}", held=held)
+            return principal(secrets, authid, admission.verdict is Verdict.CHECK)
 
         def authorize(
             session: dict[str, Any], uri: str, action: str, options: Any = None
         ) -> dict[str, Any]:
             return agent_may(root, str(session.get("authid") or ""), uri, action, options)
 
+        await self.subscribe(lambda joined: guard.joined(joined["session"]), JOINED_TOPIC)
+        await self.register(authenticate, AUTHENTICATE_URI)
         await self.register(authorize, AUTHORIZE_URI)

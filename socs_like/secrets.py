@@ -104,6 +104,12 @@ class Secrets:
             )
         return derive_agent_secret(self.agent_key, instance_id)
 
+    def decoy_salt(self, name: str) -> str:
+        """A salt for a user `name` nobody has: shaped like a real one and the same at every
+        try (a salt that changed would tell that nobody has that name)."""
+        key = self.agent_key or "".join(sorted(u.secret for u in self.users.values()))
+        return hmac.new(key.encode(), f"decoy {name}".encode(), hashlib.sha256).hexdigest()[:16]
+
     def agent_credentials(self, instance_id: str) -> Credentials:
         return Credentials(f"agent:{instance_id}", self.agent_secret(instance_id))
 
@@ -173,23 +179,46 @@ def write_new_secrets(path: Path) -> None:
         out.write(new_secrets_text())
 
 
+MIN_SECRET_LENGTH = 16
+
+
+def weakness(secret: str, name: str) -> str | None:
+    """Why a secret a person chose for user `name` is too easy to guess, or None.
+
+    The hub holds up guessing (`socs_like.throttle`), but a secret from the top of every
+    guessing list falls anyway: long, not one piece repeated, not a few characters over
+    and over, and not the user's own name."""
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    if any(secret == secret[:k] * (len(secret) // k) for k in range(1, len(secret) // 2 + 1)):
+        return "repeats itself"
+    if len(set(secret)) < 8:
+        return "has fewer than 8 different characters"
+    if len(name) >= 3 and name.lower() in secret.lower():
+        return "contains the user name"
+    return None
+
+
 def add_user(path: Path, name: str, role: str, secret: str) -> None:
     """Add a user (a fresh salt) to the secrets file at `path`, which stays mode 0600.
 
     The hub reads the file when it starts: the new user can log in after a hub restart.
+    A weak secret is refused (`weakness`).
     """
     load_secrets(path)  # permissions and shape first: refuse to touch a broken file
     if not name or name.startswith((AGENT_PREFIX, HOST_PREFIX)) or any(c.isspace() for c in name):
         raise SecretsError(f"{name!r} cannot be a user name (no spaces, not agent:... or host:...)")
     if role not in ROLES:
         raise SecretsError(f"role {role!r} is not one of {list(ROLES)}")
-    if not secret:
-        raise SecretsError("the secret is empty")
     text = path.read_text()
     raw = yaml.safe_load(text)
     users = raw.setdefault("users", None) or {}
     if name in users:
         raise SecretsError(f"{path} has a user {name!r} already; edit its secret in the file")
+    if (why := weakness(secret, name)) is not None:
+        raise SecretsError(
+            f"the secret {why}: use four or more random words, or --generate for a random secret"
+        )
     users[name] = {"role": role, "secret": secret, "salt": _random.token_hex(8)}
     raw["users"] = users
     header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
@@ -303,26 +332,6 @@ def load_if_present(path: Path | None) -> Secrets | None:
     return load_secrets(path)
 
 
-# --- HTTP bridge signatures (crossbar's signed caller) --------------------------------------
-
-
-def sign_http_query(key: str, secret: str, body: bytes, seq: int) -> dict[str, str]:
-    """The query parameters crossbar's signed HTTP caller checks for one request."""
-    from datetime import UTC, datetime
-
-    timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    nonce = str(_random.randbelow(2**53))
-    message = key.encode() + timestamp.encode() + str(seq).encode() + nonce.encode() + body
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
-    return {
-        "key": key,
-        "timestamp": timestamp,
-        "seq": str(seq),
-        "nonce": nonce,
-        "signature": base64.urlsafe_b64encode(digest).decode(),
-    }
-
-
 # --- `socs-like secrets` --------------------------------------------------------------------
 
 
@@ -363,6 +372,9 @@ def main(argv: list[str]) -> int:
     adding.add_argument("--path", default="secrets.yaml")
     adding.add_argument("name")
     adding.add_argument("--role", choices=ROLES, required=True)
+    adding.add_argument(
+        "--generate", action="store_true", help="make a random secret and print it, once"
+    )
     args = parser.parse_args(argv)
     if args.command == "hash-password":
         from .access import hash_password
@@ -379,11 +391,14 @@ def main(argv: list[str]) -> int:
             return _for_host(args.host, args.site_config, args.output)
         path = Path(args.path)
         if args.command == "add-user":
-            add_user(path, args.name, args.role, _read_secret())
+            secret = _token() if args.generate else _read_secret()
+            add_user(path, args.name, args.role, secret)
             print(
                 f"added {args.role} {args.name} to {path}; restart the hub for it to take "
                 "effect (the hub reads the file when it starts)"
             )
+            if args.generate:
+                print(f"{args.name}'s secret (shown this once; give it to {args.name}): {secret}")
             return 0
         if args.command == "init":
             if args.if_missing and path.exists():
@@ -458,6 +473,7 @@ def default_client_credentials(path: Path | None = None) -> Credentials | None:
 
 
 def client_context(ca_file: str | None = None) -> ssl.SSLContext:
-    """TLS for a ``wss://``/``https://`` hub, verified against `ca_file` (else the system's,
-    or ``$SOCS_LIKE_CA_FILE``)."""
+    """TLS for a ``wss://``/``https://`` hub, verified against `ca_file`, else
+    ``$SOCS_LIKE_CA_FILE``, else the system's CAs (a site config's comes in through
+    `ca_file`: see `socs_like.site_config.HubConfig.ca_bundle`)."""
     return ssl.create_default_context(cafile=ca_file or os.environ.get(CA_ENV) or None)

@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from .secrets import (
+    CA_ENV,
     SECRETS_ENV,
     Credentials,
     SecretsError,
@@ -130,6 +131,8 @@ class HubConfig(BaseModel):
     secrets_file: str | None = None
     anonymous: Literal["none", "observer"] = "none"
     http_bridge: Literal["off", "loopback", "signed"] = "loopback"
+    # The address the hub binds; None: the one `wamp_server`'s host names (see socs_like.hub).
+    listen: str | None = None
     legacy: LegacyConfig | None = None
     tls: TlsConfig | None = None
     ca_file: str | None = None
@@ -141,6 +144,12 @@ class HubConfig(BaseModel):
         """Where this site's secrets file is (see `socs_like.secrets`)."""
         return find_secrets_file(self._site_dir, self.secrets_file, env)
 
+    def ca_bundle(self, env: Mapping[str, str] = os.environ) -> str | None:
+        """The CA bundle that verifies a ``wss://`` hub: ``$SOCS_LIKE_CA_FILE``, else
+        `ca_file` (relative to the site config's folder). A ``--ca-file`` flag, or a
+        ``ca_file=`` given in code, comes before both; with none, the system's CAs."""
+        return env.get(CA_ENV) or self.resolve(self.ca_file)
+
     def resolve(self, path: str | None) -> str | None:
         """A path from the site config, relative to the site config's folder."""
         if path is None or self._site_dir is None:
@@ -151,6 +160,18 @@ class HubConfig(BaseModel):
     @classmethod
     def _bare_off(cls, value: Any) -> Any:
         return "off" if value is False else value  # YAML reads a bare `off` as false
+
+    @field_validator("listen")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not an IP address (0.0.0.0 binds every interface)"
+                ) from None
+        return value
 
     @field_validator("wamp_server")
     @classmethod
@@ -430,6 +451,13 @@ def site_http_signing(site_file: str | None = None) -> tuple[str, str] | None:
 # --- an agent's settings --------------------------------------------------------------------
 
 
+# ``--ca-file`` (agents and the CLI): it comes before $SOCS_LIKE_CA_FILE and the site config's.
+CA_FILE_HELP = (
+    "CA bundle that verifies a wss:// hub "
+    "(default: $SOCS_LIKE_CA_FILE, else the site config's hub.ca_file)"
+)
+
+
 def add_site_arguments(parser: argparse.ArgumentParser) -> None:
     """The site options every agent accepts (OCS's names; defaults None = not given)."""
     group = parser.add_argument_group("site options")
@@ -446,6 +474,7 @@ def add_site_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--site-realm", help="WAMP realm (default test_realm)")
     group.add_argument("--address-root", help="address root (default observatory)")
     group.add_argument("--instance-id", help="this agent's instance id")
+    group.add_argument("--ca-file", metavar="PATH", help=CA_FILE_HELP)
     group.add_argument("--log-dir", help="folder for this agent's log file")
     group.add_argument(
         "--crossbar-timeout",
@@ -523,7 +552,7 @@ def agent_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ
         raise SiteConfigError(str(exc)) from None
     return AgentSettings(
         credentials=credentials,
-        ca_file=env.get("SOCS_LIKE_CA_FILE") or site.hub.resolve(site.hub.ca_file),
+        ca_file=args.ca_file or site.hub.ca_bundle(env),
         passwords=tuple(site.hub.passwords),
         instance_id=instance_id,
         agent_class=instance.agent_class if instance else None,

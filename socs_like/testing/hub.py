@@ -77,8 +77,9 @@ def start_hub(
 ) -> HubInfo:
     """A hub on a free port; `settings` are more `HubConfig` keys (``legacy``, ``tls``...).
 
-    `host` is the address in its site config's URLs (the hub listens on every address of
-    its network: another host's, see `socs_like.testing.netns`, is started from there)."""
+    `host` is the address in its site config's URLs, which the hub listens on (another
+    host's, see `socs_like.testing.netns`, is started from there); ``listen="0.0.0.0"``
+    makes it listen on every address."""
     port = port or free_port()
     folder.mkdir(parents=True, exist_ok=True)
     scheme = "wss" if settings.get("tls") else "ws"

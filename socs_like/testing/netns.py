@@ -40,7 +40,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -216,6 +216,7 @@ class Host:
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     _loop_thread: threading.Thread | None = field(default=None, repr=False)
+    _caller: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     def command(self, argv: list[str]) -> list[str]:
         """`argv` run in this host."""
@@ -228,19 +229,14 @@ class Host:
         return process
 
     def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``func(*args, **kwargs)`` in a thread inside this host; its result or exception."""
-        result: Future[T] = Future()
-
-        def inside() -> None:
-            try:
-                _enter(self.namespace)
-                result.set_result(func(*args, **kwargs))
-            except BaseException as exc:
-                result.set_exception(exc)
-
-        thread = threading.Thread(target=inside, name=f"netns-{self.name}", daemon=True)
-        thread.start()
-        return result.result()
+        """``func(*args, **kwargs)`` in this host's thread; its result or exception. The
+        thread lives as long as the host: a process it starts with a parent-death signal (the
+        hub's crossbar) would die with a thread that ended."""
+        if self._caller is None:
+            self._caller = ThreadPoolExecutor(
+                1, f"netns-{self.name}", initializer=_enter, initargs=(self.namespace,)
+            )
+        return self._caller.submit(func, *args, **kwargs).result()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run `coro` on this host's event loop (a thread inside the host) and return its
@@ -284,6 +280,9 @@ class Host:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._loop_thread.join(5)
             self._loop = None
+        if self._caller is not None:
+            self._caller.shutdown()
+            self._caller = None
 
 
 class Network:

@@ -6,14 +6,14 @@ which the browser keeps in a cookie. Whatever the login does goes through that s
 agents see the user's own role. A login unused for `idle` seconds expires; nothing is written
 to disk, so a dashboard restart ends every login.
 
-Also here: `LoginThrottle`, which slows down guessing (too many failed logins from one
-address are refused for a while), and which buttons a role is offered.
+Also here: which buttons a role is offered. (What slows down guessing, too many failed
+logins from one address refused for a while, is `socs_like.throttle.FailureThrottle`; the
+``Host`` and ``Origin`` checks are in `socs_like.web.sites`.)
 """
 
 from __future__ import annotations
 
 import secrets
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -86,39 +86,6 @@ class Logins(Generic[S]):
         gone = list(self._by_token.values())
         self._by_token.clear()
         return gone
-
-
-class LoginThrottle:
-    """Failed logins per address: after `limit` failures within `window` seconds, that
-    address is refused until the oldest of them is `window` seconds old. A success clears
-    the address's count. Secrets are long random tokens, so this is not what keeps them safe;
-    it keeps a script that guesses from filling the hub's and the dashboard's logs."""
-
-    def __init__(self, limit: int = 5, window: float = 60.0) -> None:
-        self.limit = limit
-        self.window = window
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, address: str, now: float) -> deque[float]:
-        failures = self._failures.get(address, deque())
-        while failures and now - failures[0] >= self.window:
-            failures.popleft()
-        if not failures:
-            self._failures.pop(address, None)
-        return failures
-
-    def wait(self, address: str, now: float) -> float | None:
-        """Seconds `address` must wait before its next try, or None when it may try now."""
-        failures = self._recent(address, now)
-        if len(failures) < self.limit:
-            return None
-        return failures[-self.limit] + self.window - now
-
-    def failed(self, address: str, now: float) -> None:
-        self._failures.setdefault(address, self._recent(address, now)).append(now)
-
-    def succeeded(self, address: str) -> None:
-        self._failures.pop(address, None)
 
 
 def may_operate(role: str | None, op_role: str = "controller") -> bool:

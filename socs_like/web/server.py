@@ -51,10 +51,11 @@ from aiohttp.typedefs import Handler
 
 from socs_like.client import AsyncClient, ClientError, HubRefused
 from socs_like.secrets import Credentials
+from socs_like.throttle import FailureThrottle
 
 from .forms import op_fields
 from .hub import HubLink
-from .logins import COOKIE, DEFAULT_IDLE, Login, Logins, LoginThrottle
+from .logins import COOKIE, DEFAULT_IDLE, Login, Logins
 from .sites import host_refusal, origin_refusal
 from .state import SiteState
 
@@ -111,7 +112,7 @@ class Dashboard:
             self.state, self.emit, site_config=site_config, hub_url=hub_url, credentials=watch_as
         )
         self.logins: Logins[AsyncClient] = Logins(login_idle)
-        self.throttle = LoginThrottle()
+        self.throttle = FailureThrottle()
         self.listeners: set[_Listener] = set()
         self._tasks: list[asyncio.Task[None]] = []
 

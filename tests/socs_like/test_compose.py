@@ -79,7 +79,16 @@ def test_the_compose_file_matches_the_site_config():
         assert svc["network_mode"] == "service:hub"
     for sim in host.simulators:
         assert services[f"sim-{sim.name}"]["command"] == ["simulate", sim.name, *sim.argv]
-    assert services["hub"]["ports"] == ["8001:8001"]
+    # The site's hub listens on localhost: so does the port Docker publishes. Inside its
+    # own network namespace the hub listens wide, or the published port would not reach it.
+    assert services["hub"]["ports"] == ["127.0.0.1:8001:8001"]
+    assert services["hub"]["command"] == ["hub", "--dir", "var/hub", "--listen", "0.0.0.0"]
+
+
+def test_a_hub_that_listens_wide_is_published_wide():
+    site = load_site_config(REPO / "site-config.yaml")
+    site.hub.listen = "0.0.0.0"
+    assert yaml.safe_load(compose(site))["services"]["hub"]["ports"] == ["8001:8001"]
 
 
 def test_the_dockerfile_runs_as_a_user_with_a_healthcheck():

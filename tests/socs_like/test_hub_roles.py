@@ -11,7 +11,7 @@ from autobahn.wamp.types import PublishOptions, RegisterOptions
 
 from socs_like.access import hash_password
 from socs_like.client import AsyncClient, ClientError, run_sync
-from socs_like.hub import crossbar_config
+from socs_like.hub import crossbar_config, port_open
 from socs_like.ops import ResponseCode
 from socs_like.secrets import Credentials, load_secrets
 from socs_like.site_config import HubConfig, SiteConfigError, parse_site_config
@@ -25,7 +25,7 @@ def test_generated_config_roles_and_no_anonymous_by_default():
     worker = config["workers"][0]
     [realm] = worker["realms"]
     roles = {r["name"]: r for r in realm["roles"]}
-    assert set(roles) == {"agent", "controller", "admin", "observer", "authorizer"}
+    assert set(roles) == {"agent", "controller", "admin", "observer", "gatekeeper"}
     assert roles["agent"]["authorizer"] == "socs_like.hub.authorize"
     for name in ("controller", "admin", "observer"):
         [perm] = roles[name]["permissions"]
@@ -42,6 +42,48 @@ def test_generated_config_roles_and_no_anonymous_by_default():
     assert set(auth) == {"wampcra"}  # no anonymous method at all
     assert transport["paths"]["call"]["options"]["require_ip"] == ["127.0.0.1/32", "::1/128"]
     json.dumps(config)
+
+
+def test_the_hub_binds_the_address_of_its_url_unless_told_to_listen_wider():
+    def interface(**settings):
+        config = crossbar_config(HubConfig(**settings))
+        transport = config["workers"][0]["transports"][0]
+        return transport["endpoint"]["interface"], transport["paths"]
+
+    bound, paths = interface(wamp_server="ws://127.0.0.1:8001/ws")
+    assert bound == "127.0.0.1"
+    assert "info" not in paths  # no page that shows crossbar's version, pids and node key
+    assert paths["ws"]["options"]["enable_webstatus"] is False  # nor one at /ws
+    assert interface(wamp_server="ws://localhost:8001/ws")[0] == "127.0.0.1"
+    assert interface(wamp_server="ws://10.1.2.3:8001/ws")[0] == "10.1.2.3"
+    assert interface(wamp_server="ws://hub.example:8001/ws", listen="0.0.0.0")[0] == "0.0.0.0"
+    with pytest.raises(SiteConfigError, match=r"hub\.listen: Value error, 'hub\.example' is not"):
+        parse_site_config("hub:\n  listen: hub.example\n", "s.yaml")
+
+
+def test_a_hub_answers_on_its_own_address_only_and_shows_nothing_about_itself(tmp_path):
+    """The hub's URL names 127.0.0.1: 127.0.0.2 (loopback too, another address) gets no
+    answer. With ``listen: 0.0.0.0`` it does."""
+    narrow = start_hub(tmp_path / "narrow")
+    wide = start_hub(tmp_path / "wide", listen="0.0.0.0")
+    try:
+        assert port_open("127.0.0.1", narrow.port) and not port_open("127.0.0.2", narrow.port)
+        assert port_open("127.0.0.2", wide.port)
+        for path in ("/info", "/ws", "/"):
+            status, body = _get(f"http://127.0.0.1:{narrow.port}{path}")
+            assert status in (404, 426), (path, status)
+            assert "Crossbar" not in body and "PID" not in body, (path, body)
+    finally:
+        narrow.hub.stop()
+        wide.hub.stop()
+
+
+def _get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, answer.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
 
 
 def test_site_config_grants_anonymous_observer_and_switches_the_bridge():
@@ -300,11 +342,15 @@ def _outside_address():
     return None if address.startswith("127.") else address
 
 
-def test_the_loopback_bridge_refuses_other_addresses(hub, run_agent):
+def test_the_loopback_bridge_refuses_other_addresses(tmp_path, run_agent):
     address = _outside_address()
     if address is None:
         pytest.skip("this host has no address but loopback")
-    run_agent("FakeData", "fd-bridge-far")
-    url = hub.http_url.replace("127.0.0.1", address)
-    status, _ = _bridge_call(url, "observatory.fd-bridge-far.ops", "status", "delay_task")
-    assert status == 400  # crossbar refuses a caller outside require_ip with 400
+    info = start_hub(tmp_path / "wide-hub", listen="0.0.0.0")  # reachable from elsewhere
+    try:
+        run_agent("FakeData", "fd-bridge-far", on=info)
+        url = info.http_url.replace("127.0.0.1", address)
+        status, _ = _bridge_call(url, "observatory.fd-bridge-far.ops", "status", "delay_task")
+        assert status == 400  # crossbar refuses a caller outside require_ip with 400
+    finally:
+        info.hub.stop()

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,12 +22,13 @@ from socs_like.secrets import (
     SecretsError,
     derive_agent_secret,
     load_secrets,
-    sign_http_query,
     write_new_secrets,
 )
 from socs_like.secrets import (
     main as secrets_main,
 )
+from socs_like.signed_bridge import sign_http_query
+from socs_like.testing import wait_until
 from socs_like.testing.hub import FeedListener, start_hub
 
 
@@ -178,6 +180,76 @@ def test_tls_verified_and_a_wrong_ca_refused(tmp_path, tls_files, run_agent):
         info.hub.stop()
 
 
+def test_an_agent_that_cannot_join_says_why_once_per_cause(tmp_path, tls_files, run_agent):
+    """Not verbose, given a CA the hub's certificate does not chain to: one warning with the
+    cause; one more when the cause changes (the hub gone, then back), never one per retry."""
+    info = start_hub(
+        tmp_path / "tls-hub",
+        tls={"certificate": str(tls_files["cert"]), "key": str(tls_files["key"])},
+        ca_file=str(tls_files["ca"]),
+    )
+    try:
+        proc = run_agent(
+            "FakeData",
+            "fd-wrong-ca",
+            on=info,
+            env={"SOCS_LIKE_CA_FILE": str(tls_files["other_ca"])},
+            wait=False,
+        )
+
+        def warnings():
+            return [line for line in proc.output().splitlines() if " WARNING " in line]
+
+        cannot = f"WARNING socs_like.agent: cannot join the hub at {info.url}: "
+        wait_until(lambda: len(warnings()) >= 1, 60, message="a warning")
+        info.hub.stop()  # another cause: it is still trying, and says so once
+        wait_until(lambda: len(warnings()) >= 2, 60, message="a second warning")
+        info.hub.start(log_file=info.log_file)
+        wait_until(lambda: len(warnings()) >= 3, 60, message="a third warning")
+        time.sleep(3)  # more retries (every second at most): none says it again
+        said = warnings()
+        assert len(said) == 3, said
+        assert all(cannot in line for line in said), said
+        assert "CERTIFICATE_VERIFY_FAILED" in said[0] and "CERTIFICATE_VERIFY_FAILED" in said[2]
+        assert "Connect call failed" in said[1]
+        assert said[0].endswith("; trying again until it works")
+    finally:
+        info.hub.stop()
+
+
+def test_one_ca_rule_for_all_flag_then_environment_then_site_config(tmp_path, tls_files, run_agent):
+    info = start_hub(
+        tmp_path / "ca-hub",
+        tls={"certificate": str(tls_files["cert"]), "key": str(tls_files["key"])},
+        ca_file=str(tls_files["ca"]),  # the site config's: right
+    )
+    wrong = {"SOCS_LIKE_CA_FILE": str(tls_files["other_ca"])}
+    right = ["--ca-file", str(tls_files["ca"])]
+    try:
+        run_agent("FakeData", "fd-ca", on=info)
+
+        def call(*flags, env=None):
+            argv = [sys.executable, "-m", "socs_like", "call", "--site-config", str(info.site_file)]
+            return subprocess.run(
+                [*argv, *flags, "fd-ca", "delay_task", "status"],
+                env=os.environ | (env or {}),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        assert call().returncode == 0  # the site config's CA
+        refused = call(env=wrong)  # the environment comes before the site config...
+        assert refused.returncode == 2 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr
+        assert call(*right, env=wrong).returncode == 0  # ...and the flag before both
+        # An agent follows the same rule.
+        stuck = run_agent("FakeData", "fd-ca-env", on=info, env=wrong, wait=False)
+        run_agent("FakeData", "fd-ca-flag", on=info, env=wrong, args=right)
+        wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in stuck.output(), 60, message="refused")
+    finally:
+        info.hub.stop()
+
+
 # --- the HTTP bridge ---------------------------------------------------------------------------
 
 
@@ -206,6 +278,47 @@ def test_the_signed_bridge_refuses_unsigned_requests(tmp_path, run_agent):
         signed = sign_http_query(secrets.http_key, secrets.http_secret, body, 2)
         status, answer = _post(info.http_url, body, signed)
         assert status == 200 and answer["args"][0][:2] == [0, "No session active."]
+    finally:
+        info.hub.stop()
+
+
+def _status(url, body, query):
+    """The HTTP status and the error of a signed call."""
+    url = f"{url}?{urllib.parse.urlencode(query)}"
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.load(answer).get("error")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc).get("error")
+
+
+def test_the_signed_bridge_refuses_a_replayed_or_stale_request(tmp_path, run_agent):
+    info = start_hub(tmp_path / "replay-hub", http_bridge="signed")
+    try:
+        run_agent("FakeData", "fd-replay", on=info)
+        body = json.dumps(
+            {"procedure": "observatory.fd-replay.ops", "args": ["start", "delay_task"]}
+        ).encode()
+        secrets = load_secrets(info.secrets_file)
+        signed = sign_http_query(secrets.http_key, secrets.http_secret, body, 1)
+        assert _status(info.http_url, body, signed) == (200, None)
+        # The same request again, as someone who saw it pass would send it: refused.
+        assert _status(info.http_url, body, signed) == (
+            401,
+            "refused: this signed request was sent before (a replay)",
+        )
+        # One signed a minute ago (outside the window, so its nonce is no longer kept): refused.
+        stale = sign_http_query(secrets.http_key, secrets.http_secret, body, 2, time.time() - 60)
+        assert _status(info.http_url, body, stale) == (
+            401,
+            "refused: the request's timestamp is more than 30 s from the hub's clock",
+        )
+        fresh = sign_http_query(secrets.http_key, secrets.http_secret, body, 3)
+        assert _status(info.http_url, body, fresh)[0] == 200
+        # crossbar no longer needs the bridge's secret in its config file
+        config = (info.hub.cbdir / "config.json").read_text()
+        assert secrets.http_secret not in config
     finally:
         info.hub.stop()
 
@@ -370,3 +483,55 @@ def test_for_host_refuses_an_unknown_host_and_the_sites_own_file(hub, tmp_path, 
     out = tmp_path / "signed.yaml"
     assert secrets_main(["for-host", "daq", "--site-config", str(site), "--output", str(out)]) == 0
     assert load_secrets(out).http_key == load_secrets(hub.secrets_file).http_key
+
+
+# --- secrets people choose ---------------------------------------------------------------------
+
+
+class _Stdin:
+    def __init__(self, text):
+        self._lines = text.splitlines(keepends=True)
+
+    def isatty(self):
+        return False
+
+    def readline(self):
+        return self._lines.pop(0) if self._lines else ""
+
+
+@pytest.mark.parametrize(
+    ("weak", "why"),
+    [
+        ("summer2024", "is shorter than 16 characters"),
+        ("summer2024summer2024", "repeats itself"),
+        ("1111222211112222x", "has fewer than 8 different characters"),
+        ("Alice-observatory-2024", "contains the user name"),
+    ],
+)
+def test_add_user_refuses_a_weak_secret(tmp_path, monkeypatch, capsys, weak, why):
+    path = tmp_path / "secrets.yaml"
+    write_new_secrets(path)
+    monkeypatch.setattr(sys, "stdin", _Stdin(weak + "\n"))
+    assert secrets_main(["add-user", "--path", str(path), "alice", "--role", "admin"]) == 2
+    assert capsys.readouterr().err == (
+        f"socs-like secrets: the secret {why}: use four or more random words, or "
+        "--generate for a random secret\n"
+    )
+    assert "alice" not in load_secrets(path).users
+
+
+def test_add_user_can_make_the_secret_and_show_it_once(tmp_path, capsys):
+    path = tmp_path / "secrets.yaml"
+    write_new_secrets(path)
+    assert (
+        secrets_main(["add-user", "--path", str(path), "bob", "--role", "observer", "--generate"])
+        == 0
+    )
+    secret = load_secrets(path).users["bob"].secret
+    assert len(secret) >= 32
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        f"added observer bob to {path}; restart the hub for it to take effect "
+        "(the hub reads the file when it starts)",
+        f"bob's secret (shown this once; give it to bob): {secret}",
+    ]

@@ -252,7 +252,7 @@ def test_secrets_add_user_reads_the_secret_from_stdin(tmp_path, monkeypatch, cap
     path = tmp_path / "secrets.yaml"
     write_new_secrets(path)
     before = load_secrets(path)
-    monkeypatch.setattr(sys, "stdin", _Stdin("alice's own secret\n"))
+    monkeypatch.setattr(sys, "stdin", _Stdin("plum orbit candle ferry\n"))
     assert secrets_main(["add-user", "--path", str(path), "alice", "--role", "controller"]) == 0
     out = capsys.readouterr().out
     assert out == (
@@ -261,7 +261,7 @@ def test_secrets_add_user_reads_the_secret_from_stdin(tmp_path, monkeypatch, cap
     )
     after = load_secrets(path)
     assert after.users["alice"].role == "controller"
-    assert after.users["alice"].secret == "alice's own secret"
+    assert after.users["alice"].secret == "plum orbit candle ferry"
     assert len(after.users["alice"].salt) == 16
     assert {k: v for k, v in after.users.items() if k != "alice"} == before.users
     assert after.agent_key == before.agent_key and after.client_user == before.client_user
@@ -310,20 +310,23 @@ def test_a_new_user_logs_in_after_a_hub_restart(tmp_path, monkeypatch) -> None:
                 "--role",
                 "controller",
             ],
-            input="alice's secret\n",
+            input="violet harbour spoon glider\n",
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
         assert added.returncode == 0, added.stderr
-        assert "alice's secret" not in added.stdout + added.stderr
-        assert w.login("alice", "alice's secret") == (401, {"error": "wrong user or secret"})
+        assert "violet harbour spoon glider" not in added.stdout + added.stderr
+        assert w.login("alice", "violet harbour spoon glider") == (
+            401,
+            {"error": "wrong user or secret"},
+        )
         info.hub.stop()
         wait_until(lambda: not port_open(info.hub.host, info.hub.port), 30)
         info.hub.start()
         wait_until(w.connected, 30, message="the dashboard back on the hub")
-        assert w.login("alice", "alice's secret") == (
+        assert w.login("alice", "violet harbour spoon glider") == (
             200,
             {"login": {"user": "alice", "role": "controller"}},
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from socs_like.web.logins import Logins, LoginThrottle, may_operate
+from socs_like.web.logins import Logins, may_operate
 
 
 def test_a_login_lives_while_used_and_expires_when_idle() -> None:
@@ -47,17 +47,3 @@ def test_which_roles_get_buttons() -> None:
     assert not may_operate("observer") and not may_operate(None)
     assert may_operate("admin", "admin")
     assert not may_operate("controller", "admin")
-
-
-def test_an_address_that_keeps_failing_waits_until_its_oldest_failure_ages_out() -> None:
-    throttle = LoginThrottle(limit=3, window=60)
-    for t in (0, 10, 20):
-        assert throttle.wait("10.0.0.5", now=t) is None
-        throttle.failed("10.0.0.5", now=t)
-    assert throttle.wait("10.0.0.5", now=30) == 30  # until the failure at 0 is 60 s old
-    assert throttle.wait("10.0.0.6", now=30) is None  # other addresses are not held up
-    assert throttle.wait("10.0.0.5", now=60) is None
-    throttle.failed("10.0.0.5", now=60)
-    assert throttle.wait("10.0.0.5", now=61) == 9  # 10, 20 and 60 are within the window
-    throttle.succeeded("10.0.0.5")
-    assert throttle.wait("10.0.0.5", now=61) is None
