@@ -24,23 +24,19 @@ from dataclasses import dataclass
 
 import requests
 
-from socs_like_agents.recording.backlog import Batch
-
 from .errors import InfluxUnavailable
-from .lineprotocol import PRECISION, body, encode, partial_write_dropped
+from .lineprotocol import PRECISION, Lines, partial_write_dropped
 
 
 @dataclass
 class WriteResult:
     written: int = 0  # points the server stored
     rejected: int = 0  # points the server refused (type conflicts, bad values)
-    empty: int = 0  # points with no value (all null): nothing to write
     last_rejection: str | None = None  # the server's words for the last refusal
 
     def __iadd__(self, other: WriteResult) -> WriteResult:
         self.written += other.written
         self.rejected += other.rejected
-        self.empty += other.empty
         self.last_rejection = other.last_rejection or self.last_rejection
         return self
 
@@ -69,37 +65,34 @@ class InfluxWriter:
             http.auth = self.auth
         return http
 
-    def write(self, batch: Batch) -> WriteResult:
-        """Write one batch (raises `InfluxUnavailable` when it must be sent again)."""
-        lines = encode(batch.blocks)
-        result = self._write_lines(lines)
-        result.empty = batch.points - len(lines)
-        return result
+    def write(self, chunks: Sequence[Lines]) -> WriteResult:
+        """Write one batch in one request (raises `InfluxUnavailable` when it must be sent
+        again)."""
+        return self._write(b"".join(c.body for c in chunks), sum(c.points for c in chunks))
 
     def create_database(self) -> None:
         self._request("/query", {"q": f'CREATE DATABASE "{self.database}"'}, b"")
 
-    def _write_lines(self, lines: Sequence[str], created: bool = False) -> WriteResult:
-        if not lines:
+    def _write(self, body: bytes, points: int, created: bool = False) -> WriteResult:
+        if not points:
             return WriteResult()
         params = {"db": self.database, "precision": PRECISION}
-        status, error = self._request("/write", params, body(lines))
+        status, error = self._request("/write", params, body)
         if status == 204:
-            return WriteResult(written=len(lines))
+            return WriteResult(written=points)
         if status == 404 and "database not found" in error and not created:
             self.create_database()
-            return self._write_lines(lines, created=True)
+            return self._write(body, points, created=True)
         if status in (400, 413):
             dropped = partial_write_dropped(error)
             if dropped is not None:
-                return WriteResult(
-                    written=len(lines) - dropped, rejected=dropped, last_rejection=error
-                )
-            if len(lines) == 1:
+                return WriteResult(written=points - dropped, rejected=dropped, last_rejection=error)
+            if points == 1:
                 return WriteResult(rejected=1, last_rejection=error)
-            half = len(lines) // 2
-            result = self._write_lines(lines[:half], created)
-            result += self._write_lines(lines[half:], created)
+            lines = body.split(b"\n")[:points]  # each line ends in a line break
+            half = points // 2
+            result = self._write(b"\n".join(lines[:half]) + b"\n", half, created)
+            result += self._write(b"\n".join(lines[half:]) + b"\n", points - half, created)
             return result
         raise InfluxUnavailable(f"InfluxDB at {self.url} answered HTTP {status}: {error}")
 

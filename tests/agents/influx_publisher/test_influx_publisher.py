@@ -79,11 +79,11 @@ def test_a_30_s_outage_loses_nothing_within_the_queue_bound_and_counts_drops_bey
     influxdb.server.query(f'CREATE DATABASE "{small.name}"')
     run_agent("FakeData", "fd-outage", ["--sample-rate", "100"])
     published = feed_listener("fd-outage", "false_temperatures")
-    run_agent("InfluxPublisher", "influx-big", publisher_args(influxdb, "--max-queue", "100000"))
+    run_agent("InfluxPublisher", "influx-big", publisher_args(influxdb, "--max-queue-mb", "16"))
     run_agent(
         "InfluxPublisher",
         "influx-small",
-        publisher_args(small, "--max-queue", "500", "--batch-size", "100"),
+        publisher_args(small, "--max-queue-mb", "0.0625", "--batch-size", "100"),
     )
     big, little = make_client("influx-big"), make_client("influx-small")
     recording(big)
