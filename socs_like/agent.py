@@ -46,7 +46,7 @@ from urllib.parse import urlparse
 
 from autobahn.asyncio.component import Component
 from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import RegisterOptions, SubscribeOptions
+from autobahn.wamp.types import PublishOptions, RegisterOptions, SubscribeOptions
 
 from .access import OP_ROLES, AccessPolicy
 from .feed import Feed, feed_event
@@ -81,6 +81,9 @@ LAG_PROBE = 0.1
 # buffers, which drop the oldest and count it. Heartbeat and session pushes always go out.
 PUBLISH_BUDGET = 512 * 1024
 HIGH_WATER = 2 * 1024 * 1024
+# Recorded feeds reach their own agent too when it subscribes to them (a recorder records its
+# own stats); WAMP leaves a publisher out of its own events unless it asks.
+TO_ME_TOO = PublishOptions(exclude_me=False)
 
 
 @dataclass(frozen=True)
@@ -549,8 +552,9 @@ class Agent:
                         wait = 0.0  # a backlog: more next turn, after the loop's other work
                     else:
                         last_flush[name] = now
+                    options = TO_ME_TOO if feed.record else None
                     for payload, info in events:
-                        self._wamp.publish(feed.address, [payload, info])
+                        self._wamp.publish(feed.address, [payload, info], options=options)
             self._wake_flusher.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_flusher.wait(), max(wait, 0.001))
