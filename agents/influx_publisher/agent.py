@@ -70,7 +70,7 @@ class InfluxPublisher:
             "--batch-size",
             type=int,
             default=10_000,
-            help="points per write at most (default 10000)",
+            help="points per write at most, unless one event holds more (default 10000)",
         )
         group.add_argument(
             "--flush-interval",
@@ -78,7 +78,7 @@ class InfluxPublisher:
             default=1.0,
             help="a point waits at most this long (s) for its batch to fill (default 1)",
         )
-        # 128 MiB: an hour of the demo site's feeds (about 25 kB/s of line protocol).
+        # 128 MiB: 80 min of the demo site's feeds (about 27 kB/s of line protocol).
         add_max_queue_argument(group, 128, "line protocol")
         group.add_argument(
             "--timeout", type=float, default=10.0, help="HTTP time-out of one write, s (10)"

@@ -132,9 +132,9 @@ def add_max_queue_argument(group: argparse._ArgumentGroup, default_mib: float, w
         type=float,
         default=default_mib,
         metavar="MIB",
-        help=f"MiB of {what} the queue holds while writing fails or lags (the agent's memory "
-        f"grows by up to this much); past that the oldest are dropped and counted "
-        f"(default {default_mib:g})",
+        help=f"MiB of {what} the queue holds while writing fails or lags (in memory: the "
+        f"agent grows by this much, and a few MiB of work besides); past that the oldest "
+        f"are dropped and counted (default {default_mib:g})",
     )
 
 

@@ -4,6 +4,9 @@ an unreachable server is an `InfluxUnavailable`."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
+
 import pytest
 
 from socs_like.testing import free_port
@@ -94,3 +97,22 @@ def test_no_server_is_unavailable_not_lost():
     writer = InfluxWriter(f"http://127.0.0.1:{free_port()}", "x", timeout=2)
     with pytest.raises(InfluxUnavailable, match="ConnectionError"):
         writer.write(batch(blk({"v": [1.0]}, [1.0])))
+
+
+def test_a_failed_write_leaves_its_batch_to_no_one():
+    # Through an outage a batch is sent again every few seconds. requests' exceptions hold
+    # their request (the batch) in reference cycles through their tracebacks: each failure
+    # left a batch for the next full collection, and the publisher's memory grew by tens of
+    # MB between them.
+    writer = InfluxWriter(f"http://127.0.0.1:{free_port()}", "x", timeout=2)
+    chunks = batch(blk({"v": [float(i) for i in range(10_000)]}, [float(i) for i in range(10_000)]))
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(2):  # the first makes the connection pool, which may leave some
+            with contextlib.suppress(InfluxUnavailable):
+                writer.write(chunks)
+            left = gc.collect()
+    finally:
+        gc.enable()
+    assert left == 0
