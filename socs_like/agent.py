@@ -87,6 +87,9 @@ HIGH_WATER = 2 * 1024 * 1024
 # connection, not yet noticed by the pings) costs a bounded window, and the rest waits in
 # the feed's bounded buffer.
 UNACKED_WINDOW = 4 * 1024 * 1024
+# Recorded feeds reach their own agent too when it subscribes to them (a recorder records its
+# own stats); WAMP leaves a publisher out of its own events unless it asks.
+HELD_AND_TO_ME_TOO = PublishOptions(acknowledge=True, exclude_me=False)
 
 
 @dataclass(frozen=True)
@@ -573,9 +576,7 @@ class Agent:
         """Publish an event the feed holds until the hub acknowledges it."""
         seq_no = info["seq_no"]
         try:
-            sent = self._wamp.publish(
-                feed.address, [payload, info], options=PublishOptions(acknowledge=True)
-            )
+            sent = self._wamp.publish(feed.address, [payload, info], options=HELD_AND_TO_ME_TOO)
         except TransportLost:  # the transport went while we were sending
             feed.release(seq_no)
             return

@@ -2,7 +2,7 @@
 
 The WAMP-facing shell: one wildcard subscription (``<root>..feeds.``) brings every feed of
 every agent, including agents that start later; `FeedIntake` keeps the recorded ones (and
-drops duplicates, counts gaps), the `Backlog` queues their samples (bounded), and the
+drops duplicates, counts gaps), the `Backlog` queues their blocks (bounded in bytes), and the
 ``record`` process hands them to the `Recorder` in the worker pool every
 ``--flush-interval``, which appends them and flushes the file.
 """
@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from socs_like import Agent, OpSession
-from socs_like_agents.recording.backlog import Backlog
-from socs_like_agents.recording.intake import FeedIntake
+from socs_like_agents.recording.backlog import Backlog, add_max_queue_argument, max_queue_bytes
+from socs_like_agents.recording.intake import Block, FeedIntake
 
 from .errors import DataDirError
 from .models import RecorderStats
@@ -50,13 +50,7 @@ class FileRecorder:
             default=1.0,
             help="s between write rounds, each ending in a flush (default 1)",
         )
-        group.add_argument(
-            "--max-queue",
-            type=int,
-            default=2_000_000,
-            help="samples held while writing fails or lags; past that the oldest are "
-            "dropped and counted (default 2000000)",
-        )
+        add_max_queue_argument(group, 128, "blocks")
         group.add_argument(
             "--initial-state",
             choices=["idle", "record"],
@@ -65,13 +59,13 @@ class FileRecorder:
         )
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
-        if args.flush_interval <= 0 or args.time_per_file <= 0 or args.max_queue < 1:
-            raise ValueError("need --flush-interval > 0, --time-per-file > 0, --max-queue >= 1")
+        if args.flush_interval <= 0 or args.time_per_file <= 0:
+            raise ValueError("need --flush-interval > 0 and --time-per-file > 0")
         self.agent = agent
         self.data_dir = Path(args.data_dir)
         self.flush_interval = args.flush_interval
         self.intake = FeedIntake(agent.address_root, exclude_flag="exclude_aggregator")
-        self.backlog = Backlog(args.max_queue)
+        self.backlog: Backlog[Block] = Backlog(max_queue_bytes(args))
         self.recorder = Recorder(self.data_dir, args.time_per_file)
         self.recording = False
         agent.subscribe(f"{agent.address_root}..feeds.", self._on_event, match="wildcard")
@@ -91,7 +85,8 @@ class FileRecorder:
         what is queued is written and the file closed.
 
         session.data: :class:`~.models.RecorderStats` (file, files_opened, written, pending,
-        dropped, write_errors, last_error, intake).
+        pending_bytes, max_queue_bytes, dropped, dropped_by_feed, write_errors, last_error,
+        intake).
         """
         try:
             await self.agent.to_thread(lambda: self.data_dir.mkdir(parents=True, exist_ok=True))
@@ -106,7 +101,7 @@ class FileRecorder:
                 stopping = await session.sleep(self.flush_interval)
                 batch = self.backlog.take(self.backlog.pending)
                 try:
-                    await self.agent.to_thread(self.recorder.write, batch.blocks, time.time())
+                    await self.agent.to_thread(self.recorder.write, batch.chunks, time.time())
                 except Exception as exc:  # disk full, permissions: keep the data, new file
                     self.backlog.put_back(batch)
                     write_errors += 1
@@ -119,7 +114,10 @@ class FileRecorder:
                     files_opened=self.recorder.files_opened,
                     written=self.recorder.written,
                     pending=self.backlog.pending,
+                    pending_bytes=self.backlog.pending_bytes,
+                    max_queue_bytes=self.backlog.max_bytes,
                     dropped=self.backlog.dropped,
+                    dropped_by_feed=dict(self.backlog.dropped_by_feed),
                     write_errors=write_errors,
                     last_error=last_error,
                     intake=self.intake.stats(),

@@ -15,7 +15,10 @@ class RecorderStats:
     files_opened: int  # files opened since record started
     written: int  # samples written and flushed
     pending: int  # samples waiting for the next round
+    pending_bytes: int  # their size in memory, about
+    max_queue_bytes: int  # the queue's bound (--max-queue-mb)
     dropped: int  # samples dropped because the queue was full (oldest first)
+    dropped_by_feed: dict[str, int]  # the same, by feed address (only feeds that lost some)
     write_errors: int  # rounds that failed (then tried again in a new file)
     last_error: str | None  # the last write failure
     intake: dict[str, Any]  # recording.intake counters: events, duplicates, gaps (records)

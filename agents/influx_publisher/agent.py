@@ -2,10 +2,10 @@
 
 The WAMP-facing shell: one wildcard subscription (``<root>..feeds.``) brings every feed of
 every agent, including agents that start later; `FeedIntake` keeps the recorded ones (and
-drops duplicates, counts gaps), the `Backlog` queues their points (bounded), and the
-``record`` process sends batches through `InfluxWriter` in the worker pool, one write at a
-time, backing off while the server is away. Its counters go to session data and to its own
-recorded feed ``influx_stats`` once a second.
+drops duplicates, counts gaps), each event is encoded once as line protocol (`Lines`) and
+queued in the `Backlog` (bounded in bytes), and the ``record`` process sends batches through
+`InfluxWriter` in the worker pool, backing off while the server is away. Its counters go to
+session data and to its own recorded feed ``influx_stats`` once a second.
 """
 
 from __future__ import annotations
@@ -18,10 +18,16 @@ import time
 
 from socs_like import Agent, OpSession
 from socs_like.backoff import Backoff
-from socs_like_agents.recording.backlog import Backlog, Batch
+from socs_like_agents.recording.backlog import (
+    Backlog,
+    Batch,
+    add_max_queue_argument,
+    max_queue_bytes,
+)
 from socs_like_agents.recording.intake import FeedIntake
 
 from .errors import InfluxUnavailable
+from .lineprotocol import Lines
 from .models import PublisherStats
 from .writer import InfluxWriter, WriteResult
 
@@ -29,8 +35,8 @@ log = logging.getLogger(__name__)
 
 STATS_EVERY = 1.0
 POLL = 0.02  # how often the writer looks at the queue when nothing is due
-# Writes in flight at once: the next batch is encoded while the server stores the last one
-# (encoding takes about a third of a write's time), so the publisher keeps up with more.
+# Writes in flight at once: the next batch is on its way while the server stores the last
+# one, so the publisher keeps up with more.
 IN_FLIGHT = 2
 
 
@@ -64,7 +70,7 @@ class InfluxPublisher:
             "--batch-size",
             type=int,
             default=10_000,
-            help="points per write at most (default 10000)",
+            help="points per write at most, unless one event holds more (default 10000)",
         )
         group.add_argument(
             "--flush-interval",
@@ -72,25 +78,21 @@ class InfluxPublisher:
             default=1.0,
             help="a point waits at most this long (s) for its batch to fill (default 1)",
         )
-        group.add_argument(
-            "--max-queue",
-            type=int,
-            default=2_000_000,
-            help="points the queue holds while the server is away or slow; past that the "
-            "oldest are dropped and counted (default 2000000)",
-        )
+        # 128 MiB: 80 min of the demo site's feeds (about 27 kB/s of line protocol).
+        add_max_queue_argument(group, 128, "line protocol")
         group.add_argument(
             "--timeout", type=float, default=10.0, help="HTTP time-out of one write, s (10)"
         )
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
-        if args.batch_size < 1 or args.max_queue < args.batch_size or args.flush_interval <= 0:
-            raise ValueError("need 1 <= --batch-size <= --max-queue and --flush-interval > 0")
+        if args.batch_size < 1 or args.flush_interval <= 0:
+            raise ValueError("need --batch-size >= 1 and --flush-interval > 0")
         self.agent = agent
         self.batch_size = args.batch_size
         self.flush_interval = args.flush_interval
         self.intake = FeedIntake(agent.address_root, exclude_flag="exclude_influx")
-        self.backlog = Backlog(args.max_queue)
+        self.backlog: Backlog[Lines] = Backlog(max_queue_bytes(args))
+        self.empty = 0  # points with no value: nothing to write
         self.writer = InfluxWriter(
             f"http://{args.host}:{args.port}", args.database, args.timeout, _credentials()
         )
@@ -102,8 +104,13 @@ class InfluxPublisher:
     def _on_event(self, payload, feed_info) -> None:
         if not self.recording:
             return
-        for block in self.intake.take(payload, feed_info, time.time()):
-            self.backlog.add(block)
+        received = time.time()
+        blocks = self.intake.take(payload, feed_info, received)
+        if blocks:
+            lines = Lines.of(blocks, received)
+            self.empty += sum(len(b) for b in blocks) - lines.points
+            if lines.points:
+                self.backlog.add(lines)
 
     def _due(self, now: float, stopping: bool) -> bool:
         pending = self.backlog.pending
@@ -116,12 +123,13 @@ class InfluxPublisher:
 
         **Process** - Queue the points of every recorded feed and write them to InfluxDB in
         batches of ``--batch-size``, at least every ``--flush-interval`` s. While the server
-        is away the queue holds up to ``--max-queue`` points (then drops the oldest, counted)
+        is away the queue holds up to ``--max-queue-mb`` (then drops the oldest, counted)
         and writes are retried with backoff. On stop, what is queued is written first if the
         server takes it.
 
-        session.data: :class:`~.models.PublisherStats` (written, rejected, dropped, pending,
-        lag, data_lag, points_per_s, write_errors, last_error, last_rejection, intake).
+        session.data: :class:`~.models.PublisherStats` (written, rejected, dropped,
+        dropped_by_feed, pending, pending_bytes, max_queue_bytes, empty, lag, data_lag,
+        points_per_s, write_errors, last_error, last_rejection, intake).
         """
         session.set_status("running")
         self.recording = True
@@ -135,7 +143,7 @@ class InfluxPublisher:
         last_stats = (time.monotonic(), 0)  # when, and `written` then
         stopping = False
         flush_failed = False  # once stopping, a failed write ends the flush
-        inflight: dict[asyncio.Future[WriteResult], Batch] = {}
+        inflight: dict[asyncio.Future[WriteResult], Batch[Lines]] = {}
 
         def renew_stats() -> None:
             nonlocal last_stats
@@ -147,8 +155,11 @@ class InfluxPublisher:
                 written=totals.written,
                 rejected=totals.rejected,
                 dropped=self.backlog.dropped,
+                dropped_by_feed=dict(self.backlog.dropped_by_feed),
                 pending=self.backlog.pending,
-                empty=totals.empty,
+                pending_bytes=self.backlog.pending_bytes,
+                max_queue_bytes=self.backlog.max_bytes,
+                empty=self.empty,
                 lag=round(self.backlog.lag(time.time()), 3),
                 data_lag=data_lag,
                 points_per_s=round(rate, 1),
@@ -174,7 +185,7 @@ class InfluxPublisher:
                 ):
                     batch = self.backlog.take(self.batch_size)
                     write: asyncio.Future[WriteResult] = asyncio.ensure_future(
-                        self.agent.to_thread(self.writer.write, batch)
+                        self.agent.to_thread(self.writer.write, batch.chunks)
                     )
                     inflight[write] = batch
                 if not inflight:
@@ -203,7 +214,7 @@ class InfluxPublisher:
                     connected = True
                     backoff.success()
                     totals += result
-                    data_lag = round(time.time() - _newest(batch), 3)
+                    data_lag = round(time.time() - max(c.newest for c in batch.chunks), 3)
         finally:
             self.recording = False
             for write, batch in inflight.items():  # cancelled mid-write: keep what it held
@@ -215,7 +226,3 @@ class InfluxPublisher:
             f"stopped: {totals.written} points written, {self.backlog.dropped} dropped"
             + (f", {left} not written (InfluxDB unavailable)" if left else "")
         )
-
-
-def _newest(batch: Batch) -> float:
-    return max(b.timestamps[-1] for b in batch.blocks)

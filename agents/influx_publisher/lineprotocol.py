@@ -16,6 +16,8 @@ spaces in tag keys, tag values and field keys; double quotes and backslashes ins
 field values; a line break anywhere would end the line, so it is written as a space in names
 and as ``\\n`` in string values. Null values (NaN on the feed) are left out of their point; a
 point left with no field is not written.
+
+An event is encoded once, when it arrives, into `Lines`: what the publisher queues and sends.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import cast
 
 from socs_like_agents.recording.intake import Block, Value
@@ -103,7 +106,37 @@ def encode(blocks: Iterable[Block]) -> list[str]:
 
 
 def body(lines: Sequence[str]) -> bytes:
-    return "\n".join(lines).encode()
+    """Lines as a request body, each ending in a line break (bodies join by concatenation)."""
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+# What a `Lines` costs in memory besides its text: its own object, the bytes object's header,
+# and its entry in the queue (a tuple, an int, two floats).
+LINES_OVERHEAD = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Lines:
+    """The points of one event, encoded once when it arrives: a chunk of the publisher's
+    queue (`recording.backlog`), a few objects however many points it holds."""
+
+    feed: str  # the address of the event's feed
+    body: bytes  # line protocol, each line ending in a line break
+    points: int  # lines in it
+    received: float  # UNIX s when the publisher got the event
+    newest: float  # the latest of its blocks' last sample times (UNIX s)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.body) + LINES_OVERHEAD
+
+    @classmethod
+    def of(cls, blocks: Sequence[Block], received: float) -> Lines:
+        """The points of an event's `blocks` (one or more) that have a value (see
+        `block_lines`)."""
+        lines = encode(blocks)
+        newest = max(b.timestamps[-1] for b in blocks if b.timestamps)
+        return cls(blocks[0].feed, body(lines), len(lines), received, newest)
 
 
 def partial_write_dropped(error: str) -> int | None:

@@ -17,7 +17,10 @@ class PublisherStats:
     written: int  # points the server stored
     rejected: int  # points the server refused (type conflicts), see last_rejection
     dropped: int  # points dropped because the queue was full (oldest first)
+    dropped_by_feed: dict[str, int]  # the same, by feed address (only feeds that lost some)
     pending: int  # points in the queue
+    pending_bytes: int  # their size in memory (encoded, with the queue's own objects)
+    max_queue_bytes: int  # the queue's bound (--max-queue-mb)
     empty: int  # points with no value (every field null): nothing to write
     lag: float  # how long the oldest queued point has waited (0 when none wait)
     data_lag: float | None  # now minus the newest sample time written (end to end)
@@ -41,6 +44,7 @@ class PublisherStats:
                 "rejected": self.rejected,
                 "dropped": self.dropped,
                 "pending": self.pending,
+                "pending_bytes": self.pending_bytes,
                 "lag": self.lag,
                 "data_lag": math.nan if self.data_lag is None else self.data_lag,  # null
                 "points_per_s": self.points_per_s,

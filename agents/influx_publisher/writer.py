@@ -24,23 +24,19 @@ from dataclasses import dataclass
 
 import requests
 
-from socs_like_agents.recording.backlog import Batch
-
 from .errors import InfluxUnavailable
-from .lineprotocol import PRECISION, body, encode, partial_write_dropped
+from .lineprotocol import PRECISION, Lines, partial_write_dropped
 
 
 @dataclass
 class WriteResult:
     written: int = 0  # points the server stored
     rejected: int = 0  # points the server refused (type conflicts, bad values)
-    empty: int = 0  # points with no value (all null): nothing to write
     last_rejection: str | None = None  # the server's words for the last refusal
 
     def __iadd__(self, other: WriteResult) -> WriteResult:
         self.written += other.written
         self.rejected += other.rejected
-        self.empty += other.empty
         self.last_rejection = other.last_rejection or self.last_rejection
         return self
 
@@ -69,47 +65,48 @@ class InfluxWriter:
             http.auth = self.auth
         return http
 
-    def write(self, batch: Batch) -> WriteResult:
-        """Write one batch (raises `InfluxUnavailable` when it must be sent again)."""
-        lines = encode(batch.blocks)
-        result = self._write_lines(lines)
-        result.empty = batch.points - len(lines)
-        return result
+    def write(self, chunks: Sequence[Lines]) -> WriteResult:
+        """Write one batch in one request (raises `InfluxUnavailable` when it must be sent
+        again)."""
+        return self._write(b"".join(c.body for c in chunks), sum(c.points for c in chunks))
 
     def create_database(self) -> None:
         self._request("/query", {"q": f'CREATE DATABASE "{self.database}"'}, b"")
 
-    def _write_lines(self, lines: Sequence[str], created: bool = False) -> WriteResult:
-        if not lines:
+    def _write(self, body: bytes, points: int, created: bool = False) -> WriteResult:
+        if not points:
             return WriteResult()
         params = {"db": self.database, "precision": PRECISION}
-        status, error = self._request("/write", params, body(lines))
+        status, error = self._request("/write", params, body)
         if status == 204:
-            return WriteResult(written=len(lines))
+            return WriteResult(written=points)
         if status == 404 and "database not found" in error and not created:
             self.create_database()
-            return self._write_lines(lines, created=True)
+            return self._write(body, points, created=True)
         if status in (400, 413):
             dropped = partial_write_dropped(error)
             if dropped is not None:
-                return WriteResult(
-                    written=len(lines) - dropped, rejected=dropped, last_rejection=error
-                )
-            if len(lines) == 1:
+                return WriteResult(written=points - dropped, rejected=dropped, last_rejection=error)
+            if points == 1:
                 return WriteResult(rejected=1, last_rejection=error)
-            half = len(lines) // 2
-            result = self._write_lines(lines[:half], created)
-            result += self._write_lines(lines[half:], created)
+            lines = body.split(b"\n")[:points]  # each line ends in a line break
+            half = points // 2
+            result = self._write(b"\n".join(lines[:half]) + b"\n", half, created)
+            result += self._write(b"\n".join(lines[half:]) + b"\n", points - half, created)
             return result
         raise InfluxUnavailable(f"InfluxDB at {self.url} answered HTTP {status}: {error}")
 
     def _request(self, path: str, params: dict[str, str], data: bytes) -> tuple[int, str]:
+        failure = None
         try:
             answer = self._http().post(
                 f"{self.url}{path}", params=params, data=data, timeout=self.timeout
             )
         except requests.RequestException as exc:
-            raise InfluxUnavailable(f"InfluxDB at {self.url}: {type(exc).__name__}") from exc
+            failure = f"InfluxDB at {self.url}: {type(exc).__name__}"
+            _drop_tracebacks(exc)
+        if failure is not None:  # raised here, not chained: see `_drop_tracebacks`
+            raise InfluxUnavailable(failure)
         if answer.status_code == 204:
             return 204, ""
         try:
@@ -121,3 +118,21 @@ class InfluxWriter:
                 f"InfluxDB at {self.url} answered HTTP {answer.status_code}: {error}"
             )
         return answer.status_code, error[:500]
+
+
+def _drop_tracebacks(exc: BaseException) -> None:
+    """Free what a failed request holds now, not at the next full garbage collection.
+
+    requests' and urllib3's exceptions hold the request (the whole batch) and are held in
+    reference cycles by the frames of their tracebacks. Through an outage a batch fails every
+    few seconds; left to the collector, batches piled up between full collections (tens of
+    MB in the thread arenas, never given back)."""
+    todo: list[object] = [exc]
+    seen: set[int] = set()
+    while todo:
+        e = todo.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        e.__traceback__ = None
+        todo += [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]

@@ -28,11 +28,18 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from socs_like.sequence import SequenceTracker
 
 Value = float | int | str | bool | None
+# What a block costs in memory, about (for the queue's byte bound): its own objects (the block,
+# its lists, dict and names: ~800 bytes), and per value a Python object and its list's pointer (a
+# float: 24 + 8 bytes), more for text.
+BLOCK_BYTES = 800
+VALUE_BYTES = 32
+TEXT_BYTES = 25  # a str over VALUE_BYTES, besides its characters
 
 
 class BadEvent(ValueError):
@@ -53,6 +60,20 @@ class Block:
 
     def __len__(self) -> int:
         return len(self.timestamps)
+
+    @property
+    def points(self) -> int:
+        return len(self.timestamps)
+
+    @property
+    def feed(self) -> str:
+        return f"{self.agent_address}.feeds.{self.feed_name}"
+
+    @cached_property
+    def nbytes(self) -> int:
+        """Its size in memory, about (see `BLOCK_BYTES`)."""
+        text = sum(len(v) + TEXT_BYTES for c in self.data.values() for v in c if type(v) is str)
+        return BLOCK_BYTES + VALUE_BYTES * len(self.timestamps) * (1 + len(self.data)) + text
 
 
 @dataclass

@@ -70,6 +70,9 @@ def test_the_server_holds_every_sample_of_a_feed_with_its_values_and_times(
     assert stats["dropped"] == 0 and stats["rejected"] == 0 and stats["pending"] == 0
     assert stats["intake"]["records"]["lost"] == 0
     assert stats["connected"] is True
+    # its own recorded feed too (WAMP does not send a publisher its own events unless asked)
+    own = wait_until(lambda: influxdb.rows("observatory.influx1"), 10, message="influx_stats")
+    assert {r["feed"] for r in own} == {"influx_stats"} and max(r["written"] for r in own) > 0
 
 
 def test_a_30_s_outage_loses_nothing_within_the_queue_bound_and_counts_drops_beyond_it(
@@ -79,11 +82,11 @@ def test_a_30_s_outage_loses_nothing_within_the_queue_bound_and_counts_drops_bey
     influxdb.server.query(f'CREATE DATABASE "{small.name}"')
     run_agent("FakeData", "fd-outage", ["--sample-rate", "100"])
     published = feed_listener("fd-outage", "false_temperatures")
-    run_agent("InfluxPublisher", "influx-big", publisher_args(influxdb, "--max-queue", "100000"))
+    run_agent("InfluxPublisher", "influx-big", publisher_args(influxdb, "--max-queue-mb", "16"))
     run_agent(
         "InfluxPublisher",
         "influx-small",
-        publisher_args(small, "--max-queue", "500", "--batch-size", "100"),
+        publisher_args(small, "--max-queue-mb", "0.0625", "--batch-size", "100"),
     )
     big, little = make_client("influx-big"), make_client("influx-small")
     recording(big)

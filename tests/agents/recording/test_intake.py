@@ -1,5 +1,5 @@
 """The recorders' intake: which events are kept, duplicates dropped, gaps counted, bad events
-refused with their reason; and the bounded queue."""
+refused with their reason."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from socs_like_agents.recording.backlog import Backlog
 from socs_like_agents.recording.intake import Block, FeedIntake
 
 
@@ -115,64 +114,6 @@ def test_a_bad_event_is_refused_whole_with_its_reason(bad, reason):
     assert intake.counts.bad_events == 1
     assert intake.counts.last_error == f"observatory.fd1.feeds.temps_feed: {reason}"
     assert intake.take(payload(1.0), info(1), 0)  # and the next good one is kept
-
-
-def block(n: int, start: float = 0.0, received: float = 0.0) -> Block:
-    times = [start + i for i in range(n)]
-    return Block("a", "a", "f", "b", times, {"x": list(times)}, received)
-
-
-def test_the_backlog_hands_out_batches_in_order_splitting_blocks():
-    q = Backlog(max_points=100)
-    q.add(block(3, 0))
-    q.add(block(4, 3))
-    first = q.take(5)
-    assert first.points == 5 and q.pending == 2
-    assert [t for b in first.blocks for t in b.timestamps] == [0, 1, 2, 3, 4]
-    assert first.blocks[1].data == {"x": [3, 4]}
-    q.put_back(first)
-    again = q.take(100)
-    assert [t for b in again.blocks for t in b.timestamps] == [0, 1, 2, 3, 4, 5, 6]
-    assert q.pending == 0 and q.take(10).points == 0
-
-
-def test_a_full_backlog_drops_its_oldest_and_counts_them():
-    q = Backlog(max_points=5)
-    q.add(block(3, 0, received=10.0))
-    q.add(block(4, 3, received=11.0))
-    assert q.pending == 5 and q.dropped == 2
-    assert [t for b in q.take(10).blocks for t in b.timestamps] == [2, 3, 4, 5, 6]
-    q.add(block(2, 7, received=12.0))
-    assert q.lag(now=12.5) == 0.5
-    q.put_back(q.take(10))
-    q.add(block(4, 9, received=13.0))  # what was put back is older: it goes first
-    assert q.dropped == 3
-    assert [t for b in q.take(10).blocks for t in b.timestamps] == [8, 9, 10, 11, 12]
-    assert q.lag(now=20) == 0.0
-
-
-def test_batches_put_back_in_any_order_return_to_their_places():
-    # two writes in flight fail, the older first; a block split across them and the queue
-    # must come out whole and in order, and trimming must drop the oldest points
-    q = Backlog(max_points=100)
-    for start in (0, 5, 10):
-        q.add(block(5, start))
-    a, b = q.take(3), q.take(4)  # a: 0-2; b: 3-4 and 5-6 (both blocks split)
-    q.add(block(5, 15))
-    q.put_back(a)
-    q.put_back(b)
-    assert q.pending == 20
-    assert [t for blk in q.take(100).blocks for t in blk.timestamps] == list(range(20))
-
-    small = Backlog(max_points=8)
-    for start in (0, 4):
-        small.add(block(4, start))
-    first, second = small.take(3), small.take(3)
-    small.add(block(4, 8))
-    small.put_back(first)
-    small.put_back(second)  # 12 waiting, 8 kept: the 4 oldest go
-    assert small.dropped == 4
-    assert [t for blk in small.take(100).blocks for t in blk.timestamps] == list(range(4, 12))
 
 
 def test_the_first_event_sent_again_is_dropped_and_a_restart_is_still_kept():
