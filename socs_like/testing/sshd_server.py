@@ -25,6 +25,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from .procs import descendants
 from .util import free_port
 
 SSHD = "/usr/sbin/sshd"  # sshd re-executes itself, so it must be started by absolute path
@@ -44,32 +45,6 @@ def _keygen(path: Path, comment: str) -> None:
         check=True,
         capture_output=True,
     )
-
-
-def _children_by_parent() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue  # exited while we looked
-        # the command name may hold spaces and parentheses: the fields start after the last ')'
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        tree.setdefault(ppid, []).append(int(entry))
-    return tree
-
-
-def _descendants(pid: int) -> list[int]:
-    tree = _children_by_parent()
-    found: list[int] = []
-    todo = list(tree.get(pid, []))
-    while todo:
-        child = todo.pop()
-        found.append(child)
-        todo.extend(tree.get(child, []))
-    return found
 
 
 class SshServer:
@@ -221,7 +196,7 @@ class SshServer:
         """Stop the listener and drop every open connection, as a crashed host would."""
         if self._proc is None:
             return
-        for child in _descendants(self._proc.pid):
+        for child in descendants(self._proc.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
         if self._proc.poll() is None:
