@@ -5,8 +5,16 @@ import subprocess
 import sys
 import uuid
 
-from socs_like.testing import wait_until
-from socs_like.testing.procs import cmdline, comm, descendants, kill_marked, marked, rss_kib
+from socs_like.testing import free_port, wait_until
+from socs_like.testing.procs import (
+    cmdline,
+    comm,
+    descendants,
+    kill_marked,
+    listening,
+    marked,
+    rss_kib,
+)
 
 # a child that starts a grandchild in a session of its own, then waits
 TREE = """
@@ -36,3 +44,20 @@ def test_a_tree_and_its_mark() -> None:
         kill_marked("PROCS_TEST_MARK", mark)
         proc.wait(10)
     assert rss_kib(proc.pid) is None and cmdline(proc.pid) == [] and comm(proc.pid) == ""
+
+
+def test_the_process_listening_on_a_port() -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import socket, time; s = socket.create_server(('127.0.0.1', {port})); time.sleep(60)",
+        ]
+    )
+    try:
+        assert wait_until(lambda: listening(port), message="the listener") == [server.pid]
+        assert listening(free_port()) == []
+    finally:
+        server.kill()
+        server.wait()
