@@ -32,18 +32,22 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
+import pickle
 import shutil
 import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from soak_faults import Injector
 from soak_ledger import (
+    Causes,
     PathLedger,
     Sink,
     feeds_ledger,
@@ -53,10 +57,10 @@ from soak_ledger import (
     pysmurf_ledger,
     runs_ledger,
 )
-from soak_report import agent_figures, fault_summary, render, verdict
+from soak_report import agent_figures, fault_summary, render, verdict, windows
 from soak_schedule import schedule
 from soak_site import SoakSite, argument, cleanup
-from soak_watch import Sampler, Watcher
+from soak_watch import FeedLog, Sample, Sampler, Watcher, session_data
 
 from socs_like.client import AsyncClient, ClientError
 from socs_like.supervisor import NOT_AGENTS
@@ -124,7 +128,7 @@ class Soak:
             "datalogger": logger_args,
         }
         archive_bytes = max(128 << 20, int(ARCHIVE_RATE * (args.duration + args.drain + 600)))
-        self.site = SoakSite(root, args.site_config, extra, archive_bytes)
+        self.site = SoakSite.create(root, args.site_config, extra, archive_bytes)
         self.watcher = Watcher(self.site)
         self.sampler = Sampler(self.site)
         self.injector = Injector(self.site, self.sampler, aim_window=20 if compressed else 60)
@@ -139,7 +143,7 @@ class Soak:
         }
 
     async def start(self) -> None:
-        say(f"site in {self.root}; ports {self.site.moved.ports}")
+        say(f"site in {self.root}; ports {self.site.ports}")
         self.site.start()
         await self.site.wait_control()
         self._tasks = [
@@ -237,115 +241,161 @@ class Soak:
                 return False
         return True
 
-    async def stop(self) -> int | None:
+    async def stop(self) -> Observed:
+        """Stop watching, then stop `socs-like up`; what the run saw."""
         await self.sampler.once()
-        self.final_states = dict(self.sampler.states)
         for task in self._tasks:
             task.cancel()
         await self.watcher.close()
         say("stopping socs-like up")
         code = await asyncio.to_thread(self.site.stop_up)
         self.injector.close()
-        return code
-
-    # --- the ledger ---------------------------------------------------------------------------
-
-    def ledger(self) -> list[PathLedger]:
-        site = self.site
-        monitor = site.args(site.of_class("PysmurfMonitor")[0])
-        basedirs = {
-            str(argument(site.args(i), "--archive-name")): Path(
-                str(argument(site.args(i), "--remote-basedir"))
-            )
-            for i in site.suprsyncs
-        }
-        pipeline = site.args(site.of_class("RunPipeline")[0])
-        logger = site.args(site.of_class("DataGrabber")[0])
-        window = (self.times["ready"] + 5, self.times["end"])
-        ledgers = [
-            pysmurf_ledger(
-                self.root / "manifest.jsonl", Path(str(argument(monitor, "--db-path"))), basedirs
-            ),
-            runs_ledger(
-                Path(str(argument(pipeline, "--db-path"))),
-                Path(str(argument(pipeline, "--daq-root"))),
-                site.pipeline_archive(),
-            ),
-            logger_ledger(
-                Path(str(argument(logger, "--db-path"))),
-                Path(str(argument(logger, "--outdir"))),
-                self.schedules,
-                self.times["ready"],
-                self.times["end"] - 60,  # a run due in the last minute may still be running
-            ),
-        ]
-        recorder = site.of_class("FileRecorder")[0]
-        publisher = site.of_class("InfluxPublisher")[0]
-        hdf5, bad = hdf5_samples(Path(str(argument(site.args(recorder), "--data-dir"))))
-        database = str(argument(site.args(publisher), "--database"))
-        influx = {key: influx_times(site.influx, database, *key) for key in self.watcher.feeds}
-        source_dropped = sum(
-            int(d.get("feed_dropped") or 0)
-            for i in site.of_class("FakeData")
-            for d in self.watcher.session_data(i, "acq")
+        return Observed(
+            compressed=self.args.compressed,
+            duration=self.args.duration,
+            seed=self.args.seed,
+            schedules=self.schedules,
+            times=self.times,
+            notes=[*self.notes, f"socs-like up exited with {code}"],
+            agents=self.agents(),
+            states=dict(self.sampler.states),
+            series=dict(self.sampler.series),
+            lags=dict(self.watcher.lags),
+            feeds=self.watcher.feeds,
+            sessions=self.watcher.sessions,
+            away=self.watcher.away,
+            fault_log=self.injector.log,
         )
-        feeds = feeds_ledger(
-            self.watcher.feeds,
-            hdf5,
-            influx,
-            window,
-            f"{site.address_root}.",
-            Sink.of(recorder, self.watcher.session_data(recorder, "record"), self.kills(recorder)),
-            Sink.of(
-                publisher, self.watcher.session_data(publisher, "record"), self.kills(publisher)
-            ),
-            source_dropped,
-        )
-        if bad:
-            feeds.losses["HDF5 files unreadable or left unfinished"] = bad
-        return [*ledgers, feeds]
 
-    def kills(self, instance: str) -> list[float]:
-        return [
-            float(e["time"])
-            for e in self.injector.log
-            if e["event"] == "killed" and e["target"] == instance
-        ]
 
-    def result(self, ledgers: list[PathLedger], up_code: int | None) -> dict[str, Any]:
-        agents = agent_figures(
-            sorted(self.agents()),
-            self.final_states,
-            self.sampler.series,
-            self.watcher.lags,
-            self.injector.log,
-            self.root / "var" / "log",
+@dataclass
+class Observed:
+    """What a run saw, kept in the soak's folder (``observed.pkl``) so that its ledger can
+    be made again from the folder (``--ledger FOLDER``)."""
+
+    compressed: bool
+    duration: float
+    seed: int
+    schedules: dict[str, str]
+    times: dict[str, float]
+    notes: list[str]
+    agents: dict[str, str]  # instance id -> agent class
+    states: dict[str, dict[str, Any]]  # the supervisor's last list
+    series: dict[str, list[Sample]]
+    lags: dict[str, list[tuple[float, float]]]
+    feeds: dict[tuple[str, str], FeedLog]
+    sessions: dict[tuple[str, str, float], dict[str, Any]]
+    away: list[list[float]]
+    fault_log: list[dict[str, Any]]
+
+    def kills(self, instance: str) -> list[tuple[float, float, float]]:
+        """When recorder `instance` was killed, how far behind (s) its ``record`` op said it
+        was last before (``lag``: the oldest queued sample's wait), and when the next
+        ``record`` started."""
+        runs = sorted(
+            (start, s.get("data") or {})
+            for (i, op, start), s in self.sessions.items()
+            if (i, op) == (instance, "record")
         )
-        faults = fault_summary(self.injector.log)
-        netem = netem_unavailable()
-        notes = [
-            f"loopback loss/delay: {netem}"
-            if netem
-            else "loopback loss/delay: available, not used",
-            *(f"fault failed: {f}" for f in faults.pop("failed")),
-            *self.notes,
-            f"socs-like up exited with {up_code}",
-        ]
-        faults["notes"] = notes
-        return {
-            "run": {
-                "duration_s": self.args.duration,
-                "seed": self.args.seed,
-                "compressed": self.args.compressed,
-                "folder": str(self.root),
-                "times": self.times,
-                "watcher_away": self.watcher.away,
-            },
-            "faults": faults,
-            "ledger": {led.name: led.as_dict() for led in ledgers},
-            "agents": agents,
-            "verdict": verdict(ledgers, agents, self.injector.log, self.args.strict),
-        }
+        out = []
+        for e in self.fault_log:
+            if e["event"] == "killed" and e["target"] == instance:
+                k = float(e["time"])
+                before = [data for start, data in runs if start < k]
+                behind = float(before[-1].get("lag") or 0) if before else 0.0
+                back = min((start for start, _ in runs if start > k), default=k + 10)
+                out.append((k, behind, back))
+        return out
+
+    def session_data(self, instance: str, op_name: str) -> list[dict[str, Any]]:
+        return session_data(self.sessions, instance, op_name)
+
+
+def ledger(site: SoakSite, seen: Observed) -> list[PathLedger]:
+    """Every data path reconciled (the site stopped, its InfluxDB running)."""
+    monitor = site.args(site.of_class("PysmurfMonitor")[0])
+    basedirs = {
+        str(argument(site.args(i), "--archive-name")): Path(
+            str(argument(site.args(i), "--remote-basedir"))
+        )
+        for i in site.suprsyncs
+    }
+    pipeline = site.args(site.of_class("RunPipeline")[0])
+    logger = site.args(site.of_class("DataGrabber")[0])
+    ledgers = [
+        pysmurf_ledger(
+            site.root / "manifest.jsonl", Path(str(argument(monitor, "--db-path"))), basedirs
+        ),
+        runs_ledger(
+            Path(str(argument(pipeline, "--db-path"))),
+            Path(str(argument(pipeline, "--daq-root"))),
+            site.pipeline_archive(),
+        ),
+        logger_ledger(
+            Path(str(argument(logger, "--db-path"))),
+            Path(str(argument(logger, "--outdir"))),
+            seen.schedules,
+            seen.times["ready"],
+            # the logger keeps running while the site drains: a run due up to a minute
+            # before the end of the drain has had time to finish
+            seen.times["drained"] - 60,
+        ),
+    ]
+    recorder = site.of_class("FileRecorder")[0]
+    publisher = site.of_class("InfluxPublisher")[0]
+    hdf5, bad = hdf5_samples(Path(str(argument(site.args(recorder), "--data-dir"))))
+    database = str(argument(site.args(publisher), "--database"))
+    influx = {key: influx_times(site.influx, database, *key) for key in seen.feeds}
+    source_dropped = sum(
+        int(d.get("feed_dropped") or 0)
+        for i in site.of_class("FakeData")
+        for d in seen.session_data(i, "acq")
+    )
+    feeds = feeds_ledger(
+        seen.feeds,
+        hdf5,
+        influx,
+        (seen.times["ready"] + 5, seen.times["end"]),
+        f"{site.address_root}.",
+        Sink.of(recorder, seen.session_data(recorder, "record"), seen.kills(recorder)),
+        Sink.of(publisher, seen.session_data(publisher, "record"), seen.kills(publisher)),
+        source_dropped,
+        Causes(hub_faults=windows(seen.fault_log, None)),
+    )
+    if bad:
+        feeds.losses["HDF5 files unreadable or left unfinished"] = bad
+    return [*ledgers, feeds]
+
+
+def conclude(site: SoakSite, seen: Observed, strict: bool) -> dict[str, Any]:
+    """The ledger, the figures per agent and the verdict, as JSON-ready data."""
+    ledgers = ledger(site, seen)
+    agents = agent_figures(
+        sorted(seen.agents),
+        seen.states,
+        seen.series,
+        seen.lags,
+        seen.fault_log,
+        site.root / "var" / "log",
+    )
+    netem = netem_unavailable()
+    return {
+        "run": {
+            "duration_s": seen.duration,
+            "seed": seen.seed,
+            "compressed": seen.compressed,
+            "folder": str(site.root),
+            "times": seen.times,
+            "watcher_away": seen.away,
+        },
+        "faults": {
+            "by_kind": fault_summary(seen.fault_log),
+            "notes": [f"loopback loss/delay: {netem or 'available, not used'}", *seen.notes],
+        },
+        "ledger": {led.name: led.as_dict() for led in ledgers},
+        "agents": agents,
+        "verdict": verdict(ledgers, agents, seen.fault_log, strict),
+    }
 
 
 async def _control(site: SoakSite, op: str, target: str) -> None:
@@ -354,20 +404,31 @@ async def _control(site: SoakSite, op: str, target: str) -> None:
     await request(site.control, op, id=target)
 
 
-async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+async def run(args: argparse.Namespace, root: Path) -> tuple[SoakSite, Observed]:
     soak = Soak(args, root)
     try:
         await soak.start()
         await soak.faults()
         await soak.stop_producers()
         await soak.drain()
-        up_code = await soak.stop()
-        say("making the ledger")
-        ledgers = await asyncio.to_thread(soak.ledger)
-        return soak.result(ledgers, up_code)
+        seen = await soak.stop()
     finally:
         soak.injector.close()
-        left = soak.site.close()
+        soak.site.stop_up()
+    with (root / "observed.pkl").open("wb") as out:
+        pickle.dump(seen, out)
+    return soak.site, seen
+
+
+def make_ledger(site: SoakSite, seen: Observed, strict: bool) -> dict[str, Any]:
+    """`conclude` with the site's InfluxDB running, then everything stopped."""
+    say("making the ledger")
+    try:
+        if site.influx.process is None:
+            site.influx.start()
+        return conclude(site, seen, strict)
+    finally:
+        left = site.close()
         if left:
             say(f"[yellow]killed {len(left)} processes still running at the end: {left}")
 
@@ -388,13 +449,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write the result here")
     p.add_argument("--keep", action="store_true", help="keep the soak's folder after a pass")
     p.add_argument("--strict", action="store_true", help="stuck states and missed targets fail")
+    p.add_argument(
+        "--ledger",
+        type=Path,
+        metavar="FOLDER",
+        help="no run: make the ledger again from the folder a soak kept",
+    )
     args = p.parse_args(argv)
+    # the watcher loses the hub on purpose: no WAMP library warnings about it
+    logging.getLogger("socs_like.client").setLevel(logging.ERROR)
     args.compressed = args.compressed or args.duration < 20 * 60
     if args.drain is None:
         args.drain = 240.0 if args.compressed else 600.0
-    root = Path(tempfile.mkdtemp(prefix="soak-", dir=args.workdir))
+    root = args.ledger or Path(tempfile.mkdtemp(prefix="soak-", dir=args.workdir))
     try:
-        result = asyncio.run(run(args, root))
+        if args.ledger:
+            site = SoakSite.existing(root)
+            with (root / "observed.pkl").open("rb") as f:
+                seen = pickle.load(f)
+        else:
+            site, seen = asyncio.run(run(args, root))
+        result = make_ledger(site, seen, args.strict)
     except Exception:
         console.print_exception()
         cleanup(root)
@@ -406,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(text)
     render(result, console)
     ok = bool(result["verdict"]["ok"])
-    if ok and not args.keep:
+    if ok and not args.keep and not args.ledger:
         shutil.rmtree(root, ignore_errors=True)
     else:
         say(f"logs, databases and ledger.json kept in {root}")

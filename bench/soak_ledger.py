@@ -319,17 +319,23 @@ def influx_times(server: InfluxServer, database: str, address: str, feed: str) -
 @dataclass
 class Sink:
     """A recorder: its instance id, what it counted as dropped with a reason (summed over
-    its processes), and when it was killed."""
+    its processes), and its kills: when, how far behind it was then (s), when it recorded
+    again."""
 
     instance: str
     dropped: int = 0  # its queue was full (oldest first)
     rejected: int = 0  # the destination refused them
     empty: int = 0  # nothing to write (every field null)
     intake_lost: int = 0  # records it saw missing in the sequence numbers (no reason)
-    kills: list[float] = field(default_factory=list)
+    kills: list[tuple[float, float, float]] = field(default_factory=list)
 
     @classmethod
-    def of(cls, instance: str, runs: Iterable[Mapping[str, Any]], kills: list[float]) -> Sink:
+    def of(
+        cls,
+        instance: str,
+        runs: Iterable[Mapping[str, Any]],
+        kills: list[tuple[float, float, float]],
+    ) -> Sink:
         out = cls(instance, kills=kills)
         for data in runs:
             out.dropped += int(data.get("dropped") or 0)
@@ -343,17 +349,31 @@ class Sink:
     def counted(self) -> int:
         return self.dropped + self.rejected + self.empty
 
-    def cause(self, t: float, feed_total: int, feed_missing: int) -> str:
-        """The probable cause of one missing sample of time `t`."""
+
+@dataclass(frozen=True)
+class Causes:
+    """What may explain a sample a recorder lacks (not excuse it: each is still a loss)."""
+
+    hub_faults: Sequence[tuple[float, float]] = ()  # spans of injected hub faults
+
+    def of(self, sink: Sink, t: float, feed_total: int, feed_missing: int) -> str:
         if feed_missing == feed_total:
-            return f"a feed none of whose samples reach {self.instance}"
-        if any(k - KILL_QUEUE <= t <= k for k in self.kills):
-            return f"in {self.instance}'s memory when it was killed -9"
+            return f"a feed none of whose samples reach {sink.instance}"
+        for k, behind, back in sink.kills:
+            if k - max(KILL_QUEUE, behind + 2) <= t <= k:
+                return f"in {sink.instance}'s memory when it was killed -9"
+            if k < t <= back + 2:
+                return f"published while {sink.instance} was restarting after a kill"
+        if any(a <= t <= b for a, b in self.hub_faults):
+            return (
+                "published around a hub restart (before the recorder had subscribed again, "
+                "or in flight)"
+            )
         return "other"
 
 
-# a recorder holds samples this long (s) before they are written: its flush interval and a
-# batch's round trip, with room for a loaded machine
+# a recorder holds samples this long (s) before they are written, when it is not behind: its
+# flush interval and a batch's round trip, with room for a loaded machine
 KILL_QUEUE = 5.0
 
 
@@ -378,9 +398,11 @@ def _streams(log: FeedLog) -> list[Stream]:
     return streams
 
 
-def _unseen(log: FeedLog, held: set[float], window: tuple[float, float]) -> list[str]:
+def _unseen(
+    log: FeedLog, held: set[float], window: tuple[float, float]
+) -> list[tuple[int, float, str]]:
     """The gaps in the watcher's record numbers that no recorder fills (no sample in the gap's
-    time span that the watcher lacks): "<count> after record <n> (t=...)" each."""
+    time span that the watcher lacks): (records, time before, "after record <n> (t=...)")."""
     watched = {t for ts in log.samples.values() for t in ts}
     only_held = sorted(t for t in held if t not in watched)
     gaps = []
@@ -391,24 +413,30 @@ def _unseen(log: FeedLog, held: set[float], window: tuple[float, float]) -> list
                 continue
             i = bisect.bisect_right(only_held, a[4])
             if not (i < len(only_held) and only_held[i] < b[3]):
-                gaps.append((gap, f"after record {a[0] + a[1] - 1} (t={a[4]:.3f}..{b[3]:.3f})"))
-    return [f"{n} {where}" for n, where in gaps]
+                where = f"after record {a[0] + a[1] - 1} (t={a[4]:.3f}..{b[3]:.3f})"
+                gaps.append((gap, a[4], where))
+    return gaps
 
 
 class _Missing:
     """Samples one recorder lacks, by probable cause, with examples."""
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: Sink, causes: Causes) -> None:
         self.sink = sink
+        self.causes = causes
         self.by_cause: Counter[str] = Counter()
         self.examples: dict[str, list[str]] = defaultdict(list)
 
     def add(self, label: str, lacking: Sequence[float], total: int) -> None:
-        causes = Counter(self.sink.cause(t, total, len(lacking)) for t in lacking)
-        for cause, n in causes.items():
+        first: dict[str, float] = {}
+        counts: Counter[str] = Counter()
+        for t in sorted(lacking):
+            cause = self.causes.of(self.sink, t, total, len(lacking))
+            counts[cause] += 1
+            first.setdefault(cause, t)
+        for cause, n in counts.items():
             self.by_cause[cause] += n
-            first = min(t for t in lacking if self.sink.cause(t, total, len(lacking)) == cause)
-            _example(self.examples[cause], f"{label}: {n} of {total}, first t={first:.3f}")
+            _example(self.examples[cause], f"{label}: {n} of {total}, first t={first[cause]:.3f}")
 
     def book(self, led: PathLedger, where: str) -> int:
         """Losses into `led`: every cause; the recorder's counters explain "other" first."""
@@ -432,6 +460,7 @@ def feeds_ledger(
     recorder: Sink,
     publisher: Sink,
     source_dropped: int,
+    causes: Causes = Causes(),
 ) -> PathLedger:
     """Every sample the watcher saw on a recorded feed, with time in `window`, against the
     HDF5 files and InfluxDB.
@@ -440,10 +469,11 @@ def feeds_ledger(
     may miss events while it is away from the hub; a recorder cannot invent samples). Each
     recorder must hold every published sample, or have counted it as dropped with a reason
     (queue full, refused, empty): the samples it lacks beyond its counters are a loss, shown
-    by probable cause (in the recorder's memory when it was killed; a feed that never reaches
-    it; other). InfluxDB keeps one point per series and time, so there a sample is (feed,
-    time). Records that a gap in the watcher's numbers leaves out and that no recorder holds
-    either reached nobody: a loss unless the publishing agents counted them dropped.
+    by probable cause (`Causes`: a feed that never reaches it; in its memory when it was
+    killed; around a hub restart; other). InfluxDB keeps one point per series and time, so
+    there a sample is (feed, time). Records that a gap in the watcher's numbers leaves out
+    and that no recorder holds either reached nobody: a loss unless the publishing agents
+    counted them dropped.
     """
     led = PathLedger("recorded feeds → HDF5 + InfluxDB")
     t0, t1 = window
@@ -451,9 +481,10 @@ def feeds_ledger(
     def inside(times: Iterable[float]) -> Counter[float]:
         return Counter(t for t in times if t0 <= t <= t1)
 
-    h5_missing, influx_missing = _Missing(recorder), _Missing(publisher)
+    h5_missing, influx_missing = _Missing(recorder, causes), _Missing(publisher, causes)
     duplicated = published_total = 0
-    unseen: list[str] = []
+    unseen: dict[str, list[str]] = defaultdict(list)  # by cause
+    nobody: Counter[str] = Counter()
     for (address, feed), log in sorted(logs.items()):
         instance = address.removeprefix(prefix)
         feed_h5 = {k: c for k, c in hdf5.items() if k[:2] == (instance, feed)}
@@ -479,14 +510,20 @@ def feeds_ledger(
             lacking_i = [p / 1e6 for p in points if not {p - 1, p, p + 1} & have]
             influx_missing.add(f"{instance}/{feed}", lacking_i, len(points))
         held = {t for c in feed_h5.values() for t in c} | {t / 1e6 for t in have}
-        unseen += [f"{instance}/{feed}: {gap}" for gap in _unseen(log, held, window)]
+        for n, t, where in _unseen(log, held, window):
+            hub = any(a <= t <= b for a, b in causes.hub_faults)
+            cause = "around a hub restart" if hub else "other"
+            nobody[cause] += n
+            _example(unseen[cause], f"{instance}/{feed}: {n} {where}")
     missing_h5 = h5_missing.book(led, "HDF5")
     missing_influx = influx_missing.book(led, "InfluxDB")
-    nobody = sum(int(u.split(": ", 1)[1].split()[0]) for u in unseen)
-    if nobody > source_dropped:
-        key = "records nobody received (gaps in the numbers), beyond their agents' drop counts"
-        led.losses[key] = unseen[:50]
-        led.sizes[key] = nobody - source_dropped
+    explained = min(source_dropped, nobody["other"])  # the agents' drops explain "other"
+    for cause, n in sorted(nobody.items()):
+        n -= explained if cause == "other" else 0
+        if n > 0:
+            key = f"records nobody received (gaps in the numbers): {cause}"
+            led.losses[key] = unseen[cause]
+            led.sizes[key] = n
     if duplicated:
         led.sizes["sample twice in HDF5"] = duplicated
     led.counts = {
@@ -498,7 +535,7 @@ def feeds_ledger(
         "missing in InfluxDB": missing_influx,
         f"counted dropped/rejected/empty by {publisher.instance}": publisher.counted,
         f"{publisher.instance} intake lost (gaps, no reason)": publisher.intake_lost,
-        "records nobody received": nobody,
+        "records nobody received": sum(nobody.values()),
         "dropped at the source (agents' feed buffers)": source_dropped,
     }
     return led

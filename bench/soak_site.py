@@ -20,6 +20,7 @@ folder — also after a crash of the harness itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -132,34 +133,42 @@ def argument(arguments: Sequence[str], flag: str) -> str | None:
 
 
 class SoakSite:
-    """One relocated site under `root` with its InfluxDB and archive file systems."""
+    """One relocated site under `root` with its InfluxDB and archive file systems; `create`
+    makes a new one, `existing` reads one a soak left behind (to make its ledger again)."""
 
-    def __init__(
-        self,
-        root: Path,
-        source: Path,
-        extra: Mapping[str, Sequence[str]],
-        archive_bytes: int,
-    ) -> None:
+    def __init__(self, root: Path, config: dict[str, Any], archive_bytes: int = 0) -> None:
         self.root = root
-        self.repo = source.resolve().parent
-        # every process started from here on carries the mark (see `cleanup`)
-        os.environ[MARK] = str(root)
-        influx_port = _free_port_both()
-        self.influx = InfluxServer(
-            root=root / "influxdb", http_port=influx_port, rpc_port=free_port()
-        )
-        config, self.moved = relocate(
-            yaml.safe_load(source.read_text()), root, self.repo, extra, ports={8086: influx_port}
-        )
         self.config = config
         self.site_file = root / "site-config.yaml"
-        self.site_file.write_text(yaml.safe_dump(config, sort_keys=False))
         self.host_name, self.host = next(iter(config["hosts"].items()))
         self.control = root / "var" / f"host-{self.host_name}.sock"
         self.archives = [SmallFilesystem(p, archive_bytes) for p in self.archive_folders()]
-        self.env = os.environ | {"PYTHONUNBUFFERED": "1"}
+        influx_port = int(str(argument(self.args(self.of_class("InfluxPublisher")[0]), "--port")))
+        self.influx = InfluxServer(root / "influxdb", http_port=influx_port, rpc_port=free_port())
         self.up: subprocess.Popen[bytes] | None = None
+        self.ports: dict[int, int] = {}  # old -> new, when `create` moved the site
+
+    @classmethod
+    def create(
+        cls, root: Path, source: Path, extra: Mapping[str, Sequence[str]], archive_bytes: int
+    ) -> SoakSite:
+        # every process started from here on carries the mark (see `cleanup`)
+        os.environ[MARK] = str(root)
+        config, moved = relocate(
+            yaml.safe_load(source.read_text()),
+            root,
+            source.resolve().parent,
+            extra,
+            ports={8086: _free_port_both()},
+        )
+        (root / "site-config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        site = cls(root, config, archive_bytes)
+        site.ports = moved.ports
+        return site
+
+    @classmethod
+    def existing(cls, root: Path) -> SoakSite:
+        return cls(root, yaml.safe_load((root / "site-config.yaml").read_text()))
 
     # --- what the config says -----------------------------------------------------------------
 
@@ -209,7 +218,7 @@ class SoakSite:
             self.up = subprocess.Popen(
                 [sys.executable, "-m", "socs_like", "up", "--site-config", str(self.site_file)],
                 cwd=self.root,
-                env=self.env,
+                env=os.environ | {"PYTHONUNBUFFERED": "1"},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -244,13 +253,13 @@ class SoakSite:
 
     def close(self) -> list[int]:
         """Everything down, whatever state it is in: the pids still alive that had to be
-        killed (a clean stop leaves none)."""
+        killed (a clean stop leaves none). The archives' files stay in their folders."""
         self.stop_up()
         self.influx.stop()
-        left = cleanup(self.root)
         for fs in self.archives:
-            fs.mounted = False
-        return left
+            with contextlib.suppress(OSError):
+                fs.unmount(keep=True)
+        return cleanup(self.root)
 
 
 def cleanup(root: Path) -> list[int]:

@@ -57,6 +57,18 @@ class FeedLog:
             self.events.append((seq, int(info.get("seq_count") or 1), received, first, last))
 
 
+Sessions = dict[tuple[str, str, float], dict[str, Any]]
+
+
+def session_data(sessions: Sessions, instance: str, op_name: str) -> list[dict[str, Any]]:
+    """The last data of each run of `op_name` on `instance` (one per process), oldest
+    first."""
+    runs = sorted(
+        (start, s) for (i, op, start), s in sessions.items() if (i, op) == (instance, op_name)
+    )
+    return [s.get("data") or {} for _, s in runs]
+
+
 class Watcher:
     def __init__(self, site: SoakSite) -> None:
         self.site = site
@@ -64,7 +76,7 @@ class Watcher:
         self.lags: dict[str, list[tuple[float, float]]] = defaultdict(list)
         self.feeds: dict[tuple[str, str], FeedLog] = {}
         # (instance, op_name, session start_time) -> last session dict
-        self.sessions: dict[tuple[str, str, float], dict[str, Any]] = {}
+        self.sessions: Sessions = {}
         self.away: list[list[float]] = []  # [lost, back] of the watcher's own hub link
         self.started = time.time()
         self._client = AsyncClient.from_site("soak-watcher", str(site.site_file), timeout=5.0)

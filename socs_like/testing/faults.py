@@ -2,8 +2,8 @@
 
 - `SmallFilesystem`: a tmpfs of a given size mounted (as root) on an empty folder, which
   `fill` brings to ENOSPC with one filler file and `free` empties again; what others wrote
-  there stays. `unmount_under` takes away every mount below a folder, for a clean-up that
-  must run even after a crash.
+  there stays (and stays after the unmount, if asked). `unmount_under` takes away every
+  mount below a folder, for a clean-up that must run even after a crash.
 - `netem_unavailable`: why loss and delay on the loopback cannot be played here (tc's netem
   queueing discipline missing from the kernel, no root, no tc), or None when they can. It
   asks in a network namespace of its own, so the host's loopback is never touched.
@@ -74,10 +74,20 @@ class SmallFilesystem:
         """Remove the filler: the space is back."""
         self.filler.unlink(missing_ok=True)
 
-    def unmount(self) -> None:
-        if self.mounted:
-            unmount(self.path)
-            self.mounted = False
+    def unmount(self, keep: bool = False) -> None:
+        """Unmount; with `keep`, what was written there stays, copied to the folder below."""
+        if not self.mounted:
+            return
+        kept = self.path.with_name(f".{self.path.name}.kept")
+        if keep:
+            self.free()
+            shutil.copytree(self.path, kept, symlinks=True)
+        unmount(self.path)
+        self.mounted = False
+        if keep:
+            for item in kept.iterdir():
+                item.rename(self.path / item.name)
+            kept.rmdir()
 
 
 def unmount(path: Path) -> None:

@@ -34,6 +34,22 @@ def test_a_full_file_system_refuses_writes_until_freed(tmp_path) -> None:
     assert not (tmp_path / "archive" / "kept").exists()  # it lived on the tmpfs
 
 
+def test_what_was_written_can_outlive_the_file_system(tmp_path) -> None:
+    fs = SmallFilesystem(tmp_path / "archive", 2 << 20)
+    fs.mount()
+    try:
+        (tmp_path / "archive" / "sub").mkdir()
+        (tmp_path / "archive" / "sub" / "kept").write_bytes(b"x" * 10_000)
+        fs.fill()
+        fs.unmount(keep=True)
+    finally:
+        unmount_under(tmp_path)
+    assert mounts_under(tmp_path) == []
+    assert (tmp_path / "archive" / "sub" / "kept").read_bytes() == b"x" * 10_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archive"]
+    assert sorted(p.name for p in (tmp_path / "archive").iterdir()) == ["sub"]
+
+
 def test_a_file_system_is_never_mounted_over_files(tmp_path) -> None:
     (tmp_path / "archive").mkdir()
     (tmp_path / "archive" / "old").write_text("hidden by a mount")
