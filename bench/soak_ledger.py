@@ -400,9 +400,9 @@ def _streams(log: FeedLog) -> list[Stream]:
 
 def _unseen(
     log: FeedLog, held: set[float], window: tuple[float, float]
-) -> list[tuple[int, float, str]]:
+) -> list[tuple[int, tuple[float, float], str]]:
     """The gaps in the watcher's record numbers that no recorder fills (no sample in the gap's
-    time span that the watcher lacks): (records, time before, "after record <n> (t=...)")."""
+    time span that the watcher lacks): (records, span, "after record <n> (t=...)")."""
     watched = {t for ts in log.samples.values() for t in ts}
     only_held = sorted(t for t in held if t not in watched)
     gaps = []
@@ -414,7 +414,7 @@ def _unseen(
             i = bisect.bisect_right(only_held, a[4])
             if not (i < len(only_held) and only_held[i] < b[3]):
                 where = f"after record {a[0] + a[1] - 1} (t={a[4]:.3f}..{b[3]:.3f})"
-                gaps.append((gap, a[4], where))
+                gaps.append((gap, (a[4], b[3]), where))
     return gaps
 
 
@@ -510,8 +510,8 @@ def feeds_ledger(
             lacking_i = [p / 1e6 for p in points if not {p - 1, p, p + 1} & have]
             influx_missing.add(f"{instance}/{feed}", lacking_i, len(points))
         held = {t for c in feed_h5.values() for t in c} | {t / 1e6 for t in have}
-        for n, t, where in _unseen(log, held, window):
-            hub = any(a <= t <= b for a, b in causes.hub_faults)
+        for n, (first, last), where in _unseen(log, held, window):
+            hub = any(a <= last and first <= b for a, b in causes.hub_faults)
             cause = "around a hub restart" if hub else "other"
             nobody[cause] += n
             _example(unseen[cause], f"{instance}/{feed}: {n} {where}")
