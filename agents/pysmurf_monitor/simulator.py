@@ -17,15 +17,23 @@ Two modes:
 
 Datagrams are built with the same encoder the monitor's parser is tested against, each
 publisher numbering its messages with ``seq_no``.
+
+``--manifest FILE`` appends one JSON line per file announced, right after its datagram went
+out: ``path`` (the file as written, ``.npy`` included), ``archive``, ``md5``, ``size`` and
+``sent`` (UNIX s). It is the simulator's own record of what it handed over, which a soak's
+ledger holds against the file database and the archives.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import random
 import socket
 import time
 from pathlib import Path
+from typing import IO
 
 from socs_like_agents.pysmurf_monitor.datagrams import encode
 
@@ -48,14 +56,41 @@ REGISTERS = [
 ]
 
 
+class Manifest:
+    """The files announced, one JSON line each (``--manifest``); a no-op without a file."""
+
+    def __init__(self, out: IO[str] | None) -> None:
+        self.out = out
+
+    def add(self, path: Path, archive: str, data: bytes) -> None:
+        if self.out is None:
+            return
+        entry = {
+            "path": str(path),
+            "archive": archive,
+            "md5": hashlib.md5(data, usedforsecurity=False).hexdigest(),
+            "size": len(data),
+            "sent": time.time(),
+        }
+        self.out.write(json.dumps(entry) + "\n")
+        self.out.flush()
+
+
 class Publisher:
     """One pysmurf publisher id: its own seq_no counter, one UDP socket."""
 
-    def __init__(self, pub_id: str, sock: socket.socket, target: tuple[str, int]) -> None:
+    def __init__(
+        self,
+        pub_id: str,
+        sock: socket.socket,
+        target: tuple[str, int],
+        manifest: Manifest | None = None,
+    ) -> None:
         self.id = pub_id
         self.seq_no = 0
         self.sock = sock
         self.target = target
+        self.manifest = manifest or Manifest(None)
 
     def send(self, type_: str, payload: object, when: float | None = None) -> None:
         data = encode(
@@ -127,6 +162,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--file-size", type=int, default=1024, help="flood mode: bytes per file")
     p.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
+    p.add_argument(
+        "--manifest",
+        type=Path,
+        default=None,
+        help="append a JSON line (path, archive, md5, size, sent) per file announced",
+    )
     return p
 
 
@@ -137,28 +178,35 @@ def main(argv: list[str] | None = None) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
     target = (args.host, args.port)
     root = Path(args.data_dir).absolute()
+    out = None if args.manifest is None else open(args.manifest, "a")  # noqa: SIM115
+    manifest = Manifest(out)
     try:
         if args.announce:
             flood(
                 root,
-                Publisher("STREAMER:flood", sock, target),
+                Publisher("STREAMER:flood", sock, target, manifest),
                 args.announce,
                 args.rate,
                 args.file_size,
                 rng,
             )
         else:
-            live(root, sock, target, args, rng)
+            live(root, sock, target, args, rng, manifest)
     except KeyboardInterrupt:
         pass
     finally:
         sock.close()
+        if out is not None:
+            out.close()
     return 0
 
 
-def write_file(path: Path, size: int, rng: random.Random) -> None:
+def write_file(path: Path, size: int, rng: random.Random) -> bytes:
+    """Write `size` random bytes to `path`; the bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(rng.randbytes(size))
+    data = rng.randbytes(size)
+    path.write_bytes(data)
+    return data
 
 
 def flood(
@@ -166,19 +214,19 @@ def flood(
 ) -> list[Path]:
     """Write ``count`` g3 files, then announce each at ``rate`` per second."""
     session_id = int(time.time())
-    paths = []
+    written = []
     for i in range(count):
         path = root / "timestreams" / str(session_id)[:5] / "flood" / f"{session_id}_{i:06d}.g3"
-        write_file(path, size, rng)
-        paths.append(path)
+        written.append((path, write_file(path, size, rng)))
     start = time.perf_counter()
-    for i, path in enumerate(paths):
+    for i, (path, data) in enumerate(written):
         if rate > 0:
             delay = start + i / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
         pub.send("g3_file", {"path": str(path), "archive_name": "timestreams"})
-    return paths
+        pub.manifest.add(path, "timestreams", data)
+    return [path for path, _ in written]
 
 
 def live(
@@ -187,11 +235,12 @@ def live(
     target: tuple[str, int],
     args: argparse.Namespace,
     rng: random.Random,
+    manifest: Manifest,
 ) -> None:
     start = time.time()
     streams = [f"ufm_mv{n}" for n in rng.sample(range(1, 40), args.streams)]
-    streamers = {s: Publisher(f"STREAMER:{s}", sock, target) for s in streams}
-    controllers = {s: Publisher(s, sock, target) for s in streams}
+    streamers = {s: Publisher(f"STREAMER:{s}", sock, target, manifest) for s in streams}
+    controllers = {s: Publisher(s, sock, target, manifest) for s in streams}
     g3_seq = dict.fromkeys(streams, 0)
     session_ids = {s: int(start) for s in streams}
     next_g3 = {s: start + args.g3_interval * (i + 1) / len(streams) for i, s in enumerate(streams)}
@@ -205,8 +254,9 @@ def live(
             if now >= next_g3[s]:
                 sid = session_ids[s]
                 path = root / "timestreams" / str(sid)[:5] / s / f"{sid}_{g3_seq[s]:03d}.g3"
-                write_file(path, args.g3_size, rng)
+                data = write_file(path, args.g3_size, rng)
                 streamers[s].send("g3_file", {"path": str(path), "archive_name": "timestreams"})
+                streamers[s].manifest.add(path, "timestreams", data)
                 g3_seq[s] += 1
                 next_g3[s] = now + args.g3_interval
         if now >= next_burst:
@@ -248,7 +298,7 @@ def burst(root: Path, pub: Publisher, rng: random.Random, now: float) -> None:
         ts = int(now) + rng.randrange(5)
         basename = f"{ts}_{name.format(b=rng.randrange(8))}.{fmt}"
         folder = root / "smurf_data" / day / pub.id / action_ts / ("plots" if plot else "outputs")
-        write_file(folder / basename, rng.randrange(1024, 64 * 1024), rng)
+        data = write_file(folder / basename, rng.randrange(1024, 64 * 1024), rng)
         path = str(folder / basename)
         if fmt == "npy":
             path = path[: -len(".npy")]  # pysmurf announces npy files without the extension
@@ -265,6 +315,7 @@ def burst(root: Path, pub: Publisher, rng: random.Random, now: float) -> None:
                 "pysmurf_version": "8.0.0-sim",
             },
         )
+        pub.manifest.add(folder / basename, "smurf", data)
 
 
 if __name__ == "__main__":

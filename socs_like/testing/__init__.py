@@ -1,17 +1,16 @@
 """Test support: a real hub, real agent processes, clients, sshd and PostgreSQL.
 
 The fixtures come from the pytest plugin (`socs_like.testing.plugin`, registered by entry
-point); the small utilities (free port, waiting, md5, a private event loop, process trees) live in
-`socs_like.testing.util` and are re-exported here.
+point); the small utilities (free port, waiting, md5, a private event loop) live in
+`socs_like.testing.util`, process trees in `socs_like.testing.procs`; both are re-exported here.
 """
 
 from __future__ import annotations
 
+from .procs import descendants, process_alive
 from .util import (
-    descendants,
     free_port,
     md5_hex,
-    process_alive,
     run_in_new_loop,
     wait_until,
     wait_until_async,

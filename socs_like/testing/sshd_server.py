@@ -25,7 +25,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from .util import descendants, free_port
+from .procs import descendants
+from .util import free_port
 
 SSHD = "/usr/sbin/sshd"  # sshd re-executes itself, so it must be started by absolute path
 SSH_KEYGEN = "ssh-keygen"

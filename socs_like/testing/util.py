@@ -86,39 +86,3 @@ def run_in_new_loop(coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
     the test's alone (the test process may already run a reactor on its main thread)."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result(timeout)
-
-
-def _children_by_parent() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue  # exited while we looked
-        # the command name may hold spaces and parentheses: the fields start after the last ')'
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        tree.setdefault(ppid, []).append(int(entry))
-    return tree
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` right now (children first, then theirs)."""
-    tree = _children_by_parent()
-    found: list[int] = []
-    todo = list(tree.get(pid, []))
-    while todo:
-        child = todo.pop(0)
-        found.append(child)
-        todo.extend(tree.get(child, []))
-    return found
-
-
-def process_alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie (dead, not yet reaped) counts as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"

@@ -343,7 +343,8 @@ def test_the_simulator_speaks_what_the_monitor_accepts(
     tmp_path, monitor_args, all_rows, run_agent, make_client, feed_listener
 ) -> None:
     """`socs-like simulate pysmurf`: every file it writes is registered with its md5, nothing
-    it sends is rejected or lost, session data and metadata reach their feeds."""
+    it sends is rejected or lost, session data and metadata reach their feeds; its manifest
+    lists every file it announced, with the md5 of what is on disk."""
     port = free_port("udp")
     db_path = str(tmp_path / "db.sqlite")
     run_agent("PysmurfMonitor", "pm-sim", monitor_args(tmp_path, port, db_path))
@@ -378,6 +379,8 @@ def test_the_simulator_speaks_what_the_monitor_accepts(
             "50",
             "--seed",
             "3",
+            "--manifest",
+            str(tmp_path / "manifest.jsonl"),
         ],
         capture_output=True,
         text=True,
@@ -386,6 +389,11 @@ def test_the_simulator_speaks_what_the_monitor_accepts(
     assert sim.returncode == 0, sim.stderr
     on_disk = sorted(str(p) for p in (tmp_path / "data").rglob("*") if p.is_file())
     assert any(p.endswith(".g3") for p in on_disk) and any(p.endswith(".npy") for p in on_disk)
+    manifest = [json.loads(line) for line in (tmp_path / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(m["path"] for m in manifest) == on_disk
+    assert all(m["md5"] == md5_hex(m["path"]) for m in manifest)
+    assert {m["archive"] for m in manifest if m["path"].endswith(".g3")} == {"timestreams"}
+    assert {m["archive"] for m in manifest if not m["path"].endswith(".g3")} == {"smurf"}
 
     db = Database(db_path)
     wait_until(

@@ -1,0 +1,138 @@
+"""Processes as /proc shows them: trees, names, memory, and the ones a run marked as its own.
+
+For tests and benchmarks that hit real processes (a fault campaign kills an agent's rsync
+child, a test drops an sshd with its connections) and must leave nothing behind. Every
+function reads /proc afresh and takes a process that exits meanwhile as gone, never as an
+error.
+
+A run marks what it starts by an environment variable that every descendant inherits
+(`marked`), so processes that left their parent's tree (daemons, a child in its own
+session) are found and stopped too (`kill_marked`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+
+def children_by_parent() -> dict[int, list[int]]:
+    """Every process's children, by parent pid."""
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # exited while we looked
+        # the command name may hold spaces and parentheses: the fields start after the last ')'
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def descendants(pid: int) -> list[int]:
+    """The children of `pid`, their children, and so on (not `pid` itself)."""
+    tree = children_by_parent()
+    found: list[int] = []
+    todo = list(tree.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(tree.get(child, []))
+    return found
+
+
+def comm(pid: int) -> str:
+    """The process's name (``/proc/PID/comm``: 15 characters at most); "" when gone."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def cmdline(pid: int) -> list[str]:
+    """The process's arguments; [] when gone (or a zombie)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+
+
+def rss_kib(pid: int) -> int | None:
+    """Resident memory (VmRSS, KiB); None when the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def listening(port: int) -> list[int]:
+    """Pids holding a TCP socket that listens on `port` (any address, IPv4 or IPv6)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                # local address "ADDR:PORT" in hex; state 0A is LISTEN
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                    inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return []
+    return [int(e) for e in os.listdir("/proc") if e.isdigit() and _open_files(int(e)) & inodes]
+
+
+def _open_files(pid: int) -> set[str]:
+    """What the process's file descriptors point at (``socket:[INODE]`` for sockets)."""
+    found = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                found.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+    return found
+
+
+def marked(name: str, value: str) -> list[int]:
+    """Pids whose environment holds ``name=value`` (other users' processes need root)."""
+    needle = f"{name}={value}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0"):
+            found.append(int(entry))
+    return found
+
+
+def signal_all(pids: list[int], sig: signal.Signals) -> None:
+    """Send `sig` to each pid that still exists."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def kill_marked(name: str, value: str) -> list[int]:
+    """SIGKILL every process marked ``name=value`` (a stopped one too); the pids it found."""
+    pids = marked(name, value)
+    signal_all(pids, signal.SIGKILL)
+    return pids
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (dead, not yet reaped) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
