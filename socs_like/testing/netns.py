@@ -46,7 +46,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from .util import process_alive, wait_until
+from .procs import process_alive
+from .util import wait_until
 
 T = TypeVar("T")
 

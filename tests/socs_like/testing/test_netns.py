@@ -22,7 +22,7 @@ from socs_like.testing.netns import (
     router_address,
     stale_namespaces,
 )
-from socs_like.testing.util import process_alive, wait_until
+from socs_like.testing import process_alive, wait_until
 
 # --- the plan -----------------------------------------------------------------------------------
 
