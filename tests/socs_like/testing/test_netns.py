@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from socs_like.testing import netns
+from socs_like.testing import netns, process_alive, wait_until
 from socs_like.testing.netns import (
     Network,
     drop_rule,
@@ -22,7 +22,6 @@ from socs_like.testing.netns import (
     router_address,
     stale_namespaces,
 )
-from socs_like.testing import process_alive, wait_until
 
 # --- the plan -----------------------------------------------------------------------------------
 
