@@ -611,7 +611,18 @@ class Agent:
             for topic, handler, match in self._subscriptions:
                 await wamp.subscribe(handler, topic, SubscribeOptions(match=match))
         except ApplicationError as exc:
-            if exc.error == "wamp.error.procedure_already_exists":
+            if exc.error == "wamp.error.procedure_already_exists" and self._started_ops:
+                # We were joined before: what holds our address is most likely our own old
+                # session, on a connection the hub has not yet found dead (a partition that
+                # closed no socket). It goes within the hub's ping time-out; so do not exit,
+                # drop this connection and join again.
+                log.warning(
+                    'our address "%s" is still held at the hub, most likely by our own lost '
+                    "session; joining again in a moment",
+                    self.address,
+                )
+                wamp.disconnect()
+            elif exc.error == "wamp.error.procedure_already_exists":
                 log.error(
                     'an agent at "%s" is already running: not starting a second one', self.address
                 )

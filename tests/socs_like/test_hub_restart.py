@@ -10,6 +10,7 @@ import pytest
 
 from socs_like.client import AsyncClient, ClientError, run_sync, wait_for_agent
 from socs_like.ops import ResponseCode
+from socs_like.secrets import load_secrets
 from socs_like.testing import wait_until
 from socs_like.testing.gate import TcpGate
 
@@ -142,3 +143,41 @@ def test_records_sent_on_a_connection_that_died_silently_are_sent_again(
         assert b["seq_no"] == a["seq_no"] + a["seq_count"], "a gap or a duplicate"
     assert sum(len(p["temps"]["timestamps"]) for p, _ in listener.events) == sent
     assert feed["next_seq_no"] > seen_when_cut + 30  # records went out during the partition
+
+
+def test_an_agent_whose_address_is_still_held_after_a_loss_joins_again_later(
+    hub, run_agent, make_client
+):
+    # After a partition the agent may come back before the hub has found its old session
+    # dead: its address is still registered. That is not a second agent; it must not exit.
+    gate = TcpGate(hub.port)
+    run_sync(gate.open())
+    agent = run_agent("FakeData", "fd-held", ["--site-hub", gate.url])
+    c = make_client("fd-held")
+    assert c.acq.start().status == ResponseCode.OK
+    session_id = c.acq.status().session["session_id"]
+    run_sync(gate.close())
+    probe = AsyncClient("fd-held", hub_url=hub.url, timeout=1.0)
+    wait_until(lambda: _gone(probe), 15, message="the hub to drop the agent")
+    # the old session, as the hub still sees it: the agent's own address, registered
+    stale = AsyncClient(
+        "fd-held",
+        hub_url=hub.url,
+        timeout=5,
+        credentials=load_secrets(hub.secrets_file).agent_credentials("fd-held"),
+    )
+    session = run_sync(stale._transport.connect(), 10)
+    run_sync(_register(session, f"{hub.address_root}.fd-held"), 10)
+    run_sync(gate.open())
+    wait_until(
+        lambda: "is still held at the hub" in agent.output(), 20, message="the agent to notice"
+    )
+    run_sync(stale.close(), 10)
+    run_sync(wait_for_agent(probe, 20), 30)
+    run_sync(probe.close())
+    assert agent.returncode is None
+    assert c.acq.status().session["session_id"] == session_id
+
+
+async def _register(session, uri):
+    await session.register(lambda *args, **kwargs: None, uri)
