@@ -67,6 +67,9 @@ def configure_logging(instance_id: str, log_dir: str | None, verbose: bool = Fal
 
     # autobahn logs through txaio into the loggers above. It says "trying transport ..." as a
     # warning at each (re)connect; the agent says what matters of the hub in its own words.
+    # txaio has no log level until a framework is chosen; the agent's autobahn is asyncio's,
+    # which an agent class need not have imported yet.
+    txaio.use_asyncio()
     txaio.set_global_log_level("debug" if verbose else "warn")  # type: ignore[attr-defined]
     logging.getLogger("autobahn").setLevel(logging.DEBUG if verbose else logging.ERROR)
 
