@@ -4,6 +4,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# setuptools notes "Editable installation." at each editable install of a layout like ours
+# (agents/ installs as socs_like_agents); it asks nothing of the user, so it is not shown.
+PIP_INSTALL := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet
 
 .PHONY: run test lint bench venv system clean
 
@@ -12,11 +15,11 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed-hub: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[hub]'
+	$(PIP_INSTALL) -e '.[hub]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[hub,test,lint]'
+	$(PIP_INSTALL) -e '.[hub,test,lint]'
 	touch $@ $(VENV)/.installed-hub
 
 system:
