@@ -5,8 +5,8 @@ else on the machine (a ``make run``, tests, another soak): every ``var/...`` pat
 ``/tmp/...`` folder moves under the soak's folder, a relative path to a file of the
 repository (the data logger's device list) becomes absolute, and every port the config names
 (the hub's URLs, ``--port``/``--udp-port`` arguments, ports inside URL arguments) is replaced
-by a free one, the same everywhere it appears, so the InfluxPublisher's ``--port 8086`` is the
-soak's InfluxDB. Extra arguments per instance are appended (argparse: the last one wins).
+by a free one, the same everywhere it appears, so the InfluxPublisher's ``--port`` is the
+soak's InfluxDB (the demo's own ``influxdb`` simulator is left out: the harness runs that one). Extra arguments per instance are appended (argparse: the last one wins).
 
 `SoakSite` then runs it: InfluxDB (`socs_like.testing.influxdb.InfluxServer`) in its own
 folder, a small tmpfs mounted on each archive folder (so "archive full" is a real ENOSPC,
@@ -114,6 +114,9 @@ def relocate(
             instance["arguments"] = moved.arguments(instance.get("arguments", [])) + list(
                 extra.get(instance["instance-id"], [])
             )
+        # The harness runs the InfluxDB itself (it stops it as a fault and reads it after
+        # `up` has stopped), so the demo's own one stays out.
+        host["simulators"] = [s for s in host.get("simulators", []) if s["name"] != "influxdb"]
         for sim in host.get("simulators", []):
             sim["arguments"] = moved.arguments(sim.get("arguments", [])) + list(
                 extra.get(f"sim-{sim['name']}", [])
