@@ -162,7 +162,7 @@ class SoakSite:
             root,
             source.resolve().parent,
             extra,
-            ports={8086: _free_port_both()},
+            ports={8186: _free_port_both()},  # the demo InfluxPublisher's port
         )
         (root / "site-config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         site = cls(root, config, archive_bytes)

@@ -20,7 +20,7 @@ REPO = BENCH.parent
 
 def test_the_demo_site_moves_under_its_folder_with_its_ports_changed_everywhere(tmp_path) -> None:
     demo = yaml.safe_load((REPO / "site-config.yaml").read_text())
-    moved, how = relocate(demo, tmp_path, REPO, {"datalogger": ["--hours", "1"]}, {8086: 9999})
+    moved, how = relocate(demo, tmp_path, REPO, {"datalogger": ["--hours", "1"]}, {8186: 9999})
     text = yaml.safe_dump(moved)
     assert "var/" not in text.replace(f"{tmp_path}/var/", "")
     assert " /tmp/socs-like-difx" not in text and f"{tmp_path}/tmp/socs-like-difx" in text
