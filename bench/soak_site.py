@@ -6,7 +6,8 @@ else on the machine (a ``make run``, tests, another soak): every ``var/...`` pat
 repository (the data logger's device list) becomes absolute, and every port the config names
 (the hub's URLs, ``--port``/``--udp-port`` arguments, ports inside URL arguments) is replaced
 by a free one, the same everywhere it appears, so the InfluxPublisher's ``--port`` is the
-soak's InfluxDB (the demo's own ``influxdb`` simulator is left out: the harness runs that one). Extra arguments per instance are appended (argparse: the last one wins).
+soak's InfluxDB (the demo's own ``influxdb`` simulator is left out: the harness runs that
+one). Extra arguments per instance are appended (argparse: the last one wins).
 
 `SoakSite` then runs it: InfluxDB (`socs_like.testing.influxdb.InfluxServer`) in its own
 folder, a small tmpfs mounted on each archive folder (so "archive full" is a real ENOSPC,
