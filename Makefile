@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # (agents/ installs as socs_like_agents); it asks nothing of the user, so it is not shown.
 PIP_INSTALL := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet
 
-.PHONY: run test lint bench venv system clean
+.PHONY: run test soak lint bench venv system clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	@mkdir -p .lint && ln -sfn ../agents .lint/socs_like_agents
 	MYPYPATH=.lint $(BIN)/mypy -p socs_like -p socs_like_agents
+
+# The whole site through a compressed fault campaign and its ledger (tests/bench/test_soak.py;
+# about 8 minutes, as root).
+soak: system $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
