@@ -12,7 +12,7 @@ from typing import Any
 from socs_like import Agent, OpSession, param
 from socs_like.backoff import Backoff
 
-from . import control
+from . import control, ocs_api
 from .control import HostManagerError
 
 
@@ -23,6 +23,10 @@ class HostManager:
     ``instances`` (instance id → state, pid, uptime, restarts, last error line, ...) and each
     change is published on the feed ``states``. Tasks ``start``, ``stop``, ``restart`` take
     ``instance_id`` (or ``all``); task ``reload`` re-reads the site config.
+
+    OCS's API is offered beside ours, for ``ocsbow`` (`ocs_api`): ``manager``'s session data
+    also holds ``child_states``, and it takes OCS's ``requests`` and ``reload_config``; task
+    ``update`` sets target states, task ``die`` makes this agent exit.
     """
 
     @classmethod
@@ -44,9 +48,15 @@ class HostManager:
         agent.register_task("stop", self.stop)
         agent.register_task("restart", self.restart)
         agent.register_task("reload", self.reload)
+        agent.register_task("update", self.update)
+        agent.register_task("die", self.die)
 
+    @param("requests", type=list, default=[])
+    @param("reload_config", type=bool, default=False)
     async def manager(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
-        """manager(): follow the supervisor's states until stopped."""
+        """manager(requests=[], reload_config=False): follow the supervisor's states until
+        stopped; OCS's `requests` and `reload_config` are applied first, as ``update`` does."""
+        await self._update(session, params["requests"], params["reload_config"])
         session.set_status("running")
         follower = asyncio.ensure_future(self._follow(session))
         try:
@@ -69,18 +79,36 @@ class HostManager:
                 session.add_message(f"{exc}; retrying")
                 await asyncio.sleep(backoff.failure())
 
+    def _data(self, instances: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "instances": {i["instance_id"]: i for i in instances},
+            "child_states": ocs_api.child_states(instances),
+        }
+
     def _show(self, session: OpSession, instances: list[dict[str, Any]]) -> None:
-        by_id = {i["instance_id"]: i for i in instances}
-        session.data = {"host": self.host, "instances": by_id, "timestamp": time.time()}
+        session.data = self._data(instances) | {"timestamp": time.time()}
+        by_id = session.data["instances"]
         self.feed.publish({"timestamp": time.time(), "host": self.host, "instances": by_id})
 
     async def _do(self, session: OpSession, op: str, **fields: Any) -> dict[str, Any]:
         answer = await control.request(self.path, op, **fields)
-        session.data = {
-            "host": self.host,
-            "instances": {i["instance_id"]: i for i in answer["instances"]},
-        }
+        session.data = self._data(answer["instances"])
         return answer
+
+    async def _update(self, session: OpSession, requests: Any, reload_config: bool) -> None:
+        """OCS's update: re-read the site config if asked, then reach the requested targets.
+        Malformed `requests` change nothing; ignored ones are said in OCS's words."""
+        pairs = ocs_api.parse_requests(requests)
+        answer = await self._do(session, "reload" if reload_config else "list")
+        known = [s["instance_id"] for s in ocs_api.child_states(answer["instances"])]
+        plan = ocs_api.plan(pairs, known)
+        for text in plan.ignored:
+            session.add_message(text)
+        if plan.targets:
+            asked = plan.requests()
+            await asyncio.gather(*(control.request(self.path, op, id=i) for op, i in asked))
+            await self._do(session, "list")
 
     @param("instance_id", type=str)
     async def start(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
@@ -108,3 +136,20 @@ class HostManager:
             f"Reloaded: added {answer['added']}, removed {answer['removed']}, "
             f"changed {answer['changed']}."
         )
+
+    @param("requests", type=list, default=[])
+    @param("reload_config", type=bool, default=False)
+    async def update(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
+        """update(requests=[], reload_config=False): OCS's task. Each request is
+        ``(instance_id or 'all', 'up'|'down')``, taken in order; up starts, down stops; with
+        `reload_config` the site config is re-read first (as ``reload``)."""
+        await self._update(session, params["requests"], params["reload_config"])
+        return True, "Update requested."
+
+    @param("disown_dockers", type=bool, default=False)
+    async def die(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
+        """die(disown_dockers=False): OCS's task: this agent exits about a second later (its
+        reply gets out first) and its agents keep running; `socs-like up` starts it again by
+        its restart policy. `disown_dockers` changes nothing: no docker container is ours."""
+        asyncio.get_running_loop().call_later(1.0, self.agent.shutdown)
+        return True, "This HostManager should terminate in about 1 second."

@@ -112,6 +112,20 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubInfo]:
     info.hub.stop()
 
 
+@pytest.fixture(scope="session")
+def legacy_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubInfo]:
+    """A hub with the legacy endpoint on loopback, for real OCS agents and clients (shared by
+    the session): OCS agents may register there as ``ocs-fd`` and ``ocs-registry``; its main
+    endpoint's HTTP bridge takes signed requests only."""
+    info = start_hub(
+        tmp_path_factory.mktemp("legacy-hub"),
+        legacy={"port": free_port(), "agents": ["ocs-fd", "ocs-registry"]},
+        http_bridge="signed",
+    )
+    yield info
+    info.hub.stop()
+
+
 @pytest.fixture
 def private_hub(tmp_path: Path) -> Iterator[HubInfo]:
     """A hub of this test's own, to kill and restart."""

@@ -10,26 +10,12 @@ import pytest
 import yaml
 
 from socs_like.ops import ResponseCode
-from socs_like.testing import free_port, wait_until
-from socs_like.testing.hub import start_hub
+from socs_like.testing import wait_until
 
 OCS_INSTANCES = [
     {"agent-class": "FakeDataAgent", "instance-id": "ocs-fd", "arguments": []},
     {"agent-class": "RegistryAgent", "instance-id": "ocs-registry", "arguments": []},
 ]
-
-
-@pytest.fixture(scope="module")
-def legacy_hub(tmp_path_factory):
-    """A hub with the legacy endpoint on loopback, where OCS's two agents may register; its
-    main endpoint's HTTP bridge takes signed requests only."""
-    info = start_hub(
-        tmp_path_factory.mktemp("legacy-hub"),
-        legacy={"port": free_port(), "agents": ["ocs-fd", "ocs-registry"]},
-        http_bridge="signed",
-    )
-    yield info
-    info.hub.stop()
 
 
 def _ocs_site(hub_url, http_url, folder):

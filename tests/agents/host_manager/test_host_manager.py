@@ -263,3 +263,71 @@ def test_socs_like_host_and_logs_commands(host):
     missing = cli("logs", "hm-nope")
     assert missing.returncode == 2
     assert "no log file" in missing.stderr and "'hm-cli'" in missing.stderr
+
+
+def _ocsbow_table(out: str) -> dict[str, list[str]]:
+    """`ocsbow status`'s rows: instance id -> [agent class, state, target]."""
+    rows = [line.split() for line in out.splitlines() if line.startswith("  ")]
+    return {r[0]: r[1:] for r in rows if len(r) == 4 and not r[0].startswith("[")}
+
+
+def test_the_real_ocsbow_drives_our_host_manager(legacy_hub, tmp_path):
+    """OCS's own `ocsbow`, through the legacy endpoint, lists, stops and starts our agents."""
+    instances = [
+        {"agent-class": "HostManager", "instance-id": "hm-localhost", "arguments": []},
+        fake("bow-fd1"),
+        fake("bow-fd2"),
+    ]
+    h = Host(legacy_hub, tmp_path, instances)
+    try:
+        before = h.wait(lambda s: running(s["bow-fd1"]) and running(s["bow-fd2"]) and s)
+        # OCS's site file: the same host block, the hub's legacy endpoint (OCS cannot log in)
+        ocs_site = tmp_path / "ocs-site.yaml"
+        site = yaml.safe_load(h.site_file.read_text())
+        hub = site["hub"]
+        hub["wamp_server"] = legacy_hub.hub.legacy_url
+        hub["wamp_http"] = legacy_hub.hub.legacy_http_url
+        ocs_site.write_text(yaml.safe_dump({"hub": hub, "hosts": site["hosts"]}))
+
+        def ocsbow(*argv: str) -> str:
+            done = subprocess.run(
+                [
+                    str(Path(sys.executable).parent / "ocsbow"),
+                    "--site-file",
+                    str(ocs_site),
+                    "--site-host",
+                    "localhost",
+                    *argv,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert "WARNING" not in done.stdout, done.stdout
+            return done.stdout
+
+        table = _ocsbow_table(ocsbow("status"))
+        assert table == {
+            "hm-localhost": ["HostManager", "up", "n/a"],
+            "bow-fd1": ["FakeData", "up", "up"],
+            "bow-fd2": ["FakeData", "up", "up"],
+        }
+        out = ocsbow("down", "bow-fd1")
+        assert "down agent bow-fd1 via hm-localhost" in out
+        gone = before["bow-fd1"]["pid"]
+        wait_until(lambda: subprocess.run(["kill", "-0", str(gone)]).returncode != 0, 20)
+        s = h.wait(lambda s: s["bow-fd1"]["state"] == "stopped" and s)
+        assert s["bow-fd2"]["pid"] == before["bow-fd2"]["pid"]  # the other one untouched
+        table = _ocsbow_table(ocsbow("status"))
+        assert table["bow-fd1"] == ["FakeData", "down", "down"]
+        assert table["bow-fd2"] == ["FakeData", "up", "up"]
+
+        ocsbow("up", "bow-fd1")
+        s = h.wait(lambda s: running(s["bow-fd1"]) and s)
+        assert s["bow-fd1"]["pid"] != gone
+        answers(legacy_hub, "bow-fd1")  # joined the hub again
+        table = _ocsbow_table(ocsbow("status"))
+        assert table["bow-fd1"] == ["FakeData", "up", "up"]
+    finally:
+        h.stop()
