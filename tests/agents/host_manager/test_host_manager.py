@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from socs_like.client import AsyncClient, run_sync, wait_for_agent
+from socs_like.ops import ResponseCode
 from socs_like.supervisor import FIRST_DELAY
 from socs_like.testing import wait_until
 
@@ -329,5 +330,20 @@ def test_the_real_ocsbow_drives_our_host_manager(legacy_hub, tmp_path):
         answers(legacy_hub, "bow-fd1")  # joined the hub again
         table = _ocsbow_table(ocsbow("status"))
         assert table["bow-fd1"] == ["FakeData", "up", "up"]
+
+        # OCS's die: the HostManager exits, its agents run on, `socs-like up` starts it again
+        from ocs.ocs_client import OCSClient
+
+        hm = OCSClient(
+            "hm-localhost", args=["--site-file", str(ocs_site), "--site-host", "localhost"]
+        )
+        hm_pid = s["hm-localhost"]["pid"]
+        assert hm.die.start().status == ResponseCode.OK
+        assert hm.die.wait(timeout=5).session["success"] is True  # what ocsbow's stop checks
+        wait_until(lambda: subprocess.run(["kill", "-0", str(hm_pid)]).returncode != 0, 20)
+        answers(legacy_hub, "hm-localhost")
+        s = h.wait(lambda s: running(s["hm-localhost"]) and s)
+        assert s["hm-localhost"]["last_exit"] == 0 and s["hm-localhost"]["restarts"] == 1
+        assert s["bow-fd2"]["pid"] == before["bow-fd2"]["pid"]
     finally:
         h.stop()
