@@ -328,8 +328,9 @@ def test_the_real_ocsbow_drives_our_host_manager(legacy_hub, tmp_path):
         s = h.wait(lambda s: running(s["bow-fd1"]) and s)
         assert s["bow-fd1"]["pid"] != gone
         answers(legacy_hub, "bow-fd1")  # joined the hub again
-        table = _ocsbow_table(ocsbow("status"))
-        assert table["bow-fd1"] == ["FakeData", "up", "up"]
+        out = ocsbow("status", "--reload-config")  # OCS's update(reload_config=True)
+        assert "Ok on hm-localhost." in out
+        assert _ocsbow_table(out)["bow-fd1"] == ["FakeData", "up", "up"]
 
         # OCS's die: the HostManager exits, its agents run on, `socs-like up` starts it again
         from ocs.ocs_client import OCSClient
