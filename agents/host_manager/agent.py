@@ -56,7 +56,9 @@ class HostManager:
     async def manager(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """manager(requests=[], reload_config=False): follow the supervisor's states until
         stopped; OCS's `requests` and `reload_config` are applied first, as ``update`` does."""
-        await self._update(session, params["requests"], params["reload_config"])
+        if params["requests"] or params["reload_config"]:
+            # Only then: without them it starts even while the supervisor is away.
+            await self._update(session, params["requests"], params["reload_config"])
         session.set_status("running")
         follower = asyncio.ensure_future(self._follow(session))
         try:

@@ -332,12 +332,21 @@ def test_the_real_ocsbow_drives_our_host_manager(legacy_hub, tmp_path):
         assert "Ok on hm-localhost." in out
         assert _ocsbow_table(out)["bow-fd1"] == ["FakeData", "up", "up"]
 
-        # OCS's die: the HostManager exits, its agents run on, `socs-like up` starts it again
+        # With manager stopped, ocsbow starts it with [("all", "down"), (ID, "up")]: as in OCS,
+        # where stopping manager takes every agent down, only ID runs afterwards.
         from ocs.ocs_client import OCSClient
 
         hm = OCSClient(
             "hm-localhost", args=["--site-file", str(ocs_site), "--site-host", "localhost"]
         )
+        fd1 = s["bow-fd1"]["pid"]
+        assert hm.manager.stop().status == ResponseCode.OK
+        assert hm.manager.wait(timeout=10).session["status"] == "done"
+        assert "Starting manager process." in ocsbow("up", "bow-fd1")
+        s = h.wait(lambda s: s["bow-fd2"]["state"] == "stopped" and s)
+        assert s["bow-fd1"]["pid"] == fd1
+
+        # OCS's die: the HostManager exits, its agents run on, `socs-like up` starts it again
         hm_pid = s["hm-localhost"]["pid"]
         assert hm.die.start().status == ResponseCode.OK
         assert hm.die.wait(timeout=5).session["success"] is True  # what ocsbow's stop checks
@@ -345,6 +354,6 @@ def test_the_real_ocsbow_drives_our_host_manager(legacy_hub, tmp_path):
         answers(legacy_hub, "hm-localhost")
         s = h.wait(lambda s: running(s["hm-localhost"]) and s)
         assert s["hm-localhost"]["last_exit"] == 0 and s["hm-localhost"]["restarts"] == 1
-        assert s["bow-fd2"]["pid"] == before["bow-fd2"]["pid"]
+        assert s["bow-fd1"]["pid"] == fd1
     finally:
         h.stop()
