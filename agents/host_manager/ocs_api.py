@@ -26,7 +26,7 @@ know is shown as OCS shows what it cannot operate: ``?``, not operable.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,7 @@ OPS: Mapping[str, str] = {"up": "start", "down": "stop"}
 
 
 class BadRequests(HostManagerError):
-    """``requests`` is not a list of ``(instance_id, target_state)`` pairs."""
+    """A request is not an ``(instance_id, target_state)`` pair."""
 
 
 def child_states(instances: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -93,15 +93,12 @@ def _is_pair(r: Any) -> bool:
     return isinstance(r, (list, tuple)) and len(r) == 2 and all(isinstance(x, str) for x in r)
 
 
-def parse_requests(requests: Any) -> list[tuple[str, str]]:
+def parse_requests(requests: Sequence[Any]) -> list[tuple[str, str]]:
     """OCS's ``requests`` as pairs (JSON brings each pair as a list), or `BadRequests`."""
-    pair = "(instance_id, 'up'|'down')"
-    if not isinstance(requests, (list, tuple)):
-        raise BadRequests(f"requests must be a list of {pair}, not {requests!r}")
     pairs = []
     for r in requests:
         if not _is_pair(r):
-            raise BadRequests(f"each request must be {pair}, not {r!r}")
+            raise BadRequests(f"each request must be (instance_id, 'up'|'down'), not {r!r}")
         pairs.append((r[0], r[1]))
     return pairs
 

@@ -340,6 +340,16 @@ def test_the_real_ocsbow_drives_our_host_manager(legacy_hub, tmp_path):
             "hm-localhost", args=["--site-file", str(ocs_site), "--site-host", "localhost"]
         )
         fd1 = s["bow-fd1"]["pid"]
+        # bad requests: a clear refusal, nothing changed
+        refused = hm.update.start(requests="bow-fd1")
+        assert refused.status == ResponseCode.ERROR
+        assert "parameter 'requests' must be list, not 'bow-fd1' (str)" in refused.msg
+        failed = hm.update(requests=[["bow-fd1", "down"], "bow-fd2"]).session
+        assert failed["success"] is False
+        assert "each request must be (instance_id, 'up'|'down'), not 'bow-fd2'" in str(
+            failed["messages"]
+        )
+        assert running(h.instances()["bow-fd1"])
         assert hm.manager.stop().status == ResponseCode.OK
         assert hm.manager.wait(timeout=10).session["status"] == "done"
         assert "Starting manager process." in ocsbow("up", "bow-fd1")

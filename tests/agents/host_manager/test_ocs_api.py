@@ -123,11 +123,10 @@ def test_plan_requests_for_our_supervisor():
 @pytest.mark.parametrize(
     ("requests", "error"),
     [
-        ("fd1", r"requests must be a list of \(instance_id, 'up'\|'down'\), not 'fd1'"),
         ([("fd1",)], r"each request must be \(instance_id, 'up'\|'down'\), not \('fd1',\)"),
         ([("fd1", "up", "now")], r"not \('fd1', 'up', 'now'\)"),
         ([("fd1", 1)], r"not \('fd1', 1\)"),
-        ({"fd1": "up"}, r"requests must be a list"),
+        ([("fd1", "up"), "fd2"], r"not 'fd2'"),
     ],
 )
 def test_malformed_requests_are_refused_whole(requests, error):
