@@ -1,0 +1,261 @@
+"""The compose file brought up as Docker would, with what this machine has (no Docker engine):
+`docker-compose config` parses it, and each service's command, environment and mounts, as
+that parse gives them, run as plain processes.
+
+A service is a process in a network namespace of the test's own: the hub's, which every other
+service joins (``network_mode: service:hub``); the test reaches it from a second namespace, the
+Docker host's side, on the hub namespace's own interface, where a port Docker publishes
+arrives. Its file system is a folder of its own: every absolute path of its command and
+environment (and of the Dockerfile's ``WORKDIR`` and ``ENV``) is read under that folder, where
+its volumes and secrets are bind mounts, read-only where compose says so. Started: the hub,
+two agents (every agent service has that shape: ``agent`` with its own secret; the
+simulators log in nowhere) and the dashboard.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from socs_like.client import AsyncClient, wait_for_agent
+from socs_like.secrets import load_secrets
+from socs_like.testing.netns import Host, Network
+from socs_like.testing.util import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+STARTED = {"registry": "Registry", "fake-data1": "FakeData"}  # instance id: agent class
+
+
+@dataclass(frozen=True)
+class Image:
+    """What the Dockerfile gives every container: entry point, working folder, variables."""
+
+    entrypoint: list[str]
+    workdir: str
+    env: dict[str, str]
+
+    @classmethod
+    def read(cls, dockerfile: Path) -> Image:
+        text = dockerfile.read_text()
+        env = dict(pair.split("=", 1) for pair in re.findall(r"^ENV (\S+=\S+)$", text, re.M))
+        return cls(
+            entrypoint=yaml.safe_load(re.findall(r"^ENTRYPOINT (.*)$", text, re.M)[-1]),
+            workdir=re.findall(r"^WORKDIR (\S+)$", text, re.M)[-1],
+            env=env,
+        )
+
+
+@dataclass
+class Container:
+    """One service of a `docker-compose config` parse, its file system under `root`."""
+
+    name: str
+    root: Path
+    service: dict[str, Any]
+    mounts: list[tuple[Path, str, bool]] = field(default_factory=list)  # source, target, ro
+
+    def path(self, value: str) -> str:
+        """`value` as this container sees it: an absolute path is under its root."""
+        return f"{self.root}{value}" if value.startswith("/") else value
+
+    def command(self, argv: list[str]) -> list[str]:
+        """`argv` (the entry point's arguments) run in this container: a shell that makes its
+        bind mounts (in the mount namespace of its own that ``ip netns exec`` gives it)."""
+        script = ["set -e"]
+        for source, target, read_only in self.mounts:
+            script.append(f"mount --bind '{source}' '{self.path(target)}'")
+            if read_only:
+                script.append(f"mount -o remount,bind,ro '{self.path(target)}'")
+        script.append('exec "$@"')
+        return ["sh", "-c", "\n".join(script), "sh", *map(self.path, argv)]
+
+    def env(self, image: Image) -> dict[str, str]:
+        given = {**image.env, **{k: str(v) for k, v in self.service["environment"].items()}}
+        bin_dir = Path(sys.executable).parent
+        return {
+            "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
+            "PYTHONPATH": str(REPO),
+            **{k: self.path(v) for k, v in given.items()},
+        }
+
+
+def containers(config: dict[str, Any], project: Path, image: Image) -> dict[str, Container]:
+    """Every service of `config` (a `docker-compose config` parse of the compose file in
+    `project`), its mount points made under a root of its own."""
+    found = {}
+    for name, service in config["services"].items():
+        box = Container(name, project / "containers" / name, service)
+        for volume in service.get("volumes", []):
+            source, target, mode = volume.split(":")
+            host = Path(source) if source.startswith("/") else project / "volumes" / source
+            box.mounts.append((host, target, mode == "ro"))
+        for secret in service.get("secrets", []):
+            source = config["secrets"][secret["source"]]["file"]
+            box.mounts.append((Path(source), f"/run/secrets/{secret['source']}", True))
+        for source, target, _ro in box.mounts:
+            point = Path(box.path(target))
+            if source.is_dir() or not source.exists():
+                source.mkdir(parents=True, exist_ok=True)
+                point.mkdir(parents=True, exist_ok=True)
+            else:
+                point.parent.mkdir(parents=True, exist_ok=True)
+                point.touch()
+        Path(box.path(image.workdir)).mkdir(parents=True, exist_ok=True)
+        found[name] = box
+    return found
+
+
+def start(host: Host, box: Container, image: Image, argv: list[str]) -> subprocess.Popen[bytes]:
+    """`argv` in container `box` (the service's own command: the entry point's and its)."""
+    return host.popen(
+        box.command(argv),
+        cwd=box.path(image.workdir),
+        env=box.env(image),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def published(service: dict[str, Any], port: int) -> str:
+    """The host address Docker publishes container port `port` on (parse's long form)."""
+    for entry in service["ports"]:
+        address, host_port, target = re.fullmatch(r"(.+):(\d+):(\d+)/tcp", entry).groups()
+        if int(target) == port:
+            assert int(host_port) == port
+            return address
+    raise AssertionError(f"port {port} is not published")
+
+
+def test_the_compose_services_start_as_the_file_says_and_join_the_authenticated_hub(
+    network: Network, tmp_path: Path
+) -> None:
+    project = tmp_path / "site"
+    project.mkdir()
+    (project / "site-config.yaml").write_text((REPO / "site-config.yaml").read_text())
+    # What the docs say a site does: the site's secrets, then the compose file and each
+    # service's own secrets.
+    for argv in (["secrets", "init"], ["compose"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "socs_like", *argv], cwd=project, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+    assert (project / "docker-compose.yml").read_text() == (REPO / "docker-compose.yml").read_text()
+    parsed = subprocess.run(
+        ["docker-compose", "config"], cwd=project, capture_output=True, text=True, check=True
+    )
+    config = yaml.safe_load(parsed.stdout)
+    image = Image.read(REPO / "Dockerfile")
+    boxes = containers(config, project, image)
+
+    # Each agent sees its own login and nothing else: no agent key, no user, no other agent.
+    for name in STARTED:
+        service = config["services"][name]
+        assert [s["source"] for s in service["secrets"]] == [name]
+        assert not any("secrets" in v for v in service["volumes"])
+        own = load_secrets(config["secrets"][name]["file"])
+        assert (own.agent_key, list(own.agents), own.users) == (None, [name], {})
+
+    hub, docker = network.add_host("hub"), network.add_host("docker")
+    processes = {
+        "hub": start(
+            hub, boxes["hub"], image, [*image.entrypoint, *config["services"]["hub"]["command"]]
+        )
+    }
+    for name in [*STARTED, "web"]:
+        service = config["services"][name]
+        assert service["network_mode"] == "service:hub"
+        processes[name] = start(hub, boxes[name], image, [*image.entrypoint, *service["command"]])
+
+    admin = load_secrets(project / "secrets.yaml").client_credentials("admin")
+    url = f"ws://{hub.address}:8001/ws"
+    assert published(config["services"]["hub"], 8001) == "127.0.0.1"
+
+    async def joined() -> dict[str, str]:
+        found = {}
+        for name in STARTED:
+            client = AsyncClient(name, hub_url=url, credentials=admin)
+            try:
+                found[name] = (await wait_for_agent(client, 60))["agent_class"]
+            finally:
+                await client.close()
+        return found
+
+    try:
+        assert docker.run(joined(), 90) == STARTED
+        # Each healthcheck, in its container: the hub's port, each agent asked as itself.
+        checks = {}
+        for name in ["hub", *STARTED]:
+            test = config["services"][name]["healthcheck"]["test"]
+            assert test[0] == "CMD"
+            checks[name] = start(hub, boxes[name], image, test[1:])
+        for name, check in checks.items():
+            out, _ = check.communicate(timeout=60)
+            assert check.returncode == 0, f"{name}: {out.decode()}"
+
+        # The dashboard, published on the host's loopback, as a browser there reaches it.
+        assert published(config["services"]["hub"], 8002) == "127.0.0.1"
+
+        def overview() -> dict[str, Any] | None:
+            request = urllib.request.Request(
+                f"http://{hub.address}:8002/api/overview", headers={"Host": "127.0.0.1:8002"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=5) as answer:
+                    data: dict[str, Any] = json.load(answer)
+            except OSError:
+                return None
+            ids = {a.get("instance_id") for a in data["agents"]}
+            return data if set(STARTED) <= ids else None
+
+        seen = wait_until(lambda: docker.call(overview), 60, 0.5, "the dashboard's agents")
+        assert seen["hub"]["role"] == "observer"
+    finally:
+        for process in processes.values():
+            process.terminate()
+        outputs = {n: p.communicate(timeout=30)[0].decode() for n, p in processes.items()}
+    for name, process in processes.items():
+        assert process.returncode == 0, f"{name}: {outputs[name]}"
+
+
+@pytest.mark.usefixtures("network")
+def test_a_hub_with_a_read_only_config_folder_and_no_secrets_refuses_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """As /config is for the image's user: the hub cannot write the secrets file it lacks."""
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "default.yaml").write_text((REPO / "site-config.yaml").read_text())
+    image = Image.read(REPO / "Dockerfile")
+    box = Container("hub", tmp_path / "root", {"environment": {}}, [(config, "/config", True)])
+    Path(box.path("/config")).mkdir(parents=True)
+    Path(box.path(image.workdir)).mkdir(parents=True)
+    done = subprocess.run(
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            *box.command([*image.entrypoint, "hub"]),
+        ],
+        cwd=box.path(image.workdir),
+        env=box.env(image),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"socs-like hub: there is no secrets file {box.root}/config/secrets.yaml, and none can "
+        "be written there (Read-only file system): make one with `socs-like secrets init` "
+        "where it may be written and give it to this process (as "
+        f"{box.root}/config/secrets.yaml, or in $SOCS_LIKE_SECRETS)"
+    ]
