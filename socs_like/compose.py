@@ -254,8 +254,7 @@ def write_service_secrets(site: SiteConfig, host: str | None, folder: Path) -> l
             "there), then `socs-like compose` again"
         )
     found = load_secrets(path)
-    folder.mkdir(mode=0o700, exist_ok=True)
-    written = []
+    texts = {}
     for service in logging_in(block):
         if service == "web":
             login = "observer" if "observer" in found.users else found.client_user
@@ -263,10 +262,16 @@ def write_service_secrets(site: SiteConfig, host: str | None, folder: Path) -> l
                 raise SecretsError(f"{path} has no observer user nor client-user for the web")
         else:
             login = f"{AGENT_PREFIX}{service}"
-        out = folder / f"{service}.yaml"
-        write_private(out, login_secrets_text(found, login, f"compose service {service}"))
-        written.append(out)
-    return written
+        texts[folder / f"{service}.yaml"] = login_secrets_text(
+            found, login, f"compose service {service}"
+        )
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for out, text in texts.items():
+            write_private(out, text)
+    except OSError as exc:
+        raise SecretsError(f"cannot write {exc.filename or folder}: {exc.strerror}") from None
+    return list(texts)
 
 
 def main(argv: list[str]) -> int:
@@ -311,10 +316,11 @@ def main(argv: list[str]) -> int:
         print(f"socs-like compose: wrote {out}, not its services' secrets: {exc}", file=sys.stderr)
         return 1
     folder = out.parent / SECRETS_DIR
-    owned = f"var {folder} {site.hub.secrets_path(env={})}"
+    _name, block = site.host(args.site_host)
+    hub_secrets = f" {site.hub.secrets_path(env={})}" if block.runs_hub else ""
     print(
-        f"wrote {out} and {len(written)} services' own secrets in {folder}/ (mode 600); the "
-        f"image runs as uid {IMAGE_UID}, which must own them, var/ and the secrets file: "
-        f"sudo mkdir -p var && sudo chown -R {IMAGE_UID} {owned}"
+        f"wrote {out} and its services' own secrets in {folder}/ ({len(written)} files, mode "
+        f"600). The image runs as uid {IMAGE_UID}, which must own what it reads and writes: "
+        f"sudo mkdir -p var && sudo chown -R {IMAGE_UID} var {folder}{hub_secrets}"
     )
     return 0

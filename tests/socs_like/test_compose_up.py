@@ -32,7 +32,18 @@ from socs_like.testing.netns import Host, Network
 from socs_like.testing.util import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
 STARTED = {"registry": "Registry", "fake-data1": "FakeData"}  # instance id: agent class
+
+
+def readme_compose_commands() -> list[str]:
+    """The command lines of the README's compose section."""
+    text = README.read_text()
+    start = text.index("## Deploying with docker compose")
+    section = text[start : text.index("\n## ", start + 1)]
+    block = re.findall(r"^```sh\n(.*?)^```", section, re.M | re.S)
+    assert len(block) == 1
+    return block[0].splitlines()
 
 
 @dataclass(frozen=True)
@@ -141,13 +152,24 @@ def test_the_compose_services_start_as_the_file_says_and_join_the_authenticated_
     project = tmp_path / "site"
     project.mkdir()
     (project / "site-config.yaml").write_text((REPO / "site-config.yaml").read_text())
-    # What the docs say a site does: the site's secrets, then the compose file and each
-    # service's own secrets.
-    for argv in (["secrets", "init"], ["compose"]):
+    # The README's commands: ours run here; Docker's and the chown (to the image's user,
+    # as `socs-like compose` says) are what this test does in their place.
+    commands = readme_compose_commands()
+    ours = [c.split() for c in commands if c.startswith("socs-like ")]
+    assert ours == [["socs-like", "secrets", "init"], ["socs-like", "compose"]]
+    for argv in ours:
         done = subprocess.run(
-            [sys.executable, "-m", "socs_like", *argv], cwd=project, capture_output=True, text=True
+            [sys.executable, "-m", "socs_like", *argv[1:]],
+            cwd=project,
+            capture_output=True,
+            text=True,
         )
         assert done.returncode == 0, done.stderr
+    ownership = done.stdout.split(": ", 1)[1].strip().replace(f"{project}/", "")
+    assert [c for c in commands if not c.startswith("socs-like ")] == [
+        ownership,
+        "docker compose up -d",
+    ]
     assert (project / "docker-compose.yml").read_text() == (REPO / "docker-compose.yml").read_text()
     parsed = subprocess.run(
         ["docker-compose", "config"], cwd=project, capture_output=True, text=True, check=True
