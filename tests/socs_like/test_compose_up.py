@@ -15,7 +15,9 @@ simulators log in nowhere) and the dashboard.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
 import subprocess
 import sys
 import urllib.request
@@ -79,24 +81,25 @@ class Container:
         return f"{self.root}{value}" if value.startswith("/") else value
 
     def command(self, argv: list[str]) -> list[str]:
-        """`argv` (the entry point's arguments) run in this container: a shell that makes its
-        bind mounts (in the mount namespace of its own that ``ip netns exec`` gives it)."""
+        """`argv` run in this container: a shell that makes its bind mounts, in the mount
+        namespace of its own that its caller gives it (``ip netns exec``, ``unshare``)."""
         script = ["set -e"]
         for source, target, read_only in self.mounts:
-            script.append(f"mount --bind '{source}' '{self.path(target)}'")
+            point = shlex.quote(self.path(target))
+            script.append(f"mount --bind {shlex.quote(str(source))} {point}")
             if read_only:
-                script.append(f"mount -o remount,bind,ro '{self.path(target)}'")
+                script.append(f"mount -o remount,bind,ro {point}")
         script.append('exec "$@"')
         return ["sh", "-c", "\n".join(script), "sh", *map(self.path, argv)]
 
     def env(self, image: Image) -> dict[str, str]:
         given = {**image.env, **{k: str(v) for k, v in self.service["environment"].items()}}
+        # the image's programs are this environment's; its code, this test's
         bin_dir = Path(sys.executable).parent
-        return {
-            "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
-            "PYTHONPATH": str(REPO),
-            **{k: self.path(v) for k, v in given.items()},
-        }
+        ours = {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin"}
+        if "PYTHONPATH" in os.environ:
+            ours["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        return ours | {k: self.path(v) for k, v in given.items()}
 
 
 def containers(config: dict[str, Any], project: Path, image: Image) -> dict[str, Container]:
@@ -114,6 +117,7 @@ def containers(config: dict[str, Any], project: Path, image: Image) -> dict[str,
             box.mounts.append((Path(source), f"/run/secrets/{secret['source']}", True))
         for source, target, _ro in box.mounts:
             point = Path(box.path(target))
+            # as Docker does, a missing source is made, as a folder (on a real host, root's)
             if source.is_dir() or not source.exists():
                 source.mkdir(parents=True, exist_ok=True)
                 point.mkdir(parents=True, exist_ok=True)
@@ -125,13 +129,15 @@ def containers(config: dict[str, Any], project: Path, image: Image) -> dict[str,
     return found
 
 
-def start(host: Host, box: Container, image: Image, argv: list[str]) -> subprocess.Popen[bytes]:
-    """`argv` in container `box` (the service's own command: the entry point's and its)."""
+def start(
+    host: Host, box: Container, image: Image, argv: list[str], out: Any = subprocess.PIPE
+) -> subprocess.Popen[bytes]:
+    """`argv` in container `box`, its output to `out`."""
     return host.popen(
         box.command(argv),
         cwd=box.path(image.workdir),
         env=box.env(image),
-        stdout=subprocess.PIPE,
+        stdout=out,
         stderr=subprocess.STDOUT,
     )
 
@@ -187,15 +193,15 @@ def test_the_compose_services_start_as_the_file_says_and_join_the_authenticated_
         assert (own.agent_key, list(own.agents), own.users) == (None, [name], {})
 
     hub, docker = network.add_host("hub"), network.add_host("docker")
-    processes = {
-        "hub": start(
-            hub, boxes["hub"], image, [*image.entrypoint, *config["services"]["hub"]["command"]]
-        )
-    }
-    for name in [*STARTED, "web"]:
+    logs = project / "logs"
+    logs.mkdir()
+    processes = {}
+    for name in ["hub", *STARTED, "web"]:
         service = config["services"][name]
-        assert service["network_mode"] == "service:hub"
-        processes[name] = start(hub, boxes[name], image, [*image.entrypoint, *service["command"]])
+        assert name == "hub" or service["network_mode"] == "service:hub"
+        with open(logs / name, "wb") as out:
+            argv = [*image.entrypoint, *service["command"]]
+            processes[name] = start(hub, boxes[name], image, argv, out)
 
     admin = load_secrets(project / "secrets.yaml").client_credentials("admin")
     url = f"ws://{hub.address}:8001/ws"
@@ -223,7 +229,8 @@ def test_the_compose_services_start_as_the_file_says_and_join_the_authenticated_
             out, _ = check.communicate(timeout=60)
             assert check.returncode == 0, f"{name}: {out.decode()}"
 
-        # The dashboard, published on the host's loopback, as a browser there reaches it.
+        # The dashboard, published on the host's loopback, as a browser there reaches it:
+        # logged in to the hub as the observer, the agents alive by their heartbeats.
         assert published(config["services"]["hub"], 8002) == "127.0.0.1"
 
         def overview() -> dict[str, Any] | None:
@@ -235,17 +242,19 @@ def test_the_compose_services_start_as_the_file_says_and_join_the_authenticated_
                     data: dict[str, Any] = json.load(answer)
             except OSError:
                 return None
-            ids = {a.get("instance_id") for a in data["agents"]}
-            return data if set(STARTED) <= ids else None
+            rows = {a["instance_id"]: (a["agent_class"], a["state"]) for a in data["agents"]}
+            alive = all(rows.get(i) == (c, "alive") for i, c in STARTED.items())
+            return data if alive else None
 
         seen = wait_until(lambda: docker.call(overview), 60, 0.5, "the dashboard's agents")
         assert seen["hub"]["role"] == "observer"
     finally:
         for process in processes.values():
             process.terminate()
-        outputs = {n: p.communicate(timeout=30)[0].decode() for n, p in processes.items()}
+        for process in processes.values():
+            process.wait(30)
     for name, process in processes.items():
-        assert process.returncode == 0, f"{name}: {outputs[name]}"
+        assert process.returncode == 0, f"{name}: {(logs / name).read_text()}"
 
 
 @pytest.mark.usefixtures("network")
