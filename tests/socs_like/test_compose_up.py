@@ -142,6 +142,16 @@ def start(
     )
 
 
+def ask_dashboard(address: str, path: str, body: Any = None) -> Any:
+    """The dashboard's JSON answer at `path` (POST `body` when given), reached at `address`
+    as a browser on the Docker host reaches the port published on its loopback."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Host": "127.0.0.1:8002", "Content-Type": "application/json"}
+    request = urllib.request.Request(f"http://{address}:8002{path}", data, headers)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)
+
+
 def published(service: dict[str, Any], port: int) -> str:
     """The host address Docker publishes container port `port` on (parse's long form)."""
     for entry in service["ports"]:
@@ -203,7 +213,8 @@ def test_the_compose_services_start_as_the_file_says_and_join_the_authenticated_
             argv = [*image.entrypoint, *service["command"]]
             processes[name] = start(hub, boxes[name], image, argv, out)
 
-    admin = load_secrets(project / "secrets.yaml").client_credentials("admin")
+    site_secrets = load_secrets(project / "secrets.yaml")
+    admin = site_secrets.client_credentials("admin")
     url = f"ws://{hub.address}:8001/ws"
     assert published(config["services"]["hub"], 8001) == "127.0.0.1"
 
@@ -219,9 +230,10 @@ def test_the_compose_services_start_as_the_file_says_and_join_the_authenticated_
 
     try:
         assert docker.run(joined(), 90) == STARTED
-        # Each healthcheck, in its container: the hub's port, each agent asked as itself.
+        # The healthchecks, in their containers: the hub's port; an agent asked as itself
+        # (every agent's check has that shape: one is run).
         checks = {}
-        for name in ["hub", *STARTED]:
+        for name in ["hub", "fake-data1"]:
             test = config["services"][name]["healthcheck"]["test"]
             assert test[0] == "CMD"
             checks[name] = start(hub, boxes[name], image, test[1:])
@@ -234,12 +246,8 @@ def test_the_compose_services_start_as_the_file_says_and_join_the_authenticated_
         assert published(config["services"]["hub"], 8002) == "127.0.0.1"
 
         def overview() -> dict[str, Any] | None:
-            request = urllib.request.Request(
-                f"http://{hub.address}:8002/api/overview", headers={"Host": "127.0.0.1:8002"}
-            )
             try:
-                with urllib.request.urlopen(request, timeout=5) as answer:
-                    data: dict[str, Any] = json.load(answer)
+                data = ask_dashboard(hub.address, "/api/overview")
             except OSError:
                 return None
             rows = {a["instance_id"]: (a["agent_class"], a["state"]) for a in data["agents"]}
@@ -248,6 +256,11 @@ def test_the_compose_services_start_as_the_file_says_and_join_the_authenticated_
 
         seen = wait_until(lambda: docker.call(overview), 60, 0.5, "the dashboard's agents")
         assert seen["hub"]["role"] == "observer"
+        # A person logs in there as a user of the site's file, which the dashboard does not
+        # hold: the hub checks the login.
+        login = {"user": "controller", "secret": site_secrets.users["controller"].secret}
+        answer = docker.call(ask_dashboard, hub.address, "/api/login", login)
+        assert answer["login"]["role"] == "controller"
     finally:
         for process in processes.values():
             process.terminate()
