@@ -10,6 +10,11 @@ environment (and of the Dockerfile's ``WORKDIR`` and ``ENV``) is read under that
 its volumes and secrets are bind mounts, read-only where compose says so. Started: the hub,
 two agents (every agent service has that shape: ``agent`` with its own secret; the
 simulators log in nowhere) and the dashboard.
+
+What is not reproduced: the image's build (this environment's programs stand for it) and
+its user (the processes run as root: this machine's Python lives in a folder uid 10001 cannot
+read). `docker-compose` is Debian's 1.29 (`.ci/system-packages.sh`); it reads the file, which
+has no ``version:``, by the Compose Specification, as ``docker compose`` does.
 """
 
 from __future__ import annotations
