@@ -10,7 +10,9 @@ COPY agents agents
 RUN pip install --no-cache-dir '.[hub]'
 COPY site-config.yaml /config/default.yaml
 ENV OCS_CONFIG_DIR=/config
-# Run as a user of its own, never root; var/ (data, databases, logs) belongs to it.
+# Run as a user of its own, never root; var/ (data, databases, logs) belongs to it. A bind
+# mount keeps its host owner: the compose file's ./var, compose-secrets/ and the hub's
+# secrets.yaml must be owned by uid 10001 on the host (docs/deploying.md §8).
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin ocs \
     && mkdir -p /app/var && chown -R ocs /app/var
 USER ocs

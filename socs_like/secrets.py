@@ -120,9 +120,13 @@ class Secrets:
         return User(HOST_ROLE, derive_host_secret(self.agent_key, host), host_salt(host))
 
     def client_credentials(self, user: str | None = None) -> Credentials | None:
+        """User `user`'s credentials (default: the client user); ``agent:<id>`` is that agent
+        itself (a container that holds one agent's secret and nothing else asks as it)."""
         name = user or self.client_user
         if name is None:
             return None
+        if name.startswith(AGENT_PREFIX):
+            return self.agent_credentials(name.removeprefix(AGENT_PREFIX))
         if name not in self.users:
             raise SecretsError(f"{self.path} has no user {name!r}; it has {sorted(self.users)}")
         return Credentials(name, self.users[name].secret)
@@ -169,12 +173,19 @@ def new_secrets_text() -> str:
 
 
 def write_new_secrets(path: Path) -> None:
-    """Create a fresh secrets file, mode 0600; refuse to overwrite one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Create a fresh secrets file, mode 0600; refuse to overwrite one, and say in one line
+    when its folder cannot be written (a container's read-only ``/config``)."""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise SecretsError(f"{path} exists already; remove it first to make new secrets") from None
+    except OSError as exc:
+        raise SecretsError(
+            f"there is no secrets file {path}, and none can be written there "
+            f"({exc.strerror}): make one with `socs-like secrets init` where it may be "
+            f"written and give it to this process (as {path}, or in ${SECRETS_ENV})"
+        ) from None
     with os.fdopen(fd, "w") as out:
         out.write(new_secrets_text())
 
@@ -260,6 +271,26 @@ def host_secrets_text(
         f"# ({HOST_PREFIX}{host}). Keep it as secrets.yaml beside the site config, mode 600.\n"
         f"# Made by `socs-like secrets for-host {host}` on the hub's host; run it again after\n"
         "# adding an agent to this host.\n" + yaml.safe_dump(body, sort_keys=False)
+    )
+
+
+def login_secrets_text(secrets: Secrets, login: str, what: str) -> str:
+    """A secrets file holding one login of `secrets` and nothing else: ``agent:<id>`` (that
+    agent's derived secret) or a user's, as its client user. `what` says whose it is in the
+    file's header. Never the agent key, never another login."""
+    body: dict[str, Any]
+    if login.startswith(AGENT_PREFIX):
+        instance_id = login.removeprefix(AGENT_PREFIX)
+        body = {"agents": {instance_id: secrets.agent_secret(instance_id)}}
+    elif login in secrets.users:
+        user = secrets.users[login]
+        body = {"users": {login: {"role": user.role, "secret": user.secret, "salt": user.salt}}}
+    else:
+        raise SecretsError(f"{secrets.path} has no user {login!r}; it has {sorted(secrets.users)}")
+    return (
+        f"# socs_like secrets of {what} only: the login {login}, nothing else.\n"
+        f"# Made from {secrets.path.name}; readable by its owner only (mode 600).\n"
+        + yaml.safe_dump({**body, "client-user": login}, sort_keys=False)
     )
 
 

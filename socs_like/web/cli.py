@@ -49,6 +49,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
     p.add_argument(
+        "--container",
+        action="store_true",
+        help="in a container whose port Docker publishes on the host's --bind address "
+        "(socs-like compose): listen on every interface of the container, where a published "
+        "port arrives, under --bind's rules",
+    )
+    p.add_argument(
         "--read-only",
         action="store_true",
         help="show everything, start and stop nothing, offer no login (the API refuses with 403)",
@@ -159,7 +166,8 @@ def main(argv: list[str]) -> int:
     )
     configure_logging("web", None)
     try:
-        asyncio.run(_run(dashboard, args.bind, args.port, tls, hint))
+        listen = "0.0.0.0" if args.container else args.bind
+        asyncio.run(_run(dashboard, listen, args.port, tls, hint, shown=args.bind))
     except OSError as exc:
         print(f"socs-like web: cannot listen on {args.bind}:{args.port}: {exc}", file=sys.stderr)
         return 1
@@ -167,15 +175,22 @@ def main(argv: list[str]) -> int:
 
 
 async def _run(
-    dashboard: Dashboard, host: str, port: int, tls: ssl.SSLContext | None, hint: str
+    dashboard: Dashboard,
+    host: str,
+    port: int,
+    tls: ssl.SSLContext | None,
+    hint: str,
+    shown: str,
 ) -> None:
+    """Serve on `host`:`port` until SIGINT or SIGTERM; the notice names `shown` (the
+    address a browser uses: in a container, the host's, where Docker publishes the port)."""
     runner = await serve(dashboard, host, port, tls)
     mode = " (read-only)" if dashboard.read_only else ""
     scheme = "https" if tls else "http"
     notice(
         "dashboard at %s://%s:%d/%s, hub %s%s",
         scheme,
-        host,
+        shown,
         port,
         mode,
         dashboard.hub.hub_url,

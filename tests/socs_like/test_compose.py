@@ -1,19 +1,18 @@
 """`socs-like compose`: the committed docker-compose.yml is its output, it matches the site
-config, and the image's entry command is the command run here against a real hub."""
+config, and each service gets its own secrets (test_compose_up.py brings the file up)."""
 
 from __future__ import annotations
 
-import os
 import re
-import shlex
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-from socs_like.client import AsyncClient, run_sync, wait_for_agent
-from socs_like.compose import compose
+from socs_like.compose import compose, logging_in, write_service_secrets
+from socs_like.secrets import load_secrets, write_new_secrets
 from socs_like.site_config import load_site_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +45,8 @@ def test_compose_check_notices_a_stale_file(tmp_path):
 
 def test_the_compose_file_matches_the_site_config():
     site = load_site_config(REPO / "site-config.yaml")
-    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    compose_file = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose_file["services"]
     host = site.hosts["localhost"]
     assert list(services) == [
         "hub",
@@ -55,12 +55,16 @@ def test_the_compose_file_matches_the_site_config():
         "web",
     ]
     assert host.web is not None
+    # The dashboard listens on the hub container's every interface and is published where
+    # its --bind says (loopback by default), with the observer's login of its own.
     assert services["web"]["command"] == [
         "web",
         "--site-config",
         "/config/default.yaml",
         *host.web.argv,
+        "--container",
     ]
+    assert services["web"]["secrets"] == ["web"]
     for inst in host.agent_instances:
         svc = services[inst.instance_id]
         assert svc["command"] == ["agent"]
@@ -69,6 +73,11 @@ def test_the_compose_file_matches_the_site_config():
             "SITE_HUB": site.hub.wamp_server,
             "SITE_HTTP": site.hub.http_url,
             "SITE_HOST": "localhost",
+            "SOCS_LIKE_SECRETS": f"/run/secrets/{inst.instance_id}",
+        }
+        assert svc["secrets"] == [inst.instance_id]
+        assert compose_file["secrets"][inst.instance_id] == {
+            "file": f"./compose-secrets/{inst.instance_id}.yaml"
         }
         assert svc["healthcheck"]["test"] == ["CMD", "socs-like", "status", inst.instance_id]
         assert (
@@ -81,14 +90,64 @@ def test_the_compose_file_matches_the_site_config():
         assert services[f"sim-{sim.name}"]["command"] == ["simulate", sim.name, *sim.argv]
     # The site's hub listens on localhost: so does the port Docker publishes. Inside its
     # own network namespace the hub listens wide, or the published port would not reach it.
-    assert services["hub"]["ports"] == ["127.0.0.1:8001:8001"]
+    # Only the hub holds the site's secrets file; no service mounts one as a volume.
+    assert services["hub"]["ports"] == ["127.0.0.1:8001:8001", "127.0.0.1:8002:8002"]
+    assert services["hub"]["secrets"] == ["hub"]
+    assert compose_file["secrets"]["hub"] == {"file": "./secrets.yaml"}
+    assert not any("secrets" in v for svc in services.values() for v in svc["volumes"])
     assert services["hub"]["command"] == ["hub", "--dir", "var/hub", "--listen", "0.0.0.0"]
 
 
 def test_a_hub_that_listens_wide_is_published_wide():
     site = load_site_config(REPO / "site-config.yaml")
     site.hub.listen = "0.0.0.0"
-    assert yaml.safe_load(compose(site))["services"]["hub"]["ports"] == ["8001:8001"]
+    assert yaml.safe_load(compose(site))["services"]["hub"]["ports"][0] == "8001:8001"
+
+
+def test_a_dashboard_bound_wide_is_published_wide():
+    site = load_site_config(REPO / "site-config.yaml")
+    web = site.hosts["localhost"].web
+    assert web is not None
+    web.arguments += ["--bind", "0.0.0.0", "--read-only"]
+    assert yaml.safe_load(compose(site))["services"]["hub"]["ports"][1] == "8002:8002"
+
+
+def test_each_service_gets_its_own_login_and_nothing_else(tmp_path):
+    """`socs-like compose` writes each service's secrets file from the site's: an agent its
+    derived secret (which its healthcheck logs in with too), the dashboard the observer."""
+    (tmp_path / "site-config.yaml").write_text((REPO / "site-config.yaml").read_text())
+    write_new_secrets(tmp_path / "secrets.yaml")
+    site_secrets = load_secrets(tmp_path / "secrets.yaml")
+    site = load_site_config(tmp_path / "site-config.yaml")
+    written = write_service_secrets(site, "localhost", tmp_path / "compose-secrets")
+    assert [p.name for p in written] == [f"{s}.yaml" for s in logging_in(site.hosts["localhost"])]
+    for path in written:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        own = load_secrets(path)
+        assert own.agent_key is None and own.http_secret is None
+        if path.stem == "web":
+            assert (own.agents, list(own.users)) == ({}, ["observer"])
+            assert own.client_credentials() == site_secrets.client_credentials("observer")
+        else:
+            assert (list(own.agents), own.users) == ([path.stem], {})
+            assert own.client_credentials() == site_secrets.agent_credentials(path.stem)
+
+
+def test_compose_without_secrets_says_what_to_run(tmp_path):
+    (tmp_path / "site-config.yaml").write_text((REPO / "site-config.yaml").read_text())
+    done = subprocess.run(
+        [sys.executable, "-m", "socs_like", "compose"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "socs-like compose: wrote docker-compose.yml, not its services' secrets: there is no "
+        f"secrets file {tmp_path}/secrets.yaml to give the services theirs: run `socs-like "
+        "secrets init` (on another host than the hub's, copy its `secrets for-host` file "
+        "there), then `socs-like compose` again\n"
+    )
 
 
 def test_the_dockerfile_runs_as_a_user_with_a_healthcheck():
@@ -97,40 +156,3 @@ def test_the_dockerfile_runs_as_a_user_with_a_healthcheck():
     assert users and users[-1] not in ("root", "0")
     assert re.search(r"^HEALTHCHECK .*\\\n\s+CMD socs-like status \"\$INSTANCE_ID\"", text, re.M)
     assert re.findall(r"^ENTRYPOINT (.*)$", text, re.M) == ['["socs-like"]']
-
-
-def test_the_image_command_runs_an_agent_and_its_healthcheck_asks_it(hub, tmp_path):
-    """ENTRYPOINT + a service's command and environment, as the container would run them
-    (the site config's hub replaced by the test hub)."""
-    site = yaml.safe_load((REPO / "site-config.yaml").read_text())
-    site["hub"] = yaml.safe_load(hub.site_file.read_text())["hub"]
-    config_dir = tmp_path / "config"
-    config_dir.mkdir()
-    (config_dir / "default.yaml").write_text(yaml.safe_dump(site))
-    services = yaml.safe_load(compose(load_site_config(config_dir / "default.yaml")))["services"]
-    service = services["fake-data1"]
-    dockerfile = (REPO / "Dockerfile").read_text()
-    entrypoint = yaml.safe_load(re.findall(r"^ENTRYPOINT (.*)$", dockerfile, re.M)[0])
-    bin_dir = Path(sys.executable).parent
-    env = os.environ | {"OCS_CONFIG_DIR": str(config_dir), **service["environment"]}
-    env["PATH"] = f"{bin_dir}:{env['PATH']}"
-    agent = subprocess.Popen(
-        [*entrypoint, *service["command"]],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    health = service["healthcheck"]["test"][1:]
-    try:
-        client = AsyncClient("fake-data1", hub_url=hub.url)
-        api = run_sync(wait_for_agent(client, 30), 35)
-        run_sync(client.close(), 5)
-        assert api["agent_class"] == "FakeData"
-        ok = subprocess.run(health, cwd=tmp_path, env=env, capture_output=True, timeout=60)
-        assert ok.returncode == 0, ok.stdout + ok.stderr
-    finally:
-        agent.terminate()
-        assert agent.wait(30) == 0
-    down = subprocess.run(health, cwd=tmp_path, env=env, capture_output=True, timeout=60)
-    assert down.returncode == 1, shlex.join(health)

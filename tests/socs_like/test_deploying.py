@@ -25,7 +25,7 @@ import yaml
 
 from socs_like.client import AsyncClient, ClientError
 from socs_like.compose import compose
-from socs_like.secrets import load_secrets
+from socs_like.secrets import host_secrets_text, load_secrets, write_new_secrets, write_private
 from socs_like.site_config import load_site_config
 from socs_like.testing.util import wait_until
 
@@ -350,16 +350,26 @@ def test_a_host_not_in_the_site_config_runs_nothing_and_names_the_hosts(tmp_path
 
 
 def test_compose_for_a_host_without_the_hub_runs_no_hub(tmp_path):
+    """On the DAQ host, with the file `secrets for-host daq` made as its secrets.yaml (§4)."""
     (tmp_path / "site-config.yaml").write_text(guide_file("site-config.yaml"))
+    site_secrets = tmp_path / "site-secrets.yaml"
+    write_new_secrets(site_secrets)
+    host_file = host_secrets_text(load_secrets(site_secrets), "daq", ["fd-daq"])
+    write_private(tmp_path / "secrets.yaml", host_file)
     done = subprocess.run(words(COMPOSE), cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    services = yaml.safe_load((tmp_path / "docker-compose.yml").read_text())["services"]
+    compose_file = yaml.safe_load((tmp_path / "docker-compose.yml").read_text())
+    services = compose_file["services"]
     assert list(services) == ["fd-daq"]
     fd = services["fd-daq"]
     assert fd["network_mode"] == "host" and "depends_on" not in fd
     assert fd["environment"]["SITE_HOST"] == "daq"
     assert fd["environment"]["SITE_HUB"] == f"wss://{HUB_EXAMPLE}:8001/ws"
-    assert "./secrets.yaml:/config/secrets.yaml:ro" in fd["volumes"]
+    # its own secret only (not the host's login), and no hub's secrets on this host
+    assert fd["secrets"] == ["fd-daq"] and list(compose_file["secrets"]) == ["fd-daq"]
+    own = load_secrets(tmp_path / "compose-secrets" / "fd-daq.yaml")
+    assert (list(own.agents), own.users) == (["fd-daq"], {})
+    assert own.agent_secret("fd-daq") == load_secrets(site_secrets).agent_secret("fd-daq")
     assert "./ca.pem:/config/ca.pem:ro" in fd["volumes"]
     assert not any("hub.key" in v for v in fd["volumes"])  # the hub's key stays on its host
     # the hub host's: the hub, its certificate and key, the others in its namespace
