@@ -2,7 +2,8 @@
 what its InfluxDBAgent runs) and ours write one feed's event into the real InfluxDB: the
 measurements, tag sets, field names, field types and points are the same, with either of OCS's
 protocols. Then ours writes the next events of a feed into a database OCS's filled: nothing
-is refused."""
+is refused, and what it adds is what OCS's would have. With ``--layout floats`` it carries on
+a database it filled before it followed OCS's layout."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 
 from socs_like.testing import wait_until
 from socs_like.testing.influxdb import InfluxDatabase
+from socs_like_agents.influx_publisher.layout import Layout
 from socs_like_agents.influx_publisher.lineprotocol import Lines
 from socs_like_agents.influx_publisher.writer import InfluxWriter
 from socs_like_agents.recording.intake import FeedIntake
@@ -84,27 +86,50 @@ def test_ours_writes_what_ocs_publisher_writes(influxdb: InfluxDatabase, protoco
     assert contents(influxdb) == expected
 
 
+def publish_with_ours(ops_driver, db: InfluxDatabase, events: list[Any], *args: str) -> Any:
+    """Hand `events` to our InfluxPublisher (in this process) writing to `db`; its
+    ``record`` session data once stopped."""
+    port = db.url.rsplit(":", 1)[1]
+    pub = ops_driver(
+        "InfluxPublisher", "--host", "127.0.0.1", "--port", port, "--database", db.name,
+        "--flush-interval", "0.05", *args,
+    )  # fmt: skip
+    assert pub("start", "record").status == 0
+    wait_until(lambda: pub("status", "record").session["status"] == "running")
+    for payload, info in events:
+        pub.call(pub.instance._on_event, payload, info)
+    pub("stop", "record")
+    return pub("wait", "record", timeout=20).session["data"]
+
+
 def test_a_database_ocs_filled_is_taken_over_with_nothing_lost(
     influxdb: InfluxDatabase, ops_driver
 ):
     ocs_publish(influxdb, "line", T0)  # OCS's default protocol
-    port = influxdb.url.rsplit(":", 1)[1]
-    pub = ops_driver(
-        "InfluxPublisher", "--host", "127.0.0.1", "--port", port, "--database", influxdb.name,
-        "--flush-interval", "0.05",
-    )  # fmt: skip
-    assert pub("start", "record").status == 0
-    wait_until(lambda: pub("status", "record").session["status"] == "running")
     # the same series, later: what OCS's would have written next (into a database of its own)
     following = InfluxDatabase(influxdb.server, f"{influxdb.name}_next")
-    for payload, info in ocs_publish(following, "line", T0 + 10, T0 + 20):
-        pub.call(pub.instance._on_event, payload, info)
-    pub("stop", "record")
-    data = pub("wait", "record", timeout=20).session["data"]
+    events = ocs_publish(following, "line", T0 + 10, T0 + 20)
+    data = publish_with_ours(ops_driver, influxdb, events)
     assert (data["written"], data["rejected"], data["last_rejection"]) == (24, 0, None)
     stored = contents(influxdb)
-    assert len(stored[ADDRESS]["points"]) == 12
+    assert len(stored[ADDRESS]["points"]) == 12 and len(stored["FakeDataAgent"]["points"]) == 24
     assert stored[ADDRESS]["fields"]["count"] == "integer"
-    assert [p[2]["count"] for p in stored[ADDRESS]["points"]] == [0, 1, 2, 3] * 3
-    by_channel = [p[0] for p in stored["FakeDataAgent"]["points"]]
-    assert len(by_channel) == 24 and len(set(by_channel)) == 2
+    later = {m: [p for p in c["points"] if p[1] >= (T0 + 10) * 1e6] for m, c in stored.items()}
+    assert later == {m: c["points"] for m, c in contents(following).items()}
+
+
+def test_the_floats_layout_carries_on_a_database_this_publisher_filled_before(
+    influxdb: InfluxDatabase, ops_driver
+):
+    scratch = InfluxDatabase(influxdb.server, f"{influxdb.name}_ocs")
+    first, second, third = ocs_publish(scratch, "json", T0, T0 + 10, T0 + 20)
+    # what this publisher wrote before it followed OCS's layout: numbers as floats, untagged
+    blocks = FeedIntake("observatory", "exclude_influx").take(*first, T0)
+    InfluxWriter(influxdb.url, influxdb.name).write([Lines.of(blocks, T0, Layout.FLOATS)])
+    data = publish_with_ours(ops_driver, influxdb, [second], "--layout", "floats")
+    assert (data["written"], data["rejected"]) == (8, 0)  # both blocks: fields of one point
+    [stored] = contents(influxdb).values()
+    assert stored["fields"]["count"] == "float" and len(stored["points"]) == 8
+    # OCS's layout there loses each status point (a float field written as an integer)
+    data = publish_with_ours(ops_driver, influxdb, [third])
+    assert (data["written"], data["rejected"]) == (8, 4)
