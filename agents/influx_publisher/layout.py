@@ -66,7 +66,8 @@ def series(block: Block, layout: Layout) -> list[Series]:
     root = block.agent_address.removesuffix(f".{block.instance_id}")
     shared = {"feed": block.feed_name, "address_root": root, "instance_id": block.instance_id}
     out = []
-    for key, tag_set in block.influxdb_tags.items():
+    for key in block.data:  # in the block's order, as OCS's (the last of two equal points wins)
+        tag_set = block.influxdb_tags[key]
         own = {
             k: str(v)
             for k, v in tag_set.items()
