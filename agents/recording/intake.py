@@ -105,6 +105,9 @@ def _block(name: Any, raw: Any) -> tuple[str, list[float], dict[str, list[Value]
         raise BadEvent(f"block {name!r} has no block_name string")
     timestamps = raw.get("timestamps")
     data = raw.get("data")
+    if timestamps is None and "timestamp" in raw and isinstance(data, Mapping):
+        # one sample, as OCS's InfluxDB publisher also takes it
+        timestamps, data = [raw["timestamp"]], {k: [v] for k, v in data.items()}
     if not isinstance(timestamps, list) or not isinstance(data, Mapping):
         raise BadEvent(f"block {block_name!r} needs a 'timestamps' list and a 'data' dict")
     for t in timestamps:

@@ -101,6 +101,14 @@ def test_a_tagged_block_of_a_feed_without_agent_class_keeps_the_address_as_measu
     assert line.startswith("observatory.fake-data1,feed=false_temperatures,address_root=")
 
 
+def test_a_block_of_one_sample_is_written_as_ocs_publisher_writes_it():
+    # OCS's publisher takes a block with one "timestamp" and a value per field too
+    payload = {"b": {"block_name": "b", "timestamp": T0 + 0.5, "data": {"n": 1, "x": 0.5}}}
+    assert ours(payload, feed_info()) == [
+        f"observatory.fake-data1,feed=false_temperatures n=1i,x=0.5 {T0}500000"
+    ]
+
+
 def test_malformed_influxdb_tags_refuse_the_event_with_the_reason():
     intake = FeedIntake("observatory", "exclude_influx")
     payload = tagged_temperatures()
@@ -162,6 +170,9 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
             "data": data,
             "influxdb_tags": tags,
         }
+        if n == 1 and draw(st.booleans()):  # a block of one sample, the other way
+            single = {"timestamp": T0 + times[0] / 64, "data": {f: c[0] for f, c in data.items()}}
+            payload[name] = {"block_name": name, "influxdb_tags": tags} | single
     return payload
 
 
