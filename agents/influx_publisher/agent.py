@@ -119,7 +119,7 @@ class InfluxPublisher:
         blocks = self.intake.take(payload, feed_info, received)
         if blocks:
             lines = Lines.of(blocks, received, self.layout)
-            self.empty += sum(len(b) for b in blocks) - lines.points
+            self.empty += lines.empty
             if lines.points:
                 self.backlog.add(lines)
 

@@ -131,6 +131,7 @@ class Lines:
     feed: str  # the address of the event's feed
     body: bytes  # line protocol, each line ending in a line break
     points: int  # lines in it
+    empty: int  # points of its blocks left out, having no value
     received: float  # UNIX s when the publisher got the event
     newest: float  # the latest of its blocks' last sample times (UNIX s)
 
@@ -143,8 +144,10 @@ class Lines:
         """The points of an event's `blocks` (one or more) that have a value (see
         `block_lines`)."""
         lines = encode(blocks, layout)
+        # a point per timestamp of each series (one point per field of a tagged block)
+        possible = sum(len(b) * len(series(b, layout)) for b in blocks)
         newest = max(b.timestamps[-1] for b in blocks if b.timestamps)
-        return cls(blocks[0].feed, body(lines), len(lines), received, newest)
+        return cls(blocks[0].feed, body(lines), len(lines), possible - len(lines), received, newest)
 
 
 def partial_write_dropped(error: str) -> int | None:

@@ -84,6 +84,9 @@ def test_with_influxdb_tags_the_measurement_is_the_agent_class_one_point_per_fie
         f"{head},channel=0 temperature=0.5 {T0 + 1}000000",
         f"{head},channel=1 temperature=1.25 {T0}500000",  # channel_01's null: no point
     ]
+    blocks = FeedIntake("observatory", "exclude_influx").take(tagged_temperatures(), feed_info(), 0)
+    lines = Lines.of(blocks, 0.0)
+    assert (lines.points, lines.empty) == (3, 1)  # the publisher's `empty` counts such points
 
 
 def test_the_floats_layout_is_what_this_publisher_wrote_before():

@@ -111,6 +111,7 @@ def test_a_database_ocs_filled_is_taken_over_with_nothing_lost(
     events = ocs_publish(following, "line", T0 + 10, T0 + 20)
     data = publish_with_ours(ops_driver, influxdb, events)
     assert (data["written"], data["rejected"], data["last_rejection"]) == (24, 0, None)
+    assert data["empty"] == 0 and data["pending"] == 0
     stored = contents(influxdb)
     assert len(stored[ADDRESS]["points"]) == 12 and len(stored["FakeDataAgent"]["points"]) == 24
     assert stored[ADDRESS]["fields"]["count"] == "integer"
