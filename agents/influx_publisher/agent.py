@@ -27,6 +27,7 @@ from socs_like_agents.recording.backlog import (
 from socs_like_agents.recording.intake import FeedIntake
 
 from .errors import InfluxUnavailable
+from .layout import Layout
 from .lineprotocol import Lines
 from .models import PublisherStats
 from .writer import InfluxWriter, WriteResult
@@ -46,8 +47,8 @@ def _credentials() -> tuple[str, str] | None:
 
 
 class InfluxPublisher:
-    """Writes every recorded feed to an InfluxDB 1.x database (as OCS's InfluxDBAgent):
-    measurement = agent address, tag ``feed``, one field per block field.
+    """Writes every recorded feed to an InfluxDB 1.x database as OCS's InfluxDBAgent does
+    (``--layout``, see `layout`).
 
     Operations: process ``record`` (runs at start-up unless ``--initial-state idle``).
     """
@@ -59,6 +60,15 @@ class InfluxPublisher:
         group.add_argument("--port", type=int, default=8086, help="InfluxDB HTTP port (8086)")
         group.add_argument(
             "--database", default="ocs_feeds", help="database, created if missing (ocs_feeds)"
+        )
+        group.add_argument(
+            "--layout",
+            choices=[layout.value for layout in Layout],
+            default=Layout.OCS.value,
+            help="'ocs' (default): measurements, tags and types as OCS's InfluxDB publisher "
+            "writes them (integers as integers; influxdb_tags honoured); 'floats': as this "
+            "publisher wrote before, every number a float and influxdb_tags ignored, for a "
+            "database it filled",
         )
         group.add_argument(
             "--initial-state",
@@ -90,6 +100,7 @@ class InfluxPublisher:
         self.agent = agent
         self.batch_size = args.batch_size
         self.flush_interval = args.flush_interval
+        self.layout = Layout(args.layout)
         self.intake = FeedIntake(agent.address_root, exclude_flag="exclude_influx")
         self.backlog: Backlog[Lines] = Backlog(max_queue_bytes(args))
         self.empty = 0  # points with no value: nothing to write
@@ -107,8 +118,8 @@ class InfluxPublisher:
         received = time.time()
         blocks = self.intake.take(payload, feed_info, received)
         if blocks:
-            lines = Lines.of(blocks, received)
-            self.empty += sum(len(b) for b in blocks) - lines.points
+            lines = Lines.of(blocks, received, self.layout)
+            self.empty += lines.empty
             if lines.points:
                 self.backlog.add(lines)
 

@@ -1,15 +1,9 @@
 """InfluxDB 1.x line protocol for recorded-feed blocks, and the server's answers, without I/O.
 
-The layout is OCS's, so dashboards made for OCS's publisher read ours: the measurement is
-the agent's address (``observatory.fake-data1``), the tag ``feed`` is the feed name, each
-field of a block is a field, one point per timestamp. Two deliberate differences:
-
-- Every number is written as a float (OCS writes Python ints as integers). InfluxDB refuses a
-  whole batch when one field is an integer in one point and a float in another, and a feed
-  value that is ``0`` one second and ``0.5`` the next is ordinary; as floats they never
-  conflict. Integers beyond 2**53 lose their last digits.
-- Times are written in microseconds (``precision=u``): a float UNIX time carries no finer
-  truth, and the finest feed we know (100 kHz) is 10 µs per sample.
+Where each value goes (measurement, tags, field name) and its type follow the publisher's
+layout (`layout`: OCS's, by default). Times are written in microseconds (``precision=u``): a
+float UNIX time carries no finer truth, and the finest feed we know (100 kHz) is 10 µs per
+sample.
 
 Escaping (InfluxDB 1.x): commas and spaces in the measurement; commas, equals signs and
 spaces in tag keys, tag values and field keys; double quotes and backslashes inside string
@@ -30,6 +24,8 @@ from typing import cast
 
 from socs_like_agents.recording.intake import Block, Value
 
+from .layout import Layout, series
+
 PRECISION = "u"
 _MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ ", "\n": " "})
 _KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", "\n": " "})
@@ -47,7 +43,7 @@ def escape_key(name: str) -> str:
     return name.translate(_KEY).rstrip("\\") or "_"
 
 
-def field_value(value: Value) -> str | None:
+def field_value(value: Value, layout: Layout = Layout.OCS) -> str | None:
     """The line-protocol text of one field value; None when it is to be left out."""
     if value is None:
         return None
@@ -56,7 +52,7 @@ def field_value(value: Value) -> str | None:
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else None
     if isinstance(value, int):
-        return repr(float(value))
+        return repr(float(value)) if layout is Layout.FLOATS else f"{value}i"
     return f'"{value.translate(_STRING)}"'
 
 
@@ -65,24 +61,36 @@ def time_of(timestamp: float) -> int:
     return round(timestamp * 1e6)
 
 
-def block_lines(block: Block) -> list[str]:
-    """One line per timestamp of `block` that has at least one value."""
-    head = f"{escape_measurement(block.agent_address)},feed={escape_key(block.feed_name)} "
+def block_lines(block: Block, layout: Layout = Layout.OCS) -> list[str]:
+    """One line per timestamp of each series of `block` (`layout.series`) that has at least
+    one value."""
     times = list(map(time_of, block.timestamps))
-    columns = list(block.data.values())
+    lines: list[str] = []
+    for s in series(block, layout):
+        tags = "".join(f",{escape_key(k)}={escape_key(v)}" for k, v in s.tags)
+        head = f"{escape_measurement(s.measurement)}{tags} "
+        names = [escape_key(name) for _, name in s.fields]
+        columns = [block.data[key] for key, _ in s.fields]
+        lines += _series_lines(head, names, columns, times, layout)
+    return lines
+
+
+def _series_lines(
+    head: str, names: list[str], columns: list[list[Value]], times: list[int], layout: Layout
+) -> list[str]:
     if all(_plain_floats(c) for c in columns):
         # The common case (every value a finite float), about 3x faster: one %-format per
         # line, built in C.
-        keys = [escape_key(k).replace("%", "%%") for k in block.data]
+        keys = [k.replace("%", "%%") for k in names]
         template = head.replace("%", "%%") + ",".join(f"{k}=%r" for k in keys) + " %d"
         return [template % row for row in zip(*columns, times, strict=True)]
-    prefixes = [f"{escape_key(k)}=" for k in block.data]
+    prefixes = [f"{k}=" for k in names]
     lines = []
     for i, t in enumerate(times):
         fields = ",".join(
             p + text
             for p, c in zip(prefixes, columns, strict=True)
-            if (text := field_value(c[i])) is not None
+            if (text := field_value(c[i], layout)) is not None
         )
         if fields:
             lines.append(f"{head}{fields} {t}")
@@ -97,11 +105,11 @@ def _plain_floats(column: list[Value]) -> bool:
     )
 
 
-def encode(blocks: Iterable[Block]) -> list[str]:
+def encode(blocks: Iterable[Block], layout: Layout = Layout.OCS) -> list[str]:
     """The lines of several blocks, in order."""
     lines: list[str] = []
     for block in blocks:
-        lines.extend(block_lines(block))
+        lines.extend(block_lines(block, layout))
     return lines
 
 
@@ -123,6 +131,7 @@ class Lines:
     feed: str  # the address of the event's feed
     body: bytes  # line protocol, each line ending in a line break
     points: int  # lines in it
+    empty: int  # points of its blocks left out, having no value
     received: float  # UNIX s when the publisher got the event
     newest: float  # the latest of its blocks' last sample times (UNIX s)
 
@@ -131,12 +140,14 @@ class Lines:
         return len(self.body) + LINES_OVERHEAD
 
     @classmethod
-    def of(cls, blocks: Sequence[Block], received: float) -> Lines:
+    def of(cls, blocks: Sequence[Block], received: float, layout: Layout = Layout.OCS) -> Lines:
         """The points of an event's `blocks` (one or more) that have a value (see
         `block_lines`)."""
-        lines = encode(blocks)
+        lines = encode(blocks, layout)
+        # a point per timestamp of each series (one point per field of a tagged block)
+        possible = sum(len(b) * len(series(b, layout)) for b in blocks)
         newest = max(b.timestamps[-1] for b in blocks if b.timestamps)
-        return cls(blocks[0].feed, body(lines), len(lines), received, newest)
+        return cls(blocks[0].feed, body(lines), len(lines), possible - len(lines), received, newest)
 
 
 def partial_write_dropped(error: str) -> int | None:

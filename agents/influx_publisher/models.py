@@ -1,6 +1,6 @@
 """What the InfluxPublisher puts in session data and on its feed (typed: a reader can rely on
-them). Counts are points (one timestamp of one block) since ``record`` started; times are
-seconds. The README lists them."""
+them). Counts are InfluxDB points (one timestamp of one block, or of one field of a block
+with ``influxdb_tags``) since ``record`` started; times are seconds. The README lists them."""
 
 from __future__ import annotations
 

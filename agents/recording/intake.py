@@ -17,6 +17,10 @@ feeds never regroup records, so an event is either all new or all seen; one that
 kept whole. Events without numbers (an OCS agent's) are kept and
 counted as ``untracked``.
 
+A block may carry OCS's ``influxdb_tags`` (for each of its fields a tag set and the name
+``_field`` to write it under, as OCS's ``Feed`` checks them) and is kept with them and the
+feed's ``agent_class``: the InfluxPublisher lays such a block out as OCS's does.
+
 A malformed event is refused whole (`BadEvent`), counted, and its reason kept; the recorder
 carries on.
 """
@@ -34,6 +38,8 @@ from typing import Any
 from socs_like.sequence import SequenceTracker
 
 Value = float | int | str | bool | None
+TagValue = str | int | float | bool | None  # a None tag is left out
+Tags = Mapping[str, Mapping[str, TagValue]]  # OCS's influxdb_tags
 # What a block costs in memory, about (for the queue's byte bound): its own objects (the block,
 # its lists, dict and names: ~800 bytes), and per value a Python object and its list's pointer (a
 # float: 24 + 8 bytes), more for text.
@@ -57,6 +63,9 @@ class Block:
     timestamps: list[float]
     data: dict[str, list[Value]]
     received: float  # UNIX s when the recorder got the event
+    agent_class: str = ""  # the feed's (``feed_info["agent_class"]``)
+    # OCS's: per field, its tags and ``_field`` (the name it is written under); None: untagged
+    influxdb_tags: Tags | None = None
 
     def __len__(self) -> int:
         return len(self.timestamps)
@@ -88,7 +97,7 @@ class IntakeCounts:
     last_error: str | None = None  # the reason of the last refused event
 
 
-def _block(name: Any, raw: Any) -> tuple[str, list[float], dict[str, list[Value]]]:
+def _block(name: Any, raw: Any) -> tuple[str, list[float], dict[str, list[Value]], Tags | None]:
     if not isinstance(raw, Mapping):
         raise BadEvent(f"block {name!r} is not a dict")
     block_name = raw.get("block_name", name)
@@ -96,6 +105,9 @@ def _block(name: Any, raw: Any) -> tuple[str, list[float], dict[str, list[Value]
         raise BadEvent(f"block {name!r} has no block_name string")
     timestamps = raw.get("timestamps")
     data = raw.get("data")
+    if timestamps is None and "timestamp" in raw and isinstance(data, Mapping):
+        # one sample, as OCS's InfluxDB publisher also takes it
+        timestamps, data = [raw["timestamp"]], {k: [v] for k, v in data.items()}
     if not isinstance(timestamps, list) or not isinstance(data, Mapping):
         raise BadEvent(f"block {block_name!r} needs a 'timestamps' list and a 'data' dict")
     for t in timestamps:
@@ -113,7 +125,29 @@ def _block(name: Any, raw: Any) -> tuple[str, list[float], dict[str, list[Value]
             if v is not None and not isinstance(v, (int, float, str, bool)):
                 raise BadEvent(f"block {block_name!r}: field {key!r} has value {v!r}")
         columns[key] = column
-    return block_name, [float(t) for t in timestamps], columns
+    tags = raw.get("influxdb_tags") or None  # OCS sends None, and writes {} as None too
+    if tags is not None:
+        _check_tags(block_name, tags, columns)
+    return block_name, [float(t) for t in timestamps], columns, tags
+
+
+def _check_tags(block_name: str, tags: Any, columns: Mapping[str, Any]) -> None:
+    """OCS's rules for ``influxdb_tags`` (its ``Feed`` refuses to publish others): a tag set
+    with a ``_field`` name for each field of the block, and for no other."""
+    if not isinstance(tags, Mapping) or tags.keys() != columns.keys():
+        raise BadEvent(f"block {block_name!r}: influxdb_tags must name exactly its fields")
+    for key, tag_set in tags.items():
+        if (
+            not isinstance(tag_set, Mapping)
+            or not isinstance(tag_set.get("_field"), str)
+            or not tag_set["_field"]
+            or not all(isinstance(k, str) and k for k in tag_set)
+            or not all(v is None or isinstance(v, (str, int, float)) for v in tag_set.values())
+        ):
+            raise BadEvent(
+                f"block {block_name!r}: influxdb_tags of {key!r} must be named text or number "
+                f"tags and a '_field' name, not {tag_set!r}"
+            )
 
 
 class FeedIntake:
@@ -150,9 +184,11 @@ class FeedIntake:
             self.counts.duplicate_events += 1
             return []
         instance_id = agent_address.removeprefix(self.prefix)
+        agent_class = feed_info.get("agent_class")
+        agent_class = agent_class if isinstance(agent_class, str) else ""
         blocks = [
-            Block(agent_address, instance_id, feed_name, name, ts, data, received)
-            for name, ts, data in parsed
+            Block(agent_address, instance_id, feed_name, n, ts, data, received, agent_class, tags)
+            for n, ts, data, tags in parsed
             if ts
         ]
         self.counts.events += 1

@@ -18,7 +18,7 @@ def test_an_event_is_encoded_once_into_one_body():
     lines = Lines.of([temps, state], received=9.0)
     expected = block_lines(temps) + block_lines(state)
     assert lines.body == "".join(f"{line}\n" for line in expected).encode()
-    assert (lines.points, lines.received, lines.newest) == (3, 9.0, 3.0)  # one had no value
+    assert (lines.points, lines.empty, lines.received, lines.newest) == (3, 1, 9.0, 3.0)
     assert lines.nbytes > len(lines.body)
 
 

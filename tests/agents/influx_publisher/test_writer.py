@@ -36,7 +36,7 @@ def test_lines_follow_the_ocs_layout():
         blk({"x": [1.5, None], "n": [3, None], "ok": [True, None]}, [1.0000015, 2.0])
     )
     # the second point has no value at all: not written
-    assert lines == ["obs.a,feed=f x=1.5,n=3.0,ok=true 1000002"]
+    assert lines == ["obs.a,feed=f x=1.5,n=3i,ok=true 1000002"]
     assert time_of(1795920755.9377322) == 1795920755937732
 
 
