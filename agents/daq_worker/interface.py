@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import posixpath
 import secrets
+import shlex
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from socs_like.commands import HostTarget, SshPool, SshSettings
 
 from .errors import ConnectError, ProgramNotRunning, RemoteError, RequestError, WorkerError
 from .models import OrganizeProgress
-from .organize import TransferReport, is_graw, plan_organize
+from .organize import TransferReport, is_graw, plan_organize, same_file_pairs
 from .paths import confine, worker_roots
 from .processes import (
     Probe,
@@ -292,6 +293,7 @@ class WorkerInterface:
             source_dir=cwd, destination=destination, source_names=source, dest_names=existing
         )
         report = TransferReport.from_plan(plan)
+        await self._finish_half_moves(sftp, cwd, destination, report)
         loop = asyncio.get_running_loop()
         started = last = loop.time()
 
@@ -347,6 +349,25 @@ class WorkerInterface:
             report.unconfirmed = sorted(in_flight)
             report.interrupted = lost[0].reason
         report.done.sort()
+
+    async def _finish_half_moves(
+        self, sftp: asyncssh.SFTPClient, source_dir: str, destination: str, report: TransferReport
+    ) -> None:
+        # a clash that is one file under both names is a move cut short: finish it
+        if not report.clashes:
+            return
+        paths = [
+            path
+            for name in report.clashes
+            for path in (posixpath.join(source_dir, name), posixpath.join(destination, name))
+        ]
+        result = await self.pool.run(self.target, "stat -L -c %d:%i -- " + shlex.join(paths))
+        if result.returncode != 0:
+            return  # a name vanished meanwhile: leave them as clashes, the next call sees
+        for name in same_file_pairs(result.stdout_text.split(), report.clashes):
+            await self._timed(f"remove {name}", sftp.remove(posixpath.join(source_dir, name)))
+            report.clashes.remove(name)
+            report.already_there.append(name)
 
     async def _classify_failure(
         self,

@@ -50,6 +50,19 @@ def plan_organize(
     )
 
 
+def same_file_pairs(stat_lines: Iterable[str], names: Iterable[str]) -> list[str]:
+    """Which ``names`` are one file under both names, given ``stat -L -c %d:%i`` of each
+    name's source then destination, in order.
+
+    OpenSSH's SFTP server moves a file by link() then unlink(): a server killed between the
+    two leaves the file in the raw area and in the run folder at once.
+    """
+    ids = list(stat_lines)
+    return [
+        name for i, name in enumerate(names) if ids[2 * i : 2 * i + 1] == ids[2 * i + 1 : 2 * i + 2]
+    ]
+
+
 @dataclass(kw_only=True)
 class TransferReport:
     """Exactly what happened to each file of a move (organize) or copy (backup).

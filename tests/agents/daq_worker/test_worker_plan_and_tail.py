@@ -4,7 +4,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from socs_like_agents.daq_worker.organize import TransferReport, is_graw, plan_organize
+from socs_like_agents.daq_worker.organize import (
+    TransferReport,
+    is_graw,
+    plan_organize,
+    same_file_pairs,
+)
 from socs_like_agents.daq_worker.status import WorkerStatus, field_prefix
 from socs_like_agents.daq_worker.tail import TailReader
 
@@ -22,6 +27,12 @@ def test_plan_moves_new_files_and_leaves_clashes():
     assert plan.to_move == ("a.graw", "c.graw")
     assert plan.clashes == ("b.graw",)
     assert plan.already_there == ("z.graw",)
+
+
+def test_same_file_pairs_are_the_names_whose_two_paths_share_an_inode():
+    lines = ["2049:11", "2049:11", "2049:12", "2049:13", "2050:11", "2049:11"]
+    assert same_file_pairs(lines, ["a.graw", "b.graw", "c.graw"]) == ["a.graw"]
+    assert same_file_pairs(lines[:3], ["a.graw", "b.graw"]) == ["a.graw"]  # short output
 
 
 def test_report_summary_and_truncated_dict():
