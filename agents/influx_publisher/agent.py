@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import time
 
 from socs_like import Agent, OpSession
@@ -30,6 +29,7 @@ from .errors import InfluxUnavailable
 from .layout import Layout
 from .lineprotocol import Lines
 from .models import PublisherStats
+from .server import add_server_arguments, server_from
 from .writer import InfluxWriter, WriteResult
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,6 @@ POLL = 0.02  # how often the writer looks at the queue when nothing is due
 # Writes in flight at once: the next batch is on its way while the server stores the last
 # one, so the publisher keeps up with more.
 IN_FLIGHT = 2
-
-
-def _credentials() -> tuple[str, str] | None:
-    user = os.environ.get("INFLUXDB_USERNAME")
-    return (user, os.environ.get("INFLUXDB_PASSWORD", "")) if user else None
 
 
 class InfluxPublisher:
@@ -56,11 +51,7 @@ class InfluxPublisher:
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group("InfluxPublisher options")
-        group.add_argument("--host", default="localhost", help="InfluxDB host (localhost)")
-        group.add_argument("--port", type=int, default=8086, help="InfluxDB HTTP port (8086)")
-        group.add_argument(
-            "--database", default="ocs_feeds", help="database, created if missing (ocs_feeds)"
-        )
+        add_server_arguments(group)
         group.add_argument(
             "--layout",
             choices=[layout.value for layout in Layout],
@@ -104,8 +95,14 @@ class InfluxPublisher:
         self.intake = FeedIntake(agent.address_root, exclude_flag="exclude_influx")
         self.backlog: Backlog[Lines] = Backlog(max_queue_bytes(args))
         self.empty = 0  # points with no value: nothing to write
+        server = server_from(args)
         self.writer = InfluxWriter(
-            f"http://{args.host}:{args.port}", args.database, args.timeout, _credentials()
+            server.url,
+            server.database,
+            args.timeout,
+            server.auth,
+            verify=server.verify,
+            gzip=server.gzip,
         )
         self.recording = False
         self.feed = agent.register_feed("influx_stats", record=True)

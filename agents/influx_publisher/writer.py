@@ -18,6 +18,7 @@ How each answer is taken:
 
 from __future__ import annotations
 
+import gzip
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,11 +52,16 @@ class InfluxWriter:
         database: str,
         timeout: float = 10.0,
         auth: tuple[str, str] | None = None,
+        *,
+        verify: bool = True,
+        gzip: bool = False,
     ) -> None:
         self.url = url.rstrip("/")
         self.database = database
         self.timeout = timeout
         self.auth = auth
+        self.verify = verify
+        self.gzip = gzip
         self._local = threading.local()
 
     def _http(self) -> requests.Session:
@@ -63,6 +69,9 @@ class InfluxWriter:
         if http is None:
             http = self._local.http = requests.Session()
             http.auth = self.auth
+            http.verify = self.verify
+            if self.gzip:
+                http.headers["Content-Encoding"] = "gzip"
         return http
 
     def write(self, chunks: Sequence[Lines]) -> WriteResult:
@@ -100,7 +109,10 @@ class InfluxWriter:
         failure = None
         try:
             answer = self._http().post(
-                f"{self.url}{path}", params=params, data=data, timeout=self.timeout
+                f"{self.url}{path}",
+                params=params,
+                data=gzip.compress(data, 1) if self.gzip else data,
+                timeout=self.timeout,
             )
         except requests.RequestException as exc:
             failure = f"InfluxDB at {self.url}: {type(exc).__name__}"
