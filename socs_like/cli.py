@@ -157,7 +157,9 @@ def cmd_up(argv: list[str]) -> int:
 
 def cmd_hub(argv: list[str]) -> int:
     parser = _site_parser("hub", "Run the hub (crossbar) for the site config's realm.")
-    parser.add_argument("--dir", default="var/hub", help="folder for crossbar's files (var/hub)")
+    parser.add_argument(
+        "--dir", help="folder for crossbar's files (default: var/hub beside the site config)"
+    )
     parser.add_argument(
         "--listen",
         metavar="ADDRESS",
@@ -169,21 +171,24 @@ def cmd_hub(argv: list[str]) -> int:
     import signal
 
     from .hub import Hub
+    from .site_config import runtime_dir
 
-    _path, site = _load_site(args.site_config)
+    path, site = _load_site(args.site_config)
     config = site.hub
     if args.listen:
         config = config.model_copy(update={"listen": args.listen})
-    hub = Hub(config, Path(args.dir), log_level="info")
-    hub.start()
-    print(f"hub running at {hub.url} (HTTP bridge {hub.http_url}); Ctrl-C stops it")
+    hub = Hub(config, Path(args.dir) if args.dir else runtime_dir(path) / "hub", log_level="info")
+    # Before the start: a SIGTERM while crossbar starts stops it as one after does.
     signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
+        hub.start()
+        print(f"hub running at {hub.url} (HTTP bridge {hub.http_url}); Ctrl-C stops it", flush=True)
         assert hub.process is not None
         return hub.process.wait()
     except KeyboardInterrupt:
-        hub.stop()
         return 0
+    finally:
+        hub.stop()
 
 
 def _ip_address(text: str) -> str:

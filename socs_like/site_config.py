@@ -425,6 +425,19 @@ def find_site_config(explicit: str | None, env: Mapping[str, str] = os.environ) 
     return candidate if candidate.exists() else None
 
 
+def runtime_dir(site_file: str | os.PathLike[str]) -> Path:
+    """Where a site's runtime files go by default (crossbar's folder, the hosts' control
+    sockets and logs): ``var/`` beside its site config, whatever the current folder, so that
+    two sites never share them and a site finds its own from anywhere."""
+    return Path(site_file).resolve().parent / "var"
+
+
+def host_log_dir(site_file: str | os.PathLike[str], host: HostConfig) -> Path:
+    """Where `host`'s processes log: its ``log-dir`` (relative to the site config's folder),
+    else ``log/`` in the `runtime_dir`."""
+    return Path(site_file).resolve().parent / (host.log_dir or runtime_dir(site_file) / "log")
+
+
 def site_client_credentials(site_file: str | None = None) -> Credentials | None:
     """This host's client credentials: from ``$SOCS_LIKE_SECRETS``, else from the secrets
     file of the site config found by the usual rule; None when there is none."""
