@@ -114,16 +114,18 @@ def _ca_option(args: argparse.Namespace) -> dict[str, Any]:
     return {"ca_file": args.ca_file} if args.ca_file else {}
 
 
+NO_SITE_CONFIG = (
+    "no site config: give --site-config, set OCS_CONFIG_DIR, or run where site-config.yaml is"
+)
+
+
 def _load_site(explicit: str | None) -> tuple[Path, SiteConfig]:
     """The site config's path and contents."""
     from .site_config import find_site_config, load_site_config
 
     path = find_site_config(explicit)
     if path is None:
-        raise UserError(
-            "no site config: give --site-config, set OCS_CONFIG_DIR, "
-            "or run where site-config.yaml is"
-        )
+        raise UserError(NO_SITE_CONFIG)
     return path, load_site_config(path)
 
 
@@ -341,9 +343,13 @@ def cmd_status(argv: list[str]) -> int:
     from rich.console import Console
 
     from .client import run_sync
+    from .site_config import find_site_config, read_site_config_or_warn
     from .status import operations, overview
 
-    path, site = _load_site(args.site_config)
+    path = find_site_config(args.site_config)
+    if path is None:
+        raise UserError(NO_SITE_CONFIG)
+    site = read_site_config_or_warn(path, "status")  # state is read while the file is fixed
     ids = (
         [args.instance_id]
         if args.instance_id

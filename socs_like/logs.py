@@ -26,7 +26,12 @@ import sys
 import time
 from pathlib import Path
 
-from .site_config import SiteConfigError, find_site_config, host_log_dir, load_site_config
+from .site_config import (
+    SiteConfigError,
+    find_site_config,
+    host_log_dir,
+    read_site_config_or_warn,
+)
 
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 3
@@ -150,7 +155,7 @@ def main(argv: list[str]) -> int:
     site_file = find_site_config(args.site_config)
     if args.log_dir is None and site_file is not None:
         try:
-            _, host = load_site_config(site_file).host(args.site_host)
+            _, host = read_site_config_or_warn(site_file, "logs").host(args.site_host)
         except SiteConfigError as exc:
             print(f"socs-like logs: {exc}", file=sys.stderr)
             return 2
