@@ -36,7 +36,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -44,8 +43,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from .commands import dies_with
-from .listeners import comm, listening
+from .commands import dies_with, on_lifelong_thread
+from .proc import comm, listening, process_alive
 from .secrets import SECRETS_ENV, Secrets, SecretsError, load_secrets, write_new_secrets
 from .site_config import HubConfig
 
@@ -363,42 +362,53 @@ class Hub:
         signal handler's exception) stops crossbar first."""
         if port_open(self.host, self.port):
             raise HubError(port_taken(self.port))
+        self._claim_folder()
         try:
             self.write_config()
         except SecretsError as exc:
             raise HubError(str(exc)) from None
         log_file = log_file or self.cbdir / "crossbar.log"
+        argv = [
+            crossbar_executable(),
+            "start",
+            "--cbdir",
+            str(self.cbdir),
+            "--loglevel",
+            self.log_level,
+        ]
+        env = os.environ | {"PYTHONUNBUFFERED": "1", SECRETS_ENV: str(self.secrets_file.resolve())}
         with open(log_file, "ab") as out:
             begin = out.tell()
-            self.process = subprocess.Popen(
-                [
-                    crossbar_executable(),
-                    "start",
-                    "--cbdir",
-                    str(self.cbdir),
-                    "--loglevel",
-                    self.log_level,
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=os.environ
-                | {"PYTHONUNBUFFERED": "1", SECRETS_ENV: str(self.secrets_file.resolve())},
-                start_new_session=True,
-                # crossbar (and its router worker with it) ends when we do, however we end,
-                # so no orphan keeps the port from the next hub. The kernel ties this to the
-                # thread that starts it, so only the main thread (alive as long as the
-                # process) may.
-                preexec_fn=(
-                    dies_with(os.getpid())
-                    if threading.current_thread() is threading.main_thread()
-                    else None
-                ),
+            # crossbar (and its router worker with it) ends when we do, however we end, so
+            # no orphan keeps the port from the next hub (whichever thread starts it).
+            self.process = on_lifelong_thread(
+                lambda: subprocess.Popen(
+                    argv,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                    preexec_fn=dies_with(os.getpid()),
+                )
             )
         try:
             self._wait_serving(timeout, log_file, begin)
         except BaseException:
             self.stop()
             raise
+
+    def _claim_folder(self) -> None:
+        """crossbar refuses a folder whose ``node.pid`` names a process that exists, a
+        zombie too: a hub killed a moment ago, whose crossbar is not reaped yet, would keep
+        the next from starting. Such a file goes; one of a live crossbar is another hub's."""
+        path = self.cbdir / "node.pid"
+        try:
+            pid = int(json.loads(path.read_text())["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # none; or not crossbar's, which crossbar itself replaces
+        if process_alive(pid) and comm(pid).startswith("crossbar"):
+            raise HubError(f"another hub runs from {self.cbdir} (crossbar, pid {pid})")
+        path.unlink(missing_ok=True)
 
     def _wait_serving(self, timeout: float, log_file: Path, begin: int) -> None:
         assert self.process is not None

@@ -17,8 +17,9 @@ import os
 import signal
 from pathlib import Path
 
-from ..listeners import comm as comm
-from ..listeners import listening as listening
+from ..proc import comm as comm
+from ..proc import listening as listening
+from ..proc import process_alive as process_alive
 
 
 def children_by_parent() -> dict[int, list[int]]:
@@ -97,12 +98,3 @@ def kill_marked(name: str, value: str) -> list[int]:
     pids = marked(name, value)
     signal_all(pids, signal.SIGKILL)
     return pids
-
-
-def process_alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie (dead, not yet reaped) counts as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"

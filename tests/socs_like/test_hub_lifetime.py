@@ -5,6 +5,7 @@ that cannot start says why."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -22,7 +23,7 @@ from socs_like.site_config import HubConfig, load_site_config
 from socs_like.supervisor import Supervisor
 from socs_like.testing import wait_until
 from socs_like.testing.hub import free_port
-from socs_like.testing.procs import descendants, listening, marked
+from socs_like.testing.procs import descendants, listening, marked, process_alive
 
 MARK = "SOCS_LIKE_TEST_LIFETIME"
 
@@ -90,7 +91,9 @@ def test_ctrl_c_of_up_piped_to_a_tee_that_died_stops_every_agent_and_the_hub(tmp
             if started := re.search(rb"fd-t: started \(pid (\d+)\)", line):
                 break
     # the agents run in the site config's folder, where its relative paths point
-    assert os.readlink(f"/proc/{int(started[1])}/cwd") == str(tmp_path / "site")
+    # (the launcher reports the pid as it forks, a moment before the child moves there)
+    cwd = f"/proc/{int(started[1])}/cwd"
+    wait_until(lambda: os.readlink(cwd) == str(tmp_path / "site"), 10, message="cwd")
     # the reader is gone (closed above, as tee's death closes it)
     os.killpg(up.pid, signal.SIGINT)
     assert up.wait(60) == 0
@@ -103,12 +106,14 @@ def test_ctrl_c_of_up_piped_to_a_tee_that_died_stops_every_agent_and_the_hub(tmp
 
 def test_sigkill_of_up_leaves_no_crossbar_nor_agent_and_the_next_hub_starts(tmp_path):
     port = free_port()
-    site = write_site(tmp_path / "site", port, [{"agent-class": "FakeData", "instance-id": "fd-k"}])
+    site = write_site(tmp_path / "site", port)  # its one agent: the host manager
     log = open(tmp_path / "up.out", "wb")  # noqa: SIM115
     up, mark = start("up", site, tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until(
-            lambda: b"fd-k: started" in (tmp_path / "up.out").read_bytes(), 60, message="fd-k"
+            lambda: b"hm-localhost: started" in (tmp_path / "up.out").read_bytes(),
+            60,
+            message="the host manager started",
         )
     finally:
         up.kill()
@@ -124,6 +129,38 @@ def test_sigkill_of_up_leaves_no_crossbar_nor_agent_and_the_next_hub_starts(tmp_
     nothing_left(mark, port)
     assert (tmp_path / "site" / "var" / "hub" / "crossbar.log").exists()
     assert not (tmp_path / "var").exists()
+
+
+# A hub started from a thread that ends (a pool's worker, a thread that restarts the hub):
+# the kernel ties a parent-death signal to the thread that forks, not to the process.
+FROM_A_THREAD = """
+import sys, threading, time
+from pathlib import Path
+from socs_like.hub import Hub
+from socs_like.site_config import HubConfig
+
+hub = Hub(HubConfig(wamp_server=sys.argv[1]), Path(sys.argv[2]))
+starter = threading.Thread(target=hub.start)
+starter.start()
+starter.join()
+print(hub.process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_hub_started_from_a_thread_that_ended_still_dies_with_its_process(tmp_path):
+    port = free_port()
+    owner = subprocess.Popen(
+        [sys.executable, "-c", FROM_A_THREAD, f"ws://127.0.0.1:{port}/ws", str(tmp_path)],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert owner.stdout.readline().strip().isdigit()
+        assert listening(port)
+    finally:
+        owner.kill()
+        owner.wait()
+    wait_until(lambda: not listening(port), 30, interval=0.1, message="crossbar to end")
 
 
 def test_sigterm_while_the_hub_starts_stops_crossbar(tmp_path):
@@ -161,6 +198,30 @@ def test_a_hub_whose_port_is_taken_names_who_holds_it(tmp_path):
             hub.start()
     name = Path(f"/proc/{os.getpid()}/comm").read_text().strip()
     assert str(error.value) == f"port {port} is in use by pid {os.getpid()} ({name})"
+
+
+def test_a_hub_starts_after_one_killed_a_moment_ago_and_a_second_one_is_told_why_not(
+    tmp_path,
+):
+    # The killed hub's crossbar, not yet reaped, is a zombie its node.pid still names;
+    # crossbar took that for a running node and failed ("psutil.ZombieProcess").
+    unreaped = subprocess.Popen(["true"])
+    wait_until(lambda: not process_alive(unreaped.pid), 10, message="a zombie")
+    (tmp_path / "hub").mkdir()
+    (tmp_path / "hub" / "node.pid").write_text(json.dumps({"pid": unreaped.pid}))
+    first = Hub(HubConfig(wamp_server=f"ws://127.0.0.1:{free_port()}/ws"), tmp_path / "hub")
+    try:
+        first.start()
+        unreaped.wait()
+        # two hubs from one folder: the second is told which hub holds it
+        second = Hub(HubConfig(wamp_server=f"ws://127.0.0.1:{free_port()}/ws"), tmp_path / "hub")
+        with pytest.raises(HubError) as error:
+            second.start()
+        assert str(error.value) == (
+            f"another hub runs from {tmp_path / 'hub'} (crossbar, pid {first.process.pid})"
+        )
+    finally:
+        first.stop()
 
 
 def test_crossbar_that_cannot_start_says_why_in_its_own_words(tmp_path):

@@ -1,6 +1,7 @@
-"""Who listens on a TCP port, as /proc shows it: for an error that names what holds a port
-("port 8001 is in use by pid 4242 (crossbar-worker)") instead of leaving a person to guess.
-Other users' processes are hidden from a non-root caller: then nobody is found."""
+"""Processes and the ports they listen on, as /proc shows them: for errors that name what
+holds a port or a folder ("port 8001 is in use by pid 4242 (crossbar-worker)") instead of
+leaving a person to guess. Other users' processes are hidden from a non-root caller: then
+nobody is found. A process that exits meanwhile is taken as gone, never as an error."""
 
 from __future__ import annotations
 
@@ -40,3 +41,12 @@ def _open_files(pid: int) -> set[str]:
             with contextlib.suppress(OSError):
                 found.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
     return found
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (dead, not yet reaped) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
