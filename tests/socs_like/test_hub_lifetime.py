@@ -23,7 +23,7 @@ from socs_like.site_config import HubConfig, load_site_config
 from socs_like.supervisor import Supervisor
 from socs_like.testing import wait_until
 from socs_like.testing.hub import free_port
-from socs_like.testing.procs import descendants, listening, marked, process_alive
+from socs_like.testing.procs import cmdline, descendants, listening, marked, process_alive
 
 MARK = "SOCS_LIKE_TEST_LIFETIME"
 
@@ -56,7 +56,8 @@ def start(command: str, site: Path, cwd: Path, **popen) -> tuple[subprocess.Pope
 
 
 def nothing_left(mark: str, port: int) -> None:
-    # crossbar's router worker is not marked (crossbar gives it an environment of its own)
+    # crossbar's processes hide their mark (their titles overwrite what /proc shows of their
+    # environment): the port they held says whether they are gone
     wait_until(
         lambda: not marked(MARK, mark) and not listening(port),
         30,
@@ -66,14 +67,7 @@ def nothing_left(mark: str, port: int) -> None:
 
 
 def crossbar_started(pid: int) -> bool:
-    return any("crossbar" in " ".join(cmdline_of(p)) for p in descendants(pid))
-
-
-def cmdline_of(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-    except OSError:
-        return []
+    return any("crossbar" in " ".join(cmdline(p)) for p in descendants(pid))
 
 
 def test_ctrl_c_of_up_piped_to_a_tee_that_died_stops_every_agent_and_the_hub(tmp_path):
