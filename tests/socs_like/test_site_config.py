@@ -210,7 +210,8 @@ def test_state_is_read_from_the_valid_part_of_a_file_being_fixed(tmp_path):
     site, error = read_site_config(path)
     assert error is not None and str(error).startswith(f"{path}:8: ")
     assert (
-        site.hub.wamp_realm == "my_realm" and site.hub.secrets_path() == tmp_path / "secrets.yaml"
+        site.hub.wamp_realm == "my_realm"
+        and site.hub.secrets_path(env={}) == tmp_path / "secrets.yaml"
     )
     assert site.hosts["localhost"].crossbar_timeout == 20  # log-dirr dropped, the rest kept
     # fd1 is kept by its class and id; the instance without an id cannot be
