@@ -3,7 +3,7 @@
 nothing at its intake, keep its memory within its bound, and drain when the server returns?
 
     .venv/bin/python bench/bench_influx_outage.py [--minutes 10] [--scale 1] [--quick]
-                                                   [--publisher-arg=--max-queue-bytes=64M]
+                                                   [--publisher-arg=--max-queue-mb=64]
                                                    [--keep]
 
 Everything on loopback: one crossbar, one real InfluxDB 1.x (Debian's influxd), and the feeds

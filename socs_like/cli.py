@@ -114,16 +114,18 @@ def _ca_option(args: argparse.Namespace) -> dict[str, Any]:
     return {"ca_file": args.ca_file} if args.ca_file else {}
 
 
+NO_SITE_CONFIG = (
+    "no site config: give --site-config, set OCS_CONFIG_DIR, or run where site-config.yaml is"
+)
+
+
 def _load_site(explicit: str | None) -> tuple[Path, SiteConfig]:
     """The site config's path and contents."""
     from .site_config import find_site_config, load_site_config
 
     path = find_site_config(explicit)
     if path is None:
-        raise UserError(
-            "no site config: give --site-config, set OCS_CONFIG_DIR, "
-            "or run where site-config.yaml is"
-        )
+        raise UserError(NO_SITE_CONFIG)
     return path, load_site_config(path)
 
 
@@ -157,7 +159,9 @@ def cmd_up(argv: list[str]) -> int:
 
 def cmd_hub(argv: list[str]) -> int:
     parser = _site_parser("hub", "Run the hub (crossbar) for the site config's realm.")
-    parser.add_argument("--dir", default="var/hub", help="folder for crossbar's files (var/hub)")
+    parser.add_argument(
+        "--dir", help="folder for crossbar's files (default: var/hub beside the site config)"
+    )
     parser.add_argument(
         "--listen",
         metavar="ADDRESS",
@@ -169,21 +173,24 @@ def cmd_hub(argv: list[str]) -> int:
     import signal
 
     from .hub import Hub
+    from .site_config import runtime_dir
 
-    _path, site = _load_site(args.site_config)
+    path, site = _load_site(args.site_config)
     config = site.hub
     if args.listen:
         config = config.model_copy(update={"listen": args.listen})
-    hub = Hub(config, Path(args.dir), log_level="info")
-    hub.start()
-    print(f"hub running at {hub.url} (HTTP bridge {hub.http_url}); Ctrl-C stops it")
+    hub = Hub(config, Path(args.dir) if args.dir else runtime_dir(path) / "hub", log_level="info")
+    # Before the start: a SIGTERM while crossbar starts stops it as one after does.
     signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
+        hub.start()
+        print(f"hub running at {hub.url} (HTTP bridge {hub.http_url}); Ctrl-C stops it", flush=True)
         assert hub.process is not None
         return hub.process.wait()
     except KeyboardInterrupt:
-        hub.stop()
         return 0
+    finally:
+        hub.stop()
 
 
 def _ip_address(text: str) -> str:
@@ -336,9 +343,13 @@ def cmd_status(argv: list[str]) -> int:
     from rich.console import Console
 
     from .client import run_sync
+    from .site_config import find_site_config, read_site_config_or_warn
     from .status import operations, overview
 
-    path, site = _load_site(args.site_config)
+    path = find_site_config(args.site_config)
+    if path is None:
+        raise UserError(NO_SITE_CONFIG)
+    site = read_site_config_or_warn(path, "status")  # state is read while the file is fixed
     ids = (
         [args.instance_id]
         if args.instance_id

@@ -37,7 +37,7 @@ from .secrets import Credentials, client_context
 from .signed_bridge import sign_http_query
 from .site_config import (
     find_site_config,
-    load_site_config,
+    read_site_config,
     site_client_credentials,
     site_http_signing,
 )
@@ -344,7 +344,7 @@ class AsyncClient:
         """A client for `instance_id` on the hub named in the site config."""
         path = find_site_config(site_config)
         if path is not None:
-            hub = load_site_config(path).hub
+            hub = read_site_config(path)[0].hub  # the hub block is all a client needs
             kwargs = {
                 "hub_url": hub.wamp_server,
                 "http_url": hub.http_url,

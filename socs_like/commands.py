@@ -37,13 +37,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import ctypes
 import logging
 import os
+import queue
 import shlex
 import signal
 import subprocess
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -165,7 +168,8 @@ def dies_with(parent: int) -> Callable[[], None]:
     """What a command runs between fork and exec (``preexec_fn``): it gets SIGKILL when
     ``parent`` ends, however it ends. The kernel ties it to the *thread* that forked it, which
     :func:`run_command` keeps blocked until the command is over (and an event loop's thread
-    lives as long as its process), so in effect to the process.
+    lives as long as its process), so in effect to the process; a child that outlives its
+    starter is forked by :func:`on_lifelong_thread`.
     (SIGKILL, as at a timeout: nothing the command might do on its way out needs its caller,
     and rsync's helpers end on their own once their pipes close.)"""
 
@@ -175,6 +179,40 @@ def dies_with(parent: int) -> Callable[[], None]:
             os.kill(os.getpid(), signal.SIGKILL)
 
     return tie
+
+
+def on_lifelong_thread(call: Callable[[], T]) -> T:
+    """``call()`` on a thread that lives as long as this process: the main thread when we
+    are on it, else a daemon thread kept for this. A child forked there with
+    :func:`dies_with` is tied to the process, where a thread that ends first (a worker of
+    a pool, a thread that restarts a hub) would take its child along when it ends."""
+    if threading.current_thread() is threading.main_thread():
+        return call()
+    global _lifelong
+    with _lifelong_lock:
+        if _lifelong is None:
+            _lifelong = queue.SimpleQueue()
+            threading.Thread(
+                target=_serve_lifelong, args=(_lifelong,), name="lifelong", daemon=True
+            ).start()
+    done: concurrent.futures.Future[T] = concurrent.futures.Future()
+    _lifelong.put((call, done))
+    return done.result()
+
+
+_lifelong: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] | None = None
+_lifelong_lock = threading.Lock()
+
+
+def _serve_lifelong(
+    requests: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]],
+) -> None:
+    while True:
+        call, done = requests.get()
+        try:
+            done.set_result(call())
+        except BaseException as exc:
+            done.set_exception(exc)
 
 
 def run_command(

@@ -29,13 +29,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from .commands import dies_with
+from .commands import dies_with, on_lifelong_thread
+from .proc import comm, listening, process_alive
 from .secrets import SECRETS_ENV, Secrets, SecretsError, load_secrets, write_new_secrets
 from .site_config import HubConfig
 
@@ -270,6 +271,29 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
+def port_taken(port: int) -> str:
+    """Why a hub cannot have `port`: who holds it, when this user may see that."""
+    holders = [f"pid {pid} ({comm(pid)})" for pid in listening(port)]
+    if holders:
+        return f"port {port} is in use by {', '.join(holders)}"
+    return f"port {port} is in use by a process of another user: is another hub running?"
+
+
+# A line of crossbar's log: "2026-12-07T05:59:43+0000 [Controller  28831] text".
+_LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[[^\]]*\] ?")
+# The last line of a Python traceback ("builtins.FileNotFoundError: [Errno 2] ...").
+_EXCEPTION = re.compile(r"^[\w.]*(Error|Exception): ")
+
+
+def crossbar_failure(output: str) -> str:
+    """Why crossbar stopped while starting, from what it wrote: its first exception (the
+    cause; what follows is crossbar reporting that it failed), else its last message."""
+    lines = [_LOG_PREFIX.sub("", line).strip() for line in output.splitlines()]
+    lines = [line for line in lines if line]
+    cause = next((line for line in lines if _EXCEPTION.match(line)), None)
+    return (cause or (lines[-1] if lines else ""))[:500]
+
+
 class Hub:
     """A crossbar process serving one site's realm; `start` returns once it accepts calls.
 
@@ -333,47 +357,74 @@ class Hub:
         return path
 
     def start(self, timeout: float = 30.0, log_file: Path | None = None) -> None:
+        """Start crossbar and return once it serves; its output goes to `log_file` (default
+        ``crossbar.log`` in `cbdir`). Whatever interrupts the start (an error, Ctrl-C, a
+        signal handler's exception) stops crossbar first."""
         if port_open(self.host, self.port):
-            raise HubError(f"port {self.port} is already in use: is another hub running?")
+            raise HubError(port_taken(self.port))
+        self._claim_folder()
         try:
             self.write_config()
         except SecretsError as exc:
             raise HubError(str(exc)) from None
-        out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                crossbar_executable(),
-                "start",
-                "--cbdir",
-                str(self.cbdir),
-                "--loglevel",
-                self.log_level,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=os.environ
-            | {"PYTHONUNBUFFERED": "1", SECRETS_ENV: str(self.secrets_file.resolve())},
-            start_new_session=True,
+        log_file = log_file or self.cbdir / "crossbar.log"
+        argv = [
+            crossbar_executable(),
+            "start",
+            "--cbdir",
+            str(self.cbdir),
+            "--loglevel",
+            self.log_level,
+        ]
+        env = os.environ | {"PYTHONUNBUFFERED": "1", SECRETS_ENV: str(self.secrets_file.resolve())}
+        with open(log_file, "ab") as out:
+            begin = out.tell()
             # crossbar (and its router worker with it) ends when we do, however we end, so
-            # no orphan keeps the port from the next hub. The kernel ties this to the thread
-            # that starts it, so only the main thread (alive as long as the process) may.
-            preexec_fn=(
-                dies_with(os.getpid())
-                if threading.current_thread() is threading.main_thread()
-                else None
-            ),
-        )
+            # no orphan keeps the port from the next hub (whichever thread starts it).
+            self.process = on_lifelong_thread(
+                lambda: subprocess.Popen(
+                    argv,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                    preexec_fn=dies_with(os.getpid()),
+                )
+            )
+        try:
+            self._wait_serving(timeout, log_file, begin)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _claim_folder(self) -> None:
+        """crossbar refuses a folder whose ``node.pid`` names a process that exists, a
+        zombie too: a hub killed a moment ago, whose crossbar is not reaped yet, would keep
+        the next from starting. Such a file goes; one of a live crossbar is another hub's."""
+        path = self.cbdir / "node.pid"
+        try:
+            pid = int(json.loads(path.read_text())["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # none; or not crossbar's, which crossbar itself replaces
+        if process_alive(pid) and comm(pid).startswith("crossbar"):
+            raise HubError(f"another hub runs from {self.cbdir} (crossbar, pid {pid})")
+        path.unlink(missing_ok=True)
+
+    def _wait_serving(self, timeout: float, log_file: Path, begin: int) -> None:
+        assert self.process is not None
         bound = listen_address(self.config)
         probe = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(bound, bound)
         deadline = time.monotonic() + timeout
         while not self._serving(probe):
             if self.process.poll() is not None:
+                with open(log_file, "rb") as log:
+                    log.seek(begin)
+                    said = crossbar_failure(log.read().decode(errors="replace"))
                 raise HubError(
-                    f"crossbar exited with code {self.process.returncode} while starting"
-                    + (f"; see {log_file}" if log_file else "")
+                    f"crossbar exited with code {self.process.returncode} while starting: "
+                    f"{said or 'it said nothing'} (log: {log_file})"
                 )
             if time.monotonic() > deadline:
-                self.stop()
                 raise HubError(f"crossbar did not open port {self.port} in {timeout:.0f} s")
             time.sleep(0.05)
 

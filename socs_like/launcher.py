@@ -11,8 +11,9 @@ touching, and so copying, them).
 `Process` with the same ``pid``/``returncode``/``wait``/``send_signal``/``kill``:
 
 - The first `spawn` on an event loop starts the launcher (``python -m socs_like.launcher``),
-  connected by a ``SOCK_SEQPACKET`` socket pair. A request is ``{"argv": [...]}`` with the
-  child's stdout passed as a file descriptor (``SCM_RIGHTS``); the answer is ``{"pid": N}``.
+  connected by a ``SOCK_SEQPACKET`` socket pair. A request is ``{"argv": [...], "cwd": ...}``
+  with the child's stdout passed as a file descriptor (``SCM_RIGHTS``); the answer is
+  ``{"pid": N}``.
   The launcher reaps its children and reports ``{"exit": pid, "code": c}`` (``-signal`` for a
   signal, as asyncio does).
 - When the launcher cannot start or dies, `spawn` falls back to plain processes for the rest of
@@ -93,9 +94,12 @@ class LauncherError(Exception):
 # --- the supervisor's side ---------------------------------------------------------------------
 
 
-async def spawn(argv: list[str], stdout: IO[Any] | int) -> Process:
-    """Start ``python -m socs_like *argv`` with stdout and stderr to `stdout`: forked by this
-    loop's launcher when there is one, else (or when it fails) as a plain process."""
+async def spawn(
+    argv: list[str], stdout: IO[Any] | int, cwd: str | os.PathLike[str] | None = None
+) -> Process:
+    """Start ``python -m socs_like *argv`` in folder `cwd` (default: ours) with stdout and
+    stderr to `stdout`: forked by this loop's launcher when there is one, else (or when it
+    fails) as a plain process."""
     loop = asyncio.get_running_loop()
     fd = stdout if isinstance(stdout, int) else stdout.fileno()
     if os.environ.get(ENV_SWITCH, "on") != "off":
@@ -104,11 +108,17 @@ async def spawn(argv: list[str], stdout: IO[Any] | int) -> Process:
             launcher = _launchers[loop] = Launcher(loop)
         if launcher.usable:
             try:
-                return await launcher.spawn(argv, fd)
+                return await launcher.spawn(argv, fd, cwd)
             except LauncherError as exc:
                 log.warning("launcher: %s; starting this one as a plain process", exc)
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "socs_like", *argv, stdout=fd, stderr=asyncio.subprocess.STDOUT
+        sys.executable,
+        "-m",
+        "socs_like",
+        *argv,
+        stdout=fd,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=cwd,
     )
 
 
@@ -196,7 +206,9 @@ class Launcher:
     def usable(self) -> bool:
         return not self._lost
 
-    async def spawn(self, argv: list[str], fd: int) -> LaunchedProcess:
+    async def spawn(
+        self, argv: list[str], fd: int, cwd: str | os.PathLike[str] | None = None
+    ) -> LaunchedProcess:
         try:
             await asyncio.wait_for(asyncio.shield(self._ready), READY_TIMEOUT)
         except TimeoutError:
@@ -207,7 +219,8 @@ class Launcher:
         reply: asyncio.Future[dict[str, Any]] = self._loop.create_future()
         self._replies.append(reply)
         try:
-            socket.send_fds(self._sock, [json.dumps({"argv": argv}).encode()], [fd])
+            request = {"argv": argv, "cwd": None if cwd is None else os.fspath(cwd)}
+            socket.send_fds(self._sock, [json.dumps(request).encode()], [fd])
         except OSError as exc:
             self._replies.remove(reply)
             self._lose(f"cannot reach the launcher: {exc}")
@@ -339,7 +352,8 @@ def serve(sock: socket.socket) -> int:
             _stop_children(live)
             return 0
         try:
-            argv = json.loads(message)["argv"]
+            request = json.loads(message)
+            argv, cwd = request["argv"], request.get("cwd")
             if len(fds) != 1 or not isinstance(argv, list):
                 raise ValueError("a request is {'argv': [...]} with one file descriptor")
             pid = os.fork()
@@ -351,7 +365,7 @@ def serve(sock: socket.socket) -> int:
         if pid == 0:
             for fd in (sock.fileno(), wake_r, wake_w):
                 os.close(fd)
-            _child(argv, fds)
+            _child(argv, fds, cwd)
         for fd in fds:
             os.close(fd)
         live.add(pid)
@@ -385,10 +399,12 @@ def _stop_children(live: set[int]) -> None:
             time.sleep(0.02)
 
 
-def _child(argv: list[str], fds: list[int]) -> None:
-    """Become ``python -m socs_like *argv``; never returns."""
+def _child(argv: list[str], fds: list[int], cwd: str | None) -> None:
+    """Become ``python -m socs_like *argv`` in folder `cwd`; never returns."""
     code: Any = 1
     try:
+        if cwd is not None:
+            os.chdir(cwd)
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)

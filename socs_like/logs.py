@@ -26,7 +26,12 @@ import sys
 import time
 from pathlib import Path
 
-from .site_config import SiteConfigError, find_site_config, load_site_config
+from .site_config import (
+    SiteConfigError,
+    find_site_config,
+    host_log_dir,
+    read_site_config_or_warn,
+)
 
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 3
@@ -146,21 +151,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--site-host", help="host block (default: $SITE_HOST, else hostname)")
     parser.add_argument("--log-dir", help="the folder of the log files (default: the host's)")
     args = parser.parse_args(argv)
-    log_dir = args.log_dir
-    if log_dir is None:
-        site_file = find_site_config(args.site_config)
-        if site_file is None:
-            log_dir = "var/log"
-        else:
-            try:
-                _, host = load_site_config(site_file).host(args.site_host)
-            except SiteConfigError as exc:
-                print(f"socs-like logs: {exc}", file=sys.stderr)
-                return 2
-            log_dir = host.log_dir or "var/log"
-    path = log_path(Path(log_dir), args.instance_id)
+    log_dir = Path(args.log_dir or "var/log")
+    site_file = find_site_config(args.site_config)
+    if args.log_dir is None and site_file is not None:
+        try:
+            _, host = read_site_config_or_warn(site_file, "logs").host(args.site_host)
+        except SiteConfigError as exc:
+            print(f"socs-like logs: {exc}", file=sys.stderr)
+            return 2
+        log_dir = host_log_dir(site_file, host)
+    path = log_path(log_dir, args.instance_id)
     if not path.exists():
-        known = sorted(p.stem for p in Path(log_dir).glob("*.log"))
+        known = sorted(p.stem for p in log_dir.glob("*.log"))
         print(
             f"socs-like logs: no log file {path}; the log files there are {known}",
             file=sys.stderr,

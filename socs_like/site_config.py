@@ -19,6 +19,7 @@ import difflib
 import ipaddress
 import os
 import socket
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -413,6 +414,69 @@ def load_site_config(path: str | os.PathLike[str]) -> SiteConfig:
     return site
 
 
+def read_site_config(path: str | os.PathLike[str]) -> tuple[SiteConfig, SiteConfigError | None]:
+    """The site config as far as reading state needs it (``status``, ``host list``, ``logs``,
+    a client looking for the hub), and its error if it has one.
+
+    A person fixing a host block must still see what runs: with an error outside the hub
+    block, this is the hub block and, of each host block, the settings and agent instances
+    that are valid on their own (an invalid instance that names its class and id is kept by
+    those); the error comes back to be shown as a warning. An error in the hub block, or text
+    that is not YAML, is raised: without the hub there is nobody to ask.
+    """
+    try:
+        return load_site_config(path), None
+    except SiteConfigError as exc:
+        error = exc
+    try:
+        raw = yaml.load(Path(path).read_text(), Loader=_SAFE_LOADER)
+        hub = HubConfig.model_validate((raw or {}).get("hub") or {})
+        blocks = (raw or {}).get("hosts") or {}
+        hosts = {str(name): _valid_part_of_host(block) for name, block in blocks.items()}
+    except (OSError, yaml.YAMLError, ValidationError, AttributeError):
+        raise error from None
+    site = SiteConfig(hub=hub, hosts=hosts)
+    site.hub._site_dir = Path(path).resolve().parent
+    return site, error
+
+
+def read_site_config_or_warn(path: str | os.PathLike[str], command: str) -> SiteConfig:
+    """`read_site_config` for ``socs-like COMMAND``: an error in the file is one warning line
+    on stderr, and the command goes on with the rest."""
+    site, error = read_site_config(path)
+    if error is not None:
+        print(f"socs-like {command}: warning: {error}; going on without that part", file=sys.stderr)
+    return site
+
+
+def _valid(model: type[BaseModel], raw: Any) -> bool:
+    try:
+        model.model_validate(raw)
+    except ValidationError:
+        return False
+    return True
+
+
+def _valid_part_of_host(block: Any) -> HostConfig:
+    """What of a host block is valid on its own (see `read_site_config`)."""
+    if not isinstance(block, dict):
+        return HostConfig()
+    instances = []
+    for item in block.get("agent-instances") or []:
+        if _valid(InstanceConfig, item):
+            instances.append(item)
+        elif isinstance(item, dict):
+            named = {key: item.get(key) for key in ("agent-class", "instance-id")}
+            if _valid(InstanceConfig, named):
+                instances.append(named)
+    settings = {
+        key: value
+        for key, value in block.items()
+        if key != "agent-instances" and _valid(HostConfig, {key: value})
+    }
+    return HostConfig.model_validate(settings | {"agent-instances": instances})
+
+
 def find_site_config(explicit: str | None, env: Mapping[str, str] = os.environ) -> Path | None:
     """The site config file to use, by the rule in this module's doc; None if there is none."""
     if explicit:
@@ -425,13 +489,26 @@ def find_site_config(explicit: str | None, env: Mapping[str, str] = os.environ) 
     return candidate if candidate.exists() else None
 
 
+def runtime_dir(site_file: str | os.PathLike[str]) -> Path:
+    """Where a site's runtime files go by default (crossbar's folder, the hosts' control
+    sockets and logs): ``var/`` beside its site config, whatever the current folder, so that
+    two sites never share them and a site finds its own from anywhere."""
+    return Path(site_file).resolve().parent / "var"
+
+
+def host_log_dir(site_file: str | os.PathLike[str], host: HostConfig) -> Path:
+    """Where `host`'s processes log: its ``log-dir`` (relative to the site config's folder),
+    else ``log/`` in the `runtime_dir`."""
+    return Path(site_file).resolve().parent / (host.log_dir or runtime_dir(site_file) / "log")
+
+
 def site_client_credentials(site_file: str | None = None) -> Credentials | None:
     """This host's client credentials: from ``$SOCS_LIKE_SECRETS``, else from the secrets
     file of the site config found by the usual rule; None when there is none."""
     if os.environ.get(SECRETS_ENV):
         return default_client_credentials()
     path = find_site_config(site_file)
-    hub = load_site_config(path).hub if path else HubConfig()
+    hub = read_site_config(path)[0].hub if path else HubConfig()
     return default_client_credentials(hub.secrets_path())
 
 
@@ -439,7 +516,7 @@ def site_http_signing(site_file: str | None = None) -> tuple[str, str] | None:
     """The key and secret that sign HTTP bridge calls, when the site's bridge is ``signed``
     and its secrets file holds them; None otherwise (the bridge takes unsigned calls)."""
     path = find_site_config(site_file)
-    hub = load_site_config(path).hub if path else HubConfig()
+    hub = read_site_config(path)[0].hub if path else HubConfig()
     if hub.http_bridge != "signed":
         return None
     secrets = load_if_present(hub.secrets_path())

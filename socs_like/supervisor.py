@@ -5,6 +5,11 @@ each simulator of the host's ``simulators:`` list (`socs-like simulate NAME ...`
 a child writes goes to ``<log-dir>/<instance-id>.log`` (simulators: ``sim-NAME.log``), rotated
 by size (`socs_like.logs`).
 
+Relative paths in the site config (``log-dir``, the ``crossbar:`` block's ``config-dir``, the
+agents' arguments) are relative to the site config's folder, wherever `up` was started: the
+children run there, and the runtime files default to ``var/`` beside the site config (logs in
+``var/log``, crossbar's files in ``var/hub``, the control socket; `runtime_dir`).
+
 A child that exits is restarted by its ``restart:`` policy (``always``, the default;
 ``on-failure``: only after a non-zero exit; ``never``) after a delay from the shared `Backoff`
 (0.1 s doubling up to a minute, reset by a run that lasted QUICK_EXIT seconds). One that keeps
@@ -13,7 +18,7 @@ reason, as a person would read it in its log). A child's state is one of running
 (waiting out its delay), crash-looping (the same, after quick exits in a row), crashed (exited
 with an error and not to be restarted) and stopped.
 
-The supervisor listens on a Unix socket, ``<var>/host-<host>.sock``, for its HostManager agent
+The supervisor listens on a Unix socket, ``var/host-<host>.sock``, for its HostManager agent
 (started by default as ``hm-<host>``; `socs_like_agents.host_manager`), one JSON object per
 line each way:
 
@@ -25,7 +30,10 @@ line each way:
   changed ones restart, and the answer adds ``"added"``, ``"removed"``, ``"changed"``;
 - ``{"op": "watch"}`` → the ``list`` answer now and after every change, until the socket closes.
 
-SIGINT or SIGTERM stops the agents (SIGTERM, then SIGKILL after a grace period), then the hub.
+SIGINT or SIGTERM stops the agents (SIGTERM, then SIGKILL after a grace period), then the hub,
+even when whoever read our output has gone (``up | tee``, whose tee the same Ctrl-C ended).
+Killed outright, the supervisor takes the rest along all the same: the launcher stops the
+agents when its socket closes, and crossbar gets a parent-death signal (`socs_like.hub`).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import contextlib
 import json
 import os
 import signal
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,8 +63,10 @@ from .site_config import (
     HostConfig,
     SiteConfig,
     SiteConfigError,
+    host_log_dir,
     host_manager_id,
     load_site_config,
+    runtime_dir,
 )
 
 # A first failure is retried almost at once (an agent killed by accident is back at once);
@@ -258,17 +269,19 @@ class Supervisor:
         *,
         host: str | None = None,
         live_table: bool = True,
-        var_dir: Path = Path("var"),
         host_manager: bool = True,
         backoff: Backoff | None = None,
     ) -> None:
-        self.site_file = site_file
+        # Relative paths of the site config are the site config's folder's, whatever the
+        # current folder: the children run there, and the runtime files go beside it.
+        self.site_file = site_file.resolve()
+        self.folder = self.site_file.parent
         self.site = site
         self.host_name, self.host = site.host(host)
         self.live_table = live_table
-        self.var_dir = var_dir
-        self.log_dir = Path(self.host.log_dir or var_dir / "log")
-        self.control_path = (var_dir / f"host-{self.host_name}.sock").absolute()
+        self.var_dir = runtime_dir(self.site_file)
+        self.log_dir = host_log_dir(self.site_file, self.host)
+        self.control_path = self.var_dir / f"host-{self.host_name}.sock"
         self._with_host_manager = host_manager
         self._backoff = backoff  # a template for every child's (tests make it short)
         self.children: dict[str, Child] = {}
@@ -367,13 +380,22 @@ class Supervisor:
 
     def _say(self, text: str) -> None:
         # While the live table is up it says it all; before and after, lines do.
-        if not self._live:
+        if self._live:
+            return
+        try:
             print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
+        except BrokenPipeError:
+            # Whoever read our output is gone (`up | tee log`, and Ctrl-C ended tee too):
+            # carry on without it, so that the agents and the hub are still stopped, and
+            # let what is still to be said (and the flush at exit) go nowhere quietly.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
 
     def _start_hub(self, host: HostConfig) -> Any:
         from .hub import Hub
 
-        cbdir = Path((host.crossbar or {}).get("config-dir") or self.var_dir / "hub")
+        cbdir = self.folder / ((host.crossbar or {}).get("config-dir") or self.var_dir / "hub")
         hub = Hub(self.site.hub, cbdir)
         self._say(f"starting the hub at {hub.url}")
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -408,7 +430,7 @@ class Supervisor:
             try:
                 with open(write_end, "wb") as out:
                     # forked by the launcher when there is one
-                    child.process = await spawn(list(child.spec.argv), out)
+                    child.process = await spawn(list(child.spec.argv), out, cwd=self.folder)
             except OSError as exc:
                 os.close(read_end)
                 child.log.write(f"cannot start: {exc}\n".encode())

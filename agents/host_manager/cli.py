@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from socs_like.client import AsyncClient, ClientError, run_sync
-from socs_like.site_config import SiteConfigError, find_site_config, load_site_config
+from socs_like.site_config import SiteConfigError, find_site_config, read_site_config_or_warn
 
 
 def _fmt_uptime(seconds: float | None) -> str:
@@ -80,8 +80,8 @@ def main(argv: list[str]) -> int:
     try:
         path = find_site_config(args.site_config)
         host = args.site_host or os.environ.get("SITE_HOST") or "localhost"
-        if path is not None:
-            host, _ = load_site_config(path).host(args.site_host)
+        if path is not None:  # state is read while the file is being fixed
+            host, _ = read_site_config_or_warn(path, "host").host(args.site_host)
     except SiteConfigError as exc:
         print(f"socs-like host: {exc}", file=sys.stderr)
         return 2

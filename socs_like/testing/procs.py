@@ -17,6 +17,10 @@ import os
 import signal
 from pathlib import Path
 
+from ..proc import comm as comm
+from ..proc import listening as listening
+from ..proc import process_alive as process_alive
+
 
 def children_by_parent() -> dict[int, list[int]]:
     """Every process's children, by parent pid."""
@@ -46,14 +50,6 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def comm(pid: int) -> str:
-    """The process's name (``/proc/PID/comm``: 15 characters at most); "" when gone."""
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
 def cmdline(pid: int) -> list[str]:
     """The process's arguments; [] when gone (or a zombie)."""
     try:
@@ -72,31 +68,6 @@ def rss_kib(pid: int) -> int | None:
     except OSError:
         return None
     return None
-
-
-def listening(port: int) -> list[int]:
-    """Pids holding a TCP socket that listens on `port` (any address, IPv4 or IPv6)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError):
-            for line in Path(table).read_text().splitlines()[1:]:
-                fields = line.split()
-                # local address "ADDR:PORT" in hex; state 0A is LISTEN
-                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
-                    inodes.add(f"socket:[{fields[9]}]")
-    if not inodes:
-        return []
-    return [int(e) for e in os.listdir("/proc") if e.isdigit() and _open_files(int(e)) & inodes]
-
-
-def _open_files(pid: int) -> set[str]:
-    """What the process's file descriptors point at (``socket:[INODE]`` for sockets)."""
-    found = set()
-    with contextlib.suppress(OSError):
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            with contextlib.suppress(OSError):
-                found.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
-    return found
 
 
 def marked(name: str, value: str) -> list[int]:
@@ -127,12 +98,3 @@ def kill_marked(name: str, value: str) -> list[int]:
     pids = marked(name, value)
     signal_all(pids, signal.SIGKILL)
     return pids
-
-
-def process_alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie (dead, not yet reaped) counts as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"

@@ -10,6 +10,7 @@ from socs_like.site_config import (
     agent_settings,
     find_site_config,
     parse_site_config,
+    read_site_config,
 )
 
 GOOD = """\
@@ -196,3 +197,30 @@ def test_the_legacy_endpoint_takes_a_named_interface():
         "  address_root: obs\n  legacy: {port: 8005, interface: 10.1.2.3}\n",
     )
     assert parse_site_config(text).hub.legacy.interface == "10.1.2.3"
+
+
+def test_state_is_read_from_the_valid_part_of_a_file_being_fixed(tmp_path):
+    path = tmp_path / "site.yaml"
+    path.write_text(
+        GOOD.replace("crossbar_timeout: 20", "crossbar_timeout: 20\n    log-dirr: x").replace(
+            "instance-id: fd1", "instance-id: fd1\n        restart: sometimes"
+        )
+        + "      - agent-class: FakeData\n        instance-idd: lost\n"
+    )
+    site, error = read_site_config(path)
+    assert error is not None and str(error).startswith(f"{path}:8: ")
+    assert (
+        site.hub.wamp_realm == "my_realm"
+        and site.hub.secrets_path(env={}) == tmp_path / "secrets.yaml"
+    )
+    assert site.hosts["localhost"].crossbar_timeout == 20  # log-dirr dropped, the rest kept
+    # fd1 is kept by its class and id; the instance without an id cannot be
+    assert [i.instance_id for i in site.hosts["localhost"].agent_instances] == ["fd1"]
+    assert [i.instance_id for i in site.hosts["otherhost"].agent_instances] == ["registry"]
+    # the hub block and YAML itself are not guessed at
+    path.write_text(GOOD.replace("wamp_realm", "wamp_relm"))
+    with pytest.raises(SiteConfigError, match="did you mean 'wamp_realm'"):
+        read_site_config(path)
+    path.write_text("hub: [")
+    with pytest.raises(SiteConfigError, match="not valid YAML"):
+        read_site_config(path)

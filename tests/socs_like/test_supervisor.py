@@ -39,7 +39,6 @@ def one_child(hub, tmp_path: Path, instance: dict, **settings) -> tuple[Supervis
         load_site_config(site_file),
         host="localhost",
         live_table=False,
-        var_dir=tmp_path,
         host_manager=False,
         **settings,
     )
@@ -74,9 +73,9 @@ def test_a_child_that_keeps_failing_is_crash_looping_with_its_last_line(hub, tmp
     assert child.last_line == ARGPARSE_LINE
     shown = console.export_text()
     assert "crash-looping, retry in 0 s" in shown and ARGPARSE_LINE in shown
-    assert f"logs in {tmp_path / 'log'}/" in shown
+    assert f"logs in {tmp_path / 'var' / 'log'}/" in shown
     # everything each run wrote is in <log-dir>/<instance-id>.log, once
-    log = (tmp_path / "log" / "broken.log").read_text()
+    log = (tmp_path / "var" / "log" / "broken.log").read_text()
     assert log.count(ARGPARSE_LINE) == child.restarts + 1
 
 
@@ -208,7 +207,7 @@ def test_a_childs_notices_reach_the_console_and_its_log_keeps_every_line(hub, tm
     printed = capsys.readouterr().out
     assert printed.endswith(" talker: plot page at /var/p/index.html\n")
     assert "wrote a file" not in printed
-    assert (tmp_path / "log" / "talker.log").read_bytes() == b"".join(lines)
+    assert (tmp_path / "var" / "log" / "talker.log").read_bytes() == b"".join(lines)
     console = Console(record=True, width=200)
     console.print(sup.table())
     assert "talker: plot page at /var/p/index.html" in console.export_text()
@@ -225,10 +224,10 @@ def test_a_child_stopped_while_it_is_being_spawned_is_stopped_and_close_returns(
     real_spawn = supervisor.spawn
     spawning = asyncio.Event()
 
-    async def slow_spawn(argv, out):
+    async def slow_spawn(argv, out, cwd):
         spawning.set()
         await asyncio.sleep(1.0)
-        return await real_spawn(argv, out)
+        return await real_spawn(argv, out, cwd)
 
     monkeypatch.setattr(supervisor, "spawn", slow_spawn)
 
@@ -257,7 +256,6 @@ def test_a_host_without_the_hub_says_it_waits_for_it_in_its_table(tmp_path, caps
         load_site_config(site_file),
         host="daq",
         live_table=False,
-        var_dir=tmp_path,
         host_manager=False,
     )
     console = Console(record=True, width=250, file=io.StringIO())

@@ -195,6 +195,19 @@ def test_a_bad_reload_is_refused_and_nothing_changes(host):
     text = str(session["messages"])
     assert "reload refused, nothing changed:" in text
     assert "unknown key 'instance-idd': did you mean 'instance-id'?" in text
+    # reading state works while the file is being fixed, and says what is wrong with it
+    for argv in (["host", "list"], ["status", "hm-keep"], ["logs", "hm-keep"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "socs_like", *argv, "--site-file", str(h.site_file)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=os.environ | {"COLUMNS": "200"},
+        )
+        assert out.returncode == 0, (argv, out.stderr)
+        assert "hm-keep" in out.stdout, argv
+        assert out.stderr.startswith(f"socs-like {argv[0]}: warning: {h.site_file}:"), out.stderr
+        assert "did you mean 'instance-id'?" in out.stderr
     h.write([fake("hm-keep"), fake("hm-new", restart="sometimes")])
     session = h.task("reload")
     assert not session["success"]
