@@ -179,7 +179,15 @@ def cmd_hub(argv: list[str]) -> int:
     config = site.hub
     if args.listen:
         config = config.model_copy(update={"listen": args.listen})
-    hub = Hub(config, Path(args.dir) if args.dir else runtime_dir(path) / "hub", log_level="info")
+    cbdir = Path(args.dir) if args.dir else runtime_dir(path) / "hub"
+    try:
+        cbdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(
+            f"cannot make the hub's folder {cbdir} ({e.strerror}): give --dir a folder this "
+            "user may write (by default it is var/hub beside the site config)"
+        ) from None
+    hub = Hub(config, cbdir, log_level="info")
     # Before the start: a SIGTERM while crossbar starts stops it as one after does.
     signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:

@@ -284,6 +284,7 @@ def test_a_hub_with_a_read_only_config_folder_and_no_secrets_refuses_in_one_line
     config.mkdir()
     (config / "default.yaml").write_text((REPO / "site-config.yaml").read_text())
     image = Image.read(REPO / "Dockerfile")
+    hub_service = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["hub"]
     box = Container("hub", tmp_path / "root", {"environment": {}}, [(config, "/config", True)])
     Path(box.path("/config")).mkdir(parents=True)
     Path(box.path(image.workdir)).mkdir(parents=True)
@@ -293,7 +294,7 @@ def test_a_hub_with_a_read_only_config_folder_and_no_secrets_refuses_in_one_line
             "--mount",
             "--propagation",
             "private",
-            *box.command([*image.entrypoint, "hub"]),
+            *box.command([*image.entrypoint, *hub_service["command"]]),
         ],
         cwd=box.path(image.workdir),
         env=box.env(image),

@@ -257,3 +257,22 @@ def test_the_cause_is_crossbars_first_exception_else_its_last_message():
         "Crossbar.io is already running from node directory /site/var/hub (PID 28998)."
     )
     assert crossbar_failure("") == ""
+
+
+def test_a_hub_that_cannot_make_its_folder_says_so_in_one_line(tmp_path):
+    site = write_site(tmp_path / "site", free_port())
+    (tmp_path / "site" / "var").write_text("a file where the runtime folder goes")
+    done = subprocess.run(
+        [sys.executable, "-m", "socs_like", "hub", "--site-config", str(site)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr.splitlines()) == (
+        2,
+        [
+            f"socs-like hub: cannot make the hub's folder {tmp_path}/site/var/hub (Not a "
+            "directory): give --dir a folder this user may write (by default it is var/hub "
+            "beside the site config)"
+        ],
+    )
