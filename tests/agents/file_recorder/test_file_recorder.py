@@ -126,3 +126,52 @@ def test_a_hub_restart_writes_no_duplicates(private_hub, tmp_path, run_agent, ma
     # agent sent before the recorder had subscribed again) is missing and counted as lost.
     lost = stats["intake"]["records"]["lost"]
     assert (len(times) == sent) == (lost == 0), (len(times), sent, lost)
+
+
+def test_a_recorder_killed_9_writes_its_queue_when_back_and_counts_what_went_by_meanwhile(
+    tmp_path, run_agent, make_client, feed_listener
+):
+    run_agent("FakeData", "fd-h5k", ["--sample-rate", "100"])
+    published = feed_listener("fd-h5k", "false_temperatures")
+    data = ["--data-dir", str(tmp_path / "data")]
+    # a round an hour: what the first recorder receives waits in its queue
+    first = run_agent("FileRecorder", "rec-k", [*data, "--flush-interval", "3600"])
+    recorder = make_client("rec-k")
+    recording(recorder)
+    fake = make_client("fd-h5k")
+    fake.acq.start()
+    published.wait_for(lambda events: len(events) >= 10)
+    first.kill()
+    time.sleep(1)  # published while no recorder runs
+    run_agent("FileRecorder", "rec-k", [*data, "--flush-interval", "0.2"])
+    recording(recorder)
+    time.sleep(1)
+    fake.acq.stop()
+    sent = int(fake.acq.wait(timeout=10).session["data"]["samples_sent"])
+    wait_until(lambda: sum(len(p["temps"]["timestamps"]) for p, _ in published.events) == sent)
+
+    def settled() -> dict[str, Any] | None:
+        d = recorder.record.status().session["data"]
+        return d if d.get("pending") == 0 and d["intake"]["missed_while_down"] else None
+
+    stats = wait_until(settled, 10, message="queue written, records missed while down counted")
+    time.sleep(0.5)  # the last events on their way
+    recorder.record.stop()
+    recorder.record.wait(timeout=10)
+
+    (ranges,) = stats["intake"]["missed_while_down_by_feed"].values()
+    went_by = [
+        t
+        for payload, info in published.events
+        if any(a <= info["seq_no"] <= b for a, b in ranges)
+        for t in payload["temps"]["timestamps"]
+    ]
+    expected = [
+        t
+        for payload, _ in published.events
+        for t in payload["temps"]["timestamps"]
+        if t not in set(went_by)
+    ]
+    got = read_files(files_in(tmp_path / "data"))[("fd-h5k", "false_temperatures", "temps")]
+    assert went_by and len(expected) >= 200
+    assert got["timestamps"] == expected  # the first recorder's queue too, each sample once

@@ -190,3 +190,15 @@ def test_a_close_from_another_thread_waits_for_the_write_in_progress(tmp_path):
     assert errors == [] and recorder.file is None
     [path] = files(tmp_path)
     assert len(read_file(path)[("a1", "feed", "b")]["timestamps"]) == 60 * n
+
+
+def test_spooled_blocks_the_files_hold_already_are_not_written_again(tmp_path):
+    from socs_like_agents.file_recorder.replay import held_in_files, unwritten
+
+    rec = Recorder(tmp_path, period=3600)
+    written = [blk({"x": [1.0, 2.0]}, [1.0, 2.0], block="b"), blk({"y": [5.0]}, [5.0], block="c")]
+    rec.write(written, now=time.time())  # written and flushed; killed before the commit
+    rec.close()
+    spooled = [*written, blk({"x": [3.0, 4.0]}, [2.0, 3.0], block="b")]  # 2.0 once more
+    left = unwritten(spooled, held_in_files(tmp_path, spooled))
+    assert [(b.block_name, b.timestamps, b.data) for b in left] == [("b", [3.0], {"x": [4.0]})]
