@@ -5,11 +5,11 @@ agent) overlap others. Every action is one line of the fault log (``faults.jsonl
 soak's folder): its wall time, what was done and to which pid, and for an aimed kill whether
 the moment was caught.
 
-The hub: `socs-like up` starts its hub once and does not watch it. A hub fault kills the
-hub's process group; when `up` has not brought a hub back after the fault's length, the
-injector starts one itself (`socs_like.hub.Hub`, same folder, port and secrets) and logs
-that it had to (``hub_not_restarted_by_up``): a stuck state a person would have had to clear.
-The same goes for the DAQ worker's sshd, which its simulator starts once.
+The hub: a hub fault kills the hub's process group, and `socs-like up` starts it again;
+should `up` not have brought a hub back after the fault's length, the injector starts one
+itself (`socs_like.hub.Hub`, same folder, port and secrets) and logs that it had to
+(``hub_not_restarted_by_up``): a stuck state a person would have had to clear. The same goes
+for the DAQ worker's sshd, which its simulator starts again when it dies.
 """
 
 from __future__ import annotations
@@ -163,8 +163,7 @@ class Injector:
             self.note(fault, "hub back", by="socs-like up")
             return
         cbdir = self.site.root / "var" / "hub"
-        # crossbar refuses to start while its node.pid names a process that exists; the one
-        # killed stays a zombie of `socs-like up`, which never reaps its hub
+        # crossbar refuses to start while its node.pid names a process that exists
         stale = cbdir / "node.pid"
         if stale.exists():
             stale.unlink()
