@@ -34,6 +34,9 @@ from socs_like.testing.faults import SmallFilesystem
 from socs_like.testing.procs import cmdline, comm, descendants, listening, signal_all
 from socs_like.testing.sshd_server import SshServer
 
+# how long after a hub fault's end `up` may take to have its restarted hub listening
+HUB_GRACE = 60.0
+
 
 class Injector:
     def __init__(self, site: SoakSite, sampler: Sampler, aim_window: float) -> None:
@@ -159,6 +162,11 @@ class Injector:
                 os.killpg(group, signal.SIGKILL)
         self.note(fault, "hub killed", pids=pids, groups=sorted(groups))
         await asyncio.sleep(fault.length)
+        # `up` restarts crossbar at once, but a crossbar takes seconds to listen (9 s on the
+        # loaded 2-core machine): give it time before calling the hub stuck
+        deadline = time.monotonic() + HUB_GRACE
+        while not port_open("127.0.0.1", self.hub_port) and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
         if port_open("127.0.0.1", self.hub_port):
             self.note(fault, "hub back", by="socs-like up")
             return

@@ -453,7 +453,8 @@ class _Missing:
         first: dict[str, float] = {}
         counts: Counter[str] = Counter()
         for t in sorted(lacking):
-            if any(a <= t <= b for a, b in counted_down):
+            # 1 µs of slack: InfluxDB's times are whole µs
+            if any(a - 1e-6 <= t <= b + 1e-6 for a, b in counted_down):
                 self.counted_down += 1
                 continue
             cause = self.causes.of(self.sink, t, total, len(lacking))

@@ -96,7 +96,12 @@ class FileRecorder:
         seen: dict[str, int] = dict(resumed.state.get("seen", {}))
         events = []
         for number, payload in resumed.records:
-            blocks, feed, last = replay.decode(payload)
+            try:
+                blocks, feed, last = replay.decode(payload)
+            except (ValueError, EOFError, TypeError, KeyError) as exc:
+                self.spool.failed(f"record {number} of the spool unreadable: {exc!r}")
+                log.warning("%s", self.spool.last_error)
+                continue
             events.append((number, blocks))
             if last is not None:
                 seen[feed] = last

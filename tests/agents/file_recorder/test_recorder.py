@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+import pytest
 
 from socs_like.testing import wait_until
 from socs_like_agents.file_recorder.h5file import read_file, read_files
@@ -202,3 +203,13 @@ def test_spooled_blocks_the_files_hold_already_are_not_written_again(tmp_path):
     spooled = [*written, blk({"x": [3.0, 4.0]}, [2.0, 3.0], block="b")]  # 2.0 once more
     left = unwritten(spooled, held_in_files(tmp_path, spooled))
     assert [(b.block_name, b.timestamps, b.data) for b in left] == [("b", [3.0], {"x": [4.0]})]
+
+
+def test_a_spool_record_round_trips_and_one_that_is_not_ours_is_refused_with_a_value_error():
+    from socs_like_agents.file_recorder.replay import decode, encode
+    from socs_like_agents.recording.spool import pack
+
+    blocks = [blk({"x": [1.5, None], "s": ["a", "b"]}, [1.0, 2.0])]
+    assert decode(encode(blocks, {"seq_no": 4, "seq_count": 2})) == (blocks, blocks[0].feed, 5)
+    with pytest.raises((ValueError, EOFError)):  # what FileRecorder._resume skips and counts
+        decode(pack({"received": 0.0, "feed": "f", "last": None}, b"\x00not marshal"))
