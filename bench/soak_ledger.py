@@ -328,8 +328,9 @@ class Sink:
     empty: int = 0  # nothing to write (every field null)
     intake_lost: int = 0  # records it saw missing in the sequence numbers (no reason)
     kills: list[tuple[float, float, float]] = field(default_factory=list)
-    # records published while it was not running, counted by it when it started again
-    # (intake.missed_while_down_by_feed): [first, last] record numbers by feed address
+    # records published while it was not running or away from the hub, counted by it when
+    # it started again or re-joined (intake.missed_while_down_by_feed and
+    # missed_while_away_by_feed): [first, last] record numbers by feed address
     missed: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
     @classmethod
@@ -346,8 +347,9 @@ class Sink:
             out.empty += int(data.get("empty") or 0)
             intake = data.get("intake") or {}
             out.intake_lost += int((intake.get("records") or {}).get("lost") or 0)
-            for feed, ranges in (intake.get("missed_while_down_by_feed") or {}).items():
-                out.missed.setdefault(feed, []).extend((int(a), int(b)) for a, b in ranges)
+            for why in ("down", "away"):
+                for feed, ranges in (intake.get(f"missed_while_{why}_by_feed") or {}).items():
+                    out.missed.setdefault(feed, []).extend((int(a), int(b)) for a, b in ranges)
         return out
 
     def missed_spans(self, feed: str, log: FeedLog) -> list[tuple[float, float]]:
@@ -494,10 +496,11 @@ def feeds_ledger(
     A sample is (feed, block, time). *Published* is what any of the three saw (the watcher
     may miss events while it is away from the hub; a recorder cannot invent samples). Each
     recorder must hold every published sample, or have counted it as dropped with a reason
-    (queue full, refused, empty) or as published while it was down (a sample of a record in
-    its ``missed_while_down`` ranges): the samples it lacks beyond its counters are a loss, shown
-    by probable cause (`Causes`: a feed that never reaches it; in its memory when it was
-    killed; around a hub restart; other). InfluxDB keeps one point per series and time, so
+    (queue full, refused, empty) or as published while it was down or away from the hub (a
+    sample of a record in its ``missed_while_down`` or ``missed_while_away`` ranges): the
+    samples it lacks beyond its counters are a loss, shown by probable cause (`Causes`: a
+    feed that never reaches it; in its memory when it was killed; around a hub restart;
+    other). InfluxDB keeps one point per series and time, so
     there a sample is (feed, time). Records that a gap in the watcher's numbers leaves out
     and that no recorder holds either reached nobody: a loss unless the publishing agents
     counted them dropped.
@@ -568,11 +571,11 @@ def feeds_ledger(
         "samples published": published_total,
         "missing in HDF5": missing_h5,
         f"counted dropped by {recorder.instance}": recorder.counted,
-        f"counted missed while down by {recorder.instance}": h5_missing.counted_down,
+        f"counted missed while down or away by {recorder.instance}": h5_missing.counted_down,
         f"{recorder.instance} intake lost (gaps, no reason)": recorder.intake_lost,
         "missing in InfluxDB": missing_influx,
         f"counted dropped/rejected/empty by {publisher.instance}": publisher.counted,
-        f"counted missed while down by {publisher.instance}": influx_missing.counted_down,
+        f"counted missed while down or away by {publisher.instance}": influx_missing.counted_down,
         f"{publisher.instance} intake lost (gaps, no reason)": publisher.intake_lost,
         "records nobody received": sum(nobody.values()),
         "dropped at the source (agents' feed buffers)": source_dropped,

@@ -78,6 +78,7 @@ class FileRecorder:
         self.recorder = Recorder(self.data_dir, args.time_per_file)
         self.recording = False
         agent.subscribe(f"{agent.address_root}..feeds.", self._on_event, match="wildcard")
+        agent.on_hub_lost(self.intake.away)
         agent.register_process("record", self.record, startup=args.initial_state == "record")
 
     def _on_event(self, payload, feed_info) -> None:

@@ -129,6 +129,7 @@ class InfluxPublisher:
         self.recording = False
         self.feed = agent.register_feed("influx_stats", record=True)
         agent.subscribe(f"{agent.address_root}..feeds.", self._on_event, match="wildcard")
+        agent.on_hub_lost(self.intake.away)
         agent.register_process("record", self.record, startup=args.initial_state == "record")
 
     def _on_event(self, payload, feed_info) -> None:

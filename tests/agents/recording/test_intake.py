@@ -162,3 +162,14 @@ def test_after_a_restart_a_record_sent_again_is_a_duplicate_and_a_new_publisher_
     assert restarted.take(payload(5.0), info(3), 0)
     assert restarted.counts.missed_while_down_by_feed == {FEED: [[0, 2]]}
     assert restarted.stats()["records"]["restarts"] == 1
+
+
+def test_records_published_while_the_recorder_was_away_from_the_hub_are_counted_apart():
+    intake = FeedIntake("observatory", "exclude_influx")
+    intake.take(payload(1.0), info(0, 4), 0)  # records 0..3
+    intake.away()  # the hub is lost: 4..6 go by before it has subscribed again
+    assert intake.take(payload(2.0), info(7), 0)
+    assert intake.take(payload(3.0), info(9), 0)  # a gap once subscribed again: lost
+    assert (intake.counts.missed_while_away, intake.counts.missed_while_down) == (3, 0)
+    assert intake.counts.missed_while_away_by_feed == {FEED: [[4, 6]]}
+    assert intake.stats()["records"]["lost"] == 1
