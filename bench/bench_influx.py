@@ -3,13 +3,14 @@
 FakeData for 60 s with no loss, and with what lag?
 
     .venv/bin/python bench/bench_influx.py [--quick] [--rate 100000] [--seconds 60]
-                                           [--batch-size 10000] [--keep]
+                                           [--batch-size 10000] [--spool] [--keep]
 
 Everything on loopback: one crossbar (`socs_like.testing.hub.start_hub`), one real InfluxDB
 1.x (`socs_like.testing.influxdb.InfluxServer`, Debian's influxd), a FakeData process
 (``acq`` at ``--rate`` samples/s on 2 channels: a sample is one timestamp with its 2 values,
 one InfluxDB point) and an InfluxPublisher process with its defaults (batches of 10 000,
-flush every 1 s). ``--quick``: 10 s.
+flush every 1 s). ``--quick``: 10 s. ``--spool``: the publisher keeps its queue on disk too
+(``--spool-dir`` in the work folder), to measure what the spool costs.
 
 Measured: points written per second while acquiring (from the publisher's ``written``
 counter, sampled each second), its ``lag`` (age of the oldest queued point) and
@@ -67,6 +68,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100_000, help="samples/s (100000)")
     parser.add_argument("--seconds", type=float, help="acquisition time (60; 10 with --quick)")
     parser.add_argument("--batch-size", default="10000", help="the publisher's (10000)")
+    parser.add_argument("--spool", action="store_true", help="the publisher's --spool-dir on")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args()
     seconds = args.seconds or (10.0 if args.quick else 60.0)
@@ -85,6 +87,8 @@ def main() -> int:
             )
         )
         publisher_args = ["--host", "127.0.0.1", "--port", str(influx.http_port)]
+        if args.spool:
+            publisher_args += ["--spool-dir", str(work / "spool")]
         procs.append(
             spawn(
                 "influx-bench",

@@ -5,11 +5,11 @@ agent) overlap others. Every action is one line of the fault log (``faults.jsonl
 soak's folder): its wall time, what was done and to which pid, and for an aimed kill whether
 the moment was caught.
 
-The hub: `socs-like up` starts its hub once and does not watch it. A hub fault kills the
-hub's process group; when `up` has not brought a hub back after the fault's length, the
-injector starts one itself (`socs_like.hub.Hub`, same folder, port and secrets) and logs
-that it had to (``hub_not_restarted_by_up``): a stuck state a person would have had to clear.
-The same goes for the DAQ worker's sshd, which its simulator starts once.
+The hub: a hub fault kills the hub's process group, and `socs-like up` starts it again;
+should `up` not have brought a hub back after the fault's length, the injector starts one
+itself (`socs_like.hub.Hub`, same folder, port and secrets) and logs that it had to
+(``hub_not_restarted_by_up``): a stuck state a person would have had to clear. The same goes
+for the DAQ worker's sshd, which its simulator starts again when it dies.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ from socs_like.site_config import load_site_config
 from socs_like.testing.faults import SmallFilesystem
 from socs_like.testing.procs import cmdline, comm, descendants, listening, signal_all
 from socs_like.testing.sshd_server import SshServer
+
+# how long after a hub fault's end `up` may take to have its restarted hub listening
+HUB_GRACE = 60.0
 
 
 class Injector:
@@ -159,12 +162,16 @@ class Injector:
                 os.killpg(group, signal.SIGKILL)
         self.note(fault, "hub killed", pids=pids, groups=sorted(groups))
         await asyncio.sleep(fault.length)
+        # `up` restarts crossbar at once, but a crossbar takes seconds to listen (9 s on the
+        # loaded 2-core machine): give it time before calling the hub stuck
+        deadline = time.monotonic() + HUB_GRACE
+        while not port_open("127.0.0.1", self.hub_port) and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
         if port_open("127.0.0.1", self.hub_port):
             self.note(fault, "hub back", by="socs-like up")
             return
         cbdir = self.site.root / "var" / "hub"
-        # crossbar refuses to start while its node.pid names a process that exists; the one
-        # killed stays a zombie of `socs-like up`, which never reaps its hub
+        # crossbar refuses to start while its node.pid names a process that exists
         stale = cbdir / "node.pid"
         if stale.exists():
             stale.unlink()

@@ -328,6 +328,10 @@ class Sink:
     empty: int = 0  # nothing to write (every field null)
     intake_lost: int = 0  # records it saw missing in the sequence numbers (no reason)
     kills: list[tuple[float, float, float]] = field(default_factory=list)
+    # records published while it was not running or away from the hub, counted by it when
+    # it started again or re-joined (intake.missed_while_down_by_feed and
+    # missed_while_away_by_feed): [first, last] record numbers by feed address
+    missed: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -341,9 +345,22 @@ class Sink:
             out.dropped += int(data.get("dropped") or 0)
             out.rejected += int(data.get("rejected") or 0)
             out.empty += int(data.get("empty") or 0)
-            records = (data.get("intake") or {}).get("records") or {}
-            out.intake_lost += int(records.get("lost") or 0)
+            intake = data.get("intake") or {}
+            out.intake_lost += int((intake.get("records") or {}).get("lost") or 0)
+            for why in ("down", "away"):
+                for feed, ranges in (intake.get(f"missed_while_{why}_by_feed") or {}).items():
+                    out.missed.setdefault(feed, []).extend((int(a), int(b)) for a, b in ranges)
         return out
+
+    def missed_spans(self, feed: str, log: FeedLog) -> list[tuple[float, float]]:
+        """The sample-time spans of the watcher's events of `feed` (address) whose records
+        this recorder counted as published while it was down."""
+        ranges = self.missed.get(feed, [])
+        return [
+            (first, last)
+            for seq, count, _, first, last in log.events
+            if any(a <= seq + count - 1 and seq <= b for a, b in ranges)
+        ]
 
     @property
     def counted(self) -> int:
@@ -426,11 +443,22 @@ class _Missing:
         self.causes = causes
         self.by_cause: Counter[str] = Counter()
         self.examples: dict[str, list[str]] = defaultdict(list)
+        self.counted_down = 0  # lacking, and counted by the recorder as missed while down
 
-    def add(self, label: str, lacking: Sequence[float], total: int) -> None:
+    def add(
+        self,
+        label: str,
+        lacking: Sequence[float],
+        total: int,
+        counted_down: Sequence[tuple[float, float]] = (),
+    ) -> None:
         first: dict[str, float] = {}
         counts: Counter[str] = Counter()
         for t in sorted(lacking):
+            # 1 µs of slack: InfluxDB's times are whole µs
+            if any(a - 1e-6 <= t <= b + 1e-6 for a, b in counted_down):
+                self.counted_down += 1
+                continue
             cause = self.causes.of(self.sink, t, total, len(lacking))
             counts[cause] += 1
             first.setdefault(cause, t)
@@ -468,9 +496,11 @@ def feeds_ledger(
     A sample is (feed, block, time). *Published* is what any of the three saw (the watcher
     may miss events while it is away from the hub; a recorder cannot invent samples). Each
     recorder must hold every published sample, or have counted it as dropped with a reason
-    (queue full, refused, empty): the samples it lacks beyond its counters are a loss, shown
-    by probable cause (`Causes`: a feed that never reaches it; in its memory when it was
-    killed; around a hub restart; other). InfluxDB keeps one point per series and time, so
+    (queue full, refused, empty) or as published while it was down or away from the hub (a
+    sample of a record in its ``missed_while_down`` or ``missed_while_away`` ranges): the
+    samples it lacks beyond its counters are a loss, shown by probable cause (`Causes`: a
+    feed that never reaches it; in its memory when it was killed; around a hub restart;
+    other). InfluxDB keeps one point per series and time, so
     there a sample is (feed, time). Records that a gap in the watcher's numbers leaves out
     and that no recorder holds either reached nobody: a loss unless the publishing agents
     counted them dropped.
@@ -495,7 +525,12 @@ def feeds_ledger(
             published_total += sum(published.values())
             if not log.agg_params.get("exclude_aggregator"):
                 lacking = list((published - in_h5).elements())
-                h5_missing.add(f"{instance}/{feed}/{block}", lacking, sum(published.values()))
+                h5_missing.add(
+                    f"{instance}/{feed}/{block}",
+                    lacking,
+                    sum(published.values()),
+                    recorder.missed_spans(f"{address}.feeds.{feed}", log),
+                )
                 for t, n in in_h5.items():
                     if n > max(1, seen[t]):
                         duplicated += n - max(1, seen[t])
@@ -508,7 +543,12 @@ def feeds_ledger(
             points = {round(t * 1e6) for ts in log.samples.values() for t in inside(ts)}
             points |= {round(t * 1e6) for c in feed_h5.values() for t in inside(c)}
             lacking_i = [p / 1e6 for p in points if not {p - 1, p, p + 1} & have]
-            influx_missing.add(f"{instance}/{feed}", lacking_i, len(points))
+            influx_missing.add(
+                f"{instance}/{feed}",
+                lacking_i,
+                len(points),
+                publisher.missed_spans(f"{address}.feeds.{feed}", log),
+            )
         held = {t for c in feed_h5.values() for t in c} | {t / 1e6 for t in have}
         for n, (first, last), where in _unseen(log, held, window):
             hub = any(a <= last and first <= b for a, b in causes.hub_faults)
@@ -531,9 +571,11 @@ def feeds_ledger(
         "samples published": published_total,
         "missing in HDF5": missing_h5,
         f"counted dropped by {recorder.instance}": recorder.counted,
+        f"counted missed while down or away by {recorder.instance}": h5_missing.counted_down,
         f"{recorder.instance} intake lost (gaps, no reason)": recorder.intake_lost,
         "missing in InfluxDB": missing_influx,
         f"counted dropped/rejected/empty by {publisher.instance}": publisher.counted,
+        f"counted missed while down or away by {publisher.instance}": influx_missing.counted_down,
         f"{publisher.instance} intake lost (gaps, no reason)": publisher.intake_lost,
         "records nobody received": sum(nobody.values()),
         "dropped at the source (agents' feed buffers)": source_dropped,

@@ -144,6 +144,7 @@ class Agent:
         self._sessions: dict[str, OpSession] = {}
         self._runners: dict[str, asyncio.Task[None]] = {}
         self._subscriptions: list[tuple[str, Callable[..., Any], str]] = []
+        self._on_hub_lost: list[Callable[[], None]] = []
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="op")
         self._next_session_id = 0
         self._wamp: Any = None  # the joined autobahn session, or None while the hub is away
@@ -232,6 +233,11 @@ class Agent:
     ) -> None:
         """Subscribe `handler(payload, feed_info)` to a feed topic; renewed after reconnects."""
         self._subscriptions.append((topic, lambda *args, **kw: handler(*feed_event(args)), match))
+
+    def on_hub_lost(self, callback: Callable[[], None]) -> None:
+        """Call `callback()` (on the loop) each time the joined hub is lost: what is published
+        until the subscriptions are renewed after the re-join does not reach this agent."""
+        self._on_hub_lost.append(callback)
 
     async def to_thread(self, func: Callable[..., T], *args: Any) -> T:
         """Run `func(*args)` in the agent's bounded worker pool."""
@@ -661,6 +667,8 @@ class Agent:
     def _on_leave(self, *args: Any, **kwargs: Any) -> None:
         if self._wamp is not None:
             log.warning("lost the hub; operations go on, feeds buffer until it is back")
+            for callback in self._on_hub_lost:
+                callback()
         self._wamp = None
         if self._away_since is None:
             self._away_since = time.monotonic()

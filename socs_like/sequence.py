@@ -112,6 +112,14 @@ class SequenceTracker(Generic[K]):
         counts.duplicates += 1
         return "duplicate"
 
+    def resume(self, sender: K, last_seq: int) -> None:
+        """Go on from `last_seq`, the last number of `sender` an earlier run of the caller saw
+        (kept on disk across a restart): the next message is judged against it. Nothing is
+        counted."""
+        if sender not in self._senders and len(self._senders) >= self.max_senders:
+            return
+        self._senders.setdefault(sender, _State()).counts.last_seq = last_seq
+
     def _forget_old(self, state: _State) -> None:
         last = state.counts.last_seq
         if last is not None and len(state.missing) > self.window:

@@ -30,6 +30,11 @@ line each way:
   changed ones restart, and the answer adds ``"added"``, ``"removed"``, ``"changed"``;
 - ``{"op": "watch"}`` → the ``list`` answer now and after every change, until the socket closes.
 
+A hub this host runs that dies (crossbar killed, crashed) is started again with the same
+`Backoff` as a child: first whatever is left of it (its process group: the router worker of a
+killed controller, which would hold the port) is killed, and its stale ``node.pid`` (which
+would make crossbar refuse to start) removed. The agents reconnect on their own.
+
 SIGINT or SIGTERM stops the agents (SIGTERM, then SIGKILL after a grace period), then the hub,
 even when whoever read our output has gone (``up | tee``, whose tee the same Ctrl-C ended).
 Killed outright, the supervisor takes the rest along all the same: the launcher stops the
@@ -257,6 +262,17 @@ async def _terminate(proc: Process) -> None:
         await proc.wait()
 
 
+def _end_group(pgid: int, timeout: float = 10.0) -> None:
+    """SIGKILL every process left in the process group `pgid` and wait until none is."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
 class ControlError(Exception):
     """A control request that cannot be done; the message says why."""
 
@@ -325,6 +341,7 @@ class Supervisor:
             loop.add_signal_handler(sig, stop.set)
         hub = self._start_hub(self.host) if self.host.runs_hub else None
         heartbeats = asyncio.ensure_future(self._watch_heartbeats())
+        keep_hub = asyncio.ensure_future(self._keep_hub(hub)) if hub is not None else None
         try:
             await self.start_all()
             if self.live_table:
@@ -341,6 +358,8 @@ class Supervisor:
             self._stopping = True  # children dying from here on are not restarted
             self._say("stopping agents")
             heartbeats.cancel()
+            if keep_hub is not None:
+                keep_hub.cancel()
             await self._watcher.close()
             await self.close()
             if hub is not None:
@@ -397,11 +416,39 @@ class Supervisor:
 
         cbdir = self.folder / ((host.crossbar or {}).get("config-dir") or self.var_dir / "hub")
         hub = Hub(self.site.hub, cbdir)
-        self._say(f"starting the hub at {hub.url}")
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._run_hub(hub)
+        return hub
+
+    def _run_hub(self, hub: Any) -> None:
+        self._say(f"starting the hub at {hub.url}")
         hub.start(log_file=self.log_dir / "crossbar.log")
         self._say("hub is up")
-        return hub
+
+    async def _keep_hub(self, hub: Any) -> None:
+        """Start `hub` again whenever it dies (see the module doc), until we stop."""
+        b = self._backoff or Backoff(initial=FIRST_DELAY, cap=MAX_BACKOFF)
+        backoff = Backoff(initial=b.initial, factor=b.factor, cap=b.cap)
+        started = time.monotonic()
+        while True:
+            while hub.process.poll() is None:
+                await asyncio.sleep(0.5)
+            if time.monotonic() - started >= QUICK_EXIT:  # it ran well: a new count
+                backoff.success()
+            await asyncio.to_thread(_end_group, hub.process.pid)
+            (hub.cbdir / "node.pid").unlink(missing_ok=True)
+            delay = backoff.failure()
+            self._say(
+                f"the hub exited with {hub.process.returncode}; restarting it in {delay:.1f} s"
+            )
+            await asyncio.sleep(delay)
+            try:
+                # on this (the main) thread: crossbar dies with the thread that started it,
+                # which must be the one that lives as long as we do (see `Hub.start`)
+                self._run_hub(hub)
+            except Exception as exc:  # HubError, OSError: said, and tried again
+                self._say(f"cannot restart the hub: {exc}")
+            started = time.monotonic()
 
     def _set(self, child: Child, state: str) -> None:
         child.state = state

@@ -9,7 +9,9 @@ interrupted (SIGINT/SIGTERM), then stops both.
 With ``--sshd DIR`` it also runs a private OpenSSH server on loopback for the current user
 (keys, known_hosts and an ``ssh_config`` with the host alias ``--alias`` kept in DIR), so a
 DaqWorker agent can reach this "worker" with ``--hosts ALIAS --ssh-config DIR/ssh_config``
-and nothing in ``~/.ssh`` changes.
+and nothing in ``~/.ssh`` changes. An sshd that dies (a crash, an operator's kill) is started
+again on the same port within a second, as a host's init system would; until it listens again
+the worker is unreachable, as a real one would be.
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ def _child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     return env
+
+
+def _restart(server: SshServer) -> None:
+    """Start a dead sshd again (tried again on the next round when it fails)."""
+    print("sshd exited; starting it again", file=sys.stderr, flush=True)
+    try:
+        server.start()
+    except (SshServerError, OSError) as exc:
+        print(f"cannot restart sshd: {exc}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
+    server: SshServer | None = None
     with contextlib.ExitStack() as stack:
         if args.sshd is not None:
             server = SshServer(
@@ -129,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         try:
             while not stop.wait(0.5):
+                if server is not None and not server.running:
+                    _restart(server)
                 for child in children:
                     if child.poll() is not None:
                         print(f"pid {child.pid} exited with {child.returncode}", file=sys.stderr)

@@ -5,6 +5,11 @@ every agent, including agents that start later; `FeedIntake` keeps the recorded 
 drops duplicates, counts gaps), the `Backlog` queues their blocks (bounded in bytes), and the
 ``record`` process hands them to the `Recorder` in the worker pool every
 ``--flush-interval``, which appends them and flushes the file.
+
+Each event's blocks are also appended to a `Spool` in ``<data-dir>/.spool`` as they arrive,
+and after each round the number below which all are written (or dropped, counted) is
+committed: a recorder killed -9 writes, when it starts again, what it had received and not
+written, less what its files already hold (`replay`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from pathlib import Path
 from socs_like import Agent, OpSession
 from socs_like_agents.recording.backlog import Backlog, add_max_queue_argument, max_queue_bytes
 from socs_like_agents.recording.intake import Block, FeedIntake
+from socs_like_agents.recording.spool import Entry, Spool, segment_bytes, settled_below
 
+from . import replay
 from .errors import DataDirError
 from .models import RecorderStats
 from .recorder import Recorder
@@ -50,7 +57,7 @@ class FileRecorder:
             default=1.0,
             help="s between write rounds, each ending in a flush (default 1)",
         )
-        add_max_queue_argument(group, 128, "blocks")
+        add_max_queue_argument(group, 128, "blocks (kept on disk too, in DATA_DIR/.spool)")
         group.add_argument(
             "--initial-state",
             choices=["idle", "record"],
@@ -65,16 +72,52 @@ class FileRecorder:
         self.data_dir = Path(args.data_dir)
         self.flush_interval = args.flush_interval
         self.intake = FeedIntake(agent.address_root, exclude_flag="exclude_aggregator")
-        self.backlog: Backlog[Block] = Backlog(max_queue_bytes(args))
+        self.backlog: Backlog[Entry[Block]] = Backlog(max_queue_bytes(args))
+        self.spool = Spool(self.data_dir / ".spool", segment_bytes(self.backlog.max_bytes))
+        self.spool_opened = False
         self.recorder = Recorder(self.data_dir, args.time_per_file)
         self.recording = False
         agent.subscribe(f"{agent.address_root}..feeds.", self._on_event, match="wildcard")
+        agent.on_hub_lost(self.intake.away)
         agent.register_process("record", self.record, startup=args.initial_state == "record")
 
     def _on_event(self, payload, feed_info) -> None:
         if self.recording:
-            for block in self.intake.take(payload, feed_info, time.time()):
-                self.backlog.add(block)
+            blocks = self.intake.take(payload, feed_info, time.time())
+            if blocks:
+                number = self.spool.append(replay.encode(blocks, feed_info))
+                for block in blocks:
+                    self.backlog.add(Entry(number, block))
+
+    def _resume(self) -> dict[str, int]:
+        """Queue what the spool holds from an earlier run, less what the files hold; the last
+        record number seen of each feed (blocking)."""
+        resumed = self.spool.open()
+        self.spool_opened = True
+        seen: dict[str, int] = dict(resumed.state.get("seen", {}))
+        events = []
+        for number, payload in resumed.records:
+            try:
+                blocks, feed, last = replay.decode(payload)
+            except (ValueError, EOFError, TypeError, KeyError) as exc:
+                self.spool.failed(f"record {number} of the spool unreadable: {exc!r}")
+                log.warning("%s", self.spool.last_error)
+                continue
+            events.append((number, blocks))
+            if last is not None:
+                seen[feed] = last
+        held = replay.held_in_files(self.data_dir, [b for _, bs in events for b in bs])
+        for number, blocks in events:
+            for block in replay.unwritten(blocks, held):
+                self.backlog.add(Entry(number, block))
+        if events:
+            log.info("%d samples from the spool of an earlier run queued", self.backlog.pending)
+        return seen
+
+    def _commit(self) -> None:
+        """Settle, in the spool, what is written or dropped."""
+        low = settled_below(self.spool, self.backlog.oldest(), [])
+        self.spool.commit(low, {"seen": self.intake.last_seen()})
 
     async def record(self, session: OpSession, params: dict) -> tuple[bool, str]:
         """record()
@@ -90,8 +133,10 @@ class FileRecorder:
         """
         try:
             await self.agent.to_thread(lambda: self.data_dir.mkdir(parents=True, exist_ok=True))
+            if not self.spool_opened:
+                self.intake.resume(await self.agent.to_thread(self._resume))
         except OSError as exc:
-            raise DataDirError(f"cannot make the data folder {self.data_dir}: {exc}") from exc
+            raise DataDirError(f"cannot use the data folder {self.data_dir}: {exc}") from exc
         session.set_status("running")
         self.recording = True
         write_errors = 0
@@ -101,13 +146,15 @@ class FileRecorder:
                 stopping = await session.sleep(self.flush_interval)
                 batch = self.backlog.take(self.backlog.pending)
                 try:
-                    await self.agent.to_thread(self.recorder.write, batch.chunks, time.time())
+                    blocks = [e.chunk for e in batch.chunks]
+                    await self.agent.to_thread(self.recorder.write, blocks, time.time())
                 except Exception as exc:  # disk full, permissions: keep the data, new file
                     self.backlog.put_back(batch)
                     write_errors += 1
                     last_error = f"{type(exc).__name__}: {exc}"
                     log.exception("writing to %s failed", self.recorder.file)
                     await self.agent.to_thread(self.recorder.close)
+                self._commit()
                 current = self.recorder.file
                 session.data = RecorderStats(
                     file=str(current.path) if current else None,
@@ -121,6 +168,8 @@ class FileRecorder:
                     write_errors=write_errors,
                     last_error=last_error,
                     intake=self.intake.stats(),
+                    spool_errors=self.spool.errors,
+                    spool_last_error=self.spool.last_error,
                 ).as_dict()
                 if stopping:
                     break

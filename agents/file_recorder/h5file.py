@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,19 @@ class H5File:
 
 
 BlockData = dict[str, Any]  # {"timestamps": [...], "data": {field: [...]}}
+
+
+def tail_times(path: Path, wanted: Mapping[BlockKey, int]) -> dict[BlockKey, set[float]]:
+    """The last `wanted[key]` timestamps of each block of one file (closed or being written)
+    that it holds."""
+    out: dict[BlockKey, set[float]] = {}
+    with h5py.File(path, "r", libver="latest", swmr=True) as h5:
+        for key, n in wanted.items():
+            group = h5.get(group_path(key))
+            if group is not None and n > 0:
+                times = group["timestamps"]
+                out[key] = set(times[max(0, times.shape[0] - n) :].tolist())
+    return out
 
 
 def read_file(path: Path) -> dict[BlockKey, BlockData]:

@@ -22,6 +22,8 @@ class RecorderStats:
     write_errors: int  # rounds that failed (then tried again in a new file)
     last_error: str | None  # the last write failure
     intake: dict[str, Any]  # recording.intake counters: events, duplicates, gaps (records)
+    spool_errors: int  # events not written to the spool (disk full): in memory only
+    spool_last_error: str | None  # why the last of them was not
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -6,6 +6,12 @@ drops duplicates, counts gaps), each event is encoded once as line protocol (`Li
 queued in the `Backlog` (bounded in bytes), and the ``record`` process sends batches through
 `InfluxWriter` in the worker pool, backing off while the server is away. Its counters go to
 session data and to its own recorded feed ``influx_stats`` once a second.
+
+With ``--spool-dir`` each event's points are also appended to a `Spool` on disk as they
+arrive, and the number below which all are written (or dropped, counted) is committed after
+each write: a publisher killed -9 sends, when it starts again, what it had received and not
+written. Points sent twice that way overwrite themselves (InfluxDB keeps one point per series
+and time).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import argparse
 import asyncio
 import logging
 import time
+from pathlib import Path
+from typing import Any
 
 from socs_like import Agent, OpSession
 from socs_like.backoff import Backoff
@@ -24,6 +32,15 @@ from socs_like_agents.recording.backlog import (
     max_queue_bytes,
 )
 from socs_like_agents.recording.intake import FeedIntake
+from socs_like_agents.recording.spool import (
+    Entry,
+    Spool,
+    last_record,
+    pack,
+    segment_bytes,
+    settled_below,
+    unpack,
+)
 
 from .errors import InfluxUnavailable
 from .layout import Layout
@@ -82,6 +99,13 @@ class InfluxPublisher:
         # 128 MiB: 80 min of the demo site's feeds (about 27 kB/s of line protocol).
         add_max_queue_argument(group, 128, "line protocol")
         group.add_argument(
+            "--spool-dir",
+            metavar="DIR",
+            help="keep the queue on disk in DIR too (about --max-queue-mb of it), so a "
+            "publisher killed -9 loses nothing it received: it sends it when it starts "
+            "again. Without it the queue is in memory only (default)",
+        )
+        group.add_argument(
             "--timeout", type=float, default=10.0, help="HTTP time-out of one write, s (10)"
         )
 
@@ -93,7 +117,13 @@ class InfluxPublisher:
         self.flush_interval = args.flush_interval
         self.layout = Layout(args.layout)
         self.intake = FeedIntake(agent.address_root, exclude_flag="exclude_influx")
-        self.backlog: Backlog[Lines] = Backlog(max_queue_bytes(args))
+        self.backlog: Backlog[Entry[Lines]] = Backlog(max_queue_bytes(args))
+        self.spool = (
+            Spool(Path(args.spool_dir), segment_bytes(self.backlog.max_bytes))
+            if args.spool_dir
+            else None
+        )
+        self.spool_opened = False
         self.empty = 0  # points with no value: nothing to write
         server = server_from(args)
         self.writer = InfluxWriter(
@@ -107,6 +137,7 @@ class InfluxPublisher:
         self.recording = False
         self.feed = agent.register_feed("influx_stats", record=True)
         agent.subscribe(f"{agent.address_root}..feeds.", self._on_event, match="wildcard")
+        agent.on_hub_lost(self.intake.away)
         agent.register_process("record", self.record, startup=args.initial_state == "record")
 
     def _on_event(self, payload, feed_info) -> None:
@@ -118,7 +149,53 @@ class InfluxPublisher:
             lines = Lines.of(blocks, received, self.layout)
             self.empty += lines.empty
             if lines.points:
-                self.backlog.add(lines)
+                self.backlog.add(Entry(self._spooled(lines, feed_info), lines))
+
+    def _spooled(self, lines: Lines, feed_info: Any) -> int:
+        """Append `lines` to the spool: its record number (0 without a spool)."""
+        if self.spool is None:
+            return 0
+        meta = {
+            "feed": lines.feed,
+            "points": lines.points,
+            "received": lines.received,
+            "newest": lines.newest,
+            "last": last_record(feed_info),
+        }
+        return self.spool.append(pack(meta, lines.body))
+
+    async def _resume(self) -> None:
+        """Queue what the spool holds from an earlier run, and go on from the record numbers
+        it saw (see `FeedIntake.resume`)."""
+        if self.spool is None or self.spool_opened:
+            return
+        resumed = await self.agent.to_thread(self.spool.open)
+        self.spool_opened = True
+        seen: dict[str, int] = dict(resumed.state.get("seen", {}))
+        for number, payload in resumed.records:
+            try:
+                meta, body = unpack(payload)
+                # its empty points were counted by the run that received it
+                lines = Lines(
+                    meta["feed"], body, meta["points"], 0, meta["received"], meta["newest"]
+                )
+            except (ValueError, KeyError) as exc:
+                self.spool.failed(f"record {number} of the spool unreadable: {exc!r}")
+                log.warning("%s", self.spool.last_error)
+                continue
+            self.backlog.add(Entry(number, lines))
+            if meta["last"] is not None:
+                seen[lines.feed] = meta["last"]
+        self.intake.resume(seen)
+        if resumed.records:
+            log.info("%d points from the spool of an earlier run queued", self.backlog.pending)
+
+    def _commit(self, out: dict[Any, Batch[Entry[Lines]]]) -> None:
+        """Settle, in the spool, what is written or dropped."""
+        if self.spool is not None:
+            firsts = [batch.chunks[0] for batch in out.values() if batch.chunks]
+            low = settled_below(self.spool, self.backlog.oldest(), firsts)
+            self.spool.commit(low, {"seen": self.intake.last_seen()})
 
     def _due(self, now: float, stopping: bool) -> bool:
         pending = self.backlog.pending
@@ -139,6 +216,7 @@ class InfluxPublisher:
         dropped_by_feed, pending, pending_bytes, max_queue_bytes, empty, lag, data_lag,
         points_per_s, write_errors, last_error, last_rejection, intake).
         """
+        await self._resume()
         session.set_status("running")
         self.recording = True
         totals = WriteResult()
@@ -151,7 +229,7 @@ class InfluxPublisher:
         last_stats = (time.monotonic(), 0)  # when, and `written` then
         stopping = False
         flush_failed = False  # once stopping, a failed write ends the flush
-        inflight: dict[asyncio.Future[WriteResult], Batch[Lines]] = {}
+        inflight: dict[asyncio.Future[WriteResult], Batch[Entry[Lines]]] = {}
 
         def renew_stats() -> None:
             nonlocal last_stats
@@ -175,7 +253,10 @@ class InfluxPublisher:
                 last_error=last_error,
                 last_rejection=totals.last_rejection,
                 intake=self.intake.stats(),
+                spool_errors=self.spool.errors if self.spool else 0,
+                spool_last_error=self.spool.last_error if self.spool else None,
             )
+            self._commit(inflight)  # drops too are settled
             session.data = stats.as_dict()
             self.feed.publish(stats.feed_block(time.time()))
 
@@ -193,7 +274,7 @@ class InfluxPublisher:
                 ):
                     batch = self.backlog.take(self.batch_size)
                     write: asyncio.Future[WriteResult] = asyncio.ensure_future(
-                        self.agent.to_thread(self.writer.write, batch.chunks)
+                        self.agent.to_thread(self.writer.write, [e.chunk for e in batch.chunks])
                     )
                     inflight[write] = batch
                 if not inflight:
@@ -222,7 +303,8 @@ class InfluxPublisher:
                     connected = True
                     backoff.success()
                     totals += result
-                    data_lag = round(time.time() - max(c.newest for c in batch.chunks), 3)
+                    data_lag = round(time.time() - max(e.chunk.newest for e in batch.chunks), 3)
+                    self._commit(inflight)
         finally:
             self.recording = False
             for write, batch in inflight.items():  # cancelled mid-write: keep what it held

@@ -29,6 +29,8 @@ class PublisherStats:
     last_error: str | None  # the last write failure
     last_rejection: str | None  # the server's words for the last refused points
     intake: dict[str, Any]  # recording.intake counters: events, duplicates, gaps (records)
+    spool_errors: int  # events not written to the spool (--spool-dir; disk full): memory only
+    spool_last_error: str | None  # why the last of them was not
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

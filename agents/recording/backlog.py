@@ -112,6 +112,10 @@ class Backlog(Generic[C]):
         self.pending_bytes += sum(c.nbytes for c in batch.chunks)
         self._trim()
 
+    def oldest(self) -> C | None:
+        """The oldest chunk waiting (batches out being written are not waiting)."""
+        return self._chunks[0][1] if self._chunks else None
+
     def lag(self, now: float) -> float:
         return max(0.0, now - self._chunks[0][1].received) if self._chunks else 0.0
 

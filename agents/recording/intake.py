@@ -21,6 +21,17 @@ A block may carry OCS's ``influxdb_tags`` (for each of its fields a tag set and 
 ``_field`` to write it under, as OCS's ``Feed`` checks them) and is kept with them and the
 feed's ``agent_class``: the InfluxPublisher lays such a block out as OCS's does.
 
+Across a restart of the recorder: it keeps the last record number it saw of each feed in its
+spool (`last_seen`, then `resume`), and the first event of a feed after the restart is judged
+against it. The records in between were published while the recorder was not running (or
+before its ``record`` process started): they are counted as ``missed_while_down``, with their
+ranges by feed, not as ``lost``. The same when the recorder loses the hub (`away`): what is
+published until it has subscribed again after re-joining (records a publisher that re-joined
+first sent again, events the dying hub did not deliver) is counted as ``missed_while_away``.
+A feed whose publisher restarted meanwhile (its numbers begin again) counts the new run's
+records before the first received; the old run's last records, after the one seen, cannot be
+counted.
+
 A malformed event is refused whole (`BadEvent`), counted, and its reason kept; the recorder
 carries on.
 """
@@ -31,7 +42,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -46,6 +57,7 @@ Tags = Mapping[str, Mapping[str, TagValue]]  # OCS's influxdb_tags
 BLOCK_BYTES = 800
 VALUE_BYTES = 32
 TEXT_BYTES = 25  # a str over VALUE_BYTES, besides its characters
+MISSED_RANGES = 8
 
 
 class BadEvent(ValueError):
@@ -95,6 +107,13 @@ class IntakeCounts:
     duplicate_events: int = 0  # events dropped: every record seen already
     bad_events: int = 0  # malformed events refused
     last_error: str | None = None  # the reason of the last refused event
+    # records published while this recorder was not running, or away from the hub (see the
+    # module doc), and their [first, last] record numbers by feed address (the latest
+    # MISSED_RANGES of each)
+    missed_while_down: int = 0
+    missed_while_down_by_feed: dict[str, list[list[int]]] = field(default_factory=dict)
+    missed_while_away: int = 0
+    missed_while_away_by_feed: dict[str, list[list[int]]] = field(default_factory=dict)
 
 
 def _block(name: Any, raw: Any) -> tuple[str, list[float], dict[str, list[Value]], Tags | None]:
@@ -158,6 +177,27 @@ class FeedIntake:
         self.exclude_flag = exclude_flag
         self.tracker: SequenceTracker[str] = SequenceTracker(window=window)
         self.counts = IntakeCounts()
+        # feeds not seen since `resume` or `away`: their last number, and why ("down", "away")
+        self._resumed: dict[str, tuple[int, str]] = {}
+
+    def resume(self, last_seen: Mapping[str, int]) -> None:
+        """Go on from the last record number of each feed an earlier run saw (`last_seen`)."""
+        self._resumed = {feed: (last, "down") for feed, last in last_seen.items()}
+
+    def away(self) -> None:
+        """The recorder lost the hub: judge each feed's next event against its last one."""
+        for feed, last in self.last_seen().items():
+            if feed not in self._resumed:
+                self._resumed[feed] = (last, "away")
+
+    def last_seen(self) -> dict[str, int]:
+        """The last record number seen of each feed (this run's, else an earlier run's), to
+        keep for `resume`."""
+        out = {feed: last for feed, (last, _) in self._resumed.items()}
+        for sender, counts in self.tracker.snapshot().items():
+            if counts["last_seq"] is not None:
+                out[sender] = counts["last_seq"]
+        return out
 
     def take(self, payload: Any, feed_info: Mapping[str, Any], received: float) -> list[Block]:
         """The blocks to record from one event; [] for events that are not to be recorded
@@ -201,9 +241,34 @@ class FeedIntake:
         if not isinstance(seq_no, int) or not isinstance(count, int) or count < 1:
             self.tracker.observe(sender, None)
             return False
+        resumed = self._resumed.pop(sender, None)
+        if resumed is not None:
+            self._missed(sender, *resumed, seq_no)
         token = _digest(payload) if seq_no == 0 else None
         verdicts = [self.tracker.observe(sender, seq_no + i, token) for i in range(count)]
         return all(v == "duplicate" for v in verdicts)
+
+    def _missed(self, sender: str, last: int, why: str, seq_no: int) -> None:
+        """Count what `sender` published between `last` (seen before the recorder was down
+        or away, `why`) and `seq_no`, and let the tracker go on from there."""
+        if seq_no > last + 1:
+            first, end = last + 1, seq_no - 1
+            self.tracker.resume(sender, end)  # not a gap to this run: counted here
+        else:
+            restarted = seq_no == 0 or seq_no < last - self.tracker.window
+            first, end = 0, (seq_no - 1 if restarted else -1)
+            self.tracker.resume(sender, last)  # a restart, or a record sent again
+        if end < first:
+            return
+        if why == "down":
+            self.counts.missed_while_down += end - first + 1
+            by_feed = self.counts.missed_while_down_by_feed
+        else:
+            self.counts.missed_while_away += end - first + 1
+            by_feed = self.counts.missed_while_away_by_feed
+        ranges = by_feed.setdefault(sender, [])
+        ranges.append([first, end])
+        del ranges[:-MISSED_RANGES]
 
     def stats(self) -> dict[str, Any]:
         """Intake counters and the tracker's record totals (lost, duplicates, late,

@@ -121,6 +121,20 @@ def test_samples_lost_at_a_recorder_kill_are_named_so() -> None:
     assert led.sizes == {"not in HDF5: published while rec was restarting after a kill": 3}
 
 
+def test_samples_a_recorder_counted_as_published_while_it_was_down_are_no_loss() -> None:
+    times = [float(t) for t in range(1, 21)]
+    written = [t for t in times if not 13 <= t <= 15]  # records 6 (13, 14) and 7 (15, 16)
+    rec = Sink("rec", kills=[(12.5, 0.0, 14.0)], missed={"observatory.fd.feeds.temps": [(6, 6)]})
+    led = _ledger(_feed(times), written, times, rec)
+    assert led.counts["counted missed while down or away by rec"] == 2
+    assert led.sizes == {"not in HDF5: published while rec was restarting after a kill": 1}
+    # InfluxDB holds µs: a sample time read back from it is off by a fraction of one
+    odd = [t + 0.3e-6 for t in times]
+    pub = Sink("pub", kills=[(12.5, 0.0, 14.0)], missed={"observatory.fd.feeds.temps": [(6, 6)]})
+    led = _ledger(_feed(odd), odd, [t for t in odd if not 13 <= t <= 14.1], publisher=pub)
+    assert (led.lost, led.counts["counted missed while down or away by pub"]) == (0, 2)
+
+
 def test_a_backlog_at_a_recorder_kill_is_named_so_however_long() -> None:
     times = [float(t) for t in range(1, 41)]
     written = [t for t in times if not 10 <= t <= 30]

@@ -13,6 +13,7 @@ from socs_like.hub import port_open
 from socs_like.secrets import SECRETS_ENV
 from socs_like.testing import wait_until
 from socs_like.testing.hub import free_port
+from socs_like.testing.procs import listening
 
 
 def socs_like(*args, cwd=None, timeout=60, env=None):
@@ -166,11 +167,23 @@ def test_up_runs_hub_and_agents_and_restarts_the_dead(tmp_path):
         registry = Client("reg-up", site_config=str(path))
         assert registry.get_api()["agent_class"] == "Registry"
         registry.close()
+        # the hub dies (every crossbar process at once, as a crash or the OOM killer would)
+        crossbar = listening(port)
+        for group in {os.getpgid(pid) for pid in crossbar}:
+            os.killpg(group, signal.SIGKILL)
+        wait_until(
+            lambda: (pids := listening(port)) and not set(pids) & set(crossbar),
+            60,
+            message="a new hub listening",
+        )
+        wait_until(api, 60, interval=0.2, message="fd-up callable through the new hub")
     finally:
         up.send_signal(signal.SIGTERM)
         output, _ = up.communicate(timeout=30)
     assert up.returncode == 0
     assert "fd-up: exited with -9" in output and "restarting in 0.1 s" in output
+    assert re.search(r"the hub exited with -9; restarting it in [0-9.]+ s", output), output
+    assert output.count("hub is up") == 2
     assert output.rstrip().splitlines()[-1].endswith("stopping the hub")
     assert (tmp_path / "var" / "log" / "fd-up.log").exists()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -59,6 +61,11 @@ def test_simulator_with_its_own_sshd_serves_a_worker_agent(tmp_path, worker):
             str(sim.workdir),
             3,
         )
+        # its sshd dies (a crash, the soak's fault): the simulator starts it again, same port
+        sshd_pid = int((ssh_dir / "sshd.pid").read_text())
+        os.kill(sshd_pid, signal.SIGKILL)
+        wait_until(lambda: pid_in(ssh_dir / "sshd.pid") not in (None, sshd_pid), message="new sshd")
+        assert run_in_new_loop(scenario()).state == "ok"
     finally:
         proc.terminate()
         assert proc.wait(15) == 0
@@ -66,3 +73,10 @@ def test_simulator_with_its_own_sshd_serves_a_worker_agent(tmp_path, worker):
     assert not sim.running(sim.router_name) and not sim.running(sim.ecc_name)
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def pid_in(path) -> int | None:
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):  # not yet written
+        return None

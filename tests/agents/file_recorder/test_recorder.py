@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+import pytest
 
 from socs_like.testing import wait_until
 from socs_like_agents.file_recorder.h5file import read_file, read_files
@@ -190,3 +191,25 @@ def test_a_close_from_another_thread_waits_for_the_write_in_progress(tmp_path):
     assert errors == [] and recorder.file is None
     [path] = files(tmp_path)
     assert len(read_file(path)[("a1", "feed", "b")]["timestamps"]) == 60 * n
+
+
+def test_spooled_blocks_the_files_hold_already_are_not_written_again(tmp_path):
+    from socs_like_agents.file_recorder.replay import held_in_files, unwritten
+
+    rec = Recorder(tmp_path, period=3600)
+    written = [blk({"x": [1.0, 2.0]}, [1.0, 2.0], block="b"), blk({"y": [5.0]}, [5.0], block="c")]
+    rec.write(written, now=time.time())  # written and flushed; killed before the commit
+    rec.close()
+    spooled = [*written, blk({"x": [3.0, 4.0]}, [2.0, 3.0], block="b")]  # 2.0 once more
+    left = unwritten(spooled, held_in_files(tmp_path, spooled))
+    assert [(b.block_name, b.timestamps, b.data) for b in left] == [("b", [3.0], {"x": [4.0]})]
+
+
+def test_a_spool_record_round_trips_and_one_that_is_not_ours_is_refused_with_a_value_error():
+    from socs_like_agents.file_recorder.replay import decode, encode
+    from socs_like_agents.recording.spool import pack
+
+    blocks = [blk({"x": [1.5, None], "s": ["a", "b"]}, [1.0, 2.0])]
+    assert decode(encode(blocks, {"seq_no": 4, "seq_count": 2})) == (blocks, blocks[0].feed, 5)
+    with pytest.raises((ValueError, EOFError)):  # what FileRecorder._resume skips and counts
+        decode(pack({"received": 0.0, "feed": "f", "last": None}, b"\x00not marshal"))

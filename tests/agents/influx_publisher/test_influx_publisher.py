@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from socs_like.testing import wait_until
+from socs_like.testing.hub import free_port
 from socs_like.testing.influxdb import InfluxDatabase
 
 
@@ -159,3 +160,62 @@ def test_an_event_delivered_twice_is_written_once(ops_driver, influxdb):
     assert done["data"]["intake"]["duplicate_events"] == 1
     assert done["data"]["written"] == 3
     assert [r["v"] for r in influxdb.rows("observatory.fd9")] == [1.0, 2.0, 3.0]
+
+
+def test_a_publisher_killed_9_sends_its_queue_when_back_and_counts_what_went_by_meanwhile(
+    tmp_path, influxdb, run_agent, make_client, feed_listener
+):
+    run_agent("FakeData", "fd-spool", ["--sample-rate", "100"])
+    published = feed_listener("fd-spool", "false_temperatures")
+    spool = ["--spool-dir", str(tmp_path / "spool")]
+    # nothing answers at this port: every point waits in the queue
+    away = ["--host", "127.0.0.1", "--port", str(free_port()), "--database", influxdb.name]
+    first = run_agent("InfluxPublisher", "influx-spool", [*away, *spool])
+    publisher = make_client("influx-spool")
+    recording(publisher)
+    fake = make_client("fd-spool")
+    fake.acq.start()
+    wait_until(
+        lambda: publisher.record.status().session["data"].get("pending", 0) >= 200,
+        20,
+        message="queued",
+    )
+    first.kill()
+    time.sleep(1)  # published while no publisher runs
+    run_agent("InfluxPublisher", "influx-spool", publisher_args(influxdb, *spool))
+    recording(publisher)
+    time.sleep(1)
+    fake.acq.stop()
+    fake.acq.wait(timeout=10)
+    time.sleep(0.5)
+
+    missed = wait_until(
+        lambda: (publisher.record.status().session["data"].get("intake") or {}).get(
+            "missed_while_down_by_feed"
+        ),
+        10,
+        message="records missed while down, counted",
+    )
+    (ranges,) = [
+        r for feed, r in missed.items() if feed.endswith("fd-spool.feeds.false_temperatures")
+    ]
+    went_by = {
+        round(t * 1e6)
+        for payload, info in published.events
+        if any(a <= info["seq_no"] <= b for a, b in ranges)
+        for t in payload["temps"]["timestamps"]
+    }
+    sent = feed_samples(published.events)
+    expected = {t: v for t, v in sent.items() if t not in went_by}
+    assert went_by and len(expected) >= 300
+    stored = wait_until(
+        lambda: len(s := stored_samples(influxdb, "fd-spool")) >= len(expected) and s,
+        30,
+        message=f"{len(expected)} points in InfluxDB",
+    )
+    assert stored == expected  # the first publisher's queue too: nothing lost, nothing added
+
+
+def data(client) -> dict[str, Any]:
+    """``record``'s session data ({} until its first renewal)."""
+    return client.record.status().session["data"]

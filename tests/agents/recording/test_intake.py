@@ -130,3 +130,46 @@ def test_the_first_event_sent_again_is_dropped_and_a_restart_is_still_kept():
     records = intake.stats()["records"]
     assert records["restarts"] == 1 and records["duplicates"] == 5
     assert intake.counts.events == 3 and intake.counts.samples == 4
+
+
+FEED = "observatory.fd1.feeds.temps_feed"
+
+
+def test_records_published_while_the_recorder_was_down_are_counted_with_their_ranges():
+    before = FeedIntake("observatory", "exclude_influx")
+    before.take(payload(1.0), info(0, 4), 0)  # records 0..3
+    after = FeedIntake("observatory", "exclude_influx")  # a new process of the recorder
+    after.resume(before.last_seen())
+    assert after.take(payload(2.0), info(10, 2), 0)  # records 4..9 went by while it was down
+    assert after.take(payload(3.0), info(13), 0)  # a gap while it runs: lost, as before
+    assert after.counts.missed_while_down == 6
+    assert after.counts.missed_while_down_by_feed == {FEED: [[4, 9]]}
+    assert after.stats()["records"]["lost"] == 1
+    assert after.last_seen() == {FEED: 13}
+
+
+def test_after_a_restart_a_record_sent_again_is_a_duplicate_and_a_new_publisher_is_counted():
+    intake = FeedIntake("observatory", "exclude_influx")
+    intake.resume({FEED: 20, "observatory.fd2.feeds.f": 7})
+    assert intake.take(payload(1.0), info(19, 2), 0) == []  # the hub sent 19..20 again
+    assert intake.counts.missed_while_down == 0 and intake.counts.duplicate_events == 1
+    # a feed not seen yet this run is still remembered for the next restart
+    assert intake.last_seen() == {FEED: 20, "observatory.fd2.feeds.f": 7}
+
+    restarted = FeedIntake("observatory", "exclude_influx")
+    restarted.resume({FEED: 5000})
+    # far below the last number seen: its publisher began again, and 0..2 went by
+    assert restarted.take(payload(5.0), info(3), 0)
+    assert restarted.counts.missed_while_down_by_feed == {FEED: [[0, 2]]}
+    assert restarted.stats()["records"]["restarts"] == 1
+
+
+def test_records_published_while_the_recorder_was_away_from_the_hub_are_counted_apart():
+    intake = FeedIntake("observatory", "exclude_influx")
+    intake.take(payload(1.0), info(0, 4), 0)  # records 0..3
+    intake.away()  # the hub is lost: 4..6 go by before it has subscribed again
+    assert intake.take(payload(2.0), info(7), 0)
+    assert intake.take(payload(3.0), info(9), 0)  # a gap once subscribed again: lost
+    assert (intake.counts.missed_while_away, intake.counts.missed_while_down) == (3, 0)
+    assert intake.counts.missed_while_away_by_feed == {FEED: [[4, 6]]}
+    assert intake.stats()["records"]["lost"] == 1
