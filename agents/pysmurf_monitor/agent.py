@@ -201,7 +201,8 @@ class PysmurfMonitor:
         g.add_argument(
             "--rescan",
             action="store_true",
-            help="at start, register files in --g3-dir/--smurf-dir never announced",
+            help="at start, and again once --rescan-min-age has passed, register files in "
+            "--g3-dir/--smurf-dir never announced",
         )
         g.add_argument(
             "--g3-dir",
@@ -323,7 +324,10 @@ class PysmurfMonitor:
             + self.receive_buffer.describe()
         )
         session.set_status("running")
-        next_rescan = time.monotonic() if args.rescan else None
+        # Files announced while this monitor was down are too young for the start rescan
+        # when it restarted soon after: one more, once they are old enough, finds them.
+        start = time.monotonic()
+        rescans_due = [start, start + args.rescan_min_age] if args.rescan else []
         next_stats = time.monotonic() + args.stats_interval
         next_drops = time.monotonic()
         try:
@@ -342,9 +346,11 @@ class PysmurfMonitor:
                 if not stopping and not self.db_gate.failing:
                     for target in self.losses.due(time.time()):
                         await self._loss_rescan(target)
-                if next_rescan is not None and now >= next_rescan and not stopping:
+                if rescans_due and now >= rescans_due[0] and not stopping:
                     await self._rescan(args.rescan_min_age)
-                    next_rescan = now + args.rescan_interval if args.rescan_interval > 0 else None
+                    rescans_due = [t for t in rescans_due if t > now]
+                    if args.rescan_interval > 0:
+                        rescans_due = sorted([*rescans_due, now + args.rescan_interval])
                 session.data = self._session_data().as_dict()
                 if now >= next_stats:
                     self.stats_feed.publish(self._stats().as_dict())

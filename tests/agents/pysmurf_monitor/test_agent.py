@@ -262,6 +262,37 @@ def test_sigkill_with_1000_announcements_in_flight_loses_none(
     db.dispose()
 
 
+def test_files_too_young_for_the_start_rescan_are_found_by_the_next(
+    tmp_path, monitor_args, all_rows, run_agent, make_client
+) -> None:
+    """Announced while the monitor was down, just before it restarted: its start rescan skips
+    them (they may still be written), one more finds them once they are old enough."""
+    data = tmp_path / "data" / "timestreams" / "17320" / "s1"
+    data.mkdir(parents=True)
+    for i in range(3):
+        (data / f"1732000000_{i:03d}.g3").write_bytes(b"frames %d" % i)
+    db_path = str(tmp_path / "suprsync.db")
+    args = monitor_args(
+        tmp_path,
+        free_port("udp"),
+        db_path,
+        "--rescan",
+        "--g3-dir",
+        str(tmp_path / "data" / "timestreams"),
+        "--rescan-min-age",
+        "8",  # longer than the monitor takes to start: its start rescan leaves them
+    )
+    run_agent("PysmurfMonitor", "pm-young", args)
+    client = make_client("pm-young")
+    wait_until(lambda: client.run.status().session.get("status") == "running")
+    db = Database(db_path)
+    rows = wait_until(lambda: len(all_rows(db)) == 3 and all_rows(db), timeout=60)
+    assert sorted(Path(r.local_path).name for r in rows) == [
+        f"1732000000_{i:03d}.g3" for i in range(3)
+    ]
+    db.dispose()
+
+
 def test_rows_left_pending_are_finished_on_start_with_postgresql(
     tmp_path, monitor_args, all_rows, run_agent, postgres_url
 ) -> None:
