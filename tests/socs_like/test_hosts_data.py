@@ -1,0 +1,187 @@
+"""Data across hosts over SSH (network namespaces): copies cut in the middle by a partition
+that closes no socket, and finished after it, byte-equal, each file and run recorded once.
+
+One set of hosts, sshds and hub serves the module (`socs_like.testing.data_hosts`)."""
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from socs_like.db import Database
+from socs_like.testing import md5_hex, wait_until
+from socs_like.testing.data_hosts import SSH_PORT, DataHosts
+from socs_like.testing.netns import open_network
+from socs_like_agents.filedb import queries as files
+from socs_like_agents.filedb.models import FileState, RegisteredFile
+from socs_like_agents.filedb.schema import upgrade
+from socs_like_agents.run_pipeline import states
+from socs_like_agents.run_pipeline.schema import open_db
+from socs_like_agents.run_pipeline.store import NewRun, RunStore
+
+# the copies cross the DAQ host's link at this rate until the partition heals, so the
+# partition finds both in the middle of a file
+SLOW_KBIT = 1000
+FILE_BYTES = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory):
+    with open_network() as network:
+        site = DataHosts.start(network, tmp_path_factory.mktemp("data-hosts"))
+        yield site
+        site.close()
+
+
+def in_flight(folder: Path) -> list[str]:
+    """rsync's hidden temporary files below `folder`: a file it is receiving."""
+    return [name for _, _, names in os.walk(folder) for name in names if name.startswith(".")]
+
+
+def write_files(folder: Path, names: list[str]) -> dict[str, str]:
+    """Random (incompressible) files; name -> md5."""
+    digests = {}
+    for name in names:
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = os.urandom(FILE_BYTES)
+        path.write_bytes(data)
+        digests[name] = md5_hex(data)
+    return digests
+
+
+@pytest.mark.timeout(240)
+def test_suprsync_and_a_pipeline_transfer_finish_after_a_partition_mid_copy(hosts):
+    """SupRsync on the readout host (``daq``) copies to the archive host over SSH; the run
+    pipeline on the cluster's head node (``archive``) pulls a run from the DAQ over SSH. A
+    partition between the two hosts stalls both copies until ssh gives their connections up;
+    after the heal each copy is made again and verified: the bytes equal, each file and run
+    one row, no copy attempt charged to SupRsync's files (one would stop them: at most 1)."""
+    root = hosts.folder / "copies"
+    sshd_daq, sshd_archive = hosts.sshd["daq"], hosts.sshd["archive"]
+    # SupRsync: its database and files on the readout host, the archive's folder remote
+    sync_db = str(root / "suprsync.db")
+    readout, archived = root / "readout", root / "archive-smurf"
+    archived.mkdir(parents=True)
+    upgrade(Database(sync_db))
+    hosts.spawn(
+        hosts.daq,
+        "SupRsync",
+        "sync-smurf",
+        [
+            *("--archive-name", "smurf", "--db-path", sync_db),
+            *("--remote-basedir", str(archived), "--suprsync-file-root", str(root / "fin")),
+            *("--ssh-host", f"{sshd_archive.user}@{hosts.archive.address}"),
+            *("--ssh-port", str(SSH_PORT), "--ssh-key", str(sshd_archive.client_key)),
+            *("--known-hosts", str(sshd_archive.known_hosts), "--ssh-connect-timeout", "3"),
+            *("--sleep-time", "0.5", "--max-copy-attempts", "1"),
+        ],
+    )
+    # the pipeline: its database and work folders on the cluster, the run on the DAQ
+    runs_db, daq_root, work = str(root / "runs.db"), root / "daq-runs", root / "cluster"
+    hosts.spawn(
+        hosts.archive,
+        "RunPipeline",
+        "pipeline",
+        [
+            *("--db-path", runs_db, "--daq-root", str(daq_root), "--work-dir", str(work)),
+            *("--daq-host", "daq", "--ssh-config", str(sshd_daq.ssh_config)),
+            *("--ssh-connect-timeout", "3", "--transfer-period", "0.5"),
+            *("--process-period", "600", "--archive-period", "600"),
+        ],
+    )
+    try:
+        hosts.network.limit_rate(hosts.daq, SLOW_KBIT)
+        timecode = int(time.time() // 100_000)
+        smurf = write_files(readout, [f"{timecode}/ufm_mv{i}/{i}.g3" for i in range(2)])
+        run = write_files(daq_root / "run001", ["f0.dat", "f1.dat"])
+        new = [
+            files.NewFile(
+                local_path=str(readout / name),
+                archive_name="smurf",
+                remote_path=name,
+                timestamp=time.time(),
+                local_md5sum=md5,
+            )
+            for name, md5 in smurf.items()
+        ]
+        db = Database(sync_db)
+        db.write(lambda s: files.register(s, new))
+        store = RunStore(open_db(runs_db), actor="test")
+        store.add(
+            [
+                NewRun(
+                    name="run001",
+                    raw_location=str(daq_root / "run001"),
+                    events=1000,
+                    tags=frozenset({states.DO_NOT_PROCESS}),
+                )
+            ]
+        )
+
+        # both copies under way, then cut
+        wait_until(
+            lambda: in_flight(archived) and in_flight(work / "raw"),
+            60,
+            0.05,
+            message="both copies under way",
+        )
+        cut = time.monotonic()
+        hosts.network.partition(hosts.daq, hosts.archive)
+
+        def last_copy():
+            return hosts.request("sync-smurf", "status", "run").session["data"]["last_copy"]
+
+        # ssh notices the dead link (its keep-alives) and both copies break off
+        broke = wait_until(
+            lambda: (c := last_copy()) and c["error"] and c,
+            90,
+            0.5,
+            message="SupRsync's copy to break off",
+        )
+        wait_until(
+            lambda: store.count_events("transfer-failed", "run001"),
+            90,
+            0.5,
+            message="the pipeline's transfer to break off",
+        )
+        print(f"\nboth copies broke off {time.monotonic() - cut:.1f} s into the partition")
+        print(f"SupRsync: {broke['error']}")
+        # a copy broken off by the network costs SupRsync's files no attempt
+        assert [
+            f.failed_copy_attempts for f in db.read(lambda s: s.query(RegisteredFile).all())
+        ] == [0, 0]
+        hosts.network.heal()
+        hosts.network.limit_rate(hosts.daq, None)
+
+        rows = wait_until(
+            lambda: (
+                (r := db.read(lambda s: s.query(RegisteredFile).all()))
+                and all(f.state == FileState.SYNCED for f in r)
+                and r
+            ),
+            90,
+            0.5,
+            message="SupRsync's files verified on the archive host",
+        )
+        wait_until(
+            lambda: store.get("run001").raw_status == states.ONDECK,
+            90,
+            0.5,
+            message="the run on the cluster",
+        )
+    finally:
+        hosts.network.heal()
+        hosts.network.limit_rate(hosts.daq, None)
+        hosts.stop("sync-smurf")
+        hosts.stop("pipeline")
+
+    assert sorted(f.remote_path for f in rows) == sorted(smurf)
+    assert all(f.failed_copy_attempts == 0 for f in rows)
+    assert {n: md5_hex(archived / n) for n in smurf} == smurf
+    raw = work / "raw" / "run001"
+    assert {p.name: md5_hex(p) for p in raw.iterdir()} == run
+    assert store.get("run001").raw_location == f"localhost:{raw}"
+    assert store.count_events("transferred", "run001") == 1
+    print(f"pipeline transfers failed: {store.count_events('transfer-failed', 'run001')}")
