@@ -35,8 +35,8 @@ from socs_like.paths import PathRefused, Roots, check_name
 from . import folderlock, jobs, states
 from .archiving import Archiver
 from .backends import BatchBackend, JobInfo, JobState, backend
-from .errors import PipelineError
-from .hosts import Host
+from .errors import HostUnreachable, PipelineError
+from .hosts import SSH_FAILED, Host
 from .store import RunStore, RunView, owner_alive
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,10 @@ class Pipeline:
                     out[os.path.relpath(path, folder)] = md5_file(path).md5
             return out
         script = f"cd {shlex.quote(folder)} && find . -type f -print0 | xargs -0 -r md5sum"
-        result = self._run(host, ["sh", "-c", script]).check()
+        result = self._run(host, ["sh", "-c", script])
+        if not host.local and result.returncode == SSH_FAILED:
+            raise HostUnreachable(result.describe())
+        result.check()
         out = {}
         for line in result.stdout_text.splitlines():
             digest, _, name = line.partition("  ")
@@ -339,7 +342,8 @@ class Pipeline:
             copy = folderlock.locked(argv, lock, wait=wait, create=pull)
             result = self._run(runner, copy, timeout=2 * wait)
             if not result.ok:
-                raise PipelineError(folderlock.explain(result, argv, lock, wait))
+                why = folderlock.explain(result, argv, lock, wait)
+                raise (HostUnreachable if result.returncode == SSH_FAILED else PipelineError)(why)
             want = self._checksums(self.s.daq, source)
             got = self._checksums(self.s.cluster_host, dest)
             if want != got:
@@ -348,8 +352,14 @@ class Pipeline:
                     f"checksums differ after rsync for {len(differ)} files: {differ[:5]}"
                 )
         except Exception as e:  # any failure returns the run; the pass goes on
-            code = None if result is None else result.returncode
+            unreachable = isinstance(e, HostUnreachable)
+            code = SSH_FAILED if unreachable else None if result is None else result.returncode
             report.fail(name, str(e))
+            # a host out of reach is not the run's fault: an outage longer than the
+            # attempts allow must not leave every run waiting for `retry`
+            uncharged: dict[str, Any] = (
+                {"transfer_attempts": run.transfer_attempts} if unreachable else {}
+            )
             self.store.change(
                 name,
                 claimed,
@@ -358,6 +368,7 @@ class Pipeline:
                 message=str(e),
                 code=code,
                 owner=None,
+                **uncharged,
             )
             return
         size = self._folder_size(self.s.cluster_host, dest)
