@@ -24,6 +24,8 @@ from socs_like_agents.run_pipeline.store import NewRun, RunStore
 # partition finds both in the middle of a file
 SLOW_KBIT = 1000
 FILE_BYTES = 1 << 20
+# a host cut off is noticed after ~4 keep-alives of 1 s (the default, 5 s, takes ~20 s)
+SSH_QUICK = ("--ssh-connect-timeout", "3", "--ssh-keepalive", "1")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +76,7 @@ def test_suprsync_and_a_pipeline_transfer_finish_after_a_partition_mid_copy(host
             *("--remote-basedir", str(archived), "--suprsync-file-root", str(root / "fin")),
             *("--ssh-host", f"{sshd_archive.user}@{hosts.archive.address}"),
             *("--ssh-port", str(SSH_PORT), "--ssh-key", str(sshd_archive.client_key)),
-            *("--known-hosts", str(sshd_archive.known_hosts), "--ssh-connect-timeout", "3"),
+            *("--known-hosts", str(sshd_archive.known_hosts), *SSH_QUICK),
             *("--sleep-time", "0.5", "--max-copy-attempts", "1"),
         ],
     )
@@ -87,7 +89,7 @@ def test_suprsync_and_a_pipeline_transfer_finish_after_a_partition_mid_copy(host
         [
             *("--db-path", runs_db, "--daq-root", str(daq_root), "--work-dir", str(work)),
             *("--daq-host", "daq", "--ssh-config", str(sshd_daq.ssh_config)),
-            *("--ssh-connect-timeout", "3", "--transfer-period", "0.5"),
+            *(*SSH_QUICK, "--transfer-period", "0.5"),
             *("--process-period", "600", "--archive-period", "600"),
         ],
     )
@@ -133,7 +135,7 @@ def test_suprsync_and_a_pipeline_transfer_finish_after_a_partition_mid_copy(host
         def last_copy():
             return hosts.request("sync-smurf", "status", "run").session["data"]["last_copy"]
 
-        # ssh notices the dead link (its keep-alives) and both copies break off
+        # ssh notices the dead link (its keep-alives go unanswered): both copies break off
         broke = wait_until(
             lambda: (c := last_copy()) and c["error"] and c,
             90,
