@@ -134,6 +134,14 @@ class Pipeline:
     def _run(self, host: Host, argv: list[str], timeout: float | None = None) -> CommandResult:
         return host.run(argv, timeout=timeout or self.s.command_timeout)
 
+    def _out_of_reach(self) -> bool:
+        """Whether a remote host of the transfers does not answer ssh now."""
+        return any(
+            self._run(host, ["true"]).returncode == SSH_FAILED
+            for host in (self.s.daq, self.s.cluster_host)
+            if not host.local
+        )
+
     def _checksums(self, host: Host, folder: str) -> dict[str, str]:
         """relative path -> md5 of every file below ``folder`` on ``host``."""
         if host.local:
@@ -343,7 +351,11 @@ class Pipeline:
             result = self._run(runner, copy, timeout=2 * wait)
             if not result.ok:
                 why = folderlock.explain(result, argv, lock, wait)
-                raise (HostUnreachable if result.returncode == SSH_FAILED else PipelineError)(why)
+                # rsync says 255 when its ssh failed, but 12 (or another) when it noticed
+                # first that the stream had ended: ask the hosts whether they answer now
+                if result.returncode == SSH_FAILED or self._out_of_reach():
+                    raise HostUnreachable(why)
+                raise PipelineError(why)
             want = self._checksums(self.s.daq, source)
             got = self._checksums(self.s.cluster_host, dest)
             if want != got:
