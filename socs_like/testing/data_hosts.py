@@ -1,7 +1,8 @@
 """A site whose data crosses hosts over SSH (network namespaces, see `socs_like.testing.netns`).
 
-`DataHosts.start` makes three hosts: ``hub`` runs the hub; ``daq`` plays the readout server
-and the DAQ machine; ``archive`` plays the archive host and the cluster's head node. Each of
+`DataHosts.start` makes three hosts: ``hub`` runs the hub (and the DAQ worker agent); ``daq``
+plays the readout server and the DAQ machine; ``archive`` plays the archive host and the
+cluster's head node. Each of
 ``daq`` and ``archive`` runs a real sshd on its own address (`SshServer`, port 22 of its
 namespace, alias = the host's name in its ``ssh_config``), so a copy between them crosses the
 router where `Network.partition` and `Network.limit_rate` act. `spawn` starts an agent

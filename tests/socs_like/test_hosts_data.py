@@ -19,6 +19,7 @@ from socs_like_agents.filedb.schema import upgrade
 from socs_like_agents.run_pipeline import states
 from socs_like_agents.run_pipeline.schema import open_db
 from socs_like_agents.run_pipeline.store import NewRun, RunStore
+from tests.agents.daq_worker.conftest import SimulatedWorker
 
 # the copies cross the DAQ host's link at this rate until the partition heals, so the
 # partition finds both in the middle of a file
@@ -26,6 +27,7 @@ SLOW_KBIT = 1000
 FILE_BYTES = 1 << 20
 # a host cut off is noticed after ~4 keep-alives of 1 s (the default, 5 s, takes ~20 s)
 SSH_QUICK = ("--ssh-connect-timeout", "3", "--ssh-keepalive", "1")
+ORGANIZE = {"experiment": "e21", "run": 7}
 
 
 @pytest.fixture(scope="module")
@@ -189,3 +191,73 @@ def test_suprsync_and_a_pipeline_transfer_finish_after_a_partition_mid_copy(host
     # the transfers the partition broke cost the run no attempt either
     assert store.count_events("transfer-failed", "run001") >= 1
     assert store.get("run001").transfer_attempts == 1
+
+
+@pytest.mark.timeout(180)
+def test_the_daq_worker_finishes_a_move_a_partition_broke(hosts):
+    """The DAQ worker on the hub host drives the DAQ host over SSH. A partition between them
+    in the middle of organize_files breaks the move off (asyncssh's keep-alives); after the
+    heal the same call finishes it: every file once in the run folder, none left behind,
+    and the reports account for each file once."""
+    sim = SimulatedWorker(hosts.folder / "stage")
+    sim.workdir.mkdir()
+    sim.start()
+    written = sim.write_graw(4000)
+    run_dir = sim.workdir / "e21" / "run_0007"
+    hosts.spawn(
+        hosts.hub_host,
+        "DaqWorker",
+        "daq-worker",
+        [
+            *("--hosts", "daq", "--ssh-config", str(hosts.sshd["daq"].ssh_config), *SSH_QUICK),
+            *("--data-router-name", sim.router_name, "--ecc-server-name", sim.ecc_name),
+            *("--rename-concurrency", "1", "--monitor-interval", "60"),
+        ],
+    )
+
+    def organize() -> dict:
+        assert hosts.request("daq-worker", "start", "organize_files", ORGANIZE).ok
+        session = wait_until(
+            lambda: (
+                (s := hosts.request("daq-worker", "status", "organize_files").session)
+                and s["status"] == "done"
+                and s
+            ),
+            60,
+            0.2,
+            message="organize_files to end",
+        )
+        return session["data"]["hosts"]["daq"]
+
+    try:
+        assert hosts.request("daq-worker", "start", "organize_files", ORGANIZE).ok
+        wait_until(
+            lambda: len(sim.graw_names(run_dir)) >= 200, 60, 0.02, message="the move under way"
+        )
+        hosts.network.partition(hosts.hub_host, hosts.daq)
+        first = wait_until(
+            lambda: (
+                (s := hosts.request("daq-worker", "status", "organize_files").session)
+                and s["status"] == "done"
+                and s["data"]["hosts"]["daq"]
+            ),
+            60,
+            0.2,
+            message="the move broken off",
+        )
+        hosts.network.heal()
+        second = organize()
+    finally:
+        hosts.network.heal()
+        hosts.stop("daq-worker")
+        sim.stop()
+
+    print(f"\nfirst call: {first['summary']}\nsecond call: {second['summary']}")
+    assert first["interrupted"] and not first["complete"]
+    assert 200 <= len(first["done"]) < len(written)
+    assert second["complete"] and not second["failed"] and not second["clashes"]
+    # the second call finds what the first moved (and what it had in flight, if it landed)
+    assert set(first["done"]) <= set(second["already_there"])
+    assert sorted(second["done"] + second["already_there"]) == sorted(written)
+    assert {n: (run_dir / n).read_bytes() for n in sim.graw_names(run_dir)} == written
+    assert sim.graw_names() == []
