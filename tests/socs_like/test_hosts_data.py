@@ -4,6 +4,7 @@ that closes no socket, and finished after it, byte-equal, each file and run reco
 One set of hosts, sshds and hub serves the module (`socs_like.testing.data_hosts`)."""
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -13,9 +14,9 @@ from socs_like.db import Database
 from socs_like.testing import md5_hex, wait_until
 from socs_like.testing.data_hosts import SSH_PORT, DataHosts
 from socs_like.testing.netns import open_network
-from socs_like_agents.filedb import queries as files
 from socs_like_agents.filedb.models import FileState, RegisteredFile
 from socs_like_agents.filedb.schema import upgrade
+from socs_like_agents.pysmurf_monitor.simulator import Publisher
 from socs_like_agents.run_pipeline import states
 from socs_like_agents.run_pipeline.schema import open_db
 from socs_like_agents.run_pipeline.store import NewRun, RunStore
@@ -28,6 +29,7 @@ FILE_BYTES = 1 << 20
 # a host cut off is noticed after ~4 keep-alives of 1 s (the default, 5 s, takes ~20 s)
 SSH_QUICK = ("--ssh-connect-timeout", "3", "--ssh-keepalive", "1")
 ORGANIZE = {"experiment": "e21", "run": 7}
+PYSMURF_PORT = 8200
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +43,15 @@ def hosts(tmp_path_factory):
 def in_flight(folder: Path) -> list[str]:
     """rsync's hidden temporary files below `folder`: a file it is receiving."""
     return [name for _, _, names in os.walk(folder) for name in names if name.startswith(".")]
+
+
+def announce(paths: list[Path]) -> None:
+    """What pysmurf's streamer sends when it has written time-stream files (UDP, called on
+    the readout host)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        streamer = Publisher("STREAMER:ufm_mv0", sock, ("127.0.0.1", PYSMURF_PORT))
+        for path in paths:
+            streamer.send("g3_file", {"path": str(path), "archive_name": "timestreams"})
 
 
 def write_files(folder: Path, names: list[str]) -> dict[str, str]:
@@ -57,24 +68,33 @@ def write_files(folder: Path, names: list[str]) -> dict[str, str]:
 
 @pytest.mark.timeout(240)
 def test_suprsync_and_a_pipeline_transfer_finish_after_a_partition_mid_copy(hosts):
-    """SupRsync on the readout host (``daq``) copies to the archive host over SSH; the run
+    """On the readout host (``daq``), the pysmurf monitor registers the files pysmurf
+    announces and SupRsync copies them to the archive host over SSH; the run
     pipeline on the cluster's head node (``archive``) pulls a run from the DAQ over SSH. A
     partition between the two hosts stalls both copies until ssh gives their connections up;
     after the heal each copy is made again and verified: the bytes equal, each file and run
     one row, no copy attempt charged (SupRsync's files are allowed only one)."""
     root = hosts.folder / "copies"
     sshd_daq, sshd_archive = hosts.sshd["daq"], hosts.sshd["archive"]
-    # SupRsync: its database and files on the readout host, the archive's folder remote
+    # the monitor and SupRsync: their database and files on the readout host, the
+    # archive's folder remote
     sync_db = str(root / "suprsync.db")
-    readout, archived = root / "readout", root / "archive-smurf"
+    readout, archived = root / "readout", root / "archive-timestreams"
     archived.mkdir(parents=True)
     upgrade(Database(sync_db))
+    monitor = ("--udp-host", "127.0.0.1", "--udp-port", str(PYSMURF_PORT))
+    hosts.spawn(
+        hosts.daq,
+        "PysmurfMonitor",
+        "pysmurf-monitor",
+        [*monitor, "--db-path", sync_db, "--local-root", str(readout)],
+    )
     hosts.spawn(
         hosts.daq,
         "SupRsync",
         "sync-smurf",
         [
-            *("--archive-name", "smurf", "--db-path", sync_db),
+            *("--archive-name", "timestreams", "--db-path", sync_db),
             *("--remote-basedir", str(archived), "--suprsync-file-root", str(root / "fin")),
             *("--ssh-host", f"{sshd_archive.user}@{hosts.archive.address}"),
             *("--ssh-port", str(SSH_PORT), "--ssh-key", str(sshd_archive.client_key)),
@@ -98,20 +118,21 @@ def test_suprsync_and_a_pipeline_transfer_finish_after_a_partition_mid_copy(host
     try:
         hosts.network.limit_rate(hosts.daq, SLOW_KBIT)
         timecode = int(time.time() // 100_000)
-        smurf = write_files(readout, [f"{timecode}/ufm_mv{i}/{i}.g3" for i in range(2)])
+        # the archive keeps the last three parts of a time stream's path
+        smurf = write_files(
+            readout / "timestreams", [f"{timecode}/ufm_mv{i}/{i}.g3" for i in range(2)]
+        )
         run = write_files(daq_root / "run001", ["f0.dat", "f1.dat"])
-        new = [
-            files.NewFile(
-                local_path=str(readout / name),
-                archive_name="smurf",
-                remote_path=name,
-                timestamp=time.time(),
-                local_md5sum=md5,
-            )
-            for name, md5 in smurf.items()
-        ]
+        wait_until(
+            lambda: (
+                hosts.request("pysmurf-monitor", "status", "run").session["status"] == "running"
+            ),
+            30,
+            0.2,
+            message="the monitor listening",
+        )
+        hosts.daq.call(announce, [readout / "timestreams" / name for name in smurf])
         db = Database(sync_db)
-        db.write(lambda s: files.register(s, new))
         store = RunStore(open_db(runs_db), actor="test")
         store.add(
             [
@@ -178,6 +199,7 @@ def test_suprsync_and_a_pipeline_transfer_finish_after_a_partition_mid_copy(host
     finally:
         hosts.network.heal()
         hosts.network.limit_rate(hosts.daq, None)
+        hosts.stop("pysmurf-monitor")
         hosts.stop("sync-smurf")
         hosts.stop("pipeline")
 
