@@ -22,7 +22,7 @@ from typing import Any
 
 from socs_like.client import AsyncClient, Reply
 
-from .hub import AgentProcess, HubInfo, spawn_agent, start_hub
+from .hub import AgentProcess, HubInfo, spawn_agent_on, start_hub
 from .netns import Host, Network
 from .sshd_server import SshServer
 
@@ -62,11 +62,7 @@ class DataHosts:
     def spawn(self, host: Host, agent_class: str, instance_id: str, args: list[str]) -> None:
         """Start an agent process on `host`; return once it answers."""
         log = self.folder / f"{instance_id}.log"
-        proc = host.call(
-            spawn_agent, self.hub, agent_class, instance_id, log, args, wait=False, run=host.run
-        )
-        self.agents[instance_id] = proc
-        proc.wait_callable(30)
+        spawn_agent_on(host, self.hub, agent_class, instance_id, log, args, self.agents)
 
     def request(
         self, instance_id: str, action: str, op_name: str, params: dict[str, Any] | None = None

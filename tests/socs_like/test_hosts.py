@@ -142,19 +142,7 @@ def test_the_hub_host_restarted_while_partitioned(site):
     )
     assert site.request(DAQ_AGENT, "stop", "acq").ok
     sent = int(site.request(DAQ_AGENT, "wait", "acq").session["data"]["samples_sent"])
-    recorder = wait_until(
-        lambda: (
-            (d := site.request(RECORDER, "status", "record").session["data"])
-            and d["intake"]["samples"] >= sent
-            and d["pending"] == 0
-            and d
-        ),
-        60,
-        0.2,
-        message="the recorder to write every sample",
-    )
-    assert site.request(RECORDER, "stop", "record").ok
-    site.request(RECORDER, "wait", "record")
+    recorder = site.finish_recording(sent)
     assert site.feed_state()["dropped"] == 0
     files = sorted((site.folder / "data").glob("*/*.h5"))
     times = read_files(files)[(DAQ_AGENT, FEED, "temps")]["timestamps"]
