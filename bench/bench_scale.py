@@ -2,9 +2,14 @@
 """Site-scale benchmarks (issue 13): many agents on one hub, fast start, memory, overload.
 
     .venv/bin/python bench/bench_scale.py [--quick] [--n 10,50,100]
-        [--only spawn,ops,overload,scale] [--json FILE]
+        [--only spawn,ops,overload,scale] [--hosts K] [--json FILE]
 
-Everything runs on loopback against one crossbar (`socs_like.hub.Hub`, our generated config).
+Everything runs on loopback against one crossbar (`socs_like.hub.Hub`, our generated config),
+except with ``--hosts K`` (K > 1, as root): then each scale run of ours is made twice, on
+loopback and on K+1 hosts that are network namespaces (`socs_like.testing.netns`): the hub,
+the registry, the listening clients and the calls on host ``hub``, the N agents in turn on
+hosts ``h1`` ... ``hK``, each host's by its own ``socs-like up --site-host``. The table
+compares the heartbeat latency p99 of both (target: within 20 %); OCS's run is left out.
 
 1. scale, per N: N FakeData agents (acq at 10 samples/s, published once a second: OCS's
    FakeDataAgent has that reporting interval fixed, ours is given ``--frame-length 1``), a
@@ -65,7 +70,8 @@ from bench_core import (
 )
 
 from socs_like.client import AsyncClient, Client, ClientError
-from socs_like.testing.hub import agent_command
+from socs_like.testing.hub import HubInfo, agent_command, start_hub
+from socs_like.testing.netns import Host, Network, netns_unavailable
 
 HERE = Path(__file__).resolve().parent
 CLIENTS = 5
@@ -117,11 +123,13 @@ def cpu_total(pids: list[int]) -> float:
 # --- the listeners: 5 clients, every topic ----------------------------------------------------
 
 
-def client(site: Site, instance_id: str, timeout: float = 10.0) -> AsyncClient:
+def client(site: Site | Spread, instance_id: str, timeout: float = 10.0) -> AsyncClient:
     return site.client(instance_id, timeout=timeout)
 
 
-async def all_callable(site: Site, ids: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+async def all_callable(
+    site: Site | Spread, ids: list[str], timeout: float
+) -> dict[str, dict[str, Any]]:
     """get_api of every agent, retried every 0.1 s until each answers; {id: api}. One
     connection for all: a client per agent would load the hub more than the agents do."""
     apis: dict[str, dict[str, Any]] = {}
@@ -143,7 +151,7 @@ async def all_callable(site: Site, ids: list[str], timeout: float) -> dict[str, 
     return apis
 
 
-async def start_waits(site: Site, ids: list[str], count: int) -> list[float]:
+async def start_waits(site: Site | Spread, ids: list[str], count: int) -> list[float]:
     """`count` start+waits of delay_task(delay=0) on the agents in turn (one client each)."""
     clients = {i: client(site, i) for i in ids}
     times: list[float] = []
@@ -166,69 +174,136 @@ async def start_waits(site: Site, ids: list[str], count: int) -> list[float]:
 # --- 1. scale -------------------------------------------------------------------------------------
 
 
+class Spread:
+    """The scale run's site on hosts that are network namespaces (see the module doc); the
+    same face as `Site` for what `run_scale` uses, and `run` for the clients' coroutines,
+    which must run on the hub host."""
+
+    def __init__(self, workdir: Path, k: int) -> None:
+        self.network = Network()
+        try:
+            self.hub_host = self.network.add_host("hub")
+            self.hosts = [self.network.add_host(f"h{i}") for i in range(1, k + 1)]
+            self.info: HubInfo = self.hub_host.call(
+                start_hub, workdir / "spread-hub", 8001, self.hub_host.address
+            )
+        except BaseException:
+            self.network.close()
+            raise
+
+    @property
+    def url(self) -> str:
+        return self.info.url
+
+    @property
+    def http_url(self) -> str:
+        return self.info.http_url
+
+    def client(self, instance_id: str, timeout: float = 5.0) -> AsyncClient:
+        return AsyncClient(
+            instance_id,
+            hub_url=self.url,
+            http_url=self.http_url,
+            realm=REALM,
+            address_root=ROOT,
+            timeout=timeout,
+        )
+
+    def run(self, coro: Any, timeout: float | None = None) -> Any:
+        return self.hub_host.run(coro, timeout)
+
+    def close(self) -> None:
+        self.info.hub.stop()
+        self.network.close()
+
+
 def scale_site_file(
-    site: Site, path: Path, instances: list[dict[str, Any]], *, ocs: bool = False
+    site: Site | Spread, path: Path, hosts: dict[str, list[dict[str, Any]]], *, ocs: bool = False
 ) -> Path:
+    """A site file of `hosts` (host name -> its agent instances)."""
+    url, http_url = (
+        (site.ocs_url, site.ocs_http_url)
+        if ocs and isinstance(site, Site)
+        else (site.url, site.http_url)
+    )
     path.write_text(
         yaml.safe_dump(
             {
                 "hub": {
-                    "wamp_server": site.ocs_url if ocs else site.url,
-                    "wamp_http": site.ocs_http_url if ocs else site.http_url,
+                    "wamp_server": url,
+                    "wamp_http": http_url,
                     "wamp_realm": REALM,
                     "address_root": ROOT,
                 },
-                "hosts": {"localhost": {"agent-instances": instances}},
+                "hosts": {name: {"agent-instances": agents} for name, agents in hosts.items()},
             }
         )
     )
     return path
 
 
+def up_hosts(
+    site: Site | Spread, ids: list[str], registry: str
+) -> list[tuple[Host | None, str, list[dict[str, Any]]]]:
+    """Where our scale run's agents go: ``(namespace host or None, host block, instances)``:
+    on loopback all in one block; spread, the registry on the hub host and the agents in
+    turn on the others."""
+    fake = [
+        {
+            "agent-class": "FakeData",
+            "instance-id": i,
+            # 10 samples/s published once a second, as OCS's FakeDataAgent does
+            "arguments": ["--mode", "acq", "--frame-length", "1"],
+        }
+        for i in ids
+    ]
+    reg = {
+        "agent-class": "Registry",
+        "instance-id": registry,
+        "arguments": ["--wait-time", str(WAIT_TIME)],
+    }
+    if isinstance(site, Site):
+        return [(None, "localhost", [*fake, reg])]
+    k = len(site.hosts)
+    return [(site.hub_host, "hub", [reg])] + [
+        (host, host.name, fake[j::k]) for j, host in enumerate(site.hosts)
+    ]
+
+
 def run_scale(
-    site: Site, workdir: Path, n: int, kind: str, window: float, calls: int
+    site: Site | Spread, workdir: Path, n: int, kind: str, window: float, calls: int
 ) -> dict[str, Any]:
-    ids = [f"{kind}-fd{i:03d}" for i in range(n)]
-    registry = f"{kind}-registry"
+    """One scale run: `kind` "ours" or "ocs" on `site`'s hub (its clients and listeners on
+    the hub host when `site` is a `Spread`)."""
+    label = kind if isinstance(site, Site) else f"{kind}-spread"
+    ids = [f"{label}-fd{i:03d}" for i in range(n)]
+    registry = f"{label}-registry"
     procs: list[subprocess.Popen[bytes]] = []
-    logdir = workdir / f"{kind}-{n}"
+    logdir = workdir / f"{label}-{n}"
     logdir.mkdir()
+    run = site.run if isinstance(site, Spread) else run_async
+    popen = site.hub_host.popen if isinstance(site, Spread) else subprocess.Popen
     if kind == "ours":
-        site_file = scale_site_file(
-            site,
-            logdir / "site.yaml",
-            [
-                {
-                    "agent-class": "FakeData",
-                    "instance-id": i,
-                    # 10 samples/s published once a second, as OCS's FakeDataAgent does
-                    "arguments": ["--mode", "acq", "--frame-length", "1"],
-                }
-                for i in ids
-            ]
-            + [
-                {
-                    "agent-class": "Registry",
-                    "instance-id": registry,
-                    "arguments": ["--wait-time", str(WAIT_TIME)],
-                }
-            ],
-        )
+        placed = up_hosts(site, ids, registry)
+        site_file = scale_site_file(site, logdir / "site.yaml", {h: a for _, h, a in placed})
         t0 = time.perf_counter()
-        with open(logdir / "up.log", "wb") as log:
-            up = subprocess.Popen(
-                [PY, "-m", "socs_like", "up", "--site-config", str(site_file), "--no-table"],
-                cwd=logdir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        procs.append(up)
+        for host, name, _ in placed:
+            argv = [PY, "-m", "socs_like", "up", "--site-config", str(site_file), "--no-table"]
+            argv += ["--site-host", name]
+            with open(logdir / f"up-{name}.log", "wb") as log:
+                start = host.popen if host is not None else subprocess.Popen
+                procs.append(start(argv, cwd=logdir, stdout=log, stderr=subprocess.STDOUT))
     else:
+        assert isinstance(site, Site), "OCS's scale run is on loopback only"
         site_file = scale_site_file(
             site,
             logdir / "site.yaml",
-            [{"agent-class": "FakeDataAgent", "instance-id": i, "arguments": []} for i in ids]
-            + [{"agent-class": "RegistryAgent", "instance-id": registry, "arguments": []}],
+            {
+                "localhost": [
+                    {"agent-class": "FakeDataAgent", "instance-id": i, "arguments": []} for i in ids
+                ]
+                + [{"agent-class": "RegistryAgent", "instance-id": registry, "arguments": []}]
+            },
             ocs=True,
         )
         t0 = time.perf_counter()
@@ -257,16 +332,17 @@ def run_scale(
                 )
     out: dict[str, Any] = {"n": n}
     try:
-        apis = run_async(all_callable(site, [*ids, registry], 120 + n), 200 + n)
+        apis = run(all_callable(site, [*ids, registry], 120 + n), 200 + n)
         out["all_callable"] = time.perf_counter() - t0
         out["callable"] = len(apis)
         pids = [api["instance_pid"] for api in apis.values()]
         if kind == "ours":
             # the launcher (a child of `socs-like up`) holds the pages its children share
-            pids += [p for p in children(procs[0].pid) if "socs_like.launcher" in cmdline(p)]
+            for up in procs:
+                pids += [p for p in children(up.pid) if "socs_like.launcher" in cmdline(p)]
         hub_pids = tree(site.info.hub.process.pid)  # type: ignore[union-attr]
         settle = 3.0 if window < 10 else 5.0
-        listening = subprocess.Popen(
+        listening = popen(
             [
                 PY,
                 str(HERE / "_scale_listeners.py"),
@@ -284,7 +360,7 @@ def run_scale(
         cpu0 = (cpu_total(hub_pids), cpu_total(pids), time.perf_counter())
         # start+waits while the listeners listen (not counted in the CPU: the calls' load
         # is the client's, not the site's; the window is long beside them)
-        times = run_async(start_waits(site, ids, calls), 60 + calls)
+        times = run(start_waits(site, ids, calls), 60 + calls)
         out["op"] = (pct(times, 0.5), pct(times, 0.99))
         time.sleep(max(0.0, window - (time.perf_counter() - cpu0[2])))
         cpu1 = (cpu_total(hub_pids), cpu_total(pids), time.perf_counter())
@@ -301,8 +377,8 @@ def run_scale(
         out["beats_heard_from"] = listened["heard"]
         out["listeners_connected"] = listened["connected"]
         reg = client(site, registry)
-        data = run_async(reg.request("status", "main"), 20).session.get("data") or {}
-        run_async(reg.close(), 5)
+        data = run(reg.request("status", "main"), 20).session.get("data") or {}
+        run(reg.close(), 5)
         agents = data.get("agents", data)  # ours nests them under "agents"; OCS does not
         expired = [a for a, s in agents.items() if isinstance(s, dict) and s.get("expired")]
         out["registry_known"] = sum(1 for s in agents.values() if isinstance(s, dict))
@@ -384,6 +460,54 @@ def bench_scale(site: Site, workdir: Path, res: Results, ns: list[int], quick: b
             f"{o['registry_expired']} of {o['registry_known']}",
             f"{c['registry_expired']} of {c['registry_known']}",
             o["registry_expired"] == 0,
+        )
+
+
+def bench_spread(
+    site: Site, workdir: Path, res: Results, ns: list[int], quick: bool, k: int
+) -> None:
+    """Our scale run on loopback and spread over `k` agent hosts, side by side."""
+    window = 5.0 if quick else 20.0
+    calls = 20 if quick else 200
+    for n in ns:
+        say(f"\n== 1. scale: {n} agents, on loopback and over {k} hosts + the hub's ==")
+        o = run_scale(site, workdir, n, "ours", window, calls)
+        say("loopback: " + json.dumps(o, default=str))
+        spread = Spread(workdir / f"hosts-{n}", k)
+        try:
+            h = run_scale(spread, workdir, n, "ours", window, calls)
+        finally:
+            spread.close()
+        say(f"{k} hosts:  " + json.dumps(h, default=str))
+        res.raw[f"scale{n}"] = {"loopback": o, f"{k}_hosts": h}
+        ratio = h["beat_latency"][1] / o["beat_latency"][1]
+        res.add(
+            f"N={n}: heartbeat latency p99, loopback | {k} hosts",
+            "within 20 %",
+            f"{ms(o['beat_latency'][1])} | {ms(h['beat_latency'][1])}",
+            f"x{ratio:.2f}",
+            abs(ratio - 1) <= 0.2,
+        )
+        res.add(
+            f"N={n}: heartbeat latency p50, loopback | {k} hosts",
+            "-",
+            f"{ms(o['beat_latency'][0])} | {ms(h['beat_latency'][0])}",
+            "-",
+            None,
+        )
+        res.add(
+            f"N={n}: start+wait p99; all callable, loopback | {k} hosts",
+            "-",
+            f"{ms(o['op'][1])}; {secs(o['all_callable'])}",
+            f"{ms(h['op'][1])}; {secs(h['all_callable'])}",
+            None,
+        )
+        res.add(
+            f"N={n}: live agents expired; heard from, loopback | {k} hosts",
+            "0",
+            f"{o['registry_expired']}; {o['beats_heard_from']}",
+            f"{h['registry_expired']}; {h['beats_heard_from']}",
+            o["registry_expired"] == h["registry_expired"] == 0,
         )
 
 
@@ -573,8 +697,18 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="N=3 only and short windows")
     parser.add_argument("--n", default="10,50,100", help="agent counts for the scale runs")
     parser.add_argument("--only", default="spawn,ops,overload,scale", help="sections to run")
+    parser.add_argument(
+        "--hosts",
+        type=int,
+        default=1,
+        metavar="K",
+        help="K > 1: the scale runs of ours on loopback and spread over K namespace hosts "
+        "(root only), instead of ours beside OCS's",
+    )
     add_output_arguments(parser)
     args = parser.parse_args()
+    if args.hosts > 1 and (why := netns_unavailable()):
+        parser.error(f"--hosts {args.hosts}: {why}")
     only = set(args.only.split(","))
     ns = [3] if args.quick else [int(x) for x in args.n.split(",")]
     random.seed(1)
@@ -589,7 +723,9 @@ def main() -> int:
             bench_ops(site, res, 50 if args.quick else 500)
         if "overload" in only:
             bench_overload(site, res, 3.0 if args.quick else 20.0)
-        if "scale" in only:
+        if "scale" in only and args.hosts > 1:
+            bench_spread(site, workdir, res, ns, args.quick, args.hosts)
+        elif "scale" in only:
             bench_scale(site, workdir, res, ns, args.quick)
     finally:
         site.close()

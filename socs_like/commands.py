@@ -5,7 +5,8 @@ Why one module: agents run rsync, md5sum, ps and lsof locally and on remote host
 :class:`CommandResult` a caller judges a local and a remote run the same way, and with one
 :class:`SshSettings` (and :func:`add_ssh_arguments`) every agent takes the same flags:
 ``--ssh-config``, ``--known-hosts``, ``--ssh-key``, ``--ssh-connect-timeout``,
-``--ssh-command-timeout`` and an explicit ``--no-host-key-check`` that is logged.
+``--ssh-command-timeout``, ``--ssh-keepalive`` and an explicit ``--no-host-key-check`` that
+is logged.
 
 Local commands (:func:`run_command`) get their own process group, so a timeout kills the
 command *and* what it started (rsync's ssh), instead of leaving an orphan holding a connection
@@ -290,7 +291,13 @@ class SshSettings:
     backoff_max: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("connect_timeout", "command_timeout", "backoff_initial", "backoff_max"):
+        for name in (
+            "connect_timeout",
+            "command_timeout",
+            "keepalive_interval",
+            "backoff_initial",
+            "backoff_max",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, not {getattr(self, name)}")
         for name in ("config_path", "known_hosts", "identity_file"):
@@ -367,6 +374,15 @@ def add_ssh_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
         metavar="S",
         help="seconds allowed for each remote command (default 30)",
     )
+    parser.add_argument(
+        "--ssh-keepalive",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds between keep-alives on a connection that is quiet; after 3 unanswered "
+        "the connection is given up, so a host cut off is noticed in about 4 times this "
+        "(default 5)",
+    )
 
 
 def ssh_settings_from_args(args: argparse.Namespace, **overrides: Any) -> SshSettings:
@@ -381,6 +397,7 @@ def ssh_settings_from_args(args: argparse.Namespace, **overrides: Any) -> SshSet
         "identity_file": args.ssh_key,
         "connect_timeout": args.ssh_connect_timeout,
         "command_timeout": args.ssh_command_timeout,
+        "keepalive_interval": args.ssh_keepalive,
     }
     values.update(overrides)
     return SshSettings(**values)

@@ -23,3 +23,8 @@ class BadRequest(PipelineError):
 
 class SubmitError(PipelineError):
     """The batch system refused a job, or answered something we cannot read."""
+
+
+class HostUnreachable(PipelineError):
+    """ssh could not reach a host, or lost it mid-command (its exit status 255, which rsync
+    passes on): the network's doing, not the run's, so it costs the run no attempt."""

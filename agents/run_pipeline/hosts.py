@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 from socs_like.commands import CommandResult, SshSettings, run_command
 
+# ssh's exit status when it could not connect or lost the connection; rsync -e ssh and
+# commands run through ssh pass it on (a remote command exiting 255 passes for it too).
+SSH_FAILED = 255
+
 
 @dataclass(frozen=True)
 class Host:

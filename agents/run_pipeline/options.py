@@ -83,7 +83,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-transfer-attempts",
         type=int,
         default=5,
-        help="failed transfers before a run waits for `retry` (default 5)",
+        help="failed transfers (a host out of reach not counted) before a run waits for "
+        "`retry` (default 5)",
     )
     p = parser.add_argument_group("processing")
     p.add_argument(

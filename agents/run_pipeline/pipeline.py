@@ -35,8 +35,8 @@ from socs_like.paths import PathRefused, Roots, check_name
 from . import folderlock, jobs, states
 from .archiving import Archiver
 from .backends import BatchBackend, JobInfo, JobState, backend
-from .errors import PipelineError
-from .hosts import Host
+from .errors import HostUnreachable, PipelineError
+from .hosts import SSH_FAILED, Host
 from .store import RunStore, RunView, owner_alive
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,14 @@ class Pipeline:
     def _run(self, host: Host, argv: list[str], timeout: float | None = None) -> CommandResult:
         return host.run(argv, timeout=timeout or self.s.command_timeout)
 
+    def _out_of_reach(self) -> bool:
+        """Whether a remote host of the transfers does not answer ssh now."""
+        return any(
+            self._run(host, ["true"]).returncode == SSH_FAILED
+            for host in (self.s.daq, self.s.cluster_host)
+            if not host.local
+        )
+
     def _checksums(self, host: Host, folder: str) -> dict[str, str]:
         """relative path -> md5 of every file below ``folder`` on ``host``."""
         if host.local:
@@ -144,7 +152,10 @@ class Pipeline:
                     out[os.path.relpath(path, folder)] = md5_file(path).md5
             return out
         script = f"cd {shlex.quote(folder)} && find . -type f -print0 | xargs -0 -r md5sum"
-        result = self._run(host, ["sh", "-c", script]).check()
+        result = self._run(host, ["sh", "-c", script])
+        if not host.local and result.returncode == SSH_FAILED:
+            raise HostUnreachable(result.describe())
+        result.check()
         out = {}
         for line in result.stdout_text.splitlines():
             digest, _, name = line.partition("  ")
@@ -339,7 +350,12 @@ class Pipeline:
             copy = folderlock.locked(argv, lock, wait=wait, create=pull)
             result = self._run(runner, copy, timeout=2 * wait)
             if not result.ok:
-                raise PipelineError(folderlock.explain(result, argv, lock, wait))
+                why = folderlock.explain(result, argv, lock, wait)
+                # rsync says 255 when its ssh failed, but 12 (or another) when it noticed
+                # first that the stream had ended: ask the hosts whether they answer now
+                if result.returncode == SSH_FAILED or self._out_of_reach():
+                    raise HostUnreachable(why)
+                raise PipelineError(why)
             want = self._checksums(self.s.daq, source)
             got = self._checksums(self.s.cluster_host, dest)
             if want != got:
@@ -348,8 +364,14 @@ class Pipeline:
                     f"checksums differ after rsync for {len(differ)} files: {differ[:5]}"
                 )
         except Exception as e:  # any failure returns the run; the pass goes on
-            code = None if result is None else result.returncode
+            unreachable = isinstance(e, HostUnreachable)
+            code = SSH_FAILED if unreachable else None if result is None else result.returncode
             report.fail(name, str(e))
+            # a host out of reach is not the run's fault: an outage longer than the
+            # attempts allow must not leave every run waiting for `retry`
+            uncharged: dict[str, Any] = (
+                {"transfer_attempts": run.transfer_attempts} if unreachable else {}
+            )
             self.store.change(
                 name,
                 claimed,
@@ -358,6 +380,7 @@ class Pipeline:
                 message=str(e),
                 code=code,
                 owner=None,
+                **uncharged,
             )
             return
         size = self._folder_size(self.s.cluster_host, dest)

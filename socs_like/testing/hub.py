@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -27,6 +27,9 @@ from socs_like.secrets import SECRETS_ENV, write_new_secrets
 from socs_like.site_config import HubConfig
 
 from .util import free_port, wait_until
+
+if TYPE_CHECKING:
+    from .netns import Host
 
 
 @dataclass
@@ -240,6 +243,26 @@ def spawn_agent(
         except AssertionError:
             proc.kill()
             raise
+    return proc
+
+
+def spawn_agent_on(
+    host: Host,
+    hub: HubInfo,
+    agent_class: str,
+    instance_id: str,
+    log_path: Path,
+    args: list[str],
+    started: dict[str, AgentProcess],
+) -> AgentProcess:
+    """`spawn_agent` on a host of `socs_like.testing.netns`: the process, and its client's
+    calls, are that host's. It goes into `started` (for the caller to stop, whatever
+    happens) before this waits until it answers."""
+    proc: AgentProcess = host.call(
+        spawn_agent, hub, agent_class, instance_id, log_path, args, wait=False, run=host.run
+    )
+    started[instance_id] = proc
+    proc.wait_callable(30)
     return proc
 
 

@@ -395,14 +395,22 @@ def netns_unavailable() -> str | None:
     return None
 
 
-@pytest.fixture
-def network() -> Iterator[Network]:
-    """A `Network` of this test's own: ``network.add_host("hub")`` ...; removed at the end.
-
-    Skips when not root; fails (does not skip) when root cannot make namespaces."""
+@contextlib.contextmanager
+def open_network() -> Iterator[Network]:
+    """A `Network`, removed at the end; skips when not root, fails (does not skip) when root
+    cannot make namespaces. For a fixture of wider scope than `network`'s."""
     reason = netns_unavailable()
     if reason:
         pytest.skip(reason)
     remove_stale()
     with Network() as net:
+        yield net
+
+
+@pytest.fixture
+def network() -> Iterator[Network]:
+    """A `Network` of this test's own: ``network.add_host("hub")`` ...; removed at the end.
+
+    Skips when not root; fails (does not skip) when root cannot make namespaces."""
+    with open_network() as net:
         yield net

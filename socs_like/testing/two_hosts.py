@@ -23,7 +23,7 @@ from typing import Any
 
 from socs_like.client import AsyncClient, ClientError, Reply
 
-from .hub import AgentProcess, FeedListener, HubInfo, spawn_agent, start_hub
+from .hub import AgentProcess, FeedListener, HubInfo, spawn_agent_on, start_hub
 from .netns import Host, Network
 from .util import wait_until
 
@@ -109,11 +109,7 @@ class TwoHostSite:
 
     def _spawn(self, host: Host, agent_class: str, instance_id: str, args: list[str]) -> None:
         log = self.folder / f"{instance_id}.log"
-        proc = host.call(
-            spawn_agent, self.hub, agent_class, instance_id, log, args, wait=False, run=host.run
-        )
-        self.agents[instance_id] = proc
-        proc.wait_callable(30)
+        spawn_agent_on(host, self.hub, agent_class, instance_id, log, args, self.agents)
 
     def client(self, instance_id: str, on: Host | None = None) -> AsyncClient:
         """The client of `instance_id` whose coroutines run on host `on` (the hub host)."""
@@ -209,7 +205,13 @@ class TwoHostSite:
             0.2,
             message="the subscriber to get every record",
         )
-        recorder = wait_until(
+        recorder = self.finish_recording(sent)
+        fresh, repeated = self.delivered()
+        return Outcome(sent, feed["next_seq_no"], feed["dropped"], fresh, repeated, recorder)
+
+    def finish_recording(self, sent: int) -> dict[str, Any]:
+        """Wait until the recorder wrote all `sent` samples, stop it; its session data."""
+        recorder: dict[str, Any] = wait_until(
             lambda: (
                 (d := self.request(RECORDER, "status", "record").session["data"])
                 and d["intake"]["samples"] >= sent
@@ -222,8 +224,7 @@ class TwoHostSite:
         )
         assert self.request(RECORDER, "stop", "record").ok
         self.request(RECORDER, "wait", "record")
-        fresh, repeated = self.delivered()
-        return Outcome(sent, feed["next_seq_no"], feed["dropped"], fresh, repeated, recorder)
+        return recorder
 
     def close(self) -> None:
         for host, client in self._clients.values():

@@ -113,6 +113,7 @@ class HostReport:
     manager: str  # the HostManager's instance id
     timestamp: float  # when the HostManager sent it (its clock)
     instances: dict[str, dict[str, Any]]
+    host: str = ""  # its host block in the site config (`socs-like up --site-host`)
 
 
 class SiteState:
@@ -213,7 +214,8 @@ class SiteState:
             for k, v in data["instances"].items()
             if isinstance(v, dict) and v.get("class") not in NOT_AGENTS
         }
-        self.hosts[manager] = HostReport(manager, stamp, instances)
+        host = data.get("host")
+        self.hosts[manager] = HostReport(manager, stamp, instances, str(host or ""))
 
     def feed_event(
         self, address: str, feed: str, payload: Any, info: dict[str, Any], now: float
@@ -282,6 +284,16 @@ class SiteState:
             why = f"{report.manager}: {said} (pid {entry.get('pid')}), no heartbeat yet"
         return state, why, fields
 
+    @staticmethod
+    def host_name(info: AgentInfo, report: HostReport | None, manager: AgentInfo | None) -> str:
+        """The host an agent runs on: its HostManager's host block, the name the site config
+        and `socs-like up --site-host` use (hosts of one site may share a hostname: network
+        namespaces, containers), else the machine's hostname as the agent or its HostManager
+        says it."""
+        if report is not None and report.host:
+            return report.host
+        return info.host or (manager.host if manager else "")
+
     def heartbeat_age(self, info: AgentInfo, now: float) -> float | None:
         beats = [info.last_beat] if info.last_beat is not None else []
         verdict = self.registry.get(info.address)
@@ -302,7 +314,8 @@ class SiteState:
             op for op, code in info.op_codes.items() if code in ACTIVE_CODES and state == "alive"
         )
         entry = self.host_entry(info.instance_id, now)
-        manager = self.agents.get(entry[0].manager) if entry else None
+        report = entry[0] if entry else self.hosts.get(info.instance_id)
+        manager = self.agents.get(report.manager) if report else None
         listed = entry[0].instances[info.instance_id] if entry else {}
         return {
             "instance_id": info.instance_id,
@@ -310,7 +323,7 @@ class SiteState:
             "agent_class": info.agent_class
             or verdict.get("agent_class", "")
             or str(listed.get("class", "")),
-            "host": info.host or (manager.host if manager else ""),
+            "host": self.host_name(info, report, manager),
             "heartbeat_age": self.heartbeat_age(info, now),
             "state": state,
             "state_why": why,

@@ -151,9 +151,19 @@ def test_flags_become_settings_and_turning_checks_off_is_logged(
     ]
 
 
+def test_keepalive_flag_reaches_the_ssh_command_line() -> None:
+    s = ssh_settings_from_args(parse("--ssh-keepalive", "1"))
+    assert s.keepalive_interval == 1.0
+    argv = s.openssh_argv()
+    assert "ServerAliveInterval=1" in argv and "ServerAliveCountMax=3" in argv
+    assert ssh_settings_from_args(parse()).keepalive_interval == 5.0
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="connect_timeout must be > 0"):
         SshSettings(connect_timeout=0)
+    with pytest.raises(ValueError, match="keepalive_interval must be > 0"):
+        SshSettings(keepalive_interval=0)
     with pytest.raises(ValueError, match=r"known_hosts .* may not contain a quote"):
         SshSettings(known_hosts="/k'; rm -rf /")
 

@@ -8,6 +8,7 @@ other. The hub host and the DAQ host each get their own folder, as two machines 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -17,6 +18,7 @@ import socket
 import stat
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "docs" / "deploying.md"
 # The guide's example addresses (TEST-NET-1) and the site's hosts.
 HUB_EXAMPLE, DAQ_EXAMPLE = "192.0.2.10", "192.0.2.20"
+DASHBOARD_PORT = 8080  # the guide's hub block runs the dashboard there
 
 # --- the guide's commands, as a deployer types them -----------------------------------------
 CHECK = "socs-like config check"
@@ -271,6 +274,22 @@ def test_a_second_host_by_the_guide(network, tmp_path):
     )
     assert report["host"] == "daq" and report["instances"]["fd-daq"]["state"] == "running"
 
+    # --- the hub host's dashboard shows each HostManager, alive, with its host ---
+    def overview() -> dict[str, dict[str, Any]]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{DASHBOARD_PORT}/api/overview") as r:
+            return {a["instance_id"]: a for a in json.load(r)["agents"]}
+
+    def on_dashboard() -> dict[str, tuple[str, str]] | None:
+        try:
+            rows = hub_ns.call(overview)
+        except OSError:
+            return None
+        shown = {i: (rows[i]["host"], rows[i]["state"]) for i in ("hm-hub", "hm-daq") if i in rows}
+        return shown if len(shown) == 2 and all(s == "alive" for _, s in shown.values()) else None
+
+    shown = wait_until(on_dashboard, 60, 0.5, message="both HostManagers alive on the dashboard")
+    assert shown == {"hm-hub": ("hub", "alive"), "hm-daq": ("daq", "alive")}
+
     # --- on the DAQ host, with its own secrets only: status, host commands, calls ---
     status = daq.ok(STATUS)  # exit 0: every agent of the site config answers
     assert "fd-daq" in status and "registry" in status
@@ -375,6 +394,7 @@ def test_compose_for_a_host_without_the_hub_runs_no_hub(tmp_path):
     # the hub host's: the hub, its certificate and key, the others in its namespace
     on_hub = compose(load_site_config(tmp_path / "site-config.yaml"), "hub")
     hub_services = yaml.safe_load(on_hub)["services"]
-    assert list(hub_services) == ["hub", "registry"]
+    assert list(hub_services) == ["hub", "registry", "web"]
     assert "./hub.key:/config/hub.key:ro" in hub_services["hub"]["volumes"]
     assert hub_services["registry"]["network_mode"] == "service:hub"
+    assert hub_services["web"]["network_mode"] == "service:hub"

@@ -108,3 +108,44 @@ def test_an_agent_heard_but_deaf_sends_again_what_was_not_acknowledged(site):
     times = read_files(files)[(DAQ_AGENT, FEED, "temps")]["timestamps"]
     assert len(times) == len(set(times)) == out.sent
     assert all(b > a for a, b in itertools.pairwise(times))
+
+
+@pytest.mark.timeout(300)
+def test_the_hub_host_restarted_while_partitioned(site):
+    # The hub the DAQ agent lost is gone when the partition heals: a new one (same address,
+    # same secrets) has the hub host's agents back, and the DAQ agent joins it with its acq
+    # session running; the recorder (on the hub host, joined to both hubs in turn) has every
+    # sample once.
+    assert site.request(DAQ_AGENT, "start", "acq").ok
+    session_id = site.request(DAQ_AGENT, "status", "acq").session["session_id"]
+    site.listener.wait_for(lambda ev: len(ev) >= 5, timeout=20)
+    cut = time.time()
+    site.partition()
+    wait_until(lambda: site.agent_log_times(NOTICED, cut), 30, 0.2, message="loss noticed")
+    site.hub.hub.stop()
+    site.hub_host.call(site.hub.hub.start, log_file=site.hub.log_file)
+    wait_until(lambda: site.get_api(RECORDER), 60, 0.2, message="the recorder at the new hub")
+    healed = time.time()
+    site.heal()
+    wait_until(lambda: site.agent_log_times(JOINED, healed), 60, 0.2, message="re-joined")
+    acq = site.request(DAQ_AGENT, "status", "acq").session
+    assert (acq["session_id"], acq["status"]) == (session_id, "running")
+    at_heal = int(acq["data"]["samples_sent"])
+    wait_until(
+        lambda: (
+            site.request(DAQ_AGENT, "status", "acq").session["data"]["samples_sent"]
+            > at_heal + RATE
+        ),
+        30,
+        0.2,
+        message="acquisition going on",
+    )
+    assert site.request(DAQ_AGENT, "stop", "acq").ok
+    sent = int(site.request(DAQ_AGENT, "wait", "acq").session["data"]["samples_sent"])
+    recorder = site.finish_recording(sent)
+    assert site.feed_state()["dropped"] == 0
+    files = sorted((site.folder / "data").glob("*/*.h5"))
+    times = read_files(files)[(DAQ_AGENT, FEED, "temps")]["timestamps"]
+    assert len(times) == len(set(times)) == sent
+    assert all(b > a for a, b in itertools.pairwise(times))
+    assert recorder["intake"]["records"]["lost"] == 0

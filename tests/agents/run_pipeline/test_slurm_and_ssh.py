@@ -4,6 +4,7 @@ pipelines, dry runs; and the push transfer mode with source removal."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections import Counter
 
@@ -276,3 +277,31 @@ def test_a_job_that_dies_without_reporting_is_failed_by_the_next_pass(slurm_site
         "job-ended",
         f"job {job_id} ended {state} without reporting",
     )
+
+
+def test_a_daq_host_out_of_reach_costs_no_transfer_attempt(site: Site, sshd):
+    """ssh cannot reach the DAQ (its status 255: down, cut off, or lost mid-copy): the run
+    goes back to ``acquired`` uncharged, so an outage longer than the attempts allow does not
+    leave every run waiting for ``retry``; once the host answers, the run is transferred. A
+    failure while the host answers is the run's, and costs it an attempt."""
+    want = site.acquire("out_0001")
+    site.acquire("gone_0001")
+    shutil.rmtree(site.daq / "gone_0001")
+    args = ("--transfer", "--daq-host", "worker", "--ssh-config", str(sshd.ssh_config))
+    sshd.stop()
+    for _ in range(2):
+        out = site.cli(*args, "--max-transfer-attempts", "1")
+        assert out.returncode == 1, out.stdout + out.stderr
+        for name in ("out_0001", "gone_0001"):
+            run = site.store.get(name)
+            assert (run.status, run.transfer_attempts) == ((states.ACQUIRED, states.NONE), 0)
+    failed = [e for e in site.store.history("out_0001") if e.action == "transfer-failed"]
+    assert [e.exit_code for e in failed] == [255, 255]
+    sshd.start()
+    out = site.cli(*args, "--max-transfer-attempts", "1")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert site.store.get("out_0001").status == (states.ONDECK, states.NONE)
+    assert tree(site.work / "raw" / "out_0001") == want
+    gone = site.store.get("gone_0001")
+    assert (gone.status, gone.transfer_attempts) == ((states.ACQUIRED, states.NONE), 1)
+    assert site.store.history("gone_0001")[-1].exit_code == 23  # rsync: some files failed

@@ -165,3 +165,22 @@ def test_a_restarted_agents_sessions_replace_the_last_lifes() -> None:
     # the agent restarted: ids count from 1 again, but it started later
     assert state.session("obs.a", "X", run | {"session_id": 1, "start_time": 200.0})
     assert state.agents["a"].sessions["acq"]["session_id"] == 1
+
+
+def test_rows_name_the_host_block_each_host_manager_runs() -> None:
+    # two hosts of one site whose machines share a hostname (namespaces, containers): the
+    # HostManagers say which host block of the site config each runs
+    state = SiteState("obs", expire_after=5)
+    for host in ("hub", "daq"):
+        manager = f"hm-{host}"
+        state.heartbeat(f"obs.{manager}", {"manager": 3}, "HostManager", now=100.0)
+        state.api(f"obs.{manager}", {"agent_class": "HostManager", "instance_hostname": "box"})
+        data = {"timestamp": 50.0, "host": host, "instances": {f"fd-{host}": _child("running")}}
+        session = {"op_name": "manager", "session_id": 0, "status": "running", "data": data}
+        state.session(f"obs.{manager}", "HostManager", session)
+    state.api("obs.fd-daq", {"agent_class": "FakeData", "instance_hostname": "box"})
+    hosts = {r["instance_id"]: r["host"] for r in state.overview(100.5)}
+    assert hosts == {"hm-daq": "daq", "hm-hub": "hub", "fd-daq": "daq", "fd-hub": "hub"}
+    # an agent no HostManager reports: the machine's hostname
+    state.api("obs.lone", {"agent_class": "FakeData", "instance_hostname": "box"})
+    assert state.row(state.agents["lone"], 100.5)["host"] == "box"
