@@ -694,8 +694,8 @@ class Agent:
                     "retry_delay_growth": 1.5,
                     "retry_delay_jitter": 0.1,
                     "options": {
-                        "autoPingInterval": 5.0,
-                        "autoPingTimeout": 5.0,
+                        "autoPingInterval": self.settings.ping_interval,
+                        "autoPingTimeout": self.settings.ping_timeout,
                         "openHandshakeTimeout": 5.0,
                         "maxMessagePayloadSize": 0,
                         "maxFramePayloadSize": 0,

@@ -112,19 +112,21 @@ _WS_OPTIONS = {
     "enable_webstatus": False,  # a plain GET of /ws would show crossbar's version and pid
     "max_message_size": HUB_MAX_MESSAGE_BYTES,
     "max_frame_size": HUB_MAX_MESSAGE_BYTES,
-    "auto_ping_interval": 5000,
-    "auto_ping_timeout": 5000,
     "fail_by_drop": True,
     "open_handshake_timeout": 5000,
     "close_handshake_timeout": 1000,
 }
 
 
-def _websocket(auth: dict[str, Any]) -> dict[str, Any]:
+def _websocket(hub: HubConfig, auth: dict[str, Any]) -> dict[str, Any]:
+    pings = {
+        "auto_ping_interval": round(hub.ping_interval * 1000),
+        "auto_ping_timeout": round(hub.ping_timeout * 1000),
+    }
     return {
         "type": "websocket",
         "serializers": ["msgpack", "cbor", "json"],
-        "options": dict(_WS_OPTIONS),
+        "options": {**_WS_OPTIONS, **pings},
         "auth": auth,
     }
 
@@ -195,7 +197,7 @@ def crossbar_config(
     }
     if hub.anonymous == "observer":
         auth["anonymous"] = {"type": "static", "role": "observer"}
-    paths: dict[str, Any] = {"ws": _websocket(auth)}
+    paths: dict[str, Any] = {"ws": _websocket(hub, auth)}
     bridge = _bridge(hub, secrets)
     if bridge is not None:
         paths["call"] = bridge
@@ -213,7 +215,7 @@ def crossbar_config(
                 },
                 # OCS's clients call through the HTTP bridge, its agents over WebSocket.
                 "paths": {
-                    "ws": _websocket(legacy_auth),
+                    "ws": _websocket(hub, legacy_auth),
                     "call": {
                         "type": "caller",
                         "realm": hub.wamp_realm,

@@ -138,6 +138,10 @@ class HubConfig(BaseModel):
     tls: TlsConfig | None = None
     ca_file: str | None = None
     passwords: list[PasswordLevel] = Field(default_factory=list)
+    # WebSocket pings between the hub and each agent, both ways: a connection that went
+    # silent (a partition, a host gone) is noticed within interval + timeout seconds.
+    ping_interval: float = Field(default=5.0, gt=0)
+    ping_timeout: float = Field(default=5.0, gt=0)
 
     _site_dir: Path | None = PrivateAttr(default=None)
 
@@ -577,6 +581,8 @@ class AgentSettings:
     credentials: Credentials | None = None  # from the secrets file; None: anonymous
     ca_file: str | None = None  # CA bundle that verifies a wss:// hub
     passwords: tuple[PasswordLevel, ...] = ()
+    ping_interval: float = 5.0  # the site config's hub.ping_interval
+    ping_timeout: float = 5.0
 
     @property
     def address(self) -> str:
@@ -631,6 +637,8 @@ def agent_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ
         credentials=credentials,
         ca_file=args.ca_file or site.hub.ca_bundle(env),
         passwords=tuple(site.hub.passwords),
+        ping_interval=site.hub.ping_interval,
+        ping_timeout=site.hub.ping_timeout,
         instance_id=instance_id,
         agent_class=instance.agent_class if instance else None,
         hub_url=hub_url,

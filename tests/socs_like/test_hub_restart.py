@@ -7,6 +7,7 @@ import itertools
 import time
 
 import pytest
+import yaml
 
 from socs_like.client import AsyncClient, ClientError, run_sync, wait_for_agent
 from socs_like.ops import ResponseCode
@@ -181,3 +182,25 @@ def test_an_agent_whose_address_is_still_held_after_a_loss_joins_again_later(
 
 async def _register(session, uri):
     await session.register(lambda *args, **kwargs: None, uri)
+
+
+def test_the_site_configs_ping_settings_notice_a_silent_hub_sooner(hub, run_agent, tmp_path):
+    # hub.ping_interval/ping_timeout: 1 s each here, so the agent notices a partition within
+    # about 2 s; the defaults (5 s + 5 s) cannot notice it before 5 s.
+    site = yaml.safe_load(hub.site_file.read_text())
+    site["hub"] |= {"ping_interval": 1, "ping_timeout": 1}
+    quick = tmp_path / "quick-pings.yaml"
+    quick.write_text(yaml.safe_dump(site))
+    gate = TcpGate(hub.port)
+    run_sync(gate.open())
+    try:
+        agent = run_agent(
+            "FakeData", "fd-pings", ["--site-file", str(quick), "--site-hub", gate.url]
+        )
+        run_sync(gate.partition())
+        cut = time.monotonic()
+        wait_until(lambda: "lost the hub" in agent.output(), 30, interval=0.1)
+        noticed = time.monotonic() - cut
+    finally:
+        run_sync(gate.close())
+    assert noticed < 5

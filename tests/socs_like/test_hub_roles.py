@@ -20,6 +20,24 @@ from socs_like.testing.hub import FeedListener, start_hub
 from socs_like.testing.inprocess import AgentThread
 
 
+def test_the_hub_pings_as_the_site_config_says():
+    def pings(config: dict) -> list[tuple[int, int]]:
+        ws = [
+            path["options"]
+            for transport in config["workers"][0]["transports"]
+            for path in transport.get("paths", {}).values()
+            if path.get("type") == "websocket"
+        ]
+        return [(o["auto_ping_interval"], o["auto_ping_timeout"]) for o in ws]
+
+    assert set(pings(crossbar_config(HubConfig()))) == {(5000, 5000)}
+    assert set(pings(crossbar_config(HubConfig(ping_interval=1.5, ping_timeout=2)))) == {
+        (1500, 2000)
+    }
+    with pytest.raises(SiteConfigError, match="ping_timeout"):
+        parse_site_config("hub:\n  ping_timeout: 0\n")
+
+
 def test_generated_config_roles_and_no_anonymous_by_default():
     config = crossbar_config(HubConfig(address_root="obs", wamp_realm="r"))
     worker = config["workers"][0]
