@@ -151,3 +151,33 @@ def test_ocs_registry_follows_our_heartbeat(legacy_hub, run_agent, make_client, 
         entry = wait_until(ours, 15, message="OCS registry saw our heartbeat")
         assert entry["expired"] is False
         assert entry["op_codes"]["delay_task"] == 1
+
+
+def test_ocs_client_cli_scans_and_listens_to_our_agents(run_agent, ocs_site, legacy_hub):
+    """An OCS operator's `ocs-client-cli scan` and `listen` work on our agents unchanged."""
+    run_agent("FakeData", "fd-cli", on=legacy_hub)
+    cli = [str(os.path.join(os.path.dirname(sys.executable), "ocs-client-cli"))]
+    site = ["--site-file", str(ocs_site), "--site-host", "localhost"]
+
+    scan = subprocess.run(
+        [*cli, *site, "scan", "--details"], capture_output=True, text=True, timeout=60
+    )
+    assert scan.returncode == 0, scan.stderr
+    # "List of Detected Agents: (1)", then each agent and, indented under it, its operations
+    lines = scan.stdout.splitlines()
+    at = lines.index("  fd-cli")
+    ops = {line.split(":")[0].strip() for line in lines[at + 1 :] if line.startswith("    ")}
+    assert {"acq", "delay_task"} <= ops
+
+    with subprocess.Popen(
+        [*cli, *site, "listen", "--json", "observatory.fd-cli.feeds.heartbeat"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as listen:
+        try:
+            assert listen.stdout is not None
+            line = listen.stdout.readline()  # blocks until the first heartbeat is printed
+        finally:
+            listen.terminate()
+    assert "observatory.fd-cli.feeds.heartbeat" in line, line
