@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.metadata
 import ipaddress
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .entry import COMMANDS, Handler, UserError, entry_points, run
 
 if TYPE_CHECKING:
     from .site_config import SiteConfig
@@ -30,22 +30,14 @@ usage: socs-like COMMAND ...
 {extra}"""
 
 
-def _entry_points(group: str) -> dict[str, importlib.metadata.EntryPoint]:
-    return {ep.name: ep for ep in importlib.metadata.entry_points(group=group)}
-
-
 def _usage() -> str:
     extra = "".join(
         f"  {name} ...{' ' * (29 - len(name))}see socs-like {name} --help\n"
-        for name in sorted(_entry_points("socs_like.commands"))
+        for name in sorted(entry_points("socs_like.commands"))
     )
     return USAGE.format(
-        simulators=", ".join(sorted(_entry_points("socs_like.simulators"))), extra=extra
+        simulators=", ".join(sorted(entry_points("socs_like.simulators"))), extra=extra
     )
-
-
-class UserError(Exception):
-    """Printed as one line; exit code 2."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,41 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0
-    command, rest = argv[0], argv[1:]
-    handlers: dict[str, Callable[[list[str]], int]] = {
+    handlers: dict[str, Handler] = {
         "up": cmd_up,
         "hub": cmd_hub,
-        "agent": cmd_agent,
         "call": cmd_call,
         "status": cmd_status,
         "feed": cmd_feed,
         "config": cmd_config,
-        "simulate": cmd_simulate,
+        **COMMANDS,
     }
-    try:
-        if command in handlers:
-            return handlers[command](rest)
-        plugins = _entry_points("socs_like.commands")
-        if command in plugins:
-            return int(plugins[command].load()(rest))
-        raise UserError(f"unknown command {command!r}; run socs-like --help")
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
-        if not isinstance(exc, _user_errors()):
-            raise
-        print(f"socs-like {command}: {exc}", file=sys.stderr)
-        return 2
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    """The errors said in one line. Imported once one was raised: a command such as
-    ``socs-like runs`` from cron must not load the hub and the site config to do nothing."""
-    from .hub import HubError
-    from .secrets import SecretsError
-    from .site_config import SiteConfigError
-
-    return (UserError, SiteConfigError, HubError, SecretsError)
+    return run(argv, handlers)
 
 
 def _site_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -130,13 +97,6 @@ def _load_site(explicit: str | None) -> tuple[Path, SiteConfig]:
 
 
 # --- running things ---------------------------------------------------------------------------
-
-
-def cmd_agent(argv: list[str]) -> int:
-    from .runner import run_agent_process
-
-    class_name = argv[0] if argv and not argv[0].startswith("-") else None
-    return run_agent_process(argv[1:] if class_name else argv, class_name)
 
 
 def cmd_up(argv: list[str]) -> int:
@@ -208,13 +168,6 @@ def _ip_address(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
 
 
-def cmd_simulate(argv: list[str]) -> int:
-    simulators = _entry_points("socs_like.simulators")
-    if not argv or argv[0] not in simulators:
-        raise UserError(f"simulate what? one of {sorted(simulators)}")
-    return int(simulators[argv[0]].load()(argv[1:]))
-
-
 def cmd_config(argv: list[str]) -> int:
     parser = _site_parser("config", "Check the site config.")
     parser.add_argument("action", choices=["check"])
@@ -230,7 +183,7 @@ def cmd_config(argv: list[str]) -> int:
                     f"{path}: host {host_name!r}, instance {inst.instance_id!r}: unknown "
                     f"agent-class {inst.agent_class!r}; installed: {sorted(known)}"
                 )
-    simulators = _entry_points("socs_like.simulators")
+    simulators = entry_points("socs_like.simulators")
     for host_name, host in site.hosts.items():
         for sim in host.simulators:
             if sim.name not in simulators:

@@ -65,8 +65,8 @@ PRELOAD = (
     "txaio",
     "yaml",
     "socs_like.agent",
-    "socs_like.cli",
     "socs_like.client",
+    "socs_like.entry",
     "socs_like.runner",
 )
 
@@ -99,7 +99,8 @@ async def spawn(
 ) -> Process:
     """Start ``python -m socs_like *argv`` in folder `cwd` (default: ours) with stdout and
     stderr to `stdout`: forked by this loop's launcher when there is one, else (or when it
-    fails) as a plain process."""
+    fails) as a plain process. `argv` is a command of `entry.run`: ``agent``, ``simulate``
+    or a plugin command (the dashboard's ``web``)."""
     loop = asyncio.get_running_loop()
     fd = stdout if isinstance(stdout, int) else stdout.fileno()
     if os.environ.get(ENV_SWITCH, "on") != "off":
@@ -400,7 +401,8 @@ def _stop_children(live: set[int]) -> None:
 
 
 def _child(argv: list[str], fds: list[int], cwd: str | None) -> None:
-    """Become ``python -m socs_like *argv`` in folder `cwd`; never returns."""
+    """Become ``python -m socs_like *argv`` (through `entry.run`) in folder `cwd`; never
+    returns."""
     code: Any = 1
     try:
         if cwd is not None:
@@ -412,9 +414,9 @@ def _child(argv: list[str], fds: list[int], cwd: str | None) -> None:
         os.dup2(fds[0], 2)
         os.close(fds[0])
         sys.argv = [sys.argv[0], *argv]
-        from .cli import main
+        from .entry import run
 
-        code = main(argv)
+        code = run(argv)
     except SystemExit as exc:
         code = exc.code
     except BaseException:

@@ -78,7 +78,7 @@ class DaqWorker:
             choices=CWD_METHODS,
             default="auto",
             help="how to find the router's directory: lsof (macOS), proc "
-            "(Linux /proc), auto (lsof if installed; default)",
+            "(Linux /proc), auto (/proc where it exists, else lsof; default)",
         )
         group.add_argument(
             "--file-root",

@@ -1,7 +1,7 @@
 """The DaqWorker's session data and feed payloads as typed models (sans-I/O).
 
 A subscriber or a script reading ``session["data"]`` can rely on these shapes; each model's
-``to_dict()`` is exactly what goes on the wire, and ``docs/daq-worker.md`` lists the fields
+``to_dict()`` is exactly what goes on the wire, and the package's ``README.md`` lists the fields
 with their units. Times are UNIX seconds (float), durations seconds, sizes bytes.
 
 Task session data (every task)::

@@ -32,16 +32,14 @@ import contextlib
 import os
 import shutil
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, Protocol
 
 from .framing import PacketId
+from .sim_bus import Bus
 from .sim_files import ls_paths
 from .sim_request import Command, JobStatusRequest
-from .sim_wire import ReplyPath, inner
-
-if TYPE_CHECKING:
-    from .simulator import Connection, Simulator
+from .sim_wire import OpContext, ReplyPath, inner
 
 TERMINATED, ENDED_GRACEFULLY, STARTED = 100, 101, 102
 CHECK_IN_PROGRESS, CHECK_SUCCESS = 103, 104
@@ -68,12 +66,35 @@ def _job_name(path: str) -> str:
     return _base(path).rsplit("/", 1)[-1]
 
 
+class JobHost(Protocol):
+    """What a job sees of the simulator."""
+
+    head: str
+    bus: Bus
+    job_steps: int
+    step_seconds: float
+    jobs: dict[str, Job]  # by input file, while they run
+
+
+class JobContext(OpContext, Protocol):
+    """What DifxStart, DifxStop and job status see of the connection that asked."""
+
+    @property
+    def sim(self) -> JobHost: ...
+
+    running: set[str]  # jobs it started and was not told to stop
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run an operation in its own task."""
+        ...
+
+
 class Job:
     """One simulated correlation (mpirun + mpifxcorr)."""
 
     def __init__(
         self,
-        sim: Simulator,
+        sim: JobHost,
         input_file: str,
         processors: list[str],
         *,
@@ -189,7 +210,7 @@ class _Killed(Exception):
     pass
 
 
-async def start(conn: Connection, cmd: Command) -> None:
+async def start(conn: JobContext, cmd: Command) -> None:
     """The checks, on the receive loop (src/startDifx.cpp:115-392)."""
     sim = conn.sim
     path = await conn.open_path(cmd.text("address"), cmd.number("port"))
@@ -273,7 +294,7 @@ async def start(conn: Connection, cmd: Command) -> None:
     conn.spawn(_run(conn, path, job, real_output if exists else None, cmd))
 
 
-def _config_check(conn: Connection, job: Job, input_file: str) -> list[tuple[int, str]]:
+def _config_check(conn: JobContext, job: Job, input_file: str) -> list[tuple[int, str]]:
     """What `SETUP checkmpifxcorr INPUT` prints. Many DiFX installations lack checkmpifxcorr
     (seen against a real server, issue 14), so by default the shell does not find it."""
     if "badconfig" in job.behaviour:
@@ -290,7 +311,7 @@ async def _end(path: ReplyPath, *codes: int) -> None:
 
 
 async def _run(
-    conn: Connection, path: ReplyPath, job: Job, old_output: str | None, cmd: Command
+    conn: JobContext, path: ReplyPath, job: Job, old_output: str | None, cmd: Command
 ) -> None:
     """The run thread (src/startDifx.cpp:402-510)."""
     sim = conn.sim
@@ -356,7 +377,7 @@ def _count_lines(path: str) -> int:
         return 0
 
 
-def stop(conn: Connection, cmd: Command) -> None:
+def stop(conn: JobContext, cmd: Command) -> None:
     """DifxStop, on the receive loop; nothing but 5/6 reaches the client (§6.5)."""
     sim = conn.sim
     input_file = cmd.text("input")
@@ -385,7 +406,7 @@ def stop(conn: Connection, cmd: Command) -> None:
         conn.diagnostic(PacketId.WARNING, f"killing PID {job.pid + 1} on {sim.head}")
 
 
-async def job_status(conn: Connection, req: JobStatusRequest) -> None:
+async def job_status(conn: JobContext, req: JobStatusRequest) -> None:
     """Packet 24 (src/getJobStatus.cpp:44-187)."""
     path = await conn.open_path(req.address, req.port)
     if path is None:

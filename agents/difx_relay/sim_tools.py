@@ -20,16 +20,30 @@ import contextlib
 import os
 import struct
 import time
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from .framing import PacketId
+from .sim_bus import Bus
 from .sim_request import Command, FileListRequest
-from .sim_wire import inner, int32, record
-
-if TYPE_CHECKING:
-    from .simulator import Connection
+from .sim_wire import OpContext, inner, int32, record
 
 CONNECT_FAILED: Final = "client socket connection from guiServer to GUI failed - "
+
+
+class ToolHost(Protocol):
+    """What these operations see of the simulator."""
+
+    bus: Bus
+    nodes: set[str]  # hosts that answer
+    mark5_units: set[str]
+    mark5_dir: str  # their MARK5_DIR_PATH
+
+
+class ToolContext(OpContext, Protocol):
+    """What these operations see of the connection that asked."""
+
+    @property
+    def sim(self) -> ToolHost: ...
 
 
 def atoi(text: str) -> int:
@@ -42,7 +56,7 @@ def _node_file(base_of: str, suffix: str) -> str:
     return (base_of[:i] if i > 0 else base_of) + suffix
 
 
-async def machines_definition(conn: Connection, cmd: Command) -> None:
+async def machines_definition(conn: ToolContext, cmd: Command) -> None:
     """src/machinesDefinition.cpp:45-355."""
     path = await conn.open_path(cmd.text("address"), cmd.number("port"))
     if path is None:
@@ -137,7 +151,7 @@ def _mtime(path: str) -> int:
         return -1
 
 
-async def vex2difx(conn: Connection, cmd: Command) -> None:
+async def vex2difx(conn: ToolContext, cmd: Command) -> None:
     """src/vex2difxRun.cpp:61-221: raw records of new `.input` then new `.im` paths, int32 0,
     a 2 s pause, close."""
     pass_path, v2d, calc = cmd.text("passPath"), cmd.text("file"), cmd.text("calcCommand")
@@ -238,7 +252,7 @@ def _new_files(folder: str | None, suffix: str, stamp: int) -> list[str]:
     return [n for n in names if n.endswith(suffix) and _mtime(os.path.join(folder, n)) >= stamp]
 
 
-async def get_directory(conn: Connection, cmd: Command) -> None:
+async def get_directory(conn: ToolContext, cmd: Command) -> None:
     """src/getDirectory.cpp:68-234."""
     path = await conn.open_path(cmd.text("address"), cmd.number("port"))
     if path is None:
@@ -311,7 +325,7 @@ async def get_directory(conn: Connection, cmd: Command) -> None:
     await path.close()
 
 
-async def mk5_control(conn: Connection, cmd: Command) -> None:
+async def mk5_control(conn: ToolContext, cmd: Command) -> None:
     """src/mk5Control.cpp:67-117: 102, 108/110 per output line (with its newline), 101."""
     path = await conn.open_path(cmd.text("address"), cmd.number("port"))
     command, node = cmd.text("command"), cmd.text("targetNode")
@@ -332,7 +346,7 @@ async def mk5_control(conn: Connection, cmd: Command) -> None:
     await path.close()
 
 
-async def mark5_copy(conn: Connection, cmd: Command) -> None:
+async def mark5_copy(conn: ToolContext, cmd: Command) -> None:
     """src/mark5Copy.cpp:68-127: 301, 312 per stdout line, 305 per stderr line, 314 if
     errors, 302 always."""
     path = await conn.open_path(cmd.text("address"), cmd.number("port"))
@@ -376,7 +390,7 @@ async def mark5_copy(conn: Connection, cmd: Command) -> None:
 FORMATS: Final = ("MKIV", "VLBA", "MARK5B", "VDIF")
 
 
-async def file_list(conn: Connection, req: FileListRequest) -> None:
+async def file_list(conn: ToolContext, req: FileListRequest) -> None:
     """src/generateFileList.cpp:47-241, two-way: after 103 the server reads an int32."""
     path = await conn.open_path(req.address, req.port)
     if path is None:

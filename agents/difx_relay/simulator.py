@@ -4,6 +4,7 @@ guiserver`). The protocol facts, with source citations, are in the shared protoc
 
 Modules:
 - `simulator`: the connection (receive loop, handshake, relay, dispatch) and the command line;
+- `sim_bus`: what the simulated DiFX processes multicast, heard by relaying connections;
 - `sim_wire`: reply paths (channel mode 21/22, or a TCP connection to the client's port);
 - `sim_request`: reading command documents and the binary requests as guiServer does;
 - `sim_select`: the relay selection;
@@ -26,31 +27,19 @@ import argparse
 import asyncio
 import contextlib
 import itertools
-import socket
 import sys
 import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, Final
-from xml.sax.saxutils import escape
 
 from socs_like.paths import PathRefused, Roots
 
 from . import sim_files, sim_jobs, sim_tools
 from .errors import DiFXProtocolError
 from .framing import FrameDecoder, Packet, PacketId, encode_packet
-from .messages import (
-    WRAPPER_DECLARATION,
-    XML_DECLARATION,
-    AlertMessage,
-    DifxMessage,
-    Header,
-    InfoMessage,
-    LoadMessage,
-    Mark5StatusMessage,
-    StatusMessage,
-    encode_message,
-)
+from .messages import InfoMessage, Mark5StatusMessage
+from .sim_bus import Bus
 from .sim_request import Command, Truncated, parse_command, parse_file_list, parse_job_status
 from .sim_select import Selection
 from .sim_wire import ChannelPath, ChannelQueue, ReplyPath, SocketPath
@@ -72,130 +61,6 @@ DIAGNOSTIC_LEVEL: Final = {
 
 def log(text: str) -> None:
     print(text, flush=True)
-
-
-class Bus:
-    """Everything the simulated DiFX processes multicast: to UDP and to relaying connections.
-
-    Sequence numbers count per sending process, across types and identifiers (spec §9)."""
-
-    def __init__(self, group: str | None, port: int, interface: str, head: str) -> None:
-        self.head = head
-        self.connections: set[Connection] = set()
-        self._seq: dict[tuple[str, int], itertools.count[int]] = {}
-        self._udp: socket.socket | None = None
-        self.group = group or ""
-        self.port = port
-        if group:
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface))
-            s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
-            s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-            s.setblocking(False)
-            self._udp = s
-
-    def new_process(self, host: str, mpi: int) -> None:
-        """A process (re)starts: its counter starts again at 0."""
-        self._seq.pop((host, mpi), None)
-
-    def header(self, mtype: str, host: str, identifier: str, mpi: int) -> Header:
-        seq = next(self._seq.setdefault((host, mpi), itertools.count()))
-        return Header(
-            from_host=host,
-            message_type=mtype,
-            identifier=identifier,
-            mpi_process_id=mpi,
-            seq_number=seq,
-        )
-
-    def emit(self, msg: DifxMessage, *, wrapper: bool = False) -> None:
-        doc = (
-            encode_message(msg, declaration=WRAPPER_DECLARATION) if wrapper else encode_message(msg)
-        )
-        self.emit_raw(doc)
-
-    def emit_raw(self, doc: bytes, group: tuple[str, int] | None = None) -> None:
-        """A datagram on (group, port), by default the simulator's own; guiServer relays what
-        arrives on the group each connection listens to."""
-        dest = group or (self.group, self.port)
-        if self._udp is not None and dest[0]:
-            with contextlib.suppress(OSError):  # UDP may drop, as real multicast does
-                self._udp.sendto(doc, dest)
-        for conn in list(self.connections):
-            conn.heard(doc, dest)
-
-    def emit_load(self, host: str, *, cpu: float, used: int, rx: int, tx: int) -> None:
-        self.emit(
-            LoadMessage(
-                header=self.header("DifxLoadMessage", host, "", -1),
-                cpu_load=cpu,
-                total_memory=64_000_000,
-                used_memory=used,
-                net_rx_rate=rx,
-                net_tx_rate=tx,
-                n_core=16,
-            )
-        )
-
-    def emit_difx_command(self, command: str, to: str) -> None:
-        """The `DifxCommand` mk5control multicasts for mk5daemon on unit `to`."""
-        seq = next(self._seq.setdefault(("mk5control", -1), itertools.count()))
-        doc = (
-            f"{XML_DECLARATION}\n<difxMessage><header><from>{escape(self.head)}</from>"
-            f"<to>{escape(to)}</to><mpiProcessId>-1</mpiProcessId>"
-            "<identifier>mk5control</identifier><type>DifxCommand</type></header>"
-            f"<body><seqNumber>{seq}</seqNumber><difxCommand><command>{escape(command)}"
-            "</command></difxCommand></body></difxMessage>"
-        )
-        self.emit_raw(doc.encode())
-
-    def status(
-        self,
-        job: str,
-        state: str,
-        *,
-        host: str,
-        mpi: int = 0,
-        vis: float | None = None,
-        start: float | None = None,
-        stop: float | None = None,
-        weights: tuple[tuple[int, float], ...] = (),
-        message: str = "",
-        input_file: str = "",
-    ) -> None:
-        wrapper = mpi == -1
-        self.emit(
-            StatusMessage(
-                header=self.header("DifxStatusMessage", host, job, mpi),
-                state=state,
-                input_file=input_file,
-                message=message,
-                visibility_mjd=0.0 if wrapper else vis,
-                job_start_mjd=start,
-                job_stop_mjd=stop,
-                weights=weights,
-            ),
-            wrapper=wrapper,
-        )
-
-    def alert(
-        self,
-        text: str,
-        severity: int,
-        *,
-        host: str,
-        job: str = "",
-        mpi: int = -1,
-        input_file: str | None = None,
-    ) -> None:
-        self.emit(
-            AlertMessage(
-                header=self.header("DifxAlertMessage", host, job, mpi),
-                message=text,
-                severity=severity,
-                input_file=input_file,
-            )
-        )
 
 
 class Connection(asyncio.Protocol):

@@ -449,7 +449,7 @@ def test_the_worker_interface_example_fits_its_signatures():
     from socs_like_agents.daq_worker.interface import WorkerInterface
 
     tree = ast.parse(
-        block("docs/daq-worker.md", "async with WorkerInterface(").text.replace(
+        block("agents/daq_worker/README.md", "async with WorkerInterface(").text.replace(
             "async with", "with"
         )
     )

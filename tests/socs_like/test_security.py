@@ -1,6 +1,7 @@
 """Secrets handling, TLS, the signed HTTP bridge, and no secret in any log, get_api or feed."""
 
 import datetime
+import io
 import ipaddress
 import json
 import os
@@ -488,17 +489,6 @@ def test_for_host_refuses_an_unknown_host_and_the_sites_own_file(hub, tmp_path, 
 # --- secrets people choose ---------------------------------------------------------------------
 
 
-class _Stdin:
-    def __init__(self, text):
-        self._lines = text.splitlines(keepends=True)
-
-    def isatty(self):
-        return False
-
-    def readline(self):
-        return self._lines.pop(0) if self._lines else ""
-
-
 @pytest.mark.parametrize(
     ("weak", "why"),
     [
@@ -511,7 +501,7 @@ class _Stdin:
 def test_add_user_refuses_a_weak_secret(tmp_path, monkeypatch, capsys, weak, why):
     path = tmp_path / "secrets.yaml"
     write_new_secrets(path)
-    monkeypatch.setattr(sys, "stdin", _Stdin(weak + "\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(weak + "\n"))
     assert secrets_main(["add-user", "--path", str(path), "alice", "--role", "admin"]) == 2
     assert capsys.readouterr().err == (
         f"socs-like secrets: the secret {why}: use four or more random words, or "

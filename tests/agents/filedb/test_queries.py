@@ -4,9 +4,11 @@ import pytest
 
 from socs_like.db import Database
 from socs_like_agents.filedb import queries as files
-from socs_like_agents.filedb.models import FileState, RegisteredFile
+from socs_like_agents.filedb.models import FileState
 from socs_like_agents.filedb.queries import Checksum, NewFile
 from socs_like_agents.suprsync.verdicts import FileResult, Verdict
+
+from .conftest import registered_files
 
 # every test here runs on both backends (the shared `db` fixture of socs_like.testing)
 pytestmark = pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
@@ -17,10 +19,6 @@ def new(path: str, archive: str = "timestreams", timestamp: float = 100.0, **kw)
     return NewFile(
         local_path=path, archive_name=archive, remote_path=remote, timestamp=timestamp, **kw
     )
-
-
-def rows(db: Database) -> list[RegisteredFile]:
-    return db.read(lambda s: list(s.query(RegisteredFile).order_by(RegisteredFile.id)))
 
 
 def test_register_skips_duplicates_within_a_batch_and_against_the_table(db: Database) -> None:
@@ -35,7 +33,7 @@ def test_register_skips_duplicates_within_a_batch_and_against_the_table(db: Data
     assert [r.local_path for r in first] == ["/d/17320/a/1.g3", "/d/17320/a/2.g3"]
     assert [r.local_path for r in again] == ["/d/17320/a/3.g3"]
     assert len(other_archive) == 1
-    stored = rows(db)
+    stored = registered_files(db)
     assert len(stored) == 4
     assert {r.state for r in stored} == {FileState.PENDING}
     assert {r.timecode for r in stored} == {17320}
@@ -59,7 +57,7 @@ def test_checksums_move_pending_rows_forward_and_never_overwrite(db: Database) -
     # a late duplicate result changes nothing
     assert db.write(lambda s: files.record_checksums(s, [Checksum(id=ids[0], md5="b" * 32)])) == 0
 
-    ok, missing = rows(db)
+    ok, missing = registered_files(db)
     assert (ok.state, ok.local_md5sum, ok.local_size, ok.local_mtime) == (
         FileState.QUEUED,
         "a" * 32,
@@ -104,7 +102,7 @@ def test_copy_verify_delete_cycle_counts_attempts_per_file(db: Database) -> None
         },
         now=200.0,
     )
-    stored = {r.id: r for r in rows(db)}
+    stored = {r.id: r for r in registered_files(db)}
     assert stored[ids[0]].state == FileState.SYNCED and stored[ids[0]].verified == 200.0
     assert [stored[i].failed_copy_attempts for i in ids] == [0, 1, 1, 0, 0]
     assert (stored[ids[1]].state, stored[ids[1]].remote_md5sum) == (FileState.QUEUED, "e" * 32)
@@ -122,7 +120,7 @@ def test_copy_verify_delete_cycle_counts_attempts_per_file(db: Database) -> None
     assert [f.id for f in gone] == [ids[0]]
     # only a synced row is marked removed: a queued one still has a copy to make
     db.write(lambda s: files.mark_removed(s, {ids[0]: 300.0, ids[2]: 300.0}))
-    stored = {r.id: r for r in rows(db)}
+    stored = {r.id: r for r in registered_files(db)}
     assert (stored[ids[0]].state, stored[ids[0]].removed) == (FileState.REMOVED, 300.0)
     assert (stored[ids[2]].state, stored[ids[2]].removed) == (FileState.QUEUED, None)
 

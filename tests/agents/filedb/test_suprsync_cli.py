@@ -1,10 +1,10 @@
 """`socs-like suprsync`: check, list, next and add-local-files on a real database."""
 
-import hashlib
 import os
 import time
 
 from socs_like.db import Database
+from socs_like.testing import md5_hex
 from socs_like_agents.filedb.models import FileState, RegisteredFile
 from socs_like_agents.filedb.suprsync_cli import main
 
@@ -36,8 +36,8 @@ def test_add_local_files_then_list_next_check(tmp_path, capsys):
     rows = db.read(lambda s: s.query(RegisteredFile).order_by(RegisteredFile.id).all())
     db.dispose()
     assert [(r.remote_path, r.state, r.local_md5sum, r.timecode) for r in rows] == [
-        ("17000/a/one.g3", FileState.QUEUED, hashlib.md5(b"one").hexdigest(), 17000),
-        ("17000/a/two words.g3", FileState.QUEUED, hashlib.md5(b"two").hexdigest(), 17000),
+        ("17000/a/one.g3", FileState.QUEUED, md5_hex(b"one"), 17000),
+        ("17000/a/two words.g3", FileState.QUEUED, md5_hex(b"two"), 17000),
     ]
 
     assert main(["--db-path", db_path, "list", "ts"]) == 0

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from socs_like.db import Database
-from socs_like_agents.filedb.models import RegisteredFile
+from tests.agents.filedb.conftest import registered_files
 
 
 @pytest.fixture
@@ -33,10 +32,6 @@ def _monitor_args(tmp_path: Path, port: int, db: str, *extra: str) -> list[str]:
     ]
 
 
-def _all_rows(db: Database) -> list[RegisteredFile]:
-    return db.read(lambda s: list(s.query(RegisteredFile).order_by(RegisteredFile.id)))
-
-
 @pytest.fixture
 def monitor_args():
     """``monitor_args(tmp_path, udp_port, db, *extra)``: a monitor's arguments for a test,
@@ -47,4 +42,4 @@ def monitor_args():
 @pytest.fixture
 def all_rows():
     """``all_rows(db)``: every registered file, by id."""
-    return _all_rows
+    return registered_files

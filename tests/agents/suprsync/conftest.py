@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,11 +9,12 @@ import pytest
 
 from socs_like.commands import SshSettings
 from socs_like.db import Database
+from socs_like.testing import md5_hex
 from socs_like_agents.filedb import queries as files
 from socs_like_agents.filedb.models import RegisteredFile
-from socs_like_agents.filedb.schema import upgrade
 from socs_like_agents.suprsync.commands import SshTarget
 from socs_like_agents.suprsync.sync import Syncer, SyncSettings
+from tests.agents.filedb.conftest import db_migrate  # noqa: F401  (fixture)
 
 
 def agent_ssh_args(sshd, known_hosts: Path | None = None) -> list[str]:
@@ -29,10 +29,6 @@ def agent_ssh_args(sshd, known_hosts: Path | None = None) -> list[str]:
         "--known-hosts",
         str(known_hosts or sshd.known_hosts),
     ]
-
-
-def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
 
 
 class Archive:
@@ -74,7 +70,7 @@ class Archive:
             remote_path=remote_path,
             timestamp=timestamp,
             deletable=deletable,
-            local_md5sum=md5(data),
+            local_md5sum=md5_hex(data),
             local_size=st.st_size,
             local_mtime=st.st_mtime,
         )
@@ -97,12 +93,6 @@ class Archive:
 
     def remote_bytes(self, remote_path: str) -> bytes:
         return (self.remote / remote_path).read_bytes()
-
-
-@pytest.fixture
-def db_migrate():
-    """The shared ``db`` fixture creates the file database's tables."""
-    return upgrade
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """The SupRsync agent as a real process on a real hub, copying over a real sshd."""
 
-import hashlib
 import os
 import time
 
@@ -10,7 +9,7 @@ from ocs.ocs_client import OCSClient
 
 from socs_like.db import Database
 from socs_like.ops import OpCode
-from socs_like.testing import wait_until
+from socs_like.testing import md5_hex, wait_until
 from socs_like_agents.filedb import queries as files
 from socs_like_agents.filedb.models import FileState, RegisteredFile
 from socs_like_agents.filedb.schema import upgrade
@@ -47,7 +46,7 @@ def test_agent_copies_verifies_deletes_finalizes(
                 archive_name="timestreams",
                 remote_path=rel,
                 timestamp=time.time(),
-                local_md5sum=hashlib.md5(data).hexdigest(),
+                local_md5sum=md5_hex(data),
             )
         )
     # announced, then lost before it could be copied (an operator finds it again later)
@@ -58,7 +57,7 @@ def test_agent_copies_verifies_deletes_finalizes(
             archive_name="timestreams",
             remote_path=f"{OLD}/ufm_mv0/lost.g3",
             timestamp=time.time(),
-            local_md5sum=hashlib.md5(lost_data).hexdigest(),
+            local_md5sum=md5_hex(lost_data),
         )
     )
     db.write(lambda s: files.register(s, new))
@@ -161,7 +160,7 @@ def _register(db: Database, local, rels: dict[str, bytes], archive: str = "times
                 archive_name=archive,
                 remote_path=rel,
                 timestamp=time.time(),
-                local_md5sum=hashlib.md5(data).hexdigest(),
+                local_md5sum=md5_hex(data),
             )
         )
     db.write(lambda s: files.register(s, new))

@@ -1,11 +1,10 @@
 """The md5sum output parser: every name md5sum can print comes back, garbage never raises."""
 
-import hashlib
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from socs_like.testing import md5_hex
 from socs_like_agents.suprsync.md5sum_output import parse_md5sum
 
 # Hypothesis warns when the global `random` moves while it draws examples. Here that is the
@@ -17,7 +16,7 @@ pytestmark = pytest.mark.filterwarnings(
 names = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), min_size=1
 ).filter(lambda n: n.strip(" ") == n and n != "")
-digests = st.binary(max_size=8).map(lambda b: hashlib.md5(b).hexdigest())
+digests = st.binary(max_size=8).map(md5_hex)
 
 
 def md5sum_line(name: str, digest: str) -> str:

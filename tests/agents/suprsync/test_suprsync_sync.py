@@ -1,6 +1,5 @@
 """The sync steps against a real database, real rsync and a real sshd on loopback."""
 
-import hashlib
 import os
 import threading
 import time
@@ -9,16 +8,12 @@ import pytest
 import yaml
 from sqlalchemy import update
 
-from socs_like.testing import wait_until
+from socs_like.testing import md5_hex, wait_until
 from socs_like_agents.filedb.models import FileState, RegisteredFile, TimecodeDir
 
 # timecodes near now: OLD is complete because NEW exists; NEW is still being filled
 NEW = int(time.time() // 100_000)
 OLD = NEW - 1
-
-
-def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
@@ -34,7 +29,7 @@ def test_copy_verify_delete_finalize(make_archive):
     for file_id in [*old, new]:
         row = arch.row(file_id)
         assert row.state == FileState.SYNCED and row.remote_md5sum == row.local_md5sum
-        assert md5(arch.remote_bytes(row.remote_path)) == row.local_md5sum
+        assert md5_hex(arch.remote_bytes(row.remote_path)) == row.local_md5sum
         assert row.verified is not None and row.failed_copy_attempts == 0
 
     # due at once (retention 0): re-verified remotely, deleted, emptied folders removed
@@ -82,7 +77,7 @@ def test_bad_files_fail_alone(make_archive):
     reasons = {f["path"]: f["reason"] for f in report["failures"]}
     gone_path = arch.row(gone).local_path
     assert reasons[gone_path] == f"local file {gone_path} is missing"
-    assert reasons[path].startswith("remote md5 " + md5(b"rewritten after registration"))
+    assert reasons[path].startswith("remote md5 " + md5_hex(b"rewritten after registration"))
     assert all(arch.row(i).state == FileState.SYNCED for i in good)
     assert arch.row(gone).failed_copy_attempts == 1 and arch.row(gone).copied is None
     assert arch.row(changed).failed_copy_attempts == 1
@@ -93,7 +88,7 @@ def test_bad_files_fail_alone(make_archive):
     row = arch.row(changed)
     assert (row.state, row.local_md5sum, row.failed_copy_attempts) == (
         FileState.QUEUED,
-        md5(b"rewritten after registration"),
+        md5_hex(b"rewritten after registration"),
         0,
     )
     report = syncer.copy_batch()
@@ -130,7 +125,7 @@ def test_corrupt_remote_copy_is_sent_again_not_deleted(make_archive):
     assert syncer.delete_due() == {"deleted": 0, "already_gone": 0, "requeued": 1}
     row = arch.row(fid)
     assert row.state == FileState.QUEUED and os.path.exists(row.local_path)
-    assert row.remote_md5sum == md5(bytes(b ^ 0xFF for b in data))
+    assert row.remote_md5sum == md5_hex(bytes(b ^ 0xFF for b in data))
     # rsync's size+mtime shortcut would skip it; the batch is sent whole
     assert syncer.copy_batch()["verified"] == 1
     assert remote.read_bytes() == data
@@ -159,7 +154,7 @@ def test_sshd_stopped_mid_copy_costs_no_attempt(make_archive, sshd):
     assert report["verified"] == 6 and "error" not in report
     for fid in payloads:
         row = arch.row(fid)
-        assert md5(arch.remote_bytes(row.remote_path)) == row.local_md5sum
+        assert md5_hex(arch.remote_bytes(row.remote_path)) == row.local_md5sum
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
@@ -249,7 +244,7 @@ def test_two_syncers_and_a_busy_writer_share_one_sqlite_file(tmp_path, db, make_
                         archive_name=arch.name,
                         remote_path=rel,
                         timestamp=time.time(),
-                        local_md5sum=md5(b"%d" % n),
+                        local_md5sum=md5_hex(b"%d" % n),
                     )
                 )
                 n += 1

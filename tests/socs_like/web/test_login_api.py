@@ -3,6 +3,7 @@ and the agent applies the logged-in user's role."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -252,7 +253,7 @@ def test_secrets_add_user_reads_the_secret_from_stdin(tmp_path, monkeypatch, cap
     path = tmp_path / "secrets.yaml"
     write_new_secrets(path)
     before = load_secrets(path)
-    monkeypatch.setattr(sys, "stdin", _Stdin("plum orbit candle ferry\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("plum orbit candle ferry\n"))
     assert secrets_main(["add-user", "--path", str(path), "alice", "--role", "controller"]) == 0
     out = capsys.readouterr().out
     assert out == (
@@ -268,24 +269,13 @@ def test_secrets_add_user_reads_the_secret_from_stdin(tmp_path, monkeypatch, cap
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert path.read_text().startswith("# socs_like secrets")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["secrets.yaml"]
-    monkeypatch.setattr(sys, "stdin", _Stdin("another\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("another\n"))
     assert secrets_main(["add-user", "--path", str(path), "alice", "--role", "admin"]) == 2
     assert "has a user 'alice' already" in capsys.readouterr().err
     for taken in ("agent:fd1", "host:daq"):  # agents' and hosts' logins are derived
         with pytest.raises(SecretsError, match="cannot be a user name"):
             add_user(path, taken, "admin", "x")
     assert yaml.safe_load(path.read_text())["users"]["alice"]["role"] == "controller"
-
-
-class _Stdin:
-    def __init__(self, text: str) -> None:
-        self._lines = text.splitlines(keepends=True)
-
-    def isatty(self) -> bool:
-        return False
-
-    def readline(self) -> str:
-        return self._lines.pop(0) if self._lines else ""
 
 
 def test_a_new_user_logs_in_after_a_hub_restart(tmp_path, monkeypatch) -> None:
