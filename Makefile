@@ -7,6 +7,12 @@ BIN := $(VENV)/bin
 # setuptools notes "Editable installation." at each editable install of a layout like ours
 # (agents/ installs as socs_like_agents); it asks nothing of the user, so it is not shown.
 PIP_INSTALL := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet
+# `make test` runs the suite on this many pytest-xdist workers (CI has 2 cores; 0: one
+# process). Each worker starts the session's services (hub, PostgreSQL, InfluxDB, Slurm) of its
+# own, on free ports, in folders of its own; tests that must not run beside each other (one
+# machine-wide resource) share an `xdist_group` mark, which `--dist loadgroup` keeps on one
+# worker. `make soak` runs in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: run test soak lint bench venv system clean
 
@@ -31,7 +37,7 @@ run: system $(VENV)/.installed-hub
 	$(BIN)/socs-like up --site-config site-config.yaml
 
 test: system $(VENV)/.installed-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # mypy reads the agents under the name they install as (socs_like_agents), through a link.
 lint: $(VENV)/.installed-test

@@ -9,7 +9,7 @@ free and that the agent answered all along::
 
     with LoopProbe(client, feed_listener(instance, "heartbeat")) as probe:
         ...  # drive the heavy work to its end
-    probe.assert_responsive(bound_ms=200)
+    probe.assert_responsive()
 """
 
 from __future__ import annotations
@@ -22,6 +22,13 @@ from typing import Any
 
 from ..client import Client, ClientError
 from .hub import FeedListener
+
+# Work done on the loop stalls it for seconds (2-8 s in the tests that prove work is off it:
+# 8.4 s for the DataGrabber's grab). Off the loop, a wake-up can still come a few hundred ms
+# late on a busy 2-core machine (the suite's two workers, other runs beside them: 256 ms for
+# the DataGrabber, 200-600 ms for the InfluxPublisher), which is scheduling, not the agent's
+# work: the bound sits between the two.
+RESPONSIVE_MS = 1000.0
 
 
 @dataclass(frozen=True)
@@ -97,7 +104,7 @@ class LoopProbe:
             "slowest_get_api_s": round(max((a.seconds for a in answered), default=0.0), 3),
         }
 
-    def assert_responsive(self, bound_ms: float = 200.0, min_answers: int = 3) -> None:
+    def assert_responsive(self, bound_ms: float = RESPONSIVE_MS, min_answers: int = 3) -> None:
         """The loop never lagged `bound_ms` or more, and get_api answered every time (at least
         `min_answers` times: the heavy work must have lasted that long to prove anything)."""
         summary = self.summary()

@@ -12,15 +12,20 @@ def test_a_blocked_loop_shows_in_the_heartbeat_get_api_and_the_log(
 ):
     proc = run_agent("FakeData", "laggy")
     beats = feed_listener("laggy", "heartbeat")
-    calm = beats.wait_for(lambda ev: len(ev) >= 2 and ev[-1], 15)
-    assert 0 <= calm[1]["loop_lag_ms"] < LAG_WARNING * 1000  # an idle agent is not lagging
+    # an idle agent is not lagging (waited for: a busy machine may delay a wake-up or two)
+    beats.wait_for(
+        lambda ev: len(ev) >= 2 and 0 <= ev[-1][1]["loop_lag_ms"] < LAG_WARNING * 1000, 15
+    )
     c = make_client("laggy")
     before = c.get_api()["loop"]
-    assert before["stalls"] == 0 and before["warning_ms"] == LAG_WARNING * 1000
+    assert before["warning_ms"] == LAG_WARNING * 1000
 
+    seen = len(beats.events)
     assert c.block_loop(seconds=0.8).status == ResponseCode.OK
-    lagged = beats.wait_for(lambda ev: [info for _, info in ev if info["loop_lag_ms"] >= 600], 15)
+    lagged = beats.wait_for(
+        lambda ev: [info for _, info in ev[seen:] if info["loop_lag_ms"] >= 600], 15
+    )
     assert lagged[0]["feed_name"] == "heartbeat"
-    assert c.get_api()["loop"]["stalls"] >= 1
+    assert c.get_api()["loop"]["stalls"] > before["stalls"]
     wait_until(lambda: "the event loop was blocked for" in proc.output(), 10)
     assert "ms in the last second (warning at 250 ms)" in proc.output()

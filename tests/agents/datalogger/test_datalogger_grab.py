@@ -104,8 +104,9 @@ def test_the_timeout_bounds_a_whole_answer_that_trickles_in(logger_sim, tmp_path
     assert report.path is not None
     with h5py.File(report.path) as h5:
         assert sorted(h5) == ["B:VIMIN"] and not h5.attrs["complete"]
-    # two attempts, each ended at its timeout, never at the end of the trickle
-    assert 2 * timeout <= elapsed < min(3 * 2 * timeout, TRICKLE_SECONDS)
+    # two attempts, each ended at its timeout, never at the end of the trickle (the rest is
+    # HTTP and HDF5 work, which a busy machine may slow by seconds)
+    assert 2 * timeout <= elapsed < TRICKLE_SECONDS
 
 
 @pytest.mark.parametrize("draft", ["draft", "out"])

@@ -11,10 +11,6 @@ from .test_file_recorder import recording
 # FakeData at 20000 samples/s on 10 channels and a write round every 4 s: each round
 # appends ~800 000 values, more than a second of h5py work (what the loop would stall for).
 RATE, CHANNELS, ROUND = 20_000, 10, 4.0
-# Writing on the loop stalled it 2 s a round. Off the loop, with FakeData at 200 000 values/s
-# and the hub on this 2-core machine, other suites running can still delay a wake-up a few
-# hundred ms (scheduling, not our work): the bound sits between the two.
-BOUND_MS = 1000
 
 
 def test_big_batches_are_written_while_the_loop_stays_free(
@@ -40,4 +36,4 @@ def test_big_batches_are_written_while_the_loop_stays_free(
         fake.acq.stop()
     stats = recorder.record.status().session["data"]
     assert stats["write_errors"] == 0 and stats["dropped"] == 0
-    probe.assert_responsive(bound_ms=BOUND_MS)
+    probe.assert_responsive()  # writing on the loop stalled it 2 s a round

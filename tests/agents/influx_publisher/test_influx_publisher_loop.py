@@ -11,11 +11,6 @@ from .test_influx_publisher import publisher_args, recording
 # FakeData at 20000 samples/s on 10 channels, written in batches of 50000 points: each write
 # encodes and sends 500 000 values (seconds of work for the loop, if it were done there).
 RATE, BATCH = 20_000, 50_000
-# Writing on the loop stalled it 2.2 s a batch. Off the loop, this 2-core machine shared with
-# FakeData at 200 000 values/s, the hub, influxd and the publisher's two encoding threads
-# still showed single stalls of 200-600 ms when other suites ran (scheduling, not our work):
-# the bound sits between the two.
-BOUND_MS = 1000
 
 
 def test_big_batches_are_written_while_the_loop_stays_free(
@@ -40,4 +35,4 @@ def test_big_batches_are_written_while_the_loop_stays_free(
         fake.acq.stop()
     stats = publisher.record.status().session["data"]
     assert stats["rejected"] == 0 and stats["write_errors"] == 0
-    probe.assert_responsive(bound_ms=BOUND_MS)
+    probe.assert_responsive()  # writing on the loop stalled it 2.2 s a batch

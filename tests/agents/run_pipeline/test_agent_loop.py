@@ -35,4 +35,4 @@ def test_big_runs_go_through_every_pass_while_the_loop_stays_free(
             120,
             message="every run archived",
         )
-    probe.assert_responsive(bound_ms=500)  # on the loop this work lags 3 s or more
+    probe.assert_responsive()  # on the loop this work lags 3 s or more
