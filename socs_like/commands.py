@@ -186,28 +186,32 @@ def on_lifelong_thread(call: Callable[[], T]) -> T:
     """``call()`` on a thread that lives as long as this process: the main thread when we
     are on it, else a daemon thread kept for this. A child forked there with
     :func:`dies_with` is tied to the process, where a thread that ends first (a worker of
-    a pool, a thread that restarts a hub) would take its child along when it ends."""
+    a pool, a thread that restarts a hub) would take its child along when it ends.
+
+    One such thread per network namespace: a thread that joined another namespace (setns,
+    as `socs_like.testing.netns` hosts do) must fork its children there, and a new thread
+    starts in the namespace of the thread that makes it."""
     if threading.current_thread() is threading.main_thread():
         return call()
-    global _lifelong
+    namespace = os.stat("/proc/thread-self/ns/net").st_ino
     with _lifelong_lock:
-        if _lifelong is None:
-            _lifelong = queue.SimpleQueue()
+        requests = _lifelong.get(namespace)
+        if requests is None:
+            requests = _lifelong[namespace] = queue.SimpleQueue()
             threading.Thread(
-                target=_serve_lifelong, args=(_lifelong,), name="lifelong", daemon=True
+                target=_serve_lifelong, args=(requests,), name="lifelong", daemon=True
             ).start()
     done: concurrent.futures.Future[T] = concurrent.futures.Future()
-    _lifelong.put((call, done))
+    requests.put((call, done))
     return done.result()
 
 
-_lifelong: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] | None = None
+_Requests = queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]]
+_lifelong: dict[int, _Requests] = {}
 _lifelong_lock = threading.Lock()
 
 
-def _serve_lifelong(
-    requests: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]],
-) -> None:
+def _serve_lifelong(requests: _Requests) -> None:
     while True:
         call, done = requests.get()
         try:

@@ -80,10 +80,13 @@ def test_ctrl_c_of_up_piped_to_a_tee_that_died_stops_every_agent_and_the_hub(tmp
         "up", site, tmp_path, stdout=write_end, stderr=subprocess.STDOUT, start_new_session=True
     )
     os.close(write_end)
+    said = []
     with open(read_end, "rb") as tee:
         for line in tee:
+            said.append(line)
             if started := re.search(rb"fd-t: started \(pid (\d+)\)", line):
                 break
+    assert started, b"".join(said).decode(errors="replace")
     # the agents run in the site config's folder, where its relative paths point
     # (the launcher reports the pid as it forks, a moment before the child moves there)
     cwd = f"/proc/{int(started[1])}/cwd"
@@ -104,11 +107,14 @@ def test_sigkill_of_up_leaves_no_crossbar_nor_agent_and_the_next_hub_starts(tmp_
     log = open(tmp_path / "up.out", "wb")  # noqa: SIM115
     up, mark = start("up", site, tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_until(
-            lambda: b"hm-localhost: started" in (tmp_path / "up.out").read_bytes(),
-            60,
-            message="the host manager started",
-        )
+        try:
+            wait_until(
+                lambda: b"hm-localhost: started" in (tmp_path / "up.out").read_bytes(),
+                60,
+                message="the host manager started",
+            )
+        except AssertionError as e:
+            raise AssertionError(f"{e}; up said: {(tmp_path / 'up.out').read_text()}") from None
     finally:
         up.kill()
         up.wait()

@@ -6,10 +6,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
+from socs_like.commands import on_lifelong_thread
 from socs_like.testing import netns, process_alive, wait_until
 from socs_like.testing.netns import (
     Network,
@@ -286,3 +288,26 @@ def test_namespaces_a_dead_test_process_left_are_removed():
 def _pids(namespace):
     out = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True)
     return [int(p) for p in out.stdout.split()]
+
+
+def test_a_lifelong_thread_forks_in_the_callers_namespace(network):
+    # A hub started from a host's thread is forked by `on_lifelong_thread`: in the root
+    # namespace its crossbar could not listen on the host's address.
+    hub, daq = network.add_host("hub"), network.add_host("daq")
+
+    def where() -> int:
+        return os.stat("/proc/thread-self/ns/net").st_ino
+
+    def forked_in() -> int:
+        return on_lifelong_thread(where)
+
+    here = threading.Thread(target=lambda: seen.append(forked_in()))
+    seen: list[int] = []
+    here.start()
+    here.join()
+    assert [hub.call(forked_in), daq.call(forked_in), *seen] == [
+        hub.call(where),
+        daq.call(where),
+        where(),
+    ]
+    assert len({hub.call(where), daq.call(where), where()}) == 3
