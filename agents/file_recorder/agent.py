@@ -95,7 +95,8 @@ class FileRecorder:
         if self.recording:
             blocks = self.intake.take(payload, feed_info, time.time())
             if blocks:
-                number = self.spool.append(replay.encode(blocks, feed_info))
+                last = self.intake.last_of(blocks[0].feed)
+                number = self.spool.append(replay.encode(blocks, last))
                 for block in blocks:
                     self.backlog.add(Entry(number, block))
 

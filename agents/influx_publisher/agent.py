@@ -39,7 +39,6 @@ from socs_like_agents.recording.intake import FeedIntake
 from socs_like_agents.recording.spool import (
     Entry,
     Spool,
-    last_record,
     pack,
     segment_bytes,
     settled_below,
@@ -159,9 +158,9 @@ class InfluxPublisher:
             lines = Lines.of(blocks, received, self.layout)
             self.empty += lines.empty
             if lines.points:
-                self.backlog.add(Entry(self._spooled(lines, feed_info), lines))
+                self.backlog.add(Entry(self._spooled(lines), lines))
 
-    def _spooled(self, lines: Lines, feed_info: Any) -> int:
+    def _spooled(self, lines: Lines) -> int:
         """Append `lines` to the spool: its record number (0 without a spool)."""
         if self.spool is None:
             return 0
@@ -170,7 +169,7 @@ class InfluxPublisher:
             "points": lines.points,
             "received": lines.received,
             "newest": lines.newest,
-            "last": last_record(feed_info),
+            "last": self.intake.last_of(lines.feed),
         }
         return self.spool.append(pack(meta, lines.body))
 

@@ -215,6 +215,12 @@ class FeedIntake:
                 out[sender] = counts["last_seq"]
         return out
 
+    def last_of(self, feed: str) -> int | None:
+        """The last record number seen of `feed`, to spool beside its event (a record that
+        fills a gap comes after newer ones: the newest seen is what to resume from)."""
+        counts = self.tracker.counts(feed)
+        return None if counts is None else counts.last_seq
+
     def take(self, payload: Any, feed_info: Mapping[str, Any], received: float) -> list[Block]:
         """The blocks to record from one event; [] for events that are not to be recorded
         (not a recorded feed, excluded, duplicate) or malformed (counted)."""

@@ -173,3 +173,27 @@ def test_a_recorder_killed_9_writes_its_queue_when_back_and_asks_for_what_went_b
     got = read_files(files_in(tmp_path / "data"))[("fd-h5k", "false_temperatures", "temps")]
     assert len(expected) >= 200 and stats["intake"]["missed_while_down"] == 0
     assert got["timestamps"] == expected  # the first recorder's queue too, each sample once
+
+
+def test_a_record_filled_late_leaves_the_spool_resuming_from_the_newest(tmp_path, ops_driver):
+    args = ("--data-dir", str(tmp_path / "data"), "--flush-interval", "3600")
+    first = ops_driver("FileRecorder", *args)
+    assert first("start", "record").status == 0
+    wait_until(lambda: first("status", "record").session["status"] == "running")
+    info = {
+        "agent_address": "observatory.fd9",
+        "feed_name": "f",
+        "address": "observatory.fd9.feeds.f",
+        "record": True,
+        "agg_params": {},
+    }
+    # 0, then the hub is lost; 3 arrives (1..2 counted missed), then 1 asked of the publisher
+    for seq_no in (0, None, 3, 1):
+        if seq_no is None:
+            first.call(first.instance.intake.away)
+            continue
+        payload = {"b": {"block_name": "b", "timestamps": [float(seq_no)], "data": {"v": [1.0]}}}
+        first.call(first.instance._on_event, payload, info | {"seq_no": seq_no, "seq_count": 1})
+    # killed -9 before a round committed anything: a new process resumes from its spool
+    second = ops_driver("FileRecorder", *args)
+    assert second.call(second.instance._resume) == {"observatory.fd9.feeds.f": 3}
