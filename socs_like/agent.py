@@ -94,6 +94,8 @@ UNACKED_WINDOW = 4 * 1024 * 1024
 # Recorded feeds reach their own agent too when it subscribes to them (a recorder records its
 # own stats); WAMP leaves a publisher out of its own events unless it asks.
 HELD_AND_TO_ME_TOO = PublishOptions(acknowledge=True, exclude_me=False)
+# What `Agent.call` waits for an answer at most.
+CALL_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -250,10 +252,11 @@ class Agent:
         self._on_hub_joined.append(callback)
 
     async def call(self, procedure: str, *args: Any, **kwargs: Any) -> Any:
-        """Call `procedure` at the hub; `TransportLost` while the hub is away."""
+        """Call `procedure` at the hub; `TransportLost` while the hub is away, `TimeoutError`
+        after `CALL_TIMEOUT` (a call on a connection that died is never answered)."""
         if self._wamp is None:
             raise TransportLost("the hub is away")
-        return await self._wamp.call(procedure, *args, **kwargs)
+        return await asyncio.wait_for(self._wamp.call(procedure, *args, **kwargs), CALL_TIMEOUT)
 
     async def to_thread(self, func: Callable[..., T], *args: Any) -> T:
         """Run `func(*args)` in the agent's bounded worker pool."""

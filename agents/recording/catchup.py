@@ -53,7 +53,10 @@ async def catch_up(agent: Agent, intake: FeedIntake, deliver: Deliver) -> None:
         agent_address, _, feed_name = feed.rpartition(".feeds.")
         try:
             await _fetch(agent, agent_address, feed_name, first, last, deliver)
-        except (ApplicationError, TransportLost, KeyError, TypeError, ValueError) as exc:
+        except (TransportLost, TimeoutError) as exc:  # the hub went: the next join asks again
+            log.info("catching up stopped: %s", exc or type(exc).__name__)
+            return
+        except (ApplicationError, KeyError, TypeError, ValueError) as exc:  # that feed only
             log.info("cannot ask %s for records %d..%s: %s", feed, first, last or "", exc)
 
 
