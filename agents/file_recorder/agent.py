@@ -94,6 +94,7 @@ class FileRecorder:
     def _on_event(self, payload, feed_info) -> None:
         if self.recording:
             blocks = self.intake.take(payload, feed_info, time.time())
+            self.catch_up.after_take()
             if blocks:
                 last = self.intake.last_of(blocks[0].feed)
                 number = self.spool.append(replay.encode(blocks, last))

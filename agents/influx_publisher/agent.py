@@ -154,6 +154,7 @@ class InfluxPublisher:
             return
         received = time.time()
         blocks = self.intake.take(payload, feed_info, received)
+        self.catch_up.after_take()
         if blocks:
             lines = Lines.of(blocks, received, self.layout)
             self.empty += lines.empty

@@ -34,22 +34,34 @@ Deliver = Callable[[Any, dict[str, Any]], None]
 
 
 class CatchUp:
-    """Runs `catch_up` in the background each time it is started (after a recorder's start
-    and each re-join)."""
+    """Runs `catch_up` in the background: for every feed after a recorder's start and each
+    re-join, and for one feed when an event of it shows records missed (`after_take`: a
+    publisher that had not re-joined yet when asked, events the dying hub acknowledged and
+    never delivered)."""
 
     def __init__(self, agent: Agent, intake: FeedIntake, deliver: Deliver) -> None:
         self.agent, self.intake, self.deliver = agent, intake, deliver
         self._running: set[asyncio.Future[None]] = set()  # referenced until done
 
-    def start(self) -> None:
-        task = asyncio.ensure_future(catch_up(self.agent, self.intake, self.deliver))
+    def start(self, only: str | None = None) -> None:
+        task = asyncio.ensure_future(catch_up(self.agent, self.intake, self.deliver, only))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
+    def after_take(self) -> None:
+        """Ask at once for what the last event taken showed missing."""
+        for feed in self.intake.newly_missed():
+            self.start(feed)
 
-async def catch_up(agent: Agent, intake: FeedIntake, deliver: Deliver) -> None:
-    """Ask each publisher for what `intake` wants, and `deliver` each record it sends."""
+
+async def catch_up(
+    agent: Agent, intake: FeedIntake, deliver: Deliver, only: str | None = None
+) -> None:
+    """Ask each publisher (or only feed `only`'s) for what `intake` wants, and `deliver` each
+    record it sends."""
     for feed, first, last in intake.wanted():
+        if only is not None and feed != only:
+            continue
         agent_address, _, feed_name = feed.rpartition(".feeds.")
         try:
             await _fetch(agent, agent_address, feed_name, first, last, deliver)

@@ -185,6 +185,7 @@ class FeedIntake:
         # records counted missed and not received since: [first, last, why] by feed (the
         # latest MISSED_RANGES of each)
         self._gaps: dict[str, list[tuple[int, int, str]]] = {}
+        self._newly_missed: list[str] = []  # feeds with a range counted since `newly_missed`
 
     def resume(self, last_seen: Mapping[str, int]) -> None:
         """Go on from the last record number of each feed an earlier run saw (`last_seen`)."""
@@ -204,6 +205,11 @@ class FeedIntake:
             (feed, last + 1, None) for feed, (last, _) in self._resumed.items()
         ]
         out += [(feed, first, last) for feed, gaps in self._gaps.items() for first, last, _ in gaps]
+        return out
+
+    def newly_missed(self) -> list[str]:
+        """The feeds with records counted missed since the last call: to ask for at once."""
+        out, self._newly_missed = self._newly_missed, []
         return out
 
     def last_seen(self) -> dict[str, int]:
@@ -296,6 +302,7 @@ class FeedIntake:
         gaps = self._gaps.setdefault(sender, [])
         gaps.append((first, end, why))
         del gaps[:-MISSED_RANGES]
+        self._newly_missed.append(sender)
 
     def _fill(self, sender: str, first: int, last: int) -> bool:
         """Whether records `first`..`last` of `sender` lie in a range counted missed: they are

@@ -197,3 +197,5 @@ def test_a_record_filled_late_leaves_the_spool_resuming_from_the_newest(tmp_path
     # killed -9 before a round committed anything: a new process resumes from its spool
     second = ops_driver("FileRecorder", *args)
     assert second.call(second.instance._resume) == {"observatory.fd9.feeds.f": 3}
+    first("stop", "record")
+    assert first("wait", "record", timeout=10).session["status"] == "done"

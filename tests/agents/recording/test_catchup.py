@@ -9,7 +9,7 @@ from typing import Any
 from autobahn.wamp.exception import ApplicationError, TransportLost
 
 from socs_like.feed import Feed
-from socs_like_agents.recording.catchup import catch_up
+from socs_like_agents.recording.catchup import CatchUp, catch_up
 from socs_like_agents.recording.intake import FeedIntake
 
 FEED = "observatory.fd1.feeds.temps"
@@ -75,3 +75,25 @@ def test_a_lost_hub_ends_the_round():
     intake.resume({FEED: 2, "observatory.fd2.feeds.f": 7})
     away = Away()
     assert caught_up(away, intake) == [] and len(away.calls) == 1
+
+
+def test_an_event_that_shows_records_missed_has_them_asked_for_at_once():
+    publisher = sent(4)  # 0..3, acknowledged by a hub that died before delivering 1..2
+    intake = FeedIntake("observatory", "exclude_influx")
+    times: list[float] = []
+
+    def deliver(payload: Any, feed_info: dict[str, Any]) -> None:
+        times.extend(t for b in intake.take(payload, feed_info, 0.0) for t in b.timestamps)
+        catching.after_take()
+
+    async def run() -> None:
+        deliver(*publisher.replay(0, 0, 10**6)[0])
+        intake.away()
+        deliver(*publisher.replay(3, 3, 10**6)[0])  # the first event after the re-join
+        for _ in range(100):  # the asks answer without I/O: a few loop turns
+            await asyncio.sleep(0)
+
+    catching = CatchUp(Publishers(publisher, page_bytes=10**6), intake, deliver)  # type: ignore[arg-type]
+    asyncio.run(run())
+    assert times == [0.0, 3.0, 1.0, 2.0]
+    assert (intake.counts.recovered, intake.counts.missed_while_away) == (2, 0)
