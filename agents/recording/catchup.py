@@ -58,22 +58,32 @@ async def catch_up(
     agent: Agent, intake: FeedIntake, deliver: Deliver, only: str | None = None
 ) -> None:
     """Ask each publisher (or only feed `only`'s) for what `intake` wants, and `deliver` each
-    record it sends."""
+    record it sends (counted in ``intake.counts.replayed``)."""
+    unanswered: list[str] = []
     for feed, first, last in intake.wanted():
         if only is not None and feed != only:
             continue
         agent_address, _, feed_name = feed.rpartition(".feeds.")
         try:
-            await _fetch(agent, agent_address, feed_name, first, last, deliver)
+            await _fetch(agent, intake, agent_address, feed_name, first, last, deliver)
         except (TransportLost, TimeoutError) as exc:  # the hub went: the next join asks again
             log.info("catching up stopped: %s", exc or type(exc).__name__)
             return
         except (ApplicationError, KeyError, TypeError, ValueError) as exc:  # that feed only
-            log.info("cannot ask %s for records %d..%s: %s", feed, first, last or "", exc)
+            unanswered.append(f"{feed} ({getattr(exc, 'error', None) or exc!r})")
+    if unanswered:
+        # most often an agent not (yet) back on the hub: its next event with a gap asks again
+        log.info("no replay from %d feeds: %s", len(unanswered), ", ".join(unanswered))
 
 
 async def _fetch(
-    agent: Agent, address: str, feed: str, first: int, last: int | None, deliver: Deliver
+    agent: Agent,
+    intake: FeedIntake,
+    address: str,
+    feed: str,
+    first: int,
+    last: int | None,
+    deliver: Deliver,
 ) -> None:
     while last is None or first <= last:
         reply = await agent.call(address, q="replay", feed=feed, first=first, last=last)
@@ -84,5 +94,6 @@ async def _fetch(
                 continue
             return
         for payload, feed_info in events:
+            intake.counts.replayed += 1
             deliver(payload, feed_info)
         first = int(events[-1][1]["seq_no"]) + 1

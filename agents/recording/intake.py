@@ -117,6 +117,7 @@ class IntakeCounts:
     missed_while_away: int = 0
     missed_while_away_by_feed: dict[str, list[list[int]]] = field(default_factory=dict)
     recovered: int = 0  # records counted missed, then received (asked of their publisher)
+    replayed: int = 0  # records received by asking their publisher (`catchup`)
 
 
 def _block(name: Any, raw: Any) -> tuple[str, list[float], dict[str, list[Value]], Tags | None]:

@@ -54,6 +54,7 @@ def test_what_went_by_is_asked_for_page_by_page_and_a_gone_agent_is_skipped():
     intake = FeedIntake("observatory", "exclude_influx")
     intake.resume({"observatory.gone.feeds.f": 7, FEED: 2})
     assert caught_up(Publishers(sent(6)), intake) == [3.0, 4.0, 5.0]
+    assert intake.counts.replayed == 3
     assert intake.wanted() == [("observatory.gone.feeds.f", 8, None)]
 
 
