@@ -19,6 +19,10 @@ Two additions that OCS clients and agents never see unless they ask:
 - ``start_wait``, an ops action (advertised in get_api's ``extensions``): start a task and
   wait for it in one routed call, ``(start_wait, op_name, params, timeout)``, answered like
   ``wait`` (or like ``start`` when the start is refused).
+- ``replay``, a management query: ``(q="replay", feed=NAME, first=N, last=M or None)``
+  answers ``{"next_seq_no": ..., "events": [[payload, feed_info], ...]}``, the records of a
+  recorded feed numbered N to M still kept of what was sent (one event each, a bounded
+  amount a call): a recorder that was away asks for what it missed.
 - loop health: the event loop's worst lag over the last heartbeat interval, as
   ``loop.lag_ms`` in get_api and ``loop_lag_ms`` in the heartbeat's feed_info (with ``time``,
   when it was sent); a warning is logged each interval it passes `LAG_WARNING`.
@@ -90,6 +94,8 @@ UNACKED_WINDOW = 4 * 1024 * 1024
 # Recorded feeds reach their own agent too when it subscribes to them (a recorder records its
 # own stats); WAMP leaves a publisher out of its own events unless it asks.
 HELD_AND_TO_ME_TOO = PublishOptions(acknowledge=True, exclude_me=False)
+# What `Agent.call` waits for an answer at most.
+CALL_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,7 @@ class Agent:
         self._runners: dict[str, asyncio.Task[None]] = {}
         self._subscriptions: list[tuple[str, Callable[..., Any], str]] = []
         self._on_hub_lost: list[Callable[[], None]] = []
+        self._on_hub_joined: list[Callable[[], None]] = []
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="op")
         self._next_session_id = 0
         self._wamp: Any = None  # the joined autobahn session, or None while the hub is away
@@ -238,6 +245,18 @@ class Agent:
         """Call `callback()` (on the loop) each time the joined hub is lost: what is published
         until the subscriptions are renewed after the re-join does not reach this agent."""
         self._on_hub_lost.append(callback)
+
+    def on_hub_joined(self, callback: Callable[[], None]) -> None:
+        """Call `callback()` (on the loop) each time the agent has joined the hub, once its
+        subscriptions are in place."""
+        self._on_hub_joined.append(callback)
+
+    async def call(self, procedure: str, *args: Any, **kwargs: Any) -> Any:
+        """Call `procedure` at the hub; `TransportLost` while the hub is away, `TimeoutError`
+        after `CALL_TIMEOUT` (a call on a connection that died is never answered)."""
+        if self._wamp is None:
+            raise TransportLost("the hub is away")
+        return await asyncio.wait_for(self._wamp.call(procedure, *args, **kwargs), CALL_TIMEOUT)
 
     async def to_thread(self, func: Callable[..., T], *args: Any) -> T:
         """Run `func(*args)` in the agent's bounded worker pool."""
@@ -415,7 +434,16 @@ class Agent:
             return self.api()["feeds"]
         if q == "get_agent_class":
             return self.agent_class
+        if q == "replay":
+            return self._replay(**kwargs)
         raise ApplicationError("ocs.error.unknown_query", f"unknown management query {q!r}")
+
+    def _replay(self, feed: str, first: int, last: int | None = None) -> dict[str, Any]:
+        kept = self.feeds.get(feed)
+        if kept is None or not kept.record:
+            raise ApplicationError("ocs.error.unknown_feed", f"no recorded feed {feed!r}")
+        events = kept.replay(first, last, MAX_MESSAGE_BYTES // 4)
+        return {"next_seq_no": kept.next_seq_no, "events": events}
 
     def api(self) -> dict[str, Any]:
         def ops(kind: str) -> list[list[Any]]:
@@ -644,6 +672,8 @@ class Agent:
         log.info("joined the hub at %s as %s", self.settings.hub_url, self.address)
         if was_away is not None:
             self._request_flush()
+        for callback in self._on_hub_joined:
+            callback()
         if not self._started_ops:
             self._started_ops = True
             for op in self._ops.values():

@@ -24,6 +24,10 @@ agent asks it for ready events (`take_events`) when it can send them.
   that died silently (half-open) so loses nothing: what went out on it comes back when it is
   noticed. Held records count in the buffer's byte bound; a refused event is dropped and
   counted (`drop_held`).
+- A recorded feed keeps the records it sent in the last `replay_seconds` (at most
+  `replay_bytes` of them, estimated), so that a recorder that was away (restarted, or not yet
+  subscribed again after a hub restart) asks for what it missed (`replay`) instead of losing
+  it.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import json
 import math
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +49,11 @@ FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 _BYTES_PER_VALUE = 24
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 DEFAULT_MAX_BUFFER_BYTES = 64 * 1024 * 1024
+# What a recorded feed keeps of what it sent, for a recorder to ask again: longer than a
+# recorder takes to restart or to re-join a restarted hub, and (estimated bytes) at most
+# minutes of a feed of 1000 samples/s of 4 channels.
+DEFAULT_REPLAY_SECONDS = 300.0
+DEFAULT_REPLAY_BYTES = 2 * 1024 * 1024
 _FLOAT_ONLY = frozenset({float})
 
 
@@ -136,6 +146,8 @@ class Feed:
         max_buffer: int = 100_000,
         max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        replay_seconds: float = DEFAULT_REPLAY_SECONDS,
+        replay_bytes: int = DEFAULT_REPLAY_BYTES,
         on_publish: Callable[[], None] = lambda: None,
     ) -> None:
         if not FIELD_NAME.match(feed_name):
@@ -152,6 +164,8 @@ class Feed:
         self.max_buffer = max_buffer
         self.max_buffer_bytes = max_buffer_bytes
         self.max_event_bytes = max_event_bytes
+        self.replay_seconds = replay_seconds
+        self.replay_bytes = replay_bytes
         self._on_publish = on_publish
         # Added to every event's feed_info (the heartbeat carries the agent's loop lag so).
         self.info_extra: dict[str, Any] = {}
@@ -170,6 +184,9 @@ class Feed:
         self._held: dict[int, tuple[list[_Record], int]] = {}  # first seq -> records, bytes
         self._held_bytes = 0
         self._buffered_bytes = 0
+        # the last records sent, for `replay`, and when (time.monotonic)
+        self._sent: deque[tuple[_Record, float]] = deque()
+        self._sent_bytes = 0
         self._lock = threading.Lock()
         self._block_fields: dict[str, frozenset[str]] = {}
 
@@ -243,6 +260,11 @@ class Feed:
         return self._returned_count + len(self._records)
 
     @property
+    def next_seq_no(self) -> int:
+        """The number the next record will have."""
+        return self._next_seq
+
+    @property
     def held_bytes(self) -> int:
         """The estimated size of what was sent and awaits the hub's acknowledgement."""
         return self._held_bytes
@@ -279,7 +301,7 @@ class Feed:
             "unacknowledged": sum(len(records) for records, _ in self._held.values()),
             "dropped": self.dropped,
             "drop_rate": round(self.drop_rate, 3),
-            "next_seq_no": self._next_seq,
+            "next_seq_no": self.next_seq_no,
         }
 
     def take_events(self) -> list[tuple[Any, dict[str, Any]]]:
@@ -320,11 +342,44 @@ class Feed:
             self._buffered_bytes -= size
             groups += self._groups(records)
             if hold:
+                now = time.monotonic()
                 for group in groups:
                     group_size = _size(group)
                     self._held[group[0].seq] = (group, group_size)
                     self._held_bytes += group_size
+                    self._keep_sent(group, now)
         return [self._event(group) for group in groups], size
+
+    def _keep_sent(self, group: list[_Record], now: float) -> None:
+        for record in group:
+            # an event sent again is kept already
+            if not self._sent or record.seq > self._sent[-1][0].seq:
+                self._sent.append((record, now))
+                self._sent_bytes += record.size
+        while self._sent and (
+            self._sent_bytes > self.replay_bytes or self._sent[0][1] < now - self.replay_seconds
+        ):
+            self._sent_bytes -= self._sent.popleft()[0].size
+
+    def replay(
+        self, first: int, last: int | None, max_bytes: int
+    ) -> list[tuple[Any, dict[str, Any]]]:
+        """The records numbered `first` to `last` (None: the newest) still kept of what was
+        sent, one event each, as many as `max_bytes` hold (at least one); ask again from
+        after the last one for more. A recorder that missed records asks for them so."""
+        with self._lock:
+            out: list[_Record] = []
+            size = 0
+            for record, _ in self._sent:
+                if record.seq < first:
+                    continue
+                if (last is not None and record.seq > last) or (
+                    out and size + record.size > max_bytes
+                ):
+                    break
+                out.append(record)
+                size += record.size
+        return [self._event([record]) for record in out]
 
     def acknowledge(self, seq_no: int) -> None:
         """The hub has the event that starts at `seq_no`: forget its records."""

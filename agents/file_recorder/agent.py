@@ -10,6 +10,9 @@ Each event's blocks are also appended to a `Spool` in ``<data-dir>/.spool`` as t
 and after each round the number below which all are written (or dropped, counted) is
 committed: a recorder killed -9 writes, when it starts again, what it had received and not
 written, less what its files already hold (`replay`).
+
+What was published while it was not running, or away from the hub, it asks the publishing
+agents for when it starts and each time it re-joins (`recording.catchup`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from socs_like import Agent, OpSession
 from socs_like_agents.recording.backlog import Backlog, add_max_queue_argument, max_queue_bytes
+from socs_like_agents.recording.catchup import CatchUp
 from socs_like_agents.recording.intake import Block, FeedIntake
 from socs_like_agents.recording.spool import Entry, Spool, segment_bytes, settled_below
 
@@ -79,13 +83,21 @@ class FileRecorder:
         self.recording = False
         agent.subscribe(f"{agent.address_root}..feeds.", self._on_event, match="wildcard")
         agent.on_hub_lost(self.intake.away)
+        self.catch_up = CatchUp(agent, self.intake, self._on_event)
+        agent.on_hub_joined(self._catch_up)
         agent.register_process("record", self.record, startup=args.initial_state == "record")
+
+    def _catch_up(self) -> None:
+        if self.recording:  # else `record` does when it starts
+            self.catch_up.start()
 
     def _on_event(self, payload, feed_info) -> None:
         if self.recording:
             blocks = self.intake.take(payload, feed_info, time.time())
+            self.catch_up.after_take()
             if blocks:
-                number = self.spool.append(replay.encode(blocks, feed_info))
+                last = self.intake.last_of(blocks[0].feed)
+                number = self.spool.append(replay.encode(blocks, last))
                 for block in blocks:
                     self.backlog.add(Entry(number, block))
 
@@ -139,6 +151,7 @@ class FileRecorder:
             raise DataDirError(f"cannot use the data folder {self.data_dir}: {exc}") from exc
         session.set_status("running")
         self.recording = True
+        self.catch_up.start()
         write_errors = 0
         last_error: str | None = None
         try:

@@ -19,10 +19,9 @@ import marshal
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from socs_like_agents.recording.intake import Block
-from socs_like_agents.recording.spool import last_record, pack, unpack
+from socs_like_agents.recording.spool import pack, unpack
 
 from .h5file import tail_times
 from .layout import BlockKey, key_of
@@ -30,17 +29,17 @@ from .layout import BlockKey, key_of
 log = logging.getLogger(__name__)
 
 
-def encode(blocks: Sequence[Block], feed_info: Mapping[str, Any]) -> bytes:
+def encode(blocks: Sequence[Block], last: int | None) -> bytes:
     rows = [
         [b.agent_address, b.instance_id, b.feed_name, b.block_name, b.timestamps, b.data]
         for b in blocks
     ]
-    meta = {"received": blocks[0].received, "feed": blocks[0].feed, "last": last_record(feed_info)}
+    meta = {"received": blocks[0].received, "feed": blocks[0].feed, "last": last}
     return pack(meta, marshal.dumps(rows))
 
 
 def decode(payload: bytes) -> tuple[list[Block], str, int | None]:
-    """An event's blocks, its feed's address and its last record number (ValueError,
+    """An event's blocks, its feed's address and the last record number seen of it (ValueError,
     EOFError, TypeError, KeyError: not a record of ours)."""
     meta, body = unpack(payload)
     received = float(meta["received"])

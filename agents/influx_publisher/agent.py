@@ -12,6 +12,9 @@ arrive, and the number below which all are written (or dropped, counted) is comm
 each write: a publisher killed -9 sends, when it starts again, what it had received and not
 written. Points sent twice that way overwrite themselves (InfluxDB keeps one point per series
 and time).
+
+What was published while it was not running, or away from the hub, it asks the publishing
+agents for when it starts and each time it re-joins (`recording.catchup`).
 """
 
 from __future__ import annotations
@@ -31,11 +34,11 @@ from socs_like_agents.recording.backlog import (
     add_max_queue_argument,
     max_queue_bytes,
 )
+from socs_like_agents.recording.catchup import CatchUp
 from socs_like_agents.recording.intake import FeedIntake
 from socs_like_agents.recording.spool import (
     Entry,
     Spool,
-    last_record,
     pack,
     segment_bytes,
     settled_below,
@@ -138,20 +141,27 @@ class InfluxPublisher:
         self.feed = agent.register_feed("influx_stats", record=True)
         agent.subscribe(f"{agent.address_root}..feeds.", self._on_event, match="wildcard")
         agent.on_hub_lost(self.intake.away)
+        self.catch_up = CatchUp(agent, self.intake, self._on_event)
+        agent.on_hub_joined(self._catch_up)
         agent.register_process("record", self.record, startup=args.initial_state == "record")
+
+    def _catch_up(self) -> None:
+        if self.recording:  # else `record` does when it starts
+            self.catch_up.start()
 
     def _on_event(self, payload, feed_info) -> None:
         if not self.recording:
             return
         received = time.time()
         blocks = self.intake.take(payload, feed_info, received)
+        self.catch_up.after_take()
         if blocks:
             lines = Lines.of(blocks, received, self.layout)
             self.empty += lines.empty
             if lines.points:
-                self.backlog.add(Entry(self._spooled(lines, feed_info), lines))
+                self.backlog.add(Entry(self._spooled(lines), lines))
 
-    def _spooled(self, lines: Lines, feed_info: Any) -> int:
+    def _spooled(self, lines: Lines) -> int:
         """Append `lines` to the spool: its record number (0 without a spool)."""
         if self.spool is None:
             return 0
@@ -160,7 +170,7 @@ class InfluxPublisher:
             "points": lines.points,
             "received": lines.received,
             "newest": lines.newest,
-            "last": last_record(feed_info),
+            "last": self.intake.last_of(lines.feed),
         }
         return self.spool.append(pack(meta, lines.body))
 
@@ -219,6 +229,7 @@ class InfluxPublisher:
         await self._resume()
         session.set_status("running")
         self.recording = True
+        self.catch_up.start()
         totals = WriteResult()
         backoff = Backoff(initial=0.2, cap=5.0, jitter=0.1)
         retry_at = 0.0

@@ -30,7 +30,9 @@ published until it has subscribed again after re-joining (records a publisher th
 first sent again, events the dying hub did not deliver) is counted as ``missed_while_away``.
 A feed whose publisher restarted meanwhile (its numbers begin again) counts the new run's
 records before the first received; the old run's last records, after the one seen, cannot be
-counted.
+counted. What is missed so is asked of the publisher (`wanted`, see `catchup`): a record
+that arrives inside a counted range is kept and moved from the missed counts to
+``recovered``.
 
 A malformed event is refused whole (`BadEvent`), counted, and its reason kept; the recorder
 carries on.
@@ -114,6 +116,8 @@ class IntakeCounts:
     missed_while_down_by_feed: dict[str, list[list[int]]] = field(default_factory=dict)
     missed_while_away: int = 0
     missed_while_away_by_feed: dict[str, list[list[int]]] = field(default_factory=dict)
+    recovered: int = 0  # records counted missed, then received (asked of their publisher)
+    replayed: int = 0  # records received by asking their publisher (`catchup`)
 
 
 def _block(name: Any, raw: Any) -> tuple[str, list[float], dict[str, list[Value]], Tags | None]:
@@ -179,6 +183,10 @@ class FeedIntake:
         self.counts = IntakeCounts()
         # feeds not seen since `resume` or `away`: their last number, and why ("down", "away")
         self._resumed: dict[str, tuple[int, str]] = {}
+        # records counted missed and not received since: [first, last, why] by feed (the
+        # latest MISSED_RANGES of each)
+        self._gaps: dict[str, list[tuple[int, int, str]]] = {}
+        self._newly_missed: list[str] = []  # feeds with a range counted since `newly_missed`
 
     def resume(self, last_seen: Mapping[str, int]) -> None:
         """Go on from the last record number of each feed an earlier run saw (`last_seen`)."""
@@ -190,6 +198,21 @@ class FeedIntake:
             if feed not in self._resumed:
                 self._resumed[feed] = (last, "away")
 
+    def wanted(self) -> list[tuple[str, int, int | None]]:
+        """What to ask the publishers for: ``(feed, first, last)``, the records counted
+        missed, and (``last`` None) every record after the last seen of a feed not seen since
+        `resume` or `away`."""
+        out: list[tuple[str, int, int | None]] = [
+            (feed, last + 1, None) for feed, (last, _) in self._resumed.items()
+        ]
+        out += [(feed, first, last) for feed, gaps in self._gaps.items() for first, last, _ in gaps]
+        return out
+
+    def newly_missed(self) -> list[str]:
+        """The feeds with records counted missed since the last call: to ask for at once."""
+        out, self._newly_missed = self._newly_missed, []
+        return out
+
     def last_seen(self) -> dict[str, int]:
         """The last record number seen of each feed (this run's, else an earlier run's), to
         keep for `resume`."""
@@ -198,6 +221,12 @@ class FeedIntake:
             if counts["last_seq"] is not None:
                 out[sender] = counts["last_seq"]
         return out
+
+    def last_of(self, feed: str) -> int | None:
+        """The last record number seen of `feed`, to spool beside its event (a record that
+        fills a gap comes after newer ones: the newest seen is what to resume from)."""
+        counts = self.tracker.counts(feed)
+        return None if counts is None else counts.last_seq
 
     def take(self, payload: Any, feed_info: Mapping[str, Any], received: float) -> list[Block]:
         """The blocks to record from one event; [] for events that are not to be recorded
@@ -244,6 +273,8 @@ class FeedIntake:
         resumed = self._resumed.pop(sender, None)
         if resumed is not None:
             self._missed(sender, *resumed, seq_no)
+        if self._fill(sender, seq_no, seq_no + count - 1):
+            return False
         token = _digest(payload) if seq_no == 0 else None
         verdicts = [self.tracker.observe(sender, seq_no + i, token) for i in range(count)]
         return all(v == "duplicate" for v in verdicts)
@@ -269,6 +300,29 @@ class FeedIntake:
         ranges = by_feed.setdefault(sender, [])
         ranges.append([first, end])
         del ranges[:-MISSED_RANGES]
+        gaps = self._gaps.setdefault(sender, [])
+        gaps.append((first, end, why))
+        del gaps[:-MISSED_RANGES]
+        self._newly_missed.append(sender)
+
+    def _fill(self, sender: str, first: int, last: int) -> bool:
+        """Whether records `first`..`last` of `sender` lie in a range counted missed: they are
+        `recovered` (the tracker went on past them and never saw them)."""
+        gaps = self._gaps.get(sender, [])
+        for i, (start, end, why) in enumerate(gaps):
+            if start <= first and last <= end:
+                rest = ((start, first - 1, why), (last + 1, end, why))
+                gaps[i : i + 1] = [g for g in rest if g[0] <= g[1]]
+                if not gaps:
+                    del self._gaps[sender]
+                n = last - first + 1
+                self.counts.recovered += n
+                if why == "down":
+                    self.counts.missed_while_down -= n
+                else:
+                    self.counts.missed_while_away -= n
+                return True
+        return False
 
     def stats(self) -> dict[str, Any]:
         """Intake counters and the tracker's record totals (lost, duplicates, late,

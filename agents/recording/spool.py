@@ -78,12 +78,6 @@ def segment_bytes(max_bytes: int) -> int:
     return min(8 << 20, max(64 << 10, max_bytes // 16))
 
 
-def last_record(feed_info: Mapping[str, Any]) -> int | None:
-    """The number of the last record an event holds (None: the feed does not number them)."""
-    seq_no, count = feed_info.get("seq_no"), feed_info.get("seq_count", 1)
-    return seq_no + count - 1 if isinstance(seq_no, int) and isinstance(count, int) else None
-
-
 def settled_below(spool: Spool, waiting: Entry[Any] | None, out: Iterable[Entry[Any]]) -> int:
     """The number below which every record is settled: the oldest still waiting in the
     `Backlog` or out being written (the first entry of each batch out), else the next."""

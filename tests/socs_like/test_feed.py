@@ -249,3 +249,34 @@ def test_held_records_count_in_the_byte_bound_and_a_refused_event_is_counted_dro
     assert f.dropped == 1 and [p["pad"][0] for p, _ in f.take_events()] == ["z"]
     f.drop_held(held["seq_no"])
     assert f.dropped == 2 and f.held_bytes == 0
+
+
+def test_a_recorded_feed_replays_what_it_sent_one_record_an_event_within_its_bound():
+    f = recorded(max_event_bytes=300, replay_bytes=1000)  # two records an event; ~9 records
+    for t in range(6):
+        _sample(f, float(t))
+    f.take(None, hold=True)
+    f.release_all()  # sent again after a lost connection: kept once
+    f.take(None, hold=True)
+    _sample(f, 6.0)  # not sent yet: not kept
+
+    def stamps(events):
+        return [p["b"]["timestamps"] for p, _ in events]
+
+    assert stamps(f.replay(2, None, 10**6)) == [[2.0], [3.0], [4.0], [5.0]]
+    assert _seqs(f.replay(1, 2, 10**6)) == [(1, 1), (2, 1)]
+    assert len(f.replay(0, None, 1)) == 1  # at least one record, more when asked again
+    for t in range(7, 20):
+        _sample(f, float(t))
+    f.take(None, hold=True)
+    kept = f.replay(0, None, 10**6)
+    assert stamps(kept)[-1] == [19.0] and 5 <= len(kept) < 13  # the newest, about 1000 bytes
+
+
+def test_a_recorded_feed_keeps_for_replay_only_what_it_sent_within_its_time():
+    f = recorded(replay_seconds=0.0)
+    _sample(f, 0.0)
+    f.take(None, hold=True)
+    _sample(f, 1.0)
+    f.take(None, hold=True)  # later than 0 s after the first was sent
+    assert [i["seq_no"] for _, i in f.replay(0, None, 10**6)] == [1]

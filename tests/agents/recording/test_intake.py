@@ -173,3 +173,18 @@ def test_records_published_while_the_recorder_was_away_from_the_hub_are_counted_
     assert (intake.counts.missed_while_away, intake.counts.missed_while_down) == (3, 0)
     assert intake.counts.missed_while_away_by_feed == {FEED: [[4, 6]]}
     assert intake.stats()["records"]["lost"] == 1
+
+
+def test_records_asked_of_the_publisher_fill_what_was_counted_missed():
+    intake = FeedIntake("observatory", "exclude_influx")
+    intake.resume({FEED: 3, "observatory.fd2.feeds.f": 7})
+    # asked for: every record after the last seen of each feed not heard from
+    assert intake.wanted() == [(FEED, 4, None), ("observatory.fd2.feeds.f", 8, None)]
+    assert intake.take(payload(9.0), info(9), 0)  # live first: 4..8 counted missed
+    assert intake.wanted() == [("observatory.fd2.feeds.f", 8, None), (FEED, 4, 8)]
+    for n in (4, 6, 5, 8, 7):  # the publisher's answer, a record an event, in any order
+        assert intake.take(payload(float(n)), info(n), 0)
+    assert intake.take(payload(6.0), info(6), 0) == []  # once only
+    assert (intake.counts.recovered, intake.counts.missed_while_down) == (5, 0)
+    assert intake.wanted() == [("observatory.fd2.feeds.f", 8, None)]
+    assert intake.stats()["records"]["lost"] == 0 and intake.last_seen()[FEED] == 9
