@@ -25,9 +25,7 @@ from socs_like.secrets import (
     load_secrets,
     write_new_secrets,
 )
-from socs_like.secrets import (
-    main as secrets_main,
-)
+from socs_like.secrets_cli import main as secrets_main
 from socs_like.signed_bridge import sign_http_query
 from socs_like.testing import wait_until
 from socs_like.testing.hub import FeedListener, start_hub
