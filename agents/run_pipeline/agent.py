@@ -19,8 +19,9 @@ from socs_like import Agent, OpSession, param
 
 from . import actions, options, states
 from .errors import BadRequest
-from .pipeline import PassReport, Pipeline
+from .pipeline import Pipeline
 from .schema import open_db
+from .settings import PassReport
 from .store import RunStore
 
 log = logging.getLogger(__name__)

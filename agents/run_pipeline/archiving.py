@@ -36,7 +36,6 @@ import shlex
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from socs_like.checksum import md5_file
 from socs_like.commands import CommandResult
@@ -45,10 +44,8 @@ from socs_like.paths import check_name
 from . import bundling, folderlock, states
 from .errors import PipelineError
 from .hosts import Host
+from .settings import PassReport, Settings
 from .store import RunStore, RunView
-
-if TYPE_CHECKING:
-    from .pipeline import PassReport, Settings
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from socs_like.paths import Roots
 
 from .hosts import Host
 from .jobs import Queues
-from .pipeline import DEFAULT_PROCESS_COMMAND, Settings
 from .schema import add_db_argument
+from .settings import DEFAULT_PROCESS_COMMAND, Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,8 @@ import pytest
 from socs_like.testing import wait_until
 from socs_like.testing.slurm import SlurmCluster
 from socs_like_agents.run_pipeline import cli, options, states
-from socs_like_agents.run_pipeline.pipeline import PassReport, Pipeline
+from socs_like_agents.run_pipeline.pipeline import Pipeline
+from socs_like_agents.run_pipeline.settings import PassReport
 
 from .conftest import Site, assert_archived_once
 
