@@ -16,7 +16,7 @@ import yaml
 
 from socs_like.hub import port_open
 from socs_like.secrets import SecretsError, add_user, load_secrets, write_new_secrets
-from socs_like.secrets import main as secrets_main
+from socs_like.secrets_cli import main as secrets_main
 from socs_like.testing import wait_until
 from socs_like.testing.hub import start_hub
 from socs_like.testing.inprocess import AgentThread
