@@ -80,20 +80,26 @@ def test_ctrl_c_of_up_piped_to_a_tee_that_died_stops_every_agent_and_the_hub(tmp
         "up", site, tmp_path, stdout=write_end, stderr=subprocess.STDOUT, start_new_session=True
     )
     os.close(write_end)
-    said = []
-    with open(read_end, "rb") as tee:
-        for line in tee:
-            said.append(line)
-            if started := re.search(rb"fd-t: started \(pid (\d+)\)", line):
-                break
-    assert started, b"".join(said).decode(errors="replace")
-    # the agents run in the site config's folder, where its relative paths point
-    # (the launcher reports the pid as it forks, a moment before the child moves there)
-    cwd = f"/proc/{int(started[1])}/cwd"
-    wait_until(lambda: os.readlink(cwd) == str(tmp_path / "site"), 10, message="cwd")
-    # the reader is gone (closed above, as tee's death closes it)
-    os.killpg(up.pid, signal.SIGINT)
-    assert up.wait(60) == 0
+    try:
+        said = []
+        started = None
+        with open(read_end, "rb") as tee:
+            for line in tee:
+                said.append(line)
+                if started := re.search(rb"fd-t: started \(pid (\d+)\)", line):
+                    break
+        assert started, b"".join(said).decode(errors="replace")
+        # the agents run in the site config's folder, where its relative paths point
+        # (the launcher reports the pid as it forks, a moment before the child moves there)
+        cwd = f"/proc/{int(started[1])}/cwd"
+        wait_until(lambda: os.readlink(cwd) == str(tmp_path / "site"), 10, message="cwd")
+        # the reader is gone (closed above, as tee's death closes it)
+        os.killpg(up.pid, signal.SIGINT)
+        assert up.wait(60) == 0
+    finally:
+        if up.poll() is None:  # the test failed: take it along (it outlives its stdout)
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait()
     nothing_left(mark, port)
     # crossbar's files and the logs are beside the site config, none where `up` ran
     assert (tmp_path / "site" / "var" / "hub" / "config.json").exists()
