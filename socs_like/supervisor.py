@@ -45,10 +45,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -277,6 +279,16 @@ class ControlError(Exception):
     """A control request that cannot be done; the message says why."""
 
 
+def control_socket_path(var_dir: Path, host: str) -> Path:
+    """``<var>/host-<host>.sock``; where that is too long for a Unix socket (107 bytes: a
+    site config deep in a folder tree), a name in the temporary folder made from it."""
+    path = var_dir / f"host-{host}.sock"
+    if len(os.fsencode(path)) <= 100:
+        return path
+    digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"socs-like-{digest}.sock"
+
+
 class Supervisor:
     def __init__(
         self,
@@ -297,7 +309,7 @@ class Supervisor:
         self.live_table = live_table
         self.var_dir = runtime_dir(self.site_file)
         self.log_dir = host_log_dir(self.site_file, self.host)
-        self.control_path = self.var_dir / f"host-{self.host_name}.sock"
+        self.control_path = control_socket_path(self.var_dir, self.host_name)
         self._with_host_manager = host_manager
         self._backoff = backoff  # a template for every child's (tests make it short)
         self.children: dict[str, Child] = {}
@@ -375,11 +387,6 @@ class Supervisor:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.control_path.parent.mkdir(parents=True, exist_ok=True)
         self.control_path.unlink(missing_ok=True)
-        if len(os.fsencode(self.control_path)) > 100:  # AF_UNIX paths end at 107 bytes
-            raise SiteConfigError(
-                f"the control socket path {self.control_path} is too long for a Unix socket; "
-                "run socs-like up from a shorter folder"
-            )
         self._server = await asyncio.start_unix_server(self._serve, path=str(self.control_path))
         self.control_path.chmod(0o600)
         for child in self.children.values():

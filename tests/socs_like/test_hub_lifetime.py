@@ -20,7 +20,7 @@ import yaml
 
 from socs_like.hub import Hub, HubError, crossbar_failure, port_open
 from socs_like.site_config import HubConfig, load_site_config
-from socs_like.supervisor import Supervisor
+from socs_like.supervisor import Supervisor, control_socket_path
 from socs_like.testing import wait_until
 from socs_like.testing.hub import free_port
 from socs_like.testing.procs import cmdline, descendants, listening, marked, process_alive
@@ -192,7 +192,7 @@ def test_runtime_files_sit_beside_the_site_config_whatever_the_current_folder(
     sup = Supervisor(relative, load_site_config(relative), host="localhost", live_table=False)
     beside = tmp_path / "site" / "var"
     assert sup.log_dir == beside / "log"
-    assert sup.control_path == beside / "host-localhost.sock"
+    assert sup.control_path == control_socket_path(beside, "localhost")  # short: beside
     assert str(site) in sup.children["hm-localhost"].spec.argv  # absolute: children run there
 
 

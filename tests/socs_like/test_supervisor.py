@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -274,3 +275,13 @@ def test_a_host_without_the_hub_says_it_waits_for_it_in_its_table(tmp_path, caps
     assert f"waiting for the hub at {url}" in console.export_text()
     said = [line for line in capsys.readouterr().out.splitlines() if "waiting for the hub" in line]
     assert len(said) == 1 and f"waiting for the hub at {url} (cannot reach the hub" in said[0]
+
+
+def test_a_control_socket_too_long_for_unix_goes_to_the_temporary_folder(tmp_path):
+    from socs_like.supervisor import control_socket_path
+
+    assert control_socket_path(tmp_path, "daq") == tmp_path / "host-daq.sock"
+    deep = tmp_path / ("d" * 120)
+    path = control_socket_path(deep, "daq")
+    assert path.parent == Path(tempfile.gettempdir()) and len(os.fsencode(path)) <= 100
+    assert control_socket_path(deep, "daq") == path != control_socket_path(deep, "hub")
