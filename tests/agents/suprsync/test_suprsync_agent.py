@@ -119,8 +119,15 @@ def test_agent_copies_verifies_deletes_finalizes(
     assert doc["subdirs"] == ["ufm_mv0", "ufm_mv1", "ufm_mv2"]
 
     # the feed and the session data say the same, from SQL
+    # (the finalized record is registered, then copied: wait for the event that counts it)
     event = archive_stats.wait_for(
-        lambda evs: [p for p, _ in evs if p["timestreams"]["data"]["uncopied_files"][-1] == 0], 20
+        lambda evs: [
+            p
+            for p, _ in evs
+            if p["timestreams"]["data"]["uncopied_files"][-1] == 0
+            and p["timestreams"]["data"]["num_files"][-1] == 14
+        ],
+        20,
     )
     data = event[-1]["timestreams"]["data"]
     assert data["num_files"][-1] == 14 and data["last_file_copied"][-1].endswith(".yaml")
