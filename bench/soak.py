@@ -445,7 +445,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drain", type=seconds, default=None, help="at most (default 600 s; 240)")
     p.add_argument("--warmup", type=seconds, default=30.0, help="before the first fault")
     p.add_argument("--site-config", type=Path, default=HERE.parent / "site-config.yaml")
-    p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(tempfile.gettempdir()),
+        help="the soak's folder is made in it (made if missing)",
+    )
     p.add_argument("--json", type=Path, help="also write the result here")
     p.add_argument("--keep", action="store_true", help="keep the soak's folder after a pass")
     p.add_argument("--strict", action="store_true", help="stuck states and missed targets fail")
@@ -461,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     args.compressed = args.compressed or args.duration < 20 * 60
     if args.drain is None:
         args.drain = 240.0 if args.compressed else 600.0
+    if not args.ledger:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     root = args.ledger or Path(tempfile.mkdtemp(prefix="soak-", dir=args.workdir))
     try:
         if args.ledger:
