@@ -45,16 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0
-    handlers: dict[str, Handler] = {
-        "up": cmd_up,
-        "hub": cmd_hub,
-        "call": cmd_call,
-        "status": cmd_status,
-        "feed": cmd_feed,
-        "config": cmd_config,
-        **COMMANDS,
-    }
-    return run(argv, handlers)
+    return run(argv, HANDLERS)
 
 
 def _site_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -70,7 +61,7 @@ def _site_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def _ca_argument(parser: argparse.ArgumentParser) -> None:
-    from .site_config import CA_FILE_HELP
+    from .secrets import CA_FILE_HELP
 
     parser.add_argument("--ca-file", metavar="PATH", help=CA_FILE_HELP)
 
@@ -424,3 +415,14 @@ def cmd_feed(argv: list[str]) -> int:
         raise UserError(str(exc)) from None
     done.wait()
     return 0
+
+
+HANDLERS: dict[str, Handler] = {
+    "up": cmd_up,
+    "hub": cmd_hub,
+    "call": cmd_call,
+    "status": cmd_status,
+    "feed": cmd_feed,
+    "config": cmd_config,
+    **COMMANDS,
+}
