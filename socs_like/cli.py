@@ -340,8 +340,10 @@ async def _look_at_agents(
 
     # the hub, its CA bundle and this host's credentials, as the site config says
     watcher = AsyncClient.from_site("status", site_path, timeout=timeout, **options)
-    with contextlib.suppress(ClientError):  # no heartbeats to show; get_api says the rest
+    try:
         await watcher.subscribe(f"{hub.address_root}..feeds.heartbeat", beat, match="wildcard")
+    except ClientError:  # no heartbeats to show or wait for; get_api says the rest
+        all_seen.set()
     listening = time.monotonic()
 
     async def look(instance_id: str) -> AgentView:

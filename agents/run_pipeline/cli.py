@@ -27,6 +27,7 @@ from socs_like.paths import Roots
 
 from . import options, states
 from .schema import add_db_argument
+from .settings import PassReport
 
 SUBCOMMANDS = ("list", "show", "retry", "reprocess", "tag", "import", "mark")
 
@@ -156,6 +157,11 @@ def _subcommand(command: str, args: argparse.Namespace) -> int:
 def _passes(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log.upper(), format="%(levelname)s %(name)s: %(message)s")
     every = not (args.transfer or args.process or args.archive)
+    passes = {
+        "transfer": args.transfer or every,
+        "process": args.process or every,
+        "archive": args.archive or every,
+    }
     from .pipeline import Pipeline
     from .schema import open_db
     from .store import RunStore
@@ -164,14 +170,17 @@ def _passes(args: argparse.Namespace) -> int:
     pipeline = Pipeline(store, options.settings(args), dry_run=args.dry_run)
     failed = 0
     try:
-        reports = []
-        if args.transfer or every:
-            reports.append(pipeline.transfer_pass(args.run))
-        if args.process or every:
-            reports.append(pipeline.process_pass(args.run))
-            pipeline.wait_local()
-        if args.archive or every:
-            reports.append(pipeline.archive_pass(args.run, flush=args.flush))
+        if pipeline.idle(args.run, **passes):
+            reports = [PassReport(kind) for kind, asked in passes.items() if asked]
+        else:
+            reports = []
+            if passes["transfer"]:
+                reports.append(pipeline.transfer_pass(args.run))
+            if passes["process"]:
+                reports.append(pipeline.process_pass(args.run))
+                pipeline.wait_local()
+            if passes["archive"]:
+                reports.append(pipeline.archive_pass(args.run, flush=args.flush))
     finally:
         pipeline.close()
     for r in reports:
