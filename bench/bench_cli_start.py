@@ -1,13 +1,14 @@
 #!/usr/bin/env python
 """How long `socs-like` commands take end to end, as an operator or a cron line runs them.
 
-    .venv/bin/python bench/bench_cli_start.py [--rounds N]
+    .venv/bin/python bench/bench_cli_start.py [--rounds N] [--hub]
 
 Each command runs N times (10 by default) as a fresh ``python -m socs_like`` process; the
 median wall time is printed with the load average, since the figure means little without it.
 ``status`` asks a hub that is not there (a free port on loopback), so it shows what the
-command costs itself; a pipeline pass runs over an empty runs database. ``python -X importtime``
-then names the five modules that take longest to import for ``status``.
+command costs itself; with ``--hub``, also against a hub (`socs_like.testing.start_hub`) and
+two FakeData agents. A pipeline pass runs over an empty runs database. ``python -X
+importtime`` then names the five modules that take longest to import for ``status``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from socs_like.testing import free_port
+from socs_like.testing.hub import spawn_agent, start_hub
 
 
 def site_without_hub(folder: Path) -> Path:
@@ -40,6 +42,35 @@ def site_without_hub(folder: Path) -> Path:
         yaml.safe_dump({"hub": hub, "hosts": {"localhost": {"agent-instances": agents}}})
     )
     return site
+
+
+def status_with_hub(folder: Path, rounds: int) -> dict[str, float]:
+    """Medians of ``socs-like status`` against a hub and two live FakeData agents, without
+    and with a Registry (whose fresh sightings spare the wait for live heartbeats)."""
+    hub = start_hub(folder / "hub")
+    agents = []
+    medians = {}
+    try:
+        site = yaml.safe_load(hub.site_file.read_text())
+        names = {"fd1": "FakeData", "fd2": "FakeData", "registry": "Registry"}
+        for name, agent_class in names.items():
+            agents.append(spawn_agent(hub, agent_class, name, folder / f"{name}.log"))
+        time.sleep(3)  # the Registry has seen every agent beat
+        for label, listed in (
+            ("socs-like status (hub, 2 agents)", ["fd1", "fd2"]),
+            ("socs-like status (hub, + Registry)", list(names)),
+        ):
+            instances = [{"agent-class": names[i], "instance-id": i} for i in listed]
+            site["hosts"] = {"localhost": {"agent-instances": instances}}
+            site_file = folder / "hub-site.yaml"
+            site_file.write_text(yaml.safe_dump(site))
+            argv = [sys.executable, "-m", "socs_like", "status", "--site-config", str(site_file)]
+            medians[label] = median_seconds(argv, rounds)
+        return medians
+    finally:
+        for agent in agents:
+            agent.stop()
+        hub.hub.stop()
 
 
 def median_seconds(argv: list[str], rounds: int) -> float:
@@ -69,6 +100,7 @@ def top_importers(argv: list[str], count: int = 5) -> list[tuple[int, str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--hub", action="store_true", help="also status against a live hub")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -86,6 +118,9 @@ def main() -> int:
         for label, argv in commands.items():
             median = median_seconds([*cli, *argv], args.rounds)
             print(f"{label:34} median of {args.rounds}: {median:.3f} s")
+        if args.hub:
+            for label, median in status_with_hub(folder, args.rounds).items():
+                print(f"{label:34} median of {args.rounds}: {median:.3f} s")
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print("status, top importers (cumulative):")
         for micros, name in top_importers(["-m", "socs_like", "status", "--site-config", site]):
