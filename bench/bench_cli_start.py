@@ -73,6 +73,11 @@ def status_with_hub(folder: Path, rounds: int) -> dict[str, float]:
         hub.hub.stop()
 
 
+def ocs_command(module: str) -> list[str]:
+    """An OCS console script (``ocs.MODULE:main``) as its installed wrapper runs it."""
+    return [sys.executable, "-c", f"import sys; from ocs.{module} import main; sys.exit(main())"]
+
+
 def median_seconds(argv: list[str], rounds: int) -> float:
     times = []
     for _ in range(rounds):
@@ -109,14 +114,17 @@ def main() -> int:
         cli = [sys.executable, "-m", "socs_like"]
         subprocess.run([*cli, "runs", "list", runs[0], runs[1]], capture_output=True, check=True)
         commands = {
-            "socs-like --help": ["--help"],
-            "socs-like status (no hub)": ["status", "--site-config", site],
-            "socs-like grab --help": ["grab", "--help"],
-            "socs-like runs (nothing to do)": ["runs", *runs],
+            "socs-like --help": [*cli, "--help"],
+            "socs-like status (no hub)": [*cli, "status", "--site-config", site],
+            "socs-like grab --help": [*cli, "grab", "--help"],
+            "socs-like runs (nothing to do)": [*cli, "runs", *runs],
+            # OCS's own command lines, for scale
+            "ocsbow --help (OCS)": [*ocs_command("ocsbow"), "--help"],
+            "ocs-client-cli --help (OCS)": [*ocs_command("client_cli"), "--help"],
         }
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         for label, argv in commands.items():
-            median = median_seconds([*cli, *argv], args.rounds)
+            median = median_seconds(argv, args.rounds)
             print(f"{label:34} median of {args.rounds}: {median:.3f} s")
         if args.hub:
             for label, median in status_with_hub(folder, args.rounds).items():
