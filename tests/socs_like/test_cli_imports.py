@@ -51,9 +51,7 @@ with contextlib.redirect_stdout(out):
 print(json.dumps({{"code": code, "out": out.getvalue(),
                    "loaded": [m for m in {HEAVY!r} if m in sys.modules]}}))
 """
-# `agent` and `simulate` print the help of the agent or simulator they are given, which they
-# must load for it
-COMMANDS = sorted({*HANDLERS, *entry_points("socs_like.commands")} - {"agent", "simulate"})
+COMMANDS = sorted({*HANDLERS, *entry_points("socs_like.commands")})
 
 
 def socs_like(*argv: str) -> dict[str, object]:
