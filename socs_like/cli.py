@@ -45,16 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0
-    handlers: dict[str, Handler] = {
-        "up": cmd_up,
-        "hub": cmd_hub,
-        "call": cmd_call,
-        "status": cmd_status,
-        "feed": cmd_feed,
-        "config": cmd_config,
-        **COMMANDS,
-    }
-    return run(argv, handlers)
+    return run(argv, HANDLERS)
 
 
 def _site_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -70,7 +61,7 @@ def _site_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def _ca_argument(parser: argparse.ArgumentParser) -> None:
-    from .site_config import CA_FILE_HELP
+    from .secrets import CA_FILE_HELP
 
     parser.add_argument("--ca-file", metavar="PATH", help=CA_FILE_HELP)
 
@@ -329,28 +320,34 @@ def cmd_status(argv: list[str]) -> int:
 async def _look_at_agents(
     site: Any, site_path: str, ids: list[str], timeout: float, options: dict[str, Any]
 ) -> list[Any]:
-    """get_api of each agent, and the age of its last heartbeat: seen live (each agent gets
-    two beats' time from the moment the subscription holds), else as the site's Registry
-    last saw it, so a live but late or frozen agent shows how long it has been silent."""
+    """get_api of each agent, and the age of its last heartbeat: seen live, else as the
+    site's Registry last saw it, so a live but late or frozen agent shows how long it has
+    been silent. An agent that answered get_api and that the Registry did not see beat just
+    now gets two beats' time from the moment the subscription holds
+    (`status.beats_to_wait_for`)."""
     import asyncio
 
     from .client import AsyncClient, ClientError
-    from .status import AgentView, registry_beats
+    from .status import AgentView, beats_to_wait_for, registry_beats
 
     hub = site.hub
     beats: dict[str, float] = {}
+    waiting = set(ids)  # until the get_api answers and the Registry's sightings say better
     all_seen = asyncio.Event()
 
     def beat(payload: Any, feed_info: dict[str, Any] | None = None) -> None:
         address = (feed_info or {}).get("agent_address", "")
         beats[address.rpartition(".")[2]] = time.monotonic()
-        if beats.keys() >= set(ids):
+        if beats.keys() >= waiting:
             all_seen.set()
 
     # the hub, its CA bundle and this host's credentials, as the site config says
     watcher = AsyncClient.from_site("status", site_path, timeout=timeout, **options)
-    with contextlib.suppress(ClientError):  # no heartbeats to show; get_api says the rest
+    subscribed = True
+    try:
         await watcher.subscribe(f"{hub.address_root}..feeds.heartbeat", beat, match="wildcard")
+    except ClientError:  # no heartbeats to show or wait for; get_api says the rest
+        subscribed = False
     listening = time.monotonic()
 
     async def look(instance_id: str) -> AgentView:
@@ -379,8 +376,11 @@ async def _look_at_agents(
     views, sightings = await asyncio.gather(
         asyncio.gather(*(look(i) for i in ids)), registry_sightings()
     )
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(all_seen.wait(), max(0.0, 2.2 - (time.monotonic() - listening)))
+    waiting = beats_to_wait_for(views, sightings, time.time()) if subscribed else set()
+    if not beats.keys() >= waiting:
+        with contextlib.suppress(TimeoutError):
+            remaining = 2.2 - (time.monotonic() - listening)
+            await asyncio.wait_for(all_seen.wait(), max(0.0, remaining))
     last_seen = sightings | {i: time.time() - (time.monotonic() - t) for i, t in beats.items()}
     await watcher.close()
     now = time.time()
@@ -424,3 +424,14 @@ def cmd_feed(argv: list[str]) -> int:
         raise UserError(str(exc)) from None
     done.wait()
     return 0
+
+
+HANDLERS: dict[str, Handler] = {
+    "up": cmd_up,
+    "hub": cmd_hub,
+    "call": cmd_call,
+    "status": cmd_status,
+    "feed": cmd_feed,
+    "config": cmd_config,
+    **COMMANDS,
+}

@@ -22,7 +22,17 @@ def entry_points(group: str) -> dict[str, importlib.metadata.EntryPoint]:
     return {ep.name: ep for ep in importlib.metadata.entry_points(group=group)}
 
 
+HELP = ("-h", "--help")
+
+
 def cmd_agent(argv: list[str]) -> int:
+    if argv and argv[0] in HELP:
+        classes = ", ".join(sorted(entry_points("socs_like.agents")))
+        print(
+            "usage: socs-like agent (CLASS | --instance-id ID) [agent args]\n\n"
+            f"CLASS: {classes}\nsocs-like agent CLASS --help lists the arguments of one."
+        )
+        return 0
     from .runner import run_agent_process
 
     class_name = argv[0] if argv and not argv[0].startswith("-") else None
@@ -31,6 +41,12 @@ def cmd_agent(argv: list[str]) -> int:
 
 def cmd_simulate(argv: list[str]) -> int:
     simulators = entry_points("socs_like.simulators")
+    if argv and argv[0] in HELP:
+        print(
+            f"usage: socs-like simulate NAME [args]\n\nNAME: {', '.join(sorted(simulators))}\n"
+            "socs-like simulate NAME --help lists the arguments of one."
+        )
+        return 0
     if not argv or argv[0] not in simulators:
         raise UserError(f"simulate what? one of {sorted(simulators)}")
     return int(simulators[argv[0]].load()(argv[1:]))

@@ -26,13 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-from .site_config import (
-    SiteConfigError,
-    find_site_config,
-    host_log_dir,
-    read_site_config_or_warn,
-)
-
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 3
 # Set for the children of `socs-like up`: their output is captured into their log file, so the
@@ -151,6 +144,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--site-host", help="host block (default: $SITE_HOST, else hostname)")
     parser.add_argument("--log-dir", help="the folder of the log files (default: the host's)")
     args = parser.parse_args(argv)
+    from .site_config import (
+        SiteConfigError,
+        find_site_config,
+        host_log_dir,
+        read_site_config_or_warn,
+    )
+
     log_dir = Path(args.log_dir or "var/log")
     site_file = find_site_config(args.site_config)
     if args.log_dir is None and site_file is not None:

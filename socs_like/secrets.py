@@ -42,6 +42,10 @@ import yaml
 
 SECRETS_ENV = "SOCS_LIKE_SECRETS"
 CA_ENV = "SOCS_LIKE_CA_FILE"
+CA_FILE_HELP = (
+    "CA bundle that verifies a wss:// hub "
+    "(default: $SOCS_LIKE_CA_FILE, else the site config's hub.ca_file)"
+)
 ROLES = ("observer", "controller", "admin")
 AGENT_PREFIX = "agent:"  # agents' authids; no user may be named so
 HOST_PREFIX = "host:"  # hosts' logins (derived from the agent key); no user may be named so

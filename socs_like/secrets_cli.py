@@ -22,7 +22,6 @@ from .secrets import (
     write_new_secrets,
     write_private,
 )
-from .site_config import SiteConfigError, find_site_config, load_site_config
 
 
 def main(argv: list[str]) -> int:
@@ -110,6 +109,8 @@ def main(argv: list[str]) -> int:
 
 
 def _for_host(host: str, site_config: str | None, output: str | None) -> int:
+    from .site_config import SiteConfigError, find_site_config, load_site_config
+
     try:
         path = find_site_config(site_config)
         if path is None:

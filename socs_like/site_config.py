@@ -38,6 +38,7 @@ from pydantic import (
 
 from .secrets import (
     CA_ENV,
+    CA_FILE_HELP,
     SECRETS_ENV,
     Credentials,
     SecretsError,
@@ -533,12 +534,6 @@ def site_http_signing(site_file: str | None = None) -> tuple[str, str] | None:
 
 
 # ``--ca-file`` (agents and the CLI): it comes before $SOCS_LIKE_CA_FILE and the site config's.
-CA_FILE_HELP = (
-    "CA bundle that verifies a wss:// hub "
-    "(default: $SOCS_LIKE_CA_FILE, else the site config's hub.ca_file)"
-)
-
-
 def add_site_arguments(parser: argparse.ArgumentParser) -> None:
     """The site options every agent accepts (OCS's names; defaults None = not given)."""
     group = parser.add_argument_group("site options")

@@ -8,6 +8,7 @@ at night needs first). ``socs-like status ID`` lists every operation of one agen
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,9 @@ from rich.text import Text
 
 # A heartbeat older than this (the agents beat once a second) is shown in red.
 STALE_HEARTBEAT = 5.0
+# The Registry refreshes what it saw once a second: an agent it saw beat this recently needs
+# no wait for its next heartbeat.
+FRESH_SIGHTING = 2.0
 # The overview's last-failure column shrinks to this before other columns give way.
 MIN_FAILURE_WIDTH = 12
 
@@ -28,6 +32,20 @@ class AgentView:
     api: dict[str, Any] | None
     error: str = ""
     heartbeat_age: float | None = None  # seconds since its last heartbeat; None: none seen
+
+
+def beats_to_wait_for(
+    views: list[AgentView], sightings: Mapping[str, float], now: float
+) -> set[str]:
+    """The agents whose next heartbeat is worth waiting for: those that answered get_api (one
+    that did not is stopped or frozen: no beat will come) and that the Registry did not see
+    beat within FRESH_SIGHTING seconds (``sightings``: instance id -> UNIX time)."""
+    return {
+        v.instance_id
+        for v in views
+        if v.api is not None
+        and (v.instance_id not in sightings or now - sightings[v.instance_id] > FRESH_SIGHTING)
+    }
 
 
 def _sessions(api: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

@@ -29,9 +29,10 @@ from socs_like.logs import notice
 
 from .errors import DataLoggerError, RequestError
 from .grab import GrabOptions, GrabReport
-from .service import Grabber, GrabberConfig, add_request_arguments
+from .options import add_db_argument, add_request_arguments
+from .service import Grabber, GrabberConfig
 from .stats import INTERVAL_PREFIX, FileStats
-from .store import add_db_argument, last_due, plot_dir_beside, record_run
+from .store import last_due, plot_dir_beside, record_run
 from .window import Schedule, Window, make_window
 
 log = logging.getLogger(__name__)

@@ -20,16 +20,13 @@ import logging
 import sys
 import time
 from pathlib import Path
-
-from rich.progress import Progress
-
-from socs_like.db import Database
+from typing import TYPE_CHECKING
 
 from .errors import DataLoggerError
-from .grab import GrabOptions, GrabReport
-from .service import Grabber, GrabberConfig, add_request_arguments
-from .store import add_db_argument, plot_dir_beside
-from .window import make_window
+from .options import add_db_argument, add_request_arguments
+
+if TYPE_CHECKING:
+    from .grab import GrabReport
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,6 +118,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # HDF5, the database and the progress bar only once the command is known (not for --help)
+    from rich.progress import Progress
+
+    from socs_like.db import Database
+
+    from .grab import GrabOptions
+    from .service import Grabber, GrabberConfig
+    from .store import plot_dir_beside
+    from .window import make_window
+
     if args.command in ("distill", "plots"):
         outdir = args.file.resolve().parent if args.command == "distill" else Path.cwd()
         options = GrabOptions(draftdir=outdir, outdir=outdir)

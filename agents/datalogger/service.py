@@ -10,7 +10,6 @@ the agent calls it at start, the command line before its grab.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import threading
 from collections.abc import Callable
@@ -42,31 +41,6 @@ class GrabberConfig:
     plot_dir: Path
     site: str
     timeout: float = 60.0
-
-
-def add_request_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """How requests to the logger are made: the agent's and the command line's flags."""
-    parser.add_argument(
-        "--concurrency", type=int, default=8, help="requests in flight at once (default 8)"
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=60.0,
-        help="seconds one request may take, connecting to its answer's last byte (default 60)",
-    )
-    parser.add_argument(
-        "--retries",
-        type=int,
-        default=2,
-        help="retries of a failing device before it is recorded missing (default 2)",
-    )
-    parser.add_argument(
-        "--retry-delay",
-        type=float,
-        default=1.0,
-        help="seconds before the first retry, doubling (default 1)",
-    )
 
 
 class Grabber:

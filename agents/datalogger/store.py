@@ -7,32 +7,20 @@ worker thread, never on the event loop.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from sqlalchemy import Connection, MetaData, Table, delete, func, insert, inspect, make_url, select
 from sqlalchemy.orm import Session
 
-from socs_like.db import Migrations, add_db_path_argument, database_url
+from socs_like.db import Migrations, database_url
 
 from .errors import RequestError
 from .models import LEGACY_STATS_TABLE, Run, Stat
 from .stats import FileStats, StatRow
 
-DEFAULT_DB = "/data/datalogger/datalogger.db"
-DB_ENV = "DATALOGGER_DB"
 MIGRATIONS = Migrations(
     scripts=Path(__file__).with_name("migrations"), version_table="datalogger_alembic_version"
 )
-
-
-def add_db_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    add_db_path_argument(
-        parser,
-        default=DEFAULT_DB,
-        env=DB_ENV,
-        what="The statistics database (created or upgraded at start)",
-    )
 
 
 def plot_dir_beside(db_path: str) -> Path:

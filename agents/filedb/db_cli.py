@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
-
-from socs_like.db import Database
-
-from .legacy import LEGACY_FILES_TABLE, LEGACY_TIMECODE_TABLE, count_rows
-from .models import FILES_TABLE, TIMECODE_TABLE
 from .schema import MIGRATIONS, add_db_argument
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from socs_like.db import Database
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +34,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # SQLAlchemy and the tables only once the command is known (not for --help)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from socs_like.db import Database
+
+    from .legacy import LEGACY_FILES_TABLE, LEGACY_TIMECODE_TABLE
+    from .models import FILES_TABLE, TIMECODE_TABLE
+
     db = Database(args.db_path, echo=args.echo_sql)
     try:
         if args.command == "upgrade":
@@ -63,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _rows(db: Database, table: str) -> int | None:
+    from sqlalchemy import inspect
+
+    from .legacy import count_rows
+
     def work(session: Session) -> int | None:
         conn = session.connection()
         if table not in inspect(conn).get_table_names():

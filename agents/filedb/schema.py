@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from socs_like.db import Database, Migrations, add_db_path_argument
+from socs_like.db import Migrations, add_db_path_argument
+
+if TYPE_CHECKING:
+    from socs_like.db import Database
 
 DEFAULT_DB = "/data/so/databases/suprsync.db"
 # read when the argument is added; lets a site point every command at its file once

@@ -17,19 +17,19 @@ import sys
 import time
 from collections.abc import Iterator
 from functools import partial
-
-from sqlalchemy import select
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from socs_like.checksum import md5_file
-from socs_like.db import Database, database_url
 from socs_like.paths import PathRefused, check_relative
 
-from . import queries
-from .models import RegisteredFile
-from .schema import add_db_argument, upgrade
+from .schema import add_db_argument
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from socs_like.db import Database
+
+    from .models import RegisteredFile
 
 REGISTER_CHUNK = 500
 COLUMNS = (
@@ -109,6 +109,10 @@ def _print_row(row: RegisteredFile) -> None:
 
 
 def _check(db: Database, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from .models import RegisteredFile
+
     path = os.path.abspath(args.file)
     rows = db.read(
         lambda s: list(
@@ -128,6 +132,9 @@ def _check(db: Database, args: argparse.Namespace) -> int:
 
 
 def _list(db: Database, args: argparse.Namespace, limit: int) -> int:
+    from . import queries
+    from .models import RegisteredFile
+
     batch = db.read(
         lambda s: queries.next_batch(s, args.archive_name, args.max_copy_attempts, limit)
     )
@@ -158,6 +165,10 @@ def _walk(root: str, older_than: float) -> Iterator[tuple[str, str]]:
 
 
 def _registered_paths(session: Session, archive: str, paths: list[str]) -> list[str]:
+    from sqlalchemy import select
+
+    from .models import RegisteredFile
+
     return list(
         session.scalars(
             select(RegisteredFile.local_path).where(
@@ -168,6 +179,8 @@ def _registered_paths(session: Session, archive: str, paths: list[str]) -> list[
 
 
 def _add_local_files(db: Database, args: argparse.Namespace) -> int:
+    from . import queries
+
     root = os.path.abspath(args.local_root)
     if not os.path.isdir(root):
         raise CliError(f"{root} is not a folder")
@@ -220,6 +233,10 @@ def _add_local_files(db: Database, args: argparse.Namespace) -> int:
 def _missing_sqlite_file(path_or_url: str) -> str | None:
     """The SQLite file the argument names when it does not exist (connecting would create
     an empty one), else None."""
+    from sqlalchemy.engine import make_url
+
+    from socs_like.db import database_url
+
     url = make_url(database_url(path_or_url))
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
@@ -228,6 +245,13 @@ def _missing_sqlite_file(path_or_url: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # SQLAlchemy and the tables only once the command is known (not for --help)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from socs_like.db import Database
+
+    from .schema import upgrade
+
     missing = _missing_sqlite_file(args.db_path)
     if missing and not (args.command == "add-local-files" and args.create_db):
         print(

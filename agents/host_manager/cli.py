@@ -5,15 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich import box
-from rich.console import Console, Group
-from rich.table import Table
-from rich.text import Text
-
-from socs_like.client import AsyncClient, ClientError, run_sync
-from socs_like.site_config import SiteConfigError, find_site_config, read_site_config_or_warn
+if TYPE_CHECKING:
+    from rich.console import Group
 
 
 def _fmt_uptime(seconds: float | None) -> str:
@@ -32,6 +27,11 @@ def table(host: str, instances: dict[str, dict[str, Any]]) -> Group:
     the full width below the table. The class is left to `socs-like status`. An id too wide
     for the terminal folds onto a second line, whole.
     """
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     t = Table(title=f"host {host}", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0))
     id_width = max([len("instance"), *(len(i["instance_id"]) for i in instances.values())])
     # Up to 40 characters an id never wraps; beyond, it folds (whole) so the rest still fits.
@@ -77,6 +77,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.action in ("start", "stop", "restart") and not args.instance_id:
         parser.error(f"{args.action} needs an instance id (or all)")
+    from rich.console import Console
+
+    from socs_like.client import AsyncClient, ClientError, run_sync
+    from socs_like.site_config import SiteConfigError, find_site_config, read_site_config_or_warn
+
     try:
         path = find_site_config(args.site_config)
         host = args.site_host or os.environ.get("SITE_HOST") or "localhost"

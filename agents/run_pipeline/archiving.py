@@ -45,7 +45,7 @@ from . import bundling, folderlock, states
 from .errors import PipelineError
 from .hosts import Host
 from .settings import PassReport, Settings
-from .store import RunStore, RunView
+from .store import Due, RunStore, RunView
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,10 @@ class Archiver:
         self.bundles = posixpath.join(settings.compressed_area, bundling.BUNDLES)
         self._swept = False  # False: the next pass sweeps (the first, or after a failed cleaning)
 
+    def due(self, only: list[str] | None) -> tuple[Due, Due]:
+        """The runs to pack, and the packed runs waiting for a bundle."""
+        return Due(states.ONDECK, states.PROCESSED, only=only), Due(states.COMPRESSED, only=only)
+
     def run(self, report: PassReport, only: list[str] | None, flush: bool) -> None:
         """Everything after recovery; the docstring of :meth:`.Pipeline.archive_pass`."""
         if not self._swept:
@@ -74,7 +78,8 @@ class Archiver:
                 self._sweep()
             except Exception as e:
                 report.fail("(cleaning)", f"{type(e).__name__}: {e}")
-        due = self.store.due(states.ONDECK, states.PROCESSED, limit=self.s.batch, only=only)
+        to_pack, packed = self.due(only)
+        due = self.store.due(to_pack, limit=self.s.batch)
         if due and not self.dry_run:
             self._cmd(["mkdir", "-p", self.bundles]).check()
         for run in due:
@@ -82,7 +87,7 @@ class Archiver:
                 self._compress(run, report)
             except Exception as e:
                 report.fail(run.name, f"{type(e).__name__}: {e}")
-        waiting = self.store.due(states.COMPRESSED, limit=self.s.batch, only=only)
+        waiting = self.store.due(packed, limit=self.s.batch)
         fresh = [r for r in waiting if not r.bundle]
         for bundle in sorted({r.bundle for r in waiting if r.bundle}):
             members = self.store.in_bundles([bundle])
@@ -248,7 +253,7 @@ class Archiver:
                 r.name: {"raw_location": f"{target}/{bundle}#{bundling.packed(r.name)}"}
                 for r in runs
             },
-            owner=None,
+            owner=self.store.actor,  # until _clean is done: see states
         ):
             for run in runs:
                 report.fail(run.name, "claim lost during archiving (released as stuck?)")
@@ -276,17 +281,20 @@ class Archiver:
         if not result.ok:
             self._swept = False
             log.warning("cleaning after %s failed: %s", bundle, result.describe())
+            return
+        self.store.cleaned(runs, f"files of {bundle} removed")
 
     def _sweep(self) -> None:
-        """Clean after bundles whose runs are archived but whose files remain (a pass died
-        between recording and cleaning), and remove bundles no run belongs to (left by a
-        killed pass of an older version, which named each attempt anew)."""
+        """Clean after bundles whose runs are archived but not known cleaned (a pass died
+        between recording and cleaning) or whose files remain, and remove bundles no run
+        belongs to (left by a killed pass of an older version, which named each attempt
+        anew)."""
         listing = self._cmd(["sh", "-c", _LIST, "sweep", self.s.compressed_area]).check()
         self._swept = not self.dry_run  # until a cleaning fails
         runs, bundles = bundling.found(listing.stdout_text.splitlines())
         done = {
             r.bundle
-            for r in self.store.named(sorted(runs))
+            for r in [*self.store.named(sorted(runs)), *self.store.uncleaned()]
             if r.raw_status == states.ARCHIVED and r.bundle
         }
         suspects = sorted(bundles | done)

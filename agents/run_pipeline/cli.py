@@ -25,10 +25,9 @@ import time
 from socs_like.ops import OpFailed
 from socs_like.paths import Roots
 
-from . import actions, legacy, mark, options, states
-from .pipeline import Pipeline
-from .schema import add_db_argument, open_db
-from .store import RunStore
+from . import options, states
+from .schema import add_db_argument
+from .settings import PassReport
 
 SUBCOMMANDS = ("list", "show", "retry", "reprocess", "tag", "import", "mark")
 
@@ -99,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] == "mark":
+            from . import mark
+
             return mark.main(argv[1:])
         if argv and argv[0] in SUBCOMMANDS:
             return _subcommand(argv[0], _sub_parser(argv[0]).parse_args(argv[1:]))
@@ -109,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _subcommand(command: str, args: argparse.Namespace) -> int:
+    # the database and its tables only once the command is known (not for --help)
+    from . import actions, legacy
+    from .schema import open_db
+    from .store import RunStore
+
     store = RunStore(open_db(args.db_path), actor="operator")
     if command == "list":
         for run in store.listing(status=args.status, limit=args.limit):
@@ -151,18 +157,30 @@ def _subcommand(command: str, args: argparse.Namespace) -> int:
 def _passes(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log.upper(), format="%(levelname)s %(name)s: %(message)s")
     every = not (args.transfer or args.process or args.archive)
+    passes = {
+        "transfer": args.transfer or every,
+        "process": args.process or every,
+        "archive": args.archive or every,
+    }
+    from .pipeline import Pipeline
+    from .schema import open_db
+    from .store import RunStore
+
     store = RunStore(open_db(args.db_path))
     pipeline = Pipeline(store, options.settings(args), dry_run=args.dry_run)
     failed = 0
     try:
-        reports = []
-        if args.transfer or every:
-            reports.append(pipeline.transfer_pass(args.run))
-        if args.process or every:
-            reports.append(pipeline.process_pass(args.run))
-            pipeline.wait_local()
-        if args.archive or every:
-            reports.append(pipeline.archive_pass(args.run, flush=args.flush))
+        if pipeline.idle(args.run, **passes):
+            reports = [PassReport(kind) for kind, asked in passes.items() if asked]
+        else:
+            reports = []
+            if passes["transfer"]:
+                reports.append(pipeline.transfer_pass(args.run))
+            if passes["process"]:
+                reports.append(pipeline.process_pass(args.run))
+                pipeline.wait_local()
+            if passes["archive"]:
+                reports.append(pipeline.archive_pass(args.run, flush=args.flush))
     finally:
         pipeline.close()
     for r in reports:

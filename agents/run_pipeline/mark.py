@@ -13,12 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from socs_like.db import Database
 from socs_like.ops import OpFailed
 
-from .actions import mark
 from .schema import add_db_argument
-from .store import RunStore
 
 
 def parser(prog: str = "socs-like runs mark") -> argparse.ArgumentParser:
@@ -35,6 +32,11 @@ def parser(prog: str = "socs-like runs mark") -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from socs_like.db import Database
+
+    from .actions import mark
+    from .store import RunStore
+
     store = RunStore(Database(args.db_path), actor=f"job {args.job_id or '?'}")
     try:
         run = mark(

@@ -37,7 +37,7 @@ from .backends import BatchBackend, JobInfo, JobState, backend
 from .errors import HostUnreachable, PipelineError
 from .hosts import SSH_FAILED, Host
 from .settings import PassReport, Settings
-from .store import RunStore, RunView, owner_alive
+from .store import Due, RunStore, RunView, owner_alive
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,25 @@ class Pipeline:
             digest, _, name = line.partition("  ")
             out[name.removeprefix("./")] = digest
         return out
+
+    def idle(
+        self,
+        only: list[str] | None = None,
+        *,
+        transfer: bool = True,
+        process: bool = True,
+        archive: bool = True,
+    ) -> bool:
+        """Whether the passes asked for have nothing to do: no claim or job to check, no run
+        due, no cleaning a killed pass left. One query: a pass from cron that finds nothing to
+        do ends there, with no command run here or on a host. (A file a killed pass of an
+        older version left in the compressed area waits for the next pass with work.)"""
+        due = [
+            *([self._transfer_due(only)] if transfer else []),
+            *([self._process_due(only)] if process else []),
+            *(self._archiver.due(only) if archive else []),
+        ]
+        return not self.store.anything(due, uncleaned=archive)
 
     # --- recovery -----------------------------------------------------------------------
 
@@ -215,16 +234,18 @@ class Pipeline:
             raise PipelineError(f"cannot tell whether the DAQ is live: {result.describe()}")
         return result.returncode == 0
 
-    def transfer_pass(self, only: list[str] | None = None) -> PassReport:
-        report = PassReport("transfer")
-        self.recover(report)
-        due = self.store.due(
+    def _transfer_due(self, only: list[str] | None) -> Due:
+        return Due(
             states.ACQUIRED,
-            limit=self.s.batch,
             only=only,
             without_tag=states.DO_NOT_TRANSFER,
             max_transfer_attempts=self.s.max_transfer_attempts,
         )
+
+    def transfer_pass(self, only: list[str] | None = None) -> PassReport:
+        report = PassReport("transfer")
+        self.recover(report)
+        due = self.store.due(self._transfer_due(only), limit=self.s.batch)
         # the DAQ is asked only when there is something to take from it
         if due and self.daq_live():
             report.skipped = f"DAQ live ({self.s.daq_live_process} runs on {self.s.daq})"
@@ -356,16 +377,13 @@ class Pipeline:
 
     # --- processing ---------------------------------------------------------------------
 
+    def _process_due(self, only: list[str] | None) -> Due:
+        return Due(states.ONDECK, states.NONE, only=only, without_tag=states.DO_NOT_PROCESS)
+
     def process_pass(self, only: list[str] | None = None) -> PassReport:
         report = PassReport("process")
         self.recover(report)
-        due = self.store.due(
-            states.ONDECK,
-            states.NONE,
-            limit=self.s.batch,
-            only=only,
-            without_tag=states.DO_NOT_PROCESS,
-        )
+        due = self.store.due(self._process_due(only), limit=self.s.batch)
         if due and not self.dry_run and self.batch is not None:
             folders = [self.s.jobs_dir, self.s.processed_area]
             self._run(self.s.cluster_host, ["mkdir", "-p", *folders]).check()

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from socs_like.db import Database, Migrations, add_db_path_argument
+from socs_like.db import Migrations, add_db_path_argument
+
+if TYPE_CHECKING:
+    from socs_like.db import Database
 
 DEFAULT_DB = "/data/runs/runs.db"
 DB_ENV = "SOCS_LIKE_RUNS_DB"
@@ -22,6 +26,8 @@ def add_db_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -
 
 def open_db(path_or_url: str, *, echo: bool = False) -> Database:
     """The runs database, created or migrated to the newest schema."""
+    from socs_like.db import Database
+
     db = Database(path_or_url, echo=echo)
     MIGRATIONS.upgrade(db)
     return db

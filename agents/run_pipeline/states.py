@@ -21,6 +21,9 @@ Rules:
 - ``transferring``, ``compressing`` and ``archiving`` are claims held by ``owner``
   (``host:pid``). A claim whose owner is a dead process on this host, or older than
   ``max_transfer_time`` (owner elsewhere), is released back to the state before it.
+- An ``archived`` run keeps its ``owner`` until the files it no longer needs are removed
+  (the packed run, the local bundle, the raw folder): a pass killed in between, or a
+  cleaning that failed, is known from the database, and the next pass cleans up.
 - A run tagged ``do-not-transfer`` stays ``acquired``; ``do-not-process`` stays ``none``.
 """
 

@@ -14,7 +14,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import KW_ONLY, dataclass, fields
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -113,6 +113,47 @@ class NewRun:
     comments: str = ""
     raw_status: str = states.ACQUIRED
     processed_status: str = states.NONE
+
+
+@dataclass(frozen=True)
+class Due:
+    """The runs one step of a pass takes: in ``raw_status`` (and ``processed_status``, or one
+    of several), only those named ``only`` when given, without the tag ``without_tag``, with
+    fewer than ``max_transfer_attempts`` failed transfers."""
+
+    raw_status: str
+    processed_status: str | Sequence[str] | None = None
+    _: KW_ONLY
+    only: Sequence[str] | None = None
+    without_tag: str | None = None
+    max_transfer_attempts: int | None = None
+
+    def where(self) -> Any:
+        conditions: list[Any] = [Run.raw_status == self.raw_status]
+        if isinstance(self.processed_status, str):
+            conditions.append(Run.processed_status == self.processed_status)
+        elif self.processed_status is not None:
+            conditions.append(Run.processed_status.in_(list(self.processed_status)))
+        if self.only is not None:
+            conditions.append(Run.name.in_(list(self.only)))
+        if self.without_tag is not None:
+            conditions.append((" " + Run.tags + " ").not_like(f"% {self.without_tag} %"))
+        if self.max_transfer_attempts is not None:
+            conditions.append(Run.transfer_attempts < self.max_transfer_attempts)
+        return and_(*conditions)
+
+
+def _claimed() -> Any:
+    """Runs held by a claim, or waiting on a job."""
+    return or_(
+        Run.raw_status.in_(list(states.CLAIM_FALLBACK)),
+        Run.processed_status.in_([states.QUEUEING, states.PROCESSING]),
+    )
+
+
+def _uncleaned() -> Any:
+    """Archived runs whose files the pipeline may still have to remove (see :mod:`.states`)."""
+    return and_(Run.raw_status == states.ARCHIVED, Run.owner.is_not(None))
 
 
 class RunStore:
@@ -264,6 +305,25 @@ class RunStore:
         )
         return True
 
+    def cleaned(self, names: Sequence[str], message: str) -> None:
+        """What archived runs no longer need is removed: their owner lets go of them."""
+        now = time.time()
+
+        def work(s: Session) -> None:
+            done = s.scalars(
+                update(Run)
+                .where(Run.name.in_(list(names)), _uncleaned())
+                .values(owner=None)
+                .returning(Run.name)
+                .execution_options(synchronize_session=False)
+            ).all()
+            s.add_all(
+                RunEvent(run=name, time=now, actor=self.actor, action="cleaned", message=message)
+                for name in done
+            )
+
+        self.db.write(work)
+
     def set_job_id(self, name: str, attempt: int, job_id: str) -> bool:
         """Record the id the scheduler gave attempt ``attempt`` (whatever the job has marked
         since: it may have started already)."""
@@ -326,30 +386,19 @@ class RunStore:
             raise RunNotFound(name)
         return RunView.of(row)
 
-    def due(
-        self,
-        raw_status: str,
-        processed_status: str | Sequence[str] | None = None,
-        *,
-        limit: int = 100,
-        only: Sequence[str] | None = None,
-        without_tag: str | None = None,
-        max_transfer_attempts: int | None = None,
-    ) -> list[RunView]:
-        """Runs in a status, oldest name first (an indexed range: cheap on a large table)."""
-        conditions: list[Any] = [Run.raw_status == raw_status]
-        if isinstance(processed_status, str):
-            conditions.append(Run.processed_status == processed_status)
-        elif processed_status is not None:
-            conditions.append(Run.processed_status.in_(list(processed_status)))
-        if only is not None:
-            conditions.append(Run.name.in_(list(only)))
-        if without_tag is not None:
-            conditions.append((" " + Run.tags + " ").not_like(f"% {without_tag} %"))
-        if max_transfer_attempts is not None:
-            conditions.append(Run.transfer_attempts < max_transfer_attempts)
-        query = select(Run).where(and_(*conditions)).order_by(Run.name).limit(limit)
+    def due(self, due: Due, *, limit: int = 100) -> list[RunView]:
+        """The runs ``due`` names, oldest name first (an indexed range: cheap on a large
+        table)."""
+        query = select(Run).where(due.where()).order_by(Run.name).limit(limit)
         return [RunView.of(r) for r in self.db.read(lambda s: list(s.scalars(query)))]
+
+    def anything(self, due: Sequence[Due], *, uncleaned: bool) -> bool:
+        """Whether a pass has something to do: a run claimed or waiting on a job (for
+        recovery), due for one of ``due``, or (``uncleaned``) archived but maybe not cleaned
+        after. One query, so that a pass with nothing to do ends there."""
+        wanted = [_claimed(), *(d.where() for d in due), *([_uncleaned()] if uncleaned else [])]
+        query = select(Run.name).where(or_(*wanted)).limit(1)
+        return self.db.read(lambda s: s.scalar(query)) is not None
 
     def named(self, names: Sequence[str]) -> list[RunView]:
         """The runs of these names that exist."""
@@ -374,12 +423,13 @@ class RunStore:
 
     def claims(self) -> list[RunView]:
         """Runs held by a claim, or waiting on a job: what :meth:`Pipeline.recover` checks."""
-        query = select(Run).where(
-            or_(
-                Run.raw_status.in_(list(states.CLAIM_FALLBACK)),
-                Run.processed_status.in_([states.QUEUEING, states.PROCESSING]),
-            )
-        )
+        query = select(Run).where(_claimed())
+        return [RunView.of(r) for r in self.db.read(lambda s: list(s.scalars(query)))]
+
+    def uncleaned(self) -> list[RunView]:
+        """Archived runs not yet known cleaned after: a pass died before it removed their
+        files, or that removal failed."""
+        query = select(Run).where(_uncleaned()).order_by(Run.name)
         return [RunView.of(r) for r in self.db.read(lambda s: list(s.scalars(query)))]
 
     def counts(self) -> dict[str, int]:

@@ -37,7 +37,8 @@ class Run(Base):
     exit_code: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # processing jobs submitted
     transfer_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    owner: Mapped[str | None] = mapped_column(String(200))  # host:pid holding a claim
+    # host:pid holding a claim (or, of an archived run, that has yet to clean after it)
+    owner: Mapped[str | None] = mapped_column(String(200))
     since: Mapped[float] = mapped_column(Float)  # last status change (UNIX s)
     archive_md5: Mapped[str | None] = mapped_column(String(32))  # of the compressed run
     bundle: Mapped[str | None] = mapped_column(Text)  # archive bundle holding the run

@@ -9,9 +9,15 @@ event loop::
     rows = db.write(lambda s: queries.register(s, batch))
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from socs_like.db.args import add_db_path_argument
-from socs_like.db.engine import Database, DatabaseStats, database_url, is_lock_error
 from socs_like.db.migrate import Migrations, run_env
+
+if TYPE_CHECKING:
+    from socs_like.db.engine import Database, DatabaseStats, database_url, is_lock_error
 
 __all__ = [
     "Database",
@@ -22,3 +28,13 @@ __all__ = [
     "is_lock_error",
     "run_env",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The engine brings in SQLAlchemy: a command's --db-path argument and its migrations'
+    # names must not pay for it (`socs-like runs --help`, a cron pass's parsing).
+    if name in ("Database", "DatabaseStats", "database_url", "is_lock_error"):
+        from socs_like.db import engine
+
+        return getattr(engine, name)
+    raise AttributeError(name)

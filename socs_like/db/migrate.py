@@ -23,13 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, MetaData, column, inspect, select, table
-from sqlalchemy.orm import Session
-
-from socs_like.db.engine import Database
-
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy import Connection, MetaData
+    from sqlalchemy.orm import Session
+
+    from socs_like.db.engine import Database
 
 
 @dataclass(frozen=True)
@@ -93,6 +92,8 @@ class Migrations:
 
     def _stamped(self, db: Database) -> str | None:
         """The one revision in the version table (None: no table, or not one revision)."""
+        from sqlalchemy import column, inspect, select, table
+
         versions = table(self.version_table, column("version_num"))
 
         def work(session: Session) -> str | None:

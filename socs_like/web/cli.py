@@ -15,15 +15,18 @@ import contextlib
 import signal
 import ssl
 import sys
+from typing import TYPE_CHECKING
 
 from socs_like.logs import notice
-from socs_like.runner import configure_logging
 from socs_like.secrets import Credentials, SecretsError, load_if_present
-from socs_like.site_config import HubConfig, SiteConfigError, find_site_config, load_site_config
 
 from .logins import DEFAULT_IDLE
-from .server import Dashboard, serve
 from .sites import allowed_hosts, is_loopback
+
+if TYPE_CHECKING:
+    from socs_like.site_config import HubConfig
+
+    from .server import Dashboard
 
 DEFAULT_PORT = 8002
 
@@ -145,6 +148,11 @@ def main(argv: list[str]) -> int:
     if args.login_idle <= 0:
         print("socs-like web: --login-idle must be a positive number of seconds", file=sys.stderr)
         return 2
+    from socs_like.runner import configure_logging
+    from socs_like.site_config import HubConfig, SiteConfigError, find_site_config, load_site_config
+
+    from .server import Dashboard
+
     try:
         path = find_site_config(args.site_config)
         hub = load_site_config(path).hub if path is not None else HubConfig()
@@ -184,6 +192,8 @@ async def _run(
 ) -> None:
     """Serve on `host`:`port` until SIGINT or SIGTERM; the notice names `shown` (the
     address a browser uses: in a container, the host's, where Docker publishes the port)."""
+    from .server import serve
+
     runner = await serve(dashboard, host, port, tls)
     mode = " (read-only)" if dashboard.read_only else ""
     scheme = "https" if tls else "http"

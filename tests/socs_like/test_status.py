@@ -6,7 +6,14 @@ import io
 
 from rich.console import Console
 
-from socs_like.status import AgentView, last_failure, operations, overview
+from socs_like.status import (
+    FRESH_SIGHTING,
+    AgentView,
+    beats_to_wait_for,
+    last_failure,
+    operations,
+    overview,
+)
 
 
 def render(table) -> list[str]:
@@ -110,3 +117,23 @@ def test_the_last_failure_is_the_most_recent_one():
     }
     assert last_failure(api) == "a: cannot start sshd: /usr/sbin/sshd not found"
     assert last_failure({"tasks": [["b", IDLE, {}]]}) == ""
+
+
+def test_status_waits_only_for_beats_that_can_come_and_that_it_has_no_fresh_word_of():
+    """An agent that did not answer get_api (stopped, frozen) will not beat; one the Registry
+    saw beat just now needs no second look. The rest get the wait."""
+    api = {"agent_class": "FakeData", "tasks": [], "processes": []}
+    views = [
+        AgentView("seen-by-registry", api),
+        AgentView("seen-long-ago", api),
+        AgentView("registry-never-saw", api),
+        AgentView("not-answering", None, "no callee registered"),
+    ]
+    now = 1000.0
+    sightings = {
+        "seen-by-registry": now - FRESH_SIGHTING + 0.5,
+        "seen-long-ago": now - 30.0,
+        "not-answering": now - 0.5,
+    }
+    assert beats_to_wait_for(views, sightings, now) == {"seen-long-ago", "registry-never-saw"}
+    assert beats_to_wait_for(views[3:], {}, now) == set()

@@ -13,8 +13,9 @@ from pathlib import Path
 from socs_like.testing import free_port
 from socs_like_agents.run_pipeline import states
 from socs_like_agents.run_pipeline.store import NewRun
+from socs_like_agents.run_pipeline.tables import RUNS_TABLE
 
-from .conftest import Site
+from .conftest import Site, assert_archived_once, tree
 
 # modules a pass that finds nothing to do has no use for: SSH (asyncssh and its crypto), the
 # hub and its site config (pydantic, YAML), migrations (the schema is current), agents
@@ -69,6 +70,84 @@ def test_a_pass_with_nothing_to_do_loads_no_heavy_module_and_asks_no_host(
         ],
         {"code": 0, "loaded": []},
     )
+
+
+# the statements a pass sends, its database writes and the commands it runs (here or on a
+# host), counted where they leave the pipeline
+COUNTED = """
+import json, sys
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from socs_like.cli import main
+from socs_like.db.engine import Database
+from socs_like_agents.run_pipeline import hosts
+seen = {"statements": [], "writes": 0, "commands": []}
+event.listen(
+    Engine, "before_cursor_execute", lambda c, cur, sql, *a: seen["statements"].append(sql)
+)
+def counted(owner, method, record):
+    real = getattr(owner, method)
+    def wrapper(*args, **kwargs):
+        record(args)
+        return real(*args, **kwargs)
+    setattr(owner, method, wrapper)
+counted(Database, "write", lambda args: seen.update(writes=seen["writes"] + 1))
+counted(hosts.Host, "run", lambda args: seen["commands"].append(" ".join(args[1])))
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, **seen}))
+"""
+
+
+def counted_pass(site: Site, *argv: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", COUNTED, "runs", *site.args(*argv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def test_a_pass_with_nothing_to_do_asks_the_runs_table_once_and_runs_nothing(site: Site):
+    """Every run archived (and cleaned after), one the DAQ must keep: a cron line's pass
+    learns that from one query, writes nothing and runs no command here or on a host."""
+    site.store.add(
+        [
+            NewRun(
+                name=f"run_{i:04}",
+                raw_location=f"/archive/bundle-1.tar#run_{i:04}.tar.zst",
+                raw_status=states.ARCHIVED,
+                processed_status=states.PROCESSED,
+            )
+            for i in range(1, 4)
+        ]
+    )
+    site.acquire("run_0004", tags=frozenset({states.DO_NOT_TRANSFER}))
+    result = counted_pass(site)
+    asked = [sql for sql in result["statements"] if RUNS_TABLE in sql]  # type: ignore[attr-defined]
+    assert len(asked) == 1 and asked[0].lstrip().startswith("SELECT"), asked
+    assert (result["code"], result["writes"], result["commands"]) == (0, 0, [])
+
+
+def test_a_pass_killed_before_its_cleaning_leaves_work_for_the_next_pass(site: Site):
+    """Killed once the bundle is recorded archived, before the files the runs no longer need
+    are removed: the database says so, so the next cron pass cleans up although no run is
+    due for anything."""
+    want = {name: site.ondeck(name) for name in ("clean_0001", "clean_0002")}
+    killed = site.cli_killed_at("archiving.Archiver._clean", "--archive", "--bundle-runs", "2")
+    assert killed.returncode == -9, killed.stderr
+    assert tree(site.work / "compressed") != {}, "the killed pass left its packed runs"
+    assert {site.status(name) for name in want} == {(states.ARCHIVED, states.PROCESSED)}
+
+    result = counted_pass(site)
+    assert result["code"] == 0 and result["commands"], result
+    assert_archived_once(site, want)
+    assert [site.store.get(name).owner for name in want] == [None, None]
+    # and then nothing is left to do
+    result = counted_pass(site)
+    assert (result["writes"], result["commands"]) == (0, [])
 
 
 def test_a_dry_run_says_once_what_it_would_release(site: Site):

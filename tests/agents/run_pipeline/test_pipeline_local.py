@@ -46,6 +46,7 @@ def test_runs_go_from_acquired_to_archived_with_their_bytes_intact(site: Site):
             "compressed",
             "claim",
             "archived",
+            "cleaned",
         ]
     assert unbundle(site.work / "archive") == want
     # the uncompressed and packed copies are gone once archived
