@@ -4,7 +4,8 @@
   its own (fixture `inprocess_agent`). The test calls it over the hub like any client, and
   also reaches the agent's objects directly (``.agent``, ``.instance``).
 - `OpsDriver` calls an `Agent`'s ops handler with no hub at all (fixture `ops_driver`): the
-  same code path the ops RPC takes, answered with the same ``[code, message, session]``.
+  same code path the ops RPC takes, access check included (as a controller unless told
+  otherwise), answered with the same ``[code, message, session]``.
 
 Both build the agent exactly as ``socs-like agent`` does (`socs_like.runner.parse_agent_args`),
 so arguments, defaults and the site config are read the same way. Neither installs Twisted's
@@ -84,7 +85,8 @@ class AgentThread:
 
 class OpsDriver:
     """Start, wait for, abort and ask after an agent's ops with no hub: ``driver("start",
-    "delay_task", {"delay": 0})`` returns the `Reply` the ops RPC would send."""
+    "delay_task", {"delay": 0})`` returns the `Reply` the ops RPC would send to a caller of
+    role `role` (and OCS-style `password`)."""
 
     def __init__(self, class_name: str | type, argv: list[str]) -> None:
         self._runner = _LoopThread(f"ops-{class_name}")
@@ -96,9 +98,14 @@ class OpsDriver:
         op_name: str,
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
+        *,
+        role: str = "controller",
+        password: str | None = None,
     ) -> Reply:
         async def call() -> list[Any]:
-            answer = self.agent.ops_handler(action, op_name, params, timeout)
+            answer = self.agent.ops_handler(
+                action, op_name, params, timeout, password, authrole=role
+            )
             return await answer if inspect.isawaitable(answer) else answer
 
         code, message, session = self._runner.run(call(), (timeout or 0) + 30)

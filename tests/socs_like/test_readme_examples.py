@@ -213,7 +213,7 @@ def test_every_call_line_names_an_operation_and_parameters_its_agent_takes(monke
             cls, args, settings = parse_agent_args(argv, None)
             agents[instance_id] = Agent(settings, agent_class=cls.__name__, args=args)
             cls(agents[instance_id], args)
-        registered = agents[instance_id]._ops
+        registered = agents[instance_id].operations.specs
         assert op in registered, f"{instance_id} has no {op}; it has {sorted(registered)}"
         given = [w for w in words if not w.startswith("--")]
         action = given.pop(0) if given and "=" not in given[0] else None
