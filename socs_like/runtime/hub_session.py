@@ -10,9 +10,7 @@ holds its address (`EXIT_ALREADY_RUNNING`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -51,20 +49,6 @@ def _socket_transport(wamp: Any) -> Any:
     """The asyncio transport under a joined autobahn session (its WebSocket protocol's), or
     None."""
     return getattr(wamp.transport, "transport", None)
-
-
-def _set_tcp_nodelay(wamp: Any) -> None:
-    """Turn Nagle's algorithm off on the hub connection.
-
-    autobahn never sets TCP_NODELAY on a client WebSocket, so the socket keeps Nagle on. A
-    reply written right after another small message (a start reply followed by its session
-    push) then waits for the hub's delayed ACK: ~40 ms on Linux.
-    """
-    transport = _socket_transport(wamp)
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        with contextlib.suppress(OSError):  # already closed: nothing to do
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _consume_outcome(future: asyncio.Future[Any]) -> None:
@@ -179,7 +163,6 @@ class HubSession:
     # --- the component's events --------------------------------------------------------------
 
     async def _on_join(self, wamp: Any, details: Any) -> None:
-        _set_tcp_nodelay(wamp)
         address = self.settings.address
         try:
             for handler, uri, options in self._procedures:

@@ -119,6 +119,7 @@ def test_stop_all_asks_the_stoppable_and_cancels_what_stays_past_the_grace():
         ops.register(OpSpec("proc", "process", polite, stopper, True, False, False))
         sessions = [ops.launch(ops.specs[name], {}) for name in ("polite", "deaf", "proc")]
         await ops.stop_all(grace=0.2)
+        assert ops.running() == []  # at once: not left to the loop's end
         return sessions
 
     polite_s, deaf_s, proc_s = asyncio.run(scenario())
