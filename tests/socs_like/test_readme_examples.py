@@ -260,6 +260,29 @@ def test_make_and_bench_lines_name_targets_scripts_and_options_that_exist():
 # --- configuration fragments ------------------------------------------------------------------
 
 
+def test_the_layouts_call_path_names_files_and_functions_that_exist():
+    """The README's Layout says where an op's call goes: each file and ``Class.function`` it
+    names is there."""
+    text = README.read_text()
+    layout = text[text.index("## Layout") :]
+    layout = layout[: layout.index("\n## ", 1)]
+    names = re.findall(r"`([^`]+)`", layout)
+    files = [n for n in names if n.endswith(".py")]
+    methods = [n for n in names if re.fullmatch(r"[A-Z]\w+\.\w+", n)]
+    assert len(files) >= 10 and len(methods) >= 6
+    missing = [f for f in files if not any((d / f).exists() for d in (ROOT, ROOT / "socs_like"))]
+    defined = {
+        f"{node.name}.{item.name}"
+        for path in (ROOT / "socs_like").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+        for item in node.body
+        if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+    missing += [m for m in methods if m not in defined]
+    assert not missing
+
+
 def test_every_yaml_fragment_is_a_site_config_that_loads():
     fragments = [b for b in blocks() if b.language == "yaml" and b.path not in WALKED_THROUGH]
     assert fragments
