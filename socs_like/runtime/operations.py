@@ -66,7 +66,7 @@ class Operations:
     """The registered ops of one agent and their sessions; `on_change` hears of every session
     change (from the loop or a worker thread)."""
 
-    def __init__(self, *, on_change: Callable[[OpSession, bool], None], workers: int) -> None:
+    def __init__(self, *, on_change: Callable[[OpSession], None], workers: int) -> None:
         self.specs: dict[str, OpSpec] = {}
         self.sessions: dict[str, OpSession] = {}
         self._on_change = on_change

@@ -42,7 +42,7 @@ class SessionPushes:
         """Whether a session changed since the last push."""
         return bool(self._dirty)
 
-    def changed(self, session: OpSession, urgent: bool) -> None:
+    def changed(self, session: OpSession) -> None:
         """`OpSession`'s on_change: called from the loop or from an op's worker thread."""
         if self._loop is not None:
             call_on_loop(self._loop, self._mark, session)

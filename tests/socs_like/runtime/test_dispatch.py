@@ -65,7 +65,7 @@ def test_an_admin_op_in_process_needs_the_admin_role(ops_driver):
 
 
 def _dispatch(*specs: OpSpec, passwords: tuple[PasswordLevel, ...] = ()) -> OpsDispatch:
-    operations = Operations(on_change=lambda session, urgent: None, workers=1)
+    operations = Operations(on_change=lambda session: None, workers=1)
     for spec in specs:
         operations.register(spec)
     return OpsDispatch(operations, AccessPolicy(passwords))
