@@ -3,6 +3,8 @@
 - `AgentThread` runs an agent class against the real hub, on an event loop in a thread of
   its own (fixture `inprocess_agent`). The test calls it over the hub like any client, and
   also reaches the agent's objects directly (``.agent``, ``.instance``).
+- `hubless_settings` are an agent's settings for a hub nobody serves: built with them, an
+  `Agent` runs its ops, its beat and its feeds (buffered) while it keeps trying to join.
 - `OpsDriver` calls an `Agent`'s ops handler with no hub at all (fixture `ops_driver`): the
   same code path the ops RPC takes, access check included (as a controller unless told
   otherwise), answered with the same ``[code, message, session]``.
@@ -27,8 +29,10 @@ import pytest
 from socs_like.agent import Agent
 from socs_like.client import AsyncClient, Reply, run_sync, wait_for_agent
 from socs_like.runner import parse_agent_args
+from socs_like.site_config import AgentSettings
 
 from .hub import HubInfo
+from .util import free_port
 
 T = TypeVar("T")
 
@@ -57,6 +61,22 @@ def build_agent(class_name: str | type, argv: list[str]) -> tuple[Agent, Any]:
     cls, args, settings = parse_agent_args(argv, class_name)
     agent = Agent(settings, agent_class=cls.__name__, args=args)
     return agent, cls(agent, args)
+
+
+def hubless_settings(instance_id: str, crossbar_timeout: float = 0) -> AgentSettings:
+    """Settings whose hub is a loopback port nobody listens on."""
+    port = free_port()
+    return AgentSettings(
+        instance_id=instance_id,
+        agent_class=None,
+        hub_url=f"ws://127.0.0.1:{port}/ws",
+        http_url=f"http://127.0.0.1:{port}/call",
+        realm="test_realm",
+        address_root="observatory",
+        log_dir=None,
+        crossbar_timeout=crossbar_timeout,
+        arguments=[],
+    )
 
 
 class AgentThread:

@@ -8,19 +8,7 @@ from typing import Any
 
 from socs_like import Agent, OpSession
 from socs_like.ops import OpCode
-from socs_like.site_config import AgentSettings
-
-AWAY = AgentSettings(
-    instance_id="facade1",
-    agent_class=None,
-    hub_url="ws://127.0.0.1:9/ws",  # nobody listens: the agent keeps trying
-    http_url="http://127.0.0.1:9/call",
-    realm="test_realm",
-    address_root="observatory",
-    log_dir=None,
-    crossbar_timeout=0,
-    arguments=[],
-)
+from socs_like.testing.inprocess import hubless_settings
 
 
 async def _count(session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
@@ -33,7 +21,7 @@ async def _count(session: OpSession, params: dict[str, Any]) -> tuple[bool, str]
 
 
 def test_data_changes_of_a_running_op_are_pushed_with_the_beat_while_the_hub_is_away():
-    agent = Agent(AWAY, agent_class="Counter")
+    agent = Agent(hubless_settings("facade1"), agent_class="Counter")
     agent.register_process("count", _count)
 
     async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, int]], int]:

@@ -16,6 +16,7 @@ from socs_like.client import run_sync
 from socs_like.runner import parse_agent_args
 from socs_like.runtime.hub_session import EXIT_HUB_TIMEOUT, HubSession
 from socs_like.site_config import AgentSettings
+from socs_like.testing.inprocess import hubless_settings
 
 
 def _settings(hub: Any, instance_id: str) -> AgentSettings:
@@ -24,17 +25,7 @@ def _settings(hub: Any, instance_id: str) -> AgentSettings:
 
 
 # A hub that is never joined: for what the session decides on its own.
-AWAY = AgentSettings(
-    instance_id="away1",
-    agent_class=None,
-    hub_url="ws://127.0.0.1:9/ws",
-    http_url="http://127.0.0.1:9/call",
-    realm="test_realm",
-    address_root="observatory",
-    log_dir=None,
-    crossbar_timeout=2.0,
-    arguments=[],
-)
+AWAY = hubless_settings("away1", crossbar_timeout=2.0)
 
 
 def _session(settings: AgentSettings, clock: Any = None, **kw: Any) -> HubSession:
