@@ -62,14 +62,14 @@ class Pacer:
     async def _run(self) -> None:
         next_beat = self._clock()
         while True:
-            # Reset before the work: a request made during it (the beat's own heartbeat, say)
-            # brings one more turn at once instead of being lost.
-            self._requested = False
-            self._wake.clear()
             now = self._clock()
             if now >= next_beat:
                 self._beat(now)
                 next_beat = now + self.interval
+            # What the beat asked for (its heartbeat) is this turn's; a request made during
+            # the turn brings another at once instead of being lost.
+            self._requested = False
+            self._wake.clear()
             wait = min(next_beat - now, self._turn(now))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(wait, MIN_WAIT))
