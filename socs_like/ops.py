@@ -61,7 +61,7 @@ class OpSession:
         session_id: int,
         op_name: str,
         *,
-        on_change: Callable[[OpSession, bool], None] | None = None,
+        on_change: Callable[[OpSession], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.session_id = session_id
@@ -75,7 +75,7 @@ class OpSession:
         self.start_time = clock()
         self.end_time: float | None = None
         self._lock = threading.RLock()
-        self._on_change = on_change or (lambda session, urgent: None)
+        self._on_change = on_change or (lambda session: None)
         self._stop = threading.Event()
         self._stop_waiters: set[asyncio.Future[None]] = set()
         self._done_waiters: set[asyncio.Future[None]] = set()
@@ -86,7 +86,7 @@ class OpSession:
     def add_message(self, text: str) -> None:
         with self._lock:
             self.messages.append([self._clock(), str(text)])
-        self._on_change(self, True)
+        self._on_change(self)
 
     def set_status(self, status: str) -> None:
         """Move the status forward; moving it back is a programming error."""

@@ -3,8 +3,11 @@
 - `AgentThread` runs an agent class against the real hub, on an event loop in a thread of
   its own (fixture `inprocess_agent`). The test calls it over the hub like any client, and
   also reaches the agent's objects directly (``.agent``, ``.instance``).
+- `hubless_settings` are an agent's settings for a hub nobody serves: built with them, an
+  `Agent` runs its ops, its beat and its feeds (buffered) while it keeps trying to join.
 - `OpsDriver` calls an `Agent`'s ops handler with no hub at all (fixture `ops_driver`): the
-  same code path the ops RPC takes, answered with the same ``[code, message, session]``.
+  same code path the ops RPC takes, access check included (as a controller unless told
+  otherwise), answered with the same ``[code, message, session]``.
 
 Both build the agent exactly as ``socs-like agent`` does (`socs_like.runner.parse_agent_args`),
 so arguments, defaults and the site config are read the same way. Neither installs Twisted's
@@ -26,8 +29,10 @@ import pytest
 from socs_like.agent import Agent
 from socs_like.client import AsyncClient, Reply, run_sync, wait_for_agent
 from socs_like.runner import parse_agent_args
+from socs_like.site_config import AgentSettings
 
 from .hub import HubInfo
+from .util import free_port
 
 T = TypeVar("T")
 
@@ -58,6 +63,22 @@ def build_agent(class_name: str | type, argv: list[str]) -> tuple[Agent, Any]:
     return agent, cls(agent, args)
 
 
+def hubless_settings(instance_id: str, crossbar_timeout: float = 0) -> AgentSettings:
+    """Settings whose hub is a loopback port nobody listens on."""
+    port = free_port()
+    return AgentSettings(
+        instance_id=instance_id,
+        agent_class=None,
+        hub_url=f"ws://127.0.0.1:{port}/ws",
+        http_url=f"http://127.0.0.1:{port}/call",
+        realm="test_realm",
+        address_root="observatory",
+        log_dir=None,
+        crossbar_timeout=crossbar_timeout,
+        arguments=[],
+    )
+
+
 class AgentThread:
     """One agent served from this process until `stop`."""
 
@@ -84,7 +105,8 @@ class AgentThread:
 
 class OpsDriver:
     """Start, wait for, abort and ask after an agent's ops with no hub: ``driver("start",
-    "delay_task", {"delay": 0})`` returns the `Reply` the ops RPC would send."""
+    "delay_task", {"delay": 0})`` returns the `Reply` the ops RPC would send to a caller of
+    role `role` (and OCS-style `password`)."""
 
     def __init__(self, class_name: str | type, argv: list[str]) -> None:
         self._runner = _LoopThread(f"ops-{class_name}")
@@ -96,9 +118,14 @@ class OpsDriver:
         op_name: str,
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
+        *,
+        role: str = "controller",
+        password: str | None = None,
     ) -> Reply:
         async def call() -> list[Any]:
-            answer = self.agent.ops_handler(action, op_name, params, timeout)
+            answer = self.agent.ops_handler(
+                action, op_name, params, timeout, password, authrole=role
+            )
             return await answer if inspect.isawaitable(answer) else answer
 
         code, message, session = self._runner.run(call(), (timeout or 0) + 30)

@@ -213,7 +213,7 @@ def test_every_call_line_names_an_operation_and_parameters_its_agent_takes(monke
             cls, args, settings = parse_agent_args(argv, None)
             agents[instance_id] = Agent(settings, agent_class=cls.__name__, args=args)
             cls(agents[instance_id], args)
-        registered = agents[instance_id]._ops
+        registered = agents[instance_id].operations.specs
         assert op in registered, f"{instance_id} has no {op}; it has {sorted(registered)}"
         given = [w for w in words if not w.startswith("--")]
         action = given.pop(0) if given and "=" not in given[0] else None
@@ -258,6 +258,29 @@ def test_make_and_bench_lines_name_targets_scripts_and_options_that_exist():
 
 
 # --- configuration fragments ------------------------------------------------------------------
+
+
+def test_the_layouts_call_path_names_files_and_functions_that_exist():
+    """The README's Layout says where an op's call goes: each file and ``Class.function`` it
+    names is there."""
+    text = README.read_text()
+    layout = text[text.index("## Layout") :]
+    layout = layout[: layout.index("\n## ", 1)]
+    names = re.findall(r"`([^`]+)`", layout)
+    files = [n for n in names if n.endswith(".py")]
+    methods = [n for n in names if re.fullmatch(r"[A-Z]\w+\.\w+", n)]
+    assert len(files) >= 10 and len(methods) >= 6
+    missing = [f for f in files if not any((d / f).exists() for d in (ROOT, ROOT / "socs_like"))]
+    defined = {
+        f"{node.name}.{item.name}"
+        for path in (ROOT / "socs_like").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+        for item in node.body
+        if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+    missing += [m for m in methods if m not in defined]
+    assert not missing
 
 
 def test_every_yaml_fragment_is_a_site_config_that_loads():

@@ -199,7 +199,7 @@ def test_an_agent_that_cannot_join_says_why_once_per_cause(tmp_path, tls_files, 
         def warnings():
             return [line for line in proc.output().splitlines() if " WARNING " in line]
 
-        cannot = f"WARNING socs_like.agent: cannot join the hub at {info.url}: "
+        cannot = f"WARNING socs_like.runtime.hub_session: cannot join the hub at {info.url}: "
         wait_until(lambda: len(warnings()) >= 1, 60, message="a warning")
         info.hub.stop()  # another cause: it is still trying, and says so once
         wait_until(lambda: len(warnings()) >= 2, 60, message="a second warning")

@@ -135,7 +135,7 @@ def test_kill_9_is_restarted_within_the_backoff_and_counted(host, hub):
     # the HostManager itself is listed, with its own log file
     assert h.instances()["hm-localhost"]["class"] == "HostManager"
     # both runs in one file, each line once (the agent does not open the file itself too)
-    joined = "hm-fake1 INFO socs_like.agent: joined the hub"
+    joined = "hm-fake1 INFO socs_like.runtime.hub_session: joined the hub"
     wait_until(lambda: (h.log_dir / "hm-fake1.log").read_text().count(joined) == 2, 10)
     assert (h.log_dir / "hm-fake1.log").read_text().count(joined) == 2
 
