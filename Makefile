@@ -14,7 +14,7 @@ PIP_INSTALL := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install 
 # worker. `make soak` runs in one process.
 TEST_WORKERS ?= 2
 
-.PHONY: run test soak lint bench venv system clean
+.PHONY: run test test-fast soak lint bench venv system clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ run: system $(VENV)/.installed-hub
 
 test: system $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# The fast ring, about a minute: the tests that need no real service (tests/conftest.py marks
+# the others `slow`).
+test-fast: system $(VENV)/.installed-test
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m 'not slow and not soak' $(PYTEST_ARGS)
 
 # mypy reads the agents under the name they install as (socs_like_agents), through a link.
 lint: $(VENV)/.installed-test

@@ -13,6 +13,47 @@ from hypothesis import settings
 settings.register_profile("suite", derandomize=True, database=None, deadline=None)
 settings.load_profile("suite")
 
+# The fast ring is `-m 'not slow'` (`make test-fast`). A test is `slow` when it needs a real
+# service: it is marked here from the fixtures it uses (directly or through another fixture), or
+# when it takes PostgreSQL as a parameter; a test that starts a service itself (a subprocess,
+# crossbar, a simulator) carries `@pytest.mark.slow`. New service fixtures join this set.
+SERVICE_FIXTURES = frozenset(
+    {
+        # socs_like.testing: crossbar, sshd, PostgreSQL, InfluxDB, Slurm, namespaces, Chromium
+        "hub",
+        "legacy_hub",
+        "private_hub",
+        "make_sshd",
+        "postgres_server",
+        "influxdb_server",
+        "slurm",
+        "network",
+        "browser",
+        # test folders' own: a hub, network namespaces, simulator processes
+        "guarded_hub",
+        "hosts",
+        "logger_sim",
+        "guiserver",
+        "worker",
+    }
+)
+
+
+def _needs_a_service(item: pytest.Item) -> bool:
+    """Whether `item` uses a fixture of SERVICE_FIXTURES or runs against PostgreSQL."""
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params.values() if callspec is not None else ()
+    return not SERVICE_FIXTURES.isdisjoint(getattr(item, "fixturenames", ())) or any(
+        isinstance(value, str) and value == "postgresql" for value in params
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _needs_a_service(item):
+            item.add_marker(pytest.mark.slow)
+
 
 def _secret_values(node: Any, key: str = "") -> Iterator[str]:
     if isinstance(node, dict):

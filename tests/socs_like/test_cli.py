@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from socs_like.client import Client, ClientError
@@ -118,6 +119,7 @@ def test_agent_help_documents_every_argument():
         assert flag in out.stdout
 
 
+@pytest.mark.slow
 def test_up_runs_hub_and_agents_and_restarts_the_dead(tmp_path):
     port = free_port()
     site = {
@@ -289,6 +291,7 @@ def test_status_shows_a_frozen_agents_heartbeat_age_from_the_registry(hub, run_a
     assert re.search(r"│\s*\d+ s\s*│", row), row
 
 
+@pytest.mark.slow
 def test_a_hub_killed_with_sigkill_takes_crossbar_along(tmp_path):
     # crossbar runs in a session of its own; left behind it would hold the port, and the
     # next `socs-like hub` or `up` could not start

@@ -341,6 +341,7 @@ def test_a_second_host_by_the_guide(network, tmp_path):
 # --- choosing the host block (no namespaces needed) ---------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_host_not_in_the_site_config_runs_nothing_and_names_the_hosts(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "SITE_HOST"}
 

@@ -70,6 +70,7 @@ def crossbar_started(pid: int) -> bool:
     return any("crossbar" in " ".join(cmdline(p)) for p in descendants(pid))
 
 
+@pytest.mark.slow
 def test_ctrl_c_of_up_piped_to_a_tee_that_died_stops_every_agent_and_the_hub(tmp_path):
     # `make run 2>&1 | tee run.log`, then Ctrl-C: the terminal sends SIGINT to the whole
     # foreground group; tee dies, and the supervisor's next line meets a broken pipe.
@@ -107,6 +108,7 @@ def test_ctrl_c_of_up_piped_to_a_tee_that_died_stops_every_agent_and_the_hub(tmp
     assert not (tmp_path / "var").exists()
 
 
+@pytest.mark.slow
 def test_sigkill_of_up_leaves_no_crossbar_nor_agent_and_the_next_hub_starts(tmp_path):
     port = free_port()
     site = write_site(tmp_path / "site", port)  # its one agent: the host manager
@@ -154,6 +156,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 def test_a_hub_started_from_a_thread_that_ended_still_dies_with_its_process(tmp_path):
     port = free_port()
     owner = subprocess.Popen(
@@ -206,6 +209,7 @@ def test_a_hub_whose_port_is_taken_names_who_holds_it(tmp_path):
     assert str(error.value) == f"port {port} is in use by pid {os.getpid()} ({name})"
 
 
+@pytest.mark.slow
 def test_a_hub_starts_after_one_killed_a_moment_ago_and_a_second_one_is_told_why_not(
     tmp_path,
 ):
@@ -230,6 +234,7 @@ def test_a_hub_starts_after_one_killed_a_moment_ago_and_a_second_one_is_told_why
         first.stop()
 
 
+@pytest.mark.slow
 def test_crossbar_that_cannot_start_says_why_in_its_own_words(tmp_path):
     # a certificate that is not there: crossbar's own last lines name it
     config = HubConfig.model_validate(

@@ -79,6 +79,7 @@ def test_the_hub_binds_the_address_of_its_url_unless_told_to_listen_wider():
         parse_site_config("hub:\n  listen: hub.example\n", "s.yaml")
 
 
+@pytest.mark.slow
 def test_a_hub_answers_on_its_own_address_only_and_shows_nothing_about_itself(tmp_path):
     """The hub's URL names 127.0.0.1: 127.0.0.2 (loopback too, another address) gets no
     answer. With ``listen: 0.0.0.0`` it does."""

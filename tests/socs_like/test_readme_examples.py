@@ -23,6 +23,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from socs_like.client import AsyncClient, Client
 from socs_like.site_config import parse_site_config
 from socs_like.testing import wait_until
@@ -170,6 +172,7 @@ def socs_like_lines() -> list[tuple[Block, str]]:
     ]
 
 
+@pytest.mark.slow
 def test_every_socs_like_command_line_has_its_command_options_and_subcommands():
     # One interpreter answers every --help (a process each would cost a second each).
     calls = sorted({tuple(a) for _, line in socs_like_lines() for a in help_argvs(line)})

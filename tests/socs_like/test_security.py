@@ -339,6 +339,7 @@ def test_the_cli_signs_its_calls_to_a_signed_bridge(tmp_path, run_agent):
         info.hub.stop()
 
 
+@pytest.mark.slow
 def test_the_bridge_can_be_off(tmp_path):
     info = start_hub(tmp_path / "nobridge-hub", http_bridge="off")
     try:

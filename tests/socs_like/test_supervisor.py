@@ -244,6 +244,7 @@ def test_a_child_stopped_while_it_is_being_spawned_is_stopped_and_close_returns(
     assert child.process is not None and child.process.returncode is not None
 
 
+@pytest.mark.slow
 def test_a_host_without_the_hub_says_it_waits_for_it_in_its_table(tmp_path, capsys):
     from socs_like.testing import free_port
 

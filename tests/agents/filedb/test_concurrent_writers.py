@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from socs_like.db import Database
 from socs_like_agents.filedb.models import FileState, RegisteredFile
 from socs_like_agents.filedb.schema import upgrade
@@ -14,6 +16,7 @@ from socs_like_agents.filedb.schema import upgrade
 WRITER = Path(__file__).with_name("concurrent_writer.py")
 
 
+@pytest.mark.slow
 def test_monitor_and_two_suprsyncs_share_one_sqlite_file_without_lock_errors(tmp_path) -> None:
     url = str(tmp_path / "suprsync.db")
     db = Database(url)

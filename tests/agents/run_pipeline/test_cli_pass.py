@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from socs_like.testing import free_port
 from socs_like_agents.run_pipeline import states
 from socs_like_agents.run_pipeline.store import NewRun
@@ -131,6 +133,7 @@ def test_a_pass_with_nothing_to_do_asks_the_runs_table_once_and_runs_nothing(sit
     assert (result["code"], result["writes"], result["commands"]) == (0, 0, [])
 
 
+@pytest.mark.slow
 def test_a_pass_killed_before_its_cleaning_leaves_work_for_the_next_pass(site: Site):
     """Killed once the bundle is recorded archived, before the files the runs no longer need
     are removed: the database says so, so the next cron pass cleans up although no run is

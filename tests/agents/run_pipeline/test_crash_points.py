@@ -74,6 +74,7 @@ def _kill_at_every_step(
     return killed_at
 
 
+@pytest.mark.slow
 def test_an_archive_pass_killed_before_any_of_its_steps_is_finished_by_the_next(tmp_path: Path):
     def prepare(site: Site) -> dict[str, dict[str, str]]:
         return {name: site.ondeck(name) for name in ("step_0001", "step_0002")}
@@ -84,6 +85,7 @@ def test_an_archive_pass_killed_before_any_of_its_steps_is_finished_by_the_next(
         assert any(word in w for w in killed_at), (word, killed_at)
 
 
+@pytest.mark.slow
 def test_a_process_pass_killed_before_any_of_its_steps_is_finished_by_the_next(tmp_path: Path):
     """Local jobs: the job of a killed pass dies with it; the next pass submits the run again
     (attempt 2) and it is processed once."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from socs_like_agents.run_pipeline import states
 
 from .conftest import Site
@@ -34,6 +36,7 @@ def _fake_pbs(tmp_path: Path, listing: str) -> dict[str, str]:
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
 
+@pytest.mark.slow
 def test_pbs_jobs_are_submitted_with_qsub_and_a_vanished_one_is_reset(site: Site, tmp_path):
     site.acquire("pbs_0001", events=40 * 60 * 300)
     env = _fake_pbs(tmp_path, "")

@@ -12,6 +12,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from socs_like.testing import wait_until
 from socs_like_agents.run_pipeline import cli, options, states
 from socs_like_agents.run_pipeline.pipeline import Pipeline
@@ -197,6 +199,7 @@ def test_a_claim_from_another_host_is_released_after_max_transfer_time(site: Sit
     )
 
 
+@pytest.mark.slow
 def test_two_pipelines_racing_take_each_run_once(site: Site):
     names = [f"run_{i:04d}" for i in range(1, 13)]
     for name in names:

@@ -16,6 +16,8 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from socs_like.testing import descendants, process_alive, wait_until
 from socs_like.testing.sshd_server import SshServer
 from socs_like_agents.run_pipeline import cli, options, states
@@ -64,6 +66,7 @@ def _assert_transferred_once(site: Site, name: str, want: dict[str, str]) -> Non
     assert counts["transferred"] == 1 and counts["release"] == 1
 
 
+@pytest.mark.slow
 def test_a_pass_killed_with_its_rsync_mid_file_is_completed_by_the_next_pass(site: Site):
     want = site.acquire("crash_0001", files=2, size=MIB)
     dest = site.work / "raw" / "crash_0001"
@@ -79,6 +82,7 @@ def test_a_pass_killed_with_its_rsync_mid_file_is_completed_by_the_next_pass(sit
     _assert_transferred_once(site, "crash_0001", want)
 
 
+@pytest.mark.slow
 def test_a_pass_killed_alone_takes_its_rsync_along(site: Site):
     want = site.acquire("alone_0001", files=2, size=2 * MIB)
     dest = site.work / "raw" / "alone_0001"

@@ -59,6 +59,7 @@ def test_console_errors_and_uncaught_exceptions_are_recorded(browser_page, site)
     )
 
 
+@pytest.mark.slow
 def test_a_module_after_a_browser_module_can_run_asyncio(tmp_path):
     # While Playwright's sync API is open the main thread has a running event loop; the
     # fixture must close it with its module so later modules can call asyncio.run().

@@ -278,6 +278,7 @@ def test_secrets_add_user_reads_the_secret_from_stdin(tmp_path, monkeypatch, cap
     assert yaml.safe_load(path.read_text())["users"]["alice"]["role"] == "controller"
 
 
+@pytest.mark.slow
 def test_a_new_user_logs_in_after_a_hub_restart(tmp_path, monkeypatch) -> None:
     """`socs-like secrets add-user`, as a person would run it; the hub reads the secrets file
     when it starts (crossbar keeps the authenticator it made for the first session)."""
