@@ -149,8 +149,8 @@ def test_a_queue_of_blocks_holds_about_the_memory_it_counts():
     # The FileRecorder queues `Block`s: its byte bound is only a bound if what a block says it
     # takes is what it takes.
     intake = FeedIntake("observatory", "exclude_aggregator")
-    events = [meta_event(seq) for seq in range(3000)]
-    q: Backlog[Block] = Backlog(max_bytes=8 * MIB)
+    events = [meta_event(seq) for seq in range(250)]  # four times what the bound holds
+    q: Backlog[Block] = Backlog(max_bytes=2 * MIB)
     info = {"agent_address": "observatory.pm", "feed_name": "ufm_mv1_meta", "record": True}
     tracemalloc.start()
     try:
