@@ -42,7 +42,7 @@ test: system $(VENV)/.installed-test
 # The fast ring, about a minute: the tests that need no real service (tests/conftest.py marks
 # the others `slow`).
 test-fast: system $(VENV)/.installed-test
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m 'not slow and not soak' $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m 'not slow' $(PYTEST_ARGS)
 
 # mypy reads the agents under the name they install as (socs_like_agents), through a link.
 lint: $(VENV)/.installed-test

@@ -26,6 +26,7 @@ PATHS = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.soak
 @pytest.mark.timeout(1800)
 def test_the_site_loses_nothing_through_a_compressed_fault_campaign(tmp_path) -> None:
