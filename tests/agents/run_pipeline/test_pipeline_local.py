@@ -66,6 +66,7 @@ def test_a_run_is_bundled_only_when_enough_are_compressed(site: Site):
     assert site.status("run_0001") == site.status("run_0002") == (states.ARCHIVED, states.PROCESSED)
 
 
+@pytest.mark.slow
 def test_every_full_bundle_is_archived_in_one_pass_and_flush_sends_the_rest(site: Site):
     for i in range(1, 6):
         site.acquire(f"run_{i:04d}", files=1, size=1000)
@@ -114,6 +115,7 @@ def test_nothing_moves_while_the_daq_is_live(site: Site, tmp_path: Path):
     assert site.status("run_0001") == (states.ONDECK, states.NONE)
 
 
+@pytest.mark.slow
 def test_a_failed_rsync_fails_that_run_and_the_pass_goes_on(site: Site):
     site.acquire("run_0001")
     site.acquire("run_0002")
@@ -178,6 +180,7 @@ def test_kill_9_mid_transfer_leaves_a_claim_the_next_pass_releases(site: Site):
     assert release[0].message == f"claim of {run.owner} released: process gone"
 
 
+@pytest.mark.slow
 def test_a_claim_from_another_host_is_released_after_max_transfer_time(site: Site):
     site.acquire("run_0001")
     assert site.store.change(
