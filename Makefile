@@ -39,8 +39,8 @@ run: system $(VENV)/.installed-hub
 test: system $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
-# The fast ring, about a minute: the tests that need no real service (tests/conftest.py marks
-# the others `slow`).
+# The fast ring, under 90 s on two cores: the tests that need no real service
+# (tests/conftest.py marks the others `slow`).
 test-fast: system $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m 'not slow' $(PYTEST_ARGS)
 

@@ -15,8 +15,9 @@ settings.load_profile("suite")
 
 # The fast ring is `-m 'not slow'` (`make test-fast`). A test is `slow` when it needs a real
 # service: it is marked here from the fixtures it uses (directly or through another fixture), or
-# when it takes PostgreSQL as a parameter; a test that starts a service itself (a subprocess,
-# crossbar, a simulator) carries `@pytest.mark.slow`. New service fixtures join this set.
+# when it takes PostgreSQL as a parameter; a test that starts a service itself (crossbar,
+# `socs-like up`, a pipeline pass, a pytest) and takes seconds carries `@pytest.mark.slow`.
+# New service fixtures join this set; tests/test_fast_ring.py checks the rule.
 SERVICE_FIXTURES = frozenset(
     {
         # socs_like.testing: crossbar, sshd, PostgreSQL, InfluxDB, Slurm, namespaces, Chromium
