@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import gc
 import logging
-import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -35,20 +34,18 @@ from typing import Any
 from twisted.internet.protocol import DatagramProtocol
 
 from socs_like import Agent, OpSession, param
-from socs_like.checksum import DEFAULT_READ_SIZE
 from socs_like.db import Database
 from socs_like.feed import Feed
-from socs_like.paths import Roots
 from socs_like.watchdog import LoopWatchdog
 from socs_like_agents.filedb import queries as files
 from socs_like_agents.filedb.queries import Checksum, NewFile
-from socs_like_agents.filedb.schema import add_db_argument, upgrade
-from socs_like_agents.pysmurf_monitor import rescan, udp
+from socs_like_agents.filedb.schema import upgrade
+from socs_like_agents.pysmurf_monitor import options, rescan, udp
 from socs_like_agents.pysmurf_monitor.announcements import AnnouncementQueue
 from socs_like_agents.pysmurf_monitor.errors import NotRunning
 from socs_like_agents.pysmurf_monitor.hashing import HashPool
 from socs_like_agents.pysmurf_monitor.intake import Intake
-from socs_like_agents.pysmurf_monitor.lost import LossRecovery, TargetedRescan, normalised
+from socs_like_agents.pysmurf_monitor.lost import TargetedRescan
 from socs_like_agents.pysmurf_monitor.models import (
     DbCounts,
     FileCounts,
@@ -60,13 +57,7 @@ from socs_like_agents.pysmurf_monitor.models import (
     UdpCounts,
     UdpStats,
 )
-from socs_like_agents.pysmurf_monitor.paths import (
-    DEFAULT_DATED_DIR,
-    DEFAULT_KEEP,
-    DeletabilityRules,
-)
 from socs_like_agents.pysmurf_monitor.recovery import RecoveryPager
-from socs_like_agents.pysmurf_monitor.registration import RegistrationRules
 from socs_like_agents.pysmurf_monitor.retry import RetryGate
 
 log = logging.getLogger(__name__)
@@ -96,174 +87,18 @@ class PysmurfMonitor:
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        g = parser.add_argument_group("PysmurfMonitor options")
-        g.add_argument(
-            "--udp-port",
-            type=int,
-            default=8200,
-            help="UDP port the pysmurf publishers send to (default 8200)",
-        )
-        g.add_argument(
-            "--udp-host",
-            default="0.0.0.0",
-            help="address to listen on (default 0.0.0.0, all interfaces)",
-        )
-        g.add_argument(
-            "--udp-rcvbuf",
-            type=int,
-            default=8 * 1024 * 1024,
-            help="socket receive buffer in bytes, to ride out bursts (default 8 MiB); what "
-            "the kernel grants is logged at start",
-        )
-        add_db_argument(g)
-        g.add_argument(
-            "--create-table",
-            action=argparse.BooleanOptionalAction,
-            default=True,
-            help="create or upgrade the tables at start (an old socs database is "
-            "imported in place); --no-create-table expects them ready "
-            "(default: create)",
-        )
-        g.add_argument("--echo-sql", action="store_true", help="log every SQL statement")
-        g.add_argument(
-            "--test-mode",
-            action="store_true",
-            help="kept for compatibility with the socs agent: do not start 'run' at "
-            "start-up; when started, 'run' ends once it has registered and checksummed at "
-            "least one file",
-        )
-        g.add_argument(
-            "--local-root",
-            action="append",
-            default=None,
-            metavar="DIR",
-            help="announced files must live under one of these folders; repeat for "
-            "several (default /data)",
-        )
-        g.add_argument(
-            "--deletable-dir",
-            default=DEFAULT_DATED_DIR,
-            metavar="REGEX",
-            help="a smurf-archive file may be deleted after copying only if its "
-            f"path matches this (default {DEFAULT_DATED_DIR!r})",
-        )
-        g.add_argument(
-            "--keep-pattern",
-            action="append",
-            default=None,
-            metavar="REGEX",
-            help="smurf-archive files whose name matches are never deleted; repeat "
-            f"for several (default {' '.join(DEFAULT_KEEP)})",
-        )
-        g.add_argument(
-            "--batch-size",
-            type=int,
-            default=2000,
-            help="most announcements inserted in one transaction (default 2000)",
-        )
-        g.add_argument(
-            "--batch-interval",
-            type=float,
-            default=0.1,
-            help="seconds between inserts of the announcements received (default 0.1)",
-        )
-        g.add_argument(
-            "--max-queued",
-            type=int,
-            default=200_000,
-            help="announcements held in memory while the database is unavailable; "
-            "more are dropped and counted (default 200000)",
-        )
-        g.add_argument(
-            "--checksum-workers",
-            type=int,
-            default=2,
-            help="threads computing md5 checksums (default 2)",
-        )
-        g.add_argument(
-            "--read-size",
-            type=int,
-            default=DEFAULT_READ_SIZE,
-            help="bytes per read when checksumming (default 4 MiB)",
-        )
-        g.add_argument(
-            "--meta-buffer-time",
-            type=float,
-            default=1.0,
-            help="seconds of metadata batched into one feed message (default 1)",
-        )
-        g.add_argument(
-            "--stats-interval",
-            type=float,
-            default=10.0,
-            help="seconds between udp_stats feed messages (default 10)",
-        )
-        g.add_argument(
-            "--rescan",
-            action="store_true",
-            help="at start, and again once --rescan-min-age has passed, register files in "
-            "--g3-dir/--smurf-dir never announced",
-        )
-        g.add_argument(
-            "--g3-dir",
-            action="append",
-            default=[],
-            metavar="DIR",
-            help="streamer output folder to rescan (archive timestreams); repeatable",
-        )
-        g.add_argument(
-            "--smurf-dir",
-            action="append",
-            default=[],
-            metavar="DIR",
-            help="pysmurf output folder to rescan (archive smurf); repeatable",
-        )
-        g.add_argument(
-            "--rescan-min-age",
-            type=float,
-            default=660.0,
-            help="rescans skip files modified less than this many seconds ago, as "
-            "they may still be written (default 660)",
-        )
-        g.add_argument(
-            "--rescan-interval",
-            type=float,
-            default=0.0,
-            help="with --rescan, rescan again every this many seconds (default 0: only at start)",
-        )
-        g.add_argument(
-            "--loss-rescan-delay",
-            type=float,
-            default=2.0,
-            help="seconds after announcements of a publisher are seen lost (seq_no gap, "
-            "queue full, kernel drops) before its folders are rescanned, with or without "
-            "--rescan (default 2)",
-        )
+        options.add_arguments(parser)
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
         self.agent = agent
         self.args = args
-        rules = RegistrationRules(
-            # relative folders (handy in a site config) are taken from the working directory
-            local_roots=Roots(
-                (os.path.abspath(r) for r in args.local_root or ["/data"]), option="--local-root"
-            ),
-            deletability=DeletabilityRules(
-                dated_dir=args.deletable_dir,
-                keep=tuple(args.keep_pattern if args.keep_pattern is not None else DEFAULT_KEEP),
-            ),
-        )
         self.session_feed = agent.register_feed("pysmurf_session_data", max_buffer=10_000)
         self.stats_feed = agent.register_feed("udp_stats", max_buffer=100)
         self.meta_feeds: dict[str, Feed] = {}
         self.queue = AnnouncementQueue(args.max_queued, args.batch_size)
-        self.losses = LossRecovery(
-            g3_dirs=normalised(args.g3_dir),
-            smurf_dirs=normalised(args.smurf_dir),
-            delay=args.loss_rescan_delay,
-        )
+        self.losses = options.loss_recovery(args)
         self.intake = Intake(
-            rules=rules,
+            rules=options.registration_rules(args),
             queue=self.queue,
             losses=self.losses,
             publish_session=self.session_feed.publish,
