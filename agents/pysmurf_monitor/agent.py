@@ -2,72 +2,53 @@
 
 This module only wires the parts together; each part is a module of its own, tested alone:
 
-1. The UDP listener hands each datagram to :class:`.intake.Intake` on the event loop
-   (parsing, rejections, ``seq_no`` per publisher, feeds, the bounded
-   :class:`.announcements.AnnouncementQueue`). :mod:`.udp` sets the socket's receive buffer
-   (what the kernel granted is logged) and reads the kernel's drop counter.
+1. The UDP listener hands each datagram to :class:`.intake.Intake` on the event loop (parsing,
+   rejections, ``seq_no``, feeds, the bounded :class:`.announcements.AnnouncementQueue`).
+   :mod:`.udp` sets the socket's receive buffer and counts the kernel's drops.
 2. Every ``--batch-interval`` seconds (or at ``--batch-size``) one short write transaction in
    a worker thread inserts the queued announcements. That row is the durable record.
 3. New rows go to the :class:`.hashing.HashPool`; results are written back in batches. On
    start, rows still ``pending`` from an earlier run are read by :class:`.recovery.RecoveryPager`
    and hashed first, so a crash or a kill loses no announced file.
-4. A database failure keeps everything in memory; :class:`.retry.RetryGate` says when to try
-   again.
+4. A database failure keeps everything in memory; :class:`.retry.RetryGate` says when to retry.
 5. Any loss seen (a ``seq_no`` gap, ``queue_full``, kernel drops) asks
    :class:`.lost.LossRecovery` for a targeted rescan of the publisher's folders; ``--rescan``
-   also walks ``--g3-dir``/``--smurf-dir`` at start and every ``--rescan-interval`` seconds.
-6. :class:`socs_like.watchdog.LoopWatchdog` measures how late the event loop runs.
+   also walks ``--g3-dir``/``--smurf-dir`` at start and as :mod:`.schedule` says.
+6. The event loop's lag is the framework's (``Agent.loop_lag``, runtime/loop_health.py).
 
-Session data and feed payloads are the typed models of :mod:`.models`.
+Arguments are in :mod:`.options`; session data and feed payloads are built by :mod:`.status`
+as the typed models of :mod:`.models`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
-import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from sqlalchemy.orm import Session
 from twisted.internet.protocol import DatagramProtocol
 
 from socs_like import Agent, OpSession, param
-from socs_like.checksum import DEFAULT_READ_SIZE
 from socs_like.db import Database
 from socs_like.feed import Feed
-from socs_like.paths import Roots
-from socs_like.watchdog import LoopWatchdog
 from socs_like_agents.filedb import queries as files
-from socs_like_agents.filedb.queries import Checksum, NewFile
-from socs_like_agents.filedb.schema import add_db_argument, upgrade
-from socs_like_agents.pysmurf_monitor import rescan, udp
+from socs_like_agents.filedb.schema import upgrade
+from socs_like_agents.pysmurf_monitor import options, rescan, retry, status, udp
 from socs_like_agents.pysmurf_monitor.announcements import AnnouncementQueue
+from socs_like_agents.pysmurf_monitor.datagrams import DataFile, G3File
 from socs_like_agents.pysmurf_monitor.errors import NotRunning
 from socs_like_agents.pysmurf_monitor.hashing import HashPool
 from socs_like_agents.pysmurf_monitor.intake import Intake
-from socs_like_agents.pysmurf_monitor.lost import LossRecovery, TargetedRescan, normalised
-from socs_like_agents.pysmurf_monitor.models import (
-    DbCounts,
-    FileCounts,
-    LossCounts,
-    MetadataCounts,
-    RescanSessionData,
-    RunSessionData,
-    SequenceTotals,
-    UdpCounts,
-    UdpStats,
-)
-from socs_like_agents.pysmurf_monitor.paths import (
-    DEFAULT_DATED_DIR,
-    DEFAULT_KEEP,
-    DeletabilityRules,
-)
+from socs_like_agents.pysmurf_monitor.lost import TargetedRescan
+from socs_like_agents.pysmurf_monitor.models import RescanSessionData
 from socs_like_agents.pysmurf_monitor.recovery import RecoveryPager
-from socs_like_agents.pysmurf_monitor.registration import RegistrationRules
 from socs_like_agents.pysmurf_monitor.retry import RetryGate
+from socs_like_agents.pysmurf_monitor.schedule import DROPS_EVERY, Every, RescanSchedule
+from socs_like_agents.pysmurf_monitor.status import Running
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +56,6 @@ log = logging.getLogger(__name__)
 # parsing that many in one go holds the loop for tens of ms. Smaller helpings keep it
 # responsive; the kernel buffer holds the rest meanwhile.
 READ_PER_WAKEUP = 16 * 1024
-DROPS_EVERY = 0.5  # seconds between reads of the kernel's drop counter
 
 
 class _Listener(DatagramProtocol):
@@ -96,196 +76,30 @@ class PysmurfMonitor:
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        g = parser.add_argument_group("PysmurfMonitor options")
-        g.add_argument(
-            "--udp-port",
-            type=int,
-            default=8200,
-            help="UDP port the pysmurf publishers send to (default 8200)",
-        )
-        g.add_argument(
-            "--udp-host",
-            default="0.0.0.0",
-            help="address to listen on (default 0.0.0.0, all interfaces)",
-        )
-        g.add_argument(
-            "--udp-rcvbuf",
-            type=int,
-            default=8 * 1024 * 1024,
-            help="socket receive buffer in bytes, to ride out bursts (default 8 MiB); what "
-            "the kernel grants is logged at start",
-        )
-        add_db_argument(g)
-        g.add_argument(
-            "--create-table",
-            action=argparse.BooleanOptionalAction,
-            default=True,
-            help="create or upgrade the tables at start (an old socs database is "
-            "imported in place); --no-create-table expects them ready "
-            "(default: create)",
-        )
-        g.add_argument("--echo-sql", action="store_true", help="log every SQL statement")
-        g.add_argument(
-            "--test-mode",
-            action="store_true",
-            help="kept for compatibility with the socs agent: do not start 'run' at "
-            "start-up; when started, 'run' ends once it has registered and checksummed at "
-            "least one file",
-        )
-        g.add_argument(
-            "--local-root",
-            action="append",
-            default=None,
-            metavar="DIR",
-            help="announced files must live under one of these folders; repeat for "
-            "several (default /data)",
-        )
-        g.add_argument(
-            "--deletable-dir",
-            default=DEFAULT_DATED_DIR,
-            metavar="REGEX",
-            help="a smurf-archive file may be deleted after copying only if its "
-            f"path matches this (default {DEFAULT_DATED_DIR!r})",
-        )
-        g.add_argument(
-            "--keep-pattern",
-            action="append",
-            default=None,
-            metavar="REGEX",
-            help="smurf-archive files whose name matches are never deleted; repeat "
-            f"for several (default {' '.join(DEFAULT_KEEP)})",
-        )
-        g.add_argument(
-            "--batch-size",
-            type=int,
-            default=2000,
-            help="most announcements inserted in one transaction (default 2000)",
-        )
-        g.add_argument(
-            "--batch-interval",
-            type=float,
-            default=0.1,
-            help="seconds between inserts of the announcements received (default 0.1)",
-        )
-        g.add_argument(
-            "--max-queued",
-            type=int,
-            default=200_000,
-            help="announcements held in memory while the database is unavailable; "
-            "more are dropped and counted (default 200000)",
-        )
-        g.add_argument(
-            "--checksum-workers",
-            type=int,
-            default=2,
-            help="threads computing md5 checksums (default 2)",
-        )
-        g.add_argument(
-            "--read-size",
-            type=int,
-            default=DEFAULT_READ_SIZE,
-            help="bytes per read when checksumming (default 4 MiB)",
-        )
-        g.add_argument(
-            "--meta-buffer-time",
-            type=float,
-            default=1.0,
-            help="seconds of metadata batched into one feed message (default 1)",
-        )
-        g.add_argument(
-            "--stats-interval",
-            type=float,
-            default=10.0,
-            help="seconds between udp_stats feed messages (default 10)",
-        )
-        g.add_argument(
-            "--rescan",
-            action="store_true",
-            help="at start, and again once --rescan-min-age has passed, register files in "
-            "--g3-dir/--smurf-dir never announced",
-        )
-        g.add_argument(
-            "--g3-dir",
-            action="append",
-            default=[],
-            metavar="DIR",
-            help="streamer output folder to rescan (archive timestreams); repeatable",
-        )
-        g.add_argument(
-            "--smurf-dir",
-            action="append",
-            default=[],
-            metavar="DIR",
-            help="pysmurf output folder to rescan (archive smurf); repeatable",
-        )
-        g.add_argument(
-            "--rescan-min-age",
-            type=float,
-            default=660.0,
-            help="rescans skip files modified less than this many seconds ago, as "
-            "they may still be written (default 660)",
-        )
-        g.add_argument(
-            "--rescan-interval",
-            type=float,
-            default=0.0,
-            help="with --rescan, rescan again every this many seconds (default 0: only at start)",
-        )
-        g.add_argument(
-            "--loss-rescan-delay",
-            type=float,
-            default=2.0,
-            help="seconds after announcements of a publisher are seen lost (seq_no gap, "
-            "queue full, kernel drops) before its folders are rescanned, with or without "
-            "--rescan (default 2)",
-        )
+        options.add_arguments(parser)
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
         self.agent = agent
         self.args = args
-        rules = RegistrationRules(
-            # relative folders (handy in a site config) are taken from the working directory
-            local_roots=Roots(
-                (os.path.abspath(r) for r in args.local_root or ["/data"]), option="--local-root"
-            ),
-            deletability=DeletabilityRules(
-                dated_dir=args.deletable_dir,
-                keep=tuple(args.keep_pattern if args.keep_pattern is not None else DEFAULT_KEEP),
-            ),
-        )
         self.session_feed = agent.register_feed("pysmurf_session_data", max_buffer=10_000)
         self.stats_feed = agent.register_feed("udp_stats", max_buffer=100)
         self.meta_feeds: dict[str, Feed] = {}
         self.queue = AnnouncementQueue(args.max_queued, args.batch_size)
-        self.losses = LossRecovery(
-            g3_dirs=normalised(args.g3_dir),
-            smurf_dirs=normalised(args.smurf_dir),
-            delay=args.loss_rescan_delay,
-        )
+        self.losses = options.loss_recovery(args)
         self.intake = Intake(
-            rules=rules,
+            rules=options.registration_rules(args),
             queue=self.queue,
             losses=self.losses,
             publish_session=self.session_feed.publish,
             publish_meta=lambda name, sample: self._meta_feed(name).publish(sample),
         )
-        self.hashes = HashPool(args.checksum_workers, args.read_size, on_ready=self._wake_up)
-        self.db_gate = RetryGate()
-        self.watchdog = LoopWatchdog()
-        self.db: Database | None = None
-        self.recovery: RecoveryPager | None = None
-        self.receive_buffer: udp.ReceiveBuffer | None = None
-        self.kernel_drops: int | None = None
-        self.loss_rescans = 0
-        self.loss_found = 0
-        self._counts = self.intake.counts  # one Counter for everything counted
-        self._last_db_error: str | None = None
         self._wake = asyncio.Event()  # a batch is full, or checksums are ready to write
+        self.hashes = HashPool(args.checksum_workers, args.read_size, on_ready=self._wake.set)
+        self.db_gate = RetryGate()
+        self.running: Running | None = None  # while `run` runs
+        self._counts = self.intake.counts  # one Counter for everything counted
         agent.register_process("run", self.run, startup=not args.test_mode)
         agent.register_task("rescan", self.rescan_task)
-
-    def _wake_up(self) -> None:
-        self._wake.set()
 
     def _meta_feed(self, name: str) -> Feed:
         feed = self.meta_feeds.get(name)
@@ -303,84 +117,75 @@ class PysmurfMonitor:
         from twisted.internet import reactor
 
         args = self.args
-        self.db = db = await self.agent.to_thread(self._open_db)
-        # what exists now (framework, libraries, schema) lives as long as the process; taking
-        # it out of the collector's sight keeps full collections from stalling the loop
-        gc.freeze()
-        self.recovery = recovery = RecoveryPager(
-            await self.agent.to_thread(db.read, files.max_pending_id)
-        )
+        db = await self.agent.to_thread(self._open_db)
+        recovery = RecoveryPager(await self.agent.to_thread(db.read, files.max_pending_id))
         self.hashes.start()
-        self.watchdog.start()
         port = reactor.listenUDP(
             args.udp_port, _Listener(self.intake), interface=args.udp_host, maxPacketSize=65535
         )
-        self.receive_buffer = udp.set_receive_buffer(port.socket, args.udp_rcvbuf)
-        (log.warning if self.receive_buffer.short else log.info)(self.receive_buffer.describe())
         port.maxThroughput = READ_PER_WAKEUP
-        drops_base = udp.udp_drops(port.socket)
+        buffer = udp.set_receive_buffer(port.socket, args.udp_rcvbuf)
+        (log.warning if buffer.short else log.info)(buffer.describe())
+        self.running = running = Running(
+            db=db,
+            recovery=recovery,
+            receive_buffer=buffer,
+            drops=udp.KernelDrops(udp.udp_drops(port.socket)),
+        )
         session.add_message(
             f"Listening on udp {args.udp_host}:{args.udp_port}; database {db.display_url}; "
-            + self.receive_buffer.describe()
+            + buffer.describe()
         )
         session.set_status("running")
-        # Files announced while this monitor was down are too young for the start rescan
-        # when it restarted soon after: one more, once they are old enough, finds them.
         start = time.monotonic()
-        rescans_due = [start, start + args.rescan_min_age] if args.rescan else []
-        next_stats = time.monotonic() + args.stats_interval
-        next_drops = time.monotonic()
+        rescans = RescanSchedule(
+            start, enabled=args.rescan, min_age=args.rescan_min_age, interval=args.rescan_interval
+        )
+        stats_due = Every(args.stats_interval, first=start + args.stats_interval)
+        drops_due = Every(DROPS_EVERY, first=start)
         try:
             while True:
                 stopping = session.stop_requested
                 if stopping:
                     self.db_gate.force()  # one last try, whatever the backoff says
-                await self._flush_announced(session)
+                await self._flush_announced(session, db)
                 if recovery.wants_page(self.hashes.queued) and self.db_gate.open(time.monotonic()):
-                    await self._recover(session, recovery)
-                await self._flush_checksums(session)
+                    await self._recover(session, db, recovery)
+                await self._flush_checksums(session, db)
                 now = time.monotonic()
-                if now >= next_drops and drops_base is not None:
-                    self._check_kernel_drops(port.socket, drops_base)
-                    next_drops = now + DROPS_EVERY
+                if running.drops.base is not None and drops_due.due(now):
+                    new = running.drops.update(udp.udp_drops(port.socket))
+                    self.losses.kernel_dropped(
+                        new, running.drops.total, buffer.granted, time.time()
+                    )
                 if not stopping and not self.db_gate.failing:
                     for target in self.losses.due(time.time()):
                         await self._loss_rescan(target)
-                if rescans_due and now >= rescans_due[0] and not stopping:
+                if not stopping and rescans.due(now):
                     await self._rescan(args.rescan_min_age)
-                    rescans_due = [t for t in rescans_due if t > now]
-                    if args.rescan_interval > 0:
-                        rescans_due = sorted([*rescans_due, now + args.rescan_interval])
-                session.data = self._session_data().as_dict()
-                if now >= next_stats:
-                    self.stats_feed.publish(self._stats().as_dict())
-                    next_stats = now + args.stats_interval
-                if stopping:
-                    break
-                if args.test_mode and self._test_mode_done(recovery):
+                session.data = status.run_session_data(
+                    now=time.time(),
+                    intake=self.intake,
+                    hashes=self.hashes,
+                    gate=self.db_gate,
+                    running=running,
+                    loop=running.loop_stats(self.agent.loop_lag, self.agent.loop_health()),
+                    meta_feeds=self.meta_feeds,
+                ).as_dict()
+                if stats_due.due(now):
+                    stats = status.udp_stats(time.time(), self.intake, running.drops.total)
+                    self.stats_feed.publish(stats.as_dict())
+                if stopping or (
+                    args.test_mode and status.first_files_done(self.intake, self.hashes, recovery)
+                ):
                     break
                 await self._nap(session, args.batch_interval)
         finally:
+            self.running = None
             port.stopListening()
             await self.hashes.close()
-            await self.watchdog.stop()
             db.dispose()
-        left = len(self.queue)
-        return True, (
-            f"Stopped: {self._counts['registered']} files registered, "
-            f"{self._counts['checksummed']} checksummed"
-            + (f", {left} announcements not yet written" if left else "")
-            + "."
-        )
-
-    def _test_mode_done(self, recovery: RecoveryPager) -> bool:
-        """--test-mode (an OCS flag kept for compatibility): done after the first files."""
-        return (
-            self._counts["registered"] > 0
-            and not self.queue
-            and self.hashes.waiting == 0
-            and recovery.done
-        )
+        return True, status.stopped(self.intake)
 
     async def _nap(self, session: OpSession, seconds: float) -> None:
         self._wake.clear()
@@ -402,87 +207,60 @@ class PysmurfMonitor:
                 log.info("database %s: schema %s -> %s", db.display_url, before or "none", after)
         return db
 
-    def _check_kernel_drops(self, sock: Any, base: int) -> None:
-        drops = udp.udp_drops(sock)
-        if drops is None:
-            return
-        drops -= base
-        new = drops - (self.kernel_drops or 0)
-        self.kernel_drops = drops
-        if new > 0:
-            rescanning = self.losses.lost_from_anyone(time.time())
-            log.warning(
-                "the kernel dropped %d datagrams (%d so far): the receive buffer (%s bytes) was "
-                "full; rescanning the folders of %s",
-                new,
-                drops,
-                self.receive_buffer.granted if self.receive_buffer else "?",
-                ", ".join(rescanning) or "no publisher (none known yet)",
-            )
+    # --- the database side: work stays in memory while it fails --------------------------
 
-    # --- the database side ---------------------------------------------------------------
-
-    def _db_ok(self, session: OpSession) -> None:
+    async def _db_call(
+        self, session: OpSession, call: Callable[[Callable[[Session], Any]], Any], work: Any
+    ) -> tuple[bool, Any]:
+        """``call(work)`` in a thread: (True, result), or (False, None) and the gate backs off."""
+        try:
+            result = await self.agent.to_thread(call, work)
+        except Exception as exc:
+            error = retry.describe(exc)
+            if not self.db_gate.failing:
+                session.add_message(f"Database unavailable, will retry: {error}")
+                log.error("database unavailable (work kept in memory, retrying): %s", error)
+            self.db_gate.failed(time.monotonic(), error)
+            session.degraded = True
+            return False, None
         if self.db_gate.succeeded():
             session.add_message("Database writes work again.")
         session.degraded = False
+        return True, result
 
-    def _db_failed(self, session: OpSession, exc: Exception) -> None:
-        """Keep everything in memory and try again later (RetryGate's backoff)."""
-        self._last_db_error = f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"
-        was_failing = self.db_gate.failing
-        self.db_gate.failed(time.monotonic())
-        if not was_failing:
-            session.add_message(f"Database unavailable, will retry: {self._last_db_error}")
-            log.error(
-                "database unavailable (work kept in memory, retrying): %s", self._last_db_error
-            )
-        session.degraded = True
-
-    async def _flush_announced(self, session: OpSession) -> None:
-        assert self.db is not None
-        db = self.db
+    async def _flush_announced(self, session: OpSession, db: Database) -> None:
         while self.queue and self.db_gate.open(time.monotonic()):
             batch = self.queue.batch()
-            try:
-                made = await self.agent.to_thread(db.write, _registering(batch))
-            except Exception as exc:
-                self._db_failed(session, exc)
+            ok, made = await self._db_call(
+                session, db.write, lambda s, rows=batch: files.register(s, rows)
+            )
+            if not ok:
                 return
             self.queue.written(len(batch))
             self._counts["registered"] += len(made)
             self._counts["already_registered"] += len(batch) - len(made)
             self.hashes.submit(made)
-            self._db_ok(session)
 
-    async def _flush_checksums(self, session: OpSession) -> None:
-        assert self.db is not None
+    async def _flush_checksums(self, session: OpSession, db: Database) -> None:
         if not self.db_gate.open(time.monotonic()):
             return
         results = self.hashes.take()
         if not results:
             return
-        try:
-            await self.agent.to_thread(self.db.write, _recording(results))
-        except Exception as exc:
+        ok, _ = await self._db_call(session, db.write, lambda s: files.record_checksums(s, results))
+        if not ok:
             self.hashes.put_back(results)
-            self._db_failed(session, exc)
             return
-        self._db_ok(session)
         for r in results:
             self._counts["checksummed" if r.md5 is not None else "unreadable"] += 1
 
-    async def _recover(self, session: OpSession, recovery: RecoveryPager) -> None:
-        assert self.db is not None
+    async def _recover(self, session: OpSession, db: Database, recovery: RecoveryPager) -> None:
         after, page = recovery.after, recovery.page
-        try:
-            rows = await self.agent.to_thread(
-                self.db.read, lambda s: files.pending_checksums(s, page, after_id=after)
-            )
-        except Exception as exc:
-            self._db_failed(session, exc)
-            return
-        self.hashes.submit(recovery.accept(rows))
+        ok, rows = await self._db_call(
+            session, db.read, lambda s: files.pending_checksums(s, page, after_id=after)
+        )
+        if ok:
+            self.hashes.submit(recovery.accept(rows))
 
     # --- rescans -------------------------------------------------------------------------
 
@@ -493,123 +271,26 @@ class PysmurfMonitor:
         Files modified less than ``min_age`` seconds ago (default --rescan-min-age) are left
         for later. Needs the ``run`` process to be running (it owns the database).
         """
-        if self.db is None:
+        if self.running is None:
             raise NotRunning("Start the 'run' process first: it opens the database.")
         found, too_recent = await self._rescan(params["min_age"])
         session.data = RescanSessionData(found=found, too_recent=too_recent).as_dict()
         return True, f"Rescan queued {found} files for registration; {too_recent} too recent."
 
     async def _rescan(self, min_age: float | None) -> tuple[int, int]:
-        args = self.args
+        g3, smurf = list(self.losses.g3_dirs), list(self.losses.smurf_dirs)
+        age = self.args.rescan_min_age if min_age is None else min_age
         result = await self.agent.to_thread(
-            lambda: rescan.scan(
-                list(self.losses.g3_dirs),
-                list(self.losses.smurf_dirs),
-                now=time.time(),
-                min_age=args.rescan_min_age if min_age is None else min_age,
-            )
+            lambda: rescan.scan(g3, smurf, now=time.time(), min_age=age)
         )
-        queued = self._queue_found(result.found)
-        self._counts["rescanned"] += queued
-        return queued, result.too_recent
+        return self._queue_found(result.found), result.too_recent
 
     async def _loss_rescan(self, target: TargetedRescan) -> None:
-        result = await self.agent.to_thread(
-            lambda: rescan.scan(
-                list(target.g3_dirs),
-                list(target.smurf_dirs),
-                now=time.time(),
-                min_age=0.0,
-                publisher=target.publisher,
-                modified_before=target.modified_before,
-            )
-        )
-        queued = self._queue_found([self.losses.named(f) for f in result.found])
-        self.loss_rescans += 1
-        self.loss_found += queued
-        self._counts["rescanned"] += queued
-        log.info(
-            "rescan after a loss from %s: %d files found in %s (already registered ones are "
-            "skipped when written)",
-            target.publisher,
-            queued,
-            ", ".join((*target.g3_dirs, *target.smurf_dirs)),
-        )
+        result = await self.agent.to_thread(rescan.scan_target, target, time.time())
+        self.losses.rescanned(target, self._queue_found(map(self.losses.named, result.found)))
 
-    def _queue_found(self, found: Sequence[Any]) -> int:
-        now, mono = time.time(), time.monotonic()
-        queued = sum(1 for f in found if self.intake.announce(f, now, mono, rescanned=True))
+    def _queue_found(self, found: Iterable[DataFile | G3File]) -> int:
+        queued = self.intake.rescanned(found, time.time(), time.monotonic())
         if queued:
             self._wake.set()
         return queued
-
-    # --- what is shown ---------------------------------------------------------------------
-
-    def _sequence_totals(self) -> SequenceTotals:
-        return SequenceTotals(**self.intake.sequence.totals())
-
-    def _stats(self) -> UdpStats:
-        return UdpStats(
-            timestamp=time.time(),
-            datagrams=self._counts["datagrams"],
-            rejected=dict(self.intake.rejected),
-            ignored=dict(self.intake.ignored),
-            kernel_drops=self.kernel_drops,
-            sequence=self._sequence_totals(),
-            publishers=self.intake.sequence.snapshot(),
-        )
-
-    def _session_data(self) -> RunSessionData:
-        c = self._counts
-        db = self.db
-        return RunSessionData(
-            timestamp=time.time(),
-            udp=UdpCounts(
-                datagrams=c["datagrams"],
-                bytes=c["bytes"],
-                by_type=dict(self.intake.by_type),
-                rejected=dict(self.intake.rejected),
-                ignored=dict(self.intake.ignored),
-                receive_buffer=self.receive_buffer.granted if self.receive_buffer else None,
-                kernel_drops=self.kernel_drops,
-            ),
-            sequence=self._sequence_totals(),
-            publishers=self.intake.sequence.snapshot(),
-            files=FileCounts(
-                announced=c["announced"],
-                registered=c["registered"],
-                already_registered=c["already_registered"],
-                rescanned=c["rescanned"],
-                recovered=self.recovery.recovered if self.recovery else 0,
-                checksummed=c["checksummed"],
-                unreadable=c["unreadable"],
-                checksum_failures=self.hashes.failures,
-                waiting_for_db=len(self.queue),
-                waiting_for_checksum=self.hashes.waiting,
-                last_file=self.intake.last_file,
-            ),
-            losses=LossCounts(
-                gaps=c["gaps"],
-                requested=self.losses.requested,
-                unrecoverable=self.losses.unrecoverable,
-                rescans=self.loss_rescans,
-                found=self.loss_found,
-                pending=self.losses.pending,
-            ),
-            loop=self.watchdog.stats(),
-            metadata=MetadataCounts(samples=c["metadata_samples"], feeds=sorted(self.meta_feeds)),
-            db=DbCounts(
-                url=db.display_url if db is not None else None,
-                errors=self.db_gate.errors,
-                last_error=self._last_db_error,
-                lock_retries=db.stats.lock_retries if db is not None else 0,
-            ),
-        )
-
-
-def _registering(batch: list[NewFile]) -> Any:
-    return lambda s: files.register(s, batch)
-
-
-def _recording(results: list[Checksum]) -> Any:
-    return lambda s: files.record_checksums(s, results)

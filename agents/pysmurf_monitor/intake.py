@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from socs_like.sequence import SequenceTracker
@@ -130,6 +130,12 @@ class Intake:
         self.counts["announced"] += 1
         self.last_file = row.local_path
         return True
+
+    def rescanned(self, found: Iterable[DataFile | G3File], now: float, mono: float) -> int:
+        """Queue the files a rescan found; how many were taken."""
+        queued = sum(1 for f in found if self.announce(f, now, mono, rescanned=True))
+        self.counts["rescanned"] += queued
+        return queued
 
     def _gap(self, publisher: str, lost_before: int, now: float, mono: float) -> None:
         counts = self.sequence.counts(publisher)

@@ -24,12 +24,15 @@ later may still be open, and its announcement may still come.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from socs_like_agents.pysmurf_monitor.datagrams import DataFile, G3File
+
+log = logging.getLogger("socs_like_agents.pysmurf_monitor")
 
 _DAY = re.compile(r"^\d{8}$")
 
@@ -85,6 +88,8 @@ class LossRecovery:
         self._pending: dict[str, _Pending] = {}
         self.requested = 0  # losses that asked for a rescan
         self.unrecoverable = 0  # losses of a publisher with no folder to rescan
+        self.rescans = 0  # targeted rescans run
+        self.found = 0  # files they queued
 
     @property
     def publishers(self) -> list[str]:
@@ -139,6 +144,34 @@ class LossRecovery:
     def lost_from_anyone(self, now: float) -> list[str]:
         """Datagrams of unknown senders were lost: rescan for every publisher seen."""
         return [p for p in self.publishers if self.lost(p, now)]
+
+    def kernel_dropped(self, new: int, total: int | None, receive_buffer: int, now: float) -> None:
+        """The kernel dropped ``new`` more datagrams (``total`` so far), its receive buffer
+        (``receive_buffer`` bytes) full: rescan for every publisher seen, and say so. Nothing
+        happens when ``new`` is 0."""
+        if new <= 0:
+            return
+        rescanning = self.lost_from_anyone(now)
+        log.warning(
+            "the kernel dropped %d datagrams (%d so far): the receive buffer (%s bytes) was "
+            "full; rescanning the folders of %s",
+            new,
+            total,
+            receive_buffer,
+            ", ".join(rescanning) or "no publisher (none known yet)",
+        )
+
+    def rescanned(self, target: TargetedRescan, queued: int) -> None:
+        """A targeted rescan ran and queued ``queued`` files."""
+        self.rescans += 1
+        self.found += queued
+        log.info(
+            "rescan after a loss from %s: %d files found in %s (already registered ones are "
+            "skipped when written)",
+            target.publisher,
+            queued,
+            ", ".join((*target.g3_dirs, *target.smurf_dirs)),
+        )
 
     def due(self, now: float) -> list[TargetedRescan]:
         """The rescans to run now (they leave the pending list)."""

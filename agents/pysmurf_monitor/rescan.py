@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from socs_like_agents.pysmurf_monitor.datagrams import DataFile, Envelope, G3File
+from socs_like_agents.pysmurf_monitor.lost import TargetedRescan
 from socs_like_agents.pysmurf_monitor.metadata import stream_id
 
 _LEADING_DIGITS = re.compile(r"^(\d{10})")
@@ -110,3 +111,15 @@ def scan(
                 )
             )
     return RescanResult(found=found, too_recent=too_recent)
+
+
+def scan_target(target: TargetedRescan, now: float) -> RescanResult:
+    """The targeted rescan after a loss: the publisher's folders, files older than the loss."""
+    return scan(
+        list(target.g3_dirs),
+        list(target.smurf_dirs),
+        now=now,
+        min_age=0.0,
+        publisher=target.publisher,
+        modified_before=target.modified_before,
+    )

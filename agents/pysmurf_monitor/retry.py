@@ -15,6 +15,7 @@ class RetryGate:
         self.backoff = backoff if backoff is not None else Backoff(initial=0.5, factor=2, cap=30)
         self.retry_at = 0.0
         self.errors = 0
+        self.last_error: str | None = None
 
     @property
     def failing(self) -> bool:
@@ -24,9 +25,10 @@ class RetryGate:
         """May we try now (monotonic seconds)?"""
         return now >= self.retry_at
 
-    def failed(self, now: float) -> float:
-        """Record a failure at ``now``; the seconds until the next try."""
+    def failed(self, now: float, error: str | None = None) -> float:
+        """Record a failure at ``now`` (and what it was); the seconds until the next try."""
         self.errors += 1
+        self.last_error = error
         delay = self.backoff.failure()
         self.retry_at = now + delay
         return delay
@@ -41,3 +43,8 @@ class RetryGate:
     def force(self) -> None:
         """Allow one try now, whatever the backoff says (e.g. a last try before stopping)."""
         self.retry_at = 0.0
+
+
+def describe(exc: Exception) -> str:
+    """One line for a database error: SQLAlchemy's wrapper names the driver's error (``orig``)."""
+    return f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"

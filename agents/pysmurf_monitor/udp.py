@@ -10,7 +10,8 @@ the socket's receive buffer, and once that is full the kernel drops the rest, si
   twice the size it books for data (the other half pays for its bookkeeping), and each small
   datagram costs about a kilobyte of it whatever its length.
 - :func:`udp_drops` reads the per-socket drop counter the kernel keeps in ``/proc/net/udp``
-  (the last column, matched by the socket's inode), so drops are counted, not guessed.
+  (the last column, matched by the socket's inode), so drops are counted, not guessed;
+  :class:`KernelDrops` turns its readings into drops since we started listening.
 """
 
 from __future__ import annotations
@@ -99,3 +100,21 @@ def udp_drops(sock: socket.socket) -> int | None:
         if drops is not None:
             return drops
     return None
+
+
+class KernelDrops:
+    """The kernel's drop counter for our socket, counted from ``base`` (its reading when we
+    started listening; None when it cannot be read here, and then nothing is counted)."""
+
+    def __init__(self, base: int | None) -> None:
+        self.base = base
+        self.total: int | None = None  # drops since we started listening (None: unknown)
+
+    def update(self, reading: int | None) -> int:
+        """A fresh reading of the counter (None: unreadable now); the drops new since the last."""
+        if self.base is None or reading is None:
+            return 0
+        drops = reading - self.base
+        new = drops - (self.total or 0)
+        self.total = drops
+        return new

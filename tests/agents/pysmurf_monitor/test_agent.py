@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 
+from socs_like.agent import LAG_WARNING
 from socs_like.db import Database
 from socs_like.testing import free_port, md5_hex, wait_until
 from socs_like_agents.filedb import queries as files
@@ -165,6 +166,9 @@ def test_datagrams_become_rows_checksums_and_feeds(
     assert data_["publishers"]["ufm_mv19"]["lost"] == 2
     assert data_["publishers"]["STREAMER:ufm_mv27"]["duplicates"] == 1
     assert data_["sequence"]["lost"] == 2
+    # the loop's health is the framework's (one watchdog), its lag the worst since run started
+    assert data_["loop"]["threshold_ms"] == LAG_WARNING * 1000
+    assert data_["loop"]["max_lag_ms"] >= 0 and data_["loop"]["stalls"] >= 0
 
     events = sessions.wait_for(lambda ev: len(ev) >= 2 and ev)
     payloads = [p for p, _ in events]

@@ -1,8 +1,9 @@
 """The monitor's parts in-process, no sockets: intake (and its per-datagram guard), the
 bounded announcement queue, the hash pool, the retry gate, crash-recovery paging, loss
-recovery and the kernel's drop counter."""
+recovery (and the rescans it asks for) and the kernel's drop counter."""
 
 import logging
+import os
 
 import pytest
 
@@ -14,11 +15,12 @@ from socs_like_agents.pysmurf_monitor.announcements import AnnouncementQueue
 from socs_like_agents.pysmurf_monitor.datagrams import DataFile, Envelope, G3File, encode
 from socs_like_agents.pysmurf_monitor.hashing import HashPool
 from socs_like_agents.pysmurf_monitor.intake import Intake
-from socs_like_agents.pysmurf_monitor.lost import LossRecovery
+from socs_like_agents.pysmurf_monitor.lost import LossRecovery, TargetedRescan
 from socs_like_agents.pysmurf_monitor.recovery import RecoveryPager
 from socs_like_agents.pysmurf_monitor.registration import RegistrationRules
-from socs_like_agents.pysmurf_monitor.retry import RetryGate
-from socs_like_agents.pysmurf_monitor.udp import ReceiveBuffer, parse_drops
+from socs_like_agents.pysmurf_monitor.rescan import scan_target
+from socs_like_agents.pysmurf_monitor.retry import RetryGate, describe
+from socs_like_agents.pysmurf_monitor.udp import KernelDrops, ReceiveBuffer, parse_drops
 
 
 def g3(i: int, stream: str = "s1", seq: int | None = None, root: str = "/data/ts") -> bytes:
@@ -191,10 +193,21 @@ def test_the_retry_gate_backs_off_and_opens_again() -> None:
     assert gate.open(0.0) and not gate.failing
     assert [gate.failed(t) for t in (10.0, 10.5, 11.5, 13.5)] == [0.5, 1.0, 2, 2]
     assert not gate.open(15.0) and gate.open(15.5) and gate.errors == 4
-    gate.failed(20.0)
+    gate.failed(20.0, "OperationalError: database is locked")
     gate.force()
     assert gate.open(20.0)
     assert gate.succeeded() is True and gate.succeeded() is False
+    assert gate.last_error == "OperationalError: database is locked"  # kept for the operator
+
+
+def test_a_database_error_is_named_by_the_drivers_error_it_wraps() -> None:
+    class OperationalError(Exception):
+        orig = ConnectionRefusedError("connection refused")
+
+    assert describe(OperationalError("(psycopg) long SQL")) == (
+        "OperationalError: connection refused"
+    )
+    assert describe(TimeoutError("no answer")) == "TimeoutError: no answer"
 
 
 def test_recovery_reads_pages_up_to_the_highest_pending_id_at_start() -> None:
@@ -261,3 +274,66 @@ def test_a_short_receive_buffer_says_what_to_do() -> None:
         "not dropped by the kernel)"
     )
     assert not ReceiveBuffer(wanted=100, granted=200, forced=True).short
+
+
+def test_kernel_drops_count_from_the_reading_at_start() -> None:
+    unknown = KernelDrops(base=None)  # no /proc/net/udp row for the socket
+    assert unknown.update(50) == 0 and unknown.total is None
+    drops = KernelDrops(base=10)
+    assert drops.update(None) == 0 and drops.total is None  # unreadable this time
+    assert [drops.update(r) for r in (12, 12, 15)] == [2, 0, 3] and drops.total == 5
+
+
+def test_kernel_drops_ask_a_rescan_of_every_publisher_and_say_so(caplog) -> None:
+    intake, _ = make_intake()
+    intake.receive(g3(0), 10.0, 10.0)  # teaches /data/ts for STREAMER:s1
+    losses = intake.losses
+    losses.kernel_dropped(0, 0, 425984, 11.0)
+    assert losses.requested == 0 and losses.pending == []
+    with caplog.at_level(logging.WARNING):
+        losses.kernel_dropped(3, 5, 425984, 11.0)
+    assert losses.pending == ["STREAMER:s1"]
+    assert caplog.messages == [
+        "the kernel dropped 3 datagrams (5 so far): the receive buffer (425984 bytes) was "
+        "full; rescanning the folders of STREAMER:s1"
+    ]
+
+
+def test_a_targeted_rescan_takes_the_publishers_files_older_than_the_loss(tmp_path, caplog) -> None:
+    old, new, other = (
+        tmp_path / "ts/17320/s1/1732000000_000.g3",
+        tmp_path / "ts/17320/s1/1732000001_000.g3",
+        tmp_path / "ts/17320/s2/1732000000_000.g3",
+    )
+    for path, mtime in ((old, 1000.0), (new, 3000.0), (other, 1000.0)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"frames")
+        os.utime(path, (mtime, mtime))
+    target = TargetedRescan(
+        publisher="STREAMER:s1",
+        g3_dirs=(str(tmp_path / "ts"),),
+        smurf_dirs=(),
+        modified_before=2000.0,
+    )
+    result = scan_target(target, now=5000.0)
+    assert [f.path for f in result.found] == [str(old)] and result.too_recent == 1
+
+    intake, _ = make_intake(max_queued=1)
+    intake.receive(g3(0), 1.0, 1.0)
+    intake.receive(g3(1), 1.0, 1.0)  # refused: the queue is full; rescanned files go in still
+    env = result.found[0].envelope
+    rooted = [
+        G3File(envelope=env, path=f"/data/ts/17320/s1/{i}.g3", archive_name="timestreams")
+        for i in range(2)
+    ]
+    outside = G3File(envelope=rooted[0].envelope, path="/etc/x.g3", archive_name="timestreams")
+    assert intake.rescanned([*rooted, outside], 2.0, 2.0) == 2
+    assert intake.counts["rescanned"] == 2 and len(intake.queue) == 3
+    assert intake.counts["announced"] == 1 and intake.rejected == {
+        "queue_full": 1,
+        "outside_roots": 1,
+    }
+    with caplog.at_level(logging.INFO):
+        intake.losses.rescanned(target, 2)
+    assert (intake.losses.rescans, intake.losses.found) == (1, 2)
+    assert f"rescan after a loss from STREAMER:s1: 2 files found in {tmp_path}/ts" in caplog.text
