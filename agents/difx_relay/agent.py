@@ -19,7 +19,7 @@ from typing import Any
 from socs_like import Agent, OpSession, param
 from socs_like.paths import Roots
 
-from . import commands
+from . import commands, options
 from .errors import ChannelClosed, DiFXError, LocalProtocolError, OperationFailed
 from .feeds import DOCUMENT_FEEDS
 from .machines import machines_from
@@ -31,104 +31,12 @@ Result = tuple[bool, str]
 INLINE_FILE_LIMIT = 256 * 1024
 
 
-def _selection(text: str) -> list[str] | None:
-    """--selection: message type names (`DifxStatusMessage,DifxAlertMessage`) or ALL."""
-    words = [w.strip() for w in text.replace("\n", ",").split(",") if w.strip()]
-    if not words or words == ["ALL"]:
-        return None
-    try:
-        commands.selection_keywords(words)
-    except LocalProtocolError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return words
-
-
 class DiFXRelay:
     """DiFX relay: guiServer client and multicast listener (see README.md)."""
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        g = parser.add_argument_group("DiFXRelay options")
-        g.add_argument("--host", help="guiServer host (required in relay mode)")
-        g.add_argument(
-            "--port",
-            type=int,
-            help="guiServer TCP port (guiServer listens on 50200 unless told "
-            "otherwise; there is no default here)",
-        )
-        g.add_argument(
-            "--mode",
-            choices=["relay", "direct"],
-            default="relay",
-            help="relay: through guiServer; direct: join the DiFX multicast group",
-        )
-        g.add_argument("--multicast-group", default="224.2.2.1")
-        g.add_argument("--multicast-port", type=int, default=50200)
-        g.add_argument(
-            "--multicast-interface",
-            default="0.0.0.0",
-            help="local address whose interface joins the group",
-        )
-        g.add_argument(
-            "--allowed-root",
-            action="append",
-            default=[],
-            metavar="PATH",
-            help="folder on the DiFX host that operations may touch (repeatable); "
-            "every other path is refused before it is sent",
-        )
-        g.add_argument(
-            "--local-root",
-            action="append",
-            default=[],
-            metavar="PATH",
-            help="local folder get_file/send_file may write/read (repeatable)",
-        )
-        g.add_argument(
-            "--selection",
-            type=_selection,
-            default=None,
-            help="comma-separated DiFX message types to relay (DifxStatusMessage, "
-            "DifxAlertMessage, ...), or ALL (default); changeable with configure_relay",
-        )
-        g.add_argument(
-            "--no-relay",
-            dest="relay",
-            action="store_false",
-            help="start with guiServer's relay off (configure_relay turns it on)",
-        )
-        g.add_argument(
-            "--setup-path",
-            default="",
-            help="text guiServer puts in front of every DiFX command line (packet 13; "
-            "sent on every connect, empty by default)",
-        )
-        g.add_argument("--difx-version", default="", help="DiFX version for jobs (set_version)")
-        g.add_argument(
-            "--op-timeout",
-            type=float,
-            default=10.0,
-            help="seconds an operation waits for each guiServer reply",
-        )
-        g.add_argument(
-            "--idle-probe",
-            type=float,
-            default=5.0,
-            help="seconds of silence before the connection is probed",
-        )
-        g.add_argument(
-            "--probe-timeout",
-            type=float,
-            default=3.0,
-            help="seconds a probe may take before the connection counts as dead",
-        )
-        g.add_argument(
-            "--reconnect-max",
-            type=float,
-            default=1.0,
-            help="longest wait between connection attempts, seconds",
-        )
-        g.add_argument("--max-file-bytes", type=int, default=64 * 1024 * 1024)
+        options.add_arguments(parser)
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
         if args.mode == "relay" and (not args.host or not args.port):
@@ -141,12 +49,12 @@ class DiFXRelay:
         self.difx_version: str = args.difx_version
         # Document feeds, by the name `feeds.feed_event` gives; status and alerts go out at
         # once (buffer_time 0), load is recorded and batched each second.
-        options: dict[str, dict[str, Any]] = {
+        feed_options: dict[str, dict[str, Any]] = {
             "difx_status": {"max_buffer": 100_000},
             "difx_alerts": {"max_buffer": 100_000},
             "difx_load": {"record": True, "buffer_time": 1.0, "agg_params": {"frame_length": 60}},
         }
-        feeds = {n: agent.register_feed(n, **options.get(n, {})) for n in DOCUMENT_FEEDS}
+        feeds = {n: agent.register_feed(n, **feed_options.get(n, {})) for n in DOCUMENT_FEEDS}
         self.relay_state = Relay(args, feeds, agent.register_feed("guiserver_messages"))
 
         agent.register_process("relay", self.relay, startup=True)
@@ -238,12 +146,7 @@ class DiFXRelay:
         relay_on = state.relay_on if params["relay"] is None else params["relay"]
         selection = state.selection
         if params["selection"] is not None:
-            raw = params["selection"]
-            text = raw if isinstance(raw, str) else ",".join(map(str, raw))
-            try:
-                selection = _selection(text)
-            except argparse.ArgumentTypeError as e:
-                raise LocalProtocolError(str(e)) from None
+            selection = options.selection_param(params["selection"])
         state.configure(relay_on, selection)
         session.data.update({"relay_on": relay_on, "selection": selection})
         return True, f"relay {'on' if relay_on else 'off'}, selection {selection or 'ALL'}"
