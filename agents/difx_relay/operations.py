@@ -20,6 +20,7 @@ from socs_like.paths import Roots
 
 from . import commands
 from .codes import GET_FAILURES, SEND_FAILURES, DirectoryCode, Mk5Code
+from .connection import VersionReply
 from .errors import LocalProtocolError, OperationFailed, RemoteProtocolError
 from .framing import Packet, pack_int, unpack_int
 from .guiclient import Channel, GuiClient
@@ -149,6 +150,15 @@ class Ops:
                     ch.upload(pack_int(step.answer))
         if reader.failure is not None:
             raise OperationFailed(reader.failure)
+
+    # ------------------------------------------------------------------ version
+
+    async def version(self) -> VersionReply:
+        """Packet 8, answered by the version burst (see `connection`)."""
+        try:
+            return await self.client.version(self.timeout)
+        except TimeoutError:
+            raise OperationFailed(f"no version reply within {self.timeout:g} s") from None
 
     # ------------------------------------------------------------------ ls and file operations
 
