@@ -10,23 +10,34 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .jobcontrol import StartTracker
+    from socs_like import OpSession
+
+    from .jobcontrol import JobStatusCollector, StartTracker
+
+Result = tuple[bool, str]  # what a task returns
+INLINE_FILE_LIMIT = 256 * 1024  # largest file a task reads into session data, bytes
 
 
-class _Data:
+class SessionData:
     def as_data(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload, no-any-return]
 
 
+def done(session: OpSession, result: SessionData, message: str) -> Result:
+    """A task's success: `result` into the session data, `message` its closing line."""
+    session.data.update(result.as_data())
+    return True, message
+
+
 @dataclass(slots=True)
-class LsResult(_Data):
+class LsResult(SessionData):
     path: str
     args: str
     entries: list[str]  # one per line of ls's output, newline removed
 
 
 @dataclass(slots=True)
-class FileOpResult(_Data):
+class FileOpResult(SessionData):
     operation: str  # mkdir | rmdir | touch | rm | mv | cp
     path: str
     arg: str  # flags (rm) or the absolute destination (mv, cp)
@@ -34,29 +45,34 @@ class FileOpResult(_Data):
 
 
 @dataclass(slots=True)
-class GetResult(_Data):
+class GetResult(SessionData):
     path: str
     size: int  # of the file, bytes
     data: bytes = field(repr=False, default=b"")
+    text: str | None = None  # the file itself, when it came inline (no local_path)
+    local_path: str | None = None  # where it was written
 
     def as_data(self) -> dict[str, Any]:
-        return {"path": self.path, "size": self.size}
+        kept = {"text": self.text, "local_path": self.local_path}
+        return {"path": self.path, "size": self.size} | {
+            k: v for k, v in kept.items() if v is not None
+        }
 
 
 @dataclass(slots=True)
-class SendResult(_Data):
+class SendResult(SessionData):
     path: str
     size: int  # bytes guiServer confirmed
 
 
 @dataclass(slots=True)
-class Vex2DifxResult(_Data):
+class Vex2DifxResult(SessionData):
     input_files: list[str]  # new .input files, full paths
     im_files: list[str]  # new .im files, full paths
 
 
 @dataclass(slots=True)
-class MachinesResult(_Data):
+class MachinesResult(SessionData):
     input: str
     machines_file: str  # as guiServer named it (111), else as requested
     threads_file: str
@@ -67,7 +83,28 @@ class MachinesResult(_Data):
 
 
 @dataclass(slots=True)
-class StartResult(_Data):
+class DifxVersion(SessionData):
+    difx_version: str  # used for vex2difx, machines and jobs
+
+
+@dataclass(slots=True)
+class RelaySettings(SessionData):
+    relay_on: bool
+    selection: list[str] | None  # DiFX type names, None = all messages
+
+
+@dataclass(slots=True)
+class JobProgress(SessionData):
+    """start_job's session data while it runs; `StartResult` adds the rest at the end."""
+
+    job: str
+    phase: str = "requested"  # last DifxStart step
+    state: str | None = None  # last state the correlator reported on the feed
+    progress: float = 0.0  # percent
+
+
+@dataclass(slots=True)
+class StartResult(SessionData):
     job: str
     phase: str  # last DifxStart step: requested ... running, done, failed
     running: bool  # guiServer started the correlator (113)
@@ -93,7 +130,7 @@ class StartResult(_Data):
 
 
 @dataclass(slots=True)
-class StopResult(_Data):
+class StopResult(SessionData):
     job: str
     ended: str | None  # the correlator's end state, "killed" (silent after a kill), or None
     states_seen: list[str]  # "State (correlator|wrapper)" after the stop, in order
@@ -101,15 +138,20 @@ class StopResult(_Data):
 
 
 @dataclass(slots=True)
-class JobStatusResult(_Data):
+class JobStatusResult(SessionData):
     pattern: str
     server_time: str  # guiServer's clock, ctime text
     jobs: dict[str, dict[str, str]]  # .input path → {state, time, message}
     errors: list[str]
 
+    @classmethod
+    def from_collector(cls, pattern: str, c: JobStatusCollector) -> JobStatusResult:
+        jobs = {path: asdict(status) for path, status in c.jobs.items()}
+        return cls(pattern=pattern, server_time=c.server_time, jobs=jobs, errors=c.errors)
+
 
 @dataclass(slots=True)
-class FileListResult(_Data):
+class FileListResult(SessionData):
     destination: str  # the file list written (104)
     existed: bool = False  # the destination existed and guiServer asked (103)
     cancelled: bool = False  # ... and we answered cancel
@@ -119,7 +161,7 @@ class FileListResult(_Data):
 
 
 @dataclass(slots=True)
-class DirectoryResult(_Data):
+class DirectoryResult(SessionData):
     mark5: str
     vsn: str
     path: str = ""  # the directory file on the DiFX host (303)
@@ -130,7 +172,7 @@ class DirectoryResult(_Data):
 
 
 @dataclass(slots=True)
-class Mk5ControlResult(_Data):
+class Mk5ControlResult(SessionData):
     command: str
     target_node: str
     output: list[str] = field(default_factory=list)  # stdout lines (108)
@@ -138,7 +180,7 @@ class Mk5ControlResult(_Data):
 
 
 @dataclass(slots=True)
-class Mark5CopyResult(_Data):
+class Mark5CopyResult(SessionData):
     mark5: str
     vsn: str
     scans: str
@@ -161,7 +203,7 @@ class SenderSeq:
 
 
 @dataclass(slots=True)
-class RelaySummary(_Data):
+class RelaySummary(SessionData):
     """Session data of the `relay` process."""
 
     mode: str  # relay | direct

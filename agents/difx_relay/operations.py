@@ -14,19 +14,13 @@ import posixpath
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from socs_like.paths import Roots
 
 from . import commands
-from .codes import (
-    GET_FAILURES,
-    SEND_FAILURES,
-    DirectoryCode,
-    FileListCode,
-    MachinesCode,
-    Mk5Code,
-    code_name,
-)
+from .codes import GET_FAILURES, SEND_FAILURES, DirectoryCode, Mk5Code
+from .connection import VersionReply
 from .errors import LocalProtocolError, OperationFailed, RemoteProtocolError
 from .framing import Packet, pack_int, unpack_int
 from .guiclient import Channel, GuiClient
@@ -46,23 +40,12 @@ from .models import (
     Vex2DifxResult,
 )
 from .raw import RecordReader, SizedReader
+from .replies import DirectoryReader, FileListReader, MachinesReader, OutputReader, Reader
 
 # guiServer reads an upload in pieces of at most 1024 bytes and can overrun its buffer when
 # one read spans two of our packets: packets sized in multiples of 1024 keep both aligned.
 UPLOAD_CHUNK = 64 * 1024
 
-_MACHINES_ERRORS = frozenset(
-    {
-        MachinesCode.FAILURE_NO_HEADNODE,
-        MachinesCode.FAILURE_NO_DATASOURCES,
-        MachinesCode.FAILURE_NO_PROCESSORS,
-        MachinesCode.FAILURE_NO_FILES_SPECIFIED,
-        MachinesCode.FAILURE_OPEN_MACHINES_FILE,
-        MachinesCode.FAILURE_OPEN_THREADS_FILE,
-        MachinesCode.FAILURE_FILE_REMOVAL,
-        MachinesCode.FAILURE_POPEN,
-    }
-)
 _SAFE = re.compile(r"[A-Za-z0-9._/+=,@%~:-]+")
 _SAFE_PATTERN = re.compile(r"[A-Za-z0-9._/+=,@%~:*?\[\]-]+")
 _FLAGS = re.compile(r"(-{1,2}[A-Za-z0-9][A-Za-z0-9-]*)( -{1,2}[A-Za-z0-9][A-Za-z0-9-]*)*")
@@ -106,11 +89,15 @@ class Ops:
     # ------------------------------------------------------------------ helpers
 
     @contextlib.contextmanager
-    def _request(self, request: Callable[[int], Packet], *, raw: bool = False) -> Iterator[Channel]:
+    def _request(
+        self, request: Callable[..., Packet | bytes], *, raw: bool = False
+    ) -> Iterator[Channel]:
         """A reply channel, open before the request that names its number is sent, so that
-        guiServer's first reply has somewhere to land; closed when the operation ends."""
+        guiServer's first reply has somewhere to land; closed when the operation ends.
+        `request(channel=N)` builds a packet, or a command document (sent in packet 3)."""
         with self.client.open_channel(raw=raw) as ch:
-            self.client.send(request(ch.number))
+            built = request(channel=ch.number)
+            self.client.send(built if isinstance(built, Packet) else commands.command(built))
             yield ch
 
     async def _next(
@@ -123,13 +110,6 @@ class Ops:
             raise OperationFailed(f"{what}: guiServer sent nothing for {t:g} s") from None
         return reply.inner_id, reply.payload
 
-    async def _next_text(
-        self, ch: Channel, what: str, timeout: float | None = None
-    ) -> tuple[int, str]:
-        """The next inner packet, its payload as one line of text."""
-        code, payload = await self._next(ch, what, timeout)
-        return code, payload.decode("utf-8", "replace").rstrip("\n")
-
     async def _raw(self, ch: Channel, what: str, timeout: float | None = None) -> bytes:
         t = self.timeout if timeout is None else timeout
         try:
@@ -139,15 +119,46 @@ class Ops:
 
     async def _records(
         self,
-        ch: Channel,
+        request: Callable[..., Packet | bytes],
         what: str,
         on_record: Callable[[str], None],
         timeout: float | None = None,
     ) -> None:
+        """Send `request` and read its raw reply: length-prefixed records ended by 0."""
         reader = RecordReader()
-        while not reader.done:
-            for record in reader.feed(await self._raw(ch, what, timeout)):
-                on_record(record.decode("utf-8", "replace"))
+        with self._request(request, raw=True) as ch:
+            while not reader.done:
+                for record in reader.feed(await self._raw(ch, what, timeout)):
+                    on_record(record.decode("utf-8", "replace"))
+
+    async def _converse(
+        self,
+        request: Callable[..., Packet | bytes],
+        reader: Reader,
+        what: str,
+        on_line: Callable[[str], None],
+        timeout: float | None = None,
+    ) -> None:
+        """Send `request` and fold its inner packets into `reader` (`replies`) until it is
+        done: its lines go to `on_line`, its answers back on the channel; its failure raises."""
+        with self._request(request) as ch:
+            while not reader.done:
+                step = reader.apply(*await self._next(ch, what, timeout))
+                if step.line is not None:
+                    on_line(step.line)
+                if step.answer is not None:
+                    ch.upload(pack_int(step.answer))
+        if reader.failure is not None:
+            raise OperationFailed(reader.failure)
+
+    # ------------------------------------------------------------------ version
+
+    async def version(self) -> VersionReply:
+        """Packet 8, answered by the version burst (see `connection`)."""
+        try:
+            return await self.client.version(self.timeout)
+        except TimeoutError:
+            raise OperationFailed(f"no version reply within {self.timeout:g} s") from None
 
     # ------------------------------------------------------------------ ls and file operations
 
@@ -157,13 +168,11 @@ class Ops:
         path = self.paths.check(path, pattern=True)
         args = self.paths.check_flags(args)
         entries: list[str] = []
-        with self._request(
-            lambda n: commands.command(
-                commands.file_operation(operation="ls", path=path, arg=args, channel=n)
-            ),
-            raw=True,
-        ) as ch:
-            await self._records(ch, f"ls {path}", lambda r: entries.append(r.rstrip("\n")))
+        await self._records(
+            partial(commands.file_operation, operation="ls", path=path, arg=args),
+            f"ls {path}",
+            lambda r: entries.append(r.rstrip("\n")),
+        )
         return LsResult(path=path, args=args, entries=entries)
 
     async def file_op(self, operation: str, path: str, arg: str = "") -> FileOpResult:
@@ -207,11 +216,7 @@ class Ops:
         remote = self.paths.check(remote)
         reader = SizedReader(max_bytes)
         with self._request(
-            lambda n: commands.command(
-                commands.file_transfer(
-                    direction="from DiFX", origin=remote, destination="", channel=n
-                )
-            ),
+            partial(commands.file_transfer, direction="from DiFX", origin=remote, destination=""),
             raw=True,
         ) as ch:
             try:
@@ -235,11 +240,7 @@ class Ops:
                 f"send {remote}: the content holds a NUL byte; guiServer keeps only text"
             )
         with self._request(
-            lambda n: commands.command(
-                commands.file_transfer(
-                    direction="to DiFX", origin="", destination=remote, channel=n
-                )
-            ),
+            partial(commands.file_transfer, direction="to DiFX", origin="", destination=remote),
             raw=True,
         ) as ch:
             ch.upload(pack_int(len(content)))
@@ -281,20 +282,15 @@ class Ops:
             files.append(path)
             on_file(path)
 
-        with self._request(
-            lambda n: commands.command(
-                commands.vex2difx_run(
-                    pass_path=pass_path,
-                    v2d_file=v2d,
-                    channel=n,
-                    calc_command=calc_command,
-                    calc_only=calc_only,
-                    difx_version=difx_version,
-                )
-            ),
-            raw=True,
-        ) as ch:
-            await self._records(ch, f"vex2difx {pass_path}/{v2d}", record, timeout)
+        request = partial(
+            commands.vex2difx_run,
+            pass_path=pass_path,
+            v2d_file=v2d,
+            calc_command=calc_command,
+            calc_only=calc_only,
+            difx_version=difx_version,
+        )
+        await self._records(request, f"vex2difx {pass_path}/{v2d}", record, timeout)
         return Vex2DifxResult(
             input_files=[f for f in files if f.endswith(".input")],
             im_files=[f for f in files if f.endswith(".im")],
@@ -311,53 +307,25 @@ class Ops:
         test_processors: bool,
         on_line: Callable[[str], None],
     ) -> MachinesResult:
-        """DifxMachinesDefinition: inner packets 100-122; 101 ends it well, 100 badly."""
+        """DifxMachinesDefinition (`replies.MachinesReader`)."""
         input_file = self.paths.check(input_file)
         base = input_file.removesuffix(".input")
         mfile, tfile = self.paths.check(base + ".machines"), self.paths.check(base + ".threads")
         result = MachinesResult(input=input_file, machines_file=mfile, threads_file=tfile)
-        processes = [commands.Process(n, t) for n, t in machines.processors]
-        with self._request(
-            lambda n: commands.command(
-                commands.machines_definition(
-                    input_file=input_file,
-                    machines_file=mfile,
-                    threads_file=tfile,
-                    manager=machines.head,
-                    datastreams=machines.datastreams,
-                    processes=processes,
-                    channel=n,
-                    difx_version=difx_version,
-                    test_processors=test_processors,
-                )
-            )
-        ) as ch:
-            while True:
-                code, payload = await self._next(ch, f"define machines for {input_file}")
-                text = payload.decode("utf-8", "replace").strip()
-                line = code_name(MachinesCode, code) + (f": {text}" if text else "")
-                on_line(line)
-                if code == MachinesCode.MACHINES_FILE_NAME:
-                    result.machines_file = text
-                elif code == MachinesCode.THREADS_FILE_NAME:
-                    result.threads_file = text
-                elif code == MachinesCode.SUCCESS_MPIRUN:
-                    result.nodes_passed.append(text)
-                elif code == MachinesCode.FAILURE_MPIRUN:
-                    result.nodes_failed.append(text)
-                elif code in (
-                    MachinesCode.WARNING_NO_MACHINES_FILE_SPECIFIED,
-                    MachinesCode.WARNING_NO_THREADS_FILE_SPECIFIED,
-                    MachinesCode.LOW_THREAD_COUNT,
-                ):
-                    result.warnings.append(line)
-                elif code in _MACHINES_ERRORS:
-                    result.errors.append(line)
-                if code == MachinesCode.ENDED_GRACEFULLY:
-                    return result
-                if code == MachinesCode.TERMINATED:
-                    why = "; ".join(result.errors) or "no reason given"
-                    raise OperationFailed(f"define machines for {input_file} failed: {why}")
+        request = partial(
+            commands.machines_definition,
+            input_file=input_file,
+            machines_file=mfile,
+            threads_file=tfile,
+            manager=machines.head,
+            datastreams=machines.datastreams,
+            processes=[commands.Process(n, t) for n, t in machines.processors],
+            difx_version=difx_version,
+            test_processors=test_processors,
+        )
+        what = f"define machines for {input_file}"
+        await self._converse(request, MachinesReader(result), what, on_line)
+        return result
 
     async def get_machines(self, input_file: str, max_bytes: int) -> Machines:
         """A job's machines, read back from its .input, .machines and .threads."""
@@ -378,7 +346,7 @@ class Ops:
         """GET_JOB_STATUS (packet 24): inner packets 101-111, ended by 101 (111: fork failed)."""
         pattern = self.paths.check(pattern, pattern=True)
         collector = JobStatusCollector()
-        with self._request(lambda n: commands.get_job_status(pattern, n, short=short)) as ch:
+        with self._request(partial(commands.get_job_status, pattern, short=short)) as ch:
             while not collector.done:
                 collector.apply(*await self._next(ch, f"job status {pattern}"))
         if collector.errors and not collector.jobs:
@@ -406,18 +374,16 @@ class Ops:
         with (
             self.client.diagnostics(lambda d: tracker.diagnostic(d.level, d.text)),
             self._request(
-                lambda n: commands.command(
-                    commands.difx_start(
-                        input_file=input_file,
-                        channel=n,
-                        manager=machines.head,
-                        datastreams=machines.datastreams,
-                        processes=processes,
-                        difx_version=difx_version,
-                        force=force,
-                        function=function,
-                        restart_seconds=restart_seconds,
-                    )
+                partial(
+                    commands.difx_start,
+                    input_file=input_file,
+                    manager=machines.head,
+                    datastreams=machines.datastreams,
+                    processes=processes,
+                    difx_version=difx_version,
+                    force=force,
+                    function=function,
+                    restart_seconds=restart_seconds,
                 )
             ) as ch,
         ):
@@ -454,52 +420,19 @@ class Ops:
         timeout: float,
         on_line: Callable[[str], None],
     ) -> FileListResult:
-        """GENERATE_FILELIST (packet 23): inner packets 100-112. If the destination exists the
-        server asks (103) and reads our int32 answer: 106 overwrite, 107 cancel."""
+        """GENERATE_FILELIST, packet 23 (`replies.FileListReader`)."""
         checked = [self.paths.check(f) for f in files]
         destination = self.paths.check(destination)
-        result = FileListResult(destination=destination)
-        with self._request(
-            lambda n: commands.generate_filelist(
-                files=checked,
-                destination=destination,
-                data_format=data_format,
-                ref_mjd=ref_mjd,
-                channel=n,
-            )
-        ) as ch:
-            while True:
-                code, payload = await self._next(ch, f"file list {destination}", timeout)
-                if code == FileListCode.PROCESSED_COUNT:
-                    result.processed = unpack_int(payload, "processed count")
-                    on_line(f"processed count: {result.processed}")
-                    continue
-                text = payload.decode("utf-8", "replace").rstrip("\n")
-                on_line(code_name(FileListCode, code) + (f": {text}" if text else ""))
-                if code == FileListCode.DESTINATION_EXISTS:
-                    answer = FileListCode.OVERWRITE if overwrite else FileListCode.CANCEL
-                    ch.upload(pack_int(answer))
-                    result.existed = True
-                elif code == FileListCode.FINAL_NAME:
-                    result.destination = text
-                elif code == FileListCode.FILE_RESULT:
-                    result.lines.append(text)
-                elif code in (
-                    FileListCode.PATH_ACCESS_FAILURE,
-                    FileListCode.OPEN_ERROR,
-                    FileListCode.BAD_FORMAT,
-                ):
-                    result.errors.append(f"{code_name(FileListCode, code)}: {text}")
-                elif code == FileListCode.ERRORS_ENCOUNTERED:
-                    result.errors.append(f"errors encountered: {text}")
-                elif code == FileListCode.ENDED_GRACEFULLY:
-                    return result
-                elif code == FileListCode.TERMINATED:
-                    if result.existed and not overwrite:
-                        result.cancelled = True
-                        return result
-                    why = "; ".join(result.errors) or "no reason given"
-                    raise OperationFailed(f"file list {destination} failed: {why}")
+        request = partial(
+            commands.generate_filelist,
+            files=checked,
+            destination=destination,
+            data_format=data_format,
+            ref_mjd=ref_mjd,
+        )
+        reader = FileListReader(destination, overwrite, FileListResult(destination=destination))
+        await self._converse(request, reader, f"file list {destination}", on_line, timeout)
+        return reader.result
 
     # ------------------------------------------------------------------ Mark5 units
 
@@ -513,59 +446,26 @@ class Ops:
         timeout: float,
         on_line: Callable[[str], None],
     ) -> DirectoryResult:
-        """DifxGetDirectory: inner packets 301-314, ended by 302 (done) or 304 (failed)."""
-        result = DirectoryResult(mark5=mark5, vsn=vsn)
-        with self._request(
-            lambda n: commands.command(
-                commands.get_directory(
-                    mark5=mark5,
-                    vsn=vsn,
-                    channel=n,
-                    generate_new=generate_new,
-                    difx_version=difx_version,
-                )
-            )
-        ) as ch:
-            while True:
-                code, text = await self._next_text(ch, f"directory of {vsn}", timeout)
-                if code == DirectoryCode.FILEDATA:
-                    result.lines.append(text)
-                    continue
-                on_line(code_name(DirectoryCode, code) + (f": {text}" if text else ""))
-                if code == DirectoryCode.FULLPATH:
-                    result.path = text
-                elif code == DirectoryCode.DATE:
-                    result.date = text
-                elif code in (DirectoryCode.MPIRUN_ERROR, DirectoryCode.GENERATE_ERRORS):
-                    result.warnings.append(text or code_name(DirectoryCode, code))
-                elif code in (DirectoryCode.NO_ENVIRONMENT_VARIABLE, DirectoryCode.FILE_NOT_FOUND):
-                    result.errors.append(code_name(DirectoryCode, code))
-                elif code == DirectoryCode.COMPLETED:
-                    return result
-                elif code == DirectoryCode.FAILED:
-                    why = "; ".join(result.errors + result.warnings) or "no reason given"
-                    raise OperationFailed(f"directory of {vsn} on {mark5} failed: {why}")
+        """DifxGetDirectory (`replies.DirectoryReader`)."""
+        request = partial(
+            commands.get_directory,
+            mark5=mark5,
+            vsn=vsn,
+            generate_new=generate_new,
+            difx_version=difx_version,
+        )
+        reader = DirectoryReader(DirectoryResult(mark5=mark5, vsn=vsn))
+        await self._converse(request, reader, f"directory of {vsn}", on_line, timeout)
+        return reader.result
 
     async def mk5_control(
         self, command_text: str, target_node: str, *, timeout: float, on_line: Callable[[str], None]
     ) -> Mk5ControlResult:
         """DifxMk5Control: 102, then 108 per stdout line and 110 per stderr line, then 101."""
-        result = Mk5ControlResult(command=command_text, target_node=target_node)
-        with self._request(
-            lambda n: commands.command(
-                commands.mk5_control(command_text=command_text, target_node=target_node, channel=n)
-            )
-        ) as ch:
-            while True:
-                code, text = await self._next_text(ch, f"mk5control {target_node}", timeout)
-                if code == Mk5Code.INFORMATION:
-                    result.output.append(text)
-                    on_line(text)
-                elif code == Mk5Code.ERROR:
-                    result.errors.append(text)
-                    on_line(f"error: {text}")
-                elif code == Mk5Code.ENDED_GRACEFULLY:
-                    return result
+        request = partial(commands.mk5_control, command_text=command_text, target_node=target_node)
+        out = OutputReader(Mk5Code.INFORMATION, Mk5Code.ERROR, Mk5Code.ENDED_GRACEFULLY)
+        await self._converse(request, out, f"mk5control {target_node}", on_line, timeout)
+        return Mk5ControlResult(command_text, target_node, output=out.output, errors=out.errors)
 
     async def mark5_copy(
         self,
@@ -581,33 +481,24 @@ class Ops:
         """DifxMark5Copy: 301, 312 per stdout line, 305 per stderr line, 314 if there were
         errors, 302 always."""
         destination = self.paths.check(destination)
-        result = Mark5CopyResult(mark5=mark5, vsn=vsn, scans=scans, destination=destination)
-        with self._request(
-            lambda n: commands.command(
-                commands.mark5_copy(
-                    mark5=mark5,
-                    vsn=vsn,
-                    scans=scans,
-                    destination=destination,
-                    channel=n,
-                    difx_version=difx_version,
-                )
+        request = partial(
+            commands.mark5_copy,
+            mark5=mark5,
+            vsn=vsn,
+            scans=scans,
+            destination=destination,
+            difx_version=difx_version,
+        )
+        out = OutputReader(
+            DirectoryCode.GENERATE_INFO,
+            DirectoryCode.MPIRUN_ERROR,
+            DirectoryCode.COMPLETED,
+            errors_flag=DirectoryCode.GENERATE_ERRORS,
+        )
+        await self._converse(request, out, f"mark5 copy {vsn}", on_line, timeout)
+        if out.had_errors:
+            raise OperationFailed(
+                f"mark5 copy {vsn} ended with errors: "
+                + ("; ".join(out.errors[-3:]) or "none reported")
             )
-        ) as ch:
-            while True:
-                code, text = await self._next_text(ch, f"mark5 copy {vsn}", timeout)
-                if code == DirectoryCode.GENERATE_INFO:
-                    result.output.append(text)
-                    on_line(text)
-                elif code == DirectoryCode.MPIRUN_ERROR:
-                    result.errors.append(text)
-                    on_line(f"error: {text}")
-                elif code == DirectoryCode.GENERATE_ERRORS:
-                    result.had_errors = True
-                elif code == DirectoryCode.COMPLETED:
-                    if result.had_errors:
-                        raise OperationFailed(
-                            f"mark5 copy {vsn} ended with errors: "
-                            + ("; ".join(result.errors[-3:]) or "none reported")
-                        )
-                    return result
+        return Mark5CopyResult(mark5, vsn, scans, destination, out.output, out.errors)

@@ -254,6 +254,20 @@ def test_mark5_operations_and_file_list(guiserver):
                 on_line=lines.append,
             )
             assert d.path and d.lines and lines[0] == "started"
+            # an unknown unit: 305 (ssh's complaint), 306, then 304 fails the read
+            with pytest.raises(OperationFailed) as e:
+                await ops.get_directory(
+                    "nomark5",
+                    "NRAO+1",
+                    generate_new=False,
+                    difx_version="",
+                    timeout=30,
+                    on_line=lines.append,
+                )
+            assert str(e.value) == (
+                "directory of NRAO+1 on nomark5 failed: no environment variable; ssh: Could "
+                "not resolve hostname nomark5: Name or service not known"
+            )
             mk = await ops.mk5_control("getvsn", "mark5fx01", timeout=10, on_line=lines.append)
             assert mk.target_node == "mark5fx01" and not mk.errors
             # a missing destination: 305 with mk5cp's complaint, 314, then 302
