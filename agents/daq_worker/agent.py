@@ -16,10 +16,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from socs_like import Agent, OpSession, param
-from socs_like.commands import SshPool, add_ssh_arguments, ssh_settings_from_args
+from socs_like.commands import SshPool
 
+from . import options
 from .errors import ConnectError, RequestError, WorkerError
-from .interface import CWD_METHODS, WorkerInterface, WorkerPrograms, sweep_status
+from .interface import WorkerInterface, sweep_status
 from .models import (
     CleanCheck,
     GrawList,
@@ -55,75 +56,22 @@ class DaqWorker:
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        group = parser.add_argument_group("DaqWorker options")
-        group.add_argument(
-            "--hosts",
-            nargs="+",
-            required=True,
-            metavar="HOST",
-            help="worker host names or ssh_config aliases",
-        )
-        group.add_argument(
-            "--data-router-name",
-            default="dataRouter",
-            help="data router program name (default dataRouter)",
-        )
-        group.add_argument(
-            "--ecc-server-name",
-            default="getEccSoapServer",
-            help="ECC server program name (default getEccSoapServer)",
-        )
-        group.add_argument(
-            "--cwd-method",
-            choices=CWD_METHODS,
-            default="auto",
-            help="how to find the router's directory: lsof (macOS), proc "
-            "(Linux /proc), auto (/proc where it exists, else lsof; default)",
-        )
-        group.add_argument(
-            "--file-root",
-            action="append",
-            dest="file_roots",
-            metavar="DIR",
-            help="worker directory that tail_file and backup_config_files may "
-            "read or write (repeatable; default ~)",
-        )
-        group.add_argument(
-            "--monitor-interval",
-            type=float,
-            default=10.0,
-            help="seconds between monitor sweeps (default 10)",
-        )
-        group.add_argument(
-            "--rename-concurrency",
-            type=int,
-            default=64,
-            metavar="N",
-            help="SFTP renames in flight while organizing a run (default 64)",
-        )
-        add_ssh_arguments(parser.add_argument_group("SSH options"))
+        options.add_arguments(parser)
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
-        if args.monitor_interval < 0.1:
-            raise ValueError(f"--monitor-interval must be >= 0.1 s, not {args.monitor_interval}")
-        self.agent = agent
-        self.hosts = list(dict.fromkeys(args.hosts))
-        self.interval = args.monitor_interval
+        settings = options.WorkerSettings.from_args(args)
         if not getattr(args, "verbose", False):
             # asyncssh logs every channel at INFO; ours say what matters
             logging.getLogger("asyncssh").setLevel(logging.WARNING)
-        settings = ssh_settings_from_args(args)
-        self.connect_timeout = settings.connect_timeout
-        self.pool = SshPool(settings)
-        programs = WorkerPrograms(
-            data_router=args.data_router_name,
-            ecc_server=args.ecc_server_name,
-            cwd_method=args.cwd_method,
-            rename_concurrency=args.rename_concurrency,
-        )
-        roots = args.file_roots or ["~"]
+        self.agent = agent
+        self.hosts = settings.hosts
+        self.interval = settings.monitor_interval
+        self.connect_timeout = settings.ssh.connect_timeout
+        self.pool = SshPool(settings.ssh)
         self.workers = {
-            host: WorkerInterface(host, pool=self.pool, programs=programs, allowed_roots=roots)
+            host: WorkerInterface(
+                host, pool=self.pool, programs=settings.programs, allowed_roots=settings.file_roots
+            )
             for host in self.hosts
         }
         # organize and backup on one host run one at a time
@@ -323,7 +271,12 @@ class DaqWorker:
 
     # -- monitor ---------------------------------------------------------------------------
 
-    @param("interval", type=float, default=None, check=lambda v: v is None or v >= 0.1)
+    @param(
+        "interval",
+        type=float,
+        default=None,
+        check=lambda v: v is None or v >= options.MIN_MONITOR_INTERVAL,
+    )
     async def monitor(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """monitor(interval=None): every interval, check each worker (reachable, ECC server
         and data router up, .graw files waiting) into session data and the recorded feed
