@@ -20,6 +20,7 @@ from socs_like.db import Database
 from socs_like.testing import run_in_new_loop
 from socs_like.testing.util import wait_until_async
 from socs_like_agents.datalogger import config, options
+from socs_like_agents.datalogger.agent import DataGrabber
 from socs_like_agents.datalogger.errors import RequestError
 from socs_like_agents.datalogger.keeper import TimelineKeeper, timeline_command
 from socs_like_agents.datalogger.scheduler import Scheduler, in_order
@@ -254,3 +255,43 @@ def test_the_timeline_keeper_runs_the_logger_module_and_needs_its_folder(tmp_pat
     keeper = TimelineKeeper("http://h:1", None, 60)
     with pytest.raises(RequestError, match="no --timeline-outdir configured"):
         run_in_new_loop(keeper.run(OpSession(1, "timeline"), {}))
+
+
+def test_the_agent_wires_each_op_to_its_part(logger_sim, ops_driver, tmp_path):
+    """DataGrabber in-process with no hub, called as the ops RPC is: the tasks are
+    GrabTasks', the processes the scheduler's and the keeper's, and the grab's file reaches
+    the stats feed."""
+    driver = ops_driver(
+        DataGrabber,
+        *("--logger-url", logger_sim.url, "--outdir", str(tmp_path / "out")),
+        *("--db-path", str(tmp_path / "stats.db"), "--param-schedule", "off"),
+        *("--event-schedule", "off"),
+        *("--device-list", str(write_list(tmp_path / "list.txt", "B:VIMIN"))),
+    )
+    assert driver.instance.tasks.grabber.config.site == "under-test"
+    specs = driver.agent.operations.specs
+    assert {n: (s.kind, s.blocking, s.abortable, s.startup) for n, s in specs.items()} == {
+        "grab_params": ("task", True, True, False),
+        "grab_events": ("task", True, True, False),
+        "distill": ("task", True, False, False),
+        "export_plots": ("task", True, False, False),
+        "scheduler": ("process", False, True, False),  # both schedules off
+        "timeline": ("process", False, True, False),  # no --timeline-outdir
+    }
+    r = driver.run_task("grab_params", stopat=STOP, minutes=10)
+    assert r.session["success"] is True
+    assert list(r.session["data"]) == ["kind", "progress", "page", "reports"]
+    assert driver.call(lambda: driver.agent.feeds["stats"].published) == 1  # B_VIMIN
+    r = driver.run_task("grab_events", stopat=STOP, minutes=10, max_evt=300)
+    assert r.status != 0  # refused by its @param check, before any session
+    r = driver.run_task("distill", file="/etc/passwd")
+    assert "outside the allowed roots" in r.session["messages"][-2][1]
+    assert driver.run_task("export_plots").session["data"] == {
+        "page": str((tmp_path / "plots" / "index.html").resolve())
+    }
+    assert driver("status", "scheduler").session == {}  # not started: both schedules off
+    r = driver.run_task("timeline")
+    assert (r.session["success"], r.session["messages"][-2][1]) == (
+        False,
+        "no --timeline-outdir configured",
+    )
