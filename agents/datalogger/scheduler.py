@@ -13,6 +13,7 @@ from typing import Any
 from socs_like import OpSession
 from socs_like.logs import notice
 
+from .errors import RequestError
 from .status import SchedulerStatus
 from .store import last_due
 from .tasks import GrabTasks, Result
@@ -35,6 +36,10 @@ class Scheduler:
         """scheduler(): run each schedule's grab when due; runs missed while the agent was
         down (after the last one recorded, at most --max-catchup) are run first. A scheduled
         run grabs the configured length ending at the midnight before its due time."""
+        if not self.schedules:
+            raise RequestError(
+                "no schedule is on: --param-schedule and --event-schedule are both 'off'"
+            )
         grabber = self.tasks.grabber
         session.set_status("running")
         notice("plot page at %s (rebuilt after each file)", grabber.config.plot_dir / "index.html")

@@ -35,6 +35,7 @@ from .conftest import ERROR_DEVICE, write_list
 
 NO_LIST = "no --device-list configured: cannot grab parameters"
 STOP = "2027-01-15 00:00:00"
+NO_SCHEDULE = "no schedule is on: --param-schedule and --event-schedule are both 'off'"
 
 
 def parse(tmp_path: Path, *argv: str) -> argparse.Namespace:
@@ -290,6 +291,8 @@ def test_the_agent_wires_each_op_to_its_part(logger_sim, ops_driver, tmp_path):
         "page": str((tmp_path / "plots" / "index.html").resolve())
     }
     assert driver("status", "scheduler").session == {}  # not started: both schedules off
+    r = driver.run_task("scheduler")  # started by hand: a clear refusal, not a crash
+    assert (r.session["success"], r.session["messages"][-2][1]) == (False, NO_SCHEDULE)
     r = driver.run_task("timeline")
     assert (r.session["success"], r.session["messages"][-2][1]) == (
         False,
