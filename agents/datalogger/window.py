@@ -9,7 +9,8 @@ midnight before its due time, so a run caught up late grabs the day it would hav
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 
 from croniter import croniter
 
@@ -89,6 +90,27 @@ def make_window(
         raise RequestError(f"a window of {length:g} s: the logger takes whole seconds")
     stop = parse_stopat(stopat) if stopat else last_midnight(now)
     return Window(start=stop - (whole or 1), stop=stop)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Length:
+    """A window's length in the original's four units (``--days/--hours/--minutes/--seconds``)."""
+
+    days: float = 0.0
+    hours: float = 0.0
+    minutes: float = 0.0
+    seconds: float = 0.0
+
+    def window(self, *, now: float, stopat: str | None = None) -> Window:
+        return make_window(now=now, stopat=stopat, **asdict(self))
+
+    def or_given(self, given: Mapping[str, float | None]) -> Length:
+        """A task's length: the units it was given (one or more, the rest 0) when it was
+        given any, else this one (the configured length)."""
+        units = {unit: given[unit] for unit in ("days", "hours", "minutes", "seconds")}
+        if all(v is None for v in units.values()):
+            return self
+        return Length(**{unit: v or 0.0 for unit, v in units.items()})
 
 
 def param_file_name(created: float, node: str, window: Window) -> str:
