@@ -23,9 +23,14 @@ import time
 from pathlib import Path
 
 from socs_like import Agent, OpSession
-from socs_like_agents.recording.backlog import Backlog, add_max_queue_argument, max_queue_bytes
+from socs_like_agents.recording.backlog import Backlog
 from socs_like_agents.recording.catchup import CatchUp
 from socs_like_agents.recording.intake import Block, FeedIntake
+from socs_like_agents.recording.options import (
+    add_initial_state_argument,
+    add_max_queue_argument,
+    max_queue_bytes,
+)
 from socs_like_agents.recording.spool import Entry, Spool, segment_bytes, settled_below
 
 from . import replay
@@ -62,12 +67,7 @@ class FileRecorder:
             help="s between write rounds, each ending in a flush (default 1)",
         )
         add_max_queue_argument(group, 128, "blocks (kept on disk too, in DATA_DIR/.spool)")
-        group.add_argument(
-            "--initial-state",
-            choices=["idle", "record"],
-            default="record",
-            help="'record' starts recording at start-up (default)",
-        )
+        add_initial_state_argument(group)
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
         if args.flush_interval <= 0 or args.time_per_file <= 0:

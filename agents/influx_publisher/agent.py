@@ -28,14 +28,10 @@ from typing import Any
 
 from socs_like import Agent, OpSession
 from socs_like.backoff import Backoff
-from socs_like_agents.recording.backlog import (
-    Backlog,
-    Batch,
-    add_max_queue_argument,
-    max_queue_bytes,
-)
+from socs_like_agents.recording.backlog import Backlog, Batch
 from socs_like_agents.recording.catchup import CatchUp
 from socs_like_agents.recording.intake import FeedIntake
+from socs_like_agents.recording.options import max_queue_bytes
 from socs_like_agents.recording.spool import (
     Entry,
     Spool,
@@ -45,11 +41,12 @@ from socs_like_agents.recording.spool import (
     unpack,
 )
 
+from . import options
 from .errors import InfluxUnavailable
 from .layout import Layout
 from .lineprotocol import Lines
 from .models import PublisherStats
-from .server import add_server_arguments, server_from
+from .server import server_from
 from .writer import InfluxWriter, WriteResult
 
 log = logging.getLogger(__name__)
@@ -70,47 +67,7 @@ class InfluxPublisher:
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        group = parser.add_argument_group("InfluxPublisher options")
-        add_server_arguments(group)
-        group.add_argument(
-            "--layout",
-            choices=[layout.value for layout in Layout],
-            default=Layout.OCS.value,
-            help="'ocs' (default): measurements, tags and types as OCS's InfluxDB publisher "
-            "writes them (integers as integers; influxdb_tags honoured); 'floats': as this "
-            "publisher wrote before, every number a float and influxdb_tags ignored, for a "
-            "database it filled",
-        )
-        group.add_argument(
-            "--initial-state",
-            choices=["idle", "record"],
-            default="record",
-            help="'record' starts recording at start-up (default)",
-        )
-        group.add_argument(
-            "--batch-size",
-            type=int,
-            default=10_000,
-            help="points per write at most, unless one event holds more (default 10000)",
-        )
-        group.add_argument(
-            "--flush-interval",
-            type=float,
-            default=1.0,
-            help="a point waits at most this long (s) for its batch to fill (default 1)",
-        )
-        # 128 MiB: 80 min of the demo site's feeds (about 27 kB/s of line protocol).
-        add_max_queue_argument(group, 128, "line protocol")
-        group.add_argument(
-            "--spool-dir",
-            metavar="DIR",
-            help="keep the queue on disk in DIR too (about --max-queue-mb of it), so a "
-            "publisher killed -9 loses nothing it received: it sends it when it starts "
-            "again. Without it the queue is in memory only (default)",
-        )
-        group.add_argument(
-            "--timeout", type=float, default=10.0, help="HTTP time-out of one write, s (10)"
-        )
+        options.add_arguments(parser)
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
         if args.batch_size < 1 or args.flush_interval <= 0:
