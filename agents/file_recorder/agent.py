@@ -31,7 +31,7 @@ from socs_like_agents.recording.options import (
     add_max_queue_argument,
     max_queue_bytes,
 )
-from socs_like_agents.recording.spool import Entry, Spool, segment_bytes, settled_below
+from socs_like_agents.recording.spool import Entry, Spool, reopen, segment_bytes, settle
 
 from . import replay
 from .errors import DataDirError
@@ -104,20 +104,8 @@ class FileRecorder:
     def _resume(self) -> dict[str, int]:
         """Queue what the spool holds from an earlier run, less what the files hold; the last
         record number seen of each feed (blocking)."""
-        resumed = self.spool.open()
+        events, seen = reopen(self.spool, replay.decode, replay.UNREADABLE)
         self.spool_opened = True
-        seen: dict[str, int] = dict(resumed.state.get("seen", {}))
-        events = []
-        for number, payload in resumed.records:
-            try:
-                blocks, feed, last = replay.decode(payload)
-            except (ValueError, EOFError, TypeError, KeyError) as exc:
-                self.spool.failed(f"record {number} of the spool unreadable: {exc!r}")
-                log.warning("%s", self.spool.last_error)
-                continue
-            events.append((number, blocks))
-            if last is not None:
-                seen[feed] = last
         held = replay.held_in_files(self.data_dir, [b for _, bs in events for b in bs])
         for number, blocks in events:
             for block in replay.unwritten(blocks, held):
@@ -128,8 +116,7 @@ class FileRecorder:
 
     def _commit(self) -> None:
         """Settle, in the spool, what is written or dropped."""
-        low = settled_below(self.spool, self.backlog.oldest(), [])
-        self.spool.commit(low, {"seen": self.intake.last_seen()})
+        settle(self.spool, self.backlog, [], self.intake.last_seen())
 
     async def record(self, session: OpSession, params: dict) -> tuple[bool, str]:
         """record()

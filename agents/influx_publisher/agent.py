@@ -32,16 +32,9 @@ from socs_like_agents.recording.backlog import Backlog, Batch
 from socs_like_agents.recording.catchup import CatchUp
 from socs_like_agents.recording.intake import FeedIntake
 from socs_like_agents.recording.options import max_queue_bytes
-from socs_like_agents.recording.spool import (
-    Entry,
-    Spool,
-    pack,
-    segment_bytes,
-    settled_below,
-    unpack,
-)
+from socs_like_agents.recording.spool import Entry, Spool, reopen, segment_bytes, settle
 
-from . import options
+from . import options, spooled
 from .errors import InfluxUnavailable
 from .layout import Layout
 from .lineprotocol import Lines
@@ -122,47 +115,27 @@ class InfluxPublisher:
         """Append `lines` to the spool: its record number (0 without a spool)."""
         if self.spool is None:
             return 0
-        meta = {
-            "feed": lines.feed,
-            "points": lines.points,
-            "received": lines.received,
-            "newest": lines.newest,
-            "last": self.intake.last_of(lines.feed),
-        }
-        return self.spool.append(pack(meta, lines.body))
+        return self.spool.append(spooled.encode(lines, self.intake.last_of(lines.feed)))
 
     async def _resume(self) -> None:
         """Queue what the spool holds from an earlier run, and go on from the record numbers
         it saw (see `FeedIntake.resume`)."""
         if self.spool is None or self.spool_opened:
             return
-        resumed = await self.agent.to_thread(self.spool.open)
+        records, seen = await self.agent.to_thread(
+            reopen, self.spool, spooled.decode, spooled.UNREADABLE
+        )
         self.spool_opened = True
-        seen: dict[str, int] = dict(resumed.state.get("seen", {}))
-        for number, payload in resumed.records:
-            try:
-                meta, body = unpack(payload)
-                # its empty points were counted by the run that received it
-                lines = Lines(
-                    meta["feed"], body, meta["points"], 0, meta["received"], meta["newest"]
-                )
-            except (ValueError, KeyError) as exc:
-                self.spool.failed(f"record {number} of the spool unreadable: {exc!r}")
-                log.warning("%s", self.spool.last_error)
-                continue
+        for number, lines in records:
             self.backlog.add(Entry(number, lines))
-            if meta["last"] is not None:
-                seen[lines.feed] = meta["last"]
         self.intake.resume(seen)
-        if resumed.records:
+        if records:
             log.info("%d points from the spool of an earlier run queued", self.backlog.pending)
 
     def _commit(self, out: dict[Any, Batch[Entry[Lines]]]) -> None:
         """Settle, in the spool, what is written or dropped."""
         if self.spool is not None:
-            firsts = [batch.chunks[0] for batch in out.values() if batch.chunks]
-            low = settled_below(self.spool, self.backlog.oldest(), firsts)
-            self.spool.commit(low, {"seen": self.intake.last_seen()})
+            settle(self.spool, self.backlog, out.values(), self.intake.last_seen())
 
     def _due(self, now: float, stopping: bool) -> bool:
         pending = self.backlog.pending
