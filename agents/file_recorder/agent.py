@@ -1,10 +1,10 @@
 """FileRecorder: every recorded feed of the site, in HDF5 files rotated on a period.
 
-The WAMP-facing shell: one wildcard subscription (``<root>..feeds.``) brings every feed of
-every agent, including agents that start later; `FeedIntake` keeps the recorded ones (and
-drops duplicates, counts gaps), the `Backlog` queues their blocks (bounded in bytes), and the
-``record`` process hands them to the `Recorder` in the worker pool every
-``--flush-interval``, which appends them and flushes the file.
+The WAMP-facing shell: one wildcard subscription (``<root>..feeds.``, `Listener`) brings
+every feed of every agent, including agents that start later; `FeedIntake` keeps the
+recorded ones (and drops duplicates, counts gaps), the `Backlog` queues their blocks
+(bounded in bytes), and the ``record`` process hands them to the `Recorder` in the worker
+pool every ``--flush-interval``, which appends them and flushes the file.
 
 Each event's blocks are also appended to a `Spool` in ``<data-dir>/.spool`` as they arrive,
 and after each round the number below which all are written (or dropped, counted) is
@@ -24,8 +24,8 @@ from pathlib import Path
 
 from socs_like import Agent, OpSession
 from socs_like_agents.recording.backlog import Backlog
-from socs_like_agents.recording.catchup import CatchUp
 from socs_like_agents.recording.intake import Block, FeedIntake
+from socs_like_agents.recording.listener import Listener
 from socs_like_agents.recording.options import (
     add_initial_state_argument,
     add_max_queue_argument,
@@ -80,26 +80,14 @@ class FileRecorder:
         self.spool = Spool(self.data_dir / ".spool", segment_bytes(self.backlog.max_bytes))
         self.spool_opened = False
         self.recorder = Recorder(self.data_dir, args.time_per_file)
-        self.recording = False
-        agent.subscribe(f"{agent.address_root}..feeds.", self._on_event, match="wildcard")
-        agent.on_hub_lost(self.intake.away)
-        self.catch_up = CatchUp(agent, self.intake, self._on_event)
-        agent.on_hub_joined(self._catch_up)
+        self.listener = Listener(agent, self.intake, self._keep)
         agent.register_process("record", self.record, startup=args.initial_state == "record")
 
-    def _catch_up(self) -> None:
-        if self.recording:  # else `record` does when it starts
-            self.catch_up.start()
-
-    def _on_event(self, payload, feed_info) -> None:
-        if self.recording:
-            blocks = self.intake.take(payload, feed_info, time.time())
-            self.catch_up.after_take()
-            if blocks:
-                last = self.intake.last_of(blocks[0].feed)
-                number = self.spool.append(replay.encode(blocks, last))
-                for block in blocks:
-                    self.backlog.add(Entry(number, block))
+    def _keep(self, blocks: list[Block], received: float) -> None:
+        last = self.intake.last_of(blocks[0].feed)
+        number = self.spool.append(replay.encode(blocks, last))
+        for block in blocks:
+            self.backlog.add(Entry(number, block))
 
     def _resume(self) -> dict[str, int]:
         """Queue what the spool holds from an earlier run, less what the files hold; the last
@@ -137,8 +125,7 @@ class FileRecorder:
         except OSError as exc:
             raise DataDirError(f"cannot use the data folder {self.data_dir}: {exc}") from exc
         session.set_status("running")
-        self.recording = True
-        self.catch_up.start()
+        self.listener.start()
         write_errors = 0
         last_error: str | None = None
         try:
@@ -174,7 +161,7 @@ class FileRecorder:
                 if stopping:
                     break
         finally:
-            self.recording = False
+            self.listener.stop()
             await self.agent.to_thread(self.recorder.close)
         return True, (
             f"stopped: {self.recorder.written} samples in {self.recorder.files_opened} files"

@@ -1,11 +1,12 @@
 """InfluxPublisher: every recorded feed of the site, written to InfluxDB 1.x.
 
-The WAMP-facing shell: one wildcard subscription (``<root>..feeds.``) brings every feed of
-every agent, including agents that start later; `FeedIntake` keeps the recorded ones (and
-drops duplicates, counts gaps), each event is encoded once as line protocol (`Lines`) and
-queued in the `Backlog` (bounded in bytes), and the ``record`` process sends batches through
-`InfluxWriter` in the worker pool, backing off while the server is away. Its counters go to
-session data and to its own recorded feed ``influx_stats`` once a second.
+The WAMP-facing shell: one wildcard subscription (``<root>..feeds.``, `Listener`) brings
+every feed of every agent, including agents that start later; `FeedIntake` keeps the
+recorded ones (and drops duplicates, counts gaps), each event is encoded once as line
+protocol (`Lines`) and queued in the `Backlog` (bounded in bytes), and the ``record``
+process sends batches through `InfluxWriter` in the worker pool, backing off while the
+server is away. Its counters go to session data and to its own recorded feed
+``influx_stats`` once a second.
 
 With ``--spool-dir`` each event's points are also appended to a `Spool` on disk as they
 arrive, and the number below which all are written (or dropped, counted) is committed after
@@ -29,8 +30,8 @@ from typing import Any
 from socs_like import Agent, OpSession
 from socs_like.backoff import Backoff
 from socs_like_agents.recording.backlog import Backlog, Batch
-from socs_like_agents.recording.catchup import CatchUp
-from socs_like_agents.recording.intake import FeedIntake
+from socs_like_agents.recording.intake import Block, FeedIntake
+from socs_like_agents.recording.listener import Listener
 from socs_like_agents.recording.options import max_queue_bytes
 from socs_like_agents.recording.spool import Entry, Spool, reopen, segment_bytes, settle
 
@@ -87,29 +88,15 @@ class InfluxPublisher:
             verify=server.verify,
             gzip=server.gzip,
         )
-        self.recording = False
         self.feed = agent.register_feed("influx_stats", record=True)
-        agent.subscribe(f"{agent.address_root}..feeds.", self._on_event, match="wildcard")
-        agent.on_hub_lost(self.intake.away)
-        self.catch_up = CatchUp(agent, self.intake, self._on_event)
-        agent.on_hub_joined(self._catch_up)
+        self.listener = Listener(agent, self.intake, self._keep)
         agent.register_process("record", self.record, startup=args.initial_state == "record")
 
-    def _catch_up(self) -> None:
-        if self.recording:  # else `record` does when it starts
-            self.catch_up.start()
-
-    def _on_event(self, payload, feed_info) -> None:
-        if not self.recording:
-            return
-        received = time.time()
-        blocks = self.intake.take(payload, feed_info, received)
-        self.catch_up.after_take()
-        if blocks:
-            lines = Lines.of(blocks, received, self.layout)
-            self.empty += lines.empty
-            if lines.points:
-                self.backlog.add(Entry(self._spooled(lines), lines))
+    def _keep(self, blocks: list[Block], received: float) -> None:
+        lines = Lines.of(blocks, received, self.layout)
+        self.empty += lines.empty
+        if lines.points:
+            self.backlog.add(Entry(self._spooled(lines), lines))
 
     def _spooled(self, lines: Lines) -> int:
         """Append `lines` to the spool: its record number (0 without a spool)."""
@@ -158,8 +145,7 @@ class InfluxPublisher:
         """
         await self._resume()
         session.set_status("running")
-        self.recording = True
-        self.catch_up.start()
+        self.listener.start()
         totals = WriteResult()
         backoff = Backoff(initial=0.2, cap=5.0, jitter=0.1)
         retry_at = 0.0
@@ -247,7 +233,7 @@ class InfluxPublisher:
                     data_lag = round(time.time() - max(e.chunk.newest for e in batch.chunks), 3)
                     self._commit(inflight)
         finally:
-            self.recording = False
+            self.listener.stop()
             for write, batch in inflight.items():  # cancelled mid-write: keep what it held
                 write.cancel()
                 self.backlog.put_back(batch)
