@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from socs_like import Agent, OpSession
-from socs_like.backoff import Backoff
 from socs_like_agents.recording.backlog import Backlog, Batch
 from socs_like_agents.recording.intake import Block, FeedIntake
 from socs_like_agents.recording.listener import Listener
@@ -39,8 +38,8 @@ from . import options, spooled
 from .errors import InfluxUnavailable
 from .layout import Layout
 from .lineprotocol import Lines
-from .models import PublisherStats
 from .server import server_from
+from .status import Writes, publisher_stats
 from .writer import InfluxWriter, WriteResult
 
 log = logging.getLogger(__name__)
@@ -146,42 +145,21 @@ class InfluxPublisher:
         await self._resume()
         session.set_status("running")
         self.listener.start()
-        totals = WriteResult()
-        backoff = Backoff(initial=0.2, cap=5.0, jitter=0.1)
-        retry_at = 0.0
-        write_errors = 0
-        connected = False
-        last_error: str | None = None
-        data_lag: float | None = None
-        last_stats = (time.monotonic(), 0)  # when, and `written` then
+        writes = Writes(rate_since=(time.monotonic(), 0))
         stopping = False
         flush_failed = False  # once stopping, a failed write ends the flush
         inflight: dict[asyncio.Future[WriteResult], Batch[Entry[Lines]]] = {}
 
         def renew_stats() -> None:
-            nonlocal last_stats
-            now = time.monotonic()
-            rate = (totals.written - last_stats[1]) / max(now - last_stats[0], 1e-3)
-            last_stats = (now, totals.written)
-            stats = PublisherStats(
-                connected=connected,
-                written=totals.written,
-                rejected=totals.rejected,
-                dropped=self.backlog.dropped,
-                dropped_by_feed=dict(self.backlog.dropped_by_feed),
-                pending=self.backlog.pending,
-                pending_bytes=self.backlog.pending_bytes,
-                max_queue_bytes=self.backlog.max_bytes,
+            rate = writes.points_per_s(time.monotonic())
+            stats = publisher_stats(
+                writes,
+                self.backlog,
+                self.intake,
+                self.spool,
                 empty=self.empty,
-                lag=round(self.backlog.lag(time.time()), 3),
-                data_lag=data_lag,
-                points_per_s=round(rate, 1),
-                write_errors=write_errors,
-                last_error=last_error,
-                last_rejection=totals.last_rejection,
-                intake=self.intake.stats(),
-                spool_errors=self.spool.errors if self.spool else 0,
-                spool_last_error=self.spool.last_error if self.spool else None,
+                points_per_s=rate,
+                now=time.time(),
             )
             self._commit(inflight)  # drops too are settled
             session.data = stats.as_dict()
@@ -191,11 +169,11 @@ class InfluxPublisher:
             while True:
                 stopping = stopping or session.stop_requested
                 now = time.monotonic()
-                if now >= last_stats[0] + STATS_EVERY:
+                if now >= writes.rate_since[0] + STATS_EVERY:
                     renew_stats()
                 while (
                     len(inflight) < IN_FLIGHT
-                    and now >= retry_at
+                    and now >= writes.retry_at
                     and not flush_failed
                     and self._due(time.time(), stopping)
                 ):
@@ -218,19 +196,13 @@ class InfluxPublisher:
                         result = write.result()
                     except InfluxUnavailable as exc:
                         self.backlog.put_back(batch)
-                        write_errors += 1
-                        if connected or last_error is None:
+                        if writes.failed(str(exc), time.monotonic()):
                             log.warning("%s; queueing until it is back", exc)
-                        connected, last_error = False, str(exc)
-                        retry_at = time.monotonic() + backoff.failure()
                         flush_failed = stopping
                         continue
-                    if not connected:
+                    newest = max(e.chunk.newest for e in batch.chunks)
+                    if writes.succeeded(result, newest, time.time()):
                         log.info("InfluxDB at %s takes writes", self.writer.url)
-                    connected = True
-                    backoff.success()
-                    totals += result
-                    data_lag = round(time.time() - max(e.chunk.newest for e in batch.chunks), 3)
                     self._commit(inflight)
         finally:
             self.listener.stop()
@@ -240,6 +212,6 @@ class InfluxPublisher:
         renew_stats()
         left = self.backlog.pending
         return True, (
-            f"stopped: {totals.written} points written, {self.backlog.dropped} dropped"
+            f"stopped: {writes.totals.written} points written, {self.backlog.dropped} dropped"
             + (f", {left} not written (InfluxDB unavailable)" if left else "")
         )
