@@ -1,10 +1,10 @@
 """FileRecorder: every recorded feed of the site, in HDF5 files rotated on a period.
 
-The WAMP-facing shell: one wildcard subscription (``<root>..feeds.``) brings every feed of
-every agent, including agents that start later; `FeedIntake` keeps the recorded ones (and
-drops duplicates, counts gaps), the `Backlog` queues their blocks (bounded in bytes), and the
-``record`` process hands them to the `Recorder` in the worker pool every
-``--flush-interval``, which appends them and flushes the file.
+The WAMP-facing shell: one wildcard subscription (``<root>..feeds.``, `Listener`) brings
+every feed of every agent, including agents that start later; `FeedIntake` keeps the
+recorded ones (and drops duplicates, counts gaps), the `Backlog` queues their blocks
+(bounded in bytes), and the ``record`` process hands them to the `Recorder` in the worker
+pool every ``--flush-interval``, which appends them and flushes the file.
 
 Each event's blocks are also appended to a `Spool` in ``<data-dir>/.spool`` as they arrive,
 and after each round the number below which all are written (or dropped, counted) is
@@ -23,10 +23,15 @@ import time
 from pathlib import Path
 
 from socs_like import Agent, OpSession
-from socs_like_agents.recording.backlog import Backlog, add_max_queue_argument, max_queue_bytes
-from socs_like_agents.recording.catchup import CatchUp
+from socs_like_agents.recording.backlog import Backlog
 from socs_like_agents.recording.intake import Block, FeedIntake
-from socs_like_agents.recording.spool import Entry, Spool, segment_bytes, settled_below
+from socs_like_agents.recording.listener import Listener
+from socs_like_agents.recording.options import (
+    add_initial_state_argument,
+    add_max_queue_argument,
+    max_queue_bytes,
+)
+from socs_like_agents.recording.spool import Entry, Spool, reopen, segment_bytes, settle
 
 from . import replay
 from .errors import DataDirError
@@ -62,12 +67,7 @@ class FileRecorder:
             help="s between write rounds, each ending in a flush (default 1)",
         )
         add_max_queue_argument(group, 128, "blocks (kept on disk too, in DATA_DIR/.spool)")
-        group.add_argument(
-            "--initial-state",
-            choices=["idle", "record"],
-            default="record",
-            help="'record' starts recording at start-up (default)",
-        )
+        add_initial_state_argument(group)
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
         if args.flush_interval <= 0 or args.time_per_file <= 0:
@@ -80,44 +80,20 @@ class FileRecorder:
         self.spool = Spool(self.data_dir / ".spool", segment_bytes(self.backlog.max_bytes))
         self.spool_opened = False
         self.recorder = Recorder(self.data_dir, args.time_per_file)
-        self.recording = False
-        agent.subscribe(f"{agent.address_root}..feeds.", self._on_event, match="wildcard")
-        agent.on_hub_lost(self.intake.away)
-        self.catch_up = CatchUp(agent, self.intake, self._on_event)
-        agent.on_hub_joined(self._catch_up)
+        self.listener = Listener(agent, self.intake, self._keep)
         agent.register_process("record", self.record, startup=args.initial_state == "record")
 
-    def _catch_up(self) -> None:
-        if self.recording:  # else `record` does when it starts
-            self.catch_up.start()
-
-    def _on_event(self, payload, feed_info) -> None:
-        if self.recording:
-            blocks = self.intake.take(payload, feed_info, time.time())
-            self.catch_up.after_take()
-            if blocks:
-                last = self.intake.last_of(blocks[0].feed)
-                number = self.spool.append(replay.encode(blocks, last))
-                for block in blocks:
-                    self.backlog.add(Entry(number, block))
+    def _keep(self, blocks: list[Block], received: float) -> None:
+        last = self.intake.last_of(blocks[0].feed)
+        number = self.spool.append(replay.encode(blocks, last))
+        for block in blocks:
+            self.backlog.add(Entry(number, block))
 
     def _resume(self) -> dict[str, int]:
         """Queue what the spool holds from an earlier run, less what the files hold; the last
         record number seen of each feed (blocking)."""
-        resumed = self.spool.open()
+        events, seen = reopen(self.spool, replay.decode, replay.UNREADABLE)
         self.spool_opened = True
-        seen: dict[str, int] = dict(resumed.state.get("seen", {}))
-        events = []
-        for number, payload in resumed.records:
-            try:
-                blocks, feed, last = replay.decode(payload)
-            except (ValueError, EOFError, TypeError, KeyError) as exc:
-                self.spool.failed(f"record {number} of the spool unreadable: {exc!r}")
-                log.warning("%s", self.spool.last_error)
-                continue
-            events.append((number, blocks))
-            if last is not None:
-                seen[feed] = last
         held = replay.held_in_files(self.data_dir, [b for _, bs in events for b in bs])
         for number, blocks in events:
             for block in replay.unwritten(blocks, held):
@@ -128,8 +104,7 @@ class FileRecorder:
 
     def _commit(self) -> None:
         """Settle, in the spool, what is written or dropped."""
-        low = settled_below(self.spool, self.backlog.oldest(), [])
-        self.spool.commit(low, {"seen": self.intake.last_seen()})
+        settle(self.spool, self.backlog, [], self.intake.last_seen())
 
     async def record(self, session: OpSession, params: dict) -> tuple[bool, str]:
         """record()
@@ -150,8 +125,7 @@ class FileRecorder:
         except OSError as exc:
             raise DataDirError(f"cannot use the data folder {self.data_dir}: {exc}") from exc
         session.set_status("running")
-        self.recording = True
-        self.catch_up.start()
+        self.listener.start()
         write_errors = 0
         last_error: str | None = None
         try:
@@ -187,7 +161,7 @@ class FileRecorder:
                 if stopping:
                     break
         finally:
-            self.recording = False
+            self.listener.stop()
             await self.agent.to_thread(self.recorder.close)
         return True, (
             f"stopped: {self.recorder.written} samples in {self.recorder.files_opened} files"

@@ -28,6 +28,9 @@ from .layout import BlockKey, key_of
 
 log = logging.getLogger(__name__)
 
+# what `decode` raises for a record that is not one of ours
+UNREADABLE: tuple[type[Exception], ...] = (ValueError, EOFError, TypeError, KeyError)
+
 
 def encode(blocks: Sequence[Block], last: int | None) -> bytes:
     rows = [
@@ -39,8 +42,7 @@ def encode(blocks: Sequence[Block], last: int | None) -> bytes:
 
 
 def decode(payload: bytes) -> tuple[list[Block], str, int | None]:
-    """An event's blocks, its feed's address and the last record number seen of it (ValueError,
-    EOFError, TypeError, KeyError: not a record of ours)."""
+    """An event's blocks, its feed's address and the last record number seen of it."""
     meta, body = unpack(payload)
     received = float(meta["received"])
     blocks = [

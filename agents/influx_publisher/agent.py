@@ -1,11 +1,12 @@
 """InfluxPublisher: every recorded feed of the site, written to InfluxDB 1.x.
 
-The WAMP-facing shell: one wildcard subscription (``<root>..feeds.``) brings every feed of
-every agent, including agents that start later; `FeedIntake` keeps the recorded ones (and
-drops duplicates, counts gaps), each event is encoded once as line protocol (`Lines`) and
-queued in the `Backlog` (bounded in bytes), and the ``record`` process sends batches through
-`InfluxWriter` in the worker pool, backing off while the server is away. Its counters go to
-session data and to its own recorded feed ``influx_stats`` once a second.
+The WAMP-facing shell: one wildcard subscription (``<root>..feeds.``, `Listener`) brings
+every feed of every agent, including agents that start later; `FeedIntake` keeps the
+recorded ones (and drops duplicates, counts gaps), each event is encoded once as line
+protocol (`Lines`) and queued in the `Backlog` (bounded in bytes), and the ``record``
+process sends batches through `InfluxWriter` in the worker pool, backing off while the
+server is away. Its counters go to session data and to its own recorded feed
+``influx_stats`` once a second.
 
 With ``--spool-dir`` each event's points are also appended to a `Spool` on disk as they
 arrive, and the number below which all are written (or dropped, counted) is committed after
@@ -27,29 +28,18 @@ from pathlib import Path
 from typing import Any
 
 from socs_like import Agent, OpSession
-from socs_like.backoff import Backoff
-from socs_like_agents.recording.backlog import (
-    Backlog,
-    Batch,
-    add_max_queue_argument,
-    max_queue_bytes,
-)
-from socs_like_agents.recording.catchup import CatchUp
-from socs_like_agents.recording.intake import FeedIntake
-from socs_like_agents.recording.spool import (
-    Entry,
-    Spool,
-    pack,
-    segment_bytes,
-    settled_below,
-    unpack,
-)
+from socs_like_agents.recording.backlog import Backlog, Batch
+from socs_like_agents.recording.intake import Block, FeedIntake
+from socs_like_agents.recording.listener import Listener
+from socs_like_agents.recording.options import max_queue_bytes
+from socs_like_agents.recording.spool import Entry, Spool, reopen, segment_bytes, settle
 
+from . import options, spooled
 from .errors import InfluxUnavailable
 from .layout import Layout
 from .lineprotocol import Lines
-from .models import PublisherStats
-from .server import add_server_arguments, server_from
+from .server import server_from
+from .status import Writes, publisher_stats
 from .writer import InfluxWriter, WriteResult
 
 log = logging.getLogger(__name__)
@@ -70,47 +60,7 @@ class InfluxPublisher:
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        group = parser.add_argument_group("InfluxPublisher options")
-        add_server_arguments(group)
-        group.add_argument(
-            "--layout",
-            choices=[layout.value for layout in Layout],
-            default=Layout.OCS.value,
-            help="'ocs' (default): measurements, tags and types as OCS's InfluxDB publisher "
-            "writes them (integers as integers; influxdb_tags honoured); 'floats': as this "
-            "publisher wrote before, every number a float and influxdb_tags ignored, for a "
-            "database it filled",
-        )
-        group.add_argument(
-            "--initial-state",
-            choices=["idle", "record"],
-            default="record",
-            help="'record' starts recording at start-up (default)",
-        )
-        group.add_argument(
-            "--batch-size",
-            type=int,
-            default=10_000,
-            help="points per write at most, unless one event holds more (default 10000)",
-        )
-        group.add_argument(
-            "--flush-interval",
-            type=float,
-            default=1.0,
-            help="a point waits at most this long (s) for its batch to fill (default 1)",
-        )
-        # 128 MiB: 80 min of the demo site's feeds (about 27 kB/s of line protocol).
-        add_max_queue_argument(group, 128, "line protocol")
-        group.add_argument(
-            "--spool-dir",
-            metavar="DIR",
-            help="keep the queue on disk in DIR too (about --max-queue-mb of it), so a "
-            "publisher killed -9 loses nothing it received: it sends it when it starts "
-            "again. Without it the queue is in memory only (default)",
-        )
-        group.add_argument(
-            "--timeout", type=float, default=10.0, help="HTTP time-out of one write, s (10)"
-        )
+        options.add_arguments(parser)
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
         if args.batch_size < 1 or args.flush_interval <= 0:
@@ -137,75 +87,41 @@ class InfluxPublisher:
             verify=server.verify,
             gzip=server.gzip,
         )
-        self.recording = False
         self.feed = agent.register_feed("influx_stats", record=True)
-        agent.subscribe(f"{agent.address_root}..feeds.", self._on_event, match="wildcard")
-        agent.on_hub_lost(self.intake.away)
-        self.catch_up = CatchUp(agent, self.intake, self._on_event)
-        agent.on_hub_joined(self._catch_up)
+        self.listener = Listener(agent, self.intake, self._keep)
         agent.register_process("record", self.record, startup=args.initial_state == "record")
 
-    def _catch_up(self) -> None:
-        if self.recording:  # else `record` does when it starts
-            self.catch_up.start()
-
-    def _on_event(self, payload, feed_info) -> None:
-        if not self.recording:
-            return
-        received = time.time()
-        blocks = self.intake.take(payload, feed_info, received)
-        self.catch_up.after_take()
-        if blocks:
-            lines = Lines.of(blocks, received, self.layout)
-            self.empty += lines.empty
-            if lines.points:
-                self.backlog.add(Entry(self._spooled(lines), lines))
+    def _keep(self, blocks: list[Block], received: float) -> None:
+        lines = Lines.of(blocks, received, self.layout)
+        self.empty += lines.empty
+        if lines.points:
+            self.backlog.add(Entry(self._spooled(lines), lines))
 
     def _spooled(self, lines: Lines) -> int:
         """Append `lines` to the spool: its record number (0 without a spool)."""
         if self.spool is None:
             return 0
-        meta = {
-            "feed": lines.feed,
-            "points": lines.points,
-            "received": lines.received,
-            "newest": lines.newest,
-            "last": self.intake.last_of(lines.feed),
-        }
-        return self.spool.append(pack(meta, lines.body))
+        return self.spool.append(spooled.encode(lines, self.intake.last_of(lines.feed)))
 
     async def _resume(self) -> None:
         """Queue what the spool holds from an earlier run, and go on from the record numbers
         it saw (see `FeedIntake.resume`)."""
         if self.spool is None or self.spool_opened:
             return
-        resumed = await self.agent.to_thread(self.spool.open)
+        records, seen = await self.agent.to_thread(
+            reopen, self.spool, spooled.decode, spooled.UNREADABLE
+        )
         self.spool_opened = True
-        seen: dict[str, int] = dict(resumed.state.get("seen", {}))
-        for number, payload in resumed.records:
-            try:
-                meta, body = unpack(payload)
-                # its empty points were counted by the run that received it
-                lines = Lines(
-                    meta["feed"], body, meta["points"], 0, meta["received"], meta["newest"]
-                )
-            except (ValueError, KeyError) as exc:
-                self.spool.failed(f"record {number} of the spool unreadable: {exc!r}")
-                log.warning("%s", self.spool.last_error)
-                continue
+        for number, lines in records:
             self.backlog.add(Entry(number, lines))
-            if meta["last"] is not None:
-                seen[lines.feed] = meta["last"]
         self.intake.resume(seen)
-        if resumed.records:
+        if records:
             log.info("%d points from the spool of an earlier run queued", self.backlog.pending)
 
     def _commit(self, out: dict[Any, Batch[Entry[Lines]]]) -> None:
         """Settle, in the spool, what is written or dropped."""
         if self.spool is not None:
-            firsts = [batch.chunks[0] for batch in out.values() if batch.chunks]
-            low = settled_below(self.spool, self.backlog.oldest(), firsts)
-            self.spool.commit(low, {"seen": self.intake.last_seen()})
+            settle(self.spool, self.backlog, out.values(), self.intake.last_seen())
 
     def _due(self, now: float, stopping: bool) -> bool:
         pending = self.backlog.pending
@@ -228,44 +144,22 @@ class InfluxPublisher:
         """
         await self._resume()
         session.set_status("running")
-        self.recording = True
-        self.catch_up.start()
-        totals = WriteResult()
-        backoff = Backoff(initial=0.2, cap=5.0, jitter=0.1)
-        retry_at = 0.0
-        write_errors = 0
-        connected = False
-        last_error: str | None = None
-        data_lag: float | None = None
-        last_stats = (time.monotonic(), 0)  # when, and `written` then
+        self.listener.start()
+        writes = Writes(rate_since=(time.monotonic(), 0))
         stopping = False
         flush_failed = False  # once stopping, a failed write ends the flush
         inflight: dict[asyncio.Future[WriteResult], Batch[Entry[Lines]]] = {}
 
         def renew_stats() -> None:
-            nonlocal last_stats
-            now = time.monotonic()
-            rate = (totals.written - last_stats[1]) / max(now - last_stats[0], 1e-3)
-            last_stats = (now, totals.written)
-            stats = PublisherStats(
-                connected=connected,
-                written=totals.written,
-                rejected=totals.rejected,
-                dropped=self.backlog.dropped,
-                dropped_by_feed=dict(self.backlog.dropped_by_feed),
-                pending=self.backlog.pending,
-                pending_bytes=self.backlog.pending_bytes,
-                max_queue_bytes=self.backlog.max_bytes,
+            rate = writes.points_per_s(time.monotonic())
+            stats = publisher_stats(
+                writes,
+                self.backlog,
+                self.intake,
+                self.spool,
                 empty=self.empty,
-                lag=round(self.backlog.lag(time.time()), 3),
-                data_lag=data_lag,
-                points_per_s=round(rate, 1),
-                write_errors=write_errors,
-                last_error=last_error,
-                last_rejection=totals.last_rejection,
-                intake=self.intake.stats(),
-                spool_errors=self.spool.errors if self.spool else 0,
-                spool_last_error=self.spool.last_error if self.spool else None,
+                points_per_s=rate,
+                now=time.time(),
             )
             self._commit(inflight)  # drops too are settled
             session.data = stats.as_dict()
@@ -275,11 +169,11 @@ class InfluxPublisher:
             while True:
                 stopping = stopping or session.stop_requested
                 now = time.monotonic()
-                if now >= last_stats[0] + STATS_EVERY:
+                if now >= writes.rate_since[0] + STATS_EVERY:
                     renew_stats()
                 while (
                     len(inflight) < IN_FLIGHT
-                    and now >= retry_at
+                    and now >= writes.retry_at
                     and not flush_failed
                     and self._due(time.time(), stopping)
                 ):
@@ -302,28 +196,22 @@ class InfluxPublisher:
                         result = write.result()
                     except InfluxUnavailable as exc:
                         self.backlog.put_back(batch)
-                        write_errors += 1
-                        if connected or last_error is None:
+                        if writes.failed(str(exc), time.monotonic()):
                             log.warning("%s; queueing until it is back", exc)
-                        connected, last_error = False, str(exc)
-                        retry_at = time.monotonic() + backoff.failure()
                         flush_failed = stopping
                         continue
-                    if not connected:
+                    newest = max(e.chunk.newest for e in batch.chunks)
+                    if writes.succeeded(result, newest, time.time()):
                         log.info("InfluxDB at %s takes writes", self.writer.url)
-                    connected = True
-                    backoff.success()
-                    totals += result
-                    data_lag = round(time.time() - max(e.chunk.newest for e in batch.chunks), 3)
                     self._commit(inflight)
         finally:
-            self.recording = False
+            self.listener.stop()
             for write, batch in inflight.items():  # cancelled mid-write: keep what it held
                 write.cancel()
                 self.backlog.put_back(batch)
         renew_stats()
         left = self.backlog.pending
         return True, (
-            f"stopped: {totals.written} points written, {self.backlog.dropped} dropped"
+            f"stopped: {writes.totals.written} points written, {self.backlog.dropped} dropped"
             + (f", {left} not written (InfluxDB unavailable)" if left else "")
         )

@@ -26,7 +26,6 @@ it), never the length of the queue.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
@@ -127,23 +126,3 @@ class Backlog(Generic[C]):
             self.dropped += oldest.points
             feed = oldest.feed
             self.dropped_by_feed[feed] = self.dropped_by_feed.get(feed, 0) + oldest.points
-
-
-def add_max_queue_argument(group: argparse._ArgumentGroup, default_mib: float, what: str) -> None:
-    """The recorders' ``--max-queue-mb``: the byte bound of their `Backlog`."""
-    group.add_argument(
-        "--max-queue-mb",
-        type=float,
-        default=default_mib,
-        metavar="MIB",
-        help=f"MiB of {what} the queue holds while writing fails or lags (in memory: the "
-        f"agent grows by this much, and a few MiB of work besides); past that the oldest "
-        f"are dropped and counted (default {default_mib:g})",
-    )
-
-
-def max_queue_bytes(args: argparse.Namespace) -> int:
-    mib = float(args.max_queue_mb)
-    if not mib > 0:
-        raise ValueError("--max-queue-mb must be more than 0")
-    return round(mib * MIB)

@@ -28,18 +28,24 @@ record stays in memory only, and the next one starts a new segment.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import struct
 import zlib
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from .backlog import Chunk
+from .backlog import Backlog, Batch, Chunk
+
+log = logging.getLogger(__name__)
 
 C = TypeVar("C", bound=Chunk)
+T = TypeVar("T")
+# a recorder's record codec: an item (what it queues), its feed, the last record number seen
+Decode = Callable[[bytes], tuple[T, str, int | None]]
 ENTRY_BYTES = 48  # an `Entry` object, in memory
 # payload length, its CRC-32, the record's number
 HEADER = struct.Struct("<IIQ")
@@ -76,15 +82,6 @@ def segment_bytes(max_bytes: int) -> int:
     """The segment size for a queue bound of `max_bytes`: small against it (what the spool
     holds beyond the queue), large enough that a segment is not a file per few records."""
     return min(8 << 20, max(64 << 10, max_bytes // 16))
-
-
-def settled_below(spool: Spool, waiting: Entry[Any] | None, out: Iterable[Entry[Any]]) -> int:
-    """The number below which every record is settled: the oldest still waiting in the
-    `Backlog` or out being written (the first entry of each batch out), else the next."""
-    numbers = [e.number for e in out]
-    if waiting is not None:
-        numbers.append(waiting.number)
-    return min(numbers, default=spool.next)
 
 
 def pack(meta: Mapping[str, Any], body: bytes) -> bytes:
@@ -216,3 +213,42 @@ class Spool:
         while len(self._segments) > 1 and self._segments[1][0] <= self.low:
             _, path = self._segments.popleft()
             path.unlink(missing_ok=True)
+
+
+def reopen(
+    spool: Spool, decode: Decode[T], unreadable: tuple[type[Exception], ...]
+) -> tuple[list[tuple[int, T]], dict[str, int]]:
+    """Open `spool` (blocking) and `decode` the records an earlier run left unsettled:
+    ``(number, item)`` in order, and the last record number seen of each feed (the last
+    commit's, then each record's), for `FeedIntake.resume`. A record `decode` cannot read
+    (raises one of `unreadable`) is skipped, counted in the spool's ``errors`` and logged."""
+    resumed = spool.open()
+    seen: dict[str, int] = dict(resumed.state.get("seen", {}))
+    items: list[tuple[int, T]] = []
+    for number, payload in resumed.records:
+        try:
+            item, feed, last = decode(payload)
+        except unreadable as exc:
+            spool.failed(f"record {number} of the spool unreadable: {exc!r}")
+            log.warning("%s", spool.last_error)
+            continue
+        items.append((number, item))
+        if last is not None:
+            seen[feed] = last
+    return items, seen
+
+
+def settle(
+    spool: Spool,
+    backlog: Backlog[Entry[Any]],
+    out: Iterable[Batch[Entry[Any]]],
+    seen: Mapping[str, int],
+) -> None:
+    """Commit, in `spool`, what is written or dropped: every record below the oldest entry
+    still waiting in `backlog` or out being written (the batches `out`: taken, not yet back),
+    else below the next; with `seen` (the intake's last record numbers) for `reopen`."""
+    numbers = [batch.chunks[0].number for batch in out if batch.chunks]
+    waiting = backlog.oldest()
+    if waiting is not None:
+        numbers.append(waiting.number)
+    spool.commit(min(numbers, default=spool.next), {"seen": dict(seen)})

@@ -195,7 +195,8 @@ def test_a_record_filled_late_leaves_the_spool_resuming_from_the_newest(tmp_path
             first.call(first.instance.intake.away)
             continue
         payload = {"b": {"block_name": "b", "timestamps": [float(seq_no)], "data": {"v": [1.0]}}}
-        first.call(first.instance._on_event, payload, info | {"seq_no": seq_no, "seq_count": 1})
+        event = info | {"seq_no": seq_no, "seq_count": 1}
+        first.call(first.instance.listener.on_event, payload, event)
     # killed -9 before a round committed anything: a new process resumes from its spool
     second = ops_driver("FileRecorder", *args)
     assert second.call(second.instance._resume) == {"observatory.fd9.feeds.f": 3}

@@ -155,7 +155,7 @@ def test_an_event_delivered_twice_is_written_once(ops_driver, tmp_path):
     assert rec("start", "record").status == 0
     wait_until(lambda: rec("status", "record").session["status"] == "running")
     for seq_no, times in [(0, (1.0, 2.0)), (2, (3.0,)), (2, (3.0,)), (3, (4.0, 5.0))]:
-        rec.call(rec.instance._on_event, *event(seq_no, *times))
+        rec.call(rec.instance.listener.on_event, *event(seq_no, *times))
     time.sleep(0.2)
     rec("stop", "record")
     done = rec("wait", "record", timeout=10).session

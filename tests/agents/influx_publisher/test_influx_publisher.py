@@ -152,7 +152,7 @@ def test_an_event_delivered_twice_is_written_once(ops_driver, influxdb):
     }
     for seq_no, t in [(0, 1.0), (1, 2.0), (1, 2.0), (2, 3.0)]:
         payload = {"b": {"block_name": "b", "timestamps": [t], "data": {"v": [t]}}}
-        pub.call(pub.instance._on_event, payload, info | {"seq_no": seq_no, "seq_count": 1})
+        pub.call(pub.instance.listener.on_event, payload, info | {"seq_no": seq_no, "seq_count": 1})
     pub("stop", "record")
     done = pub("wait", "record", timeout=20).session
     # InfluxDB would store the second copy over the first (same series and time): the

@@ -97,7 +97,7 @@ def publish_with_ours(ops_driver, db: InfluxDatabase, events: list[Any], *args: 
     assert pub("start", "record").status == 0
     wait_until(lambda: pub("status", "record").session["status"] == "running")
     for payload, info in events:
-        pub.call(pub.instance._on_event, payload, info)
+        pub.call(pub.instance.listener.on_event, payload, info)
     pub("stop", "record")
     return pub("wait", "record", timeout=20).session["data"]
 

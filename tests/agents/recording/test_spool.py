@@ -7,9 +7,11 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from socs_like_agents.recording.spool import Spool, pack, unpack
+from socs_like_agents.recording.backlog import Backlog, Batch
+from socs_like_agents.recording.spool import Entry, Spool, pack, reopen, settle, unpack
 
 KILLED = """
 import os, signal, sys
@@ -75,3 +77,48 @@ def test_a_record_packs_its_meta_beside_its_body():
 def test_a_new_spool_starts_empty(tmp_path: Path):
     resumed = Spool(tmp_path / "new", segment_bytes=10).open()
     assert resumed.state == {} and resumed.records == []
+
+
+def decode_text(payload: bytes) -> tuple[str, str, int | None]:
+    """A record ``feed last text``; anything else raises ValueError."""
+    feed, last, text = payload.decode().split(" ", 2)
+    return text, feed, None if last == "-" else int(last)
+
+
+def test_reopen_decodes_what_is_unsettled_and_counts_a_record_it_cannot_read(tmp_path):
+    spool = Spool(tmp_path, segment_bytes=1 << 20)
+    spool.open()
+    for payload in [b"a.feeds.x 3 old", b"a.feeds.x 4 one", b"garbled", b"a.feeds.y - two"]:
+        spool.append(payload)
+    spool.commit(1, {"seen": {"a.feeds.x": 3, "a.feeds.z": 9}})
+    again = Spool(tmp_path, segment_bytes=1 << 20)
+    items, seen = reopen(again, decode_text, (ValueError,))
+    assert items == [(1, "one"), (3, "two")]  # from the commit on, in order
+    # the commit's numbers, then each record's (a record without one keeps the commit's)
+    assert seen == {"a.feeds.x": 4, "a.feeds.z": 9}
+    assert again.errors == 1 and "record 2 of the spool unreadable" in str(again.last_error)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    feed: str = "a.feeds.x"
+    points: int = 1
+    nbytes: int = 10
+    received: float = 0.0
+
+
+def test_settle_commits_below_the_oldest_entry_waiting_or_out(tmp_path):
+    spool = Spool(tmp_path, segment_bytes=1 << 20)
+    spool.open()
+    backlog: Backlog[Entry[Chunk]] = Backlog(1 << 20)
+    for _ in range(4):
+        backlog.add(Entry(spool.append(b"r"), Chunk()))
+    out = backlog.take(2)  # records 0 and 1 out being written
+    settle(spool, backlog, [out], {"a.feeds.x": 1})
+    assert spool.low == 0
+    settle(spool, backlog, [], {"a.feeds.x": 1})  # written: record 2 waits
+    assert spool.low == 2
+    backlog.take(2)
+    settle(spool, backlog, [Batch()], {"a.feeds.x": 3})  # all written: below the next
+    assert spool.low == 4
+    assert Spool(tmp_path, segment_bytes=1 << 20).open().state == {"seen": {"a.feeds.x": 3}}
