@@ -127,7 +127,14 @@ def test_a_30_s_outage_loses_nothing_within_the_queue_bound_and_counts_drops_bey
     assert len(sent) - len(kept) > 2000
     # Every point received (all feeds: the publishers' own stats too) is written or counted.
     assert stats["intake"]["samples"] == stats["written"] + stats["dropped"]
-    assert stats["written"] == points_in(small)
+    # Both publishers' own stats go on arriving once a second, so a write can land between
+    # the session data and the count (578 against 581 on a loaded machine): they must agree
+    # once no write falls between them. A point both stored and counted dropped never would.
+    wait_until(
+        lambda: little.record.status().session["data"]["written"] == points_in(small),
+        15,
+        message="points written as counted = points in the small database",
+    )
     # The queue dropped its oldest: the hole is one run of consecutive samples.
     order = sorted(sent)
     holes = [i for i, t in enumerate(order) if t not in kept]
