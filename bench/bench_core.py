@@ -499,7 +499,7 @@ def _bench_hub(site: Site, res: Results, outage: float) -> None:
 
 
 def main() -> int:
-    parser = bench_parser(__doc__)
+    parser = bench_parser(__doc__, json=True, keep=True)
     parser.add_argument(
         "--only", default="op,feed,spawn,hub", help="comma-separated subset of op,feed,spawn,hub"
     )

@@ -338,9 +338,13 @@ def run_scale(
     return out
 
 
+def scale_budget(quick: bool) -> tuple[float, int]:
+    """A scale run's listening window (seconds) and how many start+waits it makes."""
+    return (5.0, 20) if quick else (20.0, 200)
+
+
 def bench_scale(site: Site, workdir: Path, res: Results, ns: list[int], quick: bool) -> None:
-    window = 5.0 if quick else 20.0
-    calls = 20 if quick else 200
+    window, calls = scale_budget(quick)
     for n in ns:
         say(f"\n== 1. scale: {n} agents + a registry + {CLIENTS} listening clients ==")
         o = run_scale(site, workdir, n, "ours", window, calls)
@@ -410,8 +414,7 @@ def bench_spread(
     site: Site, workdir: Path, res: Results, ns: list[int], quick: bool, k: int
 ) -> None:
     """Our scale run on loopback and spread over `k` agent hosts, side by side."""
-    window = 5.0 if quick else 20.0
-    calls = 20 if quick else 200
+    window, calls = scale_budget(quick)
     for n in ns:
         say(f"\n== 1. scale: {n} agents, on loopback and over {k} hosts + the hub's ==")
         o = run_scale(site, workdir, n, "ours", window, calls)
@@ -627,7 +630,7 @@ def bench_overload(site: Site, res: Results, duration: float) -> None:
 
 
 def main() -> int:
-    parser = bench_parser(__doc__, quick_help="N=3 only and short windows")
+    parser = bench_parser(__doc__, "N=3 only and short windows", json=True, keep=True)
     parser.add_argument("--n", default="10,50,100", help="agent counts for the scale runs")
     parser.add_argument("--only", default="spawn,ops,overload,scale", help="sections to run")
     parser.add_argument(

@@ -4,7 +4,7 @@ on it, process figures from /proc, and the closing table ``metric | target | soc
 
 A run::
 
-    parser = bench_parser(__doc__)          # --quick, --json, --keep
+    parser = bench_parser(__doc__, json=True, keep=True)  # --quick, --json, --keep
     args = parser.parse_args()
     workdir = start_run("socs-bench-x-", args.quick)
     res = Results()
@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +41,7 @@ import yaml
 
 from socs_like.client import AsyncClient, ClientError, run_sync
 from socs_like.testing.hub import HubInfo, agent_command, free_port, start_hub
+from socs_like.testing.influxdb import InfluxServer
 from socs_like.testing.procs import children_by_parent, descendants
 
 HERE = Path(__file__).resolve().parent
@@ -116,14 +117,36 @@ def print_table(rows: list[Row]) -> None:
 
 
 def bench_parser(
-    doc: str | None, quick_help: str = "short runs, for development"
+    doc: str | None,
+    quick_help: str = "short runs, for development",
+    *,
+    json: bool = False,
+    keep: bool = False,
 ) -> argparse.ArgumentParser:
-    """The options every table benchmark has: --quick, --json and --keep (see `finish_run`)."""
+    """A benchmark's options: its docstring's first paragraph as the description, --quick,
+    and with `json`/`keep` --json (the raw figures, see `finish_run`) and --keep (the work
+    folder, see `work_folder`)."""
     parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=quick_help)
-    parser.add_argument("--json", help="also write the raw figures to this file")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    if json:
+        parser.add_argument("--json", help="also write the raw figures to this file")
+    if keep:
+        parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     return parser
+
+
+@contextlib.contextmanager
+def work_folder(prefix: str, keep: bool) -> Iterator[Path]:
+    """A new work folder, removed at the end whatever happened, or kept (and named) with
+    --keep."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        if keep:
+            print(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def start_run(prefix: str, quick: bool) -> Path:
@@ -257,6 +280,28 @@ def tree(pid: int) -> list[int]:
 
 
 # --- a hub, our agents and OCS's ----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def running_hub(folder: Path) -> Iterator[HubInfo]:
+    """Our hub and its site file in `folder`, stopped at the end whatever happened."""
+    info = start_hub(folder)
+    try:
+        yield info
+    finally:
+        info.hub.stop()
+
+
+@contextlib.contextmanager
+def influx_server(work: Path) -> Iterator[InfluxServer]:
+    """A real InfluxDB in ``work/influx`` on free ports, stopped at the end whatever happened."""
+    influx = InfluxServer(root=work / "influx", http_port=free_port(), rpc_port=free_port())
+    influx.root.mkdir()
+    influx.start()
+    try:
+        yield influx
+    finally:
+        influx.stop()
 
 
 def hub_client(url: str, http_url: str, instance_id: str, timeout: float = 5.0) -> AsyncClient:
