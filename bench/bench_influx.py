@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import bench_parser, influx_server, running_hub, work_folder
+from harness import bench_parser, influx_site
 
 from socs_like.client import Client, ClientError
 from socs_like.testing.hub import agent_command
@@ -68,11 +68,7 @@ def main() -> int:
     parser.add_argument("--spool", action="store_true", help="the publisher's --spool-dir on")
     args = parser.parse_args()
     seconds = args.seconds or (10.0 if args.quick else 60.0)
-    with (
-        work_folder("bench-influx-", args.keep) as work,
-        running_hub(work / "hub") as hub,
-        influx_server(work) as influx,
-    ):
+    with influx_site("bench-influx-", args.keep) as (work, hub, influx):
         procs: list[subprocess.Popen[bytes]] = []
         try:
             procs.append(

@@ -34,7 +34,7 @@ import threading
 import time
 from typing import Any
 
-from harness import bench_parser, influx_server, running_hub, work_folder
+from harness import bench_parser, influx_site
 
 from socs_like.client import Client, ClientError
 from socs_like.testing.hub import AgentProcess, spawn_agent
@@ -103,11 +103,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     minutes = args.minutes or (2.0 if args.quick else 10.0)
-    with (
-        work_folder("bench-influx-outage-", args.keep) as work,
-        running_hub(work / "hub") as hub,
-        influx_server(work) as influx,
-    ):
+    with influx_site("bench-influx-outage-", args.keep) as (work, hub, influx):
         agents: list[AgentProcess] = []
         simulator: subprocess.Popen[bytes] | None = None
         clients: list[Client] = []

@@ -304,6 +304,18 @@ def influx_server(work: Path) -> Iterator[InfluxServer]:
         influx.stop()
 
 
+@contextlib.contextmanager
+def influx_site(prefix: str, keep: bool) -> Iterator[tuple[Path, HubInfo, InfluxServer]]:
+    """A work folder (`work_folder`) with our hub and a real InfluxDB in it, all three gone
+    at the end whatever happened."""
+    with (
+        work_folder(prefix, keep) as work,
+        running_hub(work / "hub") as hub,
+        influx_server(work) as influx,
+    ):
+        yield work, hub, influx
+
+
 def hub_client(url: str, http_url: str, instance_id: str, timeout: float = 5.0) -> AsyncClient:
     """A client of `instance_id` on the hub at `url` (the benchmarks' realm and root)."""
     return AsyncClient(
