@@ -417,13 +417,7 @@ def _bench_hub(site: Site, res: Results, outage: float) -> None:
         run_async(c2.request("wait", "acq", timeout=10), 20)
     time.sleep(0.5)
     # OCS gives up some seconds after the hub went away (crossbar_timeout, default 10 s)
-    deadline = time.perf_counter() + 25
-    while (
-        theirs.alive()
-        and time.perf_counter() < deadline
-        and time.perf_counter() - watch_exits.t0 < 30
-    ):
-        time.sleep(0.1)
+    watch_exits.wait("ocs", min(30, time.perf_counter() - watch_exits.t0 + 25))
     events = probe.snapshot()
     run_async(c2.close(), 5)
     run_async(oc2.close(), 5)

@@ -239,6 +239,11 @@ class ExitWatch:
                 return
             time.sleep(0.05)
 
+    def wait(self, name: str, limit: float) -> None:
+        """Return once `name` has exited, or `limit` seconds after the watch began."""
+        while name not in self.exits and time.perf_counter() - self.t0 < limit:
+            time.sleep(0.1)
+
     def join(self, timeout: float = 1.0) -> None:
         self._thread.join(timeout)
 
