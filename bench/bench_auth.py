@@ -18,7 +18,6 @@ the machine hits both alike:
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -29,6 +28,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from harness import bench_parser  # noqa: E402
 
 from socs_like.client import AsyncClient, run_sync, wait_for_agent  # noqa: E402
 from socs_like.hub import Hub  # noqa: E402
@@ -103,8 +104,7 @@ async def join_once(hub: HubInfo, anonymous: bool) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a short run (< 1 minute)")
+    parser = bench_parser(__doc__, "a short run (< 1 minute)")
     args = parser.parse_args()
     rounds, joins, starts = (200, 30, 2) if args.quick else (2000, 200, 6)
     work = Path(tempfile.mkdtemp(prefix="bench-auth-"))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """How long `socs-like` commands take end to end, as an operator or a cron line runs them.
 
-    .venv/bin/python bench/bench_cli_start.py [--rounds N] [--hub]
+    .venv/bin/python bench/bench_cli_start.py [--quick] [--rounds N] [--hub]
 
 Each command runs N times (10 by default) as a fresh ``python -m socs_like`` process; the
 median wall time is printed with the load average, since the figure means little without it.
@@ -13,7 +13,6 @@ importtime`` then names the five modules that take longest to import for ``statu
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -23,6 +22,7 @@ import time
 from pathlib import Path
 
 import yaml
+from harness import bench_parser
 
 from socs_like.testing import free_port
 from socs_like.testing.hub import spawn_agent, start_hub
@@ -103,10 +103,11 @@ def top_importers(argv: list[str], count: int = 5) -> list[tuple[int, str]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=10)
+    parser = bench_parser(__doc__, "3 rounds instead of 10")
+    parser.add_argument("--rounds", type=int, help="runs of each command (10; 3 with --quick)")
     parser.add_argument("--hub", action="store_true", help="also status against a live hub")
     args = parser.parse_args()
+    rounds = args.rounds or (3 if args.quick else 10)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         site = str(site_without_hub(folder))
@@ -124,11 +125,11 @@ def main() -> int:
         }
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         for label, argv in commands.items():
-            median = median_seconds(argv, args.rounds)
-            print(f"{label:34} median of {args.rounds}: {median:.3f} s")
+            median = median_seconds(argv, rounds)
+            print(f"{label:34} median of {rounds}: {median:.3f} s")
         if args.hub:
-            for label, median in status_with_hub(folder, args.rounds).items():
-                print(f"{label:34} median of {args.rounds}: {median:.3f} s")
+            for label, median in status_with_hub(folder, rounds).items():
+                print(f"{label:34} median of {rounds}: {median:.3f} s")
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print("status, top importers (cumulative):")
         for micros, name in top_importers(["-m", "socs_like", "status", "--site-config", site]):

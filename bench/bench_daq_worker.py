@@ -14,7 +14,6 @@ figures are this code's, not the rc file's.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import bench_parser
 
 from socs_like.commands import SshPool, SshSettings
 from socs_like.testing import free_port, wait_until
@@ -186,8 +187,7 @@ async def timeout_and_backoff(pool: SshPool, worker: WorkerInterface) -> dict[st
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 000 files, 5 hosts, 3 sweeps")
+    parser = bench_parser(__doc__, "2 000 files, 5 hosts, 3 sweeps")
     parser.add_argument("--files", type=int, help="GRAW files to organize (default 10 000)")
     parser.add_argument("--hosts", type=int, help="sshd instances to sweep (default 20)")
     parser.add_argument("--sweeps", type=int, help="warm sweeps (default 10)")

@@ -14,7 +14,6 @@ machine's cores with the grabber: its time to make and format the samples is in 
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import bench_parser
 
 from socs_like.db import Database
 from socs_like.testing import free_port, wait_until
@@ -43,8 +44,7 @@ def _up(url: str) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="6 h instead of 24 h")
+    parser = bench_parser(__doc__, "6 h instead of 24 h")
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     hours = 6 if args.quick else 24

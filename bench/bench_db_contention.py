@@ -13,7 +13,6 @@ comes from the agents' own session data and the database.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import socket
@@ -26,6 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness import bench_parser  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from socs_like.client import Client  # noqa: E402
@@ -136,8 +136,7 @@ def wait_settled(db: Database, sent: int, timeout: float) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="30 s of traffic instead of --minutes")
+    parser = bench_parser(__doc__, "30 s of traffic instead of --minutes")
     parser.add_argument("--minutes", type=float, default=3.0, help="traffic duration (default 3)")
     parser.add_argument("--rate", type=float, default=200.0, help="announcements/s (default 200)")
     args = parser.parse_args()

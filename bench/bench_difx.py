@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness import bench_parser  # noqa: E402
+
 from socs_like.client import AsyncClient  # noqa: E402
 from socs_like.testing.hub import free_port, start_hub  # noqa: E402
 from socs_like_agents.difx_relay.feeds import DOCUMENT_FEEDS  # noqa: E402
@@ -252,8 +254,7 @@ async def flood_and_reconnect(rate: float, seconds: float, trials: int) -> dict[
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="10 s flood, 1 reconnect trial")
+    p = bench_parser(__doc__, "10 s flood, 1 reconnect trial")
     p.add_argument("--rate", type=float, default=1000.0, help="flood rate, documents/s")
     args = p.parse_args()
     seconds, trials = (10.0, 1) if args.quick else (60.0, 3)

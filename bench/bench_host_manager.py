@@ -19,7 +19,6 @@ start-up. Prints median and max of each.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import signal
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from harness import bench_parser
 
 from socs_like.client import AsyncClient, ClientError, wait_for_agent
 from socs_like.supervisor import QUICK_EXIT
@@ -88,8 +88,7 @@ async def bench(hub_url: str, kills: int) -> tuple[list[float], list[float]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 kills (default 10)")
+    parser = bench_parser(__doc__, "3 kills (default 10)")
     parser.add_argument("--kills", type=int)
     args = parser.parse_args()
     kills = args.kills or (3 if args.quick else 10)

@@ -22,21 +22,19 @@ points InfluxDB holds (``SELECT COUNT``), and FakeData's feed ``dropped`` counte
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from harness import bench_parser, influx_site
+
 from socs_like.client import Client, ClientError
-from socs_like.testing.hub import agent_command, start_hub
-from socs_like.testing.influxdb import InfluxServer
-from socs_like.testing.util import free_port, wait_until
+from socs_like.testing.hub import agent_command
+from socs_like.testing.util import wait_until
 
 DB = "bench"
 MEASUREMENT = "observatory.fd-bench"
@@ -63,89 +61,79 @@ def callable_client(instance_id: str, site_file: Path) -> Client:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="10 s instead of 60 s")
+    parser = bench_parser(__doc__, "10 s instead of 60 s", keep=True)
     parser.add_argument("--rate", type=float, default=100_000, help="samples/s (100000)")
     parser.add_argument("--seconds", type=float, help="acquisition time (60; 10 with --quick)")
     parser.add_argument("--batch-size", default="10000", help="the publisher's (10000)")
     parser.add_argument("--spool", action="store_true", help="the publisher's --spool-dir on")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args()
     seconds = args.seconds or (10.0 if args.quick else 60.0)
-    work = Path(tempfile.mkdtemp(prefix="bench-influx-"))
-    hub = start_hub(work / "hub")
-    influx = InfluxServer(root=work / "influx", http_port=free_port(), rpc_port=free_port())
-    influx.root.mkdir()
-    influx.start()
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        procs.append(
-            spawn(
-                "fd-bench",
-                agent_command("FakeData", "fd-bench", hub.site_file, ["--frame-length", "0.1"]),
-                work,
+    with influx_site("bench-influx-", args.keep) as (work, hub, influx):
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
+            procs.append(
+                spawn(
+                    "fd-bench",
+                    agent_command("FakeData", "fd-bench", hub.site_file, ["--frame-length", "0.1"]),
+                    work,
+                )
             )
-        )
-        publisher_args = ["--host", "127.0.0.1", "--port", str(influx.http_port)]
-        if args.spool:
-            publisher_args += ["--spool-dir", str(work / "spool")]
-        procs.append(
-            spawn(
-                "influx-bench",
-                agent_command(
-                    "InfluxPublisher",
+            publisher_args = ["--host", "127.0.0.1", "--port", str(influx.http_port)]
+            if args.spool:
+                publisher_args += ["--spool-dir", str(work / "spool")]
+            procs.append(
+                spawn(
                     "influx-bench",
-                    hub.site_file,
-                    [*publisher_args, "--database", DB, "--batch-size", args.batch_size],
-                ),
-                work,
+                    agent_command(
+                        "InfluxPublisher",
+                        "influx-bench",
+                        hub.site_file,
+                        [*publisher_args, "--database", DB, "--batch-size", args.batch_size],
+                    ),
+                    work,
+                )
             )
-        )
-        fake = callable_client("fd-bench", hub.site_file)
-        publisher = callable_client("influx-bench", hub.site_file)
-        wait_until(lambda: publisher.record.status().session.get("status") == "running", 30)
-        print(f"acq at {args.rate:.0f} samples/s (2 channels) for {seconds:.0f} s ...", flush=True)
-        fake.acq.start(sample_rate=args.rate)
-        samples: list[dict[str, Any]] = []
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < seconds:
-            time.sleep(1.0)
-            samples.append(publisher.record.status().session["data"] | {"t": time.monotonic()})
-        fake.acq.stop()
-        done = fake.acq.wait(timeout=30).session["data"]
-        stopped = time.monotonic()
-        sent = int(done["samples_sent"])
-        feed = dict(fake.get_api()["feeds"])["false_temperatures"]
+            fake = callable_client("fd-bench", hub.site_file)
+            publisher = callable_client("influx-bench", hub.site_file)
+            wait_until(lambda: publisher.record.status().session.get("status") == "running", 30)
+            print(
+                f"acq at {args.rate:.0f} samples/s (2 channels) for {seconds:.0f} s ...", flush=True
+            )
+            fake.acq.start(sample_rate=args.rate)
+            samples: list[dict[str, Any]] = []
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < seconds:
+                time.sleep(1.0)
+                samples.append(publisher.record.status().session["data"] | {"t": time.monotonic()})
+            fake.acq.stop()
+            done = fake.acq.wait(timeout=30).session["data"]
+            stopped = time.monotonic()
+            sent = int(done["samples_sent"])
+            feed = dict(fake.get_api()["feeds"])["false_temperatures"]
 
-        def drained() -> dict[str, Any] | None:
-            d = publisher.record.status().session["data"]
-            ok = d["pending"] == 0 and d["intake"]["samples"] >= sent
-            return d if ok else None
+            def drained() -> dict[str, Any] | None:
+                d = publisher.record.status().session["data"]
+                ok = d["pending"] == 0 and d["intake"]["samples"] >= sent
+                return d if ok else None
 
-        final = wait_until(drained, 120, interval=0.1, message="the publisher drained")
-        drain = time.monotonic() - stopped
-        [series] = influx.query(f'SELECT COUNT(channel_00) FROM "{MEASUREMENT}"', DB)
-        stored = int(series["values"][0][1])
-    except (ClientError, AssertionError) as exc:
-        print(f"\nbench_influx: the run broke off: {exc}")
-        for name in ("fd-bench", "influx-bench"):
-            tail = (work / f"{name}.log").read_text(errors="replace").splitlines()[-8:]
-            print(f"--- last lines of {name}:", *tail, sep="\n  ")
-        return 1
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        influx.stop()
-        hub.hub.stop()
-        if args.keep:
-            print(f"work folder kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+            final = wait_until(drained, 120, interval=0.1, message="the publisher drained")
+            drain = time.monotonic() - stopped
+            [series] = influx.query(f'SELECT COUNT(channel_00) FROM "{MEASUREMENT}"', DB)
+            stored = int(series["values"][0][1])
+        except (ClientError, AssertionError) as exc:
+            print(f"\nbench_influx: the run broke off: {exc}")
+            for name in ("fd-bench", "influx-bench"):
+                tail = (work / f"{name}.log").read_text(errors="replace").splitlines()[-8:]
+                print(f"--- last lines of {name}:", *tail, sep="\n  ")
+            return 1
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
 
     steady = samples[2:] or samples  # the first seconds include start-up
     rate = (steady[-1]["written"] - steady[0]["written"]) / max(

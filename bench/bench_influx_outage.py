@@ -26,21 +26,19 @@ intake, and whether every point taken is written, dropped, rejected or empty, ex
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
+from harness import bench_parser, influx_site
+
 from socs_like.client import Client, ClientError
-from socs_like.testing.hub import AgentProcess, spawn_agent, start_hub
-from socs_like.testing.influxdb import InfluxServer
+from socs_like.testing.hub import AgentProcess, spawn_agent
+from socs_like.testing.procs import rss_kib
 from socs_like.testing.util import free_port, wait_until
 
 PUBLISHER = "influx-outage"
@@ -82,10 +80,8 @@ class Beats:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    kib = rss_kib(pid)
+    return float("nan") if kib is None else kib / 1024
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -96,9 +92,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser(__doc__, "a 2-minute outage", keep=True)
     parser.add_argument("--minutes", type=float, help="outage length (10; 2 with --quick)")
-    parser.add_argument("--quick", action="store_true", help="a 2-minute outage")
     parser.add_argument("--scale", type=float, default=1.0, help="times the demo's rates (1)")
     parser.add_argument(
         "--publisher-arg",
@@ -106,128 +101,126 @@ def main() -> int:
         default=[],
         help="an argument for the publisher, e.g. --publisher-arg=--max-queue-bytes=64M",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args()
     minutes = args.minutes or (2.0 if args.quick else 10.0)
-    work = Path(tempfile.mkdtemp(prefix="bench-influx-outage-"))
-    hub = start_hub(work / "hub")
-    influx = InfluxServer(root=work / "influx", http_port=free_port(), rpc_port=free_port())
-    influx.root.mkdir()
-    influx.start()
-    agents: list[AgentProcess] = []
-    simulator: subprocess.Popen[bytes] | None = None
-    clients: list[Client] = []
+    with influx_site("bench-influx-outage-", args.keep) as (work, hub, influx):
+        agents: list[AgentProcess] = []
+        simulator: subprocess.Popen[bytes] | None = None
+        clients: list[Client] = []
 
-    def client(instance_id: str) -> Client:
-        clients.append(Client(instance_id, site_config=str(hub.site_file), timeout=30.0))
-        return clients[-1]
+        def client(instance_id: str) -> Client:
+            clients.append(Client(instance_id, site_config=str(hub.site_file), timeout=30.0))
+            return clients[-1]
 
-    def agent(agent_class: str, instance_id: str, argv: list[str]) -> AgentProcess:
-        agents.append(spawn_agent(hub, agent_class, instance_id, work / f"{instance_id}.log", argv))
-        return agents[-1]
-
-    udp = free_port("udp")
-    try:
-        publisher_proc = agent(
-            "InfluxPublisher",
-            PUBLISHER,
-            [
-                *("--host", "127.0.0.1", "--port", str(influx.http_port)),
-                *("--database", "bench", *args.publisher_arg),
-            ],
-        )
-        publisher = client(PUBLISHER)
-        beats, published = Beats(), PublishedPoints()
-        client(PUBLISHER).subscribe("heartbeat", beats)
-        client("bench-listener").subscribe(f"{ROOT}..feeds.", published, match="wildcard")
-        wait_until(lambda: publisher.record.status().session.get("status") == "running", 30)
-        agent(
-            "PysmurfMonitor",
-            "pysmurf-monitor",
-            [
-                *("--udp-port", str(udp), "--udp-host", "127.0.0.1"),
-                *("--db-path", str(work / "suprsync.db"), "--local-root", str(work / "readout")),
-            ],
-        )
-        agent(
-            "FakeData",
-            "fake-data1",
-            ["--mode", "acq", "--num-channels", "4", "--sample-rate", str(20 * args.scale)],
-        )
-        simulator = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "socs_like", "simulate", "pysmurf", "--port", str(udp)),
-                *("--data-dir", str(work / "readout"), "--streams", "3", "--g3-size", "1024"),
-                *("--metadata-rate", str(150 * args.scale), "--seed", "1"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(work / "simulator.log", "ab"),  # noqa: SIM115 - the child holds it
-        )
-        wait_until(
-            lambda: publisher.record.status().session["data"].get("written", 0) > 0,
-            60,
-            message="the publisher wrote",
-        )
-        pid = int(publisher.get_api()["instance_pid"])
-        influx.stop()
-        start, rss_start = time.time(), rss_mb(pid)
-        print(f"InfluxDB stopped; outage of {minutes:g} min at {args.scale:g}x the demo's rates")
-        peak = rss_start
-        while time.time() - start < minutes * 60:
-            time.sleep(5.0)
-            peak = max(peak, rss_mb(pid))
-            d = publisher.record.status().session["data"]
-            print(
-                f"  {time.time() - start:6.0f} s  pending {d['pending']:>9,}"
-                f"  dropped {d['dropped']:>9,}  lost {d['intake']['records']['lost']:>6,}"
-                f"  rss {rss_mb(pid):6.0f} MB",
-                flush=True,
+        def agent(agent_class: str, instance_id: str, argv: list[str]) -> AgentProcess:
+            agents.append(
+                spawn_agent(hub, agent_class, instance_id, work / f"{instance_id}.log", argv)
             )
-        outage_end, rss_end = time.time(), rss_mb(pid)
-        during = publisher.record.status().session["data"]
-        influx.start()
-        back = time.monotonic()
-        wait_until(
-            lambda: publisher.record.status().session["data"]["pending"] == 0,
-            600,
-            interval=1.0,
-            message="the queue drained",
-        )
-        drain = time.monotonic() - back
-        client("fake-data1").acq.stop()
-        simulator.terminate()
-        simulator.wait(15)
-        time.sleep(2.0)  # the feeds' last events reach the publisher and the listener
-        publisher.record.stop()
-        final = publisher.record.wait(timeout=60).session["data"]
-        # The publisher's own stats feed goes on until `record` stops: count what of it the
-        # intake took from where it went (InfluxDB, or dropped)
-        stats = influx.query(f'SELECT COUNT("written") FROM "{ROOT}.{PUBLISHER}"', "bench")
-        own = f"{ROOT}.{PUBLISHER}.feeds.influx_stats"
-        own_taken = sum(int(s["values"][0][1]) for s in stats)
-        own_taken += final.get("dropped_by_feed", {}).get(own, 0)
-        others = sum(n for feed, n in published.by_feed.items() if feed != own)
-        hub_losses = publisher_proc.output().count("lost the hub")
-    except (ClientError, AssertionError) as exc:
-        print(f"\nbench_influx_outage: the run broke off: {exc}")
-        for log in sorted(work.glob("*.log")):
-            tail = log.read_text(errors="replace").splitlines()[-8:]
-            print(f"--- last lines of {log.name}:", *tail, sep="\n  ")
-        return 1
-    finally:
-        if simulator is not None and simulator.poll() is None:
-            simulator.kill()
-        for c in clients:
-            with contextlib.suppress(ClientError):
-                c.close()
-        for a in agents:
-            a.stop()
-        influx.stop()
-        hub.hub.stop()
-        if args.keep:
-            print(f"work folder kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+            return agents[-1]
+
+        udp = free_port("udp")
+        try:
+            publisher_proc = agent(
+                "InfluxPublisher",
+                PUBLISHER,
+                [
+                    *("--host", "127.0.0.1", "--port", str(influx.http_port)),
+                    *("--database", "bench", *args.publisher_arg),
+                ],
+            )
+            publisher = client(PUBLISHER)
+            beats, published = Beats(), PublishedPoints()
+            client(PUBLISHER).subscribe("heartbeat", beats)
+            client("bench-listener").subscribe(f"{ROOT}..feeds.", published, match="wildcard")
+            wait_until(lambda: publisher.record.status().session.get("status") == "running", 30)
+            agent(
+                "PysmurfMonitor",
+                "pysmurf-monitor",
+                [
+                    *("--udp-port", str(udp), "--udp-host", "127.0.0.1"),
+                    *(
+                        "--db-path",
+                        str(work / "suprsync.db"),
+                        "--local-root",
+                        str(work / "readout"),
+                    ),
+                ],
+            )
+            agent(
+                "FakeData",
+                "fake-data1",
+                ["--mode", "acq", "--num-channels", "4", "--sample-rate", str(20 * args.scale)],
+            )
+            simulator = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "socs_like", "simulate", "pysmurf", "--port", str(udp)),
+                    *("--data-dir", str(work / "readout"), "--streams", "3", "--g3-size", "1024"),
+                    *("--metadata-rate", str(150 * args.scale), "--seed", "1"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=open(work / "simulator.log", "ab"),  # noqa: SIM115 - the child holds it
+            )
+            wait_until(
+                lambda: publisher.record.status().session["data"].get("written", 0) > 0,
+                60,
+                message="the publisher wrote",
+            )
+            pid = int(publisher.get_api()["instance_pid"])
+            influx.stop()
+            start, rss_start = time.time(), rss_mb(pid)
+            print(
+                f"InfluxDB stopped; outage of {minutes:g} min at {args.scale:g}x the demo's rates"
+            )
+            peak = rss_start
+            while time.time() - start < minutes * 60:
+                time.sleep(5.0)
+                peak = max(peak, rss_mb(pid))
+                d = publisher.record.status().session["data"]
+                print(
+                    f"  {time.time() - start:6.0f} s  pending {d['pending']:>9,}"
+                    f"  dropped {d['dropped']:>9,}  lost {d['intake']['records']['lost']:>6,}"
+                    f"  rss {rss_mb(pid):6.0f} MB",
+                    flush=True,
+                )
+            outage_end, rss_end = time.time(), rss_mb(pid)
+            during = publisher.record.status().session["data"]
+            influx.start()
+            back = time.monotonic()
+            wait_until(
+                lambda: publisher.record.status().session["data"]["pending"] == 0,
+                600,
+                interval=1.0,
+                message="the queue drained",
+            )
+            drain = time.monotonic() - back
+            client("fake-data1").acq.stop()
+            simulator.terminate()
+            simulator.wait(15)
+            time.sleep(2.0)  # the feeds' last events reach the publisher and the listener
+            publisher.record.stop()
+            final = publisher.record.wait(timeout=60).session["data"]
+            # The publisher's own stats feed goes on until `record` stops: count what of it the
+            # intake took from where it went (InfluxDB, or dropped)
+            stats = influx.query(f'SELECT COUNT("written") FROM "{ROOT}.{PUBLISHER}"', "bench")
+            own = f"{ROOT}.{PUBLISHER}.feeds.influx_stats"
+            own_taken = sum(int(s["values"][0][1]) for s in stats)
+            own_taken += final.get("dropped_by_feed", {}).get(own, 0)
+            others = sum(n for feed, n in published.by_feed.items() if feed != own)
+            hub_losses = publisher_proc.output().count("lost the hub")
+        except (ClientError, AssertionError) as exc:
+            print(f"\nbench_influx_outage: the run broke off: {exc}")
+            for log in sorted(work.glob("*.log")):
+                tail = log.read_text(errors="replace").splitlines()[-8:]
+                print(f"--- last lines of {log.name}:", *tail, sep="\n  ")
+            return 1
+        finally:
+            if simulator is not None and simulator.poll() is None:
+                simulator.kill()
+            for c in clients:
+                with contextlib.suppress(ClientError):
+                    c.close()
+            for a in agents:
+                a.stop()
 
     lags = [lag for t, lag in beats.lags if start <= t <= outage_end]
     lost = int(final["intake"]["records"]["lost"])

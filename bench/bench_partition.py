@@ -21,13 +21,14 @@ events the subscriber got twice, and samples the recorder wrote twice or not at 
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from harness import bench_parser
 
 from socs_like.testing.netns import Network, netns_unavailable, remove_stale
 from socs_like.testing.two_hosts import DAQ_AGENT, FEED, JOINED, NOTICED, TwoHostSite
@@ -56,8 +57,7 @@ def one_round(site: TwoHostSite, partition_s: float) -> tuple[float, float, floa
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 rounds of 20 s")
+    parser = bench_parser(__doc__, "2 rounds of 20 s")
     parser.add_argument("--partition", type=float, help="seconds each partition lasts (60)")
     parser.add_argument("--rounds", type=int, help="partitions, one after the other (3)")
     args = parser.parse_args()

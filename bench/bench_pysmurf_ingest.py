@@ -23,14 +23,11 @@ figures are printed beside ours.
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +37,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SOCS_PYTHON = "/tmp/socs-venv/bin/python"
 sys.path.insert(0, str(ROOT))
+
+from harness import bench_parser, work_folder  # noqa: E402
 
 from socs_like.checksum import DEFAULT_READ_SIZE  # noqa: E402
 from socs_like.client import Client  # noqa: E402
@@ -365,8 +364,7 @@ def bench_checksum(work: Path, quick: bool, socs_python: str | None) -> list:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a short run (about a minute)")
+    parser = bench_parser(__doc__, "a short run (about a minute)")
     parser.add_argument(
         "--burst-only", action="store_true", help="only the back-to-back burst figures"
     )
@@ -389,14 +387,11 @@ def main() -> int:
         probe = subprocess.run([DEFAULT_SOCS_PYTHON, "-c", "import socs"], capture_output=True)
         socs_python = DEFAULT_SOCS_PYTHON if probe.returncode == 0 else None
     steady = 10.0 if args.quick else 60.0
-    work = Path(tempfile.mkdtemp(prefix="bench-pysmurf-"))
-    try:
+    with work_folder("bench-pysmurf-", keep=False) as work:
         results = bench_bursts(work, args.quick)
         if not args.burst_only:
             results += bench_ingest(work, args.quick, args.ingest_rate, steady, socs_python)
             results += bench_checksum(work, args.quick, socs_python)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     width = max(len(r[0]) for r in results)
     print(f"{'measure':<{width}}  {'ours':>10}  {'socs':>10}  target")
     for name, ours, socs, target in results:

@@ -12,7 +12,6 @@ are available; skipped otherwise).
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness import bench_parser
 from sqlalchemy import insert
 
 from socs_like.commands import SshSettings
@@ -169,8 +169,7 @@ def slurm_submissions(n: int) -> float | str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true")
+    parser = bench_parser(__doc__)
     args = parser.parse_args()
     n = 100 if args.quick else 1000
     print("run pipeline (figures are noisy on a shared 2-core machine)")

@@ -35,7 +35,6 @@ Figures on a shared 2-core machine are noisy; the table says what was measured, 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -48,76 +47,40 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-from bench_core import (
+from feed_probe import FeedProbe, samples_stamped_in
+from harness import (
+    HERE,
     PY,
     REALM,
     ROOT,
-    FeedProbe,
     Results,
     Site,
-    add_output_arguments,
-    cpu_seconds,
+    bench_parser,
+    children,
+    cpu_total,
     finish_run,
+    hub_client,
     ms,
     ocs_start_wait_times,
     pct,
+    poll_api,
+    pss_kib,
     run_async,
-    samples_stamped_in,
     say,
     secs,
     start_run,
+    timed_calls,
+    tree,
+    write_site_file,
 )
 
 from socs_like.client import AsyncClient, Client, ClientError
 from socs_like.testing.hub import HubInfo, agent_command, start_hub
 from socs_like.testing.netns import Host, Network, netns_unavailable
+from socs_like.testing.procs import cmdline
 
-HERE = Path(__file__).resolve().parent
 CLIENTS = 5
 WAIT_TIME = 5.0  # both registries expire an agent after this long without a heartbeat
-
-
-# --- /proc helpers ------------------------------------------------------------------------------
-
-
-def pss_kib(pid: int) -> int:
-    """Proportional set size of a live process (KiB): its private pages plus its share of
-    the pages it shares (with the launcher and its siblings)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def children(pid: int) -> list[int]:
-    out: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                out += [int(p) for p in (task / "children").read_text().split()]
-    return out
-
-
-def tree(pid: int) -> list[int]:
-    pids = [pid]
-    for child in children(pid):
-        pids += tree(child)
-    return pids
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def cpu_total(pids: list[int]) -> float:
-    return sum(c for c in (cpu_seconds(p) for p in pids) if c == c)
 
 
 # --- the listeners: 5 clients, every topic ----------------------------------------------------
@@ -200,14 +163,7 @@ class Spread:
         return self.info.http_url
 
     def client(self, instance_id: str, timeout: float = 5.0) -> AsyncClient:
-        return AsyncClient(
-            instance_id,
-            hub_url=self.url,
-            http_url=self.http_url,
-            realm=REALM,
-            address_root=ROOT,
-            timeout=timeout,
-        )
+        return hub_client(self.url, self.http_url, instance_id, timeout)
 
     def run(self, coro: Any, timeout: float | None = None) -> Any:
         return self.hub_host.run(coro, timeout)
@@ -226,20 +182,7 @@ def scale_site_file(
         if ocs and isinstance(site, Site)
         else (site.url, site.http_url)
     )
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "hub": {
-                    "wamp_server": url,
-                    "wamp_http": http_url,
-                    "wamp_realm": REALM,
-                    "address_root": ROOT,
-                },
-                "hosts": {name: {"agent-instances": agents} for name, agents in hosts.items()},
-            }
-        )
-    )
-    return path
+    return write_site_file(path, url, http_url, hosts)
 
 
 def up_hosts(
@@ -395,9 +338,13 @@ def run_scale(
     return out
 
 
+def scale_budget(quick: bool) -> tuple[float, int]:
+    """A scale run's listening window (seconds) and how many start+waits it makes."""
+    return (5.0, 20) if quick else (20.0, 200)
+
+
 def bench_scale(site: Site, workdir: Path, res: Results, ns: list[int], quick: bool) -> None:
-    window = 5.0 if quick else 20.0
-    calls = 20 if quick else 200
+    window, calls = scale_budget(quick)
     for n in ns:
         say(f"\n== 1. scale: {n} agents + a registry + {CLIENTS} listening clients ==")
         o = run_scale(site, workdir, n, "ours", window, calls)
@@ -467,8 +414,7 @@ def bench_spread(
     site: Site, workdir: Path, res: Results, ns: list[int], quick: bool, k: int
 ) -> None:
     """Our scale run on loopback and spread over `k` agent hosts, side by side."""
-    window = 5.0 if quick else 20.0
-    calls = 20 if quick else 200
+    window, calls = scale_budget(quick)
     for n in ns:
         say(f"\n== 1. scale: {n} agents, on loopback and over {k} hosts + the hub's ==")
         o = run_scale(site, workdir, n, "ours", window, calls)
@@ -543,13 +489,10 @@ async def spawn_times(
             with open(workdir / f"{iid}.log", "ab") as out:
                 proc = await spawn(agent_command("FakeData", iid, site.site_file, [])[3:], out)
             procs.append(proc)
-            while True:
-                try:
-                    await c.call(c.address, "get_api", call_timeout=1.0)
-                    break
-                except ClientError:
-                    await asyncio.sleep(0.005)
-            times.append(time.perf_counter() - t0)
+            answered = await poll_api(c, 120)
+            if answered is None:
+                raise RuntimeError(f"{iid} never answered get_api")
+            times.append(answered - t0)
             await c.close()
         await asyncio.sleep(2.0)  # a couple of heartbeats: the memory of a serving agent
         pss = [pss_kib(p.pid) for p in procs]
@@ -595,14 +538,8 @@ def bench_ops(site: Site, res: Results, n: int) -> None:
     theirs = site.ocs("ocs-ops")
     run_async(all_callable(site, ["ops-ours", "ocs-ops"], 60), 90)
     c = Client("ops-ours", hub_url=site.url, realm=REALM, address_root=ROOT).connect()
-    for _ in range(20):
-        c.delay_task(delay=0)
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        reply = c.delay_task(delay=0)
-        times.append(time.perf_counter() - t0)
-        assert reply.session["success"], reply
+    times, reply = timed_calls(lambda: c.delay_task(delay=0), n, warmup=20)
+    assert reply.session["success"], reply
     c.close()
     ocs_times = ocs_start_wait_times(site, "ocs-ops", n, {"delay": 0})
     ours.stop()
@@ -693,8 +630,7 @@ def bench_overload(site: Site, res: Results, duration: float) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="N=3 only and short windows")
+    parser = bench_parser(__doc__, "N=3 only and short windows", json=True, keep=True)
     parser.add_argument("--n", default="10,50,100", help="agent counts for the scale runs")
     parser.add_argument("--only", default="spawn,ops,overload,scale", help="sections to run")
     parser.add_argument(
@@ -705,7 +641,6 @@ def main() -> int:
         help="K > 1: the scale runs of ours on loopback and spread over K namespace hosts "
         "(root only), instead of ours beside OCS's",
     )
-    add_output_arguments(parser)
     args = parser.parse_args()
     if args.hosts > 1 and (why := netns_unavailable()):
         parser.error(f"--hosts {args.hosts}: {why}")
@@ -715,8 +650,7 @@ def main() -> int:
     workdir = start_run("socs-bench-scale-", args.quick)
     res = Results()
     ocs_ids = [f"ocs-fd{i:03d}" for i in range(max(ns))] + ["ocs-registry", "ocs-ops"]
-    site = Site(workdir, ocs_ids)
-    try:
+    with Site(workdir, ocs_ids) as site:
         if "spawn" in only:
             bench_spawn(site, workdir, res, 3 if args.quick else 20)
         if "ops" in only:
@@ -727,8 +661,6 @@ def main() -> int:
             bench_spread(site, workdir, res, ns, args.quick, args.hosts)
         elif "scale" in only:
             bench_scale(site, workdir, res, ns, args.quick)
-    finally:
-        site.close()
     finish_run(res, workdir, args)
     return 0
 

@@ -11,17 +11,17 @@ on the same workload and the table shows the ratio socs / ours.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import bench_parser, work_folder
 
 from socs_like.commands import SshSettings
 from socs_like.db import Database
@@ -296,8 +296,7 @@ def bench_socs_copy(tmp: Path, server: SshServer, made) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, a short run")
+    parser = bench_parser(__doc__, "smaller sizes, a short run")
     parser.add_argument("--rows", type=int, default=None, help="database rows")
     parser.add_argument("--files", type=int, default=None, help="files to copy")
     parser.add_argument("--no-socs", action="store_true", help="skip the socs comparison")
@@ -305,12 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = args.rows or (100_000 if args.quick else 1_000_000)
     count = args.files or (1_000 if args.quick else 10_000)
     with_socs = SupRsyncFilesManager is not None and not args.no_socs
-    tmp = Path(tempfile.mkdtemp(prefix="bench-suprsync-"))
-    try:
+    with work_folder("bench-suprsync-", keep=False) as tmp:
         results = bench_bookkeeping(tmp, rows, 5 if args.quick else 20, with_socs)
         results += bench_copy(tmp, count, with_socs)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
     print(
         f"{'measure':44} {'ours med':>9} {'ours max':>9} {'socs med':>9} {'socs/ours':>9}"

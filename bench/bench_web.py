@@ -24,13 +24,13 @@ agents with heartbeats, get_api and sessions, without 50 interpreters on a 2-cor
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from harness import bench_parser
 from playwright.sync_api import sync_playwright
 
 from socs_like.client import Client
@@ -65,8 +65,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short runs (under a minute)")
+    parser = bench_parser(__doc__, "short runs (under a minute)")
     args = parser.parse_args()
     loads, runs, plot_seconds = (3, 40, 10) if args.quick else (10, 200, 30)
     folder = Path(tempfile.mkdtemp(prefix="bench-web-"))
