@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from autobahn.wamp.exception import ApplicationError, TransportLost
 
 from socs_like.feed import Feed
+from socs_like_agents.recording import catchup
 from socs_like_agents.recording.catchup import CatchUp, catch_up
 from socs_like_agents.recording.intake import FeedIntake
 
@@ -98,3 +100,52 @@ def test_an_event_that_shows_records_missed_has_them_asked_for_at_once():
     asyncio.run(run())
     assert times == [0.0, 3.0, 1.0, 2.0]
     assert (intake.counts.recovered, intake.counts.missed_while_away) == (2, 0)
+
+
+class LateOrFrozen(Publishers):
+    """The publisher first does not answer (`failure`: not on the hub yet, or frozen), then
+    does: its feed then stays quiet, so no later event would tell of the gap."""
+
+    def __init__(self, failure: Exception, *feeds: Feed) -> None:
+        super().__init__(*feeds, page_bytes=10**6)
+        self.failure: Exception | None = failure
+
+    async def call(self, address: str, q: str, feed: str, first: int, last: int | None) -> Any:
+        if self.failure is not None:
+            self.calls.append((feed, first))
+            failure, self.failure = self.failure, None
+            raise failure
+        return await super().call(address, q, feed, first, last)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [ApplicationError("wamp.error.no_such_procedure", "gone"), TimeoutError()],
+    ids=["not_back_yet", "frozen"],
+)
+def test_a_publisher_that_did_not_answer_is_asked_again_though_its_feed_went_quiet(
+    monkeypatch, failure
+):
+    monkeypatch.setattr(catchup, "RETRY_EVERY", 0.01)
+    intake = FeedIntake("observatory", "exclude_influx")
+    intake.resume({FEED: 1, "observatory.fd1.feeds.other": 0})  # both of the same agent
+    publishers = LateOrFrozen(failure, sent(4))
+    times: list[float] = []
+
+    def deliver(payload: Any, feed_info: dict[str, Any]) -> None:
+        times.extend(t for b in intake.take(payload, feed_info, 0.0) for t in b.timestamps)
+
+    async def run() -> None:
+        CatchUp(publishers, intake, deliver).start()  # type: ignore[arg-type]
+        for _ in range(200):
+            await asyncio.sleep(0.005)
+            if times:
+                return
+
+    asyncio.run(run())
+    assert times == [2.0, 3.0]
+    first_round = publishers.calls[:2]
+    if isinstance(failure, TimeoutError):  # a frozen agent is not waited on once per feed
+        assert first_round == [("temps", 2), ("temps", 2)]
+    else:
+        assert first_round == [("temps", 2), ("other", 1)]
