@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import pickle
 import shutil
 import sqlite3
@@ -105,6 +106,15 @@ async def wait_for(
         await asyncio.sleep(every)
     say(f"[yellow]{what}: not within {timeout:.0f} s")
     return False
+
+
+def _caught_up(record: dict[str, Any]) -> bool:
+    """A recorder's ``record`` session data says it holds nothing old: its queue is empty, or
+    (the feeds that go on, its own stats among them, keep a second's worth waiting for the
+    next batch) its oldest queued point waited less than two seconds while connected."""
+    if record.get("pending", 1) == 0:
+        return True
+    return bool(record.get("connected")) and float(record.get("lag", math.inf)) < 2.0
 
 
 class Soak:
@@ -194,7 +204,7 @@ class Soak:
         checks = {
             "pysmurf files archived": self._files_archived,
             "runs archived": self._runs_archived,
-            "recorder queues empty": self._queues_empty,
+            "recorders caught up": self._recorders_caught_up,
         }
         done = dict.fromkeys(checks, False)
         deadline = time.monotonic() + self.args.drain
@@ -231,13 +241,13 @@ class Soak:
             ).fetchone()
         return bool(left == 0)
 
-    def _queues_empty(self) -> bool:
+    def _recorders_caught_up(self) -> bool:
         for instance in (
             *self.site.of_class("FileRecorder"),
             *self.site.of_class("InfluxPublisher"),
         ):
             runs = self.watcher.session_data(instance, "record")
-            if not runs or runs[-1].get("pending", 1) != 0:
+            if not runs or not _caught_up(runs[-1]):
                 return False
         return True
 
