@@ -36,6 +36,8 @@ from typing import Any
 
 import yaml
 
+from socs_like.site_config import runtime_dir
+from socs_like.supervisor import control_socket_path
 from socs_like.testing.faults import SmallFilesystem, unmount_under
 from socs_like.testing.influxdb import InfluxServer
 from socs_like.testing.procs import kill_marked
@@ -145,7 +147,8 @@ class SoakSite:
         self.config = config
         self.site_file = root / "site-config.yaml"
         self.host_name, self.host = next(iter(config["hosts"].items()))
-        self.control = root / "var" / f"host-{self.host_name}.sock"
+        # where `up` opens it: beside the site config, or in /tmp when that path is too long
+        self.control = control_socket_path(runtime_dir(self.site_file), self.host_name)
         self.archives = [SmallFilesystem(p, archive_bytes) for p in self.archive_folders()]
         influx_port = int(str(argument(self.args(self.of_class("InfluxPublisher")[0]), "--port")))
         self.influx = InfluxServer(root / "influxdb", http_port=influx_port, rpc_port=free_port())
