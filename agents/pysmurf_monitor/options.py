@@ -125,8 +125,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--rescan",
         action="store_true",
-        help="at start, and again once --rescan-min-age has passed, register files in "
-        "--g3-dir/--smurf-dir never announced",
+        help="at start, and again once and twice --rescan-min-age has passed, register "
+        "files in --g3-dir/--smurf-dir never announced",
     )
     g.add_argument(
         "--g3-dir",

@@ -25,16 +25,20 @@ class Every:
 
 
 class RescanSchedule:
-    """``--rescan``: at start, once more ``min_age`` seconds later, then every ``interval``
-    seconds (0: never again).
+    """``--rescan``: at start, ``min_age`` and ``2 × min_age`` seconds later, then every
+    ``interval`` seconds (0: never again).
 
-    The second pass is there because files announced while the monitor was down are too young
-    for the start rescan when it restarted soon after; once old enough, that pass finds them.
+    The later passes are there because files announced while the monitor was down are too
+    young for the start rescan when it restarted soon after. A file announced to the process
+    before (which died before registering it) may still be written after this one started:
+    the pass at ``2 × min_age`` takes files last written up to ``min_age`` after the start
+    (found by the 2-hour soak: two files announced at the moment of a kill, written a second
+    after the restart, never registered).
     """
 
     def __init__(self, start: float, *, enabled: bool, min_age: float, interval: float) -> None:
         self.interval = interval
-        self.times = [start, start + min_age] if enabled else []
+        self.times = [start, start + min_age, start + 2 * min_age] if enabled else []
 
     def due(self, now: float) -> bool:
         if not self.times or now < self.times[0]:
