@@ -68,13 +68,18 @@ class FeedStats:
         else:
             self.tracker.observe(0, None)
         self.arrivals.append((now, count))
+        self._forget_before(now)
         event = {"agent": self.agent, "feed": self.feed, "seq_no": seq_no, "payload": payload}
         self.recent.append(event)
         return event
 
-    def encoded(self, now: float) -> dict[str, Any]:
+    def _forget_before(self, now: float) -> None:
+        # on every event too, not only when a page asks: a feed nobody watches grew forever
         while self.arrivals and self.arrivals[0][0] < now - RATE_WINDOW:
             self.arrivals.popleft()
+
+    def encoded(self, now: float) -> dict[str, Any]:
+        self._forget_before(now)
         counts = self.tracker.counts(0) or SenderCounts()
         return {
             "agent": self.agent,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from socs_like.web.state import SiteState
 
 
@@ -58,6 +60,16 @@ def test_feed_counters_see_gaps_and_rate() -> None:
     assert (stats["records"], stats["last_seq"], stats["lost"], stats["duplicates"]) == (4, 5, 3, 1)
     assert stats["rate"] == 4 / 10
     assert state.agent_feeds("a", 200.0)[0]["rate"] == 0
+
+
+def test_a_feed_nobody_looks_at_holds_only_its_rate_window() -> None:
+    """Events of an unwatched feed must not pile up: the soak's dashboard grew 10 MB/h."""
+    state = SiteState("obs")
+    for n in range(10_000):
+        state.feed_event("obs.a", "f", {}, {"seq_no": n}, 1000.0 + n * 0.1)
+    stats = state.feeds[("a", "f")]
+    assert len(stats.arrivals) <= 101
+    assert state.agent_feeds("a", 1999.9)[0]["rate"] == pytest.approx(10.0, abs=0.1)
 
 
 def _child(state: str, **extra: object) -> dict[str, object]:
