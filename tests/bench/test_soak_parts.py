@@ -3,17 +3,20 @@
 import itertools
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 
 from soak_ledger import Sink, feeds_ledger  # noqa: E402
+from soak_report import DRAIN, MIN_STEADY, fault_spans, steady_growth  # noqa: E402
 from soak_schedule import schedule  # noqa: E402
 from soak_site import relocate  # noqa: E402
-from soak_watch import FeedLog  # noqa: E402
+from soak_watch import FeedLog, Sample  # noqa: E402
 
 REPO = BENCH.parent
 
@@ -161,3 +164,36 @@ def test_a_sample_written_twice_is_a_duplicate() -> None:
     times = [float(t) for t in range(1, 21)]
     led = _ledger(_feed(times), [*times, 5.0], times)
     assert (led.lost, led.duplicated) == (0, 1)
+
+
+def _life(pid: int, start: float, minutes: int, rss_at: Callable[[float], float]) -> list[Sample]:
+    """A process sampled every 5 s; `rss_at(seconds into its life)` in MB."""
+    return [
+        Sample(start + t, pid, int(rss_at(t) * 1024), 0, "running")
+        for t in range(0, minutes * 60, 5)
+    ]
+
+
+def test_steady_growth_leaves_out_warm_up_and_what_a_fault_filled_but_sees_a_leak() -> None:
+    def warm_then_flat(t: float) -> float:
+        return 100.0 if t < 120 else 125.0  # 25 MB in the first 2 minutes, then nothing
+
+    def queue_filled(t: float) -> float:
+        return warm_then_flat(t) + (30.0 if t > 1200 else 0.0)  # InfluxDB away at 20 min
+
+    lives = _life(1, 0.0, 40, warm_then_flat) + _life(2, 2400.0, 40, queue_filled)
+    outage = [
+        {"time": 3500.0, "event": "influxdb stopped", "at": 9.0, "kind": "influx"},
+        {"time": 4100.0, "event": "influxdb back", "at": 9.0, "kind": "influx"},
+    ]
+    faults = fault_spans(outage)
+    assert faults == [(3499.0, 4100.0 + DRAIN)]
+    growth, seconds = steady_growth(lives, faults)
+    assert growth == 0.0
+    assert seconds >= MIN_STEADY
+    # a leak of 10 MB/h, steady from the start, is seen through the warm-up rule
+    leak = _life(3, 0.0, 80, lambda t: warm_then_flat(t) + 10.0 * t / 3600)
+    growth, _ = steady_growth(leak, [])
+    assert growth == pytest.approx(10.0, abs=0.2)
+    # too little steady time says nothing rather than a warm-up's figure
+    assert steady_growth(_life(4, 0.0, 20, warm_then_flat), []) == (None, pytest.approx(900, abs=5))
