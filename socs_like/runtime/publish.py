@@ -19,8 +19,10 @@ from ..feed import Feed
 
 log = logging.getLogger(__name__)
 
-# Recorded feeds reach their own agent too when it subscribes to them (a recorder records its
-# own stats); WAMP leaves a publisher out of its own events unless it asks.
+# Feeds reach their own agent too when it subscribes to them (a recorder records its own
+# stats, the Registry sees its own heartbeat); WAMP leaves a publisher out of its own events
+# unless it asks.
+TO_ME_TOO = PublishOptions(exclude_me=False)
 HELD_AND_TO_ME_TOO = PublishOptions(acknowledge=True, exclude_me=False)
 
 
@@ -44,7 +46,7 @@ def publish(
         if feed.record:
             _publish_held(wamp, feed, payload, info, on_returned)
         else:
-            wamp.publish(feed.address, [payload, info])
+            wamp.publish(feed.address, [payload, info], options=TO_ME_TOO)
 
 
 def _publish_held(

@@ -44,6 +44,9 @@ def test_registry_sees_agents_come_and_go(run_agent, make_client):
     assert "observatory.fd-reg expired: no heartbeat for 2 s" in messages
     fd.set_heartbeat(enabled=True)
     wait_until(lambda: not entry()["expired"], 10)
+    # and itself: `socs-like status` waited up to a second for a beat it could not see
+    own = registry.main.status().session["data"].get("observatory.registry-t")
+    assert own is not None and own["expired"] is False
 
 
 def test_registry_main_with_no_hub_expires_counts_and_publishes(ops_driver):
