@@ -22,11 +22,11 @@ class Hub:
         self.sent: list[tuple[str, Any, Any]] = []
         self.answers: list[asyncio.Future[None]] = []
 
-    def publish(self, topic: str, args: Any, options: Any = None) -> Any:
+    def publish(self, topic: str, args: Any, options: Any) -> Any:
         if self.lost:
             raise TransportLost()
         self.sent.append((topic, args, options))
-        if options is None:
+        if not options.acknowledge:
             return None
         answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.answers.append(answer)
@@ -87,5 +87,6 @@ def test_a_plain_feeds_events_are_published_and_forgotten():
     hub = Hub()
     publish(hub, feed, feed.take(None)[0], lambda: None)
     ((topic, (payload, info), options),) = hub.sent
-    assert (topic, payload, info["seq_no"], options) == ("site.a.feeds.plain", {"n": 1}, 0, None)
+    assert (topic, payload, info["seq_no"]) == ("site.a.feeds.plain", {"n": 1}, 0)
+    assert (options.acknowledge, options.exclude_me) == (None, False)
     assert feed.pending == 0 and feed.held_bytes == 0
