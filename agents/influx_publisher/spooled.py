@@ -12,7 +12,7 @@ from socs_like_agents.recording.spool import pack, unpack
 from .lineprotocol import Lines
 
 # what `decode` raises for a record that is not one of ours
-UNREADABLE: tuple[type[Exception], ...] = (ValueError, KeyError)
+UNREADABLE: tuple[type[Exception], ...] = (ValueError, KeyError, TypeError)
 
 
 def encode(lines: Lines, last: int | None) -> bytes:
@@ -29,6 +29,10 @@ def encode(lines: Lines, last: int | None) -> bytes:
 def decode(payload: bytes) -> tuple[Lines, str, int | None]:
     """The event's `Lines`, its feed's address and the last record number seen of it."""
     meta, body = unpack(payload)
+    feed, points, last = meta["feed"], meta["points"], meta["last"]
+    received, newest = float(meta["received"]), float(meta["newest"])
+    # a record that decodes to the wrong types would fail later, in the writer's accounts
+    if not isinstance(feed, str) or type(points) is not int or not isinstance(last, int | None):
+        raise TypeError(f"fields of the wrong type: {meta!r}"[:200])
     # its empty points were counted by the run that received it
-    lines = Lines(meta["feed"], body, meta["points"], 0, meta["received"], meta["newest"])
-    return lines, lines.feed, meta["last"]
+    return Lines(feed, body, points, 0, received, newest), feed, last

@@ -23,7 +23,17 @@ def test_a_record_is_a_json_line_of_what_rebuilds_its_lines_then_its_line_protoc
     )
 
 
-@pytest.mark.parametrize("payload", [b"not json\n", b'{"feed":"f"}\nm v=1 1\n'])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"not json\n",
+        b'{"feed":"f"}\nm v=1 1\n',
+        b'["f", 1]\nm v=1 1\n',
+        b"\xff\n",
+        b'{"feed":"f","points":"2","received":1,"newest":1,"last":null}\nm v=1 1\n',
+        b'{"feed":"f","points":2,"received":"x","newest":1,"last":null}\nm v=1 1\n',
+    ],
+)
 def test_a_record_not_of_ours_is_refused_as_unreadable(payload):
     with pytest.raises(spooled.UNREADABLE):
         spooled.decode(payload)
