@@ -80,6 +80,8 @@ def configure_logging(instance_id: str, log_dir: str | None, verbose: bool = Fal
     txaio.use_asyncio()
     txaio.set_global_log_level("debug" if verbose else "warn")  # type: ignore[attr-defined]
     logging.getLogger("autobahn").setLevel(logging.DEBUG if verbose else logging.ERROR)
+    # asyncssh logs every channel at INFO; the agents using it say what matters
+    logging.getLogger("asyncssh").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
     def failures_with_tracebacks(event: dict[str, Any]) -> None:
         # txaio prints only "Unhandled error in Deferred"; the traceback is what helps.

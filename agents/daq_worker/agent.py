@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -59,9 +58,6 @@ class DaqWorker:
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
         settings = options.WorkerSettings.from_args(args)
-        if not getattr(args, "verbose", False):
-            # asyncssh logs every channel at INFO; ours say what matters
-            logging.getLogger("asyncssh").setLevel(logging.WARNING)
         self.hosts = settings.hosts
         self.interval = settings.monitor_interval
         self.connect_timeout = settings.ssh.connect_timeout
