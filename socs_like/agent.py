@@ -167,7 +167,8 @@ class Agent:
             name,
             agent_class=self.agent_class,
             record=record,
-            buffer_time=buffer_time,
+            # the site config's word for this instance's feed wins over the agent's default
+            buffer_time=self.settings.feed_buffer_times.get(name, buffer_time),
             agg_params=agg_params,
             max_buffer=max_buffer,
             max_event_bytes=MAX_MESSAGE_BYTES // 4,
@@ -334,6 +335,8 @@ class Agent:
         """Serve until `shutdown`; returns the process exit code."""
         loop = asyncio.get_running_loop()
         self._stopped = loop.create_future()
+        for name in sorted(self.settings.feed_buffer_times.keys() - self.feeds.keys()):
+            log.warning("the site config sets feed %r, which this agent does not have", name)
         self._pushes.start(loop)
         self._hub.start(loop)
         pacer = self._pacer.start()

@@ -21,7 +21,7 @@ import os
 import socket
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -207,6 +207,16 @@ class HubConfig(BaseModel):
         return f"{scheme}://{url.netloc}/call"
 
 
+class FeedSettings(BaseModel):
+    """One feed's settings for one instance (our addition to OCS's schema)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Seconds a feed gathers records before it publishes them as one event, like OCS's
+    # ``buffer_time``: fewer events for the hub to route, later delivery.
+    buffer_time: float = Field(ge=0.0, le=60.0)
+
+
 class InstanceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -216,6 +226,7 @@ class InstanceConfig(BaseModel):
     manage: str | None = None
     # When `socs-like up` restarts the instance after it exits (our addition to OCS's schema).
     restart: Literal["always", "on-failure", "never"] = "always"
+    feeds: dict[str, FeedSettings] = Field(default_factory=dict)  # by feed name
 
     @property
     def argv(self) -> list[str]:
@@ -578,6 +589,7 @@ class AgentSettings:
     passwords: tuple[PasswordLevel, ...] = ()
     ping_interval: float = 5.0  # the site config's hub.ping_interval
     ping_timeout: float = 5.0
+    feed_buffer_times: dict[str, float] = field(default_factory=dict)  # the instance's `feeds`
 
     @property
     def address(self) -> str:
@@ -643,4 +655,7 @@ def agent_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ
         log_dir=args.log_dir or host.log_dir,
         crossbar_timeout=timeout,
         arguments=instance.argv if instance else [],
+        feed_buffer_times=(
+            {name: f.buffer_time for name, f in instance.feeds.items()} if instance else {}
+        ),
     )

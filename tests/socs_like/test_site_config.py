@@ -1,4 +1,5 @@
 import argparse
+import asyncio
 import socket
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from socs_like.site_config import (
     parse_site_config,
     read_site_config,
 )
+from socs_like.testing import free_port
+from socs_like.testing.inprocess import build_agent
 
 GOOD = """\
 hub:
@@ -68,6 +71,15 @@ def test_good_config_parses_with_ocs_names():
             "missing 'instance-id': add it",
         ),
         ("hub: [1, 2\n", "site.yaml:2: not valid YAML"),
+        (
+            GOOD.replace(
+                "        arguments: [--num-channels",
+                "        feeds: {false_temperatures: {buffer_time: -1}}\n"
+                "        arguments: [--num-channels",
+            ),
+            "site.yaml:11: hosts.localhost.agent-instances.0.feeds.false_temperatures."
+            "buffer_time: Input should be greater than or equal to 0",
+        ),
     ],
 )
 def test_errors_name_file_line_and_fix(text, message):
@@ -224,3 +236,27 @@ def test_state_is_read_from_the_valid_part_of_a_file_being_fixed(tmp_path):
     path.write_text("hub: [")
     with pytest.raises(SiteConfigError, match="not valid YAML"):
         read_site_config(path)
+
+
+def test_an_instances_feed_settings_win_over_the_agents_own(tmp_path, caplog):
+    """FakeData registers ``false_temperatures`` with a 0.1 s buffer; the site says 1 s."""
+    path = tmp_path / "site.yaml"
+    path.write_text(
+        GOOD.replace("hubhost:8001", f"127.0.0.1:{free_port()}").replace(  # nobody there: no hub
+            "        arguments: [--num-channels",
+            "        feeds: {false_temperatures: {buffer_time: 1.0}, no_such_feed: "
+            "{buffer_time: 2}}\n        arguments: [--num-channels",
+        )
+    )
+    argv = ["--site-file", str(path), "--instance-id", "fd1", "--site-host", "localhost"]
+
+    async def build_and_stop() -> dict[str, float]:
+        agent, _ = build_agent("FakeData", argv)
+        asyncio.get_running_loop().call_soon(agent.shutdown)  # once it runs
+        await agent.run()
+        return {name: feed.buffer_time for name, feed in agent.feeds.items()}
+
+    assert asyncio.run(build_and_stop())["false_temperatures"] == 1.0
+    assert "the site config sets feed 'no_such_feed', which this agent does not have" in (
+        caplog.text
+    )
