@@ -541,7 +541,8 @@ SESSION_DATA_INTERVAL = 5.0
 
 # ``--ca-file`` (agents and the CLI): it comes before $SOCS_LIKE_CA_FILE and the site config's.
 def add_site_arguments(parser: argparse.ArgumentParser) -> None:
-    """The site options every agent accepts (OCS's names; defaults None = not given)."""
+    """The site options every agent accepts: OCS's names (defaults None = not given), and
+    our ``--session-data-interval``."""
     group = parser.add_argument_group("site options")
     group.add_argument(
         "--site-config",
