@@ -8,20 +8,24 @@ once-a-second beat. A process that updates its data every second so costs the hu
 every few seconds, not one a second. Each push carries the whole session as it is then: the
 data as it stood at a status change goes out with it, and the final data with "done".
 
-A session whose encoding did not change since its last push is not pushed again, and one too
-large for an event goes out as its summary, marked ``data_too_large``.
+A session whose encoding did not change since its last push is not pushed again; one too
+large for an event goes out as its summary, marked ``data_too_large``, and one whose data JSON
+cannot encode (a set, an object) as its summary marked ``data_not_json`` with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..feed import Feed
 from ..ops import OpSession
 from .pacer import call_on_loop
+
+log = logging.getLogger(__name__)
 
 # Session changes are pushed this long after the first unpushed one, so that the changes of a
 # short op (starting, running, done) go out as one event after its replies, not as several
@@ -100,7 +104,13 @@ class SessionPushes:
             encoded = session.encoded()
             if not self.clock.take(session.op_name, encoded, now):
                 continue
-            size = len(json.dumps(encoded))
-            if size > self.feed.max_event_bytes:
-                encoded = session.summary() | {"data_too_large": size}
+            try:
+                size = len(json.dumps(encoded))
+            except (TypeError, ValueError) as exc:  # an op put a set, an object... in its data
+                # Said once per change, and never raised: it would stop the agent's beat.
+                log.warning("session data of %s is not JSON: %s", session.op_name, exc)
+                encoded = session.summary() | {"data_not_json": str(exc)}
+            else:
+                if size > self.feed.max_event_bytes:
+                    encoded = session.summary() | {"data_too_large": size}
             self.feed.publish(encoded)

@@ -106,6 +106,20 @@ def test_a_session_too_large_for_an_event_goes_out_as_its_summary():
     assert pushed == big.summary() | {"data_too_large": pushed["data_too_large"]}
 
 
+def test_data_json_cannot_encode_goes_out_as_the_summary_with_the_reason_once(caplog):
+    """It used to raise out of the beat and stop the agent's pacer: no heartbeat, no feed."""
+    pushes, feed = _pushes()
+    odd = OpSession(1, "odd")
+    odd.data["seen"] = {1, 2}
+    pushes.push(0.0, running=[odd])
+    (pushed,) = _pushed(feed)
+    reason = "Object of type set is not JSON serializable"
+    assert pushed == odd.summary() | {"data_not_json": reason}
+    assert "session data of odd is not JSON" in caplog.text
+    pushes.push(5.0, running=[odd])  # nothing changed: not said again
+    assert _pushed(feed) == []
+
+
 def test_a_change_from_a_worker_thread_is_pushed_from_the_loop_soon_after():
     flushes: list[str] = []
 
