@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 from soak_faults import Injector
 from soak_ledger import (
@@ -79,6 +80,8 @@ LOGGER_SCHEDULES = {
 }
 # bytes each archive's tmpfs holds per second of soak: the demo writes ~100 KB/s to each
 ARCHIVE_RATE = 200_000
+# the agents whose session data the ledger counts (sources' drops, recorders' losses)
+LEDGER_CLASSES = ("FakeData", "FileRecorder", "InfluxPublisher")
 
 
 def seconds(text: str) -> float:
@@ -133,10 +136,19 @@ class Soak:
             "--hours",
             "1",
         ]
-        extra = {
+        extra: dict[str, list[str]] = {
             "sim-pysmurf": ["--manifest", str(root / "manifest.jsonl"), "--seed", str(args.seed)],
             "datalogger": logger_args,
         }
+        # The ledger reads these agents' counters from their pushed session data, and a run
+        # killed outright keeps only what its last push said: their data goes out every
+        # second, as it did before data changes alone waited for --session-data-interval.
+        source = yaml.safe_load(args.site_config.read_text())
+        for host in source.get("hosts", {}).values():
+            for instance in host.get("agent-instances", []):
+                if instance.get("agent-class") in LEDGER_CLASSES:
+                    extra.setdefault(instance["instance-id"], [])
+                    extra[instance["instance-id"]] += ["--session-data-interval", "1"]
         archive_bytes = max(128 << 20, int(ARCHIVE_RATE * (args.duration + args.drain + 600)))
         self.site = SoakSite.create(root, args.site_config, extra, archive_bytes)
         self.watcher = Watcher(self.site)

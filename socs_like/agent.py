@@ -12,8 +12,9 @@ On the wire (docs/wire.md has the whole contract):
   returning ``[code, message, session]`` (runtime/dispatch.py);
 - ``<address>.feeds.<feed>``: feeds, each event ``(payload, feed_info)``;
 - ``<address>.feeds.heartbeat``: ``{op_name: op_code}`` once a second (runtime/heartbeat.py);
-- ``<address>.feeds.sessions``: every session change, pushed (runtime/pushes.py), so nobody
-  needs to poll.
+- ``<address>.feeds.sessions``: session changes, pushed (runtime/pushes.py), so nobody
+  needs to poll: status changes and messages at once, data changes alone at most once per
+  ``--session-data-interval``.
 
 Additions that OCS clients and agents never see unless they ask:
 
@@ -106,7 +107,9 @@ class Agent:
         self._pacer = Pacer(beat=self._beat, turn=self._turn)
         self._heartbeat = Heartbeat(self.register_feed("heartbeat", max_buffer=1))
         sessions_feed = self.register_feed("sessions", max_buffer=1000)
-        self._pushes = SessionPushes(sessions_feed, self._pacer.request)
+        self._pushes = SessionPushes(
+            sessions_feed, self._pacer.request, settings.session_data_interval
+        )
         self.operations = Operations(on_change=self._pushes.changed, workers=workers)
         self._dispatch = OpsDispatch(self.operations, AccessPolicy(settings.passwords))
         self._scheduler = FeedScheduler(self.feeds, always=(self._heartbeat.feed, sessions_feed))
@@ -293,12 +296,12 @@ class Agent:
         for feed in self.feeds.values():
             feed.tick(now)
         self._heartbeat.beat(self.operations.op_codes(), lag)
-        self._pushes.push(self.operations.running())  # data changes, once a second
+        self._pushes.push(now, self.operations.running())  # data changes, once due
         self._hub.check_timeout(now)
 
     def _turn(self, now: float) -> float:
         if self._pushes.pending:
-            self._pushes.push()
+            self._pushes.push(now)
         wamp = self._hub.wamp
         if wamp is None:
             return math.inf  # feeds buffer until the hub is back

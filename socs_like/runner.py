@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import importlib.metadata
 import logging
@@ -134,6 +135,8 @@ def parse_agent_args(
     args = parser.parse_args([*(settings.arguments if settings else []), *argv])
     if settings is None:
         settings = agent_settings(args)
+    # The instance's arguments in the site config may set it: they are parsed only now.
+    settings = dataclasses.replace(settings, session_data_interval=args.session_data_interval)
     return cls, args, settings
 
 

@@ -544,9 +544,16 @@ def site_http_signing(site_file: str | None = None) -> tuple[str, str] | None:
 # --- an agent's settings --------------------------------------------------------------------
 
 
+# A running session's data alone is pushed at most once per this many seconds
+# (socs_like/runtime/pushes.py): the dashboard's session panels then lag an op's data by this
+# much at most, never its status or messages.
+SESSION_DATA_INTERVAL = 5.0
+
+
 # ``--ca-file`` (agents and the CLI): it comes before $SOCS_LIKE_CA_FILE and the site config's.
 def add_site_arguments(parser: argparse.ArgumentParser) -> None:
-    """The site options every agent accepts (OCS's names; defaults None = not given)."""
+    """The site options every agent accepts: OCS's names (defaults None = not given), and
+    our ``--session-data-interval``."""
     group = parser.add_argument_group("site options")
     group.add_argument(
         "--site-config",
@@ -569,6 +576,14 @@ def add_site_arguments(parser: argparse.ArgumentParser) -> None:
         help="give up after the hub has been away this many seconds; "
         "0 (the default) waits for ever",
     )
+    group.add_argument(
+        "--session-data-interval",
+        type=float,
+        default=SESSION_DATA_INTERVAL,
+        metavar="S",
+        help="push a running operation's data changes alone at most once per S seconds "
+        f"(default {SESSION_DATA_INTERVAL:g}); status changes and messages go out at once",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -590,6 +605,7 @@ class AgentSettings:
     ping_interval: float = 5.0  # the site config's hub.ping_interval
     ping_timeout: float = 5.0
     feed_buffer_times: dict[str, float] = field(default_factory=dict)  # the instance's `feeds`
+    session_data_interval: float = SESSION_DATA_INTERVAL  # --session-data-interval
 
     @property
     def address(self) -> str:
@@ -654,6 +670,7 @@ def agent_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ
         address_root=args.address_root or site.hub.address_root,
         log_dir=args.log_dir or host.log_dir,
         crossbar_timeout=timeout,
+        session_data_interval=args.session_data_interval,
         arguments=instance.argv if instance else [],
         feed_buffer_times=(
             {name: f.buffer_time for name, f in instance.feeds.items()} if instance else {}

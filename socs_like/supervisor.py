@@ -328,7 +328,8 @@ class Supervisor:
         self.hub_text = f"connecting to the hub at {site.hub.wamp_server}"
         from .client import AsyncClient
 
-        # Follows heartbeats; closed before the hub stops so that nothing reports a lost hub.
+        # Our hub session (heartbeats for the live table); closed before the hub stops so that
+        # nothing reports a lost hub.
         # Its credentials are those of this site file's secrets (an authenticated hub).
         self._watcher = AsyncClient.from_site("supervisor", str(site_file), timeout=3.0)
 
@@ -687,9 +688,10 @@ class Supervisor:
     # --- the hub's view ---
 
     async def _watch_heartbeats(self) -> None:
-        """Follow every agent's heartbeat through the hub, reconnecting while it is away, and
-        say (once per change) whether the hub is there: a host without the hub may well come
-        up first, and a refused login is for a person to fix."""
+        """Join the hub, again while it is away, and say (once per change) whether it is
+        there: a host without the hub may well come up first, and a refused login is for a
+        person to fix. Every agent's heartbeat is followed only for the live table, its one
+        reader: without it (``--no-table``, output not a terminal) the hub sends us none."""
         from .client import ClientError, HubRefused
 
         prefix = f"{self.site.hub.address_root}."
@@ -706,7 +708,10 @@ class Supervisor:
 
         while True:
             try:
-                await client.subscribe(f"{prefix}.feeds.heartbeat", beat, match="wildcard")
+                if self.live_table:
+                    await client.subscribe(f"{prefix}.feeds.heartbeat", beat, match="wildcard")
+                else:
+                    await client.connect()
             except HubRefused as exc:
                 self._hub_is("refused", f"the hub at {url} refused this host's login: {exc}")
                 await asyncio.sleep(backoff.failure())

@@ -21,8 +21,9 @@ class HostManager:
 
     Process ``manager`` (started at start-up) follows the supervisor: its session data holds
     ``instances`` (instance id → state, pid, uptime, restarts, last error line, ...) and each
-    change is published on the feed ``states``. Tasks ``start``, ``stop``, ``restart`` take
-    ``instance_id`` (or ``all``); task ``reload`` re-reads the site config.
+    change but the uptimes' moving on is published on the feed ``states``. Tasks ``start``,
+    ``stop``, ``restart`` take ``instance_id`` (or ``all``); task ``reload`` re-reads the
+    site config.
 
     OCS's API is offered beside ours, for ``ocsbow`` (`ocs_api`): ``manager``'s session data
     also holds ``child_states``, and it takes OCS's ``requests`` and ``reload_config``; task
@@ -43,6 +44,7 @@ class HostManager:
         self.path: Path = args.control
         self.host: str = args.site_host or ""  # `socs-like up` names its host block
         self.feed = agent.register_feed("states")
+        self._published: dict[str, Any] | None = None  # the last states event, less uptimes
         agent.register_process("manager", self.manager, startup=True)
         agent.register_task("start", self.start)
         agent.register_task("stop", self.stop)
@@ -91,7 +93,12 @@ class HostManager:
     def _show(self, session: OpSession, instances: list[dict[str, Any]]) -> None:
         session.data = self._data(instances) | {"timestamp": time.time()}
         by_id = session.data["instances"]
-        self.feed.publish({"timestamp": time.time(), "host": self.host, "instances": by_id})
+        # The supervisor refreshes every few seconds for the uptimes, which move on their own:
+        # only a change of anything else is news for the feed (the session data has them).
+        news = {i: {k: v for k, v in s.items() if k != "uptime"} for i, s in by_id.items()}
+        if news != self._published:
+            self._published = news
+            self.feed.publish({"timestamp": time.time(), "host": self.host, "instances": by_id})
 
     async def _do(self, session: OpSession, op: str, **fields: Any) -> dict[str, Any]:
         answer = await control.request(self.path, op, **fields)

@@ -33,6 +33,7 @@ class Registry:
         self.agent = agent
         self.tracker = Tracker(args.wait_time)
         self.bad_heartbeats = 0
+        self._back: list[str] = []  # expired agents heard again since main's last pass
         self.feed = agent.register_feed(
             "agent_operations", record=True, agg_params={"frame_length": 60}
         )
@@ -46,7 +47,8 @@ class Registry:
         if not isinstance(address, str) or not isinstance(payload, dict):
             self.bad_heartbeats += 1
             return
-        self.tracker.beat(address, payload, time.time(), str(feed_info.get("agent_class", "")))
+        if self.tracker.beat(address, payload, time.time(), str(feed_info.get("agent_class", ""))):
+            self._back.append(address)
 
     async def main(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """main(): expire silent agents and publish their states until stopped."""
@@ -57,6 +59,12 @@ class Registry:
                 session.add_message(
                     f"{address} expired: no heartbeat for {self.tracker.wait_time:.0f} s"
                 )
+            # A message, so that the verdict goes out at once, not after the data interval
+            # (the dashboard shows the registry's verdict before its own).
+            for address in self._back:
+                if not self.tracker.agents[address].expired:
+                    session.add_message(f"{address} is back: heartbeats again")
+            self._back.clear()
             agents = self.tracker.agents
             session.data = MainData(dict(agents), self.bad_heartbeats).as_dict()
             for address, state in agents.items():

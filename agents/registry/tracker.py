@@ -37,15 +37,18 @@ class Tracker:
         self.wait_time = wait_time
         self.agents: dict[str, AgentState] = {}
 
-    def beat(self, agent_address: str, op_codes: Any, now: float, agent_class: str = "") -> None:
+    def beat(self, agent_address: str, op_codes: Any, now: float, agent_class: str = "") -> bool:
+        """Take a heartbeat; True when it brings back an agent that was expired."""
         if not isinstance(op_codes, dict):
-            return  # not a heartbeat we understand; the registry counts these
+            return False  # not a heartbeat we understand; the registry counts these
         state = self.agents.setdefault(agent_address, AgentState(agent_address))
+        back = state.expired
         state.last_updated = now
         state.agent_class = agent_class or state.agent_class
         state.expired = False
         state.time_expired = None
         state.op_codes = {str(k): int(v) for k, v in op_codes.items() if isinstance(v, int)}
+        return back
 
     def update(self, now: float) -> list[str]:
         """Expire silent agents; returns the addresses that expired just now."""

@@ -1,20 +1,31 @@
 """Session changes pushed on the agent's ``sessions`` feed, so nobody needs to poll.
 
-A session's status changes and messages are pushed `SESSION_PUSH_DELAY` after the first one
-not yet pushed; changes of its data only with the once-a-second beat (`push` with the running
-sessions). A session whose encoding did not change since its last push is not pushed again,
-and one too large for an event goes out as its summary, marked ``data_too_large``.
+When (`PushClock`, sans-I/O): a status change or a message goes out `SESSION_PUSH_DELAY`
+after the first one not yet pushed (a waiting client and the dashboard want it now); a change
+of a running session's data alone at most once per ``data_interval`` (the agent's
+``--session-data-interval``, 5 s by default), looked for at the agent's
+once-a-second beat. A process that updates its data every second so costs the hub one event
+every few seconds, not one a second. Each push carries the whole session as it is then: the
+data as it stood at a status change goes out with it, and the final data with "done".
+
+A session whose encoding did not change since its last push is not pushed again; one too
+large for an event goes out as its summary, marked ``data_too_large``, and one whose data JSON
+cannot encode (a set, an object) as its summary marked ``data_not_json`` with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..feed import Feed
 from ..ops import OpSession
 from .pacer import call_on_loop
+
+log = logging.getLogger(__name__)
 
 # Session changes are pushed this long after the first unpushed one, so that the changes of a
 # short op (starting, running, done) go out as one event after its replies, not as several
@@ -22,16 +33,44 @@ from .pacer import call_on_loop
 SESSION_PUSH_DELAY = 0.01
 
 
+class PushClock:
+    """Whether a session may be pushed now, and whether it says anything new — per op (a
+    new session of an op replaces the last), with the time given by the caller."""
+
+    def __init__(self, data_interval: float) -> None:
+        self.data_interval = data_interval
+        self._last: dict[str, tuple[float, dict[str, Any]]] = {}  # op -> (when, what) pushed
+
+    def due(self, op_name: str, now: float, *, notable: bool) -> bool:
+        """A status change or message (`notable`) is due at once; a data change of a running
+        session once `data_interval` has passed since the op's last push of any kind."""
+        last = self._last.get(op_name)
+        return notable or last is None or now - last[0] >= self.data_interval
+
+    def take(self, op_name: str, encoded: dict[str, Any], now: float) -> bool:
+        """Whether `encoded` differs from the op's last push; if so it is the last push now."""
+        last = self._last.get(op_name)
+        if last is not None and last[1] == encoded:
+            return False
+        self._last[op_name] = (now, encoded)
+        return True
+
+
 class SessionPushes:
     """Pushes on `feed`; `request_flush` asks the agent to publish soon."""
 
-    def __init__(self, feed: Feed, request_flush: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        feed: Feed,
+        request_flush: Callable[[], None],
+        data_interval: float,
+    ) -> None:
         self.feed = feed
+        self.clock = PushClock(data_interval)
         self._request_flush = request_flush
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dirty: set[OpSession] = set()
         self._timer: asyncio.TimerHandle | None = None
-        self._pushed: dict[str, str] = {}  # what each session's last push said
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Hear of changes from now on (before, there is nobody to push to)."""
@@ -39,7 +78,7 @@ class SessionPushes:
 
     @property
     def pending(self) -> bool:
-        """Whether a session changed since the last push."""
+        """Whether a session's status or messages changed since the last push."""
         return bool(self._dirty)
 
     def changed(self, session: OpSession) -> None:
@@ -56,17 +95,22 @@ class SessionPushes:
         self._timer = None
         self._request_flush()
 
-    def push(self, running: Iterable[OpSession] = ()) -> None:
-        """Publish the changed sessions, and those of `running` whose data changed."""
-        sessions = self._dirty | set(running)
-        self._dirty = set()
-        for session in sorted(sessions, key=lambda s: s.session_id):
+    def push(self, now: float, running: Iterable[OpSession] = ()) -> None:
+        """Publish the sessions whose status or messages changed, and those of `running`
+        whose data changed and whose data interval has passed (`now`: monotonic s)."""
+        dirty, self._dirty = self._dirty, set()
+        due = {s for s in running if self.clock.due(s.op_name, now, notable=False)}
+        for session in sorted(dirty | due, key=lambda s: s.session_id):
             encoded = session.encoded()
-            text = json.dumps(encoded, sort_keys=True)
-            key = f"{session.op_name}:{session.session_id}"
-            if self._pushed.get(key) == text:
+            if not self.clock.take(session.op_name, encoded, now):
                 continue
-            self._pushed[key] = text
-            if len(text) > self.feed.max_event_bytes:
-                encoded = session.summary() | {"data_too_large": len(text)}
+            try:
+                size = len(json.dumps(encoded))
+            except (TypeError, ValueError) as exc:  # an op put a set, an object... in its data
+                # Said once per change, and never raised: it would stop the agent's beat.
+                log.warning("session data of %s is not JSON: %s", session.op_name, exc)
+                encoded = session.summary() | {"data_not_json": str(exc)}
+            else:
+                if size > self.feed.max_event_bytes:
+                    encoded = session.summary() | {"data_too_large": size}
             self.feed.publish(encoded)

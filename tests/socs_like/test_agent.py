@@ -4,6 +4,7 @@ and the feeds run all the same, and wait in the bounded buffers until a hub is j
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from socs_like import Agent, OpSession
@@ -21,7 +22,8 @@ async def _count(session: OpSession, params: dict[str, Any]) -> tuple[bool, str]
 
 
 def test_data_changes_of_a_running_op_are_pushed_with_the_beat_while_the_hub_is_away():
-    agent = Agent(hubless_settings("facade1"), agent_class="Counter")
+    settings = dataclasses.replace(hubless_settings("facade1"), session_data_interval=1.0)
+    agent = Agent(settings, agent_class="Counter")
     agent.register_process("count", _count)
 
     async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, int]], int]:
@@ -30,7 +32,7 @@ def test_data_changes_of_a_running_op_are_pushed_with_the_beat_while_the_hub_is_
         assert isinstance(started, list) and started[1] == 'Started process "count".'
         pushed: list[dict[str, Any]] = []
         beats: list[dict[str, int]] = []
-        for _ in range(200):  # up to 10 s: the second beat comes a second after the first
+        for _ in range(200):  # up to 10 s: the data is due a second after the first push
             pushed += [p for p, _ in agent.feeds["sessions"].take_events()]
             beats += [p for p, _ in agent.feeds["heartbeat"].take_events()]
             if any(p.get("data", {}).get("n", 0) >= 2 for p in pushed):

@@ -260,3 +260,16 @@ def test_an_instances_feed_settings_win_over_the_agents_own(tmp_path, caplog):
     assert "the site config sets feed 'no_such_feed', which this agent does not have" in (
         caplog.text
     )
+
+
+def test_the_session_data_interval_comes_from_the_instance_arguments_or_the_flag(tmp_path):
+    from socs_like.runner import parse_agent_args
+
+    path = tmp_path / "site.yaml"
+    path.write_text(GOOD.replace("arguments: [", "arguments: [--session-data-interval, 2, "))
+    site = ["--site-file", str(path), "--site-host", "localhost"]
+    fd1 = [*site, "--instance-id", "fd1"]
+    assert parse_agent_args(fd1, None)[2].session_data_interval == 2.0
+    flag = ["--session-data-interval", "0.5"]  # the command line comes after the file
+    assert parse_agent_args([*fd1, *flag], None)[2].session_data_interval == 0.5
+    assert parse_agent_args(site, "FakeData")[2].session_data_interval == 5.0  # not listed

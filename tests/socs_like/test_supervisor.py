@@ -244,6 +244,36 @@ def test_a_child_stopped_while_it_is_being_spawned_is_stopped_and_close_returns(
     assert child.process is not None and child.process.returncode is not None
 
 
+def test_only_a_live_table_follows_the_heartbeats(hub, run_agent, tmp_path):
+    """Without the table (``--no-table``, output not a terminal) nobody reads them: the hub
+    must not send `up` every agent's heartbeat, only keep its session."""
+    site_file = write_site(hub, tmp_path, [{"agent-class": "FakeData", "instance-id": "sup-hb"}])
+    table, plain = (
+        Supervisor(site_file, load_site_config(site_file), host="localhost", live_table=live)
+        for live in (True, False)
+    )
+    run_agent("FakeData", "sup-hb")
+
+    async def two_beats_after_both_joined() -> None:
+        watching = [asyncio.ensure_future(s._watch_heartbeats()) for s in (table, plain)]
+        try:
+            while not (table.hub_state == plain.hub_state == "joined"):
+                await asyncio.sleep(0.02)
+            table.children["sup-hb"].heartbeat = None
+            for _ in range(2):
+                beat = table.children["sup-hb"].heartbeat
+                while table.children["sup-hb"].heartbeat == beat:
+                    await asyncio.sleep(0.02)
+        finally:
+            for task in watching:
+                task.cancel()
+            await asyncio.gather(table._watcher.close(), plain._watcher.close())
+
+    asyncio.run(asyncio.wait_for(two_beats_after_both_joined(), 60))
+    assert plain.children["sup-hb"].heartbeat is None
+    assert plain.children["sup-hb"].op_codes == {}
+
+
 @pytest.mark.slow
 def test_a_host_without_the_hub_says_it_waits_for_it_in_its_table(tmp_path, capsys):
     from socs_like.testing import free_port

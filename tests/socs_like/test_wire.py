@@ -179,6 +179,33 @@ def test_heartbeat_and_pushed_sessions(c, feed_listener):
     assert stamps[-1] - stamps[0] == len(stamps) - 1  # 1 Hz, none missing
 
 
+def test_a_running_ops_data_is_pushed_once_its_interval_and_a_status_change_at_once(
+    inprocess_agent, make_client, feed_listener
+):
+    """Data changes alone wait for ``--session-data-interval`` (here longer than the test);
+    the stop goes out at once all the same, with the data as it stands, and "done" too."""
+    args = ("--frame-length", "0.1", "--session-data-interval", "60")
+    inprocess_agent("FakeData", "fd-pushes", *args)
+    sessions = feed_listener("fd-pushes", "sessions")
+    c = make_client("fd-pushes")
+    c.acq.start()
+
+    def acq(events):  # ("starting" may have gone alone, a moment before "running")
+        return [p for p, _ in events if p.get("op_name") == "acq" and p["status"] != "starting"]
+
+    running = sessions.wait_for(lambda ev: acq(ev))[0]
+    assert running["status"] == "running"
+    time.sleep(3)  # the data changes ten times a second: once a beat, it used to be pushed
+    assert [p["status"] for p in acq(sessions.events)] == ["running"]
+    c.acq.stop()
+    pushed = sessions.wait_for(lambda ev: acq(ev)[-1]["status"] == "done" and acq(ev), 20)
+    done = pushed[-1]  # "stopping" with it, or just before it (a change of the same moment)
+    assert [p["status"] for p in pushed] in (["running", "done"], ["running", "stopping", "done"])
+    sent = done["data"]["samples_sent"]
+    assert done["messages"][-2][1] == f"Acquisition stopped after {sent} samples."
+    assert sent > running["data"].get("samples_sent", 0)
+
+
 def test_recorded_feed_sequence_has_no_gaps(c, feed_listener):
     temps = feed_listener("fd-wire", "false_temperatures")
     c.acq.start(sample_rate=500.0)

@@ -428,7 +428,7 @@ function renderSession(card, s) {
       ` session ${s.session_id}, started ${when(s.start_time)}${s.end_time ? ", ended " + when(s.end_time) : ""}${took ? ` (${took})` : ""}`),
     lost ? h("div", { class: "failed lost", text: `${view.id} is ${row ? row.state : "not known"}${row ? ` (${row.state_why})` : ""}: last seen ${s.status}, what it does now is not known.` }) : null,
     h("div", { class: "messages" }, (s.messages || []).slice(-8).map(([t, m]) => h("div", { text: `${when(t)} ${m}` }))),
-    s.data === undefined ? h("div", { class: "note", text: s.data_too_large ? `data too large to push (${s.data_too_large} bytes)` : "" })
+    s.data === undefined ? h("div", { class: "note", text: s.data_too_large ? `data too large to push (${s.data_too_large} bytes)` : s.data_not_json ? `data not pushed: ${s.data_not_json}` : "" })
       : tree("data", s.data, true));
 }
 

@@ -12,8 +12,9 @@ def test_tracker_expires_silent_agents_and_revives_them():
     assert state.expired and state.time_expired == 105.5
     assert state.op_codes == {"acq": OpCode.EXPIRED, "task": OpCode.EXPIRED}
     assert t.update(110.0) == []  # expired once
-    t.beat("obs.a", {"acq": 3}, now=111.0)
+    assert t.beat("obs.a", {"acq": 3}, now=111.0) is True  # back
     assert not t.agents["obs.a"].expired and t.agents["obs.a"].agent_class == "A"
+    assert t.beat("obs.a", {"acq": 3}, now=112.0) is False
 
 
 def test_tracker_ignores_garbage_heartbeats():
@@ -77,6 +78,13 @@ def test_registry_main_with_no_hub_expires_counts_and_publishes(ops_driver):
     assert data()["observatory.x"]["op_codes"] == {"acq": int(OpCode.EXPIRED)}
     messages = [text for _, text in reg("status", "main").session["messages"]]
     assert "observatory.x expired: no heartbeat for 3 s" in messages
+    reg.call(beat, {"acq": int(OpCode.RUNNING)}, info)  # back: said, so pushed at once
+
+    def said() -> list[str]:
+        return [text for _, text in reg("status", "main").session["messages"]]
+
+    assert wait_until(lambda: "observatory.x is back: heartbeats again" in said(), 10)
+    assert data()["observatory.x"]["expired"] is False
 
     assert reg("stop", "main").status == ResponseCode.OK
     done = reg("wait", "main", timeout=10)
