@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 STATUSES = ("starting", "running", "stopping", "done")
+# A process runs for months and every push carries its messages: it keeps the newest this many
+# (trimmed a tenth at a time, so that adding one is not a copy of them all).
+MAX_MESSAGES = 1000
 
 
 class OpCode(enum.IntEnum):
@@ -86,6 +89,8 @@ class OpSession:
     def add_message(self, text: str) -> None:
         with self._lock:
             self.messages.append([self._clock(), str(text)])
+            if len(self.messages) > MAX_MESSAGES + MAX_MESSAGES // 10:
+                del self.messages[:-MAX_MESSAGES]
         self._on_change(self)
 
     def set_status(self, status: str) -> None:

@@ -3,7 +3,15 @@ import math
 
 import pytest
 
-from socs_like.ops import OpCode, OpSession, ParamError, check_params, json_safe, param
+from socs_like.ops import (
+    MAX_MESSAGES,
+    OpCode,
+    OpSession,
+    ParamError,
+    check_params,
+    json_safe,
+    param,
+)
 
 
 def test_status_moves_forward_and_each_change_adds_a_message():
@@ -20,6 +28,16 @@ def test_status_moves_forward_and_each_change_adds_a_message():
         'Status is now "done".',
     ]
     assert s.encoded()["status"] == "done" and s.success is True and s.end_time is not None
+
+
+def test_a_long_running_session_keeps_its_newest_messages_only():
+    """The Registry adds one each time an agent expires or comes back, for months."""
+    session = OpSession(1, "main")
+    for n in range(5 * MAX_MESSAGES):
+        session.add_message(f"message {n}")
+    assert MAX_MESSAGES <= len(session.messages) <= MAX_MESSAGES * 1.1
+    assert session.messages[-1][1] == f"message {5 * MAX_MESSAGES - 1}"
+    assert len(session.encoded()["messages"]) == len(session.messages)
 
 
 @pytest.mark.parametrize(
