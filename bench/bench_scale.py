@@ -197,6 +197,8 @@ def up_hosts(
             "instance-id": i,
             # 10 samples/s published once a second, as OCS's FakeDataAgent does
             "arguments": ["--mode", "acq", "--frame-length", "1"],
+            # and its feed gathered for 1 s before it goes out, as OCS's FakeDataAgent's
+            "feeds": {"false_temperatures": {"buffer_time": 1.0}},
         }
         for i in ids
     ]
