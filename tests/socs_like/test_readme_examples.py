@@ -213,9 +213,9 @@ def test_every_call_line_names_an_operation_and_parameters_its_agent_takes(monke
     for instance_id, op, *words in calls:
         if instance_id not in agents:
             argv = ["--instance-id", instance_id, "--site-file", "site-config.yaml"]
-            cls, args, settings = parse_agent_args(argv, None)
-            agents[instance_id] = Agent(settings, agent_class=cls.__name__, args=args)
-            cls(agents[instance_id], args)
+            cls, options, settings, _verbose = parse_agent_args(argv, None)
+            agents[instance_id] = Agent(settings, agent_class=cls.__name__, options=options)
+            cls(agents[instance_id], options)
         registered = agents[instance_id].operations.specs
         assert op in registered, f"{instance_id} has no {op}; it has {sorted(registered)}"
         given = [w for w in words if not w.startswith("--")]
