@@ -3,7 +3,7 @@ SSH settings.
 
 Why one module: agents run rsync, md5sum, ps and lsof locally and on remote hosts; with one
 :class:`CommandResult` a caller judges a local and a remote run the same way, and with one
-:class:`SshSettings` (and :func:`add_ssh_arguments`) every agent takes the same flags:
+:class:`SshSettings` (declared as flags once, :class:`SshOptions`) every agent takes the same flags:
 ``--ssh-config``, ``--known-hosts``, ``--ssh-key``, ``--ssh-connect-timeout``,
 ``--ssh-command-timeout``, ``--ssh-keepalive`` and an explicit ``--no-host-key-check`` that
 is logged.
@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from socs_like.backoff import Backoff
 from socs_like.ops import OpFailed
+from socs_like.settings import setting, settings
 
 if TYPE_CHECKING:
     # imported where a connection is made: a program that only runs local commands (a
@@ -344,6 +345,62 @@ class SshSettings:
         return argv
 
 
+@settings("SSH options")
+class SshOptions:
+    """The SSH flags every agent that uses SSH takes, spelled the same everywhere (declared
+    once, a `part` of the agent's settings); :meth:`ssh_settings` reads them."""
+
+    ssh_config: str | None = setting(
+        default=None, metavar="FILE", help="OpenSSH client config (default ~/.ssh/config)"
+    )
+    known_hosts: str | None = setting(
+        default=None,
+        metavar="FILE",
+        help="known_hosts file (default: the config's UserKnownHostsFile, else "
+        "~/.ssh/known_hosts); a host missing from it is refused",
+    )
+    no_host_key_check: bool = setting(
+        default=False,
+        help="accept any host key (isolated lab networks only; logged at every connection)",
+    )
+    ssh_key: str | None = setting(
+        default=None, metavar="FILE", help="private key (default: the config's IdentityFile)"
+    )
+    ssh_connect_timeout: float = setting(
+        default=10.0, metavar="S", help="seconds allowed to connect (default 10)"
+    )
+    ssh_command_timeout: float = setting(
+        default=30.0, metavar="S", help="seconds allowed for each remote command (default 30)"
+    )
+    ssh_keepalive: float = setting(
+        default=5.0,
+        metavar="S",
+        help="seconds between keep-alives on a connection that is quiet; after 3 unanswered "
+        "the connection is given up, so a host cut off is noticed in about 4 times this "
+        "(default 5)",
+    )
+
+    def ssh_settings(self, **overrides: Any) -> SshSettings:
+        """The :class:`SshSettings` these flags ask for; a turned-off host key check is logged
+        here, once at start-up, and again at each connection."""
+        if self.no_host_key_check:
+            log.warning(
+                "host key checking is OFF (--no-host-key-check): impostor hosts go unnoticed"
+            )
+        values: dict[str, Any] = {
+            "config_path": self.ssh_config,
+            "known_hosts": self.known_hosts,
+            "verify_host_keys": not self.no_host_key_check,
+            "identity_file": self.ssh_key,
+            "connect_timeout": self.ssh_connect_timeout,
+            "command_timeout": self.ssh_command_timeout,
+            "keepalive_interval": self.ssh_keepalive,
+        }
+        values.update(overrides)
+        return SshSettings(**values)
+
+
+# TRANSITION: until SupRsync and RunPipeline declare their settings.
 def add_ssh_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """The SSH flags every agent that uses SSH takes, spelled the same everywhere; read them
     back with :func:`ssh_settings_from_args`."""

@@ -215,7 +215,7 @@ def _add(group: argparse._ArgumentGroup, item: _Item) -> None:
     if item.required and not item.spec.env:
         kwargs["required"] = True
     if item.switch:
-        if item.flag.startswith("--no-"):
+        if item.default and item.flag.startswith("--no-"):
             kwargs["action"] = "store_false"
         else:
             kwargs["action"] = argparse.BooleanOptionalAction if item.default else "store_true"

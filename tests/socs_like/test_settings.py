@@ -42,6 +42,7 @@ class Demo:
     echo: bool = setting(default=False, help="log every statement")
     create: bool = setting(default=True, help="create the tables")
     relay: bool = setting(default=True, flag="--no-relay", help="start with the relay off")
+    no_check: bool = setting(default=False, help="turn the check off")
     link: Link = part(default_factory=Link)
 
     def __post_init__(self) -> None:
@@ -62,6 +63,7 @@ def argv_of(demo: Demo) -> list[str]:
     argv += ["--echo"] if demo.echo else []
     argv += ["--create" if demo.create else "--no-create"]
     argv += [] if demo.relay else ["--no-relay"]
+    argv += ["--no-check"] if demo.no_check else []
     argv += ["--link-timeout", repr(demo.link.link_timeout)]
     return argv + (["--token", demo.link.token] if demo.link.token else [])
 
@@ -77,6 +79,7 @@ def argv_of(demo: Demo) -> list[str]:
         echo=st.booleans(),
         create=st.booleans(),
         relay=st.booleans(),
+        no_check=st.booleans(),
         link=st.builds(
             Link,
             link_timeout=st.floats(0.001, 1e6),
