@@ -190,7 +190,7 @@ def cmd_config(argv: list[str]) -> int:
             # every child `up` would start there, each agent's arguments read as it will
             host_specs(path, site, host_name, control=Path("control"))
         except SiteConfigError as exc:
-            raise UserError(f"{path}: {exc}") from None
+            raise UserError(str(exc)) from None
     count = sum(len(h.agent_instances) for h in site.hosts.values())
     print(
         f"{path}: OK ({len(site.hosts)} hosts, {count} agent instances, "

@@ -159,13 +159,15 @@ def host_specs(
     seen: set[str] = set()
     for s in specs:
         if s.name in seen:
-            raise SiteConfigError(f"host {host_name!r} lists {s.name!r} twice")
+            raise SiteConfigError(f"{site_file}: host {host_name!r} lists {s.name!r} twice")
         seen.add(s.name)
-    _check_arguments(host, host_name, specs)
+    _check_arguments(site_file, host, host_name, specs)
     return specs
 
 
-def _check_arguments(host: HostConfig, host_name: str, specs: list[ChildSpec]) -> None:
+def _check_arguments(
+    site_file: Path, host: HostConfig, host_name: str, specs: list[ChildSpec]
+) -> None:
     """Refuse an agent whose command line its declared settings refuse, before anything
     starts: the instance's ``arguments`` followed by what ``up`` adds, read as the agent
     will read them."""
@@ -177,7 +179,8 @@ def _check_arguments(host: HostConfig, host_name: str, specs: list[ChildSpec]) -
         problem = check_instance_arguments(s.kind, [*given.get(s.name, []), *added])
         if problem:
             raise SiteConfigError(
-                f"host {host_name!r}, instance {s.name!r} ({s.kind}): arguments: {problem}"
+                f"{site_file}: host {host_name!r}, instance {s.name!r} ({s.kind}): "
+                f"arguments: {problem}"
             )
 
 
