@@ -573,6 +573,7 @@ class AgentSettings:
     log_dir: str | None
     crossbar_timeout: float
     arguments: list[str]  # the instance's arguments from the site config
+    site_host: str | None = None  # the host block the agent runs in, when the config has one
     credentials: Credentials | None = None  # from the secrets file; None: anonymous
     ca_file: str | None = None  # CA bundle that verifies a wss:// hub
     passwords: tuple[PasswordLevel, ...] = ()
@@ -593,9 +594,10 @@ def agent_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ
     site = load_site_config(path) if path else SiteConfig()
     instance: InstanceConfig | None = None
     host: HostConfig = HostConfig()
+    host_name: str | None = None
     if site.hosts:
         try:
-            _, host = site.host(args.site_host, env)
+            host_name, host = site.host(args.site_host, env)
         except SiteConfigError:
             if args.site_host or env.get("SITE_HOST"):
                 raise
@@ -643,4 +645,5 @@ def agent_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ
         log_dir=args.log_dir or host.log_dir,
         crossbar_timeout=timeout,
         arguments=instance.argv if instance else [],
+        site_host=host_name,
     )
