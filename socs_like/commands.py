@@ -36,7 +36,6 @@ with its message, no traceback.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import concurrent.futures
 import contextlib
@@ -398,70 +397,6 @@ class SshOptions:
         }
         values.update(overrides)
         return SshSettings(**values)
-
-
-# TRANSITION: until SupRsync and RunPipeline declare their settings.
-def add_ssh_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """The SSH flags every agent that uses SSH takes, spelled the same everywhere; read them
-    back with :func:`ssh_settings_from_args`."""
-    parser.add_argument(
-        "--ssh-config", metavar="FILE", help="OpenSSH client config (default ~/.ssh/config)"
-    )
-    parser.add_argument(
-        "--known-hosts",
-        metavar="FILE",
-        help="known_hosts file (default: the config's UserKnownHostsFile, else "
-        "~/.ssh/known_hosts); a host missing from it is refused",
-    )
-    parser.add_argument(
-        "--no-host-key-check",
-        action="store_true",
-        help="accept any host key (isolated lab networks only; logged at every connection)",
-    )
-    parser.add_argument(
-        "--ssh-key", metavar="FILE", help="private key (default: the config's IdentityFile)"
-    )
-    parser.add_argument(
-        "--ssh-connect-timeout",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="seconds allowed to connect (default 10)",
-    )
-    parser.add_argument(
-        "--ssh-command-timeout",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="seconds allowed for each remote command (default 30)",
-    )
-    parser.add_argument(
-        "--ssh-keepalive",
-        type=float,
-        default=5.0,
-        metavar="S",
-        help="seconds between keep-alives on a connection that is quiet; after 3 unanswered "
-        "the connection is given up, so a host cut off is noticed in about 4 times this "
-        "(default 5)",
-    )
-
-
-def ssh_settings_from_args(args: argparse.Namespace, **overrides: Any) -> SshSettings:
-    """The :class:`SshSettings` the flags of :func:`add_ssh_arguments` ask for; a turned-off
-    host key check is logged here, once at start-up, and again at each connection."""
-    if args.no_host_key_check:
-        log.warning("host key checking is OFF (--no-host-key-check): impostor hosts go unnoticed")
-    values: dict[str, Any] = {
-        "config_path": args.ssh_config,
-        "known_hosts": args.known_hosts,
-        "verify_host_keys": not args.no_host_key_check,
-        "identity_file": args.ssh_key,
-        "connect_timeout": args.ssh_connect_timeout,
-        "command_timeout": args.ssh_command_timeout,
-        "keepalive_interval": args.ssh_keepalive,
-    }
-    values.update(overrides)
-    return SshSettings(**values)
 
 
 # --- SSH connections ------------------------------------------------------------------------

@@ -113,8 +113,8 @@ def declared_options(class_name: str) -> type | None:
     try:
         module = importlib.import_module(f"{package}.options")
     except ModuleNotFoundError:
-        return None
-    found: type | None = getattr(module, "Options", None)
+        return NoOptions
+    found: type = getattr(module, "Options", NoOptions)
     return found
 
 
@@ -180,13 +180,9 @@ def parse_agent_args(
         )
     cls = agent_class if isinstance(agent_class, type) else load_agent_class(name)
     parser = agent_parser(name, cls.__doc__, options_class(cls))
-    if hasattr(cls, "add_arguments"):  # not yet declared
-        cls.add_arguments(parser)
     args = parser.parse_args([*(settings.arguments if settings else []), *argv])
-    options: Any = args
     try:
-        if not hasattr(cls, "add_arguments"):
-            options = from_namespace(options_class(cls), args)
+        options: Any = from_namespace(options_class(cls), args)
     except SettingsError as exc:
         parser.error(str(exc))
     if settings is None:

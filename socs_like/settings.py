@@ -287,8 +287,6 @@ def describe(options: object) -> list[dict[str, Any]]:
     """Every setting of `options` (a declared dataclass): name, flag, type, default, help, env
     variable and the value in effect, JSON-safe; a secret's default and value are redacted."""
     out: list[dict[str, Any]] = []
-    if not dataclasses.is_dataclass(options):  # TRANSITION: an agent with add_arguments
-        return out
     for item in _items(type(options)):
         value, default = getattr(options, item.name), item.default
         if item.spec.secret:
