@@ -7,16 +7,16 @@ An agent package declares a frozen dataclass, ``Options`` in its ``options`` mod
     class Options:
         hosts: tuple[str, ...] = setting(nargs="+", metavar="HOST", help="worker hosts")
         monitor_interval: float = setting(default=10.0, help="seconds between sweeps")
-        ssh: SshOptions = part(SshOptions)      # a shared group, flags and all
+        ssh: SshOptions = part(default_factory=SshOptions)  # a shared group, flags and all
 
 and names it on the agent class (``Options = options.Options``). A field ``monitor_interval``
 is the flag ``--monitor-interval``; its type says how a word is read: ``str``, ``int``,
 ``float``, ``Path``, ``Literal[...]`` (the choices), ``X | None``, ``tuple[X, ...]`` (the flag
 repeats, or takes several words with ``nargs="+"``), and ``bool``, a switch unless ``parse``
 reads a word: ``--x`` when the default is False, ``--x/--no-x`` when it is True, or only
-``--no-x`` when ``flag`` says so. A setting
-without a default is required. ``__post_init__`` may refuse a combination with a
-``ValueError`` naming the flag: it is reported as a bad argument, before anything starts.
+``--no-x`` when ``flag`` says so. A setting without a default is required. ``__post_init__``
+may refuse a combination with a ``ValueError`` naming the flag: it is reported as a bad
+argument, before anything starts.
 
 Where a value comes from, first wins: the command line (the site config's ``arguments`` come
 first on it, so a flag typed after them wins), then the setting's ``env`` variable, then its
@@ -54,7 +54,6 @@ class Setting:
     help: str
     env: str | None = None  # read when the flag is not given
     metavar: str | None = None
-    choices: tuple[Any, ...] | None = None
     parse: Callable[[str], Any] | None = None  # reads one word (argparse's ``type``)
     nargs: Literal["+"] | None = None  # a sequence: several words after one flag
     flag: str | None = None  # when not ``--`` + the name with dashes
@@ -67,18 +66,16 @@ def setting(
     help: str,
     env: str | None = None,
     metavar: str | None = None,
-    choices: Sequence[Any] | None = None,
     parse: Callable[[str], Any] | None = None,
     nargs: Literal["+"] | None = None,
     flag: str | None = None,
     secret: bool = False,
 ) -> Any:
-    """One setting (a dataclass field); no ``default``: required."""
+    """One setting (a dataclass field); no ``default``: required. Choices are a ``Literal``."""
     spec = Setting(
         help=help,
         env=env,
         metavar=metavar,
-        choices=tuple(choices) if choices is not None else None,
         parse=parse,
         nargs=nargs,
         flag=flag,
@@ -122,6 +119,7 @@ class _Item:
     type_name: str
     many: bool  # a tuple of words
     switch: bool  # a bool flag that takes no word
+    choices: tuple[Any, ...] | None  # a Literal type's values
 
     @property
     def flag(self) -> str:
@@ -141,10 +139,6 @@ class _Item:
     @property
     def default(self) -> Any:
         return None if self.required else self.field.default
-
-    @property
-    def choices(self) -> tuple[Any, ...] | None:
-        return self.spec.choices
 
 
 def _shape(hint: Any) -> tuple[Callable[[str], Any], str, bool, tuple[Any, ...] | None]:
@@ -170,11 +164,8 @@ def _items(cls: type) -> list[_Item]:
         if spec is None:
             continue
         word, name, many, choices = _shape(hints[f.name])
-        if spec.choices is None and choices is not None:
-            spec = dataclasses.replace(spec, choices=choices)
-        word = spec.parse or word
         switch = hints[f.name] is bool and spec.parse is None
-        found.append(_Item(f.name, spec, f, word, name, many, switch))
+        found.append(_Item(f.name, spec, f, spec.parse or word, name, many, switch, choices))
     return found
 
 
@@ -270,14 +261,11 @@ class CheckingParser(argparse.ArgumentParser):
         raise SettingsError(message)
 
 
-def parse(
-    cls: type[T], argv: Sequence[str], env: Mapping[str, str] = os.environ
-) -> tuple[argparse.Namespace, T]:
+def parse(cls: type[T], argv: Sequence[str], env: Mapping[str, str] = os.environ) -> T:
     """`argv` read against `cls` alone; `SettingsError` says what is wrong."""
     parser = CheckingParser(add_help=False)
     add_arguments(parser, cls)
-    args = parser.parse_args(list(argv))
-    return args, from_namespace(cls, args, env)
+    return from_namespace(cls, parser.parse_args(list(argv)), env)
 
 
 # --- get_api ----------------------------------------------------------------------------------

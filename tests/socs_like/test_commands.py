@@ -122,7 +122,7 @@ def test_async_local_command_leaves_the_loop_free() -> None:
 
 
 def parse(*argv: str) -> SshOptions:
-    return settings.parse(SshOptions, argv, env={})[1]
+    return settings.parse(SshOptions, argv, env={})
 
 
 def test_flags_become_settings_and_turning_checks_off_is_logged(

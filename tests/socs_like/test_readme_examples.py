@@ -324,7 +324,7 @@ def test_the_settings_example_reads_as_the_page_says(monkeypatch):
     exec(compile(code, "writing-an-agent.md", "exec"), vars(example))
     options = example.Options
     monkeypatch.setenv("MY_INTERVAL", "2.5")
-    chosen = parse(options, ["--hosts", "a", "b", "--ssh-keepalive", "1"])[1]
+    chosen = parse(options, ["--hosts", "a", "b", "--ssh-keepalive", "1"])
     assert (chosen.hosts, chosen.interval, chosen.mode) == (("a", "b"), 2.5, "relay")
     assert chosen.ssh.ssh_keepalive == 1.0
     with pytest.raises(SettingsError, match=r"^--interval must be >= 0.1 s, not 0.01$"):

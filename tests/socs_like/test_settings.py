@@ -88,11 +88,11 @@ def argv_of(demo: Demo) -> list[str]:
     )
 )
 def test_the_words_a_declaration_gives_read_back_as_the_same_settings(demo: Demo) -> None:
-    assert parse(Demo, argv_of(demo), env={})[1] == demo
+    assert parse(Demo, argv_of(demo), env={}) == demo
 
 
 def test_what_is_not_given_is_the_default_and_settings_are_frozen() -> None:
-    _, demo = parse(Demo, ["--hosts", "a"], env={})
+    demo = parse(Demo, ["--hosts", "a"], env={})
     assert demo == Demo(hosts=("a",))
     assert (demo.port, demo.root, demo.create, demo.relay, demo.link.token) == (
         8200,
@@ -107,11 +107,11 @@ def test_what_is_not_given_is_the_default_and_settings_are_frozen() -> None:
 
 def test_the_command_line_wins_over_the_environment_which_wins_over_the_default() -> None:
     env = {"DEMO_PORT": "9000", "DEMO_TOKEN": "t0k"}
-    assert parse(Demo, ["--hosts", "a"], env={})[1].port == 8200
-    assert parse(Demo, ["--hosts", "a"], env=env)[1].port == 9000
-    assert parse(Demo, ["--hosts", "a", "--port", "7"], env=env)[1].port == 7
-    assert parse(Demo, ["--hosts", "a"], env=env)[1].link.token == "t0k"
-    assert parse(Demo, ["--hosts", "a"], env={"DEMO_PORT": ""})[1].port == 8200  # set empty
+    assert parse(Demo, ["--hosts", "a"], env={}).port == 8200
+    assert parse(Demo, ["--hosts", "a"], env=env).port == 9000
+    assert parse(Demo, ["--hosts", "a", "--port", "7"], env=env).port == 7
+    assert parse(Demo, ["--hosts", "a"], env=env).link.token == "t0k"
+    assert parse(Demo, ["--hosts", "a"], env={"DEMO_PORT": ""}).port == 8200  # set empty
 
 
 @pytest.mark.parametrize(
@@ -156,7 +156,7 @@ def test_help_lists_every_flag_under_its_title_with_its_help() -> None:
 
 
 def test_get_api_lists_the_settings_in_effect_and_redacts_a_secret() -> None:
-    _, demo = parse(Demo, ["--hosts", "a", "b", "--token", "hunter2", "--port", "7"], env={})
+    demo = parse(Demo, ["--hosts", "a", "b", "--token", "hunter2", "--port", "7"], env={})
     agent = Agent(hubless_settings("demo"), agent_class="Demo", options=demo)
     listed = {s["name"]: s for s in agent.api()["settings"]}
     assert listed["port"] == {

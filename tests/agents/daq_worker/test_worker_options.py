@@ -10,7 +10,7 @@ from socs_like_agents.daq_worker.options import Options
 
 
 def options(*argv: str) -> Options:
-    return parse(Options, argv, env={})[1]
+    return parse(Options, argv, env={})
 
 
 def test_the_defaults() -> None:

@@ -41,7 +41,7 @@ NO_SCHEDULE = "no schedule is on: --param-schedule and --event-schedule are both
 def parse(tmp_path: Path, *argv: str) -> options.Options:
     required = ["--logger-url", "http://127.0.0.1:9", "--outdir", str(tmp_path / "out")]
     argv = (*required, "--db-path", str(tmp_path / "stats.db"), *argv)
-    return settings.parse(options.Options, argv, env={})[1]
+    return settings.parse(options.Options, argv, env={})
 
 
 def tasks_for(args: options.Options, published: list[dict]) -> GrabTasks:

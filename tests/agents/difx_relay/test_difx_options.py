@@ -13,7 +13,7 @@ from socs_like_agents.difx_relay.errors import LocalProtocolError
 
 
 def _parse(*argv: str) -> options.Options:
-    return settings.parse(options.Options, argv, env={})[1]
+    return settings.parse(options.Options, argv, env={})
 
 
 def test_defaults_and_repeatable_roots():

@@ -19,7 +19,7 @@ class _AgentParser:
         self.options = cls.Options  # type: ignore[attr-defined]
 
     def parse_args(self, argv: list[str]) -> object:
-        return settings.parse(self.options, argv)[1]
+        return settings.parse(self.options, argv)
 
 
 def _agent_parser(cls: type) -> _AgentParser:

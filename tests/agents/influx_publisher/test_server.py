@@ -35,7 +35,7 @@ OCS_BLOCK = {
 
 
 def parse(argv: list[str]) -> ServerOptions:
-    return settings.parse(InfluxPublisher.Options, argv, env={})[1].server
+    return settings.parse(InfluxPublisher.Options, argv, env={}).server
 
 
 def test_an_ocs_publisher_block_parses_as_ocs_meant_it():

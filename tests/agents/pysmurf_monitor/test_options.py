@@ -11,7 +11,7 @@ from socs_like_agents.pysmurf_monitor.paths import DEFAULT_DATED_DIR, DEFAULT_KE
 
 
 def parse(*argv: str) -> options.Options:
-    return settings.parse(options.Options, argv, env={})[1]
+    return settings.parse(options.Options, argv, env={})
 
 
 def test_the_defaults_are_the_socs_agents_and_build_the_default_rules() -> None:
