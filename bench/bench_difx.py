@@ -11,7 +11,6 @@ host), so latency covers TCP, parsing, the feed, crossbar and the subscriber.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
@@ -37,6 +36,7 @@ from socs_like_agents.difx_relay.messages import (  # noqa: E402
     encode_message,
     parse_message,
 )
+from socs_like_agents.difx_relay.options import Options  # noqa: E402
 from socs_like_agents.difx_relay.relay import Relay  # noqa: E402
 
 
@@ -91,9 +91,8 @@ def bench_parse(seconds: float) -> tuple[float, float]:
     sending process, job table, feed payload; the feed itself a no-op)."""
     docs = _status_documents(2000)
     parse = _best_rate(seconds, docs, parse_message)
-    args = argparse.Namespace(relay=True, selection=None, mode="relay", host="h", port=1)
     feeds = {name: _NullFeed() for name in DOCUMENT_FEEDS}
-    relay = Relay(args, feeds, _NullFeed())  # type: ignore[arg-type]
+    relay = Relay(Options(host="h", port=1), feeds, _NullFeed())  # type: ignore[arg-type]
     pipeline = _best_rate(seconds, docs, relay.on_document)
     assert relay.bad_documents == 0
     return parse, pipeline

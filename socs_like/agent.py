@@ -27,6 +27,8 @@ Additions that OCS clients and agents never see unless they ask:
   amount a call): a recorder that was away asks for what it missed.
 - loop health (runtime/loop_health.py): the event loop's worst lag over the last heartbeat
   interval, as ``loop.lag_ms`` in get_api and ``loop_lag_ms`` in the heartbeat's feed_info.
+- get_api's ``settings``: every declared setting of the agent (socs_like/settings.py) with
+  its flag, type, default, help and the value in effect; a secret one's value is redacted.
 
 The hub may come and go (runtime/hub_session.py): the agent starts without it, keeps its
 operations running while it is away (feeds buffer, bounded), and re-registers when it returns.
@@ -34,7 +36,6 @@ operations running while it is away (feeds buffer, bounded), and re-registers wh
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import inspect
 import logging
@@ -64,6 +65,7 @@ from .runtime.pacer import Pacer
 from .runtime.publish import publish
 from .runtime.pushes import SessionPushes
 from .runtime.scheduler import FeedScheduler
+from .settings import NoOptions, describe
 from .site_config import AgentSettings
 
 __all__ = [
@@ -88,13 +90,13 @@ class Agent:
         settings: AgentSettings,
         *,
         agent_class: str,
-        args: argparse.Namespace | None = None,
+        options: object | None = None,
         workers: int = 8,
         stop_grace: float = 0.3,
     ) -> None:
         self.settings = settings
         self.agent_class = agent_class
-        self.args = args if args is not None else argparse.Namespace()
+        self.options = options if options is not None else NoOptions()  # the declared settings
         self.instance_id = settings.instance_id
         self.address_root = settings.address_root
         self.address = settings.address
@@ -278,6 +280,7 @@ class Agent:
             "processes": self.operations.listing("process"),
             "extensions": list(EXTENSIONS),
             "loop": self.loop_health(),
+            "settings": describe(self.options),
         }
 
     @property

@@ -182,6 +182,15 @@ def cmd_config(argv: list[str]) -> int:
                     f"{path}: host {host_name!r}: unknown simulator {sim.name!r}; "
                     f"installed: {sorted(simulators)}"
                 )
+    from .site_config import SiteConfigError
+    from .supervisor import host_specs
+
+    for host_name in site.hosts:
+        try:
+            # every child `up` would start there, each agent's arguments read as it will
+            host_specs(path, site, host_name, control=Path("control"))
+        except SiteConfigError as exc:
+            raise UserError(str(exc)) from None
     count = sum(len(h.agent_instances) for h in site.hosts.values())
     print(
         f"{path}: OK ({len(site.hosts)} hosts, {count} agent instances, "

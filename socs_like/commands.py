@@ -3,7 +3,7 @@ SSH settings.
 
 Why one module: agents run rsync, md5sum, ps and lsof locally and on remote hosts; with one
 :class:`CommandResult` a caller judges a local and a remote run the same way, and with one
-:class:`SshSettings` (and :func:`add_ssh_arguments`) every agent takes the same flags:
+:class:`SshSettings` (declared as flags once, :class:`SshOptions`) every agent takes the same flags:
 ``--ssh-config``, ``--known-hosts``, ``--ssh-key``, ``--ssh-connect-timeout``,
 ``--ssh-command-timeout``, ``--ssh-keepalive`` and an explicit ``--no-host-key-check`` that
 is logged.
@@ -36,7 +36,6 @@ with its message, no traceback.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import concurrent.futures
 import contextlib
@@ -54,6 +53,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from socs_like.backoff import Backoff
 from socs_like.ops import OpFailed
+from socs_like.settings import setting, settings
 
 if TYPE_CHECKING:
     # imported where a connection is made: a program that only runs local commands (a
@@ -344,43 +344,34 @@ class SshSettings:
         return argv
 
 
-def add_ssh_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """The SSH flags every agent that uses SSH takes, spelled the same everywhere; read them
-    back with :func:`ssh_settings_from_args`."""
-    parser.add_argument(
-        "--ssh-config", metavar="FILE", help="OpenSSH client config (default ~/.ssh/config)"
+@settings("SSH options")
+class SshOptions:
+    """The SSH flags every agent that uses SSH takes, spelled the same everywhere (declared
+    once, a `part` of the agent's settings); :meth:`ssh_settings` reads them."""
+
+    ssh_config: str | None = setting(
+        default=None, metavar="FILE", help="OpenSSH client config (default ~/.ssh/config)"
     )
-    parser.add_argument(
-        "--known-hosts",
+    known_hosts: str | None = setting(
+        default=None,
         metavar="FILE",
         help="known_hosts file (default: the config's UserKnownHostsFile, else "
         "~/.ssh/known_hosts); a host missing from it is refused",
     )
-    parser.add_argument(
-        "--no-host-key-check",
-        action="store_true",
+    no_host_key_check: bool = setting(
+        default=False,
         help="accept any host key (isolated lab networks only; logged at every connection)",
     )
-    parser.add_argument(
-        "--ssh-key", metavar="FILE", help="private key (default: the config's IdentityFile)"
+    ssh_key: str | None = setting(
+        default=None, metavar="FILE", help="private key (default: the config's IdentityFile)"
     )
-    parser.add_argument(
-        "--ssh-connect-timeout",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="seconds allowed to connect (default 10)",
+    ssh_connect_timeout: float = setting(
+        default=10.0, metavar="S", help="seconds allowed to connect (default 10)"
     )
-    parser.add_argument(
-        "--ssh-command-timeout",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="seconds allowed for each remote command (default 30)",
+    ssh_command_timeout: float = setting(
+        default=30.0, metavar="S", help="seconds allowed for each remote command (default 30)"
     )
-    parser.add_argument(
-        "--ssh-keepalive",
-        type=float,
+    ssh_keepalive: float = setting(
         default=5.0,
         metavar="S",
         help="seconds between keep-alives on a connection that is quiet; after 3 unanswered "
@@ -388,23 +379,24 @@ def add_ssh_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
         "(default 5)",
     )
 
-
-def ssh_settings_from_args(args: argparse.Namespace, **overrides: Any) -> SshSettings:
-    """The :class:`SshSettings` the flags of :func:`add_ssh_arguments` ask for; a turned-off
-    host key check is logged here, once at start-up, and again at each connection."""
-    if args.no_host_key_check:
-        log.warning("host key checking is OFF (--no-host-key-check): impostor hosts go unnoticed")
-    values: dict[str, Any] = {
-        "config_path": args.ssh_config,
-        "known_hosts": args.known_hosts,
-        "verify_host_keys": not args.no_host_key_check,
-        "identity_file": args.ssh_key,
-        "connect_timeout": args.ssh_connect_timeout,
-        "command_timeout": args.ssh_command_timeout,
-        "keepalive_interval": args.ssh_keepalive,
-    }
-    values.update(overrides)
-    return SshSettings(**values)
+    def ssh_settings(self, **overrides: Any) -> SshSettings:
+        """The :class:`SshSettings` these flags ask for; a turned-off host key check is logged
+        here, once at start-up, and again at each connection."""
+        if self.no_host_key_check:
+            log.warning(
+                "host key checking is OFF (--no-host-key-check): impostor hosts go unnoticed"
+            )
+        values: dict[str, Any] = {
+            "config_path": self.ssh_config,
+            "known_hosts": self.known_hosts,
+            "verify_host_keys": not self.no_host_key_check,
+            "identity_file": self.ssh_key,
+            "connect_timeout": self.ssh_connect_timeout,
+            "command_timeout": self.ssh_command_timeout,
+            "keepalive_interval": self.ssh_keepalive,
+        }
+        values.update(overrides)
+        return SshSettings(**values)
 
 
 # --- SSH connections ------------------------------------------------------------------------

@@ -39,7 +39,9 @@ uid 10001, which must own ``var/`` (Docker makes a missing one as root), the sec
 and ``compose-secrets/`` (mode 600 each).
 
 The compose file depends only on the site config, so the committed ``docker-compose.yml`` is
-this command's output and a test checks it still is (``--check``).
+this command's output and a test checks it still is (``--check``). An agent's arguments are
+not in it: the agent reads them from the site config, and this command refuses an instance
+whose arguments its declared settings refuse, as ``up`` does.
 """
 
 from __future__ import annotations
@@ -290,8 +292,13 @@ def main(argv: list[str]) -> int:
     if path is None:
         print("socs-like compose: no site config: give --site-config", file=sys.stderr)
         return 2
+    from .supervisor import host_specs
+
     try:
         site = load_site_config(path)
+        # each agent's arguments read against its declared settings, as `up` reads them: a
+        # container that would only crash-loop is refused here, in one line
+        host_specs(path, site, site.host(args.site_host)[0], control=Path("control"))
         text = compose(site, args.site_host, path.name)
     except SiteConfigError as exc:
         print(f"socs-like compose: {exc}", file=sys.stderr)

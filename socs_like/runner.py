@@ -1,5 +1,9 @@
 """Start one agent process: find its class, merge its arguments, run it on the asyncio reactor.
 
+The agent's own flags are those its class's ``Options`` declares (socs_like/settings.py);
+`check_instance_arguments` reads an instance's command line against them as the agent will,
+for ``socs-like up`` and ``config check``, without loading the agent.
+
 Once the agent class is built, start-up is over: what exists then (framework, libraries, the
 agent's parts) lives as long as the process, so it is frozen out of the garbage collector's
 sight (``gc.freeze``) and no full collection walks it again while the loop serves. Measured
@@ -13,6 +17,7 @@ import argparse
 import asyncio
 import dataclasses
 import gc
+import importlib
 import importlib.metadata
 import logging
 import logging.handlers
@@ -23,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from .logs import BACKUPS, CAPTURED_ENV, MAX_BYTES
-from .site_config import SiteConfigError, add_site_arguments, agent_settings
+from .settings import CheckingParser, NoOptions, SettingsError, add_arguments, from_namespace
+from .site_config import AgentSettings, SiteConfigError, add_site_arguments, agent_settings
 
 log = logging.getLogger("socs_like.runner")
 
@@ -93,11 +99,63 @@ def configure_logging(instance_id: str, log_dir: str | None, verbose: bool = Fal
     globalLogPublisher.addObserver(failures_with_tracebacks)  # type: ignore[arg-type]
 
 
+def options_class(cls: type) -> type:
+    """The settings an agent class declares (its ``Options``), `NoOptions` when it has none."""
+    found: type = getattr(cls, "Options", NoOptions)
+    return found
+
+
+def declared_options(class_name: str) -> type | None:
+    """The settings an installed agent class declares, read from its package's ``options``
+    module without loading the agent (nor what it imports: Twisted, the databases, SSH);
+    None when the class is not installed."""
+    entry = agent_classes().get(class_name)
+    if entry is None:
+        return None
+    package = entry.module.rpartition(".")[0]
+    try:
+        module = importlib.import_module(f"{package}.options")
+    except ModuleNotFoundError:
+        return NoOptions
+    found: type = getattr(module, "Options", NoOptions)
+    return found
+
+
+def agent_parser(
+    name: str, cls_doc: str | None, options: type, parser_class: type = argparse.ArgumentParser
+) -> argparse.ArgumentParser:
+    """The command line of ``socs-like agent NAME``: the site flags, ``--verbose``, and the
+    flags the class's settings declare."""
+    parser: argparse.ArgumentParser = parser_class(
+        prog=f"socs-like agent {name}", description=(cls_doc or "").strip().split("\n\n")[0]
+    )
+    add_site_arguments(parser)
+    parser.add_argument("--verbose", action="store_true", help="log debug messages")
+    add_arguments(parser, options)
+    return parser
+
+
+def check_instance_arguments(class_name: str, argv: list[str]) -> str | None:
+    """What is wrong with an instance's command line (the site config's ``arguments`` and what
+    ``up`` adds), as the agent would say it at start-up; None when it is fine or the class is
+    not installed (that is said elsewhere)."""
+    options = declared_options(class_name)
+    if options is None:
+        return None
+    parser = agent_parser(class_name, None, options, CheckingParser)
+    try:
+        from_namespace(options, parser.parse_args(argv))
+    except SettingsError as exc:
+        return str(exc)
+    return None
+
+
 def parse_agent_args(
     argv: list[str], agent_class: str | type | None
-) -> tuple[Any, argparse.Namespace, Any]:
-    """(agent class, parsed arguments, settings) for an agent command line; the class is
-    named (an entry point), given (a test's own class), or left to the site config."""
+) -> tuple[Any, Any, AgentSettings, bool]:
+    """(agent class, its declared settings, the site settings, --verbose) for an agent command
+    line; the class is named (an entry point), given (a test's own class), or left to the
+    site config. A bad argument exits as argparse does, naming the flag."""
     class_name = agent_class.__name__ if isinstance(agent_class, type) else agent_class
     site_parser = argparse.ArgumentParser(add_help=False)
     add_site_arguments(site_parser)
@@ -124,30 +182,27 @@ def parse_agent_args(
             "that the site config lists"
         )
     cls = agent_class if isinstance(agent_class, type) else load_agent_class(name)
-    parser = argparse.ArgumentParser(
-        prog=f"socs-like agent {name}",
-        description=(cls.__doc__ or "").strip().split("\n\n")[0],
-    )
-    add_site_arguments(parser)
-    parser.add_argument("--verbose", action="store_true", help="log debug messages")
-    if hasattr(cls, "add_arguments"):
-        cls.add_arguments(parser)
+    parser = agent_parser(name, cls.__doc__, options_class(cls))
     args = parser.parse_args([*(settings.arguments if settings else []), *argv])
+    try:
+        options: Any = from_namespace(options_class(cls), args)
+    except SettingsError as exc:
+        parser.error(str(exc))
     if settings is None:
         settings = agent_settings(args)
     # The instance's arguments in the site config may set it: they are parsed only now.
     settings = dataclasses.replace(settings, session_data_interval=args.session_data_interval)
-    return cls, args, settings
+    return cls, options, settings, bool(args.verbose)
 
 
 def run_agent_process(argv: list[str], class_name: str | None = None) -> int:
     """Run an agent until SIGINT/SIGTERM; returns the exit code."""
     try:
-        cls, args, settings = parse_agent_args(argv, class_name)
+        cls, options, settings, verbose = parse_agent_args(argv, class_name)
     except (SiteConfigError, AgentClassError) as exc:
         print(f"socs-like agent: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.instance_id, settings.log_dir, args.verbose)
+    configure_logging(settings.instance_id, settings.log_dir, verbose)
     loop = install_asyncio_reactor()
     from twisted.internet import reactor as installed
 
@@ -159,8 +214,8 @@ def run_agent_process(argv: list[str], class_name: str | None = None) -> int:
 
     async def main() -> None:
         try:
-            agent = Agent(settings, agent_class=cls.__name__, args=args)
-            cls(agent, args)
+            agent = Agent(settings, agent_class=cls.__name__, options=options)
+            cls(agent, options)
         except Exception as exc:
             log.error("cannot set up %s: %s: %s", cls.__name__, type(exc).__name__, exc)
             outcome["code"] = EXIT_ALREADY_RUNNING

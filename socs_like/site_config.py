@@ -599,6 +599,7 @@ class AgentSettings:
     log_dir: str | None
     crossbar_timeout: float
     arguments: list[str]  # the instance's arguments from the site config
+    site_host: str | None = None  # the host block the agent runs in, when the config has one
     credentials: Credentials | None = None  # from the secrets file; None: anonymous
     ca_file: str | None = None  # CA bundle that verifies a wss:// hub
     passwords: tuple[PasswordLevel, ...] = ()
@@ -621,9 +622,10 @@ def agent_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ
     site = load_site_config(path) if path else SiteConfig()
     instance: InstanceConfig | None = None
     host: HostConfig = HostConfig()
+    host_name: str | None = None
     if site.hosts:
         try:
-            _, host = site.host(args.site_host, env)
+            host_name, host = site.host(args.site_host, env)
         except SiteConfigError:
             if args.site_host or env.get("SITE_HOST"):
                 raise
@@ -675,4 +677,5 @@ def agent_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ
         feed_buffer_times=(
             {name: f.buffer_time for name, f in instance.feeds.items()} if instance else {}
         ),
+        site_host=host_name,
     )

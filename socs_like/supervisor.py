@@ -65,6 +65,7 @@ from rich.table import Table
 from .backoff import Backoff
 from .launcher import Process, spawn
 from .logs import CAPTURED_ENV, RotatingLog, log_path, notices
+from .runner import check_instance_arguments
 from .site_config import (
     HOST_MANAGER_CLASS,
     HostConfig,
@@ -158,9 +159,29 @@ def host_specs(
     seen: set[str] = set()
     for s in specs:
         if s.name in seen:
-            raise SiteConfigError(f"host {host_name!r} lists {s.name!r} twice")
+            raise SiteConfigError(f"{site_file}: host {host_name!r} lists {s.name!r} twice")
         seen.add(s.name)
+    _check_arguments(site_file, host, host_name, specs)
     return specs
+
+
+def _check_arguments(
+    site_file: Path, host: HostConfig, host_name: str, specs: list[ChildSpec]
+) -> None:
+    """Refuse an agent whose command line its declared settings refuse, before anything
+    starts: the instance's ``arguments`` followed by what ``up`` adds, read as the agent
+    will read them."""
+    given = {i.instance_id: i.argv for i in host.agent_instances}
+    for s in specs:
+        if s.kind in NOT_AGENTS:
+            continue
+        added = list(s.argv[s.argv.index("--instance-id") :])
+        problem = check_instance_arguments(s.kind, [*given.get(s.name, []), *added])
+        if problem:
+            raise SiteConfigError(
+                f"{site_file}: host {host_name!r}, instance {s.name!r} ({s.kind}): "
+                f"arguments: {problem}"
+            )
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,13 @@
 Wiring only: each operation runs one ``WorkerInterface`` method on the named hosts (all
 configured hosts by default) in parallel. Which hosts, what a failed host shows and how the
 task ends are :mod:`.fanout`'s; each host's answer is built by :mod:`.answers`; the monitor's
-tally is :mod:`.monitoring`'s; the arguments are :mod:`.options`'. A worker that cannot be
+tally is :mod:`.monitoring`'s; the settings are declared in :mod:`.options`. A worker that cannot be
 reached is an answer (``state: unreachable``), never a crash. All hosts share one SSH
 connection pool. See README.md for the tasks and their session data.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
@@ -21,7 +20,7 @@ from socs_like.commands import SshPool
 
 from . import answers, fanout, options
 from .errors import RequestError, WorkerError
-from .interface import WorkerInterface, sweep_status
+from .interface import WorkerInterface, WorkerPrograms, sweep_status
 from .models import HostFailed, HostOk, OrganizeProgress, TaskData
 from .monitoring import MonitorTally, pause
 from .runs import RunId
@@ -52,19 +51,23 @@ class DaqWorker:
     every worker each interval and publishes the recorded feed ``worker_status``.
     """
 
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        options.add_arguments(parser)
+    Options = options.Options
 
-    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
-        settings = options.WorkerSettings.from_args(args)
-        self.hosts = settings.hosts
+    def __init__(self, agent: Agent, settings: options.Options) -> None:
+        self.hosts = list(dict.fromkeys(settings.hosts))  # each once, in the order given
         self.interval = settings.monitor_interval
-        self.connect_timeout = settings.ssh.connect_timeout
-        pool = SshPool(settings.ssh)
+        ssh = settings.ssh.ssh_settings()
+        self.connect_timeout = ssh.connect_timeout
+        pool = SshPool(ssh)
+        programs = WorkerPrograms(
+            data_router=settings.data_router_name,
+            ecc_server=settings.ecc_server_name,
+            cwd_method=settings.cwd_method,
+            rename_concurrency=settings.rename_concurrency,
+        )
         self.workers = {
             host: WorkerInterface(
-                host, pool=pool, programs=settings.programs, allowed_roots=settings.file_roots
+                host, pool=pool, programs=programs, allowed_roots=settings.file_roots
             )
             for host in self.hosts
         }

@@ -24,7 +24,7 @@ import shlex
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 import asyncssh
 
@@ -32,6 +32,7 @@ from socs_like.commands import HostTarget, SshPool, SshSettings
 
 from .errors import ConnectError, ProgramNotRunning, RemoteError, RequestError, WorkerError
 from .models import OrganizeProgress
+from .options import CwdMethod
 from .organize import TransferReport, is_graw, plan_organize, same_file_pairs
 from .paths import confine, worker_roots
 from .processes import (
@@ -49,7 +50,7 @@ from .tail import TailReader
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-CWD_METHODS = ("auto", "lsof", "proc")
+CWD_METHODS = get_args(CwdMethod)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,13 +5,11 @@ parameters or timing events into HDF5, distil statistics into the database and t
 feed ``stats``, and rebuild the plot page; the ``scheduler`` process (:mod:`.scheduler`) runs
 the grabs on cron schedules (catching up runs missed while the agent was down); the
 ``timeline`` process (:mod:`.keeper`) keeps the timeline logger running, restarting it when it
-dies. Arguments are in :mod:`.options`, the parts built from them in :mod:`.config`, session
+dies. Settings are declared in :mod:`.options`, the parts built from them in :mod:`.config`, session
 data and feed samples in :mod:`.status`.
 """
 
 from __future__ import annotations
-
-import argparse
 
 from socs_like import Agent
 from socs_like.db import Database
@@ -32,11 +30,9 @@ class DataGrabber:
     ``--timeline-outdir`` is given). Recorded feed ``stats``: one block per device per file.
     """
 
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        options.add_arguments(parser)
+    Options = options.Options
 
-    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
+    def __init__(self, agent: Agent, args: options.Options) -> None:
         grabber = Grabber(config.grabber_config(args, agent.instance_id), Database(args.db_path))
         grabber.remove_dead_drafts()  # of grabs killed mid-write (theirs runs again)
         schedules = config.schedules(args)

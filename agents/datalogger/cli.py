@@ -22,8 +22,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from socs_like.settings import add_arguments, from_namespace
+
 from .errors import DataLoggerError
-from .options import add_db_argument, add_request_arguments
+from .options import RequestOptions, add_db_argument
 
 if TYPE_CHECKING:
     from .grab import GrabReport
@@ -73,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
             default=Path.cwd(),
             help="folder the finished file is moved to (default: here)",
         )
-        add_request_arguments(p)
+        add_arguments(p, RequestOptions)
 
     params = sub.add_parser("params", help="grab parameter samples of a device list")
     grab(params)
@@ -128,6 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     from .store import plot_dir_beside
     from .window import make_window
 
+    request = from_namespace(RequestOptions, args)  # the defaults without a grab's flags
     if args.command in ("distill", "plots"):
         outdir = args.file.resolve().parent if args.command == "distill" else Path.cwd()
         options = GrabOptions(draftdir=outdir, outdir=outdir)
@@ -136,9 +139,9 @@ def _run(args: argparse.Namespace) -> int:
         options = GrabOptions(
             draftdir=args.draftdir,
             outdir=args.outdir,
-            concurrency=args.concurrency,
-            retries=args.retries,
-            retry_delay=args.retry_delay,
+            concurrency=request.concurrency,
+            retries=request.retries,
+            retry_delay=request.retry_delay,
         )
         url = args.url
     config = GrabberConfig(
@@ -147,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
         options=options,
         plot_dir=(args.plot_dir or plot_dir_beside(args.db_path)).resolve(),
         site=args.site_name,
-        timeout=getattr(args, "timeout", 60.0),
+        timeout=request.timeout,
     )
     grabber = Grabber(config, Database(args.db_path))
     if args.command == "distill":

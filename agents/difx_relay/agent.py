@@ -10,7 +10,6 @@ See README.md for the protocol, the tasks, the feeds and the session data.
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from socs_like import Agent, OpSession, param
@@ -37,13 +36,9 @@ FEED_OPTIONS: dict[str, dict[str, Any]] = {
 class DiFXRelay:
     """DiFX relay: guiServer client and multicast listener (see README.md)."""
 
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        options.add_arguments(parser)
+    Options = options.Options
 
-    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
-        if args.mode == "relay" and (not args.host or not args.port):
-            raise ValueError("--host and --port are required in relay mode")
+    def __init__(self, agent: Agent, args: options.Options) -> None:
         self.agent = agent
         self.args = args
         self.paths = RemotePaths(args.allowed_root)

@@ -1,10 +1,13 @@
-"""The agent's command-line arguments, and the one parser of a message selection that both
-`--selection` and the `configure_relay` task use."""
+"""The agent's settings (socs_like.settings), and the one parser of a message selection that
+both `--selection` and the `configure_relay` task use."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
+from typing import Literal
+
+from socs_like.settings import setting, settings
 
 from . import commands
 from .errors import LocalProtocolError
@@ -32,85 +35,66 @@ def _selection_argument(text: str) -> list[str] | None:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("DiFXRelay options")
-    g.add_argument("--host", help="guiServer host (required in relay mode)")
-    g.add_argument(
-        "--port",
-        type=int,
+@settings("DiFXRelay options")
+class Options:
+    host: str | None = setting(default=None, help="guiServer host (required in relay mode)")
+    port: int | None = setting(
+        default=None,
         help="guiServer TCP port (guiServer listens on 50200 unless told "
         "otherwise; there is no default here)",
     )
-    g.add_argument(
-        "--mode",
-        choices=["relay", "direct"],
-        default="relay",
-        help="relay: through guiServer; direct: join the DiFX multicast group",
+    mode: Literal["relay", "direct"] = setting(
+        default="relay", help="relay: through guiServer; direct: join the DiFX multicast group"
     )
-    g.add_argument("--multicast-group", default="224.2.2.1")
-    g.add_argument("--multicast-port", type=int, default=50200)
-    g.add_argument(
-        "--multicast-interface",
-        default="0.0.0.0",
-        help="local address whose interface joins the group",
+    multicast_group: str = setting(default="224.2.2.1", help="DiFX multicast group")
+    multicast_port: int = setting(default=50200, help="DiFX multicast port")
+    multicast_interface: str = setting(
+        default="0.0.0.0", help="local address whose interface joins the group"
     )
-    g.add_argument(
-        "--allowed-root",
-        action="append",
-        default=[],
+    allowed_root: tuple[str, ...] = setting(
+        default=(),
         metavar="PATH",
         help="folder on the DiFX host that operations may touch (repeatable); "
         "every other path is refused before it is sent",
     )
-    g.add_argument(
-        "--local-root",
-        action="append",
-        default=[],
+    local_root: tuple[str, ...] = setting(
+        default=(),
         metavar="PATH",
         help="local folder get_file/send_file may write/read (repeatable)",
     )
-    g.add_argument(
-        "--selection",
-        type=_selection_argument,
+    selection: list[str] | None = setting(
         default=None,
+        parse=_selection_argument,
         help="comma-separated DiFX message types to relay (DifxStatusMessage, "
         "DifxAlertMessage, ...), or ALL (default); changeable with configure_relay",
     )
-    g.add_argument(
-        "--no-relay",
-        dest="relay",
-        action="store_false",
+    relay: bool = setting(
+        default=True,
+        flag="--no-relay",
         help="start with guiServer's relay off (configure_relay turns it on)",
     )
-    g.add_argument(
-        "--setup-path",
+    setup_path: str = setting(
         default="",
         help="text guiServer puts in front of every DiFX command line (packet 13; "
         "sent on every connect, empty by default)",
     )
-    g.add_argument("--difx-version", default="", help="DiFX version for jobs (set_version)")
-    g.add_argument(
-        "--op-timeout",
-        type=float,
-        default=10.0,
-        help="seconds an operation waits for each guiServer reply",
+    difx_version: str = setting(default="", help="DiFX version for jobs (set_version)")
+    op_timeout: float = setting(
+        default=10.0, help="seconds an operation waits for each guiServer reply"
     )
-    g.add_argument(
-        "--idle-probe",
-        type=float,
-        default=5.0,
-        help="seconds of silence before the connection is probed",
+    idle_probe: float = setting(
+        default=5.0, help="seconds of silence before the connection is probed"
     )
-    g.add_argument(
-        "--probe-timeout",
-        type=float,
-        default=3.0,
-        help="seconds a probe may take before the connection counts as dead",
+    probe_timeout: float = setting(
+        default=3.0, help="seconds a probe may take before the connection counts as dead"
     )
-    g.add_argument(
-        "--reconnect-max",
-        type=float,
-        default=1.0,
-        help="longest wait between connection attempts, seconds",
+    reconnect_max: float = setting(
+        default=1.0, help="longest wait between connection attempts, seconds"
     )
-    g.add_argument("--max-file-bytes", type=int, default=64 * 1024 * 1024)
+    max_file_bytes: int = setting(
+        default=64 * 1024 * 1024, help="largest file get_file/send_file move, bytes"
+    )
+
+    def __post_init__(self) -> None:
+        if self.mode == "relay" and (not self.host or not self.port):
+            raise ValueError("--host and --port are required in relay mode")

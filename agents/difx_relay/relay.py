@@ -12,7 +12,6 @@ and dropped; a corrupt stream closes the connection (the client's choice) and we
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import socket
@@ -35,6 +34,7 @@ from .jobcontrol import StopWatch
 from .jobs import JobTable
 from .messages import AlertMessage, DifxMessage, StatusMessage, parse_message
 from .models import RelaySummary
+from .options import Options
 
 MAX_DATAGRAM = 10 * 1024  # guiServer reads at most this much of one multicast datagram
 
@@ -50,7 +50,7 @@ class _Multicast(asyncio.DatagramProtocol):
 class Relay:
     """Connection state, counters and the job table; `connect_loop` / `direct` run it."""
 
-    def __init__(self, args: argparse.Namespace, feeds: dict[str, Feed], server_feed: Feed) -> None:
+    def __init__(self, args: Options, feeds: dict[str, Feed], server_feed: Feed) -> None:
         self.args = args
         self.feeds = feeds
         self.server_feed = server_feed
@@ -204,13 +204,16 @@ class Relay:
         return watch
 
     async def connect_loop(self, session: OpSession) -> None:
+        host, port = self.args.host, self.args.port
+        if host is None or port is None:  # Options refuses relay mode without them
+            raise ChannelClosed("no guiServer --host and --port: the agent runs in direct mode")
         backoff = Backoff(initial=0.25, factor=2, cap=self.args.reconnect_max)
         while not session.stop_requested:
             session.data = self.summary()
             try:
                 client = await GuiClient.connect(
-                    self.args.host,
-                    self.args.port,
+                    host,
+                    port,
                     timeout=3.0,
                     on_relayed=self.on_document,
                     on_diagnostic=self.on_diagnostic,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
 import time
@@ -11,6 +10,7 @@ from typing import Any
 
 from socs_like import Agent, OpSession, param
 
+from . import options
 from .models import AcqData, DelayData, FillData, TemperatureBlock
 
 _STEP = 0.1 * 12**0.5  # uniform steps in [-0.5, 0.5) times this have a standard deviation of 0.1
@@ -35,36 +35,13 @@ class FakeData:
     (blocks the event loop, to try loop-health reporting).
     """
 
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        group = parser.add_argument_group("FakeData options")
-        group.add_argument(
-            "--num-channels", type=int, default=2, help="channels in the feed (default 2)"
-        )
-        group.add_argument(
-            "--sample-rate",
-            type=float,
-            default=10.0,
-            help="samples per second per channel (default 10)",
-        )
-        group.add_argument(
-            "--frame-length",
-            type=float,
-            default=0.1,
-            help="seconds of samples per published block (default 0.1)",
-        )
-        group.add_argument(
-            "--mode",
-            choices=["idle", "acq"],
-            default="idle",
-            help="'acq' starts acquisition at start-up (default idle)",
-        )
+    Options = options.Options
 
-    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
+    def __init__(self, agent: Agent, settings: options.Options) -> None:
         self.agent = agent
-        self.channels = [f"channel_{i:02d}" for i in range(args.num_channels)]
-        self.sample_rate = args.sample_rate
-        self.frame_length = args.frame_length
+        self.channels = [f"channel_{i:02d}" for i in range(settings.num_channels)]
+        self.sample_rate = settings.sample_rate
+        self.frame_length = settings.frame_length
         self.feed = agent.register_feed(
             "false_temperatures",
             record=True,
@@ -72,7 +49,7 @@ class FakeData:
             agg_params={"frame_length": 60},
             max_buffer=1_000_000,
         )
-        agent.register_process("acq", self.acq, startup=args.mode == "acq")
+        agent.register_process("acq", self.acq, startup=settings.mode == "acq")
         agent.register_task("delay_task", self.delay_task, abortable=True)
         agent.register_task("set_heartbeat", self.set_heartbeat)
         agent.register_task("fill_session", self.fill_session)

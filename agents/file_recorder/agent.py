@@ -17,7 +17,6 @@ agents for when it starts and each time it re-joins (`recording.catchup`).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
@@ -26,14 +25,10 @@ from socs_like import Agent, OpSession
 from socs_like_agents.recording.backlog import Backlog
 from socs_like_agents.recording.intake import Block, FeedIntake
 from socs_like_agents.recording.listener import Listener
-from socs_like_agents.recording.options import (
-    add_initial_state_argument,
-    add_max_queue_argument,
-    max_queue_bytes,
-)
+from socs_like_agents.recording.options import max_queue_bytes
 from socs_like_agents.recording.spool import Entry, Spool, reopen, segment_bytes, settle
 
-from . import replay
+from . import options, replay
 from .errors import DataDirError
 from .models import RecorderStats
 from .recorder import Recorder
@@ -48,40 +43,19 @@ class FileRecorder:
     Operations: process ``record`` (runs at start-up unless ``--initial-state idle``).
     """
 
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        group = parser.add_argument_group("FileRecorder options")
-        group.add_argument(
-            "--data-dir", default="var/data/hdf5", help="where files go (var/data/hdf5)"
-        )
-        group.add_argument(
-            "--time-per-file",
-            type=float,
-            default=3600.0,
-            help="s of data per file; files start on multiples of it (default 3600)",
-        )
-        group.add_argument(
-            "--flush-interval",
-            type=float,
-            default=1.0,
-            help="s between write rounds, each ending in a flush (default 1)",
-        )
-        add_max_queue_argument(group, 128, "blocks (kept on disk too, in DATA_DIR/.spool)")
-        add_initial_state_argument(group)
+    Options = options.Options
 
-    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
-        if args.flush_interval <= 0 or args.time_per_file <= 0:
-            raise ValueError("need --flush-interval > 0 and --time-per-file > 0")
+    def __init__(self, agent: Agent, settings: options.Options) -> None:
         self.agent = agent
-        self.data_dir = Path(args.data_dir)
-        self.flush_interval = args.flush_interval
+        self.data_dir = Path(settings.data_dir)
+        self.flush_interval = settings.flush_interval
         self.intake = FeedIntake(agent.address_root, exclude_flag="exclude_aggregator")
-        self.backlog: Backlog[Entry[Block]] = Backlog(max_queue_bytes(args))
+        self.backlog: Backlog[Entry[Block]] = Backlog(max_queue_bytes(settings.max_queue_mb))
         self.spool = Spool(self.data_dir / ".spool", segment_bytes(self.backlog.max_bytes))
         self.spool_opened = False
-        self.recorder = Recorder(self.data_dir, args.time_per_file)
+        self.recorder = Recorder(self.data_dir, settings.time_per_file)
         self.listener = Listener(agent, self.intake, self._keep)
-        agent.register_process("record", self.record, startup=args.initial_state == "record")
+        agent.register_process("record", self.record, startup=settings.initial_state == "record")
 
     def _keep(self, blocks: list[Block], received: float) -> None:
         last = self.intake.last_of(blocks[0].feed)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import time
@@ -12,7 +11,7 @@ from typing import Any
 from socs_like import Agent, OpSession, param
 from socs_like.backoff import Backoff
 
-from . import control, ocs_api
+from . import control, ocs_api, options
 from .control import HostManagerError
 
 
@@ -30,19 +29,12 @@ class HostManager:
     ``update`` sets target states, task ``die`` makes this agent exit.
     """
 
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--control",
-            type=Path,
-            required=True,
-            help="the Unix socket of socs-like up (it passes this itself)",
-        )
+    Options = options.Options
 
-    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
+    def __init__(self, agent: Agent, settings: options.Options) -> None:
         self.agent = agent
-        self.path: Path = args.control
-        self.host: str = args.site_host or ""  # `socs-like up` names its host block
+        self.path: Path = settings.control
+        self.host: str = agent.settings.site_host or ""  # `socs-like up` names it
         self.feed = agent.register_feed("states")
         self._published: dict[str, Any] | None = None  # the last states event, less uptimes
         agent.register_process("manager", self.manager, startup=True)

@@ -20,7 +20,6 @@ agents for when it starts and each time it re-joins (`recording.catchup`).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import time
@@ -58,38 +57,34 @@ class InfluxPublisher:
     Operations: process ``record`` (runs at start-up unless ``--initial-state idle``).
     """
 
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        options.add_arguments(parser)
+    Options = options.Options
 
-    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
-        if args.batch_size < 1 or args.flush_interval <= 0:
-            raise ValueError("need --batch-size >= 1 and --flush-interval > 0")
+    def __init__(self, agent: Agent, settings: options.Options) -> None:
         self.agent = agent
-        self.batch_size = args.batch_size
-        self.flush_interval = args.flush_interval
-        self.layout = Layout(args.layout)
+        self.batch_size = settings.batch_size
+        self.flush_interval = settings.flush_interval
+        self.layout = Layout(settings.layout)
         self.intake = FeedIntake(agent.address_root, exclude_flag="exclude_influx")
-        self.backlog: Backlog[Entry[Lines]] = Backlog(max_queue_bytes(args))
+        self.backlog: Backlog[Entry[Lines]] = Backlog(max_queue_bytes(settings.max_queue_mb))
         self.spool = (
-            Spool(Path(args.spool_dir), segment_bytes(self.backlog.max_bytes))
-            if args.spool_dir
+            Spool(Path(settings.spool_dir), segment_bytes(self.backlog.max_bytes))
+            if settings.spool_dir
             else None
         )
         self.spool_opened = False
         self.empty = 0  # points with no value: nothing to write
-        server = server_from(args)
+        server = server_from(settings.server)
         self.writer = InfluxWriter(
             server.url,
             server.database,
-            args.timeout,
+            settings.timeout,
             server.auth,
             verify=server.verify,
             gzip=server.gzip,
         )
         self.feed = agent.register_feed("influx_stats", record=True)
         self.listener = Listener(agent, self.intake, self._keep)
-        agent.register_process("record", self.record, startup=args.initial_state == "record")
+        agent.register_process("record", self.record, startup=settings.initial_state == "record")
 
     def _keep(self, blocks: list[Block], received: float) -> None:
         lines = Lines.of(blocks, received, self.layout)

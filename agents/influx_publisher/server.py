@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
+from typing import Literal
+
+from socs_like.settings import setting, settings
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -22,30 +25,24 @@ def flag(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
 
 
-def add_server_arguments(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--host", default="localhost", help="InfluxDB host (localhost)")
-    group.add_argument("--port", type=int, default=8086, help="InfluxDB HTTP port (8086)")
-    group.add_argument(
-        "--database", default="ocs_feeds", help="database, created if missing (ocs_feeds)"
-    )
-    group.add_argument(
-        "--protocol",
-        choices=["line", "json"],
+@settings("InfluxDB server options")
+class ServerOptions:
+    host: str = setting(default="localhost", help="InfluxDB host (localhost)")
+    port: int = setting(default=8086, help="InfluxDB HTTP port (8086)")
+    database: str = setting(default="ocs_feeds", help="database, created if missing (ocs_feeds)")
+    protocol: Literal["line", "json"] = setting(
         default="line",
         help="taken as OCS's publisher takes it; the points stored are the same either way "
         "(this publisher always sends line protocol, times in microseconds)",
     )
-    group.add_argument(
-        "--ssl", type=flag, default=False, help="true: https instead of http (false)"
-    )
-    group.add_argument(
-        "--verify-ssl",
-        type=flag,
+    ssl: bool = setting(default=False, parse=flag, help="true: https instead of http (false)")
+    verify_ssl: bool = setting(
         default=False,
+        parse=flag,
         help="true: check the server's certificate with --ssl (false, as OCS's publisher)",
     )
-    group.add_argument(
-        "--gzip", type=flag, default=False, help="true: compress each write with gzip (false)"
+    gzip: bool = setting(
+        default=False, parse=flag, help="true: compress each write with gzip (false)"
     )
 
 
@@ -58,7 +55,7 @@ class Server:
     auth: tuple[str, str] | None
 
 
-def server_from(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Server:
+def server_from(args: ServerOptions, environ: dict[str, str] | None = None) -> Server:
     """The server the arguments name, with credentials from the environment as OCS reads
     them: ``INFLUXDB_USERNAME``/``INFLUXDB_PASSWORD``, else the files named by
     ``INFLUXDB_USERNAME_FILE``/``INFLUXDB_PASSWORD_FILE`` (compose secrets)."""

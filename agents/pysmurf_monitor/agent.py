@@ -16,13 +16,13 @@ This module only wires the parts together; each part is a module of its own, tes
    also walks ``--g3-dir``/``--smurf-dir`` at start and as :mod:`.schedule` says.
 6. The event loop's lag is the framework's (``Agent.loop_lag``, runtime/loop_health.py).
 
-Arguments are in :mod:`.options`; session data and feed payloads are built by :mod:`.status`
-as the typed models of :mod:`.models`.
+Settings are declared in :mod:`.options` (the parts built from them in :mod:`.config`);
+session data and feed payloads are built by :mod:`.status` as the typed models of
+:mod:`.models`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import time
@@ -37,7 +37,7 @@ from socs_like.db import Database
 from socs_like.feed import Feed
 from socs_like_agents.filedb import queries as files
 from socs_like_agents.filedb.schema import upgrade
-from socs_like_agents.pysmurf_monitor import options, rescan, retry, status, udp
+from socs_like_agents.pysmurf_monitor import config, options, rescan, retry, status, udp
 from socs_like_agents.pysmurf_monitor.announcements import AnnouncementQueue
 from socs_like_agents.pysmurf_monitor.datagrams import DataFile, G3File
 from socs_like_agents.pysmurf_monitor.errors import NotRunning
@@ -74,20 +74,18 @@ class PysmurfMonitor:
     ``rescan`` registers files found on disk that were never announced.
     """
 
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        options.add_arguments(parser)
+    Options = options.Options
 
-    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
+    def __init__(self, agent: Agent, args: options.Options) -> None:
         self.agent = agent
         self.args = args
         self.session_feed = agent.register_feed("pysmurf_session_data", max_buffer=10_000)
         self.stats_feed = agent.register_feed("udp_stats", max_buffer=100)
         self.meta_feeds: dict[str, Feed] = {}
         self.queue = AnnouncementQueue(args.max_queued, args.batch_size)
-        self.losses = options.loss_recovery(args)
+        self.losses = config.loss_recovery(args)
         self.intake = Intake(
-            rules=options.registration_rules(args),
+            rules=config.registration_rules(args),
             queue=self.queue,
             losses=self.losses,
             publish_session=self.session_feed.publish,

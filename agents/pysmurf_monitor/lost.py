@@ -28,6 +28,7 @@ import logging
 import os
 import re
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from socs_like_agents.pysmurf_monitor.datagrams import DataFile, G3File
@@ -197,5 +198,5 @@ class LossRecovery:
         return g3, smurf
 
 
-def normalised(dirs: list[str]) -> tuple[str, ...]:
+def normalised(dirs: Iterable[str]) -> tuple[str, ...]:
     return tuple(os.path.abspath(d) for d in dirs)

@@ -1,27 +1,25 @@
-"""The arguments both recorders take alike (the InfluxPublisher, the FileRecorder), in one
+"""The settings both recorders declare alike (the InfluxPublisher, the FileRecorder), in one
 place: whether ``record`` starts at start-up, and the byte bound of their `Backlog`."""
 
 from __future__ import annotations
 
-import argparse
+from typing import Any, Literal
+
+from socs_like.settings import setting
 
 from .backlog import MIB
 
-
-def add_initial_state_argument(group: argparse._ArgumentGroup) -> None:
-    group.add_argument(
-        "--initial-state",
-        choices=["idle", "record"],
-        default="record",
-        help="'record' starts recording at start-up (default)",
-    )
+InitialState = Literal["idle", "record"]
 
 
-def add_max_queue_argument(group: argparse._ArgumentGroup, default_mib: float, what: str) -> None:
+def initial_state_setting() -> Any:
+    """The recorders' ``--initial-state``."""
+    return setting(default="record", help="'record' starts recording at start-up (default)")
+
+
+def max_queue_setting(default_mib: float, what: str) -> Any:
     """The recorders' ``--max-queue-mb``: the byte bound of their `Backlog`."""
-    group.add_argument(
-        "--max-queue-mb",
-        type=float,
+    return setting(
         default=default_mib,
         metavar="MIB",
         help=f"MiB of {what} the queue holds while writing fails or lags (in memory: the "
@@ -30,8 +28,8 @@ def add_max_queue_argument(group: argparse._ArgumentGroup, default_mib: float, w
     )
 
 
-def max_queue_bytes(args: argparse.Namespace) -> int:
-    mib = float(args.max_queue_mb)
+def max_queue_bytes(mib: float) -> int:
+    """``--max-queue-mb`` in bytes; a `ValueError` refuses a bound that is not positive."""
     if not mib > 0:
         raise ValueError("--max-queue-mb must be more than 0")
     return round(mib * MIB)

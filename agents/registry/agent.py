@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import Any
 
 from socs_like import Agent, OpSession
 
+from . import options
 from .models import MainData, OperationsBlock
 from .tracker import Tracker
 
@@ -20,18 +20,11 @@ class Registry:
     the recorded feed ``agent_operations`` once a second.
     """
 
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--wait-time",
-            type=float,
-            default=5.0,
-            help="seconds without a heartbeat before an agent is expired (5)",
-        )
+    Options = options.Options
 
-    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
+    def __init__(self, agent: Agent, settings: options.Options) -> None:
         self.agent = agent
-        self.tracker = Tracker(args.wait_time)
+        self.tracker = Tracker(settings.wait_time)
         self.bad_heartbeats = 0
         self._back: list[str] = []  # expired agents heard again since main's last pass
         self.feed = agent.register_feed(

@@ -9,7 +9,6 @@ the event loop only schedules them.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import time
@@ -30,30 +29,12 @@ log = logging.getLogger(__name__)
 class RunPipeline:
     """Moves DAQ runs to the cluster, gets them processed, compresses and archives them."""
 
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        options.add_arguments(parser)
-        g = parser.add_argument_group("periods")
-        for name, default in (("transfer", 30.0), ("process", 30.0), ("archive", 60.0)):
-            g.add_argument(
-                f"--{name}-period",
-                type=float,
-                default=default,
-                metavar="S",
-                help=f"seconds between {name} passes (default {default:g})",
-            )
-        g.add_argument(
-            "--monitor-period",
-            type=float,
-            default=2.0,
-            metavar="S",
-            help="seconds between feed updates (default 2)",
-        )
+    Options = options.Options
 
-    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
+    def __init__(self, agent: Agent, args: options.Options) -> None:
         self.agent = agent
         self.args = args
-        self.settings = options.settings(args)
+        self.settings = options.pipeline_settings(args)
         self.pipeline: Pipeline | None = None
         self._opening = asyncio.Lock()
         self.counts_feed = agent.register_feed("run_counts", record=True)
@@ -74,7 +55,7 @@ class RunPipeline:
         return self.pipeline
 
     def _loop(self, kind: str):
-        period = getattr(self.args, f"{kind}_period")
+        period = getattr(self.args.periods, f"{kind}_period")
 
         async def loop(session: OpSession, params: dict) -> tuple[bool, str]:
             # transfer(), process(), archive(): one pass every --<kind>-period seconds;
@@ -134,7 +115,7 @@ class RunPipeline:
             except Exception as e:
                 log.exception("monitor failed")
                 session.add_message(f"monitor failed: {type(e).__name__}: {e}")
-            if await session.sleep(self.args.monitor_period):
+            if await session.sleep(self.args.periods.monitor_period):
                 return True, "stopped"
 
     @param("status", type=str, default=None)

@@ -24,6 +24,7 @@ import time
 
 from socs_like.ops import OpFailed
 from socs_like.paths import Roots
+from socs_like.settings import add_arguments, from_namespace
 
 from . import options, states
 from .schema import add_db_argument
@@ -49,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--log", default="warning", choices=("debug", "info", "warning", "error", "critical")
     )
-    options.add_arguments(p)
+    add_arguments(p, options.PipelineOptions)
     return p
 
 
@@ -166,8 +167,9 @@ def _passes(args: argparse.Namespace) -> int:
     from .schema import open_db
     from .store import RunStore
 
-    store = RunStore(open_db(args.db_path))
-    pipeline = Pipeline(store, options.settings(args), dry_run=args.dry_run)
+    chosen = from_namespace(options.PipelineOptions, args)
+    store = RunStore(open_db(chosen.db_path))
+    pipeline = Pipeline(store, options.pipeline_settings(chosen), dry_run=args.dry_run)
     failed = 0
     try:
         if pipeline.idle(args.run, **passes):

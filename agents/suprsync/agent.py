@@ -7,7 +7,6 @@ actions as tasks, and publishes the two feeds. Every step runs in the agent's wo
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import time
@@ -21,7 +20,7 @@ from socs_like.db import Database, database_url
 from socs_like_agents.filedb import queries
 from socs_like_agents.filedb.schema import upgrade
 
-from . import options
+from . import config, options
 from .errors import BadRequest
 from .models import (
     ArchiveStats,
@@ -53,13 +52,11 @@ class SupRsync:
     One instance per archive; several may share one database.
     """
 
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        options.add_arguments(parser)
+    Options = options.Options
 
-    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
+    def __init__(self, agent: Agent, args: options.Options) -> None:
         self.agent = agent
-        self.settings = options.sync_settings(args, agent.instance_id)
+        self.settings = config.sync_settings(args, agent.instance_id)
         self.db_url = args.db_path
         # what logs and messages show: the URL without its password
         self.db_shown = make_url(database_url(args.db_path)).render_as_string(hide_password=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from socs_like.db.args import add_db_path_argument
+from socs_like.db.args import add_db_path_argument, db_path_setting
 from socs_like.db.migrate import Migrations, run_env
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ __all__ = [
     "Migrations",
     "add_db_path_argument",
     "database_url",
+    "db_path_setting",
     "is_lock_error",
     "run_env",
 ]

@@ -1,9 +1,13 @@
-"""The one spelling of the database argument, for every agent and command that takes one."""
+"""The one spelling of the database argument, for every agent (`db_path_setting`, a declared
+setting) and command (`add_db_path_argument`) that takes one."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
+
+from socs_like.settings import setting
 
 
 def add_db_path_argument(
@@ -19,11 +23,23 @@ def add_db_path_argument(
     both so the person at the terminal knows which file is used.
     """
     chosen = os.environ.get(env) if env else None
-    origin = f"${env}, else {default}" if env else default
     parser.add_argument(
-        "--db-path",
-        default=chosen or default,
-        metavar="PATH_OR_URL",
-        help=f"{what}: a SQLite file path or a SQLAlchemy URL such as "
-        f"postgresql://user@host/db (default {origin})",
+        "--db-path", default=chosen or default, metavar=METAVAR, help=_help(default, env, what)
+    )
+
+
+def db_path_setting(*, default: str, env: str | None = None, what: str = "The database") -> Any:
+    """An agent's ``--db-path`` setting (socs_like.settings): the flag, else ``$env``, else
+    `default`, as `add_db_path_argument` reads it."""
+    return setting(default=default, env=env, metavar=METAVAR, help=_help(default, env, what))
+
+
+METAVAR = "PATH_OR_URL"
+
+
+def _help(default: str, env: str | None, what: str) -> str:
+    origin = f"${env}, else {default}" if env else default
+    return (
+        f"{what}: a SQLite file path or a SQLAlchemy URL such as "
+        f"postgresql://user@host/db (default {origin})"
     )

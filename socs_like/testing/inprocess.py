@@ -58,9 +58,9 @@ class _LoopThread:
 def build_agent(class_name: str | type, argv: list[str]) -> tuple[Agent, Any]:
     """(Agent, the agent class's object) for a command line, as ``socs-like agent`` builds
     them; call it on the loop that will run the agent."""
-    cls, args, settings = parse_agent_args(argv, class_name)
-    agent = Agent(settings, agent_class=cls.__name__, args=args)
-    return agent, cls(agent, args)
+    cls, options, settings, _verbose = parse_agent_args(argv, class_name)
+    agent = Agent(settings, agent_class=cls.__name__, options=options)
+    return agent, cls(agent, options)
 
 
 def hubless_settings(instance_id: str, crossbar_timeout: float = 0) -> AgentSettings:

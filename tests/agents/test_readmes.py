@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from socs_like.runner import declared_options
+from socs_like.settings import add_arguments
+
 ROOT = Path(__file__).resolve().parents[2]
 AGENTS = sorted(importlib.metadata.entry_points(group="socs_like.agents"), key=lambda e: e.name)
 
@@ -24,7 +27,7 @@ def test_the_agents_readme_names_every_argument(entry: importlib.metadata.EntryP
     readme = ROOT / "agents" / package / "README.md"
     assert readme.exists(), f"{entry.name} has no README ({readme.relative_to(ROOT)})"
     parser = argparse.ArgumentParser()
-    entry.load().add_arguments(parser)
+    add_arguments(parser, declared_options(entry.name))
     options = {o for a in parser._actions for o in a.option_strings if o.startswith("--")}
     missing = sorted(options - {"--help"} - _first_columns(readme.read_text()))
     assert not missing, f"{readme.relative_to(ROOT)} has no table row for {missing}"

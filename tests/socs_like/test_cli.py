@@ -106,6 +106,37 @@ def test_config_check_names_unknown_classes_and_simulators(tmp_path):
     assert "'pysmurf'" in out.stderr
 
 
+@pytest.mark.parametrize(
+    ("arguments", "why"),
+    [
+        (
+            ["--hosts", "h", "--monitor-interval", 0.01],
+            "--monitor-interval must be >= 0.1 s, not 0.01",
+        ),
+        (["--hosts", "h", "--monitor-intreval", 1], "unrecognized arguments: --monitor-intreval 1"),
+        (["--monitor-interval", 1], "the following arguments are required: --hosts"),
+        (
+            ["--hosts", "h", "--rename-concurrency", "many"],
+            "argument --rename-concurrency: invalid int value: 'many'",
+        ),
+    ],
+)
+def test_config_check_and_up_read_each_instances_arguments_as_its_agent_will(
+    tmp_path, arguments, why
+):
+    """One line naming the host, the instance and what its declared settings refuse, before
+    anything starts (`up` starts neither the hub nor an agent)."""
+    site = tmp_path / "site.yaml"
+    instance = {"agent-class": "DaqWorker", "instance-id": "daq1", "arguments": arguments}
+    site.write_text(yaml.safe_dump({"hosts": {"localhost": {"agent-instances": [instance]}}}))
+    said = f"{site}: host 'localhost', instance 'daq1' (DaqWorker): arguments: {why}"
+    out = socs_like("config", "check", "--site-config", str(site))
+    assert (out.returncode, out.stderr.strip()) == (2, f"socs-like config: {said}")
+    out = socs_like("up", "--site-config", str(site), "--site-host", "localhost", "--no-table")
+    assert (out.returncode, out.stderr.strip()) == (2, f"socs-like up: {said}")
+    assert not (tmp_path / "var").exists()  # nothing started, no log written
+
+
 def test_config_check_accepts_the_shipped_site_config():
     out = socs_like("config", "check", "--site-config", "site-config.yaml")
     assert out.returncode == 0, out.stderr

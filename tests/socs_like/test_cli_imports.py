@@ -118,3 +118,12 @@ def test_status_without_a_hub_loads_only_the_client(tmp_path: Path):
     assert "fd" in str(result["out"]) and "cannot reach the hub" in str(result["out"])
     needed = {"autobahn", "txaio", "cryptography", "numpy", "pydantic", "rich"}
     assert set(result["loaded"]) <= needed | {"socs_like.site_config"}  # type: ignore[arg-type]
+
+
+def test_config_check_reads_every_agents_settings_without_loading_the_agents():
+    """Each instance's arguments are read against its agent's declared settings
+    (``<package>.options``): no Twisted, no databases, no SSH, no data files."""
+    site = Path(__file__).resolve().parents[2] / "site-config.yaml"
+    result = socs_like("config", "check", "--site-config", str(site))
+    assert result["code"] == 0 and "11 agent instances" in str(result["out"])
+    assert set(result["loaded"]) <= {"pydantic", "rich", "socs_like.site_config"}  # type: ignore[arg-type]

@@ -3,7 +3,6 @@ one set of SSH flags, and host keys checked (missing and changed keys refused)."
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from socs_like import settings
 from socs_like.commands import (
     AuthenticationFailed,
     CommandFailed,
@@ -21,12 +21,11 @@ from socs_like.commands import (
     ConnectError,
     HostKeyRejected,
     HostTarget,
+    SshOptions,
     SshPool,
     SshSettings,
-    add_ssh_arguments,
     run_command,
     run_command_async,
-    ssh_settings_from_args,
 )
 from socs_like.ops import OpFailed
 from socs_like.testing import free_port, process_alive, run_in_new_loop, wait_until
@@ -122,24 +121,21 @@ def test_async_local_command_leaves_the_loop_free() -> None:
 # --- settings and flags ----------------------------------------------------------------
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    add_ssh_arguments(parser.add_argument_group("SSH"))
-    return parser.parse_args(argv)
+def parse(*argv: str) -> SshOptions:
+    return settings.parse(SshOptions, argv, env={})
 
 
 def test_flags_become_settings_and_turning_checks_off_is_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING, "socs_like.commands"):
-        s = ssh_settings_from_args(parse("--ssh-config", "/c", "--known-hosts", "/k"))
+        s = parse("--ssh-config", "/c", "--known-hosts", "/k").ssh_settings()
     assert s == SshSettings(config_path="/c", known_hosts="/k")
     assert caplog.records == []
     with caplog.at_level(logging.WARNING, "socs_like.commands"):
-        s = ssh_settings_from_args(
-            parse("--no-host-key-check", "--ssh-key", "/id", "--ssh-connect-timeout", "2"),
-            command_timeout=5,
-        )
+        s = parse(
+            "--no-host-key-check", "--ssh-key", "/id", "--ssh-connect-timeout", "2"
+        ).ssh_settings(command_timeout=5)
     assert (s.verify_host_keys, s.identity_file, s.connect_timeout, s.command_timeout) == (
         False,
         "/id",
@@ -152,11 +148,11 @@ def test_flags_become_settings_and_turning_checks_off_is_logged(
 
 
 def test_keepalive_flag_reaches_the_ssh_command_line() -> None:
-    s = ssh_settings_from_args(parse("--ssh-keepalive", "1"))
+    s = parse("--ssh-keepalive", "1").ssh_settings()
     assert s.keepalive_interval == 1.0
     argv = s.openssh_argv()
     assert "ServerAliveInterval=1" in argv and "ServerAliveCountMax=3" in argv
-    assert ssh_settings_from_args(parse()).keepalive_interval == 5.0
+    assert parse().ssh_settings().keepalive_interval == 5.0
 
 
 def test_bad_settings_are_refused() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from socs_like.compose import compose, logging_in, write_service_secrets
+from socs_like.compose import main as compose_main
 from socs_like.secrets import load_secrets, write_new_secrets
 from socs_like.site_config import load_site_config
 
@@ -156,3 +157,17 @@ def test_the_dockerfile_runs_as_a_user_with_a_healthcheck():
     assert users and users[-1] not in ("root", "0")
     assert re.search(r"^HEALTHCHECK .*\\\n\s+CMD socs-like status \"\$INSTANCE_ID\"", text, re.M)
     assert re.findall(r"^ENTRYPOINT (.*)$", text, re.M) == ['["socs-like"]']
+
+
+def test_compose_refuses_arguments_the_agent_would_refuse(tmp_path, capsys):
+    site = tmp_path / "site.yaml"
+    bad = {"agent-class": "FakeData", "instance-id": "fd", "arguments": ["--num-chanels", 2]}
+    site.write_text(yaml.safe_dump({"hosts": {"localhost": {"agent-instances": [bad]}}}))
+    out = tmp_path / "docker-compose.yml"
+    argv = ["--site-config", str(site), "--site-host", "localhost", "-o", str(out)]
+    assert compose_main(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"socs-like compose: {site}: host 'localhost', instance 'fd' (FakeData): arguments: "
+        "unrecognized arguments: --num-chanels 2"
+    )
+    assert not out.exists()

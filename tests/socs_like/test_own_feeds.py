@@ -4,7 +4,6 @@ InfluxDB, and the Registry had no sighting of itself (`socs-like status` waited 
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from socs_like import Agent, OpSession
@@ -14,11 +13,7 @@ from socs_like.testing import wait_until
 class Echo:
     """Subscribes to every feed of the site; ``say`` publishes on a recorded and a plain feed."""
 
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        pass
-
-    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
+    def __init__(self, agent: Agent, settings: object) -> None:
         self.heard: list[str] = []
         self.recorded = agent.register_feed("recorded", record=True)
         self.plain = agent.register_feed("plain")

@@ -20,6 +20,7 @@ import shlex
 import subprocess
 import sys
 import tomllib
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,8 @@ WALKED_THROUGH = {"docs/deploying.md": "tests/socs_like/test_deploying.py"}
 PYTHON = {
     "class Hello:": "test_the_agent_in_five_lines_runs_as_the_readme_says",
     "from socs_like.client import Client": "test_the_readmes_client_example_drives_an_agent",
-    "import argparse": "test_the_counter_of_writing_an_agent_runs_and_publishes",
+    "import time": "test_the_counter_of_writing_an_agent_runs_and_publishes",
+    '@settings("MyAgent options")': "test_the_settings_example_reads_as_the_page_says",
     "async with WorkerInterface(": "test_the_worker_interface_example_fits_its_signatures",
 }
 # Blocks that are not commands nor code: data formats, each read by the named check.
@@ -213,9 +215,9 @@ def test_every_call_line_names_an_operation_and_parameters_its_agent_takes(monke
     for instance_id, op, *words in calls:
         if instance_id not in agents:
             argv = ["--instance-id", instance_id, "--site-file", "site-config.yaml"]
-            cls, args, settings = parse_agent_args(argv, None)
-            agents[instance_id] = Agent(settings, agent_class=cls.__name__, args=args)
-            cls(agents[instance_id], args)
+            cls, options, settings, _verbose = parse_agent_args(argv, None)
+            agents[instance_id] = Agent(settings, agent_class=cls.__name__, options=options)
+            cls(agents[instance_id], options)
         registered = agents[instance_id].operations.specs
         assert op in registered, f"{instance_id} has no {op}; it has {sorted(registered)}"
         given = [w for w in words if not w.startswith("--")]
@@ -304,8 +306,29 @@ def test_the_entry_point_fragment_names_the_example_class_in_our_group():
         entry_points.keys() == {"socs_like.agents"} <= pyproject["project"]["entry-points"].keys()
     )
     (target,) = entry_points["socs_like.agents"].values()
-    counter = block("docs/writing-an-agent.md", "import argparse").text
+    counter = block("docs/writing-an-agent.md", "import time").text
     assert re.search(rf"^class {target.rpartition(':')[2]}:", counter, re.M)
+
+
+def test_the_settings_example_reads_as_the_page_says(monkeypatch):
+    from typing import Literal
+
+    from socs_like.commands import SshOptions
+    from socs_like.settings import SettingsError, parse, part, setting, settings
+
+    code = block("docs/writing-an-agent.md", '@settings("MyAgent options")').text
+    example = types.ModuleType("settings_example")  # dataclasses look their module up
+    monkeypatch.setitem(sys.modules, example.__name__, example)
+    names = {"Literal": Literal, "SshOptions": SshOptions, "part": part, "setting": setting}
+    vars(example).update(names, settings=settings)
+    exec(compile(code, "writing-an-agent.md", "exec"), vars(example))
+    options = example.Options
+    monkeypatch.setenv("MY_INTERVAL", "2.5")
+    chosen = parse(options, ["--hosts", "a", "b", "--ssh-keepalive", "1"])
+    assert (chosen.hosts, chosen.interval, chosen.mode) == (("a", "b"), 2.5, "relay")
+    assert chosen.ssh.ssh_keepalive == 1.0
+    with pytest.raises(SettingsError, match=r"^--interval must be >= 0.1 s, not 0.01$"):
+        parse(options, ["--hosts", "a", "--interval", "0.01"])
 
 
 def test_the_panel_example_gets_what_the_dashboard_gives_a_panel():
@@ -444,7 +467,7 @@ def test_the_readmes_client_example_drives_an_agent(hub, run_agent, tmp_path, mo
 
 
 def test_the_counter_of_writing_an_agent_runs_and_publishes(hub, tmp_path):
-    code = block("docs/writing-an-agent.md", "import argparse").text
+    code = block("docs/writing-an-agent.md", "import time").text
     env = _install(tmp_path, code, "Counter", "counter_example.agent")
     env["OCS_CONFIG_DIR"] = str(_site_dir(hub, tmp_path))
     # as the page says it runs

@@ -5,8 +5,8 @@ the scheduler (`scheduler`) on a real SQLite database, and the timeline keeper (
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import dataclasses
 import sqlite3
 import sys
 import time
@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 import pytest
 
-from socs_like import OpSession
+from socs_like import OpSession, settings
 from socs_like.db import Database
 from socs_like.testing import run_in_new_loop
 from socs_like.testing.util import wait_until_async
@@ -38,14 +38,13 @@ STOP = "2027-01-15 00:00:00"
 NO_SCHEDULE = "no schedule is on: --param-schedule and --event-schedule are both 'off'"
 
 
-def parse(tmp_path: Path, *argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    options.add_arguments(parser)
+def parse(tmp_path: Path, *argv: str) -> options.Options:
     required = ["--logger-url", "http://127.0.0.1:9", "--outdir", str(tmp_path / "out")]
-    return parser.parse_args([*required, "--db-path", str(tmp_path / "stats.db"), *argv])
+    argv = (*required, "--db-path", str(tmp_path / "stats.db"), *argv)
+    return settings.parse(options.Options, argv, env={})
 
 
-def tasks_for(args: argparse.Namespace, published: list[dict]) -> GrabTasks:
+def tasks_for(args: options.Options, published: list[dict]) -> GrabTasks:
     grabber = Grabber(config.grabber_config(args, "grabber-7"), Database(args.db_path))
     return GrabTasks(grabber, published.append, config.length(args), args.max_evt)
 
@@ -146,7 +145,7 @@ def test_scheduler_status_counts_runs_and_keeps_each_schedules_last():
 def test_tasks_session_data_feed_and_messages(logger_sim, tmp_path):
     devices = write_list(tmp_path / "list.txt", "B:VIMIN", ERROR_DEVICE)
     args = parse(tmp_path, "--device-list", str(devices), "--retry-delay", "0.05")
-    args.logger_url = logger_sim.url
+    args = dataclasses.replace(args, logger_url=logger_sim.url)
     published: list[dict] = []
     tasks = tasks_for(args, published)
     window = {"days": None, "hours": None, "minutes": 10.0, "seconds": None, "stopat": STOP}
@@ -209,7 +208,7 @@ def test_a_scheduled_run_that_fails_or_crashes_is_recorded(logger_sim, tmp_path)
     # a crash after the grab (the page cannot be written): that run's outcome, recorded
     (tmp_path / "plots").write_text("a file where the page's folder goes")
     args = parse(tmp_path, "--device-list", str(write_list(tmp_path / "list.txt", "B:VIMIN")))
-    args.logger_url, args.minutes, args.days = logger_sim.url, 10.0, 0.0
+    args = dataclasses.replace(args, logger_url=logger_sim.url, minutes=10.0, days=0.0)
     tasks = tasks_for(args, [])
     ok, message = tasks.scheduled(s, "params", parse_stopat(STOP) + 3600)
     assert (ok, message.split(":")[:2]) == (False, ["crashed", " FileExistsError"])

@@ -1,8 +1,6 @@
 """Progress, the job table, sequence gaps per sending process, remote path rules, machines
 files, the DifxStart / job status / stop trackers."""
 
-import argparse
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,6 +23,7 @@ from socs_like_agents.difx_relay.machines import (
 )
 from socs_like_agents.difx_relay.messages import AlertMessage, Header, StatusMessage
 from socs_like_agents.difx_relay.operations import RemotePaths
+from socs_like_agents.difx_relay.options import Options
 from socs_like_agents.difx_relay.relay import Relay
 
 
@@ -83,7 +82,7 @@ class _Feed:
 
 
 def _relay():
-    args = argparse.Namespace(relay=True, selection=None, mode="relay", host="h", port=1)
+    args = Options(host="h", port=1)
     feeds = {name: _Feed() for name in DOCUMENT_FEEDS}
     return Relay(args, feeds, _Feed()), feeds
 

@@ -1,10 +1,9 @@
 """One spelling and one default of the database argument across every agent and command that
 opens the file database."""
 
-import argparse
-
 import pytest
 
+from socs_like import settings
 from socs_like_agents.filedb import db_cli, suprsync_cli
 from socs_like_agents.filedb.schema import DB_ENV, DEFAULT_DB
 from socs_like_agents.pysmurf_monitor.agent import PysmurfMonitor
@@ -13,14 +12,22 @@ from socs_like_agents.suprsync.agent import SupRsync
 SUPRSYNC_REQUIRED = ["--archive-name", "a", "--remote-basedir", "/r", "--suprsync-file-root", "/f"]
 
 
-def _agent_parser(cls) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
-    parser = argparse.ArgumentParser()
-    cls.add_arguments(parser)
-    return parser
+class _AgentParser:
+    """An agent's settings read as a parser would (the environment when they are read)."""
+
+    def __init__(self, cls: type) -> None:
+        self.options = cls.Options  # type: ignore[attr-defined]
+
+    def parse_args(self, argv: list[str]) -> object:
+        return settings.parse(self.options, argv)
+
+
+def _agent_parser(cls: type) -> _AgentParser:
+    return _AgentParser(cls)
 
 
 # name: (a fresh parser, the arguments it requires); parsers are made after the environment
-# is set, since the default is read when the argument is added
+# is set, since a command's default is read when the argument is added
 PARSERS = {
     "PysmurfMonitor": (lambda: _agent_parser(PysmurfMonitor), []),
     "SupRsync": (lambda: _agent_parser(SupRsync), SUPRSYNC_REQUIRED),

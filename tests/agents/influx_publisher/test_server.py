@@ -10,10 +10,11 @@ import threading
 
 import pytest
 
+from socs_like import settings
 from socs_like.site_config import InstanceConfig
 from socs_like.testing.influxdb import InfluxDatabase
 from socs_like_agents.influx_publisher.agent import InfluxPublisher
-from socs_like_agents.influx_publisher.server import flag, server_from
+from socs_like_agents.influx_publisher.server import ServerOptions, flag, server_from
 from socs_like_agents.influx_publisher.writer import InfluxWriter
 
 from .test_writer import batch, blk
@@ -33,10 +34,8 @@ OCS_BLOCK = {
 }
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    InfluxPublisher.add_arguments(parser)
-    return parser.parse_args(argv)
+def parse(argv: list[str]) -> ServerOptions:
+    return settings.parse(InfluxPublisher.Options, argv, env={}).server
 
 
 def test_an_ocs_publisher_block_parses_as_ocs_meant_it():

@@ -20,10 +20,12 @@ from pathlib import Path
 import pytest
 
 from socs_like.db import Database
+from socs_like.settings import from_namespace
 from socs_like.testing import descendants, md5_hex
 from socs_like.testing.slurm import slurm  # noqa: F401  (the session-scoped fixture)
-from socs_like_agents.run_pipeline import states
+from socs_like_agents.run_pipeline import cli, options, states
 from socs_like_agents.run_pipeline.schema import open_db
+from socs_like_agents.run_pipeline.settings import Settings
 from socs_like_agents.run_pipeline.store import NewRun, RunStore
 
 CLI = [sys.executable, "-m", "socs_like_agents.run_pipeline.cli"]
@@ -56,6 +58,12 @@ counted(Database, "write")
 counted(hosts.Host, "run")
 sys.exit(cli.main(sys.argv[2:]))
 """
+
+
+def pipeline_settings(argv: list[str]) -> Settings:
+    """The pipeline's settings as ``socs-like runs ARGV`` reads them."""
+    args = cli._parser().parse_args(argv)
+    return options.pipeline_settings(from_namespace(options.PipelineOptions, args))
 
 
 @dataclass

@@ -17,11 +17,11 @@ import pytest
 
 from socs_like.testing import wait_until
 from socs_like.testing.slurm import SlurmCluster
-from socs_like_agents.run_pipeline import cli, options, states
+from socs_like_agents.run_pipeline import cli, states
 from socs_like_agents.run_pipeline.pipeline import Pipeline
 from socs_like_agents.run_pipeline.settings import PassReport
 
-from .conftest import Site, assert_archived_once
+from .conftest import Site, assert_archived_once, pipeline_settings
 
 ARCHIVE = ("--archive", "--bundle-runs", "2")
 PROCESS = ("--process",)
@@ -30,7 +30,7 @@ PROCESS = ("--process",)
 def plain_pass(site: Site, *argv: str) -> PassReport:
     """One pass, as ``socs-like runs ARGV`` makes it (here, in this process)."""
     args = cli._parser().parse_args(site.args(*argv))
-    pipeline = Pipeline(site.store, options.settings(args))
+    pipeline = Pipeline(site.store, pipeline_settings(site.args(*argv)))
     try:
         if args.process:
             report = pipeline.process_pass()

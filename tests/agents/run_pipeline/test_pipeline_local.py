@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from socs_like.testing import wait_until
-from socs_like_agents.run_pipeline import cli, options, states
+from socs_like_agents.run_pipeline import states
 from socs_like_agents.run_pipeline.pipeline import Pipeline
 from socs_like_agents.run_pipeline.schema import open_db
 from socs_like_agents.run_pipeline.store import NewRun, RunStore
 
-from .conftest import CLI, Site, tree, unbundle
+from .conftest import CLI, Site, pipeline_settings, tree, unbundle
 
 
 def test_runs_go_from_acquired_to_archived_with_their_bytes_intact(site: Site):
@@ -247,7 +247,7 @@ def test_the_same_pipeline_runs_on_postgresql(site: Site, postgres_server):
 
 def test_a_copy_that_differs_from_the_source_is_not_put_ondeck(site: Site, monkeypatch):
     site.acquire("run_0001")
-    pipeline = Pipeline(site.store, options.settings(cli._parser().parse_args(site.args())))
+    pipeline = Pipeline(site.store, pipeline_settings(site.args()))
     real = Pipeline.rsync_argv
 
     def incomplete(self, source, dest):  # rsync "succeeds" but leaves a file behind

@@ -20,10 +20,10 @@ import pytest
 
 from socs_like.testing import descendants, process_alive, wait_until
 from socs_like.testing.sshd_server import SshServer
-from socs_like_agents.run_pipeline import cli, options, states
+from socs_like_agents.run_pipeline import states
 from socs_like_agents.run_pipeline.pipeline import Pipeline
 
-from .conftest import CLI, Site, copies_into, kill_tree, rsyncs_into, tree
+from .conftest import CLI, Site, copies_into, kill_tree, pipeline_settings, rsyncs_into, tree
 
 MIB = 1024 * 1024
 SLOW = ("--transfer-bwlimit", "64")  # KiB/s: a MiB takes 16 s
@@ -131,7 +131,7 @@ def test_a_held_folder_gets_no_copy_and_the_run_returns_with_why(site: Site):
     want = site.acquire("held_0001")
     dest = site.work / "raw" / "held_0001"
     dest.mkdir(parents=True)
-    settings = options.settings(cli._parser().parse_args(site.args()))
+    settings = pipeline_settings(site.args())
     impatient = dataclasses.replace(settings, rsync_timeout=1)
     fd = os.open(dest, os.O_RDONLY)
     try:

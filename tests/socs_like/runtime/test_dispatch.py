@@ -3,7 +3,6 @@ hub and for one from the test process alike (runtime/dispatch.py)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from typing import Any
 
@@ -41,11 +40,7 @@ def test_an_in_process_call_by_a_role_that_lacks_access_is_refused(ops_driver):
 class Guarded:
     """One admin task that counts its runs."""
 
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        pass
-
-    def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
+    def __init__(self, agent: Agent, settings: object) -> None:
         self.runs = 0
         agent.register_task("dangerous", self.dangerous, role="admin")
 
