@@ -182,6 +182,11 @@ class Agent:
         self.feeds[name] = feed
         return feed
 
+    def unknown_feed_settings(self) -> list[str]:
+        """The feeds the site config sets for this instance that the agent did not register
+        (a misspelt name, or a feed of another agent class)."""
+        return sorted(self.settings.feed_buffer_times.keys() - self.feeds.keys())
+
     def subscribe(
         self, topic: str, handler: Callable[[Any, dict[str, Any]], Any], match: str = "exact"
     ) -> None:
@@ -341,7 +346,7 @@ class Agent:
         """Serve until `shutdown`; returns the process exit code."""
         loop = asyncio.get_running_loop()
         self._stopped = loop.create_future()
-        for name in sorted(self.settings.feed_buffer_times.keys() - self.feeds.keys()):
+        for name in self.unknown_feed_settings():
             log.warning("the site config sets feed %r, which this agent does not have", name)
         self._pushes.start(loop)
         self._hub.start(loop)
