@@ -340,6 +340,20 @@ def run_scale(
     return out
 
 
+def per_event(run: dict[str, Any], n: int) -> str:
+    """What the CPU bought: each listener hears every event of the site, so it hears what the
+    agents sent, and the hub delivered that to every listener. A change that sends fewer
+    events for more CPU each shows here, not only in the totals."""
+    sent = run["events_per_client_s"]
+    if not sent:
+        return "no events"
+    delivered = sent * CLIENTS
+    return (
+        f"{sent / (n + 1):.2f}; {run['hub_cpu'] / delivered * 1e6:.0f} µs; "
+        f"{run['agent_cpu'] / sent * 1e6:.0f} µs"
+    )
+
+
 def scale_budget(quick: bool) -> tuple[float, int]:
     """A scale run's listening window (seconds) and how many start+waits it makes."""
     return (5.0, 20) if quick else (20.0, 200)
@@ -387,6 +401,13 @@ def bench_scale(site: Site, workdir: Path, res: Results, ns: list[int], quick: b
             f"-; {n + 1}; {CLIENTS}",
             f"{o['events_per_client_s']:.0f}; {o['beats_heard_from']}; {o['listeners_connected']}",
             f"{c['events_per_client_s']:.0f}; {c['beats_heard_from']}; {c['listeners_connected']}",
+            None,
+        )
+        res.add(
+            f"N={n}: events/s per agent; hub CPU per delivered event; agents' per sent event",
+            "-",
+            per_event(o, n),
+            per_event(c, n),
             None,
         )
         res.add(
