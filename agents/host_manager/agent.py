@@ -13,6 +13,7 @@ from socs_like.backoff import Backoff
 
 from . import control, ocs_api, options
 from .control import HostManagerError
+from .models import ManagerData
 
 
 class HostManager:
@@ -75,16 +76,18 @@ class HostManager:
                 session.add_message(f"{exc}; retrying")
                 await asyncio.sleep(backoff.failure())
 
-    def _data(self, instances: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "instances": {i["instance_id"]: i for i in instances},
-            "child_states": ocs_api.child_states(instances),
-        }
+    def _data(self, instances: list[dict[str, Any]], **more: Any) -> ManagerData:
+        return ManagerData(
+            host=self.host,
+            instances={i["instance_id"]: i for i in instances},
+            child_states=ocs_api.child_states(instances),
+            **more,
+        )
 
     def _show(self, session: OpSession, instances: list[dict[str, Any]]) -> None:
-        session.data = self._data(instances) | {"timestamp": time.time()}
-        by_id = session.data["instances"]
+        data = self._data(instances, timestamp=time.time())
+        session.data = data.as_dict()
+        by_id = data.instances
         # The supervisor refreshes every few seconds for the uptimes, which move on their own:
         # only a change of anything else is news for the feed (the session data has them).
         news = {i: {k: v for k, v in s.items() if k != "uptime"} for i, s in by_id.items()}
@@ -94,7 +97,7 @@ class HostManager:
 
     async def _do(self, session: OpSession, op: str, **fields: Any) -> dict[str, Any]:
         answer = await control.request(self.path, op, **fields)
-        session.data = self._data(answer["instances"])
+        session.data = self._data(answer["instances"]).as_dict()
         return answer
 
     async def _update(self, session: OpSession, requests: Any, reload_config: bool) -> None:
@@ -132,7 +135,8 @@ class HostManager:
     async def reload(self, session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
         """reload(): re-read the site config; refused with its error, nothing changed."""
         answer = await self._do(session, "reload")
-        session.data.update({k: answer[k] for k in ("added", "removed", "changed")})
+        changes = {k: answer[k] for k in ("added", "removed", "changed")}
+        session.data = self._data(answer["instances"], **changes).as_dict()
         return True, (
             f"Reloaded: added {answer['added']}, removed {answer['removed']}, "
             f"changed {answer['changed']}."

@@ -18,6 +18,7 @@ from socs_like import Agent, OpSession, param
 
 from . import actions, options, states
 from .errors import BadRequest
+from .models import MonitorData, PassesData, RunsListing, TagsData
 from .pipeline import Pipeline
 from .schema import open_db
 from .settings import PassReport
@@ -58,27 +59,28 @@ class RunPipeline:
         period = getattr(self.args.periods, f"{kind}_period")
 
         async def loop(session: OpSession, params: dict) -> tuple[bool, str]:
-            # transfer(), process(), archive(): one pass every --<kind>-period seconds;
-            # session.data: activity (idle, working, or why it waits), last_pass, passes,
-            # errors
+            # transfer(), process(), archive(): one pass every --<kind>-period seconds
             session.set_status("running")
-            session.data = {"activity": "starting", "last_pass": None, "passes": 0, "errors": 0}
+            data = PassesData()
+            session.data = data.as_dict()
             while True:
                 try:
                     pipeline = await self._pipeline()
-                    session.data["activity"] = "working"
+                    data.activity = "working"
+                    session.data = data.as_dict()
                     report: PassReport = await self.agent.to_thread(
                         getattr(pipeline, f"{kind}_pass")
                     )
-                    session.data["last_pass"] = report.as_dict()
-                    session.data["passes"] += 1
-                    session.data["activity"] = report.skipped or "idle"
+                    data.last_pass = report.as_dict()
+                    data.passes += 1
+                    data.activity = report.skipped or "idle"
                 except Exception as e:
                     # a database or host outage: say so, try again next period
-                    session.data["errors"] += 1
-                    session.data["activity"] = f"error: {type(e).__name__}: {e}"
+                    data.errors += 1
+                    data.activity = f"error: {type(e).__name__}: {e}"
                     log.exception("%s pass failed", kind)
                     session.add_message(f"{kind} pass failed: {type(e).__name__}: {e}")
+                session.data = data.as_dict()
                 if await session.sleep(period):
                     return True, "stopped"
 
@@ -97,7 +99,7 @@ class RunPipeline:
         pipeline = await self._pipeline()
         store = pipeline.store
         last = await self.agent.to_thread(store.last_event_id)
-        session.data = {"counts": {}, "last_event": last}
+        session.data = MonitorData(counts={}, last_event=last).as_dict()
         while True:
             try:
                 counts = await self.agent.to_thread(store.counts)
@@ -111,7 +113,7 @@ class RunPipeline:
                         last = event_id
                     if len(events) < 500:
                         break
-                session.data = {"counts": counts, "last_event": last}
+                session.data = MonitorData(counts=counts, last_event=last).as_dict()
             except Exception as e:
                 log.exception("monitor failed")
                 session.add_message(f"monitor failed: {type(e).__name__}: {e}")
@@ -134,7 +136,7 @@ class RunPipeline:
             )
         )
         counts = await self.agent.to_thread(store.counts)
-        session.data = {"runs": [r.as_dict() for r in runs], "counts": counts}
+        session.data = RunsListing(runs=[r.as_dict() for r in runs], counts=counts).as_dict()
         return True, f"{len(runs)} runs"
 
     @param("run", type=str)
@@ -177,5 +179,5 @@ class RunPipeline:
         store = (await self._pipeline()).store
         add, remove = ((), tags) if params["remove"] else (tags, ())
         now = await self.agent.to_thread(store.set_tags, params["run"], add, remove)
-        session.data = {"tags": now.split()}
+        session.data = TagsData(tags=now.split()).as_dict()
         return True, f"{params['run']}: {now or '(no tags)'}"
