@@ -41,11 +41,12 @@ class PushClock:
         self.data_interval = data_interval
         self._last: dict[str, tuple[float, dict[str, Any]]] = {}  # op -> (when, what) pushed
 
-    def due(self, op_name: str, now: float, *, notable: bool) -> bool:
-        """A status change or message (`notable`) is due at once; a data change of a running
-        session once `data_interval` has passed since the op's last push of any kind."""
+    def due(self, op_name: str, now: float) -> bool:
+        """Whether a data change of a running session may go out: once `data_interval` has
+        passed since the op's last push of any kind (a status change or a message goes out at
+        once, without asking)."""
         last = self._last.get(op_name)
-        return notable or last is None or now - last[0] >= self.data_interval
+        return last is None or now - last[0] >= self.data_interval
 
     def take(self, op_name: str, encoded: dict[str, Any], now: float) -> bool:
         """Whether `encoded` differs from the op's last push; if so it is the last push now."""
@@ -99,7 +100,7 @@ class SessionPushes:
         """Publish the sessions whose status or messages changed, and those of `running`
         whose data changed and whose data interval has passed (`now`: monotonic s)."""
         dirty, self._dirty = self._dirty, set()
-        due = {s for s in running if self.clock.due(s.op_name, now, notable=False)}
+        due = {s for s in running if self.clock.due(s.op_name, now)}
         for session in sorted(dirty | due, key=lambda s: s.session_id):
             encoded = session.encoded()
             if not self.clock.take(session.op_name, encoded, now):

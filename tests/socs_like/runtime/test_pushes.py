@@ -27,16 +27,15 @@ def _pushed(feed: Feed) -> list[dict[str, Any]]:
 
 def test_the_clock_lets_a_change_of_data_alone_out_once_an_interval_and_nothing_unchanged():
     clock = PushClock(data_interval=5.0)
-    assert clock.due("acq", 0.0, notable=False)  # never pushed
+    assert clock.due("acq", 0.0)  # never pushed
     assert clock.take("acq", {"data": 1}, 0.0)
-    assert not clock.due("acq", 4.9, notable=False)
-    assert clock.due("acq", 4.9, notable=True)  # a status change or message: at once
+    assert not clock.due("acq", 4.9)
     assert clock.take("acq", {"data": 2, "messages": ["m"]}, 4.9)
-    assert not clock.due("acq", 9.8, notable=False)  # the interval counts from any push
-    assert clock.due("acq", 9.9, notable=False)
+    assert not clock.due("acq", 9.8)  # the interval counts from any push
+    assert clock.due("acq", 9.9)
     assert not clock.take("acq", {"data": 2, "messages": ["m"]}, 9.9)  # nothing new: never
-    assert clock.due("acq", 10.0, notable=False)  # and not counted as a push
-    assert clock.due("other", 1.0, notable=False)  # per op
+    assert clock.due("acq", 10.0)  # and not counted as a push
+    assert clock.due("other", 1.0)  # per op
 
 
 def test_status_changes_and_messages_go_at_once_data_alone_once_its_interval_has_passed():
