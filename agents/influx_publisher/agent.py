@@ -39,7 +39,7 @@ from .errors import InfluxUnavailable
 from .layout import Layout
 from .lineprotocol import Lines
 from .server import server_from
-from .status import Writes, publisher_stats
+from .status import Writes, publisher_stats, retry_backoff
 from .writer import InfluxWriter, WriteResult
 
 log = logging.getLogger(__name__)
@@ -63,10 +63,11 @@ class InfluxPublisher:
         options.add_arguments(parser)
 
     def __init__(self, agent: Agent, args: argparse.Namespace) -> None:
-        if args.batch_size < 1 or args.flush_interval <= 0:
-            raise ValueError("need --batch-size >= 1 and --flush-interval > 0")
+        if args.batch_size < 1 or args.flush_interval <= 0 or args.retry_max <= 0:
+            raise ValueError("need --batch-size >= 1, --flush-interval > 0 and --retry-max > 0")
         self.agent = agent
         self.batch_size = args.batch_size
+        self.retry_max = args.retry_max
         self.flush_interval = args.flush_interval
         self.layout = Layout(args.layout)
         self.intake = FeedIntake(agent.address_root, exclude_flag="exclude_influx")
@@ -145,7 +146,7 @@ class InfluxPublisher:
         await self._resume()
         session.set_status("running")
         self.listener.start()
-        writes = Writes(rate_since=(time.monotonic(), 0))
+        writes = Writes(rate_since=(time.monotonic(), 0), backoff=retry_backoff(self.retry_max))
         stopping = False
         flush_failed = False  # once stopping, a failed write ends the flush
         inflight: dict[asyncio.Future[WriteResult], Batch[Entry[Lines]]] = {}

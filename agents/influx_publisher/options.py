@@ -9,6 +9,7 @@ from socs_like_agents.recording.options import add_initial_state_argument, add_m
 
 from .layout import Layout
 from .server import add_server_arguments
+from .status import RETRY_MAX
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,4 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--timeout", type=float, default=10.0, help="HTTP time-out of one write, s (10)"
+    )
+    group.add_argument(
+        "--retry-max",
+        type=float,
+        default=RETRY_MAX,
+        help="while the server is away, writes are tried again after 0.2 s, then twice as "
+        f"long each time up to this many s (default {RETRY_MAX:g})",
     )
