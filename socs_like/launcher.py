@@ -56,6 +56,7 @@ UNKNOWN_EXIT = 255
 READY_TIMEOUT = 60.0
 STOP_GRACE = 5.0
 _MAX_MESSAGE = 64 * 1024
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 # What every agent imports. Twisted's asyncio reactor is imported, not installed: installing it
 # (on a loop of its own) is each child's first act, as in a plain agent process.
 PRELOAD = (
@@ -357,7 +358,7 @@ def serve(sock: socket.socket) -> int:
             argv, cwd = request["argv"], request.get("cwd")
             if len(fds) != 1 or not isinstance(argv, list):
                 raise ValueError("a request is {'argv': [...]} with one file descriptor")
-            pid = os.fork()
+            pid = _fork()
         except Exception as exc:
             for fd in fds:
                 os.close(fd)
@@ -371,6 +372,23 @@ def serve(sock: socket.socket) -> int:
             os.close(fd)
         live.add(pid)
         sock.send(json.dumps({"pid": pid}).encode())
+
+
+def _fork() -> int:
+    """`os.fork`, with SIGINT and SIGTERM held in the child until `_child` undoes our SIG_IGN.
+
+    The supervisor learns the child's pid at once and may stop it at once: blocked, such a
+    SIGTERM waits for the child's own disposition (Linux keeps a blocked signal pending even
+    while it is ignored) instead of vanishing, which left the child running until SIGKILL."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        raise
+    if pid != 0:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    return pid
 
 
 def _reap(sock: socket.socket | None) -> set[int]:
@@ -410,6 +428,7 @@ def _child(argv: list[str], fds: list[int], cwd: str | None) -> None:
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # one sent already ends us
         os.dup2(fds[0], 1)
         os.dup2(fds[0], 2)
         os.close(fds[0])

@@ -38,7 +38,7 @@ from .errors import InfluxUnavailable
 from .layout import Layout
 from .lineprotocol import Lines
 from .server import server_from
-from .status import Writes, publisher_stats
+from .status import Writes, publisher_stats, retry_backoff
 from .writer import InfluxWriter, WriteResult
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class InfluxPublisher:
     def __init__(self, agent: Agent, settings: options.Options) -> None:
         self.agent = agent
         self.batch_size = settings.batch_size
+        self.retry_max = settings.retry_max
         self.flush_interval = settings.flush_interval
         self.layout = Layout(settings.layout)
         self.intake = FeedIntake(agent.address_root, exclude_flag="exclude_influx")
@@ -140,7 +141,7 @@ class InfluxPublisher:
         await self._resume()
         session.set_status("running")
         self.listener.start()
-        writes = Writes(rate_since=(time.monotonic(), 0))
+        writes = Writes(rate_since=(time.monotonic(), 0), backoff=retry_backoff(self.retry_max))
         stopping = False
         flush_failed = False  # once stopping, a failed write ends the flush
         inflight: dict[asyncio.Future[WriteResult], Batch[Entry[Lines]]] = {}

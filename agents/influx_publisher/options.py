@@ -16,6 +16,7 @@ from socs_like_agents.recording.options import (
 from .server import ServerOptions
 
 LayoutName = Literal["ocs", "floats"]  # layout.Layout's values
+RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # s between writes while the server is away
 
 
 @settings("InfluxPublisher options")
@@ -45,9 +46,14 @@ class Options:
         "again. Without it the queue is in memory only (default)",
     )
     timeout: float = setting(default=10.0, help="HTTP time-out of one write, s (10)")
+    retry_max: float = setting(
+        default=RETRY_MAX,
+        help="while the server is away, writes are tried again after 0.2 s, then twice as "
+        f"long each time up to this many s (default {RETRY_MAX:g})",
+    )
     server: ServerOptions = part(default_factory=ServerOptions)
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.flush_interval <= 0:
-            raise ValueError("need --batch-size >= 1 and --flush-interval > 0")
+        if self.batch_size < 1 or self.flush_interval <= 0 or self.retry_max <= 0:
+            raise ValueError("need --batch-size >= 1, --flush-interval > 0 and --retry-max > 0")
         max_queue_bytes(self.max_queue_mb)

@@ -12,11 +12,12 @@ from socs_like_agents.recording.spool import Entry, Spool
 
 from .lineprotocol import Lines
 from .models import PublisherStats
+from .options import RETRY_FIRST, RETRY_MAX
 from .writer import WriteResult
 
 
-def _backoff() -> Backoff:
-    return Backoff(initial=0.2, cap=5.0, jitter=0.1)
+def retry_backoff(cap: float = RETRY_MAX) -> Backoff:
+    return Backoff(initial=min(RETRY_FIRST, cap), cap=cap, jitter=0.1)
 
 
 @dataclass(kw_only=True)
@@ -30,7 +31,7 @@ class Writes:
     last_error: str | None = None
     data_lag: float | None = None  # at the last write: its time minus its newest sample's
     retry_at: float = 0.0
-    backoff: Backoff = field(default_factory=_backoff)
+    backoff: Backoff = field(default_factory=retry_backoff)
     # when the rate was last taken (monotonic s), and the points written then
     rate_since: tuple[float, int] = (0.0, 0)
 

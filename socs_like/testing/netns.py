@@ -133,14 +133,15 @@ def drop_rule(router: str, action: str, source: int, target: int) -> list[str]:
     ]
 
 
-def rate_commands(namespace: str, device: str, kbit: int | None) -> list[str]:
-    """A token bucket of `kbit` kbit/s on `device`'s egress, or (None) none."""
+def rate_commands(namespace: str, device: str, kbit: int | None, queue_ms: int = 5000) -> list[str]:
+    """A token bucket of `kbit` kbit/s on `device`'s egress, or (None) none; a packet queues
+    at most `queue_ms` before it is dropped."""
     if kbit is None:
         return ["tc", "-n", namespace, "qdisc", "del", "dev", device, "root"]
-    # burst: at least one full-size packet per tick; latency: how long a packet may queue
+    # burst: at least one full-size packet per tick
     return [
         *("tc", "-n", namespace, "qdisc", "replace", "dev", device, "root", "tbf"),
-        *("rate", f"{kbit}kbit", "burst", "16kb", "latency", "5s"),
+        *("rate", f"{kbit}kbit", "burst", "16kb", "latency", f"{queue_ms}ms"),
     ]
 
 
@@ -360,13 +361,15 @@ class Network:
     def link_up(self, host: Host | str) -> None:
         _ip("ip", "-n", self.router, "link", "set", router_port(self.host(host).index), "up")
 
-    def limit_rate(self, host: Host | str, kbit: int | None) -> None:
-        """Limit `host`'s link to `kbit` kbit/s each way; None lifts the limit."""
+    def limit_rate(self, host: Host | str, kbit: int | None, queue_ms: int = 5000) -> None:
+        """Limit `host`'s link to `kbit` kbit/s each way; None lifts the limit. A packet
+        waits at most `queue_ms` in the link's queue: a long queue loses nothing, but a
+        connection opened beside a busy one waits that long for each of its round trips."""
         h = self.host(host)
         if kbit is None and h.index not in self._limited:
             return
-        _ip(*rate_commands(h.namespace, "eth0", kbit))
-        _ip(*rate_commands(self.router, router_port(h.index), kbit))
+        _ip(*rate_commands(h.namespace, "eth0", kbit, queue_ms))
+        _ip(*rate_commands(self.router, router_port(h.index), kbit, queue_ms))
         if kbit is None:
             self._limited.discard(h.index)
         else:

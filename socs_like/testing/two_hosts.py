@@ -83,9 +83,12 @@ class TwoHostSite:
     _clients: dict[tuple[str, str], tuple[Host, AsyncClient]] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, network: Network, folder: Path, rate: float = 1000.0) -> TwoHostSite:
+    def start(
+        cls, network: Network, folder: Path, rate: float = 1000.0, **hub_settings: Any
+    ) -> TwoHostSite:
+        """`hub_settings` are more keys of the site config's ``hub:`` (``ping_interval``...)."""
         hub_host, daq = network.add_host("hub"), network.add_host("daq")
-        hub = hub_host.call(start_hub, folder / "hub", 8001, hub_host.address)
+        hub = hub_host.call(start_hub, folder / "hub", 8001, hub_host.address, **hub_settings)
         site = cls(network, hub_host, daq, hub, folder)
         try:
             site._spawn(hub_host, "Registry", REGISTRY, [])

@@ -23,8 +23,9 @@ from socs_like_agents.run_pipeline.store import NewRun, RunStore
 from tests.agents.daq_worker.conftest import SimulatedWorker
 
 # the copies cross the DAQ host's link at this rate until the partition heals, so the
-# partition finds both in the middle of a file
-SLOW_KBIT = 1000
+# partition finds both in the middle of a file; a short queue, so that the copy that starts
+# second is not held up seconds a round trip behind the first (once 9 s of the test)
+SLOW_KBIT, SLOW_QUEUE_MS = 1000, 50
 FILE_BYTES = 1 << 20
 # a host cut off is noticed after ~4 keep-alives of 1 s (the default, 5 s, takes ~20 s)
 SSH_QUICK = ("--ssh-connect-timeout", "3", "--ssh-keepalive", "1")
@@ -116,7 +117,7 @@ def test_suprsync_and_a_pipeline_transfer_finish_after_a_partition_mid_copy(host
         ],
     )
     try:
-        hosts.network.limit_rate(hosts.daq, SLOW_KBIT)
+        hosts.network.limit_rate(hosts.daq, SLOW_KBIT, SLOW_QUEUE_MS)
         timecode = int(time.time() // 100_000)
         # the archive keeps the last three parts of a time stream's path
         smurf = write_files(

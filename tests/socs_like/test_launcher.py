@@ -137,3 +137,27 @@ def test_the_launcher_refuses_bad_requests_and_stops_its_children_when_left(hub,
     ours.close()
     assert proc.wait(30) == 0
     assert not Path(f"/proc/{pid}").exists()  # stopped and reaped before the launcher left
+
+
+def test_a_child_stopped_the_moment_it_is_forked_ends_on_that_sigterm(hub, tmp_path):
+    """A supervisor may stop a child as soon as it has its pid (`up` stopped while it starts
+    its agents): that SIGTERM ends the child, where it once came before the child had undone
+    the launcher's SIG_IGN and was lost, and the child ran on until a SIGKILL."""
+
+    async def stopped_at_once(instance_id: str) -> int:
+        proc = await _spawn(_argv(hub, instance_id), tmp_path / f"{instance_id}.log")
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(proc.wait(), 20)
+        except TimeoutError:
+            proc.kill()  # the SIGTERM was lost
+            return await proc.wait()
+
+    async def scenario():
+        codes = [await stopped_at_once(f"at-once-{i}") for i in range(3)]
+        _launchers[asyncio.get_running_loop()].stop()
+        return codes
+
+    codes = run_in_new_loop(scenario())
+    # -SIGTERM: ended by it before its own handler was set; 0: its handler stopped it
+    assert set(codes) <= {-signal.SIGTERM, 0}, codes

@@ -16,7 +16,10 @@ from socs_like.testing import free_port, wait_until
 ERROR_DEVICE = "B:BROKEN"
 SLOW_DEVICE = "B:SLOWPS"
 TRICKLE_DEVICE = "B:TRICKL"  # its answer comes in pieces over TRICKLE_SECONDS
-TRICKLE_SECONDS = 20.0
+# Long enough that a grab is still on it after another CLI run (the killed-mid-grab tests)
+# and that two 1 s timeouts, with a busy machine's HTTP and HDF5 work, end well within it;
+# each killed-mid-grab test waits it out once more, when the window is grabbed again.
+TRICKLE_SECONDS = 10.0
 EMPTY_DEVICE = "B:NODATA"
 FLAKY_DEVICE = "B:FLAKY1"  # fails its first request of the session only
 

@@ -195,7 +195,8 @@ def test_start_with_channel_mode_off_uses_a_packet_exchange(sim, raw):
 
 @pytest.fixture
 def slow(guiserver):
-    sim = guiserver("--job-steps", "200", "--step-seconds", "0.05", "--load-interval", "60")
+    # a job of 4 s: still running when the stop comes, and, not killed, some 70 lines after it
+    sim = guiserver("--job-steps", "80", "--step-seconds", "0.05", "--load-interval", "60")
     raw = Raw(sim.port)
     raw.send(19)
     yield sim, raw

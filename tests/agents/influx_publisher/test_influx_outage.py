@@ -18,12 +18,15 @@ from socs_like_agents.pysmurf_monitor.simulator import Publisher
 
 from .test_influx_publisher import feed_samples, publisher_args, recording, stored_samples
 
-RATE = 2000  # register values per second
-REGISTERS = 2000  # distinct registers: each event carries a block of about one point for each
+RATE = 4000  # register values per second
+REGISTERS = RATE  # distinct registers: each event carries a block of about one point for each
 # Two writes of 20 000 points in flight, so 40 000 one-point blocks out at once; the queue
-# holds about 25 s of the feeds as line protocol.
+# holds about 10 s of the feeds as line protocol.
 BATCH = "20000"
 BOUND_MB = "4"
+# Retries at most 1 s apart (5 s by default): the dozen it takes come within the outage, and
+# more of them carry full batches.
+RETRY_MAX = "1"
 
 
 class RegisterSender(threading.Thread):
@@ -89,7 +92,9 @@ def test_an_outage_past_the_queue_bound_keeps_the_hub_and_accounts_for_every_poi
     publisher_proc = run_agent(
         "InfluxPublisher",
         "influx-outage",
-        publisher_args(influxdb, "--max-queue-mb", BOUND_MB, "--batch-size", BATCH),
+        publisher_args(
+            influxdb, "--max-queue-mb", BOUND_MB, "--batch-size", BATCH, "--retry-max", RETRY_MAX
+        ),
     )
     publisher = make_client("influx-outage")
     recording(publisher)

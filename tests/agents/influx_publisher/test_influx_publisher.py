@@ -76,12 +76,18 @@ def test_the_server_holds_every_sample_of_a_feed_with_its_values_and_times(
     assert {r["feed"] for r in own} == {"influx_stats"} and max(r["written"] for r in own) > 0
 
 
-def test_a_30_s_outage_loses_nothing_within_the_queue_bound_and_counts_drops_beyond_it(
+# An outage of OUTAGE_S at OUTAGE_RATE samples/s: 4 000 samples wait, so the big queue must hold
+# them all, and the small one (64 KiB: hundreds of samples as line protocol) overflows by
+# thousands. The count, not the length, is what the queues see (once 30 s at 100/s).
+OUTAGE_RATE, OUTAGE_S = 500, 8
+
+
+def test_an_outage_loses_nothing_within_the_queue_bound_and_counts_drops_beyond_it(
     influxdb, run_agent, make_client, feed_listener
 ):
     small = InfluxDatabase(influxdb.server, f"{influxdb.name}_small")
     influxdb.server.query(f'CREATE DATABASE "{small.name}"')
-    run_agent("FakeData", "fd-outage", ["--sample-rate", "100"])
+    run_agent("FakeData", "fd-outage", ["--sample-rate", str(OUTAGE_RATE)])
     published = feed_listener("fd-outage", "false_temperatures")
     run_agent("InfluxPublisher", "influx-big", publisher_args(influxdb, "--max-queue-mb", "16"))
     run_agent(
@@ -94,9 +100,10 @@ def test_a_30_s_outage_loses_nothing_within_the_queue_bound_and_counts_drops_bey
     recording(little)
     fake = make_client("fd-outage")
     fake.acq.start()
-    time.sleep(2)
+    for publisher in (big, little):  # both write before the outage
+        wait_until(lambda p=publisher: p.record.status().session["data"].get("written", 0) > 0, 20)
     influxdb.server.stop()
-    time.sleep(30)
+    time.sleep(OUTAGE_S)
     during = big.record.status().session["data"]
     influxdb.server.start()
     time.sleep(1)
@@ -104,7 +111,7 @@ def test_a_30_s_outage_loses_nothing_within_the_queue_bound_and_counts_drops_bey
     fake.acq.wait(timeout=10)
     time.sleep(0.5)
     sent = feed_samples(published.events)
-    assert len(sent) >= 3000  # 100 samples/s for 33 s: far more than the small queue holds
+    assert len(sent) >= 3000  # 500 samples/s for 9 s and more: far more than the small queue holds
 
     assert during["connected"] is False and during["pending"] >= 2500
     stored = wait_until(

@@ -4,7 +4,7 @@ server's return is told once, the rate and lags, and the session data built from
 from __future__ import annotations
 
 from socs_like_agents.influx_publisher.lineprotocol import Lines
-from socs_like_agents.influx_publisher.status import Writes, publisher_stats
+from socs_like_agents.influx_publisher.status import Writes, publisher_stats, retry_backoff
 from socs_like_agents.influx_publisher.writer import WriteResult
 from socs_like_agents.recording.backlog import Backlog
 from socs_like_agents.recording.intake import FeedIntake
@@ -30,6 +30,14 @@ def test_failures_back_off_and_are_told_once_and_the_server_s_return_once():
     assert 103.18 <= writes.retry_at <= 103.22
     assert writes.points_per_s(now=104.0) == 20.0  # 80 points in 4 s
     assert writes.points_per_s(now=105.0) == 0.0
+
+
+def test_retries_wait_at_most_retry_max_and_5_s_by_default():
+    default, short = Writes(), Writes(backoff=retry_backoff(1.0))
+    for writes, cap in ((default, 5.0), (short, 1.0)):
+        waits = [writes.backoff.failure() for _ in range(8)]  # 0.2 s doubling: 25.6 s uncapped
+        assert 0.18 <= waits[0] <= 0.22 and max(waits) <= cap and waits[-1] >= 0.9 * cap
+    assert retry_backoff(0.1).failure() <= 0.1  # a cap below the first wait is the first wait
 
 
 def test_the_session_data_says_what_was_written_what_waits_and_what_was_dropped():

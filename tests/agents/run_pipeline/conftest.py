@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import select
 import signal
 import sqlite3
 import subprocess
@@ -37,12 +39,28 @@ owner = getattr(importlib.import_module("socs_like_agents.run_pipeline." + modul
 setattr(owner, method, lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL))
 sys.exit(cli.main(sys.argv[2:]))
 """
-# kills itself just before its Nth step: a command it runs or a database write it makes
+# Passes that kill themselves with SIGKILL just before their Nth step: a command they run or a
+# database write they make. Each is forked from a server that imported the pipeline once (the
+# imports took 0.45 s of each short pass, and the crash-point tests kill some 35 of them). A
+# request is one line, {"at": N, "argv": [...], "out": path, "err": path}; the answer, the
+# pass's exit code. The child leaves the server's loop and ends as a plain `cli.main` would.
 STEP_KILLER = """
-import os, shlex, signal, sys
+import json, os, shlex, signal, sys
 from socs_like.db import Database
 from socs_like_agents.run_pipeline import cli, hosts
-at, steps = int(sys.argv[1]), 0
+request = None
+while line := sys.stdin.readline():
+    pid = os.fork()
+    if pid == 0:
+        request = json.loads(line)
+        break
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+if request is None:
+    sys.exit(0)
+os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+for fd, path in ((1, request["out"]), (2, request["err"])):
+    os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
+at, steps = request["at"], 0
 def counted(owner, method):
     real = getattr(owner, method)
     def step(*args, **kwargs):
@@ -56,7 +74,7 @@ def counted(owner, method):
     setattr(owner, method, step)
 counted(Database, "write")
 counted(hosts.Host, "run")
-sys.exit(cli.main(sys.argv[2:]))
+sys.exit(cli.main(request["argv"]))
 """
 
 
@@ -64,6 +82,51 @@ def pipeline_settings(argv: list[str]) -> Settings:
     """The pipeline's settings as ``socs-like runs ARGV`` reads them."""
     args = cli._parser().parse_args(argv)
     return options.pipeline_settings(from_namespace(options.PipelineOptions, args))
+
+
+class StepKiller:
+    """The `STEP_KILLER` server, started with environment `env`; `run` is one pass."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", STEP_KILLER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,  # its passes and what they run, all stopped by `close`
+        )
+
+    def __enter__(self) -> StepKiller:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(
+        self, site: Site, at: int, *extra: str, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """``socs-like runs`` on `site` killed with SIGKILL just before its `at`-th command or
+        database write (counted together, from 1); it ends on its own when it has fewer."""
+        out, err = site.root / "killed.out", site.root / "killed.err"
+        argv = site.args(*extra)
+        request = {"at": at, "argv": argv, "out": str(out), "err": str(err)}
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        if not select.select([self.process.stdout], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired(argv, timeout)
+        code = int(self.process.stdout.readline())
+        return subprocess.CompletedProcess(argv, code, out.read_text(), err.read_text())
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
 
 
 @dataclass
@@ -150,19 +213,6 @@ class Site:
         (``module.Class.method`` inside the run_pipeline package): a crash at a chosen point."""
         return subprocess.run(
             [sys.executable, "-c", KILLER, target, *self.args(*extra)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-        )
-
-    def cli_killed_at_step(
-        self, step: int, *extra: str, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        """``socs-like runs`` killed with SIGKILL just before its ``step``-th command or
-        database write (counted together, from 1); it ends on its own when it has fewer."""
-        return subprocess.run(
-            [sys.executable, "-c", STEP_KILLER, str(step), *self.args(*extra)],
             capture_output=True,
             text=True,
             timeout=120,

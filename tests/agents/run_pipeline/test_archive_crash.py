@@ -88,17 +88,20 @@ def test_a_copy_to_the_archive_left_running_on_the_cluster_is_waited_for_not_joi
 ):
     """The cluster is reached over ssh: killing the pass ends its ssh, not the rsync that
     copies the bundle from the cluster. The next pass must not copy alongside it."""
-    ssh = ("--cluster-host", "worker", "--ssh-config", str(sshd.ssh_config), *SLOW_COPY)
+    ssh = ("--cluster-host", "worker", "--ssh-config", str(sshd.ssh_config))
     want = {name: site.ondeck(name, files=1, size=256 * KIB) for name in ("left_0001", "left_0002")}
     archive = site.work / "archive"
-    proc = _start_pass(site, *ssh)
+    proc = _start_pass(site, *ssh, *SLOW_COPY)
     _wait_for_partial(archive, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     assert rsyncs_into(archive), "the copy runs on"
 
+    # The copy left running takes 8 s, longer than the next pass takes to reach its own copy
+    # (some ten ssh commands); that copy, 4 times as fast, still takes 2 s: were it to run
+    # alongside, the watcher would see two copies at once for seconds.
     with copies_into(archive) as copies:
-        report = plain_pass(site, *ARCHIVE, *ssh)
+        report = plain_pass(site, *ARCHIVE, *ssh, "--archive-bwlimit", "256")
     assert max(copies) <= 1, f"never two copies into the archive: {copies}"
     assert report.failed == 0, report.failures
     assert_archived_once(site, want)

@@ -2,7 +2,7 @@
 and every record it makes — and then one plain pass: the runs end where an uninterrupted
 pass would have taken them, once, with nothing left behind.
 
-The steps are counted as the pass takes them (``Site.cli_killed_at_step``), so a step added
+The steps are counted as the pass takes them (``StepKiller``), so a step added
 to the pipeline is covered without touching these tests."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from socs_like_agents.run_pipeline import cli, states
 from socs_like_agents.run_pipeline.pipeline import Pipeline
 from socs_like_agents.run_pipeline.settings import PassReport
 
-from .conftest import Site, assert_archived_once, pipeline_settings
+from .conftest import Site, StepKiller, assert_archived_once, pipeline_settings
 
 ARCHIVE = ("--archive", "--bundle-runs", "2")
 PROCESS = ("--process",)
@@ -53,23 +53,24 @@ def _kill_at_every_step(
     step after which ``check`` failed."""
     killed_at: list[str] = []
     failures: list[str] = []
-    for step in range(1, 200):
-        root = tmp_path / f"step{step}"
-        root.mkdir()
-        site = Site(root)
-        want = prepare(site)
-        killed = site.cli_killed_at_step(step, *argv, env=env)
-        if killed.returncode == 0:
-            break  # the pass had fewer steps: every one was tried
-        assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
-        where = killed.stderr.strip().splitlines()[-1]
-        killed_at.append(where)
-        report = plain_pass(site, *argv)
-        try:
-            assert report.failed == 0, report.failures
-            check(site, want)
-        except AssertionError as e:
-            failures.append(f"{where}\n    {str(e).splitlines()[0]}")
+    with StepKiller(env) as killer:
+        for step in range(1, 200):
+            root = tmp_path / f"step{step}"
+            root.mkdir()
+            site = Site(root)
+            want = prepare(site)
+            killed = killer.run(site, step, *argv)
+            if killed.returncode == 0:
+                break  # the pass had fewer steps: every one was tried
+            assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+            where = killed.stderr.strip().splitlines()[-1]
+            killed_at.append(where)
+            report = plain_pass(site, *argv)
+            try:
+                assert report.failed == 0, report.failures
+                check(site, want)
+            except AssertionError as e:
+                failures.append(f"{where}\n    {str(e).splitlines()[0]}")
     assert not failures, "\n".join(failures)
     return killed_at
 

@@ -157,9 +157,8 @@ def test_a_pipeline_killed_mid_submit_is_resumed_without_a_second_job(slurm_site
 def test_two_pipelines_racing_submit_each_run_once(slurm_site: Site):
     site = slurm_site
     names = [f"srace_{i:04d}" for i in range(1, 11)]
-    for name in names:
-        site.acquire(name, files=1, size=1000)
-    assert _cli(site, "--transfer").returncode == 0
+    for name in names:  # transferred already (the full path over ssh is tested above)
+        site.ondeck(name, processed=states.NONE, files=1, size=1000)
     procs = [
         subprocess.Popen(
             [*CLI, *site.args(*site.extra, "--process")],

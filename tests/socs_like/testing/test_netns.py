@@ -57,8 +57,9 @@ def test_a_partition_is_a_silent_drop_at_the_router():
         *("from", "10.231.2.0/24", "to", "10.231.1.0/24", "blackhole"),
     ]  # blackhole drops; prohibit and unreachable would answer with ICMP
     assert rate_commands("N", "eth0", 800)[-6:] == [
-        *("rate", "800kbit", "burst", "16kb", "latency", "5s")
+        *("rate", "800kbit", "burst", "16kb", "latency", "5000ms")
     ]
+    assert rate_commands("N", "eth0", 800, queue_ms=200)[-2:] == ["latency", "200ms"]
     assert rate_commands("N", "eth0", None) == [
         *("tc", "-n", "N", "qdisc", "del", "dev", "eth0", "root")
     ]
