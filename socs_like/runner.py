@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import gc
 import importlib
 import importlib.metadata
@@ -188,10 +187,9 @@ def parse_agent_args(
         options: Any = from_namespace(options_class(cls), args)
     except SettingsError as exc:
         parser.error(str(exc))
-    if settings is None:
-        settings = agent_settings(args)
-    # The instance's arguments in the site config may set it: they are parsed only now.
-    settings = dataclasses.replace(settings, session_data_interval=args.session_data_interval)
+    # Again, from every word: the instance's arguments in the site config may hold site flags
+    # (--crossbar-timeout, --session-data-interval...), and they are parsed only now.
+    settings = agent_settings(args)
     return cls, options, settings, bool(args.verbose)
 
 

@@ -252,14 +252,20 @@ def test_an_instances_feed_settings_win_over_the_agents_own(tmp_path):
     assert agent.unknown_feed_settings() == ["no_such_feed"]  # a warning when it runs
 
 
-def test_the_session_data_interval_comes_from_the_instance_arguments_or_the_flag(tmp_path):
+def test_site_flags_come_from_the_instance_arguments_or_the_flag(tmp_path):
     from socs_like.runner import parse_agent_args
 
     path = tmp_path / "site.yaml"
-    path.write_text(GOOD.replace("arguments: [", "arguments: [--session-data-interval, 2, "))
+    path.write_text(
+        GOOD.replace(
+            "arguments: [", "arguments: [--session-data-interval, 2, --crossbar-timeout, 3, "
+        )
+    )
     site = ["--site-file", str(path), "--site-host", "localhost"]
     fd1 = [*site, "--instance-id", "fd1"]
-    assert parse_agent_args(fd1, None)[2].session_data_interval == 2.0
+    settings = parse_agent_args(fd1, None)[2]
+    # the host block says 20 s: the instance's own word wins
+    assert (settings.session_data_interval, settings.crossbar_timeout) == (2.0, 3.0)
     flag = ["--session-data-interval", "0.5"]  # the command line comes after the file
     assert parse_agent_args([*fd1, *flag], None)[2].session_data_interval == 0.5
     assert parse_agent_args(site, "FakeData")[2].session_data_interval == 5.0  # not listed
