@@ -162,10 +162,13 @@ def _ip_address(text: str) -> str:
 def cmd_config(argv: list[str]) -> int:
     parser = _site_parser("config", "Check the site config.")
     parser.add_argument("action", choices=["check"])
+    parser.add_argument(
+        "file", nargs="?", metavar="PATH", help="the site config to check (as --site-config)"
+    )
     args = parser.parse_args(argv)
     from .runner import agent_classes
 
-    path, site = _load_site(args.site_config)
+    path, site = _load_site(args.file or args.site_config)
     known = agent_classes()
     for host_name, host in site.hosts.items():
         for inst in host.agent_instances:
