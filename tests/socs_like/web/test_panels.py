@@ -65,8 +65,11 @@ def test_a_crash_looping_instance_shows_with_its_last_error_line(host, web, brow
 
 
 def test_difx_panel_shows_a_jobs_progress(guiserver, run_agent, make_client, web, browser_page):  # noqa: F811
-    sim = guiserver("--step-seconds", "0.3", "--job-steps", "10", "--load-interval", "30")
-    agent = run_agent("DiFXRelay", "panel-difx", args=difx_agent_args(sim))
+    # a 6 s job, its progress pushed every second: a few pushes land mid-way (at the default 5 s
+    # a 3 s job could go from nothing to "Done" in one push)
+    sim = guiserver("--step-seconds", "0.3", "--job-steps", "20", "--load-interval", "30")
+    args = [*difx_agent_args(sim), "--session-data-interval", "1"]
+    agent = run_agent("DiFXRelay", "panel-difx", args=args)
     client = make_client("panel-difx")
     w = web("--expire-after", "3")
     page = browser_page.page
