@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 
 from autobahn.asyncio.wamp import ApplicationSession
 from autobahn.asyncio.websocket import WampWebSocketClientFactory
+from autobahn.exception import Disconnected
 from autobahn.wamp.exception import ApplicationError, TransportLost
 from autobahn.wamp.types import ComponentConfig, SubscribeOptions
 
@@ -179,7 +180,7 @@ class _WampTransport:
             raise ClientError(
                 f"no answer from {uri} in {call_timeout or self.timeout:.1f} s"
             ) from None
-        except TransportLost:
+        except (TransportLost, Disconnected):  # gone, or closing with the session not yet left
             raise ClientError(f"lost the connection to the hub while calling {uri}") from None
         except ApplicationError as exc:
             if exc.error == "wamp.error.no_such_procedure":

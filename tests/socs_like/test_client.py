@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import pytest
 
-from socs_like.client import Client, ClientError
+from socs_like.client import AsyncClient, Client, ClientError, run_sync
 
 
 def test_building_a_client_makes_no_call_and_first_use_says_why_it_cannot():
@@ -21,3 +22,23 @@ def test_building_a_client_makes_no_call_and_first_use_says_why_it_cannot():
             c.delay_task(delay=1)
         with pytest.raises(ClientError):
             c.connect()
+
+
+def test_a_call_on_a_connection_being_dropped_is_a_client_error_and_the_next_one_reconnects(hub):
+    """autobahn drops a connection on a late answer to a call that timed out; until the session
+    has left, a call raised autobahn's Disconnected, which nobody retried (test_hub_restart)."""
+    client = AsyncClient("nobody-here", hub_url=hub.url, timeout=2.0)
+
+    async def scenario() -> str:
+        await client.connect()
+        protocol = client._transport._session._transport  # type: ignore[attr-defined]
+        protocol.dropConnection(abort=True)  # what autobahn does on a protocol error
+        with pytest.raises(ClientError, match="lost the connection to the hub"):
+            await client.call("observatory.nobody-here", "get_api")
+        await asyncio.sleep(0.5)  # the session has left: the next call joins again
+        with pytest.raises(ClientError, match="no agent answers"):
+            await client.call("observatory.nobody-here", "get_api")
+        await client.close()
+        return "ok"
+
+    assert run_sync(scenario(), 20) == "ok"
