@@ -50,6 +50,7 @@ from autobahn.wamp.types import RegisterOptions
 
 from .access import AccessPolicy
 from .feed import Feed, feed_event
+from .packing import unpack_blocks
 from .runtime.dispatch import EXTENSIONS, MAX_MESSAGE_BYTES, Answer, OpsDispatch
 from .runtime.heartbeat import Heartbeat
 from .runtime.hub_session import (
@@ -272,7 +273,10 @@ class Agent:
         kept = self.feeds.get(feed)
         if kept is None or not kept.record:
             raise ApplicationError("ocs.error.unknown_feed", f"no recorded feed {feed!r}")
-        events = kept.replay(first, last, MAX_MESSAGE_BYTES // 4)
+        # in OCS's lists (a recorded feed may keep packed columns, packing.py): the answer's
+        # reader may be anyone's, and it is small
+        kept_events = kept.replay(first, last, MAX_MESSAGE_BYTES // 4)
+        events = [(unpack_blocks(payload), info) for payload, info in kept_events]
         return {"next_seq_no": kept.next_seq_no, "events": events}
 
     def api(self) -> dict[str, Any]:
@@ -315,7 +319,9 @@ class Agent:
             return math.inf  # feeds buffer until the hub is back
         batches, wait = self._scheduler.turn(now, self._hub.write_buffered())
         for batch in batches:
-            publish(wamp, batch.feed, batch.events, self._pacer.request)
+            publish(
+                wamp, batch.feed, batch.events, self._pacer.request, self.settings.feed_audience
+            )
         return wait
 
     # --- the hub's comings and goings --------------------------------------------------------

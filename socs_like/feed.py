@@ -43,10 +43,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .ops import json_safe
+from .packing import (
+    PACKED_KEY,
+    PACKED_VERSION,
+    Column,
+    column_from,
+    column_len,
+    column_slice,
+    join_columns,
+    unpack_blocks,
+)
 
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
-# A JSON number or short string rarely takes more than this once encoded.
+# A JSON number or short string rarely takes more than this once encoded; a packed float
+# (packing.py) takes 8 bytes, and is estimated so, so that the bounds below (event size,
+# buffer, replay, the agent's publish budget and windows) hold three times as many samples
+# of a packed feed; a JSON subscriber's lists copy of an event of `max_event_bytes` stays
+# under 1 MiB still.
 _BYTES_PER_VALUE = 24
+_BYTES_PER_PACKED_VALUE = 8
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 DEFAULT_MAX_BUFFER_BYTES = 64 * 1024 * 1024
 # What a recorded feed keeps of what it sent, for a recorder to ask again: longer than a
@@ -62,7 +77,9 @@ _FLOAT_ONLY = frozenset({float})
 
 
 def feed_event(args: tuple[Any, ...]) -> tuple[Any, dict[str, Any]]:
-    """``(payload, feed_info)`` from the positional arguments of a feed event."""
+    """``(payload, feed_info)`` from the positional arguments of a feed event; a packed
+    payload (packing.py) comes out as the lists it was packed from. Every subscriber of ours
+    reads events through here; `ValueError` for a packed payload that does not decode."""
     if (
         len(args) == 1
         and isinstance(args[0], (list, tuple))
@@ -70,10 +87,18 @@ def feed_event(args: tuple[Any, ...]) -> tuple[Any, dict[str, Any]]:
         and isinstance(args[0][1], dict)
         and "agent_address" in args[0][1]
     ):
-        return args[0][0], args[0][1]
-    if len(args) >= 2 and isinstance(args[1], dict):
-        return args[0], args[1]
-    return (args[0] if args else None), {}
+        payload, info = args[0]
+    elif len(args) >= 2 and isinstance(args[1], dict):
+        payload, info = args[0], args[1]
+    else:
+        return (args[0] if args else None), {}
+    if PACKED_KEY in info:
+        info = dict(info)
+        version = info.pop(PACKED_KEY)
+        if version != PACKED_VERSION:
+            raise ValueError(f"packed feed events of version {version!r} are not known here")
+        payload = unpack_blocks(payload)
+    return payload, info
 
 
 @dataclass
@@ -82,13 +107,13 @@ class _Record:
     size: int
     payload: Any = None  # plain feeds
     block_name: str = ""
-    timestamps: list[float] = field(default_factory=list)
-    data: dict[str, list[Any]] = field(default_factory=dict)
+    timestamps: Column = field(default_factory=list)
+    data: dict[str, Column] = field(default_factory=dict)
 
 
 def _block_from_message(
     message: Mapping[str, Any],
-) -> tuple[str, list[float], dict[str, list[Any]]]:
+) -> tuple[str, Column, dict[str, Column]]:
     """Validate one recorded-feed message; return (block name, timestamps, columns)."""
     if not isinstance(message, Mapping):
         raise ValueError("a recorded feed takes a dict with block_name, timestamp(s) and data")
@@ -105,12 +130,13 @@ def _block_from_message(
                 "not starting with a digit, at most 255 characters"
             )
     if "timestamps" in message:
-        timestamps = list(message["timestamps"])
-        columns = {k: list(v) for k, v in data.items()}
+        timestamps = column_from(message["timestamps"])
+        columns = {k: column_from(v) for k, v in data.items()}
+        count = column_len(timestamps)
         for name, column in columns.items():
-            if len(column) != len(timestamps):
+            if column_len(column) != count:
                 raise ValueError(
-                    f"field {name!r} has {len(column)} values for {len(timestamps)} timestamps"
+                    f"field {name!r} has {column_len(column)} values for {count} timestamps"
                 )
     elif "timestamp" in message:
         timestamps = [message["timestamp"]]
@@ -118,6 +144,8 @@ def _block_from_message(
     else:
         raise ValueError("a recorded feed message needs 'timestamp' or 'timestamps'")
     for name, column in columns.items():
+        if isinstance(column, bytes):
+            continue  # packed from a buffer of floats (packing.py): nothing else to check
         # Fast path (most columns): all plain floats whose sum is finite, so none is NaN or
         # infinite; checked in C, about 4x cheaper than the loop below.
         if set(map(type, column)) <= _FLOAT_ONLY and math.isfinite(sum(column)):
@@ -129,6 +157,10 @@ def _block_from_message(
             elif not isinstance(value, (int, str, bool)):
                 raise ValueError(f"field {name!r}: {value!r} is not a number, string or bool")
     return block_name, timestamps, columns
+
+
+def _value_bytes(column: Column) -> int:
+    return _BYTES_PER_VALUE if isinstance(column, list) else _BYTES_PER_PACKED_VALUE
 
 
 def _size(group: list[_Record]) -> int:
@@ -207,19 +239,19 @@ class Feed:
                     f"block {block_name!r} has fields {sorted(known)}; "
                     f"got {sorted(fields)} (a block's fields are fixed at its first sample)"
                 )
-            per_sample = (len(columns) + 1) * _BYTES_PER_VALUE
+            per_sample = sum(map(_value_bytes, [timestamps, *columns.values()]))
             step = max(1, (self.max_event_bytes - 1024) // per_sample)
+            count = column_len(timestamps)
             with self._lock:
-                for start in range(0, max(len(timestamps), 1), step):
-                    part = slice(start, start + step)
-                    n = len(timestamps[part])
+                for start in range(0, max(count, 1), step):
+                    stop = min(start + step, count)
                     self._append(
                         _Record(
                             seq=self._next_seq,
-                            size=n * per_sample + len(block_name) + 64,
+                            size=(stop - start) * per_sample + len(block_name) + 64,
                             block_name=block_name,
-                            timestamps=timestamps[part],
-                            data={k: v[part] for k, v in columns.items()},
+                            timestamps=column_slice(timestamps, start, stop),
+                            data={k: column_slice(v, start, stop) for k, v in columns.items()},
                         )
                     )
             self._on_publish()
@@ -444,17 +476,15 @@ class Feed:
         return self._merge(group)
 
     def _merge(self, group: list[_Record]) -> tuple[Any, dict[str, Any]]:
-        blocks: dict[str, dict[str, Any]] = {}
+        parts: dict[str, list[_Record]] = {}
         for r in group:
-            block = blocks.get(r.block_name)
-            if block is None:
-                blocks[r.block_name] = {
-                    "block_name": r.block_name,
-                    "timestamps": list(r.timestamps),
-                    "data": {k: list(v) for k, v in r.data.items()},
-                }
-            else:
-                block["timestamps"].extend(r.timestamps)
-                for k, v in r.data.items():
-                    block["data"][k].extend(v)
+            parts.setdefault(r.block_name, []).append(r)
+        blocks = {
+            name: {
+                "block_name": name,
+                "timestamps": join_columns([r.timestamps for r in records]),
+                "data": {k: join_columns([r.data[k] for r in records]) for k in records[0].data},
+            }
+            for name, records in parts.items()
+        }
         return blocks, self.feed_info() | {"seq_no": group[0].seq, "seq_count": len(group)}

@@ -36,6 +36,7 @@ from pydantic import (
     field_validator,
 )
 
+from .packing import EVERYONE, Audience
 from .secrets import (
     CA_ENV,
     CA_FILE_HELP,
@@ -607,6 +608,8 @@ class AgentSettings:
     ping_timeout: float = 5.0
     feed_buffer_times: dict[str, float] = field(default_factory=dict)  # the instance's `feeds`
     session_data_interval: float = SESSION_DATA_INTERVAL  # --session-data-interval
+    # who may read the recorded feeds: which roles get packed blocks, whether OCS's lists too
+    feed_audience: Audience = EVERYONE
 
     @property
     def address(self) -> str:
@@ -673,6 +676,7 @@ def agent_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ
         log_dir=args.log_dir or host.log_dir,
         crossbar_timeout=timeout,
         session_data_interval=args.session_data_interval,
+        feed_audience=Audience.of_hub(site.hub.anonymous, site.hub.legacy is not None),
         arguments=instance.argv if instance else [],
         feed_buffer_times=(
             {name: f.buffer_time for name, f in instance.feeds.items()} if instance else {}

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    # Lists, or one-dimensional float64 arrays, which the feed packs as they are.
+    Samples = Sequence[float] | npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -27,8 +35,8 @@ class AcqData:
 class TemperatureBlock:
     """One message of the recorded feed ``false_temperatures``."""
 
-    timestamps: list[float]  # UNIX time (s) of each sample
-    data: dict[str, list[float]]  # channel name -> one value (arbitrary units) per timestamp
+    timestamps: Samples  # UNIX time (s) of each sample
+    data: dict[str, Samples]  # channel name -> one value (arbitrary units) per timestamp
     block_name: str = "temps"
 
     def as_dict(self) -> dict[str, Any]:

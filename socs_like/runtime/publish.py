@@ -3,6 +3,15 @@
 A recorded feed's event is published with acknowledgement: acknowledged, the feed forgets it;
 lost with its connection, it waits again in the feed (sent again after the re-join); refused
 by the hub, it is dropped and counted. A plain feed's event is published and forgotten.
+
+A recorded feed's event goes out in two forms on the same topic, each to its own audience
+(packing.py's `Audience`): packed blocks to the sessions only our code has (publish option
+``eligible_authrole``), and OCS's lists to everyone else (``exclude_authrole``), the lists copy
+only when the site's hub lets someone else in (a legacy endpoint, anonymous observers). The
+hub then routes each subscriber exactly one copy, whoever it is. The packed copy is the one
+held until the hub acknowledges it; the lists copy goes along, fire and forget (sent again
+with it after a lost connection). On a hub that is not ours (our agent did not join as
+``agent``) the roles mean nothing there: the lists go to everyone, as before.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from autobahn.wamp.exception import ApplicationError, TransportLost
 from autobahn.wamp.types import PublishOptions
 
 from ..feed import Feed
+from ..packing import PACKED_KEY, PACKED_VERSION, Audience, pack_blocks, unpack_blocks
 
 log = logging.getLogger(__name__)
 
@@ -39,22 +49,38 @@ def publish(
     feed: Feed,
     events: list[tuple[Any, dict[str, Any]]],
     on_returned: Callable[[], None],
+    audience: Audience,
 ) -> None:
     """Publish `events` of `feed` on the joined session `wamp`; `on_returned` is called when
     a held event went back to the feed to be sent again."""
     for payload, info in events:
         if feed.record:
-            _publish_held(wamp, feed, payload, info, on_returned)
+            _publish_held(wamp, feed, payload, info, on_returned, audience)
         else:
             wamp.publish(feed.address, [payload, info], options=TO_ME_TOO)
 
 
 def _publish_held(
-    wamp: Any, feed: Feed, payload: Any, info: dict[str, Any], on_returned: Callable[[], None]
+    wamp: Any,
+    feed: Feed,
+    payload: Any,
+    info: dict[str, Any],
+    on_returned: Callable[[], None],
+    audience: Audience,
 ) -> None:
     seq_no = info["seq_no"]
     try:
-        sent = wamp.publish(feed.address, [payload, info], options=HELD_AND_TO_ME_TOO)
+        if wamp.authrole == "agent":
+            packed = [pack_blocks(payload), info | {PACKED_KEY: PACKED_VERSION}]
+            roles = list(audience.packed_roles)
+            options = PublishOptions(acknowledge=True, exclude_me=False, eligible_authrole=roles)
+            sent = wamp.publish(feed.address, packed, options=options)
+            if audience.lists_copy:
+                lists = PublishOptions(exclude_me=False, exclude_authrole=roles)
+                wamp.publish(feed.address, [unpack_blocks(payload), info], options=lists)
+        else:
+            lists_only = [unpack_blocks(payload), info]
+            sent = wamp.publish(feed.address, lists_only, options=HELD_AND_TO_ME_TOO)
     except TransportLost:  # the transport went while we were sending
         feed.release(seq_no)
         return

@@ -1,6 +1,7 @@
 """Both directions with the real `ocs` package: its client drives our agent, ours drives its."""
 
 import contextlib
+import itertools
 import os
 import subprocess
 import sys
@@ -181,3 +182,53 @@ def test_ocs_client_cli_scans_and_listens_to_our_agents(run_agent, ocs_site, leg
         finally:
             listen.terminate()
     assert "observatory.fd-cli.feeds.heartbeat" in line, line
+
+
+def test_ocs_listen_reads_our_recorded_feed_as_lists_and_ours_gets_it_packed(
+    run_agent, ocs_site, legacy_hub, make_client, feed_listener
+):
+    """One feed, two forms (socs_like/packing.py): OCS's `listen` on the legacy endpoint gets
+    OCS's lists, our subscriber packed columns, decoded to the same lists, every sample."""
+    import json
+
+    from socs_like.client import AsyncClient, run_sync
+
+    run_agent("FakeData", "fd-rec", ["--num-channels", "2", "--sample-rate", "2000"], on=legacy_hub)
+    topic = "observatory.fd-rec.feeds.false_temperatures"
+    decoded = feed_listener("fd-rec", "false_temperatures", on=legacy_hub)
+    raw: list[tuple] = []
+    wire = AsyncClient("fd-rec", hub_url=legacy_hub.url, ca_file=legacy_hub.ca_file)
+    # below the client's decoding: the event as it came off the wire
+    run_sync(wire._transport.subscribe(topic, lambda *args, **_: raw.append(args), "exact"), 15)
+    cli = [str(os.path.join(os.path.dirname(sys.executable), "ocs-client-cli"))]
+    site = ["--site-file", str(ocs_site), "--site-host", "localhost"]
+    c = make_client("fd-rec", on=legacy_hub)
+    with subprocess.Popen(
+        [*cli, *site, "listen", "--json", topic], stdout=subprocess.PIPE, text=True
+    ) as listen:
+        try:
+            assert c.acq.start().status == ResponseCode.OK
+            assert listen.stdout is not None
+            line = listen.stdout.readline()  # the first event OCS's listener printed
+        finally:
+            listen.terminate()
+    assert c.acq.stop().status == ResponseCode.OK
+    sent = c.acq.wait(timeout=10).session["data"]["samples_sent"]
+    run_sync(wire.close(), 5)
+
+    payload, info = json.loads(line)["message"]  # OCS's one argument: [payload, feed_info]
+    assert "packed" not in info and info["record"] is True
+    block = payload["temps"]
+    assert len(block["timestamps"]) == len(block["data"]["channel_00"]) > 0
+    assert all(isinstance(v, float) for v in block["data"]["channel_01"])
+
+    (packed, packed_info), *_ = raw[0]
+    assert packed_info["packed"] == 1
+    assert isinstance(packed["temps"]["data"]["channel_00"], bytes)
+
+    def samples(events):
+        return sum(len(p["temps"]["timestamps"]) for p, _ in events)
+
+    decoded.wait_for(lambda events: samples(events) == sent, 15)
+    seqs = sorted((i["seq_no"], i["seq_count"]) for _, i in decoded.events)
+    assert seqs[0][0] == 0 and all(a + n == b for (a, n), (b, _) in itertools.pairwise(seqs))

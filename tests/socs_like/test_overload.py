@@ -12,14 +12,15 @@ def _records(events) -> list[tuple[int, int]]:
     return sorted((info["seq_no"], info["seq_count"]) for _, info in events)
 
 
-def test_a_million_samples_a_second_keeps_the_agent_on_the_hub(
+def test_ten_million_samples_a_second_keeps_the_agent_on_the_hub(
     run_agent, make_client, feed_listener
 ):
     proc = run_agent("FakeData", "overloaded", args=["--num-channels", "4"])
     temps = feed_listener("overloaded", "false_temperatures")
     beats = feed_listener("overloaded", "heartbeat")
     c = make_client("overloaded")
-    assert c.acq.start(sample_rate=1_000_000).status == ResponseCode.OK
+    # more than it can make (a million a second it makes and sends: docs/benchmarks.md)
+    assert c.acq.start(sample_rate=10_000_000).status == ResponseCode.OK
     temps.wait_for(lambda ev: ev, 30)
     beats_before = len(beats.events)
     deadline = time.monotonic() + 6
