@@ -246,12 +246,19 @@ def run_feed(
 
 
 def bench_feed(
-    site: Site, res: Results, duration: float, rate: float, channels: int, ocs_rate: float
+    site: Site,
+    res: Results,
+    duration: float,
+    rate: float,
+    channels: int,
+    ocs_rate: float,
+    lists_copy: bool,
 ) -> None:
     say(f"\n== 2. feed: one agent -> crossbar -> one subscriber, {duration:.0f} s ==")
-    ours = site.ours("bench-feed", "--num-channels", str(channels))
+    ours = site.ours("bench-feed", "--num-channels", str(channels), legacy=lists_copy)
     wait_callable(site, ours, "bench-feed")
-    say(f"ours: FakeData acq, {channels} channels at {rate:.0f} samples/s ...")
+    copy = " (and OCS's lists copy)" if lists_copy else ""
+    say(f"ours: FakeData acq, {channels} channels at {rate:.0f} samples/s{copy} ...")
     o = run_feed(site, "bench-feed", ours, rate, duration, {"sample_rate": float(rate)}, False)
     ours.stop()
     say("ours: " + json.dumps(o, default=str))
@@ -518,6 +525,12 @@ def main() -> int:
     )
     parser.add_argument("--feed-rate", type=float, default=100_000, help="our samples/s")
     parser.add_argument("--channels", type=int, default=4, help="feed channels (both agents)")
+    parser.add_argument(
+        "--lists-copy",
+        action="store_true",
+        help="our agent reads a site file with the hub's legacy endpoint, so its recorded feed "
+        "publishes OCS's lists beside the packed blocks (docs/wire.md)",
+    )
     args = parser.parse_args()
     only = set(args.only.split(","))
     n_ops = 200 if args.quick else 1000
@@ -533,7 +546,9 @@ def main() -> int:
         if "op" in only:
             bench_ops(site, res, n_ops)
         if "feed" in only:
-            bench_feed(site, res, duration, args.feed_rate, args.channels, ocs_rate)
+            bench_feed(
+                site, res, duration, args.feed_rate, args.channels, ocs_rate, args.lists_copy
+            )
         if "spawn" in only:
             bench_lifecycle(site, res, rounds)
     if "hub" in only:

@@ -334,11 +334,16 @@ def hub_client(url: str, http_url: str, instance_id: str, timeout: float = 5.0) 
 
 
 def write_site_file(
-    path: Path, url: str, http_url: str, hosts: Mapping[str, list[dict[str, Any]]]
+    path: Path,
+    url: str,
+    http_url: str,
+    hosts: Mapping[str, list[dict[str, Any]]],
+    hub_extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """A site file in OCS's format, which both kinds of agent read: `hosts` maps a host name
-    to its agent instances (OCS agents must be listed in one)."""
+    to its agent instances (OCS agents must be listed in one); `hub_extra`, more of ours."""
     hub = {"wamp_server": url, "wamp_http": http_url, "wamp_realm": REALM, "address_root": ROOT}
+    hub |= hub_extra or {}
     body = {"hub": hub, "hosts": {name: {"agent-instances": a} for name, a in hosts.items()}}
     path.write_text(yaml.safe_dump(body))
     return path
@@ -361,6 +366,7 @@ class Site:
         self.procs: list[Proc] = []
         self.site_file = self.folder / "site-config.yaml"
         self.ocs_site_file = self.folder / "ocs-site-config.yaml"
+        self.legacy_site_file = self.folder / "site-config-legacy.yaml"
         self.start()
 
     def start(self) -> None:
@@ -376,6 +382,15 @@ class Site:
             for i in self.ocs_ids
         ]
         write_site_file(self.site_file, self.url, self.http_url, {"localhost": ocs})
+        # The same site as its hub sees it: with the legacy endpoint, where OCS's clients
+        # may subscribe, so our recorded feeds publish OCS's lists beside the packed blocks.
+        write_site_file(
+            self.legacy_site_file,
+            self.url,
+            self.http_url,
+            {"localhost": ocs},
+            {"legacy": legacy},
+        )
         write_site_file(self.ocs_site_file, self.ocs_url, self.ocs_http_url, {"localhost": ocs})
 
     @property
@@ -394,10 +409,11 @@ class Site:
     def ocs_http_url(self) -> str:
         return f"http://127.0.0.1:{self.legacy_port}/call"
 
-    def ours(self, instance_id: str, *args: str) -> Proc:
-        """Our FakeData agent."""
+    def ours(self, instance_id: str, *args: str, legacy: bool = False) -> Proc:
+        """Our FakeData agent; `legacy`: reading the site file that has the legacy endpoint."""
+        site_file = self.legacy_site_file if legacy else self.site_file
         return self._start(
-            instance_id, agent_command("FakeData", instance_id, self.site_file, list(args))
+            instance_id, agent_command("FakeData", instance_id, site_file, list(args))
         )
 
     def ocs(self, instance_id: str, *args: str) -> Proc:
