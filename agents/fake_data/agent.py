@@ -14,10 +14,10 @@ from . import options
 from .models import AcqData, DelayData, FillData, TemperatureBlock
 
 _STEP = 0.1 * 12**0.5  # uniform steps in [-0.5, 0.5) times this have a standard deviation of 0.1
-# Values (samples x channels) made in one loop turn at most (~10 ms of work, in numpy, packed
+# Values (samples x channels) made in one loop turn at most (~5 ms of work, in numpy, packed
 # by the feed as they are): a faster rate is made in several turns, so the agent's feeds,
 # pings and calls get their turns in between.
-MAX_TURN_VALUES = 400_000
+MAX_TURN_VALUES = 200_000
 # Further behind than this (s), acquisition gives up on the missed samples and says so
 # (samples_skipped): asked for more than it can make, it makes what it can, in real time.
 MAX_BEHIND = 1.0
@@ -105,8 +105,10 @@ class FakeData:
                 pause = 0  # more to make at once, after the loop's other work
             else:
                 # all made until now: wait a whole frame, so that a turn's work (session
-                # data, the feed's bookkeeping) is shared by as many samples as it can
-                pause = max(self.frame_length, 1.0 / rate)
+                # data, the feed's bookkeeping) is shared by as many samples as it can; at
+                # most a turn's samples, though: a frame's samples are made at its end, so
+                # a longer frame only makes them older when they go out
+                pause = max(min(self.frame_length, per_turn / rate), 1.0 / rate)
             if await session.sleep(pause):
                 break
         return True, f"Acquisition stopped after {sent} samples."
