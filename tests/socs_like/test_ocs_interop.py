@@ -3,6 +3,7 @@
 import contextlib
 import itertools
 import os
+import select
 import subprocess
 import sys
 import time
@@ -209,7 +210,9 @@ def test_ocs_listen_reads_our_recorded_feed_as_lists_and_ours_gets_it_packed(
         try:
             assert c.acq.start().status == ResponseCode.OK
             assert listen.stdout is not None
-            line = listen.stdout.readline()  # the first event OCS's listener printed
+            # the first event OCS's listener printed (none at all if it got no lists copy)
+            assert select.select([listen.stdout], [], [], 30)[0], "OCS's listener got nothing"
+            line = listen.stdout.readline()
         finally:
             listen.terminate()
     assert c.acq.stop().status == ResponseCode.OK
