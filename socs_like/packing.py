@@ -14,9 +14,11 @@ JSON has no NaN: like OCS, a feed turns a non-finite float into ``None``. A pack
 column holds ``None`` as NaN, and `unpack_blocks` gives ``None`` back, so a packed event
 decodes into exactly the payload the feed would have sent as lists.
 
-Who gets which form (runtime/publish.py): sessions whose role only our own code has (``agent``,
-``controller``, ``admin``: they log in with our secrets) get the packed form, every other
-session OCS's lists — see `Audience`.
+A feed keeps a column an agent hands over as a float64 buffer (a numpy array) packed from
+the start (`column_from`), so such samples never become number objects on our side at all.
+
+Who gets which form (runtime/publish.py): sessions whose role only our own code has (they log
+in with our secrets) get the packed form, every other session OCS's lists — see `Audience`.
 """
 
 from __future__ import annotations
