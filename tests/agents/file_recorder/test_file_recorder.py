@@ -131,8 +131,9 @@ def test_a_hub_restart_writes_no_duplicates_and_asks_for_what_went_by_before_it_
 
     got = read_files(files_in(tmp_path / "data"))[("fd-h5r", "false_temperatures", "temps")]
     times = got["timestamps"]
-    assert len(set(times)) == len(times)  # no sample twice
-    assert times == sorted(times)
+    # no sample twice; rows are in arrival order (README), and what was caught up on may
+    # arrive after newer samples when the machine is loaded
+    assert len(set(times)) == len(times)
     assert times[0] < killed - 1 and times[-1] > back  # before and after the outage
     # What the hub could not deliver (events in flight when it died, and records the
     # agent sent before the recorder had subscribed again) the recorder asked FakeData for.
