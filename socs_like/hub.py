@@ -6,7 +6,7 @@ Everyone authenticates (WAMP-CRA with salted secrets from the secrets file, see
 
 - ``agent`` (``agent:<instance-id>``): registers and publishes only at its own address
   ``<root>.<instance-id>``, calls and subscribes anywhere under the root (agents use each
-  other). A dynamic authorizer inside the hub (`socs_like.hub_auth`) checks the address;
+  other). A role object inside the hub (`socs_like.hub_auth.AgentRole`) checks the address;
 - ``controller`` and ``admin``: call and subscribe under the root;
 - ``observer``: the same rights at the hub; the agent refuses it everything but
   ``get_api``, ``status`` and ``wait`` (the hub discloses the caller's role to the agent);
@@ -51,10 +51,9 @@ from .site_config import HubConfig
 # Larger than any message our agents send (they keep to 1 MiB), so that an OCS agent that
 # sends more is not cut off at once.
 HUB_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-# The procedures of the WAMP-CRA authenticator and of the agent role's dynamic authorizer
-# (`socs_like.hub_auth`, which runs inside crossbar and so is never imported here).
+# The procedure of the WAMP-CRA authenticator (`socs_like.hub_auth`, which runs inside
+# crossbar and so is never imported here).
 AUTHENTICATE_URI = "socs_like.hub.authenticate"
-AUTHORIZE_URI = "socs_like.hub.authorize"
 BRIDGE_BODY_LIMIT = 2**20  # bytes of an HTTP bridge call
 
 
@@ -85,17 +84,20 @@ def _roles(hub: HubConfig) -> list[dict[str, Any]]:
     prefix = f"{hub.address_root}."
     people = [_permission(prefix, call=True)]
     roles: list[dict[str, Any]] = [
-        {"name": "agent", "authorizer": AUTHORIZE_URI},
+        # Nothing, until the gatekeeper puts `socs_like.hub_auth.AgentRole` in its place
+        # (before any agent can log in: the gatekeeper is also the authenticator).
+        {"name": "agent", "permissions": []},
         {"name": "controller", "permissions": people},
         {"name": "admin", "permissions": people},
         {"name": "observer", "permissions": people},
         {
             "name": "gatekeeper",
             "permissions": [
-                _permission(uri, call=False, register=True, subscribe=False, match="exact")
-                for uri in (AUTHENTICATE_URI, AUTHORIZE_URI)
-            ]
-            + [_permission("wamp.session.on_join", call=False, match="exact")],
+                _permission(
+                    AUTHENTICATE_URI, call=False, register=True, subscribe=False, match="exact"
+                ),
+                _permission("wamp.session.on_join", call=False, match="exact"),
+            ],
         },
     ]
     if hub.legacy is not None:
