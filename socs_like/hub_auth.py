@@ -102,11 +102,11 @@ def agent_may(
     return {"allow": uri.startswith(root + "."), "disclose": True, "cache": True}
 
 
-class AgentRole(RouterRole):  # type: ignore[misc]  # crossbar ships no types
+class AgentRole(RouterRole):
     """The ``agent`` role of the router of `root`: `agent_may` for the session's authid."""
 
     def __init__(self, router: Any, root: str) -> None:
-        super().__init__(router, "agent")
+        super().__init__(router, "agent")  # type: ignore[no-untyped-call]
         self.root = root
 
     def authorize(self, session: Any, uri: str, action: str, options: Any) -> dict[str, Any]:
@@ -144,7 +144,7 @@ class Gatekeeper(ApplicationSession):
             return principal(secrets, authid, admission.verdict is Verdict.CHECK)
 
         # A router component's transport is crossbar's pass-through to the router itself.
-        router = self._transport._router
+        router = self._transport._router  # type: ignore[union-attr]
         router.add_role(AgentRole(router, root))
         await self.subscribe(lambda joined: guard.joined(joined["session"]), JOINED_TOPIC)
         await self.register(authenticate, AUTHENTICATE_URI)
