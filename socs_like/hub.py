@@ -46,7 +46,7 @@ from urllib.parse import urlparse
 from .commands import dies_with, on_lifelong_thread
 from .proc import comm, listening, process_alive
 from .secrets import SECRETS_ENV, Secrets, SecretsError, load_secrets, write_new_secrets
-from .site_config import HubConfig
+from .site_config import WAMP_SERIALIZERS, HubConfig
 
 # Larger than any message our agents send (they keep to 1 MiB), so that an OCS agent that
 # sends more is not cut off at once.
@@ -127,7 +127,7 @@ def _websocket(hub: HubConfig, auth: dict[str, Any]) -> dict[str, Any]:
     }
     return {
         "type": "websocket",
-        "serializers": ["msgpack", "cbor", "json"],
+        "serializers": list(WAMP_SERIALIZERS),
         "options": {**_WS_OPTIONS, **pings},
         "auth": auth,
     }
