@@ -54,6 +54,9 @@ HUB_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 # The procedure of the WAMP-CRA authenticator (`socs_like.hub_auth`, which runs inside
 # crossbar and so is never imported here).
 AUTHENTICATE_URI = "socs_like.hub.authenticate"
+# Names a file where the hub writes the messages it has routed, by direction and type, each
+# second (`socs_like.hub_auth.write_stats`): for benchmarks, unset otherwise.
+HUB_STATS_ENV = "SOCS_LIKE_HUB_STATS"
 BRIDGE_BODY_LIMIT = 2**20  # bytes of an HTTP bridge call
 
 
