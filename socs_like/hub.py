@@ -73,12 +73,13 @@ def _permission(
     subscribe: bool = True,
     match: str = "prefix",
 ) -> dict[str, Any]:
-    # The caller is disclosed so that an agent can check the caller's role itself.
+    # The caller is disclosed so that an agent can check the caller's role itself; the
+    # publisher is not (nobody reads it, OCS's hub does not, and it lengthens every event).
     return {
         "uri": prefix,
         "match": match,
         "allow": {"call": call, "register": register, "publish": publish, "subscribe": subscribe},
-        "disclose": {"caller": True, "publisher": True},
+        "disclose": {"caller": True, "publisher": False},
         "cache": True,
     }
 

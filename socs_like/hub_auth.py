@@ -102,8 +102,9 @@ def agent_may(
         # a prefix `own` would also match another agent's `own9...`: only `own.` and below
         exact = (options or {}).get("match", "exact") != "prefix" and uri == own
         allowed = authid.startswith(AGENT_PREFIX) and (exact or under_own)
-        return {"allow": allowed, "disclose": True, "cache": False}
-    return {"allow": uri.startswith(root + "."), "disclose": True, "cache": True}
+        # (as for every role, the publisher is not disclosed: see `socs_like.hub._permission`)
+        return {"allow": allowed, "disclose": False, "cache": False}
+    return {"allow": uri.startswith(root + "."), "disclose": action == "call", "cache": True}
 
 
 class AgentRole(RouterRole):
