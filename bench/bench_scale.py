@@ -18,7 +18,8 @@ compares the heartbeat latency p99 of both (target: within 20 %); OCS's run is l
    ``_scale_listeners.py``). Ours are started by ``socs-like up`` (so through the launcher);
    OCS's as plain processes, as OCS has no supervisor of its own. Reported: time until all N
    answer get_api; hub CPU and total agent CPU (% of one core) and PSS (the launcher's share
-   included) over a window; heartbeat delivery (ours: receive time minus the send time in
+   included) over a window; the WAMP messages the hub received and sent per second in it
+   (by type in the JSON line); heartbeat delivery (ours: receive time minus the send time in
    feed_info; both: the gap between beats) p50/p99; start+wait of ``delay_task(delay=0)`` on
    the agents in turn, while loaded, p50/p99 (our `AsyncClient.run_task`: one ``start_wait``
    call with ours, pipelined start+wait with OCS's); and how many live agents the registry
@@ -60,6 +61,8 @@ from harness import (
     cpu_total,
     finish_run,
     hub_client,
+    hub_messages,
+    messages_per_s,
     ms,
     ocs_start_wait_times,
     pct,
@@ -75,6 +78,7 @@ from harness import (
 )
 
 from socs_like.client import AsyncClient, Client, ClientError
+from socs_like.hub import HUB_STATS_ENV
 from socs_like.testing.hub import HubInfo, agent_command, start_hub
 from socs_like.testing.netns import Host, Network, netns_unavailable
 from socs_like.testing.procs import cmdline
@@ -147,6 +151,8 @@ class Spread:
         try:
             self.hub_host = self.network.add_host("hub")
             self.hosts = [self.network.add_host(f"h{i}") for i in range(1, k + 1)]
+            self.stats_file = workdir / "spread-hub" / "hub-stats.json"
+            os.environ[HUB_STATS_ENV] = str(self.stats_file)
             self.info: HubInfo = self.hub_host.call(
                 start_hub, workdir / "spread-hub", 8001, self.hub_host.address
             )
@@ -302,6 +308,7 @@ def run_scale(
             text=True,
         )
         time.sleep(settle)  # acq started, every listener subscribed
+        routed0 = hub_messages(site.stats_file)
         cpu0 = (cpu_total(hub_pids), cpu_total(pids), time.perf_counter())
         # start+waits while the listeners listen (not counted in the CPU: the calls' load
         # is the client's, not the site's; the window is long beside them)
@@ -309,10 +316,13 @@ def run_scale(
         out["op"] = (pct(times, 0.5), pct(times, 0.99))
         time.sleep(max(0.0, window - (time.perf_counter() - cpu0[2])))
         cpu1 = (cpu_total(hub_pids), cpu_total(pids), time.perf_counter())
+        routed = messages_per_s(routed0, hub_messages(site.stats_file))
         heard, _ = listening.communicate(timeout=120)
         span = cpu1[2] - cpu0[2]
         out["hub_cpu"] = (cpu1[0] - cpu0[0]) / span
         out["agent_cpu"] = (cpu1[1] - cpu0[1]) / span
+        out["hub_messages_per_s"] = routed
+        out["hub_in"], out["hub_out"] = (sum(routed[way].values()) for way in ("received", "sent"))
         out["pss_mib"] = sum(pss_kib(p) for p in pids) / 1024
         out["pss_per_agent_mib"] = out["pss_mib"] / (n + 1)
         listened = json.loads(heard.strip().splitlines()[-1])
@@ -408,6 +418,13 @@ def bench_scale(site: Site, workdir: Path, res: Results, ns: list[int], quick: b
             "-",
             per_event(o, n),
             per_event(c, n),
+            None,
+        )
+        res.add(
+            f"N={n}: hub messages/s in | out",
+            "-",
+            f"{o['hub_in']:.0f} | {o['hub_out']:.0f}",
+            f"{c['hub_in']:.0f} | {c['hub_out']:.0f}",
             None,
         )
         res.add(

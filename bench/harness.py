@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 import yaml
 
 from socs_like.client import AsyncClient, ClientError, run_sync
+from socs_like.hub import HUB_STATS_ENV
 from socs_like.testing.hub import HubInfo, agent_command, free_port, start_hub
 from socs_like.testing.influxdb import InfluxServer
 from socs_like.testing.procs import children_by_parent, descendants
@@ -279,6 +280,26 @@ def children(pid: int) -> list[int]:
     return children_by_parent().get(pid, [])
 
 
+def hub_messages(stats_file: Path) -> dict[str, Any]:
+    """What the hub has routed so far: ``{"time": t, "received": {type: n}, "sent": {...}}``
+    (`socs_like.hub_auth.write_stats`, each second, when ``$SOCS_LIKE_HUB_STATS`` names the
+    file as the hub starts)."""
+    return dict(json.loads(stats_file.read_text()))
+
+
+def messages_per_s(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The hub's messages per second between two `hub_messages`, by direction and type."""
+    span = after["time"] - before["time"]
+    return {
+        way: {
+            kind: (count - before[way].get(kind, 0)) / span
+            for kind, count in sorted(after[way].items())
+            if count != before[way].get(kind, 0)
+        }
+        for way in ("received", "sent")
+    }
+
+
 def tree(pid: int) -> list[int]:
     """`pid` and all its descendants."""
     return [pid, *descendants(pid)]
@@ -367,6 +388,7 @@ class Site:
         self.site_file = self.folder / "site-config.yaml"
         self.ocs_site_file = self.folder / "ocs-site-config.yaml"
         self.legacy_site_file = self.folder / "site-config-legacy.yaml"
+        self.stats_file = self.folder / "hub-stats.json"
         self.start()
 
     def start(self) -> None:
@@ -376,6 +398,7 @@ class Site:
         if self.legacy_port is None:
             self.legacy_port = free_port()
         legacy = {"port": self.legacy_port, "agents": self.ocs_ids}
+        os.environ[HUB_STATS_ENV] = str(self.stats_file)  # see `hub_messages`
         self.info = start_hub(self.folder, port=self.port, legacy=legacy)
         ocs = [
             {"agent-class": "FakeDataAgent", "instance-id": i, "arguments": []}

@@ -30,6 +30,7 @@ from autobahn.asyncio.wamp import ApplicationSession
 from autobahn.asyncio.websocket import WampWebSocketClientFactory
 from autobahn.exception import Disconnected
 from autobahn.wamp.exception import ApplicationError, TransportLost
+from autobahn.wamp.serializer import create_transport_serializer
 from autobahn.wamp.types import ComponentConfig, SubscribeOptions
 
 from .feed import feed_event
@@ -37,6 +38,7 @@ from .ops import ResponseCode
 from .secrets import Credentials, client_context
 from .signed_bridge import sign_http_query
 from .site_config import (
+    WAMP_SERIALIZERS,
     find_site_config,
     read_site_config,
     site_client_credentials,
@@ -144,7 +146,9 @@ class _WampTransport:
 
         parsed = urlparse(self.url)
         factory = WampWebSocketClientFactory(
-            lambda: _Session(ComponentConfig(self.realm)), url=self.url
+            lambda: _Session(ComponentConfig(self.realm)),
+            url=self.url,
+            serializers=[create_transport_serializer(s) for s in WAMP_SERIALIZERS],
         )
         factory.setProtocolOptions(
             maxMessagePayloadSize=0,

@@ -6,7 +6,7 @@ Everyone authenticates (WAMP-CRA with salted secrets from the secrets file, see
 
 - ``agent`` (``agent:<instance-id>``): registers and publishes only at its own address
   ``<root>.<instance-id>``, calls and subscribes anywhere under the root (agents use each
-  other). A dynamic authorizer inside the hub (`socs_like.hub_auth`) checks the address;
+  other). A role object inside the hub (`socs_like.hub_auth.AgentRole`) checks the address;
 - ``controller`` and ``admin``: call and subscribe under the root;
 - ``observer``: the same rights at the hub; the agent refuses it everything but
   ``get_api``, ``status`` and ``wait`` (the hub discloses the caller's role to the agent);
@@ -46,15 +46,17 @@ from urllib.parse import urlparse
 from .commands import dies_with, on_lifelong_thread
 from .proc import comm, listening, process_alive
 from .secrets import SECRETS_ENV, Secrets, SecretsError, load_secrets, write_new_secrets
-from .site_config import HubConfig
+from .site_config import WAMP_SERIALIZERS, HubConfig
 
 # Larger than any message our agents send (they keep to 1 MiB), so that an OCS agent that
 # sends more is not cut off at once.
 HUB_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-# The procedures of the WAMP-CRA authenticator and of the agent role's dynamic authorizer
-# (`socs_like.hub_auth`, which runs inside crossbar and so is never imported here).
+# The procedure of the WAMP-CRA authenticator (`socs_like.hub_auth`, which runs inside
+# crossbar and so is never imported here).
 AUTHENTICATE_URI = "socs_like.hub.authenticate"
-AUTHORIZE_URI = "socs_like.hub.authorize"
+# Names a file where the hub writes the messages it has routed, by direction and type, each
+# second (`socs_like.hub_auth.write_stats`): for benchmarks, unset otherwise.
+HUB_STATS_ENV = "SOCS_LIKE_HUB_STATS"
 BRIDGE_BODY_LIMIT = 2**20  # bytes of an HTTP bridge call
 
 
@@ -71,12 +73,13 @@ def _permission(
     subscribe: bool = True,
     match: str = "prefix",
 ) -> dict[str, Any]:
-    # The caller is disclosed so that an agent can check the caller's role itself.
+    # The caller is disclosed so that an agent can check the caller's role itself; the
+    # publisher is not (nobody reads it, OCS's hub does not, and it lengthens every event).
     return {
         "uri": prefix,
         "match": match,
         "allow": {"call": call, "register": register, "publish": publish, "subscribe": subscribe},
-        "disclose": {"caller": True, "publisher": True},
+        "disclose": {"caller": True, "publisher": False},
         "cache": True,
     }
 
@@ -85,17 +88,20 @@ def _roles(hub: HubConfig) -> list[dict[str, Any]]:
     prefix = f"{hub.address_root}."
     people = [_permission(prefix, call=True)]
     roles: list[dict[str, Any]] = [
-        {"name": "agent", "authorizer": AUTHORIZE_URI},
+        # Nothing, until the gatekeeper puts `socs_like.hub_auth.AgentRole` in its place
+        # (before any agent can log in: the gatekeeper is also the authenticator).
+        {"name": "agent", "permissions": []},
         {"name": "controller", "permissions": people},
         {"name": "admin", "permissions": people},
         {"name": "observer", "permissions": people},
         {
             "name": "gatekeeper",
             "permissions": [
-                _permission(uri, call=False, register=True, subscribe=False, match="exact")
-                for uri in (AUTHENTICATE_URI, AUTHORIZE_URI)
-            ]
-            + [_permission("wamp.session.on_join", call=False, match="exact")],
+                _permission(
+                    AUTHENTICATE_URI, call=False, register=True, subscribe=False, match="exact"
+                ),
+                _permission("wamp.session.on_join", call=False, match="exact"),
+            ],
         },
     ]
     if hub.legacy is not None:
@@ -125,7 +131,7 @@ def _websocket(hub: HubConfig, auth: dict[str, Any]) -> dict[str, Any]:
     }
     return {
         "type": "websocket",
-        "serializers": ["msgpack", "cbor", "json"],
+        "serializers": list(WAMP_SERIALIZERS),
         "options": {**_WS_OPTIONS, **pings},
         "auth": auth,
     }

@@ -122,6 +122,13 @@ class PasswordLevel(BaseModel):
         return value
 
 
+# The WAMP serializers our hub offers and our agents and clients ask for, in this order:
+# msgpack costs crossbar the least to parse and encode, and one serializer for all of ours
+# means an event is encoded once for all our subscribers. OCS's peers keep theirs (cbor,
+# json): the hub translates.
+WAMP_SERIALIZERS = ("msgpack", "cbor", "json")
+
+
 class HubConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

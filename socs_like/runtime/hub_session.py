@@ -21,7 +21,7 @@ from autobahn.wamp.exception import ApplicationError, TransportLost
 from autobahn.wamp.types import RegisterOptions, SubscribeOptions
 
 from ..secrets import client_context
-from ..site_config import AgentSettings
+from ..site_config import WAMP_SERIALIZERS, AgentSettings
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,7 @@ class HubSession:
                 {
                     "type": "websocket",
                     "url": settings.hub_url,
+                    "serializers": list(WAMP_SERIALIZERS),
                     "max_retries": -1,
                     "initial_retry_delay": 0.1,
                     "max_retry_delay": 1.0,

@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 import yaml
 from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import PublishOptions, RegisterOptions
+from autobahn.wamp.types import PublishOptions, RegisterOptions, SubscribeOptions
 
 from socs_like.access import hash_password
 from socs_like.client import AsyncClient, ClientError, run_sync
@@ -44,7 +44,9 @@ def test_generated_config_roles_and_no_anonymous_by_default():
     [realm] = worker["realms"]
     roles = {r["name"]: r for r in realm["roles"]}
     assert set(roles) == {"agent", "controller", "admin", "observer", "gatekeeper"}
-    assert roles["agent"]["authorizer"] == "socs_like.hub.authorize"
+    # No authorizer procedure (a WAMP call per publish of an agent): the gatekeeper puts the
+    # role in the router (test_an_agent_registers_and_publishes_only_at_its_own_address).
+    assert roles["agent"] == {"name": "agent", "permissions": []}
     for name in ("controller", "admin", "observer"):
         [perm] = roles[name]["permissions"]
         assert (perm["uri"], perm["match"]) == ("obs.", "prefix")
@@ -219,6 +221,27 @@ def test_an_agent_registers_and_publishes_only_at_its_own_address(hub):
     controller = AsyncClient("fd-a", hub_url=hub.url, timeout=5)
     assert run_sync(controller.call("observatory.fd-a.thing"), 10) == "mine"
     run_sync(controller.close(), 5)
+    run_sync(agent.close(), 5)
+
+
+def test_events_do_not_name_their_publisher(hub):
+    """As OCS's own hub: nobody reads who published an event (its feed_info names the agent),
+    and naming the publisher made every event the hub delivered ~70 bytes longer."""
+    secrets = load_secrets(hub.secrets_file)
+    agent, session = _session(hub, secrets.agent_credentials("fd-quiet"))
+    listener, listening = _session(hub)
+    heard = []
+    topic = "observatory.fd-quiet.feeds.x"
+    options = SubscribeOptions(details_arg="details")
+    _do(lambda: listening.subscribe(lambda _, details: heard.append(details), topic, options))
+    _do(lambda: session.publish(topic, 1, options=PublishOptions(acknowledge=True)))
+    wait_until(lambda: heard, 10)
+    assert (heard[0].publisher, heard[0].publisher_authid, heard[0].publisher_authrole) == (
+        None,
+        None,
+        None,
+    )
+    run_sync(listener.close(), 5)
     run_sync(agent.close(), 5)
 
 

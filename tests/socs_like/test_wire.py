@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from socs_like.client import Client, ClientError
+from socs_like.client import AsyncClient, Client, ClientError, run_sync
 from socs_like.ops import OpCode, ResponseCode
 from socs_like.testing import wait_until
 from socs_like.testing.hub import spawn_agent
@@ -238,6 +238,17 @@ def test_calls_to_a_missing_agent_fail_fast(hub):
     ):
         Client("nobody", site_config=str(hub.site_file), timeout=60).connect()
     assert time.monotonic() - t0 < 20  # fails fast instead of waiting out its 60 s
+
+
+def test_our_agents_and_clients_speak_msgpack_to_the_hub(hub, inprocess_agent):
+    """The cheapest serializer for crossbar, and one for all of ours, so an event is encoded
+    once for all our subscribers (OCS's peers keep theirs: crossbar translates)."""
+    agent = inprocess_agent("FakeData", "fd-msgpack")
+    client = AsyncClient("fd-msgpack", hub_url=hub.url, realm=hub.realm)
+    run_sync(client.connect(), 15)
+    assert client._transport._session._transport.websocket_protocol_in_use == "wamp.2.msgpack"
+    assert agent.agent._hub.wamp._transport.websocket_protocol_in_use == "wamp.2.msgpack"
+    run_sync(client.close(), 5)
 
 
 def test_second_agent_with_same_id_exits_with_one_line(fake, hub, tmp_path):
