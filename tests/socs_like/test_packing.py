@@ -120,7 +120,8 @@ def test_a_feed_given_arrays_sends_what_it_sends_for_lists(chunks):
         )
     lists = by_list.take_events()
     packed = by_array.take_events()
-    assert sum(i["seq_count"] for _, i in packed) >= sum(i["seq_count"] for _, i in lists) > 0
+    # a value packed counts 8 bytes, in a list 24: never more events, and the same samples
+    assert 0 < len(packed) <= len(lists)
     flat = {"t": [], "x": []}
     for payload, _ in packed:
         block = unpack_blocks(payload)["b"]
