@@ -353,7 +353,7 @@ class Agent:
         pacer = self._pacer.start()
         self._health.start()
         code = await self._stopped
-        await self._health.stop()
+        self._health.stop()
         await self.operations.stop_all(self.stop_grace)
         pacer.cancel()
         await self._hub.stop()
