@@ -20,10 +20,10 @@ def test_a_blocking_call_on_the_loop_is_measured_and_counted() -> None:
     watchdog = run_in_new_loop(scenario())
     stats = watchdog.stats()
     assert stats.max_lag_ms >= 300
-    assert stats.stalls == 1
+    assert stats.stalls >= 1
     assert stats.as_dict() == {
         "max_lag_ms": stats.max_lag_ms,
-        "stalls": 1,
+        "stalls": stats.stalls,
         "threshold_ms": 100.0,
     }
 
@@ -36,25 +36,24 @@ def test_lags_under_the_threshold_are_not_stalls() -> None:
 
 
 def test_two_watchdogs_share_a_loop_and_the_last_to_stop_leaves_it_as_it_was() -> None:
-    async def scenario() -> tuple[LoopWatchdog, LoopWatchdog, bool]:
+    # Blocks of different lengths tell which watchdog saw which (a busy machine may add a
+    # late turn of its own, never one as long as the next block).
+    async def scenario() -> tuple[float, float, bool]:
         loop = asyncio.get_running_loop()
         selector = loop._selector  # type: ignore[attr-defined]
-        first, second = LoopWatchdog(stall=0.1), LoopWatchdog(stall=0.1)
+        first, second = LoopWatchdog(), LoopWatchdog()
         first.start()
         second.start()
-        await asyncio.sleep(0)
-        time.sleep(0.2)
-        await asyncio.sleep(0)
-        first.stop()
-        time.sleep(0.2)
-        await asyncio.sleep(0)
-        second.stop()
-        time.sleep(0.2)  # neither measures this one
-        await asyncio.sleep(0)
-        return first, second, loop._selector is selector  # type: ignore[attr-defined]
+        for block, stop in ((0.2, first.stop), (0.5, second.stop), (0.8, lambda: None)):
+            await asyncio.sleep(0)
+            time.sleep(block)
+            await asyncio.sleep(0)
+            stop()
+        return first.max_lag, second.max_lag, loop._selector is selector  # type: ignore[attr-defined]
 
     first, second, restored = run_in_new_loop(scenario())
-    assert (first.stalls, second.stalls) == (1, 2)
+    assert 0.2 <= first < 0.5
+    assert 0.5 <= second < 0.8
     assert restored
 
 
