@@ -356,12 +356,12 @@ class Agent:
             log.warning("the site config sets feed %r, which this agent does not have", name)
         self._pushes.start(loop)
         self._hub.start(loop)
-        pacer = self._pacer.start()
+        self._pacer.start()
         self._health.start()
         code = await self._stopped
-        await self._health.stop()
+        self._health.stop()
         await self.operations.stop_all(self.stop_grace)
-        pacer.cancel()
+        self._pacer.stop()
         await self._hub.stop()
         return code
 

@@ -257,15 +257,20 @@ class Feed:
             self._on_publish()
         else:
             payload = json_safe(message)
-            size = len(json.dumps(payload))
-            if size > self.max_event_bytes:
-                raise ValueError(
-                    f"feed message of {size} bytes is over the {self.max_event_bytes}-byte "
-                    "limit of one event: publish it in parts"
-                )
-            with self._lock:
-                self._append(_Record(seq=self._next_seq, size=size, payload=payload))
-            self._on_publish()
+            self.publish_json(payload, len(json.dumps(payload)))
+
+    def publish_json(self, payload: Any, size: int) -> None:
+        """Queue one message of a plain feed that the caller made JSON-safe (a copy of its
+        own) and measured (`size`: its length in JSON), so that it is not copied and encoded
+        again; `ValueError` when it is too large for one event."""
+        if size > self.max_event_bytes:
+            raise ValueError(
+                f"feed message of {size} bytes is over the {self.max_event_bytes}-byte "
+                "limit of one event: publish it in parts"
+            )
+        with self._lock:
+            self._append(_Record(seq=self._next_seq, size=size, payload=payload))
+        self._on_publish()
 
     def _append(self, record: _Record) -> None:
         self._next_seq += 1

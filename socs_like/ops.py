@@ -56,6 +56,11 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class OpSession:
     """One run of an operation: its status, outcome, data and messages."""
 
@@ -113,15 +118,19 @@ class OpSession:
         """Sleep, waking early when a stop or abort is asked for; True if one was."""
         if self._stop.is_set():
             return True
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
         self._stop_waiters.add(waiter)
+        # A timer of its own, not wait_for: an op sleeping once a second (an acquisition)
+        # would pay each time for a time-out's cancelled future, extra trips round the loop
+        # and an exception.
+        timer = loop.call_later(seconds, _wake, waiter)
         try:
-            await asyncio.wait_for(waiter, seconds)
-            return True
-        except TimeoutError:
-            return self._stop.is_set()
+            await waiter
         finally:
+            timer.cancel()
             self._stop_waiters.discard(waiter)
+        return self._stop.is_set()
 
     def wait_stop(self, seconds: float) -> bool:
         """`sleep` for operations running in a worker thread."""

@@ -28,7 +28,15 @@ class AcqData:
     feed_drop_rate: float  # of those, per second over the last second
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict: its deep copy is made again when the session is encoded.
+        return {
+            "fields": self.fields,
+            "timestamp": self.timestamp,
+            "samples_sent": self.samples_sent,
+            "samples_skipped": self.samples_skipped,
+            "feed_dropped": self.feed_dropped,
+            "feed_drop_rate": self.feed_drop_rate,
+        }
 
 
 @dataclass(frozen=True)

@@ -13,22 +13,20 @@ from ..watchdog import LoopWatchdog
 
 log = logging.getLogger(__name__)
 
-# Loop lag (seconds) past which the agent warns. The watchdog wakes every LAG_PROBE s; longer
-# would miss short stalls, shorter costs CPU in every one of a site's agents.
+# Loop lag (seconds) past which the agent warns.
 LAG_WARNING = 0.25
-LAG_PROBE = 0.1
 
 
 class LoopHealth:
     def __init__(self) -> None:
-        self.watchdog = LoopWatchdog(interval=LAG_PROBE, stall=LAG_WARNING)
+        self.watchdog = LoopWatchdog(stall=LAG_WARNING)
         self.lag = 0.0  # worst loop lag (s) in the last interval
 
     def start(self) -> None:
         self.watchdog.start()
 
-    async def stop(self) -> None:
-        await self.watchdog.stop()
+    def stop(self) -> None:
+        self.watchdog.stop()
 
     def measure(self) -> float:
         """End an interval: its worst lag (s), warned about past `LAG_WARNING`."""

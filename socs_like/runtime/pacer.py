@@ -9,7 +9,6 @@ turn do is the agent's (socs_like/agent.py); here is only *when*.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +31,9 @@ def call_on_loop(loop: asyncio.AbstractEventLoop, func: Callable[..., Any], *arg
 
 
 class Pacer:
+    """Runs on the loop's own timers, one at a time: a turn costs no task and no extra trip
+    round the loop (a task waiting on an event with a time-out cost four)."""
+
     def __init__(
         self,
         beat: Callable[[float], None],
@@ -44,7 +46,8 @@ class Pacer:
         self.interval = interval
         self._clock = clock
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._next_beat = 0.0
         self._requested = False
 
     def request(self) -> None:
@@ -52,24 +55,40 @@ class Pacer:
         if self._requested or self._loop is None:
             return
         self._requested = True
-        call_on_loop(self._loop, self._wake.set)
+        call_on_loop(self._loop, self._after, 0.0)
 
-    def start(self) -> asyncio.Task[None]:
-        """Run on the running loop until the returned task is cancelled."""
+    def start(self) -> None:
+        """Beat and turn on the running loop until `stop`."""
         self._loop = asyncio.get_running_loop()
-        return asyncio.ensure_future(self._run())
+        self._next_beat = self._clock()
+        self._after(0.0)
 
-    async def _run(self) -> None:
-        next_beat = self._clock()
-        while True:
-            now = self._clock()
-            if now >= next_beat:
-                self._beat(now)
-                next_beat = now + self.interval
-            # What the beat asked for (its heartbeat) is this turn's; a request made during
-            # the turn brings another at once instead of being lost.
-            self._requested = False
-            self._wake.clear()
-            wait = min(next_beat - now, self._turn(now))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(wait, MIN_WAIT))
+    def stop(self) -> None:
+        self._loop = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _after(self, delay: float) -> None:
+        """Have the next turn come within `delay` seconds (a turn already due sooner stays)."""
+        loop = self._loop
+        if loop is None:
+            return
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= loop.time() + delay:
+                return
+            timer.cancel()
+        self._timer = loop.call_later(delay, self._run)
+
+    def _run(self) -> None:
+        self._timer = None
+        now = self._clock()
+        if now >= self._next_beat:
+            self._beat(now)
+            self._next_beat = now + self.interval
+        # What the beat asked for (its heartbeat) is this turn's; a request made during
+        # the turn brings another at once instead of being lost.
+        self._requested = False
+        wait = min(self._next_beat - now, self._turn(now))
+        self._after(max(wait, MIN_WAIT))

@@ -111,7 +111,10 @@ class SessionPushes:
                 # Said once per change, and never raised: it would stop the agent's beat.
                 log.warning("session data of %s is not JSON: %s", session.op_name, exc)
                 encoded = session.summary() | {"data_not_json": str(exc)}
+                size = len(json.dumps(encoded))
             else:
                 if size > self.feed.max_event_bytes:
                     encoded = session.summary() | {"data_too_large": size}
-            self.feed.publish(encoded)
+                    size = len(json.dumps(encoded))
+            # encoded() is a JSON-safe copy already: the feed need not copy it again
+            self.feed.publish_json(encoded, size)

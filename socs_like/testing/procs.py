@@ -70,6 +70,19 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
+def wakeups(pid: int) -> int:
+    """How often the process's threads went to sleep and were woken again (their voluntary
+    context switches): what an idle process costs beyond its work; 0 when it is gone."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/task/{task}/status").read_text().splitlines():
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+    return total
+
+
 def marked(name: str, value: str) -> list[int]:
     """Pids whose environment holds ``name=value`` (other users' processes need root)."""
     needle = f"{name}={value}".encode()

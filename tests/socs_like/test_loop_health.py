@@ -5,6 +5,7 @@ from __future__ import annotations
 from socs_like.agent import LAG_WARNING
 from socs_like.ops import ResponseCode
 from socs_like.testing import wait_until
+from socs_like.testing.procs import wakeups
 
 
 def test_a_blocked_loop_shows_in_the_heartbeat_get_api_and_the_log(
@@ -29,3 +30,16 @@ def test_a_blocked_loop_shows_in_the_heartbeat_get_api_and_the_log(
     assert c.get_api()["loop"]["stalls"] > before["stalls"]
     wait_until(lambda: "the event loop was blocked for" in proc.output(), 10)
     assert "ms in the last second (warning at 250 ms)" in proc.output()
+
+
+def test_an_idle_agent_wakes_little_more_than_once_a_beat(run_agent, feed_listener):
+    # Every wake-up costs CPU (~0.15 ms here), in every agent of a site: an agent with
+    # nothing to do wakes for its heartbeat and the hub's pings, not for its own timers.
+    # Counted per heartbeat, not per second of wall time, so a slow machine changes nothing.
+    proc = run_agent("FakeData", "sleepy")
+    beats = feed_listener("sleepy", "heartbeat")
+    beats.wait_for(lambda ev: len(ev) >= 1, 15)
+    first, woken = len(beats.events), wakeups(proc.pid)
+    beats.wait_for(lambda ev: len(ev) >= first + 5, 15)
+    per_beat = (wakeups(proc.pid) - woken) / (len(beats.events) - first)
+    assert per_beat <= 3, f"{per_beat:.1f} wake-ups a heartbeat"

@@ -21,13 +21,13 @@ def test_a_beat_first_then_turns_when_asked_from_the_loop_or_a_thread():
 
         pacer = Pacer(beat=lambda now: seen.append("beat"), turn=turn, interval=3600)
         pacer.request()  # before start: nobody to wake, and no harm
-        task = pacer.start()
+        pacer.start()
         for ask in (pacer.request, lambda: threading.Thread(target=pacer.request).start()):
             await asyncio.wait_for(turned.wait(), 10)
             turned.clear()
             ask()
         await asyncio.wait_for(turned.wait(), 10)
-        task.cancel()
+        pacer.stop()
         return seen
 
     assert asyncio.run(scenario()) == ["beat", "turn", "turn", "turn"]
@@ -48,9 +48,9 @@ def test_a_request_made_during_a_turn_brings_another_turn():
             return math.inf
 
         pacer = Pacer(beat=lambda now: None, turn=turn, interval=3600)
-        task = pacer.start()
+        pacer.start()
         await asyncio.wait_for(third.wait(), 10)
-        task.cancel()
+        pacer.stop()
         return turns
 
     assert asyncio.run(scenario()) == 3
@@ -72,9 +72,9 @@ def test_the_beat_comes_once_an_interval_on_the_given_clock():
             return 0.0
 
         pacer = Pacer(beat=beat, turn=turn, interval=1.0, clock=lambda: now[0])
-        task = pacer.start()
+        pacer.start()
         await asyncio.wait_for(fourth.wait(), 10)
-        task.cancel()
+        pacer.stop()
         return beats
 
     assert asyncio.run(scenario()) == [0.0, 1.0, 2.0, 3.0]
