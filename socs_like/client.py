@@ -172,14 +172,11 @@ class _WampTransport:
         self, uri: str, *args: Any, call_timeout: float | None = None, **kwargs: Any
     ) -> Any:
         session = await self.connect()
+        limit = call_timeout or self.timeout
         try:
-            return await asyncio.wait_for(
-                session.call(uri, *args, **kwargs), call_timeout or self.timeout
-            )
+            return await _within(session.call(uri, *args, **kwargs), limit)
         except TimeoutError:
-            raise ClientError(
-                f"no answer from {uri} in {call_timeout or self.timeout:.1f} s"
-            ) from None
+            raise ClientError(f"no answer from {uri} in {limit:.1f} s") from None
         except (TransportLost, Disconnected):  # gone, or closing with the session not yet left
             raise ClientError(f"lost the connection to the hub while calling {uri}") from None
         except ApplicationError as exc:
@@ -210,6 +207,27 @@ class _WampTransport:
             session.leave()
             with contextlib.suppress(TimeoutError):  # no goodbye from the hub: the socket goes
                 await asyncio.wait_for(closed, 1.0)
+
+
+async def _within(answer: asyncio.Future[T], seconds: float) -> T:
+    """`answer`, or TimeoutError once `seconds` have passed (`answer` is then cancelled, which
+    autobahn tells the hub). Unlike ``asyncio.wait_for`` (Python 3.11), the caller goes on in
+    the loop turn after the answer, not two."""
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = answer.cancel()
+
+    timer = asyncio.get_running_loop().call_later(seconds, expire)
+    try:
+        return await answer
+    except asyncio.CancelledError:
+        if expired:
+            raise TimeoutError from None
+        raise
+    finally:
+        timer.cancel()
 
 
 class _HttpTransport:

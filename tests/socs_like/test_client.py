@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from socs_like.client import AsyncClient, Client, ClientError, run_sync
+from socs_like.client import AsyncClient, Client, ClientError, _WampTransport, run_sync
 
 
 def test_building_a_client_makes_no_call_and_first_use_says_why_it_cannot():
@@ -42,3 +42,51 @@ def test_a_call_on_a_connection_being_dropped_is_a_client_error_and_the_next_one
         return "ok"
 
     assert run_sync(scenario(), 20) == "ok"
+
+
+class _HubSession:
+    """What `_WampTransport` asks of autobahn's joined session: the answer of each call comes
+    a loop turn after it is sent, as from the socket; `late` calls are never answered."""
+
+    def __init__(self, late: bool = False) -> None:
+        self.late = late
+        self.calls: list[asyncio.Future[str]] = []
+
+    def is_attached(self) -> bool:
+        return True
+
+    def call(self, uri: str, *args: object, **kwargs: object) -> asyncio.Future[str]:
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        if not self.late:
+            asyncio.get_running_loop().call_soon(answer.set_result, f"answer of {uri}")
+        self.calls.append(answer)
+        return answer
+
+
+def test_a_call_resumes_its_caller_the_loop_turn_after_its_answer_and_times_out_clearly():
+    """asyncio.wait_for (Python 3.11) took the caller a turn more; a time-out still says which
+    call went unanswered, and gives up its request (autobahn tells the hub when cancelled)."""
+    turns = 0
+
+    async def scenario() -> tuple[str, int, int]:
+        loop = asyncio.get_running_loop()
+
+        def tick() -> None:
+            nonlocal turns
+            turns += 1
+            loop.call_soon(tick)
+
+        transport = _WampTransport("ws://127.0.0.1:1/ws", "realm", 5.0)
+        transport._session = _HubSession()  # type: ignore[assignment]
+        loop.call_soon(tick)
+        answer = await transport.call("observatory.x.ops")
+        answered = turns
+        transport._session = late = _HubSession(late=True)  # type: ignore[assignment]
+        with pytest.raises(ClientError, match=r"no answer from observatory.x.ops in 0.1 s"):
+            await transport.call("observatory.x.ops", call_timeout=0.1)
+        assert late.calls[0].cancelled()
+        return answer, answered, turns
+
+    answer, answered, _ = asyncio.run(scenario())
+    assert answer == "answer of observatory.x.ops"
+    assert answered == 2  # the answer in turn 1, the caller on in turn 2
