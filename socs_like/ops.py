@@ -13,7 +13,6 @@ change (it decides on which thread to act on it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import math
 import threading
@@ -165,7 +164,7 @@ class OpSession:
         self._on_done.append(callback)
 
         def forget() -> None:
-            with contextlib.suppress(ValueError):  # called already
+            if callback in self._on_done:  # not called yet
                 self._on_done.remove(callback)
 
         return forget
