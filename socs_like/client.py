@@ -13,6 +13,7 @@ these clients: they use `Agent.subscribe` and the hub directly.)
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import json
@@ -527,12 +528,33 @@ class _Loop:
             return cls._instance
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+        task: asyncio.Task[None] | None = None
+
+        def begin() -> None:
+            nonlocal task
+            task = self.loop.create_task(_settle(coro, done))
+
+        self.loop.call_soon_threadsafe(begin)
         try:
-            return future.result(timeout)
+            return done.result(timeout)
         except TimeoutError:
-            future.cancel()
+            # after `begin`: callbacks run in the order they were handed over
+            self.loop.call_soon_threadsafe(lambda: task and task.cancel())
             raise ClientError(f"no answer in {timeout:.1f} s") from None
+
+
+async def _settle(coro: Coroutine[Any, Any, T], done: concurrent.futures.Future[T]) -> None:
+    """`coro`'s outcome into `done` in its last step. (`run_coroutine_threadsafe` sets its
+    future from a done-callback: the waiting thread went on a turn of the loop later.)"""
+    try:
+        result = await coro
+    except BaseException as exc:
+        done.set_exception(exc)
+        if not isinstance(exc, Exception):
+            raise  # cancelled (or the interpreter stopping): the task ends so
+        return
+    done.set_result(result)
 
 
 def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 
 import pytest
 
@@ -90,3 +91,22 @@ def test_a_call_resumes_its_caller_the_loop_turn_after_its_answer_and_times_out_
     answer, answered, _ = asyncio.run(scenario())
     assert answer == "answer of observatory.x.ops"
     assert answered == 2  # the answer in turn 1, the caller on in turn 2
+
+
+def test_a_sync_call_has_its_answer_in_the_loop_turn_its_coroutine_ends():
+    """`run_coroutine_threadsafe` set the calling thread's future from a done-callback, a turn
+    of the client's loop later: here that turn waits for the caller, who never came (2 s)."""
+    caller_back, recorded = threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def next_turn() -> None:
+        seen.append(caller_back.wait(2))
+        recorded.set()
+
+    async def answer() -> str:
+        asyncio.get_running_loop().call_soon(next_turn)
+        return "answer"
+
+    assert run_sync(answer(), 10) == "answer"
+    caller_back.set()
+    assert recorded.wait(10) and seen == [True]
