@@ -13,6 +13,7 @@ these clients: they use `Agent.subscribe` and the hub directly.)
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import json
@@ -176,14 +177,11 @@ class _WampTransport:
         self, uri: str, *args: Any, call_timeout: float | None = None, **kwargs: Any
     ) -> Any:
         session = await self.connect()
+        limit = call_timeout or self.timeout
         try:
-            return await asyncio.wait_for(
-                session.call(uri, *args, **kwargs), call_timeout or self.timeout
-            )
+            return await _within(session.call(uri, *args, **kwargs), limit)
         except TimeoutError:
-            raise ClientError(
-                f"no answer from {uri} in {call_timeout or self.timeout:.1f} s"
-            ) from None
+            raise ClientError(f"no answer from {uri} in {limit:.1f} s") from None
         except (TransportLost, Disconnected):  # gone, or closing with the session not yet left
             raise ClientError(f"lost the connection to the hub while calling {uri}") from None
         except ApplicationError as exc:
@@ -214,6 +212,27 @@ class _WampTransport:
             session.leave()
             with contextlib.suppress(TimeoutError):  # no goodbye from the hub: the socket goes
                 await asyncio.wait_for(closed, 1.0)
+
+
+async def _within(answer: asyncio.Future[T], seconds: float) -> T:
+    """`answer`, or TimeoutError once `seconds` have passed (`answer` is then cancelled, which
+    autobahn tells the hub). Unlike ``asyncio.wait_for`` (Python 3.11), the caller goes on in
+    the loop turn after the answer, not two."""
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = answer.cancel()
+
+    timer = asyncio.get_running_loop().call_later(seconds, expire)
+    try:
+        return await answer
+    except asyncio.CancelledError:
+        if expired:
+            raise TimeoutError from None
+        raise
+    finally:
+        timer.cancel()
 
 
 class _HttpTransport:
@@ -513,12 +532,33 @@ class _Loop:
             return cls._instance
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+        task: asyncio.Task[None] | None = None
+
+        def begin() -> None:
+            nonlocal task
+            task = self.loop.create_task(_settle(coro, done))
+
+        self.loop.call_soon_threadsafe(begin)
         try:
-            return future.result(timeout)
+            return done.result(timeout)
         except TimeoutError:
-            future.cancel()
+            # after `begin`: callbacks run in the order they were handed over
+            self.loop.call_soon_threadsafe(lambda: task and task.cancel())
             raise ClientError(f"no answer in {timeout:.1f} s") from None
+
+
+async def _settle(coro: Coroutine[Any, Any, T], done: concurrent.futures.Future[T]) -> None:
+    """`coro`'s outcome into `done` in its last step. (`run_coroutine_threadsafe` sets its
+    future from a done-callback: the waiting thread went on a turn of the loop later.)"""
+    try:
+        result = await coro
+    except BaseException as exc:
+        done.set_exception(exc)
+        if not isinstance(exc, Exception):
+            raise  # cancelled (or the interpreter stopping): the task ends so
+        return
+    done.set_result(result)
 
 
 def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:

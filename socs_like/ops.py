@@ -86,7 +86,7 @@ class OpSession:
         self._on_change = on_change or (lambda session: None)
         self._stop = threading.Event()
         self._stop_waiters: set[asyncio.Future[None]] = set()
-        self._done_waiters: set[asyncio.Future[None]] = set()
+        self._on_done: list[Callable[[], None]] = []
         self.add_message('Status is now "starting".')
 
     # --- what the operation's code calls -------------------------------------------------
@@ -115,9 +115,13 @@ class OpSession:
         return self._stop.is_set()
 
     async def sleep(self, seconds: float) -> bool:
-        """Sleep, waking early when a stop or abort is asked for; True if one was."""
+        """Sleep, waking early when a stop or abort is asked for; True if one was. A sleep
+        of 0 or less lets the loop run once."""
         if self._stop.is_set():
             return True
+        if seconds <= 0:  # a timer of 0 takes two turns of the loop
+            await asyncio.sleep(0)
+            return self._stop.is_set()
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         self._stop_waiters.add(waiter)
@@ -159,9 +163,20 @@ class OpSession:
             self.status = "done"
             self.end_time = self._clock()
         self.add_message('Status is now "done".')
-        for waiter in self._done_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        done, self._on_done = self._on_done, []
+        for callback in done:
+            callback()
+
+    def when_done(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback()` in `finish` (on the loop, the session done); returns what
+        forgets it. A waiting caller so hears of the end in the loop turn it happens."""
+        self._on_done.append(callback)
+
+        def forget() -> None:
+            if callback in self._on_done:  # not called yet
+                self._on_done.remove(callback)
+
+        return forget
 
     async def wait_done(self, timeout: float | None) -> bool:
         """Wait until the session is done; False if `timeout` passed first."""
@@ -170,14 +185,19 @@ class OpSession:
         if timeout is not None and timeout <= 0:
             return False
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._done_waiters.add(waiter)
+
+        def done() -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        forget = self.when_done(done)
         try:
             await asyncio.wait_for(waiter, timeout)
             return True
         except TimeoutError:
             return False
         finally:
-            self._done_waiters.discard(waiter)
+            forget()
 
     @property
     def op_code(self) -> OpCode:

@@ -4,13 +4,14 @@
 Every request, over the hub or from a test in the same process, passes the same access check
 (`access.AccessPolicy`) before its action runs, so no caller reaches an op its role may not
 touch. The actions are OCS's (``start``, ``wait``, ``status``, ``stop``, ``abort``) and
-``start_wait`` (start, then wait, in one call). Only a ``wait`` on a running op answers later
-(an awaitable); every other request is answered at once, without a round through the event
-loop's task machinery.
+``start_wait`` (start, then wait, in one call). Only a ``wait`` on a running op answers later:
+a future, given its answer by the session's `finish` in the loop turn the op ends (no task of
+its own, no ``wait_for``); every other request is answered at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable
 from typing import Any
@@ -72,10 +73,8 @@ class OpsDispatch:
         if action == "start":
             return self.start(spec, params)
         if action == "start_wait":
-            started = self.start(spec, params)
-            if started[0] != ResponseCode.OK:
-                return started
-            return self._wait(self.operations.sessions[op_name], timeout)
+            begun = self._begin(spec, params)
+            return begun if isinstance(begun, list) else self._wait(begun, timeout)
         if action == "status":
             if session is None:
                 return [int(ResponseCode.OK), "No session active.", {}]
@@ -83,8 +82,6 @@ class OpsDispatch:
         if action == "wait":
             if session is None:
                 return [int(ResponseCode.OK), "Idle.", {}]
-            if session.status == "done":
-                return reply(ResponseCode.OK, f'Operation "{op_name}" is done.', session)
             return self._wait(session, timeout)
         if action in ("stop", "abort"):
             return self._stop(spec, action, session, params)
@@ -92,6 +89,13 @@ class OpsDispatch:
 
     def start(self, spec: OpSpec, params: dict[str, Any] | None) -> list[Any]:
         """Start `spec` unless it runs already or its params are refused."""
+        begun = self._begin(spec, params)
+        if isinstance(begun, list):
+            return begun
+        return reply(ResponseCode.OK, f'Started {spec.kind} "{spec.name}".', begun)
+
+    def _begin(self, spec: OpSpec, params: dict[str, Any] | None) -> OpSession | list[Any]:
+        """The new session of `spec`, its op launched; or the answer that refuses it."""
         current = self.operations.sessions.get(spec.name)
         if current is not None and current.status != "done":
             message = f'Operation "{spec.name}" already in progress.'
@@ -102,8 +106,7 @@ class OpsDispatch:
             checked = check_params(spec.func, params)
         except ParamError as exc:
             return _error(f'Bad parameters for "{spec.name}": {exc}')
-        session = self.operations.launch(spec, checked)
-        return reply(ResponseCode.OK, f'Started {spec.kind} "{spec.name}".', session)
+        return self.operations.launch(spec, checked)
 
     def _stop(
         self,
@@ -124,11 +127,25 @@ class OpsDispatch:
         self.operations.request_stop(spec, session, params or {})
         return reply(ResponseCode.OK, f'Requested {action} on {spec.kind} "{spec.name}".', session)
 
-    async def _wait(self, session: OpSession, timeout: float | None) -> list[Any]:
-        if await session.wait_done(timeout):
-            return reply(ResponseCode.OK, f'Operation "{session.op_name}" is done.', session)
-        return reply(
-            ResponseCode.TIMEOUT,
-            f'Operation "{session.op_name}" still running; wait timed out.',
-            session,
-        )
+    def _wait(self, session: OpSession, timeout: float | None) -> Answer:
+        """The answer to a wait on `session`: at once when it is done or `timeout` is not
+        positive, else a future resolved when it ends or `timeout` passes."""
+        done = f'Operation "{session.op_name}" is done.'
+        if session.status == "done":
+            return reply(ResponseCode.OK, done, session)
+        late = f'Operation "{session.op_name}" still running; wait timed out.'
+        if timeout is not None and timeout <= 0:
+            return reply(ResponseCode.TIMEOUT, late, session)
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[list[Any]] = loop.create_future()
+
+        def give(code: ResponseCode, message: str) -> None:
+            if not answer.done():  # not cancelled by the caller's WAMP library
+                answer.set_result(reply(code, message, session))
+
+        forget = session.when_done(lambda: give(ResponseCode.OK, done))
+        if timeout is not None:
+            timer = loop.call_later(timeout, give, ResponseCode.TIMEOUT, late)
+            answer.add_done_callback(lambda _: timer.cancel())
+        answer.add_done_callback(lambda _: forget())
+        return answer

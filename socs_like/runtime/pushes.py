@@ -6,7 +6,10 @@ of a running session's data alone at most once per ``data_interval`` (the agent'
 ``--session-data-interval``, 5 s by default), looked for at the agent's
 once-a-second beat. A process that updates its data every second so costs the hub one event
 every few seconds, not one a second. Each push carries the whole session as it is then: the
-data as it stood at a status change goes out with it, and the final data with "done".
+data as it stood at a status change goes out with it, and the final data with "done". A
+session replaces the last of its op for every watcher, so of the sessions of one op changed
+since the last push only the newest goes out: a script that calls a short task in a loop costs
+one push per `SESSION_PUSH_DELAY`, not one per call.
 
 A session whose encoding did not change since its last push is not pushed again; one too
 large for an event goes out as its summary, marked ``data_too_large``, and one whose data JSON
@@ -70,7 +73,7 @@ class SessionPushes:
         self.clock = PushClock(data_interval)
         self._request_flush = request_flush
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._dirty: set[OpSession] = set()
+        self._dirty: dict[str, OpSession] = {}  # op -> its newest changed session
         self._timer: asyncio.TimerHandle | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -88,7 +91,9 @@ class SessionPushes:
             call_on_loop(self._loop, self._mark, session)
 
     def _mark(self, session: OpSession) -> None:
-        self._dirty.add(session)
+        held = self._dirty.get(session.op_name)
+        if held is None or held.session_id < session.session_id:
+            self._dirty[session.op_name] = session
         if self._timer is None and self._loop is not None:
             self._timer = self._loop.call_later(SESSION_PUSH_DELAY, self._due)
 
@@ -99,9 +104,9 @@ class SessionPushes:
     def push(self, now: float, running: Iterable[OpSession] = ()) -> None:
         """Publish the sessions whose status or messages changed, and those of `running`
         whose data changed and whose data interval has passed (`now`: monotonic s)."""
-        dirty, self._dirty = self._dirty, set()
+        dirty, self._dirty = self._dirty, {}
         due = {s for s in running if self.clock.due(s.op_name, now)}
-        for session in sorted(dirty | due, key=lambda s: s.session_id):
+        for session in sorted(due.union(dirty.values()), key=lambda s: s.session_id):
             encoded = session.encoded()
             if not self.clock.take(session.op_name, encoded, now):
                 continue

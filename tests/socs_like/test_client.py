@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 
 import pytest
 
-from socs_like.client import AsyncClient, Client, ClientError, run_sync
+from socs_like.client import AsyncClient, Client, ClientError, _WampTransport, run_sync
 
 
 def test_building_a_client_makes_no_call_and_first_use_says_why_it_cannot():
@@ -42,3 +43,70 @@ def test_a_call_on_a_connection_being_dropped_is_a_client_error_and_the_next_one
         return "ok"
 
     assert run_sync(scenario(), 20) == "ok"
+
+
+class _HubSession:
+    """What `_WampTransport` asks of autobahn's joined session: the answer of each call comes
+    a loop turn after it is sent, as from the socket; `late` calls are never answered."""
+
+    def __init__(self, late: bool = False) -> None:
+        self.late = late
+        self.calls: list[asyncio.Future[str]] = []
+
+    def is_attached(self) -> bool:
+        return True
+
+    def call(self, uri: str, *args: object, **kwargs: object) -> asyncio.Future[str]:
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        if not self.late:
+            asyncio.get_running_loop().call_soon(answer.set_result, f"answer of {uri}")
+        self.calls.append(answer)
+        return answer
+
+
+def test_a_call_resumes_its_caller_the_loop_turn_after_its_answer_and_times_out_clearly():
+    """asyncio.wait_for (Python 3.11) took the caller a turn more; a time-out still says which
+    call went unanswered, and gives up its request (autobahn tells the hub when cancelled)."""
+    turns = 0
+
+    async def scenario() -> tuple[str, int, int]:
+        loop = asyncio.get_running_loop()
+
+        def tick() -> None:
+            nonlocal turns
+            turns += 1
+            loop.call_soon(tick)
+
+        transport = _WampTransport("ws://127.0.0.1:1/ws", "realm", 5.0)
+        transport._session = _HubSession()  # type: ignore[assignment]
+        loop.call_soon(tick)
+        answer = await transport.call("observatory.x.ops")
+        answered = turns
+        transport._session = late = _HubSession(late=True)  # type: ignore[assignment]
+        with pytest.raises(ClientError, match=r"no answer from observatory.x.ops in 0.1 s"):
+            await transport.call("observatory.x.ops", call_timeout=0.1)
+        assert late.calls[0].cancelled()
+        return answer, answered, turns
+
+    answer, answered, _ = asyncio.run(scenario())
+    assert answer == "answer of observatory.x.ops"
+    assert answered == 2  # the answer in turn 1, the caller on in turn 2
+
+
+def test_a_sync_call_has_its_answer_in_the_loop_turn_its_coroutine_ends():
+    """`run_coroutine_threadsafe` set the calling thread's future from a done-callback, a turn
+    of the client's loop later: here that turn waits for the caller, who never came (2 s)."""
+    caller_back, recorded = threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def next_turn() -> None:
+        seen.append(caller_back.wait(2))
+        recorded.set()
+
+    async def answer() -> str:
+        asyncio.get_running_loop().call_soon(next_turn)
+        return "answer"
+
+    assert run_sync(answer(), 10) == "answer"
+    caller_back.set()
+    assert recorded.wait(10) and seen == [True]

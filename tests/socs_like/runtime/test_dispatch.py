@@ -4,6 +4,7 @@ hub and for one from the test process alike (runtime/dispatch.py)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -137,3 +138,41 @@ def test_a_reply_too_large_for_one_message_is_an_error_with_the_summary():
     assert summary == session.summary() and "data" not in summary
     small = OpSession(8, "small")
     assert reply(ResponseCode.OK, "fine", small) == [0, "fine", small.encoded()]
+
+
+def test_a_task_on_the_loop_is_answered_in_the_loop_turn_after_it_returns():
+    """start_wait of a task that yields once (as ``delay_task(delay=0)``): its first step in
+    the turn after the request, ``sleep(0)`` one turn, and the answer ready for the caller's
+    WAMP library (a done-callback, as autobahn's) in the next: 3 turns (it took 6), and the
+    same on the thread that asked (no worker thread for a task on the loop)."""
+    seen: dict[str, Any] = {}
+
+    async def quick(session: OpSession, params: dict[str, Any]) -> tuple[bool, str]:
+        seen["thread"] = threading.get_ident()
+        await session.sleep(0)
+        seen["returned"] = turns
+        return True, "done"
+
+    turns = 0
+
+    async def scenario() -> list[Any]:
+        loop = asyncio.get_running_loop()
+
+        def tick() -> None:
+            nonlocal turns
+            turns += 1
+            loop.call_soon(tick)
+
+        ops = _dispatch(OpSpec("quick", "task", quick, None, True, False, False))
+        loop.call_soon(tick)
+        answer = asyncio.ensure_future(ops.handle("start_wait", "quick", {}, 10, None, None))
+        answered = loop.create_future()
+        answer.add_done_callback(lambda done: answered.set_result(turns))
+        seen["answered"] = await answered
+        return answer.result()
+
+    code, message, session = asyncio.run(scenario())
+    assert (code, message) == (ResponseCode.OK, 'Operation "quick" is done.')
+    assert session["success"] is True
+    assert seen["thread"] == threading.get_ident()
+    assert (seen["returned"], seen["answered"]) == (2, 3)

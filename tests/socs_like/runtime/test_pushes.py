@@ -144,3 +144,21 @@ def test_a_change_from_a_worker_thread_is_pushed_from_the_loop_soon_after():
     messages = asyncio.run(scenario())
     assert flushes == ["flush"]  # one flush for the changes of one short while
     assert messages == ['Status is now "starting".', "from a thread", "and from the loop"]
+
+
+def test_sessions_of_one_op_run_back_to_back_are_pushed_as_the_newest_only():
+    """A script calling a short task in a loop: each session replaces the last of its op for
+    every watcher (the dashboard keeps the newest), so one push per op, not one per call."""
+
+    async def scenario() -> list[tuple[str, int, str]]:
+        pushes, feed = _pushes()
+        pushes.start(asyncio.get_running_loop())
+        other = OpSession(1, "acq", on_change=pushes.changed)
+        for session_id in (2, 3, 4):
+            run = OpSession(session_id, "task", on_change=pushes.changed)
+            run.finish(True, f"call {session_id}")
+        other.set_status("running")
+        pushes.push(0.0)
+        return [(s["op_name"], s["session_id"], s["status"]) for s in _pushed(feed)]
+
+    assert asyncio.run(scenario()) == [("acq", 1, "running"), ("task", 4, "done")]
