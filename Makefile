@@ -7,12 +7,13 @@ BIN := $(VENV)/bin
 # setuptools notes "Editable installation." at each editable install of a layout like ours
 # (agents/ installs as socs_like_agents); it asks nothing of the user, so it is not shown.
 PIP_INSTALL := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet
-# `make test` runs the suite on this many pytest-xdist workers (CI has 2 cores; 0: one
-# process). Each worker starts the session's services (hub, PostgreSQL, InfluxDB, Slurm) of its
+# `make test` runs the suite on this many pytest-xdist workers (0: one process). Most tests
+# wait on real processes, so 4 workers keep CI's 2 cores busy (8 min; 2 workers left them a
+# third idle: 9.5 min). Each worker starts the session's services (hub, PostgreSQL, InfluxDB, Slurm) of its
 # own, on free ports, in folders of its own; tests that must not run beside each other (one
 # machine-wide resource) share an `xdist_group` mark, which `--dist loadgroup` keeps on one
 # worker. `make soak` runs in one process.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 4
 
 .PHONY: run test test-fast soak lint bench venv system clean
 
