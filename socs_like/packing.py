@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import sys
 from array import array
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,16 +155,22 @@ def unpack_column(column: Any) -> list[Any]:
     return out
 
 
-def pack_blocks(payload: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """A recorded feed's payload with its columns packed."""
+def _each_column(
+    payload: Mapping[str, Mapping[str, Any]], convert: Callable[[Any], Any]
+) -> dict[str, dict[str, Any]]:
     return {
         name: {
             "block_name": block["block_name"],
-            "timestamps": pack_column(block["timestamps"]),
-            "data": {k: pack_column(v) for k, v in block["data"].items()},
+            "timestamps": convert(block["timestamps"]),
+            "data": {k: convert(v) for k, v in block["data"].items()},
         }
         for name, block in payload.items()
     }
+
+
+def pack_blocks(payload: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A recorded feed's payload with its columns packed."""
+    return _each_column(payload, pack_column)
 
 
 def unpack_blocks(payload: Any) -> dict[str, dict[str, Any]]:
@@ -172,13 +178,6 @@ def unpack_blocks(payload: Any) -> dict[str, dict[str, Any]]:
     if not isinstance(payload, Mapping):
         raise ValueError(f"packed blocks are a dict, not {type(payload).__name__}")
     try:
-        return {
-            name: {
-                "block_name": block["block_name"],
-                "timestamps": unpack_column(block["timestamps"]),
-                "data": {k: unpack_column(v) for k, v in block["data"].items()},
-            }
-            for name, block in payload.items()
-        }
+        return _each_column(payload, unpack_column)
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not packed blocks: {exc!r}") from None
