@@ -34,7 +34,7 @@ from socs_like_agents.recording.options import max_queue_bytes
 from socs_like_agents.recording.spool import Entry, Spool, reopen, segment_bytes, settle
 
 from . import options, spooled
-from .errors import InfluxUnavailable
+from .errors import InfluxNoAnswer, InfluxUnavailable
 from .layout import Layout
 from .lineprotocol import Lines
 from .server import server_from
@@ -192,7 +192,8 @@ class InfluxPublisher:
                         result = write.result()
                     except InfluxUnavailable as exc:
                         self.backlog.put_back(batch)
-                        if writes.failed(str(exc), time.monotonic()):
+                        unanswered = batch.points if isinstance(exc, InfluxNoAnswer) else 0
+                        if writes.failed(str(exc), time.monotonic(), unanswered):
                             log.warning("%s; queueing until it is back", exc)
                         flush_failed = stopping
                         continue

@@ -26,6 +26,9 @@ class PublisherStats:
     data_lag: float | None  # now minus the newest sample time written (end to end)
     points_per_s: float  # points written per second over the last second
     write_errors: int  # writes that failed and were sent again later
+    # points of failed writes that went out and got no answer: the server may hold them
+    # (so some may be both stored and counted dropped, if the queue dropped them later)
+    unanswered: int
     last_error: str | None  # the last write failure
     last_rejection: str | None  # the server's words for the last refused points
     intake: dict[str, Any]  # recording.intake counters: events, duplicates, gaps (records)
@@ -51,6 +54,7 @@ class PublisherStats:
                 "data_lag": math.nan if self.data_lag is None else self.data_lag,  # null
                 "points_per_s": self.points_per_s,
                 "write_errors": self.write_errors,
+                "unanswered": self.unanswered,
                 "lost_records": records["lost"],
                 "duplicate_records": records["duplicates"],
             },

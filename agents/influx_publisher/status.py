@@ -28,6 +28,7 @@ class Writes:
     totals: WriteResult = field(default_factory=WriteResult)
     connected: bool = False  # the last write reached the server
     write_errors: int = 0
+    unanswered: int = 0  # points of writes that went out and got no answer
     last_error: str | None = None
     data_lag: float | None = None  # at the last write: its time minus its newest sample's
     retry_at: float = 0.0
@@ -35,11 +36,13 @@ class Writes:
     # when the rate was last taken (monotonic s), and the points written then
     rate_since: tuple[float, int] = (0.0, 0)
 
-    def failed(self, error: str, now: float) -> bool:
-        """A write found the server away (monotonic `now`): back off. Whether it is the
-        first failure since the server took writes (to say so once)."""
+    def failed(self, error: str, now: float, unanswered: int = 0) -> bool:
+        """A write found the server away (monotonic `now`; `unanswered`, its points if it
+        went out and got no answer): back off. Whether it is the first failure since the
+        server took writes (to say so once)."""
         first = self.connected or self.last_error is None
         self.write_errors += 1
+        self.unanswered += unanswered
         self.connected, self.last_error = False, error
         self.retry_at = now + self.backoff.failure()
         return first
@@ -87,6 +90,7 @@ def publisher_stats(
         data_lag=writes.data_lag,
         points_per_s=points_per_s,
         write_errors=writes.write_errors,
+        unanswered=writes.unanswered,
         last_error=writes.last_error,
         last_rejection=writes.totals.last_rejection,
         intake=intake.stats(),

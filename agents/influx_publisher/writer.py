@@ -11,9 +11,10 @@ How each answer is taken:
   in two and each half sent again, down to single lines, so only the lines the server
   refuses on their own are rejected and every good point is written.
 - anything else (no connection, a time-out, 5xx, 401/403): `InfluxUnavailable`; the caller
-  keeps the batch and tries again later. A write that timed out may have been applied;
-  sending it again is harmless, since InfluxDB keeps one point per series and time (the
-  second write of the same point overwrites it with the same values).
+  keeps the batch and tries again later. A write that went out and got no answer (a
+  time-out, the connection closed while waiting) is an `InfluxNoAnswer`: the server may have
+  applied it. Sending it again is harmless, since InfluxDB keeps one point per series and
+  time (the second write of the same point overwrites it with the same values).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import requests
+from urllib3.exceptions import NewConnectionError
 
-from .errors import InfluxUnavailable
+from .errors import InfluxNoAnswer, InfluxUnavailable
 from .lineprotocol import PRECISION, Lines, partial_write_dropped
 
 
@@ -101,12 +103,15 @@ class InfluxWriter:
             lines = body.split(b"\n")[:points]  # each line ends in a line break
             half = points // 2
             result = self._write(b"\n".join(lines[:half]) + b"\n", half, created)
-            result += self._write(b"\n".join(lines[half:]) + b"\n", points - half, created)
+            try:
+                result += self._write(b"\n".join(lines[half:]) + b"\n", points - half, created)
+            except InfluxUnavailable as exc:  # the batch goes back, though half of it is stored
+                raise InfluxNoAnswer(str(exc)) from None
             return result
         raise InfluxUnavailable(f"InfluxDB at {self.url} answered HTTP {status}: {error}")
 
     def _request(self, path: str, params: dict[str, str], data: bytes) -> tuple[int, str]:
-        failure = None
+        failure, went_out = None, False
         try:
             answer = self._http().post(
                 f"{self.url}{path}",
@@ -116,9 +121,10 @@ class InfluxWriter:
             )
         except requests.RequestException as exc:
             failure = f"InfluxDB at {self.url}: {type(exc).__name__}"
+            went_out = _went_out(exc)
             _drop_tracebacks(exc)
         if failure is not None:  # raised here, not chained: see `_drop_tracebacks`
-            raise InfluxUnavailable(failure)
+            raise (InfluxNoAnswer if went_out else InfluxUnavailable)(failure)
         if answer.status_code == 204:
             return 204, ""
         try:
@@ -130,6 +136,17 @@ class InfluxWriter:
                 f"InfluxDB at {self.url} answered HTTP {answer.status_code}: {error}"
             )
         return answer.status_code, error[:500]
+
+
+def _went_out(exc: requests.RequestException) -> bool:
+    """Whether a failed request may have reached the server: anything but a connection
+    that was never made (refused, unreachable, or its time-out) or a request never sent."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return not isinstance(reason, NewConnectionError)
+    return isinstance(exc, requests.Timeout | requests.exceptions.ChunkedEncodingError)
 
 
 def _drop_tracebacks(exc: BaseException) -> None:

@@ -11,6 +11,8 @@ from socs_like.testing import wait_until
 from socs_like.testing.hub import free_port
 from socs_like.testing.influxdb import InfluxDatabase
 
+from .test_writer import NO_CONTENT, scripted_server
+
 
 def feed_samples(events: list[tuple[Any, dict[str, Any]]]) -> dict[int, tuple[float, float]]:
     """time (µs) -> (channel_00, channel_01) of every sample a feed listener saw."""
@@ -80,6 +82,7 @@ def test_the_server_holds_every_sample_of_a_feed_with_its_values_and_times(
 # them all, and the small one (64 KiB: hundreds of samples as line protocol) overflows by
 # thousands. The count, not the length, is what the queues see (once 30 s at 100/s).
 OUTAGE_RATE, OUTAGE_S = 500, 8
+FEED = "observatory.fd-outage.feeds.false_temperatures"
 
 
 def test_an_outage_loses_nothing_within_the_queue_bound_and_counts_drops_beyond_it(
@@ -134,23 +137,14 @@ def test_an_outage_loses_nothing_within_the_queue_bound_and_counts_drops_beyond_
     assert len(sent) - len(kept) > 2000
     # Every point received (all feeds: the publishers' own stats too) is written or counted.
     assert stats["intake"]["samples"] == stats["written"] + stats["dropped"]
-    # Both publishers' own stats go on arriving once a second, so a write can land between
-    # the session data and the count (578 against 581 on a loaded machine): they must agree
-    # once no write falls between them. A point both stored and counted dropped never would.
-    wait_until(
-        lambda: little.record.status().session["data"]["written"] == points_in(small),
-        15,
-        message="points written as counted = points in the small database",
-    )
+    # Every sample is stored or counted dropped. One is both only if a write of it went out and
+    # got no answer (InfluxDB stopped while applying it: 51 such once) and the queue dropped it.
+    surplus = len(kept) + stats["dropped_by_feed"][FEED] - len(sent)
+    assert 0 <= surplus <= stats["unanswered"], (surplus, stats["unanswered"])
     # The queue dropped its oldest: the hole is one run of consecutive samples.
     order = sorted(sent)
     holes = [i for i, t in enumerate(order) if t not in kept]
     assert holes == list(range(holes[0], holes[0] + len(holes)))
-
-
-def points_in(db: InfluxDatabase) -> int:
-    measurements = [v[0] for s in db.query("SHOW MEASUREMENTS") for v in s["values"]]
-    return sum(len(db.rows(m)) for m in measurements)
 
 
 def test_an_event_delivered_twice_is_written_once(ops_driver, influxdb):
@@ -174,6 +168,29 @@ def test_an_event_delivered_twice_is_written_once(ops_driver, influxdb):
     assert done["data"]["intake"]["duplicate_events"] == 1
     assert done["data"]["written"] == 3
     assert [r["v"] for r in influxdb.rows("observatory.fd9")] == [1.0, 2.0, 3.0]
+
+
+def test_a_write_without_answer_is_sent_again_and_its_points_counted_unanswered(ops_driver):
+    # the first write is read and the connection closed unanswered; the second is stored
+    with scripted_server([None, NO_CONTENT]) as url:
+        port = url.rsplit(":", 1)[1]
+        pub = ops_driver(
+            "InfluxPublisher", "--host", "127.0.0.1", "--port", port, "--database", "x",
+            "--flush-interval", "0.05",
+        )  # fmt: skip
+        assert pub("start", "record").status == 0
+        wait_until(lambda: pub("status", "record").session["status"] == "running")
+        payload = {"b": {"block_name": "b", "timestamps": [1.0, 2.0], "data": {"v": [1.0, 2.0]}}}
+        info = {"agent_address": "observatory.fd9", "feed_name": "f", "record": True}
+        info |= {"address": "observatory.fd9.feeds.f", "agg_params": {}, "seq_no": 0}
+        pub.call(pub.instance.listener.on_event, payload, info | {"seq_count": 1})
+        done = wait_until(
+            lambda: (d := pub("status", "record").session["data"]).get("written") and d,
+            10,
+            message="written after the retry",
+        )
+        pub("stop", "record")
+    assert (done["written"], done["write_errors"], done["unanswered"]) == (2, 1, 2)
 
 
 def test_a_publisher_killed_9_sends_its_queue_when_back_and_asks_for_what_went_by_meanwhile(

@@ -15,11 +15,12 @@ def test_failures_back_off_and_are_told_once_and_the_server_s_return_once():
     writes = Writes(rate_since=(100.0, 0))
     assert writes.failed("away", now=100.0)  # the first: told
     assert 100.18 <= writes.retry_at <= 100.22  # 0.2 s, jitter 10 %
-    assert not writes.failed("still away", now=101.0)
+    assert not writes.failed("still away", now=101.0, unanswered=40)
     assert 101.36 <= writes.retry_at <= 101.44  # doubled
-    assert (writes.connected, writes.write_errors, writes.last_error) == (
+    assert (writes.connected, writes.write_errors, writes.unanswered, writes.last_error) == (
         False,
         2,
+        40,
         "still away",
     )
     assert writes.succeeded(WriteResult(50, 1, "bad"), newest=99.5, now=102.25)  # back: told
@@ -62,6 +63,7 @@ def test_the_session_data_says_what_was_written_what_waits_and_what_was_dropped(
         "data_lag": 0.25,
         "points_per_s": 3.5,
         "write_errors": 0,
+        "unanswered": 0,
         "last_error": None,
         "last_rejection": "type conflict",
         "intake": intake.stats(),

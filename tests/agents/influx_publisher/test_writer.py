@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import socket
+import threading
 
 import pytest
 import requests
 
 from socs_like.testing import free_port
 from socs_like.testing.influxdb import InfluxDatabase
-from socs_like_agents.influx_publisher.errors import InfluxUnavailable
+from socs_like_agents.influx_publisher.errors import InfluxNoAnswer, InfluxUnavailable
 from socs_like_agents.influx_publisher.lineprotocol import (
     Lines,
     block_lines,
@@ -96,8 +98,72 @@ def test_a_missing_database_is_created(influxdb: InfluxDatabase):
 
 def test_no_server_is_unavailable_not_lost():
     writer = InfluxWriter(f"http://127.0.0.1:{free_port()}", "x", timeout=2)
-    with pytest.raises(InfluxUnavailable, match="ConnectionError"):
+    with pytest.raises(InfluxUnavailable, match="ConnectionError") as raised:
         writer.write(batch(blk({"v": [1.0]}, [1.0])))
+    assert not isinstance(raised.value, InfluxNoAnswer)  # refused: it never went out
+
+
+NO_CONTENT = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+CONFLICT = b'{"error":"field type conflict"}'
+BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+BAD_REQUEST += b"Content-Length: %d\r\n\r\n%s" % (len(CONFLICT), CONFLICT)
+UNAVAILABLE = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+
+
+@contextlib.contextmanager
+def scripted_server(answers: list[bytes | None], hang: bool = False):
+    """An HTTP server on loopback that reads each request and answers it with the next of
+    `answers`; at None it closes the connection unanswered (with `hang`, leaves it open
+    unanswered), and the next request comes on a new connection."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        conn = None
+        for answer in answers:
+            if conn is None:
+                conn, _ = listener.accept()
+                held.append(conn)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(65536)
+            head, _, body = request.partition(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            while len(body) < length:
+                body += conn.recv(65536)
+            if answer is not None:
+                conn.sendall(answer)
+                continue
+            if not hang:
+                conn.close()
+            conn = None
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        thread.join(1)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+@pytest.mark.parametrize("hang", [False, True], ids=["closed", "timed-out"])
+def test_a_write_that_went_out_and_got_no_answer_may_be_stored(hang: bool):
+    with scripted_server([None], hang=hang) as url:
+        writer = InfluxWriter(url, "x", timeout=0.5)
+        with pytest.raises(InfluxNoAnswer, match="Timeout" if hang else "ConnectionError"):
+            writer.write(batch(blk({"v": [1.0]}, [1.0])))
+
+
+def test_a_split_batch_whose_second_half_fails_may_be_half_stored():
+    # refused whole (a type conflict), the first half written, then the server is unavailable
+    with scripted_server([BAD_REQUEST, NO_CONTENT, UNAVAILABLE]) as url:
+        writer = InfluxWriter(url, "x", timeout=2)
+        with pytest.raises(InfluxNoAnswer):
+            writer.write(batch(blk({"v": [1.0, 2.0]}, [1.0, 2.0])))
 
 
 def test_a_failed_write_leaves_its_batch_to_no_one():
