@@ -76,10 +76,20 @@ _KEPT_RECORD_OVERHEAD = 1024
 _FLOAT_ONLY = frozenset({float})
 
 
+@dataclass(frozen=True)
+class Undecodable:
+    """What `feed_event` hands a subscriber in place of a packed payload that does not
+    decode, and why: the subscriber refuses it as it refuses any malformed payload (and
+    counts it), instead of the event dying in the hub session's dispatch, logged but
+    uncounted."""
+
+    reason: str
+
+
 def feed_event(args: tuple[Any, ...]) -> tuple[Any, dict[str, Any]]:
     """``(payload, feed_info)`` from the positional arguments of a feed event; a packed
-    payload (packing.py) comes out as the lists it was packed from. Every subscriber of ours
-    reads events through here; `ValueError` for a packed payload that does not decode."""
+    payload (packing.py) comes out as the lists it was packed from, or as `Undecodable`.
+    Every subscriber of ours reads events through here."""
     if (
         len(args) == 1
         and isinstance(args[0], (list, tuple))
@@ -96,8 +106,11 @@ def feed_event(args: tuple[Any, ...]) -> tuple[Any, dict[str, Any]]:
         info = dict(info)
         version = info.pop(PACKED_KEY)
         if version != PACKED_VERSION:
-            raise ValueError(f"packed feed events of version {version!r} are not known here")
-        payload = unpack_blocks(payload)
+            return Undecodable(f"packed feed events of version {version!r} are not known"), info
+        try:
+            payload = unpack_blocks(payload)
+        except ValueError as exc:
+            return Undecodable(str(exc)), info
     return payload, info
 
 

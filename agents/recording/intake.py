@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from socs_like.feed import Undecodable
 from socs_like.sequence import SequenceTracker
 
 Value = float | int | str | bool | None
@@ -242,6 +243,8 @@ class FeedIntake:
             feed_name = feed_info.get("feed_name")
             if not isinstance(agent_address, str) or not isinstance(feed_name, str):
                 raise BadEvent("feed_info lacks agent_address or feed_name")
+            if isinstance(payload, Undecodable):
+                raise BadEvent(payload.reason)
             if not isinstance(payload, Mapping):
                 raise BadEvent(f"payload is {type(payload).__name__}, not a dict of blocks")
             parsed = [_block(name, raw) for name, raw in payload.items()]

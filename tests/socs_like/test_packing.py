@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socs_like.feed import Feed, feed_event
+from socs_like.feed import Feed, Undecodable, feed_event
 from socs_like.packing import (
     column_from,
     column_slice,
@@ -135,12 +135,13 @@ def test_a_feed_given_arrays_sends_what_it_sends_for_lists(chunks):
     "column",
     [b"d\x00\x01", b"z" + bytes(8), 3.5, {"a": 1}],
 )
-def test_a_packed_event_that_does_not_decode_is_a_clear_error(column):
+def test_a_packed_event_that_does_not_decode_comes_as_undecodable_with_why(column):
     payload = {"b": {"block_name": "b", "timestamps": column, "data": {}}}
-    with pytest.raises(ValueError, match="packed column"):
-        feed_event(([payload, {"agent_address": "site.a", "packed": 1}],))
+    got, info = feed_event(([payload, {"agent_address": "site.a", "packed": 1}],))
+    assert isinstance(got, Undecodable) and "packed column" in got.reason
+    assert info == {"agent_address": "site.a"}
 
 
-def test_an_event_of_an_unknown_packing_version_is_refused():
-    with pytest.raises(ValueError, match="version 2"):
-        feed_event(([{}, {"agent_address": "site.a", "packed": 2}],))
+def test_an_event_of_an_unknown_packing_version_is_undecodable():
+    got, _ = feed_event(([{}, {"agent_address": "site.a", "packed": 2}],))
+    assert got == Undecodable("packed feed events of version 2 are not known")
