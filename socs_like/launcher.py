@@ -12,8 +12,8 @@ touching, and so copying, them).
 
 - The first `spawn` on an event loop starts the launcher (``python -m socs_like.launcher``),
   connected by a ``SOCK_SEQPACKET`` socket pair. A request is ``{"argv": [...], "cwd": ...}``
-  with the child's stdout passed as a file descriptor (``SCM_RIGHTS``); the answer is
-  ``{"pid": N}``.
+  (and ``"env"``, the child's whole environment, when it is not the launcher's) with the
+  child's stdout passed as a file descriptor (``SCM_RIGHTS``); the answer is ``{"pid": N}``.
   The launcher reaps its children and reports ``{"exit": pid, "code": c}`` (``-signal`` for a
   signal, as asyncio does).
 - When the launcher cannot start or dies, `spawn` falls back to plain processes for the rest of
@@ -96,12 +96,17 @@ class LauncherError(Exception):
 
 
 async def spawn(
-    argv: list[str], stdout: IO[Any] | int, cwd: str | os.PathLike[str] | None = None
+    argv: list[str],
+    stdout: IO[Any] | int,
+    cwd: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Process:
     """Start ``python -m socs_like *argv`` in folder `cwd` (default: ours) with stdout and
-    stderr to `stdout`: forked by this loop's launcher when there is one, else (or when it
-    fails) as a plain process. `argv` is a command of `entry.run`: ``agent``, ``simulate``
-    or a plugin command (the dashboard's ``web``)."""
+    stderr to `stdout`, and environment `env` (default: the launcher's, which is ours when
+    it started): forked by this loop's launcher when there is one, else (or when it fails)
+    as a plain process. `argv` is a command of `entry.run`: ``agent``, ``simulate`` or a
+    plugin command (the dashboard's ``web``). A forked child's environment is set when it
+    starts: what a module read from it at import time is the launcher's."""
     loop = asyncio.get_running_loop()
     fd = stdout if isinstance(stdout, int) else stdout.fileno()
     if os.environ.get(ENV_SWITCH, "on") != "off":
@@ -110,7 +115,7 @@ async def spawn(
             launcher = _launchers[loop] = Launcher(loop)
         if launcher.usable:
             try:
-                return await launcher.spawn(argv, fd, cwd)
+                return await launcher.spawn(argv, fd, cwd, env)
             except LauncherError as exc:
                 log.warning("launcher: %s; starting this one as a plain process", exc)
     return await asyncio.create_subprocess_exec(
@@ -121,6 +126,7 @@ async def spawn(
         stdout=fd,
         stderr=asyncio.subprocess.STDOUT,
         cwd=cwd,
+        env=env,
     )
 
 
@@ -209,7 +215,11 @@ class Launcher:
         return not self._lost
 
     async def spawn(
-        self, argv: list[str], fd: int, cwd: str | os.PathLike[str] | None = None
+        self,
+        argv: list[str],
+        fd: int,
+        cwd: str | os.PathLike[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> LaunchedProcess:
         try:
             await asyncio.wait_for(asyncio.shield(self._ready), READY_TIMEOUT)
@@ -221,7 +231,7 @@ class Launcher:
         reply: asyncio.Future[dict[str, Any]] = self._loop.create_future()
         self._replies.append(reply)
         try:
-            request = {"argv": argv, "cwd": None if cwd is None else os.fspath(cwd)}
+            request = {"argv": argv, "cwd": None if cwd is None else os.fspath(cwd), "env": env}
             socket.send_fds(self._sock, [json.dumps(request).encode()], [fd])
         except OSError as exc:
             self._replies.remove(reply)
@@ -355,8 +365,8 @@ def serve(sock: socket.socket) -> int:
             return 0
         try:
             request = json.loads(message)
-            argv, cwd = request["argv"], request.get("cwd")
-            if len(fds) != 1 or not isinstance(argv, list):
+            argv, cwd, env = request["argv"], request.get("cwd"), request.get("env")
+            if len(fds) != 1 or not isinstance(argv, list) or not isinstance(env, dict | None):
                 raise ValueError("a request is {'argv': [...]} with one file descriptor")
             pid = _fork()
         except Exception as exc:
@@ -367,7 +377,7 @@ def serve(sock: socket.socket) -> int:
         if pid == 0:
             for fd in (sock.fileno(), wake_r, wake_w):
                 os.close(fd)
-            _child(argv, fds, cwd)
+            _child(argv, fds, cwd, env)
         for fd in fds:
             os.close(fd)
         live.add(pid)
@@ -418,13 +428,16 @@ def _stop_children(live: set[int]) -> None:
             time.sleep(0.02)
 
 
-def _child(argv: list[str], fds: list[int], cwd: str | None) -> None:
-    """Become ``python -m socs_like *argv`` (through `entry.run`) in folder `cwd`; never
-    returns."""
+def _child(argv: list[str], fds: list[int], cwd: str | None, env: dict[str, str] | None) -> None:
+    """Become ``python -m socs_like *argv`` (through `entry.run`) in folder `cwd`, with
+    environment `env` (when given); never returns."""
     code: Any = 1
     try:
         if cwd is not None:
             os.chdir(cwd)
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
