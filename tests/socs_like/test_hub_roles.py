@@ -81,22 +81,24 @@ def test_the_hub_binds_the_address_of_its_url_unless_told_to_listen_wider():
         parse_site_config("hub:\n  listen: hub.example\n", "s.yaml")
 
 
+@pytest.fixture(scope="module")
+def wide_hub(tmp_path_factory):
+    """A hub that listens on every address (``listen: 0.0.0.0``), for this module's tests."""
+    info = start_hub(tmp_path_factory.mktemp("wide-hub"), listen="0.0.0.0")
+    yield info
+    info.hub.stop()
+
+
 @pytest.mark.slow
-def test_a_hub_answers_on_its_own_address_only_and_shows_nothing_about_itself(tmp_path):
+def test_a_hub_answers_on_its_own_address_only_and_shows_nothing_about_itself(hub, wide_hub):
     """The hub's URL names 127.0.0.1: 127.0.0.2 (loopback too, another address) gets no
     answer. With ``listen: 0.0.0.0`` it does."""
-    narrow = start_hub(tmp_path / "narrow")
-    wide = start_hub(tmp_path / "wide", listen="0.0.0.0")
-    try:
-        assert port_open("127.0.0.1", narrow.port) and not port_open("127.0.0.2", narrow.port)
-        assert port_open("127.0.0.2", wide.port)
-        for path in ("/info", "/ws", "/"):
-            status, body = _get(f"http://127.0.0.1:{narrow.port}{path}")
-            assert status in (404, 426), (path, status)
-            assert "Crossbar" not in body and "PID" not in body, (path, body)
-    finally:
-        narrow.hub.stop()
-        wide.hub.stop()
+    assert port_open("127.0.0.1", hub.port) and not port_open("127.0.0.2", hub.port)
+    assert port_open("127.0.0.2", wide_hub.port)
+    for path in ("/info", "/ws", "/"):
+        status, body = _get(f"http://127.0.0.1:{hub.port}{path}")
+        assert status in (404, 426), (path, status)
+        assert "Crossbar" not in body and "PID" not in body, (path, body)
 
 
 def _get(url):
@@ -384,15 +386,11 @@ def _outside_address():
     return None if address.startswith("127.") else address
 
 
-def test_the_loopback_bridge_refuses_other_addresses(tmp_path, run_agent):
+def test_the_loopback_bridge_refuses_other_addresses(wide_hub, run_agent):
     address = _outside_address()
     if address is None:
         pytest.skip("this host has no address but loopback")
-    info = start_hub(tmp_path / "wide-hub", listen="0.0.0.0")  # reachable from elsewhere
-    try:
-        run_agent("FakeData", "fd-bridge-far", on=info)
-        url = info.http_url.replace("127.0.0.1", address)
-        status, _ = _bridge_call(url, "observatory.fd-bridge-far.ops", "status", "delay_task")
-        assert status == 400  # crossbar refuses a caller outside require_ip with 400
-    finally:
-        info.hub.stop()
+    run_agent("FakeData", "fd-bridge-far", on=wide_hub)  # reachable from elsewhere
+    url = wide_hub.http_url.replace("127.0.0.1", address)
+    status, _ = _bridge_call(url, "observatory.fd-bridge-far.ops", "status", "delay_task")
+    assert status == 400  # crossbar refuses a caller outside require_ip with 400

@@ -263,22 +263,19 @@ def _post(url, body, query=None):
         return exc.code, None
 
 
-def test_the_signed_bridge_refuses_unsigned_requests(tmp_path, run_agent):
-    info = start_hub(tmp_path / "signed-hub", http_bridge="signed")
-    try:
-        run_agent("FakeData", "fd-signed", on=info)
-        body = json.dumps(
-            {"procedure": "observatory.fd-signed.ops", "args": ["status", "delay_task"]}
-        ).encode()
-        assert _post(info.http_url, body)[0] in (400, 401)
-        secrets = load_secrets(info.secrets_file)
-        forged = sign_http_query(secrets.http_key, "not the secret", body, 1)
-        assert _post(info.http_url, body, forged)[0] == 401
-        signed = sign_http_query(secrets.http_key, secrets.http_secret, body, 2)
-        status, answer = _post(info.http_url, body, signed)
-        assert status == 200 and answer["args"][0][:2] == [0, "No session active."]
-    finally:
-        info.hub.stop()
+def test_the_signed_bridge_refuses_unsigned_requests(legacy_hub, run_agent):
+    info = legacy_hub  # its bridge takes signed requests only
+    run_agent("FakeData", "fd-signed", on=info)
+    body = json.dumps(
+        {"procedure": "observatory.fd-signed.ops", "args": ["status", "delay_task"]}
+    ).encode()
+    assert _post(info.http_url, body)[0] in (400, 401)
+    secrets = load_secrets(info.secrets_file)
+    forged = sign_http_query(secrets.http_key, "not the secret", body, 1)
+    assert _post(info.http_url, body, forged)[0] == 401
+    signed = sign_http_query(secrets.http_key, secrets.http_secret, body, 2)
+    status, answer = _post(info.http_url, body, signed)
+    assert status == 200 and answer["args"][0][:2] == [0, "No session active."]
 
 
 def _status(url, body, query):
@@ -292,51 +289,45 @@ def _status(url, body, query):
         return exc.code, json.load(exc).get("error")
 
 
-def test_the_signed_bridge_refuses_a_replayed_or_stale_request(tmp_path, run_agent):
-    info = start_hub(tmp_path / "replay-hub", http_bridge="signed")
-    try:
-        run_agent("FakeData", "fd-replay", on=info)
-        body = json.dumps(
-            {"procedure": "observatory.fd-replay.ops", "args": ["start", "delay_task"]}
-        ).encode()
-        secrets = load_secrets(info.secrets_file)
-        signed = sign_http_query(secrets.http_key, secrets.http_secret, body, 1)
-        assert _status(info.http_url, body, signed) == (200, None)
-        # The same request again, as someone who saw it pass would send it: refused.
-        assert _status(info.http_url, body, signed) == (
-            401,
-            "refused: this signed request was sent before (a replay)",
-        )
-        # One signed a minute ago (outside the window, so its nonce is no longer kept): refused.
-        stale = sign_http_query(secrets.http_key, secrets.http_secret, body, 2, time.time() - 60)
-        assert _status(info.http_url, body, stale) == (
-            401,
-            "refused: the request's timestamp is more than 30 s from the hub's clock",
-        )
-        fresh = sign_http_query(secrets.http_key, secrets.http_secret, body, 3)
-        assert _status(info.http_url, body, fresh)[0] == 200
-        # crossbar no longer needs the bridge's secret in its config file
-        config = (info.hub.cbdir / "config.json").read_text()
-        assert secrets.http_secret not in config
-    finally:
-        info.hub.stop()
+def test_the_signed_bridge_refuses_a_replayed_or_stale_request(legacy_hub, run_agent):
+    info = legacy_hub  # its bridge takes signed requests only
+    run_agent("FakeData", "fd-replay", on=info)
+    body = json.dumps(
+        {"procedure": "observatory.fd-replay.ops", "args": ["start", "delay_task"]}
+    ).encode()
+    secrets = load_secrets(info.secrets_file)
+    signed = sign_http_query(secrets.http_key, secrets.http_secret, body, 1)
+    assert _status(info.http_url, body, signed) == (200, None)
+    # The same request again, as someone who saw it pass would send it: refused.
+    assert _status(info.http_url, body, signed) == (
+        401,
+        "refused: this signed request was sent before (a replay)",
+    )
+    # One signed a minute ago (outside the window, so its nonce is no longer kept): refused.
+    stale = sign_http_query(secrets.http_key, secrets.http_secret, body, 2, time.time() - 60)
+    assert _status(info.http_url, body, stale) == (
+        401,
+        "refused: the request's timestamp is more than 30 s from the hub's clock",
+    )
+    fresh = sign_http_query(secrets.http_key, secrets.http_secret, body, 3)
+    assert _status(info.http_url, body, fresh)[0] == 200
+    # crossbar no longer needs the bridge's secret in its config file
+    config = (info.hub.cbdir / "config.json").read_text()
+    assert secrets.http_secret not in config
 
 
-def test_the_cli_signs_its_calls_to_a_signed_bridge(tmp_path, run_agent):
-    info = start_hub(tmp_path / "signed-cli-hub", http_bridge="signed")
-    try:
-        run_agent("FakeData", "fd-signed-cli", on=info)
-        call = [sys.executable, "-m", "socs_like", "call", "--site-config", str(info.site_file)]
-        done = subprocess.run(
-            [*call, "--http", "fd-signed-cli", "delay_task", "delay=0.1"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        assert "delay_task[session 1] done succeeded" in done.stdout, done.stdout
-    finally:
-        info.hub.stop()
+def test_the_cli_signs_its_calls_to_a_signed_bridge(legacy_hub, run_agent):
+    info = legacy_hub  # its bridge takes signed requests only
+    run_agent("FakeData", "fd-signed-cli", on=info)
+    call = [sys.executable, "-m", "socs_like", "call", "--site-config", str(info.site_file)]
+    done = subprocess.run(
+        [*call, "--http", "fd-signed-cli", "delay_task", "delay=0.1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "delay_task[session 1] done succeeded" in done.stdout, done.stdout
 
 
 @pytest.mark.slow

@@ -16,7 +16,9 @@ NEW = int(time.time() // 100_000)
 OLD = NEW - 1
 
 
-def test_announced_files_reach_the_archive_and_leave_the_readout(tmp_path, sshd, run_agent):
+def test_announced_files_reach_the_archive_and_leave_the_readout(
+    tmp_path, sshd, run_agent, make_client
+):
     port = free_port("udp")
     data, remote = tmp_path / "data", tmp_path / "archive"
     db_path = str(tmp_path / "suprsync.db")
@@ -56,6 +58,11 @@ def test_announced_files_reach_the_archive_and_leave_the_readout(tmp_path, sshd,
             "0.3",
         ],
     )
+
+    # callable is not ready: each opens the database (and the monitor its socket) in ``run``
+    for instance_id in ("pm-chain", "sync-chain"):
+        client = make_client(instance_id)
+        wait_until(lambda c=client: c.run.status().session.get("status") == "running", 20)
 
     written = {}
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
