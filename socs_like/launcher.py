@@ -57,8 +57,9 @@ READY_TIMEOUT = 60.0
 STOP_GRACE = 5.0
 _MAX_MESSAGE = 64 * 1024
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-# What every agent imports. Twisted's asyncio reactor is imported, not installed: installing it
-# (on a loop of its own) is each child's first act, as in a plain agent process.
+# What every agent imports, and the dashboard (``up`` starts it through the launcher too).
+# Twisted's asyncio reactor is imported, not installed: installing it (on a loop of its own)
+# is each child's first act, as in a plain agent process.
 PRELOAD = (
     "autobahn.asyncio.component",
     "twisted.internet.asyncioreactor",
@@ -69,6 +70,8 @@ PRELOAD = (
     "socs_like.client",
     "socs_like.entry",
     "socs_like.runner",
+    "socs_like.web.cli",
+    "socs_like.web.server",
 )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 from collections.abc import Mapping
 from typing import IO, Any
@@ -49,6 +50,9 @@ class ForkedProcess:
 
     def send_signal(self, sig: int) -> None:
         self._process.send_signal(sig)
+
+    def terminate(self) -> None:
+        self._process.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
         self._process.kill()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
+import os
 import ssl
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from socs_like.testing.forked import ForkedProcess
 from socs_like.testing.util import free_port
 
 
@@ -24,7 +26,11 @@ class DashboardProcess:
     """
 
     def __init__(
-        self, process: subprocess.Popen[bytes], url: str, log: Path, ca_file: str | None = None
+        self,
+        process: subprocess.Popen[bytes] | ForkedProcess,
+        url: str,
+        log: Path,
+        ca_file: str | None = None,
     ) -> None:
         self.process = process
         self.url = url
@@ -46,26 +52,23 @@ class DashboardProcess:
         *args: str,
         timeout: float = 20.0,
         ca_file: str | None = None,
+        fork: bool = False,
     ) -> DashboardProcess:
         """`ca_file`: the dashboard serves https (its `args` name the certificate and key),
-        checked against this CA file."""
+        checked against this CA file. With `fork`, it is forked from this process's launcher
+        (`socs_like.testing.forked`), as ``up`` starts it."""
         port = free_port()
+        command = ["web", "--site-config", str(site_file), "--port", str(port), *args]
+        process: subprocess.Popen[bytes] | ForkedProcess
         with open(log, "ab") as out:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "socs_like",
-                    "web",
-                    "--site-config",
-                    str(site_file),
-                    "--port",
-                    str(port),
-                    *args,
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+            if fork:
+                process = ForkedProcess(command, out, os.environ)
+            else:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "socs_like", *command],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
         scheme = "https" if ca_file else "http"
         dashboard = cls(process, f"{scheme}://127.0.0.1:{port}", log, ca_file)
         deadline = time.monotonic() + timeout

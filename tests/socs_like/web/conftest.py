@@ -17,12 +17,13 @@ TIMEOUT = 15_000  # ms: generous, the machine is shared
 
 @pytest.fixture
 def web(hub: HubInfo, tmp_path: Path) -> Iterator[Callable[..., DashboardProcess]]:
-    """``web(*args, on=hub)`` -> a dashboard connected to a hub; stopped after the test."""
+    """``web(*args, on=hub)`` -> a dashboard connected to a hub (forked from the launcher,
+    as ``up`` starts it); stopped after the test."""
     started: list[DashboardProcess] = []
 
     def start(*args: str, on: HubInfo | None = None) -> DashboardProcess:
         log = tmp_path / f"web{len(started)}.log"
-        started.append(DashboardProcess.start((on or hub).site_file, log, *args))
+        started.append(DashboardProcess.start((on or hub).site_file, log, *args, fork=True))
         return started[-1]
 
     yield start

@@ -236,6 +236,7 @@ def test_over_tls_the_cookie_is_secure(hub, tmp_path, secret_of, tls_files) -> N
         "--tls-key",
         str(tls_files["key"]),
         ca_file=str(tls_files["ca"]),
+        fork=True,
     )
     try:
         assert w.url.startswith("https://")
@@ -286,7 +287,7 @@ def test_a_new_user_logs_in_after_a_hub_restart(tmp_path, monkeypatch) -> None:
     write_new_secrets(secrets_file)
     monkeypatch.setenv("SOCS_LIKE_SECRETS", str(secrets_file))
     info = start_hub(tmp_path / "hub")
-    w = DashboardProcess.start(info.site_file, tmp_path / "web.log")
+    w = DashboardProcess.start(info.site_file, tmp_path / "web.log", fork=True)
     try:
         added = subprocess.run(
             [
