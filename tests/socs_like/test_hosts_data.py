@@ -22,6 +22,9 @@ from socs_like_agents.run_pipeline.schema import open_db
 from socs_like_agents.run_pipeline.store import NewRun, RunStore
 from tests.agents.daq_worker.conftest import SimulatedWorker
 
+# one worker runs this module's tests, so its hosts are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("data-hosts")
+
 # the copies cross the DAQ host's link at this rate until the partition heals, so the
 # partition finds both in the middle of a file; a short queue, so that the copy that starts
 # second is not held up seconds a round trip behind the first (once 9 s of the test)

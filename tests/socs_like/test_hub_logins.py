@@ -23,6 +23,9 @@ from socs_like.testing.hub import HubInfo, start_hub
 # The hub's limits (`socs_like.throttle.LoginGuard`'s defaults).
 PER_ADDRESS, PER_USER = 20, 50
 
+# one worker runs this module's tests, so its hub is started once, not once per worker
+pytestmark = pytest.mark.xdist_group("guarded-hub")
+
 
 @pytest.fixture(scope="module")
 def guarded_hub(tmp_path_factory: pytest.TempPathFactory):

@@ -90,6 +90,7 @@ def wide_hub(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("wide-hub")  # on the worker that started it
 def test_a_hub_answers_on_its_own_address_only_and_shows_nothing_about_itself(hub, wide_hub):
     """The hub's URL names 127.0.0.1: 127.0.0.2 (loopback too, another address) gets no
     answer. With ``listen: 0.0.0.0`` it does."""
@@ -386,6 +387,7 @@ def _outside_address():
     return None if address.startswith("127.") else address
 
 
+@pytest.mark.xdist_group("wide-hub")
 def test_the_loopback_bridge_refuses_other_addresses(wide_hub, run_agent):
     address = _outside_address()
     if address is None:
