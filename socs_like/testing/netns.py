@@ -200,10 +200,17 @@ def _delete(namespace: str) -> None:
 
 
 def remove_stale() -> list[str]:
-    """Delete the namespaces a test process that died left behind; returns their names."""
+    """Delete the namespaces a test process that died left behind; returns their names.
+
+    Another test process may be removing the same ones at the same time (each does when it
+    opens a network): one that is gone meanwhile is gone, not an error."""
     stale = stale_namespaces(_namespaces(), process_alive)
     for name in stale:
-        _delete(name)
+        try:
+            _delete(name)
+        except NetnsError:
+            if name in _namespaces():
+                raise
     return stale
 
 
