@@ -30,6 +30,17 @@ def test_status_moves_forward_and_each_change_adds_a_message():
     assert s.encoded()["status"] == "done" and s.success is True and s.end_time is not None
 
 
+def test_an_op_that_says_it_runs_after_a_stop_was_asked_stays_stopping():
+    # A stop asked between an op's start and its set_status("running") (a scheduler stopped
+    # as a run began) crashed the op with "status cannot go back from 'stopping'".
+    s = OpSession(1, "acq")
+    s.request_stop()
+    s.set_status("running")
+    assert s.status == "stopping" and s.stop_requested
+    with pytest.raises(ValueError, match="cannot go back"):
+        s.set_status("starting")
+
+
 def test_a_long_running_session_keeps_its_newest_messages_only():
     """The Registry adds one each time an agent expires or comes back, for months."""
     session = OpSession(1, "main")
