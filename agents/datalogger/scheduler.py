@@ -47,6 +47,9 @@ class Scheduler:
         status = SchedulerStatus()
         now = time.time()
         missed: dict[str, list[float]] = {}
+        # what is due up to now is settled here (caught up, or left by --max-catchup); later
+        # due times are each schedule's after its newest run
+        last = dict.fromkeys(self.schedules, now)
         for name, schedule in self.schedules.items():
             done = await self.to_thread(grabber.db.read, lambda s, n=name: last_due(s, n))
             missed[name] = schedule.missed(done, now, self.max_catchup)
@@ -60,8 +63,17 @@ class Scheduler:
                 ok, message = await self.to_thread(self.tasks.scheduled, session, name, due)
                 session.add_message(f"{name} run due {due:.0f}: {message}")
                 status.ran(name, due, ok, message)
+                last[name] = max(last[name], due)
                 session.data = status.as_dict()
+            if session.stop_requested:
+                break
+            # Due times that came while those runs ran are run now, not skipped: a first run
+            # that took past the next due time left that window without a run.
             now = time.time()
+            limit = max(1, self.max_catchup)
+            queue = in_order({n: s.missed(last[n], now, limit) for n, s in self.schedules.items()})
+            if queue:
+                continue
             status.next = {n: s.next_after(now) for n, s in self.schedules.items()}
             session.data = status.as_dict()
             if await session.sleep(max(0.0, min(status.next.values()) - time.time())):

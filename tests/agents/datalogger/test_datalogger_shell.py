@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import sqlite3
 import sys
 import time
@@ -297,3 +298,44 @@ def test_the_agent_wires_each_op_to_its_part(logger_sim, ops_driver, tmp_path):
         False,
         "no --timeline-outdir configured",
     )
+
+
+class EverySecond:
+    """A schedule due every second (a cron one is due once a minute at most): what the
+    scheduler asks of `Schedule`, with the same meaning."""
+
+    def next_after(self, epoch: float) -> float:
+        return float(int(epoch) + 1)
+
+    def missed(self, last_done: float | None, now: float, limit: int) -> list[float]:
+        if limit < 1:
+            return []
+        if last_done is None:
+            return [float(int(now))]
+        return [float(t) for t in range(int(last_done) + 1, int(now) + 1)][-limit:]
+
+
+def test_a_window_that_comes_due_while_a_run_runs_is_run_next_not_skipped(tmp_path):
+    # The soak's ledger found a data logger window with no run: the first run after start
+    # took past the next due time, and the scheduler went on from the due time after that.
+    args = parse(tmp_path, "--event-schedule", "off")
+    tasks = tasks_for(args, [])
+    dues: list[float] = []
+
+    def slow_run(session: OpSession, name: str, due: float) -> tuple[bool, str]:
+        dues.append(due)
+        time.sleep(1.3)  # longer than the schedule's period
+        return True, "ok"
+
+    tasks.scheduled = slow_run  # type: ignore[method-assign]
+    scheduler = Scheduler(tasks, {"params": EverySecond()}, 2, asyncio.to_thread)  # type: ignore[dict-item]
+    session = OpSession(1, "scheduler")
+
+    async def main():
+        run = asyncio.ensure_future(scheduler.run(session, {}))
+        await wait_until_async(lambda: len(dues) >= 4, 20, message="four runs")
+        session.request_stop()
+        return await run
+
+    run_in_new_loop(main())
+    assert [b - a for a, b in itertools.pairwise(dues)] == [1.0] * (len(dues) - 1)
