@@ -16,6 +16,14 @@ from socs_like.commands import CommandResult, SshSettings, run_command
 # ssh's exit status when it could not connect or lost the connection; rsync -e ssh and
 # commands run through ssh pass it on (a remote command exiting 255 passes for it too).
 SSH_FAILED = 255
+# What OpenSSH writes when it cannot connect ("ssh: connect to host H port 22: Connection
+# timed out"): rsync may exit 12 on it, not 255, having noticed the dead stream first.
+SSH_CONNECT_FAILED = b"ssh: connect to host "
+
+
+def ssh_failed(result: CommandResult) -> bool:
+    """Whether a command run through ssh (rsync -e ssh, too) failed because ssh did."""
+    return result.returncode == SSH_FAILED or SSH_CONNECT_FAILED in result.stderr
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from . import folderlock, jobs, states
 from .archiving import Archiver
 from .backends import BatchBackend, JobInfo, JobState, backend
 from .errors import HostUnreachable, PipelineError
-from .hosts import SSH_FAILED, Host
+from .hosts import SSH_FAILED, Host, ssh_failed
 from .settings import PassReport, Settings
 from .store import Due, RunStore, RunView, owner_alive
 
@@ -316,8 +316,9 @@ class Pipeline:
             if not result.ok:
                 why = folderlock.explain(result, argv, lock, wait)
                 # rsync says 255 when its ssh failed, but 12 (or another) when it noticed
-                # first that the stream had ended: ask the hosts whether they answer now
-                if result.returncode == SSH_FAILED or self._out_of_reach():
+                # first that the stream had ended: then its ssh's own words say so, or the
+                # hosts do not answer now (a partition healed since answers them again)
+                if ssh_failed(result) or self._out_of_reach():
                     raise HostUnreachable(why)
                 raise PipelineError(why)
             want = self._checksums(self.s.daq, source)
