@@ -263,12 +263,16 @@ def _post(url, body, query=None):
         return exc.code, None
 
 
+def _ops_body(instance_id: str, action: str) -> bytes:
+    """A bridge call's body: `action` on the agent's ``delay_task``."""
+    procedure = f"observatory.{instance_id}.ops"
+    return json.dumps({"procedure": procedure, "args": [action, "delay_task"]}).encode()
+
+
 def test_the_signed_bridge_refuses_unsigned_requests(legacy_hub, run_agent):
     info = legacy_hub  # its bridge takes signed requests only
     run_agent("FakeData", "fd-signed", on=info)
-    body = json.dumps(
-        {"procedure": "observatory.fd-signed.ops", "args": ["status", "delay_task"]}
-    ).encode()
+    body = _ops_body("fd-signed", "status")
     assert _post(info.http_url, body)[0] in (400, 401)
     secrets = load_secrets(info.secrets_file)
     forged = sign_http_query(secrets.http_key, "not the secret", body, 1)
@@ -292,9 +296,7 @@ def _status(url, body, query):
 def test_the_signed_bridge_refuses_a_replayed_or_stale_request(legacy_hub, run_agent):
     info = legacy_hub  # its bridge takes signed requests only
     run_agent("FakeData", "fd-replay", on=info)
-    body = json.dumps(
-        {"procedure": "observatory.fd-replay.ops", "args": ["start", "delay_task"]}
-    ).encode()
+    body = _ops_body("fd-replay", "start")
     secrets = load_secrets(info.secrets_file)
     signed = sign_http_query(secrets.http_key, secrets.http_secret, body, 1)
     assert _status(info.http_url, body, signed) == (200, None)

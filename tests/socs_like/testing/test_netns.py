@@ -272,13 +272,19 @@ def test_close_ends_every_process_and_removes_every_namespace():
     assert not any(map(process_alive, pids))
 
 
-def test_namespaces_a_dead_test_process_left_are_removed():
+def _left_by_a_dead_test_process() -> str:
+    """A namespace named for a test process that is gone (made here: mind to delete it)."""
     if netns.netns_unavailable():
         pytest.skip(netns.netns_unavailable())
     gone = subprocess.Popen(["true"])
     gone.wait()
     name = namespace_name(gone.pid, 0, "hub")
     subprocess.run(["ip", "netns", "add", name], check=True)
+    return name
+
+
+def test_namespaces_a_dead_test_process_left_are_removed():
+    name = _left_by_a_dead_test_process()
     try:
         assert name in netns.remove_stale()
     finally:
@@ -289,12 +295,7 @@ def test_namespaces_a_dead_test_process_left_are_removed():
 def test_a_stale_namespace_another_test_process_removes_first_is_no_error(monkeypatch):
     # Every test process removes stale namespaces when it opens a network: two did at once on
     # CI, and the one that came second failed its test's setup on "No such file".
-    if netns.netns_unavailable():
-        pytest.skip(netns.netns_unavailable())
-    gone = subprocess.Popen(["true"])
-    gone.wait()
-    name = namespace_name(gone.pid, 0, "hub")
-    subprocess.run(["ip", "netns", "add", name], check=True)
+    name = _left_by_a_dead_test_process()
 
     def the_other_process_deletes_it(namespace: str) -> None:  # just before our own del
         subprocess.run(["ip", "netns", "del", namespace], check=True)
