@@ -49,6 +49,9 @@ def test_a_controller_logs_in_and_runs_a_task(run_agent, web, browser_page, page
     page_login(page, "controller")
     (cookie,) = page.context.cookies()
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+    # the card is drawn again with its controls once logged in: type into that one (typed
+    # before, the 0.5 was lost with the old form and the task ran its default 5 s)
+    expect(card.locator("button.start")).to_be_visible(timeout=TIMEOUT)
     card.locator('input[name="delay"]').fill("0.5")
     card.locator("button.start").click()
     expect(card.locator(".reply")).to_contain_text("start: OK", timeout=TIMEOUT)
