@@ -222,10 +222,17 @@ def up_hosts(
 
 
 def run_scale(
-    site: Site | Spread, workdir: Path, n: int, kind: str, window: float, calls: int
+    site: Site | Spread,
+    workdir: Path,
+    n: int,
+    kind: str,
+    window: float,
+    calls: int,
+    listeners: str = "ours",
 ) -> dict[str, Any]:
     """One scale run: `kind` "ours" or "ocs" on `site`'s hub (its clients and listeners on
-    the hub host when `site` is a `Spread`)."""
+    the hub host when `site` is a `Spread`); `listeners`: whose ("ours", "ocs": see
+    ``_scale_listeners.py``)."""
     label = kind if isinstance(site, Site) else f"{kind}-spread"
     ids = [f"{label}-fd{i:03d}" for i in range(n)]
     registry = f"{label}-registry"
@@ -293,16 +300,22 @@ def run_scale(
                 pids += [p for p in children(up.pid) if "socs_like.launcher" in cmdline(p)]
         hub_pids = tree(site.info.hub.process.pid)  # type: ignore[union-attr]
         settle = 3.0 if window < 10 else 5.0
+        if listeners == "ours":
+            listen_url = site.url
+        else:
+            assert isinstance(site, Site), "OCS's listeners are on loopback only"
+            listen_url = site.ocs_url
         listening = popen(
             [
                 PY,
                 str(HERE / "_scale_listeners.py"),
-                site.url,
+                listen_url,
                 REALM,
                 ROOT,
                 str(CLIENTS),
                 str(settle),
                 str(window),
+                listeners,
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -369,13 +382,15 @@ def scale_budget(quick: bool) -> tuple[float, int]:
     return (5.0, 20) if quick else (20.0, 200)
 
 
-def bench_scale(site: Site, workdir: Path, res: Results, ns: list[int], quick: bool) -> None:
+def bench_scale(
+    site: Site, workdir: Path, res: Results, ns: list[int], quick: bool, ocs_listeners: str
+) -> None:
     window, calls = scale_budget(quick)
     for n in ns:
         say(f"\n== 1. scale: {n} agents + a registry + {CLIENTS} listening clients ==")
         o = run_scale(site, workdir, n, "ours", window, calls)
         say("ours: " + json.dumps(o, default=str))
-        c = run_scale(site, workdir, n, "ocs", window, calls)
+        c = run_scale(site, workdir, n, "ocs", window, calls, ocs_listeners)
         say("ocs:  " + json.dumps(c, default=str))
         res.raw[f"scale{n}"] = {"ours": o, "ocs": c}
         res.add(
@@ -681,6 +696,13 @@ def main() -> int:
         help="K > 1: the scale runs of ours on loopback and spread over K namespace hosts "
         "(root only), instead of ours beside OCS's",
     )
+    parser.add_argument(
+        "--ocs-listeners",
+        choices=("ocs", "ours"),
+        default="ocs",
+        help="who listens in OCS's scale run: subscribers as OCS's are (WebSocket, at the "
+        "legacy endpoint), or our clients, as in our run",
+    )
     args = parser.parse_args()
     if args.hosts > 1 and (why := netns_unavailable()):
         parser.error(f"--hosts {args.hosts}: {why}")
@@ -700,7 +722,7 @@ def main() -> int:
         if "scale" in only and args.hosts > 1:
             bench_spread(site, workdir, res, ns, args.quick, args.hosts)
         elif "scale" in only:
-            bench_scale(site, workdir, res, ns, args.quick)
+            bench_scale(site, workdir, res, ns, args.quick, args.ocs_listeners)
     finish_run(res, workdir, args)
     return 0
 

@@ -1,7 +1,8 @@
 """Clients for agents: `AsyncClient` for asyncio code, `Client` (OCS-shaped) for everything else.
 
 Both speak the OCS wire contract, so they drive socs_like agents and real OCS agents alike.
-WAMP over WebSocket is the default transport; crossbar's HTTP bridge (``/call``) is the other.
+WAMP over RawSocket to our hub is the default transport (`socs_like.liveness` says how a silent
+hub is found); crossbar's HTTP bridge (``/call``) is the other.
 Every call has a timeout, and a connection that goes away fails the calls waiting on it with
 `ClientError` instead of leaving them hanging.
 
@@ -27,19 +28,19 @@ from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlparse
 
+from autobahn.asyncio.rawsocket import WampRawSocketClientFactory
 from autobahn.asyncio.wamp import ApplicationSession
-from autobahn.asyncio.websocket import WampWebSocketClientFactory
 from autobahn.exception import Disconnected
 from autobahn.wamp.exception import ApplicationError, TransportLost
-from autobahn.wamp.serializer import create_transport_serializer
+from autobahn.wamp.serializer import MsgPackSerializer
 from autobahn.wamp.types import ComponentConfig, SubscribeOptions
 
 from .feed import feed_event
+from .liveness import keep_alive
 from .ops import ResponseCode
 from .secrets import Credentials, client_context
 from .signed_bridge import sign_http_query
 from .site_config import (
-    WAMP_SERIALIZERS,
     find_site_config,
     read_site_config,
     site_client_credentials,
@@ -55,6 +56,9 @@ logging.getLogger(f"{__name__}._Session").setLevel(logging.ERROR)
 # What crossbar's HTTP bridge answers a caller its ``require_ip`` leaves out (the site
 # config's ``http_bridge: loopback``), as its log category AR466 words it.
 BRIDGE_REFUSES_ADDRESS = "Request denied based on IP address."
+# How soon the kernel finds a silent hub (see `socs_like.liveness`): as the agents' defaults.
+PING_INTERVAL = 5.0
+PING_TIMEOUT = 5.0
 
 
 class ClientError(Exception):
@@ -146,20 +150,12 @@ class _WampTransport:
                     joined.set_exception(ClientError("the hub closed the connection"))
 
         parsed = urlparse(self.url)
-        factory = WampWebSocketClientFactory(
-            lambda: _Session(ComponentConfig(self.realm)),
-            url=self.url,
-            serializers=[create_transport_serializer(s) for s in WAMP_SERIALIZERS],
-        )
-        factory.setProtocolOptions(
-            maxMessagePayloadSize=0,
-            maxFramePayloadSize=0,
-            autoPingInterval=5.0,
-            autoPingTimeout=5.0,
+        factory = WampRawSocketClientFactory(
+            lambda: _Session(ComponentConfig(self.realm)), serializer=MsgPackSerializer()
         )
         try:
             tls = client_context(self.ca_file) if parsed.scheme == "wss" else None
-            await asyncio.wait_for(
+            transport, _ = await asyncio.wait_for(
                 loop.create_connection(
                     factory,
                     parsed.hostname or "localhost",
@@ -168,6 +164,7 @@ class _WampTransport:
                 ),
                 self.timeout,
             )
+            keep_alive(transport.get_extra_info("socket"), PING_INTERVAL, PING_TIMEOUT)
             self._session = await asyncio.wait_for(joined, self.timeout)
         except (OSError, TimeoutError) as exc:
             raise ClientError(f"cannot reach the hub at {self.url}: {exc or 'timed out'}") from None

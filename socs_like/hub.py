@@ -188,6 +188,10 @@ def crossbar_config(
         "version": ipaddress.ip_address(interface).version,
         "backlog": 1024,
     }
+    if hub.tls is None or endpoint["version"] == 4:  # crossbar has it for TLS on IPv4 only
+        # A peer that stops acknowledging what the hub sends is dropped: RawSocket has no
+        # pings (see `socs_like.liveness`).
+        endpoint["user_timeout"] = round((hub.ping_interval + hub.ping_timeout) * 1000)
     if hub.tls is not None:
         endpoint["tls"] = {
             "certificate": hub.resolve(hub.tls.certificate),
@@ -203,11 +207,23 @@ def crossbar_config(
     }
     if hub.anonymous == "observer":
         auth["anonymous"] = {"type": "static", "role": "observer"}
-    paths: dict[str, Any] = {"ws": _websocket(hub, auth)}
+    main: dict[str, Any] = {
+        "type": "universal",
+        "endpoint": endpoint,
+        # Our own agents and clients speak RawSocket: no WebSocket framing for the hub to do
+        # per message. OCS's speak WebSocket at /ws, and the HTTP bridge is at /call.
+        "rawsocket": {
+            "serializers": list(WAMP_SERIALIZERS),
+            "options": {"max_message_size": HUB_MAX_MESSAGE_BYTES},
+            "auth": auth,
+        },
+        "websocket": {"ws": _websocket(hub, auth)},
+    }
     bridge = _bridge(hub, secrets)
-    if bridge is not None:
-        paths["call"] = bridge
-    transports: list[dict[str, Any]] = [{"type": "web", "endpoint": endpoint, "paths": paths}]
+    # Any other HTTP request (and /call when the bridge is off) gets a 404, not a dropped
+    # connection.
+    main["web"] = {"paths": {} if bridge is None else {"call": bridge}}
+    transports: list[dict[str, Any]] = [main]
     if hub.legacy is not None:
         legacy_auth = {"anonymous": {"type": "static", "role": f"legacy-{hub.legacy.role}"}}
         transports.append(

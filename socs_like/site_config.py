@@ -147,8 +147,8 @@ class HubConfig(BaseModel):
     tls: TlsConfig | None = None
     ca_file: str | None = None
     passwords: list[PasswordLevel] = Field(default_factory=list)
-    # WebSocket pings between the hub and each agent, both ways: a connection that went
-    # silent (a partition, a host gone) is noticed within interval + timeout seconds.
+    # How soon a connection that went silent (a partition, a host gone) is noticed: within
+    # interval + timeout seconds (socs_like/liveness.py; WebSocket pings for OCS's peers).
     ping_interval: float = Field(default=5.0, gt=0)
     ping_timeout: float = Field(default=5.0, gt=0)
 

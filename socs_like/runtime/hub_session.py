@@ -4,12 +4,14 @@ The hub may come and go: the agent starts without it, keeps its operations runni
 is away, and registers again when it returns (autobahn's `Component` retries for ever, a
 second apart at most). The agent gives up (`EXIT_HUB_TIMEOUT`) only once the hub has been
 away longer than the site's ``crossbar_timeout``; it refuses to run beside another agent that
-holds its address (`EXIT_ALREADY_RUNNING`).
+holds its address and answers there (`EXIT_ALREADY_RUNNING`). It speaks RawSocket, and pings
+the hub itself (`socs_like.liveness`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -17,11 +19,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 from autobahn.asyncio.component import Component
+from autobahn.asyncio.wamp import Session
 from autobahn.wamp.exception import ApplicationError, TransportLost
-from autobahn.wamp.types import RegisterOptions, SubscribeOptions
+from autobahn.wamp.types import PublishOptions, RegisterOptions, SubscribeOptions
 
+from ..liveness import keep_alive
 from ..secrets import client_context
-from ..site_config import WAMP_SERIALIZERS, AgentSettings
+from ..site_config import AgentSettings
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,7 @@ EXIT_OK, EXIT_HUB_TIMEOUT, EXIT_ALREADY_RUNNING = 0, 1, 2
 CALL_TIMEOUT = 30.0
 # What leaving waits for the hub's goodbye at most.
 GOODBYE_TIMEOUT = 1.0
+ADDRESS_HELD = "wamp.error.procedure_already_exists"
 
 Procedure = tuple[Callable[..., Any], str, RegisterOptions | None]
 Subscription = tuple[str, Callable[..., Any], str]  # topic, handler, match
@@ -46,15 +51,46 @@ def hub_endpoint(url: str, ca_file: str | None) -> dict[str, Any]:
 
 
 def _socket_transport(wamp: Any) -> Any:
-    """The asyncio transport under a joined autobahn session (its WebSocket protocol's), or
+    """The asyncio transport under a joined autobahn session (its RawSocket protocol's), or
     None."""
     return getattr(wamp.transport, "transport", None)
+
+
+async def _answers(wamp: Any, address: str, timeout: float) -> bool:
+    """Whether the session holding `address` answers a get_api (even with an error) within
+    `timeout` s."""
+    try:
+        await asyncio.wait_for(wamp.call(address, "get_api"), timeout)
+    except TimeoutError:
+        return False
+    except ApplicationError as exc:  # canceled: the hub found the holder gone meanwhile
+        return exc.error not in (ApplicationError.CANCELED, ApplicationError.NO_SUCH_PROCEDURE)
+    return True
+
+
+def _forced(options: RegisterOptions | None) -> RegisterOptions:
+    """`options` that take a registration over from the session holding it."""
+    forced = copy.copy(options) if options else RegisterOptions()
+    forced.force_reregister = True
+    return forced
 
 
 def _consume_outcome(future: asyncio.Future[Any]) -> None:
     """Read a background future's outcome so asyncio does not log it as never retrieved."""
     if not future.cancelled():
         future.exception()
+
+
+class _Session(Session):
+    """Closes the connection after a goodbye a loop turn later than autobahn does: autobahn
+    tells the Component of the goodbye a turn after closing, and the Component took the
+    connection lost in between for a failure (logged as an error at every stop)."""
+
+    def disconnect(self) -> None:
+        if self._session_id is None:  # left: the goodbye is still on its way to the Component
+            asyncio.get_running_loop().call_soon(super().disconnect)
+        else:
+            super().disconnect()
 
 
 class HubSession:
@@ -86,6 +122,7 @@ class HubSession:
         # Why the last try to join the hub failed, once said; None after a join.
         self._join_failure: str | None = None
         self._component: Component | None = None
+        self._pinging: asyncio.Future[None] | None = None
 
     # --- what the agent asks -----------------------------------------------------------------
 
@@ -114,25 +151,19 @@ class HubSession:
         component = Component(
             transports=[
                 {
-                    "type": "websocket",
+                    "type": "rawsocket",
                     "url": settings.hub_url,
-                    "serializers": list(WAMP_SERIALIZERS),
+                    "serializer": "msgpack",
                     "max_retries": -1,
                     "initial_retry_delay": 0.1,
                     "max_retry_delay": 1.0,
                     "retry_delay_growth": 1.5,
                     "retry_delay_jitter": 0.1,
-                    "options": {
-                        "autoPingInterval": settings.ping_interval,
-                        "autoPingTimeout": settings.ping_timeout,
-                        "openHandshakeTimeout": 5.0,
-                        "maxMessagePayloadSize": 0,
-                        "maxFramePayloadSize": 0,
-                    },
                     **hub_endpoint(settings.hub_url, settings.ca_file),
                 }
             ],
             realm=settings.realm,
+            session_factory=_Session,
             authentication=(
                 settings.credentials.component_auth() if settings.credentials else None
             ),
@@ -149,6 +180,8 @@ class HubSession:
     async def stop(self) -> None:
         """Say goodbye to the hub (a moment at most) and stop joining it."""
         self.wamp = None
+        if self._pinging is not None:
+            self._pinging.cancel()
         component, self._component = self._component, None
         if component is None:
             return
@@ -165,29 +198,21 @@ class HubSession:
 
     async def _on_join(self, wamp: Any, details: Any) -> None:
         address = self.settings.address
+        keep_alive(
+            _socket_transport(wamp).get_extra_info("socket"),
+            self.settings.ping_interval,
+            self.settings.ping_timeout,
+        )
         try:
-            for handler, uri, options in self._procedures:
-                await wamp.register(handler, uri, options)
+            await self._register(wamp)
             for topic, handler, match in self._subscriptions:
                 await wamp.subscribe(handler, topic, SubscribeOptions(match=match))
         except ApplicationError as exc:
-            if exc.error == "wamp.error.procedure_already_exists" and self._joined_before:
-                # We were joined before: what holds our address is most likely our own old
-                # session, on a connection the hub has not yet found dead (a partition that
-                # closed no socket). It goes within the hub's ping time-out; so do not exit,
-                # drop this connection and join again.
-                log.warning(
-                    'our address "%s" is still held at the hub, most likely by our own lost '
-                    "session; joining again in a moment",
-                    address,
-                )
-                wamp.disconnect()
-            elif exc.error == "wamp.error.procedure_already_exists":
+            if exc.error == ADDRESS_HELD:
                 log.error('an agent at "%s" is already running: not starting a second one', address)
-                self._shutdown(EXIT_ALREADY_RUNNING)
             else:
                 log.error("the hub refused our registration: %s", exc.error_message())
-                self._shutdown(EXIT_ALREADY_RUNNING)
+            self._shutdown(EXIT_ALREADY_RUNNING)
             return
         self.wamp = wamp
         self.away_since = None
@@ -195,7 +220,50 @@ class HubSession:
         log.info("joined the hub at %s as %s", self.settings.hub_url, address)
         first = not self._joined_before
         self._joined_before = True
+        self._pinging = asyncio.ensure_future(self._ping(wamp))
         self._on_joined(first)
+
+    async def _register(self, wamp: Any) -> None:
+        """Register our procedures; if another session holds our address, take them over
+        unless that session answers there: after a partition the hub may not yet have found
+        our own old session dead."""
+        taking_over = False
+        for handler, uri, options in self._procedures:
+            try:
+                await wamp.register(handler, uri, _forced(options) if taking_over else options)
+                continue
+            except ApplicationError as exc:
+                address = self.settings.address
+                held = exc.error == ADDRESS_HELD and not taking_over
+                if not held or await _answers(wamp, address, self.settings.ping_timeout):
+                    raise
+            log.warning(
+                'our address "%s" was still held at the hub by a session that does not '
+                "answer (most likely our own, lost): taking it over",
+                address,
+            )
+            taking_over = True
+            await wamp.register(handler, uri, _forced(options))
+
+    async def _ping(self, wamp: Any) -> None:
+        """Ask the hub for an answer every ping_interval s while `wamp` is our session; drop
+        the connection when one is late by ping_timeout s (see `socs_like.liveness`)."""
+        interval, timeout = self.settings.ping_interval, self.settings.ping_timeout
+        # Delivered to nobody: only our own session is eligible, and a publisher is excluded.
+        options = PublishOptions(acknowledge=True, eligible=[wamp.session_id])
+        while True:
+            await asyncio.sleep(interval)
+            if self.wamp is not wamp:
+                return
+            try:
+                answer = wamp.publish(self.settings.address, options=options)
+                await asyncio.wait_for(answer, timeout)
+            except TimeoutError:
+                log.warning("the hub has not answered for %.0f s: dropping the connection", timeout)
+                _socket_transport(wamp).abort()
+                return
+            except Exception:  # the connection went meanwhile: `_on_leave` says so
+                return
 
     def _on_connect_failure(self, component: Any, error: BaseException) -> None:
         """Say why the hub cannot be joined (a wrong CA, nobody listening...) once, and again

@@ -33,7 +33,7 @@ def test_a_call_on_a_connection_being_dropped_is_a_client_error_and_the_next_one
     async def scenario() -> str:
         await client.connect()
         protocol = client._transport._session._transport  # type: ignore[attr-defined]
-        protocol.dropConnection(abort=True)  # what autobahn does on a protocol error
+        protocol.transport.abort()  # as on a protocol error
         with pytest.raises(ClientError, match="lost the connection to the hub"):
             await client.call("observatory.nobody-here", "get_api")
         await asyncio.sleep(0.5)  # the session has left: the next call joins again

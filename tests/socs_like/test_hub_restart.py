@@ -3,6 +3,7 @@
 One outage serves every check, because starting crossbar takes seconds.
 """
 
+import asyncio
 import itertools
 import time
 
@@ -150,7 +151,8 @@ def test_an_agent_whose_address_is_still_held_after_a_loss_joins_again_later(
     hub, run_agent, make_client
 ):
     # After a partition the agent may come back before the hub has found its old session
-    # dead: its address is still registered. That is not a second agent; it must not exit.
+    # dead: its address is still registered, by a session that does not answer. That is not
+    # a second agent: the agent must not exit, and takes its address over.
     gate = TcpGate(hub.port)
     run_sync(gate.open())
     agent = run_agent("FakeData", "fd-held", ["--site-hub", gate.url])
@@ -160,7 +162,8 @@ def test_an_agent_whose_address_is_still_held_after_a_loss_joins_again_later(
     run_sync(gate.close())
     probe = AsyncClient("fd-held", hub_url=hub.url, timeout=1.0)
     wait_until(lambda: _gone(probe), 15, message="the hub to drop the agent")
-    # the old session, as the hub still sees it: the agent's own address, registered
+    # the old session, as the hub still sees it: the agent's own address, registered, and
+    # nobody answering there
     stale = AsyncClient(
         "fd-held",
         hub_url=hub.url,
@@ -168,20 +171,24 @@ def test_an_agent_whose_address_is_still_held_after_a_loss_joins_again_later(
         credentials=load_secrets(hub.secrets_file).agent_credentials("fd-held"),
     )
     session = run_sync(stale._transport.connect(), 10)
-    run_sync(_register(session, f"{hub.address_root}.fd-held"), 10)
+    for uri in (f"{hub.address_root}.fd-held", f"{hub.address_root}.fd-held.ops"):
+        run_sync(_register(session, uri), 10)
     run_sync(gate.open())
     wait_until(
-        lambda: "is still held at the hub" in agent.output(), 20, message="the agent to notice"
+        lambda: "a session that does not answer" in agent.output(), 20, message="the takeover"
     )
-    run_sync(stale.close(), 10)
     run_sync(wait_for_agent(probe, 20), 30)
+    run_sync(stale.close(), 10)
     run_sync(probe.close())
     assert agent.returncode is None
     assert c.acq.status().session["session_id"] == session_id
 
 
 async def _register(session, uri):
-    await session.register(lambda *args, **kwargs: None, uri)
+    async def never_answers(*args, **kwargs):
+        await asyncio.Future()
+
+    await session.register(never_answers, uri)
 
 
 def test_the_site_configs_ping_settings_notice_a_silent_hub_sooner(hub, run_agent, tmp_path):

@@ -20,20 +20,32 @@ from socs_like.testing.hub import FeedListener, start_hub
 from socs_like.testing.inprocess import AgentThread
 
 
+def _main(config: dict) -> dict:
+    """The hub's main transport: RawSocket for our peers, WebSocket at /ws, the bridge."""
+    main = config["workers"][0]["transports"][0]
+    assert main["type"] == "universal"
+    return main
+
+
 def test_the_hub_pings_as_the_site_config_says():
     def pings(config: dict) -> list[tuple[int, int]]:
+        transports = config["workers"][0]["transports"]
         ws = [
             path["options"]
-            for transport in config["workers"][0]["transports"]
-            for path in transport.get("paths", {}).values()
+            for transport in transports
+            for path in [
+                *transport.get("paths", {}).values(),
+                *transport.get("websocket", {}).values(),
+            ]
             if path.get("type") == "websocket"
         ]
         return [(o["auto_ping_interval"], o["auto_ping_timeout"]) for o in ws]
 
     assert set(pings(crossbar_config(HubConfig()))) == {(5000, 5000)}
-    assert set(pings(crossbar_config(HubConfig(ping_interval=1.5, ping_timeout=2)))) == {
-        (1500, 2000)
-    }
+    quick = crossbar_config(HubConfig(ping_interval=1.5, ping_timeout=2))
+    assert set(pings(quick)) == {(1500, 2000)}
+    # RawSocket has no pings: a peer that leaves the hub's data unacknowledged that long goes
+    assert _main(quick)["endpoint"]["user_timeout"] == 3500
     with pytest.raises(SiteConfigError, match="ping_timeout"):
         parse_site_config("hub:\n  ping_timeout: 0\n")
 
@@ -58,22 +70,23 @@ def test_generated_config_roles_and_no_anonymous_by_default():
         }
         assert perm["disclose"]["caller"] is True  # the agent checks the caller's role
     [transport] = worker["transports"]
-    auth = transport["paths"]["ws"]["auth"]
-    assert set(auth) == {"wampcra"}  # no anonymous method at all
-    assert transport["paths"]["call"]["options"]["require_ip"] == ["127.0.0.1/32", "::1/128"]
+    for auth in (transport["rawsocket"]["auth"], transport["websocket"]["ws"]["auth"]):
+        assert set(auth) == {"wampcra"}  # no anonymous method at all
+    bridge = transport["web"]["paths"]["call"]
+    assert bridge["options"]["require_ip"] == ["127.0.0.1/32", "::1/128"]
     json.dumps(config)
 
 
 def test_the_hub_binds_the_address_of_its_url_unless_told_to_listen_wider():
     def interface(**settings):
-        config = crossbar_config(HubConfig(**settings))
-        transport = config["workers"][0]["transports"][0]
-        return transport["endpoint"]["interface"], transport["paths"]
+        transport = _main(crossbar_config(HubConfig(**settings)))
+        return transport["endpoint"]["interface"], transport
 
-    bound, paths = interface(wamp_server="ws://127.0.0.1:8001/ws")
+    bound, transport = interface(wamp_server="ws://127.0.0.1:8001/ws")
     assert bound == "127.0.0.1"
-    assert "info" not in paths  # no page that shows crossbar's version, pids and node key
-    assert paths["ws"]["options"]["enable_webstatus"] is False  # nor one at /ws
+    # no page that shows crossbar's version, pids and node key
+    assert set(transport["web"]["paths"]) == {"call"}
+    assert transport["websocket"]["ws"]["options"]["enable_webstatus"] is False  # nor at /ws
     assert interface(wamp_server="ws://localhost:8001/ws")[0] == "127.0.0.1"
     assert interface(wamp_server="ws://10.1.2.3:8001/ws")[0] == "10.1.2.3"
     assert interface(wamp_server="ws://hub.example:8001/ws", listen="0.0.0.0")[0] == "0.0.0.0"
@@ -111,10 +124,10 @@ def _get(url):
 
 
 def test_site_config_grants_anonymous_observer_and_switches_the_bridge():
-    config = crossbar_config(HubConfig(anonymous="observer", http_bridge="off"))
-    paths = config["workers"][0]["transports"][0]["paths"]
-    assert paths["ws"]["auth"]["anonymous"] == {"type": "static", "role": "observer"}
-    assert "call" not in paths
+    transport = _main(crossbar_config(HubConfig(anonymous="observer", http_bridge="off")))
+    for auth in (transport["rawsocket"]["auth"], transport["websocket"]["ws"]["auth"]):
+        assert auth["anonymous"] == {"type": "static", "role": "observer"}
+    assert transport["web"]["paths"] == {}  # no bridge
 
 
 def test_legacy_endpoint_only_on_a_named_interface():

@@ -6,6 +6,7 @@ import time
 import urllib.request
 
 import pytest
+from autobahn.asyncio.rawsocket import WampRawSocketClientProtocol
 
 from socs_like.client import AsyncClient, Client, ClientError, run_sync
 from socs_like.ops import OpCode, ResponseCode
@@ -240,14 +241,16 @@ def test_calls_to_a_missing_agent_fail_fast(hub):
     assert time.monotonic() - t0 < 20  # fails fast instead of waiting out its 60 s
 
 
-def test_our_agents_and_clients_speak_msgpack_to_the_hub(hub, inprocess_agent):
+def test_our_agents_and_clients_speak_msgpack_over_rawsocket_to_the_hub(hub, inprocess_agent):
     """The cheapest serializer for crossbar, and one for all of ours, so an event is encoded
-    once for all our subscribers (OCS's peers keep theirs: crossbar translates)."""
+    once for all our subscribers (OCS's peers keep theirs: crossbar translates); RawSocket,
+    which spares both ends WebSocket's framing (OCS's peers keep WebSocket at /ws)."""
     agent = inprocess_agent("FakeData", "fd-msgpack")
     client = AsyncClient("fd-msgpack", hub_url=hub.url, realm=hub.realm)
     run_sync(client.connect(), 15)
-    assert client._transport._session._transport.websocket_protocol_in_use == "wamp.2.msgpack"
-    assert agent.agent._hub.wamp._transport.websocket_protocol_in_use == "wamp.2.msgpack"
+    for protocol in (client._transport._session._transport, agent.agent._hub.wamp._transport):
+        assert isinstance(protocol, WampRawSocketClientProtocol)
+        assert protocol._serializer.SERIALIZER_ID == "msgpack"
     run_sync(client.close(), 5)
 
 
