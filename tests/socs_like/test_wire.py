@@ -271,3 +271,5 @@ def test_sigterm_stops_running_ops_and_exits_quickly(run_agent, make_client):
     t0 = time.monotonic()
     assert proc.stop() == 0  # a clean exit, before stop() would kill it
     assert time.monotonic() - t0 < 8  # quickly; bench_core times it
+    # and said so: autobahn logged a goodbye over RawSocket as "Connection failed" (an ERROR)
+    assert " ERROR " not in proc.output() and "cannot join the hub" not in proc.output()
