@@ -82,9 +82,16 @@ def _consume_outcome(future: asyncio.Future[Any]) -> None:
 
 
 class _Session(Session):
-    """Closes the connection after a goodbye a loop turn later than autobahn does: autobahn
-    tells the Component of the goodbye a turn after closing, and the Component took the
-    connection lost in between for a failure (logged as an error at every stop)."""
+    """Notes when the hub last sent anything (`heard`), for the pings. Closes the connection
+    after a goodbye a loop turn later than autobahn does: autobahn tells the Component of the
+    goodbye a turn after closing, and the Component took the connection lost in between for a
+    failure (logged as an error at every stop)."""
+
+    heard = 0.0  # time.monotonic() of the hub's last message
+
+    def onMessage(self, msg: Any) -> None:
+        self.heard = time.monotonic()
+        super().onMessage(msg)
 
     def disconnect(self) -> None:
         if self._session_id is None:  # left: the goodbye is still on its way to the Component
@@ -245,16 +252,19 @@ class HubSession:
             taking_over = True
             await wamp.register(handler, uri, _forced(options))
 
-    async def _ping(self, wamp: Any) -> None:
-        """Ask the hub for an answer every ping_interval s while `wamp` is our session; drop
-        the connection when one is late by ping_timeout s (see `socs_like.liveness`)."""
+    async def _ping(self, wamp: _Session) -> None:
+        """While `wamp` is our session, ask the hub for an answer once it has sent nothing
+        for ping_interval s (an agent that hears acknowledgements or events does not ask);
+        drop the connection when one is late by ping_timeout s (see `socs_like.liveness`)."""
         interval, timeout = self.settings.ping_interval, self.settings.ping_timeout
         # Delivered to nobody: only our own session is eligible, and a publisher is excluded.
         options = PublishOptions(acknowledge=True, eligible=[wamp.session_id])
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(max(0.0, wamp.heard + interval - time.monotonic()))
             if self.wamp is not wamp:
                 return
+            if time.monotonic() - wamp.heard < interval:
+                continue  # heard from the hub meanwhile
             try:
                 answer = wamp.publish(self.settings.address, options=options)
                 await asyncio.wait_for(answer, timeout)

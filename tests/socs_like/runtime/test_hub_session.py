@@ -110,3 +110,44 @@ def test_a_failure_to_join_is_said_once_per_cause_and_a_loss_counted_from_its_fi
     now[0] = 9.0
     session._on_leave()
     assert left == [False] and session.away_since == 5.0  # never joined: still the first moment
+
+
+def test_it_pings_the_hub_only_when_the_hub_has_been_silent(hub):
+    """Anything from the hub answers for it (here, the results of calls); a ping goes out
+    once nothing came for ping_interval, and its acknowledgement counts too."""
+    settings = dataclasses.replace(
+        _settings(hub, "hub-session-pings"), ping_interval=0.3, ping_timeout=2.0
+    )
+    address = settings.address
+
+    async def scenario() -> tuple[int, int]:
+        joined = asyncio.Event()
+        session = _session(
+            settings,
+            procedures=[(lambda: None, f"{address}.nothing", None)],
+            on_joined=lambda first: joined.set(),
+        )
+        session.start(asyncio.get_running_loop())
+        await asyncio.wait_for(joined.wait(), 30)
+        wamp = session.wamp
+        pings: list[float] = []
+        publish = wamp.publish
+
+        def counted(topic: str, *args: Any, **kwargs: Any) -> Any:
+            pings.append(asyncio.get_running_loop().time())
+            return publish(topic, *args, **kwargs)
+
+        wamp.publish = counted
+        for _ in range(15):  # 1.5 s of answers from the hub
+            await session.call(f"{address}.nothing")
+            await asyncio.sleep(0.1)
+        while_busy = len(pings)
+        await asyncio.sleep(1.5)  # silence: a ping each 0.3 s, each answered
+        while_silent = len(pings)
+        connected = session.wamp is wamp
+        await session.stop()
+        return while_busy, while_silent - while_busy if connected else -1
+
+    while_busy, while_silent = run_sync(scenario(), 60)
+    assert while_busy == 0
+    assert 3 <= while_silent <= 6
