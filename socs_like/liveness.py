@@ -7,10 +7,9 @@ connection is watched twice over:
 - by the kernel (`keep_alive`): probes on an idle connection, and a limit on how long sent
   data may go unacknowledged: a partition or a host gone drops the connection;
 - by the agent (`runtime.hub_session`): a publish that the hub must acknowledge, once the
-  hub has sent nothing for `interval` s; one unanswered for `timeout` s drops the
-  connection too. This also finds a
-  hub whose process hangs, or a path whose bytes vanish where the kernel cannot see (a proxy
-  between).
+  hub has sent nothing for `interval` s; one unanswered for `timeout` s drops the connection
+  too. This also finds a hub whose process hangs, or a path whose bytes vanish where the
+  kernel cannot see (a proxy between).
 """
 
 from __future__ import annotations
