@@ -227,6 +227,8 @@ class HubSession:
         log.info("joined the hub at %s as %s", self.settings.hub_url, address)
         first = not self._joined_before
         self._joined_before = True
+        if self._pinging is not None:  # the last connection's: it would end at its next wake
+            self._pinging.cancel()
         self._pinging = asyncio.ensure_future(self._ping(wamp))
         self._on_joined(first)
 
