@@ -145,7 +145,7 @@ function onSession(event) {
   SocsWeb.stats.sessionEvents += 1;
   (SocsWeb.sessions[event.agent] ||= {})[event.op] = event.session;
   if (view.name === "agent" && view.id === event.agent) {
-    const card = document.querySelector(`.op[data-op="${CSS.escape(event.op)}"]`);
+    const card = opCardNamed(event.op);
     if (card) renderSession(card, event.session);
     renderPanels($("#agent-panels"), [agentRow(event.agent)]);
     const times = (event.session.messages || []).map((m) => m[0]);
@@ -351,15 +351,43 @@ function opCard(op) {
     h("h3", {}, `${op.name} `, h("small", { text: op.kind })),
     h("div", { class: "doc", text: op.info.docstring || "" }));
   if (mayOperate(op) && agentLive()) {
-    const form = h("form", { class: "start", onsubmit: (e) => { e.preventDefault(); act(op, "start", form); } },
+    const form = h("form", { class: "start", onsubmit: (e) => { e.preventDefault(); act(op, "start", form); },
+      oninput: (e) => { (view.typed[op.name] ||= {})[e.target.name] = inputValue(e.target); } },
       op.fields.map(fieldInput), h("button", { class: "start", type: "submit", text: "start" }));
+    for (const [name, value] of Object.entries(view.typed[op.name] || {})) {
+      const input = form.querySelector(`[name="${CSS.escape(name)}"]`);
+      if (input) setInputValue(input, value);
+    }
     const stopper = op.kind === "process" ? "stop" : op.info.abortable ? "abort" : null;
     card.append(h("div", { class: "controls" }, form,
       stopper ? h("button", { class: stopper, onclick: () => act(op, stopper, null), text: stopper }) : null));
   }
   card.append(h("div", { class: "reply" }), h("div", { class: "session" }));
+  showReply(card, view.replies[op.name]);
   renderSession(card, op.session);
   return card;
+}
+
+// What was typed into a card and the last reply it showed belong to the page, not to the card:
+// the cards are drawn again on a login, on an agent coming back, on a late answer, and nothing
+// typed or shown is lost with them.
+function inputValue(input) {
+  return input.dataset.type === "bool" ? input.checked : input.value;
+}
+
+function setInputValue(input, value) {
+  if (input.dataset.type === "bool") input.checked = value;
+  else input.value = value;
+}
+
+function showReply(card, reply) {
+  const el = $(".reply", card);
+  el.className = reply && reply.error ? "reply error" : "reply";
+  el.textContent = reply ? reply.text : "";
+}
+
+function opCardNamed(name) {
+  return document.querySelector(`.op[data-op="${CSS.escape(name)}"]`);
 }
 
 function fieldInput(field) {
@@ -394,21 +422,26 @@ function formParams(form) {
 }
 
 async function act(op, action, form) {
-  const card = document.querySelector(`.op[data-op="${CSS.escape(op.name)}"]`);
-  const reply = $(".reply", card);
-  reply.className = "reply";
-  reply.textContent = `${action}…`;
+  const shown = view;
+  const reply = (r) => {
+    shown.replies[op.name] = r;
+    const card = view === shown && opCardNamed(op.name); // the one on the page now
+    if (card) showReply(card, r);
+  };
+  reply({ text: `${action}…` });
   const body = form ? { params: formParams(form) } : {};
-  const answer = await api(`/api/agents/${encodeURIComponent(view.id)}/ops/${encodeURIComponent(op.name)}/${action}`,
+  const answer = await api(`/api/agents/${encodeURIComponent(shown.id)}/ops/${encodeURIComponent(op.name)}/${action}`,
     { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   if (answer.status === 401) setLogin(null); // expired or ended: the buttons go
-  const ok = answer.ok && answer.body.status === 0;
-  reply.className = ok ? "reply" : "reply error";
-  reply.textContent = answer.ok
-    ? `${action}: ${["OK", "TIMEOUT"][answer.body.status] || "ERROR"} — ${answer.body.msg}`
-    : `${action} refused: ${answer.body.error}`;
-  if (answer.ok && answer.body.session && answer.body.session.op_name) {
-    const held = (SocsWeb.sessions[view.id] || {})[op.name];
+  reply({
+    error: !(answer.ok && answer.body.status === 0),
+    text: answer.ok
+      ? `${action}: ${["OK", "TIMEOUT"][answer.body.status] || "ERROR"} — ${answer.body.msg}`
+      : `${action} refused: ${answer.body.error}`,
+  });
+  const card = view === shown && opCardNamed(op.name);
+  if (card && answer.ok && answer.body.session && answer.body.session.op_name) {
+    const held = (SocsWeb.sessions[shown.id] || {})[op.name];
     // The pushed changes of this session may have arrived before the reply: they are newer.
     if (!held || (held.session_id || 0) < answer.body.session.session_id) renderSession(card, answer.body.session);
   }
@@ -603,17 +636,7 @@ function setLogin(login) {
   const changed = JSON.stringify(login) !== JSON.stringify(SocsWeb.login);
   SocsWeb.login = login;
   renderLogin();
-  if (changed && view.name === "agent") {
-    // Keep the replies already shown while the cards are rebuilt with or without buttons.
-    const replies = {};
-    for (const card of document.querySelectorAll(".op")) replies[card.dataset.op] = $(".reply", card);
-    loadAgent(view.id).then(() => {
-      for (const card of document.querySelectorAll(".op")) {
-        const old = replies[card.dataset.op];
-        if (old && old.textContent) $(".reply", card).replaceWith(old);
-      }
-    });
-  }
+  if (changed && view.name === "agent") loadAgent(view.id); // the cards, with or without buttons
 }
 
 function renderLogin() {
@@ -660,7 +683,7 @@ function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   if (plot) { plot.stop(); plot = null; }
   if (parts[0] === "agent" && parts[1]) {
-    view = { name: "agent", id: parts[1] };
+    view = { name: "agent", id: parts[1], typed: {}, replies: {} };
     openStream(panelFeeds);
     loadAgent(parts[1]);
   } else if (parts[0] === "feed" && parts[1] && parts[2]) {

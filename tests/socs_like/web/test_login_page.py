@@ -71,6 +71,37 @@ def test_a_controller_logs_in_and_runs_a_task(run_agent, web, browser_page, page
     assert answer == 401
 
 
+def test_what_was_typed_and_replied_outlives_the_cards_being_drawn_again(
+    run_agent, web, browser_page, page_login
+) -> None:
+    # The cards are drawn again on a login, on an agent coming back and on a late answer; an
+    # operator's typing must not silently turn into the default (it did: a 1.5 s task ran 5 s).
+    run_agent("FakeData", "lp-typed")
+    w = web()
+    page = browser_page.page
+    page.goto(w.url + "/#/agent/lp-typed")
+    page_login(page, "controller")
+    card = page.locator('.op[data-op="delay_task"]')
+    card.locator('input[name="delay"]').fill("0.2")
+    card.locator("button.start").click()
+    expect(card.locator(".status")).to_have_text("succeeded", timeout=TIMEOUT)
+    expect(card.locator(".reply")).to_contain_text("start: OK")
+    card.locator('input[name="delay"]').fill("0.7")
+    card.locator('input[name="succeed"]').uncheck()
+    page.click("#logout")
+    expect(page.locator("button.start")).to_have_count(0, timeout=TIMEOUT)
+    expect(card.locator(".reply")).to_contain_text("start: OK")
+    page_login(page, "controller")
+    expect(card.locator('input[name="delay"]')).to_have_value("0.7", timeout=TIMEOUT)
+    expect(card.locator('input[name="succeed"]')).not_to_be_checked()
+    expect(card.locator(".reply")).to_contain_text("start: OK")
+    card.locator("button.start").click()
+    expect(card.locator(".status")).to_have_text("failed", timeout=TIMEOUT)
+    expect(card.locator(".session")).to_contain_text("requested_delay: 0.7")
+    browser_page.screenshot("typed-kept")
+    assert browser_page.console_errors == []
+
+
 def test_an_observer_gets_no_buttons(run_agent, web, browser_page, page_login) -> None:
     run_agent("FakeData", "lp-obs")
     w = web()
