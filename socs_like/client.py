@@ -28,7 +28,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlparse
 
-from autobahn.asyncio.rawsocket import WampRawSocketClientFactory
+from autobahn.asyncio.rawsocket import WampRawSocketClientFactory, WampRawSocketClientProtocol
 from autobahn.asyncio.wamp import ApplicationSession
 from autobahn.exception import Disconnected
 from autobahn.wamp.exception import ApplicationError, TransportLost
@@ -85,6 +85,16 @@ class Reply(NamedTuple):
 # --- transports -------------------------------------------------------------------------------
 
 
+class _RawSocketProtocol(WampRawSocketClientProtocol):
+    """autobahn's, quiet about a connection that ends before the hub's handshake answer:
+    there is no session yet to tell, and autobahn warned "ApplicationSession.onClose raised"
+    for it (the caller hears why from us)."""
+
+    def _on_connection_lost(self, exc: Exception | None) -> None:
+        if getattr(self, "_session", None) is not None:
+            super()._on_connection_lost(exc)  # type: ignore[no-untyped-call]
+
+
 class _WampTransport:
     def __init__(
         self,
@@ -101,6 +111,9 @@ class _WampTransport:
         self.credentials = credentials
         self.ca_file = ca_file
         self._session: ApplicationSession | None = None
+        # The join under way: callers that come meanwhile wait for it instead of each
+        # opening a connection of their own.
+        self._joining: asyncio.Future[ApplicationSession] | None = None
 
     @property
     def connected(self) -> bool:
@@ -119,6 +132,25 @@ class _WampTransport:
     async def connect(self) -> ApplicationSession:
         if self._session is not None and self._session.is_attached():
             return self._session
+        if self._joining is None:
+            self._joining = asyncio.ensure_future(self._join())
+            self._joining.add_done_callback(self._joined)
+        joining = self._joining
+        try:
+            # shielded: one caller that gives up does not end the join the others wait for
+            return await asyncio.shield(joining)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if joining.cancelled() and not (task and task.cancelling()):
+                raise ClientError(f"closed while joining the hub at {self.url}") from None
+            raise
+
+    def _joined(self, joining: asyncio.Future[ApplicationSession]) -> None:
+        self._joining = None
+        if not joining.cancelled():
+            joining.exception()  # a join nobody waits for any more fails quietly
+
+    async def _join(self) -> ApplicationSession:
         loop = asyncio.get_running_loop()
         joined: asyncio.Future[ApplicationSession] = loop.create_future()
         credentials = self.credentials()
@@ -153,22 +185,31 @@ class _WampTransport:
         factory = WampRawSocketClientFactory(
             lambda: _Session(ComponentConfig(self.realm)), serializer=MsgPackSerializer()
         )
+        factory.protocol = _RawSocketProtocol
+        transport: asyncio.Transport | None = None
         try:
             tls = client_context(self.ca_file) if parsed.scheme == "wss" else None
-            transport, _ = await asyncio.wait_for(
-                loop.create_connection(
+            # asyncio.timeout, not wait_for: in Python 3.11 wait_for loses a close's
+            # cancellation that comes as the connection is made
+            async with asyncio.timeout(self.timeout):
+                transport, _ = await loop.create_connection(
                     factory,
                     parsed.hostname or "localhost",
                     parsed.port or (443 if tls else 80),
                     ssl=tls,
-                ),
-                self.timeout,
-            )
+                )
             keep_alive(transport.get_extra_info("socket"), PING_INTERVAL, PING_TIMEOUT)
-            self._session = await asyncio.wait_for(joined, self.timeout)
+            async with asyncio.timeout(self.timeout):
+                session = await joined
         except (OSError, TimeoutError) as exc:
-            raise ClientError(f"cannot reach the hub at {self.url}: {exc or 'timed out'}") from None
-        return self._session
+            reason = str(exc) or "timed out"  # a time-out's own text is empty
+            raise ClientError(f"cannot reach the hub at {self.url}: {reason}") from None
+        finally:
+            if transport is not None and (joined.cancelled() or not joined.done()):
+                # a hub too slow to answer, or a close meanwhile: no connection of ours stays
+                transport.abort()
+        self._session = session
+        return session
 
     async def call(
         self, uri: str, *args: Any, call_timeout: float | None = None, **kwargs: Any
@@ -197,6 +238,8 @@ class _WampTransport:
         )
 
     async def close(self) -> None:
+        if self._joining is not None:
+            self._joining.cancel()
         session, self._session = self._session, None
         if session is not None and session.is_attached():
             closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -110,3 +110,72 @@ def test_a_sync_call_has_its_answer_in_the_loop_turn_its_coroutine_ends():
     assert run_sync(answer(), 10) == "answer"
     caller_back.set()
     assert recorded.wait(10) and seen == [True]
+
+
+def test_callers_that_come_while_it_joins_share_one_connection_and_a_silent_hub_keeps_none(
+    caplog: pytest.LogCaptureFixture,
+):
+    """Every caller opened a connection of its own while the first join was under way (a
+    scale run's 101 get_api pollers on a busy hub opened 101), and a join that timed out
+    left its connection open: the hub kept them all, and autobahn warned "onClose raised"
+    for each when they went."""
+
+    async def scenario() -> tuple[list[BaseException | None], list[bytes]]:
+        async with _SilentHub() as hub:
+            client = AsyncClient("x", hub_url=hub.url, timeout=0.5, anonymous=True)
+            outcomes = await asyncio.gather(
+                *(client.get_api() for _ in range(5)), return_exceptions=True
+            )
+            left = await hub.left()
+        return [o if isinstance(o, BaseException) else None for o in outcomes], left
+
+    outcomes, left = asyncio.run(scenario())
+    assert all(isinstance(o, ClientError) and "timed out" in str(o) for o in outcomes), outcomes
+    assert left == [HANDSHAKE_ONLY]
+    assert not [r for r in caplog.records if "onClose raised" in r.getMessage()]
+
+
+def test_closing_while_it_joins_ends_the_join_and_its_callers_hear_why():
+    async def scenario() -> tuple[BaseException | None, list[bytes]]:
+        async with _SilentHub() as hub:
+            client = AsyncClient("x", hub_url=hub.url, timeout=5.0, anonymous=True)
+            call = asyncio.ensure_future(client.get_api())
+            await hub.connected.wait()
+            await client.close()
+            outcome = (await asyncio.gather(call, return_exceptions=True))[0]
+            left = await hub.left()
+        return outcome, left
+
+    outcome, left = asyncio.run(scenario())
+    assert isinstance(outcome, ClientError), outcome
+    assert str(outcome).startswith("closed while joining the hub at ws://127.0.0.1:")
+    assert left == [HANDSHAKE_ONLY]
+
+
+# A RawSocket client's handshake (magic byte, msgpack with the largest message size), and
+# nothing after it: what a client that never joined leaves on its connection before closing it.
+HANDSHAKE_ONLY = bytes([0x7F, 0xF2, 0, 0])
+
+
+class _SilentHub:
+    """A port that takes connections and never answers, as a hub too busy to."""
+
+    def __init__(self) -> None:
+        self.accepted: list[asyncio.StreamReader] = []
+        self.connected = asyncio.Event()
+
+    async def __aenter__(self) -> _SilentHub:
+        async def take(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.accepted.append(reader)
+            self.connected.set()
+
+        self.server = await asyncio.start_server(take, "127.0.0.1", 0)
+        self.url = f"ws://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/ws"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+
+    async def left(self) -> list[bytes]:
+        """What the client sent on each connection until it closed it."""
+        return [await asyncio.wait_for(reader.read(), 5) for reader in self.accepted]
