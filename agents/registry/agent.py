@@ -17,7 +17,8 @@ class Registry:
 
     Process ``main`` (started at start-up) keeps, in its session data, one entry per agent
     address with ``expired``, ``last_updated`` and ``op_codes``, and publishes the op codes on
-    the recorded feed ``agent_operations`` once a second.
+    the recorded feed ``agent_operations``: an agent's within a second of a change, and
+    everyone's once per ``--wait-time``.
     """
 
     Options = options.Options
@@ -58,15 +59,14 @@ class Registry:
                 if not self.tracker.agents[address].expired:
                     session.add_message(f"{address} is back: heartbeats again")
             self._back.clear()
-            agents = self.tracker.agents
-            session.data = MainData(dict(agents), self.bad_heartbeats).as_dict()
-            for address, state in agents.items():
+            session.data = MainData(dict(self.tracker.agents), self.bad_heartbeats).as_dict()
+            for state in self.tracker.due(now):
                 if not state.op_codes:
                     continue
                 try:
                     self.feed.publish(OperationsBlock.of(state, now).as_dict())
                 except ValueError as exc:  # an agent whose set of operations changed
                     self.bad_heartbeats += 1
-                    session.add_message(f"{address}: not published: {exc}")
+                    session.add_message(f"{state.agent_address}: not published: {exc}")
             if await session.sleep(1.0):
                 return True, "Registry stopped."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,8 @@ class Tracker:
     def __init__(self, wait_time: float = 5.0) -> None:
         self.wait_time = wait_time
         self.agents: dict[str, AgentState] = {}
+        self._sent: dict[str, dict[str, int]] = {}  # address -> op codes last due
+        self._all_sent_at = -math.inf
 
     def beat(self, agent_address: str, op_codes: Any, now: float, agent_class: str = "") -> bool:
         """Take a heartbeat; True when it brings back an agent that was expired."""
@@ -61,7 +65,24 @@ class Tracker:
                 newly.append(state.agent_address)
         return newly
 
+    def due(self, now: float) -> list[AgentState]:
+        """The agents whose op codes go on the feed now: each one whose codes changed since
+        they last went, and all of them once per `wait_time`, as OCS's registry publishes
+        (a heartbeat or an expiry replaces an agent's op codes, never edits them)."""
+        everyone = now - self._all_sent_at >= self.wait_time
+        if everyone:
+            self._all_sent_at = now
+        due = [
+            state
+            for address, state in self.agents.items()
+            if everyone or self._sent.get(address) != state.op_codes
+        ]
+        for state in due:
+            self._sent[state.agent_address] = state.op_codes
+        return due
 
+
+@functools.lru_cache(maxsize=4096)  # the same few hundred names, every pass
 def field_name(text: str) -> str:
     """A feed field name made from an address or op name."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", text)

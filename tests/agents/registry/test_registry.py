@@ -90,3 +90,24 @@ def test_registry_main_with_no_hub_expires_counts_and_publishes(ops_driver):
     done = reg("wait", "main", timeout=10)
     assert done.session["success"] is True
     assert [text for _, text in done.session["messages"]][-2] == "Registry stopped."
+
+
+def test_op_codes_go_on_the_feed_when_they_change_and_everyones_once_per_wait_time():
+    """As OCS's registry: its 100 agents' blocks every second were most of its CPU."""
+    t = Tracker(wait_time=5)
+    t.beat("obs.a", {"acq": 3}, now=100.0)
+    t.beat("obs.b", {"acq": 3}, now=100.0)
+
+    def due(now: float) -> list[str]:
+        return [s.agent_address for s in t.due(now)]
+
+    assert due(100.5) == ["obs.a", "obs.b"]  # the first pass: everyone
+    t.beat("obs.a", {"acq": 3}, now=101.0)
+    assert due(101.5) == []  # heard again, nothing changed
+    t.beat("obs.b", {"acq": 5}, now=102.0)
+    assert due(102.5) == ["obs.b"]
+    assert due(105.5) == ["obs.a", "obs.b"]  # wait_time since everyone went
+    t.beat("obs.b", {"acq": 5}, now=106.0)
+    assert t.update(107.0) == ["obs.a"]
+    assert due(107.5) == ["obs.a"]  # expired: its codes changed
+    assert due(108.5) == []
