@@ -225,14 +225,30 @@ def test_an_agent_registers_and_publishes_only_at_its_own_address(hub):
             lambda: "sub", "observatory.fd-a.sub.", options=RegisterOptions(match="prefix")
         )
     )
+    for _ in range(2):  # the hub keeps its answers to publishes: a refusal stays one
+        with pytest.raises(ApplicationError, match="not_authorized"):
+            _do(
+                lambda: session.publish(
+                    "observatory.fd-b.feeds.false_temperatures",
+                    {"injected": True},
+                    options=PublishOptions(acknowledge=True),
+                )
+            )
+    # ... and is the publisher's own: fd-a's leave to publish there is not fd-b's, and the
+    # other way round
+    other, other_session = _session(hub, secrets.agent_credentials("fd-b"))
+    _do(
+        lambda: other_session.publish(
+            "observatory.fd-b.feeds.false_temperatures", 1, options=PublishOptions(acknowledge=True)
+        )
+    )
     with pytest.raises(ApplicationError, match="not_authorized"):
         _do(
-            lambda: session.publish(
-                "observatory.fd-b.feeds.false_temperatures",
-                {"injected": True},
-                options=PublishOptions(acknowledge=True),
+            lambda: other_session.publish(
+                "observatory.fd-a.feeds.x", 1, options=PublishOptions(acknowledge=True)
             )
         )
+    run_sync(other.close(), 5)
     # And it may still call and subscribe under the root (agents use each other).
     controller = AsyncClient("fd-a", hub_url=hub.url, timeout=5)
     assert run_sync(controller.call("observatory.fd-a.thing"), 10) == "mine"
