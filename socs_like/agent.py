@@ -194,6 +194,13 @@ class Agent:
         """Subscribe `handler(payload, feed_info)` to a feed topic; renewed after reconnects."""
         self._subscriptions.append((topic, lambda *args, **kw: handler(*feed_event(args)), match))
 
+    def read_hub_every(self, seconds: float) -> None:
+        """Read what the hub sends at most once per `seconds` (by default, as it comes): for
+        an agent that hears many events and need not act on each at once (the Registry hears
+        every heartbeat of the site), one wake-up takes in many instead of one each. A call
+        to the agent then waits as long, at most."""
+        self._hub.read_every = seconds
+
     def on_hub_lost(self, callback: Callable[[], None]) -> None:
         """Call `callback()` (on the loop) each time the joined hub is lost: what is published
         until the subscriptions are renewed after the re-join does not reach this agent."""

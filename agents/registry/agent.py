@@ -11,6 +11,8 @@ from . import options
 from .models import MainData, OperationsBlock
 from .tracker import Tracker
 
+READ_EVERY = 0.1  # s: how often the registry reads the heartbeats that came meanwhile
+
 
 class Registry:
     """Registry: tracks the heartbeats of all agents under the address root.
@@ -34,6 +36,8 @@ class Registry:
         agent.subscribe(
             f"{agent.address_root}..feeds.heartbeat", self._on_heartbeat, match="wildcard"
         )
+        # every agent's heartbeat, each second: a tenth of a second late is soon enough
+        agent.read_hub_every(READ_EVERY)
         agent.register_process("main", self.main, startup=True)
 
     def _on_heartbeat(self, payload: Any, feed_info: dict[str, Any]) -> None:

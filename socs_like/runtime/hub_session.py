@@ -88,10 +88,23 @@ class _Session(Session):
     failure (logged as an error at every stop)."""
 
     heard = 0.0  # time.monotonic() of the hub's last message
+    read_every = 0.0  # read the connection at most once per this many s (0: as data comes)
+    _reading_paused = False
 
     def onMessage(self, msg: Any) -> None:
         self.heard = time.monotonic()
         super().onMessage(msg)
+        if self.read_every and not self._reading_paused:
+            transport = _socket_transport(self)
+            if transport is not None:
+                # what comes meanwhile waits in the kernel, and is all read in one wake-up
+                self._reading_paused = True
+                transport.pause_reading()
+                asyncio.get_running_loop().call_later(self.read_every, self._read_again, transport)
+
+    def _read_again(self, transport: Any) -> None:
+        self._reading_paused = False
+        transport.resume_reading()  # asyncio's: nothing on a connection closed meanwhile
 
     def disconnect(self) -> None:
         if self._session_id is None:  # left: the goodbye is still on its way to the Component
@@ -130,6 +143,7 @@ class HubSession:
         self._join_failure: str | None = None
         self._component: Component | None = None
         self._pinging: asyncio.Future[None] | None = None
+        self.read_every = 0.0  # see `Agent.read_hub_every`
 
     # --- what the agent asks -----------------------------------------------------------------
 
@@ -222,6 +236,7 @@ class HubSession:
             self._shutdown(EXIT_ALREADY_RUNNING)
             return
         self.wamp = wamp
+        wamp.read_every = self.read_every  # after the registrations, which it would slow
         self.away_since = None
         self._join_failure = None
         log.info("joined the hub at %s as %s", self.settings.hub_url, address)

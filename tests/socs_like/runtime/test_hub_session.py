@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import socket
 from typing import Any
 
 import pytest
 from autobahn.wamp.exception import TransportLost
+from autobahn.wamp.types import PublishOptions
 
 from socs_like.client import run_sync
 from socs_like.runner import parse_agent_args
@@ -77,6 +79,55 @@ def test_it_joins_registers_calls_and_reads_the_real_connections_write_buffer(hu
     # for the hub's delayed ACK otherwise); autobahn does not
     assert nodelay != 0
     assert buffered == 3 * 1024 * 1024 and after == 0
+
+
+@pytest.mark.parametrize("read_every", [0.3, 0.0])
+def test_a_session_that_reads_every_so_often_takes_what_came_meanwhile_in_one_wake_up(
+    hub, read_every
+):
+    """The Registry hears every agent's heartbeat: one wake-up for each was most of its CPU.
+    Eight events 50 ms apart, read at most every 0.3 s: the first at once, then two
+    batches; a call waits for the next read, no longer."""
+    settings = _settings(hub, f"hub-session-reads{int(read_every * 10)}")
+    topic = f"{settings.address}.feeds.many"
+    heard: list[tuple[float, Any]] = []
+
+    async def scenario() -> tuple[float, float, Any]:
+        loop = asyncio.get_running_loop()
+        joined = asyncio.Event()
+        session = HubSession(
+            settings,
+            procedures=[(lambda x: 2 * x, f"{settings.address}.double", None)],
+            subscriptions=[(topic, lambda n: heard.append((loop.time(), n)), "exact")],
+            on_joined=lambda first: joined.set(),
+            on_left=lambda was_joined: None,
+            shutdown=lambda code: None,
+        )
+        session.read_every = read_every
+        session.start(loop)
+        await asyncio.wait_for(joined.wait(), 30)
+        began = loop.time()
+        for n in range(8):
+            session.wamp.publish(topic, n, options=PublishOptions(exclude_me=False))
+            await asyncio.sleep(0.05)
+        span = loop.time() - began
+        await wait_until_async(lambda: len(heard) == 8, 10)
+        asked = loop.time()
+        answer = await session.call(f"{settings.address}.double", 21)
+        waited = loop.time() - asked
+        await session.stop()
+        return span, waited, answer
+
+    span, waited, answer = run_sync(scenario(), 60)
+    assert [n for _, n in heard] == list(range(8))
+    times = [t for t, _ in heard]
+    bursts = 1 + sum(b - a > 0.02 for a, b in itertools.pairwise(times))
+    if read_every:
+        assert bursts <= 2 + span / read_every  # 3, unless a busy machine stretched the span
+    else:
+        assert bursts >= 6  # as they came (two may meet on a busy machine)
+    # (this session both calls and answers: the invocation and the result each wait a read)
+    assert answer == 42 and waited < 2 * read_every + 0.2
 
 
 def test_it_gives_up_only_after_the_hub_was_away_longer_than_the_site_allows(caplog):
