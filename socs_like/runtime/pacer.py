@@ -16,6 +16,12 @@ from typing import Any
 # The shortest wait between turns: a turn that wants another at once still lets the loop's
 # other callbacks run first.
 MIN_WAIT = 0.001
+# A beat comes with a turn that runs up to this long before or after its time for another
+# reason, and then keeps that turn's pace: an agent's own periodic work (a process that
+# publishes once a second) and its heartbeat share one wake-up, instead of two a few ms apart
+# that drift past each other. With no such turn the beat comes this late on its own timer,
+# and the next one an interval after its time.
+BEAT_SLACK = 0.05
 
 
 def call_on_loop(loop: asyncio.AbstractEventLoop, func: Callable[..., Any], *args: Any) -> None:
@@ -84,11 +90,13 @@ class Pacer:
     def _run(self) -> None:
         self._timer = None
         now = self._clock()
-        if now >= self._next_beat:
+        due = self._next_beat
+        if now >= due - BEAT_SLACK:
             self._beat(now)
-            self._next_beat = now + self.interval
+            on_its_own = now >= due + BEAT_SLACK
+            self._next_beat = now + self.interval - (BEAT_SLACK if on_its_own else 0.0)
         # What the beat asked for (its heartbeat) is this turn's; a request made during
         # the turn brings another at once instead of being lost.
         self._requested = False
-        wait = min(self._next_beat - now, self._turn(now))
+        wait = min(self._next_beat + BEAT_SLACK - now, self._turn(now))
         self._after(max(wait, MIN_WAIT))

@@ -6,7 +6,7 @@ import asyncio
 import math
 import threading
 
-from socs_like.runtime.pacer import Pacer
+from socs_like.runtime.pacer import BEAT_SLACK, Pacer
 
 
 def test_a_beat_first_then_turns_when_asked_from_the_loop_or_a_thread():
@@ -78,3 +78,64 @@ def test_the_beat_comes_once_an_interval_on_the_given_clock():
         return beats
 
     assert asyncio.run(scenario()) == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_a_beat_goes_with_a_turn_near_its_time_and_keeps_that_turns_pace():
+    """An acquiring FakeData woke for its heartbeat and, ~10 ms away, for its once-a-second
+    samples: three wake-ups a second with the acknowledgement. A turn within BEAT_SLACK of
+    the beat's time brings the beat (the next is an interval after that turn); without one
+    the beat comes BEAT_SLACK late, and the next an interval after its time."""
+
+    async def scenario() -> list[float]:
+        beats: list[float] = []
+        now = [0.0]
+        turned = asyncio.Event()
+
+        def turn(at: float) -> float:
+            turned.set()
+            return math.inf
+
+        pacer = Pacer(beat=beats.append, turn=turn, interval=1.0, clock=lambda: now[0])
+        pacer.start()
+        await asyncio.wait_for(turned.wait(), 10)
+        # a process's turns a little over a second apart, as its sleeps after its work are;
+        # 3.95 is 0.06 before the beat that came on its own at 3.06 is due (4.01)
+        for at in (1.003, 2.006, 2.5, 3.06, 3.95, 3.97):
+            turned.clear()
+            now[0] = at
+            pacer.request()
+            await asyncio.wait_for(turned.wait(), 10)
+        pacer.stop()
+        return beats
+
+    assert BEAT_SLACK == 0.05
+    assert asyncio.run(scenario()) == [0.0, 1.003, 2.006, 3.06, 3.97]
+
+
+def test_work_done_about_once_an_interval_carries_the_beat_in_its_own_wake_ups():
+    async def scenario() -> tuple[int, int]:
+        turns = beats = 0
+
+        def beat(now: float) -> None:
+            nonlocal beats
+            beats += 1
+
+        def turn(now: float) -> float:
+            nonlocal turns
+            turns += 1
+            return math.inf
+
+        pacer = Pacer(beat=beat, turn=turn, interval=0.3)
+        pacer.start()
+        for _ in range(8):
+            await asyncio.sleep(0.31)  # a process's work, a little over an interval apart
+            pacer.request()
+        await asyncio.sleep(0.01)
+        pacer.stop()
+        return turns, beats
+
+    turns, beats = asyncio.run(scenario())
+    assert beats >= 8
+    # a turn at the start and one per request, not one more for each beat (17); two to
+    # spare for a busy machine's late sleeps
+    assert turns <= 11
