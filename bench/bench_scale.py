@@ -2,7 +2,7 @@
 """Site-scale benchmarks (issue 13): many agents on one hub, fast start, memory, overload.
 
     .venv/bin/python bench/bench_scale.py [--quick] [--n 10,50,100]
-        [--only spawn,ops,overload,scale] [--hosts K] [--json FILE]
+        [--only spawn,ops,overload,scale] [--hosts K] [--together] [--json FILE]
 
 Everything runs on loopback against one crossbar (`socs_like.hub.Hub`, our generated config),
 except with ``--hosts K`` (K > 1, as root): then each scale run of ours is made twice, on
@@ -10,6 +10,11 @@ loopback and on K+1 hosts that are network namespaces (`socs_like.testing.netns`
 the registry, the listening clients and the calls on host ``hub``, the N agents in turn on
 hosts ``h1`` ... ``hK``, each host's by its own ``socs-like up --site-host``. The table
 compares the heartbeat latency p99 of both (target: within 20 %); OCS's run is left out.
+With ``--together`` OCS's scale run is made at the same time as ours, on a second hub, and
+both are measured in the same window (ours starts its agents once OCS's are callable): this
+machine's speed drifts by a third over tens of seconds, which a run made after the other
+reads as a difference between the sites. Both sites then load the machine at once, so the
+latencies are not today's: read them from a run without it.
 
 1. scale, per N: N FakeData agents (acq at 10 samples/s, published once a second: OCS's
    FakeDataAgent has that reporting interval fixed, ours is given ``--frame-length 1``), a
@@ -44,6 +49,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -229,11 +235,18 @@ def run_scale(
     window: float,
     calls: int,
     listeners: str = "ours",
+    together: threading.Barrier | None = None,
 ) -> dict[str, Any]:
     """One scale run: `kind` "ours" or "ocs" on `site`'s hub (its clients and listeners on
     the hub host when `site` is a `Spread`); `listeners`: whose ("ours", "ocs": see
-    ``_scale_listeners.py``)."""
+    ``_scale_listeners.py``); `together`: the run of the other kind, on a hub of its own,
+    starts its listeners and its window when this one does (ours starts its agents once
+    OCS's are callable)."""
     label = kind if isinstance(site, Site) else f"{kind}-spread"
+    if together is not None and kind == "ours":
+        # after OCS's site is callable: its 100 processes importing for half a minute
+        # would slow our start-up, which the run also measures
+        together.wait(600)
     ids = [f"{label}-fd{i:03d}" for i in range(n)]
     registry = f"{label}-registry"
     procs: list[subprocess.Popen[bytes]] = []
@@ -299,6 +312,10 @@ def run_scale(
             for up in procs:
                 pids += [p for p in children(up.pid) if "socs_like.launcher" in cmdline(p)]
         hub_pids = tree(site.info.hub.process.pid)  # type: ignore[union-attr]
+        if together is not None:
+            if kind == "ocs":
+                together.wait(600)  # ours may start now
+            together.wait(600)  # both callable: listeners and window start at once
         settle = 3.0 if window < 10 else 5.0
         if listeners == "ours":
             listen_url = site.url
@@ -382,15 +399,56 @@ def scale_budget(quick: bool) -> tuple[float, int]:
     return (5.0, 20) if quick else (20.0, 200)
 
 
+def both_at_once(
+    site: Site, workdir: Path, n: int, window: float, calls: int, ocs_listeners: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Our run on `site`'s hub and OCS's on a hub of its own, measured in the same window:
+    this machine's speed drifts by a third over tens of seconds, which a run after the
+    other takes for a difference between the sites."""
+    runs: dict[str, dict[str, Any]] = {}
+    failed: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def one(kind: str, on: Site, listeners: str) -> None:
+        try:
+            runs[kind] = run_scale(on, workdir, n, kind, window, calls, listeners, barrier)
+        except BaseException as exc:
+            failed.append(exc)
+            barrier.abort()
+
+    ocs_ids = [f"ocs-fd{i:03d}" for i in range(n)] + ["ocs-registry"]
+    with Site(workdir, ocs_ids, name="hub-ocs") as ocs_site:
+        threads = [
+            threading.Thread(target=one, args=("ours", site, "ours")),
+            threading.Thread(target=one, args=("ocs", ocs_site, ocs_listeners)),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    if failed:
+        raise failed[0]
+    return runs["ours"], runs["ocs"]
+
+
 def bench_scale(
-    site: Site, workdir: Path, res: Results, ns: list[int], quick: bool, ocs_listeners: str
+    site: Site,
+    workdir: Path,
+    res: Results,
+    ns: list[int],
+    quick: bool,
+    ocs_listeners: str,
+    together: bool = False,
 ) -> None:
     window, calls = scale_budget(quick)
     for n in ns:
         say(f"\n== 1. scale: {n} agents + a registry + {CLIENTS} listening clients ==")
-        o = run_scale(site, workdir, n, "ours", window, calls)
+        if together:
+            o, c = both_at_once(site, workdir, n, window, calls, ocs_listeners)
+        else:
+            o = run_scale(site, workdir, n, "ours", window, calls)
+            c = run_scale(site, workdir, n, "ocs", window, calls, ocs_listeners)
         say("ours: " + json.dumps(o, default=str))
-        c = run_scale(site, workdir, n, "ocs", window, calls, ocs_listeners)
         say("ocs:  " + json.dumps(c, default=str))
         res.raw[f"scale{n}"] = {"ours": o, "ocs": c}
         res.add(
@@ -703,6 +761,12 @@ def main() -> int:
         help="who listens in OCS's scale run: subscribers as OCS's are (WebSocket, at the "
         "legacy endpoint), or our clients, as in our run",
     )
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="run OCS's scale site at the same time as ours, on a hub of its own, and measure "
+        "both in the same window (else one after the other, on one hub)",
+    )
     args = parser.parse_args()
     if args.hosts > 1 and (why := netns_unavailable()):
         parser.error(f"--hosts {args.hosts}: {why}")
@@ -722,7 +786,7 @@ def main() -> int:
         if "scale" in only and args.hosts > 1:
             bench_spread(site, workdir, res, ns, args.quick, args.hosts)
         elif "scale" in only:
-            bench_scale(site, workdir, res, ns, args.quick, args.ocs_listeners)
+            bench_scale(site, workdir, res, ns, args.quick, args.ocs_listeners, args.together)
     finish_run(res, workdir, args)
     return 0
 
