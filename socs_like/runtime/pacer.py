@@ -16,12 +16,13 @@ from typing import Any
 # The shortest wait between turns: a turn that wants another at once still lets the loop's
 # other callbacks run first.
 MIN_WAIT = 0.001
-# A beat comes with a turn that runs up to this long before or after its time for another
-# reason, and then keeps that turn's pace: an agent's own periodic work (a process that
-# publishes once a second) and its heartbeat share one wake-up, instead of two a few ms apart
-# that drift past each other. With no such turn the beat comes this late on its own timer,
-# and the next one an interval after its time.
-BEAT_SLACK = 0.05
+# A beat comes with a turn that runs for another reason from BEAT_EARLY s before its time to
+# half an interval after it, and then keeps that turn's pace: an agent's own periodic work (a
+# process that publishes once a second, started at any moment) and its heartbeat share one
+# wake-up, instead of two that drift past each other. With no such turn the beat comes half
+# an interval late on its own timer, and the next one an interval after its time: beats are
+# 0.95 to 1.5 intervals apart.
+BEAT_EARLY = 0.05
 
 
 def call_on_loop(loop: asyncio.AbstractEventLoop, func: Callable[..., Any], *args: Any) -> None:
@@ -90,13 +91,13 @@ class Pacer:
     def _run(self) -> None:
         self._timer = None
         now = self._clock()
-        due = self._next_beat
-        if now >= due - BEAT_SLACK:
+        due, late = self._next_beat, self.interval / 2
+        if now >= due - BEAT_EARLY:
             self._beat(now)
-            on_its_own = now >= due + BEAT_SLACK
-            self._next_beat = now + self.interval - (BEAT_SLACK if on_its_own else 0.0)
+            on_its_own = now >= due + late
+            self._next_beat = now + self.interval - (late if on_its_own else 0.0)
         # What the beat asked for (its heartbeat) is this turn's; a request made during
         # the turn brings another at once instead of being lost.
         self._requested = False
-        wait = min(self._next_beat + BEAT_SLACK - now, self._turn(now))
+        wait = min(self._next_beat + late - now, self._turn(now))
         self._after(max(wait, MIN_WAIT))
