@@ -166,6 +166,17 @@ def test_tls_verified_and_a_wrong_ca_refused(tmp_path, tls_files, run_agent):
         good = AsyncClient("fd-tls", hub_url=info.url, timeout=5, ca_file=str(tls_files["ca"]))
         assert "tasks" in run_sync(good.get_api(), 15)
         run_sync(good.close(), 5)
+        # the Registry pauses its reading between reads (`read_hub_every`): over TLS too
+        run_agent("Registry", "reg-tls", on=info)
+        registry = AsyncClient("reg-tls", hub_url=info.url, timeout=5, ca_file=str(tls_files["ca"]))
+
+        def fd_alive() -> bool:
+            data = run_sync(registry.request("status", "main"), 15).session.get("data") or {}
+            entry = data.get("observatory.fd-tls")
+            return isinstance(entry, dict) and entry["expired"] is False
+
+        assert wait_until(fd_alive, 15)
+        run_sync(registry.close(), 5)
         wrong = AsyncClient(
             "fd-tls", hub_url=info.url, timeout=5, ca_file=str(tls_files["other_ca"])
         )
