@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import hashlib
 import os
+import random
 import socket
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -28,12 +29,34 @@ T = TypeVar("T")
 
 
 def free_port(kind: Literal["tcp", "udp"] = "tcp", host: str = "127.0.0.1") -> int:
-    """A port on ``host`` that was free a moment ago (the OS picks it)."""
+    """A port on ``host`` that was free a moment ago, below the kernel's ephemeral range: a
+    server a test stops and starts again on its port (an outage) finds it still free. A port
+    the OS picks is an ephemeral one, which meanwhile may become the local end of any
+    outgoing connection (a soak's InfluxDB could not come back: "address already in use")."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock_type = socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM
-    with socket.socket(family, sock_type) as s:
+    fixed = range(_FIXED_PORTS_FROM, max(_FIXED_PORTS_FROM, _ephemeral_from()))
+    for port in random.sample(fixed, min(200, len(fixed))):
+        with socket.socket(family, sock_type) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(family, sock_type) as s:  # all taken: let the OS pick one
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+_FIXED_PORTS_FROM = 20000  # above the well-known and most registered services' ports
+
+
+def _ephemeral_from() -> int:
+    """The first port of the kernel's ephemeral range (Linux's default: 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def wait_until(
